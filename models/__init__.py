@@ -1,0 +1,65 @@
+"""Torch networks and their registry by name.
+
+``MODELS[name].build(input_shape, num_classes, generator)`` returns a freshly initialised
+``nn.Module``; initialisation draws only from the given ``torch.Generator`` (no global RNG).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models.lenet import LeNet5
+from models.mlp import MLP
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered architecture.
+
+    Attributes
+    ----------
+    name: registry key used in scenarios (``learning.model``).
+    factory: ``(input_shape (C, H, W), num_classes) -> nn.Module``.
+    min_input_side: smallest image side (pixels) the architecture accepts.
+    """
+
+    name: str
+    factory: Callable[[tuple[int, int, int], int], nn.Module]
+    min_input_side: int = 1
+
+    def build(
+        self, input_shape: tuple[int, int, int], num_classes: int, generator: torch.Generator
+    ) -> nn.Module:
+        model = self.factory(input_shape, num_classes)
+        init_parameters(model, generator)
+        return model
+
+
+def init_parameters(model: nn.Module, generator: torch.Generator) -> None:
+    """Re-initialise every Linear/Conv layer with torch's default distribution, keyed.
+
+    Weights ~ kaiming_uniform(a=sqrt(5)) and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as
+    ``nn.Linear.reset_parameters`` does, but drawn from ``generator`` so the initial global
+    model depends only on the run's seed.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear | nn.Conv2d | nn.Conv1d):
+            nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+            if module.bias is not None:
+                fan_in = module.weight[0].numel()
+                bound = 1.0 / math.sqrt(fan_in)
+                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec("mlp", lambda shape, k: MLP(shape, k)),
+    "lenet5": ModelSpec("lenet5", lambda shape, k: LeNet5(shape, k), min_input_side=28),
+    "lenet5_sigmoid": ModelSpec(
+        "lenet5_sigmoid", lambda shape, k: LeNet5(shape, k, activation="sigmoid"), min_input_side=28
+    ),
+}

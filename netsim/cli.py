@@ -1,0 +1,103 @@
+"""The ``netsim`` command (the only place that parses argv).
+
+    netsim run [SCENARIO.toml] [--set KEY=VALUE ...] [--out DIR] [--quiet]
+    netsim validate [SCENARIO.toml] [--set KEY=VALUE ...]
+
+Bad input (scenario file, override, output directory) prints one message naming the field,
+the value and what is allowed, exits with status 2 and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from netsim.scenario import Scenario
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netsim", description="Discrete-event simulation of federated learning over wireless networks."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def scenario_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("scenario", nargs="?", help="scenario TOML file (default: the bundled default scenario)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a scenario field, e.g. --set protocol.deadline_s=1.5 (repeatable)")
+
+    run = sub.add_parser("run", help="run a scenario and write a run directory")
+    scenario_args(run)
+    run.add_argument("--out", type=Path, help="run directory to create (default: runs/NAME-seedN-TIME)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+    validate = sub.add_parser("validate", help="check a scenario and print it resolved (TOML)")
+    scenario_args(validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from netsim.rundir import RunDirError, check_out_dir
+    from netsim.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario, args.overrides)
+        if args.command == "validate":
+            sys.stdout.write(scenario.to_toml())
+            return 0
+        out = args.out or Path("runs") / (
+            f"{scenario.name}-seed{scenario.seed}-{datetime.now():%Y%m%d-%H%M%S}"
+        )
+        check_out_dir(out)
+        return _run(scenario, out, args.quiet, argv)
+    except (ScenarioError, RunDirError) as exc:
+        print(f"netsim: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("netsim: interrupted; no run directory was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(scenario: Scenario, out: Path, quiet: bool, argv: Sequence[str] | None) -> int:
+    from tqdm import tqdm
+
+    from netsim.log import RoundRecord
+    from netsim.sim import Simulation
+
+    bar = tqdm(total=scenario.protocol.rounds, unit="round", disable=quiet, file=sys.stderr,
+               desc=scenario.name)
+
+    def on_round(record: RoundRecord) -> None:
+        bar.update(1)
+        bar.set_postfix(t_sim=f"{record.t_end_s:.2f}s", acc=f"{record.test_accuracy:.3f}")
+
+    try:
+        result = Simulation(scenario, on_round=on_round).run()
+    finally:
+        bar.close()
+    command = "netsim " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+    result.save(out, command=command)
+    if not quiet:
+        rounds = result.rounds
+        print(f"run directory:     {out}")
+        print(f"rounds:            {len(rounds)}")
+        print(f"simulated time:    {result.sim_time_s:.3f} s")
+        print(f"final accuracy:    {result.final_accuracy:.4f}")
+        print(f"PIU energy:        {result.total_energy_j:.4f} J")
+        print(f"uplink bits:       {rounds['uplink_bits'].sum():.6g}")
+        print(f"wall time:         {result.wall_time_s:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

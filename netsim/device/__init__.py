@@ -1,0 +1,1 @@
+"""Device models: compute time and energy, stragglers, battery ledger."""

@@ -1,0 +1,116 @@
+"""Local computation time and energy (PHYSICS.md section 6), and straggler slowdowns.
+
+``t_cmp = S C / f * s`` and ``E_cmp = kappa C S f^2`` for S samples processed, C CPU cycles per
+sample, CPU frequency f (Hz), effective switched capacitance kappa and a per-round slowdown
+factor s. The slowdown models contention or throttling that stretches wall time, not extra
+cycles, so it does not change the energy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from netsim.scenario import (
+    ConstantStraggler,
+    LogNormalStraggler,
+    NoStraggler,
+    ShiftedExponentialStraggler,
+)
+
+
+@dataclass(frozen=True)
+class ComputeModel:
+    """CPU of one PIU. cpu_hz: f (Hz); cycles_per_sample: C; kappa: J / (cycle Hz^2)."""
+
+    cpu_hz: float
+    cycles_per_sample: float
+    kappa: float
+
+    def time_s(self, samples: int, slowdown: float = 1.0) -> float:
+        return samples * self.cycles_per_sample / self.cpu_hz * slowdown
+
+    def energy_j(self, samples: int) -> float:
+        return self.kappa * self.cycles_per_sample * samples * self.cpu_hz**2
+
+
+class SlowdownDistribution:
+    """A per-round slowdown factor distribution that knows its mean and variance."""
+
+    def sample(self, rng: np.random.Generator) -> float:
+        raise NotImplementedError
+
+    @property
+    def mean(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def variance(self) -> float:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ConstantSlowdown(SlowdownDistribution):
+    factor: float = 1.0
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return self.factor
+
+    @property
+    def mean(self) -> float:
+        return self.factor
+
+    @property
+    def variance(self) -> float:
+        return 0.0
+
+
+@dataclass(frozen=True)
+class LogNormalSlowdown(SlowdownDistribution):
+    """``exp(N(0, sigma^2))``: median 1, mean ``exp(sigma^2/2)``."""
+
+    sigma: float
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return float(rng.lognormal(0.0, self.sigma))
+
+    @property
+    def mean(self) -> float:
+        return math.exp(self.sigma**2 / 2)
+
+    @property
+    def variance(self) -> float:
+        return (math.exp(self.sigma**2) - 1) * math.exp(self.sigma**2)
+
+
+@dataclass(frozen=True)
+class ShiftedExponentialSlowdown(SlowdownDistribution):
+    """``1 + Exp(mean = scale)``."""
+
+    scale: float
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return 1.0 + float(rng.exponential(self.scale))
+
+    @property
+    def mean(self) -> float:
+        return 1.0 + self.scale
+
+    @property
+    def variance(self) -> float:
+        return self.scale**2
+
+
+def slowdown_distribution(
+    cfg: NoStraggler | ConstantStraggler | LogNormalStraggler | ShiftedExponentialStraggler,
+) -> SlowdownDistribution:
+    """The distribution object of a scenario's ``device.straggler`` table."""
+    if isinstance(cfg, ConstantStraggler):
+        return ConstantSlowdown(cfg.factor)
+    if isinstance(cfg, LogNormalStraggler):
+        return LogNormalSlowdown(cfg.sigma)
+    if isinstance(cfg, ShiftedExponentialStraggler):
+        return ShiftedExponentialSlowdown(cfg.scale)
+    return ConstantSlowdown(1.0)

@@ -1,0 +1,1 @@
+"""Federated learning: aggregation rules and client selection."""

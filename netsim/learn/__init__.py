@@ -1,0 +1,1 @@
+"""Learning: data sets, partitioning across PIUs, and the trainer that runs local updates."""

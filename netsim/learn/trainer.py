@@ -1,0 +1,211 @@
+"""Local training of PIUs behind a *submit now, result later* interface.
+
+A PIU process submits a :class:`TrainJob` when its local computation starts, waits the
+simulated compute time, and only then asks its :class:`TrainHandle` for the result. The
+trainer keeps jobs pending until the first result is needed and then runs every pending job,
+so a batched implementation (vmap over clients) can replace the loop in :meth:`Trainer._run_pending`
+without any change to the entities. This version runs the jobs one after another.
+
+Models are exchanged as flat float32 parameter vectors (P,) in ``model.parameters()`` order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from netsim.learn.datasets import Dataset
+from netsim.rng import Stream, Streams
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Local optimizer; a fresh instance (no state carried over) every round."""
+
+    name: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+    def make(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        if self.name == "sgd":
+            return torch.optim.SGD(
+                params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+            )
+        if self.name == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.name == "adadelta":
+            return torch.optim.Adadelta(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.name == "rmsprop":
+            return torch.optim.RMSprop(
+                params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+            )
+        raise ValueError(f"unknown optimizer {self.name!r}")
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One PIU's local update in one round.
+
+    Attributes
+    ----------
+    piu, round: identify the job and key its mini-batch stream ``(BATCHES, piu, round)``.
+    weights: global model the PIU starts from, float32 (P,).
+    indices: the PIU's training samples (indices into the trainer's training set).
+    local_steps: mini-batch SGD steps.
+    """
+
+    piu: int
+    round: int
+    weights: torch.Tensor
+    indices: np.ndarray
+    local_steps: int
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """weights: local model after training (P,); loss: mean mini-batch loss over the steps;
+    samples: samples processed (``local_steps * batch``), what the compute model charges for."""
+
+    weights: torch.Tensor
+    loss: float
+    samples: int
+
+
+@dataclass(eq=False)
+class TrainHandle:
+    """Claim on a submitted job's result."""
+
+    job: TrainJob
+    trainer: Trainer
+    _result: TrainResult | None = field(default=None, repr=False)
+    cancelled: bool = False
+
+    def result(self) -> TrainResult:
+        """The result; runs every pending job of the trainer on first use."""
+        if self.cancelled:
+            raise RuntimeError(f"training job of PIU {self.job.piu} round {self.job.round} was cancelled")
+        if self._result is None:
+            self.trainer._run_pending()
+        assert self._result is not None
+        return self._result
+
+    def cancel(self) -> None:
+        """Drop the job (its PIU was interrupted); it is not computed if still pending."""
+        self.cancelled = True
+
+
+class Trainer:
+    """Runs local training jobs and evaluates global models.
+
+    Parameters
+    ----------
+    model: the architecture (its current parameters are overwritten per job).
+    train, test: data sets; ``TrainJob.indices`` index ``train``.
+    batch_size: mini-batch size B (a PIU with fewer samples uses all of them per step).
+    optimizer: local optimizer spec.
+    streams: keyed random streams (mini-batch order).
+    device: torch device of the arithmetic.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train: Dataset,
+        test: Dataset,
+        batch_size: int,
+        optimizer: OptimizerSpec,
+        streams: Streams,
+        device: str = "cpu",
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.train_x, self.train_y = train.x.to(self.device), train.y.to(self.device)
+        self.test_x, self.test_y = test.x.to(self.device), test.y.to(self.device)
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.streams = streams
+        self._pending: list[TrainHandle] = []
+        self.jobs_run = 0
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def initial_weights(self) -> torch.Tensor:
+        """The model's current parameters as a flat CPU float32 vector (P,)."""
+        return parameters_to_vector(self.model.parameters()).detach().cpu().clone()
+
+    def samples_per_round(self, n_local: int, local_steps: int) -> int:
+        """Samples processed by ``local_steps`` steps on ``n_local`` samples."""
+        return local_steps * min(self.batch_size, n_local)
+
+    def submit(self, job: TrainJob) -> TrainHandle:
+        handle = TrainHandle(job, self)
+        self._pending.append(handle)
+        return handle
+
+    def _run_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for handle in pending:
+            if not handle.cancelled:
+                handle._result = self._train(handle.job)
+                self.jobs_run += 1
+
+    def _train(self, job: TrainJob) -> TrainResult:
+        model = self.model
+        vector_to_parameters(job.weights.to(self.device), model.parameters())
+        model.train()
+        opt = self.optimizer.make(list(model.parameters()))
+        batches = self._batches(job)
+        losses = []
+        for idx in batches:
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(self.train_x[idx]), self.train_y[idx])
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+        weights = parameters_to_vector(model.parameters()).detach().cpu().clone()
+        return TrainResult(weights, float(torch.stack(losses).mean()), sum(len(b) for b in batches))
+
+    def _batches(self, job: TrainJob) -> list[torch.Tensor]:
+        """Mini-batches of the PIU's samples, keyed by (PIU, round): successive slices of a
+        random permutation (without replacement within a pass; a last partial slice is
+        dropped and a new permutation drawn), each of ``min(batch_size, n)`` samples."""
+        local = torch.as_tensor(job.indices, dtype=torch.long)
+        n = len(local)
+        b = min(self.batch_size, n)
+        gen = self.streams.torch(Stream.BATCHES, job.piu, job.round)
+        order = torch.empty(0, dtype=torch.long)
+        batches = []
+        for _ in range(job.local_steps):
+            if len(order) < b:
+                order = torch.randperm(n, generator=gen)
+            batches.append(local[order[:b]].to(self.device))
+            order = order[b:]
+        return batches
+
+    @torch.no_grad()
+    def evaluate(self, weights: torch.Tensor, chunk: int = 2048) -> tuple[float, float]:
+        """(mean cross-entropy loss, accuracy in [0, 1]) of ``weights`` on the test set."""
+        model = self.model
+        vector_to_parameters(weights.to(self.device), model.parameters())
+        model.eval()
+        total_loss, correct = 0.0, 0
+        for start in range(0, len(self.test_y), chunk):
+            x, y = self.test_x[start : start + chunk], self.test_y[start : start + chunk]
+            logits = model(x)
+            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+        n = len(self.test_y)
+        return total_loss / n, correct / n
+
+    def state_dict(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A CPU ``state_dict`` of the architecture holding ``weights``."""
+        vector_to_parameters(weights.to(self.device), self.model.parameters())
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}

@@ -1,0 +1,111 @@
+"""The event log: typed records, one row per event, turned into pandas only at the edge.
+
+Columns (DESIGN.md), NaN where not applicable; SI units:
+``t_s, round, node, role, event, duration_s, bits, energy_j, battery_j, rate_bps, snr_db,
+power_w, staleness, loss, accuracy, detail``.
+
+``energy_j`` is energy drawn from the node's battery by the activity the row closes, and
+``battery_j`` the level right after, so per PIU: initial battery - sum(energy_j) = final level.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import astuple, dataclass, fields
+
+import pandas as pd
+
+NAN = math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One row of the event log. ``round`` is -1 where no round applies."""
+
+    t_s: float
+    round: int
+    node: str
+    role: str
+    event: str
+    duration_s: float = NAN
+    bits: float = NAN
+    energy_j: float = NAN
+    battery_j: float = NAN
+    rate_bps: float = NAN
+    snr_db: float = NAN
+    power_w: float = NAN
+    staleness: float = NAN
+    loss: float = NAN
+    accuracy: float = NAN
+    detail: str = ""
+
+
+EVENT_COLUMNS = [f.name for f in fields(Event)]
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    """One row of the rounds table (one per completed round).
+
+    ``selected``: PIUs sent the model; ``aggregated``: updates in the new model; ``dropped``:
+    missed the deadline; ``skipped``: declined (battery); ``left``: left the federation.
+    ``uplink_bits`` and ``energy_j`` cover every PIU transmission and energy draw of the round.
+    """
+
+    round: int
+    t_start_s: float
+    t_end_s: float
+    selected: int
+    aggregated: int
+    dropped: int
+    skipped: int
+    left: int
+    uplink_bits: float
+    energy_j: float
+    train_loss: float
+    test_loss: float
+    test_accuracy: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.t_end_s - self.t_start_s
+
+
+class EventLog:
+    """Append-only list of :class:`Event` records."""
+
+    def __init__(self) -> None:
+        self.records: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.records.append(event)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def to_frame(self) -> pd.DataFrame:
+        return events_frame(self.records)
+
+
+def events_frame(records: list[Event]) -> pd.DataFrame:
+    """The events DataFrame with the fixed columns and dtypes."""
+    df = pd.DataFrame([astuple(r) for r in records], columns=EVENT_COLUMNS)
+    df = df.astype({"t_s": "float64", "round": "int64", "node": "string", "role": "category",
+                    "event": "category", "detail": "string"})
+    float_cols = [c for c in EVENT_COLUMNS if c not in ("round", "node", "role", "event", "detail")]
+    df[float_cols] = df[float_cols].astype("float64")
+    return df
+
+
+def rounds_frame(records: list[RoundRecord]) -> pd.DataFrame:
+    cols = [f.name for f in fields(RoundRecord)]
+    df = pd.DataFrame([astuple(r) for r in records], columns=cols)
+    df.insert(3, "duration_s", df["t_end_s"] - df["t_start_s"])
+    return df
+
+
+def log_digest(events: pd.DataFrame) -> str:
+    """SHA-256 of the event log's content (order, values, types): same seed, same digest."""
+    hashed = pd.util.hash_pandas_object(events.astype(str), index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()

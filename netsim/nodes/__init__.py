@@ -1,0 +1,1 @@
+"""The SimPy processes: PIUs, access points and the aggregation server."""

@@ -1,0 +1,212 @@
+"""PIU (peripheral intelligence unit): an edge device that trains and uploads updates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from netsim.compress.base import Compressor
+from netsim.device.battery import Battery
+from netsim.device.compute import ComputeModel, SlowdownDistribution
+from netsim.learn.trainer import Trainer, TrainHandle, TrainJob
+from netsim.log import EventLog
+from netsim.nodes.base import Node
+from netsim.nodes.messages import GlobalModel, Notice, Update
+from netsim.radio.access import MultipleAccess
+from netsim.radio.channel import RadioChannel
+from netsim.rng import Stream, Streams
+
+
+class _BatteryEmpty(Exception):
+    """The battery ran dry during an activity; the PIU leaves the federation."""
+
+
+@dataclass
+class _Activity:
+    """What the PIU is doing now, so an interruption can charge the energy used so far."""
+
+    kind: str  # "train", "queue" or "tx"
+    t_start_s: float
+    duration_s: float
+    energy_j: float
+
+
+class PIU(Node):
+    """An edge device: receives the global model, trains, compresses, transmits.
+
+    Timing assumptions (one round):
+      * local training takes ``t_cmp = S C / f * slowdown`` (S samples processed), with energy
+        ``kappa C S f^2``; the slowdown is drawn per round from the keyed stream
+        ``(STRAGGLER, piu, round)``;
+      * the upload waits for a slot of its AP's multiple access (TDMA: FIFO queue, no energy),
+        then takes the airtime of ``payload_bits`` over the block-fading channel (rate redrawn
+        each coherence interval), at energy ``p * airtime``;
+      * before training, a PIU whose battery cannot cover the predicted round energy (compute +
+        transmission at the mean-SNR rate) skips the round; if the battery empties during an
+        activity, the activity stops there, the PIU logs ``battery_empty`` and leaves;
+      * the server may abort the round (deadline): the current activity stops, its energy so
+        far is charged, and nothing is sent.
+
+    Parameters
+    ----------
+    index: PIU index k (keys its random streams).
+    ap_index, ap_inbox, access: serving AP, where uplink messages go, and its uplink band.
+    server_inbox: where control notices go (signalling takes no simulated time).
+    indices: the PIU's training samples (|D_k| = len(indices)).
+    tx_power_w: uplink transmit power p (W).
+    """
+
+    role = "piu"
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        log: EventLog,
+        index: int,
+        *,
+        ap_index: int,
+        ap_inbox: simpy.Store,
+        access: MultipleAccess,
+        server_inbox: simpy.Store,
+        channel: RadioChannel,
+        compute: ComputeModel,
+        slowdown: SlowdownDistribution,
+        battery: Battery,
+        tx_power_w: float,
+        trainer: Trainer,
+        compressor: Compressor,
+        indices: np.ndarray,
+        streams: Streams,
+    ) -> None:
+        super().__init__(env, f"piu{index}", log)
+        self.index = index
+        self.ap_index = ap_index
+        self.ap_inbox = ap_inbox
+        self.access = access
+        self.server_inbox = server_inbox
+        self.channel = channel
+        self.compute = compute
+        self.slowdown = slowdown
+        self.battery = battery
+        self.tx_power_w = tx_power_w
+        self.trainer = trainer
+        self.compressor = compressor
+        self.indices = indices
+        self.streams = streams
+        self.inbox = simpy.Store(env)
+        self.active = True
+        self._round: int | None = None
+        self._aborted_upto = -1  # rounds <= this were aborted by the server
+        self._activity: _Activity | None = None
+        self._job: TrainHandle | None = None
+        self.process = env.process(self.run())
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.indices)
+
+    def abort(self, round: int) -> None:
+        """Server-side deadline: stop the work of ``round`` if it is still in progress (a model
+        of that round that has not arrived yet is ignored when it does)."""
+        self._aborted_upto = max(self._aborted_upto, round)
+        if self._round == round and self.process.is_alive:
+            self.process.interrupt(round)
+
+    def run(self) -> Generator[simpy.Event, object, None]:
+        while self.active:
+            msg = yield self.inbox.get()
+            assert isinstance(msg, GlobalModel)
+            if msg.round <= self._aborted_upto:
+                self.emit("abort", msg.round, duration_s=0.0, energy_j=0.0,
+                          battery_j=self.battery.level_j, detail="model arrived after the deadline")
+                continue
+            self._round = msg.round
+            try:
+                yield from self._participate(msg)
+            except simpy.Interrupt:
+                self._charge_interrupted(msg.round)
+            except _BatteryEmpty:
+                self.active = False
+                self.server_inbox.put(Notice(msg.round, self.index, "left"))
+            finally:
+                self._round, self._activity, self._job = None, None, None
+
+    def _participate(self, msg: GlobalModel) -> Generator[simpy.Event, object, None]:
+        r = msg.round
+        self.emit("rx_model", r, bits=msg.bits)
+        samples = self.trainer.samples_per_round(self.num_samples, msg.local_steps)
+        slowdown = self.slowdown.sample(self.streams.numpy(Stream.STRAGGLER, self.index, r))
+        compute_s = self.compute.time_s(samples, slowdown)
+        compute_j = self.compute.energy_j(samples)
+        bandwidth_hz = self.access.bandwidth_hz
+        planned_bits = self.compressor.dense_bits(msg.weights.numel())
+        planned_tx_j = self.tx_power_w * self.channel.expected_airtime_s(
+            self.index, self.ap_index, planned_bits, self.tx_power_w, bandwidth_hz
+        )
+        if not self.battery.can_afford(compute_j + planned_tx_j):
+            self.emit("skip", r, battery_j=self.battery.level_j, energy_j=0.0,
+                      detail=f"needs {compute_j + planned_tx_j:.6g} J")
+            self.server_inbox.put(Notice(r, self.index, "skip"))
+            return
+
+        self._job = self.trainer.submit(
+            TrainJob(self.index, r, msg.weights, self.indices, msg.local_steps)
+        )
+        self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")
+        yield from self._spend("train", compute_s, compute_j)
+        result = self._job.result()
+        self.emit("train_end", r, duration_s=compute_s, energy_j=compute_j,
+                  battery_j=self.battery.level_j, loss=result.loss)
+
+        payload = self.compressor.compress(result.weights - msg.weights)
+        with self.access.request() as slot:
+            self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
+            yield slot
+            transfer = self.channel.uplink(
+                self.index, self.ap_index, payload.bits, self.env.now, self.tx_power_w, bandwidth_hz
+            )
+            tx_j = self.tx_power_w * transfer.airtime_s
+            self.emit("tx_start", r, duration_s=transfer.airtime_s, bits=payload.bits,
+                      power_w=self.tx_power_w, detail=payload.encoding)
+            yield from self._spend("tx", transfer.airtime_s, tx_j)
+        self.emit("tx_end", r, duration_s=transfer.airtime_s, bits=payload.bits, energy_j=tx_j,
+                  battery_j=self.battery.level_j, rate_bps=transfer.rate_bps,
+                  snr_db=transfer.snr_db, power_w=self.tx_power_w)
+        self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, result.loss))
+
+    def _spend(
+        self, kind: str, duration_s: float, energy_j: float
+    ) -> Generator[simpy.Event, object, None]:
+        """Hold for ``duration_s`` drawing ``energy_j`` evenly; stop early if the battery empties."""
+        self._activity = _Activity(kind, self.env.now, duration_s, energy_j)
+        if self.battery.can_afford(energy_j):
+            yield self.env.timeout(duration_s)
+            self.battery.draw(energy_j)
+            self._activity = None
+            return
+        # Constant power over the activity: the battery lasts level / power seconds.
+        lasts_s = duration_s * self.battery.level_j / energy_j
+        yield self.env.timeout(lasts_s)
+        drawn = self.battery.draw(self.battery.level_j)
+        self._activity = None
+        if self._job is not None:
+            self._job.cancel()
+        self.emit("battery_empty", self._round if self._round is not None else -1,
+                  duration_s=lasts_s, energy_j=drawn, battery_j=self.battery.level_j, detail=kind)
+        raise _BatteryEmpty
+
+    def _charge_interrupted(self, round: int) -> None:
+        """Charge the interrupted activity's energy up to now and log the abort."""
+        act, drawn, done_s = self._activity, 0.0, 0.0
+        if act is not None and act.kind != "queue":
+            done_s = self.env.now - act.t_start_s
+            fraction = done_s / act.duration_s if act.duration_s > 0 else 1.0
+            drawn = self.battery.draw(act.energy_j * fraction)
+        if self._job is not None:
+            self._job.cancel()
+        self.emit("abort", round, duration_s=done_s, energy_j=drawn,
+                  battery_j=self.battery.level_j, detail=act.kind if act else "")

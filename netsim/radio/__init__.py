@@ -1,0 +1,1 @@
+"""Radio: path loss, small-scale fading, link rates and airtime, multiple access."""

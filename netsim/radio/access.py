@@ -1,0 +1,33 @@
+"""Multiple access on an AP's uplink band: TDMA (one PIU at a time) or FDMA (band split).
+
+Both are a ``simpy.Resource`` a PIU holds while it transmits, so the PIU code is the same:
+TDMA has one slot, the whole band, and a FIFO queue of waiting PIUs; FDMA has one slot per
+served PIU, each with ``B / n`` of the band, so nobody waits.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+
+class MultipleAccess:
+    """The uplink band of one AP.
+
+    Parameters
+    ----------
+    scheme: "tdma" or "fdma".
+    bandwidth_hz: the AP's whole uplink band B.
+    n_served: PIUs associated with the AP (FDMA gives each B / n_served).
+    """
+
+    def __init__(self, env: simpy.Environment, scheme: str, bandwidth_hz: float, n_served: int):
+        if scheme not in ("tdma", "fdma"):
+            raise ValueError(f"unknown multiple access scheme {scheme!r}")
+        self.scheme = scheme
+        n_served = max(1, n_served)
+        self.bandwidth_hz = bandwidth_hz if scheme == "tdma" else bandwidth_hz / n_served
+        self.slots = simpy.Resource(env, capacity=1 if scheme == "tdma" else n_served)
+
+    def request(self) -> simpy.resources.resource.Request:
+        """Ask for a slot; use as ``with access.request() as req: yield req``."""
+        return self.slots.request()

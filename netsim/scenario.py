@@ -1,0 +1,491 @@
+"""Scenario schema: TOML -> validated, frozen configuration.
+
+A scenario file is TOML (stdlib ``tomllib``). It is validated into frozen pydantic models; every
+bad value raises one :class:`ScenarioError` whose message names the field path, the value and
+what is allowed, before anything is simulated or written. ``--set a.b=c`` overrides go through
+the same validation.
+
+Units: SI in the fields (s, Hz, m, J, bit/s); dB and dBm only where the field name says so
+(``tx_power_dbm``, ``noise_figure_db``, ``shadowing_std_db``).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models import MODELS
+from netsim.learn.datasets import DATASETS
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Position = tuple[float, float]
+
+
+class ScenarioError(ValueError):
+    """A scenario (file, dict or override) is invalid; the message says where and why."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- topology
+
+
+class _TopologyBase(_Frozen):
+    ap_height_m: NonNegativeFloat = 10.0
+    piu_height_m: NonNegativeFloat = 1.5
+
+
+class SingleCellTopology(_TopologyBase):
+    """One AP at the centre of a disc; PIUs uniform in the annulus [min_distance_m, radius_m]."""
+
+    kind: Literal["single_cell"] = "single_cell"
+    num_pius: int = Field(10, ge=1)
+    radius_m: PositiveFloat = 250.0
+    min_distance_m: NonNegativeFloat = 10.0
+
+    @model_validator(mode="after")
+    def _annulus(self) -> SingleCellTopology:
+        if self.min_distance_m >= self.radius_m:
+            raise ValueError(
+                f"min_distance_m ({self.min_distance_m}) must be below radius_m ({self.radius_m})"
+            )
+        return self
+
+    @property
+    def n_pius(self) -> int:
+        return self.num_pius
+
+
+class GridTopology(_TopologyBase):
+    """``aps_per_side**2`` APs on a regular grid in a square; PIUs uniform in the square."""
+
+    kind: Literal["grid"]
+    num_pius: int = Field(20, ge=1)
+    aps_per_side: int = Field(2, ge=1)
+    side_m: PositiveFloat = 500.0
+
+    @property
+    def n_pius(self) -> int:
+        return self.num_pius
+
+
+class ExplicitTopology(_TopologyBase):
+    """Nodes at given (x, y) positions in metres."""
+
+    kind: Literal["explicit"]
+    ap_positions_m: list[Position] = Field(min_length=1)
+    piu_positions_m: list[Position] = Field(min_length=1)
+
+    @property
+    def n_pius(self) -> int:
+        return len(self.piu_positions_m)
+
+
+Topology = Annotated[
+    SingleCellTopology | GridTopology | ExplicitTopology, Field(discriminator="kind")
+]
+
+
+class BackhaulConfig(_Frozen):
+    """AP <-> server link (fronthaul in cell-free terms): serialisation + fixed latency."""
+
+    capacity_bps: PositiveFloat = 1e9
+    latency_s: NonNegativeFloat = 1e-3
+
+
+# --------------------------------------------------------------------------- radio
+
+
+class LogDistancePathLoss(_Frozen):
+    """``PL_dB = ref_loss_db + 10 exponent log10(d / ref_distance_m)``.
+
+    ``ref_loss_db`` defaults to free-space loss at ``ref_distance_m`` and the carrier.
+    """
+
+    model: Literal["log_distance"] = "log_distance"
+    exponent: float = Field(3.5, ge=1.0, le=8.0)
+    ref_distance_m: PositiveFloat = 1.0
+    ref_loss_db: float | None = None
+
+
+class Macro36814PathLoss(_Frozen):
+    """3GPP TR 36.814 macro: ``128.1 + 37.6 log10(d_km)`` dB (2 GHz)."""
+
+    model: Literal["macro_36814"]
+
+
+PathLoss = Annotated[LogDistancePathLoss | Macro36814PathLoss, Field(discriminator="model")]
+
+
+class RadioConfig(_Frozen):
+    """Wireless access: path loss, shadowing, block fading, bandwidth, noise, multiple access."""
+
+    pathloss: PathLoss = LogDistancePathLoss()
+    shadowing_std_db: NonNegativeFloat = 8.0
+    fading: Literal["rayleigh", "none"] = "rayleigh"
+    coherence_time_s: PositiveFloat = 0.01
+    carrier_hz: PositiveFloat = 2.0e9
+    bandwidth_hz: PositiveFloat = 1.0e6
+    noise_psd_dbm_hz: float = Field(-174.0, allow_inf_nan=False)
+    noise_figure_db: NonNegativeFloat = 9.0
+    access: Literal["tdma", "fdma"] = "tdma"
+    ap_tx_power_dbm: float = Field(30.0, allow_inf_nan=False)
+
+
+# --------------------------------------------------------------------------- device
+
+
+class NoStraggler(_Frozen):
+    """Slowdown factor 1 every round."""
+
+    dist: Literal["none"] = "none"
+
+
+class ConstantStraggler(_Frozen):
+    """Slowdown factor ``factor`` every round."""
+
+    dist: Literal["constant"]
+    factor: float = Field(gt=0, allow_inf_nan=False)
+
+
+class LogNormalStraggler(_Frozen):
+    """Slowdown ``exp(N(0, sigma^2))`` (median 1, mean ``exp(sigma^2 / 2)``)."""
+
+    dist: Literal["lognormal"]
+    sigma: PositiveFloat = 0.5
+
+
+class ShiftedExponentialStraggler(_Frozen):
+    """Slowdown ``1 + Exp(mean=scale)`` (never faster than nominal)."""
+
+    dist: Literal["shifted_exponential"]
+    scale: PositiveFloat = 0.5
+
+
+Straggler = Annotated[
+    NoStraggler | ConstantStraggler | LogNormalStraggler | ShiftedExponentialStraggler,
+    Field(discriminator="dist"),
+]
+
+
+class DeviceConfig(_Frozen):
+    """Every PIU's compute, radio and battery (heterogeneous device classes come later)."""
+
+    cpu_hz: PositiveFloat = 1.0e9
+    cycles_per_sample: PositiveFloat = 2.0e4
+    kappa: PositiveFloat = 1e-28  # effective switched capacitance, J / (cycle Hz^2)
+    tx_power_dbm: float = Field(20.0, allow_inf_nan=False)
+    battery_j: float = Field(math.inf, gt=0)  # inf: mains powered
+    straggler: Straggler = NoStraggler()
+
+
+# --------------------------------------------------------------------------- server, protocol
+
+
+class ServerConfig(_Frozen):
+    aggregation_s: NonNegativeFloat = 0.005  # simulated time to aggregate one round
+
+
+class ProtocolConfig(_Frozen):
+    """Synchronous FedAvg: wait for every selected PIU or until the deadline."""
+
+    rounds: int = Field(20, ge=1)
+    deadline_s: PositiveFloat | None = None  # after the round start (broadcast); None: no limit
+    clients_per_round: int | None = Field(None, ge=1)  # None: every active PIU
+
+
+# --------------------------------------------------------------------------- learning
+
+
+class IIDPartition(_Frozen):
+    kind: Literal["iid"] = "iid"
+
+
+class ShardPartition(_Frozen):
+    """Each PIU gets samples of ``classes_per_piu`` classes (AFC-FL: one class per PIU)."""
+
+    kind: Literal["shards"]
+    classes_per_piu: int = Field(1, ge=1)
+
+
+class DirichletPartition(_Frozen):
+    """Label proportions per PIU ~ Dirichlet(alpha); small alpha = strongly non-IID."""
+
+    kind: Literal["dirichlet"]
+    alpha: PositiveFloat = 0.5
+
+
+Partition = Annotated[
+    IIDPartition | ShardPartition | DirichletPartition, Field(discriminator="kind")
+]
+
+
+class OptimizerConfig(_Frozen):
+    """Local optimizer of every PIU; its state is fresh each round."""
+
+    name: Literal["sgd", "adam", "adadelta", "rmsprop"] = "sgd"
+    lr: PositiveFloat = 0.05
+    momentum: NonNegativeFloat = 0.0  # sgd and rmsprop
+    weight_decay: NonNegativeFloat = 0.0
+
+
+class LearningConfig(_Frozen):
+    dataset: str = "mnist5k"
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    model: str = "lenet5"
+    partition: Partition = IIDPartition()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    local_steps: int = Field(20, ge=1)  # mini-batch steps per round
+    batch_size: int = Field(32, ge=1)
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _known_names(self) -> LearningConfig:
+        if self.dataset not in DATASETS:
+            raise _FieldError("dataset", self.dataset, f"one of {sorted(DATASETS)}")
+        if self.model not in MODELS:
+            raise _FieldError("model", self.model, f"one of {sorted(MODELS)}")
+        info, spec = DATASETS[self.dataset], MODELS[self.model]
+        if min(info.input_shape[1:]) < spec.min_input_side:
+            raise _FieldError(
+                "model",
+                self.model,
+                f"a model that accepts {info.name}'s {info.input_shape[1]}x{info.input_shape[2]}"
+                f" images ({self.model} needs at least {spec.min_input_side}x"
+                f"{spec.min_input_side})",
+            )
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise _FieldError("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+        return self
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(_Frozen):
+    """A whole simulation setting. Build it with :func:`load_scenario` or :meth:`from_dict`."""
+
+    name: str = "scenario"
+    seed: int = Field(0, ge=0)
+    topology: Topology = SingleCellTopology()
+    backhaul: BackhaulConfig = BackhaulConfig()
+    radio: RadioConfig = RadioConfig()
+    device: DeviceConfig = DeviceConfig()
+    server: ServerConfig = ServerConfig()
+    protocol: ProtocolConfig = ProtocolConfig()
+    learning: LearningConfig = LearningConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        k = self.protocol.clients_per_round
+        if k is not None and k > self.topology.n_pius:
+            raise _FieldError(
+                "protocol.clients_per_round", k, f"at most the number of PIUs ({self.topology.n_pius})"
+            )
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "scenario") -> Scenario:
+        """Validate a nested dict (as read from TOML); raise :class:`ScenarioError`."""
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ScenarioError(_format_errors(exc, data, source)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict, None fields left out (TOML has no null)."""
+        return _strip_none(self.model_dump(mode="python"))
+
+    def to_toml(self) -> str:
+        """The resolved scenario as TOML; loading it gives an equal scenario."""
+        return tomli_w.dumps(self.to_dict())
+
+    def with_overrides(self, overrides: Iterable[str]) -> Scenario:
+        """A copy with ``a.b=c`` overrides applied and validated again."""
+        data = self.to_dict()
+        apply_overrides(data, overrides)
+        return Scenario.from_dict(data, source="scenario with --set overrides")
+
+
+def default_scenario_path() -> Path:
+    """The bundled default scenario (``topologies/default.toml``)."""
+    return Path(str(resources.files("topologies") / "default.toml"))
+
+
+def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Scenario:
+    """Read, override and validate a scenario file.
+
+    Parameters
+    ----------
+    path:
+        A TOML scenario file; ``None`` loads the bundled default scenario.
+    overrides:
+        ``"a.b=c"`` strings; the value is parsed as TOML (``5``, ``1.5``, ``"x"``, ``[1, 2]``),
+        and taken as a plain string when it is not valid TOML.
+    """
+    path = default_scenario_path() if path is None else Path(path)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise ScenarioError(f"scenario file '{path}' {what}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"scenario file '{path}' is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"scenario file '{path}' is not UTF-8 text") from None
+    overrides = list(overrides)
+    apply_overrides(data, overrides)
+    source = f"scenario file '{path}'" + (" with --set overrides" if overrides else "")
+    return Scenario.from_dict(data, source=source)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> None:
+    """Apply ``a.b.c=value`` strings to a nested dict in place (validation happens later)."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ScenarioError(f"--set '{item}': expected KEY=VALUE with a dotted key, e.g. radio.bandwidth_hz=2e6")
+        node = data
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ScenarioError(f"--set '{item}': '{where}' is a value, not a table")
+            node = child
+        node[parts[-1]] = _parse_value(raw.strip())
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+# --------------------------------------------------------------------------- error messages
+
+
+class _FieldError(ValueError):
+    """Raised inside validators to report a sub-field with its own path and allowed values."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        super().__init__(f"{field} = {value!r} is not allowed; expected {allowed}")
+
+
+def _format_errors(exc: ValidationError, data: Mapping[str, Any], source: str) -> str:
+    lines = [f"invalid {source}:"]
+    for err in exc.errors():
+        lines.append("  " + _format_one(err, data))
+    return "\n".join(lines)
+
+
+def _format_one(err: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    loc, parent_cls = _user_path(err["loc"], data)
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "value_error" and isinstance(ctx.get("error"), _FieldError):
+        prefix = f"{path}." if path != "(top level)" else ""
+        return prefix + str(ctx["error"])
+    if kind == "extra_forbidden":
+        allowed = sorted(parent_cls.model_fields) if parent_cls else []
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        did_you_mean = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"{path}: unknown field{did_you_mean}; allowed fields here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{path}: required field is missing"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        key = ctx.get("discriminator", "").strip("'")
+        expected = ctx.get("expected_tags") or _tags_of(parent_cls, loc)
+        value = f" = {ctx['tag']!r}" if "tag" in ctx else " is missing"
+        return f"{path}.{key}{value}: expected one of {expected}"
+    return f"{path} = {err['input']!r}: {err['msg']}"
+
+
+def _user_path(loc: tuple[Any, ...], data: Any) -> tuple[list[Any], type[BaseModel] | None]:
+    """Drop pydantic's union-tag components from ``loc``; also return the model owning the leaf."""
+    kept: list[Any] = []
+    node: Any = data
+    cls: type[BaseModel] | None = Scenario
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            owner = cls
+            kept.append(part)
+            node = node[part]
+            cls = _field_model(cls, part, node)
+            if last:
+                cls = owner
+        elif isinstance(node, list) and isinstance(part, int):
+            kept.append(part)
+            node = node[part] if part < len(node) else None
+            cls = None
+        elif last:
+            kept.append(part)
+        # else: a union tag inserted by pydantic; the user never wrote it
+    return kept, cls
+
+
+def _field_model(cls: type[BaseModel] | None, name: Any, value: Any) -> type[BaseModel] | None:
+    """The model class validating field ``name`` of ``cls`` for the given input value."""
+    if cls is None or name not in cls.model_fields:
+        return None
+    ann = cls.model_fields[name].annotation
+    for member in _members(ann):
+        if not (isinstance(member, type) and issubclass(member, BaseModel)):
+            continue
+        tag_fields = [
+            f for f, info in member.model_fields.items()
+            if typing.get_origin(info.annotation) is Literal
+        ]
+        if not tag_fields or not isinstance(value, dict):
+            return member
+        tag = tag_fields[0]
+        if value.get(tag) in typing.get_args(member.model_fields[tag].annotation):
+            return member
+    return None
+
+
+def _members(ann: Any) -> list[Any]:
+    origin = typing.get_origin(ann)
+    if origin is Annotated:
+        return _members(typing.get_args(ann)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(ann) for m in _members(arg)]
+    return [ann]
+
+
+def _tags_of(cls: type[BaseModel] | None, loc: list[Any]) -> str:
+    if cls is None or not loc or loc[-1] not in cls.model_fields:
+        return "?"
+    tags = []
+    for member in _members(cls.model_fields[loc[-1]].annotation):
+        for info in getattr(member, "model_fields", {}).values():
+            if typing.get_origin(info.annotation) is Literal:
+                tags.extend(repr(t) for t in typing.get_args(info.annotation))
+                break
+    return ", ".join(tags)
+
+
+def _strip_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_strip_none(v) for v in value]
+    return copy.copy(value)

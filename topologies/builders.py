@@ -1,0 +1,61 @@
+"""Builders that place the server, APs and PIUs of a scenario."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from netsim.rng import Stream, Streams
+from netsim.scenario import (
+    BackhaulConfig,
+    ExplicitTopology,
+    GridTopology,
+    SingleCellTopology,
+)
+
+
+def build_topology(
+    cfg: SingleCellTopology | GridTopology | ExplicitTopology,
+    backhaul: BackhaulConfig,
+    streams: Streams,
+) -> nx.Graph:
+    """The topology graph of a scenario (placement drawn from the ``TOPOLOGY`` stream)."""
+    rng = streams.numpy(Stream.TOPOLOGY)
+    if isinstance(cfg, SingleCellTopology):
+        aps = np.zeros((1, 2))
+        # Uniform in the annulus: r = sqrt(U (R^2 - r0^2) + r0^2), angle uniform.
+        u = rng.uniform(size=cfg.num_pius)
+        radius = np.sqrt(u * (cfg.radius_m**2 - cfg.min_distance_m**2) + cfg.min_distance_m**2)
+        angle = rng.uniform(0.0, 2.0 * np.pi, size=cfg.num_pius)
+        pius = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+    elif isinstance(cfg, GridTopology):
+        n = cfg.aps_per_side
+        centres = (np.arange(n) + 0.5) * cfg.side_m / n
+        gx, gy = np.meshgrid(centres, centres, indexing="xy")
+        aps = np.column_stack([gx.ravel(), gy.ravel()])
+        pius = rng.uniform(0.0, cfg.side_m, size=(cfg.num_pius, 2))
+    else:
+        aps = np.asarray(cfg.ap_positions_m, dtype=float)
+        pius = np.asarray(cfg.piu_positions_m, dtype=float)
+
+    graph = nx.Graph(kind=cfg.kind)
+    graph.add_node("server", role="server", index=0)
+    for a, (x, y) in enumerate(aps):
+        graph.add_node(f"ap{a}", role="ap", index=a, position_m=(float(x), float(y)),
+                       height_m=cfg.ap_height_m)
+        graph.add_edge("server", f"ap{a}", capacity_bps=backhaul.capacity_bps,
+                       latency_s=backhaul.latency_s)
+    for k, (x, y) in enumerate(pius):
+        graph.add_node(f"piu{k}", role="piu", index=k, position_m=(float(x), float(y)),
+                       height_m=cfg.piu_height_m)
+    return graph
+
+
+def positions(graph: nx.Graph, role: str) -> tuple[np.ndarray, np.ndarray]:
+    """((n, 2) positions in m, (n,) heights in m) of the nodes of ``role``, by index."""
+    nodes = sorted(
+        (data["index"], data) for _, data in graph.nodes(data=True) if data["role"] == role
+    )
+    xy = np.array([d["position_m"] for _, d in nodes], dtype=float).reshape(-1, 2)
+    h = np.array([d["height_m"] for _, d in nodes], dtype=float)
+    return xy, h
