@@ -95,6 +95,7 @@ def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:
         "events": len(result.events),
         "events_sha256": log_digest(result.events),
         "initial_battery_j": {k: _json_float(v) for k, v in result.initial_battery_j.items()},
+        "final_battery_j": {k: _json_float(v) for k, v in result.final_battery_j.items()},
     }
 
 

@@ -45,6 +45,8 @@ class SimulationResult:
     weights: final global model, flat float32 (P,).
     state_dict: final global model as a ``state_dict``.
     wall_time_s: wall-clock duration of :meth:`Simulation.run`.
+    initial_battery_j, final_battery_j: battery level of each PIU (by node name) before and
+        after the run, in J.
     """
 
     scenario: Scenario
@@ -54,6 +56,7 @@ class SimulationResult:
     state_dict: dict[str, torch.Tensor]
     wall_time_s: float
     initial_battery_j: dict[str, float] = field(default_factory=dict)
+    final_battery_j: dict[str, float] = field(default_factory=dict)
 
     @property
     def sim_time_s(self) -> float:
@@ -212,6 +215,7 @@ class Simulation:
             state_dict=self.trainer.state_dict(weights),
             wall_time_s=time.perf_counter() - wall_start,
             initial_battery_j={p.name: p.battery.capacity_j for p in self.pius},
+            final_battery_j={p.name: p.battery.level_j for p in self.pius},
         )
 
     def _rounds_with_totals(self, events: pd.DataFrame) -> pd.DataFrame:
