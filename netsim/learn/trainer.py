@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from torch.nn.utils import parameters_to_vector
 
 from netsim.learn.datasets import Dataset
 from netsim.rng import Stream, Streams
@@ -150,6 +150,17 @@ class Trainer:
         self._pending.append(handle)
         return handle
 
+    @torch.no_grad()
+    def _load(self, weights: torch.Tensor) -> None:
+        """Copy a flat vector into the model's own parameter storage. (torch's
+        ``vector_to_parameters`` would make the parameters views of ``weights``, and training
+        would then overwrite the caller's global model in place.)"""
+        offset = 0
+        for p in self.model.parameters():
+            n = p.numel()
+            p.copy_(weights[offset : offset + n].view_as(p))
+            offset += n
+
     def _run_pending(self) -> None:
         pending, self._pending = self._pending, []
         for handle in pending:
@@ -159,7 +170,7 @@ class Trainer:
 
     def _train(self, job: TrainJob) -> TrainResult:
         model = self.model
-        vector_to_parameters(job.weights.to(self.device), model.parameters())
+        self._load(job.weights)
         model.train()
         opt = self.optimizer.make(list(model.parameters()))
         batches = self._batches(job)
@@ -194,7 +205,7 @@ class Trainer:
     def evaluate(self, weights: torch.Tensor, chunk: int = 2048) -> tuple[float, float]:
         """(mean cross-entropy loss, accuracy in [0, 1]) of ``weights`` on the test set."""
         model = self.model
-        vector_to_parameters(weights.to(self.device), model.parameters())
+        self._load(weights)
         model.eval()
         total_loss, correct = 0.0, 0
         for start in range(0, len(self.test_y), chunk):
@@ -207,5 +218,5 @@ class Trainer:
 
     def state_dict(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
         """A CPU ``state_dict`` of the architecture holding ``weights``."""
-        vector_to_parameters(weights.to(self.device), self.model.parameters())
+        self._load(weights)
         return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}

@@ -1,0 +1,85 @@
+"""The `netsim` command: run directories, overrides, and clean failures on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import tomli_w
+import torch
+
+from netsim.cli import main
+from netsim.log import EVENT_COLUMNS, log_digest
+from netsim.rundir import RUN_FILES
+from netsim.scenario import load_scenario
+from tests.conftest import TINY
+
+
+def _scenario_file(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(tomli_w.dumps(TINY))
+    return path
+
+
+def test_run_writes_a_complete_run_directory(tmp_path, capsys):
+    out = tmp_path / "runs" / "x"
+    code = main(["run", str(_scenario_file(tmp_path)), "--set", "protocol.rounds=2",
+                 "--set", "protocol.deadline_s=1.5", "--out", str(out)])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES)
+    events = pd.read_parquet(out / "events.parquet")
+    rounds = pd.read_parquet(out / "rounds.parquet")
+    assert list(events.columns) == EVENT_COLUMNS
+    assert list(rounds["round"]) == [0, 1]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seed"] == TINY["seed"] and manifest["rounds"] == 2
+    assert manifest["events_sha256"] == log_digest(events)
+    resolved = load_scenario(out / "scenario.toml")
+    assert resolved.protocol.deadline_s == 1.5 and resolved.protocol.rounds == 2
+    state = torch.load(out / "model.pt")
+    assert set(state) == {"net.1.weight", "net.1.bias", "net.3.weight", "net.3.bias",
+                          "net.5.weight", "net.5.bias"}
+    assert "final accuracy" in capsys.readouterr().out
+    # No staging folder is left behind.
+    assert [p.name for p in out.parent.iterdir()] == ["x"]
+
+
+def test_bad_override_exits_2_with_one_message_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "never"
+    code = main(["run", str(_scenario_file(tmp_path)), "--set", "radio.bandwidth_hz=-1",
+                 "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "radio.bandwidth_hz = -1" in err and "greater than 0" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_missing_scenario_file(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert "missing.toml' does not exist" in capsys.readouterr().err
+
+
+def test_existing_output_directory_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["run", str(_scenario_file(tmp_path)), "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_validate_prints_the_resolved_scenario(capsys):
+    assert main(["validate", "--set", "protocol.rounds=3"]) == 0
+    assert "rounds = 3" in capsys.readouterr().out
+
+
+def test_console_script_entry_point_runs(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "netsim.cli", "validate", str(tmp_path / "nope.toml")],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"netsim: scenario file '{tmp_path / 'nope.toml'}' does not exist"

@@ -1,0 +1,112 @@
+"""Partitioners, the lazy trainer, and the bundled default scenario really learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models import MODELS
+from netsim import Simulation, load_scenario
+from netsim.learn.datasets import load_dataset
+from netsim.learn.partition import partition_dirichlet, partition_iid, partition_shards
+from netsim.learn.trainer import OptimizerSpec, Trainer, TrainJob
+from netsim.rng import Stream, Streams
+
+
+def _labels():
+    return np.repeat(np.arange(10), 50)  # 500 samples, 50 per class
+
+
+def _is_partition(parts, n):
+    joined = np.concatenate(parts)
+    return len(joined) == n and np.array_equal(np.sort(joined), np.arange(n))
+
+
+def test_iid_partition_sizes_differ_by_at_most_one():
+    parts = partition_iid(503, 10, np.random.default_rng(0))
+    assert _is_partition(parts, 503)
+    assert {len(p) for p in parts} == {50, 51}
+
+
+def test_one_class_per_piu_shards():
+    labels = _labels()
+    parts = partition_shards(labels, 10, 1, np.random.default_rng(0))
+    assert _is_partition(parts, 500)
+    assert sorted(int(np.unique(labels[p]).item()) for p in parts) == list(range(10))
+
+
+def test_dirichlet_partition_is_a_partition_and_skews_labels():
+    labels = _labels()
+    parts = partition_dirichlet(labels, 5, 0.1, np.random.default_rng(0))
+    assert _is_partition(parts, 500) and min(len(p) for p in parts) > 0
+    # alpha = 0.1: each PIU is dominated by few classes.
+    top_share = [np.bincount(labels[p]).max() / len(p) for p in parts]
+    assert np.mean(top_share) > 0.4
+
+
+def test_too_many_parts_is_an_error():
+    with pytest.raises(ValueError, match="cannot split 5 samples into 6"):
+        partition_iid(5, 6, np.random.default_rng(0))
+
+
+def _trainer():
+    data = load_dataset("digits")
+    model = MODELS["mlp"].build((1, 8, 8), 10, torch.Generator().manual_seed(0))
+    return Trainer(model, data, data, 8, OptimizerSpec("sgd", 0.1), Streams(0))
+
+
+def test_trainer_runs_jobs_lazily_and_skips_cancelled_ones():
+    trainer = _trainer()
+    w = trainer.initial_weights()
+    jobs = [trainer.submit(TrainJob(k, 0, w, np.arange(k * 10, k * 10 + 10), 3)) for k in range(3)]
+    assert trainer.jobs_run == 0  # nothing computed at submission
+    jobs[1].cancel()
+    res = jobs[0].result()
+    assert trainer.jobs_run == 2  # all pending jobs at once, except the cancelled one
+    assert res.samples == 3 * 8 and not torch.equal(res.weights, w)
+    with pytest.raises(RuntimeError, match="cancelled"):
+        jobs[1].result()
+    assert torch.equal(jobs[2].result().weights, jobs[2].result().weights)
+
+
+def test_training_is_a_function_of_its_inputs_only():
+    a, b = _trainer(), _trainer()
+    w = a.initial_weights()
+    job = TrainJob(4, 2, w, np.arange(40), 5)
+    b.submit(TrainJob(9, 9, w, np.arange(100), 7)).result()  # other work first
+    assert torch.equal(a.submit(job).result().weights, b.submit(job).result().weights)
+
+
+def test_minibatches_come_from_the_pius_own_samples():
+    trainer = _trainer()
+    local = np.array([3, 7, 11, 19, 23])
+    batches = trainer._batches(TrainJob(0, 0, trainer.initial_weights(), local, 4))
+    assert all(len(b) == 5 and set(b.tolist()) == set(local.tolist()) for b in batches)
+
+
+def test_initial_model_depends_only_on_the_seed():
+    g1, g2 = Streams(3).torch(Stream.MODEL_INIT), Streams(3).torch(Stream.MODEL_INIT)
+    m1 = MODELS["lenet5"].build((1, 28, 28), 10, g1)
+    m2 = MODELS["lenet5"].build((1, 28, 28), 10, g2)
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters(), strict=True))
+    assert sum(p.numel() for p in m1.parameters()) == 61_706  # the classic LeNet-5
+
+
+@pytest.mark.slow
+def test_default_scenario_learns():
+    """The bundled default (MNIST-5k, 10 PIUs, IID, LeNet-5): >= 85 % test accuracy."""
+    scenario = load_scenario()
+    assert (scenario.learning.dataset, scenario.topology.n_pius) == ("mnist5k", 10)
+    res = Simulation(scenario).run()
+    assert len(res.rounds) == scenario.protocol.rounds
+    assert res.final_accuracy >= 0.85
+    assert res.rounds["test_accuracy"].iloc[-1] > res.rounds["test_accuracy"].iloc[0] - 0.05
+
+
+def test_training_never_modifies_the_global_model_it_started_from():
+    trainer = _trainer()
+    w = trainer.initial_weights()
+    before = w.clone()
+    trainer.submit(TrainJob(0, 0, w, np.arange(50), 5)).result()
+    assert torch.equal(w, before)

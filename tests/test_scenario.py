@@ -1,0 +1,101 @@
+"""Scenario validation: every bad value gets one message naming field, value and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from netsim.scenario import Scenario, ScenarioError, default_scenario_path, load_scenario
+
+
+def _error(overrides: list[str]) -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(None, overrides)
+    return str(info.value)
+
+
+def test_default_scenario_is_valid_and_round_trips(tmp_path):
+    scenario = load_scenario()
+    path = tmp_path / "resolved.toml"
+    path.write_text(scenario.to_toml())
+    assert load_scenario(path) == scenario
+
+
+@pytest.mark.parametrize(
+    ("override", "needles"),
+    [
+        ("radio.bandwidth_hz=-5", ["radio.bandwidth_hz", "-5", "greater than 0"]),
+        ("learning.model='resnet9000'", ["learning.model", "resnet9000", "lenet5", "mlp"]),
+        ("protocol.deadline_s=0", ["protocol.deadline_s", "= 0", "greater than 0"]),
+        ("radio.bandwith_hz=1e6", ["radio.bandwith_hz", "unknown field", "did you mean 'bandwidth_hz'"]),
+        ("radio.access='cdma'", ["radio.access", "cdma", "'tdma' or 'fdma'"]),
+        ("radio.pathloss.model='umi'", ["radio.pathloss.model", "umi", "log_distance", "macro_36814"]),
+        ("radio.pathloss.exponentt=3", ["radio.pathloss.exponentt", "did you mean 'exponent'"]),
+        ("device.straggler.dist='lognormal'", []),  # valid: sigma has a default
+        ("device.straggler.sigma=-1", ["device.straggler.sigma", "-1"]),
+        ("protocol.rounds=0", ["protocol.rounds", "greater than or equal to 1"]),
+        ("protocol.clients_per_round=11", ["protocol.clients_per_round", "11", "at most the number of PIUs (10)"]),
+        ("learning.dataset='cifar'", ["learning.dataset", "cifar", "mnist5k"]),
+        ("learning.dataset='digits'", ["learning.model", "lenet5", "8x8"]),
+        ("learning.partition.kind='dirichlet'", []),
+        ("learning.partition={kind='dirichlet', alpha=0}", ["learning.partition.alpha", "greater than 0"]),
+        ("learning.partition.alpha=0.5", ["learning.partition.alpha", "unknown field", "kind"]),
+        ("learning.device='tpu'", ["learning.device", "tpu", "'cpu'"]),
+        ("topology.num_pius='ten'", ["topology.num_pius", "ten", "integer"]),
+        ("topology.min_distance_m=300", ["min_distance_m", "300", "radius_m"]),
+        ("seed=-1", ["seed", "-1"]),
+        ("device.battery_j=nan", ["device.battery_j", "nan"]),
+    ],
+)
+def test_bad_values_name_field_value_and_allowed(override, needles):
+    if not needles:
+        load_scenario(None, [override])  # must not raise
+        return
+    message = _error([override])
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_all_errors_are_reported_at_once():
+    message = _error(["radio.bandwidth_hz=-1", "learning.model='x'"])
+    assert "radio.bandwidth_hz" in message and "learning.model" in message
+
+
+def test_missing_file_and_directory_and_bad_toml(tmp_path):
+    with pytest.raises(ScenarioError, match="does not exist"):
+        load_scenario(tmp_path / "nope.toml")
+    with pytest.raises(ScenarioError, match="is a directory"):
+        load_scenario(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[radio\nbandwidth_hz = 1")
+    with pytest.raises(ScenarioError, match=r"bad.toml' is not valid TOML.*line 1"):
+        load_scenario(bad)
+
+
+def test_missing_required_field_in_a_variant(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('[topology]\nkind = "explicit"\nap_positions_m = [[0.0, 0.0]]\n')
+    with pytest.raises(ScenarioError, match=r"topology.piu_positions_m: required field is missing"):
+        load_scenario(f)
+
+
+@pytest.mark.parametrize("bad", ["noequals", "=5", "a..b=1", "radio.bandwidth_hz.x=1"])
+def test_malformed_overrides(bad):
+    with pytest.raises(ScenarioError, match="--set"):
+        load_scenario(None, [bad])
+
+
+def test_override_values_are_typed_like_toml():
+    s = load_scenario(None, ["protocol.deadline_s=1.5", "learning.local_steps=10",
+                             "radio.access=fdma", "name=my run"])
+    assert s.protocol.deadline_s == 1.5 and s.learning.local_steps == 10
+    assert s.radio.access == "fdma" and s.name == "my run"
+
+
+def test_scenario_is_frozen():
+    s = Scenario()
+    with pytest.raises(Exception, match="frozen"):
+        s.seed = 3  # type: ignore[misc]
+
+
+def test_bundled_default_path_exists():
+    assert default_scenario_path().is_file()
