@@ -1,0 +1,47 @@
+"""Reading a run directory back into pandas."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from netsim.rundir import RUN_FILES
+from netsim.scenario import Scenario, load_scenario
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A finished run: its event log, rounds table, resolved scenario and manifest."""
+
+    path: Path
+    events: pd.DataFrame
+    rounds: pd.DataFrame
+    scenario: Scenario
+    manifest: dict[str, Any]
+
+    def energy_per_piu(self) -> pd.DataFrame:
+        """Per PIU: energy (J) by activity (train / tx / abort / battery_empty) and in total."""
+        piu = self.events[self.events["role"] == "piu"].dropna(subset=["energy_j"])
+        table = piu.pivot_table(index="node", columns="event", values="energy_j",
+                                aggfunc="sum", fill_value=0.0, observed=True)
+        table["total"] = table.sum(axis=1)
+        return table
+
+
+def load_run(path: str | Path) -> RunData:
+    """Load a run directory written by ``netsim run`` / ``SimulationResult.save``."""
+    path = Path(path)
+    missing = [name for name in RUN_FILES if not (path / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"'{path}' is not a complete run directory: missing {missing}")
+    return RunData(
+        path=path,
+        events=pd.read_parquet(path / "events.parquet"),
+        rounds=pd.read_parquet(path / "rounds.parquet"),
+        scenario=load_scenario(path / "scenario.toml"),
+        manifest=json.loads((path / "manifest.json").read_text(encoding="utf-8")),
+    )
