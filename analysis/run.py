@@ -26,8 +26,14 @@ class RunData:
     def energy_per_piu(self) -> pd.DataFrame:
         """Per PIU: energy (J) by activity (train / tx / abort / battery_empty) and in total."""
         piu = self.events[self.events["role"] == "piu"].dropna(subset=["energy_j"])
-        table = piu.pivot_table(index="node", columns="event", values="energy_j",
-                                aggfunc="sum", fill_value=0.0, observed=True)
+        table = piu.pivot_table(
+            index="node",
+            columns="event",
+            values="energy_j",
+            aggfunc="sum",
+            fill_value=0.0,
+            observed=True,
+        )
         table["total"] = table.sum(axis=1)
         return table
 

@@ -35,6 +35,7 @@ def main() -> None:
                 return fn(*a, **k)
             finally:
                 spent[name] += time.perf_counter() - start
+
         return wrapper
 
     trainer: Trainer = sim.trainer
@@ -42,8 +43,10 @@ def main() -> None:
     trainer.evaluate = timed("evaluate", trainer.evaluate)  # type: ignore[method-assign]
     res = sim.run()
     torch_s = spent["train"] + spent["evaluate"]
-    print(f"scenario           {scenario.name}: {len(res.rounds)} rounds, "
-          f"{len(sim.pius)} PIUs, {trainer.jobs_run} training jobs, {len(res.events)} events")
+    print(
+        f"scenario           {scenario.name}: {len(res.rounds)} rounds, "
+        f"{len(sim.pius)} PIUs, {trainer.jobs_run} training jobs, {len(res.events)} events"
+    )
     print(f"build              {build_s:8.2f} s  (data set, model, topology, entities)")
     print(f"run                {res.wall_time_s:8.2f} s")
     print(f"  local training   {spent['train']:8.2f} s")

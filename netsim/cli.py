@@ -26,18 +26,29 @@ EXIT_INTERRUPTED = 130
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="netsim", description="Discrete-event simulation of federated learning over wireless networks."
+        prog="netsim",
+        description="Discrete-event simulation of federated learning over wireless networks.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def scenario_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("scenario", nargs="?", help="scenario TOML file (default: the bundled default scenario)")
-        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a scenario field, e.g. --set protocol.deadline_s=1.5 (repeatable)")
+        p.add_argument(
+            "scenario", nargs="?", help="scenario TOML file (default: the bundled default scenario)"
+        )
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a scenario field, e.g. --set protocol.deadline_s=1.5 (repeatable)",
+        )
 
     run = sub.add_parser("run", help="run a scenario and write a run directory")
     scenario_args(run)
-    run.add_argument("--out", type=Path, help="run directory to create (default: runs/NAME-seedN-TIME)")
+    run.add_argument(
+        "--out", type=Path, help="run directory to create (default: runs/NAME-seedN-TIME)"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
     validate = sub.add_parser("validate", help="check a scenario and print it resolved (TOML)")
@@ -74,8 +85,13 @@ def _run(scenario: Scenario, out: Path, quiet: bool, argv: Sequence[str] | None)
     from netsim.log import RoundRecord
     from netsim.sim import Simulation
 
-    bar = tqdm(total=scenario.protocol.rounds, unit="round", disable=quiet, file=sys.stderr,
-               desc=scenario.name)
+    bar = tqdm(
+        total=scenario.protocol.rounds,
+        unit="round",
+        disable=quiet,
+        file=sys.stderr,
+        desc=scenario.name,
+    )
 
     def on_round(record: RoundRecord) -> None:
         bar.update(1)

@@ -91,8 +91,16 @@ class EventLog:
 def events_frame(records: list[Event]) -> pd.DataFrame:
     """The events DataFrame with the fixed columns and dtypes."""
     df = pd.DataFrame([astuple(r) for r in records], columns=EVENT_COLUMNS)
-    df = df.astype({"t_s": "float64", "round": "int64", "node": "string", "role": "category",
-                    "event": "category", "detail": "string"})
+    df = df.astype(
+        {
+            "t_s": "float64",
+            "round": "int64",
+            "node": "string",
+            "role": "category",
+            "event": "category",
+            "detail": "string",
+        }
+    )
     float_cols = [c for c in EVENT_COLUMNS if c not in ("round", "node", "role", "event", "detail")]
     df[float_cols] = df[float_cols].astype("float64")
     return df

@@ -294,7 +294,9 @@ class Scenario(_Frozen):
         k = self.protocol.clients_per_round
         if k is not None and k > self.topology.n_pius:
             raise _FieldError(
-                "protocol.clients_per_round", k, f"at most the number of PIUs ({self.topology.n_pius})"
+                "protocol.clients_per_round",
+                k,
+                f"at most the number of PIUs ({self.topology.n_pius})",
             )
         return self
 
@@ -359,7 +361,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> None:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
-            raise ScenarioError(f"--set '{item}': expected KEY=VALUE with a dotted key, e.g. radio.bandwidth_hz=2e6")
+            raise ScenarioError(
+                f"--set '{item}': expected KEY=VALUE with a dotted key, e.g. radio.bandwidth_hz=2e6"
+            )
         node = data
         parts = key.split(".")
         for depth, part in enumerate(parts[:-1]):
@@ -451,7 +455,8 @@ def _field_model(cls: type[BaseModel] | None, name: Any, value: Any) -> type[Bas
         if not (isinstance(member, type) and issubclass(member, BaseModel)):
             continue
         tag_fields = [
-            f for f, info in member.model_fields.items()
+            f
+            for f, info in member.model_fields.items()
             if typing.get_origin(info.annotation) is Literal
         ]
         if not tag_fields or not isinstance(value, dict):
@@ -474,7 +479,7 @@ def _members(ann: Any) -> list[Any]:
 def _tags_of(cls: type[BaseModel] | None, loc: list[Any]) -> str:
     if cls is None or not loc or loc[-1] not in cls.model_fields:
         return "?"
-    tags = []
+    tags: list[str] = []
     for member in _members(cls.model_fields[loc[-1]].annotation):
         for info in getattr(member, "model_fields", {}).values():
             if typing.get_origin(info.annotation) is Literal:

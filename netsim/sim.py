@@ -109,7 +109,9 @@ class Simulation:
         self.serving_ap = self.gain.argmax(axis=1)  # strongest average link
         n_pius, n_aps = self.gain.shape
         fading = (
-            RayleighBlockFading(self.streams, n_aps) if s.radio.fading == "rayleigh" else NoFading(n_aps)
+            RayleighBlockFading(self.streams, n_aps)
+            if s.radio.fading == "rayleigh"
+            else NoFading(n_aps)
         )
         noise_psd = dbm_to_w(s.radio.noise_psd_dbm_hz + s.radio.noise_figure_db)  # W/Hz
         self.channel = RadioChannel(self.gain, fading, s.radio.coherence_time_s, noise_psd)
@@ -119,10 +121,19 @@ class Simulation:
         compressor = IdentityCompressor()
 
         self.server = Server(
-            self.env, self.log, weights=weights, trainer=self.trainer, compressor=compressor,
-            downlinks=[], rounds=s.protocol.rounds, deadline_s=s.protocol.deadline_s,
-            clients_per_round=s.protocol.clients_per_round, local_steps=s.learning.local_steps,
-            aggregation_s=s.server.aggregation_s, streams=self.streams, on_round=on_round,
+            self.env,
+            self.log,
+            weights=weights,
+            trainer=self.trainer,
+            compressor=compressor,
+            downlinks=[],
+            rounds=s.protocol.rounds,
+            deadline_s=s.protocol.deadline_s,
+            clients_per_round=s.protocol.clients_per_round,
+            local_steps=s.learning.local_steps,
+            aggregation_s=s.server.aggregation_s,
+            streams=self.streams,
+            on_round=on_round,
         )
         self.aps: list[AccessPoint] = []
         for a in range(n_aps):
@@ -130,9 +141,13 @@ class Simulation:
             up = WiredLink(self.env, s.backhaul.capacity_bps, s.backhaul.latency_s)
             down = WiredLink(self.env, s.backhaul.capacity_bps, s.backhaul.latency_s)
             ap = AccessPoint(
-                self.env, self.log, a, channel=self.channel,
+                self.env,
+                self.log,
+                a,
+                channel=self.channel,
                 access=MultipleAccess(self.env, s.radio.access, s.radio.bandwidth_hz, served),
-                uplink=up, server_inbox=self.server.inbox,
+                uplink=up,
+                server_inbox=self.server.inbox,
                 tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
                 downlink_bandwidth_hz=s.radio.bandwidth_hz,
             )
@@ -145,11 +160,22 @@ class Simulation:
         for k in range(n_pius):
             ap = self.aps[int(self.serving_ap[k])]
             piu = PIU(
-                self.env, self.log, k, ap_index=ap.index, ap_inbox=ap.inbox, access=ap.access,
-                server_inbox=self.server.inbox, channel=self.channel, compute=compute,
-                slowdown=slowdown, battery=Battery(s.device.battery_j),
-                tx_power_w=dbm_to_w(s.device.tx_power_dbm), trainer=self.trainer,
-                compressor=compressor, indices=partitions[k], streams=self.streams,
+                self.env,
+                self.log,
+                k,
+                ap_index=ap.index,
+                ap_inbox=ap.inbox,
+                access=ap.access,
+                server_inbox=self.server.inbox,
+                channel=self.channel,
+                compute=compute,
+                slowdown=slowdown,
+                battery=Battery(s.device.battery_j),
+                tx_power_w=dbm_to_w(s.device.tx_power_dbm),
+                trainer=self.trainer,
+                compressor=compressor,
+                indices=partitions[k],
+                streams=self.streams,
             )
             ap.attach(k, piu.inbox)
             self.pius.append(piu)
@@ -165,10 +191,14 @@ class Simulation:
         d3d = np.sqrt(d2d**2 + (ap_h[None, :] - piu_h[:, None]) ** 2)
         loss_db = pathloss_db(radio.pathloss, d3d, radio.carrier_hz)
         if radio.shadowing_std_db > 0:
-            shadow = np.stack([
-                self.streams.numpy(Stream.SHADOWING, k).normal(0.0, radio.shadowing_std_db, len(ap_xy))
-                for k in range(len(piu_xy))
-            ])
+            shadow = np.stack(
+                [
+                    self.streams.numpy(Stream.SHADOWING, k).normal(
+                        0.0, radio.shadowing_std_db, len(ap_xy)
+                    )
+                    for k in range(len(piu_xy))
+                ]
+            )
             loss_db = loss_db + shadow
         return db_to_linear(-loss_db)
 
@@ -197,8 +227,12 @@ class Simulation:
         )
         opt = cfg.optimizer
         trainer = Trainer(
-            model, train, test, cfg.batch_size,
-            OptimizerSpec(opt.name, opt.lr, opt.momentum, opt.weight_decay), self.streams,
+            model,
+            train,
+            test,
+            cfg.batch_size,
+            OptimizerSpec(opt.name, opt.lr, opt.momentum, opt.weight_decay),
+            self.streams,
             device=cfg.device,
         )
         return trainer, partitions
@@ -211,7 +245,10 @@ class Simulation:
         rounds = self._rounds_with_totals(events)
         weights = self.server.weights
         return SimulationResult(
-            scenario=self.scenario, events=events, rounds=rounds, weights=weights,
+            scenario=self.scenario,
+            events=events,
+            rounds=rounds,
+            weights=weights,
             state_dict=self.trainer.state_dict(weights),
             wall_time_s=time.perf_counter() - wall_start,
             initial_battery_j={p.name: p.battery.capacity_j for p in self.pius},

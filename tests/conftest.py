@@ -26,8 +26,12 @@ TINY: dict[str, Any] = {
     },
     "backhaul": {"capacity_bps": 1e8, "latency_s": 0.001},
     "radio": {
-        "pathloss": {"model": "log_distance", "exponent": 3.0, "ref_distance_m": 1.0,
-                     "ref_loss_db": 40.0},
+        "pathloss": {
+            "model": "log_distance",
+            "exponent": 3.0,
+            "ref_distance_m": 1.0,
+            "ref_loss_db": 40.0,
+        },
         "shadowing_std_db": 0.0,
         "fading": "none",
         "bandwidth_hz": 1e6,
@@ -39,8 +43,13 @@ TINY: dict[str, Any] = {
     "device": {"cpu_hz": 1e9, "cycles_per_sample": 2.5e7, "kappa": 1e-28, "tx_power_dbm": 20.0},
     "server": {"aggregation_s": 0.01},
     "protocol": {"rounds": 1},
-    "learning": {"dataset": "digits", "model": "mlp", "local_steps": 1, "batch_size": 4,
-                 "optimizer": {"name": "sgd", "lr": 0.05}},
+    "learning": {
+        "dataset": "digits",
+        "model": "mlp",
+        "local_steps": 1,
+        "batch_size": 4,
+        "optimizer": {"name": "sgd", "lr": 0.05},
+    },
 }
 
 

@@ -25,8 +25,18 @@ def _scenario_file(tmp_path):
 
 def test_run_writes_a_complete_run_directory(tmp_path, capsys):
     out = tmp_path / "runs" / "x"
-    code = main(["run", str(_scenario_file(tmp_path)), "--set", "protocol.rounds=2",
-                 "--set", "protocol.deadline_s=1.5", "--out", str(out)])
+    code = main(
+        [
+            "run",
+            str(_scenario_file(tmp_path)),
+            "--set",
+            "protocol.rounds=2",
+            "--set",
+            "protocol.deadline_s=1.5",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES)
     events = pd.read_parquet(out / "events.parquet")
@@ -39,8 +49,14 @@ def test_run_writes_a_complete_run_directory(tmp_path, capsys):
     resolved = load_scenario(out / "scenario.toml")
     assert resolved.protocol.deadline_s == 1.5 and resolved.protocol.rounds == 2
     state = torch.load(out / "model.pt")
-    assert set(state) == {"net.1.weight", "net.1.bias", "net.3.weight", "net.3.bias",
-                          "net.5.weight", "net.5.bias"}
+    assert set(state) == {
+        "net.1.weight",
+        "net.1.bias",
+        "net.3.weight",
+        "net.3.bias",
+        "net.5.weight",
+        "net.5.bias",
+    }
     assert "final accuracy" in capsys.readouterr().out
     # No staging folder is left behind.
     assert [p.name for p in out.parent.iterdir()] == ["x"]
@@ -48,8 +64,9 @@ def test_run_writes_a_complete_run_directory(tmp_path, capsys):
 
 def test_bad_override_exits_2_with_one_message_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "never"
-    code = main(["run", str(_scenario_file(tmp_path)), "--set", "radio.bandwidth_hz=-1",
-                 "--out", str(out)])
+    code = main(
+        ["run", str(_scenario_file(tmp_path)), "--set", "radio.bandwidth_hz=-1", "--out", str(out)]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "radio.bandwidth_hz = -1" in err and "greater than 0" in err
@@ -79,7 +96,9 @@ def test_validate_prints_the_resolved_scenario(capsys):
 def test_console_script_entry_point_runs(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "netsim.cli", "validate", str(tmp_path / "nope.toml")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"netsim: scenario file '{tmp_path / 'nope.toml'}' does not exist"

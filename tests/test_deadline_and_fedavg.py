@@ -79,7 +79,8 @@ def test_aborted_pius_are_charged_only_for_what_they_did():
     ev = res.events
     aborts = ev[(ev["event"] == "abort") & (ev["round"] == 0)]
     assert sorted(zip(aborts["node"], aborts["detail"], strict=True)) == [
-        ("piu1", "tx"), ("piu2", "queue")
+        ("piu1", "tx"),
+        ("piu2", "queue"),
     ]
     # piu0's update was already on the backhaul: it arrives late and is discarded.
     discard = ev[ev["event"] == "discard"]

@@ -16,7 +16,10 @@ def _noisy(seed: int):
     return tiny(
         seed=seed,
         radio={**base.radio.model_dump(), "fading": "rayleigh", "shadowing_std_db": 4.0},
-        device={**base.device.model_dump(), "straggler": {"dist": "shifted_exponential", "scale": 1.0}},
+        device={
+            **base.device.model_dump(),
+            "straggler": {"dist": "shifted_exponential", "scale": 1.0},
+        },
         protocol={"rounds": 2, "deadline_s": 0.5},
     )
 

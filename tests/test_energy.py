@@ -29,8 +29,11 @@ def _check_conservation(res):
 def test_energy_is_conserved_with_fading_stragglers_and_deadlines():
     scenario = tiny(
         radio={**tiny().radio.model_dump(), "fading": "rayleigh", "shadowing_std_db": 6.0},
-        device={**tiny().device.model_dump(), "battery_j": 3.0,
-                "straggler": {"dist": "lognormal", "sigma": 0.8}},
+        device={
+            **tiny().device.model_dump(),
+            "battery_j": 3.0,
+            "straggler": {"dist": "lognormal", "sigma": 0.8},
+        },
         protocol={"rounds": 6, "deadline_s": 0.35},
     )
     res = Simulation(scenario).run()
@@ -41,7 +44,9 @@ def test_energy_is_conserved_with_fading_stragglers_and_deadlines():
 
 def _round_energy(k: int, scenario) -> float:
     compute_j = 1e-28 * 2.5e7 * 4 * 1e9**2  # kappa C S f^2 = 1e-2 J
-    airtime = MODEL_BITS / (1e6 * math.log2(1 + snr_linear(math.hypot(*LINE_POSITIONS[k]), 20.0, scenario)))
+    airtime = MODEL_BITS / (
+        1e6 * math.log2(1 + snr_linear(math.hypot(*LINE_POSITIONS[k]), 20.0, scenario))
+    )
     return compute_j + 0.1 * airtime  # p = 20 dBm = 0.1 W
 
 
@@ -50,8 +55,9 @@ def test_a_pius_with_a_tiny_battery_skips_from_the_right_round():
     per_round = _round_energy(2, base)
     # Enough for exactly two rounds and a half: rounds 0 and 1, then it must skip.
     battery = 2.5 * per_round
-    scenario = tiny(device={**base.device.model_dump(), "battery_j": battery},
-                    protocol={"rounds": 4})
+    scenario = tiny(
+        device={**base.device.model_dump(), "battery_j": battery}, protocol={"rounds": 4}
+    )
     res = Simulation(scenario).run()
     ev = res.events
     piu2 = ev[ev["node"] == "piu2"]
@@ -80,9 +86,12 @@ def test_a_pius_whose_battery_empties_mid_transmission_leaves():
     budgets = [_round_energy(k, base) * 1.0001 for k in range(3)]
     seen_empty = False
     for seed in range(12):
-        scenario = tiny(seed=seed, radio=base.radio.model_dump(),
-                        device={**base.device.model_dump(), "battery_j": max(budgets)},
-                        protocol={"rounds": 4})
+        scenario = tiny(
+            seed=seed,
+            radio=base.radio.model_dump(),
+            device={**base.device.model_dump(), "battery_j": max(budgets)},
+            protocol={"rounds": 4},
+        )
         res = Simulation(scenario).run()
         ev = res.events
         _check_conservation(res)
@@ -93,8 +102,11 @@ def test_a_pius_whose_battery_empties_mid_transmission_leaves():
                 seen_empty = True
                 assert res.final_battery_j[name] == 0.0
                 assert rows.index[-1] == empty.index[-1]  # nothing after leaving
-                later = ev[(ev["event"] == "rx_model") & (ev["node"] == name)
-                           & (ev["round"] > empty["round"].item())]
+                later = ev[
+                    (ev["event"] == "rx_model")
+                    & (ev["node"] == name)
+                    & (ev["round"] > empty["round"].item())
+                ]
                 assert later.empty
     assert seen_empty
 

@@ -26,18 +26,30 @@ def test_default_scenario_is_valid_and_round_trips(tmp_path):
         ("radio.bandwidth_hz=-5", ["radio.bandwidth_hz", "-5", "greater than 0"]),
         ("learning.model='resnet9000'", ["learning.model", "resnet9000", "lenet5", "mlp"]),
         ("protocol.deadline_s=0", ["protocol.deadline_s", "= 0", "greater than 0"]),
-        ("radio.bandwith_hz=1e6", ["radio.bandwith_hz", "unknown field", "did you mean 'bandwidth_hz'"]),
+        (
+            "radio.bandwith_hz=1e6",
+            ["radio.bandwith_hz", "unknown field", "did you mean 'bandwidth_hz'"],
+        ),
         ("radio.access='cdma'", ["radio.access", "cdma", "'tdma' or 'fdma'"]),
-        ("radio.pathloss.model='umi'", ["radio.pathloss.model", "umi", "log_distance", "macro_36814"]),
+        (
+            "radio.pathloss.model='umi'",
+            ["radio.pathloss.model", "umi", "log_distance", "macro_36814"],
+        ),
         ("radio.pathloss.exponentt=3", ["radio.pathloss.exponentt", "did you mean 'exponent'"]),
         ("device.straggler.dist='lognormal'", []),  # valid: sigma has a default
         ("device.straggler.sigma=-1", ["device.straggler.sigma", "-1"]),
         ("protocol.rounds=0", ["protocol.rounds", "greater than or equal to 1"]),
-        ("protocol.clients_per_round=11", ["protocol.clients_per_round", "11", "at most the number of PIUs (10)"]),
+        (
+            "protocol.clients_per_round=11",
+            ["protocol.clients_per_round", "11", "at most the number of PIUs (10)"],
+        ),
         ("learning.dataset='cifar'", ["learning.dataset", "cifar", "mnist5k"]),
         ("learning.dataset='digits'", ["learning.model", "lenet5", "8x8"]),
         ("learning.partition.kind='dirichlet'", []),
-        ("learning.partition={kind='dirichlet', alpha=0}", ["learning.partition.alpha", "greater than 0"]),
+        (
+            "learning.partition={kind='dirichlet', alpha=0}",
+            ["learning.partition.alpha", "greater than 0"],
+        ),
         ("learning.partition.alpha=0.5", ["learning.partition.alpha", "unknown field", "kind"]),
         ("learning.device='tpu'", ["learning.device", "tpu", "'cpu'"]),
         ("topology.num_pius='ten'", ["topology.num_pius", "ten", "integer"]),
@@ -85,8 +97,10 @@ def test_malformed_overrides(bad):
 
 
 def test_override_values_are_typed_like_toml():
-    s = load_scenario(None, ["protocol.deadline_s=1.5", "learning.local_steps=10",
-                             "radio.access=fdma", "name=my run"])
+    s = load_scenario(
+        None,
+        ["protocol.deadline_s=1.5", "learning.local_steps=10", "radio.access=fdma", "name=my run"],
+    )
     assert s.protocol.deadline_s == 1.5 and s.learning.local_steps == 10
     assert s.radio.access == "fdma" and s.name == "my run"
 

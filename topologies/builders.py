@@ -41,13 +41,20 @@ def build_topology(
     graph = nx.Graph(kind=cfg.kind)
     graph.add_node("server", role="server", index=0)
     for a, (x, y) in enumerate(aps):
-        graph.add_node(f"ap{a}", role="ap", index=a, position_m=(float(x), float(y)),
-                       height_m=cfg.ap_height_m)
-        graph.add_edge("server", f"ap{a}", capacity_bps=backhaul.capacity_bps,
-                       latency_s=backhaul.latency_s)
+        graph.add_node(
+            f"ap{a}", role="ap", index=a, position_m=(float(x), float(y)), height_m=cfg.ap_height_m
+        )
+        graph.add_edge(
+            "server", f"ap{a}", capacity_bps=backhaul.capacity_bps, latency_s=backhaul.latency_s
+        )
     for k, (x, y) in enumerate(pius):
-        graph.add_node(f"piu{k}", role="piu", index=k, position_m=(float(x), float(y)),
-                       height_m=cfg.piu_height_m)
+        graph.add_node(
+            f"piu{k}",
+            role="piu",
+            index=k,
+            position_m=(float(x), float(y)),
+            height_m=cfg.piu_height_m,
+        )
     return graph
 
 

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def select_uniform(
-    active: Sequence[int], k: int | None, rng: np.random.Generator
-) -> list[int]:
+def select_uniform(active: Sequence[int], k: int | None, rng: np.random.Generator) -> list[int]:
     """``k`` PIUs drawn uniformly without replacement from ``active`` (all when k is None
     or at least the number active), returned sorted."""
     if k is None or k >= len(active):

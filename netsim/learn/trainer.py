@@ -89,7 +89,9 @@ class TrainHandle:
     def result(self) -> TrainResult:
         """The result; runs every pending job of the trainer on first use."""
         if self.cancelled:
-            raise RuntimeError(f"training job of PIU {self.job.piu} round {self.job.round} was cancelled")
+            raise RuntimeError(
+                f"training job of PIU {self.job.piu} round {self.job.round} was cancelled"
+            )
         if self._result is None:
             self.trainer._run_pending()
         assert self._result is not None

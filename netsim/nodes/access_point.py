@@ -77,20 +77,42 @@ class AccessPoint(Node):
         self.emit("fwd_start", update.round, bits=bits, detail=f"piu{update.piu}")
         start = self.env.now
         yield from self.uplink.transfer(bits)
-        self.emit("fwd_end", update.round, bits=bits, duration_s=self.env.now - start,
-                  detail=f"piu{update.piu}")
+        self.emit(
+            "fwd_end",
+            update.round,
+            bits=bits,
+            duration_s=self.env.now - start,
+            detail=f"piu{update.piu}",
+        )
         self.server_inbox.put(update)
 
     def _multicast(self, model: GlobalModel) -> Generator[simpy.Event, object, None]:
         recipients: Sequence[int] = model.recipients
         transfer = self.channel.multicast(
-            recipients, self.index, model.bits, self.env.now, self.tx_power_w,
+            recipients,
+            self.index,
+            model.bits,
+            self.env.now,
+            self.tx_power_w,
             self.downlink_bandwidth_hz,
         )
-        self.emit("dl_start", model.round, duration_s=transfer.airtime_s, bits=model.bits,
-                  power_w=self.tx_power_w, detail=f"{len(recipients)} PIUs")
+        self.emit(
+            "dl_start",
+            model.round,
+            duration_s=transfer.airtime_s,
+            bits=model.bits,
+            power_w=self.tx_power_w,
+            detail=f"{len(recipients)} PIUs",
+        )
         yield self.env.timeout(transfer.airtime_s)
-        self.emit("dl_end", model.round, duration_s=transfer.airtime_s, bits=model.bits,
-                  rate_bps=transfer.rate_bps, snr_db=transfer.snr_db, power_w=self.tx_power_w)
+        self.emit(
+            "dl_end",
+            model.round,
+            duration_s=transfer.airtime_s,
+            bits=model.bits,
+            rate_bps=transfer.rate_bps,
+            snr_db=transfer.snr_db,
+            power_w=self.tx_power_w,
+        )
         for k in recipients:
             self.piu_inboxes[k].put(model)

@@ -121,8 +121,14 @@ class PIU(Node):
             msg = yield self.inbox.get()
             assert isinstance(msg, GlobalModel)
             if msg.round <= self._aborted_upto:
-                self.emit("abort", msg.round, duration_s=0.0, energy_j=0.0,
-                          battery_j=self.battery.level_j, detail="model arrived after the deadline")
+                self.emit(
+                    "abort",
+                    msg.round,
+                    duration_s=0.0,
+                    energy_j=0.0,
+                    battery_j=self.battery.level_j,
+                    detail="model arrived after the deadline",
+                )
                 continue
             self._round = msg.round
             try:
@@ -148,8 +154,13 @@ class PIU(Node):
             self.index, self.ap_index, planned_bits, self.tx_power_w, bandwidth_hz
         )
         if not self.battery.can_afford(compute_j + planned_tx_j):
-            self.emit("skip", r, battery_j=self.battery.level_j, energy_j=0.0,
-                      detail=f"needs {compute_j + planned_tx_j:.6g} J")
+            self.emit(
+                "skip",
+                r,
+                battery_j=self.battery.level_j,
+                energy_j=0.0,
+                detail=f"needs {compute_j + planned_tx_j:.6g} J",
+            )
             self.server_inbox.put(Notice(r, self.index, "skip"))
             return
 
@@ -159,8 +170,14 @@ class PIU(Node):
         self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")
         yield from self._spend("train", compute_s, compute_j)
         result = self._job.result()
-        self.emit("train_end", r, duration_s=compute_s, energy_j=compute_j,
-                  battery_j=self.battery.level_j, loss=result.loss)
+        self.emit(
+            "train_end",
+            r,
+            duration_s=compute_s,
+            energy_j=compute_j,
+            battery_j=self.battery.level_j,
+            loss=result.loss,
+        )
 
         payload = self.compressor.compress(result.weights - msg.weights)
         with self.access.request() as slot:
@@ -170,18 +187,33 @@ class PIU(Node):
                 self.index, self.ap_index, payload.bits, self.env.now, self.tx_power_w, bandwidth_hz
             )
             tx_j = self.tx_power_w * transfer.airtime_s
-            self.emit("tx_start", r, duration_s=transfer.airtime_s, bits=payload.bits,
-                      power_w=self.tx_power_w, detail=payload.encoding)
+            self.emit(
+                "tx_start",
+                r,
+                duration_s=transfer.airtime_s,
+                bits=payload.bits,
+                power_w=self.tx_power_w,
+                detail=payload.encoding,
+            )
             yield from self._spend("tx", transfer.airtime_s, tx_j)
-        self.emit("tx_end", r, duration_s=transfer.airtime_s, bits=payload.bits, energy_j=tx_j,
-                  battery_j=self.battery.level_j, rate_bps=transfer.rate_bps,
-                  snr_db=transfer.snr_db, power_w=self.tx_power_w)
+        self.emit(
+            "tx_end",
+            r,
+            duration_s=transfer.airtime_s,
+            bits=payload.bits,
+            energy_j=tx_j,
+            battery_j=self.battery.level_j,
+            rate_bps=transfer.rate_bps,
+            snr_db=transfer.snr_db,
+            power_w=self.tx_power_w,
+        )
         self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, result.loss))
 
     def _spend(
         self, kind: str, duration_s: float, energy_j: float
     ) -> Generator[simpy.Event, object, None]:
-        """Hold for ``duration_s`` drawing ``energy_j`` evenly; stop early if the battery empties."""
+        """Hold for ``duration_s`` drawing ``energy_j`` evenly; stop early if the battery
+        empties."""
         self._activity = _Activity(kind, self.env.now, duration_s, energy_j)
         if self.battery.can_afford(energy_j):
             yield self.env.timeout(duration_s)
@@ -195,8 +227,14 @@ class PIU(Node):
         self._activity = None
         if self._job is not None:
             self._job.cancel()
-        self.emit("battery_empty", self._round if self._round is not None else -1,
-                  duration_s=lasts_s, energy_j=drawn, battery_j=self.battery.level_j, detail=kind)
+        self.emit(
+            "battery_empty",
+            self._round if self._round is not None else -1,
+            duration_s=lasts_s,
+            energy_j=drawn,
+            battery_j=self.battery.level_j,
+            detail=kind,
+        )
         raise _BatteryEmpty
 
     def _charge_interrupted(self, round: int) -> None:
@@ -208,5 +246,11 @@ class PIU(Node):
             drawn = self.battery.draw(act.energy_j * fraction)
         if self._job is not None:
             self._job.cancel()
-        self.emit("abort", round, duration_s=done_s, energy_j=drawn,
-                  battery_j=self.battery.level_j, detail=act.kind if act else "")
+        self.emit(
+            "abort",
+            round,
+            duration_s=done_s,
+            energy_j=drawn,
+            battery_j=self.battery.level_j,
+            detail=act.kind if act else "",
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from typing import Protocol
 
 import numpy as np
@@ -23,7 +23,7 @@ from netsim.rng import Stream, Streams
 # Deadline events sort after every ordinary event at the same instant (SimPy orders by
 # (time, priority, id); URGENT = 0, NORMAL = 1), so an update that arrives exactly at the
 # deadline is on time.
-_AFTER_NORMAL = 2
+_AFTER_NORMAL = simpy.events.EventPriority(simpy.events.NORMAL + 1)
 
 
 class _Deadline(simpy.Event):
@@ -133,15 +133,29 @@ class Server(Node):
         train_loss = (
             float(np.dot(fedavg_weights(sizes), [u.loss for u in updates])) if updates else math.nan
         )
-        self.emit("aggregate", r, duration_s=self.aggregation_s, loss=train_loss,
-                  detail=f"{len(updates)} updates")
+        self.emit(
+            "aggregate",
+            r,
+            duration_s=self.aggregation_s,
+            loss=train_loss,
+            detail=f"{len(updates)} updates",
+        )
         test_loss, accuracy = self.trainer.evaluate(self.weights)
         self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)
         record = RoundRecord(
-            round=r, t_start_s=t_start, t_end_s=float(self.env.now), selected=len(selected),
-            aggregated=len(updates), dropped=len(late), skipped=len(skipped), left=len(left),
-            uplink_bits=math.nan, energy_j=math.nan, train_loss=train_loss,
-            test_loss=test_loss, test_accuracy=accuracy,
+            round=r,
+            t_start_s=t_start,
+            t_end_s=float(self.env.now),
+            selected=len(selected),
+            aggregated=len(updates),
+            dropped=len(late),
+            skipped=len(skipped),
+            left=len(left),
+            uplink_bits=math.nan,
+            energy_j=math.nan,
+            train_loss=train_loss,
+            test_loss=test_loss,
+            test_accuracy=accuracy,
         )
         self.records.append(record)
         if self.on_round is not None:
@@ -175,8 +189,12 @@ class Server(Node):
                     pending.discard(msg.piu)
             elif isinstance(msg, Update):
                 if msg.round != r:
-                    self.emit("discard", r, bits=msg.payload.bits,
-                              detail=f"piu{msg.piu} update of round {msg.round}")
+                    self.emit(
+                        "discard",
+                        r,
+                        bits=msg.payload.bits,
+                        detail=f"piu{msg.piu} update of round {msg.round}",
+                    )
                     continue
                 received[msg.piu] = msg
                 pending.discard(msg.piu)

@@ -102,9 +102,13 @@ class RadioChannel:
         """SNR with the fading averaged out (|h|^2 = 1), linear."""
         return power_w * self.gain[piu, ap] / (self.noise_psd_w_hz * bandwidth_hz)
 
-    def expected_airtime_s(self, piu: int, ap: int, bits: float, power_w: float, bandwidth_hz: float) -> float:
+    def expected_airtime_s(
+        self, piu: int, ap: int, bits: float, power_w: float, bandwidth_hz: float
+    ) -> float:
         """Airtime at the rate of the mean SNR: a planning estimate, exact without fading."""
-        return bits / (bandwidth_hz * math.log2(1.0 + self.mean_snr(piu, ap, power_w, bandwidth_hz)))
+        return bits / (
+            bandwidth_hz * math.log2(1.0 + self.mean_snr(piu, ap, power_w, bandwidth_hz))
+        )
 
     def uplink(
         self, piu: int, ap: int, bits: float, t0_s: float, power_w: float, bandwidth_hz: float
@@ -132,7 +136,11 @@ class RadioChannel:
         if self.fading.static:
             snr = scale * float(beta.min())
             rate = bandwidth_hz * math.log2(1.0 + snr)
-            return Transfer(bits / rate, rate, _db(snr)) if bits > 0 else Transfer(0.0, math.nan, math.nan)
+            return (
+                Transfer(bits / rate, rate, _db(snr))
+                if bits > 0
+                else Transfer(0.0, math.nan, math.nan)
+            )
 
         def snr_of_blocks(first: int, n: int) -> np.ndarray:
             g = np.stack([self.fading.gains(k, first, n)[:, ap] for k in pius], axis=1)  # (n, G)

@@ -57,7 +57,10 @@ class RayleighBlockFading(BlockFading):
         return block
 
     def gains(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
-        first_chunk, last_chunk = first_block // self.CHUNK, (first_block + n_blocks - 1) // self.CHUNK
+        first_chunk, last_chunk = (
+            first_block // self.CHUNK,
+            (first_block + n_blocks - 1) // self.CHUNK,
+        )
         stacked = np.concatenate([self._chunk(piu, c) for c in range(first_chunk, last_chunk + 1)])
         offset = first_block - first_chunk * self.CHUNK
         return stacked[offset : offset + n_blocks]

@@ -44,8 +44,12 @@ def test_ergodic_rayleigh_capacity_matches_closed_form():
     blocks, coherence, bandwidth = 40_000, 1e-3, 1e6
     # Gain chosen so the mean SNR is rho: p beta / (N0 B) = rho.
     noise_psd = 1e-20
-    channel = RadioChannel(np.array([[rho * noise_psd * bandwidth]]),
-                           RayleighBlockFading(Streams(2), 1), coherence, noise_psd)
+    channel = RadioChannel(
+        np.array([[rho * noise_psd * bandwidth]]),
+        RayleighBlockFading(Streams(2), 1),
+        coherence,
+        noise_psd,
+    )
     bits = closed * bandwidth * coherence * blocks  # about `blocks` blocks of airtime
     transfer = channel.uplink(0, 0, bits, 0.0, 1.0, bandwidth)
     spectral_eff = transfer.rate_bps / bandwidth
