@@ -33,6 +33,8 @@ from netsim.rng import Stream, Streams
 from netsim.scenario import DirichletPartition, Scenario, ScenarioError, ShardPartition
 from topologies import build_topology, positions
 
+_MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
+
 
 @dataclass
 class SimulationResult:
@@ -180,6 +182,23 @@ class Simulation:
             ap.attach(k, piu.inbox)
             self.pius.append(piu)
         self.server.pius = list(self.pius)
+        self._check_link_budgets(self.server.model_bits)
+
+    def _check_link_budgets(self, model_bits: int) -> None:
+        """Refuse a scenario in which one model upload would take more than a day."""
+        for piu in self.pius:
+            bandwidth = piu.access.bandwidth_hz
+            airtime = self.channel.expected_airtime_s(
+                piu.index, piu.ap_index, model_bits, piu.tx_power_w, bandwidth
+            )
+            if airtime > _MAX_PLANNED_AIRTIME_S:
+                snr = self.channel.mean_snr(piu.index, piu.ap_index, piu.tx_power_w, bandwidth)
+                raise ScenarioError(
+                    f"{piu.name}'s uplink is unusable: mean SNR {10 * np.log10(snr):.1f} dB at "
+                    f"its AP (ap{piu.ap_index}), so one {model_bits}-bit update would take "
+                    f"{airtime:.3g} s; check topology distances, radio.pathloss, "
+                    "radio.bandwidth_hz and device.tx_power_dbm"
+                )
 
     def _large_scale_gain(
         self, ap_xy: np.ndarray, ap_h: np.ndarray, piu_xy: np.ndarray, piu_h: np.ndarray

@@ -113,3 +113,11 @@ def test_scenario_is_frozen():
 
 def test_bundled_default_path_exists():
     assert default_scenario_path().is_file()
+
+
+def test_an_unusable_link_budget_is_a_clear_scenario_error():
+    from netsim import Simulation
+
+    scenario = load_scenario(None, ["topology.radius_m=5e6", "protocol.rounds=1"])
+    with pytest.raises(ScenarioError, match=r"piu\d+'s uplink is unusable: mean SNR -\d+"):
+        Simulation(scenario)

@@ -1,0 +1,56 @@
+"""The README's examples run as written."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from netsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def test_setup_commands_pin_torch_and_match_ci():
+    setup = [line for block in _blocks("bash") for line in block.splitlines() if "pip install" in line]
+    assert len(setup) == 2 and all("torch==2.13.0" in line for line in setup)
+    assert setup[0].endswith("&& netsim run") and setup[1].endswith("&& pytest")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert setup[1].split(" && pytest")[0] in ci
+
+
+@pytest.mark.slow
+def test_python_tour_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "topologies").symlink_to(ROOT / "topologies")
+    (code,) = _blocks("python")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    assert (tmp_path / "runs" / "y" / "events.parquet").is_file()
+    rounds = namespace["res"].rounds
+    assert (rounds["t_end_s"] - rounds["t_start_s"] <= 0.6 + 0.005 + 1e-9).all()
+    assert rounds["dropped"].sum() > 0  # a 0.6 s deadline cuts off the slow PIUs
+
+
+def test_validate_example(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    line = next(l for b in _blocks("bash") for l in b.splitlines() if "netsim validate" in l)
+    argv = shlex.split(line.split("#")[0])[1:]
+    assert main(argv) == 0
+    assert 'access = "fdma"' in capsys.readouterr().out
+
+
+def test_error_example_prints_what_the_readme_shows(capsys):
+    (text,) = re.findall(r"```text\n(.*?)```", README, flags=re.S)
+    command, *shown = text.strip().splitlines()
+    assert main(shlex.split(command.lstrip("$ "))[1:]) == 2
+    err = capsys.readouterr().err
+    for line in shown[1:]:
+        assert line.strip().rstrip(".").rstrip() in err, line
