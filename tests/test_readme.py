@@ -19,7 +19,8 @@ def _blocks(lang: str) -> list[str]:
 
 
 def test_setup_commands_pin_torch_and_match_ci():
-    setup = [line for block in _blocks("bash") for line in block.splitlines() if "pip install" in line]
+    lines = [line for block in _blocks("bash") for line in block.splitlines()]
+    setup = [line for line in lines if "pip install" in line]
     assert len(setup) == 2 and all("torch==2.13.0" in line for line in setup)
     assert setup[0].endswith("&& netsim run") and setup[1].endswith("&& pytest")
     ci = (ROOT / ".ci" / "run").read_text()
@@ -41,7 +42,8 @@ def test_python_tour_runs(tmp_path, monkeypatch):
 
 def test_validate_example(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    line = next(l for b in _blocks("bash") for l in b.splitlines() if "netsim validate" in l)
+    lines = [line for block in _blocks("bash") for line in block.splitlines()]
+    line = next(line for line in lines if "netsim validate" in line)
     argv = shlex.split(line.split("#")[0])[1:]
     assert main(argv) == 0
     assert 'access = "fdma"' in capsys.readouterr().out
