@@ -252,6 +252,10 @@ class LearningConfig(_Frozen):
     local_steps: int = Field(20, ge=1)  # mini-batch steps per round
     batch_size: int = Field(32, ge=1)
     device: str = "cpu"
+    # "sequential": one job after another; "batched": vmap over up to batch_clients clients
+    # (faster for many PIUs with small mini-batches; same weights up to float32 rounding).
+    trainer: Literal["sequential", "batched"] = "sequential"
+    batch_clients: int = Field(50, ge=1)
 
     @model_validator(mode="after")
     def _known_names(self) -> LearningConfig:

@@ -17,6 +17,7 @@ from models import MODELS
 from netsim.compress.base import IdentityCompressor
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, slowdown_distribution
+from netsim.learn.batched import BatchedTrainer
 from netsim.learn.datasets import Dataset, load_dataset, train_test_split
 from netsim.learn.partition import partition_dirichlet, partition_iid, partition_shards
 from netsim.learn.trainer import OptimizerSpec, Trainer
@@ -245,15 +246,22 @@ class Simulation:
             data.info.input_shape, data.info.num_classes, self.streams.torch(Stream.MODEL_INIT)
         )
         opt = cfg.optimizer
-        trainer = Trainer(
-            model,
-            train,
-            test,
-            cfg.batch_size,
-            OptimizerSpec(opt.name, opt.lr, opt.momentum, opt.weight_decay),
-            self.streams,
-            device=cfg.device,
-        )
+        spec = OptimizerSpec(opt.name, opt.lr, opt.momentum, opt.weight_decay)
+        if cfg.trainer == "batched":
+            trainer: Trainer = BatchedTrainer(
+                model,
+                train,
+                test,
+                cfg.batch_size,
+                spec,
+                self.streams,
+                device=cfg.device,
+                chunk_size=cfg.batch_clients,
+            )
+        else:
+            trainer = Trainer(
+                model, train, test, cfg.batch_size, spec, self.streams, device=cfg.device
+            )
         return trainer, partitions
 
     def run(self) -> SimulationResult:

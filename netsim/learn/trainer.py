@@ -32,7 +32,7 @@ class OptimizerSpec:
     momentum: float = 0.0
     weight_decay: float = 0.0
 
-    def make(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    def make(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         if self.name == "sgd":
             return torch.optim.SGD(
                 params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
@@ -103,7 +103,7 @@ class TrainHandle:
 
 
 class Trainer:
-    """Runs local training jobs and evaluates global models.
+    """Runs local training jobs one after another and evaluates global models.
 
     Parameters
     ----------
@@ -165,10 +165,14 @@ class Trainer:
 
     def _run_pending(self) -> None:
         pending, self._pending = self._pending, []
-        for handle in pending:
-            if not handle.cancelled:
-                handle._result = self._train(handle.job)
-                self.jobs_run += 1
+        live = [h for h in pending if not h.cancelled]
+        for handle, result in zip(live, self._execute([h.job for h in live]), strict=True):
+            handle._result = result
+        self.jobs_run += len(live)
+
+    def _execute(self, jobs: list[TrainJob]) -> list[TrainResult]:
+        """Run ``jobs``; this trainer does them one after another."""
+        return [self._train(job) for job in jobs]
 
     def _train(self, job: TrainJob) -> TrainResult:
         model = self.model
