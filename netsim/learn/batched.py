@@ -6,7 +6,9 @@ mini-batch size are stacked along a leading client axis G and trained together w
 SGD (with momentum), Adam, AdaDelta and RMSprop update every entry independently, so one stock
 ``torch.optim`` optimizer over the stacked (G, ...) tensors is exactly a per-client optimizer.
 Each client's mini-batches come from its own keyed stream, as in the sequential trainer, so
-both give the same weights up to float32 summation order.
+both give the same weights up to float32 summation order (about 1e-8 per step; training that
+is itself unstable, e.g. a large learning rate with momentum on a hard shard, amplifies that
+difference exponentially, as it would amplify any perturbation).
 
 Large cohorts are cut into chunks of ``chunk_size`` clients: measured on 2 CPU cores with
 LeNet-5 and batch 10, one vmap call over 25-50 clients is about 2x faster than a loop, while
