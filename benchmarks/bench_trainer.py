@@ -46,8 +46,9 @@ def main() -> None:
     seq = Trainer(model(), data, data, args.batch, opt, Streams(0))
     w = seq.initial_weights()
     jobs = [
-        TrainJob(k, 0, w, np.arange(k * args.samples, (k + 1) * args.samples) % len(data),
-                 args.steps)
+        TrainJob(
+            k, 0, w, np.arange(k * args.samples, (k + 1) * args.samples) % len(data), args.steps
+        )
         for k in range(args.pius)
     ]
     _round(seq, jobs[:2])  # warm-up (lazy torch imports)

@@ -50,10 +50,20 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="run directory to create (default: runs/NAME-seedN-TIME)"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    run.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="training-result cache shared across runs: local updates whose inputs match a "
+        "stored one are reused exactly (what-if runs that change only timing, radio or energy)",
+    )
 
     validate = sub.add_parser("validate", help="check a scenario and print it resolved (TOML)")
     scenario_args(validate)
     return parser
+
+
+RESUME_CACHE_BUDGET_BYTES = 1 << 30  # keep every update for resuming if that fits in 1 GiB
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,25 +80,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{scenario.name}-seed{scenario.seed}-{datetime.now():%Y%m%d-%H%M%S}"
         )
         check_out_dir(out)
-        return _run(scenario, out, args.quiet, argv)
+        return _run(scenario, out, args, argv)
     except (ScenarioError, RunDirError) as exc:
         print(f"netsim: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("netsim: interrupted; no run directory was written", file=sys.stderr)
+        print("netsim: interrupted before the run started; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
-def _run(scenario: Scenario, out: Path, quiet: bool, argv: Sequence[str] | None) -> int:
+def _run(
+    scenario: Scenario, out: Path, args: argparse.Namespace, argv: Sequence[str] | None
+) -> int:
+    """Run with a progress bar; keep a resume cache in the staging directory when it fits."""
+    import shutil
+
     from tqdm import tqdm
 
     from netsim.log import RoundRecord
+    from netsim.rundir import prepare_run
     from netsim.sim import Simulation
 
     bar = tqdm(
         total=scenario.protocol.rounds,
         unit="round",
-        disable=quiet,
+        disable=args.quiet,
         file=sys.stderr,
         desc=scenario.name,
     )
@@ -97,13 +113,42 @@ def _run(scenario: Scenario, out: Path, quiet: bool, argv: Sequence[str] | None)
         bar.update(1)
         bar.set_postfix(t_sim=f"{record.t_end_s:.2f}s", acc=f"{record.test_accuracy:.3f}")
 
+    sim = Simulation(scenario, on_round=on_round)  # validates everything before touching disk
+    staging, resumed = prepare_run(out, scenario.to_toml())
+    resumable = args.cache is None and sim.cache_bytes_upper_bound() <= RESUME_CACHE_BUDGET_BYTES
+    if args.cache is not None:
+        sim.enable_cache(args.cache)
+    elif resumable:
+        sim.enable_cache(staging / "cache")
+    if resumed and not args.quiet:
+        cached = len(sim.cache) if sim.cache is not None else 0
+        print(
+            f"netsim: resuming the interrupted run in {staging} ({cached} cached updates)",
+            file=sys.stderr,
+        )
     try:
-        result = Simulation(scenario, on_round=on_round).run()
+        result = sim.run()
+    except KeyboardInterrupt:
+        bar.close()
+        if sim.cache is not None:
+            print(
+                f"netsim: interrupted; {len(sim.cache)} trained updates are kept in "
+                f"{sim.cache.directory}; run the same command with --out {out} to resume",
+                file=sys.stderr,
+            )
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+            print(
+                "netsim: interrupted; nothing was written (pass --cache DIR to make such a "
+                "large run resumable)",
+                file=sys.stderr,
+            )
+        return EXIT_INTERRUPTED
     finally:
         bar.close()
     command = "netsim " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     result.save(out, command=command)
-    if not quiet:
+    if not args.quiet:
         rounds = result.rounds
         print(f"run directory:     {out}")
         print(f"rounds:            {len(rounds)}")
@@ -111,6 +156,10 @@ def _run(scenario: Scenario, out: Path, quiet: bool, argv: Sequence[str] | None)
         print(f"final accuracy:    {result.final_accuracy:.4f}")
         print(f"PIU energy:        {result.total_energy_j:.4f} J")
         print(f"uplink bits:       {rounds['uplink_bits'].sum():.6g}")
+        print(
+            f"updates trained:   {result.training_jobs_run} "
+            f"({result.training_cache_hits} reused from the cache)"
+        )
         print(f"wall time:         {result.wall_time_s:.1f} s")
     return 0
 

@@ -9,9 +9,10 @@ Layout::
       manifest.json     seed, versions, git commit, wall time, summary figures
       model.pt          final global model (``state_dict``)
 
-Everything is written into a hidden sibling ``.RUN_DIR.partial-<pid>`` first and renamed into
+Everything is written into a hidden sibling ``.RUN_DIR.partial`` first and renamed into
 place at the end; a crash leaves at most that hidden folder, never a ``RUN_DIR`` with some
-files missing.
+files missing. The CLI also keeps the run's training-result cache there while it runs, so an
+interrupted run is resumed by running the same command again (see ``netsim.cli``).
 """
 
 from __future__ import annotations
@@ -51,27 +52,56 @@ def check_out_dir(out_dir: Path) -> None:
         raise RunDirError(f"output directory '{out_dir}': parent '{parent}' is not writable")
 
 
+def staging_dir(out_dir: Path) -> Path:
+    """Hidden sibling where a run is assembled (and where an interrupted run's cache waits)."""
+    return out_dir.parent / f".{out_dir.name}.partial"
+
+
+def prepare_run(out_dir: Path, scenario_toml: str) -> tuple[Path, bool]:
+    """Claim ``out_dir`` for a run of the given resolved scenario.
+
+    Returns the staging directory and whether it already held an interrupted run of the same
+    scenario (which is then resumed from its training cache). A staging directory left by a
+    *different* scenario is an error rather than silently mixed or deleted.
+    """
+    check_out_dir(out_dir)
+    staging = staging_dir(out_dir)
+    saved = staging / "scenario.toml"
+    if staging.exists():
+        if saved.is_file() and saved.read_text(encoding="utf-8") == scenario_toml:
+            return staging, True
+        raise RunDirError(
+            f"'{staging}' holds an interrupted run of another scenario; "
+            "remove it or choose another --out"
+        )
+    staging.mkdir(parents=True)
+    saved.write_text(scenario_toml, encoding="utf-8")
+    return staging, False
+
+
 def write_run(result: SimulationResult, out_dir: Path, command: str | None = None) -> Path:
-    """Write ``result`` to ``out_dir`` atomically; return the directory."""
+    """Write ``result`` to ``out_dir`` atomically; return the directory.
+
+    Files are written into :func:`staging_dir` and the folder is renamed into place; its
+    resume cache (``cache/``), if any, is deleted first.
+    """
     check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
-        result.events.to_parquet(staging / "events.parquet", index=False)
-        result.rounds.to_parquet(staging / "rounds.parquet", index=False)
-        (staging / "scenario.toml").write_text(result.scenario.to_toml(), encoding="utf-8")
-        torch.save(result.state_dict, staging / "model.pt")
-        manifest = _manifest(result, command)
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        if out_dir.exists():  # an empty directory: replace it
-            out_dir.rmdir()
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    staging = staging_dir(out_dir)
+    staging.mkdir(exist_ok=True)
+    result.events.to_parquet(staging / "events.parquet", index=False)
+    result.rounds.to_parquet(staging / "rounds.parquet", index=False)
+    (staging / "scenario.toml").write_text(result.scenario.to_toml(), encoding="utf-8")
+    torch.save(result.state_dict, staging / "model.pt")
+    manifest = _manifest(result, command)
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    shutil.rmtree(staging / "cache", ignore_errors=True)
+    extra = sorted(p.name for p in staging.iterdir() if p.name not in RUN_FILES)
+    if extra:
+        raise RunDirError(f"staging directory '{staging}' holds unexpected files {extra}")
+    if out_dir.exists():  # an empty directory: replace it
+        out_dir.rmdir()
+    os.replace(staging, out_dir)
     return out_dir
 
 
@@ -94,6 +124,8 @@ def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:
         "total_energy_j": result.total_energy_j,
         "events": len(result.events),
         "events_sha256": log_digest(result.events),
+        "training_jobs_run": result.training_jobs_run,
+        "training_cache_hits": result.training_cache_hits,
         "initial_battery_j": {k: _json_float(v) for k, v in result.initial_battery_j.items()},
         "final_battery_j": {k: _json_float(v) for k, v in result.final_battery_j.items()},
     }

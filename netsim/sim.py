@@ -18,6 +18,7 @@ from netsim.compress.base import IdentityCompressor
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, slowdown_distribution
 from netsim.learn.batched import BatchedTrainer
+from netsim.learn.cache import TrainingCache
 from netsim.learn.datasets import Dataset, load_dataset, train_test_split
 from netsim.learn.partition import partition_dirichlet, partition_iid, partition_shards
 from netsim.learn.trainer import OptimizerSpec, Trainer
@@ -50,6 +51,7 @@ class SimulationResult:
     wall_time_s: wall-clock duration of :meth:`Simulation.run`.
     initial_battery_j, final_battery_j: battery level of each PIU (by node name) before and
         after the run, in J.
+    training_jobs_run, training_cache_hits: local updates computed / read from the cache.
     """
 
     scenario: Scenario
@@ -60,6 +62,8 @@ class SimulationResult:
     wall_time_s: float
     initial_battery_j: dict[str, float] = field(default_factory=dict)
     final_battery_j: dict[str, float] = field(default_factory=dict)
+    training_jobs_run: int = 0
+    training_cache_hits: int = 0
 
     @property
     def sim_time_s(self) -> float:
@@ -90,10 +94,16 @@ class Simulation:
     ----------
     scenario: a validated :class:`Scenario`.
     on_round: optional callback with each finished :class:`RoundRecord` (e.g. a progress bar).
+    cache_dir: optional training-result cache (:class:`TrainingCache`): updates whose inputs
+        match a stored one are read instead of computed (exact), new ones are stored. Resumes
+        an interrupted run and speeds up what-if runs that change only timing, radio or energy.
     """
 
     def __init__(
-        self, scenario: Scenario, on_round: Callable[[RoundRecord], None] | None = None
+        self,
+        scenario: Scenario,
+        on_round: Callable[[RoundRecord], None] | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         self.scenario = scenario
         self.streams = Streams(scenario.seed)
@@ -120,6 +130,9 @@ class Simulation:
         self.channel = RadioChannel(self.gain, fading, s.radio.coherence_time_s, noise_psd)
 
         self.trainer, partitions = self._learning(n_pius)
+        self.cache: TrainingCache | None = None
+        if cache_dir is not None:
+            self.enable_cache(cache_dir)
         weights = self.trainer.initial_weights()
         compressor = IdentityCompressor()
 
@@ -184,6 +197,16 @@ class Simulation:
             self.pius.append(piu)
         self.server.pius = list(self.pius)
         self._check_link_budgets(self.server.model_bits)
+
+    def enable_cache(self, cache_dir: str | Path) -> None:
+        """Use a training-result cache in ``cache_dir`` (see ``cache_dir`` above)."""
+        self.cache = TrainingCache(cache_dir)
+        self.trainer.use_cache(self.cache)
+
+    def cache_bytes_upper_bound(self) -> int:
+        """Disk a cache of every local update of this run may take: P x 4 B x PIUs x rounds."""
+        n_pius, rounds = len(self.pius), self.scenario.protocol.rounds
+        return self.trainer.num_params * 4 * n_pius * rounds  # float32: 4 bytes per weight
 
     def _check_link_budgets(self, model_bits: int) -> None:
         """Refuse a scenario in which one model upload would take more than a day."""
@@ -280,6 +303,8 @@ class Simulation:
             wall_time_s=time.perf_counter() - wall_start,
             initial_battery_j={p.name: p.battery.capacity_j for p in self.pius},
             final_battery_j={p.name: p.battery.level_j for p in self.pius},
+            training_jobs_run=self.trainer.jobs_run,
+            training_cache_hits=self.cache.hits if self.cache is not None else 0,
         )
 
     def _rounds_with_totals(self, events: pd.DataFrame) -> pd.DataFrame:

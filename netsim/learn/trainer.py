@@ -11,7 +11,9 @@ Models are exchanged as flat float32 parameter vectors (P,) in ``model.parameter
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +23,9 @@ from torch.nn.utils import parameters_to_vector
 
 from netsim.learn.datasets import Dataset
 from netsim.rng import Stream, Streams
+
+if TYPE_CHECKING:
+    from netsim.learn.cache import TrainingCache
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,14 @@ class Trainer:
         self.optimizer = optimizer
         self.streams = streams
         self._pending: list[TrainHandle] = []
-        self.jobs_run = 0
+        self.jobs_run = 0  # jobs computed (not read from the cache)
+        self.cache: TrainingCache | None = None
+        self._fingerprint = ""
+
+    def use_cache(self, cache: TrainingCache) -> None:
+        """Read results from / write them to ``cache`` (exact reuse; see TrainingCache)."""
+        self.cache = cache
+        self._fingerprint = self.fingerprint()
 
     @property
     def num_params(self) -> int:
@@ -163,12 +175,42 @@ class Trainer:
             p.copy_(weights[offset : offset + n].view_as(p))
             offset += n
 
+    def fingerprint(self) -> str:
+        """Everything besides the job that determines a local update (see TrainingCache)."""
+        h = hashlib.sha256()
+        # repr(model) lists every layer with its sizes and activation: the architecture.
+        h.update(
+            repr(
+                (
+                    type(self).__name__,
+                    repr(self.model),
+                    self.batch_size,
+                    self.optimizer,
+                    self.streams.seed,
+                    self.device.type,
+                )
+            ).encode()
+        )
+        h.update(self.train_x.cpu().numpy().tobytes())
+        h.update(self.train_y.cpu().numpy().tobytes())
+        return h.hexdigest()
+
     def _run_pending(self) -> None:
         pending, self._pending = self._pending, []
         live = [h for h in pending if not h.cancelled]
-        for handle, result in zip(live, self._execute([h.job for h in live]), strict=True):
+        todo = live
+        if self.cache is not None:
+            keys = {id(h): self.cache.key(self._fingerprint, h.job) for h in live}
+            todo = []
+            for handle in live:
+                handle._result = self.cache.get(keys[id(handle)])
+                if handle._result is None:
+                    todo.append(handle)
+        for handle, result in zip(todo, self._execute([h.job for h in todo]), strict=True):
             handle._result = result
-        self.jobs_run += len(live)
+            if self.cache is not None:
+                self.cache.put(keys[id(handle)], result)
+        self.jobs_run += len(todo)
 
     def _execute(self, jobs: list[TrainJob]) -> list[TrainResult]:
         """Run ``jobs``; this trainer does them one after another."""
