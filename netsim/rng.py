@@ -26,6 +26,9 @@ class Stream(IntEnum):
     SELECTION = 7  # client selection by the server
     MODEL_INIT = 8  # initial global model
     DATA_SPLIT = 9  # train/test split of the data set
+    LOS = 10  # line-of-sight state per (PIU, AP) link
+    SHADOWING_FIELD = 11  # spatially correlated shadowing, per AP over all PIUs
+    FADING_LOS_PHASE = 12  # phase of the Rician LOS component / sinusoids per PIU
 
 
 class Streams:

@@ -123,20 +123,86 @@ class LogDistancePathLoss(_Frozen):
 
 
 class Macro36814PathLoss(_Frozen):
-    """3GPP TR 36.814 macro: ``128.1 + 37.6 log10(d_km)`` dB (2 GHz)."""
+    """3GPP TR 36.814 macro: ``128.1 + 37.6 log10(d_km)`` dB (2 GHz), shadowing 8 dB."""
 
     model: Literal["macro_36814"]
 
 
-PathLoss = Annotated[LogDistancePathLoss | Macro36814PathLoss, Field(discriminator="model")]
+class CellFreeBookPathLoss(_Frozen):
+    """Demir, Bjornson, Sanguinetti 2021 (cell-free book): ``30.5 + 36.7 log10(d3D)`` dB,
+    shadowing 4 dB (2 GHz, AP-UE height difference 10 m)."""
+
+    model: Literal["cellfree_book"]
+
+
+class Ngo3SlopePathLoss(_Frozen):
+    """Ngo et al. 2017 three-slope model (Hata-based ``L`` at the carrier and heights):
+    slope 0 below ``d0_m``, 20 dB/decade up to ``d1_m``, 35 beyond; 8 dB shadowing beyond d1."""
+
+    model: Literal["ngo_3slope"]
+    d0_m: PositiveFloat = 10.0
+    d1_m: PositiveFloat = 50.0
+
+    @model_validator(mode="after")
+    def _order(self) -> Ngo3SlopePathLoss:
+        if self.d0_m >= self.d1_m:
+            raise ValueError(f"d0_m ({self.d0_m}) must be below d1_m ({self.d1_m})")
+        return self
+
+
+class UMiPathLoss(_Frozen):
+    """3GPP TR 38.901 UMi street canyon, LOS (dual slope, breakpoint) / NLOS with the LOS
+    probability of the standard; shadowing 4 dB LOS, 7.82 dB NLOS."""
+
+    model: Literal["umi_38901"]
+
+
+class InFPathLoss(_Frozen):
+    """3GPP TR 38.901 Indoor Factory (InF-SL/DL/SH/DH) with its LOS probability.
+
+    clutter_density: r, the fraction of the hall covered by clutter (machines).
+    clutter_height_m: h_c. clutter_size_m: d_clutter, typical clutter size.
+    """
+
+    model: Literal["inf_38901"]
+    variant: Literal["SL", "DL", "SH", "DH"] = "SL"
+    clutter_density: float = Field(0.2, gt=0, lt=1)
+    clutter_height_m: PositiveFloat = 2.0
+    clutter_size_m: PositiveFloat = 10.0
+
+
+PathLoss = Annotated[
+    LogDistancePathLoss
+    | Macro36814PathLoss
+    | CellFreeBookPathLoss
+    | Ngo3SlopePathLoss
+    | UMiPathLoss
+    | InFPathLoss,
+    Field(discriminator="model"),
+]
 
 
 class RadioConfig(_Frozen):
-    """Wireless access: path loss, shadowing, block fading, bandwidth, noise, multiple access."""
+    """Wireless access: path loss, shadowing, fading, bandwidth, noise, multiple access.
+
+    shadowing_std_db: log-normal shadowing; absent: the path-loss model's own value (8 dB for
+        log_distance). shadowing_decorrelation_m: if set, shadowing of one AP's links to
+        PIUs i and k is correlated as ``2^(-distance_ik / decorrelation)`` (cell-free book: 9 m).
+    fading: small-scale fading; "rician" with ``rician_k_db``.
+    time_correlation: "block" (i.i.d. per coherence interval), "gauss_markov" (AR(1) with
+        ``rho = J0(2 pi f_D T_c)``) or "jakes" (sum of sinusoids), ``f_D = speed_mps f_c / c``.
+    target_rate_bps: absent: each transmission adapts to the Shannon rate (no errors); set: it
+        runs at this fixed rate and fails when the channel's capacity drops below it in any
+        coherence interval it spans (outage), then is repeated up to ``max_retransmissions``.
+    """
 
     pathloss: PathLoss = LogDistancePathLoss()
-    shadowing_std_db: NonNegativeFloat = 8.0
-    fading: Literal["rayleigh", "none"] = "rayleigh"
+    shadowing_std_db: NonNegativeFloat | None = None
+    shadowing_decorrelation_m: PositiveFloat | None = None
+    fading: Literal["rayleigh", "rician", "none"] = "rayleigh"
+    rician_k_db: float = Field(6.0, allow_inf_nan=False)
+    time_correlation: Literal["block", "gauss_markov", "jakes"] = "block"
+    speed_mps: NonNegativeFloat = 1.0
     coherence_time_s: PositiveFloat = 0.01
     carrier_hz: PositiveFloat = 2.0e9
     bandwidth_hz: PositiveFloat = 1.0e6
@@ -144,6 +210,8 @@ class RadioConfig(_Frozen):
     noise_figure_db: NonNegativeFloat = 9.0
     access: Literal["tdma", "fdma"] = "tdma"
     ap_tx_power_dbm: float = Field(30.0, allow_inf_nan=False)
+    target_rate_bps: PositiveFloat | None = None
+    max_retransmissions: int = Field(4, ge=0)
 
 
 # --------------------------------------------------------------------------- device

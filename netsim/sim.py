@@ -30,7 +30,7 @@ from netsim.nodes.server import Server
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import NoFading, RayleighBlockFading
-from netsim.radio.pathloss import db_to_linear, dbm_to_w, pathloss_db
+from netsim.radio.pathloss import db_to_linear, dbm_to_w, link_loss
 from netsim.rng import Stream, Streams
 from netsim.scenario import DirichletPartition, Scenario, ScenarioError, ShardPartition
 from topologies import build_topology, positions
@@ -227,23 +227,45 @@ class Simulation:
     def _large_scale_gain(
         self, ap_xy: np.ndarray, ap_h: np.ndarray, piu_xy: np.ndarray, piu_h: np.ndarray
     ) -> np.ndarray:
-        """beta (K, A), linear: path loss at the 3D distance plus log-normal shadowing drawn
-        per PIU from the keyed stream ``(SHADOWING, piu)``."""
+        """beta (K, A), linear: path loss of each link's LOS/NLOS state at its 3D distance,
+        plus log-normal shadowing. LOS states and shadowing are drawn per PIU from the keyed
+        streams ``(LOS, piu)`` and ``(SHADOWING, piu)``, or per AP over all PIUs
+        (``SHADOWING_FIELD``) when shadowing is spatially correlated."""
         radio = self.scenario.radio
-        d2d = np.linalg.norm(piu_xy[:, None, :] - ap_xy[None, :, :], axis=-1)
+        d2d = np.linalg.norm(piu_xy[:, None, :] - ap_xy[None, :, :], axis=-1)  # (K, A)
         d3d = np.sqrt(d2d**2 + (ap_h[None, :] - piu_h[:, None]) ** 2)
-        loss_db = pathloss_db(radio.pathloss, d3d, radio.carrier_hz)
-        if radio.shadowing_std_db > 0:
-            shadow = np.stack(
+        stats = link_loss(radio.pathloss, d2d, d3d, radio.carrier_hz, ap_h[None, :], piu_h[:, None])
+        n_pius, n_aps = d2d.shape
+        u = np.stack([self.streams.numpy(Stream.LOS, k).uniform(size=n_aps) for k in range(n_pius)])
+        los = u < stats.p_los
+        loss_db = np.where(los, stats.loss_los_db, stats.loss_nlos_db)
+        sigma_db = np.where(los, stats.sigma_los_db, stats.sigma_nlos_db)
+        if radio.shadowing_std_db is not None:
+            sigma_db = np.full_like(loss_db, radio.shadowing_std_db)
+        self.los = los
+        return db_to_linear(-(loss_db + sigma_db * self._shadowing_normals(piu_xy, n_aps)))
+
+    def _shadowing_normals(self, piu_xy: np.ndarray, n_aps: int) -> np.ndarray:
+        """Standard normal shadowing variates (K, A), correlated across PIUs if configured."""
+        decorrelation = self.scenario.radio.shadowing_decorrelation_m
+        n_pius = len(piu_xy)
+        if decorrelation is None:
+            return np.stack(
                 [
-                    self.streams.numpy(Stream.SHADOWING, k).normal(
-                        0.0, radio.shadowing_std_db, len(ap_xy)
-                    )
-                    for k in range(len(piu_xy))
+                    self.streams.numpy(Stream.SHADOWING, k).standard_normal(n_aps)
+                    for k in range(n_pius)
                 ]
             )
-            loss_db = loss_db + shadow
-        return db_to_linear(-loss_db)
+        # E[F_i F_k] = 2^(-|x_i - x_k| / d_dec) (cell-free book, d_dec = 9 m), per AP.
+        dist = np.linalg.norm(piu_xy[:, None, :] - piu_xy[None, :, :], axis=-1)
+        chol = np.linalg.cholesky(2.0 ** (-dist / decorrelation) + 1e-10 * np.eye(n_pius))
+        return np.stack(
+            [
+                chol @ self.streams.numpy(Stream.SHADOWING_FIELD, a).standard_normal(n_pius)
+                for a in range(n_aps)
+            ],
+            axis=1,
+        )
 
     def _learning(self, n_pius: int) -> tuple[Trainer, list[np.ndarray]]:
         cfg = self.scenario.learning

@@ -6,9 +6,27 @@ All functions take 3D distances in metres (arrays of any shape) and return losse
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from netsim.scenario import LogDistancePathLoss, Macro36814PathLoss
+from netsim.scenario import (
+    CellFreeBookPathLoss,
+    InFPathLoss,
+    LogDistancePathLoss,
+    Macro36814PathLoss,
+    Ngo3SlopePathLoss,
+    UMiPathLoss,
+)
+
+PathLossModel = (
+    LogDistancePathLoss
+    | Macro36814PathLoss
+    | CellFreeBookPathLoss
+    | Ngo3SlopePathLoss
+    | UMiPathLoss
+    | InFPathLoss
+)
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 
@@ -36,18 +54,178 @@ def macro_36814_db(distance_m: np.ndarray | float) -> np.ndarray:
     return 128.1 + 37.6 * np.log10(d_km)
 
 
-def pathloss_db(
-    model: LogDistancePathLoss | Macro36814PathLoss,
-    distance_m: np.ndarray,
+@dataclass(frozen=True)
+class LinkLoss:
+    """Large-scale statistics of links, arrays of one shape (e.g. (K, A)).
+
+    loss_los_db / loss_nlos_db: path loss if the link is LOS / NLOS (dB); p_los: probability
+    that it is LOS; sigma_los_db / sigma_nlos_db: shadowing standard deviation (dB). Models
+    without a LOS/NLOS distinction have p_los = 1.
+    """
+
+    loss_los_db: np.ndarray
+    loss_nlos_db: np.ndarray
+    p_los: np.ndarray
+    sigma_los_db: np.ndarray
+    sigma_nlos_db: np.ndarray
+
+
+def _single_state(loss_db: np.ndarray, sigma_db: float | np.ndarray) -> LinkLoss:
+    sigma = np.broadcast_to(np.asarray(sigma_db, dtype=float), loss_db.shape)
+    return LinkLoss(loss_db, loss_db, np.ones_like(loss_db), sigma, sigma)
+
+
+def cellfree_book_db(distance_3d_m: np.ndarray | float) -> np.ndarray:
+    """Cell-free book (Demir et al. 2021): ``30.5 + 36.7 log10(d3D)`` dB (gain -103.9 dB at
+    100 m). Distances below 1 m are clamped to 1 m."""
+    d = np.maximum(np.asarray(distance_3d_m, dtype=float), 1.0)
+    return 30.5 + 36.7 * np.log10(d)
+
+
+def ngo_3slope_db(
+    distance_3d_m: np.ndarray | float,
     carrier_hz: float,
+    ap_height_m: float,
+    ut_height_m: float,
+    d0_m: float = 10.0,
+    d1_m: float = 50.0,
 ) -> np.ndarray:
-    """Path loss of the scenario's model, in dB, same shape as ``distance_m``."""
+    """Ngo et al. 2017 three-slope loss (dB), with the Hata constant
+    ``L = 46.3 + 33.9 log10 f - 13.82 log10 h_AP - (1.1 log10 f - 0.7) h_u + (1.56 log10 f - 0.8)``
+    (f in MHz): ``L + 35 log10 d`` beyond d1, ``L + 15 log10 d1 + 20 log10 d`` in (d0, d1],
+    ``L + 15 log10 d1 + 20 log10 d0`` below d0 (d in km)."""
+    f = carrier_hz / 1e6  # Hz -> MHz
+    hata = (
+        46.3
+        + 33.9 * np.log10(f)
+        - 13.82 * np.log10(ap_height_m)
+        - (1.1 * np.log10(f) - 0.7) * ut_height_m
+        + (1.56 * np.log10(f) - 0.8)
+    )
+    d_km = np.asarray(distance_3d_m, dtype=float) / 1000.0
+    d0, d1 = d0_m / 1000.0, d1_m / 1000.0
+    far = hata + 35.0 * np.log10(np.maximum(d_km, d1))
+    mid = hata + 15.0 * np.log10(d1) + 20.0 * np.log10(np.clip(d_km, d0, d1))
+    return np.where(d_km > d1, far, mid)
+
+
+def umi_38901(
+    distance_2d_m: np.ndarray,
+    distance_3d_m: np.ndarray,
+    carrier_hz: float,
+    bs_height_m: float,
+    ut_height_m: float,
+) -> LinkLoss:
+    """3GPP TR 38.901 Table 7.4.1-1, UMi street canyon (f_c in GHz inside the formulas).
+
+    LOS: ``32.4 + 21 log10 d3D + 20 log10 f_c`` up to the breakpoint
+    ``d'_BP = 4 h'_BS h'_UT f_c / c`` (effective heights h - 1 m), then
+    ``32.4 + 40 log10 d3D + 20 log10 f_c - 9.5 log10(d'_BP^2 + (h_BS - h_UT)^2)``; sigma 4 dB.
+    NLOS: ``max(LOS, 35.3 log10 d3D + 22.4 + 21.3 log10 f_c - 0.3 (h_UT - 1.5))``; sigma 7.82.
+    LOS probability: 1 if d2D <= 18 m, else ``18/d2D + exp(-d2D/36) (1 - 18/d2D)``.
+    """
+    fc = carrier_hz / 1e9  # Hz -> GHz
+    d2 = np.asarray(distance_2d_m, dtype=float)
+    d3 = np.maximum(np.asarray(distance_3d_m, dtype=float), 1.0)
+    d_bp = 4.0 * (bs_height_m - 1.0) * (ut_height_m - 1.0) * carrier_hz / SPEED_OF_LIGHT_M_S
+    pl1 = 32.4 + 21.0 * np.log10(d3) + 20.0 * np.log10(fc)
+    pl2 = (
+        32.4
+        + 40.0 * np.log10(d3)
+        + 20.0 * np.log10(fc)
+        - 9.5 * np.log10(d_bp**2 + (bs_height_m - ut_height_m) ** 2)
+    )
+    los = np.where(d2 <= d_bp, pl1, pl2)
+    nlos = np.maximum(
+        los, 35.3 * np.log10(d3) + 22.4 + 21.3 * np.log10(fc) - 0.3 * (ut_height_m - 1.5)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 18.0 / d2 + np.exp(-d2 / 36.0) * (1.0 - 18.0 / d2)
+    p_los = np.where(d2 <= 18.0, 1.0, p)
+    return LinkLoss(los, nlos, p_los, np.full_like(los, 4.0), np.full_like(los, 7.82))
+
+
+_INF_NLOS = {  # variant: (intercept, slope, sigma_dB), all with + 20 log10 f_c
+    "SL": (33.00, 25.5, 5.7),
+    "DL": (18.6, 35.7, 7.2),
+    "SH": (32.4, 23.0, 5.9),
+    "DH": (33.63, 21.9, 4.0),
+}
+
+
+def inf_38901(
+    distance_2d_m: np.ndarray,
+    distance_3d_m: np.ndarray,
+    carrier_hz: float,
+    bs_height_m: float,
+    ut_height_m: float,
+    variant: str,
+    clutter_density: float,
+    clutter_height_m: float,
+    clutter_size_m: float,
+) -> LinkLoss:
+    """3GPP TR 38.901 Indoor Factory (valid 1..600 m; f_c in GHz inside the formulas).
+
+    LOS ``31.84 + 21.50 log10 d3D + 19.00 log10 f_c`` (sigma 4.3 dB, 63.6773 dB at 10 m and
+    3.5 GHz). NLOS: ``max(LOS, a + b log10 d3D + 20 log10 f_c)`` per variant (DL also takes the
+    max with SL). LOS probability ``exp(-d2D / k)``, ``k = -d_clutter / ln(1 - r)``, times
+    ``(h_BS - h_UT) / (h_c - h_UT)`` for the high-BS variants SH and DH.
+    """
+    fc = carrier_hz / 1e9  # Hz -> GHz
+    d2 = np.asarray(distance_2d_m, dtype=float)
+    d3 = np.maximum(np.asarray(distance_3d_m, dtype=float), 1.0)
+    los = 31.84 + 21.50 * np.log10(d3) + 19.00 * np.log10(fc)
+
+    def nlos_of(name: str) -> np.ndarray:
+        a, b, _ = _INF_NLOS[name]
+        return a + b * np.log10(d3) + 20.0 * np.log10(fc)
+
+    nlos = np.maximum(los, nlos_of(variant))
+    if variant == "DL":
+        nlos = np.maximum(nlos, nlos_of("SL"))
+    k = -clutter_size_m / np.log(1.0 - clutter_density)
+    if variant in ("SH", "DH"):
+        k *= (bs_height_m - ut_height_m) / (clutter_height_m - ut_height_m)
+    p_los = np.exp(-d2 / k)
+    sigma_nlos = _INF_NLOS[variant][2]
+    return LinkLoss(los, nlos, p_los, np.full_like(los, 4.3), np.full_like(los, sigma_nlos))
+
+
+def link_loss(
+    model: PathLossModel,
+    distance_2d_m: np.ndarray,
+    distance_3d_m: np.ndarray,
+    carrier_hz: float,
+    ap_height_m: float,
+    ut_height_m: float,
+) -> LinkLoss:
+    """Large-scale statistics of the scenario's path-loss model for arrays of links."""
+    d3 = np.asarray(distance_3d_m, dtype=float)
     if isinstance(model, LogDistancePathLoss):
         ref = model.ref_loss_db
         if ref is None:
             ref = float(free_space_db(model.ref_distance_m, carrier_hz))
-        return log_distance_db(distance_m, model.exponent, model.ref_distance_m, ref)
-    return macro_36814_db(distance_m)
+        return _single_state(log_distance_db(d3, model.exponent, model.ref_distance_m, ref), 8.0)
+    if isinstance(model, Macro36814PathLoss):
+        return _single_state(macro_36814_db(d3), 8.0)
+    if isinstance(model, CellFreeBookPathLoss):
+        return _single_state(cellfree_book_db(d3), 4.0)
+    if isinstance(model, Ngo3SlopePathLoss):
+        loss = ngo_3slope_db(d3, carrier_hz, ap_height_m, ut_height_m, model.d0_m, model.d1_m)
+        return _single_state(loss, np.where(d3 > model.d1_m, 8.0, 0.0))
+    if isinstance(model, UMiPathLoss):
+        return umi_38901(distance_2d_m, d3, carrier_hz, ap_height_m, ut_height_m)
+    return inf_38901(
+        distance_2d_m,
+        d3,
+        carrier_hz,
+        ap_height_m,
+        ut_height_m,
+        model.variant,
+        model.clutter_density,
+        model.clutter_height_m,
+        model.clutter_size_m,
+    )
 
 
 def noise_power_w(bandwidth_hz: float, noise_psd_dbm_hz: float, noise_figure_db: float) -> float:
