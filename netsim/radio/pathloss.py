@@ -85,8 +85,8 @@ def cellfree_book_db(distance_3d_m: np.ndarray | float) -> np.ndarray:
 def ngo_3slope_db(
     distance_3d_m: np.ndarray | float,
     carrier_hz: float,
-    ap_height_m: float,
-    ut_height_m: float,
+    ap_height_m: float | np.ndarray,
+    ut_height_m: float | np.ndarray,
     d0_m: float = 10.0,
     d1_m: float = 50.0,
 ) -> np.ndarray:
@@ -113,8 +113,8 @@ def umi_38901(
     distance_2d_m: np.ndarray,
     distance_3d_m: np.ndarray,
     carrier_hz: float,
-    bs_height_m: float,
-    ut_height_m: float,
+    bs_height_m: float | np.ndarray,
+    ut_height_m: float | np.ndarray,
 ) -> LinkLoss:
     """3GPP TR 38.901 Table 7.4.1-1, UMi street canyon (f_c in GHz inside the formulas).
 
@@ -157,8 +157,8 @@ def inf_38901(
     distance_2d_m: np.ndarray,
     distance_3d_m: np.ndarray,
     carrier_hz: float,
-    bs_height_m: float,
-    ut_height_m: float,
+    bs_height_m: float | np.ndarray,
+    ut_height_m: float | np.ndarray,
     variant: str,
     clutter_density: float,
     clutter_height_m: float,
@@ -196,8 +196,8 @@ def link_loss(
     distance_2d_m: np.ndarray,
     distance_3d_m: np.ndarray,
     carrier_hz: float,
-    ap_height_m: float,
-    ut_height_m: float,
+    ap_height_m: float | np.ndarray,
+    ut_height_m: float | np.ndarray,
 ) -> LinkLoss:
     """Large-scale statistics of the scenario's path-loss model for arrays of links."""
     d3 = np.asarray(distance_3d_m, dtype=float)
