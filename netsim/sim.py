@@ -29,7 +29,15 @@ from netsim.nodes.piu import PIU
 from netsim.nodes.server import Server
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel
-from netsim.radio.fading import NoFading, RayleighBlockFading
+from netsim.radio.fading import (
+    BlockFading,
+    GaussMarkovFading,
+    IIDBlockFading,
+    JakesFading,
+    NoFading,
+    doppler_hz,
+    gauss_markov_rho,
+)
 from netsim.radio.pathloss import db_to_linear, dbm_to_w, link_loss
 from netsim.rng import Stream, Streams
 from netsim.scenario import DirichletPartition, Scenario, ScenarioError, ShardPartition
@@ -121,11 +129,7 @@ class Simulation:
         self.gain = self._large_scale_gain(ap_xy, ap_h, piu_xy, piu_h)  # (K, A)
         self.serving_ap = self.gain.argmax(axis=1)  # strongest average link
         n_pius, n_aps = self.gain.shape
-        fading = (
-            RayleighBlockFading(self.streams, n_aps)
-            if s.radio.fading == "rayleigh"
-            else NoFading(n_aps)
-        )
+        fading = self._fading(n_aps)
         noise_psd = dbm_to_w(s.radio.noise_psd_dbm_hz + s.radio.noise_figure_db)  # W/Hz
         self.channel = RadioChannel(self.gain, fading, s.radio.coherence_time_s, noise_psd)
 
@@ -197,6 +201,19 @@ class Simulation:
             self.pius.append(piu)
         self.server.pius = list(self.pius)
         self._check_link_budgets(self.server.model_bits)
+
+    def _fading(self, n_aps: int) -> BlockFading:
+        radio = self.scenario.radio
+        if radio.fading == "none":
+            return NoFading(n_aps)
+        k = db_to_linear(radio.rician_k_db).item() if radio.fading == "rician" else 0.0
+        if radio.time_correlation == "gauss_markov":
+            rho = gauss_markov_rho(radio.speed_mps, radio.carrier_hz, radio.coherence_time_s)
+            return GaussMarkovFading(self.streams, n_aps, rho, k)
+        if radio.time_correlation == "jakes":
+            f_d = doppler_hz(radio.speed_mps, radio.carrier_hz)
+            return JakesFading(self.streams, n_aps, f_d, radio.coherence_time_s, k)
+        return IIDBlockFading(self.streams, n_aps, k)
 
     def enable_cache(self, cache_dir: str | Path) -> None:
         """Use a training-result cache in ``cache_dir`` (see ``cache_dir`` above)."""

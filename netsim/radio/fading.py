@@ -1,16 +1,32 @@
-"""Small-scale block fading: power gains |h|^2 (mean 1) per coherence block.
+"""Small-scale fading: power gains |h|^2 (mean 1) per coherence block (PHYSICS.md section 2).
 
-Block ``n`` covers simulated time ``[n T_c, (n + 1) T_c)``. Gains are stateless functions of
-(seed, PIU, block): blocks are drawn in chunks from the keyed stream ``(FADING, piu, chunk)``,
-so the channel a PIU sees at time t does not depend on who asked before, and adding a PIU
-changes nobody else's channel.
+Block ``n`` covers simulated time ``[n T_c, (n + 1) T_c)``. A gain is a function of (seed,
+PIU, block) only: coefficients are drawn in chunks of blocks from the keyed stream
+``(FADING, piu, chunk)``, so the channel a PIU sees at time t does not depend on who asked
+before, and adding a PIU changes nobody else's channel.
+
+``h = sqrt(K/(K+1)) e^{j theta} + sqrt(1/(K+1)) g`` with the diffuse part g ~ CN(0, 1)
+(Rayleigh for K = 0) and a fixed LOS phase theta per link. The diffuse part is i.i.d. across
+blocks (block fading), an AR(1) Gauss-Markov process ``g[n] = rho g[n-1] + sqrt(1 - rho^2)
+w[n]`` with ``rho = J0(2 pi f_D T_c)`` (matches Clarke's autocorrelation at lag 1 only), or a
+sum of sinusoids (Jakes spectrum at every lag).
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
+import numpy as np
+from scipy.signal import lfilter
+from scipy.special import j0
+
+from netsim.radio.pathloss import SPEED_OF_LIGHT_M_S
 from netsim.rng import Stream, Streams
+
+
+def doppler_hz(speed_mps: float, carrier_hz: float) -> float:
+    """Maximum Doppler shift ``f_D = v f_c / c``."""
+    return speed_mps * carrier_hz / SPEED_OF_LIGHT_M_S
 
 
 class BlockFading:
@@ -34,33 +50,160 @@ class NoFading(BlockFading):
         return np.ones((n_blocks, self.n_aps))
 
 
-class RayleighBlockFading(BlockFading):
-    """Rayleigh block fading: ``h ~ CN(0, 1)`` so ``|h|^2 ~ Exp(1)``, i.i.d. across blocks
-    and links (PHYSICS.md section 2)."""
+class _ChunkedFading(BlockFading):
+    """Complex coefficients generated ``CHUNK`` blocks at a time and cached."""
 
-    CHUNK = 256  # blocks per keyed draw
+    CHUNK = 256
+    _MAX_CACHED = 4096  # chunks; they are cheap to redraw
 
-    def __init__(self, streams: Streams, n_aps: int) -> None:
+    def __init__(self, streams: Streams, n_aps: int, k_factor: float) -> None:
         self.streams = streams
         self.n_aps = n_aps
+        self.k_factor = k_factor
         self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self._los: dict[int, np.ndarray] = {}
+
+    def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
+        """(CHUNK, n_aps) complex diffuse coefficients, CN(0, 1) marginally."""
+        raise NotImplementedError
 
     def _chunk(self, piu: int, chunk: int) -> np.ndarray:
         key = (piu, chunk)
         block = self._cache.get(key)
         if block is None:
-            if len(self._cache) > 4096:  # bound memory; chunks are cheap to redraw
+            if len(self._cache) >= self._MAX_CACHED:
                 self._cache.clear()
-            rng = self.streams.numpy(Stream.FADING, piu, chunk)
-            block = rng.standard_exponential((self.CHUNK, self.n_aps))
+            block = self._diffuse_chunk(piu, chunk)
             self._cache[key] = block
         return block
 
+    def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
+        """Complex h (n_blocks, n_aps), including the Rician LOS part."""
+        first, last = first_block // self.CHUNK, (first_block + n_blocks - 1) // self.CHUNK
+        stacked = np.concatenate([self._chunk(piu, c) for c in range(first, last + 1)])
+        offset = first_block - first * self.CHUNK
+        diffuse = stacked[offset : offset + n_blocks]
+        if self.k_factor == 0:
+            return diffuse
+        k = self.k_factor
+        return math.sqrt(k / (k + 1)) * self._los_phasor(piu) + math.sqrt(1 / (k + 1)) * diffuse
+
+    def _los_phasor(self, piu: int) -> np.ndarray:
+        phasor = self._los.get(piu)
+        if phasor is None:
+            theta = self.streams.numpy(Stream.FADING_LOS_PHASE, piu).uniform(
+                0, 2 * np.pi, self.n_aps
+            )
+            phasor = self._los[piu] = np.exp(1j * theta)
+        return phasor
+
     def gains(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
-        first_chunk, last_chunk = (
-            first_block // self.CHUNK,
-            (first_block + n_blocks - 1) // self.CHUNK,
-        )
-        stacked = np.concatenate([self._chunk(piu, c) for c in range(first_chunk, last_chunk + 1)])
-        offset = first_block - first_chunk * self.CHUNK
-        return stacked[offset : offset + n_blocks]
+        h = self.coefficients(piu, first_block, n_blocks)
+        return h.real**2 + h.imag**2
+
+
+def _complex_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """CN(0, 1): real and imaginary parts N(0, 1/2)."""
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * math.sqrt(0.5)
+
+
+class IIDBlockFading(_ChunkedFading):
+    """Rayleigh (K = 0) or Rician block fading, i.i.d. across coherence blocks and links."""
+
+    def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
+        rng = self.streams.numpy(Stream.FADING, piu, chunk)
+        return _complex_normal(rng, (self.CHUNK, self.n_aps))
+
+
+class RayleighBlockFading(IIDBlockFading):
+    """i.i.d. Rayleigh block fading: ``|h|^2 ~ Exp(1)``."""
+
+    def __init__(self, streams: Streams, n_aps: int) -> None:
+        super().__init__(streams, n_aps, k_factor=0.0)
+
+
+class GaussMarkovFading(_ChunkedFading):
+    """First-order Gauss-Markov (AR(1)) diffuse fading across blocks.
+
+    ``g[0] ~ CN(0, 1)``, ``g[n] = rho g[n-1] + sqrt(1 - rho^2) w[n]``; stationary CN(0, 1).
+    Chunk c continues from the last coefficient of chunk c-1, so chunks are generated in order
+    (from chunk 0 again if an old one was evicted from the cache).
+    """
+
+    def __init__(self, streams: Streams, n_aps: int, rho: float, k_factor: float = 0.0) -> None:
+        if not -1.0 <= rho <= 1.0:
+            raise ValueError(f"AR(1) coefficient must be in [-1, 1], got {rho}")
+        super().__init__(streams, n_aps, k_factor)
+        self.rho = rho
+
+    def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
+        start = chunk
+        while start > 0 and (piu, start - 1) not in self._cache:
+            start -= 1
+        block = None
+        for c in range(start, chunk + 1):
+            w = _complex_normal(self.streams.numpy(Stream.FADING, piu, c), (self.CHUNK, self.n_aps))
+            if c == 0:
+                first = w[0]
+            else:
+                prev = self._cache[(piu, c - 1)][-1]
+                first = self.rho * prev + math.sqrt(1 - self.rho**2) * w[0]
+            # g[n] = rho g[n-1] + s w[n] for n >= 1: an IIR filter along the block axis.
+            rest, _ = lfilter(
+                [math.sqrt(1 - self.rho**2)],
+                [1.0, -self.rho],
+                w[1:],
+                axis=0,
+                zi=(self.rho * first)[None, :],
+            )
+            block = np.concatenate([first[None, :], rest])
+            if c < chunk:
+                self._cache[(piu, c)] = block
+        assert block is not None
+        return block
+
+
+class JakesFading(_ChunkedFading):
+    """Sum-of-sinusoids (random-phase Jakes/Clarke) fading evaluated at each block start.
+
+    ``g(t) = M^(-1/2) sum_m exp(j (2 pi f_D t cos(alpha_m) + phi_m))`` with alpha_m, phi_m
+    uniform per link from the keyed stream ``(FADING_LOS_PHASE, piu, 1)``; its autocorrelation
+    approaches ``J0(2 pi f_D tau)`` (averaged over links) at every lag.
+    """
+
+    def __init__(
+        self,
+        streams: Streams,
+        n_aps: int,
+        doppler_hz: float,
+        coherence_s: float,
+        k_factor: float = 0.0,
+        n_sinusoids: int = 32,
+    ) -> None:
+        super().__init__(streams, n_aps, k_factor)
+        self.doppler_hz = doppler_hz
+        self.coherence_s = coherence_s
+        self.n_sinusoids = n_sinusoids
+        self._angles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _sinusoids(self, piu: int) -> tuple[np.ndarray, np.ndarray]:
+        found = self._angles.get(piu)
+        if found is None:
+            rng = self.streams.numpy(Stream.FADING_LOS_PHASE, piu, 1)
+            shape = (self.n_aps, self.n_sinusoids)
+            found = self._angles[piu] = (
+                rng.uniform(0, 2 * np.pi, shape),
+                rng.uniform(0, 2 * np.pi, shape),
+            )
+        return found
+
+    def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
+        alpha, phi = self._sinusoids(piu)  # (A, M)
+        t = (chunk * self.CHUNK + np.arange(self.CHUNK)) * self.coherence_s  # block starts, s
+        phase = 2 * np.pi * self.doppler_hz * t[:, None, None] * np.cos(alpha)[None] + phi[None]
+        return np.exp(1j * phase).sum(axis=2) / math.sqrt(self.n_sinusoids)
+
+
+def gauss_markov_rho(speed_mps: float, carrier_hz: float, coherence_s: float) -> float:
+    """``rho = J0(2 pi f_D T_c)`` (Clarke's autocorrelation one block apart)."""
+    return float(j0(2 * np.pi * doppler_hz(speed_mps, carrier_hz) * coherence_s))

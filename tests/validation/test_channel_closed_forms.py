@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.special import exp1
 
 from netsim.radio.channel import RadioChannel, integrate_airtime
-from netsim.radio.fading import NoFading, RayleighBlockFading
+from netsim.radio.fading import NoFading
 from netsim.radio.pathloss import free_space_db, log_distance_db, macro_36814_db, noise_power_w
-from netsim.rng import Streams
 
 
 def test_macro_36814_at_one_km_and_slope():
@@ -33,32 +31,6 @@ def test_log_distance_slope():
 def test_noise_power_1mhz():
     # -174 dBm/Hz + 60 dB + 9 dB NF = -105 dBm = 10^(-13.5) W
     assert noise_power_w(1e6, -174.0, 9.0) == pytest.approx(10 ** (-13.5), rel=1e-12)
-
-
-def test_ergodic_rayleigh_capacity_matches_closed_form():
-    """A long transmission over i.i.d. Rayleigh blocks runs at B E[log2(1 + rho |h|^2)] =
-    B log2(e) e^(1/rho) E1(1/rho) (rho = 10 dB: 2.90651 b/s/Hz)."""
-    rho = 10.0
-    closed = math.log2(math.e) * math.exp(1 / rho) * exp1(1 / rho)
-    assert closed == pytest.approx(2.90651, abs=1e-5)
-    blocks, coherence, bandwidth = 40_000, 1e-3, 1e6
-    # Gain chosen so the mean SNR is rho: p beta / (N0 B) = rho.
-    noise_psd = 1e-20
-    channel = RadioChannel(
-        np.array([[rho * noise_psd * bandwidth]]),
-        RayleighBlockFading(Streams(2), 1),
-        coherence,
-        noise_psd,
-    )
-    bits = closed * bandwidth * coherence * blocks  # about `blocks` blocks of airtime
-    transfer = channel.uplink(0, 0, bits, 0.0, 1.0, bandwidth)
-    spectral_eff = transfer.rate_bps / bandwidth
-    # CI: std of log2(1 + rho X), X ~ Exp(1), over n blocks.
-    x = np.random.default_rng(0).standard_exponential(200_000)
-    sd = np.log2(1 + rho * x).std() / math.sqrt(transfer.airtime_s / coherence)
-    assert abs(spectral_eff - closed) < 4 * sd
-    # The time-averaged SNR is the mean of Exp(1) x rho.
-    assert 10 ** (transfer.snr_db / 10) == pytest.approx(rho, rel=4 / math.sqrt(blocks) * 1.5)
 
 
 def test_static_channel_airtime_is_bits_over_shannon_rate():
