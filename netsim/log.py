@@ -49,7 +49,8 @@ class RoundRecord:
     """One row of the rounds table (one per completed round).
 
     ``selected``: PIUs sent the model; ``aggregated``: updates in the new model; ``dropped``:
-    missed the deadline; ``skipped``: declined (battery); ``left``: left the federation.
+    missed the deadline; ``skipped``: declined (battery); ``left``: left the federation;
+    ``lost``: every transmission attempt failed (packet errors).
     ``uplink_bits`` and ``energy_j`` cover every PIU transmission and energy draw of the round.
     """
 
@@ -61,6 +62,7 @@ class RoundRecord:
     dropped: int
     skipped: int
     left: int
+    lost: int
     uplink_bits: float
     energy_j: float
     train_loss: float

@@ -196,6 +196,8 @@ class Simulation:
                 compressor=compressor,
                 indices=partitions[k],
                 streams=self.streams,
+                target_rate_bps=s.radio.target_rate_bps,
+                max_retransmissions=s.radio.max_retransmissions,
             )
             ap.attach(k, piu.inbox)
             self.pius.append(piu)

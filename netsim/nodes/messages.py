@@ -39,8 +39,9 @@ class Update:
 @dataclass(frozen=True)
 class Notice:
     """PIU -> server control message (signalling, no airtime): it will not send an update
-    this round. ``kind``: "skip" (not enough energy) or "left" (battery empty, gone)."""
+    this round. ``kind``: "skip" (not enough energy), "left" (battery empty, gone) or "lost"
+    (every transmission attempt failed)."""
 
     round: int
     piu: int
-    kind: Literal["skip", "left"]
+    kind: Literal["skip", "left", "lost"]

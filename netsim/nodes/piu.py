@@ -17,7 +17,7 @@ from netsim.log import EventLog
 from netsim.nodes.base import Node
 from netsim.nodes.messages import GlobalModel, Notice, Update
 from netsim.radio.access import MultipleAccess
-from netsim.radio.channel import RadioChannel
+from netsim.radio.channel import RadioChannel, Transfer
 from netsim.rng import Stream, Streams
 
 
@@ -44,7 +44,9 @@ class PIU(Node):
         ``(STRAGGLER, piu, round)``;
       * the upload waits for a slot of its AP's multiple access (TDMA: FIFO queue, no energy),
         then takes the airtime of ``payload_bits`` over the block-fading channel (rate redrawn
-        each coherence interval), at energy ``p * airtime``;
+        each coherence interval), at energy ``p * airtime``; with a fixed ``target_rate_bps``
+        a packet in outage is logged ``tx_fail`` (energy charged) and sent again, holding the
+        slot, up to ``max_retransmissions`` times, after which the update is lost;
       * before training, a PIU whose battery cannot cover the predicted round energy (compute +
         transmission at the mean-SNR rate) skips the round; if the battery empties during an
         activity, the activity stops there, the PIU logs ``battery_empty`` and leaves;
@@ -58,6 +60,8 @@ class PIU(Node):
     server_inbox: where control notices go (signalling takes no simulated time).
     indices: the PIU's training samples (|D_k| = len(indices)).
     tx_power_w: uplink transmit power p (W).
+    target_rate_bps, max_retransmissions: fixed-rate transmission with outage and ARQ
+        (None: Shannon-rate adaptation without errors).
     """
 
     role = "piu"
@@ -81,6 +85,8 @@ class PIU(Node):
         compressor: Compressor,
         indices: np.ndarray,
         streams: Streams,
+        target_rate_bps: float | None = None,
+        max_retransmissions: int = 0,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -97,6 +103,8 @@ class PIU(Node):
         self.compressor = compressor
         self.indices = indices
         self.streams = streams
+        self.target_rate_bps = target_rate_bps
+        self.max_retransmissions = max_retransmissions
         self.inbox = simpy.Store(env)
         self.active = True
         self._round: int | None = None
@@ -150,9 +158,7 @@ class PIU(Node):
         compute_j = self.compute.energy_j(samples)
         bandwidth_hz = self.access.bandwidth_hz
         planned_bits = self.compressor.dense_bits(msg.weights.numel())
-        planned_tx_j = self.tx_power_w * self.channel.expected_airtime_s(
-            self.index, self.ap_index, planned_bits, self.tx_power_w, bandwidth_hz
-        )
+        planned_tx_j = self.tx_power_w * self._planned_airtime_s(planned_bits, bandwidth_hz)
         if not self.battery.can_afford(compute_j + planned_tx_j):
             self.emit(
                 "skip",
@@ -183,19 +189,35 @@ class PIU(Node):
         with self.access.request() as slot:
             self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
             yield slot
-            transfer = self.channel.uplink(
-                self.index, self.ap_index, payload.bits, self.env.now, self.tx_power_w, bandwidth_hz
-            )
-            tx_j = self.tx_power_w * transfer.airtime_s
-            self.emit(
-                "tx_start",
-                r,
-                duration_s=transfer.airtime_s,
-                bits=payload.bits,
-                power_w=self.tx_power_w,
-                detail=payload.encoding,
-            )
-            yield from self._spend("tx", transfer.airtime_s, tx_j)
+            for attempt in range(self.max_retransmissions + 1):
+                transfer, delivered = self._transmission(payload.bits, bandwidth_hz)
+                tx_j = self.tx_power_w * transfer.airtime_s
+                self.emit(
+                    "tx_start",
+                    r,
+                    duration_s=transfer.airtime_s,
+                    bits=payload.bits,
+                    power_w=self.tx_power_w,
+                    detail=payload.encoding,
+                )
+                yield from self._spend("tx", transfer.airtime_s, tx_j)
+                if delivered:
+                    break
+                self.emit(
+                    "tx_fail",
+                    r,
+                    duration_s=transfer.airtime_s,
+                    bits=payload.bits,
+                    energy_j=tx_j,
+                    battery_j=self.battery.level_j,
+                    rate_bps=transfer.rate_bps,
+                    snr_db=transfer.snr_db,
+                    power_w=self.tx_power_w,
+                    detail=f"outage, attempt {attempt + 1} of {self.max_retransmissions + 1}",
+                )
+        if not delivered:  # every attempt failed: the update is lost
+            self.server_inbox.put(Notice(r, self.index, "lost"))
+            return
         self.emit(
             "tx_end",
             r,
@@ -208,6 +230,30 @@ class PIU(Node):
             power_w=self.tx_power_w,
         )
         self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, result.loss))
+
+    def _transmission(self, bits: int, bandwidth_hz: float) -> tuple[Transfer, bool]:
+        """One attempt from now: Shannon-rate adaptation (always decoded), or a fixed-rate
+        packet that fails in outage."""
+        if self.target_rate_bps is None:
+            args = (self.index, self.ap_index, bits, self.env.now, self.tx_power_w, bandwidth_hz)
+            return self.channel.uplink(*args), True
+        return self.channel.fixed_rate_uplink(
+            self.index,
+            self.ap_index,
+            bits,
+            self.env.now,
+            self.tx_power_w,
+            bandwidth_hz,
+            self.target_rate_bps,
+        )
+
+    def _planned_airtime_s(self, bits: int, bandwidth_hz: float) -> float:
+        """Airtime of one successful attempt, for the energy plan of a round."""
+        if self.target_rate_bps is not None:
+            return bits / self.target_rate_bps
+        return self.channel.expected_airtime_s(
+            self.index, self.ap_index, bits, self.tx_power_w, bandwidth_hz
+        )
 
     def _spend(
         self, kind: str, duration_s: float, energy_j: float

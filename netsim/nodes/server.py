@@ -119,8 +119,8 @@ class Server(Node):
             msg = GlobalModel(r, self.weights, self.model_bits, tuple(recipients), self.local_steps)
             self.env.process(self._send(ap, msg))
 
-        received, skipped, left = yield from self._collect(r, set(selected))
-        late = sorted(set(selected) - set(received) - skipped - left)
+        received, notices = yield from self._collect(r, set(selected))
+        late = sorted(set(selected) - set(received) - set().union(*notices.values()))
         for k in late:
             self.emit("deadline_miss", r, detail=f"piu{k}")
             self.pius[k].abort(r)
@@ -149,8 +149,9 @@ class Server(Node):
             selected=len(selected),
             aggregated=len(updates),
             dropped=len(late),
-            skipped=len(skipped),
-            left=len(left),
+            skipped=len(notices["skip"]),
+            left=len(notices["left"]),
+            lost=len(notices["lost"]),
             uplink_bits=math.nan,
             energy_j=math.nan,
             train_loss=train_loss,
@@ -168,11 +169,10 @@ class Server(Node):
 
     def _collect(
         self, r: int, pending: set[int]
-    ) -> Generator[simpy.Event, object, tuple[dict[int, Update], set[int], set[int]]]:
+    ) -> Generator[simpy.Event, object, tuple[dict[int, Update], dict[str, set[int]]]]:
         """Receive until nothing is pending or the deadline fires."""
         received: dict[int, Update] = {}
-        skipped: set[int] = set()
-        left: set[int] = set()
+        notices: dict[str, set[int]] = {"skip": set(), "left": set(), "lost": set()}
         deadline = _Deadline(self.env, self.deadline_s) if self.deadline_s is not None else None
         while pending:
             get = self.inbox.get()
@@ -185,7 +185,7 @@ class Server(Node):
                 if msg.kind == "left":
                     self.departed.add(msg.piu)
                 if msg.round == r:
-                    (left if msg.kind == "left" else skipped).add(msg.piu)
+                    notices[msg.kind].add(msg.piu)
                     pending.discard(msg.piu)
             elif isinstance(msg, Update):
                 if msg.round != r:
@@ -199,4 +199,4 @@ class Server(Node):
                 received[msg.piu] = msg
                 pending.discard(msg.piu)
                 self.emit("rx_update", r, bits=msg.payload.bits, detail=f"piu{msg.piu}")
-        return received, skipped, left
+        return received, notices

@@ -130,20 +130,51 @@ class RadioChannel:
         A multicast is decoded by every receiver, so it runs at the rate of the weakest
         receiver in each block. With one PIU this is a point-to-point link (either direction).
         """
-        pius = list(pius)
-        scale = power_w / (self.noise_psd_w_hz * bandwidth_hz)
-        beta = self.gain[pius, ap]  # (G,)
+        snr_of_blocks = self._snr_of_blocks(pius, ap, power_w, bandwidth_hz)
         if self.fading.static:
-            snr = scale * float(beta.min())
+            snr = float(snr_of_blocks(0, 1)[0])
             rate = bandwidth_hz * math.log2(1.0 + snr)
             return (
                 Transfer(bits / rate, rate, _db(snr))
                 if bits > 0
                 else Transfer(0.0, math.nan, math.nan)
             )
+        return integrate_airtime(bits, t0_s, self.coherence_s, bandwidth_hz, snr_of_blocks)
+
+    def fixed_rate_uplink(
+        self,
+        piu: int,
+        ap: int,
+        bits: float,
+        t0_s: float,
+        power_w: float,
+        bandwidth_hz: float,
+        rate_bps: float,
+    ) -> tuple[Transfer, bool]:
+        """One packet of ``bits`` sent at a fixed ``rate_bps`` from ``t0_s``: airtime
+        ``bits / rate_bps``; it is decoded only if the channel's capacity ``B log2(1 + SNR)``
+        is at least the rate in every coherence block the packet overlaps (outage otherwise).
+
+        Returns the transfer (its ``snr_db``: the worst block's) and whether it succeeded.
+        """
+        airtime = bits / rate_bps
+        first = math.floor(t0_s / self.coherence_s)
+        last = max(first, math.ceil((t0_s + airtime) / self.coherence_s) - 1)
+        snr = self._snr_of_blocks([piu], ap, power_w, bandwidth_hz)(first, last - first + 1)
+        worst = float(snr.min())
+        ok = bandwidth_hz * math.log2(1.0 + worst) >= rate_bps
+        return Transfer(airtime, rate_bps, _db(worst)), ok
+
+    def _snr_of_blocks(
+        self, pius: Sequence[int], ap: int, power_w: float, bandwidth_hz: float
+    ) -> Callable[[int, int], np.ndarray]:
+        """``(first_block, n) -> (n,)`` SNR of the weakest of ``pius`` at ``ap`` per block."""
+        pius = list(pius)
+        scale = power_w / (self.noise_psd_w_hz * bandwidth_hz)
+        beta = self.gain[pius, ap]  # (G,)
 
         def snr_of_blocks(first: int, n: int) -> np.ndarray:
             g = np.stack([self.fading.gains(k, first, n)[:, ap] for k in pius], axis=1)  # (n, G)
             return scale * (g * beta).min(axis=1)
 
-        return integrate_airtime(bits, t0_s, self.coherence_s, bandwidth_hz, snr_of_blocks)
+        return snr_of_blocks
