@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from models import MODELS
 from netsim.learn.datasets import DATASETS
+from topologies.graphml import Placement, TopologyFileError, read_placement
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -95,8 +96,37 @@ class ExplicitTopology(_TopologyBase):
         return len(self.piu_positions_m)
 
 
+class FileTopology(_TopologyBase):
+    """APs and PIUs placed by a GraphML/GML file (see ``topologies/graphml.py``); a relative
+    ``path`` is relative to the scenario file. ``ap_height_m`` / ``piu_height_m`` apply to
+    nodes without a ``height_m`` attribute."""
+
+    kind: Literal["file"]
+    path: Path
+
+    @model_validator(mode="after")
+    def _readable(self) -> FileTopology:
+        try:
+            self.placement()
+        except TopologyFileError as exc:
+            problem = str(exc)
+            for shown in (str(self.path.resolve()), str(self.path)):
+                problem = problem.removeprefix(f"'{shown}'")
+            problem = problem.lstrip(": ")
+            raise _FieldError("path", str(self.path), "", problem=problem) from None
+        return self
+
+    def placement(self) -> Placement:
+        return read_placement(self.path, self.ap_height_m, self.piu_height_m)
+
+    @property
+    def n_pius(self) -> int:
+        return len(self.placement().piu_xy)
+
+
 Topology = Annotated[
-    SingleCellTopology | GridTopology | ExplicitTopology, Field(discriminator="kind")
+    SingleCellTopology | GridTopology | ExplicitTopology | FileTopology,
+    Field(discriminator="kind"),
 ]
 
 
@@ -421,6 +451,10 @@ def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ())
         raise ScenarioError(f"scenario file '{path}' is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"scenario file '{path}' is not UTF-8 text") from None
+    topology = data.get("topology")
+    if isinstance(topology, dict) and isinstance(topology.get("path"), str):
+        # A topology file next to the scenario file: make the path independent of the cwd.
+        topology["path"] = str((path.parent / topology["path"]).resolve())
     overrides = list(overrides)
     apply_overrides(data, overrides)
     source = f"scenario file '{path}'" + (" with --set overrides" if overrides else "")
@@ -460,8 +494,11 @@ def _parse_value(raw: str) -> Any:
 class _FieldError(ValueError):
     """Raised inside validators to report a sub-field with its own path and allowed values."""
 
-    def __init__(self, field: str, value: Any, allowed: str) -> None:
-        super().__init__(f"{field} = {value!r} is not allowed; expected {allowed}")
+    def __init__(self, field: str, value: Any, allowed: str, problem: str | None = None) -> None:
+        if problem is not None:
+            super().__init__(f"{field} = {value!r}: {problem}")
+        else:
+            super().__init__(f"{field} = {value!r} is not allowed; expected {allowed}")
 
 
 def _format_errors(exc: ValidationError, data: Mapping[str, Any], source: str) -> str:
@@ -512,8 +549,8 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> tuple[list[Any], type[BaseMod
             kept.append(part)
             node = node[part] if part < len(node) else None
             cls = None
-        elif last:
-            kept.append(part)
+        elif last and (cls is None or part in cls.model_fields):
+            kept.append(part)  # e.g. a required field the user left out
         # else: a union tag inserted by pydantic; the user never wrote it
     return kept, cls
 

@@ -9,18 +9,21 @@ from netsim.rng import Stream, Streams
 from netsim.scenario import (
     BackhaulConfig,
     ExplicitTopology,
+    FileTopology,
     GridTopology,
     SingleCellTopology,
 )
 
 
 def build_topology(
-    cfg: SingleCellTopology | GridTopology | ExplicitTopology,
+    cfg: SingleCellTopology | GridTopology | ExplicitTopology | FileTopology,
     backhaul: BackhaulConfig,
     streams: Streams,
 ) -> nx.Graph:
     """The topology graph of a scenario (placement drawn from the ``TOPOLOGY`` stream)."""
     rng = streams.numpy(Stream.TOPOLOGY)
+    ap_heights: np.ndarray | None = None
+    piu_heights: np.ndarray | None = None
     if isinstance(cfg, SingleCellTopology):
         aps = np.zeros((1, 2))
         # Uniform in the annulus: r = sqrt(U (R^2 - r0^2) + r0^2), angle uniform.
@@ -34,15 +37,23 @@ def build_topology(
         gx, gy = np.meshgrid(centres, centres, indexing="xy")
         aps = np.column_stack([gx.ravel(), gy.ravel()])
         pius = rng.uniform(0.0, cfg.side_m, size=(cfg.num_pius, 2))
-    else:
+    elif isinstance(cfg, ExplicitTopology):
         aps = np.asarray(cfg.ap_positions_m, dtype=float)
         pius = np.asarray(cfg.piu_positions_m, dtype=float)
+    else:
+        placement = cfg.placement()
+        aps, pius = placement.ap_xy, placement.piu_xy
+        ap_heights, piu_heights = placement.ap_height_m, placement.piu_height_m
 
     graph = nx.Graph(kind=cfg.kind)
     graph.add_node("server", role="server", index=0)
     for a, (x, y) in enumerate(aps):
         graph.add_node(
-            f"ap{a}", role="ap", index=a, position_m=(float(x), float(y)), height_m=cfg.ap_height_m
+            f"ap{a}",
+            role="ap",
+            index=a,
+            position_m=(float(x), float(y)),
+            height_m=cfg.ap_height_m if ap_heights is None else float(ap_heights[a]),
         )
         graph.add_edge(
             "server", f"ap{a}", capacity_bps=backhaul.capacity_bps, latency_s=backhaul.latency_s
@@ -53,7 +64,7 @@ def build_topology(
             role="piu",
             index=k,
             position_m=(float(x), float(y)),
-            height_m=cfg.piu_height_m,
+            height_m=cfg.piu_height_m if piu_heights is None else float(piu_heights[k]),
         )
     return graph
 

@@ -1,0 +1,85 @@
+"""Node placements from a GraphML or GML file a network engineer already has.
+
+Each node needs ``role`` ("ap", "piu" or "server") and numeric ``x_m`` and ``y_m`` (metres);
+``height_m`` is optional. APs and PIUs are numbered in file order (ap0, ap1, ..., piu0, ...).
+Edges are ignored: every AP reaches the server over the scenario's backhaul.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+ROLES = ("ap", "piu", "server")
+
+
+class TopologyFileError(ValueError):
+    """A topology file is missing, unreadable or has a node without a usable role/position."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Positions (n, 2) and heights (n,) in m of the APs and PIUs, in file order."""
+
+    ap_xy: np.ndarray
+    ap_height_m: np.ndarray
+    piu_xy: np.ndarray
+    piu_height_m: np.ndarray
+
+
+def read_placement(path: str | Path, ap_height_m: float, piu_height_m: float) -> Placement:
+    """Read and check a GraphML (``.graphml``, ``.xml``) or GML (``.gml``) file.
+
+    ``ap_height_m`` / ``piu_height_m`` apply to nodes without a ``height_m`` attribute.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TopologyFileError(f"'{path}' does not exist")
+    return _read(str(path.resolve()), os.stat(path).st_mtime_ns, ap_height_m, piu_height_m)
+
+
+@lru_cache(maxsize=16)
+def _read(path: str, mtime_ns: int, ap_height_m: float, piu_height_m: float) -> Placement:
+    try:
+        graph = nx.read_gml(path) if path.endswith(".gml") else nx.read_graphml(path)
+    except Exception as exc:  # networkx raises many types for malformed files
+        kind = "GML" if path.endswith(".gml") else "GraphML"
+        raise TopologyFileError(f"'{path}' is not a valid {kind} file: {exc}") from None
+    found: dict[str, list[tuple[float, float, float]]] = {"ap": [], "piu": [], "server": []}
+    defaults = {"ap": ap_height_m, "piu": piu_height_m, "server": 0.0}
+    for node, attrs in graph.nodes(data=True):
+        role = attrs.get("role")
+        if role not in ROLES:
+            what = "has no 'role' attribute" if role is None else f"has role {role!r}"
+            raise TopologyFileError(
+                f"'{path}': node {node!r} {what}; expected one of {', '.join(ROLES)}"
+            )
+        x, y = _number(attrs, "x_m"), _number(attrs, "y_m")
+        if x is None or y is None:
+            raise TopologyFileError(
+                f"'{path}': node {node!r} ({role}) has no position: it needs numeric "
+                "attributes x_m and y_m"
+            )
+        h = _number(attrs, "height_m")
+        found[role].append((x, y, defaults[role] if h is None else h))
+    for role in ("ap", "piu"):
+        if not found[role]:
+            raise TopologyFileError(f"'{path}' has no node with role '{role}'")
+    ap, piu = np.array(found["ap"]), np.array(found["piu"])
+    return Placement(ap[:, :2], ap[:, 2], piu[:, :2], piu[:, 2])
+
+
+def _number(attrs: dict[str, Any], key: str) -> float | None:
+    value = attrs.get(key)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
