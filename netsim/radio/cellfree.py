@@ -1,0 +1,127 @@
+"""Cell-free massive MIMO uplink: pilots, MMSE estimation quality, closed-form MR SINR.
+
+L APs with N antennas each serve K single-antenna PIUs on the same time-frequency resource
+(PHYSICS.md section 4; Ngo et al. 2017 generalised to N antennas; Demir, Bjornson,
+Sanguinetti 2021). Everything is vectorised in numpy over all (PIU, AP) pairs.
+
+Normalisation: powers enter as SNRs over the noise power (``rho = p / sigma2``), never both
+as gains over noise and as rho. Arrays: ``beta`` (K, L) large-scale gains (linear),
+``pilots`` (K,) pilot index in [0, tau_p), ``rho_pilot`` / ``rho_data`` (K,) transmit SNRs,
+``eta`` (K,) power coefficients in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def assign_pilots(beta: np.ndarray, tau_p: int) -> np.ndarray:
+    """Pilot index per PIU (K,).
+
+    The first ``tau_p`` PIUs get orthogonal pilots; each later PIU takes the pilot with the
+    least sum of large-scale gains, at its own strongest AP, of the PIUs already using it
+    (the greedy rule of the cell-free book).
+    """
+    n_pius = beta.shape[0]
+    pilots = np.empty(n_pius, dtype=int)
+    pilots[: min(tau_p, n_pius)] = np.arange(min(tau_p, n_pius))
+    for k in range(tau_p, n_pius):
+        master = int(np.argmax(beta[k]))
+        load = np.bincount(pilots[:k], weights=beta[:k, master], minlength=tau_p)
+        pilots[k] = int(np.argmin(load))
+    return pilots
+
+
+def estimation_quality(
+    beta: np.ndarray, pilots: np.ndarray, rho_pilot: np.ndarray, tau_p: int
+) -> np.ndarray:
+    """MMSE channel-estimate variance per antenna, gamma (K, L):
+
+    ``gamma_kl = tau_p rho_k beta_kl^2 / (tau_p sum_{i in P_k} rho_i beta_il + 1)``
+    where P_k is the set of PIUs sharing k's pilot (k included).
+    """
+    same = pilots[:, None] == pilots[None, :]  # (K, K): i shares k's pilot
+    contamination = same.astype(float) @ (rho_pilot[:, None] * beta)  # (K, L)
+    return tau_p * rho_pilot[:, None] * beta**2 / (tau_p * contamination + 1.0)
+
+
+def mr_sinr(
+    beta: np.ndarray,
+    gamma: np.ndarray,
+    pilots: np.ndarray,
+    rho_data: np.ndarray,
+    eta: np.ndarray,
+    antennas: int,
+) -> np.ndarray:
+    """Closed-form uplink SINR (K,) with maximum-ratio combining at every AP, centralised
+    use-and-then-forget decoding and pilot contamination:
+
+    ``SINR_k = rho_k eta_k N (sum_l gamma_kl)^2 / [ N sum_{i in P_k \\ k} rho_i eta_i
+    (sum_l gamma_kl beta_il / beta_kl)^2 + sum_i rho_i eta_i sum_l gamma_kl beta_il
+    + sum_l gamma_kl ]``.
+    """
+    p = rho_data * eta  # (K,) effective transmit SNR of each PIU
+    gamma_sum = gamma.sum(axis=1)  # (K,)
+    signal = antennas * p * gamma_sum**2
+    ratio = gamma / beta  # (K, L): gamma_kl / beta_kl
+    coherent = (ratio @ beta.T) ** 2  # (K, K): (sum_l gamma_kl beta_il / beta_kl)^2
+    shares = (pilots[:, None] == pilots[None, :]) & ~np.eye(len(p), dtype=bool)
+    contamination = antennas * (coherent * shares) @ p
+    noncoherent = (gamma @ beta.T) @ p  # sum_i p_i sum_l gamma_kl beta_il
+    return signal / (contamination + noncoherent + gamma_sum)
+
+
+def uplink_rate_bps(sinr: np.ndarray, bandwidth_hz: float, tau_p: int, tau_c: int) -> np.ndarray:
+    """Achievable rate ``B (1 - tau_p / tau_c) log2(1 + SINR)`` (pilot overhead pre-log)."""
+    return bandwidth_hz * (1.0 - tau_p / tau_c) * np.log2(1.0 + sinr)
+
+
+def monte_carlo_mr_sinr(
+    beta: np.ndarray,
+    pilots: np.ndarray,
+    rho_pilot: np.ndarray,
+    rho_data: np.ndarray,
+    eta: np.ndarray,
+    antennas: int,
+    tau_p: int,
+    n_realisations: int,
+    rng: np.random.Generator,
+    batch: int = 5000,
+) -> np.ndarray:
+    """The same use-and-then-forget SINR from simulated channels, pilots and MMSE estimates
+    (the reference the closed form is validated against).
+
+    ``SINR_k = p_k |E[a_kk]|^2 / (sum_i p_i E|a_ki|^2 - p_k |E[a_kk]|^2 + E[sum_l ||h^_kl||^2])``
+    with ``a_ki = sum_l h^_kl^H h_il`` (noise normalised to 1). Realisations are drawn in
+    batches so memory stays bounded.
+    """
+    n_pius, n_aps = beta.shape
+    n_pilots = int(pilots.max()) + 1
+    p = rho_data * eta
+    weights = np.sqrt(tau_p * rho_pilot)  # (K,) pilot amplitude
+    same = pilots[:, None] == pilots[None, :]
+    denom = tau_p * (same.astype(float) @ (rho_pilot[:, None] * beta)) + 1.0  # (K, L)
+    coef = weights[:, None] * beta / denom  # MMSE: h^_kl = c_kl y_pilot,l (of k's pilot)
+    sum_kk = np.zeros(n_pius, dtype=complex)
+    sum_sq = np.zeros((n_pius, n_pius))
+    sum_est = np.zeros(n_pius)
+    done = 0
+    while done < n_realisations:
+        r = min(batch, n_realisations - done)
+        h = _cn(rng, (r, n_pius, n_aps, antennas)) * np.sqrt(beta)[None, :, :, None]
+        y_pilot = _cn(rng, (r, n_pilots, n_aps, antennas))  # noise after despreading
+        for k in range(n_pius):
+            y_pilot[:, pilots[k]] += weights[k] * h[:, k]
+        h_hat = coef[None, :, :, None] * y_pilot[:, pilots]  # (r, K, L, N)
+        a = np.einsum("rkln,riln->rki", np.conj(h_hat), h)  # sum over APs and antennas
+        sum_kk += np.diagonal(a, axis1=1, axis2=2).sum(axis=0)
+        sum_sq += (np.abs(a) ** 2).sum(axis=0)
+        sum_est += (np.abs(h_hat) ** 2).sum(axis=(0, 2, 3))
+        done += r
+    signal = p * np.abs(sum_kk / n_realisations) ** 2
+    return signal / ((sum_sq / n_realisations) @ p - signal + sum_est / n_realisations)
+
+
+def _cn(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """CN(0, 1) samples."""
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / np.sqrt(2)
