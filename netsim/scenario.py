@@ -72,12 +72,14 @@ class SingleCellTopology(_TopologyBase):
 
 
 class GridTopology(_TopologyBase):
-    """``aps_per_side**2`` APs on a regular grid in a square; PIUs uniform in the square."""
+    """``aps_per_side**2`` APs on a regular grid in a square; PIUs uniform in the square
+    (the cell-free layout with ``wrap_around``)."""
 
     kind: Literal["grid"]
     num_pius: int = Field(20, ge=1)
     aps_per_side: int = Field(2, ge=1)
     side_m: PositiveFloat = 500.0
+    wrap_around: bool = False  # distances on a torus (cell-free book): no edge effects
 
     @property
     def n_pius(self) -> int:
@@ -224,6 +226,9 @@ class RadioConfig(_Frozen):
     target_rate_bps: absent: each transmission adapts to the Shannon rate (no errors); set: it
         runs at this fixed rate and fails when the channel's capacity drops below it in any
         coherence interval it spans (outage), then is repeated up to ``max_retransmissions``.
+    access: "tdma" / "fdma" on each AP's band, or "cellfree": every AP (``antennas_per_ap``
+        antennas) receives every PIU at once on the whole band; the rate is the closed-form
+        MR rate with pilot contamination, ``B (1 - tau_p/tau_c) log2(1 + SINR)``.
     """
 
     pathloss: PathLoss = LogDistancePathLoss()
@@ -238,10 +243,29 @@ class RadioConfig(_Frozen):
     bandwidth_hz: PositiveFloat = 1.0e6
     noise_psd_dbm_hz: float = Field(-174.0, allow_inf_nan=False)
     noise_figure_db: NonNegativeFloat = 9.0
-    access: Literal["tdma", "fdma"] = "tdma"
+    access: Literal["tdma", "fdma", "cellfree"] = "tdma"
     ap_tx_power_dbm: float = Field(30.0, allow_inf_nan=False)
     target_rate_bps: PositiveFloat | None = None
     max_retransmissions: int = Field(4, ge=0)
+    antennas_per_ap: int = Field(4, ge=1)  # cellfree: N
+    pilot_length: int = Field(10, ge=1)  # cellfree: tau_p
+    coherence_symbols: int = Field(200, ge=2)  # cellfree: tau_c
+
+    @model_validator(mode="after")
+    def _cellfree(self) -> RadioConfig:
+        if self.pilot_length >= self.coherence_symbols:
+            raise _FieldError(
+                "pilot_length",
+                self.pilot_length,
+                f"fewer than coherence_symbols ({self.coherence_symbols})",
+            )
+        if self.access == "cellfree" and self.target_rate_bps is not None:
+            raise _FieldError(
+                "target_rate_bps",
+                self.target_rate_bps,
+                "no fixed rate with access = 'cellfree' (its rate is ergodic)",
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- device

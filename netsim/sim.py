@@ -28,6 +28,7 @@ from netsim.nodes.link import WiredLink
 from netsim.nodes.piu import PIU
 from netsim.nodes.server import Server
 from netsim.radio.access import MultipleAccess
+from netsim.radio.cellfree import assign_pilots, estimation_quality, mr_sinr, uplink_rate_bps
 from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import (
     BlockFading,
@@ -40,7 +41,13 @@ from netsim.radio.fading import (
 )
 from netsim.radio.pathloss import db_to_linear, dbm_to_w, link_loss
 from netsim.rng import Stream, Streams
-from netsim.scenario import DirichletPartition, Scenario, ScenarioError, ShardPartition
+from netsim.scenario import (
+    DirichletPartition,
+    GridTopology,
+    Scenario,
+    ScenarioError,
+    ShardPartition,
+)
 from topologies import build_topology, positions
 
 _MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
@@ -174,6 +181,7 @@ class Simulation:
             self.aps.append(ap)
             self.server.downlinks.append((down, ap.inbox))
 
+        self.cellfree_sinr, ergodic_rate = self._cellfree_uplink()
         compute = ComputeModel(s.device.cpu_hz, s.device.cycles_per_sample, s.device.kappa)
         slowdown = slowdown_distribution(s.device.straggler)
         self.pius: list[PIU] = []
@@ -197,12 +205,33 @@ class Simulation:
                 indices=partitions[k],
                 streams=self.streams,
                 target_rate_bps=s.radio.target_rate_bps,
+                ergodic_link=None
+                if ergodic_rate is None or self.cellfree_sinr is None
+                else (float(ergodic_rate[k]), float(10 * np.log10(self.cellfree_sinr[k]))),
                 max_retransmissions=s.radio.max_retransmissions,
             )
             ap.attach(k, piu.inbox)
             self.pius.append(piu)
         self.server.pius = list(self.pius)
         self._check_link_budgets(self.server.model_bits)
+
+    def _cellfree_uplink(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(SINR (K,), rate bit/s (K,)) of the cell-free MR uplink with full power (eta = 1),
+        or (None, None) for other access schemes."""
+        radio, device = self.scenario.radio, self.scenario.device
+        if radio.access != "cellfree":
+            return None, None
+        noise_w = self.channel.noise_psd_w_hz * radio.bandwidth_hz
+        beta = self.gain / noise_w  # gains over noise: rho is then the transmit power in W
+        rho = np.full(len(beta), dbm_to_w(device.tx_power_dbm))
+        pilots = assign_pilots(beta, radio.pilot_length)
+        gamma = estimation_quality(beta, pilots, rho, radio.pilot_length)
+        sinr = mr_sinr(beta, gamma, pilots, rho, np.ones(len(beta)), radio.antennas_per_ap)
+        rate = uplink_rate_bps(
+            sinr, radio.bandwidth_hz, radio.pilot_length, radio.coherence_symbols
+        )
+        self.pilots = pilots
+        return sinr, rate
 
     def _fading(self, n_aps: int) -> BlockFading:
         radio = self.scenario.radio
@@ -231,9 +260,7 @@ class Simulation:
         """Refuse a scenario in which one model upload would take more than a day."""
         for piu in self.pius:
             bandwidth = piu.access.bandwidth_hz
-            airtime = self.channel.expected_airtime_s(
-                piu.index, piu.ap_index, model_bits, piu.tx_power_w, bandwidth
-            )
+            airtime = piu.planned_airtime_s(model_bits, bandwidth)
             if airtime > _MAX_PLANNED_AIRTIME_S:
                 snr = self.channel.mean_snr(piu.index, piu.ap_index, piu.tx_power_w, bandwidth)
                 raise ScenarioError(
@@ -251,7 +278,11 @@ class Simulation:
         streams ``(LOS, piu)`` and ``(SHADOWING, piu)``, or per AP over all PIUs
         (``SHADOWING_FIELD``) when shadowing is spatially correlated."""
         radio = self.scenario.radio
-        d2d = np.linalg.norm(piu_xy[:, None, :] - ap_xy[None, :, :], axis=-1)  # (K, A)
+        delta = np.abs(piu_xy[:, None, :] - ap_xy[None, :, :])  # (K, A, 2)
+        topo = self.scenario.topology
+        if isinstance(topo, GridTopology) and topo.wrap_around:
+            delta = np.minimum(delta, topo.side_m - delta)  # shortest way round the torus
+        d2d = np.linalg.norm(delta, axis=-1)  # (K, A)
         d3d = np.sqrt(d2d**2 + (ap_h[None, :] - piu_h[:, None]) ** 2)
         stats = link_loss(radio.pathloss, d2d, d3d, radio.carrier_hz, ap_h[None, :], piu_h[:, None])
         n_pius, n_aps = d2d.shape

@@ -62,6 +62,8 @@ class PIU(Node):
     tx_power_w: uplink transmit power p (W).
     target_rate_bps, max_retransmissions: fixed-rate transmission with outage and ARQ
         (None: Shannon-rate adaptation without errors).
+    ergodic_link: (rate bit/s, SINR dB) of the cell-free uplink's closed form (fading
+        averaged out), if the access is cell-free.
     """
 
     role = "piu"
@@ -87,6 +89,7 @@ class PIU(Node):
         streams: Streams,
         target_rate_bps: float | None = None,
         max_retransmissions: int = 0,
+        ergodic_link: tuple[float, float] | None = None,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -104,6 +107,7 @@ class PIU(Node):
         self.indices = indices
         self.streams = streams
         self.target_rate_bps = target_rate_bps
+        self.ergodic_link = ergodic_link
         self.max_retransmissions = max_retransmissions
         self.inbox = simpy.Store(env)
         self.active = True
@@ -158,7 +162,7 @@ class PIU(Node):
         compute_j = self.compute.energy_j(samples)
         bandwidth_hz = self.access.bandwidth_hz
         planned_bits = self.compressor.dense_bits(msg.weights.numel())
-        planned_tx_j = self.tx_power_w * self._planned_airtime_s(planned_bits, bandwidth_hz)
+        planned_tx_j = self.tx_power_w * self.planned_airtime_s(planned_bits, bandwidth_hz)
         if not self.battery.can_afford(compute_j + planned_tx_j):
             self.emit(
                 "skip",
@@ -232,8 +236,11 @@ class PIU(Node):
         self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, result.loss))
 
     def _transmission(self, bits: int, bandwidth_hz: float) -> tuple[Transfer, bool]:
-        """One attempt from now: Shannon-rate adaptation (always decoded), or a fixed-rate
-        packet that fails in outage."""
+        """One attempt from now: the cell-free ergodic rate, Shannon-rate adaptation (always
+        decoded), or a fixed-rate packet that fails in outage."""
+        if self.ergodic_link is not None:
+            rate, sinr_db = self.ergodic_link
+            return Transfer(bits / rate, rate, sinr_db), True
         if self.target_rate_bps is None:
             args = (self.index, self.ap_index, bits, self.env.now, self.tx_power_w, bandwidth_hz)
             return self.channel.uplink(*args), True
@@ -247,10 +254,11 @@ class PIU(Node):
             self.target_rate_bps,
         )
 
-    def _planned_airtime_s(self, bits: int, bandwidth_hz: float) -> float:
+    def planned_airtime_s(self, bits: int, bandwidth_hz: float) -> float:
         """Airtime of one successful attempt, for the energy plan of a round."""
-        if self.target_rate_bps is not None:
-            return bits / self.target_rate_bps
+        fixed = self.ergodic_link[0] if self.ergodic_link else self.target_rate_bps
+        if fixed is not None:
+            return bits / fixed
         return self.channel.expected_airtime_s(
             self.index, self.ap_index, bits, self.tx_power_w, bandwidth_hz
         )

@@ -54,8 +54,9 @@ def test_closed_form_sinr_matches_monte_carlo_within_0p1_db(tau_p, antennas):
     pilots = assign_pilots(beta, tau_p)
     gamma = estimation_quality(beta, pilots, rho, tau_p)
     closed = mr_sinr(beta, gamma, pilots, rho, eta, antennas)
-    mc = monte_carlo_mr_sinr(beta, pilots, rho, rho, eta, antennas, tau_p, 50_000,
-                             np.random.default_rng(1))
+    mc = monte_carlo_mr_sinr(
+        beta, pilots, rho, rho, eta, antennas, tau_p, 50_000, np.random.default_rng(1)
+    )
     gap_db = np.abs(10 * np.log10(closed) - 10 * np.log10(mc))
     assert gap_db.max() < 0.1, gap_db
 

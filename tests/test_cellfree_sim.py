@@ -1,0 +1,87 @@
+"""Cell-free access in the simulation: everybody transmits at once at the closed-form rate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netsim import Simulation, load_scenario
+from netsim.radio.cellfree import assign_pilots, estimation_quality, mr_sinr, uplink_rate_bps
+from netsim.scenario import Scenario
+from tests.conftest import TINY, tiny
+
+
+def _cellfree(**radio):
+    base = tiny()
+    return Scenario.from_dict(
+        {
+            **TINY,
+            "topology": {
+                "kind": "grid",
+                "num_pius": 12,
+                "aps_per_side": 3,
+                "side_m": 600.0,
+                "wrap_around": True,
+                "ap_height_m": 11.5,
+                "piu_height_m": 1.5,
+            },
+            "radio": {
+                **base.radio.model_dump(),
+                "access": "cellfree",
+                "bandwidth_hz": 20e6,
+                "pathloss": {"model": "cellfree_book"},
+                "shadowing_std_db": 4.0,
+                "antennas_per_ap": 4,
+                "pilot_length": 4,
+                "coherence_symbols": 200,
+                **radio,
+            },
+        }
+    )
+
+
+def test_uploads_run_in_parallel_at_the_closed_form_rate():
+    scenario = _cellfree()
+    sim = Simulation(scenario)
+    res = sim.run()
+    ev = res.events
+    tx = ev[ev["event"] == "tx_end"].set_index("node")
+    beta = sim.gain / (sim.channel.noise_psd_w_hz * 20e6)
+    rho = np.full(12, 0.1)
+    pilots = assign_pilots(beta, 4)
+    sinr = mr_sinr(beta, estimation_quality(beta, pilots, rho, 4), pilots, rho, np.ones(12), 4)
+    rate = uplink_rate_bps(sinr, 20e6, 4, 200)
+    for k in range(12):
+        row = tx.loc[f"piu{k}"]
+        assert row["rate_bps"] == pytest.approx(rate[k], rel=1e-12)
+        assert row["duration_s"] == pytest.approx(row["bits"] / rate[k], rel=1e-12)
+        assert row["snr_db"] == pytest.approx(10 * np.log10(sinr[k]), rel=1e-12)
+    starts = ev[ev["event"] == "tx_start"]["t_s"].to_numpy()
+    train_ends = ev[ev["event"] == "train_end"]["t_s"].to_numpy()
+    assert np.array_equal(starts, train_ends)  # nobody queues: all APs hear everybody
+
+
+def test_wrap_around_uses_distances_on_the_torus():
+    from netsim.radio.pathloss import cellfree_book_db
+    from topologies import positions
+
+    sim = Simulation(_cellfree(shadowing_std_db=0.0))
+    ap_xy, _ = positions(sim.topology, "ap")
+    piu_xy, _ = positions(sim.topology, "piu")
+    delta = np.abs(piu_xy[:, None] - ap_xy[None])
+    wrapped = np.linalg.norm(np.minimum(delta, 600.0 - delta), axis=-1)
+    loss_db = -10 * np.log10(sim.gain)
+    assert loss_db == pytest.approx(cellfree_book_db(np.hypot(wrapped, 10.0)), abs=1e-9)
+    assert (wrapped < np.linalg.norm(delta, axis=-1) - 1.0).any()  # wrapping mattered
+
+
+def test_bundled_cellfree_scenario_is_valid():
+    s = load_scenario("topologies/cellfree.toml")
+    assert (s.radio.access, s.topology.n_pius, s.radio.antennas_per_ap) == ("cellfree", 40, 4)
+
+
+def test_fixed_rate_with_cellfree_is_refused():
+    from netsim.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match="radio.target_rate_bps"):
+        _cellfree(target_rate_bps=1e6)
