@@ -30,7 +30,7 @@ def test_default_scenario_is_valid_and_round_trips(tmp_path):
             "radio.bandwith_hz=1e6",
             ["radio.bandwith_hz", "unknown field", "did you mean 'bandwidth_hz'"],
         ),
-        ("radio.access='cdma'", ["radio.access", "cdma", "'tdma' or 'fdma'"]),
+        ("radio.access='cdma'", ["radio.access", "cdma", "'tdma', 'fdma' or 'cellfree'"]),
         (
             "radio.pathloss.model='umi'",
             ["radio.pathloss.model", "umi", "log_distance", "macro_36814"],
