@@ -40,8 +40,9 @@ def estimation_quality(
     ``gamma_kl = tau_p rho_k beta_kl^2 / (tau_p sum_{i in P_k} rho_i beta_il + 1)``
     where P_k is the set of PIUs sharing k's pilot (k included).
     """
-    same = pilots[:, None] == pilots[None, :]  # (K, K): i shares k's pilot
-    contamination = same.astype(float) @ (rho_pilot[:, None] * beta)  # (K, L)
+    received = np.zeros((int(pilots.max()) + 1, beta.shape[1]))  # per pilot and AP
+    np.add.at(received, pilots, rho_pilot[:, None] * beta)  # sum_{i on pilot t} rho_i beta_il
+    contamination = received[pilots]  # (K, L)
     return tau_p * rho_pilot[:, None] * beta**2 / (tau_p * contamination + 1.0)
 
 
@@ -64,10 +65,13 @@ def mr_sinr(
     gamma_sum = gamma.sum(axis=1)  # (K,)
     signal = antennas * p * gamma_sum**2
     ratio = gamma / beta  # (K, L): gamma_kl / beta_kl
-    coherent = (ratio @ beta.T) ** 2  # (K, K): (sum_l gamma_kl beta_il / beta_kl)^2
-    shares = (pilots[:, None] == pilots[None, :]) & ~np.eye(len(p), dtype=bool)
-    contamination = antennas * (coherent * shares) @ p
-    noncoherent = (gamma @ beta.T) @ p  # sum_i p_i sum_l gamma_kl beta_il
+    contamination = np.zeros(len(p))
+    for t in np.unique(pilots):  # only PIUs sharing a pilot interfere coherently
+        group = np.flatnonzero(pilots == t)
+        coherent = (ratio[group] @ beta[group].T) ** 2  # (sum_l gamma_kl beta_il / beta_kl)^2
+        np.fill_diagonal(coherent, 0.0)
+        contamination[group] = antennas * coherent @ p[group]
+    noncoherent = gamma @ (beta.T @ p)  # sum_i p_i sum_l gamma_kl beta_il, in O(K L)
     return signal / (contamination + noncoherent + gamma_sum)
 
 
