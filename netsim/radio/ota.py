@@ -1,0 +1,120 @@
+"""Over-the-air (analog) aggregation: power control and the noisy superposition.
+
+PIUs transmit their (normalised) update entries simultaneously; the receiver gets
+``y = sum_k m^H h_k b_k x_k + m^H n`` per channel use and estimates the weighted sum
+``sum_k phi_k x_k`` as ``Re(y) / sqrt(eta)`` (PHYSICS.md section 5). Nothing here is a
+formula shortcut: the estimate really contains the misalignment and the receiver noise, and
+the MSE formulas below are what tests compare it with.
+
+Shapes: K devices, N receive antennas, n real entries. ``h`` (K, N) complex channels
+(including large-scale gain) for one coherence block, ``phi`` (K,) aggregation weights,
+``m`` (N,) receive beamformer. Powers in W (per channel use), noise ``noise_w`` per antenna.
+
+Power control:
+* zero forcing (Yang, Jiang, Shi, Ding 2020): ``b_k = sqrt(eta) phi_k (m^H h_k)^* / |m^H h_k|^2``
+  with ``eta = P0 min_k |m^H h_k|^2 / phi_k^2`` (every |b_k|^2 <= P0); MSE per entry
+  ``noise_w ||m||^2 / (2 eta)`` (real entries on the real part: half the complex noise);
+  device selection drops the devices with the smallest ``|m^H h_k|^2 / phi_k^2``;
+* truncated channel inversion (Zhu, Wang, Huang 2020), single antenna: device k transmits
+  only if its small-scale gain ``|h_k|^2 / beta_k >= g_th`` and then inverts its channel,
+  ``b_k = sqrt(rho0) phi_k h_k^* / |h_k|^2``, with ``rho0 = P0 min_k beta_k / (phi_k^2 E1(g_th))``
+  so every device meets the *average* power P0; non-truncation probability ``e^(-g_th)``;
+  MSE per entry ``noise_w / (2 rho0)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import exp1
+
+
+@dataclass(frozen=True)
+class PowerControl:
+    """Transmit scalars b (K,) complex (0 for devices that stay silent), the receive
+    beamformer m (N,), the receiver scaling eta, and the analytic MSE per real entry."""
+
+    b: np.ndarray
+    m: np.ndarray
+    eta: float
+    mse_per_entry: float
+
+    @property
+    def transmitting(self) -> np.ndarray:
+        return self.b != 0
+
+
+def receive_beamformer(h: np.ndarray) -> np.ndarray:
+    """Unit-norm m (N,): the principal eigenvector of ``sum_k h_k h_k^H / ||h_k||^2``, the
+    direction closest to every device's channel on average (1 for a single antenna)."""
+    n_antennas = h.shape[1]
+    if n_antennas == 1:
+        return np.ones(1, dtype=complex)
+    unit = h / np.linalg.norm(h, axis=1, keepdims=True)
+    _, vectors = np.linalg.eigh(unit.T @ unit.conj())  # sum_k u_k u_k^H (N, N), Hermitian
+    return vectors[:, -1]
+
+
+def zero_forcing(
+    h: np.ndarray,
+    phi: np.ndarray,
+    p0_w: float,
+    noise_w: float,
+    drop_worst: int = 0,
+    m: np.ndarray | None = None,
+) -> PowerControl:
+    """Zero-forcing transmit scalars with optional device selection (module docstring)."""
+    m = receive_beamformer(h) if m is None else m
+    effective = h @ m.conj()  # (K,): m^H h_k
+    quality = np.abs(effective) ** 2 / phi**2
+    keep = np.ones(len(phi), dtype=bool)
+    if drop_worst:
+        keep[np.argsort(quality, kind="stable")[:drop_worst]] = False
+    eta = p0_w * float(quality[keep].min())
+    b = np.zeros(len(phi), dtype=complex)
+    b[keep] = np.sqrt(eta) * phi[keep] * effective[keep].conj() / np.abs(effective[keep]) ** 2
+    mse = noise_w * float(np.vdot(m, m).real) / (2 * eta)
+    return PowerControl(b, m, eta, mse)
+
+
+def truncated_inversion(
+    h: np.ndarray, beta: np.ndarray, phi: np.ndarray, p0_w: float, noise_w: float, g_th: float
+) -> PowerControl:
+    """Truncated channel inversion for single-antenna reception (module docstring).
+
+    h: (K,) or (K, 1) complex channels; beta: (K,) large-scale gains.
+    """
+    h = h.reshape(-1)
+    rho0 = p0_w * float(np.min(beta / phi**2)) / float(exp1(g_th))
+    keep = np.abs(h) ** 2 / beta >= g_th
+    b = np.zeros(len(h), dtype=complex)
+    b[keep] = np.sqrt(rho0) * phi[keep] * h[keep].conj() / np.abs(h[keep]) ** 2
+    return PowerControl(b, np.ones(1, dtype=complex), rho0, noise_w / (2 * rho0))
+
+
+def superpose(
+    x: np.ndarray,
+    h: np.ndarray,
+    control: PowerControl,
+    noise_w: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The receiver's estimate (n,) of ``sum_k phi_k x_k`` from one simultaneous transmission.
+
+    x: (K, n) real entries, one per channel use on the real part of the symbol. Rows of
+    silent devices are ignored. The complex noise per antenna is CN(0, noise_w).
+    """
+    gain = (h @ control.m.conj()) * control.b  # (K,): m^H h_k b_k
+    n = x.shape[1]
+    noise = (
+        rng.standard_normal((n, len(control.m))) + 1j * rng.standard_normal((n, len(control.m)))
+    ) * np.sqrt(noise_w / 2)
+    y = gain @ x + noise @ control.m.conj()  # (n,) complex
+    return y.real / np.sqrt(control.eta)
+
+
+def transmit_energy_j(x: np.ndarray, control: PowerControl, symbol_duration_s: float) -> np.ndarray:
+    """Energy (K,) each device spends sending its row of x: sum over channel uses of
+    ``|b_k|^2 x_ki^2`` times the symbol duration."""
+    return np.abs(control.b) ** 2 * np.sum(x**2, axis=1) * symbol_duration_s
