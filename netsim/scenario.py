@@ -86,6 +86,42 @@ class GridTopology(_TopologyBase):
         return self.num_pius
 
 
+class FactoryHallTopology(_TopologyBase):
+    """IIoT factory hall (3GPP InF geometry): APs on a regular grid under the ceiling, PIUs
+    on machines (``machine_spacing_m`` grid spots inside the hall, drawn without
+    replacement)."""
+
+    kind: Literal["factory_hall"]
+    num_pius: int = Field(100, ge=1)
+    length_m: PositiveFloat = 120.0
+    width_m: PositiveFloat = 60.0
+    aps_along_length: int = Field(2, ge=1)
+    aps_along_width: int = Field(1, ge=1)
+    machine_spacing_m: PositiveFloat = 4.0
+    ap_height_m: NonNegativeFloat = 8.0  # ceiling-mounted
+
+    @model_validator(mode="after")
+    def _room_for_machines(self) -> FactoryHallTopology:
+        spots = self.machine_spots()
+        if self.num_pius > spots:
+            raise _FieldError(
+                "num_pius",
+                self.num_pius,
+                f"at most the {spots} machine spots of a {self.length_m} x {self.width_m} m "
+                f"hall at machine_spacing_m = {self.machine_spacing_m}",
+            )
+        return self
+
+    def machine_spots(self) -> int:
+        return int(self.length_m // self.machine_spacing_m) * int(
+            self.width_m // self.machine_spacing_m
+        )
+
+    @property
+    def n_pius(self) -> int:
+        return self.num_pius
+
+
 class ExplicitTopology(_TopologyBase):
     """Nodes at given (x, y) positions in metres."""
 
@@ -127,7 +163,7 @@ class FileTopology(_TopologyBase):
 
 
 Topology = Annotated[
-    SingleCellTopology | GridTopology | ExplicitTopology | FileTopology,
+    SingleCellTopology | GridTopology | FactoryHallTopology | ExplicitTopology | FileTopology,
     Field(discriminator="kind"),
 ]
 

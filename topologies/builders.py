@@ -9,6 +9,7 @@ from netsim.rng import Stream, Streams
 from netsim.scenario import (
     BackhaulConfig,
     ExplicitTopology,
+    FactoryHallTopology,
     FileTopology,
     GridTopology,
     SingleCellTopology,
@@ -16,7 +17,7 @@ from netsim.scenario import (
 
 
 def build_topology(
-    cfg: SingleCellTopology | GridTopology | ExplicitTopology | FileTopology,
+    cfg: SingleCellTopology | GridTopology | FactoryHallTopology | ExplicitTopology | FileTopology,
     backhaul: BackhaulConfig,
     streams: Streams,
 ) -> nx.Graph:
@@ -33,10 +34,14 @@ def build_topology(
         pius = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
     elif isinstance(cfg, GridTopology):
         n = cfg.aps_per_side
-        centres = (np.arange(n) + 0.5) * cfg.side_m / n
-        gx, gy = np.meshgrid(centres, centres, indexing="xy")
-        aps = np.column_stack([gx.ravel(), gy.ravel()])
+        aps = _grid_centres(cfg.side_m, cfg.side_m, n, n)
         pius = rng.uniform(0.0, cfg.side_m, size=(cfg.num_pius, 2))
+    elif isinstance(cfg, FactoryHallTopology):
+        aps = _grid_centres(cfg.length_m, cfg.width_m, cfg.aps_along_length, cfg.aps_along_width)
+        nx_spots = int(cfg.length_m // cfg.machine_spacing_m)
+        ny_spots = int(cfg.width_m // cfg.machine_spacing_m)
+        spots = _grid_centres(cfg.length_m, cfg.width_m, nx_spots, ny_spots)
+        pius = spots[np.sort(rng.choice(len(spots), size=cfg.num_pius, replace=False))]
     elif isinstance(cfg, ExplicitTopology):
         aps = np.asarray(cfg.ap_positions_m, dtype=float)
         pius = np.asarray(cfg.piu_positions_m, dtype=float)
@@ -67,6 +72,14 @@ def build_topology(
             height_m=cfg.piu_height_m if piu_heights is None else float(piu_heights[k]),
         )
     return graph
+
+
+def _grid_centres(length_m: float, width_m: float, nx_: int, ny_: int) -> np.ndarray:
+    """(nx * ny, 2) centres of a regular nx x ny grid of cells over a length x width area."""
+    xs = (np.arange(nx_) + 0.5) * length_m / nx_
+    ys = (np.arange(ny_) + 0.5) * width_m / ny_
+    gx, gy = np.meshgrid(xs, ys, indexing="xy")
+    return np.column_stack([gx.ravel(), gy.ravel()])
 
 
 def positions(graph: nx.Graph, role: str) -> tuple[np.ndarray, np.ndarray]:
