@@ -205,10 +205,9 @@ class PIU(Node):
                     detail=payload.encoding,
                 )
                 yield from self._spend("tx", transfer.airtime_s, tx_j)
-                if delivered:
-                    break
+                tries = f"attempt {attempt + 1} of {self.max_retransmissions + 1}"
                 self.emit(
-                    "tx_fail",
+                    "tx_end" if delivered else "tx_fail",
                     r,
                     duration_s=transfer.airtime_s,
                     bits=payload.bits,
@@ -217,22 +216,13 @@ class PIU(Node):
                     rate_bps=transfer.rate_bps,
                     snr_db=transfer.snr_db,
                     power_w=self.tx_power_w,
-                    detail=f"outage, attempt {attempt + 1} of {self.max_retransmissions + 1}",
+                    detail="" if delivered else f"outage, {tries}",
                 )
+                if delivered:
+                    break
         if not delivered:  # every attempt failed: the update is lost
             self.server_inbox.put(Notice(r, self.index, "lost"))
             return
-        self.emit(
-            "tx_end",
-            r,
-            duration_s=transfer.airtime_s,
-            bits=payload.bits,
-            energy_j=tx_j,
-            battery_j=self.battery.level_j,
-            rate_bps=transfer.rate_bps,
-            snr_db=transfer.snr_db,
-            power_w=self.tx_power_w,
-        )
         self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, result.loss))
 
     def _transmission(self, bits: int, bandwidth_hz: float) -> tuple[Transfer, bool]:
