@@ -29,6 +29,7 @@ class Stream(IntEnum):
     LOS = 10  # line-of-sight state per (PIU, AP) link
     SHADOWING_FIELD = 11  # spatially correlated shadowing, per AP over all PIUs
     FADING_LOS_PHASE = 12  # phase of the Rician LOS component / sinusoids per PIU
+    OTA_NOISE = 13  # receiver noise of an over-the-air aggregation, per (AP, round)
 
 
 class Streams:

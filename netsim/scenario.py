@@ -366,6 +366,38 @@ class ProtocolConfig(_Frozen):
     clients_per_round: int | None = Field(None, ge=1)  # None: every active PIU
 
 
+class OTAConfig(_Frozen):
+    """Over-the-air aggregation of the uplink (PHYSICS.md section 5; ``netsim/radio/ota.py``).
+
+    With ``enabled``, the PIUs an AP serves send their normalised updates at once, one real
+    entry per channel use (airtime ``entries / bandwidth_hz``), and the AP forwards the
+    noisy weighted sum. The AP starts the transmission when every recipient is ready or
+    declined, or at the deadline with those that are ready.
+    power_control: "zero_forcing" (receive beamforming over ``receive_antennas``, optional
+        ``drop_worst`` device selection) or "truncated_inversion" (single antenna, devices
+        with small-scale gain below ``truncation_threshold`` stay silent in that block).
+    snr_db: average receive SNR at full power, ``P0 mean_k(beta_k) / sigma2``; absent: the
+        noise of ``[radio]`` (``noise_psd_dbm_hz``, ``noise_figure_db``, ``bandwidth_hz``).
+    """
+
+    enabled: bool = False
+    power_control: Literal["zero_forcing", "truncated_inversion"] = "zero_forcing"
+    receive_antennas: int = Field(1, ge=1)
+    drop_worst: int = Field(0, ge=0)
+    truncation_threshold: PositiveFloat = 0.1
+    snr_db: float | None = Field(None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _single_antenna_inversion(self) -> OTAConfig:
+        if self.power_control == "truncated_inversion" and self.receive_antennas != 1:
+            raise _FieldError(
+                "receive_antennas",
+                self.receive_antennas,
+                "1 with power_control = 'truncated_inversion'",
+            )
+        return self
+
+
 # --------------------------------------------------------------------------- learning
 
 
@@ -449,10 +481,17 @@ class Scenario(_Frozen):
     device: DeviceConfig = DeviceConfig()
     server: ServerConfig = ServerConfig()
     protocol: ProtocolConfig = ProtocolConfig()
+    ota: OTAConfig = OTAConfig()
     learning: LearningConfig = LearningConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
+        if self.ota.enabled and (
+            self.radio.access == "cellfree" or self.radio.target_rate_bps is not None
+        ):
+            raise _FieldError(
+                "ota.enabled", True, "false with radio.access = 'cellfree' or radio.target_rate_bps"
+            )
         k = self.protocol.clients_per_round
         if k is not None and k > self.topology.n_pius:
             raise _FieldError(

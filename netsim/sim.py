@@ -39,6 +39,7 @@ from netsim.radio.fading import (
     doppler_hz,
     gauss_markov_rho,
 )
+from netsim.radio.ota import OTAReceiver
 from netsim.radio.pathloss import db_to_linear, dbm_to_w, link_loss
 from netsim.rng import Stream, Streams
 from netsim.scenario import (
@@ -161,7 +162,9 @@ class Simulation:
             aggregation_s=s.server.aggregation_s,
             streams=self.streams,
             on_round=on_round,
+            over_the_air=s.ota.enabled,
         )
+        ota = self._ota_receiver(n_aps)
         self.aps: list[AccessPoint] = []
         for a in range(n_aps):
             served = int((self.serving_ap == a).sum())
@@ -177,6 +180,7 @@ class Simulation:
                 server_inbox=self.server.inbox,
                 tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
                 downlink_bandwidth_hz=s.radio.bandwidth_hz,
+                ota=ota,
             )
             self.aps.append(ap)
             self.server.downlinks.append((down, ap.inbox))
@@ -204,6 +208,7 @@ class Simulation:
                 compressor=compressor,
                 indices=partitions[k],
                 streams=self.streams,
+                over_the_air=s.ota.enabled,
                 target_rate_bps=s.radio.target_rate_bps,
                 ergodic_link=None
                 if ergodic_rate is None or self.cellfree_sinr is None
@@ -214,6 +219,32 @@ class Simulation:
             self.pius.append(piu)
         self.server.pius = list(self.pius)
         self._check_link_budgets(self.server.model_bits)
+
+    def _ota_receiver(self, n_aps: int) -> OTAReceiver | None:
+        """The APs' over-the-air receiver, or None for digital uplinks. The receive noise is
+        that of ``[radio]`` over the band, or set by ``ota.snr_db`` as the mean receive SNR
+        at full power over the PIUs' serving links."""
+        ota, radio = self.scenario.ota, self.scenario.radio
+        if not ota.enabled:
+            return None
+        p0 = dbm_to_w(self.scenario.device.tx_power_dbm)
+        noise_w = self.channel.noise_psd_w_hz * radio.bandwidth_hz
+        if ota.snr_db is not None:
+            serving = self.gain[np.arange(len(self.gain)), self.serving_ap]
+            noise_w = p0 * float(serving.mean()) / float(db_to_linear(ota.snr_db))
+        return OTAReceiver(
+            fading=self._fading(n_aps * ota.receive_antennas),
+            antennas=ota.receive_antennas,
+            beta=self.gain,
+            coherence_s=radio.coherence_time_s,
+            bandwidth_hz=radio.bandwidth_hz,
+            p0_w=p0,
+            noise_w=noise_w,
+            power_control=ota.power_control,
+            drop_worst=ota.drop_worst,
+            truncation_threshold=ota.truncation_threshold,
+            streams=self.streams,
+        )
 
     def _cellfree_uplink(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(SINR (K,), rate bit/s (K,)) of the cell-free MR uplink with full power (eta = 1),
@@ -233,18 +264,19 @@ class Simulation:
         self.pilots = pilots
         return sinr, rate
 
-    def _fading(self, n_aps: int) -> BlockFading:
+    def _fading(self, n_links: int) -> BlockFading:
+        """Small-scale fading of the scenario over ``n_links`` links per PIU."""
         radio = self.scenario.radio
         if radio.fading == "none":
-            return NoFading(n_aps)
+            return NoFading(n_links)
         k = db_to_linear(radio.rician_k_db).item() if radio.fading == "rician" else 0.0
         if radio.time_correlation == "gauss_markov":
             rho = gauss_markov_rho(radio.speed_mps, radio.carrier_hz, radio.coherence_time_s)
-            return GaussMarkovFading(self.streams, n_aps, rho, k)
+            return GaussMarkovFading(self.streams, n_links, rho, k)
         if radio.time_correlation == "jakes":
             f_d = doppler_hz(radio.speed_mps, radio.carrier_hz)
-            return JakesFading(self.streams, n_aps, f_d, radio.coherence_time_s, k)
-        return IIDBlockFading(self.streams, n_aps, k)
+            return JakesFading(self.streams, n_links, f_d, radio.coherence_time_s, k)
+        return IIDBlockFading(self.streams, n_links, k)
 
     def enable_cache(self, cache_dir: str | Path) -> None:
         """Use a training-result cache in ``cache_dir`` (see ``cache_dir`` above)."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Sequence
 
+import numpy as np
 import simpy
+import torch
 
 from netsim.log import EventLog
-from netsim.nodes.base import Node
+from netsim.nodes.base import Deadline, Node
 from netsim.nodes.link import WiredLink
-from netsim.nodes.messages import GlobalModel, Update
+from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, OTAReady, OTASlot, Update
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel
+from netsim.radio.ota import OTAReceiver
 
 
 class AccessPoint(Node):
@@ -29,6 +33,10 @@ class AccessPoint(Node):
     index: AP index a.
     uplink: the link to the server; server_inbox: where forwarded updates go.
     access: the uplink band's multiple access (PIUs request slots on it).
+    ota: over-the-air aggregation receiver; when set, the AP collects its PIUs' trained
+        updates each round, starts one simultaneous analog transmission when all are ready
+        or declined (or at the deadline), and forwards the received weighted sum (its
+        superposition assumes every scheduled PIU completes its slot).
     """
 
     role = "ap"
@@ -45,6 +53,7 @@ class AccessPoint(Node):
         server_inbox: simpy.Store,
         tx_power_w: float,
         downlink_bandwidth_hz: float,
+        ota: OTAReceiver | None = None,
     ) -> None:
         super().__init__(env, f"ap{index}", log)
         self.index = index
@@ -56,6 +65,8 @@ class AccessPoint(Node):
         self.downlink_bandwidth_hz = downlink_bandwidth_hz
         self.inbox = simpy.Store(env)
         self.piu_inboxes: dict[int, simpy.Store] = {}
+        self.ota = ota
+        self._ota_inboxes: dict[int, simpy.Store] = {}  # per round, while collecting
         self.process = env.process(self.run())
 
     def attach(self, piu: int, inbox: simpy.Store) -> None:
@@ -69,8 +80,89 @@ class AccessPoint(Node):
                 self.env.process(self._forward(msg))
             elif isinstance(msg, GlobalModel):
                 self.env.process(self._multicast(msg))
+                if self.ota is not None:
+                    self._ota_inboxes[msg.round] = simpy.Store(self.env)
+                    self.env.process(self._ota_round(msg))
+            elif isinstance(msg, OTAReady | Notice):
+                inbox = self._ota_inboxes.get(msg.round)
+                if inbox is not None:  # else: a round already transmitted; nothing to do
+                    inbox.put(msg)
             else:
                 raise TypeError(f"{self.name} cannot handle {type(msg).__name__}")
+
+    def _ota_round(self, model: GlobalModel) -> Generator[simpy.Event, object, None]:
+        """Collect the recipients' trained updates, send them over the air at once when all
+        are ready or declined (or at the deadline), and forward the received sum."""
+        assert self.ota is not None
+        r = model.round
+        inbox = self._ota_inboxes[r]
+        pending = set(model.recipients)
+        ready: dict[int, OTAReady] = {}
+        deadline = (
+            Deadline(self.env, model.deadline_at_s - self.env.now)
+            if model.deadline_at_s is not None
+            else None
+        )
+        while pending:
+            get = inbox.get()
+            yield get if deadline is None else (get | deadline)
+            if not get.triggered:
+                get.cancel()
+                break
+            msg = get.value
+            assert isinstance(msg, OTAReady | Notice)
+            pending.discard(msg.piu)
+            if isinstance(msg, OTAReady):
+                ready[msg.piu] = msg
+        del self._ota_inboxes[r]
+        late = tuple(sorted(pending))
+        contributors = sorted(ready)
+        n_params = model.weights.numel()
+        if not contributors:
+            delta, weight, loss = torch.zeros(n_params), 0, math.nan
+        else:
+            delta, weight, loss = yield from self._ota_transmit(r, [ready[k] for k in contributors])
+        bits = 32 * n_params  # the received sum travels the fronthaul as float32
+        self.emit("fwd_start", r, bits=bits, detail="ota aggregate")
+        start = self.env.now
+        yield from self.uplink.transfer(bits)
+        self.emit("fwd_end", r, bits=bits, duration_s=self.env.now - start, detail="ota aggregate")
+        self.server_inbox.put(
+            OTAAggregate(r, self.index, delta, weight, tuple(contributors), late, loss, bits)
+        )
+
+    def _ota_transmit(
+        self, r: int, ready: list[OTAReady]
+    ) -> Generator[simpy.Event, object, tuple[torch.Tensor, int, float]]:
+        """The simultaneous analog transmission; returns (estimate of the weighted update
+        sum, sum of |D_k|, weighted train loss)."""
+        assert self.ota is not None
+        sizes = np.array([u.num_samples for u in ready], dtype=float)
+        phi = sizes / sizes.sum()
+        deltas = torch.stack([u.delta for u in ready]).double().numpy()  # (K, P)
+        # Normalise with common statistics (sent as side information, ~64 bits per PIU,
+        # signalling time ignored) so each entry has mean power <= 1 and the receiver can
+        # undo it: x_k = (delta_k - mu) / s, sum phi x = (sum phi delta - mu) / s.
+        mu = float(phi @ deltas.mean(axis=1))
+        s = float(np.sqrt(((deltas - mu) ** 2).mean(axis=1)).max()) or 1.0
+        pius = [u.piu for u in ready]
+        tx = self.ota.transmit(self.index, pius, (deltas - mu) / s, phi, self.env.now, r)
+        self.emit(
+            "ota_start",
+            r,
+            duration_s=tx.airtime_s,
+            detail=f"{len(pius)} PIUs",
+            snr_db=float(np.mean(tx.snr_db)),
+        )
+        for u, energy, snr_db in zip(ready, tx.energy_j, tx.snr_db, strict=True):
+            u.slot.succeed(
+                OTASlot(tx.airtime_s, float(energy), float(energy) / tx.airtime_s, float(snr_db))
+            )
+        yield self.env.timeout(tx.airtime_s)
+        self.emit("ota_end", r, duration_s=tx.airtime_s, detail=f"mse={tx.mse_per_entry:.4g}")
+        estimate = torch.from_numpy(s * tx.estimate + mu).to(torch.float32)
+        loss = float(phi @ np.array([u.loss for u in ready]))
+        return estimate, int(sizes.sum()), loss
 
     def _forward(self, update: Update) -> Generator[simpy.Event, object, None]:
         bits = update.payload.bits

@@ -8,6 +8,21 @@ import simpy
 
 from netsim.log import Event, EventLog
 
+# Deadline events sort after every ordinary event at the same instant (SimPy orders by
+# (time, priority, id); URGENT = 0, NORMAL = 1), so an update that arrives exactly at the
+# deadline is on time.
+_AFTER_NORMAL = simpy.events.EventPriority(simpy.events.NORMAL + 1)
+
+
+class Deadline(simpy.Event):
+    """A timeout that fires after all ordinary events scheduled for the same time."""
+
+    def __init__(self, env: simpy.Environment, delay_s: float) -> None:
+        super().__init__(env)
+        self._ok = True  # a pre-triggered event, as simpy.Timeout does it
+        self._value = None
+        env.schedule(self, _AFTER_NORMAL, delay_s)
+
 
 class Node:
     """Base of PIU, AccessPoint and Server (each a SimPy process of its own)."""

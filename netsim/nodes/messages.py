@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+import simpy
 import torch
 
 from netsim.compress.base import Payload
@@ -15,7 +16,8 @@ class GlobalModel:
     """Server -> AP -> PIUs: the model of round ``round`` and what to do with it.
 
     weights: flat float32 (P,); bits: size on the air (dense fp32); recipients: PIU indices
-    served by the receiving AP; local_steps: local mini-batch steps this round.
+    served by the receiving AP; local_steps: local mini-batch steps this round;
+    deadline_at_s: absolute simulated time of the round's deadline (None: no deadline).
     """
 
     round: int
@@ -23,6 +25,7 @@ class GlobalModel:
     bits: int
     recipients: tuple[int, ...]
     local_steps: int
+    deadline_at_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,3 +48,50 @@ class Notice:
     round: int
     piu: int
     kind: Literal["skip", "left", "lost"]
+
+
+@dataclass(frozen=True)
+class OTASlot:
+    """AP -> PIU: when and how to take part in an over-the-air transmission.
+
+    airtime_s: duration (all PIUs of the AP at once); energy_j: what this PIU's transmission
+    costs (from its power-control scalars); power_w: mean transmit power over the airtime;
+    snr_db: mean receive SNR of its channel over the airtime.
+    """
+
+    airtime_s: float
+    energy_j: float
+    power_w: float
+    snr_db: float
+
+
+@dataclass(frozen=True)
+class OTAReady:
+    """PIU -> AP: a trained update waiting for the over-the-air slot (``slot`` is succeeded
+    with an :class:`OTASlot`)."""
+
+    round: int
+    piu: int
+    delta: torch.Tensor
+    num_samples: int
+    loss: float
+    slot: simpy.Event = field(compare=False)
+
+
+@dataclass(frozen=True)
+class OTAAggregate:
+    """AP -> server: the noisy weighted sum received over the air.
+
+    delta: estimate of ``sum_k phi_k delta_k`` with ``phi_k = |D_k| / weight`` over
+    ``contributors`` (P,); weight: sum of their |D_k|; late: recipients not ready at the
+    deadline; loss: the contributors' |D|-weighted train loss; bits: fronthaul payload.
+    """
+
+    round: int
+    ap: int
+    delta: torch.Tensor
+    weight: int
+    contributors: tuple[int, ...]
+    late: tuple[int, ...]
+    loss: float
+    bits: int

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import simpy
+import torch
 
 from netsim.compress.base import Compressor
 from netsim.device.battery import Battery
@@ -15,7 +17,7 @@ from netsim.device.compute import ComputeModel, SlowdownDistribution
 from netsim.learn.trainer import Trainer, TrainHandle, TrainJob
 from netsim.log import EventLog
 from netsim.nodes.base import Node
-from netsim.nodes.messages import GlobalModel, Notice, Update
+from netsim.nodes.messages import GlobalModel, Notice, OTAReady, OTASlot, Update
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel, Transfer
 from netsim.rng import Stream, Streams
@@ -64,6 +66,8 @@ class PIU(Node):
         (None: Shannon-rate adaptation without errors).
     ergodic_link: (rate bit/s, SINR dB) of the cell-free uplink's closed form (fading
         averaged out), if the access is cell-free.
+    over_the_air: instead of a digital upload, hand the update to the AP and transmit in
+        the common analog slot it assigns (energy from the power control).
     """
 
     role = "piu"
@@ -90,6 +94,7 @@ class PIU(Node):
         target_rate_bps: float | None = None,
         max_retransmissions: int = 0,
         ergodic_link: tuple[float, float] | None = None,
+        over_the_air: bool = False,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -108,6 +113,7 @@ class PIU(Node):
         self.streams = streams
         self.target_rate_bps = target_rate_bps
         self.ergodic_link = ergodic_link
+        self.over_the_air = over_the_air
         self.max_retransmissions = max_retransmissions
         self.inbox = simpy.Store(env)
         self.active = True
@@ -149,7 +155,7 @@ class PIU(Node):
                 self._charge_interrupted(msg.round)
             except _BatteryEmpty:
                 self.active = False
-                self.server_inbox.put(Notice(msg.round, self.index, "left"))
+                self._notify(msg.round, "left")
             finally:
                 self._round, self._activity, self._job = None, None, None
 
@@ -171,7 +177,7 @@ class PIU(Node):
                 energy_j=0.0,
                 detail=f"needs {compute_j + planned_tx_j:.6g} J",
             )
-            self.server_inbox.put(Notice(r, self.index, "skip"))
+            self._notify(r, "skip")
             return
 
         self._job = self.trainer.submit(
@@ -189,6 +195,9 @@ class PIU(Node):
             loss=result.loss,
         )
 
+        if self.over_the_air:
+            yield from self._transmit_over_the_air(r, result.weights - msg.weights, result.loss)
+            return
         payload = self.compressor.compress(result.weights - msg.weights)
         with self.access.request() as slot:
             self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
@@ -221,9 +230,40 @@ class PIU(Node):
                 if delivered:
                     break
         if not delivered:  # every attempt failed: the update is lost
-            self.server_inbox.put(Notice(r, self.index, "lost"))
+            self._notify(r, "lost")
             return
         self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, result.loss))
+
+    def _notify(self, round: int, kind: Literal["skip", "left", "lost"]) -> None:
+        """Tell the server (and, over the air, the AP that waits for this PIU) that no
+        update will come this round."""
+        self.server_inbox.put(Notice(round, self.index, kind))
+        if self.over_the_air:
+            self.ap_inbox.put(Notice(round, self.index, kind))
+
+    def _transmit_over_the_air(
+        self, r: int, delta: torch.Tensor, loss: float
+    ) -> Generator[simpy.Event, object, None]:
+        """Hand the update to the AP and transmit in the common analog slot it assigns."""
+        ready = OTAReady(r, self.index, delta, self.num_samples, loss, slot=self.env.event())
+        self.ap_inbox.put(ready)
+        self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
+        slot = yield ready.slot
+        assert isinstance(slot, OTASlot)
+        self.emit(
+            "tx_start", r, duration_s=slot.airtime_s, power_w=slot.power_w, detail="over the air"
+        )
+        yield from self._spend("tx", slot.airtime_s, slot.energy_j)
+        self.emit(
+            "tx_end",
+            r,
+            duration_s=slot.airtime_s,
+            energy_j=slot.energy_j,
+            battery_j=self.battery.level_j,
+            snr_db=slot.snr_db,
+            power_w=slot.power_w,
+            detail="over the air",
+        )
 
     def _transmission(self, bits: int, bandwidth_hz: float) -> tuple[Transfer, bool]:
         """One attempt from now: the cell-free ergodic rate, Shannon-rate adaptation (always

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -15,25 +16,10 @@ from netsim.fl.aggregation import fedavg, fedavg_weights
 from netsim.fl.selection import select_uniform
 from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
-from netsim.nodes.base import Node
+from netsim.nodes.base import Deadline, Node
 from netsim.nodes.link import WiredLink
-from netsim.nodes.messages import GlobalModel, Notice, Update
+from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, Update
 from netsim.rng import Stream, Streams
-
-# Deadline events sort after every ordinary event at the same instant (SimPy orders by
-# (time, priority, id); URGENT = 0, NORMAL = 1), so an update that arrives exactly at the
-# deadline is on time.
-_AFTER_NORMAL = simpy.events.EventPriority(simpy.events.NORMAL + 1)
-
-
-class _Deadline(simpy.Event):
-    """A timeout that fires after all ordinary events scheduled for the same time."""
-
-    def __init__(self, env: simpy.Environment, delay_s: float) -> None:
-        super().__init__(env)
-        self._ok = True  # a pre-triggered event, as simpy.Timeout does it
-        self._value = None
-        env.schedule(self, _AFTER_NORMAL, delay_s)
 
 
 class _Abortable(Protocol):
@@ -78,6 +64,7 @@ class Server(Node):
         aggregation_s: float,
         streams: Streams,
         on_round: Callable[[RoundRecord], None] | None = None,
+        over_the_air: bool = False,
     ) -> None:
         super().__init__(env, "server", log)
         self.weights = weights
@@ -91,6 +78,7 @@ class Server(Node):
         self.aggregation_s = aggregation_s
         self.streams = streams
         self.on_round = on_round
+        self.over_the_air = over_the_air
         self.inbox = simpy.Store(env)
         self.pius: list[_Abortable] = []
         self.departed: set[int] = set()
@@ -115,30 +103,36 @@ class Server(Node):
         by_ap: dict[int, list[int]] = {}
         for k in selected:
             by_ap.setdefault(self.pius[k].ap_index, []).append(k)
+        deadline_at = t_start + self.deadline_s if self.deadline_s is not None else None
         for ap, recipients in sorted(by_ap.items()):
-            msg = GlobalModel(r, self.weights, self.model_bits, tuple(recipients), self.local_steps)
+            msg = GlobalModel(
+                r, self.weights, self.model_bits, tuple(recipients), self.local_steps, deadline_at
+            )
             self.env.process(self._send(ap, msg))
 
-        received, notices = yield from self._collect(r, set(selected))
-        late = sorted(set(selected) - set(received) - set().union(*notices.values()))
+        if self.over_the_air:
+            parts, notices, late = yield from self._collect_over_the_air(r, set(by_ap))
+        else:
+            parts, notices = yield from self._collect(r, set(selected))
+            late = sorted(set(selected) - set().union(*notices.values()) - _pius_of(parts))
         for k in late:
             self.emit("deadline_miss", r, detail=f"piu{k}")
             self.pius[k].abort(r)
 
         yield self.env.timeout(self.aggregation_s)
-        updates = [received[k] for k in sorted(received)]
-        sizes = [u.num_samples for u in updates]
-        deltas = [self.compressor.decompress(u.payload) for u in updates]
-        self.weights = fedavg(self.weights, deltas, sizes)
+        parts = [p for p in parts if p.weight > 0]
+        sizes = [p.weight for p in parts]
+        self.weights = fedavg(self.weights, [p.delta for p in parts], sizes)
         train_loss = (
-            float(np.dot(fedavg_weights(sizes), [u.loss for u in updates])) if updates else math.nan
+            float(np.dot(fedavg_weights(sizes), [p.loss for p in parts])) if parts else math.nan
         )
+        n_updates = sum(len(p.pius) for p in parts)
         self.emit(
             "aggregate",
             r,
             duration_s=self.aggregation_s,
             loss=train_loss,
-            detail=f"{len(updates)} updates",
+            detail=f"{n_updates} updates",
         )
         test_loss, accuracy = self.trainer.evaluate(self.weights)
         self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)
@@ -147,7 +141,7 @@ class Server(Node):
             t_start_s=t_start,
             t_end_s=float(self.env.now),
             selected=len(selected),
-            aggregated=len(updates),
+            aggregated=n_updates,
             dropped=len(late),
             skipped=len(notices["skip"]),
             left=len(notices["left"]),
@@ -169,11 +163,11 @@ class Server(Node):
 
     def _collect(
         self, r: int, pending: set[int]
-    ) -> Generator[simpy.Event, object, tuple[dict[int, Update], dict[str, set[int]]]]:
-        """Receive until nothing is pending or the deadline fires."""
-        received: dict[int, Update] = {}
-        notices: dict[str, set[int]] = {"skip": set(), "left": set(), "lost": set()}
-        deadline = _Deadline(self.env, self.deadline_s) if self.deadline_s is not None else None
+    ) -> Generator[simpy.Event, object, tuple[list[_Part], dict[str, set[int]]]]:
+        """Receive digital updates until nothing is pending or the deadline fires."""
+        received: list[_Part] = []
+        notices = _no_notices()
+        deadline = Deadline(self.env, self.deadline_s) if self.deadline_s is not None else None
         while pending:
             get = self.inbox.get()
             yield get if deadline is None else (get | deadline)
@@ -182,10 +176,7 @@ class Server(Node):
                 break
             msg = get.value
             if isinstance(msg, Notice):
-                if msg.kind == "left":
-                    self.departed.add(msg.piu)
-                if msg.round == r:
-                    notices[msg.kind].add(msg.piu)
+                if self._note(msg, r, notices):
                     pending.discard(msg.piu)
             elif isinstance(msg, Update):
                 if msg.round != r:
@@ -196,7 +187,63 @@ class Server(Node):
                         detail=f"piu{msg.piu} update of round {msg.round}",
                     )
                     continue
-                received[msg.piu] = msg
+                delta = self.compressor.decompress(msg.payload)
+                received.append(_Part(msg.num_samples, delta, msg.loss, (msg.piu,)))
                 pending.discard(msg.piu)
                 self.emit("rx_update", r, bits=msg.payload.bits, detail=f"piu{msg.piu}")
-        return received, notices
+        return sorted(received, key=lambda p: p.pius), notices
+
+    def _collect_over_the_air(
+        self, r: int, aps: set[int]
+    ) -> Generator[simpy.Event, object, tuple[list[_Part], dict[str, set[int]], list[int]]]:
+        """Receive one over-the-air aggregate from every AP of the round (the APs enforce the
+        deadline: they transmit with whoever is ready by then)."""
+        parts: list[_Part] = []
+        notices = _no_notices()
+        late: list[int] = []
+        while aps:
+            msg = yield self.inbox.get()
+            if isinstance(msg, Notice):
+                self._note(msg, r, notices)
+            elif isinstance(msg, OTAAggregate) and msg.round == r:
+                aps.discard(msg.ap)
+                parts.append(_Part(msg.weight, msg.delta, msg.loss, msg.contributors))
+                late.extend(msg.late)
+                self.emit(
+                    "rx_update",
+                    r,
+                    bits=msg.bits,
+                    detail=f"ap{msg.ap} over the air: {len(msg.contributors)} PIUs",
+                )
+        return sorted(parts, key=lambda p: p.pius), notices, sorted(late)
+
+    def _note(self, msg: Notice, r: int, notices: dict[str, set[int]]) -> bool:
+        """Record a PIU's notice; True if it concerns round r."""
+        if msg.kind == "left":
+            self.departed.add(msg.piu)
+        if msg.round != r:
+            return False
+        notices[msg.kind].add(msg.piu)
+        return True
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One input of the aggregation: a PIU's update (digital) or an AP's over-the-air sum.
+
+    weight: |D| behind it; delta: (P,) the (weighted-average) update; loss: its train loss;
+    pius: the PIUs it contains.
+    """
+
+    weight: int
+    delta: torch.Tensor
+    loss: float
+    pius: tuple[int, ...]
+
+
+def _no_notices() -> dict[str, set[int]]:
+    return {"skip": set(), "left": set(), "lost": set()}
+
+
+def _pius_of(parts: list[_Part]) -> set[int]:
+    return {k for p in parts for k in p.pius}

@@ -37,6 +37,10 @@ class BlockFading:
     def gains(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
         raise NotImplementedError
 
+    def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
+        """Complex coefficients h (n_blocks, n_aps) with E|h|^2 = 1."""
+        raise NotImplementedError
+
 
 class NoFading(BlockFading):
     """|h|^2 = 1 always (a static, deterministic channel)."""
@@ -48,6 +52,9 @@ class NoFading(BlockFading):
 
     def gains(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
         return np.ones((n_blocks, self.n_aps))
+
+    def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
+        return np.ones((n_blocks, self.n_aps), dtype=complex)
 
 
 class _ChunkedFading(BlockFading):

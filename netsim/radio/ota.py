@@ -24,10 +24,14 @@ Power control:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import exp1
+
+from netsim.radio.fading import BlockFading
+from netsim.rng import Stream, Streams
 
 
 @dataclass(frozen=True)
@@ -118,3 +122,120 @@ def transmit_energy_j(x: np.ndarray, control: PowerControl, symbol_duration_s: f
     """Energy (K,) each device spends sending its row of x: sum over channel uses of
     ``|b_k|^2 x_ki^2`` times the symbol duration."""
     return np.abs(control.b) ** 2 * np.sum(x**2, axis=1) * symbol_duration_s
+
+
+@dataclass(frozen=True)
+class OTATransmission:
+    """Outcome of one over-the-air aggregation.
+
+    estimate: (n,) received estimate of ``sum_k phi_k x_k`` (renormalised over the devices
+    that transmitted in each block); energy_j: (K,) per device; airtime_s; snr_db: (K,) mean
+    receive SNR ``P0 |m^H h_k|^2 / sigma2`` over the blocks; mse_per_entry: the analytic
+    MSE averaged over entries.
+    """
+
+    estimate: np.ndarray
+    energy_j: np.ndarray
+    airtime_s: float
+    snr_db: np.ndarray
+    mse_per_entry: float
+
+
+def transmit_over_the_air(
+    x: np.ndarray,
+    phi: np.ndarray,
+    beta: np.ndarray,
+    coefficients: Callable[[int, int], np.ndarray],
+    t0_s: float,
+    coherence_s: float,
+    bandwidth_hz: float,
+    p0_w: float,
+    noise_w: float,
+    power_control: str,
+    rng: np.random.Generator,
+    drop_worst: int = 0,
+    truncation_threshold: float = 0.1,
+) -> OTATransmission:
+    """Send x (K, n) over the air from ``t0_s``, one real entry per channel use at
+    ``bandwidth_hz`` channel uses per second. The channel and the power control are
+    recomputed in every coherence block the transmission spans.
+
+    coefficients: ``(first_block, n_blocks) -> (n_blocks, K, N)`` small-scale coefficients
+    (mean power 1); the channel is ``sqrt(beta_k) * coefficient``.
+    """
+    n_devices, n = x.shape
+    symbol_s = 1.0 / bandwidth_hz
+    blocks = np.floor((t0_s + np.arange(n) * symbol_s) / coherence_s).astype(np.int64)
+    first, last = int(blocks[0]), int(blocks[-1])
+    coef = coefficients(first, last - first + 1)  # (B, K, N)
+    estimate = np.empty(n)
+    energy = np.zeros(n_devices)
+    snr_sum = np.zeros(n_devices)
+    mse_sum = 0.0
+    bounds = np.flatnonzero(np.diff(blocks)) + 1
+    for start, stop in zip(np.r_[0, bounds], np.r_[bounds, n], strict=True):
+        h = np.sqrt(beta)[:, None] * coef[blocks[start] - first]
+        if power_control == "truncated_inversion":
+            control = truncated_inversion(h, beta, phi, p0_w, noise_w, truncation_threshold)
+        else:
+            control = zero_forcing(h, phi, p0_w, noise_w, drop_worst)
+        part = x[:, start:stop]
+        sent = control.transmitting
+        mass = float(phi[sent].sum())
+        if mass > 0:
+            estimate[start:stop] = superpose(part, h, control, noise_w, rng) / mass
+        else:  # everybody truncated: nothing received in this block
+            estimate[start:stop] = 0.0
+        energy += transmit_energy_j(part, control, symbol_s)
+        snr_sum += (stop - start) * p0_w * np.abs(h @ control.m.conj()) ** 2 / noise_w
+        mse_sum += (stop - start) * control.mse_per_entry / max(mass, 1e-300) ** 2
+    return OTATransmission(estimate, energy, n * symbol_s, 10 * np.log10(snr_sum / n), mse_sum / n)
+
+
+@dataclass(frozen=True)
+class OTAReceiver:
+    """What an AP needs to receive over-the-air aggregations.
+
+    fading: small-scale fading with ``n_aps * antennas`` columns (AP a owns columns
+    ``a N .. a N + N - 1``); beta: (K, A) large-scale gains; p0_w: each PIU's power budget
+    per channel use; noise_w: receiver noise per antenna over the band.
+    """
+
+    fading: BlockFading
+    antennas: int
+    beta: np.ndarray
+    coherence_s: float
+    bandwidth_hz: float
+    p0_w: float
+    noise_w: float
+    power_control: str
+    drop_worst: int
+    truncation_threshold: float
+    streams: Streams
+
+    def transmit(
+        self, ap: int, pius: list[int], x: np.ndarray, phi: np.ndarray, t0_s: float, round: int
+    ) -> OTATransmission:
+        """PIUs ``pius`` send rows of x (K, n) to AP ``ap`` at once from ``t0_s``."""
+        cols = slice(ap * self.antennas, (ap + 1) * self.antennas)
+
+        def coefficients(first: int, n_blocks: int) -> np.ndarray:
+            return np.stack(
+                [self.fading.coefficients(k, first, n_blocks)[:, cols] for k in pius], axis=1
+            )
+
+        return transmit_over_the_air(
+            x,
+            phi,
+            self.beta[pius, ap],
+            coefficients,
+            t0_s,
+            self.coherence_s,
+            self.bandwidth_hz,
+            self.p0_w,
+            self.noise_w,
+            self.power_control,
+            self.streams.numpy(Stream.OTA_NOISE, ap, round),
+            self.drop_worst,
+            self.truncation_threshold,
+        )
