@@ -2,6 +2,7 @@
 
     netsim run [SCENARIO.toml] [--set KEY=VALUE ...] [--out DIR] [--quiet]
     netsim validate [SCENARIO.toml] [--set KEY=VALUE ...]
+    netsim topo show [SCENARIO.toml] [--set KEY=VALUE ...] [--out layout.png]
 
 Bad input (scenario file, override, output directory) prints one message naming the field,
 the value and what is allowed, exits with status 2 and writes nothing.
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from netsim.rundir import RunDirError
 
 if TYPE_CHECKING:
     from netsim.scenario import Scenario
@@ -60,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a scenario and print it resolved (TOML)")
     scenario_args(validate)
+
+    topo = sub.add_parser("topo", help="topology tools")
+    topo_sub = topo.add_subparsers(dest="topo_command", required=True)
+    show = topo_sub.add_parser("show", help="save a PNG of the layout (PIUs coloured by SNR)")
+    scenario_args(show)
+    show.add_argument("--out", type=Path, default=Path("layout.png"), help="PNG file to write")
     return parser
 
 
@@ -68,7 +77,7 @@ RESUME_CACHE_BUDGET_BYTES = 1 << 30  # keep every update for resuming if that fi
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from netsim.rundir import RunDirError, check_out_dir
+    from netsim.rundir import check_out_dir
     from netsim.scenario import ScenarioError, load_scenario
 
     try:
@@ -76,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             sys.stdout.write(scenario.to_toml())
             return 0
+        if args.command == "topo":
+            return _topo_show(scenario, args.out)
         out = args.out or Path("runs") / (
             f"{scenario.name}-seed{scenario.seed}-{datetime.now():%Y%m%d-%H%M%S}"
         )
@@ -87,6 +98,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netsim: interrupted before the run started; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _topo_show(scenario: Scenario, out: Path) -> int:
+    from analysis.topology import layout_figure
+    from netsim.sim import Simulation
+
+    if out.suffix.lower() != ".png":
+        raise RunDirError(f"--out '{out}': the layout is written as PNG; use a .png file name")
+    fig = layout_figure(Simulation(scenario))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    fig.savefig(tmp, dpi=120, format="png")
+    tmp.replace(out)  # atomic: never a half-written PNG
+    print(f"layout written to {out}")
+    return 0
 
 
 def _run(

@@ -102,3 +102,12 @@ def test_console_script_entry_point_runs(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"netsim: scenario file '{tmp_path / 'nope.toml'}' does not exist"
+
+
+def test_topo_show_writes_a_png_layout(tmp_path, capsys):
+    out = tmp_path / "fig" / "layout.png"
+    assert main(["topo", "show", str(_scenario_file(tmp_path)), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.parent.glob(".*partial"))
+    assert main(["topo", "show", "--out", str(tmp_path / "layout.pdf")]) == 2
+    assert "use a .png file name" in capsys.readouterr().err
