@@ -76,3 +76,10 @@ def test_the_ap_transmits_at_the_deadline_with_the_ready_pius():
     aborted = ev[(ev["event"] == "abort") & (ev["node"] == late)]
     assert aborted["detail"].tolist() == ["train"]
     assert np.isfinite(res.rounds["test_loss"].iloc[0])
+
+
+def test_a_deadline_before_the_model_reaches_the_ap_drops_everybody_cleanly():
+    res = Simulation(_ota(snr_db=20.0, protocol={"deadline_s": 1e-4})).run()
+    r = res.rounds.iloc[0]
+    assert (r["aggregated"], r["dropped"]) == (0, 3)
+    assert not (res.events["event"] == "tx_start").any()

@@ -99,7 +99,7 @@ class AccessPoint(Node):
         pending = set(model.recipients)
         ready: dict[int, OTAReady] = {}
         deadline = (
-            Deadline(self.env, model.deadline_at_s - self.env.now)
+            Deadline(self.env, max(0.0, model.deadline_at_s - self.env.now))
             if model.deadline_at_s is not None
             else None
         )
