@@ -80,6 +80,7 @@ class GridTopology(_TopologyBase):
     aps_per_side: int = Field(2, ge=1)
     side_m: PositiveFloat = 500.0
     wrap_around: bool = False  # distances on a torus (cell-free book): no edge effects
+    ap_perturbation_m: NonNegativeFloat = 0.0  # each AP moved uniformly within +-this in x, y
 
     @property
     def n_pius(self) -> int:
@@ -284,6 +285,7 @@ class RadioConfig(_Frozen):
     target_rate_bps: PositiveFloat | None = None
     max_retransmissions: int = Field(4, ge=0)
     antennas_per_ap: int = Field(4, ge=1)  # cellfree: N
+    combining: Literal["mr", "lsfd"] = "mr"  # cellfree: CPU combining of the APs' MR estimates
     pilot_length: int = Field(10, ge=1)  # cellfree: tau_p
     coherence_symbols: int = Field(200, ge=2)  # cellfree: tau_c
 

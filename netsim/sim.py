@@ -28,7 +28,13 @@ from netsim.nodes.link import WiredLink
 from netsim.nodes.piu import PIU
 from netsim.nodes.server import Server
 from netsim.radio.access import MultipleAccess
-from netsim.radio.cellfree import assign_pilots, estimation_quality, mr_sinr, uplink_rate_bps
+from netsim.radio.cellfree import (
+    assign_pilots,
+    estimation_quality,
+    lsfd_sinr,
+    mr_sinr,
+    uplink_rate_bps,
+)
 from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import (
     BlockFading,
@@ -168,8 +174,10 @@ class Simulation:
         self.aps: list[AccessPoint] = []
         for a in range(n_aps):
             served = int((self.serving_ap == a).sum())
-            up = WiredLink(self.env, s.backhaul.capacity_bps, s.backhaul.latency_s)
-            down = WiredLink(self.env, s.backhaul.capacity_bps, s.backhaul.latency_s)
+            # The fronthaul/backhaul of each AP is an edge of the topology graph.
+            edge = self.topology.edges["server", f"ap{a}"]
+            up = WiredLink(self.env, edge["capacity_bps"], edge["latency_s"])
+            down = WiredLink(self.env, edge["capacity_bps"], edge["latency_s"])
             ap = AccessPoint(
                 self.env,
                 self.log,
@@ -257,7 +265,11 @@ class Simulation:
         rho = np.full(len(beta), dbm_to_w(device.tx_power_dbm))
         pilots = assign_pilots(beta, radio.pilot_length)
         gamma = estimation_quality(beta, pilots, rho, radio.pilot_length)
-        sinr = mr_sinr(beta, gamma, pilots, rho, np.ones(len(beta)), radio.antennas_per_ap)
+        eta = np.ones(len(beta))  # full power (power control: the allocation step)
+        if radio.combining == "lsfd":
+            sinr, _ = lsfd_sinr(beta, gamma, pilots, rho, eta, radio.antennas_per_ap)
+        else:
+            sinr = mr_sinr(beta, gamma, pilots, rho, eta, radio.antennas_per_ap)
         rate = uplink_rate_bps(
             sinr, radio.bandwidth_hz, radio.pilot_length, radio.coherence_symbols
         )

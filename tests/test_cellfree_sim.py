@@ -85,3 +85,12 @@ def test_fixed_rate_with_cellfree_is_refused():
 
     with pytest.raises(ScenarioError, match="radio.target_rate_bps"):
         _cellfree(target_rate_bps=1e6)
+
+
+def test_lsfd_combining_gives_every_piu_at_least_the_mr_rate():
+    mr = Simulation(_cellfree()).run().events
+    lsfd = Simulation(_cellfree(combining="lsfd")).run().events
+    rate_mr = mr[mr["event"] == "tx_end"].set_index("node")["rate_bps"]
+    rate_lsfd = lsfd[lsfd["event"] == "tx_end"].set_index("node")["rate_bps"].loc[rate_mr.index]
+    assert (rate_lsfd >= rate_mr * (1 - 1e-12)).all()
+    assert (rate_lsfd > rate_mr * 1.01).any()

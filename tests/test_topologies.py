@@ -42,3 +42,17 @@ def test_grid_topology_places_aps_at_cell_centres():
     )
     ap_xy, _ = positions(graph, "ap")
     assert np.unique(ap_xy[:, 0]).tolist() == [125.0, 375.0, 625.0, 875.0]
+
+
+def test_perturbed_grid_moves_aps_only_and_within_the_bound():
+    from netsim.scenario import GridTopology
+
+    plain = GridTopology(kind="grid", num_pius=30, aps_per_side=3, side_m=600.0)
+    moved = plain.model_copy(update={"ap_perturbation_m": 40.0})
+    g0 = build_topology(plain, BackhaulConfig(), Streams(4))
+    g1 = build_topology(moved, BackhaulConfig(), Streams(4))
+    ap0, _ = positions(g0, "ap")
+    ap1, _ = positions(g1, "ap")
+    assert np.array_equal(positions(g0, "piu")[0], positions(g1, "piu")[0])
+    shift = np.abs(ap1 - ap0)
+    assert (shift <= 40.0).all() and (shift > 0).any()

@@ -36,6 +36,9 @@ def build_topology(
         n = cfg.aps_per_side
         aps = _grid_centres(cfg.side_m, cfg.side_m, n, n)
         pius = rng.uniform(0.0, cfg.side_m, size=(cfg.num_pius, 2))
+        if cfg.ap_perturbation_m > 0:  # drawn after the PIUs: their places do not change
+            shift = rng.uniform(-cfg.ap_perturbation_m, cfg.ap_perturbation_m, aps.shape)
+            aps = np.mod(aps + shift, cfg.side_m)
     elif isinstance(cfg, FactoryHallTopology):
         aps = _grid_centres(cfg.length_m, cfg.width_m, cfg.aps_along_length, cfg.aps_along_width)
         nx_spots = int(cfg.length_m // cfg.machine_spacing_m)

@@ -75,6 +75,43 @@ def mr_sinr(
     return signal / (contamination + noncoherent + gamma_sum)
 
 
+def lsfd_sinr(
+    beta: np.ndarray,
+    gamma: np.ndarray,
+    pilots: np.ndarray,
+    rho_data: np.ndarray,
+    eta: np.ndarray,
+    antennas: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Uplink SINR (K,) with local MR at every AP and optimal large-scale fading decoding at
+    the CPU (Nayebi et al. 2016; level 3 of the cell-free book), and the LSFD weights (K, L).
+
+    The CPU combines the APs' local estimates with weights a_k (L,) computed from channel
+    statistics only: ``a_k = M_k^(-1) gamma_k`` with
+    ``M_k = diag(N gamma_k (beta^T p) + N gamma_k) + N^2 sum_{i in P_k \ k} p_i u_ki u_ki^H``,
+    ``u_ki = gamma_k beta_i / beta_k`` (element-wise), giving
+    ``SINR_k = p_k N^2 gamma_k^T M_k^(-1) gamma_k``. With a_k = 1 this is exactly
+    :func:`mr_sinr`, so LSFD is never worse.
+    """
+    n_pius, n_aps = beta.shape
+    p = rho_data * eta
+    received = beta.T @ p  # (L,): sum_i p_i beta_il
+    m = np.zeros((n_pius, n_aps, n_aps))
+    diag = antennas * gamma * received[None, :] + antennas * gamma  # (K, L)
+    m[:, np.arange(n_aps), np.arange(n_aps)] = diag
+    for t in np.unique(pilots):
+        group = np.flatnonzero(pilots == t)
+        for k in group:
+            others = group[group != k]
+            if len(others) == 0:
+                continue
+            u = gamma[k][None, :] * beta[others] / beta[k][None, :]  # (|P_k|-1, L)
+            m[k] += antennas**2 * (u.T * p[others]) @ u
+    weights = np.linalg.solve(m, gamma[:, :, None])[:, :, 0]  # (K, L): a_k = M_k^-1 gamma_k
+    sinr = p * antennas**2 * np.einsum("kl,kl->k", gamma, weights)
+    return sinr, weights
+
+
 def uplink_rate_bps(sinr: np.ndarray, bandwidth_hz: float, tau_p: int, tau_c: int) -> np.ndarray:
     """Achievable rate ``B (1 - tau_p / tau_c) log2(1 + SINR)`` (pilot overhead pre-log)."""
     return bandwidth_hz * (1.0 - tau_p / tau_c) * np.log2(1.0 + sinr)
@@ -91,14 +128,17 @@ def monte_carlo_mr_sinr(
     n_realisations: int,
     rng: np.random.Generator,
     batch: int = 5000,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """The same use-and-then-forget SINR from simulated channels, pilots and MMSE estimates
     (the reference the closed form is validated against).
 
     ``SINR_k = p_k |E[a_kk]|^2 / (sum_i p_i E|a_ki|^2 - p_k |E[a_kk]|^2 + E[sum_l ||h^_kl||^2])``
-    with ``a_ki = sum_l h^_kl^H h_il`` (noise normalised to 1). Realisations are drawn in
-    batches so memory stays bounded.
+    with ``a_ki = sum_l w_kl h^_kl^H h_il`` (noise normalised to 1; w = 1 is plain MR,
+    ``weights`` (K, L) real LSFD weights otherwise). Realisations are drawn in batches so
+    memory stays bounded.
     """
+    w = np.ones_like(beta) if weights is None else weights
     n_pius, n_aps = beta.shape
     n_pilots = int(pilots.max()) + 1
     p = rho_data * eta
@@ -117,10 +157,11 @@ def monte_carlo_mr_sinr(
         for k in range(n_pius):
             y_pilot[:, pilots[k]] += weights[k] * h[:, k]
         h_hat = coef[None, :, :, None] * y_pilot[:, pilots]  # (r, K, L, N)
-        a = np.einsum("rkln,riln->rki", np.conj(h_hat), h)  # sum over APs and antennas
+        local = np.einsum("rkln,riln->rkil", np.conj(h_hat), h)  # per AP: h^_kl^H h_il
+        a = np.einsum("rkil,kl->rki", local, w)  # the CPU's weighted combination
         sum_kk += np.diagonal(a, axis1=1, axis2=2).sum(axis=0)
         sum_sq += (np.abs(a) ** 2).sum(axis=0)
-        sum_est += (np.abs(h_hat) ** 2).sum(axis=(0, 2, 3))
+        sum_est += ((np.abs(h_hat) ** 2).sum(axis=3) * w[None] ** 2).sum(axis=(0, 2))
         done += r
     signal = p * np.abs(sum_kk / n_realisations) ** 2
     return signal / ((sum_sq / n_realisations) @ p - signal + sum_est / n_realisations)

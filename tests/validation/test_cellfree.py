@@ -63,3 +63,33 @@ def test_closed_form_sinr_matches_monte_carlo_within_0p1_db(tau_p, antennas):
 
 def test_rate_has_the_pilot_prelog():
     assert uplink_rate_bps(np.array([3.0]), 20e6, 10, 200)[0] == pytest.approx(20e6 * 0.95 * 2)
+
+
+@pytest.mark.parametrize(("tau_p", "antennas"), [(6, 1), (2, 8)])
+def test_lsfd_closed_form_matches_monte_carlo_and_beats_mr(tau_p, antennas):
+    from netsim.radio.cellfree import lsfd_sinr
+
+    beta = _layout()
+    n_pius = beta.shape[0]
+    rho = np.full(n_pius, 0.1)
+    eta = np.linspace(0.4, 1.0, n_pius)
+    pilots = assign_pilots(beta, tau_p)
+    gamma = estimation_quality(beta, pilots, rho, tau_p)
+    lsfd, weights = lsfd_sinr(beta, gamma, pilots, rho, eta, antennas)
+    mr = mr_sinr(beta, gamma, pilots, rho, eta, antennas)
+    assert (lsfd >= mr * (1 - 1e-12)).all()
+    assert (10 * np.log10(lsfd / mr)).max() > 0.3  # LSFD really helps somewhere
+    mc = monte_carlo_mr_sinr(
+        beta,
+        pilots,
+        rho,
+        rho,
+        eta,
+        antennas,
+        tau_p,
+        50_000,
+        np.random.default_rng(1),
+        weights=weights,
+    )
+    gap_db = np.abs(10 * np.log10(lsfd) - 10 * np.log10(mc))
+    assert gap_db.max() < 0.1, gap_db
