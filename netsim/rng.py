@@ -30,6 +30,7 @@ class Stream(IntEnum):
     SHADOWING_FIELD = 11  # spatially correlated shadowing, per AP over all PIUs
     FADING_LOS_PHASE = 12  # phase of the Rician LOS component / sinusoids per PIU
     OTA_NOISE = 13  # receiver noise of an over-the-air aggregation, per (AP, round)
+    COMPRESSION = 14  # stochastic rounding / shared random-k indices, per (PIU, round)
 
 
 class Streams:

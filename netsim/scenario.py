@@ -368,6 +368,64 @@ class ProtocolConfig(_Frozen):
     clients_per_round: int | None = Field(None, ge=1)  # None: every active PIU
 
 
+class _CompressionBase(_Frozen):
+    error_feedback: bool = False  # keep each PIU's compression error and add it next round
+
+
+class NoCompression(_CompressionBase):
+    """Dense float32 updates (32 bits per entry)."""
+
+    method: Literal["none"] = "none"
+
+
+class UniformCompression(_CompressionBase):
+    """b-bit uniform quantization; stochastic rounding makes it unbiased."""
+
+    method: Literal["uniform"]
+    bits: int = Field(8, ge=1, le=16)
+    stochastic: bool = True
+
+
+class QSGDCompression(_CompressionBase):
+    """QSGD with ``levels`` quantization levels per sign and L2-norm buckets of ``bucket``."""
+
+    method: Literal["qsgd"]
+    levels: int = Field(15, ge=1)
+    bucket: int = Field(512, ge=1)
+
+
+class TopKCompression(_CompressionBase):
+    """Keep the ``ratio`` fraction of entries with the largest magnitude."""
+
+    method: Literal["topk"]
+    ratio: float = Field(0.1, gt=0, le=1)
+
+
+class RandomKCompression(_CompressionBase):
+    """Keep a random ``ratio`` fraction of entries (indices from a shared seed: not sent)."""
+
+    method: Literal["randomk"]
+    ratio: float = Field(0.1, gt=0, le=1)
+
+
+class ThresholdCompression(_CompressionBase):
+    """Keep the entries with magnitude at least ``threshold``."""
+
+    method: Literal["threshold"]
+    threshold: PositiveFloat = 1e-3
+
+
+Compression = Annotated[
+    NoCompression
+    | UniformCompression
+    | QSGDCompression
+    | TopKCompression
+    | RandomKCompression
+    | ThresholdCompression,
+    Field(discriminator="method"),
+]
+
+
 class OTAConfig(_Frozen):
     """Over-the-air aggregation of the uplink (PHYSICS.md section 5; ``netsim/radio/ota.py``).
 
@@ -484,6 +542,7 @@ class Scenario(_Frozen):
     server: ServerConfig = ServerConfig()
     protocol: ProtocolConfig = ProtocolConfig()
     ota: OTAConfig = OTAConfig()
+    compression: Compression = NoCompression()
     learning: LearningConfig = LearningConfig()
 
     @model_validator(mode="after")
@@ -493,6 +552,12 @@ class Scenario(_Frozen):
         ):
             raise _FieldError(
                 "ota.enabled", True, "false with radio.access = 'cellfree' or radio.target_rate_bps"
+            )
+        if self.ota.enabled and self.compression.method != "none":
+            raise _FieldError(
+                "compression.method",
+                self.compression.method,
+                "'none' with ota.enabled (analog uplinks send real values)",
             )
         k = self.protocol.clients_per_round
         if k is not None and k > self.topology.n_pius:

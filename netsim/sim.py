@@ -14,7 +14,7 @@ import simpy
 import torch
 
 from models import MODELS
-from netsim.compress.base import IdentityCompressor
+from netsim.compress import build_compressor
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, slowdown_distribution
 from netsim.learn.batched import BatchedTrainer
@@ -152,7 +152,7 @@ class Simulation:
         if cache_dir is not None:
             self.enable_cache(cache_dir)
         weights = self.trainer.initial_weights()
-        compressor = IdentityCompressor()
+        compressor = build_compressor(s.compression, self.streams)
 
         self.server = Server(
             self.env,

@@ -1,5 +1,50 @@
-"""Compression of model updates with exact payload bit accounting."""
+"""Compression of model updates with exact payload bit accounting (COMPRESSION.md)."""
 
-from netsim.compress.base import Compressor, IdentityCompressor, Payload
+from __future__ import annotations
 
-__all__ = ["Compressor", "IdentityCompressor", "Payload"]
+from netsim.compress.base import Compressor, IdentityCompressor, Payload, dense_bits, sparse_bits
+from netsim.compress.feedback import ErrorFeedback
+from netsim.compress.quantize import QSGD, UniformQuantizer
+from netsim.compress.sparsify import RandomK, Threshold, TopK
+from netsim.rng import Streams
+from netsim.scenario import (
+    QSGDCompression,
+    RandomKCompression,
+    ThresholdCompression,
+    TopKCompression,
+    UniformCompression,
+)
+
+__all__ = [
+    "QSGD",
+    "Compressor",
+    "ErrorFeedback",
+    "IdentityCompressor",
+    "Payload",
+    "RandomK",
+    "Threshold",
+    "TopK",
+    "UniformQuantizer",
+    "build_compressor",
+    "dense_bits",
+    "sparse_bits",
+]
+
+
+def build_compressor(cfg: object, streams: Streams) -> Compressor:
+    """The compressor of a scenario's ``[compression]`` table (wrapped in error feedback if
+    asked)."""
+    inner: Compressor
+    if isinstance(cfg, UniformCompression):
+        inner = UniformQuantizer(cfg.bits, cfg.stochastic, streams)
+    elif isinstance(cfg, QSGDCompression):
+        inner = QSGD(cfg.levels, cfg.bucket, streams)
+    elif isinstance(cfg, TopKCompression):
+        inner = TopK(cfg.ratio)
+    elif isinstance(cfg, RandomKCompression):
+        inner = RandomK(cfg.ratio, streams)
+    elif isinstance(cfg, ThresholdCompression):
+        inner = Threshold(cfg.threshold)
+    else:
+        inner = IdentityCompressor()
+    return ErrorFeedback(inner) if getattr(cfg, "error_feedback", False) else inner

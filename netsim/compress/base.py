@@ -1,11 +1,15 @@
-"""Compressor contract (COMPRESSION.md): ``compress(update) -> Payload``,
-``decompress(payload) -> update``; ``Payload.bits`` is the exact size on the air."""
+"""Compressor contract (COMPRESSION.md): ``compress(update, piu, round) -> Payload``,
+``decompress(payload) -> update``; ``Payload.bits`` is the exact size on the air, computed
+from an explicit encoding model (never from tensor storage sizes)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+
+FLOAT_BITS = 32  # one float32 value or scale: 4 bytes = 32 bits
 
 
 @dataclass(frozen=True)
@@ -14,30 +18,60 @@ class Payload:
 
     Attributes
     ----------
-    tensors: the encoded content (decoder input).
+    tensors: the decoder's input (values, indices, scales). Indices derived from a shared
+        seed travel here for the simulator's convenience but are not counted in ``bits``.
     bits: exact payload size in bits, from the encoding model (drives airtime and energy).
     encoding: name of the encoding used, logged with the transmission.
+    length: n, the number of entries of the decoded update.
     """
 
     tensors: tuple[torch.Tensor, ...]
     bits: int
     encoding: str
+    length: int
 
 
 class Compressor:
-    """Base class. ``dense_bits(n)`` is the size of an uncompressed float32 vector of n."""
+    """Base class of update compressors (one instance per simulation, shared by the PIUs)."""
 
     name = "base"
 
-    def compress(self, update: torch.Tensor) -> Payload:
+    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+        """Encode a flat float32 update (n,) of PIU ``piu`` in ``round`` (keys any shared or
+        stochastic randomness)."""
         raise NotImplementedError
 
     def decompress(self, payload: Payload) -> torch.Tensor:
+        """The flat float32 update (n,) the receiver reconstructs."""
         raise NotImplementedError
+
+    def planned_bits(self, n: int) -> int:
+        """Payload size to plan a round's energy with (exact where the size does not depend
+        on the data, an upper bound otherwise)."""
+        return dense_bits(n)
 
     @staticmethod
     def dense_bits(n: int) -> int:
-        return 32 * n  # float32: 4 bytes = 32 bits per entry
+        return dense_bits(n)
+
+
+def dense_bits(n: int, value_bits: int = FLOAT_BITS) -> int:
+    """A dense vector of n values: ``value_bits n``."""
+    return value_bits * n
+
+
+def sparse_bits(n: int, k: int, value_bits: int = FLOAT_BITS) -> tuple[int, str]:
+    """Cheapest encoding of k of n entries with ``value_bits`` per value (COMPRESSION.md):
+    ``min(32 n dense, n + k v bitmap, k (v + 32) int32 index, k (v + ceil(log2 n)) index)``.
+    Returns (bits, encoding name)."""
+    index_bits = max(1, math.ceil(math.log2(n))) if n > 1 else 1
+    options = [
+        (dense_bits(n), "dense_fp32"),
+        (n + k * value_bits, "bitmap"),
+        (k * (value_bits + 32), "int32_index"),
+        (k * (value_bits + index_bits), "log2n_index"),
+    ]
+    return min(options, key=lambda o: o[0])
 
 
 class IdentityCompressor(Compressor):
@@ -45,9 +79,9 @@ class IdentityCompressor(Compressor):
 
     name = "identity"
 
-    def compress(self, update: torch.Tensor) -> Payload:
+    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
         flat = update.detach().reshape(-1).to(torch.float32)
-        return Payload((flat,), self.dense_bits(flat.numel()), "dense_fp32")
+        return Payload((flat,), dense_bits(flat.numel()), "dense_fp32", flat.numel())
 
     def decompress(self, payload: Payload) -> torch.Tensor:
         return payload.tensors[0]

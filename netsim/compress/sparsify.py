@@ -1,0 +1,82 @@
+"""Sparsifiers: top-k, random-k (shared seed, no index cost) and threshold."""
+
+from __future__ import annotations
+
+import torch
+
+from netsim.compress.base import FLOAT_BITS, Compressor, Payload, sparse_bits
+from netsim.rng import Stream, Streams
+
+
+def _keep_count(n: int, ratio: float) -> int:
+    return min(n, max(1, round(ratio * n)))
+
+
+class _Sparse(Compressor):
+    """Values (float32) at indices; the decoder scatters them into zeros."""
+
+    def decompress(self, payload: Payload) -> torch.Tensor:
+        values, indices = payload.tensors
+        out = torch.zeros(payload.length, dtype=torch.float32)
+        out[indices] = values
+        return out
+
+
+class TopK(_Sparse):
+    """The k = round(ratio n) entries of largest magnitude; bits from the cheapest sparse
+    encoding (bitmap, int32 or log2 n indices, or dense)."""
+
+    name = "topk"
+
+    def __init__(self, ratio: float) -> None:
+        self.ratio = ratio
+
+    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+        x = update.detach().reshape(-1).to(torch.float32)
+        k = _keep_count(x.numel(), self.ratio)
+        indices = torch.topk(x.abs(), k, sorted=False).indices.sort().values
+        bits, encoding = sparse_bits(x.numel(), k)
+        return Payload((x[indices], indices), bits, f"topk_{encoding}", x.numel())
+
+    def planned_bits(self, n: int) -> int:
+        return sparse_bits(n, _keep_count(n, self.ratio))[0]
+
+
+class RandomK(_Sparse):
+    """k = round(ratio n) entries chosen uniformly from a seed shared by PIU and server,
+    keyed by (PIU, round): the receiver regenerates the indices, so only the values are
+    sent, ``32 k`` bits."""
+
+    name = "randomk"
+
+    def __init__(self, ratio: float, streams: Streams) -> None:
+        self.ratio = ratio
+        self.streams = streams
+
+    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+        x = update.detach().reshape(-1).to(torch.float32)
+        k = _keep_count(x.numel(), self.ratio)
+        gen = self.streams.torch(Stream.COMPRESSION, piu, round)
+        indices = torch.randperm(x.numel(), generator=gen)[:k].sort().values
+        return Payload((x[indices], indices), FLOAT_BITS * k, "randomk_shared_seed", x.numel())
+
+    def planned_bits(self, n: int) -> int:
+        return FLOAT_BITS * _keep_count(n, self.ratio)
+
+
+class Threshold(_Sparse):
+    """Entries with ``|x| >= threshold`` (at least one: the largest); cheapest sparse
+    encoding."""
+
+    name = "threshold"
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+
+    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+        x = update.detach().reshape(-1).to(torch.float32)
+        indices = torch.nonzero(x.abs() >= self.threshold).reshape(-1)
+        if indices.numel() == 0:
+            indices = x.abs().argmax().reshape(1)
+        bits, encoding = sparse_bits(x.numel(), indices.numel())
+        return Payload((x[indices], indices), bits, f"threshold_{encoding}", x.numel())

@@ -1,0 +1,132 @@
+"""Compressors: round trips and bit counts by hand, unbiasedness, error feedback, airtime."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from netsim import Simulation
+from netsim.compress import (
+    QSGD,
+    ErrorFeedback,
+    IdentityCompressor,
+    RandomK,
+    Threshold,
+    TopK,
+    UniformQuantizer,
+    sparse_bits,
+)
+from netsim.rng import Streams
+from tests.conftest import tiny
+
+X = torch.tensor([0.5, -2.0, 0.0, 1.0, -0.25, 3.0, 0.125, -1.0])  # n = 8
+
+
+def test_identity():
+    p = IdentityCompressor().compress(X)
+    assert p.bits == 32 * 8 and torch.equal(IdentityCompressor().decompress(p), X)
+
+
+def test_uniform_deterministic_round_trip_and_bits():
+    q = UniformQuantizer(bits=2, stochastic=False, streams=Streams(0))
+    p = q.compress(X)
+    assert p.bits == 2 * 8 + 64  # 2 bits per entry + min and span as float32
+    # levels over [-2, 3] with step 5/3: -2, -1/3, 4/3, 3; nearest level of each entry
+    expected = torch.tensor([4 / 3, -2.0, -1 / 3, 4 / 3, -1 / 3, 3.0, -1 / 3, -1 / 3])
+    assert torch.allclose(q.decompress(p), expected, atol=1e-6)
+
+
+def test_uniform_with_many_bits_is_nearly_exact():
+    q = UniformQuantizer(bits=16, stochastic=False, streams=Streams(0))
+    assert torch.allclose(q.decompress(q.compress(X)), X, atol=5 / 65535)
+
+
+@pytest.mark.parametrize(
+    "compressor",
+    [UniformQuantizer(3, True, Streams(1)), QSGD(levels=2, bucket=3, streams=Streams(1))],
+    ids=["uniform_stochastic", "qsgd"],
+)
+def test_stochastic_quantizers_are_unbiased(compressor):
+    draws = torch.stack(
+        [compressor.decompress(compressor.compress(X, piu=0, round=r)) for r in range(4000)]
+    )
+    mean, sd = draws.mean(0), draws.std(0)
+    assert (torch.abs(mean - X) <= 4 * sd / math.sqrt(4000) + 1e-6).all()
+
+
+def test_qsgd_bits_and_decoding_grid():
+    q = QSGD(levels=3, bucket=3, streams=Streams(2))
+    p = q.compress(X)
+    # ceil(8/3) = 3 norms x 32 + 8 x (1 sign + ceil(log2 4) = 2 level bits) = 96 + 24
+    assert p.bits == 3 * 32 + 8 * 3 == q.planned_bits(8)
+    out = q.decompress(p)
+    norms = torch.stack([X[0:3].norm(), X[3:6].norm(), X[6:8].norm()]).repeat_interleave(3)[:8]
+    levels = out / norms * 3
+    assert torch.allclose(levels, levels.round(), atol=1e-5)  # on the grid norm * l / s
+    assert (torch.sign(out) * torch.sign(X) >= 0).all()
+
+
+def test_sparse_encodings_by_hand():
+    # n = 1000, k = 10, 32-bit values: dense 32000, bitmap 1000 + 320 = 1320,
+    # int32 index 10 x 64 = 640, log2 index 10 x (32 + 10) = 420 -> log2n_index
+    assert sparse_bits(1000, 10) == (420, "log2n_index")
+    # n = 1000, k = 500: bitmap 1000 + 16000 = 17000 beats 500 x 42 = 21000
+    assert sparse_bits(1000, 500) == (17000, "bitmap")
+    # k = n: dense 32000 is the cheapest
+    assert sparse_bits(1000, 1000) == (32000, "dense_fp32")
+
+
+def test_topk_round_trip_and_bits():
+    t = TopK(ratio=0.25)  # k = 2 of 8: entries 3.0 and -2.0
+    p = t.compress(X)
+    out = t.decompress(p)
+    assert torch.equal(out, torch.tensor([0, -2.0, 0, 0, 0, 3.0, 0, 0]))
+    # n = 8: bitmap 8 + 64 = 72, int32 2 x 64 = 128, log2 2 x (32 + 3) = 70 -> 70
+    assert p.bits == 70 and p.encoding == "topk_log2n_index"
+
+
+def test_randomk_sends_only_values_and_is_keyed():
+    r = RandomK(ratio=0.5, streams=Streams(3))
+    p = r.compress(X, piu=2, round=5)
+    assert p.bits == 4 * 32
+    out = r.decompress(p)
+    kept = out != 0
+    assert torch.equal(out[kept], X[kept]) and int((out != 0).sum()) <= 4
+    again = r.compress(X, piu=2, round=5)
+    assert torch.equal(again.tensors[1], p.tensors[1])  # the receiver regenerates them
+    assert not torch.equal(r.compress(X, piu=3, round=5).tensors[1], p.tensors[1])
+
+
+def test_threshold():
+    t = Threshold(threshold=1.0)
+    out = t.decompress(t.compress(X))
+    assert torch.equal(out, torch.tensor([0, -2.0, 0, 1.0, 0, 3.0, 0, -1.0]))
+
+
+def test_error_feedback_conserves_the_sum_of_updates():
+    ef = ErrorFeedback(TopK(ratio=0.25))
+    g = torch.Generator().manual_seed(0)
+    sent = torch.zeros(8)
+    true = torch.zeros(8)
+    for r in range(20):
+        u = torch.randn(8, generator=g)
+        true += u
+        sent += ef.decompress(ef.compress(u, piu=1, round=r))
+    assert torch.allclose(sent + ef.residuals[1], true, atol=1e-5)
+    assert 1 not in ErrorFeedback(TopK(0.5)).residuals  # state is per PIU
+
+
+def test_halving_the_payload_bits_halves_the_airtime_on_the_same_channel():
+    base = tiny()
+    airtimes = {}
+    for bits in (16, 8):
+        scenario = tiny(compression={"method": "uniform", "bits": bits, "stochastic": False})
+        ev = Simulation(scenario).run().events
+        tx = ev[ev["event"] == "tx_end"].iloc[0]  # piu0, same start time and channel
+        airtimes[bits] = (tx["duration_s"], tx["bits"])
+    (t16, b16), (t8, b8) = airtimes[16], airtimes[8]
+    assert b16 == 16 * 55_210 + 64 and b8 == 8 * 55_210 + 64
+    assert t8 / t16 == pytest.approx(b8 / b16, rel=1e-12)  # about one half
+    assert base.compression.method == "none"
