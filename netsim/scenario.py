@@ -415,8 +415,30 @@ class ThresholdCompression(_CompressionBase):
     threshold: PositiveFloat = 1e-3
 
 
+class EMQCompression(_CompressionBase):
+    """EMQ-style significance-based quantization: entries above ``threshold`` (lambda) of the
+    largest get sign + exponent (``exponent_bits``) + ``mantissa_bits`` mantissa; the others
+    a sign or nothing (``insignificant``)."""
+
+    method: Literal["emq"]
+    threshold: float = Field(0.01, gt=0, le=1)
+    mantissa_bits: int = Field(4, ge=0, le=23)
+    exponent_bits: int = Field(4, ge=1, le=8)
+    insignificant: Literal["sign", "drop"] = "sign"
+
+
+class SignificanceCompression(_CompressionBase):
+    """EMQ's predecessor: b-bit magnitudes for significant entries, signs for the others."""
+
+    method: Literal["significance"]
+    threshold: float = Field(0.01, gt=0, le=1)
+    bits: int = Field(4, ge=1, le=16)
+
+
 Compression = Annotated[
     NoCompression
+    | EMQCompression
+    | SignificanceCompression
     | UniformCompression
     | QSGDCompression
     | TopKCompression

@@ -130,3 +130,40 @@ def test_halving_the_payload_bits_halves_the_airtime_on_the_same_channel():
     assert b16 == 16 * 55_210 + 64 and b8 == 8 * 55_210 + 64
     assert t8 / t16 == pytest.approx(b8 / b16, rel=1e-12)  # about one half
     assert base.compression.method == "none"
+
+
+def test_emq_by_hand():
+    from netsim.compress import EMQ
+
+    e = EMQ(threshold=0.1, mantissa_bits=3, exponent_bits=4)
+    p = e.compress(X)
+    # |x| >= 0.1 x 3 = 0.3: 5 significant (0.5, -2, 1, 3, -1), 3 not.
+    # bits = 8 (bitmap) + 3 x 1 (signs) + 5 x (1 + 4 + 3) + 32 = 83
+    assert p.bits == 83
+    # 3 = 0.75 x 2^2: mantissa 0.75 is exact in 3 bits; insignificant -> +-0.3 / 2, and 0 -> 0
+    expected = torch.tensor([0.5, -2.0, 0.0, 1.0, -0.15, 3.0, 0.15, -1.0])
+    assert torch.allclose(e.decompress(p), expected)
+    dropped = EMQ(threshold=0.1, mantissa_bits=3, insignificant="drop")
+    assert dropped.compress(X).bits == 8 + 5 * 8 + 32
+    assert dropped.decompress(dropped.compress(X))[4] == 0
+
+
+def test_emq_mantissa_error_is_bounded_by_its_bits():
+    from netsim.compress import EMQ
+
+    x = torch.linspace(0.01, 1.0, 1000)
+    for m in (2, 4, 8):
+        out = EMQ(threshold=0.005, mantissa_bits=m).decompress(EMQ(0.005, m).compress(x))
+        # mantissa in [0.5, 1) on a 2^-(m+1) grid: relative error <= 2^-(m+1) / 0.5 / 2
+        assert ((out - x).abs() / x).max() <= 2.0 ** -(m + 1) + 1e-6
+
+
+def test_significance_quantizer_by_hand():
+    from netsim.compress import SignificanceQuantizer
+
+    s = SignificanceQuantizer(threshold=0.1, bits=4)
+    p = s.compress(X)
+    assert p.bits == 8 + 3 + 5 * (1 + 4) + 32  # bitmap, signs, sign + 4-bit magnitude, max
+    out = s.decompress(p)
+    # 0.5 -> round(0.5 / 3 x 15) = 2 -> 2 x 3 / 15 = 0.4; insignificant -> +-0.15
+    assert torch.allclose(out, torch.tensor([0.4, -2.0, 0.0, 1.0, -0.15, 3.0, 0.15, -1.0]))

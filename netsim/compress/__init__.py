@@ -4,24 +4,28 @@ from __future__ import annotations
 
 from netsim.compress.base import Compressor, IdentityCompressor, Payload, dense_bits, sparse_bits
 from netsim.compress.feedback import ErrorFeedback
-from netsim.compress.quantize import QSGD, UniformQuantizer
+from netsim.compress.quantize import EMQ, QSGD, SignificanceQuantizer, UniformQuantizer
 from netsim.compress.sparsify import RandomK, Threshold, TopK
 from netsim.rng import Streams
 from netsim.scenario import (
+    EMQCompression,
     QSGDCompression,
     RandomKCompression,
+    SignificanceCompression,
     ThresholdCompression,
     TopKCompression,
     UniformCompression,
 )
 
 __all__ = [
+    "EMQ",
     "QSGD",
     "Compressor",
     "ErrorFeedback",
     "IdentityCompressor",
     "Payload",
     "RandomK",
+    "SignificanceQuantizer",
     "Threshold",
     "TopK",
     "UniformQuantizer",
@@ -43,6 +47,10 @@ def build_compressor(cfg: object, streams: Streams) -> Compressor:
         inner = TopK(cfg.ratio)
     elif isinstance(cfg, RandomKCompression):
         inner = RandomK(cfg.ratio, streams)
+    elif isinstance(cfg, EMQCompression):
+        inner = EMQ(cfg.threshold, cfg.mantissa_bits, cfg.exponent_bits, cfg.insignificant)
+    elif isinstance(cfg, SignificanceCompression):
+        inner = SignificanceQuantizer(cfg.threshold, cfg.bits)
     elif isinstance(cfg, ThresholdCompression):
         inner = Threshold(cfg.threshold)
     else:

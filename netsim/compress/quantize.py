@@ -98,3 +98,102 @@ class QSGD(Compressor):
     def planned_bits(self, n: int) -> int:
         level_bits = math.ceil(math.log2(self.levels + 1))
         return math.ceil(n / self.bucket) * FLOAT_BITS + n * (1 + level_bits)
+
+
+def _significance(x: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(max |x|, mask of entries with |x| / max|x| >= threshold)."""
+    top = x.abs().max()
+    if top == 0:
+        return top, torch.zeros_like(x, dtype=torch.bool)
+    return top, x.abs() >= threshold * top
+
+
+class EMQ(Compressor):
+    """Significance-based adaptive quantization in the style of the EMQ paper (the exact
+    layout is not public; this is COMPRESSION.md's documented design).
+
+    Entries with ``|u_i| / ||u||_inf >= threshold`` are significant: each is sent as a sign,
+    an exponent relative to the largest entry's (``exponent_bits``, from ``torch.frexp``) and
+    an ``m``-bit mantissa. The others send only their sign (reconstructed as
+    ``+-threshold ||u||_inf / 2``) or nothing (``insignificant = "drop"``).
+
+    Bits: ``n + d_insig b_insig + |I| (1 + exponent_bits + m) + 32``: a significance bitmap
+    (n bits: COMPRESSION.md's formula leaves it out, but without it the receiver cannot tell
+    which entries carry mantissas), 1 or 0 bits per insignificant entry, the significant
+    fields, and ``||u||_inf`` as float32.
+    """
+
+    name = "emq"
+
+    def __init__(
+        self,
+        threshold: float,
+        mantissa_bits: int,
+        exponent_bits: int = 4,
+        insignificant: str = "sign",
+    ) -> None:
+        if not 0 < threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        self.threshold = threshold
+        self.mantissa_bits = mantissa_bits
+        self.exponent_bits = exponent_bits
+        self.insignificant = insignificant
+
+    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+        x = update.detach().reshape(-1).to(torch.float32)
+        top, significant = _significance(x, self.threshold)
+        mantissa, exponent = torch.frexp(x)  # x = mantissa 2^exponent, |mantissa| in [0.5, 1)
+        top_exp = torch.frexp(top.reshape(1))[1]
+        rel = (top_exp - exponent).clamp(0, 2**self.exponent_bits - 1)
+        steps = 2**self.mantissa_bits
+        q = torch.round((mantissa.abs() - 0.5) * 2 * steps).clamp(0, steps - 1)
+        n, n_sig = x.numel(), int(significant.sum())
+        insig_bits = 1 if self.insignificant == "sign" else 0
+        bits = (
+            n
+            + (n - n_sig) * insig_bits
+            + n_sig * (1 + self.exponent_bits + self.mantissa_bits)
+            + FLOAT_BITS
+        )
+        sign = torch.sign(x)
+        return Payload(
+            (sign, rel, q, significant, top.reshape(1)), bits, f"emq_m{self.mantissa_bits}", n
+        )
+
+    def decompress(self, payload: Payload) -> torch.Tensor:
+        sign, rel, q, significant, top = payload.tensors
+        steps = 2**self.mantissa_bits
+        top_exp = torch.frexp(top)[1]
+        magnitude = torch.ldexp(0.5 + q / (2 * steps), top_exp - rel)
+        floor = self.threshold * top / 2 if self.insignificant == "sign" else torch.zeros(1)
+        return torch.where(significant, sign * magnitude, sign * floor)
+
+
+class SignificanceQuantizer(Compressor):
+    """EMQ's predecessor (Mahmoudi & Bjornson 2024): significant entries get a b-bit uniform
+    quantizer of their magnitude on [0, max |u_I|] plus a sign; the others send a sign and
+    are reconstructed as ``+-x_min / 2`` with ``x_min = threshold ||u||_inf``.
+    Bits: ``n`` (significance bitmap) ``+ d_insig + |I| (1 + b) + 32``.
+    """
+
+    name = "significance"
+
+    def __init__(self, threshold: float, bits: int) -> None:
+        self.threshold = threshold
+        self.bits = bits
+
+    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+        x = update.detach().reshape(-1).to(torch.float32)
+        top, significant = _significance(x, self.threshold)
+        steps = 2**self.bits - 1
+        q = torch.round(x.abs() / top.clamp_min(torch.finfo(torch.float32).tiny) * steps)
+        n, n_sig = x.numel(), int(significant.sum())
+        bits = n + (n - n_sig) + n_sig * (1 + self.bits) + FLOAT_BITS
+        return Payload(
+            (torch.sign(x), q, significant, top.reshape(1)), bits, f"significance_b{self.bits}", n
+        )
+
+    def decompress(self, payload: Payload) -> torch.Tensor:
+        sign, q, significant, top = payload.tensors
+        magnitude = q * top / (2**self.bits - 1)
+        return torch.where(significant, sign * magnitude, sign * self.threshold * top / 2)
