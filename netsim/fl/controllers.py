@@ -1,0 +1,72 @@
+"""Per-round adaptive control run by the server and broadcast with the model.
+
+* ADACOMM (Wang & Joshi 2019): local steps ``tau_l = ceil(sqrt(F(x_l) / F(x_0)) tau_0)``.
+* AFC-FL (papers/afc-fl-security.txt; COMPRESSION.md): local iterations
+  ``f_l = ceil(sqrt(F(X_l) / F(X_0)) f_0)`` and compression fidelity
+  ``C_l = max(C_min, C_0 - floor(f_l D))`` (C is a fidelity knob: more = less compression).
+
+F is the weighted training loss of the global model on a fixed probe set, F(X_0) the value
+at round 0. Guards: F(X_0) must be > 0 (else the controller keeps the initial settings); if F
+grows (ratio > 1) f is capped at f_0; a NaN loss keeps the previous f.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RoundControl:
+    """What the server broadcasts: local steps and (if any) compression fidelity."""
+
+    local_steps: int
+    fidelity: int | None = None
+
+
+class AFCFL:
+    """AFC-FL adaptive frequency and compression (worked example in COMPRESSION.md:
+    f0 = 10, C0 = 8, Cmin = 2, D = 0.5 gives (10, 3), (5, 6), (1, 8) at loss ratios 1, 0.25,
+    0.01)."""
+
+    def __init__(self, f0: int, c0: int, c_min: int, d: float) -> None:
+        if f0 < 1 or c_min > c0 or d < 0:
+            raise ValueError(
+                f"AFC-FL needs f0 >= 1, c_min <= c0, d >= 0; got {f0}, {c_min}, {c0}, {d}"
+            )
+        self.f0, self.c0, self.c_min, self.d = f0, c0, c_min, d
+        self.initial_loss: float | None = None
+        self.previous = RoundControl(f0, self.fidelity_for(f0))
+
+    def fidelity_for(self, f: int) -> int:
+        return max(self.c_min, self.c0 - math.floor(f * self.d))
+
+    def update(self, loss: float) -> RoundControl:
+        """Control for the next round from the current global model's probe loss."""
+        if self.initial_loss is None:
+            self.initial_loss = loss
+        f0_loss = self.initial_loss
+        if math.isnan(loss) or not (f0_loss > 0 and math.isfinite(f0_loss)):
+            return self.previous  # NaN, or an unusable F(X_0): keep what we had
+        f = max(1, math.ceil(math.sqrt(loss / f0_loss) * self.f0))
+        f = min(f, self.f0)  # F grew: never more local iterations than f0
+        self.previous = RoundControl(f, self.fidelity_for(f))
+        return self.previous
+
+
+class ADACOMM:
+    """ADACOMM: local steps shrink with the square root of the loss ratio (same guards)."""
+
+    def __init__(self, tau0: int) -> None:
+        self.tau0 = tau0
+        self.initial_loss: float | None = None
+        self.previous = RoundControl(tau0)
+
+    def update(self, loss: float) -> RoundControl:
+        if self.initial_loss is None:
+            self.initial_loss = loss
+        if math.isnan(loss) or not (self.initial_loss > 0 and math.isfinite(self.initial_loss)):
+            return self.previous
+        tau = min(self.tau0, max(1, math.ceil(math.sqrt(loss / self.initial_loss) * self.tau0)))
+        self.previous = RoundControl(tau)
+        return self.previous
