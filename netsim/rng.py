@@ -31,6 +31,7 @@ class Stream(IntEnum):
     FADING_LOS_PHASE = 12  # phase of the Rician LOS component / sinusoids per PIU
     OTA_NOISE = 13  # receiver noise of an over-the-air aggregation, per (AP, round)
     COMPRESSION = 14  # stochastic rounding / shared random-k indices, per (PIU, round)
+    PROBE = 15  # the fixed probe samples of adaptive controllers
 
 
 class Streams:

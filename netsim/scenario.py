@@ -448,6 +448,28 @@ Compression = Annotated[
 ]
 
 
+class ControlConfig(_Frozen):
+    """Adaptive control the server runs every round (``netsim/fl/controllers.py``).
+
+    kind: "none", "adacomm" (local steps from the loss ratio) or "afcfl" (local steps and
+    compression fidelity C: ``compression.bits`` for "uniform", mantissa bits for "emq",
+    kept percentage for "topk"/"randomk"). f_0 / tau_0 is ``learning.local_steps``.
+    The loss is the global model's on ``probe_samples`` fixed training samples.
+    """
+
+    kind: Literal["none", "adacomm", "afcfl"] = "none"
+    c0: int = Field(8, ge=1)
+    c_min: int = Field(2, ge=1)
+    d: NonNegativeFloat = 0.5
+    probe_samples: int = Field(500, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> ControlConfig:
+        if self.c_min > self.c0:
+            raise _FieldError("c_min", self.c_min, f"at most c0 ({self.c0})")
+        return self
+
+
 class OTAConfig(_Frozen):
     """Over-the-air aggregation of the uplink (PHYSICS.md section 5; ``netsim/radio/ota.py``).
 
@@ -565,6 +587,7 @@ class Scenario(_Frozen):
     protocol: ProtocolConfig = ProtocolConfig()
     ota: OTAConfig = OTAConfig()
     compression: Compression = NoCompression()
+    control: ControlConfig = ControlConfig()
     learning: LearningConfig = LearningConfig()
 
     @model_validator(mode="after")
@@ -580,6 +603,13 @@ class Scenario(_Frozen):
                 "compression.method",
                 self.compression.method,
                 "'none' with ota.enabled (analog uplinks send real values)",
+            )
+        fidelity_methods = ("uniform", "emq", "topk", "randomk")
+        if self.control.kind == "afcfl" and self.compression.method not in fidelity_methods:
+            raise _FieldError(
+                "control.kind",
+                "afcfl",
+                f"a compression.method with a fidelity knob: {fidelity_methods}",
             )
         k = self.protocol.clients_per_round
         if k is not None and k > self.topology.n_pius:

@@ -17,6 +17,7 @@ from models import MODELS
 from netsim.compress import build_compressor
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, slowdown_distribution
+from netsim.fl.controllers import ADACOMM, AFCFL
 from netsim.learn.batched import BatchedTrainer
 from netsim.learn.cache import TrainingCache
 from netsim.learn.datasets import Dataset, load_dataset, train_test_split
@@ -169,6 +170,10 @@ class Simulation:
             streams=self.streams,
             on_round=on_round,
             over_the_air=s.ota.enabled,
+            controller=self._controller(),
+            probe_indices=self.streams.numpy(Stream.PROBE).permutation(len(self.trainer.train_y))[
+                : s.control.probe_samples
+            ],
         )
         ota = self._ota_receiver(n_aps)
         self.aps: list[AccessPoint] = []
@@ -227,6 +232,14 @@ class Simulation:
             self.pius.append(piu)
         self.server.pius = list(self.pius)
         self._check_link_budgets(self.server.model_bits)
+
+    def _controller(self) -> AFCFL | ADACOMM | None:
+        control, steps = self.scenario.control, self.scenario.learning.local_steps
+        if control.kind == "afcfl":
+            return AFCFL(steps, control.c0, control.c_min, control.d)
+        if control.kind == "adacomm":
+            return ADACOMM(steps)
+        return None
 
     def _ota_receiver(self, n_aps: int) -> OTAReceiver | None:
         """The APs' over-the-air receiver, or None for digital uplinks. The receive noise is

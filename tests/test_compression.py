@@ -167,3 +167,23 @@ def test_significance_quantizer_by_hand():
     out = s.decompress(p)
     # 0.5 -> round(0.5 / 3 x 15) = 2 -> 2 x 3 / 15 = 0.4; insignificant -> +-0.15
     assert torch.allclose(out, torch.tensor([0.4, -2.0, 0.0, 1.0, -0.15, 3.0, 0.15, -1.0]))
+
+
+def test_a_round_fidelity_overrides_the_compressors_knob_and_still_decodes():
+    from netsim.compress import EMQ
+
+    u = UniformQuantizer(bits=8, stochastic=False, streams=Streams(0))
+    p = u.compress(X, fidelity=2)
+    assert p.bits == 2 * 8 + 64 and torch.allclose(
+        u.decompress(p),
+        UniformQuantizer(2, False, Streams(0)).decompress(
+            UniformQuantizer(2, False, Streams(0)).compress(X)
+        ),
+    )
+    t = TopK(ratio=0.25)
+    assert int((t.decompress(t.compress(X, fidelity=50)) != 0).sum()) == 4  # 50 % kept
+    e = EMQ(threshold=0.1, mantissa_bits=8)
+    assert e.compress(X, fidelity=3).bits == 83  # as EMQ(0.1, 3) by hand above
+    assert torch.allclose(
+        e.decompress(e.compress(X, fidelity=3)), EMQ(0.1, 3).decompress(EMQ(0.1, 3).compress(X))
+    )

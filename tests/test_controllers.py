@@ -33,3 +33,36 @@ def test_adacomm():
     assert c.update(0.25).local_steps == 8
     assert c.update(1e-6).local_steps == 1
     assert c.update(9.0).local_steps == 16
+
+
+def test_afcfl_in_a_simulation_sets_steps_and_bits_from_the_probe_loss():
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    base = tiny()
+    scenario = tiny(
+        protocol={"rounds": 5},
+        learning={
+            **base.learning.model_dump(),
+            "local_steps": 8,
+            "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+        },
+        compression={"method": "uniform", "bits": 8, "stochastic": False},
+        control={"kind": "afcfl", "c0": 8, "c_min": 2, "d": 0.5, "probe_samples": 300},
+    )
+    ev = Simulation(scenario).run().events
+    control = ev[ev["event"] == "control"]
+    assert len(control) == 5
+    reference = AFCFL(f0=8, c0=8, c_min=2, d=0.5)
+    seen_steps = set()
+    for _, row in control.iterrows():
+        expected = reference.update(row["loss"])
+        assert row["detail"] == f"local_steps={expected.local_steps} C={expected.fidelity}"
+        seen_steps.add(expected.local_steps)
+        r = row["round"]
+        train = ev[(ev["round"] == r) & (ev["event"] == "train_start")]
+        # compute time = steps x batch 4 x C 2.5e7 / f 1e9
+        assert list(train["duration_s"]) == pytest.approx([expected.local_steps * 0.1] * 3)
+        tx = ev[(ev["round"] == r) & (ev["event"] == "tx_end")]
+        assert (tx["bits"] == expected.fidelity * 55_210 + 64).all()
+    assert len(seen_steps) > 1  # the controller really adapted

@@ -36,16 +36,20 @@ class Compressor:
 
     name = "base"
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         """Encode a flat float32 update (n,) of PIU ``piu`` in ``round`` (keys any shared or
-        stochastic randomness)."""
+        stochastic randomness). ``fidelity`` overrides the compressor's own fidelity knob for
+        this payload (bits, kept percentage or mantissa bits; see :mod:`netsim.fl.controllers`);
+        compressors without one ignore it."""
         raise NotImplementedError
 
     def decompress(self, payload: Payload) -> torch.Tensor:
         """The flat float32 update (n,) the receiver reconstructs."""
         raise NotImplementedError
 
-    def planned_bits(self, n: int) -> int:
+    def planned_bits(self, n: int, fidelity: int | None = None) -> int:
         """Payload size to plan a round's energy with (exact where the size does not depend
         on the data, an upper bound otherwise)."""
         return dense_bits(n)
@@ -79,7 +83,9 @@ class IdentityCompressor(Compressor):
 
     name = "identity"
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         flat = update.detach().reshape(-1).to(torch.float32)
         return Payload((flat,), dense_bits(flat.numel()), "dense_fp32", flat.numel())
 

@@ -19,15 +19,17 @@ class ErrorFeedback(Compressor):
         self.name = f"{inner.name}+ef"
         self.residuals: dict[int, torch.Tensor] = {}
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         flat = update.detach().reshape(-1).to(torch.float32)
         target = flat + self.residuals.get(piu, torch.zeros_like(flat))
-        payload = self.inner.compress(target, piu, round)
+        payload = self.inner.compress(target, piu, round, fidelity)
         self.residuals[piu] = target - self.inner.decompress(payload)
         return payload
 
     def decompress(self, payload: Payload) -> torch.Tensor:
         return self.inner.decompress(payload)
 
-    def planned_bits(self, n: int) -> int:
-        return self.inner.planned_bits(n)
+    def planned_bits(self, n: int, fidelity: int | None = None) -> int:
+        return self.inner.planned_bits(n, fidelity)

@@ -27,10 +27,13 @@ class UniformQuantizer(Compressor):
         self.stochastic = stochastic
         self.streams = streams
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
+        b = self.bits if fidelity is None else fidelity
         lo, hi = x.min(), x.max()
-        steps = 2**self.bits - 1
+        steps = 2**b - 1
         span = (hi - lo).clamp_min(torch.finfo(torch.float32).tiny)
         scaled = (x - lo) / span * steps  # in [0, steps]
         if self.stochastic:
@@ -39,18 +42,19 @@ class UniformQuantizer(Compressor):
         else:
             q = torch.round(scaled)
         q = q.clamp(0, steps)
-        bits = self.bits * x.numel() + 2 * FLOAT_BITS
+        bits = b * x.numel() + 2 * FLOAT_BITS
         kind = "stochastic" if self.stochastic else "deterministic"
+        levels = torch.tensor([float(steps)])  # the receiver knows b: sent with the control
         return Payload(
-            (q, lo.reshape(1), span.reshape(1)), bits, f"uniform{self.bits}_{kind}", x.numel()
+            (q, lo.reshape(1), span.reshape(1), levels), bits, f"uniform{b}_{kind}", x.numel()
         )
 
     def decompress(self, payload: Payload) -> torch.Tensor:
-        q, lo, span = payload.tensors
-        return lo + q * (span / (2**self.bits - 1))
+        q, lo, span, levels = payload.tensors
+        return lo + q * (span / levels)
 
-    def planned_bits(self, n: int) -> int:
-        return self.bits * n + 2 * FLOAT_BITS
+    def planned_bits(self, n: int, fidelity: int | None = None) -> int:
+        return (self.bits if fidelity is None else fidelity) * n + 2 * FLOAT_BITS
 
 
 class QSGD(Compressor):
@@ -71,7 +75,9 @@ class QSGD(Compressor):
         self.bucket = bucket
         self.streams = streams
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         n = x.numel()
         pad = (-n) % self.bucket
@@ -95,7 +101,7 @@ class QSGD(Compressor):
         scale = norms.repeat_interleave(self.bucket)[:n]
         return signed * scale / self.levels
 
-    def planned_bits(self, n: int) -> int:
+    def planned_bits(self, n: int, fidelity: int | None = None) -> int:
         level_bits = math.ceil(math.log2(self.levels + 1))
         return math.ceil(n / self.bucket) * FLOAT_BITS + n * (1 + level_bits)
 
@@ -139,30 +145,26 @@ class EMQ(Compressor):
         self.exponent_bits = exponent_bits
         self.insignificant = insignificant
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         top, significant = _significance(x, self.threshold)
         mantissa, exponent = torch.frexp(x)  # x = mantissa 2^exponent, |mantissa| in [0.5, 1)
         top_exp = torch.frexp(top.reshape(1))[1]
         rel = (top_exp - exponent).clamp(0, 2**self.exponent_bits - 1)
-        steps = 2**self.mantissa_bits
+        m = self.mantissa_bits if fidelity is None else fidelity
+        steps = 2**m
         q = torch.round((mantissa.abs() - 0.5) * 2 * steps).clamp(0, steps - 1)
         n, n_sig = x.numel(), int(significant.sum())
         insig_bits = 1 if self.insignificant == "sign" else 0
-        bits = (
-            n
-            + (n - n_sig) * insig_bits
-            + n_sig * (1 + self.exponent_bits + self.mantissa_bits)
-            + FLOAT_BITS
-        )
+        bits = n + (n - n_sig) * insig_bits + n_sig * (1 + self.exponent_bits + m) + FLOAT_BITS
         sign = torch.sign(x)
-        return Payload(
-            (sign, rel, q, significant, top.reshape(1)), bits, f"emq_m{self.mantissa_bits}", n
-        )
+        steps_t = torch.tensor([float(steps)])  # m travels with the round's control
+        return Payload((sign, rel, q, significant, top.reshape(1), steps_t), bits, f"emq_m{m}", n)
 
     def decompress(self, payload: Payload) -> torch.Tensor:
-        sign, rel, q, significant, top = payload.tensors
-        steps = 2**self.mantissa_bits
+        sign, rel, q, significant, top, steps = payload.tensors
         top_exp = torch.frexp(top)[1]
         magnitude = torch.ldexp(0.5 + q / (2 * steps), top_exp - rel)
         floor = self.threshold * top / 2 if self.insignificant == "sign" else torch.zeros(1)
@@ -182,7 +184,9 @@ class SignificanceQuantizer(Compressor):
         self.threshold = threshold
         self.bits = bits
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         top, significant = _significance(x, self.threshold)
         steps = 2**self.bits - 1

@@ -12,6 +12,11 @@ def _keep_count(n: int, ratio: float) -> int:
     return min(n, max(1, round(ratio * n)))
 
 
+def _ratio(ratio: float, fidelity: int | None) -> float:
+    """The kept fraction: a fidelity is a kept percentage."""
+    return ratio if fidelity is None else fidelity / 100.0
+
+
 class _Sparse(Compressor):
     """Values (float32) at indices; the decoder scatters them into zeros."""
 
@@ -31,15 +36,17 @@ class TopK(_Sparse):
     def __init__(self, ratio: float) -> None:
         self.ratio = ratio
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
-        k = _keep_count(x.numel(), self.ratio)
+        k = _keep_count(x.numel(), _ratio(self.ratio, fidelity))
         indices = torch.topk(x.abs(), k, sorted=False).indices.sort().values
         bits, encoding = sparse_bits(x.numel(), k)
         return Payload((x[indices], indices), bits, f"topk_{encoding}", x.numel())
 
-    def planned_bits(self, n: int) -> int:
-        return sparse_bits(n, _keep_count(n, self.ratio))[0]
+    def planned_bits(self, n: int, fidelity: int | None = None) -> int:
+        return sparse_bits(n, _keep_count(n, _ratio(self.ratio, fidelity)))[0]
 
 
 class RandomK(_Sparse):
@@ -53,15 +60,17 @@ class RandomK(_Sparse):
         self.ratio = ratio
         self.streams = streams
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
-        k = _keep_count(x.numel(), self.ratio)
+        k = _keep_count(x.numel(), _ratio(self.ratio, fidelity))
         gen = self.streams.torch(Stream.COMPRESSION, piu, round)
         indices = torch.randperm(x.numel(), generator=gen)[:k].sort().values
         return Payload((x[indices], indices), FLOAT_BITS * k, "randomk_shared_seed", x.numel())
 
-    def planned_bits(self, n: int) -> int:
-        return FLOAT_BITS * _keep_count(n, self.ratio)
+    def planned_bits(self, n: int, fidelity: int | None = None) -> int:
+        return FLOAT_BITS * _keep_count(n, _ratio(self.ratio, fidelity))
 
 
 class Threshold(_Sparse):
@@ -73,7 +82,9 @@ class Threshold(_Sparse):
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
 
-    def compress(self, update: torch.Tensor, piu: int = 0, round: int = 0) -> Payload:
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         indices = torch.nonzero(x.abs() >= self.threshold).reshape(-1)
         if indices.numel() == 0:

@@ -249,19 +249,30 @@ class Trainer:
             order = order[b:]
         return batches
 
-    @torch.no_grad()
-    def evaluate(self, weights: torch.Tensor, chunk: int = 2048) -> tuple[float, float]:
+    def evaluate(self, weights: torch.Tensor) -> tuple[float, float]:
         """(mean cross-entropy loss, accuracy in [0, 1]) of ``weights`` on the test set."""
+        return self._score(weights, self.test_x, self.test_y)
+
+    def train_loss(self, weights: torch.Tensor, indices: np.ndarray) -> float:
+        """Mean cross-entropy of ``weights`` on the training samples ``indices`` (the probe
+        set of adaptive controllers)."""
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.device)
+        return self._score(weights, self.train_x[idx], self.train_y[idx])[0]
+
+    @torch.no_grad()
+    def _score(
+        self, weights: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, chunk: int = 2048
+    ) -> tuple[float, float]:
         model = self.model
         self._load(weights)
         model.eval()
         total_loss, correct = 0.0, 0
-        for start in range(0, len(self.test_y), chunk):
-            x, y = self.test_x[start : start + chunk], self.test_y[start : start + chunk]
+        for start in range(0, len(ys), chunk):
+            x, y = xs[start : start + chunk], ys[start : start + chunk]
             logits = model(x)
             total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
-        n = len(self.test_y)
+        n = len(ys)
         return total_loss / n, correct / n
 
     def state_dict(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -26,6 +26,7 @@ class GlobalModel:
     recipients: tuple[int, ...]
     local_steps: int
     deadline_at_s: float | None = None
+    fidelity: int | None = None  # compression fidelity of the round (AFC-FL), if controlled
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ class PIU(Node):
         compute_s = self.compute.time_s(samples, slowdown)
         compute_j = self.compute.energy_j(samples)
         bandwidth_hz = self.access.bandwidth_hz
-        planned_bits = self.compressor.planned_bits(msg.weights.numel())
+        planned_bits = self.compressor.planned_bits(msg.weights.numel(), msg.fidelity)
         planned_tx_j = self.tx_power_w * self.planned_airtime_s(planned_bits, bandwidth_hz)
         if not self.battery.can_afford(compute_j + planned_tx_j):
             self.emit(
@@ -198,7 +198,9 @@ class PIU(Node):
         if self.over_the_air:
             yield from self._transmit_over_the_air(r, result.weights - msg.weights, result.loss)
             return
-        payload = self.compressor.compress(result.weights - msg.weights, self.index, r)
+        payload = self.compressor.compress(
+            result.weights - msg.weights, self.index, r, msg.fidelity
+        )
         with self.access.request() as slot:
             self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
             yield slot

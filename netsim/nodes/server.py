@@ -13,6 +13,7 @@ import torch
 
 from netsim.compress.base import Compressor
 from netsim.fl.aggregation import fedavg, fedavg_weights
+from netsim.fl.controllers import ADACOMM, AFCFL, RoundControl
 from netsim.fl.selection import select_uniform
 from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
@@ -43,6 +44,8 @@ class Server(Node):
     ----------
     weights: initial global model, flat float32 (P,).
     downlinks: per AP, the server -> AP link and that AP's inbox.
+    controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM) and the training
+        samples its loss is measured on.
     on_round: called with each finished :class:`RoundRecord` (progress reporting).
     """
 
@@ -65,6 +68,8 @@ class Server(Node):
         streams: Streams,
         on_round: Callable[[RoundRecord], None] | None = None,
         over_the_air: bool = False,
+        controller: AFCFL | ADACOMM | None = None,
+        probe_indices: np.ndarray | None = None,
     ) -> None:
         super().__init__(env, "server", log)
         self.weights = weights
@@ -79,6 +84,8 @@ class Server(Node):
         self.streams = streams
         self.on_round = on_round
         self.over_the_air = over_the_air
+        self.controller = controller
+        self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
         self.inbox = simpy.Store(env)
         self.pius: list[_Abortable] = []
         self.departed: set[int] = set()
@@ -104,9 +111,16 @@ class Server(Node):
         for k in selected:
             by_ap.setdefault(self.pius[k].ap_index, []).append(k)
         deadline_at = t_start + self.deadline_s if self.deadline_s is not None else None
+        control = self._control(r)
         for ap, recipients in sorted(by_ap.items()):
             msg = GlobalModel(
-                r, self.weights, self.model_bits, tuple(recipients), self.local_steps, deadline_at
+                r,
+                self.weights,
+                self.model_bits,
+                tuple(recipients),
+                control.local_steps,
+                deadline_at,
+                control.fidelity,
             )
             self.env.process(self._send(ap, msg))
 
@@ -155,6 +169,18 @@ class Server(Node):
         self.records.append(record)
         if self.on_round is not None:
             self.on_round(record)
+
+    def _control(self, r: int) -> RoundControl:
+        """This round's local steps and compression fidelity (fixed, or from the adaptive
+        controller fed with the global model's probe loss; computing it takes no simulated
+        time)."""
+        if self.controller is None:
+            return RoundControl(self.local_steps)
+        loss = self.trainer.train_loss(self.weights, self.probe_indices)
+        control = self.controller.update(loss)
+        fidelity = "" if control.fidelity is None else f" C={control.fidelity}"
+        self.emit("control", r, loss=loss, detail=f"local_steps={control.local_steps}{fidelity}")
+        return control
 
     def _send(self, ap: int, msg: GlobalModel) -> Generator[simpy.Event, object, None]:
         link, ap_inbox = self.downlinks[ap]
