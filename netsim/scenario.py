@@ -448,6 +448,24 @@ Compression = Annotated[
 ]
 
 
+class PruningConfig(_Frozen):
+    """Magnitude pruning of the global model with a shared mask (``compress/pruning.py``).
+
+    method: "none", "oneshot" (remove ``amount`` of the conv/linear weights at
+    ``start_round``) or "imp" (remove ``rate`` of the remaining ones every
+    ``rounds_per_level`` rounds for ``levels`` levels, from ``start_round``; ``rewind``: reset
+    the survivors to their initial values at each level).
+    """
+
+    method: Literal["none", "oneshot", "imp"] = "none"
+    start_round: int = Field(1, ge=0)
+    amount: float = Field(0.7, gt=0, lt=1)
+    rate: float = Field(0.2, gt=0, lt=1)
+    levels: int = Field(5, ge=1)
+    rounds_per_level: int = Field(2, ge=1)
+    rewind: bool = False
+
+
 class ControlConfig(_Frozen):
     """Adaptive control the server runs every round (``netsim/fl/controllers.py``).
 
@@ -588,6 +606,7 @@ class Scenario(_Frozen):
     ota: OTAConfig = OTAConfig()
     compression: Compression = NoCompression()
     control: ControlConfig = ControlConfig()
+    pruning: PruningConfig = PruningConfig()
     learning: LearningConfig = LearningConfig()
 
     @model_validator(mode="after")
@@ -603,6 +622,12 @@ class Scenario(_Frozen):
                 "compression.method",
                 self.compression.method,
                 "'none' with ota.enabled (analog uplinks send real values)",
+            )
+        if self.ota.enabled and self.pruning.method != "none":
+            raise _FieldError(
+                "pruning.method",
+                self.pruning.method,
+                "'none' with ota.enabled (not supported together yet)",
             )
         fidelity_methods = ("uniform", "emq", "topk", "randomk")
         if self.control.kind == "afcfl" and self.compression.method not in fidelity_methods:

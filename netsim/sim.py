@@ -15,6 +15,7 @@ import torch
 
 from models import MODELS
 from netsim.compress import build_compressor
+from netsim.compress.pruning import PruningSchedule
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, slowdown_distribution
 from netsim.fl.controllers import ADACOMM, AFCFL
@@ -171,6 +172,17 @@ class Simulation:
             on_round=on_round,
             over_the_air=s.ota.enabled,
             controller=self._controller(),
+            pruning=None
+            if s.pruning.method == "none"
+            else PruningSchedule(
+                s.pruning.method,
+                s.pruning.start_round,
+                s.pruning.amount,
+                s.pruning.rate,
+                s.pruning.levels,
+                s.pruning.rounds_per_level,
+            ),
+            rewind=s.pruning.rewind,
             probe_indices=self.streams.numpy(Stream.PROBE).permutation(len(self.trainer.train_y))[
                 : s.control.probe_samples
             ],

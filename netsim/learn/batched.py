@@ -54,9 +54,10 @@ class BatchedTrainer(Trainer):
         self._step = vmap(grad_and_value(loss))
 
     def _execute(self, jobs: list[TrainJob]) -> list[TrainResult]:
-        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
         for i, job in enumerate(jobs):
-            groups[(job.local_steps, min(self.batch_size, len(job.indices)))].append(i)
+            shape = (job.local_steps, min(self.batch_size, len(job.indices)), id(job.mask))
+            groups[shape].append(i)
         results: list[TrainResult | None] = [None] * len(jobs)
         for members in groups.values():
             for start in range(0, len(members), self.chunk_size):
@@ -78,6 +79,17 @@ class BatchedTrainer(Trainer):
             )
         ]
         params = dict(zip(self._names, leaves, strict=True))
+        mask = jobs[0].mask  # one shared mask per group (see _execute)
+        masks = (
+            None
+            if mask is None
+            else [
+                m.reshape(1, *shape).to(self.device)
+                for m, shape in zip(
+                    mask.float().split([s.numel() for s in self._shapes]), self._shapes, strict=True
+                )
+            ]
+        )
         opt = self.optimizer.make(leaves)  # element-wise: one optimizer per client, stacked
         batches = [self._batches(job) for job in jobs]  # per job: steps x (b,)
         losses = []
@@ -87,6 +99,10 @@ class BatchedTrainer(Trainer):
             for name, leaf in params.items():
                 leaf.grad = grads[name]
             opt.step()
+            if masks is not None:
+                with torch.no_grad():
+                    for leaf, m in zip(leaves, masks, strict=True):
+                        leaf.mul_(m)
             losses.append(loss)
         weights = torch.cat([leaf.reshape(len(jobs), -1) for leaf in leaves], dim=1).cpu()
         mean_loss = torch.stack(losses).mean(0)  # (G,)

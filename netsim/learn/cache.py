@@ -48,6 +48,8 @@ class TrainingCache:
         h.update(np.asarray([job.piu, job.round, job.local_steps], dtype=np.int64).tobytes())
         h.update(np.ascontiguousarray(job.indices, dtype=np.int64).tobytes())
         h.update(job.weights.detach().cpu().contiguous().numpy().tobytes())
+        if job.mask is not None:
+            h.update(job.mask.cpu().numpy().tobytes())
         return h.hexdigest()
 
     def get(self, key: str) -> TrainResult | None:

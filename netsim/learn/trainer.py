@@ -63,6 +63,7 @@ class TrainJob:
     weights: global model the PIU starts from, float32 (P,).
     indices: the PIU's training samples (indices into the trainer's training set).
     local_steps: mini-batch SGD steps.
+    mask: shared pruning mask, re-applied after every optimizer step.
     """
 
     piu: int
@@ -70,6 +71,7 @@ class TrainJob:
     weights: torch.Tensor
     indices: np.ndarray
     local_steps: int
+    mask: torch.Tensor | None = None  # (P,) bool: pruned weights (False) stay zero
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,15 @@ class Trainer:
     def num_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    def prunable(self) -> torch.Tensor:
+        """(P,) bool: the entries of conv/linear weight tensors (biases are not pruned)."""
+        return torch.cat(
+            [
+                torch.full((p.numel(),), name.endswith("weight") and p.dim() > 1)
+                for name, p in self.model.named_parameters()
+            ]
+        )
+
     def initial_weights(self) -> torch.Tensor:
         """The model's current parameters as a flat CPU float32 vector (P,)."""
         return parameters_to_vector(self.model.parameters()).detach().cpu().clone()
@@ -228,6 +239,8 @@ class Trainer:
             loss = F.cross_entropy(model(self.train_x[idx]), self.train_y[idx])
             loss.backward()
             opt.step()
+            if job.mask is not None:
+                self._load(parameters_to_vector(model.parameters()).detach() * job.mask)
             losses.append(loss.detach())
         weights = parameters_to_vector(model.parameters()).detach().cpu().clone()
         return TrainResult(weights, float(torch.stack(losses).mean()), sum(len(b) for b in batches))

@@ -27,6 +27,7 @@ class GlobalModel:
     local_steps: int
     deadline_at_s: float | None = None
     fidelity: int | None = None  # compression fidelity of the round (AFC-FL), if controlled
+    mask: torch.Tensor | None = None  # (P,) bool shared pruning mask; pruned entries not sent
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,8 @@ class PIU(Node):
         compute_s = self.compute.time_s(samples, slowdown)
         compute_j = self.compute.energy_j(samples)
         bandwidth_hz = self.access.bandwidth_hz
-        planned_bits = self.compressor.planned_bits(msg.weights.numel(), msg.fidelity)
+        sent_entries = msg.weights.numel() if msg.mask is None else int(msg.mask.sum())
+        planned_bits = self.compressor.planned_bits(sent_entries, msg.fidelity)
         planned_tx_j = self.tx_power_w * self.planned_airtime_s(planned_bits, bandwidth_hz)
         if not self.battery.can_afford(compute_j + planned_tx_j):
             self.emit(
@@ -181,7 +182,7 @@ class PIU(Node):
             return
 
         self._job = self.trainer.submit(
-            TrainJob(self.index, r, msg.weights, self.indices, msg.local_steps)
+            TrainJob(self.index, r, msg.weights, self.indices, msg.local_steps, msg.mask)
         )
         self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")
         yield from self._spend("train", compute_s, compute_j)
@@ -198,9 +199,10 @@ class PIU(Node):
         if self.over_the_air:
             yield from self._transmit_over_the_air(r, result.weights - msg.weights, result.loss)
             return
-        payload = self.compressor.compress(
-            result.weights - msg.weights, self.index, r, msg.fidelity
-        )
+        delta = result.weights - msg.weights
+        if msg.mask is not None:  # pruned entries are known to be zero: only the rest is sent
+            delta = delta[msg.mask]
+        payload = self.compressor.compress(delta, self.index, r, msg.fidelity)
         with self.access.request() as slot:
             self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
             yield slot

@@ -12,6 +12,7 @@ import simpy
 import torch
 
 from netsim.compress.base import Compressor
+from netsim.compress.pruning import PruningSchedule, prune_smallest
 from netsim.fl.aggregation import fedavg, fedavg_weights
 from netsim.fl.controllers import ADACOMM, AFCFL, RoundControl
 from netsim.fl.selection import select_uniform
@@ -46,6 +47,8 @@ class Server(Node):
     downlinks: per AP, the server -> AP link and that AP's inbox.
     controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM) and the training
         samples its loss is measured on.
+    pruning, rewind: optional magnitude-pruning schedule of the global model (shared mask;
+        ``rewind`` resets survivors to the initial weights at each level).
     on_round: called with each finished :class:`RoundRecord` (progress reporting).
     """
 
@@ -70,6 +73,8 @@ class Server(Node):
         over_the_air: bool = False,
         controller: AFCFL | ADACOMM | None = None,
         probe_indices: np.ndarray | None = None,
+        pruning: PruningSchedule | None = None,
+        rewind: bool = False,
     ) -> None:
         super().__init__(env, "server", log)
         self.weights = weights
@@ -85,6 +90,10 @@ class Server(Node):
         self.on_round = on_round
         self.over_the_air = over_the_air
         self.controller = controller
+        self.pruning = pruning
+        self.rewind = rewind
+        self.mask: torch.Tensor | None = None
+        self.initial_weights = weights.clone()
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
         self.inbox = simpy.Store(env)
         self.pius: list[_Abortable] = []
@@ -106,21 +115,24 @@ class Server(Node):
         selected = select_uniform(
             active, self.clients_per_round, self.streams.numpy(Stream.SELECTION, r)
         )
-        self.emit("broadcast", r, bits=self.model_bits, detail=f"{len(selected)} PIUs")
         by_ap: dict[int, list[int]] = {}
         for k in selected:
             by_ap.setdefault(self.pius[k].ap_index, []).append(k)
         deadline_at = t_start + self.deadline_s if self.deadline_s is not None else None
         control = self._control(r)
+        mask_changed = self._prune(r)
+        model_bits = self._model_bits(mask_changed)
+        self.emit("broadcast", r, bits=model_bits, detail=f"{len(selected)} PIUs")
         for ap, recipients in sorted(by_ap.items()):
             msg = GlobalModel(
                 r,
                 self.weights,
-                self.model_bits,
+                model_bits,
                 tuple(recipients),
                 control.local_steps,
                 deadline_at,
                 control.fidelity,
+                self.mask,
             )
             self.env.process(self._send(ap, msg))
 
@@ -170,6 +182,33 @@ class Server(Node):
         if self.on_round is not None:
             self.on_round(record)
 
+    def _prune(self, r: int) -> bool:
+        """Prune the global model if the schedule says so this round; True if it did."""
+        due = self.pruning.fraction_at(r) if self.pruning is not None else None
+        if due is None:
+            return False
+        level, fraction = due
+        prunable = self.trainer.prunable()
+        current = self.mask if self.mask is not None else torch.ones_like(prunable)
+        self.mask = prune_smallest(self.weights, prunable, current, fraction)
+        base = self.initial_weights if self.rewind else self.weights
+        self.weights = base * self.mask
+        sparsity = 1 - float(self.mask[prunable].float().mean())
+        size_bytes = self._model_bits(True) / 8  # kept float32 values + the mask bitmap
+        self.emit(
+            "prune",
+            r,
+            bits=self._model_bits(True),
+            detail=f"level={level} sparsity={sparsity:.4f} model_bytes={size_bytes:.0f}",
+        )
+        return True
+
+    def _model_bits(self, with_mask: bool) -> int:
+        """Broadcast size: 32 bits per kept weight, plus an n-bit mask when it changed."""
+        if self.mask is None:
+            return self.model_bits
+        return 32 * int(self.mask.sum()) + (self.mask.numel() if with_mask else 0)
+
     def _control(self, r: int) -> RoundControl:
         """This round's local steps and compression fidelity (fixed, or from the adaptive
         controller fed with the global model's probe loss; computing it takes no simulated
@@ -214,6 +253,10 @@ class Server(Node):
                     )
                     continue
                 delta = self.compressor.decompress(msg.payload)
+                if self.mask is not None:  # scatter the unpruned entries back
+                    full = torch.zeros(self.mask.numel(), dtype=delta.dtype)
+                    full[self.mask] = delta
+                    delta = full
                 received.append(_Part(msg.num_samples, delta, msg.loss, (msg.piu,)))
                 pending.discard(msg.piu)
                 self.emit("rx_update", r, bits=msg.payload.bits, detail=f"piu{msg.piu}")
