@@ -15,6 +15,7 @@ from torch import nn
 
 from models.lenet import LeNet5
 from models.mlp import MLP
+from models.resnet import ResNet18
 
 
 @dataclass(frozen=True)
@@ -62,4 +63,5 @@ MODELS: dict[str, ModelSpec] = {
     "lenet5_sigmoid": ModelSpec(
         "lenet5_sigmoid", lambda shape, k: LeNet5(shape, k, activation="sigmoid"), min_input_side=28
     ),
+    "resnet18": ModelSpec("resnet18", lambda shape, k: ResNet18(shape, k), min_input_side=8),
 }

@@ -557,6 +557,7 @@ class OptimizerConfig(_Frozen):
 
 class LearningConfig(_Frozen):
     dataset: str = "mnist5k"
+    data_path: Path | None = None  # folder of "mnist" (IDX) or "cifar10" (pickle) files
     test_fraction: float = Field(0.2, gt=0, lt=1)
     model: str = "lenet5"
     partition: Partition = IIDPartition()
@@ -576,6 +577,10 @@ class LearningConfig(_Frozen):
         if self.model not in MODELS:
             raise _FieldError("model", self.model, f"one of {sorted(MODELS)}")
         info, spec = DATASETS[self.dataset], MODELS[self.model]
+        if info.needs_path and self.data_path is None:
+            raise _FieldError("data_path", None, f"the folder holding the {self.dataset} files")
+        if info.needs_path and self.data_path is not None and not self.data_path.is_dir():
+            raise _FieldError("data_path", str(self.data_path), "", problem="is not a folder")
         if min(info.input_shape[1:]) < spec.min_input_side:
             raise _FieldError(
                 "model",
@@ -698,6 +703,9 @@ def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ())
     if isinstance(topology, dict) and isinstance(topology.get("path"), str):
         # A topology file next to the scenario file: make the path independent of the cwd.
         topology["path"] = str((path.parent / topology["path"]).resolve())
+    learning = data.get("learning")
+    if isinstance(learning, dict) and isinstance(learning.get("data_path"), str):
+        learning["data_path"] = str((path.parent / learning["data_path"]).resolve())
     overrides = list(overrides)
     apply_overrides(data, overrides)
     source = f"scenario file '{path}'" + (" with --set overrides" if overrides else "")

