@@ -408,6 +408,17 @@ class RandomKCompression(_CompressionBase):
     ratio: float = Field(0.1, gt=0, le=1)
 
 
+class DGCCompression(_CompressionBase):
+    """Deep Gradient Compression: momentum correction, factor masking and a warm-up of the
+    kept ``ratio`` from ``warmup_ratio`` over ``warmup_rounds`` rounds."""
+
+    method: Literal["dgc"]
+    ratio: float = Field(0.001, gt=0, le=1)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    warmup_rounds: int = Field(4, ge=0)
+    warmup_ratio: float = Field(0.25, gt=0, le=1)
+
+
 class ThresholdCompression(_CompressionBase):
     """Keep the entries with magnitude at least ``threshold``."""
 
@@ -443,6 +454,7 @@ Compression = Annotated[
     | QSGDCompression
     | TopKCompression
     | RandomKCompression
+    | DGCCompression
     | ThresholdCompression,
     Field(discriminator="method"),
 ]

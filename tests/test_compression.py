@@ -187,3 +187,30 @@ def test_a_round_fidelity_overrides_the_compressors_knob_and_still_decodes():
     assert torch.allclose(
         e.decompress(e.compress(X, fidelity=3)), EMQ(0.1, 3).decompress(EMQ(0.1, 3).compress(X))
     )
+
+
+def test_dgc_momentum_correction_masking_and_warmup():
+    from netsim.compress import DGC
+
+    d = DGC(ratio=0.25, momentum=0.5, warmup_rounds=0, warmup_ratio=0.25)
+    first = d.decompress(d.compress(X, piu=0, round=0))  # u = v = X: top-2 are 3.0, -2.0
+    assert torch.equal(first, torch.tensor([0, -2.0, 0, 0, 0, 3.0, 0, 0]))
+    # Round 1 with the same X: u = 0.5 u + X (u masked to 0 where sent), v = v + u
+    u = X.clone()
+    u[[1, 5]] = 0
+    u = 0.5 * u + X
+    v = X.clone()
+    v[[1, 5]] = 0
+    v = v + u
+    second = d.decompress(d.compress(X, piu=0, round=1))
+    top = torch.topk(v.abs(), 2).indices
+    expected = torch.zeros(8)
+    expected[top] = v[top]
+    assert torch.allclose(second, expected)
+    warm = DGC(ratio=0.001, momentum=0.9, warmup_rounds=4, warmup_ratio=0.25)
+    assert [round(warm.ratio_at(r), 6) for r in (0, 2, 4, 9)] == [
+        0.25,
+        round(0.25 * (0.004) ** 0.5, 6),
+        0.001,
+        0.001,
+    ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from netsim.compress.base import Compressor, IdentityCompressor, Payload, dense_bits, sparse_bits
 from netsim.compress.feedback import ErrorFeedback
 from netsim.compress.quantize import EMQ, QSGD, SignificanceQuantizer, UniformQuantizer
-from netsim.compress.sparsify import RandomK, Threshold, TopK
+from netsim.compress.sparsify import DGC, RandomK, Threshold, TopK
 from netsim.rng import Streams
 from netsim.scenario import (
+    DGCCompression,
     EMQCompression,
     QSGDCompression,
     RandomKCompression,
@@ -18,6 +19,7 @@ from netsim.scenario import (
 )
 
 __all__ = [
+    "DGC",
     "EMQ",
     "QSGD",
     "Compressor",
@@ -51,6 +53,8 @@ def build_compressor(cfg: object, streams: Streams) -> Compressor:
         inner = EMQ(cfg.threshold, cfg.mantissa_bits, cfg.exponent_bits, cfg.insignificant)
     elif isinstance(cfg, SignificanceCompression):
         inner = SignificanceQuantizer(cfg.threshold, cfg.bits)
+    elif isinstance(cfg, DGCCompression):
+        inner = DGC(cfg.ratio, cfg.momentum, cfg.warmup_rounds, cfg.warmup_ratio)
     elif isinstance(cfg, ThresholdCompression):
         inner = Threshold(cfg.threshold)
     else:
