@@ -45,7 +45,6 @@ class BatchedTrainer(Trainer):
             raise ValueError("the batched trainer does not support models with buffers yet")
         self.chunk_size = chunk_size
         self._names = [name for name, _ in self.model.named_parameters()]
-        self._shapes = [p.shape for _, p in self.model.named_parameters()]
         model = self.model
 
         def loss(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -72,23 +71,13 @@ class BatchedTrainer(Trainer):
         """Train G jobs with equal step counts and batch sizes together."""
         self.model.train()
         stacked = torch.stack([job.weights for job in jobs]).to(self.device)  # (G, P)
-        leaves = [
-            t.reshape(len(jobs), *shape).clone()
-            for t, shape in zip(
-                stacked.split([s.numel() for s in self._shapes], dim=1), self._shapes, strict=True
-            )
-        ]
+        leaves = [t.clone() for t in self._per_parameter(stacked)]  # (G, *shape) each
         params = dict(zip(self._names, leaves, strict=True))
         mask = jobs[0].mask  # one shared mask per group (see _execute)
         masks = (
             None
             if mask is None
-            else [
-                m.reshape(1, *shape).to(self.device)
-                for m, shape in zip(
-                    mask.float().split([s.numel() for s in self._shapes]), self._shapes, strict=True
-                )
-            ]
+            else [m.unsqueeze(0) for m in self._per_parameter(mask.float().to(self.device))]
         )
         opt = self.optimizer.make(leaves)  # element-wise: one optimizer per client, stacked
         batches = [self._batches(job) for job in jobs]  # per job: steps x (b,)

@@ -139,6 +139,7 @@ class Trainer:
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.streams = streams
+        self._sizes = [p.numel() for p in self.model.parameters()]
         self._pending: list[TrainHandle] = []
         self.jobs_run = 0  # jobs computed (not read from the cache)
         self.cache: TrainingCache | None = None
@@ -180,11 +181,17 @@ class Trainer:
         """Copy a flat vector into the model's own parameter storage. (torch's
         ``vector_to_parameters`` would make the parameters views of ``weights``, and training
         would then overwrite the caller's global model in place.)"""
-        offset = 0
-        for p in self.model.parameters():
-            n = p.numel()
-            p.copy_(weights[offset : offset + n].view_as(p))
-            offset += n
+        for p, w in zip(self.model.parameters(), self._per_parameter(weights), strict=True):
+            p.copy_(w)
+
+    def _per_parameter(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Split the last axis of ``flat`` (..., P) into views shaped like the model's
+        parameters (..., *shape), in ``model.parameters()`` order."""
+        lead = flat.shape[:-1]
+        return [
+            t.reshape(*lead, *p.shape)
+            for t, p in zip(flat.split(self._sizes, dim=-1), self.model.parameters(), strict=True)
+        ]
 
     def fingerprint(self) -> str:
         """Everything besides the job that determines a local update (see TrainingCache)."""
@@ -233,14 +240,17 @@ class Trainer:
         model.train()
         opt = self.optimizer.make(list(model.parameters()))
         batches = self._batches(job)
+        masks = None if job.mask is None else self._per_parameter(job.mask.to(self.device))
         losses = []
         for idx in batches:
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(self.train_x[idx]), self.train_y[idx])
             loss.backward()
             opt.step()
-            if job.mask is not None:
-                self._load(parameters_to_vector(model.parameters()).detach() * job.mask)
+            if masks is not None:  # pruned weights stay zero
+                with torch.no_grad():
+                    for p, m in zip(model.parameters(), masks, strict=True):
+                        p.mul_(m)
             losses.append(loss.detach())
         weights = parameters_to_vector(model.parameters()).detach().cpu().clone()
         return TrainResult(weights, float(torch.stack(losses).mean()), sum(len(b) for b in batches))
