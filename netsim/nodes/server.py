@@ -194,12 +194,12 @@ class Server(Node):
         base = self.initial_weights if self.rewind else self.weights
         self.weights = base * self.mask
         sparsity = 1 - float(self.mask[prunable].float().mean())
-        size_bytes = self._model_bits(True) / 8  # kept float32 values + the mask bitmap
+        size_bits = self._model_bits(True)  # kept float32 values + the mask bitmap
         self.emit(
             "prune",
             r,
-            bits=self._model_bits(True),
-            detail=f"level={level} sparsity={sparsity:.4f} model_bytes={size_bytes:.0f}",
+            bits=size_bits,
+            detail=f"level={level} sparsity={sparsity:.4f} model_bytes={size_bits / 8:.0f}",
         )
         return True
 
