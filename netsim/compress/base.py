@@ -54,10 +54,6 @@ class Compressor:
         on the data, an upper bound otherwise)."""
         return dense_bits(n)
 
-    @staticmethod
-    def dense_bits(n: int) -> int:
-        return dense_bits(n)
-
 
 def dense_bits(n: int, value_bits: int = FLOAT_BITS) -> int:
     """A dense vector of n values: ``value_bits n``."""

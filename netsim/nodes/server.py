@@ -11,7 +11,7 @@ import numpy as np
 import simpy
 import torch
 
-from netsim.compress.base import Compressor
+from netsim.compress.base import Compressor, dense_bits
 from netsim.compress.pruning import PruningSchedule, prune_smallest
 from netsim.fl.aggregation import fedavg, fedavg_weights
 from netsim.fl.controllers import ADACOMM, AFCFL, RoundControl
@@ -99,7 +99,7 @@ class Server(Node):
         self.pius: list[_Abortable] = []
         self.departed: set[int] = set()
         self.records: list[RoundRecord] = []
-        self.model_bits = compressor.dense_bits(weights.numel())
+        self.model_bits = dense_bits(weights.numel())  # the broadcast is uncompressed float32
         self.process = env.process(self.run())
 
     def run(self) -> Generator[simpy.Event, object, None]:
