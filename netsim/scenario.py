@@ -640,12 +640,6 @@ class Scenario(_Frozen):
                 self.compression.method,
                 "'none' with ota.enabled (analog uplinks send real values)",
             )
-        if self.ota.enabled and self.pruning.method != "none":
-            raise _FieldError(
-                "pruning.method",
-                self.pruning.method,
-                "'none' with ota.enabled (not supported together yet)",
-            )
         fidelity_methods = ("uniform", "emq", "topk", "randomk")
         if self.control.kind == "afcfl" and self.compression.method not in fidelity_methods:
             raise _FieldError(

@@ -83,3 +83,22 @@ def test_a_deadline_before_the_model_reaches_the_ap_drops_everybody_cleanly():
     r = res.rounds.iloc[0]
     assert (r["aggregated"], r["dropped"]) == (0, 3)
     assert not (res.events["event"] == "tx_start").any()
+
+
+def test_pruned_entries_do_not_go_over_the_air():
+    """With a shared pruning mask only the kept entries use channel uses (airtime kept / B),
+    the fronthaul carries 32 bits per kept entry and the pruned weights stay exactly zero
+    (no receiver noise lands on them)."""
+    sim = Simulation(
+        _ota(snr_db=0.0, rounds=2, pruning={"method": "oneshot", "start_round": 1, "amount": 0.5})
+    )
+    res = sim.run()
+    mask = sim.server.mask
+    assert mask is not None
+    kept = int(mask.sum())
+    ev = res.events
+    ota = ev[ev["event"] == "ota_start"]["duration_s"].tolist()
+    assert ota == pytest.approx([P / 1e6, kept / 1e6])
+    fwd = ev[(ev["event"] == "fwd_end")]["bits"].tolist()
+    assert fwd == [32 * P, 32 * kept]
+    assert torch.count_nonzero(res.weights[~mask]) == 0

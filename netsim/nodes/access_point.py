@@ -118,11 +118,14 @@ class AccessPoint(Node):
         late = tuple(sorted(pending))
         contributors = sorted(ready)
         n_params = model.weights.numel()
+        sent = n_params if model.mask is None else int(model.mask.sum())
         if not contributors:
             delta, weight, loss = torch.zeros(n_params), 0, math.nan
         else:
-            delta, weight, loss = yield from self._ota_transmit(r, [ready[k] for k in contributors])
-        bits = 32 * n_params  # the received sum travels the fronthaul as float32
+            delta, weight, loss = yield from self._ota_transmit(
+                r, [ready[k] for k in contributors], model.mask
+            )
+        bits = 32 * sent  # the received sum of the unpruned entries travels as float32
         self.emit("fwd_start", r, bits=bits, detail="ota aggregate")
         start = self.env.now
         yield from self.uplink.transfer(bits)
@@ -132,14 +135,18 @@ class AccessPoint(Node):
         )
 
     def _ota_transmit(
-        self, r: int, ready: list[OTAReady]
+        self, r: int, ready: list[OTAReady], mask: torch.Tensor | None
     ) -> Generator[simpy.Event, object, tuple[torch.Tensor, int, float]]:
         """The simultaneous analog transmission; returns (estimate of the weighted update
-        sum, sum of |D_k|, weighted train loss)."""
+        sum, sum of |D_k|, weighted train loss). With a pruning ``mask`` (P,) only the unpruned
+        entries go over the air (fewer channel uses; the pruned ones are known zeros)."""
         assert self.ota is not None
         sizes = np.array([u.num_samples for u in ready], dtype=float)
         phi = sizes / sizes.sum()
-        deltas = torch.stack([u.delta for u in ready]).double().numpy()  # (K, P)
+        stacked = torch.stack([u.delta for u in ready])  # (K, P)
+        if mask is not None:
+            stacked = stacked[:, mask]  # (K, P_kept)
+        deltas = stacked.double().numpy()
         # Normalise with common statistics (sent as side information, ~64 bits per PIU,
         # signalling time ignored) so each entry has mean power <= 1 and the receiver can
         # undo it: x_k = (delta_k - mu) / s, sum phi x = (sum phi delta - mu) / s.
@@ -161,6 +168,8 @@ class AccessPoint(Node):
         yield self.env.timeout(tx.airtime_s)
         self.emit("ota_end", r, duration_s=tx.airtime_s, detail=f"mse={tx.mse_per_entry:.4g}")
         estimate = torch.from_numpy(s * tx.estimate + mu).to(torch.float32)
+        if mask is not None:  # scatter the received entries back; pruned ones stay zero
+            estimate = torch.zeros(mask.numel()).masked_scatter(mask, estimate)
         loss = float(phi @ np.array([u.loss for u in ready]))
         return estimate, int(sizes.sum()), loss
 

@@ -1,0 +1,260 @@
+"""Compression and pruning experiments of issue 4 on the embedded MNIST-5k data.
+
+    python -m benchmarks.experiments afcfl   [--rounds 150] [--seeds 1]
+    python -m benchmarks.experiments pruning [--rounds 30]  [--seeds 1]
+    python -m benchmarks.experiments emq     [--rounds 20]  [--seeds 1]
+
+Each experiment runs whole simulations through the Python API (the same code as
+``netsim run``) and prints one table, one row per configuration (mean over seeds):
+
+* ``afcfl``: AFC-FL against fixed frequency/compression, the AFC-FL paper's Table 6 setting
+  (10 PIUs, one class each, LeNet-5, top-k keeping C % of the entries): rounds to 90 % test
+  accuracy, mean uploaded parameters per round, maximum accuracy.
+* ``pruning``: one-shot (OSP) against iterative magnitude pruning (IMP) at 30/50/70/90 %
+  sparsity, full and partial participation, over the air in the IIoT factory (the OTA-FL
+  IMP paper's setting at laptop scale).
+* ``emq``: EMQ adaptive quantization against full precision in the default scenario: uplink
+  bits and accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from netsim import Simulation, load_scenario
+
+
+@dataclass(frozen=True)
+class Config:
+    """One row of an experiment: a label and the ``--set`` overrides that define it."""
+
+    label: str
+    overrides: tuple[str, ...]
+
+
+def run(scenario: str | None, overrides: Sequence[str], seed: int):
+    """One simulation of ``scenario`` (None: the default) with overrides and seed."""
+    return Simulation(load_scenario(scenario, [*overrides, f"seed={seed}"])).run()
+
+
+def rounds_to(accuracy: pd.Series, target: float) -> float:
+    """1-based number of rounds until the test accuracy first reaches ``target`` (NaN: never)."""
+    hit = np.flatnonzero(accuracy.to_numpy() >= target)
+    return float(hit[0] + 1) if hit.size else math.nan
+
+
+# --------------------------------------------------------------------------- (b) AFC-FL
+
+AFCFL_BASE = (
+    "protocol.rounds={rounds}",
+    'learning.partition={{kind = "shards", classes_per_piu = 1}}',
+    'learning.model="lenet5"',
+    "learning.batch_size=50",
+    'learning.trainer="batched"',
+    'compression={{method = "topk", ratio = {ratio}}}',
+)
+
+
+def afcfl_configs(rounds: int) -> list[Config]:
+    """Table 6 of the AFC-FL paper: fixed (F, C) pairs and AFC-FL (f0 = 5, C0 = 100 %,
+    Cmin = 90 %, D = 2: f 5 -> C 90 %, f 1 -> C 98 %)."""
+
+    def base(ratio: float) -> tuple[str, ...]:
+        return tuple(o.format(rounds=rounds, ratio=ratio) for o in AFCFL_BASE)
+
+    return [
+        Config(
+            "AFC-FL",
+            (
+                *base(1.0),
+                "learning.local_steps=5",
+                'control={kind = "afcfl", c0 = 100, c_min = 90, d = 2.0}',
+            ),
+        ),
+        Config("F=1, C=100%", (*base(1.0), "learning.local_steps=1")),
+        Config("F=1, C=90%", (*base(0.9), "learning.local_steps=1")),
+        Config("F=5, C=100%", (*base(1.0), "learning.local_steps=5")),
+        Config("F=5, C=90%", (*base(0.9), "learning.local_steps=5")),
+    ]
+
+
+def uploaded_values(events: pd.DataFrame, n_params: int) -> pd.Series:
+    """Model entries uploaded per round (sum over PIUs), from the top-k payloads' bits.
+
+    Top-k payload bits are ``min(32 n, n + 32 k, 64 k, k (32 + ceil(log2 n)))`` (see
+    :func:`netsim.compress.base.sparse_bits`); the encoding is logged, so k is recovered
+    exactly from the bits."""
+    tx = events[events.event == "tx_start"]
+    index_bits = math.ceil(math.log2(n_params))
+
+    def k_of(row: pd.Series) -> int:
+        bits, enc = int(row.bits), str(row.detail)
+        if enc.endswith("dense_fp32"):
+            return n_params
+        if enc.endswith("bitmap"):
+            return (bits - n_params) // 32
+        if enc.endswith("int32_index"):
+            return bits // 64
+        return bits // (32 + index_bits)
+
+    return tx.apply(k_of, axis=1).groupby(tx["round"]).sum()
+
+
+def _uplink_mbit(res) -> float:
+    """Total payload bits of every upload attempt, in Mbit."""
+    return float(res.events.loc[res.events.event == "tx_start", "bits"].sum()) / 1e6
+
+
+def afcfl(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+    rows = []
+    for cfg in afcfl_configs(rounds):
+        for seed in seeds:
+            res = run(None, cfg.overrides, seed)
+            values = uploaded_values(res.events, res.weights.numel())
+            acc = res.rounds.test_accuracy
+            rows.append(
+                {
+                    "config": cfg.label,
+                    "seed": seed,
+                    "rounds_to_90": rounds_to(acc, 0.9),
+                    "params_per_round": float(values.mean()),
+                    "max_accuracy": float(acc.max()),
+                    "final_accuracy": float(acc.iloc[-1]),
+                    "uplink_Mbit": _uplink_mbit(res),
+                    "sim_time_s": res.sim_time_s,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- (a) pruning
+
+
+def pruning_configs(rounds: int) -> list[Config]:
+    """OSP and IMP to the same final sparsity s in {30, 50, 70, 90} %, full (100 PIUs) and
+    partial (20 per round) participation. IMP prunes 20 % of the remaining weights per level,
+    so it needs L = ceil(log(1 - s) / log 0.8) levels; its last level uses the rate that lands
+    exactly on s. Both finish pruning at the same round; OSP prunes once at that round."""
+    configs = []
+    for participation, extra in (("full", ()), ("partial", ("protocol.clients_per_round=20",))):
+        for sparsity in (0.3, 0.5, 0.7, 0.9):
+            levels = math.ceil(math.log(1 - sparsity) / math.log(0.8))
+            rate = 1 - (1 - sparsity) ** (1 / levels)  # equal per-level rate reaching s exactly
+            per_level = max(1, (rounds // 2) // levels)
+            last = 1 + per_level * (levels - 1)
+            common = (f"protocol.rounds={rounds}", *extra)
+            configs.append(
+                Config(
+                    f"OSP {sparsity:.0%} {participation}",
+                    (
+                        *common,
+                        f'pruning={{method = "oneshot", amount = {sparsity}, '
+                        f"start_round = {last}}}",
+                    ),
+                )
+            )
+            configs.append(
+                Config(
+                    f"IMP {sparsity:.0%} {participation}",
+                    (
+                        *common,
+                        f'pruning={{method = "imp", rate = {rate:.6f}, levels = {levels}, '
+                        f"rounds_per_level = {per_level}, start_round = 1}}",
+                    ),
+                )
+            )
+    return configs
+
+
+def pruning(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+    rows = []
+    for cfg in pruning_configs(rounds):
+        for seed in seeds:
+            res = run("iiot_ota", cfg.overrides, seed)
+            ota = res.events[res.events.event == "ota_start"]
+            prune = res.events[res.events.event == "prune"]
+            rows.append(
+                {
+                    "config": cfg.label,
+                    "seed": seed,
+                    "final_accuracy": res.final_accuracy,
+                    "max_accuracy": float(res.rounds.test_accuracy.max()),
+                    "sparsity": float(prune.detail.iloc[-1].split("sparsity=")[1].split()[0]),
+                    "model_kB": float(prune.bits.iloc[-1]) / 8e3,
+                    "ota_airtime_ms": 1e3 * float(ota.duration_s.iloc[-1]),
+                    "sim_time_s": res.sim_time_s,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- (c) EMQ
+
+
+def emq_configs(rounds: int) -> list[Config]:
+    common = (f"protocol.rounds={rounds}",)
+    return [
+        Config("full precision", common),
+        Config("EMQ m=3", (*common, 'compression={method = "emq", mantissa_bits = 3}')),
+        Config("EMQ m=1", (*common, 'compression={method = "emq", mantissa_bits = 1}')),
+        Config(
+            "EMQ m=3 drop",
+            (*common, 'compression={method = "emq", mantissa_bits = 3, insignificant = "drop"}'),
+        ),
+        Config(
+            "EMQ m=3 lambda=0.1",
+            (*common, 'compression={method = "emq", mantissa_bits = 3, threshold = 0.1}'),
+        ),
+    ]
+
+
+def emq(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+    rows = []
+    for cfg in emq_configs(rounds):
+        for seed in seeds:
+            res = run(None, cfg.overrides, seed)
+            tx = res.events[res.events.event == "tx_end"]
+            rows.append(
+                {
+                    "config": cfg.label,
+                    "seed": seed,
+                    "final_accuracy": res.final_accuracy,
+                    "uplink_Mbit": float(tx.bits.sum()) / 1e6,
+                    "uplink_airtime_s": float(tx.duration_s.sum()),
+                    "tx_energy_J": float(tx.energy_j.sum()),
+                    "sim_time_s": res.sim_time_s,
+                }
+            )
+    table = pd.DataFrame(rows)
+    full = table.loc[table.config == "full precision", "uplink_Mbit"].mean()
+    table["bits_vs_full"] = table.uplink_Mbit / full
+    return table
+
+
+EXPERIMENTS = {"afcfl": (afcfl, 150), "pruning": (pruning, 30), "emq": (emq, 20)}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    parser.add_argument("--rounds", type=int, help="rounds per run (default per experiment)")
+    parser.add_argument("--seeds", type=int, default=1, help="replications (seeds 1..N)")
+    parser.add_argument("--csv", help="also write the per-seed table here")
+    args = parser.parse_args(argv)
+    fn, default_rounds = EXPERIMENTS[args.experiment]
+    table = fn(args.rounds or default_rounds, range(1, args.seeds + 1))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    summary = table.drop(columns="seed").groupby("config", sort=False).mean()
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(summary.round(4).to_string())
+
+
+if __name__ == "__main__":
+    main()
