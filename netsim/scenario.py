@@ -446,8 +446,26 @@ class SignificanceCompression(_CompressionBase):
     bits: int = Field(4, ge=1, le=16)
 
 
+class LAQCompression(_CompressionBase):
+    """LAQ: b-bit uniform quantization of the innovation (update minus the PIU's last
+    decoded update)."""
+
+    method: Literal["laq"]
+    bits: int = Field(4, ge=1, le=16)
+
+
+class AQUILACompression(_CompressionBase):
+    """AQUILA: LAQ's innovation quantizer with ``b = floor(log2(1 + R sqrt(n) / ||y||_2))``
+    bits chosen per PIU and round (at most ``max_bits``)."""
+
+    method: Literal["aquila"]
+    max_bits: int = Field(16, ge=1, le=16)
+
+
 Compression = Annotated[
     NoCompression
+    | LAQCompression
+    | AQUILACompression
     | EMQCompression
     | SignificanceCompression
     | UniformCompression
@@ -481,13 +499,15 @@ class PruningConfig(_Frozen):
 class ControlConfig(_Frozen):
     """Adaptive control the server runs every round (``netsim/fl/controllers.py``).
 
-    kind: "none", "adacomm" (local steps from the loss ratio) or "afcfl" (local steps and
-    compression fidelity C: ``compression.bits`` for "uniform", mantissa bits for "emq",
-    kept percentage for "topk"/"randomk"). f_0 / tau_0 is ``learning.local_steps``.
+    kind: "none", "adacomm" (local steps from the loss ratio), "afcfl" (local steps and
+    compression fidelity C: ``compression.bits`` for "uniform"/"laq", mantissa bits for
+    "emq", kept percentage for "topk"/"randomk") or "adaquantfl" (QSGD levels
+    ``s = ceil(sqrt(F_0 / F) c0)``, needs ``compression.method = "qsgd"``).
+    f_0 / tau_0 is ``learning.local_steps``.
     The loss is the global model's on ``probe_samples`` fixed training samples.
     """
 
-    kind: Literal["none", "adacomm", "afcfl"] = "none"
+    kind: Literal["none", "adacomm", "afcfl", "adaquantfl"] = "none"
     c0: int = Field(8, ge=1)
     c_min: int = Field(2, ge=1)
     d: NonNegativeFloat = 0.5
@@ -640,13 +660,15 @@ class Scenario(_Frozen):
                 self.compression.method,
                 "'none' with ota.enabled (analog uplinks send real values)",
             )
-        fidelity_methods = ("uniform", "emq", "topk", "randomk")
+        fidelity_methods = ("uniform", "emq", "topk", "randomk", "laq")
         if self.control.kind == "afcfl" and self.compression.method not in fidelity_methods:
             raise _FieldError(
                 "control.kind",
                 "afcfl",
                 f"a compression.method with a fidelity knob: {fidelity_methods}",
             )
+        if self.control.kind == "adaquantfl" and self.compression.method != "qsgd":
+            raise _FieldError("control.kind", "adaquantfl", "used with compression.method = 'qsgd'")
         k = self.protocol.clients_per_round
         if k is not None and k > self.topology.n_pius:
             raise _FieldError(

@@ -18,7 +18,7 @@ from netsim.compress import build_compressor
 from netsim.compress.pruning import PruningSchedule
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, slowdown_distribution
-from netsim.fl.controllers import ADACOMM, AFCFL
+from netsim.fl.controllers import ADACOMM, AFCFL, AdaQuantFL, Controller
 from netsim.learn.batched import BatchedTrainer
 from netsim.learn.cache import TrainingCache
 from netsim.learn.datasets import Dataset, DatasetError, load_dataset, train_test_split
@@ -245,12 +245,14 @@ class Simulation:
         self.server.pius = list(self.pius)
         self._check_link_budgets(self.server.model_bits)
 
-    def _controller(self) -> AFCFL | ADACOMM | None:
+    def _controller(self) -> Controller | None:
         control, steps = self.scenario.control, self.scenario.learning.local_steps
         if control.kind == "afcfl":
             return AFCFL(steps, control.c0, control.c_min, control.d)
         if control.kind == "adacomm":
             return ADACOMM(steps)
+        if control.kind == "adaquantfl":
+            return AdaQuantFL(steps, control.c0)
         return None
 
     def _ota_receiver(self, n_aps: int) -> OTAReceiver | None:

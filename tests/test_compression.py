@@ -214,3 +214,151 @@ def test_dgc_momentum_correction_masking_and_warmup():
         0.001,
         0.001,
     ]
+
+
+def test_laq_quantizes_the_innovation_by_hand():
+    from netsim.compress import LAQ
+
+    x0 = torch.tensor([0.5, -2.0, 0.2, 1.0, -0.25, 3.0, 0.125, -1.0])  # no ties on the grid
+    laq = LAQ(bits=2)  # levels -R, -R/3, R/3, R (R = ||y||_inf)
+    first = laq.compress(x0, piu=0, round=0)  # reference 0: y = x0, R = 3
+    assert first.bits == 2 * 8 + 32
+    r = 3.0
+    grid = torch.tensor([-r, -r / 3, r / 3, r])
+    expected = grid[(x0[:, None] - grid).abs().argmin(1)]
+    assert torch.allclose(laq.decompress(first), torch.tensor([1, -3, 1, 1, -1, 3, 1, -1.0]))
+    assert torch.allclose(laq.decompress(first), expected)
+    # Round 1: the innovation is taken against the decoded round-0 update.
+    x1 = x0 + 0.3  # innovation off the grid midpoints too
+    second = laq.compress(x1, piu=0, round=1)
+    y = x1 - expected
+    r1 = float(y.abs().max())
+    grid1 = torch.tensor([-r1, -r1 / 3, r1 / 3, r1])
+    assert torch.allclose(
+        laq.decompress(second), expected + grid1[(y[:, None] - grid1).abs().argmin(1)]
+    )
+    # The error after the innovation step is at most R / 3 per entry (half a level spacing).
+    assert float((laq.decompress(second) - x1).abs().max()) <= r1 / 3 + 1e-6
+    assert 1 not in laq.reference  # state per PIU
+
+
+def test_laq_with_a_constant_update_converges_to_it():
+    from netsim.compress import LAQ
+
+    laq = LAQ(bits=2)
+    errors = [float((laq.decompress(laq.compress(X, 0, r)) - X).abs().max()) for r in range(6)]
+    # Each round the innovation radius shrinks by at least 3x (2-bit grid, error <= R/3).
+    assert all(b <= a / 3 + 1e-6 for a, b in zip(errors, errors[1:], strict=False))
+    assert errors[-1] < 3.0 / 3**6 + 1e-6
+
+
+def test_aquila_bits_from_the_innovation_norms():
+    from netsim.compress import AQUILA
+
+    aq = AQUILA()
+    # y = X: R = 3, ||y||_2 = sqrt(15.328125), b = floor(log2(1 + 3 sqrt(8) / ||y||_2)) = 1
+    p = aq.compress(X, 0, 0)
+    norm = math.sqrt(float((X**2).sum()))
+    b = math.floor(math.log2(1 + 3 * math.sqrt(8) / norm))
+    assert b == 1 and p.bits == b * 8 + 40 and p.encoding == "aquila_b1"
+    # A spiky innovation (one large entry among small ones) gets more bits.
+    spike = torch.full((1024,), 1e-3)
+    spike[0] = 1.0
+    q = AQUILA().compress(spike, 0, 0)
+    expected = math.floor(math.log2(1 + math.sqrt(1024) / math.sqrt(1 + 1023e-6)))
+    assert expected == 5 and q.bits == 5 * 1024 + 40
+    assert AQUILA().planned_bits(1024) == 5 * 1024 + 40  # bound: R sqrt(n) / ||y|| <= sqrt(n)
+
+
+@pytest.mark.parametrize("make", ["ef", "laq"])
+def test_undo_restores_the_state_of_a_payload_that_never_arrived(make):
+    """A lost payload leaves the per-PIU state as if it had not been compressed; an undo
+    for another round (or a second undo) changes nothing."""
+    from netsim.compress import LAQ
+
+    compressor = {"ef": lambda: ErrorFeedback(TopK(ratio=0.25)), "laq": lambda: LAQ(bits=2)}[make]
+    g = torch.Generator().manual_seed(1)
+    u0, u1, u2 = (torch.randn(8, generator=g) for _ in range(3))
+    with_loss, without = compressor(), compressor()
+    with_loss.compress(u0, 0, 0)
+    with_loss.compress(u1, 0, 1)
+    with_loss.undo(0, 0)  # stale: no effect
+    with_loss.undo(0, 1)
+    with_loss.undo(0, 1)  # twice: no effect
+    without.compress(u0, 0, 0)
+    # EF keeps the lost update to send it later; LAQ's reference is still the round-0 decode.
+    later = u1 + u2 if make == "ef" else u2
+    a = with_loss.decompress(with_loss.compress(u2, 0, 2))
+    b = without.decompress(without.compress(later, 0, 2))
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", ["ef", "dgc"])
+def test_lossy_uploads_conserve_what_was_delivered(make):
+    """Delivered updates + the kept state (EF residual, DGC accumulator without momentum)
+    sum to the true updates when every third upload is lost and undone."""
+    from netsim.compress import DGC
+
+    if make == "ef":
+        ef = ErrorFeedback(TopK(ratio=0.25))
+        compressor, state = ef, lambda: ef.residuals[2]
+    else:
+        dgc = DGC(ratio=0.25, momentum=0.0, warmup_rounds=0, warmup_ratio=0.25)
+        compressor, state = dgc, lambda: dgc.v[2]
+    g = torch.Generator().manual_seed(3)
+    delivered = torch.zeros(8)
+    true = torch.zeros(8)
+    for r in range(12):
+        u = torch.randn(8, generator=g)
+        true += u
+        payload = compressor.compress(u, piu=2, round=r)
+        if r % 3 == 1:
+            compressor.undo(2, r)  # lost on the air
+        else:
+            delivered += compressor.decompress(payload)
+    assert torch.allclose(delivered + state(), true, atol=1e-5)
+
+
+def test_qsgd_levels_follow_the_rounds_fidelity():
+    q = QSGD(levels=1, bucket=4, streams=Streams(0))
+    p = q.compress(X, fidelity=7)
+    # 2 buckets x 32 + 8 x (1 sign + ceil(log2 8) = 3 level bits)
+    assert p.bits == 2 * 32 + 8 * 4 == q.planned_bits(8, 7) and p.encoding == "qsgd_s7_d4"
+    out = q.decompress(p)
+    norms = torch.linalg.vector_norm(X.reshape(2, 4), dim=1).repeat_interleave(4)
+    levels = out * 7 / norms
+    assert torch.allclose(levels, levels.round(), atol=1e-5)  # on the 7-level grid
+    assert (out.sign() * X.sign() >= 0).all()
+
+
+@pytest.mark.parametrize("method", ["laq", "aquila"])
+def test_innovation_quantizers_in_a_simulation(method):
+    """Two rounds: the payload bits on the air are b n + header, b fixed (LAQ) or from the
+    innovation (AQUILA, logged in the encoding)."""
+    scenario = tiny(protocol={"rounds": 2}, compression={"method": method})
+    res = Simulation(scenario).run()
+    tx = res.events[res.events["event"] == "tx_end"]
+    start = res.events[res.events["event"] == "tx_start"]
+    assert len(tx) == 6
+    for bits, encoding in zip(tx["bits"], start["detail"], strict=True):
+        b = int(encoding.split("_b")[1])
+        assert encoding.startswith(method)
+        assert bits == b * 55_210 + (32 if method == "laq" else 40)
+        if method == "laq":
+            assert b == 4
+
+
+def test_laq_error_in_a_simulation_shrinks_with_its_bits():
+    """The global model's distance from the uncompressed run, relative to how far that run
+    moved, falls about 2^4 = 16x from 8 to 12 bits (the grid step halves per bit)."""
+    sim = Simulation(tiny(protocol={"rounds": 2}))
+    w0 = sim.server.weights.clone()
+    exact = sim.run().weights
+    err = {}
+    for bits in (8, 12):
+        w = Simulation(tiny(protocol={"rounds": 2}, compression={"method": "laq", "bits": bits}))
+        err[bits] = float(
+            torch.linalg.norm(w.run().weights - exact) / torch.linalg.norm(exact - w0)
+        )
+    assert err[8] < 0.2
+    assert 8 < err[8] / err[12] < 32

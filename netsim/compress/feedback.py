@@ -1,7 +1,9 @@
 """Error feedback (Strom 2015; Karimireddy et al. 2019) around any compressor.
 
 Per PIU: ``t = residual + update``; send ``compress(t)``; ``residual = t - decompress(sent)``.
-So the sum of what a PIU sent plus its residual equals the sum of its true updates.
+So the sum of what a PIU sent plus its residual equals the sum of its true updates; a
+payload that never arrives is undone (its whole target stays in the residual), so the
+identity holds over what was *delivered*.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class ErrorFeedback(Compressor):
         self.inner = inner
         self.name = f"{inner.name}+ef"
         self.residuals: dict[int, torch.Tensor] = {}
+        self._sent: dict[int, tuple[int, torch.Tensor]] = {}  # piu -> (round, target)
 
     def compress(
         self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
@@ -26,7 +29,16 @@ class ErrorFeedback(Compressor):
         target = flat + self.residuals.get(piu, torch.zeros_like(flat))
         payload = self.inner.compress(target, piu, round, fidelity)
         self.residuals[piu] = target - self.inner.decompress(payload)
+        self._sent[piu] = (round, target)
         return payload
+
+    def undo(self, piu: int, round: int) -> None:
+        """Nothing arrived: the whole target (residual + update) stays to be sent."""
+        sent = self._sent.get(piu)
+        if sent is not None and sent[0] == round:
+            self.residuals[piu] = sent[1]
+            del self._sent[piu]
+        self.inner.undo(piu, round)
 
     def decompress(self, payload: Payload) -> torch.Tensor:
         return self.inner.decompress(payload)

@@ -1,4 +1,5 @@
-"""Quantizers: uniform b-bit (deterministic or stochastic rounding) and QSGD."""
+"""Quantizers: uniform b-bit (deterministic or stochastic rounding), QSGD, EMQ and its
+predecessor, and the innovation quantizers LAQ and AQUILA (COMPRESSION.md)."""
 
 from __future__ import annotations
 
@@ -84,25 +85,29 @@ class QSGD(Compressor):
         v = torch.cat([x, x.new_zeros(pad)]).reshape(-1, self.bucket)  # (buckets, d)
         norms = torch.linalg.vector_norm(v, dim=1, keepdim=True)
         safe = torch.where(norms > 0, norms, torch.ones_like(norms))
+        s = self.levels if fidelity is None else fidelity
         gen = self.streams.torch(Stream.COMPRESSION, piu, round)
         u = torch.rand(v.shape, generator=gen)
-        level = torch.floor(self.levels * v.abs() / safe + u).clamp(max=self.levels)
+        level = torch.floor(s * v.abs() / safe + u).clamp(max=s)
         signed = (torch.sign(v) * level).reshape(-1)[:n]
+        levels = torch.tensor([float(s)])  # s travels with the round's control
         return Payload(
-            (signed, norms.reshape(-1)),
-            self.planned_bits(n),
-            f"qsgd_s{self.levels}_d{self.bucket}",
+            (signed, norms.reshape(-1), levels),
+            self.planned_bits(n, s),
+            f"qsgd_s{s}_d{self.bucket}",
             n,
         )
 
     def decompress(self, payload: Payload) -> torch.Tensor:
-        signed, norms = payload.tensors
+        signed, norms, levels = payload.tensors
         n = payload.length
         scale = norms.repeat_interleave(self.bucket)[:n]
-        return signed * scale / self.levels
+        return signed * scale / levels
 
     def planned_bits(self, n: int, fidelity: int | None = None) -> int:
-        level_bits = math.ceil(math.log2(self.levels + 1))
+        """``fidelity`` is the number of levels s (AdaQuantFL adapts it)."""
+        s = self.levels if fidelity is None else fidelity
+        level_bits = math.ceil(math.log2(s + 1))
         return math.ceil(n / self.bucket) * FLOAT_BITS + n * (1 + level_bits)
 
 
@@ -201,3 +206,98 @@ class SignificanceQuantizer(Compressor):
         sign, q, significant, top = payload.tensors
         magnitude = q * top / (2**self.bits - 1)
         return torch.where(significant, sign * magnitude, sign * self.threshold * top / 2)
+
+
+class LAQ(Compressor):
+    """Lazily aggregated quantization (Sun et al. 2019), without the lazy skipping rule:
+    each PIU sends its *innovation* ``y = x - x_ref`` quantized with b bits, where ``x_ref``
+    is the PIU's previous update as the server decoded it (both sides hold it).
+
+    Levels ``-R + 2 R q / (2^b - 1)``, q in 0..2^b-1, deterministic rounding, radius
+    ``R = ||y||_inf``; the decoded update ``x_ref + Q(y)`` becomes the new reference. Bits:
+    ``b n + 32`` (the levels and R). A lost payload is undone (the reference stays), and
+    the reference restarts from zero when the update length changes (a new pruning mask).
+    """
+
+    name = "laq"
+    header_bits = FLOAT_BITS  # R
+
+    def __init__(self, bits: int) -> None:
+        if not 1 <= bits <= 16:
+            raise ValueError(f"bits must be in 1..16, got {bits}")
+        self.bits = bits
+        self.reference: dict[int, torch.Tensor] = {}
+        self._previous: dict[int, tuple[int, torch.Tensor | None]] = {}
+
+    def bits_for(self, innovation: torch.Tensor, fidelity: int | None) -> int:
+        """Bits per entry of this payload (fixed for LAQ)."""
+        return self.bits if fidelity is None else fidelity
+
+    def compress(
+        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+    ) -> Payload:
+        x = update.detach().reshape(-1).to(torch.float32)
+        ref = self.reference.get(piu)
+        if ref is None or ref.numel() != x.numel():
+            ref = torch.zeros_like(x)
+        y = x - ref
+        b = self.bits_for(y, fidelity)
+        steps = 2**b - 1
+        radius = y.abs().max().clamp_min(torch.finfo(torch.float32).tiny)
+        q = torch.round((y + radius) / (2 * radius) * steps).clamp(0, steps)
+        payload = Payload(
+            (q, radius.reshape(1), torch.tensor([float(steps)]), ref),
+            b * x.numel() + self.header_bits,
+            f"{self.name}_b{b}",
+            x.numel(),
+        )
+        self._previous[piu] = (round, self.reference.get(piu))
+        self.reference[piu] = self.decompress(payload)
+        return payload
+
+    def decompress(self, payload: Payload) -> torch.Tensor:
+        # ``ref`` travels in the payload for the simulator's convenience only: the server
+        # holds the same reference (the PIU's last decoded update), so it is not counted.
+        q, radius, steps, ref = payload.tensors
+        return ref + q * (2 * radius / steps) - radius
+
+    def planned_bits(self, n: int, fidelity: int | None = None) -> int:
+        return (self.bits if fidelity is None else fidelity) * n + self.header_bits
+
+    def undo(self, piu: int, round: int) -> None:
+        previous = self._previous.get(piu)
+        if previous is None or previous[0] != round:
+            return
+        del self._previous[piu]
+        if previous[1] is None:
+            self.reference.pop(piu, None)
+        else:
+            self.reference[piu] = previous[1]
+
+
+class AQUILA(LAQ):
+    """AQUILA's adaptive quantization (Zhao et al. 2023), without its device-selection
+    (skipping) rule: LAQ's innovation quantizer with the bits chosen per PIU and round as
+    ``b = floor(log2(1 + R sqrt(n) / ||y||_2))`` (COMPRESSION.md), R = ||y||_inf, clamped to
+    1..``max_bits``. b travels in an 8-bit header: bits ``b n + 32 + 8``.
+    """
+
+    name = "aquila"
+    header_bits = FLOAT_BITS + 8  # R and b
+
+    def __init__(self, max_bits: int = 16) -> None:
+        super().__init__(max_bits)
+        self.max_bits = max_bits
+
+    def bits_for(self, innovation: torch.Tensor, fidelity: int | None) -> int:
+        norm = float(torch.linalg.vector_norm(innovation.double()))
+        if norm == 0.0:
+            return 1
+        radius = float(innovation.abs().max())
+        b = math.floor(math.log2(1 + radius * math.sqrt(innovation.numel()) / norm))
+        return min(max(b, 1), self.max_bits)
+
+    def planned_bits(self, n: int, fidelity: int | None = None) -> int:
+        """Upper bound: ``R sqrt(n) / ||y||_2 <= sqrt(n)``."""
+        b = min(max(math.floor(math.log2(1 + math.sqrt(n))), 1), self.max_bits)
+        return b * n + self.header_bits

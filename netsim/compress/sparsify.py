@@ -113,6 +113,7 @@ class DGC(_Sparse):
         self.warmup_ratio = warmup_ratio
         self.u: dict[int, torch.Tensor] = {}
         self.v: dict[int, torch.Tensor] = {}
+        self._unmasked: dict[int, tuple[int, torch.Tensor, torch.Tensor]] = {}
 
     def ratio_at(self, round: int) -> float:
         """Kept fraction in ``round``: geometric from warmup_ratio to ratio, then ratio."""
@@ -129,8 +130,16 @@ class DGC(_Sparse):
         k = _keep_count(x.numel(), _ratio(self.ratio_at(round), fidelity))
         indices = torch.topk(v.abs(), k, sorted=False).indices.sort().values
         values = v[indices].clone()
+        self._unmasked[piu] = (round, u.clone(), v.clone())
         u[indices] = 0.0  # momentum factor masking
         v[indices] = 0.0
         self.u[piu], self.v[piu] = u, v
         bits, encoding = sparse_bits(x.numel(), k)
         return Payload((values, indices), bits, f"dgc_{encoding}", x.numel())
+
+    def undo(self, piu: int, round: int) -> None:
+        """Nothing arrived: keep accumulating the entries that were to be sent."""
+        unmasked = self._unmasked.get(piu)
+        if unmasked is not None and unmasked[0] == round:
+            self.u[piu], self.v[piu] = unmasked[1], unmasked[2]
+            del self._unmasked[piu]

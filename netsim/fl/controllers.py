@@ -5,6 +5,9 @@
   ``f_l = ceil(sqrt(F(X_l) / F(X_0)) f_0)`` and compression fidelity
   ``C_l = max(C_min, C_0 - floor(f_l D))`` (C is a fidelity knob: more = less compression).
 
+* AdaQuantFL (Jhunjhunwala et al. 2021): quantization levels grow as the loss falls,
+  ``s_l = ceil(sqrt(F(x_0) / F(x_l)) s_0)`` (the fidelity of a QSGD compressor).
+
 F is the weighted training loss of the global model on a fixed probe set, F(X_0) the value
 at round 0. Guards: F(X_0) must be > 0 (else the controller keeps the initial settings); if F
 grows (ratio > 1) f is capped at f_0; a NaN loss keeps the previous f.
@@ -70,3 +73,33 @@ class ADACOMM:
         tau = min(self.tau0, max(1, math.ceil(math.sqrt(loss / self.initial_loss) * self.tau0)))
         self.previous = RoundControl(tau)
         return self.previous
+
+
+class AdaQuantFL:
+    """AdaQuantFL: QSGD levels ``s_l = ceil(sqrt(F_0 / F_l) s_0)``; local steps fixed.
+
+    Guards as above: an unusable F_0 (<= 0, NaN, inf) or a NaN / zero current loss keeps
+    the previous levels; s is at least 1.
+    """
+
+    def __init__(self, steps: int, s0: int) -> None:
+        if steps < 1 or s0 < 1:
+            raise ValueError(f"AdaQuantFL needs steps >= 1 and s0 >= 1, got {steps}, {s0}")
+        self.steps, self.s0 = steps, s0
+        self.initial_loss: float | None = None
+        self.previous = RoundControl(steps, s0)
+
+    def update(self, loss: float) -> RoundControl:
+        if self.initial_loss is None:
+            self.initial_loss = loss
+        f0_loss = self.initial_loss
+        usable = f0_loss > 0 and math.isfinite(f0_loss)
+        if not usable or not (loss > 0 and math.isfinite(loss)):
+            return self.previous
+        s = max(1, math.ceil(math.sqrt(f0_loss / loss) * self.s0))
+        self.previous = RoundControl(self.steps, s)
+        return self.previous
+
+
+Controller = AFCFL | ADACOMM | AdaQuantFL
+"""Any of the server's per-round controllers (each has ``update(loss) -> RoundControl``)."""

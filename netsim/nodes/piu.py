@@ -121,6 +121,7 @@ class PIU(Node):
         self._aborted_upto = -1  # rounds <= this were aborted by the server
         self._activity: _Activity | None = None
         self._job: TrainHandle | None = None
+        self._unsent: int | None = None  # round of a compressed payload not yet handed over
         self.process = env.process(self.run())
 
     @property
@@ -153,11 +154,13 @@ class PIU(Node):
                 yield from self._participate(msg)
             except simpy.Interrupt:
                 self._charge_interrupted(msg.round)
+                if self._unsent == msg.round:
+                    self.compressor.undo(self.index, msg.round)
             except _BatteryEmpty:
                 self.active = False
                 self._notify(msg.round, "left")
             finally:
-                self._round, self._activity, self._job = None, None, None
+                self._round, self._activity, self._job, self._unsent = None, None, None, None
 
     def _participate(self, msg: GlobalModel) -> Generator[simpy.Event, object, None]:
         r = msg.round
@@ -203,6 +206,7 @@ class PIU(Node):
         if msg.mask is not None:  # pruned entries are known to be zero: only the rest is sent
             delta = delta[msg.mask]
         payload = self.compressor.compress(delta, self.index, r, msg.fidelity)
+        self._unsent = r  # an interruption before the hand-over undoes the compression state
         with self.access.request() as slot:
             self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
             yield slot
@@ -233,7 +237,9 @@ class PIU(Node):
                 )
                 if delivered:
                     break
+        self._unsent = None
         if not delivered:  # every attempt failed: the update is lost
+            self.compressor.undo(self.index, r)
             self._notify(r, "lost")
             return
         self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, result.loss))

@@ -14,7 +14,7 @@ import torch
 from netsim.compress.base import Compressor, dense_bits
 from netsim.compress.pruning import PruningSchedule, prune_smallest
 from netsim.fl.aggregation import fedavg, fedavg_weights
-from netsim.fl.controllers import ADACOMM, AFCFL, RoundControl
+from netsim.fl.controllers import Controller, RoundControl
 from netsim.fl.selection import select_uniform
 from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
@@ -45,8 +45,8 @@ class Server(Node):
     ----------
     weights: initial global model, flat float32 (P,).
     downlinks: per AP, the server -> AP link and that AP's inbox.
-    controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM) and the training
-        samples its loss is measured on.
+    controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM, AdaQuantFL)
+        and the training samples its loss is measured on.
     pruning, rewind: optional magnitude-pruning schedule of the global model (shared mask;
         ``rewind`` resets survivors to the initial weights at each level).
     on_round: called with each finished :class:`RoundRecord` (progress reporting).
@@ -71,7 +71,7 @@ class Server(Node):
         streams: Streams,
         on_round: Callable[[RoundRecord], None] | None = None,
         over_the_air: bool = False,
-        controller: AFCFL | ADACOMM | None = None,
+        controller: Controller | None = None,
         probe_indices: np.ndarray | None = None,
         pruning: PruningSchedule | None = None,
         rewind: bool = False,
@@ -245,6 +245,7 @@ class Server(Node):
                     pending.discard(msg.piu)
             elif isinstance(msg, Update):
                 if msg.round != r:
+                    self.compressor.undo(msg.piu, msg.round)  # the PIU is told: not received
                     self.emit(
                         "discard",
                         r,
