@@ -706,21 +706,36 @@ def default_scenario_path() -> Path:
     return Path(str(resources.files("topologies") / "default.toml"))
 
 
+def bundled_scenarios() -> list[str]:
+    """Names of the scenarios bundled in ``topologies/`` (usable instead of a path)."""
+    return sorted(p.stem for p in default_scenario_path().parent.glob("*.toml"))
+
+
+def _bundled_or_path(path: str | Path) -> Path:
+    """``path``, or the bundled scenario of that name when no such file exists."""
+    path = Path(path)
+    if not path.exists() and path.parent == Path(".") and path.stem in bundled_scenarios():
+        return default_scenario_path().parent / f"{path.stem}.toml"
+    return path
+
+
 def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Scenario:
     """Read, override and validate a scenario file.
 
     Parameters
     ----------
     path:
-        A TOML scenario file; ``None`` loads the bundled default scenario.
+        A TOML scenario file, or the name of a bundled one (``"iiot_ota"``: see
+        :func:`bundled_scenarios`); ``None`` loads the bundled default scenario.
     overrides:
         ``"a.b=c"`` strings; the value is parsed as TOML (``5``, ``1.5``, ``"x"``, ``[1, 2]``),
         and taken as a plain string when it is not valid TOML.
     """
-    path = default_scenario_path() if path is None else Path(path)
+    path = default_scenario_path() if path is None else _bundled_or_path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise ScenarioError(f"scenario file '{path}' {what}")
+        names = ", ".join(bundled_scenarios())
+        raise ScenarioError(f"scenario file '{path}' {what} (bundled scenarios: {names})")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -101,7 +101,9 @@ def test_console_script_entry_point_runs(tmp_path):
         check=False,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"netsim: scenario file '{tmp_path / 'nope.toml'}' does not exist"
+    assert proc.stderr.strip().startswith(
+        f"netsim: scenario file '{tmp_path / 'nope.toml'}' does not exist (bundled scenarios: "
+    )
 
 
 def test_topo_show_writes_a_png_layout(tmp_path, capsys):

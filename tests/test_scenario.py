@@ -72,6 +72,19 @@ def test_all_errors_are_reported_at_once():
     assert "radio.bandwidth_hz" in message and "learning.model" in message
 
 
+def test_a_bundled_scenario_loads_by_name(tmp_path, monkeypatch):
+    from netsim.scenario import bundled_scenarios
+
+    names = bundled_scenarios()
+    assert {"default", "iiot_ota", "cellfree"} <= set(names)
+    assert load_scenario("iiot_ota").name == "iiot_ota"
+    monkeypatch.chdir(tmp_path)  # a file of that name in the working directory wins
+    (tmp_path / "iiot_ota").write_text('name = "mine"\n')
+    assert load_scenario("iiot_ota").name == "mine"
+    with pytest.raises(ScenarioError, match=r"does not exist \(bundled scenarios: cellfree, "):
+        load_scenario("iiot")
+
+
 def test_missing_file_and_directory_and_bad_toml(tmp_path):
     with pytest.raises(ScenarioError, match="does not exist"):
         load_scenario(tmp_path / "nope.toml")
