@@ -479,7 +479,11 @@ Compression = Annotated[
 
 
 class PruningConfig(_Frozen):
-    """Magnitude pruning of the global model with a shared mask (``compress/pruning.py``).
+    """Magnitude pruning (``compress/pruning.py``).
+
+    scope: "server" prunes the global model with one shared mask; "piu" lets each PIU prune
+    its own trained model with its own mask and send only its kept entries (the server
+    averages each entry over the PIUs that kept it).
 
     method: "none", "oneshot" (remove ``amount`` of the conv/linear weights at
     ``start_round``) or "imp" (remove ``rate`` of the remaining ones every
@@ -488,12 +492,23 @@ class PruningConfig(_Frozen):
     """
 
     method: Literal["none", "oneshot", "imp"] = "none"
+    scope: Literal["server", "piu"] = "server"
     start_round: int = Field(1, ge=0)
     amount: float = Field(0.7, gt=0, lt=1)
     rate: float = Field(0.2, gt=0, lt=1)
     levels: int = Field(5, ge=1)
     rounds_per_level: int = Field(2, ge=1)
     rewind: bool = False
+
+    @model_validator(mode="after")
+    def _rewind_at_the_server(self) -> PruningConfig:
+        if self.rewind and self.scope == "piu":
+            raise _FieldError(
+                "rewind",
+                True,
+                "false with scope = 'piu' (a PIU starts each round from the global model)",
+            )
+        return self
 
 
 class ControlConfig(_Frozen):
@@ -659,6 +674,12 @@ class Scenario(_Frozen):
                 "compression.method",
                 self.compression.method,
                 "'none' with ota.enabled (analog uplinks send real values)",
+            )
+        if self.ota.enabled and self.pruning.method != "none" and self.pruning.scope == "piu":
+            raise _FieldError(
+                "pruning.scope",
+                "piu",
+                "'server' with ota.enabled (superposed entries need one shared mask)",
             )
         fidelity_methods = ("uniform", "emq", "topk", "randomk", "laq")
         if self.control.kind == "afcfl" and self.compression.method not in fidelity_methods:

@@ -172,16 +172,7 @@ class Simulation:
             on_round=on_round,
             over_the_air=s.ota.enabled,
             controller=self._controller(),
-            pruning=None
-            if s.pruning.method == "none"
-            else PruningSchedule(
-                s.pruning.method,
-                s.pruning.start_round,
-                s.pruning.amount,
-                s.pruning.rate,
-                s.pruning.levels,
-                s.pruning.rounds_per_level,
-            ),
+            pruning=self._pruning_schedule() if s.pruning.scope == "server" else None,
             rewind=s.pruning.rewind,
             probe_indices=self.streams.numpy(Stream.PROBE).permutation(len(self.trainer.train_y))[
                 : s.control.probe_samples
@@ -239,11 +230,20 @@ class Simulation:
                 if ergodic_rate is None or self.cellfree_sinr is None
                 else (float(ergodic_rate[k]), float(10 * np.log10(self.cellfree_sinr[k]))),
                 max_retransmissions=s.radio.max_retransmissions,
+                pruning=self._pruning_schedule() if s.pruning.scope == "piu" else None,
             )
             ap.attach(k, piu.inbox)
             self.pius.append(piu)
         self.server.pius = list(self.pius)
         self._check_link_budgets(self.server.model_bits)
+
+    def _pruning_schedule(self) -> PruningSchedule | None:
+        p = self.scenario.pruning
+        if p.method == "none":
+            return None
+        return PruningSchedule(
+            p.method, p.start_round, p.amount, p.rate, p.levels, p.rounds_per_level
+        )
 
     def _controller(self) -> Controller | None:
         control, steps = self.scenario.control, self.scenario.learning.local_steps

@@ -134,3 +134,14 @@ def test_an_unusable_link_budget_is_a_clear_scenario_error():
     scenario = load_scenario(None, ["topology.radius_m=5e6", "protocol.rounds=1"])
     with pytest.raises(ScenarioError, match=r"piu\d+'s uplink is unusable: mean SNR -\d+"):
         Simulation(scenario)
+
+
+def test_per_piu_pruning_conflicts_are_named():
+    rewind = _error(['pruning={method = "imp", scope = "piu", rewind = true}'])
+    assert "pruning.rewind = True" in rewind and "scope = 'piu'" in rewind
+    ota = _error(
+        ["ota.enabled=true", 'pruning={method = "imp", scope = "piu"}', 'radio.access="fdma"']
+    )
+    assert "pruning.scope = 'piu'" in ota and "ota.enabled" in ota
+    adaquant = _error(['control.kind="adaquantfl"'])
+    assert "control.kind = 'adaquantfl'" in adaquant and "qsgd" in adaquant

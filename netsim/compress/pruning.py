@@ -1,11 +1,16 @@
 """Magnitude pruning inside FL: one-shot (OSP) and iterative magnitude pruning (IMP).
 
-The server prunes the global model with one shared mask over the conv/linear weights (biases
-are kept): OSP removes ``amount`` of them once; IMP removes ``rate`` (20 %) of the *remaining*
-ones at each of ``levels`` levels, ``rounds_per_level`` rounds apart, optionally rewinding the
-survivors to their initial values (theta_0). Sparsity after L IMP levels is ``1 - 0.8^L``.
-Pruned weights stay zero (the trainer re-applies the mask after every step) and are not
-transmitted (sender and receiver share the mask).
+scope "server": the server prunes the global model with one shared mask over the
+conv/linear weights (biases are kept). scope "piu": each PIU prunes its own trained local
+model with its own mask and sends only its kept entries (plus its mask when it changed); the
+server averages each entry over the PIUs that kept it (Hermes-style sub-model averaging,
+:func:`netsim.fl.aggregation.masked_fedavg`).
+
+OSP removes ``amount`` of the prunable weights once; IMP removes ``rate`` (20 %) of the
+*remaining* ones at each of ``levels`` levels, ``rounds_per_level`` rounds apart,
+optionally rewinding the survivors to their initial values (theta_0). Sparsity after L IMP
+levels is ``1 - 0.8^L``. Pruned weights stay zero (the trainer re-applies the mask after
+every step) and are not transmitted (the receiver knows the mask).
 """
 
 from __future__ import annotations
@@ -55,3 +60,19 @@ class PruningSchedule:
         if rest == 0 and level < self.levels:
             return level + 1, self.rate
         return None
+
+    def fraction_between(self, done: int, round: int) -> tuple[int, float] | None:
+        """For a PIU that has applied ``done`` levels and participates in ``round``: (the
+        level it reaches, fraction of its remaining prunable weights to remove to get there),
+        or None if no level is due. Levels missed while not selected are applied at once:
+        removing ``1 - (1 - rate)^j`` of the remaining weights equals j successive levels."""
+        due = 0
+        for r in range(self.start_round, round + 1):
+            hit = self.fraction_at(r)
+            if hit is not None:
+                due = hit[0]
+        if due <= done:
+            return None
+        if self.method == "oneshot":
+            return due, self.amount
+        return due, 1 - (1 - self.rate) ** (due - done)

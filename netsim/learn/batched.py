@@ -53,9 +53,9 @@ class BatchedTrainer(Trainer):
         self._step = vmap(grad_and_value(loss))
 
     def _execute(self, jobs: list[TrainJob]) -> list[TrainResult]:
-        groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+        groups: dict[tuple[int, int, bool], list[int]] = defaultdict(list)
         for i, job in enumerate(jobs):
-            shape = (job.local_steps, min(self.batch_size, len(job.indices)), id(job.mask))
+            shape = (job.local_steps, min(self.batch_size, len(job.indices)), job.mask is None)
             groups[shape].append(i)
         results: list[TrainResult | None] = [None] * len(jobs)
         for members in groups.values():
@@ -73,12 +73,10 @@ class BatchedTrainer(Trainer):
         stacked = torch.stack([job.weights for job in jobs]).to(self.device)  # (G, P)
         leaves = [t.clone() for t in self._per_parameter(stacked)]  # (G, *shape) each
         params = dict(zip(self._names, leaves, strict=True))
-        mask = jobs[0].mask  # one shared mask per group (see _execute)
-        masks = (
-            None
-            if mask is None
-            else [m.unsqueeze(0) for m in self._per_parameter(mask.float().to(self.device))]
-        )
+        masks = None  # a group has masks for all its jobs or for none (see _execute)
+        if jobs[0].mask is not None:  # shared or per-PIU pruning masks, (G, *shape) each
+            stacked_masks = torch.stack([job.mask for job in jobs if job.mask is not None])
+            masks = self._per_parameter(stacked_masks.to(self.device, torch.float32))
         opt = self.optimizer.make(leaves)  # element-wise: one optimizer per client, stacked
         batches = [self._batches(job) for job in jobs]  # per job: steps x (b,)
         losses = []

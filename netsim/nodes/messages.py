@@ -39,6 +39,7 @@ class Update:
     payload: Payload
     num_samples: int  # |D_k|, the FedAvg weight numerator
     loss: float  # mean local training loss
+    mask: torch.Tensor | None = None  # (P,) bool: the PIU's own pruning mask (scope "piu")
 
 
 @dataclass(frozen=True)

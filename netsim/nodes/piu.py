@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -12,6 +12,7 @@ import simpy
 import torch
 
 from netsim.compress.base import Compressor
+from netsim.compress.pruning import PruningSchedule, prune_smallest
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution
 from netsim.learn.trainer import Trainer, TrainHandle, TrainJob
@@ -68,6 +69,10 @@ class PIU(Node):
         averaged out), if the access is cell-free.
     over_the_air: instead of a digital upload, hand the update to the AP and transmit in
         the common analog slot it assigns (energy from the power control).
+    pruning: the PIU's own magnitude-pruning schedule (``pruning.scope = "piu"``): after
+        training in a round where a level is due it prunes its trained model, keeps the
+        mask for the rounds after, and sends only its kept entries (its mask, n bits, rides
+        along until one upload with it has arrived).
     """
 
     role = "piu"
@@ -95,6 +100,7 @@ class PIU(Node):
         max_retransmissions: int = 0,
         ergodic_link: tuple[float, float] | None = None,
         over_the_air: bool = False,
+        pruning: PruningSchedule | None = None,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -122,6 +128,10 @@ class PIU(Node):
         self._activity: _Activity | None = None
         self._job: TrainHandle | None = None
         self._unsent: int | None = None  # round of a compressed payload not yet handed over
+        self.pruning = pruning
+        self.mask: torch.Tensor | None = None  # own pruning mask (P,) bool (scope "piu")
+        self.prune_level = 0
+        self._mask_delivered = True  # has the server received the current mask?
         self.process = env.process(self.run())
 
     @property
@@ -170,8 +180,13 @@ class PIU(Node):
         compute_s = self.compute.time_s(samples, slowdown)
         compute_j = self.compute.energy_j(samples)
         bandwidth_hz = self.access.bandwidth_hz
-        sent_entries = msg.weights.numel() if msg.mask is None else int(msg.mask.sum())
+        mask = msg.mask if self.mask is None else self.mask
+        sent_entries = msg.weights.numel() if mask is None else int(mask.sum())
         planned_bits = self.compressor.planned_bits(sent_entries, msg.fidelity)
+        if self.pruning is not None and (
+            not self._mask_delivered or self.pruning.fraction_between(self.prune_level, r)
+        ):
+            planned_bits += msg.weights.numel()  # the mask bitmap rides along
         planned_tx_j = self.tx_power_w * self.planned_airtime_s(planned_bits, bandwidth_hz)
         if not self.battery.can_afford(compute_j + planned_tx_j):
             self.emit(
@@ -184,8 +199,9 @@ class PIU(Node):
             self._notify(r, "skip")
             return
 
+        start = msg.weights if self.mask is None else msg.weights * self.mask
         self._job = self.trainer.submit(
-            TrainJob(self.index, r, msg.weights, self.indices, msg.local_steps, msg.mask)
+            TrainJob(self.index, r, start, self.indices, msg.local_steps, mask)
         )
         self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")
         yield from self._spend("train", compute_s, compute_j)
@@ -202,10 +218,16 @@ class PIU(Node):
         if self.over_the_air:
             yield from self._transmit_over_the_air(r, result.weights - msg.weights, result.loss)
             return
-        delta = result.weights - msg.weights
-        if msg.mask is not None:  # pruned entries are known to be zero: only the rest is sent
-            delta = delta[msg.mask]
+        local = self._prune(r, result.weights)
+        mask = msg.mask if self.mask is None else self.mask
+        delta = local - msg.weights
+        if mask is not None:  # pruned entries are known to be zero: only the rest is sent
+            delta = delta[mask]
         payload = self.compressor.compress(delta, self.index, r, msg.fidelity)
+        if self.pruning is not None and not self._mask_delivered:
+            payload = replace(
+                payload, bits=payload.bits + local.numel(), encoding=f"{payload.encoding}+mask"
+            )
         self._unsent = r  # an interruption before the hand-over undoes the compression state
         with self.access.request() as slot:
             self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
@@ -242,7 +264,31 @@ class PIU(Node):
             self.compressor.undo(self.index, r)
             self._notify(r, "lost")
             return
-        self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, result.loss))
+        self._mask_delivered = True
+        self.ap_inbox.put(
+            Update(r, self.index, payload, self.num_samples, result.loss, mask=self.mask)
+        )
+
+    def _prune(self, r: int, weights: torch.Tensor) -> torch.Tensor:
+        """Own-scope pruning: the trained model, pruned if a level is due this round."""
+        due = None if self.pruning is None else self.pruning.fraction_between(self.prune_level, r)
+        if due is None:
+            return weights
+        level, fraction = due
+        prunable = self.trainer.prunable()
+        current = self.mask if self.mask is not None else torch.ones_like(prunable)
+        self.mask = prune_smallest(weights, prunable, current, fraction)
+        self.prune_level = level
+        self._mask_delivered = False
+        sparsity = 1 - float(self.mask[prunable].float().mean())
+        size_bits = 32 * int(self.mask.sum()) + self.mask.numel()
+        self.emit(
+            "prune",
+            r,
+            bits=size_bits,
+            detail=f"level={level} sparsity={sparsity:.4f} model_bytes={size_bits / 8:.0f}",
+        )
+        return weights * self.mask
 
     def _notify(self, round: int, kind: Literal["skip", "left", "lost"]) -> None:
         """Tell the server (and, over the air, the AP that waits for this PIU) that no

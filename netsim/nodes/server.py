@@ -13,7 +13,7 @@ import torch
 
 from netsim.compress.base import Compressor, dense_bits
 from netsim.compress.pruning import PruningSchedule, prune_smallest
-from netsim.fl.aggregation import fedavg, fedavg_weights
+from netsim.fl.aggregation import fedavg, fedavg_weights, masked_fedavg
 from netsim.fl.controllers import Controller, RoundControl
 from netsim.fl.selection import select_uniform
 from netsim.learn.trainer import Trainer
@@ -148,7 +148,12 @@ class Server(Node):
         yield self.env.timeout(self.aggregation_s)
         parts = [p for p in parts if p.weight > 0]
         sizes = [p.weight for p in parts]
-        self.weights = fedavg(self.weights, [p.delta for p in parts], sizes)
+        if any(p.mask is not None for p in parts):  # sub-models: average what each carries
+            everything = torch.ones_like(self.weights, dtype=torch.bool)
+            masks = [everything if p.mask is None else p.mask for p in parts]
+            self.weights = masked_fedavg(self.weights, [p.delta for p in parts], sizes, masks)
+        else:
+            self.weights = fedavg(self.weights, [p.delta for p in parts], sizes)
         train_loss = (
             float(np.dot(fedavg_weights(sizes), [p.loss for p in parts])) if parts else math.nan
         )
@@ -254,11 +259,10 @@ class Server(Node):
                     )
                     continue
                 delta = self.compressor.decompress(msg.payload)
-                if self.mask is not None:  # scatter the unpruned entries back
-                    full = torch.zeros(self.mask.numel(), dtype=delta.dtype)
-                    full[self.mask] = delta
-                    delta = full
-                received.append(_Part(msg.num_samples, delta, msg.loss, (msg.piu,)))
+                mask = self.mask if msg.mask is None else msg.mask
+                if mask is not None:  # scatter the unpruned entries back
+                    delta = torch.zeros(mask.numel(), dtype=delta.dtype).masked_scatter(mask, delta)
+                received.append(_Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask))
                 pending.discard(msg.piu)
                 self.emit("rx_update", r, bits=msg.payload.bits, detail=f"piu{msg.piu}")
         return sorted(received, key=lambda p: p.pius), notices
@@ -302,13 +306,14 @@ class _Part:
     """One input of the aggregation: a PIU's update (digital) or an AP's over-the-air sum.
 
     weight: |D| behind it; delta: (P,) the (weighted-average) update; loss: its train loss;
-    pius: the PIUs it contains.
+    pius: the PIUs it contains; mask: the entries it carries if not all (own-scope pruning).
     """
 
     weight: int
     delta: torch.Tensor
     loss: float
     pius: tuple[int, ...]
+    mask: torch.Tensor | None = None  # (P,) bool: entries it carries (a PIU's own pruning)
 
 
 def _no_notices() -> dict[str, set[int]]:
