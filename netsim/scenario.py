@@ -567,6 +567,33 @@ class OTAConfig(_Frozen):
         return self
 
 
+class AllocationConfig(_Frozen):
+    """Per-round uplink power and local-iteration allocation in a cell-free network
+    (``netsim/radio/allocation.py``; PHYSICS.md section 7, the EMQ paper).
+
+    method: "none" (full power, no allocation step), "sqp" (minimise
+        ``w_energy E / E_full + w_latency T / T_full`` by SLSQP), "full_power",
+        "max_sum_rate" (WMMSE), "dinkelbach" (max-min energy efficiency with circuit power
+        ``circuit_power_w``) or "min_max_latency" (bisection on the common latency).
+    eta_min: lower bound of the power coefficients (fraction of ``device.tx_power_dbm``).
+    steps_min, steps_max: range of each PIU's local iterations for "sqp" (default: exactly
+        ``learning.local_steps``); the round's total stays at least K x local_steps.
+    energy_budget_j: per PIU and round; latency_budget_s: round latency (compute + upload).
+    """
+
+    method: Literal[
+        "none", "sqp", "full_power", "max_sum_rate", "dinkelbach", "min_max_latency"
+    ] = "none"
+    w_energy: NonNegativeFloat = 0.5
+    w_latency: NonNegativeFloat = 0.5
+    eta_min: float = Field(1e-3, gt=0, le=1)
+    steps_min: int | None = Field(None, ge=1)
+    steps_max: int | None = Field(None, ge=1)
+    energy_budget_j: PositiveFloat | None = None
+    latency_budget_s: PositiveFloat | None = None
+    circuit_power_w: NonNegativeFloat = 0.1
+
+
 # --------------------------------------------------------------------------- learning
 
 
@@ -659,6 +686,7 @@ class Scenario(_Frozen):
     compression: Compression = NoCompression()
     control: ControlConfig = ControlConfig()
     pruning: PruningConfig = PruningConfig()
+    allocation: AllocationConfig = AllocationConfig()
     learning: LearningConfig = LearningConfig()
 
     @model_validator(mode="after")
@@ -680,6 +708,26 @@ class Scenario(_Frozen):
                 "pruning.scope",
                 "piu",
                 "'server' with ota.enabled (superposed entries need one shared mask)",
+            )
+        if self.allocation.method != "none" and self.radio.access != "cellfree":
+            raise _FieldError(
+                "allocation.method",
+                self.allocation.method,
+                "'none' unless radio.access = 'cellfree'",
+            )
+        if self.allocation.method != "none" and self.radio.combining != "mr":
+            raise _FieldError(
+                "radio.combining",
+                self.radio.combining,
+                "'mr' with an allocation (its SINR model is the MR closed form)",
+            )
+        steps = self.learning.local_steps
+        lo, hi = self.allocation.steps_min, self.allocation.steps_max
+        if (lo is not None and lo > steps) or (hi is not None and hi < steps):
+            raise _FieldError(
+                "allocation.steps_min",
+                lo,
+                f"steps_min <= learning.local_steps ({steps}) <= steps_max ({hi})",
             )
         fidelity_methods = ("uniform", "emq", "topk", "randomk", "laq")
         if self.control.kind == "afcfl" and self.compression.method not in fidelity_methods:

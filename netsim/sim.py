@@ -17,7 +17,7 @@ from models import MODELS
 from netsim.compress import build_compressor
 from netsim.compress.pruning import PruningSchedule
 from netsim.device.battery import Battery
-from netsim.device.compute import ComputeModel, slowdown_distribution
+from netsim.device.compute import ComputeModel, SlowdownDistribution, slowdown_distribution
 from netsim.fl.controllers import ADACOMM, AFCFL, AdaQuantFL, Controller
 from netsim.learn.batched import BatchedTrainer
 from netsim.learn.cache import TrainingCache
@@ -30,6 +30,7 @@ from netsim.nodes.link import WiredLink
 from netsim.nodes.piu import PIU
 from netsim.nodes.server import Server
 from netsim.radio.access import MultipleAccess
+from netsim.radio.allocation import AllocationSettings, RoundAllocator, SINRModel
 from netsim.radio.cellfree import (
     assign_pilots,
     estimation_quality,
@@ -204,6 +205,8 @@ class Simulation:
         self.cellfree_sinr, ergodic_rate = self._cellfree_uplink()
         compute = ComputeModel(s.device.cpu_hz, s.device.cycles_per_sample, s.device.kappa)
         slowdown = slowdown_distribution(s.device.straggler)
+        if s.allocation.method != "none":
+            self.server.allocator = self._allocator(compute, slowdown, partitions)
         self.pius: list[PIU] = []
         for k in range(n_pius):
             ap = self.aps[int(self.serving_ap[k])]
@@ -236,6 +239,33 @@ class Simulation:
             self.pius.append(piu)
         self.server.pius = list(self.pius)
         self._check_link_budgets(self.server.model_bits)
+
+    def _allocator(
+        self, compute: ComputeModel, slowdown: SlowdownDistribution, partitions: list[np.ndarray]
+    ) -> RoundAllocator:
+        """The server's per-round power / local-iteration allocation (cell-free MR model)."""
+        s, a = self.scenario, self.scenario.allocation
+        samples = np.array([self.trainer.samples_per_round(len(p), 1) for p in partitions])
+        steps = s.learning.local_steps
+        settings = AllocationSettings(
+            method=a.method,
+            w_energy=a.w_energy,
+            w_latency=a.w_latency,
+            eta_min=a.eta_min,
+            steps=steps,
+            steps_min=a.steps_min or steps,
+            steps_max=a.steps_max or steps,
+            energy_budget_j=a.energy_budget_j,
+            latency_budget_s=a.latency_budget_s,
+            circuit_power_w=a.circuit_power_w,
+        )
+        return RoundAllocator(
+            self.sinr_model,
+            settings,
+            np.array([compute.time_s(int(n), slowdown.mean) for n in samples]),
+            np.array([compute.energy_j(int(n)) for n in samples]),
+            dbm_to_w(s.device.tx_power_dbm),
+        )
 
     def _pruning_schedule(self) -> PruningSchedule | None:
         p = self.scenario.pruning
@@ -301,6 +331,16 @@ class Simulation:
             sinr, radio.bandwidth_hz, radio.pilot_length, radio.coherence_symbols
         )
         self.pilots = pilots
+        self.sinr_model = SINRModel.from_cellfree(
+            beta,
+            gamma,
+            pilots,
+            rho,
+            radio.antennas_per_ap,
+            radio.bandwidth_hz,
+            radio.pilot_length,
+            radio.coherence_symbols,
+        )
         return sinr, rate
 
     def _fading(self, n_links: int) -> BlockFading:

@@ -94,3 +94,68 @@ def test_lsfd_combining_gives_every_piu_at_least_the_mr_rate():
     rate_lsfd = lsfd[lsfd["event"] == "tx_end"].set_index("node")["rate_bps"].loc[rate_mr.index]
     assert (rate_lsfd >= rate_mr * (1 - 1e-12)).all()
     assert (rate_lsfd > rate_mr * 1.01).any()
+
+
+def _allocated(**allocation):
+    return _cellfree().with_overrides(
+        [f"allocation.{k}={v!r}".replace("'", '"') for k, v in allocation.items()]
+        + ["protocol.rounds=2", "learning.local_steps=3"]
+    )
+
+
+def test_the_servers_allocation_sets_each_pius_power_rate_and_steps():
+    """The PIUs transmit at eta_k P_u, at the closed-form rate of the allocated powers of the
+    selected PIUs, and train the allocated local steps; the round is logged."""
+    from netsim.radio.allocation import RoundCosts, allocate, latencies_s
+
+    scenario = _allocated(method="sqp", steps_min=1, steps_max=5)
+    sim = Simulation(scenario)
+    res = sim.run()
+    ev = res.events
+    alloc = ev[ev["event"] == "allocate"]
+    assert len(alloc) == 2 and alloc["detail"].str.startswith("method=sqp").all()
+    # Re-run the first round's allocation independently from the same inputs.
+    allocator = sim.server.allocator
+    k = len(sim.pius)
+    planned = sim.server.compressor.planned_bits(res.weights.numel())
+    bits = np.full(k, float(planned))
+    settings = allocator.settings
+    costs = RoundCosts(bits, allocator.step_time_s, allocator.step_energy_j, 0.1)
+    expected = allocate(allocator.model, costs, settings)
+    tx = ev[(ev["event"] == "tx_end") & (ev["round"] == 0)].sort_values(
+        "node", key=lambda n: n.str[3:].astype(int)
+    )
+    assert np.allclose(tx["power_w"], 0.1 * expected.eta, rtol=1e-6)
+    assert np.allclose(tx["rate_bps"], allocator.model.rate_bps(expected.eta), rtol=1e-6)
+    assert np.allclose(tx["duration_s"], bits / allocator.model.rate_bps(expected.eta), rtol=1e-6)
+    train = ev[(ev["event"] == "train_start") & (ev["round"] == 0)].sort_values(
+        "node", key=lambda n: n.str[3:].astype(int)
+    )
+    assert np.allclose(train["duration_s"], expected.steps * allocator.step_time_s, rtol=1e-9)
+    assert expected.steps.sum() >= 3 * k
+    # And the simulated latency of each PIU is what the allocation predicted (no deadline,
+    # no stragglers, cell-free: everybody transmits at once).
+    lat = latencies_s(allocator.model, costs, expected.eta, expected.steps)
+    done = (
+        tx["t_s"].to_numpy()
+        - ev[(ev["event"] == "rx_model") & (ev["round"] == 0)]
+        .sort_values("node", key=lambda n: n.str[3:].astype(int))["t_s"]
+        .to_numpy()
+    )
+    assert np.allclose(done, lat, rtol=1e-6)
+
+
+def test_an_infeasible_energy_budget_is_logged_and_the_round_runs_at_full_power():
+    res = Simulation(_allocated(method="sqp", energy_budget_j=1e-12)).run()
+    ev = res.events
+    fallback = ev[ev["event"] == "allocation_fallback"]
+    assert len(fallback) == 2 and fallback["detail"].str.contains("no feasible point").all()
+    tx = ev[ev["event"] == "tx_end"]
+    assert np.allclose(tx["power_w"], 0.1) and len(res.rounds) == 2
+
+
+def test_allocation_needs_a_cellfree_mr_uplink():
+    from netsim.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match="allocation.method = 'sqp'.*radio.access"):
+        load_scenario(None, ['allocation.method="sqp"'])

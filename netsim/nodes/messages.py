@@ -28,6 +28,18 @@ class GlobalModel:
     deadline_at_s: float | None = None
     fidelity: int | None = None  # compression fidelity of the round (AFC-FL), if controlled
     mask: torch.Tensor | None = None  # (P,) bool shared pruning mask; pruned entries not sent
+    links: dict[int, RoundLink] | None = None  # per PIU: this round's allocated uplink
+
+
+@dataclass(frozen=True)
+class RoundLink:
+    """A PIU's uplink for one round from the server's allocation (cell-free): transmit power
+    (W), the resulting ergodic rate (bit/s) and SINR (dB), and its local iterations."""
+
+    power_w: float
+    rate_bps: float
+    sinr_db: float
+    local_steps: int
 
 
 @dataclass(frozen=True)

@@ -113,12 +113,14 @@ class PIU(Node):
         self.slowdown = slowdown
         self.battery = battery
         self.tx_power_w = tx_power_w
+        self.max_power_w = tx_power_w  # tx_power_w is this round's (allocated) power
         self.trainer = trainer
         self.compressor = compressor
         self.indices = indices
         self.streams = streams
         self.target_rate_bps = target_rate_bps
         self.ergodic_link = ergodic_link
+        self.full_power_link = ergodic_link
         self.over_the_air = over_the_air
         self.max_retransmissions = max_retransmissions
         self.inbox = simpy.Store(env)
@@ -175,7 +177,8 @@ class PIU(Node):
     def _participate(self, msg: GlobalModel) -> Generator[simpy.Event, object, None]:
         r = msg.round
         self.emit("rx_model", r, bits=msg.bits)
-        samples = self.trainer.samples_per_round(self.num_samples, msg.local_steps)
+        steps = self._apply_link(msg)
+        samples = self.trainer.samples_per_round(self.num_samples, steps)
         slowdown = self.slowdown.sample(self.streams.numpy(Stream.STRAGGLER, self.index, r))
         compute_s = self.compute.time_s(samples, slowdown)
         compute_j = self.compute.energy_j(samples)
@@ -200,9 +203,7 @@ class PIU(Node):
             return
 
         start = msg.weights if self.mask is None else msg.weights * self.mask
-        self._job = self.trainer.submit(
-            TrainJob(self.index, r, start, self.indices, msg.local_steps, mask)
-        )
+        self._job = self.trainer.submit(TrainJob(self.index, r, start, self.indices, steps, mask))
         self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")
         yield from self._spend("train", compute_s, compute_j)
         result = self._job.result()
@@ -268,6 +269,17 @@ class PIU(Node):
         self.ap_inbox.put(
             Update(r, self.index, payload, self.num_samples, result.loss, mask=self.mask)
         )
+
+    def _apply_link(self, msg: GlobalModel) -> int:
+        """This round's transmit power, cell-free link and local steps: the server's
+        allocation for this PIU if it sent one, else full power and the broadcast steps."""
+        link = None if msg.links is None else msg.links.get(self.index)
+        if link is None:
+            self.tx_power_w, self.ergodic_link = self.max_power_w, self.full_power_link
+            return msg.local_steps
+        self.tx_power_w = link.power_w
+        self.ergodic_link = (link.rate_bps, link.sinr_db)
+        return link.local_steps
 
     def _prune(self, r: int, weights: torch.Tensor) -> torch.Tensor:
         """Own-scope pruning: the trained model, pruned if a level is due this round."""

@@ -20,7 +20,8 @@ from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
 from netsim.nodes.base import Deadline, Node
 from netsim.nodes.link import WiredLink
-from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, Update
+from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, RoundLink, Update
+from netsim.radio.allocation import RoundAllocator
 from netsim.rng import Stream, Streams
 
 
@@ -49,6 +50,9 @@ class Server(Node):
         and the training samples its loss is measured on.
     pruning, rewind: optional magnitude-pruning schedule of the global model (shared mask;
         ``rewind`` resets survivors to the initial weights at each level).
+    allocator: optional cell-free power / local-iteration allocation run at each round
+        start for the selected PIUs (expected payload: each PIU's last received size, else
+        the compressor's plan); logged as ``allocate`` or ``allocation_fallback``.
     on_round: called with each finished :class:`RoundRecord` (progress reporting).
     """
 
@@ -75,6 +79,7 @@ class Server(Node):
         probe_indices: np.ndarray | None = None,
         pruning: PruningSchedule | None = None,
         rewind: bool = False,
+        allocator: RoundAllocator | None = None,
     ) -> None:
         super().__init__(env, "server", log)
         self.weights = weights
@@ -93,6 +98,8 @@ class Server(Node):
         self.pruning = pruning
         self.rewind = rewind
         self.mask: torch.Tensor | None = None
+        self.allocator = allocator
+        self.last_bits: dict[int, int] = {}  # each PIU's last received payload size
         self.initial_weights = weights.clone()
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
         self.inbox = simpy.Store(env)
@@ -122,6 +129,7 @@ class Server(Node):
         control = self._control(r)
         mask_changed = self._prune(r)
         model_bits = self._model_bits(mask_changed)
+        links = self._allocate(r, selected, control) if self.allocator is not None else None
         self.emit("broadcast", r, bits=model_bits, detail=f"{len(selected)} PIUs")
         for ap, recipients in sorted(by_ap.items()):
             msg = GlobalModel(
@@ -133,6 +141,7 @@ class Server(Node):
                 deadline_at,
                 control.fidelity,
                 self.mask,
+                links,
             )
             self.env.process(self._send(ap, msg))
 
@@ -208,6 +217,33 @@ class Server(Node):
         )
         return True
 
+    def _allocate(self, r: int, selected: list[int], control: RoundControl) -> dict[int, RoundLink]:
+        """Run the allocation for the selected PIUs (wall-clock solve time is logged, no
+        simulated time passes: the server solves while the model is on its way)."""
+        assert self.allocator is not None
+        entries = self.weights.numel() if self.mask is None else int(self.mask.sum())
+        planned = self.compressor.planned_bits(entries, control.fidelity)
+        bits = np.array([self.last_bits.get(k, planned) for k in selected], dtype=float)
+        result, rate, sinr = self.allocator.allocate(selected, bits, control.local_steps)
+        p_max = self.allocator.max_power_w
+        detail = (
+            f"method={result.method} solve_ms={1e3 * result.solve_s:.1f} "
+            f"mean_eta={float(result.eta.mean()):.4g} steps={int(result.steps.sum())}"
+        )
+        if result.status == "ok":
+            self.emit("allocate", r, detail=detail)
+        else:
+            self.emit("allocation_fallback", r, detail=f"{detail} full power: {result.reason}")
+        return {
+            k: RoundLink(
+                float(p_max * result.eta[i]),
+                float(rate[i]),
+                float(10 * np.log10(sinr[i])),
+                int(result.steps[i]),
+            )
+            for i, k in enumerate(selected)
+        }
+
     def _model_bits(self, with_mask: bool) -> int:
         """Broadcast size: 32 bits per kept weight, plus an n-bit mask when it changed."""
         if self.mask is None:
@@ -263,6 +299,7 @@ class Server(Node):
                 if mask is not None:  # scatter the unpruned entries back
                     delta = torch.zeros(mask.numel(), dtype=delta.dtype).masked_scatter(mask, delta)
                 received.append(_Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask))
+                self.last_bits[msg.piu] = msg.payload.bits
                 pending.discard(msg.piu)
                 self.emit("rx_update", r, bits=msg.payload.bits, detail=f"piu{msg.piu}")
         return sorted(received, key=lambda p: p.pius), notices

@@ -493,3 +493,48 @@ _SOLVERS: dict[
     "dinkelbach": _dinkelbach,
     "min_max_latency": _min_max_latency,
 }
+
+
+class RoundAllocator:
+    """What the server runs at each round start: the allocation for the selected PIUs.
+
+    model: the SINR model of all K PIUs (the unselected ones are silent in the round);
+    step_time_s, step_energy_j: (K,) per-PIU compute time and energy of one local iteration
+    (mean straggler slowdown); max_power_w: P_u.
+    """
+
+    def __init__(
+        self,
+        model: SINRModel,
+        settings: AllocationSettings,
+        step_time_s: np.ndarray,
+        step_energy_j: np.ndarray,
+        max_power_w: float,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.step_time_s = step_time_s
+        self.step_energy_j = step_energy_j
+        self.max_power_w = max_power_w
+
+    def allocate(
+        self, selected: list[int], payload_bits: np.ndarray, steps: int
+    ) -> tuple[Allocation, np.ndarray, np.ndarray]:
+        """(allocation, rate bit/s (n,), SINR (n,)) for the PIUs ``selected`` (n,) with
+        expected payloads ``payload_bits`` (n,) and nominal local ``steps``."""
+        keep = np.asarray(selected)
+        model = self.model.subset(keep)
+        costs = RoundCosts(
+            payload_bits, self.step_time_s[keep], self.step_energy_j[keep], self.max_power_w
+        )
+        s = self.settings
+        settings = AllocationSettings(
+            **{
+                **s.__dict__,
+                "steps": steps,
+                "steps_min": min(s.steps_min, steps),
+                "steps_max": max(s.steps_max, steps),
+            }
+        )
+        result = allocate(model, costs, settings)
+        return result, model.rate_bps(result.eta), model.sinr(result.eta)
