@@ -34,6 +34,23 @@ def prune_smallest(
     return new
 
 
+def prune_level(
+    weights: torch.Tensor,
+    prunable: torch.Tensor,
+    mask: torch.Tensor | None,
+    fraction: float,
+    level: int,
+) -> tuple[torch.Tensor, int, str]:
+    """One pruning level (server or PIU): the new mask (see :func:`prune_smallest`; None is
+    the all-kept mask), the pruned model's size in bits and the ``prune`` event's detail."""
+    current = mask if mask is not None else torch.ones_like(prunable)
+    new = prune_smallest(weights, prunable, current, fraction)
+    sparsity = 1 - float(new[prunable].float().mean())
+    size_bits = 32 * int(new.sum()) + new.numel()  # kept float32 weights + the mask bitmap
+    detail = f"level={level} sparsity={sparsity:.4f} model_bytes={size_bits / 8:.0f}"
+    return new, size_bits, detail
+
+
 @dataclass(frozen=True)
 class PruningSchedule:
     """When and how much to prune.

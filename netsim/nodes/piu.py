@@ -12,7 +12,7 @@ import simpy
 import torch
 
 from netsim.compress.base import Compressor
-from netsim.compress.pruning import PruningSchedule, prune_smallest
+from netsim.compress.pruning import PruningSchedule, prune_level
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution
 from netsim.learn.trainer import Trainer, TrainHandle, TrainJob
@@ -287,19 +287,12 @@ class PIU(Node):
         if due is None:
             return weights
         level, fraction = due
-        prunable = self.trainer.prunable()
-        current = self.mask if self.mask is not None else torch.ones_like(prunable)
-        self.mask = prune_smallest(weights, prunable, current, fraction)
+        self.mask, size_bits, detail = prune_level(
+            weights, self.trainer.prunable(), self.mask, fraction, level
+        )
         self.prune_level = level
         self._mask_delivered = False
-        sparsity = 1 - float(self.mask[prunable].float().mean())
-        size_bits = 32 * int(self.mask.sum()) + self.mask.numel()
-        self.emit(
-            "prune",
-            r,
-            bits=size_bits,
-            detail=f"level={level} sparsity={sparsity:.4f} model_bytes={size_bits / 8:.0f}",
-        )
+        self.emit("prune", r, bits=size_bits, detail=detail)
         return weights * self.mask
 
     def _notify(self, round: int, kind: Literal["skip", "left", "lost"]) -> None:

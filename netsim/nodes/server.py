@@ -12,7 +12,7 @@ import simpy
 import torch
 
 from netsim.compress.base import Compressor, dense_bits
-from netsim.compress.pruning import PruningSchedule, prune_smallest
+from netsim.compress.pruning import PruningSchedule, prune_level
 from netsim.fl.aggregation import fedavg, fedavg_weights, masked_fedavg
 from netsim.fl.controllers import Controller, RoundControl
 from netsim.fl.selection import select_uniform
@@ -202,19 +202,12 @@ class Server(Node):
         if due is None:
             return False
         level, fraction = due
-        prunable = self.trainer.prunable()
-        current = self.mask if self.mask is not None else torch.ones_like(prunable)
-        self.mask = prune_smallest(self.weights, prunable, current, fraction)
+        self.mask, size_bits, detail = prune_level(
+            self.weights, self.trainer.prunable(), self.mask, fraction, level
+        )
         base = self.initial_weights if self.rewind else self.weights
         self.weights = base * self.mask
-        sparsity = 1 - float(self.mask[prunable].float().mean())
-        size_bits = self._model_bits(True)  # kept float32 values + the mask bitmap
-        self.emit(
-            "prune",
-            r,
-            bits=size_bits,
-            detail=f"level={level} sparsity={sparsity:.4f} model_bytes={size_bits / 8:.0f}",
-        )
+        self.emit("prune", r, bits=size_bits, detail=detail)
         return True
 
     def _allocate(self, r: int, selected: list[int], control: RoundControl) -> dict[int, RoundLink]:
