@@ -27,7 +27,32 @@ class RoundControl:
     fidelity: int | None = None
 
 
-class AFCFL:
+class _LossRatioController:
+    """Shared guards: F(X_0) is the first loss seen; a NaN loss or an unusable F(X_0)
+    (<= 0, NaN, inf) keeps the previous control. Subclasses map (F, F_0) to a control, or
+    to None to keep the previous one."""
+
+    def __init__(self, initial: RoundControl) -> None:
+        self.initial_loss: float | None = None
+        self.previous = initial
+
+    def update(self, loss: float) -> RoundControl:
+        """Control for the next round from the current global model's probe loss."""
+        if self.initial_loss is None:
+            self.initial_loss = loss
+        f0_loss = self.initial_loss
+        if math.isnan(loss) or not (f0_loss > 0 and math.isfinite(f0_loss)):
+            return self.previous
+        control = self._control(loss, f0_loss)
+        if control is not None:
+            self.previous = control
+        return self.previous
+
+    def _control(self, loss: float, f0_loss: float) -> RoundControl | None:
+        raise NotImplementedError
+
+
+class AFCFL(_LossRatioController):
     """AFC-FL adaptive frequency and compression (worked example in COMPRESSION.md:
     f0 = 10, C0 = 8, Cmin = 2, D = 0.5 gives (10, 3), (5, 6), (1, 8) at loss ratios 1, 0.25,
     0.01)."""
@@ -38,67 +63,47 @@ class AFCFL:
                 f"AFC-FL needs f0 >= 1, c_min <= c0, d >= 0; got {f0}, {c_min}, {c0}, {d}"
             )
         self.f0, self.c0, self.c_min, self.d = f0, c0, c_min, d
-        self.initial_loss: float | None = None
-        self.previous = RoundControl(f0, self.fidelity_for(f0))
+        super().__init__(RoundControl(f0, self.fidelity_for(f0)))
 
     def fidelity_for(self, f: int) -> int:
         return max(self.c_min, self.c0 - math.floor(f * self.d))
 
-    def update(self, loss: float) -> RoundControl:
-        """Control for the next round from the current global model's probe loss."""
-        if self.initial_loss is None:
-            self.initial_loss = loss
-        f0_loss = self.initial_loss
-        if math.isnan(loss) or not (f0_loss > 0 and math.isfinite(f0_loss)):
-            return self.previous  # NaN, or an unusable F(X_0): keep what we had
+    def _control(self, loss: float, f0_loss: float) -> RoundControl:
         f = max(1, math.ceil(math.sqrt(loss / f0_loss) * self.f0))
         f = min(f, self.f0)  # F grew: never more local iterations than f0
-        self.previous = RoundControl(f, self.fidelity_for(f))
-        return self.previous
+        return RoundControl(f, self.fidelity_for(f))
 
 
-class ADACOMM:
+class ADACOMM(_LossRatioController):
     """ADACOMM: local steps shrink with the square root of the loss ratio (same guards)."""
 
     def __init__(self, tau0: int) -> None:
         self.tau0 = tau0
-        self.initial_loss: float | None = None
-        self.previous = RoundControl(tau0)
+        super().__init__(RoundControl(tau0))
 
-    def update(self, loss: float) -> RoundControl:
-        if self.initial_loss is None:
-            self.initial_loss = loss
-        if math.isnan(loss) or not (self.initial_loss > 0 and math.isfinite(self.initial_loss)):
-            return self.previous
-        tau = min(self.tau0, max(1, math.ceil(math.sqrt(loss / self.initial_loss) * self.tau0)))
-        self.previous = RoundControl(tau)
-        return self.previous
+    def _control(self, loss: float, f0_loss: float) -> RoundControl:
+        return RoundControl(
+            min(self.tau0, max(1, math.ceil(math.sqrt(loss / f0_loss) * self.tau0)))
+        )
 
 
-class AdaQuantFL:
+class AdaQuantFL(_LossRatioController):
     """AdaQuantFL: QSGD levels ``s_l = ceil(sqrt(F_0 / F_l) s_0)``; local steps fixed.
 
-    Guards as above: an unusable F_0 (<= 0, NaN, inf) or a NaN / zero current loss keeps
-    the previous levels; s is at least 1.
+    Guards as above, and a zero or infinite current loss also keeps the previous levels;
+    s is at least 1.
     """
 
     def __init__(self, steps: int, s0: int) -> None:
         if steps < 1 or s0 < 1:
             raise ValueError(f"AdaQuantFL needs steps >= 1 and s0 >= 1, got {steps}, {s0}")
         self.steps, self.s0 = steps, s0
-        self.initial_loss: float | None = None
-        self.previous = RoundControl(steps, s0)
+        super().__init__(RoundControl(steps, s0))
 
-    def update(self, loss: float) -> RoundControl:
-        if self.initial_loss is None:
-            self.initial_loss = loss
-        f0_loss = self.initial_loss
-        usable = f0_loss > 0 and math.isfinite(f0_loss)
-        if not usable or not (loss > 0 and math.isfinite(loss)):
-            return self.previous
-        s = max(1, math.ceil(math.sqrt(f0_loss / loss) * self.s0))
-        self.previous = RoundControl(self.steps, s)
-        return self.previous
+    def _control(self, loss: float, f0_loss: float) -> RoundControl | None:
+        if not (loss > 0 and math.isfinite(loss)):
+            return None
+        return RoundControl(self.steps, max(1, math.ceil(math.sqrt(f0_loss / loss) * self.s0)))
 
 
 Controller = AFCFL | ADACOMM | AdaQuantFL
