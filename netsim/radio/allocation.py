@@ -38,7 +38,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize
@@ -214,7 +214,7 @@ def _full_power(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
 def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
     k = len(model.a)
     total_steps = k * s.steps
-    if not s.steps_min * k <= total_steps <= s.steps_max * k:
+    if not s.steps_min <= s.steps <= s.steps_max:
         raise AllocationError(
             f"local steps {s.steps} per PIU outside [steps_min, steps_max] = "
             f"[{s.steps_min}, {s.steps_max}]"
@@ -374,15 +374,13 @@ def _max_sum_rate(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
         u = h * v / received  # MMSE receivers
         w = 1.0 / (1.0 - u * h * v)  # MSE weights
         v_new = np.clip(w * u * h / (gain.T @ (w * u**2)), math.sqrt(s.eta_min), 1.0)
-        if np.max(np.abs(v_new - v)) < 1e-9:
-            v = v_new
-            break
+        converged = np.max(np.abs(v_new - v)) < 1e-9
         v = v_new
         rate = model.rate_bps(v**2).sum()
-        if rate > best_rate:
+        if rate >= best_rate:  # WMMSE is monotone in theory; keep the best iterate anyway
             best, best_rate = v**2, rate
-    if model.rate_bps(v**2).sum() >= best_rate:
-        best = v**2
+        if converged:
+            break
     return best, np.full(k, s.steps, dtype=int)
 
 
@@ -528,13 +526,8 @@ class RoundAllocator:
             payload_bits, self.step_time_s[keep], self.step_energy_j[keep], self.max_power_w
         )
         s = self.settings
-        settings = AllocationSettings(
-            **{
-                **s.__dict__,
-                "steps": steps,
-                "steps_min": min(s.steps_min, steps),
-                "steps_max": max(s.steps_max, steps),
-            }
+        settings = replace(
+            s, steps=steps, steps_min=min(s.steps_min, steps), steps_max=max(s.steps_max, steps)
         )
         result = allocate(model, costs, settings)
         return result, model.rate_bps(result.eta), model.sinr(result.eta)

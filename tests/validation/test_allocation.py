@@ -3,6 +3,8 @@ instances, with every property checked independently of the solvers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -59,7 +61,7 @@ def test_matrix_form_equals_the_closed_form_mr_sinr_and_its_jacobian(seed):
 
 def _all(model, costs, settings):
     return {
-        m: allocate(model, costs, AllocationSettings(**{**settings.__dict__, "method": m}))
+        m: allocate(model, costs, replace(settings, method=m))
         for m in ("sqp", "full_power", "max_sum_rate", "dinkelbach", "min_max_latency")
     }
 
