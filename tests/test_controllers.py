@@ -21,6 +21,7 @@ def test_afcfl_guards():
     c = AFCFL(f0=10, c0=8, c_min=2, d=0.5)
     c.update(1.0)
     assert c.update(4.0) == RoundControl(10, 3)  # loss grew: f capped at f0
+    assert c.update(math.inf) == RoundControl(10, 3)  # a diverged model: f0, no overflow
     small = c.update(0.25)
     assert c.update(math.nan) == small  # NaN keeps the previous setting
     zero = AFCFL(f0=10, c0=8, c_min=2, d=0.5)
@@ -33,6 +34,7 @@ def test_adacomm():
     assert c.update(0.25).local_steps == 8
     assert c.update(1e-6).local_steps == 1
     assert c.update(9.0).local_steps == 16
+    assert c.update(math.inf).local_steps == 16
 
 
 def test_afcfl_in_a_simulation_sets_steps_and_bits_from_the_probe_loss():

@@ -69,8 +69,8 @@ class AFCFL(_LossRatioController):
         return max(self.c_min, self.c0 - math.floor(f * self.d))
 
     def _control(self, loss: float, f0_loss: float) -> RoundControl:
-        f = max(1, math.ceil(math.sqrt(loss / f0_loss) * self.f0))
-        f = min(f, self.f0)  # F grew: never more local iterations than f0
+        # F grew (even to inf): never more local iterations than f0
+        f = max(1, math.ceil(math.sqrt(min(loss / f0_loss, 1.0)) * self.f0))
         return RoundControl(f, self.fidelity_for(f))
 
 
@@ -82,9 +82,8 @@ class ADACOMM(_LossRatioController):
         super().__init__(RoundControl(tau0))
 
     def _control(self, loss: float, f0_loss: float) -> RoundControl:
-        return RoundControl(
-            min(self.tau0, max(1, math.ceil(math.sqrt(loss / f0_loss) * self.tau0)))
-        )
+        ratio = min(loss / f0_loss, 1.0)  # F grew (even to inf): tau0 at most
+        return RoundControl(max(1, math.ceil(math.sqrt(ratio) * self.tau0)))
 
 
 class AdaQuantFL(_LossRatioController):

@@ -219,27 +219,41 @@ def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
             f"local steps {s.steps} per PIU outside [steps_min, steps_max] = "
             f"[{s.steps_min}, {s.steps_max}]"
         )
-    # SLSQP is local: start it from full power and from the baselines' powers (clipped to
-    # the bounds) and keep the best, so it is never worse than a baseline it could reach.
-    starts = [np.ones(k), _max_sum_rate(model, costs, s)[0]]
+    # SLSQP is local, but on these problems it reaches the same optimum (to ~1e-3) from
+    # full power, WMMSE or min-max latency powers; one solve from the best of those starts
+    # is enough, and keeping the feasible starts as candidates makes SQP never worse than
+    # a baseline it could reach (three solves cost 3x the wall time for nothing).
+    nominal = np.full(k, float(s.steps))
+    starts = [np.ones(k), np.clip(_max_sum_rate(model, costs, s)[0], s.eta_min, 1.0)]
     with contextlib.suppress(AllocationError):  # no common latency reachable: skip that start
-        starts.append(_min_max_latency(model, costs, s)[0])
-    solutions = []
-    for start in starts:
-        try:
-            solutions.append(_sqp_solve(model, costs, s, None, total_steps, start))
-        except AllocationError as exc:
-            failure = exc
+        starts.append(np.clip(_min_max_latency(model, costs, s)[0], s.eta_min, 1.0))
+    solutions = [
+        (eta, nominal.astype(int)) for eta in starts if _feasible(model, costs, s, eta, nominal)
+    ]
+    best = min(starts, key=lambda eta: objective(model, costs, s, eta, nominal))
+    with contextlib.suppress(AllocationError):
+        eta, steps = _sqp_solve(model, costs, s, None, total_steps, best)
+        if s.steps_min != s.steps_max:  # relax-and-round, then re-solve the powers
+            steps = _round_steps(steps, total_steps, s.steps_min, s.steps_max)
+            eta, _ = _sqp_solve(model, costs, s, steps, total_steps, start=eta)
+        solutions.append((eta, np.round(steps).astype(int)))
     if not solutions:
-        raise failure
-    eta, steps = min(solutions, key=lambda sol: objective(model, costs, s, sol[0], sol[1]))
-    if s.steps_min != s.steps_max:  # relax-and-round, then re-solve the powers
-        fixed = _round_steps(steps, total_steps, s.steps_min, s.steps_max)
-        eta, _ = _sqp_solve(model, costs, s, fixed, total_steps, start=eta)
-        steps = fixed
-    else:
-        steps = np.full(k, s.steps_min, dtype=int)
-    return eta, steps
+        raise AllocationError("SLSQP found no feasible point and no start meets the budgets")
+    return min(solutions, key=lambda sol: objective(model, costs, s, sol[0], sol[1]))
+
+
+def _feasible(
+    model: SINRModel, costs: RoundCosts, s: AllocationSettings, eta: np.ndarray, steps: np.ndarray
+) -> bool:
+    """Whether an allocation meets the per-PIU energy and the round latency budgets."""
+    tol = 1 + 1e-6
+    energy_ok = s.energy_budget_j is None or bool(
+        np.all(energies_j(model, costs, eta, steps) <= s.energy_budget_j * tol)
+    )
+    latency_ok = s.latency_budget_s is None or bool(
+        latencies_s(model, costs, eta, steps).max() <= s.latency_budget_s * tol
+    )
+    return energy_ok and latency_ok
 
 
 def _sqp_solve(
