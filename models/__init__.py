@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.lenet import LeNet5
+from models.lenet import DLGLeNet, LeNet5
 from models.mlp import MLP
 from models.resnet import ResNet18
 
@@ -27,17 +27,19 @@ class ModelSpec:
     name: registry key used in scenarios (``learning.model``).
     factory: ``(input_shape (C, H, W), num_classes) -> nn.Module``.
     min_input_side: smallest image side (pixels) the architecture accepts.
+    init: ``(model, generator)`` initialisation (default: torch's, keyed).
     """
 
     name: str
     factory: Callable[[tuple[int, int, int], int], nn.Module]
     min_input_side: int = 1
+    init: Callable[[nn.Module, torch.Generator], None] | None = None
 
     def build(
         self, input_shape: tuple[int, int, int], num_classes: int, generator: torch.Generator
     ) -> nn.Module:
         model = self.factory(input_shape, num_classes)
-        init_parameters(model, generator)
+        (self.init or init_parameters)(model, generator)
         return model
 
 
@@ -57,11 +59,21 @@ def init_parameters(model: nn.Module, generator: torch.Generator) -> None:
                 nn.init.uniform_(module.bias, -bound, bound, generator=generator)
 
 
+def init_uniform_half(model: nn.Module, generator: torch.Generator) -> None:
+    """Every parameter ~ U(-0.5, 0.5), keyed: DLG's initialisation (Zhu et al. 2019)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.5, 0.5, generator=generator)
+
+
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec("mlp", lambda shape, k: MLP(shape, k)),
     "lenet5": ModelSpec("lenet5", lambda shape, k: LeNet5(shape, k), min_input_side=28),
     "lenet5_sigmoid": ModelSpec(
         "lenet5_sigmoid", lambda shape, k: LeNet5(shape, k, activation="sigmoid"), min_input_side=28
+    ),
+    "lenet_dlg": ModelSpec(
+        "lenet_dlg", lambda shape, k: DLGLeNet(shape, k), min_input_side=4, init=init_uniform_half
     ),
     "resnet18": ModelSpec("resnet18", lambda shape, k: ResNet18(shape, k), min_input_side=8),
 }

