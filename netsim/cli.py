@@ -3,6 +3,7 @@
     netsim run [SCENARIO.toml] [--set KEY=VALUE ...] [--out DIR] [--quiet]
     netsim validate [SCENARIO.toml] [--set KEY=VALUE ...]
     netsim topo show [SCENARIO.toml] [--set KEY=VALUE ...] [--out layout.png]
+    netsim attack RUN_DIR --piu K [K ...] --round R [--method idlg] [--position server|ap]
 
 Bad input (scenario file, override, output directory) prints one message naming the field,
 the value and what is allowed, exits with status 2 and writes nothing.
@@ -69,6 +70,21 @@ def _parser() -> argparse.ArgumentParser:
     show = topo_sub.add_parser("show", help="save a PNG of the layout (PIUs coloured by SNR)")
     scenario_args(show)
     show.add_argument("--out", type=Path, default=Path("layout.png"), help="PNG file to write")
+
+    attack = sub.add_parser(
+        "attack",
+        help="gradient-inversion attack on PIU uploads of a finished run (the run is replayed "
+        "exactly up to the round; results go to RUN_DIR/attacks/)",
+    )
+    attack.add_argument("run_dir", type=Path, help="a run directory written by 'netsim run'")
+    attack.add_argument("--piu", type=int, nargs="+", required=True, help="attacked PIU(s)")
+    attack.add_argument("--round", type=int, required=True, help="the round of the uploads")
+    attack.add_argument("--method", choices=("dlg", "idlg", "ig"), default="idlg")
+    attack.add_argument("--position", choices=("server", "ap"), default="server")
+    attack.add_argument("--ap", type=int, default=0, help="the eavesdropper's AP (--position ap)")
+    attack.add_argument("--restarts", type=int, help="random restarts (default: scenario's)")
+    attack.add_argument("--iterations", type=int, help="optimizer steps per restart")
+    attack.add_argument("--time-budget", type=float, help="wall-clock seconds per restart")
     return parser
 
 
@@ -81,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from netsim.scenario import ScenarioError, load_scenario
 
     try:
+        if args.command == "attack":
+            return _attack(args)
         scenario = load_scenario(args.scenario, args.overrides)
         if args.command == "validate":
             sys.stdout.write(scenario.to_toml())
@@ -187,6 +205,69 @@ def _run(
             f"({result.training_cache_hits} reused from the cache)"
         )
         print(f"wall time:         {result.wall_time_s:.1f} s")
+    return 0
+
+
+def _attack(args: argparse.Namespace) -> int:
+    """Replay RUN_DIR's scenario up to the round with an attacker, check that the replay
+    reproduces the stored event log up to there, attack, and add to RUN_DIR/attacks/."""
+    import pandas as pd
+
+    from netsim.log import log_digest
+    from netsim.privacy.attacker import write_attacks
+    from netsim.scenario import load_scenario
+    from netsim.sim import Simulation
+
+    run_dir: Path = args.run_dir
+    if not (run_dir / "scenario.toml").is_file() or not (run_dir / "events.parquet").is_file():
+        raise RunDirError(
+            f"'{run_dir}' is not a run directory (no scenario.toml and events.parquet); "
+            "pass a folder written by 'netsim run'"
+        )
+    r = args.round
+    overrides = [
+        f'attack.method="{args.method}"',
+        f'attack.position="{args.position}"',
+        f"attack.ap={args.ap}",
+        f"attack.pius={list(args.piu)}",
+        f"attack.rounds=[{r}]",
+    ]
+    for key, value in (
+        ("restarts", args.restarts),
+        ("iterations", args.iterations),
+        ("time_budget_s", args.time_budget),
+    ):
+        if value is not None:
+            overrides.append(f"attack.{key}={value}")
+    scenario = load_scenario(run_dir / "scenario.toml", overrides)
+    sim = Simulation(scenario)
+    sim.server.rounds = r + 1  # replay only up to the attacked round
+    result = sim.run()
+    stored = pd.read_parquet(run_dir / "events.parquet")
+    end = float(result.rounds["t_end_s"].iloc[-1])
+
+    def upto(events: pd.DataFrame) -> pd.DataFrame:
+        keep = (events["round"] <= r) & (events["t_s"] <= end)
+        return events[keep].reset_index(drop=True)
+
+    if log_digest(upto(stored)) != log_digest(upto(result.events)):
+        raise RunDirError(
+            f"replaying '{run_dir}' up to round {r} does not reproduce its event log "
+            "(another netsim version or other data files?); nothing was attacked"
+        )
+    assert result.attacks is not None
+    rows = result.attacks.rows
+    if rows.empty:
+        raise RunDirError(
+            f"no upload of PIU(s) {list(args.piu)} in round {r} reached the {args.position} "
+            "(not selected, lost, late, or served by another AP); nothing was attacked"
+        )
+    write_attacks(result.attacks, run_dir / "attacks")
+    summary = rows.groupby(["piu", "round", "method", "position"])[
+        ["ssim", "psnr_db", "mse", "label_correct"]
+    ].mean()
+    print(summary.round(4).to_string())
+    print(f"written to {run_dir / 'attacks'}")
     return 0
 
 

@@ -8,6 +8,9 @@ Layout::
       scenario.toml     the resolved scenario (re-runnable: ``netsim run RUN_DIR/scenario.toml``)
       manifest.json     seed, versions, git commit, wall time, summary figures
       model.pt          final global model (``state_dict``)
+      attacks/          with an ``[attack]`` (or after ``netsim attack``): attacks.parquet,
+                        one row per reconstructed sample, and PNGs (originals over
+                        reconstructions)
 
 Everything is written into a hidden sibling ``.RUN_DIR.partial`` first and renamed into
 place at the end; a crash leaves at most that hidden folder, never a ``RUN_DIR`` with some
@@ -33,7 +36,14 @@ from netsim.log import log_digest
 if TYPE_CHECKING:
     from netsim.sim import SimulationResult
 
-RUN_FILES = ("events.parquet", "rounds.parquet", "scenario.toml", "manifest.json", "model.pt")
+RUN_FILES = (
+    "events.parquet",
+    "rounds.parquet",
+    "scenario.toml",
+    "manifest.json",
+    "model.pt",
+    "attacks",
+)
 
 
 class RunDirError(ValueError):
@@ -93,6 +103,10 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     result.rounds.to_parquet(staging / "rounds.parquet", index=False)
     (staging / "scenario.toml").write_text(result.scenario.to_toml(), encoding="utf-8")
     torch.save(result.state_dict, staging / "model.pt")
+    if result.attacks is not None:
+        from netsim.privacy.attacker import write_attacks
+
+        write_attacks(result.attacks, staging / "attacks")
     manifest = _manifest(result, command)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     shutil.rmtree(staging / "cache", ignore_errors=True)

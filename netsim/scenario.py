@@ -668,6 +668,32 @@ class LearningConfig(_Frozen):
         return self
 
 
+class AttackConfig(_Frozen):
+    """A gradient-inversion attacker in the run (``netsim/privacy/``).
+
+    method: "none", "dlg", "idlg" or "ig" (Inverting Gradients). position: "server" (an
+    honest-but-curious server: sees every decoded update) or "ap" (an eavesdropper at access
+    point ``ap``: sees the uplinks that reach it, and only the superposition over the air).
+    pius, rounds: whose uploads in which rounds are captured and attacked. restarts,
+    iterations (optimizer steps per restart), time_budget_s (wall clock per restart), lr
+    (None: the method's own), tv_weight (IG), max_samples (reconstructed per update),
+    mask_aware (match only the entries a sparse payload carried).
+    """
+
+    method: Literal["none", "dlg", "idlg", "ig"] = "none"
+    position: Literal["server", "ap"] = "server"
+    ap: int = Field(0, ge=0)
+    pius: tuple[int, ...] = (0,)
+    rounds: tuple[int, ...] = (0,)
+    restarts: int = Field(3, ge=1)
+    iterations: int = Field(100, ge=1)
+    time_budget_s: PositiveFloat = 60.0
+    lr: PositiveFloat | None = None
+    tv_weight: NonNegativeFloat = 1e-4
+    max_samples: int = Field(8, ge=1)
+    mask_aware: bool = True
+
+
 # --------------------------------------------------------------------------- scenario
 
 
@@ -688,6 +714,7 @@ class Scenario(_Frozen):
     pruning: PruningConfig = PruningConfig()
     allocation: AllocationConfig = AllocationConfig()
     learning: LearningConfig = LearningConfig()
+    attack: AttackConfig = AttackConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -738,6 +765,7 @@ class Scenario(_Frozen):
             )
         if self.control.kind == "adaquantfl" and self.compression.method != "qsgd":
             raise _FieldError("control.kind", "adaquantfl", "used with compression.method = 'qsgd'")
+        self._check_attack()
         k = self.protocol.clients_per_round
         if k is not None and k > self.topology.n_pius:
             raise _FieldError(
@@ -746,6 +774,24 @@ class Scenario(_Frozen):
                 f"at most the number of PIUs ({self.topology.n_pius})",
             )
         return self
+
+    def _check_attack(self) -> None:
+        a = self.attack
+        if a.method == "none":
+            return
+        if self.learning.optimizer.name != "sgd":
+            raise _FieldError(
+                "learning.optimizer.name",
+                self.learning.optimizer.name,
+                "'sgd' with an attack (the attacker unrolls the local SGD steps)",
+            )
+        n, rounds = self.topology.n_pius, self.protocol.rounds
+        if any(k >= n for k in a.pius):
+            raise _FieldError("attack.pius", list(a.pius), f"PIU indices below {n}")
+        if any(r >= rounds for r in a.rounds):
+            raise _FieldError(
+                "attack.rounds", list(a.rounds), f"rounds below protocol.rounds ({rounds})"
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "scenario") -> Scenario:

@@ -15,6 +15,7 @@ import torch
 
 from models import MODELS
 from netsim.compress import build_compressor
+from netsim.compress.base import Compressor
 from netsim.compress.pruning import PruningSchedule
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution, slowdown_distribution
@@ -29,6 +30,8 @@ from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.link import WiredLink
 from netsim.nodes.piu import PIU
 from netsim.nodes.server import Server
+from netsim.privacy.attacker import Attacker, AttackReport
+from netsim.privacy.inversion import AttackSettings
 from netsim.radio.access import MultipleAccess
 from netsim.radio.allocation import AllocationSettings, RoundAllocator, SINRModel
 from netsim.radio.cellfree import (
@@ -77,6 +80,7 @@ class SimulationResult:
     initial_battery_j, final_battery_j: battery level of each PIU (by node name) before and
         after the run, in J.
     training_jobs_run, training_cache_hits: local updates computed / read from the cache.
+    attacks: the gradient-inversion attacks of ``[attack]`` (None: no attacker).
     """
 
     scenario: Scenario
@@ -89,6 +93,7 @@ class SimulationResult:
     final_battery_j: dict[str, float] = field(default_factory=dict)
     training_jobs_run: int = 0
     training_cache_hits: int = 0
+    attacks: AttackReport | None = None
 
     @property
     def sim_time_s(self) -> float:
@@ -238,7 +243,42 @@ class Simulation:
             ap.attach(k, piu.inbox)
             self.pius.append(piu)
         self.server.pius = list(self.pius)
+        self.partitions = partitions
+        self.attacker = self._attacker(compressor, n_aps)
         self._check_link_budgets(self.server.model_bits)
+
+    def _attacker(self, compressor: Compressor, n_aps: int) -> Attacker | None:
+        """The scenario's attacker, listening at the server or at one AP (or None)."""
+        a = self.scenario.attack
+        if a.method == "none":
+            return None
+        if a.position == "ap" and a.ap >= n_aps:
+            raise ScenarioError(f"attack.ap = {a.ap}: an access point index below {n_aps}")
+        if a.position == "ap" and compressor.stateful_decoder:
+            raise ScenarioError(
+                f"attack.position = 'ap': an eavesdropper cannot decode {compressor.name} "
+                "payloads (differential: only the server holds the reference); use 'server'"
+            )
+        opt = self.scenario.learning.optimizer
+        settings = AttackSettings(
+            a.method, a.restarts, a.iterations, a.time_budget_s, a.lr, a.tv_weight,
+            a.max_samples, self.scenario.seed, a.mask_aware,
+        )  # fmt: skip
+        attacker = Attacker(
+            settings,
+            a.position,
+            a.ap if a.position == "ap" else None,
+            a.pius,
+            a.rounds,
+            compressor,
+            self.scenario.learning.batch_size,
+            (opt.lr, opt.momentum, opt.weight_decay),
+        )
+        if a.position == "ap":
+            self.aps[a.ap].attacker = attacker
+        else:
+            self.server.attacker = attacker
+        return attacker
 
     def _allocator(
         self, compute: ComputeModel, slowdown: SlowdownDistribution, partitions: list[np.ndarray]
@@ -437,8 +477,9 @@ class Simulation:
         train_idx, test_idx = train_test_split(
             len(data), cfg.test_fraction, self.streams.numpy(Stream.DATA_SPLIT)
         )
-        train = Dataset(data.info, data.x[train_idx], data.y[train_idx])
-        test = Dataset(data.info, data.x[test_idx], data.y[test_idx])
+        train = Dataset(data.info, data.x[train_idx], data.y[train_idx], data.mean, data.std)
+        test = Dataset(data.info, data.x[test_idx], data.y[test_idx], data.mean, data.std)
+        self.train_data = train
         rng = self.streams.numpy(Stream.PARTITION)
         labels = train.y.numpy()
         part = cfg.partition
@@ -480,6 +521,11 @@ class Simulation:
         events = events_frame(self.log.records)
         rounds = self._rounds_with_totals(events)
         weights = self.server.weights
+        attacks = (
+            None
+            if self.attacker is None
+            else self.attacker.attack_all(self.trainer, self.partitions, self.train_data)
+        )
         return SimulationResult(
             scenario=self.scenario,
             events=events,
@@ -491,6 +537,7 @@ class Simulation:
             final_battery_j={p.name: p.battery.level_j for p in self.pius},
             training_jobs_run=self.trainer.jobs_run,
             training_cache_hits=self.cache.hits if self.cache is not None else 0,
+            attacks=attacks,
         )
 
     def _rounds_with_totals(self, events: pd.DataFrame) -> pd.DataFrame:

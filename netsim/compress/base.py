@@ -35,6 +35,9 @@ class Compressor:
     """Base class of update compressors (one instance per simulation, shared by the PIUs)."""
 
     name = "base"
+    #: the decoder keeps per-PIU state (a reference it adds the payload to): only the
+    #: intended receiver, which has seen every earlier payload, can decode one
+    stateful_decoder = False
 
     def compress(
         self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
@@ -48,6 +51,11 @@ class Compressor:
     def decompress(self, payload: Payload) -> torch.Tensor:
         """The flat float32 update (n,) the receiver reconstructs."""
         raise NotImplementedError
+
+    def sent_entries(self, payload: Payload) -> torch.Tensor | None:
+        """(n,) bool: the entries whose values the payload carries (a sparse payload's
+        indices, known to any receiver); None: every entry (dense payloads)."""
+        return None
 
     def planned_bits(self, n: int, fidelity: int | None = None) -> int:
         """Payload size to plan a round's energy with (exact where the size does not depend

@@ -19,6 +19,7 @@ class ErrorFeedback(Compressor):
     def __init__(self, inner: Compressor) -> None:
         self.inner = inner
         self.name = f"{inner.name}+ef"
+        self.stateful_decoder = inner.stateful_decoder
         self.residuals: dict[int, torch.Tensor] = {}
         self._sent: dict[int, tuple[int, torch.Tensor]] = {}  # piu -> (round, target)
 
@@ -42,6 +43,9 @@ class ErrorFeedback(Compressor):
 
     def decompress(self, payload: Payload) -> torch.Tensor:
         return self.inner.decompress(payload)
+
+    def sent_entries(self, payload: Payload) -> torch.Tensor | None:
+        return self.inner.sent_entries(payload)
 
     def planned_bits(self, n: int, fidelity: int | None = None) -> int:
         return self.inner.planned_bits(n, fidelity)

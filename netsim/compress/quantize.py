@@ -219,6 +219,8 @@ class LAQ(Compressor):
     the reference restarts from zero when the update length changes (a new pruning mask).
     """
 
+    stateful_decoder = True
+
     name = "laq"
     header_bits = FLOAT_BITS  # R
 

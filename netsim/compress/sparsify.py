@@ -26,6 +26,11 @@ class _Sparse(Compressor):
         out[indices] = values
         return out
 
+    def sent_entries(self, payload: Payload) -> torch.Tensor:
+        sent = torch.zeros(payload.length, dtype=torch.bool)
+        sent[payload.tensors[1]] = True
+        return sent
+
 
 class TopK(_Sparse):
     """The k = round(ratio n) entries of largest magnitude; bits from the cheapest sparse

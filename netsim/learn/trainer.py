@@ -272,6 +272,16 @@ class Trainer:
             order = order[b:]
         return batches
 
+    def batch_indices(
+        self, piu: int, round: int, indices: np.ndarray, local_steps: int
+    ) -> np.ndarray:
+        """Training-set indices PIU ``piu`` trains on in ``round`` (its mini-batches of
+        :meth:`_batches`), each once, in order of first use."""
+        job = TrainJob(piu, round, torch.empty(0), indices, local_steps)
+        seen = torch.cat(self._batches(job)).cpu().numpy()
+        _, first = np.unique(seen, return_index=True)
+        return seen[np.sort(first)]
+
     def evaluate(self, weights: torch.Tensor) -> tuple[float, float]:
         """(mean cross-entropy loss, accuracy in [0, 1]) of ``weights`` on the test set."""
         return self._score(weights, self.test_x, self.test_y)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -16,6 +17,9 @@ from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, OTAReady, O
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel
 from netsim.radio.ota import OTAReceiver
+
+if TYPE_CHECKING:
+    from netsim.privacy.attacker import Attacker
 
 
 class AccessPoint(Node):
@@ -67,6 +71,7 @@ class AccessPoint(Node):
         self.piu_inboxes: dict[int, simpy.Store] = {}
         self.ota = ota
         self._ota_inboxes: dict[int, simpy.Store] = {}  # per round, while collecting
+        self.attacker: Attacker | None = None  # an eavesdropper listening here
         self.process = env.process(self.run())
 
     def attach(self, piu: int, inbox: simpy.Store) -> None:
@@ -79,6 +84,8 @@ class AccessPoint(Node):
             if isinstance(msg, Update):
                 self.env.process(self._forward(msg))
             elif isinstance(msg, GlobalModel):
+                if self.attacker is not None:
+                    self.attacker.see_model(msg)
                 self.env.process(self._multicast(msg))
                 if self.ota is not None:
                     self._ota_inboxes[msg.round] = simpy.Store(self.env)
@@ -126,13 +133,16 @@ class AccessPoint(Node):
                 r, [ready[k] for k in contributors], model.mask
             )
         bits = 32 * sent  # the received sum of the unpruned entries travels as float32
+        aggregate = OTAAggregate(
+            r, self.index, delta, weight, tuple(contributors), late, loss, bits
+        )
+        if self.attacker is not None and contributors:
+            self.attacker.see_aggregate(self.env.now, aggregate)
         self.emit("fwd_start", r, bits=bits, detail="ota aggregate")
         start = self.env.now
         yield from self.uplink.transfer(bits)
         self.emit("fwd_end", r, bits=bits, duration_s=self.env.now - start, detail="ota aggregate")
-        self.server_inbox.put(
-            OTAAggregate(r, self.index, delta, weight, tuple(contributors), late, loss, bits)
-        )
+        self.server_inbox.put(aggregate)
 
     def _ota_transmit(
         self, r: int, ready: list[OTAReady], mask: torch.Tensor | None
@@ -174,6 +184,8 @@ class AccessPoint(Node):
         return estimate, int(sizes.sum()), loss
 
     def _forward(self, update: Update) -> Generator[simpy.Event, object, None]:
+        if self.attacker is not None:
+            self.attacker.see_update(self.env.now, update)
         bits = update.payload.bits
         self.emit("fwd_start", update.round, bits=bits, detail=f"piu{update.piu}")
         start = self.env.now

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import simpy
@@ -23,6 +23,9 @@ from netsim.nodes.link import WiredLink
 from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, RoundLink, Update
 from netsim.radio.allocation import RoundAllocator
 from netsim.rng import Stream, Streams
+
+if TYPE_CHECKING:
+    from netsim.privacy.attacker import Attacker
 
 
 class _Abortable(Protocol):
@@ -99,6 +102,7 @@ class Server(Node):
         self.rewind = rewind
         self.mask: torch.Tensor | None = None
         self.allocator = allocator
+        self.attacker: Attacker | None = None  # an honest-but-curious server's other half
         self.last_bits: dict[int, int] = {}  # each PIU's last received payload size
         self.initial_weights = weights.clone()
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
@@ -143,6 +147,8 @@ class Server(Node):
                 self.mask,
                 links,
             )
+            if self.attacker is not None:
+                self.attacker.see_model(msg)
             self.env.process(self._send(ap, msg))
 
         if self.over_the_air:
@@ -292,6 +298,8 @@ class Server(Node):
                 if mask is not None:  # scatter the unpruned entries back
                     delta = torch.zeros(mask.numel(), dtype=delta.dtype).masked_scatter(mask, delta)
                 received.append(_Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask))
+                if self.attacker is not None:
+                    self.attacker.see_update(self.env.now, msg, delta)
                 self.last_bits[msg.piu] = msg.payload.bits
                 pending.discard(msg.piu)
                 self.emit("rx_update", r, bits=msg.payload.bits, detail=f"piu{msg.piu}")
@@ -311,6 +319,8 @@ class Server(Node):
                 self._note(msg, r, notices)
             elif isinstance(msg, OTAAggregate) and msg.round == r:
                 aps.discard(msg.ap)
+                if self.attacker is not None:
+                    self.attacker.see_aggregate(self.env.now, msg)
                 parts.append(_Part(msg.weight, msg.delta, msg.loss, msg.contributors))
                 late.extend(msg.late)
                 self.emit(
