@@ -205,6 +205,13 @@ def _run(
             f"({result.training_cache_hits} reused from the cache)"
         )
         print(f"wall time:         {result.wall_time_s:.1f} s")
+        if result.attacks is not None and not result.attacks.rows.empty:
+            rows = result.attacks.rows
+            print(
+                f"attacks:           {rows.image.nunique()} uploads, mean SSIM "
+                f"{rows.ssim.mean():.3f}, labels right {rows.label_correct.mean():.0%} "
+                f"({out / 'attacks'})"
+            )
     return 0
 
 

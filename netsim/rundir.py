@@ -104,7 +104,8 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     manifest = _manifest(result, command)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     shutil.rmtree(staging / "cache", ignore_errors=True)
-    extra = sorted(p.name for p in staging.iterdir() if p.name not in RUN_FILES + OPTIONAL_RUN_FILES)
+    known = RUN_FILES + OPTIONAL_RUN_FILES
+    extra = sorted(p.name for p in staging.iterdir() if p.name not in known)
     if extra:
         raise RunDirError(f"staging directory '{staging}' holds unexpected files {extra}")
     if out_dir.exists():  # an empty directory: replace it
