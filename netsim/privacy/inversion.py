@@ -163,7 +163,7 @@ class GradientInversion:
         w0 = obs.weights
         params = [t.reshape(s) for t, s in zip(w0.split(self._sizes), self._shapes, strict=True)]
         params = [p.detach().requires_grad_(True) for p in params]
-        start = [p for p in params]
+        start = list(params)
         velocity: list[torch.Tensor] | None = None
         n, b = len(x), min(obs.batch_size, len(x))
         for step in range(obs.local_steps):
