@@ -22,7 +22,7 @@ from netsim.device.compute import ComputeModel, SlowdownDistribution, slowdown_d
 from netsim.fl.controllers import ADACOMM, AFCFL, AdaQuantFL, Controller
 from netsim.learn.batched import BatchedTrainer
 from netsim.learn.cache import TrainingCache
-from netsim.learn.datasets import Dataset, DatasetError, load_dataset, train_test_split
+from netsim.learn.datasets import DatasetError, load_dataset, train_test_split
 from netsim.learn.partition import partition_dirichlet, partition_iid, partition_shards
 from netsim.learn.trainer import OptimizerSpec, Trainer
 from netsim.log import EventLog, RoundRecord, events_frame, rounds_frame
@@ -477,8 +477,7 @@ class Simulation:
         train_idx, test_idx = train_test_split(
             len(data), cfg.test_fraction, self.streams.numpy(Stream.DATA_SPLIT)
         )
-        train = Dataset(data.info, data.x[train_idx], data.y[train_idx], data.mean, data.std)
-        test = Dataset(data.info, data.x[test_idx], data.y[test_idx], data.mean, data.std)
+        train, test = data.subset(train_idx), data.subset(test_idx)
         self.train_data = train
         rng = self.streams.numpy(Stream.PARTITION)
         labels = train.y.numpy()

@@ -54,11 +54,15 @@ class Dataset:
     info: DatasetInfo
     x: torch.Tensor
     y: torch.Tensor
-    mean: tuple[float, ...] = (0.0,)
-    std: tuple[float, ...] = (1.0,)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
+
+    def subset(self, indices: np.ndarray) -> Dataset:
+        """The samples ``indices``, with the same info and normalisation."""
+        return Dataset(self.info, self.x[indices], self.y[indices], self.mean, self.std)
 
     def pixels(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised samples (..., C, H, W) back to pixel values, clamped to [0, 1]."""

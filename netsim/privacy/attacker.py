@@ -107,8 +107,10 @@ class Attacker:
                 delta = torch.zeros(mask.numel()).masked_scatter(mask, delta)
         sent = self.compressor.sent_entries(update.payload)
         if mask is not None:  # pruned entries are known zeros, not sent
-            full = torch.zeros(mask.numel(), dtype=torch.bool)
-            sent = full.masked_scatter(mask, sent if sent is not None else mask[mask])
+            if sent is None:  # a dense payload of the kept entries
+                sent = mask.clone()
+            else:  # the payload's own entries, scattered back to the unpruned positions
+                sent = torch.zeros(mask.numel(), dtype=torch.bool).masked_scatter(mask, sent)
         obs = self._observation(model, update.piu, delta, sent, update.num_samples)
         self.captures.append(
             Capture(update.piu, update.round, now, obs, update.payload.bits, (update.piu,))
