@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -279,11 +280,114 @@ def allocation(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# --------------------------------------------------------------------------- privacy
+
+DLG_BASE = (
+    "protocol.rounds={rounds}",
+    'learning.model="lenet_dlg"',
+    "learning.batch_size=1",
+    'learning.trainer="sequential"',
+    'learning.optimizer={{name = "sgd", lr = 0.01}}',
+    'attack={{method = "dlg", pius = [0, 1], rounds = {attacked}, restarts = 2, '
+    "iterations = 100, time_budget_s = 15.0, mask_aware = {aware}}}",
+)
+GAN_BASE = (
+    "protocol.rounds={rounds}",
+    "topology.num_pius=5",
+    'attack={{method = "gan", pius = [0], victim_class = 3, fake_class = 5, critic = true, '
+    "iterations = 50, max_samples = 64}}",
+)
+KEPT = (1.0, 0.98, 0.96, 0.94, 0.92, 0.90)
+STEPS = (1, 2, 5, 10, 20)
+AFCFL = (
+    'compression={method = "topk", ratio = 1.0}',  # C0 = 100 %, then C from the controller
+    'control={kind = "afcfl", c0 = 100, c_min = 90, d = 2.0}',
+)
+
+
+def _topk(kept: float) -> str:
+    if kept == 1.0:
+        return 'compression={method = "none"}'
+    return f'compression={{method = "topk", ratio = {kept}}}'
+
+
+def privacy_configs(rounds: int) -> list[Config]:
+    """The AFC-FL paper's Tables 2-5 on MNIST-5k: DLG (one sample per upload, DLG's
+    sigmoid LeNet, the server attacking round 0 of PIUs 0 and 1) and the GAN attack (PIU 0
+    imitates class 3, injecting samples labelled 5) against local iterations, top-k kept
+    fraction (DLG mask-aware and naive) and AFC-FL (f0 = 5, C 100 -> 90 %)."""
+
+    def dlg(*extra: str, aware: bool = True, attacked: str = "[0]", n: int = 1) -> tuple[str, ...]:
+        fill = {"rounds": n, "attacked": attacked, "aware": str(aware).lower()}
+        return (*(o.format(**fill) for o in DLG_BASE), *extra)
+
+    def gan(*extra: str) -> tuple[str, ...]:
+        return (*(o.format(rounds=rounds) for o in GAN_BASE), *extra)
+
+    last = f"[{rounds - 1}]"
+    return [
+        *(Config(f"DLG F={f}", dlg(f"learning.local_steps={f}")) for f in STEPS),
+        *(Config(f"DLG C={c:.0%}", dlg(_topk(c), "learning.local_steps=1")) for c in KEPT[1:]),
+        *(
+            Config(f"DLG C={c:.0%} naive", dlg(_topk(c), "learning.local_steps=1", aware=False))
+            for c in KEPT[1:]
+        ),
+        Config(
+            f"DLG AFC-FL round {rounds - 1}",
+            dlg("learning.local_steps=5", *AFCFL, attacked=last, n=rounds),
+        ),
+        *(Config(f"GAN F={f}", gan(f"learning.local_steps={f}")) for f in STEPS),
+        *(Config(f"GAN C={c:.0%}", gan(_topk(c))) for c in KEPT[1:]),
+        Config("GAN AFC-FL", gan("learning.local_steps=5", *AFCFL)),
+    ]
+
+
+def _mean_local_steps(res) -> float:
+    """Local steps of the attacked uploads (DLG), else the mean over the rounds (GAN): the
+    server's ``control`` events under AFC-FL, the scenario's fixed steps otherwise."""
+    attacks, events = res.attacks.rows, res.events
+    if (attacks.method != "gan").any():
+        return float(attacks.local_steps.mean())
+    control = events.loc[events.event == "control", "detail"]
+    if control.empty:
+        return float(res.scenario.learning.local_steps)
+    return float(control.str.extract(r"local_steps=(\d+)")[0].astype(float).mean())
+
+
+def privacy(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+    rows = []
+    for cfg in privacy_configs(rounds):
+        for seed in seeds:
+            res = run(None, cfg.overrides, seed)
+            a = res.attacks.rows
+            print(f"{cfg.label} seed {seed}: SSIM {a.ssim.mean():.3f}", file=sys.stderr, flush=True)
+            sent = res.events[res.events.event == "tx_start"]
+            rows.append(
+                {
+                    "config": cfg.label,
+                    "seed": seed,
+                    "local_steps": _mean_local_steps(res),
+                    "ssim_mean": float(a.ssim.mean()),
+                    "ssim_best": float(a.ssim.max()),
+                    "mse_mean": float(a.mse.mean()),
+                    "mse_best": float(a.mse.min()),
+                    "label_acc": float(a.label_correct.mean()),
+                    "iterations": float(a.iterations.mean()),
+                    "restarts": float(a.restarts.mean()),
+                    "final_accuracy": float(res.rounds.test_accuracy.iloc[-1]),
+                    "uplink_Mbit": float(sent.bits.sum()) / 1e6,
+                    "attack_wall_s": float(a.groupby("image").attack_wall_s.first().sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 EXPERIMENTS = {
     "afcfl": (afcfl, 150),
     "pruning": (pruning, 30),
     "emq": (emq, 20),
     "allocation": (allocation, 10),
+    "privacy": (privacy, 15),
 }
 
 

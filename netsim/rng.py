@@ -32,6 +32,7 @@ class Stream(IntEnum):
     OTA_NOISE = 13  # receiver noise of an over-the-air aggregation, per (AP, round)
     COMPRESSION = 14  # stochastic rounding / shared random-k indices, per (PIU, round)
     PROBE = 15  # the fixed probe samples of adaptive controllers
+    ATTACK = 16  # a GAN attacker's generator init and latent draws, per (PIU, round)
 
 
 class Streams:

@@ -669,22 +669,34 @@ class LearningConfig(_Frozen):
 
 
 class AttackConfig(_Frozen):
-    """A gradient-inversion attacker in the run (``netsim/privacy/``).
+    """An attacker in the run (``netsim/privacy/``).
 
-    method: "none", "dlg", "idlg" or "ig" (Inverting Gradients). position: "server" (an
-    honest-but-curious server: sees every decoded update) or "ap" (an eavesdropper at access
-    point ``ap``: sees the uplinks that reach it, and only the superposition over the air).
-    pius, rounds: whose uploads in which rounds are captured and attacked. restarts,
-    iterations (optimizer steps per restart), time_budget_s (wall clock per restart), lr
-    (None: the method's own), tv_weight (IG), max_samples (reconstructed per update),
-    mask_aware (match only the entries a sparse payload carried).
+    method: "none"; a gradient inversion of observed uploads: "dlg", "idlg" or "ig"
+    (Inverting Gradients); or "gan": a malicious PIU's GAN attack (Hitaj et al. 2017).
+
+    Gradient inversion: position "server" (an honest-but-curious server: sees every decoded
+    update) or "ap" (an eavesdropper at access point ``ap``: sees the uplinks that reach
+    it, and only the superposition over the air). pius, rounds: whose uploads in which
+    rounds are captured and attacked (rounds default [0]). restarts, iterations (optimizer
+    steps per restart), time_budget_s (wall clock per restart), lr (None: the method's
+    own), tv_weight (IG), max_samples (reconstructed per update), mask_aware (match only the
+    entries a sparse payload carried).
+
+    GAN: pius = [the malicious PIU]; rounds: the rounds it attacks in (default: all);
+    victim_class, fake_class: the imitated class and the label of the injected samples;
+    iterations: generator steps per round; lr: their Adam step (None: 1e-3); max_samples:
+    samples injected per round (and scored); keep_victim_class: leave the adversary its own
+    samples of the victim class (Hitaj's adversary has none: false); critic: also train a
+    real/fake critic on the adversary's own samples (mGAN-AI's multitask discriminator,
+    Wang et al. 2019; false: Hitaj's global model as the only discriminator). position is
+    unused.
     """
 
-    method: Literal["none", "dlg", "idlg", "ig"] = "none"
+    method: Literal["none", "dlg", "idlg", "ig", "gan"] = "none"
     position: Literal["server", "ap"] = "server"
     ap: int = Field(0, ge=0)
     pius: tuple[int, ...] = (0,)
-    rounds: tuple[int, ...] = (0,)
+    rounds: tuple[int, ...] | None = None
     restarts: int = Field(3, ge=1)
     iterations: int = Field(100, ge=1)
     time_budget_s: PositiveFloat = 60.0
@@ -692,6 +704,17 @@ class AttackConfig(_Frozen):
     tv_weight: NonNegativeFloat = 1e-4
     max_samples: int = Field(8, ge=1)
     mask_aware: bool = True
+    victim_class: int | None = Field(None, ge=0)
+    fake_class: int | None = Field(None, ge=0)
+    keep_victim_class: bool = False
+    critic: bool = False
+
+    @property
+    def attacked_rounds(self) -> tuple[int, ...] | None:
+        """Rounds attacked: as given, else round 0 for an inversion and all for the GAN."""
+        if self.rounds is not None or self.method == "gan":
+            return self.rounds
+        return (0,)
 
 
 # --------------------------------------------------------------------------- scenario
@@ -779,7 +802,7 @@ class Scenario(_Frozen):
         a = self.attack
         if a.method == "none":
             return
-        if self.learning.optimizer.name != "sgd":
+        if a.method != "gan" and self.learning.optimizer.name != "sgd":
             raise _FieldError(
                 "learning.optimizer.name",
                 self.learning.optimizer.name,
@@ -788,9 +811,22 @@ class Scenario(_Frozen):
         n, rounds = self.topology.n_pius, self.protocol.rounds
         if any(k >= n for k in a.pius):
             raise _FieldError("attack.pius", list(a.pius), f"PIU indices below {n}")
-        if any(r >= rounds for r in a.rounds):
+        if any(r >= rounds for r in a.attacked_rounds or ()):
             raise _FieldError(
-                "attack.rounds", list(a.rounds), f"rounds below protocol.rounds ({rounds})"
+                "attack.rounds", list(a.rounds or ()), f"rounds below protocol.rounds ({rounds})"
+            )
+        if a.method != "gan":
+            return
+        if len(a.pius) != 1:
+            raise _FieldError("attack.pius", list(a.pius), "one PIU (the GAN adversary)")
+        for name in ("victim_class", "fake_class"):
+            if getattr(a, name) is None:
+                raise _FieldError(f"attack.{name}", None, "a class index with method = 'gan'")
+        if a.victim_class == a.fake_class:
+            raise _FieldError(
+                "attack.fake_class",
+                a.fake_class,
+                f"a class other than victim_class ({a.victim_class})",
             )
 
     @classmethod

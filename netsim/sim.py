@@ -31,6 +31,7 @@ from netsim.nodes.link import WiredLink
 from netsim.nodes.piu import PIU
 from netsim.nodes.server import Server
 from netsim.privacy.attacker import Attacker, AttackReport
+from netsim.privacy.gan import GANAttack
 from netsim.privacy.inversion import AttackSettings
 from netsim.radio.access import MultipleAccess
 from netsim.radio.allocation import AllocationSettings, RoundAllocator, SINRModel
@@ -80,7 +81,7 @@ class SimulationResult:
     initial_battery_j, final_battery_j: battery level of each PIU (by node name) before and
         after the run, in J.
     training_jobs_run, training_cache_hits: local updates computed / read from the cache.
-    attacks: the gradient-inversion attacks of ``[attack]`` (None: no attacker).
+    attacks: the attacks of ``[attack]``, gradient inversion or GAN (None: no attacker).
     """
 
     scenario: Scenario
@@ -156,6 +157,7 @@ class Simulation:
         self.channel = RadioChannel(self.gain, fading, s.radio.coherence_time_s, noise_psd)
 
         self.trainer, partitions = self._learning(n_pius)
+        partitions = self._adversary_data(partitions)
         self.cache: TrainingCache | None = None
         if cache_dir is not None:
             self.enable_cache(cache_dir)
@@ -247,11 +249,56 @@ class Simulation:
         self.attacker = self._attacker(compressor, n_aps)
         self._check_link_budgets(self.server.model_bits)
 
-    def _attacker(self, compressor: Compressor, n_aps: int) -> Attacker | None:
-        """The scenario's attacker, listening at the server or at one AP (or None)."""
+    def _adversary_data(self, partitions: list[np.ndarray]) -> list[np.ndarray]:
+        """Partitions with a GAN adversary's victim-class samples removed (Hitaj's
+        adversary holds none of the class it imitates) unless it keeps them."""
+        a = self.scenario.attack
+        if a.method != "gan":
+            return partitions
+        classes = self.train_data.info.num_classes
+        for name in ("victim_class", "fake_class"):
+            if getattr(a, name) >= classes:
+                raise ScenarioError(
+                    f"attack.{name} = {getattr(a, name)}: a class of the data set "
+                    f"(0 to {classes - 1})"
+                )
+        if a.keep_victim_class:
+            return partitions
+        k = a.pius[0]
+        own = partitions[k]
+        kept = own[self.trainer.train_y[own].cpu().numpy() != a.victim_class]
+        if len(kept) == 0:
+            raise ScenarioError(
+                f"attack.pius = [{k}]: the adversary holds only victim-class samples, so none "
+                "are left once they are removed (set attack.keep_victim_class = true or pick "
+                "another PIU)"
+            )
+        return [kept if i == k else p for i, p in enumerate(partitions)]
+
+    def _attacker(self, compressor: Compressor, n_aps: int) -> Attacker | GANAttack | None:
+        """The scenario's attacker: listening at the server or at one AP, or a malicious
+        PIU's GAN (or None)."""
         a = self.scenario.attack
         if a.method == "none":
             return None
+        if a.method == "gan":
+            gan = GANAttack(
+                self.trainer.model,
+                self.train_data,
+                a.pius[0],
+                a.victim_class,  # type: ignore[arg-type]  # checked by the scenario
+                a.fake_class,  # type: ignore[arg-type]
+                a.attacked_rounds,
+                a.max_samples,
+                a.iterations,
+                a.lr or 1e-3,
+                self.streams,
+                own=self.train_data.pixels(self.trainer.train_x[self.partitions[a.pius[0]]].cpu())
+                if a.critic
+                else None,
+            )
+            self.pius[a.pius[0]].gan = gan
+            return gan
         if a.position == "ap" and a.ap >= n_aps:
             raise ScenarioError(f"attack.ap = {a.ap}: an access point index below {n_aps}")
         if a.position == "ap" and compressor.stateful_decoder:
@@ -269,7 +316,7 @@ class Simulation:
             a.position,
             a.ap if a.position == "ap" else None,
             a.pius,
-            a.rounds,
+            a.attacked_rounds or (),
             compressor,
             self.scenario.learning.batch_size,
             (opt.lr, opt.momentum, opt.weight_decay),
@@ -520,11 +567,11 @@ class Simulation:
         events = events_frame(self.log.records)
         rounds = self._rounds_with_totals(events)
         weights = self.server.weights
-        attacks = (
-            None
-            if self.attacker is None
-            else self.attacker.attack_all(self.trainer, self.partitions, self.train_data)
-        )
+        attacks = None
+        if isinstance(self.attacker, GANAttack):
+            attacks = self.attacker.report(self.trainer, self.partitions, weights)
+        elif self.attacker is not None:
+            attacks = self.attacker.attack_all(self.trainer, self.partitions, self.train_data)
         return SimulationResult(
             scenario=self.scenario,
             events=events,

@@ -54,10 +54,13 @@ class BatchedTrainer(Trainer):
 
     def _execute(self, jobs: list[TrainJob]) -> list[TrainResult]:
         groups: dict[tuple[int, int, bool], list[int]] = defaultdict(list)
+        results: list[TrainResult | None] = [None] * len(jobs)
         for i, job in enumerate(jobs):
+            if job.extra is not None:  # a malicious PIU's injected samples: on its own
+                results[i] = self._train(job)
+                continue
             shape = (job.local_steps, min(self.batch_size, len(job.indices)), job.mask is None)
             groups[shape].append(i)
-        results: list[TrainResult | None] = [None] * len(jobs)
         for members in groups.values():
             for start in range(0, len(members), self.chunk_size):
                 chunk = members[start : start + self.chunk_size]

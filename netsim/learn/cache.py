@@ -2,7 +2,8 @@
 
 A local update is a pure function of (architecture, training set, optimizer, batch size,
 device and trainer kind: the trainer's *fingerprint*) and of the job (PIU, round, local steps,
-the PIU's sample indices, the exact bytes of the starting global model). The round and PIU
+the PIU's sample indices, the exact bytes of the starting global model, its pruning mask
+and any injected samples). The round and PIU
 key the mini-batch stream, so they are part of the job key. Two runs that share a key would
 compute bit-identical results, so reusing one is exact; any difference in any input gives
 another key (no stale reuse).
@@ -50,6 +51,9 @@ class TrainingCache:
         h.update(job.weights.detach().cpu().contiguous().numpy().tobytes())
         if job.mask is not None:
             h.update(job.mask.cpu().numpy().tobytes())
+        if job.extra is not None:  # injected samples, by content
+            for t in job.extra:
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()
 
     def get(self, key: str) -> TrainResult | None:

@@ -64,6 +64,8 @@ class TrainJob:
     indices: the PIU's training samples (indices into the trainer's training set).
     local_steps: mini-batch SGD steps.
     mask: shared pruning mask, re-applied after every optimizer step.
+    extra: samples the PIU adds to its own for this round, (x normalised (E, C, H, W),
+        y (E,)) on the CPU: a malicious PIU's injected samples (netsim.privacy.gan).
     """
 
     piu: int
@@ -72,6 +74,12 @@ class TrainJob:
     indices: np.ndarray
     local_steps: int
     mask: torch.Tensor | None = None  # (P,) bool: pruned weights (False) stay zero
+    extra: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def num_samples(self) -> int:
+        """Samples the job trains on: the PIU's own plus any injected ones."""
+        return len(self.indices) + (0 if self.extra is None else len(self.extra[1]))
 
 
 @dataclass(frozen=True)
@@ -244,7 +252,8 @@ class Trainer:
         losses = []
         for idx in batches:
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(self.train_x[idx]), self.train_y[idx])
+            x, y = self._gather(job, idx)
+            loss = F.cross_entropy(model(x), y)
             loss.backward()
             opt.step()
             if masks is not None:  # pruned weights stay zero
@@ -258,8 +267,13 @@ class Trainer:
     def _batches(self, job: TrainJob) -> list[torch.Tensor]:
         """Mini-batches of the PIU's samples, keyed by (PIU, round): successive slices of a
         random permutation (without replacement within a pass; a last partial slice is
-        dropped and a new permutation drawn), each of ``min(batch_size, n)`` samples."""
+        dropped and a new permutation drawn), each of ``min(batch_size, n)`` samples.
+        Training-set indices; a job's injected sample e is index ``N + e`` (N training
+        samples), see :meth:`_gather`."""
         local = torch.as_tensor(job.indices, dtype=torch.long)
+        if job.extra is not None:
+            n_train = len(self.train_y)
+            local = torch.cat([local, torch.arange(n_train, n_train + len(job.extra[1]))])
         n = len(local)
         b = min(self.batch_size, n)
         gen = self.streams.torch(Stream.BATCHES, job.piu, job.round)
@@ -271,6 +285,19 @@ class Trainer:
             batches.append(local[order[:b]].to(self.device))
             order = order[b:]
         return batches
+
+    def _gather(self, job: TrainJob, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The samples (x, y) of a mini-batch ``idx`` of :meth:`_batches`, in order."""
+        if job.extra is None:
+            return self.train_x[idx], self.train_y[idx]
+        n_train = len(self.train_y)
+        own = idx < n_train
+        extra_x, extra_y = (t.to(self.device) for t in job.extra)
+        x = torch.empty((len(idx), *self.train_x.shape[1:]), device=self.device)
+        y = torch.empty(len(idx), dtype=torch.long, device=self.device)
+        x[own], y[own] = self.train_x[idx[own]], self.train_y[idx[own]]
+        x[~own], y[~own] = extra_x[idx[~own] - n_train], extra_y[idx[~own] - n_train]
+        return x, y
 
     def batch_indices(
         self, piu: int, round: int, indices: np.ndarray, local_steps: int

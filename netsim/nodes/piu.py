@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import simpy
@@ -22,6 +22,9 @@ from netsim.nodes.messages import GlobalModel, Notice, OTAReady, OTASlot, Update
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel, Transfer
 from netsim.rng import Stream, Streams
+
+if TYPE_CHECKING:
+    from netsim.privacy.gan import GANAttack
 
 
 class _BatteryEmpty(Exception):
@@ -134,6 +137,7 @@ class PIU(Node):
         self.mask: torch.Tensor | None = None  # own pruning mask (P,) bool (scope "piu")
         self.prune_level = 0
         self._mask_delivered = True  # has the server received the current mask?
+        self.gan: GANAttack | None = None  # set on a malicious PIU (netsim.privacy.gan)
         self.process = env.process(self.run())
 
     @property
@@ -178,7 +182,9 @@ class PIU(Node):
         r = msg.round
         self.emit("rx_model", r, bits=msg.bits)
         steps = self._apply_link(msg)
-        samples = self.trainer.samples_per_round(self.num_samples, steps)
+        extra = self._inject(msg)
+        n_local = self.num_samples + (0 if extra is None else len(extra[1]))
+        samples = self.trainer.samples_per_round(n_local, steps)
         slowdown = self.slowdown.sample(self.streams.numpy(Stream.STRAGGLER, self.index, r))
         compute_s = self.compute.time_s(samples, slowdown)
         compute_j = self.compute.energy_j(samples)
@@ -203,7 +209,8 @@ class PIU(Node):
             return
 
         start = msg.weights if self.mask is None else msg.weights * self.mask
-        self._job = self.trainer.submit(TrainJob(self.index, r, start, self.indices, steps, mask))
+        job = TrainJob(self.index, r, start, self.indices, steps, mask, extra)
+        self._job = self.trainer.submit(job)
         self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")
         yield from self._spend("train", compute_s, compute_j)
         result = self._job.result()
@@ -269,6 +276,21 @@ class PIU(Node):
         self.ap_inbox.put(
             Update(r, self.index, payload, self.num_samples, result.loss, mask=self.mask)
         )
+
+    def _inject(self, msg: GlobalModel) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """A malicious PIU's GAN step: samples generated against this round's global model,
+        to be trained on with the fake label (None for an honest PIU or round)."""
+        if self.gan is None or not self.gan.attacks_in(msg.round):
+            return None
+        x, y, loss, fooled = self.gan.inject(msg.round, self.env.now, msg.weights)
+        self.emit(
+            "gan_inject",
+            msg.round,
+            loss=loss,
+            detail=f"{len(y)} samples labelled {self.gan.fake_class}, "
+            f"{fooled:.3f} classified {self.gan.victim_class}",
+        )
+        return x, y
 
     def _apply_link(self, msg: GlobalModel) -> int:
         """This round's transmit power, cell-free link and local steps: the server's
