@@ -2,11 +2,10 @@
 
 A local update is a pure function of (architecture, training set, optimizer, batch size,
 device and trainer kind: the trainer's *fingerprint*) and of the job (PIU, round, local steps,
-the PIU's sample indices, the exact bytes of the starting global model, its pruning mask
-and any injected samples). The round and PIU
-key the mini-batch stream, so they are part of the job key. Two runs that share a key would
-compute bit-identical results, so reusing one is exact; any difference in any input gives
-another key (no stale reuse).
+the PIU's sample indices, the exact bytes of the starting global model, its pruning mask and
+any injected samples). The round and PIU key the mini-batch stream, so they are part of the
+job key. Two runs that share a key would compute bit-identical results, so reusing one is
+exact; any difference in any input gives another key (no stale reuse).
 
 Uses: resuming an interrupted run (the timeline is replayed deterministically and every
 update trained before the interruption is read back), and what-if runs that change only

@@ -76,11 +76,6 @@ class TrainJob:
     mask: torch.Tensor | None = None  # (P,) bool: pruned weights (False) stay zero
     extra: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    @property
-    def num_samples(self) -> int:
-        """Samples the job trains on: the PIU's own plus any injected ones."""
-        return len(self.indices) + (0 if self.extra is None else len(self.extra[1]))
-
 
 @dataclass(frozen=True)
 class TrainResult:
