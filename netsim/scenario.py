@@ -357,7 +357,15 @@ class DeviceConfig(_Frozen):
 
 
 class ServerConfig(_Frozen):
-    aggregation_s: NonNegativeFloat = 0.005  # simulated time to aggregate one round
+    """aggregation_s: simulated time to aggregate one round. aggregation: "fedavg", or a
+    robust rule against corrupted updates (``netsim/fl/aggregation.py``): "median"
+    (coordinate-wise), "trimmed_mean" (``trim_fraction`` of the values cut at each end of
+    every coordinate), "norm_clip" (FedAvg of deltas clipped to L2 norm ``clip_norm``)."""
+
+    aggregation_s: NonNegativeFloat = 0.005
+    aggregation: Literal["fedavg", "median", "trimmed_mean", "norm_clip"] = "fedavg"
+    trim_fraction: float = Field(0.1, ge=0.0, lt=0.5)
+    clip_norm: PositiveFloat = 1.0
 
 
 class ProtocolConfig(_Frozen):
@@ -758,6 +766,22 @@ class Scenario(_Frozen):
                 "pruning.scope",
                 "piu",
                 "'server' with ota.enabled (superposed entries need one shared mask)",
+            )
+        if self.server.aggregation != "fedavg" and self.ota.enabled:
+            raise _FieldError(
+                "server.aggregation",
+                self.server.aggregation,
+                "'fedavg' with ota.enabled (the server receives only the APs' superpositions)",
+            )
+        if (
+            self.server.aggregation != "fedavg"
+            and self.pruning.method != "none"
+            and self.pruning.scope == "piu"
+        ):
+            raise _FieldError(
+                "server.aggregation",
+                self.server.aggregation,
+                "'fedavg' with pruning.scope = 'piu' (sub-models are averaged per entry)",
             )
         if self.allocation.method != "none" and self.radio.access != "cellfree":
             raise _FieldError(

@@ -19,6 +19,7 @@ from netsim.compress.base import Compressor
 from netsim.compress.pruning import PruningSchedule
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution, slowdown_distribution
+from netsim.fl.aggregation import AggregationRule
 from netsim.fl.controllers import ADACOMM, AFCFL, AdaQuantFL, Controller
 from netsim.learn.batched import BatchedTrainer
 from netsim.learn.cache import TrainingCache
@@ -182,6 +183,7 @@ class Simulation:
             controller=self._controller(),
             pruning=self._pruning_schedule() if s.pruning.scope == "server" else None,
             rewind=s.pruning.rewind,
+            rule=AggregationRule(s.server.aggregation, s.server.trim_fraction, s.server.clip_norm),
             probe_indices=self.streams.numpy(Stream.PROBE).permutation(len(self.trainer.train_y))[
                 : s.control.probe_samples
             ],

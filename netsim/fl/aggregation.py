@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -61,3 +62,88 @@ def masked_fedavg(
     weight = (w[:, None] * m).sum(0)
     delta = (w[:, None] * stacked).sum(0) / weight.clamp_min(torch.finfo(torch.float64).tiny)
     return (global_weights.to(torch.float64) + delta).to(global_weights.dtype)
+
+
+# --------------------------------------------------------------------------- robust rules
+
+
+def coordinate_median(
+    global_weights: torch.Tensor, updates: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """``w + median_k delta_k`` per coordinate (Yin et al. 2018), unweighted; an even count
+    takes the mean of the two middle values. Tolerates fewer than half corrupted updates."""
+    if not updates:
+        return global_weights.clone()
+    ordered = torch.stack([u.to(torch.float64) for u in updates]).sort(dim=0).values  # (K, P)
+    k = len(updates)
+    middle = ordered[k // 2] if k % 2 else 0.5 * (ordered[k // 2 - 1] + ordered[k // 2])
+    return (global_weights.to(torch.float64) + middle).to(global_weights.dtype)
+
+
+def trimmed_mean(
+    global_weights: torch.Tensor, updates: Sequence[torch.Tensor], trim_fraction: float
+) -> torch.Tensor:
+    """``w +`` the coordinate-wise mean of the deltas after dropping the ``floor(beta K)``
+    largest and smallest values of each coordinate (Yin et al. 2018), unweighted.
+
+    trim_fraction: beta in [0, 0.5); with K updates, 2 floor(beta K) < K values remain."""
+    if not 0.0 <= trim_fraction < 0.5:
+        raise ValueError(f"trim_fraction must be in [0, 0.5), got {trim_fraction}")
+    if not updates:
+        return global_weights.clone()
+    stacked = torch.stack([u.to(torch.float64) for u in updates]).sort(dim=0).values
+    cut = int(trim_fraction * len(updates))
+    kept = stacked[cut : len(updates) - cut]
+    return (global_weights.to(torch.float64) + kept.mean(dim=0)).to(global_weights.dtype)
+
+
+def clip_norms(updates: Sequence[torch.Tensor], clip_norm: float) -> tuple[list[torch.Tensor], int]:
+    """Each delta scaled to L2 norm at most ``clip_norm`` (Sun et al. 2019, norm bounding
+    against boosted updates); returns the clipped deltas and how many were scaled down."""
+    if clip_norm <= 0:
+        raise ValueError(f"clip_norm must be > 0, got {clip_norm}")
+    out, clipped = [], 0
+    for u in updates:
+        norm = float(torch.linalg.vector_norm(u.to(torch.float64)))
+        if norm > clip_norm:
+            out.append(u * (clip_norm / norm))
+            clipped += 1
+        else:
+            out.append(u)
+    return out, clipped
+
+
+@dataclass(frozen=True)
+class AggregationRule:
+    """How the server combines a round's digital updates.
+
+    name: "fedavg" (weights |D_k|), "median" (coordinate-wise), "trimmed_mean" (coordinate-
+    wise, ``trim_fraction`` cut at each end) or "norm_clip" (FedAvg of the deltas clipped to
+    L2 norm ``clip_norm``). The robust rules ignore |D_k|: a corrupted PIU could inflate it.
+    """
+
+    name: str = "fedavg"
+    trim_fraction: float = 0.1
+    clip_norm: float = 1.0
+
+    def apply(
+        self,
+        global_weights: torch.Tensor,
+        updates: Sequence[torch.Tensor],
+        num_samples: Sequence[int],
+    ) -> tuple[torch.Tensor, str]:
+        """The new global model (P,) and a note for the ``aggregate`` event."""
+        if self.name == "fedavg":
+            return fedavg(global_weights, updates, num_samples), "fedavg"
+        if self.name == "median":
+            return coordinate_median(global_weights, updates), "median"
+        if self.name == "trimmed_mean":
+            cut = int(self.trim_fraction * len(updates))
+            return trimmed_mean(global_weights, updates, self.trim_fraction), (
+                f"trimmed_mean: {cut} cut at each end"
+            )
+        if self.name == "norm_clip":
+            clipped, n = clip_norms(updates, self.clip_norm)
+            note = f"norm_clip: {n} clipped to {self.clip_norm:g}"
+            return fedavg(global_weights, clipped, num_samples), note
+        raise ValueError(f"unknown aggregation rule {self.name!r}")

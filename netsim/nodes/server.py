@@ -13,7 +13,7 @@ import torch
 
 from netsim.compress.base import Compressor, dense_bits
 from netsim.compress.pruning import PruningSchedule, prune_level
-from netsim.fl.aggregation import fedavg, fedavg_weights, masked_fedavg
+from netsim.fl.aggregation import AggregationRule, fedavg_weights, masked_fedavg
 from netsim.fl.controllers import Controller, RoundControl
 from netsim.fl.selection import select_uniform
 from netsim.learn.trainer import Trainer
@@ -41,9 +41,9 @@ class Server(Node):
     Each round: select PIUs among those still in the federation; send the global model to
     their APs over the backhaul (serialisation + latency), from where it is multicast; wait
     until every selected PIU has delivered or declined, or the deadline (from the round
-    start) fires; abort the late PIUs; aggregate with FedAvg weights |D_k| / sum |D| over the
-    updates received (``aggregation_s`` of simulated time); evaluate the new global model on
-    the test set (measurement: takes no simulated time).
+    start) fires; abort the late PIUs; aggregate the updates received (FedAvg weights
+    |D_k| / sum |D|, or a robust rule; ``aggregation_s`` of simulated time); evaluate the new
+    global model on the test set (measurement: takes no simulated time).
 
     Parameters
     ----------
@@ -56,6 +56,8 @@ class Server(Node):
     allocator: optional cell-free power / local-iteration allocation run at each round
         start for the selected PIUs (expected payload: each PIU's last received size, else
         the compressor's plan); logged as ``allocate`` or ``allocation_fallback``.
+    rule: how digital updates are combined (FedAvg, or a robust rule: median, trimmed
+        mean, norm clipping); sub-models of own-scope pruning always use masked FedAvg.
     on_round: called with each finished :class:`RoundRecord` (progress reporting).
     """
 
@@ -83,6 +85,7 @@ class Server(Node):
         pruning: PruningSchedule | None = None,
         rewind: bool = False,
         allocator: RoundAllocator | None = None,
+        rule: AggregationRule | None = None,
     ) -> None:
         super().__init__(env, "server", log)
         self.weights = weights
@@ -100,6 +103,7 @@ class Server(Node):
         self.controller = controller
         self.pruning = pruning
         self.rewind = rewind
+        self.rule = rule or AggregationRule()
         self.mask: torch.Tensor | None = None
         self.allocator = allocator
         self.attacker: Attacker | None = None  # an honest-but-curious server's other half
@@ -167,8 +171,9 @@ class Server(Node):
             everything = torch.ones_like(self.weights, dtype=torch.bool)
             masks = [everything if p.mask is None else p.mask for p in parts]
             self.weights = masked_fedavg(self.weights, [p.delta for p in parts], sizes, masks)
+            rule = "fedavg"
         else:
-            self.weights = fedavg(self.weights, [p.delta for p in parts], sizes)
+            self.weights, rule = self.rule.apply(self.weights, [p.delta for p in parts], sizes)
         train_loss = (
             float(np.dot(fedavg_weights(sizes), [p.loss for p in parts])) if parts else math.nan
         )
@@ -178,7 +183,7 @@ class Server(Node):
             r,
             duration_s=self.aggregation_s,
             loss=train_loss,
-            detail=f"{n_updates} updates",
+            detail=f"{n_updates} updates" + ("" if rule == "fedavg" else f", {rule}"),
         )
         test_loss, accuracy = self.trainer.evaluate(self.weights)
         self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)
