@@ -374,6 +374,9 @@ class ProtocolConfig(_Frozen):
     rounds: int = Field(20, ge=1)
     deadline_s: PositiveFloat | None = None  # after the round start (broadcast); None: no limit
     clients_per_round: int | None = Field(None, ge=1)  # None: every active PIU
+    # which clients_per_round PIUs (netsim/fl/selection.py): uniform at random, a rotating
+    # window, or the best expected uplink rate / most battery / earliest predicted finish
+    selection: Literal["random", "round_robin", "channel", "energy", "deadline"] = "random"
 
 
 class _CompressionBase(_Frozen):

@@ -175,6 +175,7 @@ class Simulation:
             rounds=s.protocol.rounds,
             deadline_s=s.protocol.deadline_s,
             clients_per_round=s.protocol.clients_per_round,
+            selection=s.protocol.selection,
             local_steps=s.learning.local_steps,
             aggregation_s=s.server.aggregation_s,
             streams=self.streams,

@@ -1,8 +1,15 @@
-"""Client selection for partial participation."""
+"""Client selection for partial participation.
+
+Policies (``protocol.selection``): "random" (uniform), "round_robin" (a window that moves
+by k each round), and three greedy ones on what the PIUs report at the round start
+(:class:`SelectionReport`): "channel" (highest expected uplink rate), "energy" (most
+battery) and "deadline" (earliest predicted finish). Ties go to the lower PIU index.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,3 +20,45 @@ def select_uniform(active: Sequence[int], k: int | None, rng: np.random.Generato
     if k is None or k >= len(active):
         return sorted(active)
     return sorted(int(i) for i in rng.choice(np.asarray(active), size=k, replace=False))
+
+
+POLICIES = ("random", "round_robin", "channel", "energy", "deadline")
+
+
+@dataclass(frozen=True)
+class SelectionReport:
+    """What a PIU reports for selection: expected uplink rate (bit/s, mean SNR), predicted
+    round time (s: compute at nominal speed + airtime of the expected payload) and battery
+    level (J)."""
+
+    rate_bps: float
+    finish_s: float
+    battery_j: float
+
+    def score(self, policy: str) -> float:
+        """Larger is better under ``policy``."""
+        if policy == "channel":
+            return self.rate_bps
+        if policy == "energy":
+            return self.battery_j
+        if policy == "deadline":
+            return -self.finish_s
+        raise ValueError(f"{policy!r} does not rank PIUs by report")
+
+
+def select_round_robin(active: Sequence[int], k: int | None, round: int) -> list[int]:
+    """The ``k`` PIUs from position ``round k`` (mod n) of the sorted ``active`` list,
+    wrapping around, returned sorted (all when k is None or at least n)."""
+    ordered = sorted(active)
+    n = len(ordered)
+    if k is None or k >= n:
+        return ordered
+    start = (round * k) % n
+    return sorted(ordered[(start + i) % n] for i in range(k))
+
+
+def select_best(reports: Mapping[int, SelectionReport], k: int | None, policy: str) -> list[int]:
+    """The ``k`` PIUs with the best reports under ``policy`` (ties: lower index first),
+    returned sorted."""
+    ranked = sorted(reports, key=lambda i: (-reports[i].score(policy), i))
+    return sorted(ranked if k is None else ranked[:k])

@@ -15,6 +15,7 @@ from netsim.compress.base import Compressor
 from netsim.compress.pruning import PruningSchedule, prune_level
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution
+from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import Trainer, TrainHandle, TrainJob
 from netsim.log import EventLog
 from netsim.nodes.base import Node
@@ -275,6 +276,15 @@ class PIU(Node):
         self._mask_delivered = True
         self.ap_inbox.put(
             Update(r, self.index, payload, self.num_samples, result.loss, mask=self.mask)
+        )
+
+    def report(self, bits: int, local_steps: int) -> SelectionReport:
+        """This PIU's state for client selection, for a payload of ``bits`` after
+        ``local_steps`` steps (signalling: takes no simulated time)."""
+        samples = self.trainer.samples_per_round(self.num_samples, local_steps)
+        airtime = self.planned_airtime_s(bits, self.access.bandwidth_hz)
+        return SelectionReport(
+            bits / airtime, self.compute.time_s(samples) + airtime, self.battery.level_j
         )
 
     def _inject(self, msg: GlobalModel) -> tuple[torch.Tensor, torch.Tensor] | None:

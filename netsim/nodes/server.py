@@ -15,7 +15,7 @@ from netsim.compress.base import Compressor, dense_bits
 from netsim.compress.pruning import PruningSchedule, prune_level
 from netsim.fl.aggregation import AggregationRule, fedavg_weights, masked_fedavg
 from netsim.fl.controllers import Controller, RoundControl
-from netsim.fl.selection import select_uniform
+from netsim.fl.selection import SelectionReport, select_best, select_round_robin, select_uniform
 from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
 from netsim.nodes.base import Deadline, Node
@@ -33,6 +33,8 @@ class _Abortable(Protocol):
     ap_index: int
 
     def abort(self, round: int) -> None: ...
+
+    def report(self, bits: int, local_steps: int) -> SelectionReport: ...
 
 
 class Server(Node):
@@ -56,6 +58,8 @@ class Server(Node):
     allocator: optional cell-free power / local-iteration allocation run at each round
         start for the selected PIUs (expected payload: each PIU's last received size, else
         the compressor's plan); logged as ``allocate`` or ``allocation_fallback``.
+    selection: client selection policy (``netsim.fl.selection.POLICIES``) when
+        ``clients_per_round`` is set.
     rule: how digital updates are combined (FedAvg, or a robust rule: median, trimmed
         mean, norm clipping); sub-models of own-scope pruning always use masked FedAvg.
     on_round: called with each finished :class:`RoundRecord` (progress reporting).
@@ -86,6 +90,7 @@ class Server(Node):
         rewind: bool = False,
         allocator: RoundAllocator | None = None,
         rule: AggregationRule | None = None,
+        selection: str = "random",
     ) -> None:
         super().__init__(env, "server", log)
         self.weights = weights
@@ -104,6 +109,7 @@ class Server(Node):
         self.pruning = pruning
         self.rewind = rewind
         self.rule = rule or AggregationRule()
+        self.selection = selection
         self.mask: torch.Tensor | None = None
         self.allocator = allocator
         self.attacker: Attacker | None = None  # an honest-but-curious server's other half
@@ -127,9 +133,7 @@ class Server(Node):
 
     def _round(self, r: int, active: list[int]) -> Generator[simpy.Event, object, None]:
         t_start = self.env.now
-        selected = select_uniform(
-            active, self.clients_per_round, self.streams.numpy(Stream.SELECTION, r)
-        )
+        selected = self._select(r, active)
         by_ap: dict[int, list[int]] = {}
         for k in selected:
             by_ap.setdefault(self.pius[k].ap_index, []).append(k)
@@ -206,6 +210,31 @@ class Server(Node):
         self.records.append(record)
         if self.on_round is not None:
             self.on_round(record)
+
+    def _select(self, r: int, active: list[int]) -> list[int]:
+        """The round's PIUs under the selection policy; a ranking policy logs every
+        candidate's report (``candidate`` events: rate, predicted time, battery)."""
+        k = self.clients_per_round
+        if self.selection == "random":
+            return select_uniform(active, k, self.streams.numpy(Stream.SELECTION, r))
+        if self.selection == "round_robin":
+            return select_round_robin(active, k, r)
+        reports = {
+            i: self.pius[i].report(self.last_bits.get(i, self.model_bits), self.local_steps)
+            for i in active
+        }
+        selected = select_best(reports, k, self.selection)
+        chosen = set(selected)
+        for i, rep in reports.items():
+            self.emit(
+                "candidate",
+                r,
+                duration_s=rep.finish_s,
+                rate_bps=rep.rate_bps,
+                battery_j=rep.battery_j,
+                detail=f"piu{i} {'selected' if i in chosen else 'passed'} ({self.selection})",
+            )
+        return selected
 
     def _prune(self, r: int) -> bool:
         """Prune the global model if the schedule says so this round; True if it did."""
