@@ -4,6 +4,7 @@
     python -m benchmarks.experiments pruning [--rounds 30]  [--seeds 1]
     python -m benchmarks.experiments emq     [--rounds 20]  [--seeds 1]
     python -m benchmarks.experiments allocation [--rounds 10] [--seeds 1]
+    python -m benchmarks.experiments privacy [--rounds 15] [--only "GAN"]
 
 Each experiment runs whole simulations through the Python API (the same code as
 ``netsim run``) and prints one table, one row per configuration (mean over seeds):
@@ -19,6 +20,9 @@ Each experiment runs whole simulations through the Python API (the same code as
 * ``allocation``: SQP, Dinkelbach, max-sum-rate and full-power allocation in ``cellfree_emq``
   with EMQ and with full precision: accuracy within a time and an energy budget, uplink
   bits, energy, mean round latency.
+* ``privacy``: DLG and the GAN attack against local iterations, top-k kept fraction and
+  AFC-FL (the AFC-FL paper's Tables 2-5): SSIM and MSE of the reconstructions (mean and
+  best), label accuracy, the attack's restarts and iterations.
 """
 
 from __future__ import annotations
@@ -354,13 +358,16 @@ def _mean_local_steps(res) -> float:
     return float(control.str.extract(r"local_steps=(\d+)")[0].astype(float).mean())
 
 
-def privacy(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+def privacy(rounds: int, seeds: Sequence[int], only: str | None = None) -> pd.DataFrame:
+    """Every privacy config (or those whose label contains ``only``); each finished run's
+    row is also printed to stderr at once (the whole experiment takes about an hour)."""
     rows = []
     for cfg in privacy_configs(rounds):
+        if only is not None and only not in cfg.label:
+            continue
         for seed in seeds:
             res = run(None, cfg.overrides, seed)
             a = res.attacks.rows
-            print(f"{cfg.label} seed {seed}: SSIM {a.ssim.mean():.3f}", file=sys.stderr, flush=True)
             sent = res.events[res.events.event == "tx_start"]
             rows.append(
                 {
@@ -379,6 +386,7 @@ def privacy(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
                     "attack_wall_s": float(a.groupby("image").attack_wall_s.first().sum()),
                 }
             )
+            print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), file=sys.stderr, flush=True)
     return pd.DataFrame(rows)
 
 
@@ -397,9 +405,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, help="rounds per run (default per experiment)")
     parser.add_argument("--seeds", type=int, default=1, help="replications (seeds 1..N)")
     parser.add_argument("--csv", help="also write the per-seed table here")
+    parser.add_argument("--only", help="privacy: only the configs whose label contains this")
     args = parser.parse_args(argv)
     fn, default_rounds = EXPERIMENTS[args.experiment]
-    table = fn(args.rounds or default_rounds, range(1, args.seeds + 1))
+    extra = {"only": args.only} if args.only else {}
+    table = fn(args.rounds or default_rounds, range(1, args.seeds + 1), **extra)
     if args.csv:
         table.to_csv(args.csv, index=False)
     summary = table.drop(columns="seed").groupby("config", sort=False).mean()
