@@ -182,8 +182,7 @@ class GANAttack:
         """Train the generator against the global model ``weights`` (P,) of ``round``; return
         the samples to inject, normalised (samples, C, H, W), their fake labels (samples,),
         the generator's last cross-entropy towards v (the critic's term left out) and the
-        fraction of the injected samples that the global
-        model classifies as the victim class."""
+        fraction of the injected samples that the global model classifies as v."""
         start = time.perf_counter()
         gen = self.streams.torch(Stream.ATTACK, self.piu, _ROUND, round)
         target = torch.full((_GEN_BATCH,), self.victim_class, dtype=torch.long)
@@ -251,7 +250,7 @@ class GANAttack:
                 "captured_at_s": self.last_time_s,
                 "bits": 0,
                 "contributors": 1,
-                "local_steps": 0,
+                "local_steps": 0,  # not an observed upload
                 "sample": int(victims[nearest[i]]) if len(victims) else -1,
                 "true_label": self.victim_class,
                 "label": int(predicted[i]),
