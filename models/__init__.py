@@ -44,14 +44,15 @@ class ModelSpec:
 
 
 def init_parameters(model: nn.Module, generator: torch.Generator) -> None:
-    """Re-initialise every Linear/Conv layer with torch's default distribution, keyed.
+    """Re-initialise every Linear/Conv/ConvTranspose layer with torch's default distribution,
+    keyed.
 
     Weights ~ kaiming_uniform(a=sqrt(5)) and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as
     ``nn.Linear.reset_parameters`` does, but drawn from ``generator`` so the initial global
     model depends only on the run's seed.
     """
     for module in model.modules():
-        if isinstance(module, nn.Linear | nn.Conv2d | nn.Conv1d):
+        if isinstance(module, nn.Linear | nn.Conv2d | nn.Conv1d | nn.ConvTranspose2d):
             nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
             if module.bias is not None:
                 fan_in = module.weight[0].numel()

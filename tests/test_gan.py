@@ -73,13 +73,20 @@ def test_the_cache_tells_injected_samples_apart(tmp_path, tiny_scenario):
 
 
 def test_the_generator_learns_to_fool_the_global_model():
-    res = Simulation(_gan(rounds=4)).run()
-    inject = res.events[res.events.event == "gan_inject"]
-    fooled = inject.detail.str.extract(r"([0-9.]+) classified 3")[0].astype(float)
-    # the generator starts untrained: from round 0 to the last, its loss towards class 3
-    # falls and the share of its samples the round's model takes for a 3 rises to most
-    assert inject.loss.iloc[-1] < inject.loss.iloc[0]
-    assert fooled.iloc[-1] >= 0.75
+    sim = Simulation(_gan())
+    gan, weights = sim.attacker, sim.trainer.initial_weights()
+    z = torch.randn(64, 100, generator=torch.Generator().manual_seed(0))
+    target = torch.full((64,), 3)
+    with torch.no_grad():  # the untrained generator's images, under the same model
+        before = torch.nn.functional.cross_entropy(
+            gan._logits(weights, gan._normalise(gan.generator.eval()(z))), target
+        )
+    _, y, loss, fooled = gan.inject(0, 0.0, weights)
+    assert y.tolist() == [5] * 8  # injected with the fake label
+    # an untrained MLP has small logits: its cross-entropy stays near log 10 = 2.30 for any
+    # input, so a drop of 0.25 is the generator finding what the model most takes for a 3
+    assert loss < float(before) - 0.25
+    assert fooled >= 0.75  # most of its samples now pass for a 3
 
 
 def test_a_gan_run_is_reproducible():

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from models import init_parameters
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
 from netsim.privacy.attacker import ATTACK_COLUMNS, AttackReport
@@ -143,10 +144,11 @@ class GANAttack:
         self._shapes = [p.shape for _, p in named]
         self._sizes = [p.numel() for _, p in named]
         gen = streams.torch(Stream.ATTACK, piu, _INIT)
-        with torch.random.fork_rng(devices=[]):  # keyed init without touching global state
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
-            self.generator = Generator(self.shape)
-            self.critic = None if own is None else Critic(self.shape)
+        self.generator = Generator(self.shape)
+        init_parameters(self.generator, gen)  # keyed: the run's seed decides the attack
+        self.critic = None if own is None else Critic(self.shape)
+        if self.critic is not None:
+            init_parameters(self.critic, gen)
         betas = (0.5, 0.999)  # DCGAN's Adam
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
         self.own = own
