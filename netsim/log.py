@@ -49,8 +49,9 @@ class RoundRecord:
     """One row of the rounds table (one per completed round).
 
     ``selected``: PIUs sent the model; ``aggregated``: updates in the new model; ``dropped``:
-    missed the deadline; ``skipped``: declined (battery); ``left``: left the federation;
-    ``lost``: every transmission attempt failed (packet errors).
+    missed the deadline or were cut (over-commitment); ``skipped``: declined (battery);
+    ``left``: left the federation; ``lost``: every transmission attempt failed (packet
+    errors); ``offline``: became unavailable during the round or declined while offline.
     ``uplink_bits`` and ``energy_j`` cover every PIU transmission and energy draw of the round.
     """
 
@@ -63,6 +64,7 @@ class RoundRecord:
     skipped: int
     left: int
     lost: int
+    offline: int
     uplink_bits: float
     energy_j: float
     train_loss: float

@@ -33,6 +33,7 @@ class Stream(IntEnum):
     COMPRESSION = 14  # stochastic rounding / shared random-k indices, per (PIU, round)
     PROBE = 15  # the fixed probe samples of adaptive controllers
     ATTACK = 16  # a GAN attacker's generator init and latent draws, per (PIU, round)
+    AVAILABILITY = 17  # on/off periods of a PIU
 
 
 class Streams:

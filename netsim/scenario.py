@@ -26,6 +26,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models import MODELS
+from netsim.device.availability import TraceError, read_trace_dir
 from netsim.learn.datasets import DATASETS
 from topologies.graphml import Placement, TopologyFileError, read_placement
 
@@ -336,14 +337,58 @@ class ShiftedExponentialStraggler(_Frozen):
     scale: PositiveFloat = 0.5
 
 
+class ParetoStraggler(_Frozen):
+    """Heavy-tailed slowdown: Pareto I with minimum 1 and tail index ``shape`` (> 1, so the
+    mean ``shape / (shape - 1)`` is finite; the variance is infinite for shape <= 2)."""
+
+    dist: Literal["pareto"]
+    shape: float = Field(1.5, gt=1, allow_inf_nan=False)
+
+
 Straggler = Annotated[
-    NoStraggler | ConstantStraggler | LogNormalStraggler | ShiftedExponentialStraggler,
+    NoStraggler
+    | ConstantStraggler
+    | LogNormalStraggler
+    | ShiftedExponentialStraggler
+    | ParetoStraggler,
     Field(discriminator="dist"),
 ]
 
 
+class AlwaysAvailable(_Frozen):
+    """Every PIU is reachable throughout the run."""
+
+    kind: Literal["always"] = "always"
+
+
+class ExponentialAvailability(_Frozen):
+    """On/off churn: on periods ~ Exp(mean ``mean_on_s``), off ~ Exp(mean ``mean_off_s``),
+    independent per PIU (``netsim/device/availability.py``)."""
+
+    kind: Literal["exponential"]
+    mean_on_s: PositiveFloat
+    mean_off_s: PositiveFloat
+
+
+class TraceAvailability(_Frozen):
+    """Per-PIU trace files ``piu<k>.csv`` (columns time_s, available[, cpu_hz]) in ``dir``
+    (relative to the scenario file); PIUs without a file are always available."""
+
+    kind: Literal["trace"]
+    dir: Path
+
+
+Availability = Annotated[
+    AlwaysAvailable | ExponentialAvailability | TraceAvailability,
+    Field(discriminator="kind"),
+]
+
+
 class DeviceConfig(_Frozen):
-    """Every PIU's compute, radio and battery (heterogeneous device classes come later)."""
+    """Every PIU's compute, radio and battery (heterogeneous device classes come later).
+
+    availability: on/off process or traces; going offline interrupts the current activity.
+    """
 
     cpu_hz: PositiveFloat = 1.0e9
     cycles_per_sample: PositiveFloat = 2.0e4
@@ -351,6 +396,7 @@ class DeviceConfig(_Frozen):
     tx_power_dbm: float = Field(20.0, allow_inf_nan=False)
     battery_j: float = Field(math.inf, gt=0)  # inf: mains powered
     straggler: Straggler = NoStraggler()
+    availability: Availability = AlwaysAvailable()
 
 
 # --------------------------------------------------------------------------- server, protocol
@@ -368,15 +414,57 @@ class ServerConfig(_Frozen):
     clip_norm: PositiveFloat = 1.0
 
 
-class ProtocolConfig(_Frozen):
-    """Synchronous FedAvg: wait for every selected PIU or until the deadline."""
+class StalenessConfig(_Frozen):
+    """How much a stale update counts, s(tau) for staleness tau = server version now - the
+    version the PIU trained on (Xie et al. 2019, FedAsync): "constant" 1; "polynomial"
+    ``(1 + tau)^-a``; "hinge" 1 for tau <= b, else ``1 / (a (tau - b) + 1)``."""
 
+    function: Literal["constant", "polynomial", "hinge"] = "polynomial"
+    a: NonNegativeFloat = 0.5
+    b: NonNegativeFloat = 4.0
+
+
+class ProtocolConfig(_Frozen):
+    """How the server runs the federation.
+
+    mode "sync": rounds of FedAvg; wait for every selected PIU, until ``deadline_s``, or, with
+    ``target_updates`` (over-commitment: select ``clients_per_round`` > target), for the first
+    ``target_updates`` arrivals, aborting the rest.
+    mode "fedasync" (Xie et al. 2019): every arriving update is mixed in at once,
+    ``x <- (1 - alpha_t) x + alpha_t x_k`` with ``alpha_t = mixing * s(tau)``.
+    mode "fedbuff" (Nguyen et al. 2022): arriving deltas, weighted by s(tau), are buffered;
+    every ``buffer_size`` arrivals ``x <- x + server_lr * mean(buffer)``.
+    In both asynchronous modes ``rounds`` counts server model versions, ``concurrency`` PIUs
+    (None: all) train at a time, and a PIU gets the current model as soon as its update is
+    in (or when it comes back online).
+    """
+
+    mode: Literal["sync", "fedasync", "fedbuff"] = "sync"
     rounds: int = Field(20, ge=1)
     deadline_s: PositiveFloat | None = None  # after the round start (broadcast); None: no limit
     clients_per_round: int | None = Field(None, ge=1)  # None: every active PIU
     # which clients_per_round PIUs (netsim/fl/selection.py): uniform at random, a rotating
     # window, or the best expected uplink rate / most battery / earliest predicted finish
     selection: Literal["random", "round_robin", "channel", "energy", "deadline"] = "random"
+    target_updates: int | None = Field(None, ge=1)
+    staleness: StalenessConfig = StalenessConfig()
+    mixing: float = Field(0.6, gt=0, le=1)
+    buffer_size: int = Field(10, ge=1)
+    server_lr: PositiveFloat = 1.0
+    concurrency: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> ProtocolConfig:
+        if self.mode != "sync":
+            for name in ("deadline_s", "clients_per_round", "target_updates"):
+                if getattr(self, name) is not None:
+                    raise _FieldError(
+                        name, getattr(self, name), f"unset with mode = {self.mode!r} (sync only)"
+                    )
+        t, k = self.target_updates, self.clients_per_round
+        if t is not None and k is not None and t > k:
+            raise _FieldError("target_updates", t, f"at most clients_per_round ({k})")
+        return self
 
 
 class _CompressionBase(_Frozen):
@@ -816,14 +904,53 @@ class Scenario(_Frozen):
         if self.control.kind == "adaquantfl" and self.compression.method != "qsgd":
             raise _FieldError("control.kind", "adaquantfl", "used with compression.method = 'qsgd'")
         self._check_attack()
-        k = self.protocol.clients_per_round
-        if k is not None and k > self.topology.n_pius:
-            raise _FieldError(
-                "protocol.clients_per_round",
-                k,
-                f"at most the number of PIUs ({self.topology.n_pius})",
-            )
+        n = self.topology.n_pius
+        for name in ("clients_per_round", "target_updates", "concurrency"):
+            k = getattr(self.protocol, name)
+            if k is not None and k > n:
+                raise _FieldError(f"protocol.{name}", k, f"at most the number of PIUs ({n})")
+        self._check_protocol()
+        self._check_availability()
         return self
+
+    def _check_protocol(self) -> None:
+        p = self.protocol
+        if p.target_updates is not None and self.ota.enabled:
+            raise _FieldError(
+                "protocol.target_updates",
+                p.target_updates,
+                "unset with ota.enabled (an over-the-air sum cannot keep the first K)",
+            )
+        if p.mode == "sync":
+            return
+        clashes = {
+            "ota.enabled": self.ota.enabled,
+            "allocation.method": self.allocation.method != "none",
+            "control.kind": self.control.kind != "none",
+            "pruning.method": self.pruning.method != "none",
+            "attack.method": self.attack.method != "none",
+        }
+        for name, clash in clashes.items():
+            if clash:
+                raise _FieldError(
+                    "protocol.mode",
+                    p.mode,
+                    f"'sync' with {name} set (round-based: there are no rounds in {p.mode})",
+                )
+        if p.mode == "fedbuff" and p.buffer_size > (p.concurrency or self.topology.n_pius):
+            raise _FieldError(
+                "protocol.buffer_size",
+                p.buffer_size,
+                "at most the PIUs training at a time (concurrency or the number of PIUs)",
+            )
+
+    def _check_availability(self) -> None:
+        av = self.device.availability
+        if isinstance(av, TraceAvailability):
+            try:
+                read_trace_dir(av.dir, self.topology.n_pius)
+            except TraceError as err:
+                raise _FieldError("device.availability.dir", str(av.dir), "", str(err)) from None
 
     def _check_attack(self) -> None:
         a = self.attack
@@ -924,6 +1051,10 @@ def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ())
     if isinstance(topology, dict) and isinstance(topology.get("path"), str):
         # A topology file next to the scenario file: make the path independent of the cwd.
         topology["path"] = str((path.parent / topology["path"]).resolve())
+    device = data.get("device")
+    availability = device.get("availability") if isinstance(device, dict) else None
+    if isinstance(availability, dict) and isinstance(availability.get("dir"), str):
+        availability["dir"] = str((path.parent / availability["dir"]).resolve())
     learning = data.get("learning")
     if isinstance(learning, dict) and isinstance(learning.get("data_path"), str):
         learning["data_path"] = str((path.parent / learning["data_path"]).resolve())

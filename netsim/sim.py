@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from models import MODELS
 from netsim.compress import build_compressor
 from netsim.compress.base import Compressor
 from netsim.compress.pruning import PruningSchedule
+from netsim.device.availability import Switch, exponential_on_off, read_trace_dir
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution, slowdown_distribution
 from netsim.fl.aggregation import AggregationRule
@@ -28,6 +29,7 @@ from netsim.learn.partition import partition_dirichlet, partition_iid, partition
 from netsim.learn.trainer import OptimizerSpec, Trainer
 from netsim.log import EventLog, RoundRecord, events_frame, rounds_frame
 from netsim.nodes.access_point import AccessPoint
+from netsim.nodes.async_server import AsyncServer
 from netsim.nodes.link import WiredLink
 from netsim.nodes.piu import PIU
 from netsim.nodes.server import Server
@@ -58,10 +60,12 @@ from netsim.radio.pathloss import db_to_linear, dbm_to_w, link_loss
 from netsim.rng import Stream, Streams
 from netsim.scenario import (
     DirichletPartition,
+    ExponentialAvailability,
     GridTopology,
     Scenario,
     ScenarioError,
     ShardPartition,
+    TraceAvailability,
 )
 from topologies import build_topology, positions
 
@@ -165,7 +169,8 @@ class Simulation:
         weights = self.trainer.initial_weights()
         compressor = build_compressor(s.compression, self.streams)
 
-        self.server = Server(
+        server: type[Server] = Server if s.protocol.mode == "sync" else AsyncServer
+        self.server = server(
             self.env,
             self.log,
             weights=weights,
@@ -176,6 +181,8 @@ class Simulation:
             deadline_s=s.protocol.deadline_s,
             clients_per_round=s.protocol.clients_per_round,
             selection=s.protocol.selection,
+            target_updates=s.protocol.target_updates,
+            protocol=s.protocol,
             local_steps=s.learning.local_steps,
             aggregation_s=s.server.aggregation_s,
             streams=self.streams,
@@ -218,6 +225,7 @@ class Simulation:
         if s.allocation.method != "none":
             self.server.allocator = self._allocator(compute, slowdown, partitions)
         self.pius: list[PIU] = []
+        schedules = self._availability(n_pius)
         for k in range(n_pius):
             ap = self.aps[int(self.serving_ap[k])]
             piu = PIU(
@@ -244,13 +252,30 @@ class Simulation:
                 else (float(ergodic_rate[k]), float(10 * np.log10(self.cellfree_sinr[k]))),
                 max_retransmissions=s.radio.max_retransmissions,
                 pruning=self._pruning_schedule() if s.pruning.scope == "piu" else None,
+                availability=schedules[k],
             )
+            piu.on_online = self.server.piu_online
             ap.attach(k, piu.inbox)
             self.pius.append(piu)
         self.server.pius = list(self.pius)
         self.partitions = partitions
         self.attacker = self._attacker(compressor, n_aps)
         self._check_link_budgets(self.server.model_bits)
+
+    def _availability(self, n_pius: int) -> list[Iterable[Switch] | None]:
+        """Each PIU's on/off schedule (None: always available)."""
+        av = self.scenario.device.availability
+        if isinstance(av, ExponentialAvailability):
+            return [
+                exponential_on_off(
+                    av.mean_on_s, av.mean_off_s, self.streams.numpy(Stream.AVAILABILITY, k)
+                )
+                for k in range(n_pius)
+            ]
+        if isinstance(av, TraceAvailability):
+            traces = read_trace_dir(av.dir, n_pius)  # validated with the scenario
+            return [traces.get(k) for k in range(n_pius)]
+        return [None] * n_pius
 
     def _adversary_data(self, partitions: list[np.ndarray]) -> list[np.ndarray]:
         """Partitions with a GAN adversary's victim-class samples removed (Hitaj's

@@ -16,8 +16,9 @@ import numpy as np
 from netsim.scenario import (
     ConstantStraggler,
     LogNormalStraggler,
-    NoStraggler,
+    ParetoStraggler,
     ShiftedExponentialStraggler,
+    Straggler,
 )
 
 
@@ -103,9 +104,26 @@ class ShiftedExponentialSlowdown(SlowdownDistribution):
         return self.scale**2
 
 
-def slowdown_distribution(
-    cfg: NoStraggler | ConstantStraggler | LogNormalStraggler | ShiftedExponentialStraggler,
-) -> SlowdownDistribution:
+@dataclass(frozen=True)
+class ParetoSlowdown(SlowdownDistribution):
+    """Pareto I with minimum 1 and tail index ``shape`` > 1: ``P(s > x) = x^-shape``."""
+
+    shape: float
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return 1.0 + float(rng.pareto(self.shape))  # numpy's pareto is Lomax = Pareto I - 1
+
+    @property
+    def mean(self) -> float:
+        return self.shape / (self.shape - 1)
+
+    @property
+    def variance(self) -> float:
+        a = self.shape
+        return math.inf if a <= 2 else a / ((a - 1) ** 2 * (a - 2))
+
+
+def slowdown_distribution(cfg: Straggler) -> SlowdownDistribution:
     """The distribution object of a scenario's ``device.straggler`` table."""
     if isinstance(cfg, ConstantStraggler):
         return ConstantSlowdown(cfg.factor)
@@ -113,4 +131,6 @@ def slowdown_distribution(
         return LogNormalSlowdown(cfg.sigma)
     if isinstance(cfg, ShiftedExponentialStraggler):
         return ShiftedExponentialSlowdown(cfg.scale)
+    if isinstance(cfg, ParetoStraggler):
+        return ParetoSlowdown(cfg.shape)
     return ConstantSlowdown(1.0)

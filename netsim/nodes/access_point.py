@@ -121,6 +121,8 @@ class AccessPoint(Node):
             pending.discard(msg.piu)
             if isinstance(msg, OTAReady):
                 ready[msg.piu] = msg
+            else:  # e.g. ready, then offline before the slot: it will not transmit
+                ready.pop(msg.piu, None)
         del self._ota_inboxes[r]
         late = tuple(sorted(pending))
         contributors = sorted(ready)

@@ -57,12 +57,12 @@ class Update:
 @dataclass(frozen=True)
 class Notice:
     """PIU -> server control message (signalling, no airtime): it will not send an update
-    this round. ``kind``: "skip" (not enough energy), "left" (battery empty, gone) or "lost"
-    (every transmission attempt failed)."""
+    this round. ``kind``: "skip" (not enough energy), "left" (battery empty, gone), "lost"
+    (every transmission attempt failed) or "offline" (became unavailable)."""
 
     round: int
     piu: int
-    kind: Literal["skip", "left", "lost"]
+    kind: Literal["skip", "left", "lost", "offline"]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -13,6 +13,7 @@ import torch
 
 from netsim.compress.base import Compressor
 from netsim.compress.pruning import PruningSchedule, prune_level
+from netsim.device.availability import Switch
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution
 from netsim.fl.selection import SelectionReport
@@ -26,6 +27,9 @@ from netsim.rng import Stream, Streams
 
 if TYPE_CHECKING:
     from netsim.privacy.gan import GANAttack
+
+
+OFFLINE = "offline"  # interrupt cause when the PIU becomes unavailable (else: the round)
 
 
 class _BatteryEmpty(Exception):
@@ -58,7 +62,11 @@ class PIU(Node):
         transmission at the mean-SNR rate) skips the round; if the battery empties during an
         activity, the activity stops there, the PIU logs ``battery_empty`` and leaves;
       * the server may abort the round (deadline): the current activity stops, its energy so
-        far is charged, and nothing is sent.
+        far is charged, and nothing is sent;
+      * with an availability schedule, going offline interrupts the current activity the
+        same way (logged ``offline``, then ``abort``; the server is told at once); a model
+        that arrives while offline is declined (``skip``); a trace may also change the CPU
+        frequency, which applies to trainings that start afterwards.
 
     Parameters
     ----------
@@ -77,6 +85,8 @@ class PIU(Node):
         training in a round where a level is due it prunes its trained model, keeps the
         mask for the rounds after, and sends only its kept entries (its mask, n bits, rides
         along until one upload with it has arrived).
+    availability: on/off switches in time order (``netsim.device.availability``); None:
+        always available. ``on_online`` is called with the PIU's index when it comes back.
     """
 
     role = "piu"
@@ -105,6 +115,7 @@ class PIU(Node):
         ergodic_link: tuple[float, float] | None = None,
         over_the_air: bool = False,
         pruning: PruningSchedule | None = None,
+        availability: Iterable[Switch] | None = None,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -139,7 +150,18 @@ class PIU(Node):
         self.prune_level = 0
         self._mask_delivered = True  # has the server received the current mask?
         self.gan: GANAttack | None = None  # set on a malicious PIU (netsim.privacy.gan)
+        self.online = True
+        self.on_online: Callable[[int], None] | None = None
+        self._interrupted = False  # an interrupt is on its way (never throw two)
         self.process = env.process(self.run())
+        if availability is not None:
+            switches = iter(availability)
+            first = next(switches, None)
+            if first is not None and first.t_s == 0.0:
+                self._switch(first)  # the state at t = 0 holds before anyone looks at it
+            elif first is not None:
+                switches = iter([first, *switches])
+            env.process(self._replay(switches))
 
     @property
     def num_samples(self) -> int:
@@ -149,8 +171,36 @@ class PIU(Node):
         """Server-side deadline: stop the work of ``round`` if it is still in progress (a model
         of that round that has not arrived yet is ignored when it does)."""
         self._aborted_upto = max(self._aborted_upto, round)
-        if self._round == round and self.process.is_alive:
-            self.process.interrupt(round)
+        if self._round == round:
+            self._interrupt(round)
+
+    def _interrupt(self, cause: object) -> None:
+        """Stop the round in progress (one interrupt at a time: a second one would hit the
+        idle loop)."""
+        if self._round is not None and self.process.is_alive and not self._interrupted:
+            self._interrupted = True
+            self.process.interrupt(cause)
+
+    def _replay(self, switches: Iterable[Switch]) -> Generator[simpy.Event, object, None]:
+        """Apply the availability schedule on the timeline."""
+        for switch in switches:
+            if switch.t_s > self.env.now:
+                yield self.env.timeout(switch.t_s - self.env.now)
+            self._switch(switch)
+
+    def _switch(self, switch: Switch) -> None:
+        round = self._round if self._round is not None else -1
+        if switch.cpu_hz is not None and switch.cpu_hz != self.compute.cpu_hz:
+            self.compute = replace(self.compute, cpu_hz=switch.cpu_hz)
+            self.emit("cpu_change", round, detail=f"cpu_hz={switch.cpu_hz:.6g}")
+        if switch.available == self.online:
+            return
+        self.online = switch.available
+        self.emit("online" if self.online else "offline", round, battery_j=self.battery.level_j)
+        if not self.online:
+            self._interrupt(OFFLINE)
+        elif self.on_online is not None:
+            self.on_online(self.index)
 
     def run(self) -> Generator[simpy.Event, object, None]:
         while self.active:
@@ -166,18 +216,32 @@ class PIU(Node):
                     detail="model arrived after the deadline",
                 )
                 continue
+            if not self.online:
+                self.emit(
+                    "skip",
+                    msg.round,
+                    energy_j=0.0,
+                    battery_j=self.battery.level_j,
+                    detail="offline",
+                )
+                self._notify(msg.round, "offline")
+                continue
             self._round = msg.round
             try:
                 yield from self._participate(msg)
-            except simpy.Interrupt:
-                self._charge_interrupted(msg.round)
+            except simpy.Interrupt as stop:
+                offline = stop.cause == OFFLINE
+                self._charge_interrupted(msg.round, offline)
                 if self._unsent == msg.round:
                     self.compressor.undo(self.index, msg.round)
+                if offline:
+                    self._notify(msg.round, "offline")
             except _BatteryEmpty:
                 self.active = False
                 self._notify(msg.round, "left")
             finally:
                 self._round, self._activity, self._job, self._unsent = None, None, None, None
+                self._interrupted = False
 
     def _participate(self, msg: GlobalModel) -> Generator[simpy.Event, object, None]:
         r = msg.round
@@ -327,7 +391,7 @@ class PIU(Node):
         self.emit("prune", r, bits=size_bits, detail=detail)
         return weights * self.mask
 
-    def _notify(self, round: int, kind: Literal["skip", "left", "lost"]) -> None:
+    def _notify(self, round: int, kind: Literal["skip", "left", "lost", "offline"]) -> None:
         """Tell the server (and, over the air, the AP that waits for this PIU) that no
         update will come this round."""
         self.server_inbox.put(Notice(round, self.index, kind))
@@ -414,8 +478,9 @@ class PIU(Node):
         )
         raise _BatteryEmpty
 
-    def _charge_interrupted(self, round: int) -> None:
-        """Charge the interrupted activity's energy up to now and log the abort."""
+    def _charge_interrupted(self, round: int, offline: bool = False) -> None:
+        """Charge the interrupted activity's energy up to now and log the abort (the work
+        done so far, ``duration_s``, is lost)."""
         act, drawn, done_s = self._activity, 0.0, 0.0
         if act is not None and act.kind != "queue":
             done_s = self.env.now - act.t_start_s
@@ -429,5 +494,5 @@ class PIU(Node):
             duration_s=done_s,
             energy_j=drawn,
             battery_j=self.battery.level_j,
-            detail=act.kind if act else "",
+            detail=(act.kind if act else "") + (" (offline)" if offline else ""),
         )

@@ -23,6 +23,7 @@ from netsim.nodes.link import WiredLink
 from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, RoundLink, Update
 from netsim.radio.allocation import RoundAllocator
 from netsim.rng import Stream, Streams
+from netsim.scenario import ProtocolConfig
 
 if TYPE_CHECKING:
     from netsim.privacy.attacker import Attacker
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 class _Abortable(Protocol):
     index: int
     ap_index: int
+    online: bool
 
     def abort(self, round: int) -> None: ...
 
@@ -40,10 +42,12 @@ class _Abortable(Protocol):
 class Server(Node):
     """The aggregation server.
 
-    Each round: select PIUs among those still in the federation; send the global model to
+    Each round: select PIUs among those still in the federation and online (if every one is
+    offline, wait until one comes back: ``wait``); send the global model to
     their APs over the backhaul (serialisation + latency), from where it is multicast; wait
     until every selected PIU has delivered or declined, or the deadline (from the round
-    start) fires; abort the late PIUs; aggregate the updates received (FedAvg weights
+    start) fires, or (over-commitment) the first ``target_updates`` updates are in; abort the
+    others (``deadline_miss`` / ``cut``); aggregate the updates received (FedAvg weights
     |D_k| / sum |D|, or a robust rule; ``aggregation_s`` of simulated time); evaluate the new
     global model on the test set (measurement: takes no simulated time).
 
@@ -63,6 +67,7 @@ class Server(Node):
     rule: how digital updates are combined (FedAvg, or a robust rule: median, trimmed
         mean, norm clipping); sub-models of own-scope pruning always use masked FedAvg.
     on_round: called with each finished :class:`RoundRecord` (progress reporting).
+    protocol: the scenario's protocol settings (read by the asynchronous subclass).
     """
 
     role = "server"
@@ -91,6 +96,8 @@ class Server(Node):
         allocator: RoundAllocator | None = None,
         rule: AggregationRule | None = None,
         selection: str = "random",
+        target_updates: int | None = None,
+        protocol: ProtocolConfig | None = None,
     ) -> None:
         super().__init__(env, "server", log)
         self.weights = weights
@@ -110,6 +117,8 @@ class Server(Node):
         self.rewind = rewind
         self.rule = rule or AggregationRule()
         self.selection = selection
+        self.target_updates = target_updates
+        self._wake: simpy.Event | None = None  # succeeded when an offline PIU comes back
         self.mask: torch.Tensor | None = None
         self.allocator = allocator
         self.attacker: Attacker | None = None  # an honest-but-curious server's other half
@@ -124,12 +133,25 @@ class Server(Node):
         self.process = env.process(self.run())
 
     def run(self) -> Generator[simpy.Event, object, None]:
-        for r in range(self.rounds):
-            active = [p.index for p in self.pius if p.index not in self.departed]
-            if not active:
+        r = 0
+        while r < self.rounds:
+            members = [p for p in self.pius if p.index not in self.departed]
+            if not members:
                 self.emit("stop", r, detail="no PIU left in the federation")
                 return
+            active = [p.index for p in members if p.online]
+            if not active:
+                self.emit("wait", r, detail="every PIU is offline")
+                self._wake = self.env.event()
+                yield self._wake
+                continue
             yield from self._round(r, active)
+            r += 1
+
+    def piu_online(self, piu: int) -> None:
+        """A PIU came back online (signalling): resume a server waiting for one."""
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
 
     def _round(self, r: int, active: list[int]) -> Generator[simpy.Event, object, None]:
         t_start = self.env.now
@@ -164,8 +186,13 @@ class Server(Node):
         else:
             parts, notices = yield from self._collect(r, set(selected))
             late = sorted(set(selected) - set().union(*notices.values()) - _pius_of(parts))
+        enough = self.target_updates is not None and len(_pius_of(parts)) >= self.target_updates
         for k in late:
-            self.emit("deadline_miss", r, detail=f"piu{k}")
+            if enough:
+                first = f"the first {self.target_updates} updates are in"
+                self.emit("cut", r, detail=f"piu{k}: {first}")
+            else:
+                self.emit("deadline_miss", r, detail=f"piu{k}")
             self.pius[k].abort(r)
 
         yield self.env.timeout(self.aggregation_s)
@@ -189,18 +216,32 @@ class Server(Node):
             loss=train_loss,
             detail=f"{n_updates} updates" + ("" if rule == "fedavg" else f", {rule}"),
         )
+        self._conclude(r, t_start, len(selected), n_updates, len(late), notices, train_loss)
+
+    def _conclude(
+        self,
+        r: int,
+        t_start: float,
+        selected: int,
+        aggregated: int,
+        dropped: int,
+        notices: dict[str, set[int]],
+        train_loss: float,
+    ) -> None:
+        """Evaluate model version ``r`` (measurement: no simulated time) and record it."""
         test_loss, accuracy = self.trainer.evaluate(self.weights)
         self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)
         record = RoundRecord(
             round=r,
             t_start_s=t_start,
             t_end_s=float(self.env.now),
-            selected=len(selected),
-            aggregated=n_updates,
-            dropped=len(late),
+            selected=selected,
+            aggregated=aggregated,
+            dropped=dropped,
             skipped=len(notices["skip"]),
             left=len(notices["left"]),
             lost=len(notices["lost"]),
+            offline=len(notices["offline"]),
             uplink_bits=math.nan,
             energy_j=math.nan,
             train_loss=train_loss,
@@ -303,11 +344,13 @@ class Server(Node):
     def _collect(
         self, r: int, pending: set[int]
     ) -> Generator[simpy.Event, object, tuple[list[_Part], dict[str, set[int]]]]:
-        """Receive digital updates until nothing is pending or the deadline fires."""
+        """Receive digital updates until nothing is pending, the deadline fires or the first
+        ``target_updates`` have arrived."""
         received: list[_Part] = []
         notices = _no_notices()
         deadline = Deadline(self.env, self.deadline_s) if self.deadline_s is not None else None
-        while pending:
+        target = self.target_updates or math.inf
+        while pending and len(received) < target:
             get = self.inbox.get()
             yield get if deadline is None else (get | deadline)
             if not get.triggered:
@@ -391,7 +434,7 @@ class _Part:
 
 
 def _no_notices() -> dict[str, set[int]]:
-    return {"skip": set(), "left": set(), "lost": set()}
+    return {"skip": set(), "left": set(), "lost": set(), "offline": set()}
 
 
 def _pius_of(parts: list[_Part]) -> set[int]:
