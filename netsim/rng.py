@@ -34,6 +34,7 @@ class Stream(IntEnum):
     PROBE = 15  # the fixed probe samples of adaptive controllers
     ATTACK = 16  # a GAN attacker's generator init and latent draws, per (PIU, round)
     AVAILABILITY = 17  # on/off periods of a PIU
+    HARVEST = 18  # random harvested energy per (PIU, ledger interval)
 
 
 class Streams:

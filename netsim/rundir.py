@@ -137,6 +137,7 @@ def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:
         "training_cache_hits": result.training_cache_hits,
         "initial_battery_j": {k: _json_float(v) for k, v in result.initial_battery_j.items()},
         "final_battery_j": {k: _json_float(v) for k, v in result.final_battery_j.items()},
+        "harvested_j": dict(result.harvested_j),
     }
 
 

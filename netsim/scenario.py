@@ -384,10 +384,24 @@ Availability = Annotated[
 ]
 
 
+class HarvestingConfig(_Frozen):
+    """Energy harvesting into the battery (``netsim/device/harvesting.py``): kind "none",
+    "constant" (``power_w``), "periodic" (``power_w`` peak of a half-sine day of
+    ``period_s``) or "random" (exponential energy per interval, mean ``power_w``); credited
+    every ``interval_s``."""
+
+    kind: Literal["none", "constant", "periodic", "random"] = "none"
+    power_w: NonNegativeFloat = 0.0
+    period_s: PositiveFloat = 86_400.0
+    interval_s: PositiveFloat = 1.0
+
+
 class DeviceConfig(_Frozen):
     """Every PIU's compute, radio and battery (heterogeneous device classes come later).
 
     availability: on/off process or traces; going offline interrupts the current activity.
+    harvesting: energy harvested into the battery; reserve_j: energy-aware participation, a
+    PIU takes a round only if it can pay the round's predicted energy and keep reserve_j.
     """
 
     cpu_hz: PositiveFloat = 1.0e9
@@ -397,6 +411,18 @@ class DeviceConfig(_Frozen):
     battery_j: float = Field(math.inf, gt=0)  # inf: mains powered
     straggler: Straggler = NoStraggler()
     availability: Availability = AlwaysAvailable()
+    harvesting: HarvestingConfig = HarvestingConfig()
+    reserve_j: NonNegativeFloat = 0.0
+
+    @model_validator(mode="after")
+    def _finite_battery_to_harvest(self) -> DeviceConfig:
+        if self.harvesting.kind != "none" and math.isinf(self.battery_j):
+            raise _FieldError(
+                "harvesting.kind",
+                self.harvesting.kind,
+                "'none' with an unlimited battery (set battery_j to the capacity in J)",
+            )
+        return self
 
 
 # --------------------------------------------------------------------------- server, protocol

@@ -20,6 +20,7 @@ from netsim.compress.pruning import PruningSchedule
 from netsim.device.availability import Switch, exponential_on_off, read_trace_dir
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution, slowdown_distribution
+from netsim.device.harvesting import Harvester
 from netsim.fl.aggregation import AggregationRule
 from netsim.fl.controllers import ADACOMM, AFCFL, AdaQuantFL, Controller
 from netsim.learn.batched import BatchedTrainer
@@ -84,7 +85,7 @@ class SimulationResult:
     state_dict: final global model as a ``state_dict``.
     wall_time_s: wall-clock duration of :meth:`Simulation.run`.
     initial_battery_j, final_battery_j: battery level of each PIU (by node name) before and
-        after the run, in J.
+        after the run, in J; harvested_j: energy each PIU harvested and stored, in J.
     training_jobs_run, training_cache_hits: local updates computed / read from the cache.
     attacks: the attacks of ``[attack]``, gradient inversion or GAN (None: no attacker).
     """
@@ -97,6 +98,7 @@ class SimulationResult:
     wall_time_s: float
     initial_battery_j: dict[str, float] = field(default_factory=dict)
     final_battery_j: dict[str, float] = field(default_factory=dict)
+    harvested_j: dict[str, float] = field(default_factory=dict)
     training_jobs_run: int = 0
     training_cache_hits: int = 0
     attacks: AttackReport | None = None
@@ -111,7 +113,9 @@ class SimulationResult:
 
     @property
     def total_energy_j(self) -> float:
-        return float(self.events.loc[self.events["role"] == "piu", "energy_j"].sum())
+        """Energy the PIUs spent (J); harvested energy is not subtracted."""
+        e = self.events
+        return float(e.loc[(e["role"] == "piu") & (e["event"] != "harvest"), "energy_j"].sum())
 
     def save(self, out_dir: str | Path, *, command: str | None = None) -> Path:
         """Write the run directory atomically (see :func:`netsim.rundir.write_run`)."""
@@ -253,6 +257,8 @@ class Simulation:
                 max_retransmissions=s.radio.max_retransmissions,
                 pruning=self._pruning_schedule() if s.pruning.scope == "piu" else None,
                 availability=schedules[k],
+                harvester=self._harvester(k),
+                reserve_j=s.device.reserve_j,
             )
             piu.on_online = self.server.piu_online
             ap.attach(k, piu.inbox)
@@ -261,6 +267,12 @@ class Simulation:
         self.partitions = partitions
         self.attacker = self._attacker(compressor, n_aps)
         self._check_link_budgets(self.server.model_bits)
+
+    def _harvester(self, piu: int) -> Harvester | None:
+        h = self.scenario.device.harvesting
+        if h.kind == "none":
+            return None
+        return Harvester(h.kind, h.power_w, h.interval_s, h.period_s, self.streams, piu)
 
     def _availability(self, n_pius: int) -> list[Iterable[Switch] | None]:
         """Each PIU's on/off schedule (None: always available)."""
@@ -609,6 +621,7 @@ class Simulation:
             wall_time_s=time.perf_counter() - wall_start,
             initial_battery_j={p.name: p.battery.capacity_j for p in self.pius},
             final_battery_j={p.name: p.battery.level_j for p in self.pius},
+            harvested_j={p.name: p.battery.harvested_j for p in self.pius},
             training_jobs_run=self.trainer.jobs_run,
             training_cache_hits=self.cache.hits if self.cache is not None else 0,
             attacks=attacks,

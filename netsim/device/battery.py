@@ -1,4 +1,5 @@
-"""Battery ledger of a PIU: ``B(t+1) = B(t) - E`` for every energy draw (joules)."""
+"""Battery ledger of a PIU: ``B(t+1) = B(t) - E`` for every energy draw, ``+ H`` for every
+harvested amount (joules), never above the capacity."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class Battery:
         self.capacity_j = capacity_j
         self.level_j = capacity_j
         self.drawn_j = 0.0
+        self.harvested_j = 0.0  # stored, i.e. without the overflow of a full battery
 
     @property
     def unlimited(self) -> bool:
@@ -37,3 +39,10 @@ class Battery:
         self.level_j = 0.0 if taken == self.level_j and not self.unlimited else self.level_j - taken
         self.drawn_j += taken
         return taken
+
+    def charge(self, energy_j: float) -> float:
+        """Store ``energy_j`` of harvested energy (up to the capacity); return what was stored."""
+        stored = min(energy_j, self.capacity_j - self.level_j)
+        self.level_j += stored
+        self.harvested_j += stored
+        return stored

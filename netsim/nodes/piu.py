@@ -16,6 +16,7 @@ from netsim.compress.pruning import PruningSchedule, prune_level
 from netsim.device.availability import Switch
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution
+from netsim.device.harvesting import Harvester
 from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import Trainer, TrainHandle, TrainJob
 from netsim.log import EventLog
@@ -59,8 +60,13 @@ class PIU(Node):
         a packet in outage is logged ``tx_fail`` (energy charged) and sent again, holding the
         slot, up to ``max_retransmissions`` times, after which the update is lost;
       * before training, a PIU whose battery cannot cover the predicted round energy (compute +
-        transmission at the mean-SNR rate) skips the round; if the battery empties during an
-        activity, the activity stops there, the PIU logs ``battery_empty`` and leaves;
+        transmission at the mean-SNR rate) plus ``reserve_j`` skips the round; if the battery
+        empties during an activity, the activity stops there, the PIU logs ``battery_empty``
+        and leaves (with harvesting it stays and skips until it can pay again);
+      * with a harvester, every ``interval_s`` the harvested energy is stored (``harvest``
+        event, round -1, ``energy_j`` = minus the stored energy, so initial - sum(energy_j)
+        = final still holds); a running activity pays at its end, and whether the battery
+        lasts through it is judged from the level at its start (conservative);
       * the server may abort the round (deadline): the current activity stops, its energy so
         far is charged, and nothing is sent;
       * with an availability schedule, going offline interrupts the current activity the
@@ -87,6 +93,8 @@ class PIU(Node):
         along until one upload with it has arrived).
     availability: on/off switches in time order (``netsim.device.availability``); None:
         always available. ``on_online`` is called with the PIU's index when it comes back.
+    harvester: energy harvesting source (``netsim.device.harvesting``), or None.
+    reserve_j: energy (J) a PIU keeps: it skips a round that would leave less.
     """
 
     role = "piu"
@@ -116,6 +124,8 @@ class PIU(Node):
         over_the_air: bool = False,
         pruning: PruningSchedule | None = None,
         availability: Iterable[Switch] | None = None,
+        harvester: Harvester | None = None,
+        reserve_j: float = 0.0,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -162,6 +172,10 @@ class PIU(Node):
             elif first is not None:
                 switches = iter([first, *switches])
             env.process(self._replay(switches))
+        self.harvester = harvester
+        self.reserve_j = reserve_j
+        if harvester is not None:
+            env.process(self._harvest(harvester))
 
     @property
     def num_samples(self) -> int:
@@ -187,6 +201,23 @@ class PIU(Node):
             if switch.t_s > self.env.now:
                 yield self.env.timeout(switch.t_s - self.env.now)
             self._switch(switch)
+
+    def _harvest(self, harvester: Harvester) -> Generator[simpy.Event, object, None]:
+        """Store the harvested energy at the end of every ledger interval."""
+        interval = 0
+        while True:
+            yield self.env.timeout(harvester.interval_s)
+            energy = harvester.energy_j(interval)
+            stored = self.battery.charge(energy)
+            self.emit(
+                "harvest",
+                -1,
+                duration_s=harvester.interval_s,
+                energy_j=-stored,
+                battery_j=self.battery.level_j,
+                detail=f"{harvester.kind}: {energy:.6g} J, {energy - stored:.6g} J overflow",
+            )
+            interval += 1
 
     def _switch(self, switch: Switch) -> None:
         round = self._round if self._round is not None else -1
@@ -237,8 +268,9 @@ class PIU(Node):
                 if offline:
                     self._notify(msg.round, "offline")
             except _BatteryEmpty:
-                self.active = False
-                self._notify(msg.round, "left")
+                if self.harvester is None:
+                    self.active = False
+                self._notify(msg.round, "left" if self.harvester is None else "skip")
             finally:
                 self._round, self._activity, self._job, self._unsent = None, None, None, None
                 self._interrupted = False
@@ -262,13 +294,14 @@ class PIU(Node):
         ):
             planned_bits += msg.weights.numel()  # the mask bitmap rides along
         planned_tx_j = self.tx_power_w * self.planned_airtime_s(planned_bits, bandwidth_hz)
-        if not self.battery.can_afford(compute_j + planned_tx_j):
+        if not self.battery.can_afford(compute_j + planned_tx_j + self.reserve_j):
+            reserve = f" + {self.reserve_j:.6g} J reserve" if self.reserve_j else ""
             self.emit(
                 "skip",
                 r,
                 battery_j=self.battery.level_j,
                 energy_j=0.0,
-                detail=f"needs {compute_j + planned_tx_j:.6g} J",
+                detail=f"needs {compute_j + planned_tx_j:.6g} J{reserve}",
             )
             self._notify(r, "skip")
             return
