@@ -35,6 +35,7 @@ class Stream(IntEnum):
     ATTACK = 16  # a GAN attacker's generator init and latent draws, per (PIU, round)
     AVAILABILITY = 17  # on/off periods of a PIU
     HARVEST = 18  # random harvested energy per (PIU, ledger interval)
+    MOBILITY = 19  # random waypoints and speeds of a moving PIU
 
 
 class Streams:

@@ -425,6 +425,43 @@ class DeviceConfig(_Frozen):
         return self
 
 
+# --------------------------------------------------------------------------- mobility
+
+
+class MobilityConfig(_Frozen):
+    """Moving PIUs (``netsim/device/mobility.py``): model "none", "random_waypoint" (speed
+    uniform in [speed_min_mps, speed_mps], pause_s at each waypoint, inside ``area_m`` =
+    [xmin, ymin, xmax, ymax]; None: the bounding box of the APs and PIUs) or "path" (along
+    ``path_m`` and back at ``speed_mps``). ``pius``: which move (None: all). Their gains are
+    recomputed every ``update_s``; a PIU hands over to an AP stronger by ``hysteresis_db``."""
+
+    model: Literal["none", "random_waypoint", "path"] = "none"
+    pius: list[int] | None = None
+    speed_mps: PositiveFloat = 1.0
+    speed_min_mps: PositiveFloat | None = None
+    pause_s: NonNegativeFloat = 0.0
+    area_m: tuple[float, float, float, float] | None = None
+    path_m: list[Position] | None = None
+    update_s: PositiveFloat = 0.1
+    hysteresis_db: NonNegativeFloat = 3.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> MobilityConfig:
+        if self.model == "path":
+            path = self.path_m or []
+            if len(path) < 2 or all(p == path[0] for p in path):
+                raise _FieldError("path_m", path, "at least two distinct [x, y] points (m)")
+        lo = self.speed_min_mps
+        if lo is not None and lo > self.speed_mps:
+            raise _FieldError("speed_min_mps", lo, f"at most speed_mps ({self.speed_mps})")
+        a = self.area_m
+        if a is not None and not (a[0] < a[2] and a[1] < a[3]):
+            raise _FieldError(
+                "area_m", list(a), "[xmin, ymin, xmax, ymax] with xmin < xmax, ymin < ymax"
+            )
+        return self
+
+
 # --------------------------------------------------------------------------- server, protocol
 
 
@@ -863,6 +900,7 @@ class Scenario(_Frozen):
     allocation: AllocationConfig = AllocationConfig()
     learning: LearningConfig = LearningConfig()
     attack: AttackConfig = AttackConfig()
+    mobility: MobilityConfig = MobilityConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -937,7 +975,27 @@ class Scenario(_Frozen):
                 raise _FieldError(f"protocol.{name}", k, f"at most the number of PIUs ({n})")
         self._check_protocol()
         self._check_availability()
+        self._check_mobility()
         return self
+
+    def _check_mobility(self) -> None:
+        m = self.mobility
+        if m.model == "none":
+            return
+        n = self.topology.n_pius
+        if m.pius is not None and any(not 0 <= k < n for k in m.pius):
+            raise _FieldError("mobility.pius", m.pius, f"PIU indices from 0 to {n - 1}")
+        static = {
+            "radio.access = 'cellfree'": self.radio.access == "cellfree",
+            "ota.enabled": self.ota.enabled,
+        }
+        for name, clash in static.items():
+            if clash:
+                raise _FieldError(
+                    "mobility.model",
+                    m.model,
+                    f"'none' with {name} (its links are computed once, for fixed positions)",
+                )
 
     def _check_protocol(self) -> None:
         p = self.protocol

@@ -21,6 +21,7 @@ from netsim.device.availability import Switch, exponential_on_off, read_trace_di
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution, slowdown_distribution
 from netsim.device.harvesting import Harvester
+from netsim.device.mobility import Trajectory, along_path, random_waypoint
 from netsim.fl.aggregation import AggregationRule
 from netsim.fl.controllers import ADACOMM, AFCFL, AdaQuantFL, Controller
 from netsim.learn.batched import BatchedTrainer
@@ -32,6 +33,7 @@ from netsim.log import EventLog, RoundRecord, events_frame, rounds_frame
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.async_server import AsyncServer
 from netsim.nodes.link import WiredLink
+from netsim.nodes.mobility import Mobility
 from netsim.nodes.piu import PIU
 from netsim.nodes.server import Server
 from netsim.privacy.attacker import Attacker, AttackReport
@@ -264,9 +266,40 @@ class Simulation:
             ap.attach(k, piu.inbox)
             self.pius.append(piu)
         self.server.pius = list(self.pius)
+        self.movers = self._mobility(piu_xy)
         self.partitions = partitions
         self.attacker = self._attacker(compressor, n_aps)
         self._check_link_budgets(self.server.model_bits)
+
+    def _mobility(self, piu_xy: np.ndarray) -> list[Mobility]:
+        """A :class:`Mobility` process per moving PIU."""
+        m = self.scenario.mobility
+        if m.model == "none":
+            return []
+        movers = []
+        everyone = np.vstack([piu_xy, self._ap_xy])
+        area = m.area_m or (*everyone.min(axis=0), *everyone.max(axis=0))
+        for k in m.pius if m.pius is not None else range(len(self.pius)):
+            if m.model == "path":
+                assert m.path_m is not None
+                legs = along_path(m.path_m, m.speed_mps)
+            else:
+                rng = self.streams.numpy(Stream.MOBILITY, k)
+                low = m.speed_min_mps or m.speed_mps
+                legs = random_waypoint(piu_xy[k], area, low, m.speed_mps, m.pause_s, rng)
+            movers.append(
+                Mobility(
+                    self.env,
+                    self.pius[k],
+                    Trajectory(legs),
+                    self.gain_at,
+                    self.channel,
+                    self.aps,
+                    m.update_s,
+                    m.hysteresis_db,
+                )
+            )
+        return movers
 
     def _harvester(self, piu: int) -> Harvester | None:
         h = self.scenario.device.harvesting
@@ -516,14 +549,9 @@ class Simulation:
         streams ``(LOS, piu)`` and ``(SHADOWING, piu)``, or per AP over all PIUs
         (``SHADOWING_FIELD``) when shadowing is spatially correlated."""
         radio = self.scenario.radio
-        delta = np.abs(piu_xy[:, None, :] - ap_xy[None, :, :])  # (K, A, 2)
-        topo = self.scenario.topology
-        if isinstance(topo, GridTopology) and topo.wrap_around:
-            delta = np.minimum(delta, topo.side_m - delta)  # shortest way round the torus
-        d2d = np.linalg.norm(delta, axis=-1)  # (K, A)
-        d3d = np.sqrt(d2d**2 + (ap_h[None, :] - piu_h[:, None]) ** 2)
-        stats = link_loss(radio.pathloss, d2d, d3d, radio.carrier_hz, ap_h[None, :], piu_h[:, None])
-        n_pius, n_aps = d2d.shape
+        self._ap_xy, self._ap_h, self._piu_h = ap_xy, ap_h, piu_h
+        stats = self._link_stats(piu_xy, piu_h)
+        n_pius, n_aps = stats.loss_los_db.shape
         u = np.stack([self.streams.numpy(Stream.LOS, k).uniform(size=n_aps) for k in range(n_pius)])
         los = u < stats.p_los
         loss_db = np.where(los, stats.loss_los_db, stats.loss_nlos_db)
@@ -531,7 +559,28 @@ class Simulation:
         if radio.shadowing_std_db is not None:
             sigma_db = np.full_like(loss_db, radio.shadowing_std_db)
         self.los = los
-        return db_to_linear(-(loss_db + sigma_db * self._shadowing_normals(piu_xy, n_aps)))
+        self._shadow_db = sigma_db * self._shadowing_normals(piu_xy, n_aps)  # (K, A)
+        return db_to_linear(-(loss_db + self._shadow_db))
+
+    def _link_stats(self, piu_xy: np.ndarray, piu_h: np.ndarray):
+        """Path-loss statistics of PIUs at ``piu_xy`` (K, 2) to every AP."""
+        delta = np.abs(piu_xy[:, None, :] - self._ap_xy[None, :, :])  # (K, A, 2)
+        topo = self.scenario.topology
+        if isinstance(topo, GridTopology) and topo.wrap_around:
+            delta = np.minimum(delta, topo.side_m - delta)  # shortest way round the torus
+        d2d = np.linalg.norm(delta, axis=-1)  # (K, A)
+        ap_h = self._ap_h[None, :]
+        d3d = np.sqrt(d2d**2 + (ap_h - piu_h[:, None]) ** 2)
+        radio = self.scenario.radio
+        return link_loss(radio.pathloss, d2d, d3d, radio.carrier_hz, ap_h, piu_h[:, None])
+
+    def gain_at(self, piu: int, xy: np.ndarray) -> np.ndarray:
+        """beta (A,) of PIU ``piu`` moved to ``xy`` (m): path loss at the new distances, its
+        links' LOS states and shadowing kept (mobility)."""
+        stats = self._link_stats(np.asarray(xy, dtype=float)[None, :], self._piu_h[[piu]])
+        los = self.los[piu]
+        loss_db = np.where(los, stats.loss_los_db[0], stats.loss_nlos_db[0])
+        return db_to_linear(-(loss_db + self._shadow_db[piu]))
 
     def _shadowing_normals(self, piu_xy: np.ndarray, n_aps: int) -> np.ndarray:
         """Standard normal shadowing variates (K, A), correlated across PIUs if configured."""

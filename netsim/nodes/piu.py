@@ -181,6 +181,11 @@ class PIU(Node):
     def num_samples(self) -> int:
         return len(self.indices)
 
+    @property
+    def current_round(self) -> int:
+        """The round being worked on, -1 when idle."""
+        return self._round if self._round is not None else -1
+
     def abort(self, round: int) -> None:
         """Server-side deadline: stop the work of ``round`` if it is still in progress (a model
         of that round that has not arrived yet is ignored when it does)."""
@@ -220,7 +225,7 @@ class PIU(Node):
             interval += 1
 
     def _switch(self, switch: Switch) -> None:
-        round = self._round if self._round is not None else -1
+        round = self.current_round
         if switch.cpu_hz is not None and switch.cpu_hz != self.compute.cpu_hz:
             self.compute = replace(self.compute, cpu_hz=switch.cpu_hz)
             self.emit("cpu_change", round, detail=f"cpu_hz={switch.cpu_hz:.6g}")
