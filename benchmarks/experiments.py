@@ -1,10 +1,11 @@
-"""Compression and pruning experiments of issue 4 on the embedded MNIST-5k data.
+"""Experiments of the issues on the embedded MNIST-5k data.
 
     python -m benchmarks.experiments afcfl   [--rounds 150] [--seeds 1]
     python -m benchmarks.experiments pruning [--rounds 30]  [--seeds 1]
     python -m benchmarks.experiments emq     [--rounds 20]  [--seeds 1]
     python -m benchmarks.experiments allocation [--rounds 10] [--seeds 1]
     python -m benchmarks.experiments privacy [--rounds 15] [--only "GAN"]
+    python -m benchmarks.experiments stragglers [--rounds 25] [--png FILE]
 
 Each experiment runs whole simulations through the Python API (the same code as
 ``netsim run``) and prints one table, one row per configuration (mean over seeds):
@@ -23,6 +24,9 @@ Each experiment runs whole simulations through the Python API (the same code as
 * ``privacy``: DLG and the GAN attack against local iterations, top-k kept fraction and
   AFC-FL (the AFC-FL paper's Tables 2-5): SSIM and MSE of the reconstructions (mean and
   best), label accuracy, the attack's restarts and iterations.
+* ``stragglers``: synchronous FedAvg (wait for all, deadline, over-commitment), FedAsync and
+  FedBuff under Pareto stragglers: accuracy against simulated time (and at the time the
+  shortest run ended), energy per PIU, share of the energy spent on work that was wasted.
 """
 
 from __future__ import annotations
@@ -396,12 +400,143 @@ def privacy(rounds: int, seeds: Sequence[int], only: str | None = None) -> pd.Da
     return pd.DataFrame(rows)
 
 
+# --------------------------------------------------------------------------- stragglers
+
+STRAGGLER_BASE = (
+    "device.cycles_per_sample=1e6",  # local training (~0.7 s nominal) dominates the uplink
+    'device.straggler={dist = "pareto", shape = 1.5}',  # mean 3x, infinite variance
+    "device.battery_j=inf",
+)
+
+
+def straggler_configs(rounds: int) -> list[Config]:
+    """Issue 7's comparison under heavy-tailed stragglers (default scenario, 10 PIUs):
+    synchronous (wait for all), with a deadline, with over-commitment (10 selected, first 7
+    kept), FedAsync (one update per version: 10x the versions) and FedBuff (K = 5: 2x)."""
+    base = (*STRAGGLER_BASE,)
+    return [
+        Config("sync", (*base, f"protocol.rounds={rounds}")),
+        Config(
+            "sync, deadline 4 s", (*base, f"protocol.rounds={rounds}", "protocol.deadline_s=4.0")
+        ),
+        Config(
+            "sync, over-commit 7 of 10",
+            (
+                *base,
+                f"protocol.rounds={rounds}",
+                "protocol.target_updates=7",
+                "protocol.clients_per_round=10",
+            ),
+        ),
+        Config(
+            "FedAsync",
+            (
+                *base,
+                f"protocol.rounds={10 * rounds}",
+                'protocol.mode="fedasync"',
+                "protocol.mixing=0.6",
+            ),
+        ),
+        Config(
+            "FedBuff K=5",
+            (
+                *base,
+                f"protocol.rounds={2 * rounds}",
+                'protocol.mode="fedbuff"',
+                "protocol.buffer_size=5",
+            ),
+        ),
+    ]
+
+
+def wasted_fraction(events: pd.DataFrame) -> float:
+    """Share of the PIUs' energy spent on work thrown away: per (PIU, round) the energy of
+    training and uploading, wasted if the PIU aborted it (deadline, over-commitment cut,
+    going offline) or the server discarded the update (it came too late). Work still under
+    way when the run ends is not counted as wasted."""
+    piu = events[(events.role == "piu") & (events.event != "harvest")]
+    spent = piu.groupby([piu.node.astype(str), piu["round"]]).energy_j.sum()
+    aborted = piu[piu.event == "abort"]
+    thrown = set(zip(aborted.node.astype(str), aborted["round"], strict=True))
+    discard = events[events.event == "discard"]
+    late = discard.detail.str.extract(r"(piu\d+) update of round (\d+)").dropna()
+    thrown |= set(zip(late[0], late[1].astype(int), strict=True))
+    wasted = sum(e for key, e in spent.items() if key in thrown)
+    return float(wasted / spent.sum()) if spent.sum() > 0 else math.nan
+
+
+def stragglers(rounds: int, seeds: Sequence[int], png: str | None = None) -> pd.DataFrame:
+    """Accuracy against simulated time, energy per PIU and wasted work of each protocol; the
+    accuracy is also read at the time the shortest run ended (equal simulated time)."""
+    curves, rows = {}, []
+    for cfg in straggler_configs(rounds):
+        for seed in seeds:
+            res = run(None, cfg.overrides, seed)
+            r = res.rounds
+            curves.setdefault(cfg.label, []).append(r[["t_end_s", "test_accuracy"]])
+            n_pius = len(res.initial_battery_j)
+            rows.append(
+                {
+                    "config": cfg.label,
+                    "seed": seed,
+                    "versions": len(r),
+                    "sim_time_s": res.sim_time_s,
+                    "final_accuracy": res.final_accuracy,
+                    "energy_per_piu_J": res.total_energy_j / n_pius,
+                    "wasted_work": wasted_fraction(res.events),
+                    "updates": int(r.aggregated.sum()),
+                    "mean_staleness": float(res.events.staleness.mean()),
+                }
+            )
+            print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), file=sys.stderr, flush=True)
+    table = pd.DataFrame(rows)
+    horizon = table.groupby("seed").sim_time_s.transform("min")
+    table["accuracy_at_equal_time"] = [
+        _accuracy_at(c, t) for c, t in zip(_flat(curves), horizon, strict=True)
+    ]
+    table.insert(3, "equal_time_s", horizon)
+    if png:
+        _plot_curves(curves, png)
+    return table
+
+
+def _flat(curves: dict[str, list[pd.DataFrame]]) -> list[pd.DataFrame]:
+    return [c for runs in curves.values() for c in runs]
+
+
+def _accuracy_at(curve: pd.DataFrame, t: float) -> float:
+    """Test accuracy of the last model evaluated at or before ``t`` (NaN: none yet)."""
+    before = curve[curve.t_end_s <= t + 1e-9]
+    return float(before.test_accuracy.iloc[-1]) if len(before) else math.nan
+
+
+def _plot_curves(curves: dict[str, list[pd.DataFrame]], png: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for label, runs in curves.items():
+        for i, c in enumerate(runs):
+            ax.plot(c.t_end_s, c.test_accuracy, label=label if i == 0 else None, lw=1.2)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Heavy-tailed stragglers (Pareto 1.5), 10 PIUs, MNIST-5k")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+
+
 EXPERIMENTS = {
     "afcfl": (afcfl, 150),
     "pruning": (pruning, 30),
     "emq": (emq, 20),
     "allocation": (allocation, 10),
     "privacy": (privacy, 15),
+    "stragglers": (stragglers, 25),
 }
 
 
@@ -412,9 +547,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=1, help="replications (seeds 1..N)")
     parser.add_argument("--csv", help="also write the per-seed table here")
     parser.add_argument("--only", help="privacy: only the configs whose label contains this")
+    parser.add_argument("--png", help="stragglers: write the accuracy-time figure here")
     args = parser.parse_args(argv)
     fn, default_rounds = EXPERIMENTS[args.experiment]
     extra = {"only": args.only} if args.only else {}
+    if args.png:
+        extra["png"] = args.png
     table = fn(args.rounds or default_rounds, range(1, args.seeds + 1), **extra)
     if args.csv:
         table.to_csv(args.csv, index=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from netsim import load_scenario
 from netsim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,3 +57,24 @@ def test_error_example_prints_what_the_readme_shows(capsys):
     err = capsys.readouterr().err
     for line in shown[1:]:
         assert line.strip().rstrip(".").rstrip() in err, line
+
+
+def _run_commands() -> list[list[str]]:
+    """Every ``netsim run ...`` command of the README's bash blocks, continuation lines
+    joined, as argv after ``netsim``."""
+    commands = []
+    for block in _blocks("bash"):
+        for command in block.replace("\\\n", " ").splitlines():
+            command = command.split(" #")[0].split("&&")[-1].strip()
+            if command.startswith("netsim run"):
+                commands.append(shlex.split(command)[1:])
+    return commands
+
+
+def test_every_run_example_is_a_valid_scenario():
+    commands = _run_commands()
+    assert len(commands) >= 8
+    for argv in commands:
+        sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+        positional = [a for a in argv[1:2] if not a.startswith("-")]
+        load_scenario(positional[0] if positional else None, sets)  # raises if invalid
