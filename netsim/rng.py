@@ -36,6 +36,8 @@ class Stream(IntEnum):
     AVAILABILITY = 17  # on/off periods of a PIU
     HARVEST = 18  # random harvested energy per (PIU, ledger interval)
     MOBILITY = 19  # random waypoints and speeds of a moving PIU
+    DEVICE_CLASS = 20  # assignment of PIUs to device classes by share
+    DEVICE = 21  # a PIU's drawn device parameters, per (PIU, field)
 
 
 class Streams:

@@ -396,12 +396,90 @@ class HarvestingConfig(_Frozen):
     interval_s: PositiveFloat = 1.0
 
 
+class UniformValue(_Frozen):
+    """A per-PIU value drawn uniformly in [low, high]."""
+
+    dist: Literal["uniform"]
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformValue:
+        if self.low > self.high:
+            raise _FieldError("low", self.low, f"at most high ({self.high})")
+        return self
+
+
+class LogNormalValue(_Frozen):
+    """A per-PIU value ``median exp(N(0, sigma^2))``."""
+
+    dist: Literal["lognormal"]
+    median: PositiveFloat
+    sigma: PositiveFloat
+
+
+class ChoiceValue(_Frozen):
+    """A per-PIU value drawn uniformly from ``values``."""
+
+    dist: Literal["choice"]
+    values: list[float] = Field(min_length=1)
+
+
+Drawn = Annotated[UniformValue | LogNormalValue | ChoiceValue, Field(discriminator="dist")]
+Value = float | Drawn
+
+_POSITIVE_DEVICE_FIELDS = ("cpu_hz", "cycles_per_sample", "kappa", "battery_j")
+
+
+class DeviceClass(_Frozen):
+    """A kind of device (sensor, gateway, camera...) with its own compute, radio and battery.
+
+    PIUs join a class by ``pius`` (indices), by the ``device_class`` attribute of their node
+    in a topology file, or by ``share`` (a fraction of all PIUs, filled from a keyed random
+    permutation of the PIUs not yet assigned). Each of cpu_hz, cycles_per_sample, kappa,
+    tx_power_dbm and battery_j is a number, a distribution drawn once per PIU (``{dist =
+    "uniform", low, high}``, ``{dist = "lognormal", median, sigma}``, ``{dist = "choice",
+    values}``) or absent (the ``[device]`` value); ``straggler`` likewise.
+    """
+
+    name: str = Field(min_length=1)
+    share: float | None = Field(None, gt=0, le=1)
+    pius: list[int] | None = None
+    cpu_hz: Value | None = None
+    cycles_per_sample: Value | None = None
+    kappa: Value | None = None
+    tx_power_dbm: Value | None = None
+    battery_j: Value | None = None
+    straggler: Straggler | None = None
+
+    @model_validator(mode="after")
+    def _positive(self) -> DeviceClass:
+        for name in _POSITIVE_DEVICE_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not _lowest(value) > 0:
+                raise _FieldError(name, _lowest(value), "values > 0")
+        return self
+
+
+def _lowest(value: Value) -> float:
+    """The smallest value a per-PIU value can take (a log-normal one is always > 0)."""
+    if isinstance(value, UniformValue):
+        return value.low
+    if isinstance(value, ChoiceValue):
+        return min(value.values)
+    if isinstance(value, LogNormalValue):
+        return value.median
+    return value
+
+
 class DeviceConfig(_Frozen):
     """Every PIU's compute, radio and battery (heterogeneous device classes come later).
 
     availability: on/off process or traces; going offline interrupts the current activity.
     harvesting: energy harvested into the battery; reserve_j: energy-aware participation, a
     PIU takes a round only if it can pay the round's predicted energy and keep reserve_j.
+    classes: heterogeneous device classes (``[[device.classes]]``, see :class:`DeviceClass`);
+    PIUs in no class take the values above (class "default").
     """
 
     cpu_hz: PositiveFloat = 1.0e9
@@ -413,6 +491,22 @@ class DeviceConfig(_Frozen):
     availability: Availability = AlwaysAvailable()
     harvesting: HarvestingConfig = HarvestingConfig()
     reserve_j: NonNegativeFloat = 0.0
+    classes: list[DeviceClass] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _classes(self) -> DeviceConfig:
+        names = [c.name for c in self.classes]
+        for name in names:
+            if names.count(name) > 1 or name == "default":
+                raise _FieldError("classes", name, "distinct class names other than 'default'")
+        total = sum(c.share or 0.0 for c in self.classes)
+        if total > 1 + 1e-9:
+            raise _FieldError("classes", total, "shares that add up to at most 1")
+        claimed = [k for c in self.classes for k in c.pius or ()]
+        if len(claimed) != len(set(claimed)):
+            twice = sorted({k for k in claimed if claimed.count(k) > 1})
+            raise _FieldError("classes", twice, "each PIU in at most one class's pius")
+        return self
 
     @model_validator(mode="after")
     def _finite_battery_to_harvest(self) -> DeviceConfig:
@@ -976,7 +1070,26 @@ class Scenario(_Frozen):
         self._check_protocol()
         self._check_availability()
         self._check_mobility()
+        self._check_device_classes()
         return self
+
+    def _check_device_classes(self) -> None:
+        classes, n = self.device.classes, self.topology.n_pius
+        for c in classes:
+            if c.pius is not None and any(not 0 <= k < n for k in c.pius):
+                raise _FieldError(f"device.classes.{c.name}.pius", c.pius, f"indices below {n}")
+        powers = {c.tx_power_dbm for c in classes if c.tx_power_dbm is not None}
+        varies = bool(powers - {self.device.tx_power_dbm})
+        for name, used in (
+            ("ota.enabled", self.ota.enabled),
+            ("allocation.method", self.allocation.method != "none"),
+        ):
+            if used and varies:
+                raise _FieldError(
+                    "device.classes",
+                    "tx_power_dbm",
+                    f"the same tx_power_dbm for every class with {name} (one full power)",
+                )
 
     def _check_mobility(self) -> None:
         m = self.mobility

@@ -19,6 +19,7 @@ from netsim.compress.base import Compressor
 from netsim.compress.pruning import PruningSchedule
 from netsim.device.availability import Switch, exponential_on_off, read_trace_dir
 from netsim.device.battery import Battery
+from netsim.device.classes import DeviceSpec, assign_classes, device_specs
 from netsim.device.compute import ComputeModel, SlowdownDistribution, slowdown_distribution
 from netsim.device.harvesting import Harvester
 from netsim.device.mobility import Trajectory, along_path, random_waypoint
@@ -225,11 +226,12 @@ class Simulation:
             self.aps.append(ap)
             self.server.downlinks.append((down, ap.inbox))
 
+        self.devices = self._devices(n_pius)
         self.cellfree_sinr, ergodic_rate = self._cellfree_uplink()
-        compute = ComputeModel(s.device.cpu_hz, s.device.cycles_per_sample, s.device.kappa)
-        slowdown = slowdown_distribution(s.device.straggler)
+        computes = [ComputeModel(d.cpu_hz, d.cycles_per_sample, d.kappa) for d in self.devices]
+        slowdowns = [slowdown_distribution(d.straggler) for d in self.devices]
         if s.allocation.method != "none":
-            self.server.allocator = self._allocator(compute, slowdown, partitions)
+            self.server.allocator = self._allocator(computes, slowdowns, partitions)
         self.pius: list[PIU] = []
         schedules = self._availability(n_pius)
         for k in range(n_pius):
@@ -243,10 +245,10 @@ class Simulation:
                 access=ap.access,
                 server_inbox=self.server.inbox,
                 channel=self.channel,
-                compute=compute,
-                slowdown=slowdown,
-                battery=Battery(s.device.battery_j),
-                tx_power_w=dbm_to_w(s.device.tx_power_dbm),
+                compute=computes[k],
+                slowdown=slowdowns[k],
+                battery=Battery(self.devices[k].battery_j),
+                tx_power_w=dbm_to_w(self.devices[k].tx_power_dbm),
                 trainer=self.trainer,
                 compressor=compressor,
                 indices=partitions[k],
@@ -263,6 +265,16 @@ class Simulation:
                 reserve_j=s.device.reserve_j,
             )
             piu.on_online = self.server.piu_online
+            if s.device.classes:
+                d = self.devices[k]
+                piu.emit(
+                    "device",
+                    -1,
+                    battery_j=d.battery_j,
+                    power_w=dbm_to_w(d.tx_power_dbm),
+                    detail=f"class={d.klass} cpu_hz={d.cpu_hz:.6g} "
+                    f"cycles_per_sample={d.cycles_per_sample:.6g} kappa={d.kappa:.6g}",
+                )
             ap.attach(k, piu.inbox)
             self.pius.append(piu)
         self.server.pius = list(self.pius)
@@ -400,8 +412,18 @@ class Simulation:
             self.server.attacker = attacker
         return attacker
 
+    def _devices(self, n_pius: int) -> list[DeviceSpec]:
+        """Each PIU's device class and drawn parameters (``netsim.device.classes``)."""
+        device = self.scenario.device
+        attributes = [self.topology.nodes[f"piu{k}"].get("device_class") for k in range(n_pius)]
+        names = assign_classes(device, n_pius, attributes, self.streams)
+        return device_specs(device, names, self.streams)
+
     def _allocator(
-        self, compute: ComputeModel, slowdown: SlowdownDistribution, partitions: list[np.ndarray]
+        self,
+        computes: list[ComputeModel],
+        slowdowns: list[SlowdownDistribution],
+        partitions: list[np.ndarray],
     ) -> RoundAllocator:
         """The server's per-round power / local-iteration allocation (cell-free MR model)."""
         s, a = self.scenario, self.scenario.allocation
@@ -422,8 +444,13 @@ class Simulation:
         return RoundAllocator(
             self.sinr_model,
             settings,
-            np.array([compute.time_s(int(n), slowdown.mean) for n in samples]),
-            np.array([compute.energy_j(int(n)) for n in samples]),
+            np.array(
+                [
+                    c.time_s(int(n), d.mean)
+                    for c, d, n in zip(computes, slowdowns, samples, strict=True)
+                ]
+            ),
+            np.array([c.energy_j(int(n)) for c, n in zip(computes, samples, strict=True)]),
             dbm_to_w(s.device.tx_power_dbm),
         )
 
@@ -474,12 +501,12 @@ class Simulation:
     def _cellfree_uplink(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(SINR (K,), rate bit/s (K,)) of the cell-free MR uplink with full power (eta = 1),
         or (None, None) for other access schemes."""
-        radio, device = self.scenario.radio, self.scenario.device
+        radio = self.scenario.radio
         if radio.access != "cellfree":
             return None, None
         noise_w = self.channel.noise_psd_w_hz * radio.bandwidth_hz
         beta = self.gain / noise_w  # gains over noise: rho is then the transmit power in W
-        rho = np.full(len(beta), dbm_to_w(device.tx_power_dbm))
+        rho = np.array([dbm_to_w(d.tx_power_dbm) for d in self.devices])
         pilots = assign_pilots(beta, radio.pilot_length)
         gamma = estimation_quality(beta, pilots, rho, radio.pilot_length)
         eta = np.ones(len(beta))  # full power (power control: the allocation step)

@@ -25,6 +25,7 @@ def build_topology(
     rng = streams.numpy(Stream.TOPOLOGY)
     ap_heights: np.ndarray | None = None
     piu_heights: np.ndarray | None = None
+    piu_classes: tuple[str | None, ...] = ()
     if isinstance(cfg, SingleCellTopology):
         aps = np.zeros((1, 2))
         # Uniform in the annulus: r = sqrt(U (R^2 - r0^2) + r0^2), angle uniform.
@@ -52,6 +53,7 @@ def build_topology(
         placement = cfg.placement()
         aps, pius = placement.ap_xy, placement.piu_xy
         ap_heights, piu_heights = placement.ap_height_m, placement.piu_height_m
+        piu_classes = placement.piu_class
 
     graph = nx.Graph(kind=cfg.kind)
     graph.add_node("server", role="server", index=0)
@@ -74,6 +76,8 @@ def build_topology(
             position_m=(float(x), float(y)),
             height_m=cfg.piu_height_m if piu_heights is None else float(piu_heights[k]),
         )
+        if piu_classes and piu_classes[k] is not None:
+            graph.nodes[f"piu{k}"]["device_class"] = piu_classes[k]
     return graph
 
 

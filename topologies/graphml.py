@@ -1,7 +1,9 @@
 """Node placements from a GraphML or GML file a network engineer already has.
 
 Each node needs ``role`` ("ap", "piu" or "server") and numeric ``x_m`` and ``y_m`` (metres);
-``height_m`` is optional. APs and PIUs are numbered in file order (ap0, ap1, ..., piu0, ...).
+``height_m`` is optional, and so is a PIU's ``device_class`` (the name of one of the
+scenario's ``[[device.classes]]``). APs and PIUs are numbered in file order (ap0, ap1,
+..., piu0, ...).
 Edges are ignored: every AP reaches the server over the scenario's backhaul.
 """
 
@@ -26,12 +28,14 @@ class TopologyFileError(ValueError):
 
 @dataclass(frozen=True)
 class Placement:
-    """Positions (n, 2) and heights (n,) in m of the APs and PIUs, in file order."""
+    """Positions (n, 2) and heights (n,) in m of the APs and PIUs, in file order, and each
+    PIU's ``device_class`` attribute (None where absent)."""
 
     ap_xy: np.ndarray
     ap_height_m: np.ndarray
     piu_xy: np.ndarray
     piu_height_m: np.ndarray
+    piu_class: tuple[str | None, ...] = ()
 
 
 def read_placement(path: str | Path, ap_height_m: float, piu_height_m: float) -> Placement:
@@ -54,6 +58,7 @@ def _read(path: str, mtime_ns: int, ap_height_m: float, piu_height_m: float) -> 
         raise TopologyFileError(f"'{path}' is not a valid {kind} file: {exc}") from None
     found: dict[str, list[tuple[float, float, float]]] = {"ap": [], "piu": [], "server": []}
     defaults = {"ap": ap_height_m, "piu": piu_height_m, "server": 0.0}
+    classes: list[str | None] = []
     for node, attrs in graph.nodes(data=True):
         role = attrs.get("role")
         if role not in ROLES:
@@ -69,11 +74,14 @@ def _read(path: str, mtime_ns: int, ap_height_m: float, piu_height_m: float) -> 
             )
         h = _number(attrs, "height_m")
         found[role].append((x, y, defaults[role] if h is None else h))
+        if role == "piu":
+            klass = attrs.get("device_class")
+            classes.append(None if klass is None else str(klass))
     for role in ("ap", "piu"):
         if not found[role]:
             raise TopologyFileError(f"'{path}' has no node with role '{role}'")
     ap, piu = np.array(found["ap"]), np.array(found["piu"])
-    return Placement(ap[:, :2], ap[:, 2], piu[:, :2], piu[:, 2])
+    return Placement(ap[:, :2], ap[:, 2], piu[:, :2], piu[:, 2], tuple(classes))
 
 
 def _number(attrs: dict[str, Any], key: str) -> float | None:
