@@ -679,7 +679,13 @@ class Simulation:
     def run(self) -> SimulationResult:
         """Run all rounds; return the event log, the rounds table and the final model."""
         wall_start = time.perf_counter()  # wall clock only measures the run, never drives it
-        self.env.run(until=self.server.process)
+        try:
+            self.env.run(until=self.server.process)
+        except RuntimeError:  # SimPy: nothing is scheduled any more, the server still waits
+            if self.env.peek() != math.inf:
+                raise
+            # e.g. every PIU offline for good after the end of its trace
+            self.server.emit("stop", -1, detail="nothing left to happen: no PIU will come back")
         events = events_frame(self.log.records)
         rounds = self._rounds_with_totals(events)
         weights = self.server.weights

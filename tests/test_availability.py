@@ -181,3 +181,12 @@ def test_over_commitment_needs_a_sensible_target():
         tiny(protocol={"clients_per_round": 2, "target_updates": 3})
     with pytest.raises(ScenarioError, match="protocol.deadline_s"):
         tiny(protocol={"mode": "fedasync", "deadline_s": 1.0})
+
+
+def test_a_run_ends_cleanly_when_no_piu_ever_comes_back(tmp_path):
+    gone = "time_s,available\n0,1\n0.15,0\n"  # offline for good mid-training of round 0
+    res = _run(tmp_path, rounds=3, piu0=gone, piu1=gone, piu2=gone)
+    assert res.rounds.aggregated.tolist() == [0]  # round 0 closes empty, then nobody is left
+    stop = _ev(res, "stop")
+    assert stop.detail.tolist() == ["nothing left to happen: no PIU will come back"]
+    assert _ev(res, "wait").t_s.tolist() == pytest.approx([res.rounds.t_end_s.iloc[0]])
