@@ -24,9 +24,11 @@ class RunData:
     manifest: dict[str, Any]
 
     def energy_per_piu(self) -> pd.DataFrame:
-        """Per PIU: energy (J) by activity (train / tx / abort / battery_empty) and in total."""
+        """Per PIU: energy (J) spent by activity (train_end, tx_end, tx_fail, abort,
+        battery_empty...), ``total`` spent, and ``harvested`` (stored, J) if any."""
         piu = self.events[self.events["role"] == "piu"].dropna(subset=["energy_j"])
-        table = piu.pivot_table(
+        harvest = piu["event"] == "harvest"
+        table = piu[~harvest].pivot_table(
             index="node",
             columns="event",
             values="energy_j",
@@ -34,7 +36,10 @@ class RunData:
             fill_value=0.0,
             observed=True,
         )
+        table.columns = table.columns.astype(str)
         table["total"] = table.sum(axis=1)
+        if harvest.any():  # harvest rows carry minus the stored energy
+            table["harvested"] = -piu[harvest].groupby("node", observed=True)["energy_j"].sum()
         return table
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
+from analysis import load_run
 from netsim import Simulation
 from netsim.device.harvesting import Harvester
 from netsim.rng import Streams
@@ -90,3 +91,12 @@ def test_energy_aware_participation_keeps_the_reserve():
 def test_harvesting_needs_a_finite_battery():
     with pytest.raises(ScenarioError, match="device.harvesting.kind = 'constant'"):
         tiny(device={"harvesting": {"kind": "constant", "power_w": 1.0}})
+
+
+def test_the_run_directorys_energy_table_separates_spending_and_harvest(tmp_path):
+    res = _harvesting()
+    table = load_run(res.save(tmp_path / "run")).energy_per_piu()
+    for node, row in table.iterrows():
+        assert res.harvested_j[node] == pytest.approx(row.harvested, abs=1e-15)
+        balance = res.initial_battery_j[node] + row.harvested - row.total
+        assert balance == pytest.approx(res.final_battery_j[node], abs=1e-12)
