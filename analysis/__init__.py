@@ -1,5 +1,24 @@
 """Analysis of run directories (reads logs only; never imported by the simulator)."""
 
+from analysis.breakdown import (
+    activity_intervals,
+    battery_trajectories,
+    energy_breakdown,
+    latency_breakdown,
+    latency_cdf,
+    progress,
+    upload_latency,
+)
 from analysis.run import RunData, load_run
 
-__all__ = ["RunData", "load_run"]
+__all__ = [
+    "RunData",
+    "activity_intervals",
+    "battery_trajectories",
+    "energy_breakdown",
+    "latency_breakdown",
+    "latency_cdf",
+    "load_run",
+    "progress",
+    "upload_latency",
+]

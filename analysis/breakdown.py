@@ -1,0 +1,207 @@
+"""Where time and energy went: breakdowns computed from an event log (pure pandas).
+
+All functions take the ``events`` DataFrame of a run (``SimulationResult.events`` or
+``load_run(path).events``) and return DataFrames; nothing prints.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Consecutive milestones of a synchronous round's critical path; each latency component is
+# the time between two of them, so the components add up to the round's duration.
+LATENCY_COMPONENTS = (
+    "downlink",
+    "compute",
+    "queueing",
+    "airtime",
+    "uplink",
+    "waiting",
+    "aggregation",
+)
+
+
+def latency_breakdown(events: pd.DataFrame) -> pd.DataFrame:
+    """Per round, the round time (s) split along its critical path.
+
+    The critical PIU is the one whose transmission ended last before the aggregation (the
+    update that closed the round; if nobody transmitted, the last to finish training).
+    Milestones: round start (``broadcast``) -> its model arrives (``rx_model``: backhaul and
+    multicast, ``downlink``) -> its training ends (``compute``) -> its first transmission
+    starts (``queueing`` for the uplink slot) -> its last transmission ends (``airtime``,
+    retransmissions included) -> the server's last ``rx_update`` (``uplink``: backhaul) ->
+    the aggregation starts (``waiting``: e.g. for the deadline) -> the round ends
+    (``aggregation``). A milestone that did not happen collapses onto the previous one.
+
+    Returns one row per round with ``t_start_s``, ``duration_s`` and the components (s).
+    """
+    rows = []
+    for r, ev in events[events["round"] >= 0].groupby("round", sort=True):
+        start = ev.loc[ev.event == "broadcast", "t_s"].min()
+        agg = ev[ev.event == "aggregate"]
+        if agg.empty or np.isnan(start):
+            continue  # not a finished synchronous round
+        end = float(agg.t_s.iloc[-1])
+        agg_start = end - float(agg.duration_s.iloc[-1])
+        piu = ev[(ev.role == "piu") & (ev.t_s <= agg_start)]
+        sent = piu[piu.event.isin(["tx_end", "tx_fail"])]
+        trained = piu[piu.event == "train_end"]
+        critical = (sent if len(sent) else trained).sort_values("t_s", kind="stable")
+        mine = piu[piu.node == critical.node.iloc[-1]] if len(critical) else piu.iloc[:0]
+        rx_update = ev.loc[(ev.event == "rx_update") & (ev.t_s <= agg_start), "t_s"]
+        marks = [
+            start,
+            _first(mine, "rx_model"),
+            _last(mine, "train_end"),
+            _first(mine, "tx_start"),
+            _last(mine, ["tx_end", "tx_fail"]),
+            rx_update.max() if len(rx_update) else np.nan,
+            agg_start,
+            end,
+        ]
+        times = _collapse(marks)
+        row = {"round": int(r), "t_start_s": start, "duration_s": end - start}
+        row.update(zip(LATENCY_COMPONENTS, np.diff(times), strict=True))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["round", "t_start_s", "duration_s", *LATENCY_COMPONENTS])
+
+
+def _first(ev: pd.DataFrame, event: str | list[str]) -> float:
+    t = ev.loc[ev.event.isin([event] if isinstance(event, str) else event), "t_s"]
+    return float(t.min()) if len(t) else np.nan
+
+
+def _last(ev: pd.DataFrame, event: str | list[str]) -> float:
+    t = ev.loc[ev.event.isin([event] if isinstance(event, str) else event), "t_s"]
+    return float(t.max()) if len(t) else np.nan
+
+
+def _collapse(marks: list[float]) -> np.ndarray:
+    """Milestones in order; a missing one (NaN) takes the previous one's time."""
+    out = np.array(marks, dtype=float)
+    for i in range(1, len(out)):
+        if np.isnan(out[i]) or out[i] < out[i - 1]:
+            out[i] = out[i - 1]
+    return out
+
+
+ENERGY_COMPONENTS = ("compute", "transmit")
+
+
+def energy_breakdown(events: pd.DataFrame) -> pd.DataFrame:
+    """Per PIU, the energy (J) it spent on ``compute`` (training, also when cut short) and
+    ``transmit`` (uploads, failed attempts and over-the-air slots included), their
+    ``total`` (= the battery ledger's spending), and ``harvested`` (stored, J).
+
+    Interrupted activities (``abort``, ``battery_empty``) are attributed by the activity
+    named in their detail ("train" -> compute, "tx" -> transmit). The model has no idle
+    power: a PIU that waits draws nothing.
+    """
+    piu = events[(events.role == "piu") & events.energy_j.notna()]
+    kind = pd.Series(np.nan, index=piu.index, dtype=object)
+    kind[piu.event == "train_end"] = "compute"
+    kind[piu.event.isin(["tx_end", "tx_fail"])] = "transmit"
+    cut = piu.event.isin(["abort", "battery_empty"])
+    activity = piu.detail.astype(str).str.split().str[0]
+    kind[cut & (activity == "train")] = "compute"
+    kind[cut & (activity == "tx")] = "transmit"
+    spent = piu[kind.notna()]
+    table = (
+        spent.groupby([spent.node.astype(str), kind[kind.notna()]])["energy_j"]
+        .sum()
+        .unstack(fill_value=0.0)
+        .reindex(columns=list(ENERGY_COMPONENTS), fill_value=0.0)
+    )
+    nodes = sorted(piu.node.astype(str).unique(), key=_piu_number)
+    table = table.reindex(nodes, fill_value=0.0)
+    table["total"] = table.sum(axis=1)
+    harvest = piu[piu.event == "harvest"]
+    stored = -harvest.groupby(harvest.node.astype(str))["energy_j"].sum()
+    table["harvested"] = stored.reindex(nodes, fill_value=0.0)
+    table.index.name = "node"
+    return table
+
+
+def battery_trajectories(events: pd.DataFrame) -> pd.DataFrame:
+    """Battery level (J) of each PIU over simulated time: one row per event that logged it
+    (``t_s``, ``node``, ``battery_j``), in time order."""
+    piu = events[(events.role == "piu") & events.battery_j.notna()]
+    return piu[["t_s", "node", "battery_j"]].reset_index(drop=True)
+
+
+def latency_cdf(values: pd.Series) -> pd.DataFrame:
+    """Empirical CDF of latencies (s): sorted ``value`` and ``p`` = P(X <= value)."""
+    x = np.sort(values.dropna().to_numpy(dtype=float))
+    return pd.DataFrame({"value": x, "p": np.arange(1, len(x) + 1) / len(x)})
+
+
+def upload_latency(events: pd.DataFrame) -> pd.DataFrame:
+    """Per (PIU, round) whose update reached the server: from the model's arrival
+    (``rx_model``) to the update's arrival (``rx_update``), in s."""
+    got = events[events.event == "rx_model"][["round", "node", "t_s"]]
+    rx = events[events.event == "rx_update"]
+    arrived = pd.DataFrame(
+        {"round": rx["round"], "node": rx.detail.str.split().str[0], "t_arrival": rx.t_s}
+    )
+    both = got.astype({"node": str}).merge(arrived, on=["round", "node"])
+    both["latency_s"] = both.t_arrival - both.t_s
+    return both[["round", "node", "latency_s"]].reset_index(drop=True)
+
+
+def progress(events: pd.DataFrame, rounds: pd.DataFrame) -> pd.DataFrame:
+    """Per round (or model version): end time (s), test accuracy and loss, and the
+    cumulative PIU energy (J, harvest not subtracted) and uplink bits spent by then."""
+    piu = events[(events.role == "piu") & (events.event != "harvest")]
+    energy = piu[["t_s", "energy_j"]].dropna().sort_values("t_s", kind="stable")
+    bits = events[events.event.isin(["tx_end", "tx_fail"])][["t_s", "bits"]].dropna()
+    bits = bits.sort_values("t_s", kind="stable")
+    t = rounds.t_end_s.to_numpy()
+    cum_e = np.concatenate([[0.0], energy.energy_j.cumsum().to_numpy()])
+    cum_b = np.concatenate([[0.0], bits.bits.cumsum().to_numpy()])
+    return pd.DataFrame(
+        {
+            "round": rounds["round"].to_numpy(),
+            "t_end_s": t,
+            "test_accuracy": rounds.test_accuracy.to_numpy(),
+            "test_loss": rounds.test_loss.to_numpy(),
+            "energy_j": cum_e[np.searchsorted(energy.t_s.to_numpy(), t, side="right")],
+            "uplink_bits": cum_b[np.searchsorted(bits.t_s.to_numpy(), t, side="right")],
+        }
+    )
+
+
+def activity_intervals(events: pd.DataFrame) -> pd.DataFrame:
+    """Who computed or transmitted when: one row per activity (``node``, ``activity`` =
+    "compute" | "transmit", ``start_s``, ``end_s``, ``round``), from the ``*_end`` rows and
+    the interrupted ones (``abort`` / ``battery_empty``, ending at the interruption)."""
+    piu = events[events.role == "piu"]
+    done = piu[piu.event.isin(["train_end", "tx_end", "tx_fail"])]
+    out = pd.DataFrame(
+        {
+            "node": done.node.astype(str),
+            "activity": np.where(done.event == "train_end", "compute", "transmit"),
+            "start_s": done.t_s - done.duration_s,
+            "end_s": done.t_s,
+            "round": done["round"],
+        }
+    )
+    cut = piu[piu.event.isin(["abort", "battery_empty"]) & (piu.duration_s > 0)]
+    activity = cut.detail.astype(str).str.split().str[0]
+    cut = cut[activity.isin(["train", "tx"])]
+    interrupted = pd.DataFrame(
+        {
+            "node": cut.node.astype(str),
+            "activity": np.where(activity[cut.index] == "train", "compute", "transmit"),
+            "start_s": cut.t_s - cut.duration_s,
+            "end_s": cut.t_s,
+            "round": cut["round"],
+        }
+    )
+    both = pd.concat([out, interrupted], ignore_index=True)
+    return both.sort_values(["start_s", "node"], kind="stable").reset_index(drop=True)
+
+
+def _piu_number(node: str) -> int:
+    digits = "".join(ch for ch in node if ch.isdigit())
+    return int(digits) if digits else -1

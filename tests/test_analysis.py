@@ -1,0 +1,124 @@
+"""analysis/: breakdowns of a hand-built event log, by hand; and on a real run, the sums."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis import (
+    activity_intervals,
+    battery_trajectories,
+    energy_breakdown,
+    latency_breakdown,
+    latency_cdf,
+    progress,
+    upload_latency,
+)
+from analysis.breakdown import LATENCY_COMPONENTS
+from netsim import Simulation
+from netsim.log import Event, events_frame
+from tests.conftest import tiny
+
+
+def _e(t, r, node, event, **kw):
+    role = "server" if node == "server" else "piu"
+    return Event(t, r, node, role, event, **kw)
+
+
+# Round 0: both PIUs deliver; piu1 waits 0.1 s for the TDMA slot and closes the round.
+# Round 1: piu0's first packet fails and is resent; piu1 is cut by the deadline mid-training.
+LOG = events_frame(
+    [
+        _e(0.0, 0, "server", "broadcast"),
+        _e(0.1, 0, "piu0", "rx_model"),
+        _e(0.1, 0, "piu1", "rx_model"),
+        _e(0.3, 0, "piu0", "train_end", duration_s=0.2, energy_j=0.02, battery_j=0.98),
+        _e(0.4, 0, "piu1", "train_end", duration_s=0.3, energy_j=0.03, battery_j=0.97),
+        _e(0.3, 0, "piu0", "tx_start", duration_s=0.2, bits=100.0),
+        _e(0.5, 0, "piu0", "tx_end", duration_s=0.2, bits=100.0, energy_j=0.04, battery_j=0.94),
+        _e(0.5, 0, "piu1", "tx_start", duration_s=0.3, bits=100.0),
+        _e(0.8, 0, "piu1", "tx_end", duration_s=0.3, bits=100.0, energy_j=0.06, battery_j=0.91),
+        _e(0.52, 0, "server", "rx_update", detail="piu0"),
+        _e(0.83, 0, "server", "rx_update", detail="piu1"),
+        _e(0.9, 0, "server", "aggregate", duration_s=0.01),
+        _e(0.9, 0, "server", "evaluate", accuracy=0.5),
+        _e(1.0, 1, "server", "broadcast"),
+        _e(1.1, 1, "piu0", "rx_model"),
+        _e(1.1, 1, "piu1", "rx_model"),
+        _e(1.3, 1, "piu0", "train_end", duration_s=0.2, energy_j=0.02, battery_j=0.92),
+        _e(1.3, 1, "piu0", "tx_start", duration_s=0.2, bits=100.0),
+        _e(1.5, 1, "piu0", "tx_fail", duration_s=0.2, bits=100.0, energy_j=0.04, battery_j=0.88),
+        _e(1.5, 1, "piu0", "tx_start", duration_s=0.2, bits=100.0),
+        _e(1.55, -1, "piu1", "harvest", duration_s=1.0, energy_j=-0.01, battery_j=0.92),
+        _e(1.6, 1, "piu1", "abort", duration_s=0.5, energy_j=0.05, battery_j=0.87, detail="train"),
+        _e(1.7, 1, "piu0", "tx_end", duration_s=0.2, bits=100.0, energy_j=0.04, battery_j=0.84),
+        _e(1.72, 1, "server", "rx_update", detail="piu0"),
+        _e(1.81, 1, "server", "aggregate", duration_s=0.01),
+        _e(1.81, 1, "server", "evaluate", accuracy=0.6),
+    ]
+)
+
+
+def test_latency_components_follow_the_critical_path_and_add_up():
+    table = latency_breakdown(LOG).set_index("round")
+    r0 = table.loc[0]  # piu1: model 0.1, trains to 0.4, slot at 0.5, sent 0.8, in at 0.83
+    hand0 = [0.1, 0.3, 0.1, 0.3, 0.03, 0.06, 0.01]
+    assert [r0[c] for c in LATENCY_COMPONENTS] == pytest.approx(hand0)
+    r1 = table.loc[1]  # piu0 (piu1 never transmitted): airtime covers both attempts
+    hand1 = [0.1, 0.2, 0.0, 0.4, 0.02, 0.08, 0.01]
+    assert [r1[c] for c in LATENCY_COMPONENTS] == pytest.approx(hand1)
+    sums = table[list(LATENCY_COMPONENTS)].sum(axis=1)
+    assert sums.tolist() == pytest.approx(table.duration_s.tolist())
+    assert table.duration_s.tolist() == pytest.approx([0.9, 0.81])
+
+
+def test_energy_components_add_up_to_the_ledger():
+    table = energy_breakdown(LOG)
+    assert table.loc["piu0", "compute"] == pytest.approx(0.04)
+    assert table.loc["piu0", "transmit"] == pytest.approx(0.12)  # 0.04 + failed 0.04 + 0.04
+    assert table.loc["piu1", "compute"] == pytest.approx(0.08)  # 0.03 + cut short 0.05
+    assert table.loc["piu1", "transmit"] == pytest.approx(0.06)
+    assert table.loc["piu1", "harvested"] == pytest.approx(0.01)
+    assert table.total.tolist() == pytest.approx([0.16, 0.14])
+    # the ledger: 1 J initial + harvested - total = last battery level
+    last = battery_trajectories(LOG).groupby("node").battery_j.last()
+    assert (1.0 + table.harvested - table.total).tolist() == pytest.approx(last.tolist())
+
+
+def test_progress_upload_latency_and_activities():
+    rounds = pd.DataFrame(
+        {
+            "round": [0, 1],
+            "t_end_s": [0.9, 1.81],
+            "test_accuracy": [0.5, 0.6],
+            "test_loss": [1, 0.8],
+        }
+    )
+    p = progress(LOG, rounds)
+    assert p.energy_j.tolist() == pytest.approx([0.15, 0.30])  # harvest not subtracted
+    assert p.uplink_bits.tolist() == [200.0, 400.0]  # the failed attempt's bits count
+    lat = upload_latency(LOG)
+    assert lat.latency_s.tolist() == pytest.approx([0.42, 0.73, 0.62])
+    cdf = latency_cdf(lat.latency_s)
+    assert cdf.p.tolist() == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert cdf.value.tolist() == pytest.approx([0.42, 0.62, 0.73])
+    acts = activity_intervals(LOG)
+    piu1 = acts[acts.node == "piu1"]
+    assert piu1.activity.tolist() == ["compute", "transmit", "compute"]
+    assert piu1.start_s.tolist() == pytest.approx([0.1, 0.5, 1.1])  # the cut one too
+    assert piu1.end_s.tolist() == pytest.approx([0.4, 0.8, 1.6])
+
+
+def test_breakdowns_of_a_real_run_add_up():
+    s = tiny(protocol={"rounds": 3, "deadline_s": 0.45}, device={"battery_j": 1.0})
+    res = Simulation(s).run()
+    lat = latency_breakdown(res.events)
+    assert len(lat) == 3
+    assert lat[list(LATENCY_COMPONENTS)].sum(axis=1).tolist() == pytest.approx(
+        res.rounds.duration_s.tolist()
+    )
+    assert (lat[list(LATENCY_COMPONENTS)] >= 0).all().all()
+    energy = energy_breakdown(res.events)
+    for node, row in energy.iterrows():
+        spent = res.initial_battery_j[node] - res.final_battery_j[node]
+        assert row.total == pytest.approx(spent, abs=1e-12)
