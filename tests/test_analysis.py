@@ -122,3 +122,29 @@ def test_breakdowns_of_a_real_run_add_up():
     for node, row in energy.iterrows():
         spent = res.initial_battery_j[node] - res.final_battery_j[node]
         assert row.total == pytest.approx(spent, abs=1e-12)
+
+
+def test_figures_draw_what_the_tables_hold():
+    from analysis.figures import (
+        accuracy_figure,
+        battery_figure,
+        energy_figure,
+        latency_cdf_figure,
+        latency_figure,
+        timeline_figure,
+    )
+
+    s = tiny(protocol={"rounds": 2}, device={"battery_j": 1.0})
+    runs = {"a": Simulation(s).run(), "b": Simulation(s.with_overrides(["seed=8"])).run()}
+    fig = accuracy_figure(runs, x="energy_j")
+    assert [len(line.get_xdata()) for line in fig.axes[0].lines] == [2, 2]
+    with pytest.raises(ValueError, match="x = 'joules'"):
+        accuracy_figure(runs, x="joules")
+    run = runs["a"]
+    assert len(latency_figure(run).axes[0].patches) == 2 * len(LATENCY_COMPONENTS)
+    assert len(energy_figure(run).axes[0].patches) == 2 * 3  # compute + transmit per PIU
+    assert len(battery_figure(run).axes[0].lines) == 3
+    assert len(latency_cdf_figure(runs).axes[0].lines) == 4
+    bars = timeline_figure(run).axes[0].collections
+    spans = sum(len(b.get_paths()) for b in bars)
+    assert spans == len(activity_intervals(run.events))

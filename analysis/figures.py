@@ -1,0 +1,138 @@
+"""Figures of runs (matplotlib, Agg backend): each function returns a Figure; nothing shows.
+
+``runs`` arguments map a label to a run (a :class:`analysis.RunData` or a
+``SimulationResult``: anything with ``events`` and ``rounds``), so several runs share one
+figure for comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from analysis.breakdown import (
+    LATENCY_COMPONENTS,
+    activity_intervals,
+    battery_trajectories,
+    energy_breakdown,
+    latency_breakdown,
+    latency_cdf,
+    progress,
+    upload_latency,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+_X_LABELS = {
+    "t_end_s": "simulated time (s)",
+    "energy_j": "cumulative PIU energy (J)",
+    "uplink_bits": "cumulative uplink bits",
+    "round": "round / model version",
+}
+
+
+def _figure(width: float = 7.0, height: float = 4.0) -> tuple[Figure, Axes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def accuracy_figure(runs: Mapping[str, Any], x: str = "t_end_s") -> Figure:
+    """Test accuracy of each run against ``x``: "t_end_s" (simulated time), "energy_j"
+    (cumulative PIU energy), "uplink_bits" or "round"."""
+    if x not in _X_LABELS:
+        raise ValueError(f"x = {x!r}; expected one of {sorted(_X_LABELS)}")
+    fig, ax = _figure()
+    for label, run in runs.items():
+        p = progress(run.events, run.rounds)
+        ax.plot(p[x], p.test_accuracy, marker=".", lw=1.2, label=label)
+    ax.set(xlabel=_X_LABELS[x], ylabel="test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def latency_figure(run: Any) -> Figure:
+    """Stacked bars: each round's time split along its critical path."""
+    table = latency_breakdown(run.events)
+    fig, ax = _figure()
+    bottom = pd.Series(0.0, index=table.index)
+    for c in LATENCY_COMPONENTS:
+        ax.bar(table["round"], table[c], bottom=bottom, label=c, width=0.8)
+        bottom += table[c]
+    ax.set(xlabel="round", ylabel="time (s)", title="round latency breakdown")
+    ax.legend(fontsize=8, ncol=4)
+    return fig
+
+
+def energy_figure(run: Any) -> Figure:
+    """Stacked bars: each PIU's compute and transmit energy (harvested energy as a dot)."""
+    table = energy_breakdown(run.events)
+    fig, ax = _figure()
+    ax.bar(table.index, table.compute, label="compute")
+    ax.bar(table.index, table.transmit, bottom=table.compute, label="transmit")
+    if (table.harvested > 0).any():
+        ax.plot(table.index, table.harvested, "k.", label="harvested")
+    ax.set(xlabel="PIU", ylabel="energy (J)", title="energy per PIU")
+    ax.tick_params(axis="x", rotation=90)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def battery_figure(run: Any) -> Figure:
+    """Battery level of each PIU over simulated time (steps at the logged events)."""
+    traj = battery_trajectories(run.events)
+    fig, ax = _figure()
+    for node, t in traj.groupby("node", sort=False):
+        ax.step(t.t_s, t.battery_j, where="post", lw=1.0, label=str(node))
+    ax.set(xlabel="simulated time (s)", ylabel="battery (J)", title="battery levels")
+    if traj.node.nunique() <= 12:
+        ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def latency_cdf_figure(runs: Mapping[str, Any]) -> Figure:
+    """CDFs of the round durations (solid) and of the PIUs' model-to-update latencies
+    (dashed) of each run."""
+    fig, ax = _figure()
+    for label, run in runs.items():
+        rounds = latency_cdf(run.rounds.t_end_s - run.rounds.t_start_s)
+        line = ax.step(rounds.value, rounds.p, where="post", label=f"{label}: rounds")[0]
+        uploads = latency_cdf(upload_latency(run.events).latency_s)
+        ax.step(
+            uploads.value,
+            uploads.p,
+            where="post",
+            ls="--",
+            color=line.get_color(),
+            label=f"{label}: uploads",
+        )
+    ax.set(xlabel="latency (s)", ylabel="P(latency <= x)", title="latency CDF")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def timeline_figure(run: Any, max_pius: int = 40) -> Figure:
+    """Gantt chart: when each PIU (the first ``max_pius``) computed and transmitted."""
+    acts = activity_intervals(run.events)
+    nodes = sorted(acts.node.unique(), key=lambda n: int("".join(filter(str.isdigit, n))))
+    nodes = nodes[:max_pius]
+    fig, ax = _figure(8.0, max(2.5, 0.25 * len(nodes) + 1.0))
+    colors = {"compute": "tab:blue", "transmit": "tab:orange"}
+    for row, node in enumerate(nodes):
+        mine = acts[acts.node == node]
+        for activity, part in mine.groupby("activity"):
+            spans = list(zip(part.start_s, part.end_s - part.start_s, strict=True))
+            ax.broken_barh(spans, (row - 0.4, 0.8), color=colors[str(activity)])
+    ax.set_yticks(range(len(nodes)), nodes, fontsize=7)
+    ax.set(xlabel="simulated time (s)", title="who computed (blue) and transmitted (orange)")
+    return fig
