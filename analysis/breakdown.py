@@ -113,7 +113,7 @@ def energy_breakdown(events: pd.DataFrame) -> pd.DataFrame:
         .unstack(fill_value=0.0)
         .reindex(columns=list(ENERGY_COMPONENTS), fill_value=0.0)
     )
-    nodes = sorted(piu.node.astype(str).unique(), key=_piu_number)
+    nodes = sorted(piu.node.astype(str).unique(), key=piu_number)
     table = table.reindex(nodes, fill_value=0.0)
     table["total"] = table.sum(axis=1)
     harvest = piu[piu.event == "harvest"]
@@ -202,6 +202,7 @@ def activity_intervals(events: pd.DataFrame) -> pd.DataFrame:
     return both.sort_values(["start_s", "node"], kind="stable").reset_index(drop=True)
 
 
-def _piu_number(node: str) -> int:
+def piu_number(node: str) -> int:
+    """Sort key of node names: piu2 before piu10."""
     digits = "".join(ch for ch in node if ch.isdigit())
     return int(digits) if digits else -1

@@ -19,6 +19,7 @@ from analysis.breakdown import (
     energy_breakdown,
     latency_breakdown,
     latency_cdf,
+    piu_number,
     progress,
     upload_latency,
 )
@@ -124,7 +125,7 @@ def latency_cdf_figure(runs: Mapping[str, Any]) -> Figure:
 def timeline_figure(run: Any, max_pius: int = 40) -> Figure:
     """Gantt chart: when each PIU (the first ``max_pius``) computed and transmitted."""
     acts = activity_intervals(run.events)
-    nodes = sorted(acts.node.unique(), key=lambda n: int("".join(filter(str.isdigit, n))))
+    nodes = sorted(acts.node.unique(), key=piu_number)
     nodes = nodes[:max_pius]
     fig, ax = _figure(8.0, max(2.5, 0.25 * len(nodes) + 1.0))
     colors = {"compute": "tab:blue", "transmit": "tab:orange"}

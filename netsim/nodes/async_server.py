@@ -113,9 +113,8 @@ class AsyncServer(Server):
     def piu_online(self, piu: int) -> None:
         """A PIU came back: it may be asked again (and a waiting server resumes)."""
         self.resting.discard(piu)
+        self._dispatch()
         super().piu_online(piu)
-        if self._wake is None or self._wake.triggered:
-            self._dispatch()
 
     def _members(self) -> list:
         return [p for p in self.pius if p.index not in self.departed]

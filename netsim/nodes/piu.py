@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, replace
@@ -170,7 +171,7 @@ class PIU(Node):
             if first is not None and first.t_s == 0.0:
                 self._switch(first)  # the state at t = 0 holds before anyone looks at it
             elif first is not None:
-                switches = iter([first, *switches])
+                switches = itertools.chain([first], switches)  # may be endless: no list
             env.process(self._replay(switches))
         self.harvester = harvester
         self.reserve_j = reserve_j
