@@ -4,6 +4,7 @@
     netsim validate [SCENARIO.toml] [--set KEY=VALUE ...]
     netsim topo show [SCENARIO.toml] [--set KEY=VALUE ...] [--out layout.png]
     netsim attack RUN_DIR --piu K [K ...] --round R [--method idlg] [--position server|ap]
+    netsim sweep SWEEP.toml [--out DIR] [--workers N | --ray-address local|auto|ADDR] [--quiet]
 
 Bad input (scenario file, override, output directory) prints one message naming the field,
 the value and what is allowed, exits with status 2 and writes nothing.
@@ -85,6 +86,19 @@ def _parser() -> argparse.ArgumentParser:
     attack.add_argument("--restarts", type=int, help="random restarts (default: scenario's)")
     attack.add_argument("--iterations", type=int, help="optimizer steps per restart")
     attack.add_argument("--time-budget", type=float, help="wall-clock seconds per restart")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a grid or list of overrides over a base scenario, with seeds; resumes: "
+        "complete run directories are not run again",
+    )
+    sweep.add_argument("sweep_file", type=Path, help="sweep TOML file (see netsim/sweep.py)")
+    sweep.add_argument("--out", type=Path, help="sweep directory (default: runs/NAME)")
+    sweep.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
+    sweep.add_argument(
+        "--ray-address", help="run on Ray: 'local' starts one here, 'auto' joins a cluster"
+    )
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     return parser
 
 
@@ -95,10 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from netsim.rundir import check_out_dir
     from netsim.scenario import ScenarioError, load_scenario
+    from netsim.sweep import SweepError
 
     try:
         if args.command == "attack":
             return _attack(args)
+        if args.command == "sweep":
+            return _sweep(args)
         scenario = load_scenario(args.scenario, args.overrides)
         if args.command == "validate":
             sys.stdout.write(scenario.to_toml())
@@ -110,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         check_out_dir(out)
         return _run(scenario, out, args, argv)
-    except (ScenarioError, RunDirError) as exc:
+    except (ScenarioError, RunDirError, SweepError) as exc:
         print(f"netsim: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -212,6 +229,52 @@ def _run(
                 f"{rows.ssim.mean():.3f}, labels right {rows.label_correct.mean():.0%} "
                 f"({out / 'attacks'})"
             )
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """Run the sweep's missing points with a progress bar; print the summary table."""
+    from tqdm import tqdm
+
+    from netsim.sweep import SweepError, load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep_file)
+    if args.workers < 1:
+        raise SweepError(f"--workers {args.workers}: expected at least 1")
+    out = args.out or Path("runs") / sweep.name
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out '{out}' is a file; expected a (new or earlier) sweep directory")
+    bar = tqdm(
+        total=len(sweep.runs), unit="run", disable=args.quiet, file=sys.stderr, desc=sweep.name
+    )
+
+    failed: list[dict] = []
+
+    def done(row: dict) -> None:
+        bar.update(1)
+        if row["status"] != "ok":
+            failed.append(row)
+            bar.set_postfix(failed=len(failed))
+
+    try:
+        table = run_sweep(sweep, out, args.workers, args.ray_address, done)
+    except KeyboardInterrupt:
+        bar.close()
+        print(
+            f"netsim: interrupted; the finished runs are in {out}: run the same command "
+            "again to run only the missing ones",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        bar.close()
+    if not args.quiet:
+        ok = table[table.status == "ok"]
+        print(f"sweep directory:   {out}")
+        print(f"runs:              {len(table)} ({len(ok)} ok, {len(table) - len(ok)} failed)")
+        for _, row in table[table.status != "ok"].iterrows():
+            print(f"failed:            point {row.point} seed {row.seed}: {row.error}")
+        print(f"tables:            {out / 'results.csv'}, {out / 'summary.csv'}")
     return 0
 
 

@@ -1,0 +1,281 @@
+"""What-if sweeps: a grid or a list of overrides over a base scenario, replicated over seeds.
+
+A sweep file (TOML)::
+
+    name = "bandwidth-x-bits"          # optional; the default output is runs/NAME
+    base = "default"                   # scenario file (relative to this file) or bundled name
+    seeds = [1, 2]                     # replications: each point runs once per seed
+    [grid]                             # every combination of these values ...
+    "radio.bandwidth_hz" = [1e6, 5e6]
+    "protocol.rounds" = [5, 10]
+    [[points]]                         # ... and/or explicit points (sets of overrides)
+    "protocol.deadline_s" = 2.0
+
+Each (point, seed) is a normal run directory ``OUT/p003-seed2``. A run directory that is
+already complete is not run again, so an interrupted sweep resumes where it stopped; a point
+that fails (e.g. an invalid override) is recorded with its error and the others go on.
+``OUT/results.csv``: one row per run (the varied fields, seed, status, error, summary
+metrics); ``OUT/summary.csv``: per point, the mean and the 95 % confidence half-width
+(Student t over the seeds) of each metric. Backends: in-process (1 worker), a local process
+pool, or Ray; the tables are the same whichever runs them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import tomli_w
+
+METRICS = ("final_accuracy", "sim_time_s", "total_energy_j", "uplink_bits", "rounds", "wall_time_s")
+
+
+class SweepError(ValueError):
+    """A sweep file that cannot be used; the message names the field and the value."""
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One run of a sweep: point ``index`` (its ``overrides``) with ``seed``."""
+
+    index: int
+    overrides: dict[str, Any]
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"p{self.index:03d}-seed{self.seed}"
+
+    def override_strings(self) -> list[str]:
+        """``--set`` strings (values written as TOML), the seed last."""
+        return [f"{k}={_toml_value(v)}" for k, v in self.overrides.items()] + [f"seed={self.seed}"]
+
+
+@dataclass
+class Sweep:
+    """A parsed sweep: its name, base scenario (path or bundled name) and runs."""
+
+    name: str
+    base: str | None
+    runs: list[SweepPoint]
+    varied: list[str] = field(default_factory=list)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and check a sweep file (:class:`SweepError` names what is wrong)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(f"sweep file '{path}' does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SweepError(f"sweep file '{path}' is not valid TOML: {exc}") from None
+    allowed = {"name", "base", "seeds", "grid", "points"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise SweepError(
+            f"sweep file '{path}': unknown field(s) {unknown}; allowed: {sorted(allowed)}"
+        )
+    base = data.get("base")
+    if base is not None:
+        if not isinstance(base, str):
+            raise SweepError(f"base = {base!r}: expected a scenario file or bundled name")
+        candidate = path.parent / base
+        base = str(candidate.resolve()) if candidate.is_file() else base
+    seeds = data.get("seeds", [0])
+    if not (
+        isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds)
+    ):
+        raise SweepError(f"seeds = {seeds!r}: expected a non-empty list of integers >= 0")
+    grid = data.get("grid", {})
+    if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
+        raise SweepError(f"grid = {grid!r}: expected a table of KEY = [non-empty list of values]")
+    points = data.get("points", [])
+    if not isinstance(points, list) or any(not isinstance(p, dict) for p in points):
+        raise SweepError(f"points = {points!r}: expected an array of tables ([[points]])")
+    combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    sets = (combos if grid else []) + [dict(p) for p in points]
+    if not sets:
+        raise SweepError(f"sweep file '{path}' has neither [grid] nor [[points]]: nothing to run")
+    varied = list(dict.fromkeys(k for s in sets for k in s))
+    runs = [SweepPoint(i, s, seed) for i, s in enumerate(sets) for seed in seeds]
+    return Sweep(str(data.get("name", path.stem)), base, runs, varied)
+
+
+def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
+    """Run one point into ``out/NAME`` unless that run directory is already complete; return
+    its results row (a failure is a row with status "failed" and the error, never raised)."""
+    from netsim.scenario import ScenarioError, load_scenario
+    from netsim.sim import Simulation
+
+    run_dir = Path(out) / point.name
+    row: dict[str, Any] = {"point": point.index, "seed": point.seed, **point.overrides}
+    if not (run_dir / "manifest.json").is_file():
+        try:
+            scenario = load_scenario(base, point.override_strings())
+            result = Simulation(scenario).run()
+            result.save(run_dir, command=f"netsim sweep (point {point.index}, seed {point.seed})")
+        except ScenarioError as exc:
+            return {**row, "status": "failed", "error": str(exc), "run_dir": ""}
+        except Exception as exc:  # noqa: BLE001 - a failed point must not stop the others
+            return {
+                **row,
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+                "run_dir": "",
+            }
+    return {**row, "status": "ok", "error": "", **_summary(run_dir), "run_dir": str(run_dir)}
+
+
+def _summary(run_dir: Path) -> dict[str, float]:
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    rounds = pd.read_parquet(run_dir / "rounds.parquet")
+    return {
+        "final_accuracy": float(manifest["final_accuracy"]),
+        "sim_time_s": float(manifest["sim_time_s"]),
+        "total_energy_j": float(manifest["total_energy_j"]),
+        "uplink_bits": float(rounds["uplink_bits"].sum()),
+        "rounds": float(len(rounds)),
+        "wall_time_s": float(manifest["wall_time_s"]),
+    }
+
+
+def run_sweep(
+    sweep: Sweep,
+    out: Path,
+    workers: int = 1,
+    ray_address: str | None = None,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> pd.DataFrame:
+    """Run every point not yet complete in ``out`` and write the results and summary tables.
+
+    workers: 1 runs in this process; more use a local process pool (each worker with
+    ``cores / workers`` torch threads). ray_address: use Ray instead ("local" starts one
+    here, "auto" joins a running cluster). on_done: called with each finished row.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    done = on_done or (lambda row: None)
+    if ray_address is not None:
+        rows = _run_ray(sweep, out, ray_address, done)
+    elif workers <= 1:
+        rows = []
+        for point in sweep.runs:
+            rows.append(run_point(sweep.base, point, str(out)))
+            done(rows[-1])
+    else:
+        rows = _run_pool(sweep, out, workers, done)
+    table = results_table(rows, sweep.varied)
+    _write_csv(table, out / "results.csv")
+    _write_csv(summary_table(table, sweep.varied), out / "summary.csv")
+    return table
+
+
+def _run_pool(
+    sweep: Sweep, out: Path, workers: int, done: Callable[[dict[str, Any]], None]
+) -> list[dict[str, Any]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")  # no fork after torch has started threads
+    rows = []
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)
+    ) as pool:
+        futures = [pool.submit(run_point, sweep.base, p, str(out)) for p in sweep.runs]
+        try:
+            for future in as_completed(futures):
+                rows.append(future.result())
+                done(rows[-1])
+        except KeyboardInterrupt:
+            for f in futures:
+                f.cancel()
+            raise
+    return rows
+
+
+def _limit_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_ray(
+    sweep: Sweep, out: Path, address: str, done: Callable[[dict[str, Any]], None]
+) -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise SweepError(
+            "--ray-address needs Ray: pip install 'netsim[ray]' (or use --workers N)"
+        ) from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            address=None if address == "local" else address,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    try:
+        remote = ray.remote(num_cpus=1)(run_point)
+        pending = [remote.remote(sweep.base, p, str(out.resolve())) for p in sweep.runs]
+        rows = []
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            rows.append(ray.get(ready[0]))
+            done(rows[-1])
+        return rows
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def results_table(rows: Sequence[dict[str, Any]], varied: Sequence[str]) -> pd.DataFrame:
+    """One row per run, in (point, seed) order, with a fixed column order."""
+    columns = ["point", "seed", *varied, "status", "error", *METRICS, "run_dir"]
+    table = pd.DataFrame(list(rows)).reindex(columns=columns)
+    return table.sort_values(["point", "seed"], kind="stable").reset_index(drop=True)
+
+
+def summary_table(table: pd.DataFrame, varied: Sequence[str]) -> pd.DataFrame:
+    """Per point: runs that succeeded (n), and for each metric its mean and the 95 %
+    confidence half-width ``t(0.975, n-1) s / sqrt(n)`` over the seeds (NaN for n < 2)."""
+    from scipy import stats
+
+    ok = table[table.status == "ok"]
+    rows = []
+    for point, runs in ok.groupby("point", sort=True):
+        row: dict[str, Any] = {
+            "point": point,
+            **runs.iloc[0][list(varied)].to_dict(),
+            "n": len(runs),
+        }
+        for m in METRICS:
+            values = runs[m].astype(float)
+            n = len(values)
+            half = (
+                float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+                if n > 1
+                else math.nan
+            )
+            row[f"{m}_mean"], row[f"{m}_ci95"] = float(values.mean()), half
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    table.to_csv(tmp, index=False)
+    tmp.replace(path)  # atomic
+
+
+def _toml_value(value: Any) -> str:
+    return tomli_w.dumps({"v": value}).strip().removeprefix("v = ")

@@ -1,0 +1,111 @@
+"""netsim sweep: grids x seeds, resume, failed points, the tables, process pool = in-process."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import tomli_w
+from scipy import stats
+
+from netsim.cli import main
+from netsim.sweep import SweepError, load_sweep, run_sweep
+from tests.conftest import TINY
+
+
+def _files(tmp_path, **sweep):
+    (tmp_path / "tiny.toml").write_text(tomli_w.dumps(TINY))
+    spec = {
+        "name": "grid",
+        "base": "tiny.toml",
+        "seeds": [1, 2],
+        "grid": {"protocol.rounds": [1, 2], "radio.bandwidth_hz": [1e6, 2e6]},
+        **sweep,
+    }
+    path = tmp_path / "sweep.toml"
+    path.write_text(tomli_w.dumps(spec))
+    return path
+
+
+def test_a_2x2_grid_with_2_seeds_is_8_runs_and_an_8_row_table(tmp_path):
+    sweep = load_sweep(_files(tmp_path))
+    assert len(sweep.runs) == 8 and sweep.varied == ["protocol.rounds", "radio.bandwidth_hz"]
+    table = run_sweep(sweep, tmp_path / "out")
+    assert len(table) == 8 and (table.status == "ok").all()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("p")) == [
+        f"p{i:03d}-seed{s}" for i in range(4) for s in (1, 2)
+    ]
+    assert table["rounds"].tolist() == [1, 1, 1, 1, 2, 2, 2, 2]  # the grid's values took
+    on_disk = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert on_disk.final_accuracy.tolist() == pytest.approx(table.final_accuracy.tolist())
+    # summary: per point the mean and the t-based 95 % half-width over the 2 seeds
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert len(summary) == 4 and (summary.n == 2).all()
+    first = table[table.point == 0].sim_time_s
+    half = stats.t.ppf(0.975, 1) * first.std(ddof=1) / math.sqrt(2)
+    assert summary.sim_time_s_mean[0] == pytest.approx(first.mean())
+    assert summary.sim_time_s_ci95[0] == pytest.approx(half)
+
+
+def test_an_interrupted_sweep_resumes_with_only_the_missing_runs(tmp_path):
+    sweep = load_sweep(_files(tmp_path))
+    finished = []
+
+    def stop_after_three(row):
+        finished.append(row)
+        if len(finished) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(sweep, tmp_path / "out", on_done=stop_after_three)
+    runs = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("p")]
+    assert len(runs) == 3
+    mtimes = {p.name: (p / "manifest.json").stat().st_mtime_ns for p in runs}
+    ran = []
+    table = run_sweep(sweep, tmp_path / "out", on_done=ran.append)
+    assert len(table) == 8 and (table.status == "ok").all()
+    fresh = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("p")]
+    rerun = [
+        p.name for p in fresh if mtimes.get(p.name) != (p / "manifest.json").stat().st_mtime_ns
+    ]
+    assert len(rerun) == 5 and not set(rerun) & set(mtimes)  # the first 3 were not run again
+
+
+def test_a_point_with_an_invalid_override_is_recorded_and_the_others_complete(tmp_path):
+    path = _files(tmp_path, grid={}, points=[{"protocol.rounds": 1}, {"radio.bandwidth_hz": -5.0}])
+    table = run_sweep(load_sweep(path), tmp_path / "out")
+    assert table.status.tolist() == ["ok", "ok", "failed", "failed"]
+    assert table.error[2].count("radio.bandwidth_hz") >= 1 and "-5.0" in table.error[2]
+    assert len(pd.read_csv(tmp_path / "out" / "summary.csv")) == 1  # only the good point
+
+
+def test_a_process_pool_gives_the_same_table(tmp_path):
+    sweep = load_sweep(_files(tmp_path, seeds=[3], grid={"protocol.rounds": [1, 2]}))
+    alone = run_sweep(sweep, tmp_path / "one")
+    pooled = run_sweep(sweep, tmp_path / "two", workers=2)
+    same = [
+        "point",
+        "seed",
+        "protocol.rounds",
+        "status",
+        "final_accuracy",
+        "sim_time_s",
+        "total_energy_j",
+        "uplink_bits",
+        "rounds",
+    ]
+    pd.testing.assert_frame_equal(alone[same], pooled[same])
+
+
+def test_the_cli_runs_a_sweep_and_names_bad_sweep_files(tmp_path, capsys):
+    path = _files(tmp_path, seeds=[1], grid={"protocol.rounds": [1]})
+    assert main(["sweep", str(path), "--out", str(tmp_path / "cli"), "--quiet"]) == 0
+    assert (tmp_path / "cli" / "p000-seed1" / "events.parquet").is_file()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('base = "x"\nseeds = [-1]\n[grid]\n"a.b" = [1]\n')
+    assert main(["sweep", str(bad)]) == 2
+    assert "seeds = [-1]" in capsys.readouterr().err
+    with pytest.raises(SweepError, match="nothing to run"):
+        bad.write_text("seeds = [1]\n")
+        load_sweep(bad)
