@@ -78,3 +78,15 @@ def test_every_run_example_is_a_valid_scenario():
         sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
         positional = [a for a in argv[1:2] if not a.startswith("-")]
         load_scenario(positional[0] if positional else None, sets)  # raises if invalid
+
+
+def test_the_sweep_example_is_a_valid_sweep(tmp_path):
+    from netsim.sweep import load_sweep
+
+    (text,) = _blocks("toml")
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    sweep = load_sweep(path)
+    assert len(sweep.runs) == 2 * 2 * 2
+    for point in sweep.runs[:4]:  # every override is a valid scenario change
+        load_scenario(sweep.base, point.override_strings())

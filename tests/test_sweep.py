@@ -109,3 +109,27 @@ def test_the_cli_runs_a_sweep_and_names_bad_sweep_files(tmp_path, capsys):
     with pytest.raises(SweepError, match="nothing to run"):
         bad.write_text("seeds = [1]\n")
         load_sweep(bad)
+
+
+def test_ray_gives_the_same_table_as_local(tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'netsim[ray]')")
+    sweep = load_sweep(_files(tmp_path, seeds=[3], grid={"protocol.rounds": [1, 2]}))
+    local = run_sweep(sweep, tmp_path / "local")
+    try:
+        remote = run_sweep(sweep, tmp_path / "ray", ray_address="local")
+    except Exception as exc:  # noqa: BLE001 - e.g. no shared memory in a container
+        if ray.is_initialized():
+            ray.shutdown()
+        pytest.skip(f"Ray could not start here: {type(exc).__name__}: {exc}")
+    same = [
+        "point",
+        "seed",
+        "protocol.rounds",
+        "status",
+        "final_accuracy",
+        "sim_time_s",
+        "total_energy_j",
+        "uplink_bits",
+        "rounds",
+    ]
+    pd.testing.assert_frame_equal(local[same], remote[same])
