@@ -5,6 +5,7 @@
     netsim topo show [SCENARIO.toml] [--set KEY=VALUE ...] [--out layout.png]
     netsim attack RUN_DIR --piu K [K ...] --round R [--method idlg] [--position server|ap]
     netsim sweep SWEEP.toml [--out DIR] [--workers N | --ray-address local|auto|ADDR] [--quiet]
+    netsim report RUN_DIR [RUN_DIR ...] [--out report.html]
 
 Bad input (scenario file, override, output directory) prints one message naming the field,
 the value and what is allowed, exits with status 2 and writes nothing.
@@ -99,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
         "--ray-address", help="run on Ray: 'local' starts one here, 'auto' joins a cluster"
     )
     sweep.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+    report = sub.add_parser(
+        "report", help="write a self-contained HTML report (tables, figures, scenarios) of runs"
+    )
+    report.add_argument("run_dirs", type=Path, nargs="+", help="run directories to compare")
+    report.add_argument(
+        "--out", type=Path, help="HTML file to write (default: report.html in the first run)"
+    )
     return parser
 
 
@@ -116,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _attack(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "report":
+            return _report(args)
         scenario = load_scenario(args.scenario, args.overrides)
         if args.command == "validate":
             sys.stdout.write(scenario.to_toml())
@@ -275,6 +286,29 @@ def _sweep(args: argparse.Namespace) -> int:
         for _, row in table[table.status != "ok"].iterrows():
             print(f"failed:            point {row.point} seed {row.seed}: {row.error}")
         print(f"tables:            {out / 'results.csv'}, {out / 'summary.csv'}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Load every run directory (a bad one is named), then write the report atomically."""
+    from analysis.report import build_report
+    from analysis.run import load_run
+
+    runs = []
+    for path in args.run_dirs:
+        try:
+            runs.append(load_run(path))
+        except FileNotFoundError as exc:
+            raise RunDirError(f"{exc}; pass folders written by 'netsim run'") from None
+    out: Path = args.out or args.run_dirs[0] / "report.html"
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise RunDirError(f"--out '{out}': the report is HTML; use a .html file name")
+    text = build_report(runs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)  # atomic: never a half-written report
+    print(f"report written to {out}")
     return 0
 
 

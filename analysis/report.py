@@ -1,0 +1,113 @@
+"""A self-contained HTML report of one or more run directories (``netsim report``).
+
+One file, nothing fetched: a summary table, the figures of :mod:`analysis.figures` as
+embedded PNGs (base64 data URIs), and each run's resolved scenario. Opens in a browser offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from analysis.figures import (
+    accuracy_figure,
+    battery_figure,
+    energy_figure,
+    latency_cdf_figure,
+    latency_figure,
+    timeline_figure,
+)
+from analysis.run import RunData
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }
+"""
+
+
+def summary_frame(runs: Sequence[RunData]) -> pd.DataFrame:
+    """One row per run: name, scenario, seed, rounds, simulated time, final accuracy, PIU
+    energy, uplink bits, wall time."""
+    rows = []
+    for run in runs:
+        m = run.manifest
+        rows.append(
+            {
+                "run": run.path.name,
+                "scenario": m.get("scenario"),
+                "seed": m.get("seed"),
+                "rounds": len(run.rounds),
+                "simulated time (s)": m.get("sim_time_s"),
+                "final accuracy": m.get("final_accuracy"),
+                "PIU energy (J)": m.get("total_energy_j"),
+                "uplink bits": float(run.rounds["uplink_bits"].sum()),
+                "wall time (s)": m.get("wall_time_s"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
+    """The HTML text of the report of ``runs`` (at least one)."""
+    if not runs:
+        raise ValueError("a report needs at least one run")
+    labels = _labels(runs)
+    by_label = dict(zip(labels, runs, strict=True))
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(runs)} run(s); written {datetime.now():%Y-%m-%d %H:%M}.</p>",
+        "<h2>Summary</h2>",
+        summary_frame(runs).to_html(index=False, float_format=lambda x: f"{x:.6g}", border=0),
+        "<h2>Accuracy</h2>",
+        _img(accuracy_figure(by_label, x="t_end_s"), "accuracy against simulated time"),
+        _img(accuracy_figure(by_label, x="energy_j"), "accuracy against PIU energy"),
+        _img(accuracy_figure(by_label, x="uplink_bits"), "accuracy against uplink bits"),
+        "<h2>Latency</h2>",
+        _img(latency_cdf_figure(by_label), "latency CDFs"),
+    ]
+    for label, run in by_label.items():
+        parts.append(f"<h2>Run {html.escape(label)}</h2>")
+        if run.scenario.protocol.mode == "sync":
+            parts.append(_img(latency_figure(run), f"{label}: round latency breakdown"))
+        parts.append(_img(energy_figure(run), f"{label}: energy per PIU"))
+        if run.events.battery_j.notna().any() and run.events.battery_j.max() < float("inf"):
+            parts.append(_img(battery_figure(run), f"{label}: battery levels"))
+        parts.append(_img(timeline_figure(run), f"{label}: timeline"))
+        toml = html.escape(run.scenario.to_toml())
+        parts.append(f"<details><summary>scenario</summary><pre>{toml}</pre></details>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _labels(runs: Sequence[RunData]) -> list[str]:
+    """Run directory names, made unique."""
+    labels: list[str] = []
+    for run in runs:
+        label, i = run.path.name, 2
+        while label in labels:
+            label, i = f"{run.path.name} ({i})", i + 1
+        labels.append(label)
+    return labels
+
+
+def _img(fig: Figure, alt: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'

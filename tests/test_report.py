@@ -1,0 +1,87 @@
+"""netsim report: a self-contained HTML file that a real headless browser renders cleanly."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from netsim import Simulation
+from netsim.cli import main
+from tests.conftest import tiny
+
+# Put first into a copy of the page (so it sees every later error): after load, count the
+# images that did not decode and the uncaught script errors, and leave the counts in the DOM
+# for --dump-dom.
+CHECK = """<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message)));
+window.addEventListener('load', () => {
+  const imgs = Array.from(document.images);
+  const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length;
+  document.body.setAttribute('data-check',
+    `images=${imgs.length} broken=${bad} errors=${window.__errors.length}`);
+});
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    for name, seed in (("a", 1), ("b", 2)):
+        s = tiny(protocol={"rounds": 2}, device={"battery_j": 1.0}, seed=seed)
+        Simulation(s).run().save(root / name)
+    out = root / "report.html"
+    assert main(["report", str(root / "a"), str(root / "b"), "--out", str(out)]) == 0
+    return out
+
+
+def test_the_report_holds_the_summary_figures_and_scenarios(report):
+    text = report.read_text(encoding="utf-8")
+    assert text.count('src="data:image/png;base64,') == 3 + 1 + 2 * 4  # nothing fetched
+    assert not re.search(r'src="(?!data:)', text)
+    assert text.count("<details><summary>scenario</summary>") == 2
+    assert "<td>a</td>" in text and "<td>b</td>" in text
+
+
+def _render(page, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium on this machine (Debian: apt-get install chromium)")
+    checked = tmp_path / "checked.html"
+    checked.write_text(page.replace("<head>", "<head>" + CHECK, 1), encoding="utf-8")
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            checked.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    found = re.search(r'data-check="images=(\d+) broken=(\d+) errors=(\d+)"', dom)
+    assert found, "the page did not finish loading"
+    return tuple(int(g) for g in found.groups())
+
+
+def test_the_report_renders_in_headless_chromium(report, tmp_path):
+    page = report.read_text(encoding="utf-8")
+    assert _render(page, tmp_path) == (12, 0, 0)  # every image decodes, no script error
+    # the check can fail: a broken image and a script error are both caught
+    spoiled = page.replace(
+        "</body>", '<img src="data:image/png;base64,AAAA"><script>notAFunction()</script></body>'
+    )
+    assert _render(spoiled, tmp_path) == (13, 1, 1)
+
+
+def test_a_bad_run_directory_is_named(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
