@@ -137,3 +137,28 @@ def timeline_figure(run: Any, max_pius: int = 40) -> Figure:
     ax.set_yticks(range(len(nodes)), nodes, fontsize=7)
     ax.set(xlabel="simulated time (s)", title="who computed (blue) and transmitted (orange)")
     return fig
+
+
+def sweep_figure(summary: pd.DataFrame, x: str, y: str, hue: str | None = None) -> Figure:
+    """A sweep's ``summary.csv`` (``netsim sweep``): metric ``y`` (its mean, with the 95 %
+    confidence half-width as error bars) against the varied field ``x``, one line per value
+    of ``hue``. Values are shown as text, so tables (a straggler law) work as categories."""
+    fig, ax = _figure()
+    groups = [("", summary)] if hue is None else list(summary.groupby(summary[hue].astype(str)))
+    categories = list(dict.fromkeys(summary[x].astype(str)))
+    for label, part in groups:
+        pos = [categories.index(v) for v in part[x].astype(str)]
+        ax.errorbar(
+            pos,
+            part[f"{y}_mean"],
+            yerr=part[f"{y}_ci95"].fillna(0.0),
+            marker="o",
+            capsize=3,
+            label=f"{hue} = {label}" if hue else None,
+        )
+    ax.set_xticks(range(len(categories)), categories, fontsize=8)
+    ax.set(xlabel=x, ylabel=f"{y} (mean, 95 % CI)")
+    ax.grid(alpha=0.3)
+    if hue:
+        ax.legend(fontsize=7)
+    return fig

@@ -5,6 +5,8 @@ A sweep file (TOML)::
     name = "bandwidth-x-bits"          # optional; the default output is runs/NAME
     base = "default"                   # scenario file (relative to this file) or bundled name
     seeds = [1, 2]                     # replications: each point runs once per seed
+    [fixed]                            # overrides of every point (not varied)
+    "learning.local_steps" = 5
     [grid]                             # every combination of these values ...
     "radio.bandwidth_hz" = [1e6, 5e6]
     "protocol.rounds" = [5, 10]
@@ -17,7 +19,9 @@ that fails (e.g. an invalid override) is recorded with its error and the others 
 ``OUT/results.csv``: one row per run (the varied fields, seed, status, error, summary
 metrics); ``OUT/summary.csv``: per point, the mean and the 95 % confidence half-width
 (Student t over the seeds) of each metric. Backends: in-process (1 worker), a local process
-pool, or Ray; the tables are the same whichever runs them.
+pool, or Ray; the tables are the same whichever runs them, because every run trains with
+one torch thread (torch's CPU kernels sum in a thread-count-dependent order, so the same
+seed gives the same model only at the same thread count); parallelism comes from workers.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -78,7 +81,7 @@ def load_sweep(path: str | Path) -> Sweep:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SweepError(f"sweep file '{path}' is not valid TOML: {exc}") from None
-    allowed = {"name", "base", "seeds", "grid", "points"}
+    allowed = {"name", "base", "seeds", "fixed", "grid", "points"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise SweepError(
@@ -101,11 +104,15 @@ def load_sweep(path: str | Path) -> Sweep:
     points = data.get("points", [])
     if not isinstance(points, list) or any(not isinstance(p, dict) for p in points):
         raise SweepError(f"points = {points!r}: expected an array of tables ([[points]])")
+    fixed = data.get("fixed", {})
+    if not isinstance(fixed, dict):
+        raise SweepError(f"fixed = {fixed!r}: expected a table of KEY = value overrides")
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
-    sets = (combos if grid else []) + [dict(p) for p in points]
+    varying = (combos if grid else []) + [dict(p) for p in points]
+    sets = [{**fixed, **s} for s in varying]
     if not sets:
         raise SweepError(f"sweep file '{path}' has neither [grid] nor [[points]]: nothing to run")
-    varied = list(dict.fromkeys(k for s in sets for k in s))
+    varied = list(dict.fromkeys(k for s in varying for k in s))
     runs = [SweepPoint(i, s, seed) for i, s in enumerate(sets) for seed in seeds]
     return Sweep(str(data.get("name", path.stem)), base, runs, varied)
 
@@ -113,12 +120,16 @@ def load_sweep(path: str | Path) -> Sweep:
 def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
     """Run one point into ``out/NAME`` unless that run directory is already complete; return
     its results row (a failure is a row with status "failed" and the error, never raised)."""
+    import torch
+
     from netsim.scenario import ScenarioError, load_scenario
     from netsim.sim import Simulation
 
     run_dir = Path(out) / point.name
     row: dict[str, Any] = {"point": point.index, "seed": point.seed, **point.overrides}
     if not (run_dir / "manifest.json").is_file():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the same arithmetic on every backend (module docstring)
         try:
             scenario = load_scenario(base, point.override_strings())
             result = Simulation(scenario).run()
@@ -132,6 +143,8 @@ def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
                 "error": f"{type(exc).__name__}: {exc}",
                 "run_dir": "",
             }
+        finally:
+            torch.set_num_threads(threads)
     return {**row, "status": "ok", "error": "", **_summary(run_dir), "run_dir": str(run_dir)}
 
 
@@ -157,9 +170,9 @@ def run_sweep(
 ) -> pd.DataFrame:
     """Run every point not yet complete in ``out`` and write the results and summary tables.
 
-    workers: 1 runs in this process; more use a local process pool (each worker with
-    ``cores / workers`` torch threads). ray_address: use Ray instead ("local" starts one
-    here, "auto" joins a running cluster). on_done: called with each finished row.
+    workers: 1 runs in this process; more use a local process pool. ray_address: use Ray
+    instead ("local" starts one here, "auto" joins a running cluster). on_done: called with
+    each finished row.
     """
     out.mkdir(parents=True, exist_ok=True)
     done = on_done or (lambda row: None)
@@ -184,12 +197,9 @@ def _run_pool(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # no fork after torch has started threads
     rows = []
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_limit_threads, initargs=(threads,)
-    ) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = [pool.submit(run_point, sweep.base, p, str(out)) for p in sweep.runs]
         try:
             for future in as_completed(futures):
@@ -200,12 +210,6 @@ def _run_pool(
                 f.cancel()
             raise
     return rows
-
-
-def _limit_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 def _run_ray(
@@ -278,4 +282,10 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
 
 
 def _toml_value(value: Any) -> str:
+    """``value`` as a one-line TOML value (tables inline), as ``--set`` reads it."""
+    if isinstance(value, dict):
+        items = ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return tomli_w.dumps({"v": value}).strip().removeprefix("v = ")

@@ -133,3 +133,20 @@ def test_ray_gives_the_same_table_as_local(tmp_path):
         "rounds",
     ]
     pd.testing.assert_frame_equal(local[same], remote[same])
+
+
+def test_fixed_overrides_and_table_values_reach_every_point(tmp_path):
+    slow = {"dist": "constant", "factor": 2.0}
+    path = _files(
+        tmp_path,
+        seeds=[1],
+        fixed={"protocol.rounds": 1},
+        grid={"device.straggler": [{"dist": "none"}, slow]},
+    )
+    sweep = load_sweep(path)
+    assert sweep.varied == ["device.straggler"]  # fixed fields are not "varied"
+    table = run_sweep(sweep, tmp_path / "out")
+    assert (table.status == "ok").all() and table["rounds"].tolist() == [1, 1]
+    events = [pd.read_parquet(f"{d}/events.parquet") for d in table.run_dir]
+    trained = [e[e.event == "train_start"].duration_s.iloc[0] for e in events]
+    assert trained[1] == pytest.approx(2 * trained[0])  # the inline table took
