@@ -148,3 +148,23 @@ def test_figures_draw_what_the_tables_hold():
     bars = timeline_figure(run).axes[0].collections
     spans = sum(len(b.get_paths()) for b in bars)
     assert spans == len(activity_intervals(run.events))
+
+
+def test_sweep_figure_draws_means_with_their_confidence_bars():
+    from analysis.figures import sweep_figure
+
+    summary = pd.DataFrame(
+        {
+            "x": [1, 2, 1, 2],
+            "tail": ["a", "a", "b", "b"],
+            "acc_mean": [0.5, 0.6, 0.7, 0.8],
+            "acc_ci95": [0.1, float("nan"), 0.05, 0.02],
+        }
+    )
+    ax = sweep_figure(summary, "x", "acc", hue="tail").axes[0]
+    bars = ax.containers  # one errorbar per value of the hue
+    assert [list(b.lines[0].get_ydata()) for b in bars] == [[0.5, 0.6], [0.7, 0.8]]
+    spans = [[y for seg in b.lines[2][0].get_segments() for y in seg[:, 1]] for b in bars]
+    assert spans[0] == pytest.approx([0.4, 0.6, 0.6, 0.6])  # no CI (n < 2): no bar
+    assert spans[1] == pytest.approx([0.65, 0.75, 0.78, 0.82])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2"]
