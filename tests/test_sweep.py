@@ -150,3 +150,16 @@ def test_fixed_overrides_and_table_values_reach_every_point(tmp_path):
     events = [pd.read_parquet(f"{d}/events.parquet") for d in table.run_dir]
     trained = [e[e.event == "train_start"].duration_s.iloc[0] for e in events]
     assert trained[1] == pytest.approx(2 * trained[0])  # the inline table took
+
+
+@pytest.mark.parametrize("study", ["deadline_tail", "cellfree_aps"])
+def test_the_bundled_studies_are_valid_sweeps(study):
+    from pathlib import Path
+
+    from netsim.scenario import load_scenario
+
+    path = Path(__file__).resolve().parents[1] / "topologies" / "studies" / f"{study}.toml"
+    sweep = load_sweep(path)
+    assert len(sweep.runs) >= 6
+    for point in sweep.runs:
+        load_scenario(sweep.base, point.override_strings())  # raises if a point is invalid
