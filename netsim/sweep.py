@@ -14,7 +14,8 @@ A sweep file (TOML)::
     "protocol.deadline_s" = 2.0
 
 Each (point, seed) is a normal run directory ``OUT/p003-seed2``. A run directory that is
-already complete is not run again, so an interrupted sweep resumes where it stopped; a point
+already complete is not run again, so an interrupted sweep resumes where it stopped (one that
+holds a different scenario, because the sweep file changed, is reported, not reused); a point
 that fails (e.g. an invalid override) is recorded with its error and the others go on.
 ``OUT/results.csv``: one row per run (the varied fields, seed, status, error, summary
 metrics); ``OUT/summary.csv``: per point, the mean and the 95 % confidence half-width
@@ -127,22 +128,23 @@ def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
 
     run_dir = Path(out) / point.name
     row: dict[str, Any] = {"point": point.index, "seed": point.seed, **point.overrides}
-    if not (run_dir / "manifest.json").is_file():
+    try:
+        scenario = load_scenario(base, point.override_strings())
+    except ScenarioError as exc:
+        return {**row, "status": "failed", "error": str(exc), "run_dir": ""}
+    if (run_dir / "manifest.json").is_file():  # done before: reuse it if it is this point
+        if (run_dir / "scenario.toml").read_text(encoding="utf-8") != scenario.to_toml():
+            problem = f"{run_dir} holds a run of another scenario; remove it or use another --out"
+            return {**row, "status": "failed", "error": problem, "run_dir": ""}
+    else:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # the same arithmetic on every backend (module docstring)
         try:
-            scenario = load_scenario(base, point.override_strings())
             result = Simulation(scenario).run()
             result.save(run_dir, command=f"netsim sweep (point {point.index}, seed {point.seed})")
-        except ScenarioError as exc:
-            return {**row, "status": "failed", "error": str(exc), "run_dir": ""}
         except Exception as exc:  # noqa: BLE001 - a failed point must not stop the others
-            return {
-                **row,
-                "status": "failed",
-                "error": f"{type(exc).__name__}: {exc}",
-                "run_dir": "",
-            }
+            problem = f"{type(exc).__name__}: {exc}"
+            return {**row, "status": "failed", "error": problem, "run_dir": ""}
         finally:
             torch.set_num_threads(threads)
     return {**row, "status": "ok", "error": "", **_summary(run_dir), "run_dir": str(run_dir)}

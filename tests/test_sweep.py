@@ -163,3 +163,12 @@ def test_the_bundled_studies_are_valid_sweeps(study):
     assert len(sweep.runs) >= 6
     for point in sweep.runs:
         load_scenario(sweep.base, point.override_strings())  # raises if a point is invalid
+
+
+def test_a_changed_sweep_does_not_reuse_runs_of_other_scenarios(tmp_path):
+    path = _files(tmp_path, seeds=[1], grid={"protocol.rounds": [1]})
+    run_sweep(load_sweep(path), tmp_path / "out")
+    changed = _files(tmp_path, seeds=[1], grid={"protocol.rounds": [2]})  # same run names
+    table = run_sweep(load_sweep(changed), tmp_path / "out")
+    assert table.status.tolist() == ["failed"]
+    assert "holds a run of another scenario" in table.error[0]
