@@ -1,0 +1,136 @@
+"""Benchmarks of netsim's own cost, each printing the ratio it measures in one run.
+
+    python -m benchmarks overhead [--rounds 10] [SCENARIO]
+    python -m benchmarks replay   [--rounds 10] [SCENARIO]
+
+* ``overhead``: netsim end-to-end (SimPy timeline, radio, energy, event log, evaluation each
+  round) against a tight loop that computes the same client updates with the same trainer
+  (the same batched kernels and mini-batch streams), FedAvg and the same per-round
+  evaluation, with no simulator. The two final models must be identical; the ratio is
+  netsim / reference (issue 8's target: <= 1.15). On a shared machine the two timings vary
+  by +-20 % from run to run, so it also prints netsim's own time measured inside the same
+  run: the run minus the time spent in the trainer.
+* ``replay``: a what-if run that changes only radio parameters (bandwidth / 2), with a
+  training-result cache filled by the base run, against the same what-if without the cache
+  (target: >= 10x faster).
+
+Both build the simulation before timing (data set, model, topology), warm torch up with a
+one-round run (the first vmap call and thread pool start-up cost seconds) and time ``run``
+only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+
+from netsim import Simulation, load_scenario
+from netsim.fl.aggregation import fedavg
+from netsim.learn.trainer import TrainJob
+
+
+def _reference(ref: Simulation, rounds: int) -> tuple[torch.Tensor, list]:
+    """The same client updates, FedAvg and evaluations as a plain loop, with the trainer and
+    data partition of ``ref`` (a fresh simulation of the same scenario, built but not run)."""
+    trainer, parts = ref.trainer, ref.partitions
+    weights = ref.server.weights
+    steps = ref.scenario.learning.local_steps
+    for r in range(rounds):
+        handles = [trainer.submit(TrainJob(k, r, weights, p, steps)) for k, p in enumerate(parts)]
+        deltas = [h.result().weights - weights for h in handles]
+        weights = fedavg(weights, deltas, [len(p) for p in parts])
+        trainer.evaluate(weights)
+    return weights, parts
+
+
+def _time_trainer(sim: Simulation) -> list[float]:
+    """Accumulate the wall time spent inside ``sim``'s trainer (training and evaluation)."""
+    spent = [0.0]
+    trainer = sim.trainer
+    for name in ("_run_pending", "evaluate"):
+        method = getattr(trainer, name)
+
+        def timed(*args, _method=method, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+
+        setattr(trainer, name, timed)
+    return spent
+
+
+def overhead(scenario_path: str | None, rounds: int, repeats: int = 2) -> None:
+    scenario = load_scenario(scenario_path, [f"protocol.rounds={rounds}"])
+    if scenario.protocol.clients_per_round is not None or scenario.control.kind != "none":
+        raise SystemExit("overhead: use a scenario where every PIU trains every round")
+    Simulation(scenario.with_overrides(["protocol.rounds=1"])).run()  # warm-up (vmap, threads)
+    netsim_s, reference_s, torch_s = [], [], []
+    for _ in range(repeats):  # alternate, keep the best of each: less noise from the machine
+        sim = Simulation(scenario)
+        inside = _time_trainer(sim)
+        t0 = time.perf_counter()
+        res = sim.run()
+        netsim_s.append(time.perf_counter() - t0)
+        torch_s.append(inside[0])
+        ref = Simulation(scenario)
+        t0 = time.perf_counter()
+        weights, parts = _reference(ref, rounds)
+        reference_s.append(time.perf_counter() - t0)
+    same = torch.equal(weights, res.weights)
+    print(f"scenario        {scenario.name}: {rounds} rounds, {len(parts)} PIUs")
+    n, ref = min(netsim_s), min(reference_s)
+    print(f"netsim run      {n:8.2f} s   ({len(res.events)} events; best of {repeats})")
+    print(f"reference loop  {ref:8.2f} s   (same trainer, FedAvg, evaluation; best of {repeats})")
+    print(f"ratio           {n / ref:8.3f}   (netsim / reference)")
+    own = min(a - b for a, b in zip(netsim_s, torch_s, strict=True))
+    print(
+        f"netsim's own    {own:8.2f} s   (run minus the time inside the trainer: SimPy, radio, "
+        f"energy, log; {own / n:.1%} of the run)"
+    )
+    print(f"same model      {same}")
+
+
+def replay(scenario_path: str | None, rounds: int) -> None:
+    base = load_scenario(scenario_path, [f"protocol.rounds={rounds}"])
+    Simulation(base.with_overrides(["protocol.rounds=1"])).run()  # warm-up
+    what_if = base.with_overrides([f"radio.bandwidth_hz={base.radio.bandwidth_hz / 2}"])
+    with tempfile.TemporaryDirectory() as cache:
+        Simulation(base, cache_dir=cache).run()  # fills the cache
+        cached_sim = Simulation(what_if, cache_dir=cache)
+        t0 = time.perf_counter()
+        cached = cached_sim.run()
+        cached_s = time.perf_counter() - t0
+    plain_sim = Simulation(what_if)
+    t0 = time.perf_counter()
+    plain = plain_sim.run()
+    plain_s = time.perf_counter() - t0
+    same = torch.equal(cached.weights, plain.weights)
+    print(
+        f"what-if         {what_if.name}: bandwidth {base.radio.bandwidth_hz:.3g} -> "
+        f"{what_if.radio.bandwidth_hz:.3g} Hz, {rounds} rounds"
+    )
+    print(f"without cache   {plain_s:8.2f} s   ({plain.training_jobs_run} updates trained)")
+    print(
+        f"with cache      {cached_s:8.2f} s   ({cached.training_cache_hits} updates reused, "
+        f"{cached.training_jobs_run} trained)"
+    )
+    print(f"speed-up        {plain_s / cached_s:8.1f}x")
+    print(f"same model      {same}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("benchmark", choices=("overhead", "replay"))
+    parser.add_argument("scenario", nargs="?", help="scenario file or bundled name")
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    {"overhead": overhead, "replay": replay}[args.benchmark](args.scenario, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
