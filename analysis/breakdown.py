@@ -116,11 +116,15 @@ def energy_breakdown(events: pd.DataFrame) -> pd.DataFrame:
     nodes = sorted(piu.node.astype(str).unique(), key=piu_number)
     table = table.reindex(nodes, fill_value=0.0)
     table["total"] = table.sum(axis=1)
-    harvest = piu[piu.event == "harvest"]
-    stored = -harvest.groupby(harvest.node.astype(str))["energy_j"].sum()
-    table["harvested"] = stored.reindex(nodes, fill_value=0.0)
+    table["harvested"] = harvested_per_piu(events).reindex(nodes, fill_value=0.0)
     table.index.name = "node"
     return table
+
+
+def harvested_per_piu(events: pd.DataFrame) -> pd.Series:
+    """Energy (J) each harvesting PIU stored (``harvest`` rows carry minus that energy)."""
+    harvest = events[(events.role == "piu") & (events.event == "harvest")]
+    return -harvest.groupby(harvest.node.astype(str))["energy_j"].sum()
 
 
 def battery_trajectories(events: pd.DataFrame) -> pd.DataFrame:

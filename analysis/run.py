@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.breakdown import harvested_per_piu
 from netsim.rundir import RUN_FILES
 from netsim.scenario import Scenario, load_scenario
 
@@ -38,8 +39,8 @@ class RunData:
         )
         table.columns = table.columns.astype(str)
         table["total"] = table.sum(axis=1)
-        if harvest.any():  # harvest rows carry minus the stored energy
-            table["harvested"] = -piu[harvest].groupby("node", observed=True)["energy_j"].sum()
+        if harvest.any():
+            table["harvested"] = harvested_per_piu(self.events)
         return table
 
 

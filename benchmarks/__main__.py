@@ -27,6 +27,7 @@ import time
 
 import torch
 
+from benchmarks.bench_default import time_trainer
 from netsim import Simulation, load_scenario
 from netsim.fl.aggregation import fedavg
 from netsim.learn.trainer import TrainJob
@@ -46,24 +47,6 @@ def _reference(ref: Simulation, rounds: int) -> tuple[torch.Tensor, list]:
     return weights, parts
 
 
-def _time_trainer(sim: Simulation) -> list[float]:
-    """Accumulate the wall time spent inside ``sim``'s trainer (training and evaluation)."""
-    spent = [0.0]
-    trainer = sim.trainer
-    for name in ("_run_pending", "evaluate"):
-        method = getattr(trainer, name)
-
-        def timed(*args, _method=method, **kwargs):
-            start = time.perf_counter()
-            try:
-                return _method(*args, **kwargs)
-            finally:
-                spent[0] += time.perf_counter() - start
-
-        setattr(trainer, name, timed)
-    return spent
-
-
 def overhead(scenario_path: str | None, rounds: int, repeats: int = 2) -> None:
     scenario = load_scenario(scenario_path, [f"protocol.rounds={rounds}"])
     if scenario.protocol.clients_per_round is not None or scenario.control.kind != "none":
@@ -72,11 +55,11 @@ def overhead(scenario_path: str | None, rounds: int, repeats: int = 2) -> None:
     netsim_s, reference_s, torch_s = [], [], []
     for _ in range(repeats):  # alternate, keep the best of each: less noise from the machine
         sim = Simulation(scenario)
-        inside = _time_trainer(sim)
+        inside = time_trainer(sim.trainer)
         t0 = time.perf_counter()
         res = sim.run()
         netsim_s.append(time.perf_counter() - t0)
-        torch_s.append(inside[0])
+        torch_s.append(sum(inside.values()))
         ref = Simulation(scenario)
         t0 = time.perf_counter()
         weights, parts = _reference(ref, rounds)

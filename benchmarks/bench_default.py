@@ -15,6 +15,24 @@ from netsim import Simulation, load_scenario
 from netsim.learn.trainer import Trainer
 
 
+def time_trainer(trainer: Trainer) -> dict[str, float]:
+    """Wrap ``trainer`` so the wall time spent in local training ("train") and test
+    evaluation ("evaluate") accumulates in the returned dict (s)."""
+    spent = {"train": 0.0, "evaluate": 0.0}
+    for name, method in (("train", "_run_pending"), ("evaluate", "evaluate")):
+        fn = getattr(trainer, method)
+
+        def timed(*args, _fn=fn, _name=name, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _fn(*args, **kwargs)
+            finally:
+                spent[_name] += time.perf_counter() - start
+
+        setattr(trainer, method, timed)
+    return spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", nargs="?")
@@ -26,21 +44,8 @@ def main() -> None:
     sim = Simulation(scenario)
     build_s = time.perf_counter() - t0
 
-    spent = {"train": 0.0, "evaluate": 0.0}
-
-    def timed(name, fn):
-        def wrapper(*a, **k):
-            start = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                spent[name] += time.perf_counter() - start
-
-        return wrapper
-
-    trainer: Trainer = sim.trainer
-    trainer._run_pending = timed("train", trainer._run_pending)  # type: ignore[method-assign]
-    trainer.evaluate = timed("evaluate", trainer.evaluate)  # type: ignore[method-assign]
+    trainer = sim.trainer
+    spent = time_trainer(trainer)
     res = sim.run()
     torch_s = spent["train"] + spent["evaluate"]
     print(

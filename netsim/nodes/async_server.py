@@ -116,17 +116,12 @@ class AsyncServer(Server):
         self._dispatch()
         super().piu_online(piu)
 
-    def _members(self) -> list:
-        return [p for p in self.pius if p.index not in self.departed]
-
     def _decline(self, msg: Notice, notices: dict[str, set[int]]) -> None:
-        """A PIU will not send an update for the model it was given."""
-        if msg.kind == "left":
-            self.departed.add(msg.piu)
-        if self.training.get(msg.piu) == msg.round:
+        """A PIU will not send an update for the model it was given (a notice about another
+        model, e.g. one it declined while offline, changes nothing)."""
+        if self._note(msg, self.training.get(msg.piu, -1), notices):
             del self.training[msg.piu]
             self.resting.add(msg.piu)
-            notices[msg.kind].add(msg.piu)
         self._forget_unused()
 
     def _dispatch(self) -> None:

@@ -135,7 +135,7 @@ class Server(Node):
     def run(self) -> Generator[simpy.Event, object, None]:
         r = 0
         while r < self.rounds:
-            members = [p for p in self.pius if p.index not in self.departed]
+            members = self._members()
             if not members:
                 self.emit("stop", r, detail="no PIU left in the federation")
                 return
@@ -147,6 +147,10 @@ class Server(Node):
                 continue
             yield from self._round(r, active)
             r += 1
+
+    def _members(self) -> list[_Abortable]:
+        """The PIUs still in the federation (online or not)."""
+        return [p for p in self.pius if p.index not in self.departed]
 
     def piu_online(self, piu: int) -> None:
         """A PIU came back online (signalling): resume a server waiting for one."""
