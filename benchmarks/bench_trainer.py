@@ -36,12 +36,15 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=10)
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--model", default="lenet5", choices=sorted(MODELS))
+    p.add_argument("--chunks", default="10,25,50,100,200", help="comma-separated chunk sizes")
+    p.add_argument("--no-sequential", action="store_true", help="skip the sequential trainer")
     args = p.parse_args()
     data = load_dataset("mnist5k")
     opt = OptimizerSpec("sgd", 0.05, momentum=0.9)
 
     def model():
-        return MODELS["lenet5"].build((1, 28, 28), 10, torch.Generator().manual_seed(0))
+        return MODELS[args.model].build((1, 28, 28), 10, torch.Generator().manual_seed(0))
 
     seq = Trainer(model(), data, data, args.batch, opt, Streams(0))
     w = seq.initial_weights()
@@ -51,19 +54,20 @@ def main() -> None:
         )
         for k in range(args.pius)
     ]
-    _round(seq, jobs[:2])  # warm-up (lazy torch imports)
-    t_seq, ref = min((_round(seq, jobs) for _ in range(args.repeat)), key=lambda r: r[0])
-    print(f"{args.pius} PIUs x {args.steps} steps x batch {args.batch}, LeNet-5")
-    print(f"sequential          {t_seq:7.3f} s/round")
-    for chunk in (10, 25, 50, 100, 200):
-        if chunk > 2 * args.pius:
-            break
+    print(f"{args.pius} PIUs x {args.steps} steps x batch {args.batch}, {args.model}")
+    ref, t_seq = None, None
+    if not args.no_sequential:
+        _round(seq, jobs[:2])  # warm-up (lazy torch imports)
+        t_seq, ref = min((_round(seq, jobs) for _ in range(args.repeat)), key=lambda r: r[0])
+        print(f"sequential          {t_seq:7.3f} s/round")
+    for chunk in [int(c) for c in args.chunks.split(",")]:
         bat = BatchedTrainer(model(), data, data, args.batch, opt, Streams(0), chunk_size=chunk)
         _round(bat, jobs[:2])
         t, got = min((_round(bat, jobs) for _ in range(args.repeat)), key=lambda r: r[0])
+        ref = got if ref is None else ref
         diff = max(float((a - b).abs().max()) for a, b in zip(ref, got, strict=True))
-        print(f"batched chunk {chunk:4d}  {t:7.3f} s/round  x{t_seq / t:4.2f}  max |dw| {diff:.1e}")
-
+        speed = f"x{t_seq / t:4.2f}" if t_seq else ""
+        print(f"batched chunk {chunk:4d}  {t:7.3f} s/round  {speed}  max |dw| {diff:.1e}")
 
 if __name__ == "__main__":
     main()

@@ -854,7 +854,12 @@ class AllocationConfig(_Frozen):
 
 
 class IIDPartition(_Frozen):
+    """Shuffle and split the training set evenly; with ``samples_per_piu`` each PIU instead
+    draws that many samples of its own (PIUs may share samples: cohorts larger than the data
+    set)."""
+
     kind: Literal["iid"] = "iid"
+    samples_per_piu: int | None = Field(None, ge=1)
 
 
 class ShardPartition(_Frozen):

@@ -28,7 +28,12 @@ from netsim.fl.controllers import ADACOMM, AFCFL, AdaQuantFL, Controller
 from netsim.learn.batched import BatchedTrainer
 from netsim.learn.cache import TrainingCache
 from netsim.learn.datasets import DatasetError, load_dataset, train_test_split
-from netsim.learn.partition import partition_dirichlet, partition_iid, partition_shards
+from netsim.learn.partition import (
+    partition_dirichlet,
+    partition_iid,
+    partition_sampled,
+    partition_shards,
+)
 from netsim.learn.trainer import OptimizerSpec, Trainer
 from netsim.log import EventLog, RoundRecord, events_frame, rounds_frame
 from netsim.nodes.access_point import AccessPoint
@@ -650,6 +655,8 @@ class Simulation:
                 partitions = partition_shards(labels, n_pius, part.classes_per_piu, rng)
             elif isinstance(part, DirichletPartition):
                 partitions = partition_dirichlet(labels, n_pius, part.alpha, rng)
+            elif part.samples_per_piu is not None:
+                partitions = partition_sampled(len(labels), n_pius, part.samples_per_piu, rng)
             else:
                 partitions = partition_iid(len(labels), n_pius, rng)
         except ValueError as exc:

@@ -9,7 +9,12 @@ import torch
 from models import MODELS
 from netsim import Simulation, load_scenario
 from netsim.learn.datasets import load_dataset
-from netsim.learn.partition import partition_dirichlet, partition_iid, partition_shards
+from netsim.learn.partition import (
+    partition_dirichlet,
+    partition_iid,
+    partition_sampled,
+    partition_shards,
+)
 from netsim.learn.trainer import OptimizerSpec, Trainer, TrainJob
 from netsim.rng import Stream, Streams
 
@@ -27,6 +32,20 @@ def test_iid_partition_sizes_differ_by_at_most_one():
     parts = partition_iid(503, 10, np.random.default_rng(0))
     assert _is_partition(parts, 503)
     assert {len(p) for p in parts} == {50, 51}
+
+
+def test_sampled_partition_draws_distinct_uniform_samples_per_piu():
+    n, pius, m = 400, 2000, 20
+    parts = partition_sampled(n, pius, m, np.random.default_rng(0))
+    assert len(parts) == pius
+    assert all(len(np.unique(p)) == m and p.min() >= 0 and p.max() < n for p in parts)
+    # each sample is in each PIU's draw with probability m/n, independently across PIUs:
+    # its count is Binomial(pius, m/n); all 400 counts lie within 5 sd of the mean
+    counts = np.bincount(np.concatenate(parts), minlength=n)
+    mean, sd = pius * m / n, np.sqrt(pius * m / n * (1 - m / n))
+    assert np.abs(counts - mean).max() < 5 * sd
+    with pytest.raises(ValueError, match="samples_per_piu must be in"):
+        partition_sampled(10, 2, 11, np.random.default_rng(0))
 
 
 def test_one_class_per_piu_shards():
