@@ -69,5 +69,6 @@ def main() -> None:
         speed = f"x{t_seq / t:4.2f}" if t_seq else ""
         print(f"batched chunk {chunk:4d}  {t:7.3f} s/round  {speed}  max |dw| {diff:.1e}")
 
+
 if __name__ == "__main__":
     main()

@@ -901,9 +901,10 @@ class LearningConfig(_Frozen):
     batch_size: int = Field(32, ge=1)
     device: str = "cpu"
     # "sequential": one job after another; "batched": vmap over up to batch_clients clients
-    # (faster for many PIUs with small mini-batches; same weights up to float32 rounding).
+    # (faster for many PIUs with small mini-batches; same weights up to float32 rounding);
+    # "auto": as many as fit a bounded working set (netsim.learn.batched.auto_chunk_size).
     trainer: Literal["sequential", "batched"] = "sequential"
-    batch_clients: int = Field(50, ge=1)
+    batch_clients: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
 
     @model_validator(mode="after")
     def _known_names(self) -> LearningConfig:

@@ -675,7 +675,7 @@ class Simulation:
                 spec,
                 self.streams,
                 device=cfg.device,
-                chunk_size=cfg.batch_clients,
+                chunk_size=None if cfg.batch_clients == "auto" else cfg.batch_clients,
             )
         else:
             trainer = Trainer(
