@@ -2,6 +2,9 @@
 
     python -m benchmarks overhead [--rounds 10] [SCENARIO]
     python -m benchmarks replay   [--rounds 10] [SCENARIO]
+    python -m benchmarks scale    [--rounds 10] [--pius 1000,10000] [--per-round 1000]
+    python -m benchmarks profile  [--rounds 10] [--top 5] [SCENARIO] [--set KEY=VALUE ...]
+                                  [--scale-pius N [--per-round 1000]]
 
 * ``overhead``: netsim end-to-end (SimPy timeline, radio, energy, event log, evaluation each
   round) against a tight loop that computes the same client updates with the same trainer
@@ -14,7 +17,15 @@
   training-result cache filled by the base run, against the same what-if without the cache
   (target: >= 10x faster).
 
-Both build the simulation before timing (data set, model, topology), warm torch up with a
+* ``scale``: the bundled cell-free scenario grown to 1,000 and 10,000 PIUs (100 APs x 4
+  antennas, 100 pilots, the MLP, 50 own MNIST samples per PIU, 5 local steps of batch 10),
+  ``--per-round`` of them selected each round; each size runs in a fresh process, which
+  reports wall time (build and run), peak resident memory and simulated events per second
+  (issue 8's target: 10,000 PIUs in under 3 minutes and 4 GB).
+* ``profile``: cProfile of one run (of SCENARIO, or of the scale scenario with
+  ``--scale-pius``); prints the top functions by own time.
+
+All build the simulation before timing (data set, model, topology), warm torch up with a
 one-round run (the first vmap call and thread pool start-up cost seconds) and time ``run``
 only.
 """
@@ -22,6 +33,10 @@ only.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import multiprocessing
+import pstats
+import resource
 import tempfile
 import time
 
@@ -106,13 +121,89 @@ def replay(scenario_path: str | None, rounds: int) -> None:
     print(f"same model      {same}")
 
 
+SCALE_OVERRIDES = [
+    "topology.aps_per_side=10",
+    "radio.pilot_length=100",
+    "radio.coherence_symbols=1000",
+    'learning.partition={kind="iid", samples_per_piu=50}',
+    "learning.local_steps=5",
+    "learning.batch_size=10",
+]
+
+
+def scale_overrides(n_pius: int, per_round: int) -> list[str]:
+    """The scale scenario: bundled ``cellfree`` with these overrides."""
+    picked = [f"protocol.clients_per_round={per_round}"] if per_round < n_pius else []
+    return [f"topology.num_pius={n_pius}", *SCALE_OVERRIDES, *picked]
+
+
+def _scale_run(n_pius: int, per_round: int, rounds: int) -> dict[str, float]:
+    """One scale point, in a process of its own (its peak memory is the point's)."""
+    overrides = [f"protocol.rounds={rounds}", *scale_overrides(n_pius, per_round)]
+    scenario = load_scenario("cellfree", overrides)
+    t0 = time.perf_counter()
+    sim = Simulation(scenario)
+    t1 = time.perf_counter()
+    res = sim.run()
+    t2 = time.perf_counter()
+    return {
+        "build_s": t1 - t0,
+        "run_s": t2 - t1,
+        "events": len(res.events),
+        "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+        "accuracy": float(res.rounds["test_accuracy"].iloc[-1]),
+        "updates": int(res.rounds["aggregated"].sum()),
+    }
+
+
+def scale(sizes: list[int], per_round: int, rounds: int) -> None:
+    print(f"cell-free, MLP, {rounds} rounds, at most {per_round} PIUs selected per round")
+    print("   PIUs  updates   build s     run s   total s   peak GB   events   events/s  accuracy")
+    ctx = multiprocessing.get_context("spawn")
+    for n in sizes:
+        with ctx.Pool(1) as pool:
+            r = pool.apply(_scale_run, (n, per_round, rounds))
+        total = r["build_s"] + r["run_s"]
+        print(
+            f"{n:7d} {r['updates']:8.0f} {r['build_s']:9.1f} {r['run_s']:9.1f} {total:9.1f} "
+            f"{r['peak_gb']:9.2f} {r['events']:8.0f} {r['events'] / r['run_s']:10.0f} "
+            f"{r['accuracy']:9.3f}"
+        )
+
+
+def profile(scenario_path: str | None, rounds: int, overrides: list[str], top: int) -> None:
+    scenario = load_scenario(scenario_path, [f"protocol.rounds={rounds}", *overrides])
+    Simulation(scenario.with_overrides(["protocol.rounds=1"])).run()  # warm-up
+    sim = Simulation(scenario)
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.enable()
+    sim.run()
+    profiler.disable()
+    print(f"{scenario.name}: run {time.perf_counter() - t0:.2f} s under cProfile")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("benchmark", choices=("overhead", "replay"))
+    parser.add_argument("benchmark", choices=("overhead", "replay", "scale", "profile"))
     parser.add_argument("scenario", nargs="?", help="scenario file or bundled name")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--pius", default="1000,10000", help="scale: PIU counts")
+    parser.add_argument("--per-round", type=int, default=1000, help="scale: PIUs per round")
+    parser.add_argument("--set", action="append", default=[], help="profile: overrides")
+    parser.add_argument("--top", type=int, default=5, help="profile: functions shown")
+    parser.add_argument("--scale-pius", type=int, help="profile: the scale scenario")
     args = parser.parse_args()
-    {"overhead": overhead, "replay": replay}[args.benchmark](args.scenario, args.rounds)
+    if args.benchmark == "scale":
+        scale([int(n) for n in args.pius.split(",")], args.per_round, args.rounds)
+    elif args.benchmark == "profile":
+        if args.scale_pius is not None:
+            args.scenario = "cellfree"
+            args.set = [*scale_overrides(args.scale_pius, args.per_round), *args.set]
+        profile(args.scenario, args.rounds, args.set, args.top)
+    else:
+        {"overhead": overhead, "replay": replay}[args.benchmark](args.scenario, args.rounds)
 
 
 if __name__ == "__main__":
