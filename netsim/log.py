@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import astuple, dataclass, fields
+from operator import attrgetter
 
 import pandas as pd
 
@@ -42,6 +43,9 @@ class Event:
 
 
 EVENT_COLUMNS = [f.name for f in fields(Event)]
+# a record's values as a tuple (dataclasses.astuple deep-copies every field: 2 s for the
+# 16,000 events of two rounds of the 1,000-PIU scale run)
+_event_row = attrgetter(*EVENT_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,7 @@ class EventLog:
 
 def events_frame(records: list[Event]) -> pd.DataFrame:
     """The events DataFrame with the fixed columns and dtypes."""
-    df = pd.DataFrame([astuple(r) for r in records], columns=EVENT_COLUMNS)
+    df = pd.DataFrame([_event_row(r) for r in records], columns=EVENT_COLUMNS)
     df = df.astype(
         {
             "t_s": "float64",

@@ -124,7 +124,11 @@ class BatchedTrainer(Trainer):
     def _train_group(self, jobs: list[TrainJob]) -> list[TrainResult]:
         """Train G jobs with equal step counts and batch sizes together."""
         self.model.train()
-        stacked = torch.stack([job.weights for job in jobs]).to(self.device)  # (G, P)
+        start = jobs[0].weights
+        if all(job.weights is start for job in jobs):  # the usual case: one global model
+            stacked = start.to(self.device).expand(len(jobs), -1)  # (G, P), no copy
+        else:
+            stacked = torch.stack([job.weights for job in jobs]).to(self.device)
         leaves = [t.clone() for t in self._per_parameter(stacked)]  # (G, *shape) each
         params = dict(zip(self._names, leaves, strict=True))
         masks = None  # a group has masks for all its jobs or for none (see _execute)
@@ -148,6 +152,8 @@ class BatchedTrainer(Trainer):
         weights = torch.cat([leaf.reshape(len(jobs), -1) for leaf in leaves], dim=1).cpu()
         mean_loss = torch.stack(losses).mean(0)  # (G,)
         samples = jobs[0].local_steps * len(batches[0][0])
+        # rows are views of one (G, P) tensor, freed when the last of them is dropped
         return [
-            TrainResult(weights[g].clone(), float(mean_loss[g]), samples) for g in range(len(jobs))
+            TrainResult(row, float(loss), samples)
+            for row, loss in zip(weights.unbind(0), mean_loss.tolist(), strict=True)
         ]

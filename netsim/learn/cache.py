@@ -67,7 +67,10 @@ class TrainingCache:
     def put(self, key: str, result: TrainResult) -> None:
         path = self.directory / f"{key}.pt"
         tmp = path.with_suffix(f".tmp-{os.getpid()}")
-        torch.save({"weights": result.weights, "loss": result.loss, "samples": result.samples}, tmp)
+        # clone: the weights may be a row of a batched chunk, and torch.save writes a view's
+        # whole storage
+        weights = result.weights.clone()
+        torch.save({"weights": weights, "loss": result.loss, "samples": result.samples}, tmp)
         os.replace(tmp, path)
 
     def __len__(self) -> int:
