@@ -3,6 +3,7 @@
     python -m benchmarks overhead [--rounds 10] [SCENARIO]
     python -m benchmarks replay   [--rounds 10] [SCENARIO]
     python -m benchmarks scale    [--rounds 10] [--pius 1000,10000] [--per-round 1000]
+    python -m benchmarks flower   [--rounds 5]    (needs the optional extra `flower`)
     python -m benchmarks profile  [--rounds 10] [--top 5] [SCENARIO] [--set KEY=VALUE ...]
                                   [--scale-pius N [--per-round 1000]]
 
@@ -22,6 +23,8 @@
   ``--per-round`` of them selected each round; each size runs in a fresh process, which
   reports wall time (build and run), peak resident memory and simulated events per second
   (issue 8's target: 10,000 PIUs in under 3 minutes and 4 GB).
+* ``flower``: netsim against Flower's Ray simulation on the same workload (see
+  ``benchmarks/bench_flower.py``; targets: >= 5x end-to-end, >= 3x per warm round).
 * ``profile``: cProfile of one run (of SCENARIO, or of the scale scenario with
   ``--scale-pius``); prints the top functions by own time.
 
@@ -36,13 +39,14 @@ import argparse
 import cProfile
 import multiprocessing
 import pstats
-import resource
 import tempfile
 import time
 
 import torch
 
 from benchmarks.bench_default import time_trainer
+from benchmarks.bench_flower import flower
+from benchmarks.bench_scale import run_point, scale_overrides
 from netsim import Simulation, load_scenario
 from netsim.fl.aggregation import fedavg
 from netsim.learn.trainer import TrainJob
@@ -121,48 +125,13 @@ def replay(scenario_path: str | None, rounds: int) -> None:
     print(f"same model      {same}")
 
 
-SCALE_OVERRIDES = [
-    "topology.aps_per_side=10",
-    "radio.pilot_length=100",
-    "radio.coherence_symbols=1000",
-    'learning.partition={kind="iid", samples_per_piu=50}',
-    "learning.local_steps=5",
-    "learning.batch_size=10",
-]
-
-
-def scale_overrides(n_pius: int, per_round: int) -> list[str]:
-    """The scale scenario: bundled ``cellfree`` with these overrides."""
-    picked = [f"protocol.clients_per_round={per_round}"] if per_round < n_pius else []
-    return [f"topology.num_pius={n_pius}", *SCALE_OVERRIDES, *picked]
-
-
-def _scale_run(n_pius: int, per_round: int, rounds: int) -> dict[str, float]:
-    """One scale point, in a process of its own (its peak memory is the point's)."""
-    overrides = [f"protocol.rounds={rounds}", *scale_overrides(n_pius, per_round)]
-    scenario = load_scenario("cellfree", overrides)
-    t0 = time.perf_counter()
-    sim = Simulation(scenario)
-    t1 = time.perf_counter()
-    res = sim.run()
-    t2 = time.perf_counter()
-    return {
-        "build_s": t1 - t0,
-        "run_s": t2 - t1,
-        "events": len(res.events),
-        "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
-        "accuracy": float(res.rounds["test_accuracy"].iloc[-1]),
-        "updates": int(res.rounds["aggregated"].sum()),
-    }
-
-
 def scale(sizes: list[int], per_round: int, rounds: int) -> None:
     print(f"cell-free, MLP, {rounds} rounds, at most {per_round} PIUs selected per round")
     print("   PIUs  updates   build s     run s   total s   peak GB   events   events/s  accuracy")
     ctx = multiprocessing.get_context("spawn")
     for n in sizes:
         with ctx.Pool(1) as pool:
-            r = pool.apply(_scale_run, (n, per_round, rounds))
+            r = pool.apply(run_point, (n, per_round, rounds))
         total = r["build_s"] + r["run_s"]
         print(
             f"{n:7d} {r['updates']:8.0f} {r['build_s']:9.1f} {r['run_s']:9.1f} {total:9.1f} "
@@ -186,16 +155,20 @@ def profile(scenario_path: str | None, rounds: int, overrides: list[str], top: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("benchmark", choices=("overhead", "replay", "scale", "profile"))
+    parser.add_argument("benchmark", choices=("overhead", "replay", "scale", "flower", "profile"))
     parser.add_argument("scenario", nargs="?", help="scenario file or bundled name")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, help="rounds (default 10; flower: 5)")
     parser.add_argument("--pius", default="1000,10000", help="scale: PIU counts")
     parser.add_argument("--per-round", type=int, default=1000, help="scale: PIUs per round")
     parser.add_argument("--set", action="append", default=[], help="profile: overrides")
     parser.add_argument("--top", type=int, default=5, help="profile: functions shown")
     parser.add_argument("--scale-pius", type=int, help="profile: the scale scenario")
     args = parser.parse_args()
-    if args.benchmark == "scale":
+    if args.rounds is None:
+        args.rounds = 5 if args.benchmark == "flower" else 10
+    if args.benchmark == "flower":
+        flower(args.rounds)
+    elif args.benchmark == "scale":
         scale([int(n) for n in args.pius.split(",")], args.per_round, args.rounds)
     elif args.benchmark == "profile":
         if args.scale_pius is not None:

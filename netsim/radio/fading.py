@@ -61,7 +61,9 @@ class _ChunkedFading(BlockFading):
     """Complex coefficients generated ``CHUNK`` blocks at a time and cached."""
 
     CHUNK = 256
-    _MAX_CACHED = 4096  # chunks; they are cheap to redraw
+    # cached chunks take CHUNK x n_aps x 16 bytes each (400 kB with 100 APs); they are cheap
+    # to redraw, so the cache is bounded in bytes (4096 chunks took 1.6 GB at 10,000 PIUs)
+    _MAX_CACHED_BYTES = 128 * 2**20
 
     def __init__(self, streams: Streams, n_aps: int, k_factor: float) -> None:
         self.streams = streams
@@ -69,6 +71,7 @@ class _ChunkedFading(BlockFading):
         self.k_factor = k_factor
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         self._los: dict[int, np.ndarray] = {}
+        self._max_cached = max(1, self._MAX_CACHED_BYTES // (self.CHUNK * n_aps * 16))
 
     def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
         """(CHUNK, n_aps) complex diffuse coefficients, CN(0, 1) marginally."""
@@ -78,7 +81,7 @@ class _ChunkedFading(BlockFading):
         key = (piu, chunk)
         block = self._cache.get(key)
         if block is None:
-            if len(self._cache) >= self._MAX_CACHED:
+            if len(self._cache) >= self._max_cached:
                 self._cache.clear()
             block = self._diffuse_chunk(piu, chunk)
             self._cache[key] = block
