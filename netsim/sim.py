@@ -46,7 +46,7 @@ from netsim.privacy.attacker import Attacker, AttackReport
 from netsim.privacy.gan import GANAttack
 from netsim.privacy.inversion import AttackSettings
 from netsim.radio.access import MultipleAccess
-from netsim.radio.allocation import AllocationSettings, RoundAllocator, SINRModel
+from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
 from netsim.radio.cellfree import (
     assign_pilots,
     estimation_quality,
@@ -447,7 +447,7 @@ class Simulation:
             circuit_power_w=a.circuit_power_w,
         )
         return RoundAllocator(
-            self.sinr_model,
+            self.cellfree_uplink,
             settings,
             np.array(
                 [
@@ -523,7 +523,7 @@ class Simulation:
             sinr, radio.bandwidth_hz, radio.pilot_length, radio.coherence_symbols
         )
         self.pilots = pilots
-        self.sinr_model = SINRModel.from_cellfree(
+        self.cellfree_uplink = CellFreeUplink(
             beta,
             gamma,
             pilots,

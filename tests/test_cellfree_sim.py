@@ -121,13 +121,14 @@ def test_the_servers_allocation_sets_each_pius_power_rate_and_steps():
     bits = np.full(k, float(planned))
     settings = allocator.settings
     costs = RoundCosts(bits, allocator.step_time_s, allocator.step_energy_j, 0.1)
-    expected = allocate(allocator.model, costs, settings)
+    model = allocator.uplink.sinr_model(np.arange(k))  # every PIU is selected
+    expected = allocate(model, costs, settings)
     tx = ev[(ev["event"] == "tx_end") & (ev["round"] == 0)].sort_values(
         "node", key=lambda n: n.str[3:].astype(int)
     )
     assert np.allclose(tx["power_w"], 0.1 * expected.eta, rtol=1e-6)
-    assert np.allclose(tx["rate_bps"], allocator.model.rate_bps(expected.eta), rtol=1e-6)
-    assert np.allclose(tx["duration_s"], bits / allocator.model.rate_bps(expected.eta), rtol=1e-6)
+    assert np.allclose(tx["rate_bps"], model.rate_bps(expected.eta), rtol=1e-6)
+    assert np.allclose(tx["duration_s"], bits / model.rate_bps(expected.eta), rtol=1e-6)
     train = ev[(ev["event"] == "train_start") & (ev["round"] == 0)].sort_values(
         "node", key=lambda n: n.str[3:].astype(int)
     )
@@ -135,7 +136,7 @@ def test_the_servers_allocation_sets_each_pius_power_rate_and_steps():
     assert expected.steps.sum() >= 3 * k
     # And the simulated latency of each PIU is what the allocation predicted (no deadline,
     # no stragglers, cell-free: everybody transmits at once).
-    lat = latencies_s(allocator.model, costs, expected.eta, expected.steps)
+    lat = latencies_s(model, costs, expected.eta, expected.steps)
     done = (
         tx["t_s"].to_numpy()
         - ev[(ev["event"] == "rx_model") & (ev["round"] == 0)]

@@ -384,9 +384,7 @@ class PIU(Node):
             self._notify(r, "lost")
             return
         self._mask_delivered = True
-        self.ap_inbox.put(
-            Update(r, self.index, payload, self.num_samples, loss, mask=self.mask)
-        )
+        self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, loss, mask=self.mask))
 
     def report(self, bits: int, local_steps: int) -> SelectionReport:
         """This PIU's state for client selection, for a payload of ``bits`` after

@@ -83,10 +83,6 @@ class SINRModel:
         prelog = bandwidth_hz * (1.0 - tau_p / tau_c)
         return cls(a, c, gamma_sum, prelog)
 
-    def subset(self, keep: np.ndarray) -> SINRModel:
-        """The model when only the PIUs ``keep`` transmit (the others are silent)."""
-        return SINRModel(self.a[keep], self.c[np.ix_(keep, keep)], self.noise[keep], self.prelog_hz)
-
     def sinr(self, eta: np.ndarray) -> np.ndarray:
         return self.a * eta / (self.c @ eta + self.noise)
 
@@ -101,6 +97,43 @@ class SINRModel:
     def rate_jacobian(self, eta: np.ndarray) -> np.ndarray:
         scale = self.prelog_hz / (math.log(2) * (1.0 + self.sinr(eta)))
         return scale[:, None] * self.sinr_jacobian(eta)
+
+
+@dataclass(frozen=True)
+class CellFreeUplink:
+    """The inputs of :meth:`SINRModel.from_cellfree` for all K PIUs, from which the (n, n)
+    model of the n PIUs transmitting in a round is built when needed: the (K, K) model of
+    every PIU would take 800 MB at K = 10,000 (and 3 GB of temporaries to build).
+
+    beta, gamma: (K, L) over the noise; pilots: (K,); rho: (K,) full transmit SNR scale.
+    """
+
+    beta: np.ndarray
+    gamma: np.ndarray
+    pilots: np.ndarray
+    rho: np.ndarray
+    antennas: int
+    bandwidth_hz: float
+    tau_p: int
+    tau_c: int
+
+    def sinr_model(self, keep: np.ndarray) -> SINRModel:
+        """The model when only the PIUs ``keep`` (n,) transmit (the others are silent).
+
+        Every coefficient of PIU k depends on k's own estimate quality (which already
+        carries the pilot contamination of all K PIUs) and its interferers' gains, so this
+        equals the full model restricted to ``keep``.
+        """
+        return SINRModel.from_cellfree(
+            self.beta[keep],
+            self.gamma[keep],
+            self.pilots[keep],
+            self.rho[keep],
+            self.antennas,
+            self.bandwidth_hz,
+            self.tau_p,
+            self.tau_c,
+        )
 
 
 @dataclass(frozen=True)
@@ -510,20 +543,20 @@ _SOLVERS: dict[
 class RoundAllocator:
     """What the server runs at each round start: the allocation for the selected PIUs.
 
-    model: the SINR model of all K PIUs (the unselected ones are silent in the round);
+    uplink: the cell-free uplink of all K PIUs (the unselected ones are silent in a round);
     step_time_s, step_energy_j: (K,) per-PIU compute time and energy of one local iteration
     (mean straggler slowdown); max_power_w: P_u.
     """
 
     def __init__(
         self,
-        model: SINRModel,
+        uplink: CellFreeUplink,
         settings: AllocationSettings,
         step_time_s: np.ndarray,
         step_energy_j: np.ndarray,
         max_power_w: float,
     ) -> None:
-        self.model = model
+        self.uplink = uplink
         self.settings = settings
         self.step_time_s = step_time_s
         self.step_energy_j = step_energy_j
@@ -535,7 +568,7 @@ class RoundAllocator:
         """(allocation, rate bit/s (n,), SINR (n,)) for the PIUs ``selected`` (n,) with
         expected payloads ``payload_bits`` (n,) and nominal local ``steps``."""
         keep = np.asarray(selected)
-        model = self.model.subset(keep)
+        model = self.uplink.sinr_model(keep)
         costs = RoundCosts(
             payload_bits, self.step_time_s[keep], self.step_energy_j[keep], self.max_power_w
         )

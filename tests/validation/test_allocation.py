@@ -10,6 +10,7 @@ import pytest
 
 from netsim.radio.allocation import (
     AllocationSettings,
+    CellFreeUplink,
     RoundCosts,
     SINRModel,
     allocate,
@@ -43,6 +44,16 @@ def _instance(seed: int, k: int = 6, n_aps: int = 4, n: int = 2, tau_p: int = 3)
 
 
 SEEDS = [0, 1, 2, 3]
+
+
+def test_the_model_of_a_subset_is_the_full_model_with_the_others_silent():
+    model, _, (beta, gamma, pilots, rho, n) = _instance(0)
+    keep = np.array([1, 3, 4])
+    sub = CellFreeUplink(beta, gamma, pilots, rho, n, 20e6, 3, 200).sinr_model(keep)
+    eta = np.zeros(len(rho))  # the others silent: eta = 0 in the full model
+    eta[keep] = [0.3, 1.0, 0.6]
+    assert np.allclose(sub.sinr(eta[keep]), model.sinr(eta)[keep], rtol=1e-12)
+    assert sub.prelog_hz == model.prelog_hz
 
 
 @pytest.mark.parametrize("seed", SEEDS)
