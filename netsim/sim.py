@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -79,6 +81,40 @@ from netsim.scenario import (
 from topologies import build_topology, positions
 
 _MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
+
+
+def _glibc_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on other C libraries."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _glibc_malloc_trim()
+
+
+def _after_each_round(
+    on_round: Callable[[RoundRecord], None] | None,
+) -> Callable[[RoundRecord], None]:
+    """The server's end-of-round hook: give memory freed in the round back to the OS, then
+    call the user's callback.
+
+    A round allocates and frees one model-sized tensor per update (0.8 MB for the MLP, 1,000
+    per round at scale). glibc then raises its mmap threshold and serves them from the heap,
+    which fragments and never shrinks: the 10,000-PIU scale benchmark grew to 6.1 GB.
+    ``malloc_trim`` after each round keeps it at 2.7 GB for a few ms (measured; forcing
+    mmap instead made the run 1.7x slower).
+    """
+
+    def after(record: RoundRecord) -> None:
+        if _MALLOC_TRIM is not None:
+            _MALLOC_TRIM(0)
+        if on_round is not None:
+            on_round(record)
+
+    return after
 
 
 @dataclass
@@ -198,7 +234,7 @@ class Simulation:
             local_steps=s.learning.local_steps,
             aggregation_s=s.server.aggregation_s,
             streams=self.streams,
-            on_round=on_round,
+            on_round=_after_each_round(on_round),
             over_the_air=s.ota.enabled,
             controller=self._controller(),
             pruning=self._pruning_schedule() if s.pruning.scope == "server" else None,
