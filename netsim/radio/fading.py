@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 from scipy.special import j0
 
 from netsim.radio.pathloss import SPEED_OF_LIGHT_M_S
@@ -147,6 +146,8 @@ class GaussMarkovFading(_ChunkedFading):
         self.rho = rho
 
     def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
+        from scipy.signal import lfilter  # importing scipy.signal takes 1.1 s: only when used
+
         start = chunk
         while start > 0 and (piu, start - 1) not in self._cache:
             start -= 1
