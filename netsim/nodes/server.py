@@ -54,6 +54,9 @@ class Server(Node):
     Parameters
     ----------
     weights: initial global model, flat float32 (P,).
+    protocol: the scenario's protocol settings: rounds, deadline, clients per round and
+        their selection policy, over-commitment target (the asynchronous subclass reads its
+        own settings from it too).
     downlinks: per AP, the server -> AP link and that AP's inbox.
     controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM, AdaQuantFL)
         and the training samples its loss is measured on.
@@ -62,12 +65,9 @@ class Server(Node):
     allocator: optional cell-free power / local-iteration allocation run at each round
         start for the selected PIUs (expected payload: each PIU's last received size, else
         the compressor's plan); logged as ``allocate`` or ``allocation_fallback``.
-    selection: client selection policy (``netsim.fl.selection.POLICIES``) when
-        ``clients_per_round`` is set.
     rule: how digital updates are combined (FedAvg, or a robust rule: median, trimmed
         mean, norm clipping); sub-models of own-scope pruning always use masked FedAvg.
     on_round: called with each finished :class:`RoundRecord` (progress reporting).
-    protocol: the scenario's protocol settings (read by the asynchronous subclass).
     """
 
     role = "server"
@@ -81,9 +81,7 @@ class Server(Node):
         trainer: Trainer,
         compressor: Compressor,
         downlinks: list[tuple[WiredLink, simpy.Store]],
-        rounds: int,
-        deadline_s: float | None,
-        clients_per_round: int | None,
+        protocol: ProtocolConfig,
         local_steps: int,
         aggregation_s: float,
         streams: Streams,
@@ -95,18 +93,17 @@ class Server(Node):
         rewind: bool = False,
         allocator: RoundAllocator | None = None,
         rule: AggregationRule | None = None,
-        selection: str = "random",
-        target_updates: int | None = None,
-        protocol: ProtocolConfig | None = None,
     ) -> None:
         super().__init__(env, "server", log)
         self.weights = weights
         self.trainer = trainer
         self.compressor = compressor
         self.downlinks = downlinks
-        self.rounds = rounds
-        self.deadline_s = deadline_s
-        self.clients_per_round = clients_per_round
+        self.rounds = protocol.rounds
+        self.deadline_s = protocol.deadline_s
+        self.clients_per_round = protocol.clients_per_round
+        self.selection = protocol.selection
+        self.target_updates = protocol.target_updates
         self.local_steps = local_steps
         self.aggregation_s = aggregation_s
         self.streams = streams
@@ -116,8 +113,6 @@ class Server(Node):
         self.pruning = pruning
         self.rewind = rewind
         self.rule = rule or AggregationRule()
-        self.selection = selection
-        self.target_updates = target_updates
         self._wake: simpy.Event | None = None  # succeeded when an offline PIU comes back
         self.mask: torch.Tensor | None = None
         self.allocator = allocator
