@@ -22,9 +22,13 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from netsim.scenario import Scenario
 
 WORKLOAD = [
     "topology.num_pius=100",
@@ -34,8 +38,8 @@ WORKLOAD = [
 ]
 
 
-def _scenario(rounds: int):  # noqa: ANN202 (netsim imported inside the timed interpreter)
-    from netsim import load_scenario
+def _scenario(rounds: int) -> Scenario:
+    from netsim import load_scenario  # imported in the child: part of what is timed
 
     return load_scenario("default", [f"protocol.rounds={rounds}", *WORKLOAD])
 
@@ -58,7 +62,7 @@ def run_flower(rounds: int) -> dict[str, list[float]]:
     """The same rounds with Flower's Ray simulation engine."""
     import flwr
     from flwr.client import NumPyClient
-    from flwr.common import ndarrays_to_parameters
+    from flwr.common import Context, ndarrays_to_parameters
     from flwr.server import ServerConfig
     from flwr.server.strategy import FedAvg
 
@@ -99,7 +103,7 @@ def run_flower(rounds: int) -> dict[str, list[float]]:
                 opt.step()
             return [p.detach().numpy().copy() for p in model.parameters()], len(idx), {}
 
-    def client_fn(context) -> flwr.client.Client:  # noqa: ANN001 (flwr's Context)
+    def client_fn(context: Context) -> flwr.client.Client:
         return Client(int(context.node_config["partition-id"])).to_client()
 
     ends: list[float] = []
