@@ -6,6 +6,10 @@ Layout::
       events.parquet    the event log
       rounds.parquet    one row per round
       scenario.toml     the resolved scenario (re-runnable: ``netsim run RUN_DIR/scenario.toml``)
+      inputs/           copies of the topology file and availability traces the run used;
+                        scenario.toml refers to them by relative paths, so the directory is
+                        self-contained (data sets are not copied: the manifest records their
+                        path and each file's SHA-256)
       manifest.json     seed, versions, git commit, wall time, summary figures
       model.pt          final global model (``state_dict``)
       attacks/          with an ``[attack]`` (or after ``netsim attack``): attacks.parquet,
@@ -20,6 +24,7 @@ interrupted run is resumed by running the same command again (see ``netsim.cli``
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -29,15 +34,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import tomli_w
 import torch
 
 from netsim.log import log_digest
 
 if TYPE_CHECKING:
+    from netsim.scenario import Scenario
     from netsim.sim import SimulationResult
 
 RUN_FILES = ("events.parquet", "rounds.parquet", "scenario.toml", "manifest.json", "model.pt")
-OPTIONAL_RUN_FILES = ("attacks",)
+INPUTS = "inputs"
+OPTIONAL_RUN_FILES = ("attacks", INPUTS)
 
 
 class RunDirError(ValueError):
@@ -95,13 +103,14 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     staging.mkdir(exist_ok=True)
     result.events.to_parquet(staging / "events.parquet", index=False)
     result.rounds.to_parquet(staging / "rounds.parquet", index=False)
-    (staging / "scenario.toml").write_text(result.scenario.to_toml(), encoding="utf-8")
+    scenario_toml, inputs = copy_inputs(result.scenario, staging)
+    (staging / "scenario.toml").write_text(scenario_toml, encoding="utf-8")
     torch.save(result.state_dict, staging / "model.pt")
     if result.attacks is not None:
         from netsim.privacy.attacker import write_attacks
 
         write_attacks(result.attacks, staging / "attacks")
-    manifest = _manifest(result, command)
+    manifest = {**_manifest(result, command), "inputs": inputs}
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     shutil.rmtree(staging / "cache", ignore_errors=True)
     known = RUN_FILES + OPTIONAL_RUN_FILES
@@ -114,6 +123,88 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     return out_dir
 
 
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _trace_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("piu*.csv"))
+
+
+def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]:
+    """Copy the files a scenario reads into ``staging/inputs`` and return the scenario as TOML
+    referring to the copies by paths relative to ``staging`` (so ``netsim run
+    RUN_DIR/scenario.toml`` repeats the run from the run directory alone), and the manifest's
+    record of every input: where it came from and its SHA-256.
+
+    Data sets are referenced, not copied (they can be gigabytes): the record holds the data
+    folder and the SHA-256 of each file the loader reads.
+    """
+    from netsim.learn.datasets import data_files
+    from netsim.scenario import FileTopology, TraceAvailability
+
+    data = scenario.to_dict()
+    record: dict[str, Any] = {}
+    inputs = staging / INPUTS
+    shutil.rmtree(inputs, ignore_errors=True)
+    topology = scenario.topology
+    if isinstance(topology, FileTopology):
+        inputs.mkdir(parents=True, exist_ok=True)
+        copy = inputs / f"topology{''.join(topology.path.suffixes) or '.graphml'}"
+        shutil.copyfile(topology.path, copy)
+        data["topology"]["path"] = copy.relative_to(staging).as_posix()
+        record["topology"] = {
+            "source": str(topology.path),
+            "copy": data["topology"]["path"],
+            "sha256": file_sha256(copy),
+        }
+    availability = scenario.device.availability
+    if isinstance(availability, TraceAvailability):
+        traces = inputs / "traces"
+        traces.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for trace in _trace_files(availability.dir):
+            shutil.copyfile(trace, traces / trace.name)
+            files[trace.name] = file_sha256(traces / trace.name)
+        data["device"]["availability"]["dir"] = traces.relative_to(staging).as_posix()
+        record["traces"] = {
+            "source": str(availability.dir),
+            "copy": data["device"]["availability"]["dir"],
+            "sha256": files,
+        }
+    learning = scenario.learning
+    if learning.data_path is not None:
+        record["data"] = {
+            "path": str(learning.data_path),
+            "sha256": {
+                p.name: file_sha256(p) for p in data_files(learning.dataset, learning.data_path)
+            },
+        }
+    return tomli_w.dumps(data), record
+
+
+def scenario_fingerprint(scenario: Scenario) -> str:
+    """SHA-256 of the resolved scenario with every input file stood for by its content, so a
+    run directory's copy of a scenario (paths into ``inputs/``) has the fingerprint of the
+    scenario it was run from."""
+    from netsim.scenario import FileTopology, TraceAvailability
+
+    data = scenario.to_dict()
+    if isinstance(scenario.topology, FileTopology):
+        data["topology"]["path"] = file_sha256(scenario.topology.path)
+    availability = scenario.device.availability
+    if isinstance(availability, TraceAvailability):
+        data["device"]["availability"]["dir"] = {
+            p.name: file_sha256(p) for p in _trace_files(availability.dir)
+        }
+    return hashlib.sha256(tomli_w.dumps(data).encode()).hexdigest()
+
+
 def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:
     from netsim import __version__
 
@@ -122,6 +213,7 @@ def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:
         "git_commit": _git_commit(),
         "seed": result.scenario.seed,
         "scenario": result.scenario.name,
+        "scenario_sha256": scenario_fingerprint(result.scenario),
         "command": command,
         "python": sys.version.split()[0],
         "torch": torch.__version__,

@@ -1404,6 +1404,9 @@ def _tags_of(cls: type[BaseModel] | None, loc: list[Any]) -> str:
 
 
 def _strip_none(value: Any) -> Any:
+    """``value`` without None entries, paths as strings (TOML has neither null nor paths)."""
+    if isinstance(value, Path):
+        return str(value)
     if isinstance(value, dict):
         return {k: _strip_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):

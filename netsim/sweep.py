@@ -123,6 +123,7 @@ def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
     its results row (a failure is a row with status "failed" and the error, never raised)."""
     import torch
 
+    from netsim.rundir import scenario_fingerprint
     from netsim.scenario import ScenarioError, load_scenario
     from netsim.sim import Simulation
 
@@ -133,7 +134,8 @@ def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
     except ScenarioError as exc:
         return {**row, "status": "failed", "error": str(exc), "run_dir": ""}
     if (run_dir / "manifest.json").is_file():  # done before: reuse it if it is this point
-        if (run_dir / "scenario.toml").read_text(encoding="utf-8") != scenario.to_toml():
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("scenario_sha256") != scenario_fingerprint(scenario):
             problem = f"{run_dir} holds a run of another scenario; remove it or use another --out"
             return {**row, "status": "failed", "error": problem, "run_dir": ""}
     else:

@@ -76,3 +76,33 @@ def snr_linear(distance_m: float, tx_dbm: float, scenario: Scenario) -> float:
 @pytest.fixture
 def tiny_scenario() -> Scenario:
     return tiny()
+
+
+def training_roundoff(
+    dtype: Any,
+    steps: int,
+    lr: float,
+    summands: int,
+    *,
+    adaptive_eps: float | None = None,
+    momentum: float = 0.0,
+    scale: float = 1.0,
+) -> float:
+    """Largest weight difference (absolute) that the same training computed twice with
+    sums in another order can show, from the arithmetic alone.
+
+    Each step's gradient entry is a sum of at most ``summands`` products of magnitude up to
+    ``scale``; recursive summation in floating point is exact to ``summands * u * scale``
+    (Higham, Accuracy and Stability of Numerical Algorithms, 2002, eq. 4.4; ``u`` is the unit
+    round-off of ``dtype``). Plain SGD moves a weight by ``lr`` times that, momentum
+    accumulates it by at most ``1 / (1 - momentum)``; an adaptive optimiser (Adam, RMSprop,
+    AdaDelta) divides the gradient by at least its ``adaptive_eps``, so a gradient error
+    moves the weight by up to ``lr`` times the error over that eps. The errors of the steps
+    add up.
+    """
+    import torch
+
+    u = torch.finfo(dtype).eps / 2  # unit round-off
+    per_gradient = summands * u * scale
+    gain = 1.0 / adaptive_eps if adaptive_eps is not None else 1.0
+    return steps * lr * gain * per_gradient / (1.0 - momentum)

@@ -69,3 +69,26 @@ def test_missing_and_malformed_files(tmp_path):
     (tmp_path / "junk.graphml").write_text("<graphml><node")
     with pytest.raises(ScenarioError, match="is not a valid GraphML file"):
         load_scenario(_scenario(tmp_path, "junk.graphml"))
+
+
+def test_duplicate_node_ids_are_an_error(tmp_path):
+    path = tmp_path / "dup.graphml"
+    path.write_text(
+        '<?xml version="1.0"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
+        '<key id="r" for="node" attr.name="role" attr.type="string"/>'
+        '<key id="x" for="node" attr.name="x_m" attr.type="double"/>'
+        '<key id="y" for="node" attr.name="y_m" attr.type="double"/>'
+        '<graph edgedefault="undirected">'
+        '<node id="a"><data key="r">ap</data><data key="x">0</data><data key="y">0</data></node>'
+        '<node id="b"><data key="r">piu</data><data key="x">5</data><data key="y">0</data></node>'
+        '<node id="b"><data key="r">piu</data><data key="x">9</data><data key="y">0</data></node>'
+        "</graph></graphml>"
+    )
+    with pytest.raises(ScenarioError, match="node id 'b' appears more than once"):
+        load_scenario(_scenario(tmp_path, "dup.graphml"))
+    (tmp_path / "dup.gml").write_text(
+        'graph [ node [ id 0 label "a" role "ap" x_m 0 y_m 0 ]'
+        ' node [ id 1 label "a" role "piu" x_m 5 y_m 0 ] ]'
+    )
+    with pytest.raises(ScenarioError, match="duplicated"):
+        load_scenario(_scenario(tmp_path, "dup.gml"))

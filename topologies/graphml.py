@@ -51,10 +51,16 @@ def read_placement(path: str | Path, ap_height_m: float, piu_height_m: float) ->
 
 @lru_cache(maxsize=16)
 def _read(path: str, mtime_ns: int, ap_height_m: float, piu_height_m: float) -> Placement:
+    kind = "GML" if path.endswith(".gml") else "GraphML"
     try:
-        graph = nx.read_gml(path) if path.endswith(".gml") else nx.read_graphml(path)
+        if kind == "GML":
+            graph = nx.read_gml(path)  # refuses duplicate ids and labels itself
+        else:
+            _refuse_duplicate_ids(path)  # networkx would silently merge them
+            graph = nx.read_graphml(path)
+    except TopologyFileError:
+        raise
     except Exception as exc:  # networkx raises many types for malformed files
-        kind = "GML" if path.endswith(".gml") else "GraphML"
         raise TopologyFileError(f"'{path}' is not a valid {kind} file: {exc}") from None
     found: dict[str, list[tuple[float, float, float]]] = {"ap": [], "piu": [], "server": []}
     defaults = {"ap": ap_height_m, "piu": piu_height_m, "server": 0.0}
@@ -82,6 +88,23 @@ def _read(path: str, mtime_ns: int, ap_height_m: float, piu_height_m: float) -> 
             raise TopologyFileError(f"'{path}' has no node with role '{role}'")
     ap, piu = np.array(found["ap"]), np.array(found["piu"])
     return Placement(ap[:, :2], ap[:, 2], piu[:, :2], piu[:, 2], tuple(classes))
+
+
+def _refuse_duplicate_ids(path: str) -> None:
+    """Raise when two GraphML ``<node>`` elements share an ``id`` (merged by networkx)."""
+    import xml.etree.ElementTree as ET
+
+    seen: set[str] = set()
+    for _, element in ET.iterparse(path):
+        if element.tag.rsplit("}", 1)[-1] == "node":
+            node_id = element.get("id")
+            if node_id is not None and node_id in seen:
+                raise TopologyFileError(
+                    f"'{path}': node id {node_id!r} appears more than once; "
+                    "every node needs its own id"
+                )
+            if node_id is not None:
+                seen.add(node_id)
 
 
 def _number(attrs: dict[str, Any], key: str) -> float | None:

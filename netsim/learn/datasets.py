@@ -134,6 +134,19 @@ def _find(folder: Path, name: str) -> Path:
     raise DatasetError(f"'{folder}' has no '{name}' (or '{name}.gz')")
 
 
+def data_files(name: str, folder: Path | None) -> list[Path]:
+    """The files a data set is read from (empty for an embedded one); raises
+    :class:`DatasetError` when one is missing. Run directories record their SHA-256."""
+    if folder is None or not DATASETS[name].needs_path:
+        return []
+    if name == "mnist":
+        return [_find(folder, f) for pair in _IDX_FILES for f in pair]
+    return [folder / n for n in _CIFAR_BATCHES if (folder / n).is_file()]
+
+
+_CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+
 def _load_mnist_idx(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
     assert folder is not None
     xs, ys = [], []
@@ -150,7 +163,7 @@ def _load_mnist_idx(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
 def _load_cifar10(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
     assert folder is not None
     xs, ys = [], []
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+    for name in _CIFAR_BATCHES:
         path = folder / name
         if not path.is_file():
             raise DatasetError(f"'{folder}' has no CIFAR-10 batch '{name}'")
