@@ -129,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         scenario = load_scenario(args.scenario, args.overrides)
         if args.command == "validate":
+            from netsim.memory import check_memory
+
+            check_memory(scenario)
             sys.stdout.write(scenario.to_toml())
             return 0
         if args.command == "topo":

@@ -32,7 +32,12 @@ from topologies.graphml import Placement, TopologyFileError, read_placement
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Position = tuple[float, float]
+# Physical bounds wide enough for any real system, narrow enough that dB -> linear and
+# distances stay finite in float64 (10 ** (1e6 / 10) overflows).
+PowerDbm = Annotated[float, Field(ge=-150.0, le=100.0)]  # 1e-18 mW .. 10 MW
+GainDb = Annotated[float, Field(ge=-100.0, le=100.0)]
+Coordinate = Annotated[float, Field(ge=-1e7, le=1e7)]  # m: 10,000 km either way
+Position = tuple[Coordinate, Coordinate]
 
 
 class ScenarioError(ValueError):
@@ -40,7 +45,22 @@ class ScenarioError(ValueError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """A frozen section: unknown keys, NaN and infinities (unless a field gives them a
+    meaning) are errors, and scalars are strict: ``true`` is not the integer 1, ``2.5`` or
+    ``1e9`` not an integer, ``"5"`` not a number, ``1`` not a boolean."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_scalars(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        for name, value in data.items():
+            info = cls.model_fields.get(name) if isinstance(name, str) else None
+            if info is not None:
+                _check_scalar(name, value, info.annotation)
+        return {name: _with_default_tag(cls, name, value) for name, value in data.items()}
 
 
 # --------------------------------------------------------------------------- topology
@@ -189,7 +209,7 @@ class LogDistancePathLoss(_Frozen):
     model: Literal["log_distance"] = "log_distance"
     exponent: float = Field(3.5, ge=1.0, le=8.0)
     ref_distance_m: PositiveFloat = 1.0
-    ref_loss_db: float | None = None
+    ref_loss_db: float | None = Field(None, ge=-100.0, le=400.0)
 
 
 class Macro36814PathLoss(_Frozen):
@@ -270,19 +290,19 @@ class RadioConfig(_Frozen):
     """
 
     pathloss: PathLoss = LogDistancePathLoss()
-    shadowing_std_db: NonNegativeFloat | None = None
+    shadowing_std_db: float | None = Field(None, ge=0.0, le=50.0)
     shadowing_decorrelation_m: PositiveFloat | None = None
     fading: Literal["rayleigh", "rician", "none"] = "rayleigh"
-    rician_k_db: float = Field(6.0, allow_inf_nan=False)
+    rician_k_db: GainDb = 6.0
     time_correlation: Literal["block", "gauss_markov", "jakes"] = "block"
     speed_mps: NonNegativeFloat = 1.0
     coherence_time_s: PositiveFloat = 0.01
     carrier_hz: PositiveFloat = 2.0e9
     bandwidth_hz: PositiveFloat = 1.0e6
-    noise_psd_dbm_hz: float = Field(-174.0, allow_inf_nan=False)
-    noise_figure_db: NonNegativeFloat = 9.0
+    noise_psd_dbm_hz: float = Field(-174.0, ge=-300.0, le=0.0)
+    noise_figure_db: float = Field(9.0, ge=0.0, le=100.0)
     access: Literal["tdma", "fdma", "cellfree"] = "tdma"
-    ap_tx_power_dbm: float = Field(30.0, allow_inf_nan=False)
+    ap_tx_power_dbm: PowerDbm = 30.0
     target_rate_bps: PositiveFloat | None = None
     max_retransmissions: int = Field(4, ge=0)
     antennas_per_ap: int = Field(4, ge=1)  # cellfree: N
@@ -449,7 +469,7 @@ class DeviceClass(_Frozen):
     cycles_per_sample: Value | None = None
     kappa: Value | None = None
     tx_power_dbm: Value | None = None
-    battery_j: Value | None = None
+    battery_j: Annotated[float, Field(allow_inf_nan=True)] | Drawn | None = None
     straggler: Straggler | None = None
 
     @model_validator(mode="after")
@@ -458,7 +478,23 @@ class DeviceClass(_Frozen):
             value = getattr(self, name)
             if value is not None and not _lowest(value) > 0:
                 raise _FieldError(name, _lowest(value), "values > 0")
+        power = self.tx_power_dbm
+        if power is not None and not -150.0 <= _lowest(power) <= _highest(power) <= 100.0:
+            raise _FieldError(
+                "tx_power_dbm", [_lowest(power), _highest(power)], "values in [-150, 100] dBm"
+            )
         return self
+
+
+def _highest(value: Value) -> float:
+    """The largest value a per-PIU value can take (inf for a log-normal one)."""
+    if isinstance(value, UniformValue):
+        return value.high
+    if isinstance(value, ChoiceValue):
+        return max(value.values)
+    if isinstance(value, LogNormalValue):
+        return math.inf
+    return value
 
 
 def _lowest(value: Value) -> float:
@@ -485,8 +521,8 @@ class DeviceConfig(_Frozen):
     cpu_hz: PositiveFloat = 1.0e9
     cycles_per_sample: PositiveFloat = 2.0e4
     kappa: PositiveFloat = 1e-28  # effective switched capacitance, J / (cycle Hz^2)
-    tx_power_dbm: float = Field(20.0, allow_inf_nan=False)
-    battery_j: float = Field(math.inf, gt=0)  # inf: mains powered
+    tx_power_dbm: PowerDbm = 20.0
+    battery_j: float = Field(math.inf, gt=0, allow_inf_nan=True)  # inf: mains powered
     straggler: Straggler = NoStraggler()
     availability: Availability = AlwaysAvailable()
     harvesting: HarvestingConfig = HarvestingConfig()
@@ -537,7 +573,7 @@ class MobilityConfig(_Frozen):
     area_m: tuple[float, float, float, float] | None = None
     path_m: list[Position] | None = None
     update_s: PositiveFloat = 0.1
-    hysteresis_db: NonNegativeFloat = 3.0
+    hysteresis_db: float = Field(3.0, ge=0.0, le=100.0)
 
     @model_validator(mode="after")
     def _complete(self) -> MobilityConfig:
@@ -810,7 +846,7 @@ class OTAConfig(_Frozen):
     receive_antennas: int = Field(1, ge=1)
     drop_worst: int = Field(0, ge=0)
     truncation_threshold: PositiveFloat = 0.1
-    snr_db: float | None = Field(None, allow_inf_nan=False)
+    snr_db: float | None = Field(None, ge=-200.0, le=200.0)
 
     @model_validator(mode="after")
     def _single_antenna_inversion(self) -> OTAConfig:
@@ -985,7 +1021,8 @@ class AttackConfig(_Frozen):
 class Scenario(_Frozen):
     """A whole simulation setting. Build it with :func:`load_scenario` or :meth:`from_dict`."""
 
-    name: str = "scenario"
+    # used in run-directory names: no path separators, no leading dot
+    name: str = Field("scenario", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_ .+=-]{0,99}$")
     seed: int = Field(0, ge=0)
     topology: Topology = SingleCellTopology()
     backhaul: BackhaulConfig = BackhaulConfig()
@@ -1189,6 +1226,11 @@ class Scenario(_Frozen):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "scenario") -> Scenario:
         """Validate a nested dict (as read from TOML); raise :class:`ScenarioError`."""
+        if not isinstance(data, Mapping):
+            raise ScenarioError(
+                f"invalid {source}: expected a table (dict) of sections such as "
+                f"{{'protocol': {{'rounds': 5}}}}, got {type(data).__name__} {data!r:.60}"
+            )
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
@@ -1239,6 +1281,12 @@ def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ())
         ``"a.b=c"`` strings; the value is parsed as TOML (``5``, ``1.5``, ``"x"``, ``[1, 2]``),
         and taken as a plain string when it is not valid TOML.
     """
+    if path is not None and not isinstance(path, str | Path):
+        raise TypeError(
+            f"load_scenario(path): a scenario file path or bundled name (str or Path) or None, "
+            f"not {type(path).__name__} {path!r:.60}"
+        )
+    overrides = _override_list(overrides)
     path = default_scenario_path() if path is None else _bundled_or_path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
@@ -1261,15 +1309,30 @@ def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ())
     learning = data.get("learning")
     if isinstance(learning, dict) and isinstance(learning.get("data_path"), str):
         learning["data_path"] = str((path.parent / learning["data_path"]).resolve())
-    overrides = list(overrides)
     apply_overrides(data, overrides)
     source = f"scenario file '{path}'" + (" with --set overrides" if overrides else "")
     return Scenario.from_dict(data, source=source)
 
 
+def _override_list(overrides: Iterable[str]) -> list[str]:
+    """``overrides`` as a list, refusing one string (iterated, it would be characters)."""
+    if isinstance(overrides, str | bytes):
+        raise TypeError(
+            f"overrides: a list of 'KEY=VALUE' strings, not one string; pass [{overrides!r}]"
+        )
+    items = list(overrides)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(
+                f"overrides: each one is a 'KEY=VALUE' string such as 'protocol.rounds=5', "
+                f"not {type(item).__name__} {item!r:.60}"
+            )
+    return items
+
+
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> None:
     """Apply ``a.b.c=value`` strings to a nested dict in place (validation happens later)."""
-    for item in overrides:
+    for item in _override_list(overrides):
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
@@ -1284,17 +1347,78 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> None:
                 where = ".".join(parts[: depth + 1])
                 raise ScenarioError(f"--set '{item}': '{where}' is a value, not a table")
             node = child
-        node[parts[-1]] = _parse_value(raw.strip())
+        node[parts[-1]] = _parse_value(item, raw.strip())
 
 
-def _parse_value(raw: str) -> Any:
+def _parse_value(item: str, raw: str) -> Any:
+    """The TOML value of ``raw``; a bare word (``tdma``) is taken as a string, but a value
+    that starts like TOML (a table, array or quoted string) must be valid TOML."""
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if raw[:1] in "{[\"'" or not raw:
+            raise ScenarioError(
+                f"--set '{item}': the value is not valid TOML ({exc}); e.g. "
+                "'compression={method = \"topk\", ratio = 0.1}', '[1, 2]' or '\"text\"'"
+            ) from None
         return raw
 
 
 # --------------------------------------------------------------------------- error messages
+
+
+def _with_default_tag(cls: type[BaseModel], name: Any, value: Any) -> Any:
+    """A section of a tagged union written without its tag (``compression.error_feedback =
+    true``) takes the member whose tag has a default (``method = "none"``), as if the
+    section were absent, instead of failing with "method is missing"."""
+    info = cls.model_fields.get(name) if isinstance(name, str) else None
+    tag = getattr(info, "discriminator", None)
+    if info is None or not isinstance(tag, str) or not isinstance(value, Mapping) or tag in value:
+        return value
+    for member in _members(info.annotation):
+        field = getattr(member, "model_fields", {}).get(tag)
+        if field is not None and not field.is_required():
+            return {tag: field.default, **value}
+    return value
+
+
+def _scalar_kinds(annotation: Any) -> set[Any]:
+    """The scalar types a field accepts (int, float, bool, str, or a Literal's values)."""
+    kinds: set[Any] = set()
+    for member in _members(annotation):
+        if typing.get_origin(member) is Literal:
+            kinds.update(type(v) for v in typing.get_args(member))
+        elif member in (int, float, bool, str) or (
+            isinstance(member, type) and issubclass(member, Path)
+        ):
+            kinds.add(str if member is not int and member not in (float, bool) else member)
+    return kinds
+
+
+def _check_scalar(name: str, value: Any, annotation: Any) -> None:
+    """Refuse what pydantic's lax mode would coerce: bool -> int/float, float -> int,
+    str -> number or bool, number -> bool; also inside lists of such scalars."""
+    if isinstance(value, list | tuple):
+        for member in _members(annotation):
+            args = {a for a in typing.get_args(member) if a is not Ellipsis}
+            if typing.get_origin(member) in (list, tuple) and len(args) == 1:
+                (item_type,) = args
+                for item in value:
+                    _check_scalar(name, item, item_type)
+        return
+    kinds = _scalar_kinds(annotation)
+    numbers = kinds & {int, float}
+    number = "an integer" if numbers == {int} else "a number"
+    if isinstance(value, bool):
+        if bool not in kinds and numbers:
+            raise _FieldError(name, value, f"{number}, not true/false")
+    elif isinstance(value, int | float):
+        if isinstance(value, float) and numbers == {int}:
+            raise _FieldError(name, value, "an integer (no decimal point or exponent)")
+        if bool in kinds and not numbers and str not in kinds:
+            raise _FieldError(name, value, "true or false")
+    elif isinstance(value, str) and str not in kinds and (numbers or bool in kinds):
+        raise _FieldError(name, value, number if numbers else "true or false")
 
 
 class _FieldError(ValueError):
@@ -1316,7 +1440,8 @@ def _format_errors(exc: ValidationError, data: Mapping[str, Any], source: str) -
 
 def _format_one(err: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     loc, parent_cls = _user_path(err["loc"], data)
-    path = ".".join(str(p) for p in loc) or "(top level)"
+    path = ".".join(p if isinstance(p, str) and p.isprintable() else repr(p) for p in loc)
+    path = path or "(top level)"
     kind = err["type"]
     ctx = err.get("ctx") or {}
     if kind == "value_error" and isinstance(ctx.get("error"), _FieldError):
@@ -1366,9 +1491,10 @@ def _field_model(cls: type[BaseModel] | None, name: Any, value: Any) -> type[Bas
     if cls is None or name not in cls.model_fields:
         return None
     ann = cls.model_fields[name].annotation
-    for member in _members(ann):
-        if not (isinstance(member, type) and issubclass(member, BaseModel)):
-            continue
+    models = [m for m in _members(ann) if isinstance(m, type) and issubclass(m, BaseModel)]
+    if len(models) == 1:
+        return models[0]  # a plain section: no tag to match
+    for member in models:
         tag_fields = [
             f
             for f, info in member.model_fields.items()
@@ -1379,6 +1505,8 @@ def _field_model(cls: type[BaseModel] | None, name: Any, value: Any) -> type[Bas
         tag = tag_fields[0]
         if value.get(tag) in typing.get_args(member.model_fields[tag].annotation):
             return member
+        if tag not in value and not member.model_fields[tag].is_required():
+            return member  # the member an untagged section stands for (_with_default_tag)
     return None
 
 

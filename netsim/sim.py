@@ -38,6 +38,7 @@ from netsim.learn.partition import (
 )
 from netsim.learn.trainer import OptimizerSpec, Trainer
 from netsim.log import EventLog, RoundRecord, events_frame, rounds_frame
+from netsim.memory import check_memory
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.async_server import AsyncServer
 from netsim.nodes.link import WiredLink
@@ -189,6 +190,12 @@ class Simulation:
         on_round: Callable[[RoundRecord], None] | None = None,
         cache_dir: str | Path | None = None,
     ) -> None:
+        if not isinstance(scenario, Scenario):
+            raise TypeError(
+                f"Simulation(scenario): a Scenario, not {type(scenario).__name__} "
+                f"{scenario!r:.60}; load one with netsim.load_scenario('default') or "
+                "load_scenario('my.toml', ['protocol.rounds=5'])"
+            )
         self.scenario = scenario
         self.streams = Streams(scenario.seed)
         self.env = simpy.Environment()
@@ -198,6 +205,7 @@ class Simulation:
             raise ScenarioError(
                 f"learning.device = {s.learning.device!r}: torch has no CUDA device here; use 'cpu'"
             )
+        check_memory(s)  # before anything grows with the number of PIUs
 
         self.topology = build_topology(s.topology, s.backhaul, self.streams)
         ap_xy, ap_h = positions(self.topology, "ap")
