@@ -230,6 +230,7 @@ def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:
         "initial_battery_j": {k: _json_float(v) for k, v in result.initial_battery_j.items()},
         "final_battery_j": {k: _json_float(v) for k, v in result.final_battery_j.items()},
         "harvested_j": dict(result.harvested_j),
+        "diagnostics": dict(result.diagnostics),
     }
 
 

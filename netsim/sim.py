@@ -132,6 +132,8 @@ class SimulationResult:
     initial_battery_j, final_battery_j: battery level of each PIU (by node name) before and
         after the run, in J; harvested_j: energy each PIU harvested and stored, in J.
     training_jobs_run, training_cache_hits: local updates computed / read from the cache.
+    diagnostics: wall-clock figures of the run (allocation solve times), machine-dependent,
+        so kept out of the event log and written to the manifest.
     attacks: the attacks of ``[attack]``, gradient inversion or GAN (None: no attacker).
     """
 
@@ -147,6 +149,7 @@ class SimulationResult:
     training_jobs_run: int = 0
     training_cache_hits: int = 0
     attacks: AttackReport | None = None
+    diagnostics: dict[str, float] = field(default_factory=dict)
 
     @property
     def sim_time_s(self) -> float:
@@ -753,7 +756,18 @@ class Simulation:
             training_jobs_run=self.trainer.jobs_run,
             training_cache_hits=self.cache.hits if self.cache is not None else 0,
             attacks=attacks,
+            diagnostics=self._diagnostics(),
         )
+
+    def _diagnostics(self) -> dict[str, float]:
+        solves = self.server.solve_times_s
+        if not solves:
+            return {}
+        return {
+            "allocation_solves": len(solves),
+            "allocation_solve_mean_s": float(np.mean(solves)),
+            "allocation_solve_max_s": float(np.max(solves)),
+        }
 
     def _rounds_with_totals(self, events: pd.DataFrame) -> pd.DataFrame:
         rounds = rounds_frame(self.server.records)
