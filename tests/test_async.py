@@ -11,6 +11,7 @@ from netsim import Simulation
 from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
 from netsim.learn.trainer import TrainJob
 from netsim.log import log_digest
+from netsim.rng import Stream
 from tests.conftest import tiny
 
 
@@ -122,3 +123,27 @@ def test_a_piu_back_online_gets_the_current_model(tmp_path):
     versions_before = (e[(e.event == "aggregate") & (e.t_s <= 0.8)]).shape[0]
     assert got["round"].iloc[1] == versions_before
     assert not math.isnan(res.final_accuracy)
+
+
+def test_a_piu_sent_the_same_version_again_trains_on_other_mini_batches(tmp_path):
+    """FedBuff hands a PIU the same model version again when the buffer is not yet full;
+    its second job must not repeat the first one's mini-batches (it would deliver the
+    identical update twice: a cache hit without --cache, counted twice in the buffer)."""
+    scenario = tiny(protocol={"mode": "fedbuff", "buffer_size": 2, "rounds": 4})
+    sim = Simulation(scenario, cache_dir=tmp_path / "cache")
+    result = sim.run()
+    starts = result.events[result.events.event == "train_start"]
+    again = starts.groupby(["node", "round"]).size()
+    assert again.max() >= 2, again  # the situation of the bug did happen
+    assert result.training_cache_hits == 0
+    trainer, part = sim.trainer, sim.partitions[0]
+    first = TrainJob(0, 0, trainer.initial_weights(), part, 3)
+    second = TrainJob(0, 0, trainer.initial_weights(), part, 3, repeat=1)
+    a = torch.cat(trainer._batches(first))
+    b = torch.cat(trainer._batches(second))
+    assert not torch.equal(a, b)
+    # a first job keeps its key: the mini-batches of round-based runs are unchanged
+    gen = sim.streams.torch(Stream.BATCHES, 0, 0)
+    n, batch = len(part), min(trainer.batch_size, len(part))
+    expected = torch.as_tensor(part)[torch.randperm(n, generator=gen)[:batch]]
+    assert torch.equal(a[:batch], expected)

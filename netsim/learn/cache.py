@@ -46,6 +46,8 @@ class TrainingCache:
         h = hashlib.sha256()
         h.update(fingerprint.encode())
         h.update(np.asarray([job.piu, job.round, job.local_steps], dtype=np.int64).tobytes())
+        if job.repeat:  # (only then, so that the keys of round-based jobs stay as they were)
+            h.update(np.asarray([job.repeat], dtype=np.int64).tobytes())
         h.update(np.ascontiguousarray(job.indices, dtype=np.int64).tobytes())
         h.update(job.weights.detach().cpu().contiguous().numpy().tobytes())
         if job.mask is not None:

@@ -60,6 +60,10 @@ class TrainJob:
     Attributes
     ----------
     piu, round: identify the job and key its mini-batch stream ``(BATCHES, piu, round)``.
+    repeat: how many jobs this PIU already ran on the same model version (asynchronous
+        FL sends a PIU the same version again when no other update came in between); a
+        repeat keys its own stream ``(BATCHES, piu, round, repeat)``, so no two jobs of a
+        PIU share mini-batches (round-based jobs have repeat 0 and keep their keys).
     weights: global model the PIU starts from, float32 (P,).
     indices: the PIU's training samples (indices into the trainer's training set).
     local_steps: mini-batch SGD steps.
@@ -75,6 +79,12 @@ class TrainJob:
     local_steps: int
     mask: torch.Tensor | None = None  # (P,) bool: pruned weights (False) stay zero
     extra: tuple[torch.Tensor, torch.Tensor] | None = None
+    repeat: int = 0
+
+    @property
+    def stream_ids(self) -> tuple[int, ...]:
+        """The keys of this job's random streams after the PIU: (round[, repeat])."""
+        return (self.round, self.repeat) if self.repeat else (self.round,)
 
 
 @dataclass(frozen=True)
@@ -271,7 +281,7 @@ class Trainer:
             local = torch.cat([local, torch.arange(n_train, n_train + len(job.extra[1]))])
         n = len(local)
         b = min(self.batch_size, n)
-        gen = self.streams.torch(Stream.BATCHES, job.piu, job.round)
+        gen = self.streams.torch(Stream.BATCHES, job.piu, *job.stream_ids)
         order = torch.empty(0, dtype=torch.long)
         batches = []
         for _ in range(job.local_steps):

@@ -155,6 +155,7 @@ class PIU(Node):
         self._aborted_upto = -1  # rounds <= this were aborted by the server
         self._activity: _Activity | None = None
         self._job: TrainHandle | None = None
+        self._jobs_on_version: dict[int, int] = {}  # jobs run per model version received
         self._unsent: int | None = None  # round of a compressed payload not yet handed over
         self.pruning = pruning
         self.mask: torch.Tensor | None = None  # own pruning mask (P,) bool (scope "piu")
@@ -288,7 +289,9 @@ class PIU(Node):
         extra = self._inject(msg)
         n_local = self.num_samples + (0 if extra is None else len(extra[1]))
         samples = self.trainer.samples_per_round(n_local, steps)
-        slowdown = self.slowdown.sample(self.streams.numpy(Stream.STRAGGLER, self.index, r))
+        repeat = self._jobs_on_version.get(r, 0)  # async: the same version again
+        ids = (r, repeat) if repeat else (r,)
+        slowdown = self.slowdown.sample(self.streams.numpy(Stream.STRAGGLER, self.index, *ids))
         compute_s = self.compute.time_s(samples, slowdown)
         compute_j = self.compute.energy_j(samples)
         bandwidth_hz = self.access.bandwidth_hz
@@ -313,7 +316,8 @@ class PIU(Node):
             return
 
         start = msg.weights if self.mask is None else msg.weights * self.mask
-        job = TrainJob(self.index, r, start, self.indices, steps, mask, extra)
+        job = TrainJob(self.index, r, start, self.indices, steps, mask, extra, repeat)
+        self._jobs_on_version[r] = repeat + 1
         self._job = self.trainer.submit(job)
         self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")
         yield from self._spend("train", compute_s, compute_j)
