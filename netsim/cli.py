@@ -173,7 +173,7 @@ def _run(
     from tqdm import tqdm
 
     from netsim.log import RoundRecord
-    from netsim.rundir import prepare_run
+    from netsim.rundir import prepare_run, unlock_staging
     from netsim.sim import Simulation
 
     bar = tqdm(
@@ -213,6 +213,7 @@ def _run(
             )
         else:
             shutil.rmtree(staging, ignore_errors=True)
+            unlock_staging(staging)
             print(
                 "netsim: interrupted; nothing was written (pass --cache DIR to make such a "
                 "large run resumable)",

@@ -62,6 +62,54 @@ def check_out_dir(out_dir: Path) -> None:
     parent = out_dir.resolve().parent
     if parent.exists() and not os.access(parent, os.W_OK):
         raise RunDirError(f"output directory '{out_dir}': parent '{parent}' is not writable")
+    staging = staging_dir(out_dir)
+    if staging.is_dir() and staging.resolve() not in _LOCKS:
+        _try_lock(staging)  # raises at once if another run is writing it
+
+
+OWNER_FILE = "owner.pid"  # the staging folder's owner process while it runs
+_LOCKS: dict[Path, int] = {}  # staging folders this process holds: an fd with an flock on it
+
+
+def lock_staging(staging: Path) -> None:
+    """Hold an exclusive lock on the staging folder for the rest of this run (released by
+    :func:`write_run` or when the process ends, even by kill -9), so that a second run with
+    the same ``--out`` stops at once instead of treating the live folder as interrupted."""
+    key = staging.resolve()
+    if key in _LOCKS:
+        return
+    _LOCKS[key] = _try_lock(staging, keep=True)
+    (staging / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
+
+
+def _try_lock(staging: Path, keep: bool = False) -> int:
+    """Take the staging folder's flock (kept: return its fd; else released at once);
+    :class:`RunDirError` naming the owner when another process holds it."""
+    import fcntl
+
+    fd = os.open(staging, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        try:
+            owner = (staging / OWNER_FILE).read_text(encoding="ascii").strip()
+        except OSError:
+            owner = "?"
+        raise RunDirError(
+            f"'{staging}' is in use by another netsim run (process {owner}) writing the same "
+            "output directory; wait for it to finish or choose another --out"
+        ) from None
+    if not keep:
+        os.close(fd)
+    return fd
+
+
+def unlock_staging(staging: Path) -> None:
+    """Release :func:`lock_staging` (no-op if this process does not hold it)."""
+    fd = _LOCKS.pop(staging.resolve(), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def staging_dir(out_dir: Path) -> Path:
@@ -80,13 +128,17 @@ def prepare_run(out_dir: Path, scenario_toml: str) -> tuple[Path, bool]:
     staging = staging_dir(out_dir)
     saved = staging / "scenario.toml"
     if staging.exists():
+        if staging.resolve() not in _LOCKS:
+            _try_lock(staging)  # another run writing it: stop here
         if saved.is_file() and saved.read_text(encoding="utf-8") == scenario_toml:
+            lock_staging(staging)
             return staging, True
         raise RunDirError(
             f"'{staging}' holds an interrupted run of another scenario; "
             "remove it or choose another --out"
         )
     staging.mkdir(parents=True)
+    lock_staging(staging)
     saved.write_text(scenario_toml, encoding="utf-8")
     return staging, False
 
@@ -101,6 +153,7 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(out_dir)
     staging.mkdir(exist_ok=True)
+    lock_staging(staging)
     result.events.to_parquet(staging / "events.parquet", index=False)
     result.rounds.to_parquet(staging / "rounds.parquet", index=False)
     scenario_toml, inputs = copy_inputs(result.scenario, staging)
@@ -113,6 +166,7 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     manifest = {**_manifest(result, command), "inputs": inputs}
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     shutil.rmtree(staging / "cache", ignore_errors=True)
+    (staging / OWNER_FILE).unlink(missing_ok=True)
     known = RUN_FILES + OPTIONAL_RUN_FILES
     extra = sorted(p.name for p in staging.iterdir() if p.name not in known)
     if extra:
@@ -120,6 +174,7 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     if out_dir.exists():  # an empty directory: replace it
         out_dir.rmdir()
     os.replace(staging, out_dir)
+    unlock_staging(staging)
     return out_dir
 
 
