@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.breakdown import harvested_per_piu
-from netsim.rundir import RUN_FILES
+from netsim.rundir import RUN_FILES, check_events, read_manifest, read_table
 from netsim.scenario import Scenario, load_scenario
 
 
@@ -45,15 +44,22 @@ class RunData:
 
 
 def load_run(path: str | Path) -> RunData:
-    """Load a run directory written by ``netsim run`` / ``SimulationResult.save``."""
+    """Load a run directory written by ``netsim run`` / ``SimulationResult.save``.
+
+    Raises FileNotFoundError when a file is missing and :class:`netsim.rundir.RunDirError`
+    when one is damaged (truncated Parquet, bad JSON, an event log that is not the one
+    the manifest's SHA-256 names)."""
     path = Path(path)
     missing = [name for name in RUN_FILES if not (path / name).is_file()]
     if missing:
         raise FileNotFoundError(f"'{path}' is not a complete run directory: missing {missing}")
+    manifest = read_manifest(path)
+    events = read_table(path / "events.parquet")
+    check_events(path, events, manifest)
     return RunData(
         path=path,
-        events=pd.read_parquet(path / "events.parquet"),
-        rounds=pd.read_parquet(path / "rounds.parquet"),
+        events=events,
+        rounds=read_table(path / "rounds.parquet"),
         scenario=load_scenario(path / "scenario.toml"),
-        manifest=json.loads((path / "manifest.json").read_text(encoding="utf-8")),
+        manifest=manifest,
     )

@@ -14,6 +14,7 @@ the value and what is allowed, exits with status 2 and writes nothing.
 from __future__ import annotations
 
 import argparse
+import errno
 import shlex
 import sys
 from collections.abc import Sequence
@@ -25,7 +26,9 @@ from netsim.rundir import RunDirError
 
 if TYPE_CHECKING:
     from netsim.scenario import Scenario
+    from netsim.sim import Simulation
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -140,10 +143,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{scenario.name}-seed{scenario.seed}-{datetime.now():%Y%m%d-%H%M%S}"
         )
         check_out_dir(out)
+        if args.cache is not None and args.cache.exists() and not args.cache.is_dir():
+            raise RunDirError(
+                f"--cache '{args.cache}' is a file; expected a folder (new, or one an earlier "
+                "run cached into)"
+            )
         return _run(scenario, out, args, argv)
     except (ScenarioError, RunDirError, SweepError) as exc:
         print(f"netsim: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(f"netsim: {exc.strerror}; free some space and try again", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("netsim: interrupted before the run started; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -220,10 +233,19 @@ def _run(
                 file=sys.stderr,
             )
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        return _disk_full(exc, sim, staging, out)
     finally:
         bar.close()
     command = "netsim " + shlex.join(sys.argv[1:] if argv is None else list(argv))
-    result.save(out, command=command)
+    try:
+        result.save(out, command=command)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        return _disk_full(exc, sim, staging, out)
     if not args.quiet:
         rounds = result.rounds
         print(f"run directory:     {out}")
@@ -245,6 +267,27 @@ def _run(
                 f"({out / 'attacks'})"
             )
     return 0
+
+
+def _disk_full(exc: OSError, sim: Simulation, staging: Path, out: Path) -> int:
+    """Say which file did not fit and what is kept for resuming (the training cache)."""
+    cache = sim.cache.directory if sim.cache is not None else None
+    kept = len(sim.cache) if sim.cache is not None and cache is not None and cache.is_dir() else 0
+    if kept:
+        then = (
+            f"{kept} trained updates are kept in {cache}: free some space and run the same "
+            f"command (--out {out}) to resume"
+        )
+    else:
+        import shutil
+
+        from netsim.rundir import unlock_staging
+
+        shutil.rmtree(staging, ignore_errors=True)  # nothing in it can be resumed
+        unlock_staging(staging)
+        then = "nothing was kept; free some space and run the command again"
+    print(f"netsim: {exc.strerror}; {then}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -320,9 +363,11 @@ def _attack(args: argparse.Namespace) -> int:
     """Replay RUN_DIR's scenario up to the round with an attacker, check that the replay
     reproduces the stored event log up to there, attack, and add to RUN_DIR/attacks/."""
     import pandas as pd
+    from tqdm import tqdm
 
+    from analysis.run import load_run
     from netsim.log import log_digest
-    from netsim.privacy.attacker import write_attacks
+    from netsim.privacy.attacker import Attacker, write_attacks
     from netsim.scenario import load_scenario
     from netsim.sim import Simulation
 
@@ -332,7 +377,18 @@ def _attack(args: argparse.Namespace) -> int:
             f"'{run_dir}' is not a run directory (no scenario.toml and events.parquet); "
             "pass a folder written by 'netsim run'"
         )
+    try:
+        stored_run = load_run(run_dir)  # a damaged run is named now, not after the replay
+    except FileNotFoundError as exc:
+        raise RunDirError(f"{exc}; pass a folder written by 'netsim run'") from None
     r = args.round
+    rounds = len(stored_run.rounds)
+    if not 0 <= r < rounds:
+        raise RunDirError(f"--round {r}: the run has rounds 0 to {rounds - 1}")
+    n_pius = stored_run.scenario.topology.n_pius
+    bad = [k for k in args.piu if not 0 <= k < n_pius]
+    if bad:
+        raise RunDirError(f"--piu {bad}: the run has PIUs 0 to {n_pius - 1}")
     overrides = [
         f'attack.method="{args.method}"',
         f'attack.position="{args.position}"',
@@ -348,10 +404,25 @@ def _attack(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"attack.{key}={value}")
     scenario = load_scenario(run_dir / "scenario.toml", overrides)
-    sim = Simulation(scenario)
+    bar = tqdm(total=r + 1, unit="round", file=sys.stderr, desc=f"replay to round {r}")
+    sim = Simulation(scenario, on_round=lambda record: bar.update(1))
     sim.server.rounds = r + 1  # replay only up to the attacked round
-    result = sim.run()
-    stored = pd.read_parquet(run_dir / "events.parquet")
+    attacking = tqdm(unit="upload", file=sys.stderr, desc=f"{args.method} attack", delay=0.1)
+
+    def progress(done: int, total: int) -> None:
+        bar.close()  # the replay is over when the attacks start
+        attacking.total = total
+        attacking.n = done
+        attacking.refresh()
+
+    assert isinstance(sim.attacker, Attacker)
+    sim.attacker.on_progress = progress
+    try:
+        result = sim.run()  # the attacks run at the end of the (replayed) run
+    finally:
+        bar.close()
+        attacking.close()
+    stored = stored_run.events
     end = float(result.rounds["t_end_s"].iloc[-1])
 
     def upto(events: pd.DataFrame) -> pd.DataFrame:

@@ -24,6 +24,8 @@ interrupted run is resumed by running the same command again (see ``netsim.cli``
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -31,6 +33,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,8 @@ import torch
 from netsim.log import log_digest
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from netsim.scenario import Scenario
     from netsim.sim import SimulationResult
 
@@ -49,7 +54,25 @@ OPTIONAL_RUN_FILES = ("attacks", INPUTS)
 
 
 class RunDirError(ValueError):
-    """The output directory cannot be used."""
+    """The output directory cannot be used, or a run directory is damaged."""
+
+
+def disk_full(exc: BaseException, path: Path) -> OSError | None:
+    """``exc`` as a clear "no space left on device while writing PATH" error if it is one:
+    ENOSPC/EDQUOT from Python, or torch's "file write failed" (which hides the errno) on a
+    device with (nearly) no space left; None for any other failure."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        pass
+    elif isinstance(exc, RuntimeError) and "write failed" in str(exc):
+        try:
+            free = shutil.disk_usage(path.parent if not path.exists() else path).free
+        except OSError:
+            return None
+        if free > 1 << 20:
+            return None
+    else:
+        return None
+    return OSError(errno.ENOSPC, f"no space left on device while writing '{path}'")
 
 
 def check_out_dir(out_dir: Path) -> None:
@@ -154,17 +177,30 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     staging = staging_dir(out_dir)
     staging.mkdir(exist_ok=True)
     lock_staging(staging)
-    result.events.to_parquet(staging / "events.parquet", index=False)
-    result.rounds.to_parquet(staging / "rounds.parquet", index=False)
-    scenario_toml, inputs = copy_inputs(result.scenario, staging)
-    (staging / "scenario.toml").write_text(scenario_toml, encoding="utf-8")
-    torch.save(result.state_dict, staging / "model.pt")
-    if result.attacks is not None:
+
+    def save(path: Path, write: Callable[[Path], Any]) -> Any:
+        try:
+            return write(path)
+        except (OSError, RuntimeError) as exc:
+            full = disk_full(exc, path)
+            if full is None:
+                raise
+            _discard_unresumable(staging, result.scenario.to_toml())
+            raise full from None
+
+    save(staging / "events.parquet", lambda p: result.events.to_parquet(p, index=False))
+    save(staging / "rounds.parquet", lambda p: result.rounds.to_parquet(p, index=False))
+    save(staging / "model.pt", lambda p: torch.save(result.state_dict, p))
+    scenario_toml, inputs = save(staging / INPUTS, lambda _: copy_inputs(result.scenario, staging))
+    attacks = result.attacks
+    if attacks is not None:
         from netsim.privacy.attacker import write_attacks
 
-        write_attacks(result.attacks, staging / "attacks")
+        save(staging / "attacks", lambda p: write_attacks(attacks, p))
+    save(staging / "scenario.toml", lambda p: p.write_text(scenario_toml, encoding="utf-8"))
     manifest = {**_manifest(result, command), "inputs": inputs}
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    text = json.dumps(manifest, indent=2)
+    save(staging / "manifest.json", lambda p: p.write_text(text, encoding="utf-8"))
     shutil.rmtree(staging / "cache", ignore_errors=True)
     (staging / OWNER_FILE).unlink(missing_ok=True)
     known = RUN_FILES + OPTIONAL_RUN_FILES
@@ -176,6 +212,43 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     os.replace(staging, out_dir)
     unlock_staging(staging)
     return out_dir
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A Parquet table of a run directory; :class:`RunDirError` if it is truncated or not
+    Parquet at all (pyarrow's ArrowInvalid and friends), naming the file."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for bad files
+        raise RunDirError(
+            f"'{path}' is damaged (not a readable Parquet file: {type(exc).__name__}: "
+            f"{str(exc)[:200]}); run the scenario again to write it anew"
+        ) from None
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """``manifest.json`` of a run directory; :class:`RunDirError` if it is not JSON."""
+    path = run_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"'{path}' is damaged (not readable JSON: {exc})") from None
+    if not isinstance(manifest, dict):
+        raise RunDirError(f"'{path}' is damaged (not a JSON object)")
+    return manifest
+
+
+def check_events(run_dir: Path, events: pd.DataFrame, manifest: dict[str, Any]) -> None:
+    """Raise :class:`RunDirError` when the event log is not the one the run wrote (its
+    SHA-256 in the manifest)."""
+    expected = manifest.get("events_sha256")
+    if expected is not None and log_digest(events) != expected:
+        raise RunDirError(
+            f"'{run_dir / 'events.parquet'}' does not match the SHA-256 in its manifest "
+            "(damaged or edited); run the scenario again to write it anew"
+        )
 
 
 def file_sha256(path: Path) -> str:
@@ -258,6 +331,21 @@ def scenario_fingerprint(scenario: Scenario) -> str:
             p.name: file_sha256(p) for p in _trace_files(availability.dir)
         }
     return hashlib.sha256(tomli_w.dumps(data).encode()).hexdigest()
+
+
+def _discard_unresumable(staging: Path, scenario_toml: str) -> None:
+    """After a failed write: remove the outputs written so far (they are made again), keep
+    a resume cache and the scenario it is matched against (:func:`prepare_run`); with no
+    cache nothing can be resumed, so the whole staging folder goes."""
+    if not (staging / "cache").is_dir():
+        shutil.rmtree(staging, ignore_errors=True)
+        unlock_staging(staging)
+        return
+    for name in RUN_FILES + OPTIONAL_RUN_FILES:
+        shutil.rmtree(staging / name, ignore_errors=True)
+        (staging / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a few hundred bytes: fits where a model did not
+        (staging / "scenario.toml").write_text(scenario_toml, encoding="utf-8")
 
 
 def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:

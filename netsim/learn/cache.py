@@ -37,6 +37,11 @@ class TrainingCache:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise NotADirectoryError(
+                f"training cache '{self.directory}' is a file; expected a folder (new, or "
+                "one an earlier run cached into)"
+            )
         self.directory.mkdir(parents=True, exist_ok=True)
         self.hits = 0
         self.misses = 0
@@ -72,7 +77,16 @@ class TrainingCache:
         # clone: the weights may be a row of a batched chunk, and torch.save writes a view's
         # whole storage
         weights = result.weights.clone()
-        torch.save({"weights": weights, "loss": result.loss, "samples": result.samples}, tmp)
+        try:
+            torch.save({"weights": weights, "loss": result.loss, "samples": result.samples}, tmp)
+        except (OSError, RuntimeError) as exc:
+            from netsim.rundir import disk_full
+
+            tmp.unlink(missing_ok=True)
+            full = disk_full(exc, tmp)
+            if full is None:
+                raise
+            raise full from None
         os.replace(tmp, path)
 
     def __len__(self) -> int:

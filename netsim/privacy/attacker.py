@@ -15,6 +15,7 @@ Attacking costs no simulated time: the attacker works offline on its recordings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,8 @@ class Attacker:
         self.lr, self.momentum, self.weight_decay = sgd
         self.models: dict[int, GlobalModel] = {}
         self.captures: list[Capture] = []
+        # progress of the attacks after the run: called with (captures done, captures)
+        self.on_progress: Callable[[int, int], None] | None = None
 
     @property
     def where(self) -> str:
@@ -164,7 +167,9 @@ class Attacker:
         inversion = GradientInversion(trainer.model, shape, num_classes, box)  # type: ignore[arg-type]
         rows: list[dict[str, object]] = []
         images: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        for cap in self.captures:
+        for done, cap in enumerate(self.captures):
+            if self.on_progress is not None:
+                self.on_progress(done, len(self.captures))
             obs = cap.observation
             used = trainer.batch_indices(cap.piu, cap.round, partitions[cap.piu], obs.local_steps)
             truth_x = data.pixels(trainer.train_x[used].cpu())
@@ -203,6 +208,8 @@ class Attacker:
                         "image": name,
                     }
                 )
+        if self.on_progress is not None:
+            self.on_progress(len(self.captures), len(self.captures))
         return AttackReport(pd.DataFrame(rows, columns=ATTACK_COLUMNS), images)
 
 
