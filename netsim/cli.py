@@ -333,6 +333,13 @@ def _sweep(args: argparse.Namespace) -> int:
         for _, row in table[table.status != "ok"].iterrows():
             print(f"failed:            point {row.point} seed {row.seed}: {row.error}")
         print(f"tables:            {out / 'results.csv'}, {out / 'summary.csv'}")
+    if (table.status != "ok").any():
+        print(
+            f"netsim: {int((table.status != 'ok').sum())} of {len(table)} runs failed "
+            f"(see {out / 'results.csv'})",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return 0
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -115,7 +116,42 @@ def load_sweep(path: str | Path) -> Sweep:
         raise SweepError(f"sweep file '{path}' has neither [grid] nor [[points]]: nothing to run")
     varied = list(dict.fromkeys(k for s in varying for k in s))
     runs = [SweepPoint(i, s, seed) for i, s in enumerate(sets) for seed in seeds]
-    return Sweep(str(data.get("name", path.stem)), base, runs, varied)
+    sweep = Sweep(str(data.get("name", path.stem)), base, runs, varied)
+    check_sweep(sweep, path)
+    return sweep
+
+
+def check_sweep(sweep: Sweep, path: Path) -> None:
+    """Validate the base scenario and every point before anything runs.
+
+    A base that does not load, an override key that names no scenario field (a misspelt
+    grid key fails every point it is in) or points that all fail are errors of the sweep
+    file; a point whose *value* alone is invalid is left to fail on its own (recorded in
+    the results table) while the others run.
+    """
+    from netsim.scenario import ScenarioError, load_scenario
+
+    try:
+        load_scenario(sweep.base)
+    except (ScenarioError, TypeError) as exc:
+        raise SweepError(f"sweep file '{path}': base = {sweep.base!r}: {exc}") from None
+    problems: dict[int, str] = {}
+    for point in sweep.runs:
+        if point.index in problems:
+            continue
+        try:
+            load_scenario(sweep.base, point.override_strings())
+        except ScenarioError as exc:
+            problems[point.index] = str(exc)
+            if "unknown field" in str(exc):
+                raise SweepError(
+                    f"sweep file '{path}': point {point.index} {point.overrides}: {exc}"
+                ) from None
+    if problems and len(problems) == len({p.index for p in sweep.runs}):
+        first = min(problems)
+        raise SweepError(
+            f"sweep file '{path}': every point is invalid, e.g. point {first}: {problems[first]}"
+        )
 
 
 def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
@@ -203,7 +239,9 @@ def _run_pool(
 
     context = multiprocessing.get_context("spawn")  # no fork after torch has started threads
     rows = []
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         futures = [pool.submit(run_point, sweep.base, p, str(out)) for p in sweep.runs]
         try:
             for future in as_completed(futures):
@@ -214,6 +252,34 @@ def _run_pool(
                 f.cancel()
             raise
     return rows
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Pool-worker initializer: end this worker when the sweep's process dies (kill -9
+    included), so no orphan goes on writing run directories. Linux: the kernel sends
+    SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``); elsewhere, and as a
+    backstop, a daemon thread checks every second that the parent is still there."""
+    import ctypes
+    import ctypes.util
+    import signal
+    import threading
+    import time
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # it died before the prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)  # wall clock here only watches the parent, never the simulation
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 def _run_ray(

@@ -156,3 +156,82 @@ def test_a_changed_sweep_does_not_reuse_runs_of_other_scenarios(tmp_path):
     table = run_sweep(load_sweep(changed), tmp_path / "out")
     assert table.status.tolist() == ["failed"]
     assert "holds a run of another scenario" in table.error[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"grid": {"protocol.roudns": [1, 2]}}, "protocol.roudns: unknown field"),
+        ({"base": "no_such_scenario"}, "base = 'no_such_scenario'"),
+        ({"grid": {"radio.bandwidth_hz": [-1.0, -2.0]}}, "every point is invalid"),
+    ],
+)
+def test_a_sweep_that_cannot_run_is_refused_before_the_first_run(tmp_path, capsys, change, needle):
+    path = _files(tmp_path, **change)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_sweep_with_a_failed_point_exits_non_zero_with_the_table(tmp_path, capsys):
+    bad = {"protocol.deadline_s": -1.0}
+    path = _files(tmp_path, grid={}, seeds=[1], points=[{"protocol.rounds": 1}, bad])
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 1
+    assert "1 of 2 runs failed" in capsys.readouterr().err
+    assert pd.read_csv(out / "results.csv").status.tolist() == ["ok", "failed"]
+
+
+def test_pool_workers_die_with_the_sweep_process(tmp_path):
+    """kill -9 of `netsim sweep --workers 2`: its workers end within seconds instead of
+    going on writing run folders."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # points long enough (thousands of rounds) that a surviving worker would still run
+    path = _files(tmp_path, seeds=[1, 2], grid={"protocol.rounds": [5000, 5001]})
+    out = tmp_path / "out"
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "netsim.cli", "sweep", str(path), "--out", str(out),
+         "--workers", "2", "--quiet"],
+    )  # fmt: skip
+
+    def children() -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = open(f"/proc/{entry}/stat").read()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == parent.pid:
+                    found.append(int(entry))
+        return found
+
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[int] = []
+        while time.monotonic() < deadline and len(workers) < 2:  # spawn: 2 workers + tracker
+            time.sleep(0.2)
+            workers = children()
+        assert len(workers) >= 2, workers
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10  # the backstop checks every second
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [w for w in alive if os.path.exists(f"/proc/{w}") and not _zombie(w)]
+    assert not alive, f"workers {alive} outlived their parent"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
