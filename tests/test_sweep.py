@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -205,7 +206,7 @@ def test_pool_workers_die_with_the_sweep_process(tmp_path):
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
-                    stat = open(f"/proc/{entry}/stat").read()
+                    stat = Path(f"/proc/{entry}/stat").read_text()
                 except OSError:
                     continue
                 if int(stat.rsplit(")", 1)[1].split()[1]) == parent.pid:
@@ -232,6 +233,6 @@ def test_pool_workers_die_with_the_sweep_process(tmp_path):
 
 def _zombie(pid: int) -> bool:
     try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return False
