@@ -1,6 +1,6 @@
 """Analysis of run directories (reads logs only; never imported by the simulator)."""
 
-from analysis.breakdown import (
+from netsim.analysis.breakdown import (
     activity_intervals,
     battery_trajectories,
     energy_breakdown,
@@ -9,7 +9,7 @@ from analysis.breakdown import (
     progress,
     upload_latency,
 )
-from analysis.run import RunData, load_run
+from netsim.analysis.run import RunData, load_run
 
 __all__ = [
     "RunData",

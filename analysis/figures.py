@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-
-from analysis.breakdown import (
+from netsim.analysis.breakdown import (
     LATENCY_COMPONENTS,
     activity_intervals,
     battery_trajectories,

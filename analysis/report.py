@@ -14,8 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
-
-from analysis.figures import (
+from netsim.analysis.figures import (
     accuracy_figure,
     battery_figure,
     energy_figure,
@@ -23,7 +22,7 @@ from analysis.figures import (
     latency_figure,
     timeline_figure,
 )
-from analysis.run import RunData
+from netsim.analysis.run import RunData
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from netsim.analysis.breakdown import harvested_per_piu
 
-from analysis.breakdown import harvested_per_piu
 from netsim.rundir import RUN_FILES, check_events, read_manifest, read_table
 from netsim.scenario import Scenario, load_scenario
 

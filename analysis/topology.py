@@ -23,8 +23,7 @@ def layout_figure(sim: Simulation) -> Figure:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from topologies import positions
+    from netsim.topologies import positions
 
     ap_xy, _ = positions(sim.topology, "ap")
     piu_xy, _ = positions(sim.topology, "piu")

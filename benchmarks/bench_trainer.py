@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 import torch
+from netsim.models import MODELS
 
-from models import MODELS
 from netsim.learn.batched import BatchedTrainer
 from netsim.learn.datasets import load_dataset
 from netsim.learn.trainer import OptimizerSpec, Trainer, TrainJob

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from netsim.models.lenet import DLGLeNet, LeNet5
+from netsim.models.mlp import MLP
+from netsim.models.resnet import ResNet18
 from torch import nn
-
-from models.lenet import DLGLeNet, LeNet5
-from models.mlp import MLP
-from models.resnet import ResNet18
 
 
 @dataclass(frozen=True)

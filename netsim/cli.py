@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _topo_show(scenario: Scenario, out: Path) -> int:
-    from analysis.topology import layout_figure
+    from netsim.analysis.topology import layout_figure
     from netsim.sim import Simulation
 
     if out.suffix.lower() != ".png":
@@ -345,8 +345,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """Load every run directory (a bad one is named), then write the report atomically."""
-    from analysis.report import build_report
-    from analysis.run import load_run
+    from netsim.analysis.report import build_report
+    from netsim.analysis.run import load_run
 
     runs = []
     for path in args.run_dirs:
@@ -372,7 +372,7 @@ def _attack(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from analysis.run import load_run
+    from netsim.analysis.run import load_run
     from netsim.log import log_digest
     from netsim.privacy.attacker import Attacker, write_attacks
     from netsim.scenario import load_scenario

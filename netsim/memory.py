@@ -111,8 +111,8 @@ def model_size(scenario: Scenario) -> int:
     """Number of weights of the scenario's model (built once on the CPU, then dropped)."""
     import torch
 
-    from models import MODELS
     from netsim.learn.datasets import DATASETS
+    from netsim.models import MODELS
 
     info = DATASETS[scenario.learning.dataset]
     model = MODELS[scenario.learning.model].build(

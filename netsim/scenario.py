@@ -25,10 +25,10 @@ from typing import Annotated, Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models import MODELS
 from netsim.device.availability import TraceError, read_trace_dir
 from netsim.learn.datasets import DATASETS
-from topologies.graphml import Placement, TopologyFileError, read_placement
+from netsim.models import MODELS
+from netsim.topologies.graphml import Placement, TopologyFileError, read_placement
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -1253,7 +1253,7 @@ class Scenario(_Frozen):
 
 def default_scenario_path() -> Path:
     """The bundled default scenario (``topologies/default.toml``)."""
-    return Path(str(resources.files("topologies") / "default.toml"))
+    return Path(str(resources.files("netsim.topologies") / "default.toml"))
 
 
 def bundled_scenarios() -> list[str]:

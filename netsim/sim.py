@@ -15,7 +15,6 @@ import pandas as pd
 import simpy
 import torch
 
-from models import MODELS
 from netsim.compress import build_compressor
 from netsim.compress.base import Compressor
 from netsim.compress.pruning import PruningSchedule
@@ -39,6 +38,7 @@ from netsim.learn.partition import (
 from netsim.learn.trainer import OptimizerSpec, Trainer
 from netsim.log import EventLog, RoundRecord, events_frame, rounds_frame
 from netsim.memory import check_memory
+from netsim.models import MODELS
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.async_server import AsyncServer
 from netsim.nodes.link import WiredLink
@@ -79,7 +79,7 @@ from netsim.scenario import (
     ShardPartition,
     TraceAvailability,
 )
-from topologies import build_topology, positions
+from netsim.topologies import build_topology, positions
 
 _MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
 

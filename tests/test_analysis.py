@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from analysis import (
+from netsim.analysis import (
     activity_intervals,
     battery_trajectories,
     energy_breakdown,
@@ -14,7 +13,8 @@ from analysis import (
     progress,
     upload_latency,
 )
-from analysis.breakdown import LATENCY_COMPONENTS
+from netsim.analysis.breakdown import LATENCY_COMPONENTS
+
 from netsim import Simulation
 from netsim.log import Event, events_frame
 from tests.conftest import tiny
@@ -125,7 +125,7 @@ def test_breakdowns_of_a_real_run_add_up():
 
 
 def test_figures_draw_what_the_tables_hold():
-    from analysis.figures import (
+    from netsim.analysis.figures import (
         accuracy_figure,
         battery_figure,
         energy_figure,
@@ -151,7 +151,7 @@ def test_figures_draw_what_the_tables_hold():
 
 
 def test_sweep_figure_draws_means_with_their_confidence_bars():
-    from analysis.figures import sweep_figure
+    from netsim.analysis.figures import sweep_figure
 
     summary = pd.DataFrame(
         {

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from netsim.models import MODELS
 
-from models import MODELS
 from netsim import Simulation
 from netsim.learn.batched import WORKING_SET_BYTES, BatchedTrainer, working_set_bytes
 from netsim.learn.datasets import load_dataset

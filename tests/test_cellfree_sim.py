@@ -62,8 +62,9 @@ def test_uploads_run_in_parallel_at_the_closed_form_rate():
 
 
 def test_wrap_around_uses_distances_on_the_torus():
+    from netsim.topologies import positions
+
     from netsim.radio.pathloss import cellfree_book_db
-    from topologies import positions
 
     sim = Simulation(_cellfree(shadowing_std_db=0.0))
     ap_xy, _ = positions(sim.topology, "ap")

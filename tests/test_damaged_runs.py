@@ -8,8 +8,8 @@ import errno
 
 import pytest
 import tomli_w
+from netsim.analysis.run import load_run
 
-from analysis.run import load_run
 from netsim.cli import main
 from netsim.rundir import RunDirError
 from tests.conftest import TINY

@@ -10,8 +10,8 @@ import struct
 import numpy as np
 import pytest
 import torch
+from netsim.models import MODELS
 
-from models import MODELS
 from netsim import Simulation
 from netsim.learn.datasets import DatasetError, load_dataset, read_idx
 from netsim.scenario import ScenarioError

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from netsim.analysis import load_run
 from scipy.integrate import quad
 
-from analysis import load_run
 from netsim import Simulation
 from netsim.device.harvesting import Harvester
 from netsim.rng import Streams

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from netsim.models import MODELS
 
-from models import MODELS
 from netsim import Simulation, load_scenario
 from netsim.learn.datasets import load_dataset
 from netsim.learn.partition import (

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from netsim.models import MODELS
 from torch.nn.utils import parameters_to_vector
 
-from models import MODELS
 from netsim.learn.datasets import load_dataset
 from netsim.privacy.inversion import AttackSettings, GradientInversion, Observation
 from netsim.privacy.metrics import mse, psnr, ssim

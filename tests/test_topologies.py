@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from netsim.topologies import build_topology, positions
 
 from netsim.rng import Streams
 from netsim.scenario import BackhaulConfig, FactoryHallTopology, ScenarioError, load_scenario
-from topologies import build_topology, positions
 
 BUNDLED = sorted((Path(__file__).resolve().parents[1] / "topologies").glob("*.toml"))
 

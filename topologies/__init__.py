@@ -16,7 +16,7 @@ def __getattr__(name: str) -> Any:
     # Lazy: the builders import the scenario schema, which itself reads topology files
     # through topologies.graphml; importing them eagerly here would be circular.
     if name in __all__:
-        from topologies import builders
+        from netsim.topologies import builders
 
         return getattr(builders, name)
     raise AttributeError(name)

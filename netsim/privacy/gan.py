@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from models import init_parameters
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
+from netsim.models import init_parameters
 from netsim.privacy.attacker import ATTACK_COLUMNS, AttackReport
 from netsim.privacy.metrics import mse, ssim
 from netsim.rng import Stream, Streams
