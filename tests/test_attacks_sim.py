@@ -99,7 +99,11 @@ def test_netsim_attack_on_a_finished_run_equals_the_attack_during_the_run(tmp_pa
     assert main(["run", str(scenario_file), "--out", str(run_dir), "--quiet"]) == 0
     args = ["attack", str(run_dir), "--piu", "1", "--round", "1", "--method", "dlg"]
     assert main([*args, "--restarts", "1", "--iterations", "30"]) == 0
-    assert "written to" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "written to" in shown.out
+    # progress while it works: the replay's rounds, then the attacked uploads
+    assert "replay to round 1" in shown.err and "2/2" in shown.err, shown.err
+    assert "dlg attack" in shown.err and "1/1" in shown.err, shown.err
     after = pd.read_parquet(run_dir / "attacks" / "attacks.parquet")
     assert (run_dir / "attacks" / "piu1_round1_dlg_server.png").is_file()
 
