@@ -95,3 +95,28 @@ def test_mobility_settings_are_checked():
         tiny(mobility={"model": "path", "path_m": [[1.0, 1.0]]})
     with pytest.raises(ScenarioError, match="mobility.pius"):
         tiny(mobility={"model": "random_waypoint", "pius": [3]})
+
+
+def test_a_piu_handed_over_while_its_model_is_on_the_way_gets_it_from_the_new_ap():
+    """The issue's reproducer (KeyError in AccessPoint._multicast before): PIUs walking
+    across the multi-AP grid at 20 m/s. piu19 leaves ap1 while ap1 multicasts round 1's
+    model; ap1 forwards it over its backhaul to the new AP, which sends it on."""
+    from netsim.scenario import load_scenario
+
+    walk = 'mobility={model = "random_waypoint", speed_mps = 20.0, pause_s = 0.0, update_s = 0.5}'
+    scenario = load_scenario("multi_ap", ["protocol.rounds=6", walk, "learning.local_steps=2"])
+    e = Simulation(scenario).run().events
+    forwarded = e[e.event == "dl_forward"]
+    assert len(forwarded) >= 1
+    for _, fwd in forwarded.iterrows():
+        piu = fwd.detail
+        mine = e[(e.node == piu) & (e["round"] == fwd["round"])]
+        handover = e[(e.node == piu) & (e.event == "handover") & (e.t_s <= fwd.t_s)]
+        assert not handover.empty  # it did leave the forwarding AP before
+        new_ap = handover.detail.iloc[-1].split(" -> ")[1]
+        assert new_ap != fwd.node
+        # the model reaches the PIU after the forward, over its new AP's downlink
+        got = mine[mine.event == "rx_model"]
+        assert len(got) == 1 and float(got.t_s.iloc[0]) > fwd.t_s
+        dl = e[(e.node == new_ap) & (e.event == "dl_end") & (e["round"] == fwd["round"])]
+        assert (dl.t_s >= fwd.t_s).any()

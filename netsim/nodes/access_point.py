@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,6 +70,7 @@ class AccessPoint(Node):
         self.downlink_bandwidth_hz = downlink_bandwidth_hz
         self.inbox = simpy.Store(env)
         self.piu_inboxes: dict[int, simpy.Store] = {}
+        self.handed_over: dict[int, AccessPoint] = {}  # PIUs that left: where they went
         self.ota = ota
         self._ota_inboxes: dict[int, simpy.Store] = {}  # per round, while collecting
         self.attacker: Attacker | None = None  # an eavesdropper listening here
@@ -77,6 +79,19 @@ class AccessPoint(Node):
     def attach(self, piu: int, inbox: simpy.Store) -> None:
         """Serve PIU ``piu``; models for it are put into ``inbox``."""
         self.piu_inboxes[piu] = inbox
+        self.handed_over.pop(piu, None)
+
+    def hand_over(self, piu: int, target: AccessPoint) -> None:
+        """PIU ``piu`` is now served by ``target``: detach it here and attach it there."""
+        target.attach(piu, self.piu_inboxes.pop(piu))
+        self.handed_over[piu] = target
+
+    def serving(self, piu: int) -> AccessPoint:
+        """The AP that serves ``piu`` now (following its handovers from here)."""
+        ap: AccessPoint = self
+        while piu not in ap.piu_inboxes:
+            ap = ap.handed_over[piu]
+        return ap
 
     def run(self) -> Generator[simpy.Event, object, None]:
         while True:
@@ -230,4 +245,16 @@ class AccessPoint(Node):
             power_w=self.tx_power_w,
         )
         for k in recipients:
-            self.piu_inboxes[k].put(model)
+            if k in self.piu_inboxes:
+                self.piu_inboxes[k].put(model)
+            else:
+                self.env.process(self._forward_model(model, k))
+
+    def _forward_model(self, model: GlobalModel, piu: int) -> Generator[simpy.Event, object, None]:
+        """A recipient handed over to another AP while the model was on its way here (from
+        the server or on this AP's downlink): as in a 3GPP handover with data forwarding,
+        the model goes on to the PIU's new AP over this AP's backhaul (serialisation +
+        latency: the inter-AP hop) and that AP sends it on its own downlink."""
+        self.emit("dl_forward", model.round, bits=model.bits, detail=f"piu{piu}")
+        yield from self.uplink.transfer(model.bits)
+        self.serving(piu).inbox.put(replace(model, recipients=(piu,)))

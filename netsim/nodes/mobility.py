@@ -23,7 +23,10 @@ class Mobility:
     transmission already under way keeps the gains it started with. When another AP's gain
     exceeds the serving AP's by more than ``hysteresis_db``, the PIU hands over to it
     (``handover`` event, detail "apX -> apY", ``snr_db`` the gain ratio in dB): models and
-    uploads after that go through the new AP and its uplink band.
+    uploads after that go through the new AP and its uplink band. A model that was on its
+    way to the PIU through the old AP when it left is forwarded to the new AP
+    (``dl_forward``, see :meth:`AccessPoint._forward_model`); an upload under way finishes
+    on the old AP's band and is relayed by the new AP.
     """
 
     def __init__(
@@ -65,8 +68,7 @@ class Mobility:
 
     def _hand_over(self, old: int, new: int, margin_db: float) -> None:
         piu, ap = self.piu, self.aps[new]
-        inbox = self.aps[old].piu_inboxes.pop(piu.index)
-        ap.attach(piu.index, inbox)
+        self.aps[old].hand_over(piu.index, ap)
         piu.ap_index, piu.ap_inbox, piu.access = new, ap.inbox, ap.access
         round = piu.current_round
         piu.emit("handover", round, snr_db=margin_db, detail=f"ap{old} -> ap{new}")
