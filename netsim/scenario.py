@@ -1123,10 +1123,9 @@ class Scenario(_Frozen):
                 raise _FieldError(f"device.classes.{c.name}.pius", c.pius, f"indices below {n}")
         powers = {c.tx_power_dbm for c in classes if c.tx_power_dbm is not None}
         varies = bool(powers - {self.device.tx_power_dbm})
-        for name, used in (
-            ("ota.enabled", self.ota.enabled),
-            ("allocation.method", self.allocation.method != "none"),
-        ):
+        # one full power for the over-the-air power control (the allocation handles each
+        # PIU's own full power)
+        for name, used in (("ota.enabled", self.ota.enabled),):
             if used and varies:
                 raise _FieldError(
                     "device.classes",

@@ -279,6 +279,8 @@ class Simulation:
         slowdowns = [slowdown_distribution(d.straggler) for d in self.devices]
         if s.allocation.method != "none":
             self.server.allocator = self._allocator(computes, slowdowns, partitions)
+        elif s.radio.access == "cellfree":
+            self.server.cellfree = (self.cellfree_uplink, s.radio.combining)
         self.pius: list[PIU] = []
         schedules = self._availability(n_pius)
         for k in range(n_pius):
@@ -498,7 +500,7 @@ class Simulation:
                 ]
             ),
             np.array([c.energy_j(int(n)) for c, n in zip(computes, samples, strict=True)]),
-            dbm_to_w(s.device.tx_power_dbm),
+            np.array([dbm_to_w(d.tx_power_dbm) for d in self.devices]),
         )
 
     def _pruning_schedule(self) -> PruningSchedule | None:

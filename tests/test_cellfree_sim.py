@@ -161,3 +161,48 @@ def test_allocation_needs_a_cellfree_mr_uplink():
 
     with pytest.raises(ScenarioError, match="allocation.method = 'sqp'.*radio.access"):
         load_scenario(None, ['allocation.method="sqp"'])
+
+
+def test_only_the_pius_sending_in_a_round_interfere():
+    """allocation.method = "none": every PIU sends pilots, but a round's interference comes
+    from the PIUs selected in it (5 of 12 here), as the allocators assume."""
+    scenario = _cellfree().with_overrides(["protocol.clients_per_round=5", "protocol.rounds=2"])
+    sim = Simulation(scenario)
+    ev = sim.run().events
+    beta = sim.gain / (sim.channel.noise_psd_w_hz * 20e6)
+    rho = np.full(12, 0.1)
+    pilots = assign_pilots(beta, 4)
+    gamma = estimation_quality(beta, pilots, rho, 4)
+    for r in (0, 1):
+        tx = ev[(ev["event"] == "tx_end") & (ev["round"] == r)]
+        sending = sorted(int(n.removeprefix("piu")) for n in tx["node"])
+        assert len(sending) == 5
+        keep = np.array(sending)
+        sinr = mr_sinr(beta[keep], gamma[keep], pilots[keep], rho[keep], np.ones(5), 4)
+        everyone = mr_sinr(beta, gamma, pilots, rho, np.ones(12), 4)[keep]
+        assert (sinr > everyone).all()  # fewer interferers than all 12
+        for node, rate in zip(tx["node"], tx["rate_bps"], strict=True):
+            i = sending.index(int(node.removeprefix("piu")))
+            assert rate == pytest.approx(uplink_rate_bps(sinr, 20e6, 4, 200)[i], rel=1e-12)
+
+
+def test_device_classes_of_different_powers_can_be_allocated():
+    """Each PIU's allocated power is its coefficient times its own full power."""
+    classes = [
+        {"name": "weak", "pius": [0, 1, 2, 3], "tx_power_dbm": 10.0},
+        {"name": "strong", "pius": [4, 5, 6, 7], "tx_power_dbm": 23.0},
+    ]
+    base = _cellfree()
+    scenario = Scenario.from_dict(
+        {
+            **base.to_dict(),
+            "device": {**base.device.model_dump(), "classes": classes},
+            "allocation": {"method": "sqp"},
+        }
+    )
+    ev = Simulation(scenario).run().events
+    tx = ev[ev["event"] == "tx_start"].set_index("node")
+    for k in range(12):
+        cap_w = 10 ** ((10.0 if k < 4 else 23.0 if k < 8 else 20.0) / 10) / 1e3
+        assert 0 < tx.loc[f"piu{k}", "power_w"] <= cap_w * (1 + 1e-12)
+    assert (ev["event"] == "allocate").any()

@@ -144,9 +144,16 @@ class AsyncServer(Server):
             self.training[k] = self.version
             by_ap.setdefault(self.pius[k].ap_index, []).append(k)
         self.emit("broadcast", self.version, bits=self.model_bits, detail=f"{n} PIUs")
+        # cell-free: the links of the new ones, with every PIU now training sending data
+        links = self.full_power_links(list(self.training), self.local_steps)
         for ap, recipients in sorted(by_ap.items()):
             msg = GlobalModel(
-                self.version, self.weights, self.model_bits, tuple(recipients), self.local_steps
+                self.version,
+                self.weights,
+                self.model_bits,
+                tuple(recipients),
+                self.local_steps,
+                links=links,
             )
             self.env.process(self._send(ap, msg))
 

@@ -21,7 +21,7 @@ from netsim.log import EventLog, RoundRecord
 from netsim.nodes.base import Deadline, Node
 from netsim.nodes.link import WiredLink
 from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, RoundLink, Update
-from netsim.radio.allocation import RoundAllocator
+from netsim.radio.allocation import CellFreeUplink, RoundAllocator
 from netsim.rng import Stream, Streams
 from netsim.scenario import ProtocolConfig
 
@@ -65,6 +65,9 @@ class Server(Node):
     allocator: optional cell-free power / local-iteration allocation run at each round
         start for the selected PIUs (expected payload: each PIU's last received size, else
         the compressor's plan); logged as ``allocate`` or ``allocation_fallback``.
+    cellfree: without an allocator, the cell-free uplink and its combining ("mr" or
+        "lsfd"): each round's selected PIUs get their full-power links with only the
+        selected PIUs sending data (everyone sends pilots).
     rule: how digital updates are combined (FedAvg, or a robust rule: median, trimmed
         mean, norm clipping); sub-models of own-scope pruning always use masked FedAvg.
     on_round: called with each finished :class:`RoundRecord` (progress reporting).
@@ -93,6 +96,7 @@ class Server(Node):
         rewind: bool = False,
         allocator: RoundAllocator | None = None,
         rule: AggregationRule | None = None,
+        cellfree: tuple[CellFreeUplink, str] | None = None,
     ) -> None:
         super().__init__(env, "server", log)
         self.weights = weights
@@ -116,6 +120,7 @@ class Server(Node):
         self._wake: simpy.Event | None = None  # succeeded when an offline PIU comes back
         self.mask: torch.Tensor | None = None
         self.allocator = allocator
+        self.cellfree = cellfree
         self.solve_times_s: list[float] = []  # wall clock of each allocation (diagnostics)
         self.attacker: Attacker | None = None  # an honest-but-curious server's other half
         self.last_bits: dict[int, int] = {}  # each PIU's last received payload size
@@ -163,7 +168,11 @@ class Server(Node):
         control = self._control(r)
         mask_changed = self._prune(r)
         model_bits = self._model_bits(mask_changed)
-        links = self._allocate(r, selected, control) if self.allocator is not None else None
+        links: dict[int, RoundLink] | None
+        if self.allocator is not None:
+            links = self._allocate(r, selected, control)
+        else:
+            links = self.full_power_links(selected, control.local_steps)
         self.emit("broadcast", r, bits=model_bits, detail=f"{len(selected)} PIUs")
         for ap, recipients in sorted(by_ap.items()):
             msg = GlobalModel(
@@ -301,7 +310,7 @@ class Server(Node):
         planned = self.compressor.planned_bits(entries, control.fidelity)
         bits = np.array([self.last_bits.get(k, planned) for k in selected], dtype=float)
         result, rate, sinr = self.allocator.allocate(selected, bits, control.local_steps)
-        p_max = self.allocator.max_power_w
+        p_max = self.allocator.max_power_w  # (K,) W
         self.solve_times_s.append(result.solve_s)
         detail = (
             f"method={result.method} "
@@ -313,12 +322,27 @@ class Server(Node):
             self.emit("allocation_fallback", r, detail=f"{detail} full power: {result.reason}")
         return {
             k: RoundLink(
-                float(p_max * result.eta[i]),
+                float(p_max[k] * result.eta[i]),
                 float(rate[i]),
                 float(10 * np.log10(sinr[i])),
                 int(result.steps[i]),
             )
             for i, k in enumerate(selected)
+        }
+
+    def full_power_links(self, sending: list[int], steps: int) -> dict[int, RoundLink] | None:
+        """Cell-free links at full power of the PIUs ``sending`` data at the same time (None
+        for other access schemes: their PIUs know their own links)."""
+        if self.cellfree is None or not sending:
+            return None
+        uplink, combining = self.cellfree
+        keep = np.asarray(sorted(sending))
+        rate, sinr = uplink.full_power(keep, combining)
+        return {
+            int(k): RoundLink(
+                float(uplink.rho[k]), float(rate[i]), float(10 * np.log10(sinr[i])), steps
+            )
+            for i, k in enumerate(keep)
         }
 
     def _model_bits(self, with_mask: bool) -> int:

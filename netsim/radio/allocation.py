@@ -16,9 +16,10 @@ compute time and energy per local iteration (c_k s, e_k J). Every method returns
   variable of the slowest PIU's latency ``I_k c_k + l_k``; E_ref, T_ref: their full-power
   values, so the weights compare like with like) over eta and relaxed local iterations
   ``I_k in [I_min, I_max]`` with ``sum_k I_k >= I_total`` (the round's local work), optional
-  per-PIU energy and round latency budgets; scipy SLSQP with analytic gradients, then the
-  iterations are rounded (largest remainders keep the work constraint) and the powers
-  re-solved with the iterations fixed.
+  per-PIU energy and round latency budgets; scipy SLSQP with analytic gradients from full
+  power, WMMSE and min-max latency starts; then, for the powers found, the integer
+  iterations are chosen exactly (:func:`exact_steps`) and the powers re-solved for them,
+  alternating while the objective improves.
 * ``full_power``: eta = 1.
 * ``max_sum_rate``: WMMSE (Shi et al. 2011) on the equivalent scalar interference channel,
   started from full power (so its sum rate is never below full power's).
@@ -35,6 +36,7 @@ with the reason and full power with the nominal local iterations (documented fal
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -42,6 +44,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize
+
+from netsim.radio.cellfree import lsfd_sinr, mr_sinr, uplink_rate_bps
 
 METHODS = ("sqp", "full_power", "max_sum_rate", "dinkelbach", "min_max_latency")
 
@@ -78,7 +82,8 @@ class SINRModel:
         a = antennas * rho * gamma_sum**2
         c = (gamma @ beta.T) * rho[None, :]  # sum_l gamma_kl beta_jl rho_j (non-coherent)
         same = pilots[:, None] == pilots[None, :]
-        coherent = ((gamma / beta) @ beta.T) ** 2  # (sum_l gamma_kl beta_jl / beta_kl)^2
+        root = np.sqrt(gamma)
+        coherent = (root @ root.T) ** 2  # (sum_l sqrt(gamma_kl gamma_jl))^2, any pilot powers
         c = c + antennas * np.where(same & ~np.eye(len(rho), dtype=bool), coherent, 0.0) * rho
         prelog = bandwidth_hz * (1.0 - tau_p / tau_c)
         return cls(a, c, gamma_sum, prelog)
@@ -117,6 +122,21 @@ class CellFreeUplink:
     tau_p: int
     tau_c: int
 
+    def full_power(self, keep: np.ndarray, combining: str = "mr") -> tuple[np.ndarray, np.ndarray]:
+        """(rate bit/s (n,), SINR (n,)) of the PIUs ``keep`` (n,) sending data at full power
+        while the others are silent, with MR or LSFD combining (allocation.method = "none").
+
+        Convention: everyone sends pilots (in ``gamma``); the interference counts only the
+        PIUs that send data at the same time, i.e. the round's selected PIUs.
+        """
+        eta = np.ones(len(keep))
+        args = (self.beta[keep], self.gamma[keep], self.pilots[keep], self.rho[keep], eta)
+        if combining == "lsfd":
+            sinr = lsfd_sinr(*args, self.antennas)[0]
+        else:
+            sinr = mr_sinr(*args, self.antennas)
+        return uplink_rate_bps(sinr, self.bandwidth_hz, self.tau_p, self.tau_c), sinr
+
     def sinr_model(self, keep: np.ndarray) -> SINRModel:
         """The model when only the PIUs ``keep`` (n,) transmit (the others are silent).
 
@@ -141,13 +161,14 @@ class RoundCosts:
     """What one round costs each selected PIU apart from the power.
 
     payload_bits: (K,) S_k expected upload size; step_time_s, step_energy_j: (K,) compute
-    time c_k and energy e_k of one local iteration; max_power_w: P_u (W) at eta = 1.
+    time c_k and energy e_k of one local iteration; max_power_w: (K,) P_k (W) at
+    eta = 1, each PIU's own (device classes), or one float for all.
     """
 
     payload_bits: np.ndarray
     step_time_s: np.ndarray
     step_energy_j: np.ndarray
-    max_power_w: float
+    max_power_w: np.ndarray | float
 
 
 @dataclass(frozen=True)
@@ -252,27 +273,145 @@ def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
             f"local steps {s.steps} per PIU outside [steps_min, steps_max] = "
             f"[{s.steps_min}, {s.steps_max}]"
         )
-    # SLSQP is local, but on these problems it reaches the same optimum (to ~1e-3) from
-    # full power, WMMSE or min-max latency powers; one solve from the best of those starts
-    # is enough, and keeping the feasible starts as candidates makes SQP never worse than
-    # a baseline it could reach (three solves cost 3x the wall time for nothing).
-    nominal = np.full(k, float(s.steps))
+    # SLSQP is local: under strong pilot contamination it can stop at its start, so it runs
+    # from each of full power, WMMSE and min-max latency powers. Relaxed iterations are not
+    # rounded: for fixed powers the integer iterations are chosen exactly (exact_steps), the
+    # powers re-solved for them, and the two alternated while the objective improves. Each
+    # start is also a candidate as it is, so SQP is never worse than a baseline it reaches.
     starts = [np.ones(k), np.clip(_max_sum_rate(model, costs, s)[0], s.eta_min, 1.0)]
     with contextlib.suppress(AllocationError):  # no common latency reachable: skip that start
         starts.append(np.clip(_min_max_latency(model, costs, s)[0], s.eta_min, 1.0))
-    solutions = [
-        (eta, nominal.astype(int)) for eta in starts if _feasible(model, costs, s, eta, nominal)
-    ]
-    best = min(starts, key=lambda eta: objective(model, costs, s, eta, nominal))
-    with contextlib.suppress(AllocationError):
-        eta, steps = _sqp_solve(model, costs, s, None, total_steps, best)
-        if s.steps_min != s.steps_max:  # relax-and-round, then re-solve the powers
-            steps = _round_steps(steps, total_steps, s.steps_min, s.steps_max)
-            eta, _ = _sqp_solve(model, costs, s, steps, total_steps, start=eta)
-        solutions.append((eta, np.round(steps).astype(int)))
+    solutions: list[tuple[np.ndarray, np.ndarray]] = []
+    relaxed: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in starts:
+        steps = exact_steps(model, costs, s, start, total_steps)
+        if steps is not None:
+            solutions.append((start, steps))
+        with contextlib.suppress(AllocationError):
+            relaxed.append(_sqp_solve(model, costs, s, None, total_steps, start))
+    if relaxed:
+        # Integer iterations for the best relaxed solution: the exact ones for its powers
+        # and its best roundings, each with the powers re-solved; then alternate from the
+        # best of those (the alternation alone is local in the integers).
+        eta_r, steps_r = min(relaxed, key=lambda sol: objective(model, costs, s, *sol))
+        choices = _roundings(model, costs, s, eta_r, steps_r, total_steps)
+        exact = exact_steps(model, costs, s, eta_r, total_steps)
+        if exact is not None:
+            choices.append(exact)
+        fixed: list[tuple[np.ndarray, np.ndarray]] = []
+        for steps in choices:
+            with contextlib.suppress(AllocationError):
+                fixed.append((_sqp_solve(model, costs, s, steps, total_steps, eta_r)[0], steps))
+        if fixed:
+            best = min(fixed, key=lambda sol: objective(model, costs, s, *sol))
+            solutions.extend(fixed)
+            solutions.extend(_alternate(model, costs, s, best[0], total_steps))
     if not solutions:
         raise AllocationError("SLSQP found no feasible point and no start meets the budgets")
     return min(solutions, key=lambda sol: objective(model, costs, s, sol[0], sol[1]))
+
+
+def _alternate(
+    model: SINRModel, costs: RoundCosts, s: AllocationSettings, eta: np.ndarray, total: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """From relaxed powers: exact integer iterations for the powers, then the best powers
+    for those iterations, repeated while the objective improves (at most 5 times)."""
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    best = math.inf
+    for _ in range(5):
+        steps = exact_steps(model, costs, s, eta, total)
+        if steps is None:
+            break
+        found.append((eta, steps))
+        with contextlib.suppress(AllocationError):
+            eta, _ = _sqp_solve(model, costs, s, steps, total, start=eta)
+            found.append((eta, steps))
+        value = objective(model, costs, s, eta, steps)
+        if value >= best * (1 - 1e-12):
+            break
+        best = value
+    return found
+
+
+def _roundings(
+    model: SINRModel,
+    costs: RoundCosts,
+    s: AllocationSettings,
+    eta: np.ndarray,
+    relaxed: np.ndarray,
+    total: int,
+    keep: int = 4,
+    limit: int = 256,
+) -> list[np.ndarray]:
+    """The ``keep`` best (at powers ``eta``) of the integer vectors that round each relaxed
+    iteration count down or up with the work constraint met exactly (at most ``limit``
+    looked at)."""
+    floor = np.clip(np.floor(relaxed + 1e-9), s.steps_min, s.steps_max).astype(int)
+    fractional = np.flatnonzero((relaxed - floor > 1e-6) & (floor < s.steps_max))
+    missing = max(0, total - int(floor.sum()))
+    if missing > len(fractional):
+        return []
+    options = []
+    for up in itertools.islice(itertools.combinations(fractional, missing), limit):
+        steps = floor.copy()
+        steps[list(up)] += 1
+        options.append(steps)
+    options.sort(key=lambda st: objective(model, costs, s, eta, st))
+    return options[:keep]
+
+
+def exact_steps(
+    model: SINRModel, costs: RoundCosts, s: AllocationSettings, eta: np.ndarray, total: int
+) -> np.ndarray | None:
+    """The integer local iterations (K,) that minimise the SQP objective for fixed powers
+    ``eta``, exactly; None when no choice meets the budgets.
+
+    With the powers fixed, the upload latencies l_k and energies are constants and the
+    objective is ``w_E sum_k I_k e_k / E_ref + w_T max_k (I_k c_k + l_k) / T_ref`` over
+    integers I_k in [I_min, I_max] with ``sum_k I_k >= I_total``. The optimal round latency
+    is one of the candidates ``I c_k + l_k``; for each candidate T, the iterations that
+    finish by T and do the work at least energy are the minimum ones plus the missing work
+    given one by one to the PIUs with the cheapest iteration (a linear objective over a box
+    and one sum constraint: the greedy is exact). The best candidate wins.
+    """
+    lo, hi = s.steps_min, s.steps_max
+    k = len(eta)
+    upload_s = costs.payload_bits / model.rate_bps(eta)  # (K,)
+    upload_j = np.broadcast_to(np.asarray(costs.max_power_w, dtype=float), (k,)) * eta * upload_s
+    c, e = costs.step_time_s, costs.step_energy_j
+    upper = np.full(k, hi)
+    if s.energy_budget_j is not None:  # I_k e_k + upload_k <= budget
+        room = (s.energy_budget_j * (1 + 1e-9) - upload_j) / e
+        upper = np.minimum(upper, np.floor(room + 1e-9)).astype(int)
+    if (upper < lo).any() or upper.sum() < total:
+        return None
+    e_ref, t_ref = _references(model, costs, s)
+    cheapest = np.argsort(e, kind="stable")
+    candidates = np.unique(
+        np.concatenate([np.arange(lo, upper[i] + 1) * c[i] + upload_s[i] for i in range(k)])
+    )
+    if s.latency_budget_s is not None:
+        candidates = candidates[candidates <= s.latency_budget_s * (1 + 1e-9)]
+    best, best_value = None, math.inf
+    for t in candidates:
+        cap = np.minimum(upper, np.floor((t - upload_s) / c + 1e-9)).astype(int)
+        if (cap < lo).any() or cap.sum() < total:
+            continue
+        steps = np.full(k, lo)
+        missing = total - steps.sum()
+        for i in cheapest:
+            if missing <= 0:
+                break
+            extra = min(cap[i] - lo, missing)
+            steps[i] += extra
+            missing -= extra
+        latency = float((steps * c + upload_s).max())
+        value = (
+            s.w_energy * float(upload_j.sum() + steps @ e) / e_ref + s.w_latency * latency / t_ref
+        )
+        if value < best_value:
+            best, best_value = steps, value
+    return best
 
 
 def _feasible(
@@ -300,7 +439,8 @@ def _sqp_solve(
     """SLSQP over x = [eta (K), I (K), t] (I fixed by bounds when ``fixed_steps`` is given)."""
     k = len(model.a)
     e_ref, t_ref = _references(model, costs, s)
-    p, bits = costs.max_power_w, costs.payload_bits
+    p = np.broadcast_to(np.asarray(costs.max_power_w, dtype=float), (k,))  # (K,) W
+    bits = costs.payload_bits
 
     def split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         return x[:k], x[k : 2 * k], float(x[-1])
@@ -315,7 +455,7 @@ def _sqp_solve(
         lat, dlat = upload(eta)
         energy = p * eta @ lat + steps @ costs.step_energy_j
         grad = np.zeros_like(x)
-        grad[:k] = s.w_energy / e_ref * p * (lat + eta @ dlat)
+        grad[:k] = s.w_energy / e_ref * (p * lat + (p * eta) @ dlat)
         grad[k : 2 * k] = s.w_energy / e_ref * costs.step_energy_j
         grad[-1] = s.w_latency / t_ref
         return s.w_energy * energy / e_ref + s.w_latency * t / t_ref, grad
@@ -351,7 +491,7 @@ def _sqp_solve(
             eta, _, _ = split(x)
             lat, dlat = upload(eta)
             jac = np.zeros((k, 2 * k + 1))
-            jac[:, :k] = -p * (np.diag(lat) + eta[:, None] * dlat)
+            jac[:, :k] = -p[:, None] * (np.diag(lat) + eta[:, None] * dlat)
             jac[:, k : 2 * k] = -np.diag(costs.step_energy_j)
             return jac / budget
 
@@ -382,7 +522,7 @@ def _sqp_solve(
         method="SLSQP",
         bounds=bounds,
         constraints=constraints,
-        options={"maxiter": 300, "ftol": 1e-10},
+        options={"maxiter": 2000, "ftol": 1e-14},
     )
     x = np.clip(res.x, [b[0] for b in bounds], [np.inf if b[1] is None else b[1] for b in bounds])
     feasible = all(np.all(np.asarray(c["fun"](x)) >= -1e-6) for c in constraints)  # type: ignore[operator]
@@ -390,19 +530,6 @@ def _sqp_solve(
         raise AllocationError(f"SLSQP found no feasible point ({res.message})")
     eta, steps, _ = split(x)
     return eta, steps
-
-
-def _round_steps(relaxed: np.ndarray, total: int, lo: int, hi: int) -> np.ndarray:
-    """Integer iterations in [lo, hi] near ``relaxed`` with sum >= total: floor, then add one
-    to the largest remainders until the work constraint holds."""
-    steps = np.clip(np.floor(relaxed + 1e-9), lo, hi).astype(int)
-    order = np.argsort(-(relaxed - steps), kind="stable")
-    for i in order:
-        if steps.sum() >= total:
-            break
-        if steps[i] < hi:
-            steps[i] += 1
-    return steps
 
 
 # --------------------------------------------------------------------------- baselines
@@ -433,7 +560,8 @@ def _max_sum_rate(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
 
 def _dinkelbach(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
     """Generalized Dinkelbach (Crouzeix et al.) for max_eta min_k f_k / g_k."""
-    k, p, pc = len(model.a), costs.max_power_w, s.circuit_power_w
+    k, pc = len(model.a), s.circuit_power_w
+    p = np.broadcast_to(np.asarray(costs.max_power_w, dtype=float), (k,))  # (K,) W
     starts = [np.ones(k), np.full(k, max(s.eta_min, 0.1)), _max_sum_rate(model, costs, s)[0]]
     eta = max(starts, key=lambda e: float(energy_efficiency(model, costs, s, e).min()))
     lam = float(energy_efficiency(model, costs, s, eta).min())
@@ -447,7 +575,7 @@ def _dinkelbach(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
 
 
 def _maxmin_inner(
-    model: SINRModel, p: float, pc: float, lam: float, start: np.ndarray, eta_min: float
+    model: SINRModel, p: np.ndarray, pc: float, lam: float, start: np.ndarray, eta_min: float
 ) -> np.ndarray:
     """argmax_eta min_k [log2(1 + SINR_k) - lam (p eta_k + pc)] in epigraph form."""
     k = len(model.a)
@@ -459,7 +587,7 @@ def _maxmin_inner(
     def slack_jac(x: np.ndarray) -> np.ndarray:
         eta = x[:k]
         jac = np.zeros((k, k + 1))
-        jac[:, :k] = model.rate_jacobian(eta) / model.prelog_hz - lam * p * np.eye(k)
+        jac[:, :k] = model.rate_jacobian(eta) / model.prelog_hz - lam * np.diag(p)
         jac[:, -1] = -1.0
         return jac
 
@@ -545,7 +673,7 @@ class RoundAllocator:
 
     uplink: the cell-free uplink of all K PIUs (the unselected ones are silent in a round);
     step_time_s, step_energy_j: (K,) per-PIU compute time and energy of one local iteration
-    (mean straggler slowdown); max_power_w: P_u.
+    (mean straggler slowdown); max_power_w: (K,) each PIU's full transmit power P_k (W).
     """
 
     def __init__(
@@ -554,7 +682,7 @@ class RoundAllocator:
         settings: AllocationSettings,
         step_time_s: np.ndarray,
         step_energy_j: np.ndarray,
-        max_power_w: float,
+        max_power_w: np.ndarray,
     ) -> None:
         self.uplink = uplink
         self.settings = settings
@@ -570,7 +698,7 @@ class RoundAllocator:
         keep = np.asarray(selected)
         model = self.uplink.sinr_model(keep)
         costs = RoundCosts(
-            payload_bits, self.step_time_s[keep], self.step_energy_j[keep], self.max_power_w
+            payload_bits, self.step_time_s[keep], self.step_energy_j[keep], self.max_power_w[keep]
         )
         s = self.settings
         settings = replace(

@@ -58,17 +58,24 @@ def mr_sinr(
     use-and-then-forget decoding and pilot contamination:
 
     ``SINR_k = rho_k eta_k N (sum_l gamma_kl)^2 / [ N sum_{i in P_k \\ k} rho_i eta_i
-    (sum_l gamma_kl beta_il / beta_kl)^2 + sum_i rho_i eta_i sum_l gamma_kl beta_il
+    (sum_l sqrt(gamma_kl gamma_il))^2 + sum_i rho_i eta_i sum_l gamma_kl beta_il
     + sum_l gamma_kl ]``.
+
+    The coherent term is ``|E[h^_kl^H h_il]| = N sqrt(gamma_kl gamma_il)`` for a pilot
+    sharer i. Ngo et al.'s ``gamma_kl beta_il / beta_kl`` equals ``sqrt(gamma_kl gamma_il)``
+    only when all PIUs send pilots at the same power; with different powers (device
+    classes) it is off by up to several dB at short pilots (PHYSICS.md section 4).
+    The sums over i run over the PIUs that send data (``eta_i > 0``); all PIUs' pilots are
+    in ``gamma`` already.
     """
     p = rho_data * eta  # (K,) effective transmit SNR of each PIU
     gamma_sum = gamma.sum(axis=1)  # (K,)
     signal = antennas * p * gamma_sum**2
-    ratio = gamma / beta  # (K, L): gamma_kl / beta_kl
+    root = np.sqrt(gamma)  # (K, L)
     contamination = np.zeros(len(p))
     for t in np.unique(pilots):  # only PIUs sharing a pilot interfere coherently
         group = np.flatnonzero(pilots == t)
-        coherent = (ratio[group] @ beta[group].T) ** 2  # (sum_l gamma_kl beta_il / beta_kl)^2
+        coherent = (root[group] @ root[group].T) ** 2  # (sum_l sqrt(gamma_kl gamma_il))^2
         np.fill_diagonal(coherent, 0.0)
         contamination[group] = antennas * coherent @ p[group]
     noncoherent = gamma @ (beta.T @ p)  # sum_i p_i sum_l gamma_kl beta_il, in O(K L)
@@ -89,7 +96,8 @@ def lsfd_sinr(
     The CPU combines the APs' local estimates with weights a_k (L,) computed from channel
     statistics only: ``a_k = M_k^(-1) gamma_k`` with
     ``M_k = diag(N gamma_k (beta^T p) + N gamma_k) + N^2 sum_{i in P_k \ k} p_i u_ki u_ki^H``,
-    ``u_ki = gamma_k beta_i / beta_k`` (element-wise), giving
+    ``u_ki = sqrt(gamma_k gamma_i)`` (element-wise: the coherent gain of pilot sharer i at
+    each AP, for any pilot powers), giving
     ``SINR_k = p_k N^2 gamma_k^T M_k^(-1) gamma_k``. With a_k = 1 this is exactly
     :func:`mr_sinr`, so LSFD is never worse.
     """
@@ -105,7 +113,7 @@ def lsfd_sinr(
             others = group[group != k]
             if len(others) == 0:
                 continue
-            u = gamma[k][None, :] * beta[others] / beta[k][None, :]  # (|P_k|-1, L)
+            u = np.sqrt(gamma[k][None, :] * gamma[others])  # (|P_k|-1, L)
             m[k] += antennas**2 * (u.T * p[others]) @ u
     weights = np.linalg.solve(m, gamma[:, :, None])[:, :, 0]  # (K, L): a_k = M_k^-1 gamma_k
     sinr = p * antennas**2 * np.einsum("kl,kl->k", gamma, weights)

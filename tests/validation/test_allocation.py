@@ -165,3 +165,82 @@ def test_an_infeasible_budget_falls_back_to_full_power():
     assert np.all(r.eta == 1.0) and np.all(r.steps == 10)
     impossible = AllocationSettings(latency_budget_s=1e-6)
     assert allocate(model, costs, impossible).status == "fallback"
+
+
+def _small(seed: int, tau_p: int, mixed_powers: bool):
+    """Three PIUs; with tau_p = 1 all share one pilot (strong contamination); with mixed
+    powers the PIUs are device classes of 10, 17 and 23 dBm."""
+    model, costs, (beta, gamma, pilots, rho, n) = _instance(seed, k=3, n_aps=3, tau_p=tau_p)
+    if mixed_powers:
+        rho = 10 ** ((np.array([10.0, 17.0, 23.0]) - 30) / 10)
+        gamma = estimation_quality(beta, pilots, rho, tau_p)
+        model = SINRModel.from_cellfree(beta, gamma, pilots, rho, n, 20e6, tau_p, 200)
+        costs = replace(costs, max_power_w=rho)
+    return model, costs
+
+
+def _brute_force_steps(model, costs, s, eta, total):
+    """Every integer choice in [lo, hi]^K (the reference for exact_steps)."""
+    import itertools
+
+    best, best_value = None, np.inf
+    k = len(eta)
+    for steps in itertools.product(range(s.steps_min, s.steps_max + 1), repeat=k):
+        steps = np.array(steps)
+        if steps.sum() < total:
+            continue
+        if (
+            s.energy_budget_j is not None
+            and (energies_j(model, costs, eta, steps) > s.energy_budget_j * (1 + 1e-9)).any()
+        ):
+            continue
+        value = objective(model, costs, s, eta, steps)
+        if value < best_value:
+            best, best_value = steps, value
+    return best, best_value
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("weights", [(0.5, 0.5), (0.9, 0.1), (0.1, 0.9)])
+def test_exact_steps_equal_a_brute_force_search(seed, weights):
+    from netsim.radio.allocation import exact_steps
+
+    model, costs = _small(seed, tau_p=1, mixed_powers=True)
+    s = AllocationSettings(w_energy=weights[0], w_latency=weights[1], steps=5, steps_min=2,
+                           steps_max=9)  # fmt: skip
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        eta = rng.uniform(0.05, 1.0, 3)
+        steps = exact_steps(model, costs, s, eta, 15)
+        _, value = _brute_force_steps(model, costs, s, eta, 15)
+        assert objective(model, costs, s, eta, steps) == pytest.approx(value, rel=1e-12)
+
+
+def _global_search(model, costs, s, total):
+    """Differential evolution over the powers (polished), with the exactly best integer
+    iterations for each (checked above against brute force): a global reference."""
+    from scipy.optimize import differential_evolution
+
+    from netsim.radio.allocation import exact_steps
+
+    def value(eta):
+        steps = exact_steps(model, costs, s, eta, total)
+        return np.inf if steps is None else objective(model, costs, s, eta, steps)
+
+    k = len(model.a)
+    res = differential_evolution(
+        value, [(s.eta_min, 1.0)] * k, seed=0, tol=1e-12, maxiter=300, popsize=30, polish=True
+    )
+    return res.fun
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize(("tau_p", "mixed"), [(1, False), (1, True), (3, True)])
+def test_sqp_is_within_1e_6_of_a_global_search(seed, tau_p, mixed):
+    model, costs = _small(seed, tau_p, mixed)
+    s = AllocationSettings(method="sqp", steps=5, steps_min=2, steps_max=9)
+    sqp = allocate(model, costs, s)
+    assert sqp.status == "ok"
+    found = objective(model, costs, s, sqp.eta, sqp.steps)
+    assert sqp.steps.sum() >= 15 and ((sqp.steps >= 2) & (sqp.steps <= 9)).all()
+    assert found <= _global_search(model, costs, s, 15) * (1 + 1e-6)

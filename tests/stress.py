@@ -1,0 +1,186 @@
+"""Random valid scenarios that combine the features that interact on the timeline, and the
+invariants every run must keep. ``tests/test_stress.py`` runs a fast subset;
+
+    python -m tests.stress 300
+
+runs many and reports (the figure in the reliability issue's closing note)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+from netsim import Simulation
+from netsim.scenario import Scenario
+from netsim.sim import SimulationResult
+
+BASE: dict[str, Any] = {
+    "name": "stress",
+    "radio": {
+        "pathloss": {"model": "log_distance", "exponent": 3.0, "ref_loss_db": 40.0},
+        "shadowing_std_db": 4.0,
+        "bandwidth_hz": 1e6,
+        "noise_figure_db": 0.0,
+    },
+    "device": {"cpu_hz": 1e9, "cycles_per_sample": 2.5e6},
+    "server": {"aggregation_s": 0.01},
+    "learning": {
+        "dataset": "digits",
+        "model": "mlp",
+        "batch_size": 8,
+        "optimizer": {"name": "sgd", "lr": 0.05},
+    },
+}
+
+
+def random_scenario(seed: int) -> Scenario:
+    """A valid scenario drawn from ``seed``: mobility and handover, churn, deadlines,
+    over-commitment, FedAsync/FedBuff, fixed-rate links with outages and retransmissions,
+    harvesting batteries, compression with error feedback, one to four APs."""
+    rng = np.random.default_rng(seed)
+    data = copy.deepcopy(BASE)
+    data["seed"] = int(seed)
+    n = int(rng.integers(3, 9))
+    side = int(rng.integers(1, 3))
+    data["topology"] = {
+        "kind": "grid",
+        "num_pius": n,
+        "aps_per_side": side,
+        "side_m": float(rng.uniform(60, 200)),
+    }
+    radio = data["radio"]
+    radio["access"] = str(rng.choice(["tdma", "fdma"]))
+    if rng.random() < 0.4:
+        radio["target_rate_bps"] = float(rng.uniform(2e5, 3e6))
+        radio["max_retransmissions"] = int(rng.integers(0, 3))
+    device = data["device"]
+    device["straggler"] = {"dist": "lognormal", "sigma": float(rng.uniform(0.1, 1.0))}
+    if rng.random() < 0.5:
+        device["availability"] = {
+            "kind": "exponential",
+            "mean_on_s": float(rng.uniform(0.5, 5)),
+            "mean_off_s": float(rng.uniform(0.2, 2)),
+        }
+    if rng.random() < 0.5:
+        device["battery_j"] = float(rng.uniform(0.02, 2))
+        if rng.random() < 0.6:
+            device["harvesting"] = {"kind": "constant", "power_w": float(rng.uniform(0, 0.2))}
+        device["reserve_j"] = float(rng.uniform(0, 0.3))
+    if rng.random() < 0.5:
+        data["mobility"] = {
+            "model": "random_waypoint",
+            "speed_mps": float(rng.uniform(2, 40)),
+            "update_s": float(rng.uniform(0.05, 0.5)),
+        }
+    mode = str(rng.choice(["sync", "sync", "fedasync", "fedbuff"]))
+    protocol: dict[str, Any] = {"mode": mode, "rounds": int(rng.integers(2, 5))}
+    if mode == "sync":
+        if rng.random() < 0.6:
+            protocol["deadline_s"] = float(rng.uniform(0.1, 2.0))
+        if rng.random() < 0.4:
+            k = int(rng.integers(1, n + 1))
+            protocol["clients_per_round"] = k
+            protocol["target_updates"] = int(rng.integers(1, k + 1))
+    else:
+        protocol["concurrency"] = int(rng.integers(1, n + 1))
+        if mode == "fedbuff":
+            protocol["buffer_size"] = int(rng.integers(1, protocol["concurrency"] + 1))
+    data["protocol"] = protocol
+    choice = rng.random()
+    if choice < 0.3:
+        data["compression"] = {"method": "topk", "ratio": 0.1, "error_feedback": True}
+    elif choice < 0.5:
+        data["compression"] = {"method": "uniform", "bits": 4, "error_feedback": True}
+    data["learning"]["local_steps"] = int(rng.integers(1, 4))
+    return Scenario.from_dict(data)
+
+
+def check_run(result: SimulationResult) -> None:
+    """The invariants of every run (AssertionError naming the first one broken)."""
+    e = result.events
+    t = e["t_s"].to_numpy()
+    assert np.all(np.diff(t) >= 0), "events out of time order"
+    piu = e[e["role"] == "piu"]
+    spent = piu[piu["event"] != "harvest"].groupby("node")["energy_j"].sum()
+    for name, start in result.initial_battery_j.items():
+        if math.isinf(start):
+            continue
+        used = float(spent.get(name, 0.0))
+        end = result.final_battery_j[name]
+        harvested = result.harvested_j.get(name, 0.0)
+        # float64 sums over the ledger's entries: a few ulps of the battery per entry
+        tol = 8 * np.finfo(float).eps * max(start, 1.0) * (len(piu) + 1)
+        assert abs(start - used + harvested - end) <= tol, f"{name}: energy ledger off"
+        assert end >= -tol, f"{name}: battery below zero"
+    _check_updates_accounted(result)
+
+
+def _check_updates_accounted(result: SimulationResult) -> None:
+    """Every training a PIU started ends in exactly one fate: its update reached the
+    server (received, or discarded there as too late), or the PIU says why not (abort,
+    offline, lost after its retransmissions, skip, battery empty), or the run ended first."""
+    e = result.events
+    fates = 0
+    started = e[e["event"] == "train_start"]
+    server = e[e["role"] == "server"]
+    for _, job in started.iterrows():
+        name, r, t0 = job["node"], job["round"], job["t_s"]
+        later = e[(e["node"] == name) & (e["t_s"] >= t0) & (e.index > job.name)]
+        nxt = later[later["event"] == "train_start"]
+        upto = nxt["t_s"].iloc[0] if len(nxt) else math.inf
+        own = later[later["t_s"] <= upto] if len(nxt) == 0 else later[later.index < nxt.index[0]]
+        sent = own[own["event"] == "tx_end"]
+        if len(sent):
+            t_sent = float(sent["t_s"].iloc[0])
+            received = server[
+                server["event"].isin(["rx_update", "discard"])
+                & server["detail"].str.match(rf"{name}( |$)")
+                & (server["t_s"] >= t_sent)
+                & (server["t_s"] <= upto)
+            ]
+            assert len(received) == 1 or (upto == math.inf and received.empty), (
+                f"{name} round {r}: update sent at {t_sent} reached the server "
+                f"{len(received)} times"
+            )
+        else:
+            gave_up = own["event"].isin(["abort", "offline", "battery_empty"]).any()
+            failed = (own["event"] == "tx_fail").any()
+            assert gave_up or failed or upto == math.inf, (
+                f"{name} round {r}: training started at {t0} without a fate"
+            )
+        fates += 1
+    assert fates == len(started)
+
+
+COVERED = (
+    "handover", "dl_forward", "offline", "abort", "tx_fail", "deadline_miss", "cut",
+    "discard", "skip", "battery_empty", "harvest",
+)  # fmt: skip
+
+
+def main(count: int) -> int:
+    """Run ``count`` random scenarios; print each failure and how many runs saw each of the
+    interacting situations (so a quiet pass is not a pass over nothing)."""
+    failures = 0
+    seen = dict.fromkeys(COVERED, 0)
+    for seed in range(count):
+        scenario = random_scenario(seed)
+        try:
+            result = Simulation(scenario).run()
+            check_run(result)
+        except Exception as exc:  # noqa: BLE001 - report every failing scenario
+            failures += 1
+            print(f"seed {seed}: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        for event in set(result.events["event"]) & set(COVERED):
+            seen[event] += 1
+    print(f"{count} random scenarios, {failures} failed; runs with each event: {seen}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
