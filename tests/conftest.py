@@ -106,3 +106,13 @@ def training_roundoff(
     per_gradient = summands * u * scale
     gain = 1.0 / adaptive_eps if adaptive_eps is not None else 1.0
     return steps * lr * gain * per_gradient / (1.0 - momentum)
+
+
+def float32_atol(*tensors: Any, operations: int) -> float:
+    """Round-off bound for float32 results of ``operations`` roundings (additions or
+    multiplications, in any order) on values of the tensors' largest magnitude: each
+    rounding errs by at most u = eps / 2 relative, and the errors add up (first order)."""
+    import torch
+
+    scale = max(float(t.abs().max()) for t in tensors)
+    return operations * (torch.finfo(torch.float32).eps / 2) * max(scale, 1e-30)

@@ -8,7 +8,7 @@ import torch
 
 from netsim import Simulation
 from netsim.compress.pruning import PruningSchedule, prune_smallest
-from tests.conftest import tiny
+from tests.conftest import tiny, training_roundoff
 
 P = 55_210
 
@@ -167,4 +167,7 @@ def test_per_piu_masks_train_the_same_batched_as_sequentially():
             pruning={"method": "oneshot", "scope": "piu", "start_round": 0, "amount": 0.5},
         )
         weights.append(Simulation(scenario).run().weights)
-    assert torch.allclose(weights[0], weights[1], rtol=0, atol=1e-6)
+    # 2 rounds x 3 SGD steps (lr 0.05) of the digits MLP (a gradient sums over the batch of
+    # 4 and at most 200 units) in another summation order
+    atol = training_roundoff(torch.float32, 6, 0.05, 4 * 200)
+    torch.testing.assert_close(weights[0], weights[1], rtol=0, atol=atol)

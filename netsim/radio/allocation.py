@@ -36,7 +36,6 @@ with the reason and full power with the nominal local iterations (documented fal
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import time
 from collections.abc import Callable
@@ -290,25 +289,21 @@ def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
         with contextlib.suppress(AllocationError):
             relaxed.append(_sqp_solve(model, costs, s, None, total_steps, start))
     if relaxed:
-        # Integer iterations for the best relaxed solution: the exact ones for its powers
-        # and its best roundings, each with the powers re-solved; then alternate from the
-        # best of those (the alternation alone is local in the integers).
+        # The best relaxed solution polished (SLSQP's default stop leaves ~1e-5 of the
+        # objective, enough to pick the wrong integers), then exactly the best integer
+        # iterations for its powers and the powers re-solved, alternating while that improves.
         eta_r, steps_r = min(relaxed, key=lambda sol: objective(model, costs, s, *sol))
-        choices = _roundings(model, costs, s, eta_r, steps_r, total_steps)
-        exact = exact_steps(model, costs, s, eta_r, total_steps)
-        if exact is not None:
-            choices.append(exact)
-        fixed: list[tuple[np.ndarray, np.ndarray]] = []
-        for steps in choices:
-            with contextlib.suppress(AllocationError):
-                fixed.append((_sqp_solve(model, costs, s, steps, total_steps, eta_r)[0], steps))
-        if fixed:
-            best = min(fixed, key=lambda sol: objective(model, costs, s, *sol))
-            solutions.extend(fixed)
-            solutions.extend(_alternate(model, costs, s, best[0], total_steps))
+        with contextlib.suppress(AllocationError):
+            eta_r, _ = _sqp_solve(
+                model, costs, s, None, total_steps, eta_r, steps_r, ftol=POLISH_FTOL
+            )
+        solutions.extend(_alternate(model, costs, s, eta_r, total_steps))
     if not solutions:
         raise AllocationError("SLSQP found no feasible point and no start meets the budgets")
     return min(solutions, key=lambda sol: objective(model, costs, s, sol[0], sol[1]))
+
+
+POLISH_FTOL = 1e-12  # relative objective change at which the polishing solve stops
 
 
 def _alternate(
@@ -331,33 +326,6 @@ def _alternate(
             break
         best = value
     return found
-
-
-def _roundings(
-    model: SINRModel,
-    costs: RoundCosts,
-    s: AllocationSettings,
-    eta: np.ndarray,
-    relaxed: np.ndarray,
-    total: int,
-    keep: int = 4,
-    limit: int = 256,
-) -> list[np.ndarray]:
-    """The ``keep`` best (at powers ``eta``) of the integer vectors that round each relaxed
-    iteration count down or up with the work constraint met exactly (at most ``limit``
-    looked at)."""
-    floor = np.clip(np.floor(relaxed + 1e-9), s.steps_min, s.steps_max).astype(int)
-    fractional = np.flatnonzero((relaxed - floor > 1e-6) & (floor < s.steps_max))
-    missing = max(0, total - int(floor.sum()))
-    if missing > len(fractional):
-        return []
-    options = []
-    for up in itertools.islice(itertools.combinations(fractional, missing), limit):
-        steps = floor.copy()
-        steps[list(up)] += 1
-        options.append(steps)
-    options.sort(key=lambda st: objective(model, costs, s, eta, st))
-    return options[:keep]
 
 
 def exact_steps(
@@ -435,8 +403,12 @@ def _sqp_solve(
     fixed_steps: np.ndarray | None,
     total_steps: int,
     start: np.ndarray | None = None,
+    start_steps: np.ndarray | None = None,
+    ftol: float = 1e-10,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """SLSQP over x = [eta (K), I (K), t] (I fixed by bounds when ``fixed_steps`` is given)."""
+    """SLSQP over x = [eta (K), I (K), t] (I fixed by bounds when ``fixed_steps`` is given),
+    from powers ``start`` and relaxed iterations ``start_steps`` (default: full power and
+    the nominal iterations), to the relative objective change ``ftol``."""
     k = len(model.a)
     e_ref, t_ref = _references(model, costs, s)
     p = np.broadcast_to(np.asarray(costs.max_power_w, dtype=float), (k,))  # (K,) W
@@ -507,7 +479,7 @@ def _sqp_solve(
         )
     if fixed_steps is None:
         step_bounds = [(float(s.steps_min), float(s.steps_max))] * k
-        steps0 = np.full(k, float(s.steps))
+        steps0 = np.full(k, float(s.steps)) if start_steps is None else start_steps.astype(float)
     else:
         step_bounds = [(float(i), float(i)) for i in fixed_steps]
         steps0 = fixed_steps.astype(float)
@@ -522,7 +494,7 @@ def _sqp_solve(
         method="SLSQP",
         bounds=bounds,
         constraints=constraints,
-        options={"maxiter": 2000, "ftol": 1e-14},
+        options={"maxiter": 2000, "ftol": ftol},
     )
     x = np.clip(res.x, [b[0] for b in bounds], [np.inf if b[1] is None else b[1] for b in bounds])
     feasible = all(np.all(np.asarray(c["fun"](x)) >= -1e-6) for c in constraints)  # type: ignore[operator]
