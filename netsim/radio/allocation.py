@@ -36,6 +36,7 @@ with the reason and full power with the nominal local iterations (documented fal
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -289,21 +290,34 @@ def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
         with contextlib.suppress(AllocationError):
             relaxed.append(_sqp_solve(model, costs, s, None, total_steps, start))
     if relaxed:
-        # The best relaxed solution polished (SLSQP's default stop leaves ~1e-5 of the
-        # objective, enough to pick the wrong integers), then exactly the best integer
-        # iterations for its powers and the powers re-solved, alternating while that improves.
+        # The best relaxed solution, polished (SLSQP's default stop leaves ~1e-5 of the
+        # objective, enough to pick the wrong integers). Its integer candidates: the exact
+        # best iterations for its powers and its best roundings, each with the powers
+        # re-solved; then alternate from the best of them (the alternation alone is local
+        # in the integers).
         eta_r, steps_r = min(relaxed, key=lambda sol: objective(model, costs, s, *sol))
         with contextlib.suppress(AllocationError):
-            eta_r, _ = _sqp_solve(
+            eta_r, steps_r = _sqp_solve(
                 model, costs, s, None, total_steps, eta_r, steps_r, ftol=POLISH_FTOL
             )
-        solutions.extend(_alternate(model, costs, s, eta_r, total_steps))
+        choices = _roundings(model, costs, s, eta_r, steps_r, total_steps)
+        exact = exact_steps(model, costs, s, eta_r, total_steps)
+        if exact is not None:
+            choices.append(exact)
+        fixed = []
+        for steps in choices:
+            with contextlib.suppress(AllocationError):
+                fixed.append((_sqp_solve(model, costs, s, steps, total_steps, eta_r)[0], steps))
+        solutions.extend(fixed)
+        if fixed:
+            best = min(fixed, key=lambda sol: objective(model, costs, s, *sol))
+            solutions.extend(_alternate(model, costs, s, best[0], total_steps))
     if not solutions:
         raise AllocationError("SLSQP found no feasible point and no start meets the budgets")
     return min(solutions, key=lambda sol: objective(model, costs, s, sol[0], sol[1]))
 
 
-POLISH_FTOL = 1e-12  # relative objective change at which the polishing solve stops
+POLISH_FTOL = 1e-14  # relative objective change at which the polishing solve stops
 
 
 def _alternate(
@@ -326,6 +340,33 @@ def _alternate(
             break
         best = value
     return found
+
+
+def _roundings(
+    model: SINRModel,
+    costs: RoundCosts,
+    s: AllocationSettings,
+    eta: np.ndarray,
+    relaxed: np.ndarray,
+    total: int,
+    keep: int = 4,
+    limit: int = 256,
+) -> list[np.ndarray]:
+    """The ``keep`` best (at powers ``eta``) of the integer vectors that round each relaxed
+    iteration count down or up and do exactly the work ``total`` (at most ``limit`` of them
+    looked at)."""
+    floor = np.clip(np.floor(relaxed + 1e-9), s.steps_min, s.steps_max).astype(int)
+    fractional = np.flatnonzero((relaxed - floor > 1e-6) & (floor < s.steps_max))
+    missing = max(0, total - int(floor.sum()))
+    if missing > len(fractional):
+        return []
+    options = []
+    for up in itertools.islice(itertools.combinations(fractional, missing), limit):
+        steps = floor.copy()
+        steps[list(up)] += 1
+        options.append(steps)
+    options.sort(key=lambda st: objective(model, costs, s, eta, st))
+    return options[:keep]
 
 
 def exact_steps(
