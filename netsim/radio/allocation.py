@@ -275,9 +275,11 @@ def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
         )
     # SLSQP is local: under strong pilot contamination it can stop at its start, so it runs
     # from each of full power, WMMSE and min-max latency powers. Relaxed iterations are not
-    # rounded: for fixed powers the integer iterations are chosen exactly (exact_steps), the
-    # powers re-solved for them, and the two alternated while the objective improves. Each
-    # start is also a candidate as it is, so SQP is never worse than a baseline it reaches.
+    # just rounded: when there are at most MAX_STEP_CHOICES integer choices (small rounds)
+    # each is tried with its powers re-solved; otherwise the exact best iterations for the
+    # relaxed powers (exact_steps) and the best roundings are. Then integer iterations and
+    # powers are alternated while the objective improves. Each start is also a candidate as
+    # it is, so SQP is never worse than a baseline it reaches.
     starts = [np.ones(k), np.clip(_max_sum_rate(model, costs, s)[0], s.eta_min, 1.0)]
     with contextlib.suppress(AllocationError):  # no common latency reachable: skip that start
         starts.append(np.clip(_min_max_latency(model, costs, s)[0], s.eta_min, 1.0))
@@ -300,10 +302,12 @@ def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
             eta_r, steps_r = _sqp_solve(
                 model, costs, s, None, total_steps, eta_r, steps_r, ftol=POLISH_FTOL
             )
-        choices = _roundings(model, costs, s, eta_r, steps_r, total_steps)
-        exact = exact_steps(model, costs, s, eta_r, total_steps)
-        if exact is not None:
-            choices.append(exact)
+        choices = all_step_choices(k, total_steps, s.steps_min, s.steps_max)
+        if choices is None:  # too many to try each: the likely ones
+            choices = _roundings(model, costs, s, eta_r, steps_r, total_steps)
+            exact = exact_steps(model, costs, s, eta_r, total_steps)
+            if exact is not None:
+                choices.append(exact)
         fixed = []
         for steps in choices:
             with contextlib.suppress(AllocationError):
@@ -339,6 +343,35 @@ def _alternate(
         if value >= best * (1 - 1e-12):
             break
         best = value
+    return found
+
+
+MAX_STEP_CHOICES = 256  # integer choices of a round tried one by one (each an SLSQP solve)
+
+
+def all_step_choices(k: int, total: int, lo: int, hi: int) -> list[np.ndarray] | None:
+    """Every integer vector (k,) in [lo, hi]^k doing exactly the work ``total`` (more work
+    only costs time and energy), or None when there are more than MAX_STEP_CHOICES."""
+    found: list[np.ndarray] = []
+    prefix: list[int] = []
+
+    def extend(left: int, places: int) -> bool:
+        if places == 0:
+            if left == 0:
+                found.append(np.array(prefix))
+            return len(found) <= MAX_STEP_CHOICES
+        for i in range(max(lo, left - hi * (places - 1)), min(hi, left - lo * (places - 1)) + 1):
+            prefix.append(i)
+            ok = extend(left - i, places - 1)
+            prefix.pop()
+            if not ok:
+                return False
+        return True
+
+    if total > hi * k:
+        return None
+    if not extend(max(total, lo * k), k):
+        return None
     return found
 
 

@@ -244,3 +244,15 @@ def test_sqp_is_within_1e_6_of_a_global_search(seed, tau_p, mixed):
     found = objective(model, costs, s, sqp.eta, sqp.steps)
     assert sqp.steps.sum() >= 15 and ((sqp.steps >= 2) & (sqp.steps <= 9)).all()
     assert found <= _global_search(model, costs, s, 15) * (1 + 1e-6)
+
+
+def test_all_step_choices_are_every_integer_vector_doing_the_work():
+    import itertools
+
+    from netsim.radio.allocation import MAX_STEP_CHOICES, all_step_choices
+
+    found = all_step_choices(3, 15, 2, 9)
+    expected = [v for v in itertools.product(range(2, 10), repeat=3) if sum(v) == 15]
+    assert sorted(map(tuple, found)) == sorted(expected)  # 46 vectors
+    assert all_step_choices(40, 400, 5, 15) is None  # far more than MAX_STEP_CHOICES
+    assert len(all_step_choices(2, 10, 5, 5)) == 1 <= MAX_STEP_CHOICES
