@@ -476,36 +476,24 @@ class DeviceClass(_Frozen):
     def _positive(self) -> DeviceClass:
         for name in _POSITIVE_DEVICE_FIELDS:
             value = getattr(self, name)
-            if value is not None and not _lowest(value) > 0:
-                raise _FieldError(name, _lowest(value), "values > 0")
+            if value is not None and not _bounds(value)[0] > 0:
+                raise _FieldError(name, _bounds(value)[0], "values > 0")
         power = self.tx_power_dbm
-        if power is not None and not -150.0 <= _lowest(power) <= _highest(power) <= 100.0:
-            raise _FieldError(
-                "tx_power_dbm", [_lowest(power), _highest(power)], "values in [-150, 100] dBm"
-            )
+        if power is not None and not -150.0 <= _bounds(power)[0] <= _bounds(power)[1] <= 100.0:
+            raise _FieldError("tx_power_dbm", list(_bounds(power)), "values in [-150, 100] dBm")
         return self
 
 
-def _highest(value: Value) -> float:
-    """The largest value a per-PIU value can take (inf for a log-normal one)."""
+def _bounds(value: Value) -> tuple[float, float]:
+    """(smallest, largest) value a per-PIU value can take; a log-normal one is always > 0
+    and unbounded above: (median, inf)."""
     if isinstance(value, UniformValue):
-        return value.high
+        return value.low, value.high
     if isinstance(value, ChoiceValue):
-        return max(value.values)
+        return min(value.values), max(value.values)
     if isinstance(value, LogNormalValue):
-        return math.inf
-    return value
-
-
-def _lowest(value: Value) -> float:
-    """The smallest value a per-PIU value can take (a log-normal one is always > 0)."""
-    if isinstance(value, UniformValue):
-        return value.low
-    if isinstance(value, ChoiceValue):
-        return min(value.values)
-    if isinstance(value, LogNormalValue):
-        return value.median
-    return value
+        return value.median, math.inf
+    return value, value
 
 
 class DeviceConfig(_Frozen):
