@@ -66,7 +66,7 @@ def random_scenario(seed: int) -> Scenario:
             "mean_off_s": float(rng.uniform(0.2, 2)),
         }
     if rng.random() < 0.5:
-        device["battery_j"] = float(rng.uniform(0.02, 2))
+        device["battery_j"] = float(10 ** rng.uniform(-2.5, 0.3))  # 3 mJ to 2 J
         if rng.random() < 0.6:
             device["harvesting"] = {"kind": "constant", "power_w": float(rng.uniform(0, 0.2))}
         device["reserve_j"] = float(rng.uniform(0, 0.3))
