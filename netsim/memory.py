@@ -8,9 +8,12 @@ The estimate counts what grows with the scenario; the interpreter, torch and the
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
+from netsim.learn.batched import WORKING_SET_BYTES
+from netsim.learn.datasets import DATASETS
 from netsim.scenario import (
     ExplicitTopology,
     FactoryHallTopology,
@@ -25,8 +28,13 @@ from netsim.scenario import (
 PIU_BYTES = 12 * 1024
 EVENT_BYTES = 256  # one event-log record (slotted) with its strings, per PIU and round ...
 EVENTS_PER_PIU_ROUND = 8  # ... of which a PIU writes about this many per round
-FLOAT32 = 4  # bytes per model weight
-BASE_BYTES = 1 << 30  # interpreter, torch, numpy, the data set
+FLOAT32 = 4  # bytes per model weight or pixel
+# Interpreter, torch, numpy, scipy and the trainer's working set: `netsim run` of the
+# default scenario peaks at 625 MB (measured with /usr/bin/time -v), 31 MB of it data.
+BASE_BYTES = 600 * 2**20
+# samples of each data set (a user's MNIST/CIFAR-10 folder: the full sets), held as float32
+# twice while loading (the loader's array and the normalised copy)
+DATA_SAMPLES = {"mnist5k": 5_000, "digits": 1_797, "mnist": 70_000, "cifar10": 60_000}
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class MemoryEstimate:
     """Bytes a run needs, by what needs them."""
 
     pius: int
+    data_bytes: int
+    trainer_bytes: int
     entities_bytes: int
     updates_bytes: int
     piu_state_bytes: int
@@ -43,6 +53,8 @@ class MemoryEstimate:
     def total_bytes(self) -> int:
         return (
             BASE_BYTES
+            + self.data_bytes
+            + self.trainer_bytes
             + self.entities_bytes
             + self.updates_bytes
             + self.piu_state_bytes
@@ -69,7 +81,8 @@ def estimate(scenario: Scenario, num_params: int) -> MemoryEstimate:
     per PIU its entities and gains to every AP (float64); the updates the server holds until
     it aggregates (float32, one per PIU of a round or of the async concurrency); per-PIU
     compressor state (error-feedback residuals, differential references; float32 per
-    weight) and PIU-side pruning masks (1 byte per weight); the event log."""
+    weight) and PIU-side pruning masks (1 byte per weight); the event log; the data set
+    (float32, twice while loading); the trainer's working set."""
     k, aps = scenario.topology.n_pius, count_aps(scenario)
     p = scenario.protocol
     per_round = (p.clients_per_round if p.mode == "sync" else p.concurrency) or k
@@ -81,8 +94,14 @@ def estimate(scenario: Scenario, num_params: int) -> MemoryEstimate:
     mask = (
         num_params if scenario.pruning.scope == "piu" and scenario.pruning.method != "none" else 0
     )
+    info = DATASETS[scenario.learning.dataset]
+    samples = DATA_SAMPLES.get(info.name, 70_000)
     return MemoryEstimate(
         pius=k,
+        data_bytes=2 * samples * math.prod(info.input_shape) * FLOAT32,
+        # the batched trainer's chunks are sized to a bounded working set; a sequential
+        # step holds weights, gradient, optimizer state and a temporary (4 per weight)
+        trainer_bytes=WORKING_SET_BYTES if scenario.learning.trainer == "batched" else 4 * model,
         entities_bytes=k * (PIU_BYTES + 4 * 8 * aps),  # gain, shadowing, LOS, fading state
         updates_bytes=per_round * model,  # the deltas held until aggregation
         piu_state_bytes=k * (states * model + mask),
@@ -111,7 +130,6 @@ def model_size(scenario: Scenario) -> int:
     """Number of weights of the scenario's model (built once on the CPU, then dropped)."""
     import torch
 
-    from netsim.learn.datasets import DATASETS
     from netsim.models import MODELS
 
     info = DATASETS[scenario.learning.dataset]
