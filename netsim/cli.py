@@ -214,33 +214,29 @@ def _run(
             f"netsim: resuming the interrupted run in {staging} ({cached} cached updates)",
             file=sys.stderr,
         )
-    try:
-        result = sim.run()
-    except KeyboardInterrupt:
-        bar.close()
-        if sim.cache is not None:
-            print(
-                f"netsim: interrupted; {len(sim.cache)} trained updates are kept in "
-                f"{sim.cache.directory}; run the same command with --out {out} to resume",
-                file=sys.stderr,
-            )
-        else:
-            shutil.rmtree(staging, ignore_errors=True)
-            unlock_staging(staging)
-            print(
-                "netsim: interrupted; nothing was written (pass --cache DIR to make such a "
-                "large run resumable)",
-                file=sys.stderr,
-            )
-        return EXIT_INTERRUPTED
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        return _disk_full(exc, sim, staging, out)
-    finally:
-        bar.close()
     command = "netsim " + shlex.join(sys.argv[1:] if argv is None else list(argv))
-    try:
+    try:  # a full disk while training (the cache) or writing the run directory
+        try:
+            result = sim.run()
+        except KeyboardInterrupt:
+            bar.close()
+            if sim.cache is not None:
+                print(
+                    f"netsim: interrupted; {len(sim.cache)} trained updates are kept in "
+                    f"{sim.cache.directory}; run the same command with --out {out} to resume",
+                    file=sys.stderr,
+                )
+            else:
+                shutil.rmtree(staging, ignore_errors=True)
+                unlock_staging(staging)
+                print(
+                    "netsim: interrupted; nothing was written (pass --cache DIR to make such "
+                    "a large run resumable)",
+                    file=sys.stderr,
+                )
+            return EXIT_INTERRUPTED
+        finally:
+            bar.close()
         result.save(out, command=command)
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
@@ -271,12 +267,11 @@ def _run(
 
 def _disk_full(exc: OSError, sim: Simulation, staging: Path, out: Path) -> int:
     """Say which file did not fit and what is kept for resuming (the training cache)."""
-    cache = sim.cache.directory if sim.cache is not None else None
-    kept = len(sim.cache) if sim.cache is not None and cache is not None and cache.is_dir() else 0
-    if kept:
+    cache = sim.cache
+    if cache is not None and cache.directory.is_dir() and len(cache):
         then = (
-            f"{kept} trained updates are kept in {cache}: free some space and run the same "
-            f"command (--out {out}) to resume"
+            f"{len(cache)} trained updates are kept in {cache.directory}: free some space and "
+            f"run the same command (--out {out}) to resume"
         )
     else:
         import shutil

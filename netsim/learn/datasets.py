@@ -36,6 +36,8 @@ class DatasetInfo:
     needs_path: whether the data come from a user folder (``learning.data_path``).
     mean, std: per-channel normalisation ``(x - mean) / std``; None: the data's own global
         mean and standard deviation.
+    samples: how many samples it holds (from a user's folder: the full published set);
+        sizes the memory estimate (``netsim.memory``) before anything is loaded.
     """
 
     name: str
@@ -45,6 +47,7 @@ class DatasetInfo:
     needs_path: bool = False
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    samples: int = 0
 
 
 @dataclass(frozen=True)
@@ -189,14 +192,14 @@ _CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 DATASETS: dict[str, DatasetInfo] = {
     "mnist5k": DatasetInfo(
-        "mnist5k", (1, 28, 28), 10, _load_mnist5k, mean=_MNIST_MEAN, std=_MNIST_STD
+        "mnist5k", (1, 28, 28), 10, _load_mnist5k, mean=_MNIST_MEAN, std=_MNIST_STD, samples=5_000
     ),
-    "digits": DatasetInfo("digits", (1, 8, 8), 10, _load_digits),
+    "digits": DatasetInfo("digits", (1, 8, 8), 10, _load_digits, samples=1_797),
     "mnist": DatasetInfo(
-        "mnist", (1, 28, 28), 10, _load_mnist_idx, True, mean=_MNIST_MEAN, std=_MNIST_STD
+        "mnist", (1, 28, 28), 10, _load_mnist_idx, True, _MNIST_MEAN, _MNIST_STD, 70_000
     ),
     "cifar10": DatasetInfo(
-        "cifar10", (3, 32, 32), 10, _load_cifar10, True, mean=_CIFAR_MEAN, std=_CIFAR_STD
+        "cifar10", (3, 32, 32), 10, _load_cifar10, True, _CIFAR_MEAN, _CIFAR_STD, 60_000
     ),
 }
 

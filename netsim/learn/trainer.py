@@ -83,8 +83,14 @@ class TrainJob:
 
     @property
     def stream_ids(self) -> tuple[int, ...]:
-        """The keys of this job's random streams after the PIU: (round[, repeat])."""
-        return (self.round, self.repeat) if self.repeat else (self.round,)
+        """The keys of this job's random streams after the PIU (:func:`job_stream_ids`)."""
+        return job_stream_ids(self.round, self.repeat)
+
+
+def job_stream_ids(round: int, repeat: int) -> tuple[int, ...]:
+    """Keys after the PIU of the random streams of its job on model version ``round``, the
+    ``repeat``-th on that version: (round,) for the first, so round-based keys are kept."""
+    return (round, repeat) if repeat else (round,)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution
 from netsim.device.harvesting import Harvester
 from netsim.fl.selection import SelectionReport
-from netsim.learn.trainer import Trainer, TrainHandle, TrainJob
+from netsim.learn.trainer import Trainer, TrainHandle, TrainJob, job_stream_ids
 from netsim.log import EventLog
 from netsim.nodes.base import Node
 from netsim.nodes.messages import GlobalModel, Notice, OTAReady, OTASlot, Update
@@ -290,7 +290,7 @@ class PIU(Node):
         n_local = self.num_samples + (0 if extra is None else len(extra[1]))
         samples = self.trainer.samples_per_round(n_local, steps)
         repeat = self._jobs_on_version.get(r, 0)  # async: the same version again
-        ids = (r, repeat) if repeat else (r,)
+        ids = job_stream_ids(r, repeat)
         slowdown = self.slowdown.sample(self.streams.numpy(Stream.STRAGGLER, self.index, *ids))
         compute_s = self.compute.time_s(samples, slowdown)
         compute_j = self.compute.energy_j(samples)

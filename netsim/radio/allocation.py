@@ -17,9 +17,10 @@ compute time and energy per local iteration (c_k s, e_k J). Every method returns
   values, so the weights compare like with like) over eta and relaxed local iterations
   ``I_k in [I_min, I_max]`` with ``sum_k I_k >= I_total`` (the round's local work), optional
   per-PIU energy and round latency budgets; scipy SLSQP with analytic gradients from full
-  power, WMMSE and min-max latency starts; then, for the powers found, the integer
-  iterations are chosen exactly (:func:`exact_steps`) and the powers re-solved for them,
-  alternating while the objective improves.
+  power, WMMSE and min-max latency starts, the best polished; then integer iterations: every
+  choice (at most MAX_STEP_CHOICES) or else the exact best ones for the powers found
+  (:func:`exact_steps`) and the best roundings, each with its powers re-solved, and from the
+  best of them integer iterations and powers alternated while the objective improves.
 * ``full_power``: eta = 1.
 * ``max_sum_rate``: WMMSE (Shi et al. 2011) on the equivalent scalar interference channel,
   started from full power (so its sum rate is never below full power's).
@@ -169,6 +170,11 @@ class RoundCosts:
     step_time_s: np.ndarray
     step_energy_j: np.ndarray
     max_power_w: np.ndarray | float
+
+    @property
+    def power_w(self) -> np.ndarray:
+        """(K,) each PIU's full power P_k (W), ``max_power_w`` broadcast."""
+        return np.broadcast_to(np.asarray(self.max_power_w, dtype=float), self.payload_bits.shape)
 
 
 @dataclass(frozen=True)
@@ -419,7 +425,7 @@ def exact_steps(
     lo, hi = s.steps_min, s.steps_max
     k = len(eta)
     upload_s = costs.payload_bits / model.rate_bps(eta)  # (K,)
-    upload_j = np.broadcast_to(np.asarray(costs.max_power_w, dtype=float), (k,)) * eta * upload_s
+    upload_j = costs.power_w * eta * upload_s
     c, e = costs.step_time_s, costs.step_energy_j
     upper = np.full(k, hi)
     if s.energy_budget_j is not None:  # I_k e_k + upload_k <= budget
@@ -485,8 +491,7 @@ def _sqp_solve(
     the nominal iterations), to the relative objective change ``ftol``."""
     k = len(model.a)
     e_ref, t_ref = _references(model, costs, s)
-    p = np.broadcast_to(np.asarray(costs.max_power_w, dtype=float), (k,))  # (K,) W
-    bits = costs.payload_bits
+    p, bits = costs.power_w, costs.payload_bits
 
     def split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         return x[:k], x[k : 2 * k], float(x[-1])
@@ -606,8 +611,7 @@ def _max_sum_rate(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
 
 def _dinkelbach(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
     """Generalized Dinkelbach (Crouzeix et al.) for max_eta min_k f_k / g_k."""
-    k, pc = len(model.a), s.circuit_power_w
-    p = np.broadcast_to(np.asarray(costs.max_power_w, dtype=float), (k,))  # (K,) W
+    k, p, pc = len(model.a), costs.power_w, s.circuit_power_w
     starts = [np.ones(k), np.full(k, max(s.eta_min, 0.1)), _max_sum_rate(model, costs, s)[0]]
     eta = max(starts, key=lambda e: float(energy_efficiency(model, costs, s, e).min()))
     lam = float(energy_efficiency(model, costs, s, eta).min())
