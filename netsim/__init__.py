@@ -5,9 +5,15 @@
 >>> res.events.head(); res.rounds                # doctest: +SKIP
 """
 
+from netsim._version import __version__
 from netsim.scenario import Scenario, ScenarioError, load_scenario
 from netsim.sim import Simulation, SimulationResult
 
-__version__ = "0.1.0"
-
-__all__ = ["Scenario", "ScenarioError", "Simulation", "SimulationResult", "load_scenario"]
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "Simulation",
+    "SimulationResult",
+    "load_scenario",
+    "__version__",
+]

@@ -132,9 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         scenario = load_scenario(args.scenario, args.overrides)
         if args.command == "validate":
-            from netsim.memory import check_memory
+            from netsim.build import preflight
 
-            check_memory(scenario)
+            preflight(scenario)
             sys.stdout.write(scenario.to_toml())
             return 0
         if args.command == "topo":

@@ -25,7 +25,6 @@ interrupted run is resumed by running the same command again (see ``netsim.cli``
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -41,6 +40,7 @@ import tomli_w
 import torch
 
 from netsim.log import log_digest
+from netsim.storage import disk_full
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,24 +55,6 @@ OPTIONAL_RUN_FILES = ("attacks", INPUTS)
 
 class RunDirError(ValueError):
     """The output directory cannot be used, or a run directory is damaged."""
-
-
-def disk_full(exc: BaseException, path: Path) -> OSError | None:
-    """``exc`` as a clear "no space left on device while writing PATH" error if it is one:
-    ENOSPC/EDQUOT from Python, or torch's "file write failed" (which hides the errno) on a
-    device with (nearly) no space left; None for any other failure."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        pass
-    elif isinstance(exc, RuntimeError) and "write failed" in str(exc):
-        try:
-            free = shutil.disk_usage(path.parent if not path.exists() else path).free
-        except OSError:
-            return None
-        if free > 1 << 20:
-            return None
-    else:
-        return None
-    return OSError(errno.ENOSPC, f"no space left on device while writing '{path}'")
 
 
 def check_out_dir(out_dir: Path) -> None:
@@ -349,7 +331,7 @@ def _discard_unresumable(staging: Path, scenario_toml: str) -> None:
 
 
 def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:
-    from netsim import __version__
+    from netsim._version import __version__
 
     return {
         "netsim_version": __version__,

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
+from netsim.build.memory import check_memory, estimate, model_size
 from netsim.cli import main
-from netsim.memory import check_memory, estimate, model_size
 from netsim.scenario import ScenarioError, load_scenario
 
 
@@ -57,7 +57,7 @@ def test_the_memory_estimate_by_hand():
     p = model_size(scenario)
     # LeNet-5 on 28 x 28: conv 156 + 2,416, fc 400 x 120 + 120, 120 x 84 + 84, 84 x 10 + 10
     assert p == 156 + 2_416 + 48_120 + 10_164 + 850
-    need = estimate(scenario, p)
+    need = estimate(scenario, p, 1000, 1)
     assert need.updates_bytes == 100 * p * 4  # 100 float32 deltas held until aggregation
     assert need.entities_bytes == 1000 * (12 * 1024 + 32)  # one AP
     assert need.log_bytes == 1000 * 10 * 8 * 256
@@ -66,7 +66,7 @@ def test_the_memory_estimate_by_hand():
 def test_a_run_too_large_for_memory_is_refused_before_it_starts(capsys):
     scenario = load_scenario(None, ["topology.num_pius=1000000000"])
     with pytest.raises(ScenarioError, match=r"needs about .* GB of memory and 8 GB are available"):
-        check_memory(scenario, available=8_000_000_000)
-    check_memory(load_scenario(), available=8_000_000_000)  # the default fits
+        check_memory(scenario, 1_000_000_000, 1, available=8_000_000_000)
+    check_memory(load_scenario(), 10, 1, available=8_000_000_000)  # the default fits
     assert main(["validate", "--set", "topology.num_pius=1000000000"]) == 2
     assert "reduce topology.num_pius" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import torch
 from netsim.models import MODELS
 
 from netsim import Simulation
+from netsim.build import preflight
 from netsim.learn.datasets import DatasetError, load_dataset, read_idx
 from netsim.scenario import ScenarioError
 from tests.conftest import tiny
@@ -104,13 +105,15 @@ def test_scenario_needs_and_checks_the_data_path(tmp_path):
     base = tiny()
     with pytest.raises(ScenarioError, match="learning.data_path = None"):
         tiny(learning={**base.learning.model_dump(), "dataset": "mnist", "model": "mlp"})
-    with pytest.raises(ScenarioError, match="is not a folder"):
-        tiny(
-            learning={
-                **base.learning.model_dump(),
-                "dataset": "mnist",
-                "data_path": str(tmp_path / "nope"),
-            }
+    with pytest.raises(ScenarioError, match="learning.data_path = .*is not a folder"):
+        preflight(
+            tiny(
+                learning={
+                    **base.learning.model_dump(),
+                    "dataset": "mnist",
+                    "data_path": str(tmp_path / "nope"),
+                }
+            )
         )
     (tmp_path / "empty").mkdir()
     scenario = tiny(

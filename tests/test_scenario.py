@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from netsim.build import preflight
 from netsim.scenario import Scenario, ScenarioError, default_scenario_path, load_scenario
 
 
 def _error(overrides: list[str]) -> str:
+    """The message of a scenario refused by the schema or, for what needs files and
+    registries, by the build layer's checks (``netsim validate`` runs both)."""
     with pytest.raises(ScenarioError) as info:
-        load_scenario(None, overrides)
+        preflight(load_scenario(None, overrides))
     return str(info.value)
 
 
@@ -145,3 +148,14 @@ def test_per_piu_pruning_conflicts_are_named():
     assert "pruning.scope = 'piu'" in ota and "ota.enabled" in ota
     adaquant = _error(['control.kind="adaquantfl"'])
     assert "control.kind = 'adaquantfl'" in adaquant and "qsgd" in adaquant
+
+
+def test_the_schema_knows_the_registries_names():
+    """The schema imports no implementation: its name lists must match the registries."""
+    from netsim.learn.datasets import DATASETS
+    from netsim.models import MODELS
+    from netsim.scenario.learning import DATASET_NAMES, DATASETS_READ_FROM_PATH, MODEL_NAMES
+
+    assert set(DATASET_NAMES) == set(DATASETS)
+    assert set(MODEL_NAMES) == set(MODELS)
+    assert set(DATASETS_READ_FROM_PATH) == {n for n, d in DATASETS.items() if d.needs_path}

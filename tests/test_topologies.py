@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from netsim.topologies import build_topology, positions
+from netsim.topologies import positions
 
+from netsim.build.topology import build_topology
 from netsim.rng import Streams
 from netsim.scenario import BackhaulConfig, FactoryHallTopology, ScenarioError, load_scenario
 

@@ -6,6 +6,7 @@ import networkx as nx
 import pytest
 
 from netsim import Simulation
+from netsim.build import preflight
 from netsim.scenario import ScenarioError, load_scenario
 from tests.conftest import TINY
 
@@ -37,7 +38,7 @@ def _hall(tmp_path, name="hall.graphml", **bad):
 def test_positions_and_heights_come_from_the_file(tmp_path, name):
     _hall(tmp_path, name)
     scenario = load_scenario(_scenario(tmp_path, name))  # path relative to the scenario file
-    assert scenario.topology.path.is_absolute() and scenario.topology.n_pius == 3
+    assert scenario.topology.path.is_absolute() and preflight(scenario) == (3, 1)
     sim = Simulation(scenario)
     nodes = dict(sim.topology.nodes(data=True))
     assert nodes["ap0"]["height_m"] == 6.0 and nodes["piu2"]["position_m"] == (40.0, 0.0)
@@ -56,19 +57,21 @@ def test_positions_and_heights_come_from_the_file(tmp_path, name):
     ],
 )
 def test_bad_graph_files_give_one_clear_error(tmp_path, bad, needle):
+    """The schema reads no file: the file is checked when the world is built (and by
+    ``netsim validate``), with one error that names the field."""
     _hall(tmp_path, **bad)
     with pytest.raises(ScenarioError) as info:
-        load_scenario(_scenario(tmp_path, "hall.graphml"))
+        preflight(load_scenario(_scenario(tmp_path, "hall.graphml")))
     message = str(info.value)
     assert "topology.path" in message and needle in message, message
 
 
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(ScenarioError, match=r"topology.path = .*nope.graphml.*does not exist"):
-        load_scenario(_scenario(tmp_path, "nope.graphml"))
+        preflight(load_scenario(_scenario(tmp_path, "nope.graphml")))
     (tmp_path / "junk.graphml").write_text("<graphml><node")
     with pytest.raises(ScenarioError, match="is not a valid GraphML file"):
-        load_scenario(_scenario(tmp_path, "junk.graphml"))
+        preflight(load_scenario(_scenario(tmp_path, "junk.graphml")))
 
 
 def test_duplicate_node_ids_are_an_error(tmp_path):
@@ -85,10 +88,24 @@ def test_duplicate_node_ids_are_an_error(tmp_path):
         "</graph></graphml>"
     )
     with pytest.raises(ScenarioError, match="node id 'b' appears more than once"):
-        load_scenario(_scenario(tmp_path, "dup.graphml"))
+        preflight(load_scenario(_scenario(tmp_path, "dup.graphml")))
     (tmp_path / "dup.gml").write_text(
         'graph [ node [ id 0 label "a" role "ap" x_m 0 y_m 0 ]'
         ' node [ id 1 label "a" role "piu" x_m 5 y_m 0 ] ]'
     )
     with pytest.raises(ScenarioError, match="duplicated"):
-        load_scenario(_scenario(tmp_path, "dup.gml"))
+        preflight(load_scenario(_scenario(tmp_path, "dup.gml")))
+
+
+def test_validate_checks_the_file_and_the_counts_it_gives(tmp_path, capsys):
+    from netsim.cli import main
+
+    _hall(tmp_path, m1={"role": "router", "x_m": 1.0, "y_m": 2.0})
+    assert main(["validate", _scenario(tmp_path, "hall.graphml")]) == 2
+    err = capsys.readouterr().err
+    assert "topology.path" in err and "node 'm1' has role 'router'" in err, err
+    _hall(tmp_path)  # three PIUs: four per round is too many, known once the file is read
+    path = _scenario(tmp_path, "hall.graphml")
+    assert main(["validate", path, "--set", "protocol.clients_per_round=4"]) == 2
+    assert "protocol.clients_per_round = 4" in capsys.readouterr().err
+    assert main(["validate", path, "--set", "protocol.clients_per_round=3"]) == 0

@@ -13,14 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netsim.scenario import (
-    ConstantStraggler,
-    LogNormalStraggler,
-    ParetoStraggler,
-    ShiftedExponentialStraggler,
-    Straggler,
-)
-
 
 @dataclass(frozen=True)
 class ComputeModel:
@@ -121,16 +113,3 @@ class ParetoSlowdown(SlowdownDistribution):
     def variance(self) -> float:
         a = self.shape
         return math.inf if a <= 2 else a / ((a - 1) ** 2 * (a - 2))
-
-
-def slowdown_distribution(cfg: Straggler) -> SlowdownDistribution:
-    """The distribution object of a scenario's ``device.straggler`` table."""
-    if isinstance(cfg, ConstantStraggler):
-        return ConstantSlowdown(cfg.factor)
-    if isinstance(cfg, LogNormalStraggler):
-        return LogNormalSlowdown(cfg.sigma)
-    if isinstance(cfg, ShiftedExponentialStraggler):
-        return ShiftedExponentialSlowdown(cfg.scale)
-    if isinstance(cfg, ParetoStraggler):
-        return ParetoSlowdown(cfg.shape)
-    return ConstantSlowdown(1.0)

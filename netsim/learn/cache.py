@@ -80,7 +80,7 @@ class TrainingCache:
         try:
             torch.save({"weights": weights, "loss": result.loss, "samples": result.samples}, tmp)
         except (OSError, RuntimeError) as exc:
-            from netsim.rundir import disk_full
+            from netsim.storage import disk_full
 
             tmp.unlink(missing_ok=True)
             full = disk_full(exc, tmp)

@@ -14,9 +14,10 @@ import torch
 from netsim.log import EventLog
 from netsim.nodes.base import Deadline, Node
 from netsim.nodes.link import WiredLink
-from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, OTAReady, OTASlot, Update
+from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, OTAReady, Update
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel
+from netsim.radio.links import AnalogSlot
 from netsim.radio.ota import OTAReceiver
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class AccessPoint(Node):
         updates each round, starts one simultaneous analog transmission when all are ready
         or declined (or at the deadline), and forwards the received weighted sum (its
         superposition assumes every scheduled PIU completes its slot).
+    attacker: an eavesdropper listening at this AP, or None.
     """
 
     role = "ap"
@@ -59,6 +61,7 @@ class AccessPoint(Node):
         tx_power_w: float,
         downlink_bandwidth_hz: float,
         ota: OTAReceiver | None = None,
+        attacker: Attacker | None = None,
     ) -> None:
         super().__init__(env, f"ap{index}", log)
         self.index = index
@@ -73,8 +76,11 @@ class AccessPoint(Node):
         self.handed_over: dict[int, AccessPoint] = {}  # PIUs that left: where they went
         self.ota = ota
         self._ota_inboxes: dict[int, simpy.Store] = {}  # per round, while collecting
-        self.attacker: Attacker | None = None  # an eavesdropper listening here
-        self.process = env.process(self.run())
+        self.attacker = attacker  # an eavesdropper listening here
+
+    def start(self) -> None:
+        """Start the AP's process."""
+        self.process = self.env.process(self.run())
 
     def attach(self, piu: int, inbox: simpy.Store) -> None:
         """Serve PIU ``piu``; models for it are put into ``inbox``."""
@@ -170,9 +176,7 @@ class AccessPoint(Node):
         assert self.ota is not None
         sizes = np.array([u.num_samples for u in ready], dtype=float)
         phi = sizes / sizes.sum()
-        stacked = torch.stack([u.delta for u in ready])  # (K, P)
-        if mask is not None:
-            stacked = stacked[:, mask]  # (K, P_kept)
+        stacked = torch.stack([u.delta for u in ready])  # (K, P_kept): the unpruned entries
         deltas = stacked.double().numpy()
         # Normalise with common statistics (sent as side information, ~64 bits per PIU,
         # signalling time ignored) so each entry has mean power <= 1 and the receiver can
@@ -190,7 +194,7 @@ class AccessPoint(Node):
         )
         for u, energy, snr_db in zip(ready, tx.energy_j, tx.snr_db, strict=True):
             u.slot.succeed(
-                OTASlot(tx.airtime_s, float(energy), float(energy) / tx.airtime_s, float(snr_db))
+                AnalogSlot(tx.airtime_s, float(energy), float(energy) / tx.airtime_s, float(snr_db))
             )
         yield self.env.timeout(tx.airtime_s)
         self.emit("ota_end", r, duration_s=tx.airtime_s, detail=f"mse={tx.mse_per_entry:.4g}")

@@ -9,11 +9,11 @@ import simpy
 import torch
 
 from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
+from netsim.fl.protocols import Asynchronous
 from netsim.fl.selection import select_uniform
 from netsim.nodes.messages import GlobalModel, Notice, Update
 from netsim.nodes.server import Server, _no_notices
 from netsim.rng import Stream
-from netsim.scenario import ProtocolConfig
 
 
 class AsyncServer(Server):
@@ -35,9 +35,9 @@ class AsyncServer(Server):
     breaks ties at one instant by scheduling order, which the keyed streams fix.
     """
 
-    def __init__(self, *args: Any, protocol: ProtocolConfig, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, protocol: Asynchronous, **kwargs: Any) -> None:
+        super().__init__(*args, protocol=protocol, **kwargs)
         self.mode = protocol.mode
-        self.staleness = protocol.staleness
         self.mixing = protocol.mixing
         self.buffer_size = protocol.buffer_size
         self.server_lr = protocol.server_lr
@@ -47,7 +47,6 @@ class AsyncServer(Server):
         self.resting: set[int] = set()  # declined since the current version
         self._models: dict[int, torch.Tensor] = {}  # versions that PIUs still train on
         self._dispatches = 0
-        super().__init__(*args, protocol=protocol, **kwargs)
 
     def run(self) -> Generator[simpy.Event, object, None]:
         buffer: list[tuple[torch.Tensor, float, float, int]] = []  # delta, s(tau), loss, |D|
@@ -73,8 +72,9 @@ class AsyncServer(Server):
                 self.emit("discard", self.version, bits=msg.payload.bits, detail=f"piu{msg.piu}")
                 continue
             tau = self.version - base
-            st = self.staleness
-            s = staleness_weight(st.function, tau, st.a, st.b)
+            p = self.protocol
+            assert isinstance(p, Asynchronous)
+            s = staleness_weight(p.staleness_function, tau, p.staleness_a, p.staleness_b)
             delta = self.compressor.decompress(msg.payload)
             self.last_bits[msg.piu] = msg.payload.bits
             self.emit(

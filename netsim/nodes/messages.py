@@ -9,6 +9,7 @@ import simpy
 import torch
 
 from netsim.compress.base import Payload
+from netsim.radio.links import Grant
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,10 @@ class GlobalModel:
 
 @dataclass(frozen=True)
 class RoundLink:
-    """A PIU's uplink for one round from the server's allocation (cell-free): transmit power
-    (W), the resulting ergodic rate (bit/s) and SINR (dB), and its local iterations."""
+    """A PIU's uplink for one round from the server (cell-free): its grant (power, ergodic
+    rate and SINR) and its local iterations."""
 
-    power_w: float
-    rate_bps: float
-    sinr_db: float
+    grant: Grant
     local_steps: int
 
 
@@ -66,31 +65,34 @@ class Notice:
 
 
 @dataclass(frozen=True)
-class OTASlot:
-    """AP -> PIU: when and how to take part in an over-the-air transmission.
-
-    airtime_s: duration (all PIUs of the AP at once); energy_j: what this PIU's transmission
-    costs (from its power-control scalars); power_w: mean transmit power over the airtime;
-    snr_db: mean receive SNR of its channel over the airtime.
-    """
-
-    airtime_s: float
-    energy_j: float
-    power_w: float
-    snr_db: float
-
-
-@dataclass(frozen=True)
 class OTAReady:
     """PIU -> AP: a trained update waiting for the over-the-air slot (``slot`` is succeeded
-    with an :class:`OTASlot`)."""
+    with a :class:`netsim.radio.links.AnalogSlot`). Over the air the payload is the dense
+    float32 update (no compression)."""
 
-    round: int
-    piu: int
-    delta: torch.Tensor
-    num_samples: int
-    loss: float
+    update: Update
     slot: simpy.Event = field(compare=False)
+
+    @property
+    def round(self) -> int:
+        return self.update.round
+
+    @property
+    def piu(self) -> int:
+        return self.update.piu
+
+    @property
+    def delta(self) -> torch.Tensor:
+        """(P_sent,) the entries sent (the unpruned ones under a shared mask)."""
+        return self.update.payload.tensors[0]
+
+    @property
+    def num_samples(self) -> int:
+        return self.update.num_samples
+
+    @property
+    def loss(self) -> float:
+        return self.update.loss
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,10 @@ class Mobility:
         self.aps = aps
         self.update_s = update_s
         self.hysteresis = 10 ** (hysteresis_db / 10)
-        self.process = env.process(self.run())
+
+    def start(self) -> None:
+        """Start moving (the first position update is at t = 0)."""
+        self.process = self.env.process(self.run())
 
     def run(self) -> Generator[simpy.Event, object, None]:
         step = 0
@@ -61,14 +64,12 @@ class Mobility:
     def _update(self) -> None:
         k = self.piu.index
         gain = self.gain_at(k, self.trajectory.position(self.env.now))
-        self.channel.gain[k, :] = gain
+        self.channel.move(k, gain)
         old, best = self.piu.ap_index, int(np.argmax(gain))
         if best != old and gain[best] > self.hysteresis * gain[old]:
             self._hand_over(old, best, 10 * math.log10(gain[best] / gain[old]))
 
     def _hand_over(self, old: int, new: int, margin_db: float) -> None:
-        piu, ap = self.piu, self.aps[new]
-        self.aps[old].hand_over(piu.index, ap)
-        piu.ap_index, piu.ap_inbox, piu.access = new, ap.inbox, ap.access
-        round = piu.current_round
-        piu.emit("handover", round, snr_db=margin_db, detail=f"ap{old} -> ap{new}")
+        ap = self.aps[new]
+        self.aps[old].hand_over(self.piu.index, ap)
+        self.piu.hand_over(new, ap.inbox, ap.access, margin_db)

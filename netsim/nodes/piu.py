@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -22,9 +22,10 @@ from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import Trainer, TrainHandle, TrainJob, job_stream_ids
 from netsim.log import EventLog
 from netsim.nodes.base import Node
-from netsim.nodes.messages import GlobalModel, Notice, OTAReady, OTASlot, Update
+from netsim.nodes.messages import GlobalModel, Notice, Update
+from netsim.nodes.signalling import Signalling
 from netsim.radio.access import MultipleAccess
-from netsim.radio.channel import RadioChannel, Transfer
+from netsim.radio.links import Uplink
 from netsim.rng import Stream, Streams
 
 if TYPE_CHECKING:
@@ -106,49 +107,41 @@ class PIU(Node):
         log: EventLog,
         index: int,
         *,
-        ap_index: int,
         ap_inbox: simpy.Store,
-        access: MultipleAccess,
         server_inbox: simpy.Store,
-        channel: RadioChannel,
+        link: Uplink,
         compute: ComputeModel,
         slowdown: SlowdownDistribution,
         battery: Battery,
-        tx_power_w: float,
         trainer: Trainer,
         compressor: Compressor,
         indices: np.ndarray,
         streams: Streams,
-        target_rate_bps: float | None = None,
-        max_retransmissions: int = 0,
-        ergodic_link: tuple[float, float] | None = None,
-        over_the_air: bool = False,
+        signalling: Signalling | None = None,
         pruning: PruningSchedule | None = None,
         availability: Iterable[Switch] | None = None,
         harvester: Harvester | None = None,
         reserve_j: float = 0.0,
+        gan: GANAttack | None = None,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
-        self.ap_index = ap_index
         self.ap_inbox = ap_inbox
-        self.access = access
         self.server_inbox = server_inbox
-        self.channel = channel
+        self.link = link
         self.compute = compute
         self.slowdown = slowdown
         self.battery = battery
-        self.tx_power_w = tx_power_w
-        self.max_power_w = tx_power_w  # tx_power_w is this round's (allocated) power
         self.trainer = trainer
         self.compressor = compressor
         self.indices = indices
         self.streams = streams
-        self.target_rate_bps = target_rate_bps
-        self.ergodic_link = ergodic_link
-        self.full_power_link = ergodic_link
-        self.over_the_air = over_the_air
-        self.max_retransmissions = max_retransmissions
+        self.signalling = signalling
+        self.pruning = pruning
+        self.availability = availability
+        self.harvester = harvester
+        self.reserve_j = reserve_j
+        self.gan = gan  # a malicious PIU's GAN (netsim.privacy.gan)
         self.inbox = simpy.Store(env)
         self.active = True
         self._round: int | None = None
@@ -157,27 +150,42 @@ class PIU(Node):
         self._job: TrainHandle | None = None
         self._jobs_on_version: dict[int, int] = {}  # jobs run per model version received
         self._unsent: int | None = None  # round of a compressed payload not yet handed over
-        self.pruning = pruning
         self.mask: torch.Tensor | None = None  # own pruning mask (P,) bool (scope "piu")
         self.prune_level = 0
         self._mask_delivered = True  # has the server received the current mask?
-        self.gan: GANAttack | None = None  # set on a malicious PIU (netsim.privacy.gan)
         self.online = True
-        self.on_online: Callable[[int], None] | None = None
         self._interrupted = False  # an interrupt is on its way (never throw two)
-        self.process = env.process(self.run())
-        if availability is not None:
-            switches = iter(availability)
+
+    def start(self) -> None:
+        """Start the PIU's processes: its main loop, its availability schedule (the state
+        at t = 0 holds at once) and its harvester."""
+        self.process = self.env.process(self.run())
+        if self.availability is not None:
+            switches = iter(self.availability)
             first = next(switches, None)
             if first is not None and first.t_s == 0.0:
                 self._switch(first)  # the state at t = 0 holds before anyone looks at it
             elif first is not None:
                 switches = itertools.chain([first], switches)  # may be endless: no list
-            env.process(self._replay(switches))
-        self.harvester = harvester
-        self.reserve_j = reserve_j
-        if harvester is not None:
-            env.process(self._harvest(harvester))
+            self.env.process(self._replay(switches))
+        if self.harvester is not None:
+            self.env.process(self._harvest(self.harvester))
+
+    @property
+    def ap_index(self) -> int:
+        """The serving AP."""
+        return self.link.ap
+
+    def hand_over(
+        self, ap: int, ap_inbox: simpy.Store, band: MultipleAccess, margin_db: float
+    ) -> None:
+        """Mobility: from now on PIU is served by AP ``ap`` (its inbox, its uplink band); an
+        upload under way finishes on the old band. ``margin_db``: the new AP's gain over the
+        old one's."""
+        old = self.link.ap
+        self.link.move(ap, band)
+        self.ap_inbox = ap_inbox
+        self.emit("handover", self.current_round, snr_db=margin_db, detail=f"ap{old} -> ap{ap}")
 
     @property
     def num_samples(self) -> int:
@@ -237,8 +245,8 @@ class PIU(Node):
         self.emit("online" if self.online else "offline", round, battery_j=self.battery.level_j)
         if not self.online:
             self._interrupt(OFFLINE)
-        elif self.on_online is not None:
-            self.on_online(self.index)
+        elif self.signalling is not None:
+            self.signalling.online(self.index)
 
     def run(self) -> Generator[simpy.Event, object, None]:
         while self.active:
@@ -285,7 +293,7 @@ class PIU(Node):
     def _participate(self, msg: GlobalModel) -> Generator[simpy.Event, object, None]:
         r = msg.round
         self.emit("rx_model", r, bits=msg.bits)
-        steps = self._apply_link(msg)
+        steps = self._use_grant(msg)
         extra = self._inject(msg)
         n_local = self.num_samples + (0 if extra is None else len(extra[1]))
         samples = self.trainer.samples_per_round(n_local, steps)
@@ -294,7 +302,6 @@ class PIU(Node):
         slowdown = self.slowdown.sample(self.streams.numpy(Stream.STRAGGLER, self.index, *ids))
         compute_s = self.compute.time_s(samples, slowdown)
         compute_j = self.compute.energy_j(samples)
-        bandwidth_hz = self.access.bandwidth_hz
         mask = msg.mask if self.mask is None else self.mask
         sent_entries = msg.weights.numel() if mask is None else int(mask.sum())
         planned_bits = self.compressor.planned_bits(sent_entries, msg.fidelity)
@@ -302,7 +309,7 @@ class PIU(Node):
             not self._mask_delivered or self.pruning.fraction_between(self.prune_level, r)
         ):
             planned_bits += msg.weights.numel()  # the mask bitmap rides along
-        planned_tx_j = self.tx_power_w * self.planned_airtime_s(planned_bits, bandwidth_hz)
+        planned_tx_j = self.link.power_w * self.link.planned_airtime_s(planned_bits)
         if not self.battery.can_afford(compute_j + planned_tx_j + self.reserve_j):
             reserve = f" + {self.reserve_j:.6g} J reserve" if self.reserve_j else ""
             self.emit(
@@ -333,9 +340,6 @@ class PIU(Node):
             loss=loss,
         )
 
-        if self.over_the_air:
-            yield from self._transmit_over_the_air(r, result.weights - msg.weights, loss)
-            return
         local = self._prune(r, result.weights)
         mask = msg.mask if self.mask is None else self.mask
         delta = local - msg.weights
@@ -351,50 +355,56 @@ class PIU(Node):
                 bits=payload.bits + msg.weights.numel(),
                 encoding=f"{payload.encoding}+mask",
             )
+        update = Update(r, self.index, payload, self.num_samples, loss, mask=self.mask)
         self._unsent = r  # an interruption before the hand-over undoes the compression state
-        with self.access.request() as slot:
-            self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
-            yield slot
-            for attempt in range(self.max_retransmissions + 1):
-                transfer, delivered = self._transmission(payload.bits, bandwidth_hz)
-                tx_j = self.tx_power_w * transfer.airtime_s
-                self.emit(
-                    "tx_start",
-                    r,
-                    duration_s=transfer.airtime_s,
-                    bits=payload.bits,
-                    power_w=self.tx_power_w,
-                    detail=payload.encoding,
-                )
-                yield from self._spend("tx", transfer.airtime_s, tx_j)
-                tries = f"attempt {attempt + 1} of {self.max_retransmissions + 1}"
-                self.emit(
-                    "tx_end" if delivered else "tx_fail",
-                    r,
-                    duration_s=transfer.airtime_s,
-                    bits=payload.bits,
-                    energy_j=tx_j,
-                    battery_j=self.battery.level_j,
-                    rate_bps=transfer.rate_bps,
-                    snr_db=transfer.snr_db,
-                    power_w=self.tx_power_w,
-                    detail="" if delivered else f"outage, {tries}",
-                )
-                if delivered:
-                    break
+        delivered = yield from self._transmit(update)
         self._unsent = None
         if not delivered:  # every attempt failed: the update is lost
             self.compressor.undo(self.index, r)
             self._notify(r, "lost")
             return
         self._mask_delivered = True
-        self.ap_inbox.put(Update(r, self.index, payload, self.num_samples, loss, mask=self.mask))
+        if self.link.delivers:
+            self.ap_inbox.put(update)
+
+    def _transmit(self, update: Update) -> Generator[simpy.Event, object, bool]:
+        """Wait for a slot on the uplink, then send ``update`` attempt by attempt (holding
+        the slot) until one is delivered; True if one was."""
+        r, bits = update.round, update.payload.bits
+        with self.link.request(update) as slot:
+            self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
+            yield slot
+            for attempt in self.link.attempts(bits, lambda: self.env.now, update.payload.encoding):
+                self.emit(
+                    "tx_start",
+                    r,
+                    duration_s=attempt.airtime_s,
+                    bits=attempt.bits,
+                    power_w=attempt.power_w,
+                    detail=attempt.label,
+                )
+                yield from self._spend("tx", attempt.airtime_s, attempt.energy_j)
+                self.emit(
+                    "tx_end" if attempt.delivered else "tx_fail",
+                    r,
+                    duration_s=attempt.airtime_s,
+                    bits=attempt.bits,
+                    energy_j=attempt.energy_j,
+                    battery_j=self.battery.level_j,
+                    rate_bps=attempt.rate_bps,
+                    snr_db=attempt.snr_db,
+                    power_w=attempt.power_w,
+                    detail=attempt.note,
+                )
+                if attempt.delivered:
+                    return True
+        return False
 
     def report(self, bits: int, local_steps: int) -> SelectionReport:
         """This PIU's state for client selection, for a payload of ``bits`` after
         ``local_steps`` steps (signalling: takes no simulated time)."""
         samples = self.trainer.samples_per_round(self.num_samples, local_steps)
-        airtime = self.planned_airtime_s(bits, self.access.bandwidth_hz)
+        airtime = self.link.planned_airtime_s(bits)
         return SelectionReport(
             bits / airtime, self.compute.time_s(samples) + airtime, self.battery.level_j
         )
@@ -414,16 +424,12 @@ class PIU(Node):
         )
         return x, y
 
-    def _apply_link(self, msg: GlobalModel) -> int:
-        """This round's transmit power, cell-free link and local steps: the server's
-        allocation for this PIU if it sent one, else full power and the broadcast steps."""
-        link = None if msg.links is None else msg.links.get(self.index)
-        if link is None:
-            self.tx_power_w, self.ergodic_link = self.max_power_w, self.full_power_link
-            return msg.local_steps
-        self.tx_power_w = link.power_w
-        self.ergodic_link = (link.rate_bps, link.sinr_db)
-        return link.local_steps
+    def _use_grant(self, msg: GlobalModel) -> int:
+        """This round's uplink and local steps: the server's allocation for this PIU if it
+        sent one, else full power and the broadcast steps."""
+        grant = None if msg.links is None else msg.links.get(self.index)
+        self.link.use(None if grant is None else grant.grant)
+        return msg.local_steps if grant is None else grant.local_steps
 
     def _prune(self, r: int, weights: torch.Tensor) -> torch.Tensor:
         """Own-scope pruning: the trained model, pruned if a level is due this round."""
@@ -440,63 +446,11 @@ class PIU(Node):
         return weights * self.mask
 
     def _notify(self, round: int, kind: Literal["skip", "left", "lost", "offline"]) -> None:
-        """Tell the server (and, over the air, the AP that waits for this PIU) that no
+        """Tell the server and the AP (over the air, it may be waiting for this PIU) that no
         update will come this round."""
-        self.server_inbox.put(Notice(round, self.index, kind))
-        if self.over_the_air:
-            self.ap_inbox.put(Notice(round, self.index, kind))
-
-    def _transmit_over_the_air(
-        self, r: int, delta: torch.Tensor, loss: float
-    ) -> Generator[simpy.Event, object, None]:
-        """Hand the update to the AP and transmit in the common analog slot it assigns."""
-        ready = OTAReady(r, self.index, delta, self.num_samples, loss, slot=self.env.event())
-        self.ap_inbox.put(ready)
-        self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
-        slot = yield ready.slot
-        assert isinstance(slot, OTASlot)
-        self.emit(
-            "tx_start", r, duration_s=slot.airtime_s, power_w=slot.power_w, detail="over the air"
-        )
-        yield from self._spend("tx", slot.airtime_s, slot.energy_j)
-        self.emit(
-            "tx_end",
-            r,
-            duration_s=slot.airtime_s,
-            energy_j=slot.energy_j,
-            battery_j=self.battery.level_j,
-            snr_db=slot.snr_db,
-            power_w=slot.power_w,
-            detail="over the air",
-        )
-
-    def _transmission(self, bits: int, bandwidth_hz: float) -> tuple[Transfer, bool]:
-        """One attempt from now: the cell-free ergodic rate, Shannon-rate adaptation (always
-        decoded), or a fixed-rate packet that fails in outage."""
-        if self.ergodic_link is not None:
-            rate, sinr_db = self.ergodic_link
-            return Transfer(bits / rate, rate, sinr_db), True
-        if self.target_rate_bps is None:
-            args = (self.index, self.ap_index, bits, self.env.now, self.tx_power_w, bandwidth_hz)
-            return self.channel.uplink(*args), True
-        return self.channel.fixed_rate_uplink(
-            self.index,
-            self.ap_index,
-            bits,
-            self.env.now,
-            self.tx_power_w,
-            bandwidth_hz,
-            self.target_rate_bps,
-        )
-
-    def planned_airtime_s(self, bits: int, bandwidth_hz: float) -> float:
-        """Airtime of one successful attempt, for the energy plan of a round."""
-        fixed = self.ergodic_link[0] if self.ergodic_link else self.target_rate_bps
-        if fixed is not None:
-            return bits / fixed
-        return self.channel.expected_airtime_s(
-            self.index, self.ap_index, bits, self.tx_power_w, bandwidth_hz
-        )
+        notice = Notice(round, self.index, kind)
+        self.server_inbox.put(notice)
+        self.ap_inbox.put(notice)
 
     def _spend(
         self, kind: str, duration_s: float, energy_j: float

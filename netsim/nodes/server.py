@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -15,24 +15,31 @@ from netsim.compress.base import Compressor, dense_bits
 from netsim.compress.pruning import PruningSchedule, prune_level
 from netsim.fl.aggregation import AggregationRule, fedavg_weights, masked_fedavg
 from netsim.fl.controllers import Controller, RoundControl
+from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.selection import SelectionReport, select_best, select_round_robin, select_uniform
 from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
 from netsim.nodes.base import Deadline, Node
 from netsim.nodes.link import WiredLink
 from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, RoundLink, Update
+from netsim.nodes.signalling import Signalling
 from netsim.radio.allocation import CellFreeUplink, RoundAllocator
+from netsim.radio.links import Grant
 from netsim.rng import Stream, Streams
-from netsim.scenario import ProtocolConfig
 
 if TYPE_CHECKING:
     from netsim.privacy.attacker import Attacker
 
 
 class _Abortable(Protocol):
+    """What the server knows of a PIU: its index, serving AP, whether it is online; it can
+    abort its round and report its state for client selection."""
+
     index: int
-    ap_index: int
     online: bool
+
+    @property
+    def ap_index(self) -> int: ...
 
     def abort(self, round: int) -> None: ...
 
@@ -80,14 +87,17 @@ class Server(Node):
         env: simpy.Environment,
         log: EventLog,
         *,
+        inbox: simpy.Store,
         weights: torch.Tensor,
         trainer: Trainer,
         compressor: Compressor,
-        downlinks: list[tuple[WiredLink, simpy.Store]],
-        protocol: ProtocolConfig,
+        downlinks: Sequence[tuple[WiredLink, simpy.Store]],
+        pius: Sequence[_Abortable],
+        protocol: Synchronous | Asynchronous,
         local_steps: int,
         aggregation_s: float,
         streams: Streams,
+        signalling: Signalling | None = None,
         on_round: Callable[[RoundRecord], None] | None = None,
         over_the_air: bool = False,
         controller: Controller | None = None,
@@ -97,17 +107,17 @@ class Server(Node):
         allocator: RoundAllocator | None = None,
         rule: AggregationRule | None = None,
         cellfree: tuple[CellFreeUplink, str] | None = None,
+        attacker: Attacker | None = None,
     ) -> None:
         super().__init__(env, "server", log)
+        self.inbox = inbox
         self.weights = weights
         self.trainer = trainer
         self.compressor = compressor
-        self.downlinks = downlinks
+        self.downlinks = list(downlinks)
+        self.pius = list(pius)
+        self.protocol = protocol
         self.rounds = protocol.rounds
-        self.deadline_s = protocol.deadline_s
-        self.clients_per_round = protocol.clients_per_round
-        self.selection = protocol.selection
-        self.target_updates = protocol.target_updates
         self.local_steps = local_steps
         self.aggregation_s = aggregation_s
         self.streams = streams
@@ -121,17 +131,25 @@ class Server(Node):
         self.mask: torch.Tensor | None = None
         self.allocator = allocator
         self.cellfree = cellfree
+        self.attacker = attacker  # an honest-but-curious server's other half
         self.solve_times_s: list[float] = []  # wall clock of each allocation (diagnostics)
-        self.attacker: Attacker | None = None  # an honest-but-curious server's other half
         self.last_bits: dict[int, int] = {}  # each PIU's last received payload size
         self.initial_weights = weights.clone()
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
-        self.inbox = simpy.Store(env)
-        self.pius: list[_Abortable] = []
         self.departed: set[int] = set()
         self.records: list[RoundRecord] = []
         self.model_bits = dense_bits(weights.numel())  # the broadcast is uncompressed float32
-        self.process = env.process(self.run())
+        if signalling is not None:
+            signalling.on_online(self.piu_online)
+
+    def start(self) -> None:
+        """Start the server's process (the federation's first round begins at once)."""
+        self.process = self.env.process(self.run())
+
+    @property
+    def _sync(self) -> Synchronous:
+        assert isinstance(self.protocol, Synchronous)
+        return self.protocol
 
     def run(self) -> Generator[simpy.Event, object, None]:
         r = 0
@@ -164,7 +182,8 @@ class Server(Node):
         by_ap: dict[int, list[int]] = {}
         for k in selected:
             by_ap.setdefault(self.pius[k].ap_index, []).append(k)
-        deadline_at = t_start + self.deadline_s if self.deadline_s is not None else None
+        deadline_s = self._sync.deadline_s
+        deadline_at = t_start + deadline_s if deadline_s is not None else None
         control = self._control(r)
         mask_changed = self._prune(r)
         model_bits = self._model_bits(mask_changed)
@@ -195,10 +214,11 @@ class Server(Node):
         else:
             parts, notices = yield from self._collect(r, set(selected))
             late = sorted(set(selected) - set().union(*notices.values()) - _pius_of(parts))
-        enough = self.target_updates is not None and len(_pius_of(parts)) >= self.target_updates
+        target = self._sync.target_updates
+        enough = target is not None and len(_pius_of(parts)) >= target
         for k in late:
             if enough:
-                first = f"the first {self.target_updates} updates are in"
+                first = f"the first {target} updates are in"
                 self.emit("cut", r, detail=f"piu{k}: {first}")
             else:
                 self.emit("deadline_miss", r, detail=f"piu{k}")
@@ -264,16 +284,16 @@ class Server(Node):
     def _select(self, r: int, active: list[int]) -> list[int]:
         """The round's PIUs under the selection policy; a ranking policy logs every
         candidate's report (``candidate`` events: rate, predicted time, battery)."""
-        k = self.clients_per_round
-        if self.selection == "random":
+        k, selection = self._sync.clients_per_round, self._sync.selection
+        if selection == "random":
             return select_uniform(active, k, self.streams.numpy(Stream.SELECTION, r))
-        if self.selection == "round_robin":
+        if selection == "round_robin":
             return select_round_robin(active, k, r)
         reports = {
             i: self.pius[i].report(self.last_bits.get(i, self.model_bits), self.local_steps)
             for i in active
         }
-        selected = select_best(reports, k, self.selection)
+        selected = select_best(reports, k, selection)
         chosen = set(selected)
         for i, rep in reports.items():
             self.emit(
@@ -282,7 +302,7 @@ class Server(Node):
                 duration_s=rep.finish_s,
                 rate_bps=rep.rate_bps,
                 battery_j=rep.battery_j,
-                detail=f"piu{i} {'selected' if i in chosen else 'passed'} ({self.selection})",
+                detail=f"piu{i} {'selected' if i in chosen else 'passed'} ({selection})",
             )
         return selected
 
@@ -322,9 +342,9 @@ class Server(Node):
             self.emit("allocation_fallback", r, detail=f"{detail} full power: {result.reason}")
         return {
             k: RoundLink(
-                float(p_max[k] * result.eta[i]),
-                float(rate[i]),
-                float(10 * np.log10(sinr[i])),
+                Grant(
+                    float(p_max[k] * result.eta[i]), float(rate[i]), float(10 * np.log10(sinr[i]))
+                ),
                 int(result.steps[i]),
             )
             for i, k in enumerate(selected)
@@ -340,7 +360,7 @@ class Server(Node):
         rate, sinr = uplink.full_power(keep, combining)
         return {
             int(k): RoundLink(
-                float(uplink.rho[k]), float(rate[i]), float(10 * np.log10(sinr[i])), steps
+                Grant(float(uplink.rho[k]), float(rate[i]), float(10 * np.log10(sinr[i]))), steps
             )
             for i, k in enumerate(keep)
         }
@@ -375,8 +395,9 @@ class Server(Node):
         ``target_updates`` have arrived."""
         received: list[_Part] = []
         notices = _no_notices()
-        deadline = Deadline(self.env, self.deadline_s) if self.deadline_s is not None else None
-        target = self.target_updates or math.inf
+        limit_s = self._sync.deadline_s
+        deadline = Deadline(self.env, limit_s) if limit_s is not None else None
+        target = self._sync.target_updates or math.inf
         while pending and len(received) < target:
             get = self.inbox.get()
             yield get if deadline is None else (get | deadline)

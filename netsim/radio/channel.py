@@ -98,6 +98,11 @@ class RadioChannel:
         self.coherence_s = coherence_s
         self.noise_psd_w_hz = noise_psd_w_hz
 
+    def move(self, piu: int, gain: np.ndarray) -> None:
+        """PIU ``piu`` moved: its large-scale gains to every AP are now ``gain`` (A,), linear
+        (a transmission already under way keeps the gains it started with)."""
+        self.gain[piu, :] = gain
+
     def mean_snr(self, piu: int, ap: int, power_w: float, bandwidth_hz: float) -> float:
         """SNR with the fading averaged out (|h|^2 = 1), linear."""
         return power_w * self.gain[piu, ap] / (self.noise_psd_w_hz * bandwidth_hz)

@@ -10,24 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netsim.scenario import (
-    CellFreeBookPathLoss,
-    InFPathLoss,
-    LogDistancePathLoss,
-    Macro36814PathLoss,
-    Ngo3SlopePathLoss,
-    UMiPathLoss,
-)
-
-PathLossModel = (
-    LogDistancePathLoss
-    | Macro36814PathLoss
-    | CellFreeBookPathLoss
-    | Ngo3SlopePathLoss
-    | UMiPathLoss
-    | InFPathLoss
-)
-
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 
 
@@ -70,7 +52,7 @@ class LinkLoss:
     sigma_nlos_db: np.ndarray
 
 
-def _single_state(loss_db: np.ndarray, sigma_db: float | np.ndarray) -> LinkLoss:
+def single_state(loss_db: np.ndarray, sigma_db: float | np.ndarray) -> LinkLoss:
     sigma = np.broadcast_to(np.asarray(sigma_db, dtype=float), loss_db.shape)
     return LinkLoss(loss_db, loss_db, np.ones_like(loss_db), sigma, sigma)
 
@@ -189,43 +171,6 @@ def inf_38901(
     p_los = np.exp(-d2 / k)
     sigma_nlos = _INF_NLOS[variant][2]
     return LinkLoss(los, nlos, p_los, np.full_like(los, 4.3), np.full_like(los, sigma_nlos))
-
-
-def link_loss(
-    model: PathLossModel,
-    distance_2d_m: np.ndarray,
-    distance_3d_m: np.ndarray,
-    carrier_hz: float,
-    ap_height_m: float | np.ndarray,
-    ut_height_m: float | np.ndarray,
-) -> LinkLoss:
-    """Large-scale statistics of the scenario's path-loss model for arrays of links."""
-    d3 = np.asarray(distance_3d_m, dtype=float)
-    if isinstance(model, LogDistancePathLoss):
-        ref = model.ref_loss_db
-        if ref is None:
-            ref = float(free_space_db(model.ref_distance_m, carrier_hz))
-        return _single_state(log_distance_db(d3, model.exponent, model.ref_distance_m, ref), 8.0)
-    if isinstance(model, Macro36814PathLoss):
-        return _single_state(macro_36814_db(d3), 8.0)
-    if isinstance(model, CellFreeBookPathLoss):
-        return _single_state(cellfree_book_db(d3), 4.0)
-    if isinstance(model, Ngo3SlopePathLoss):
-        loss = ngo_3slope_db(d3, carrier_hz, ap_height_m, ut_height_m, model.d0_m, model.d1_m)
-        return _single_state(loss, np.where(d3 > model.d1_m, 8.0, 0.0))
-    if isinstance(model, UMiPathLoss):
-        return umi_38901(distance_2d_m, d3, carrier_hz, ap_height_m, ut_height_m)
-    return inf_38901(
-        distance_2d_m,
-        d3,
-        carrier_hz,
-        ap_height_m,
-        ut_height_m,
-        model.variant,
-        model.clutter_density,
-        model.clutter_height_m,
-        model.clutter_size_m,
-    )
 
 
 def noise_power_w(bandwidth_hz: float, noise_psd_dbm_hz: float, noise_figure_db: float) -> float:

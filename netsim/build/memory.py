@@ -53,14 +53,14 @@ class MemoryEstimate:
         )
 
 
-def estimate(scenario: Scenario, num_params: int) -> MemoryEstimate:
+def estimate(scenario: Scenario, num_params: int, n_pius: int, n_aps: int) -> MemoryEstimate:
     """What a run of ``scenario`` with a model of ``num_params`` weights keeps in memory:
     per PIU its entities and gains to every AP (float64); the updates the server holds until
     it aggregates (float32, one per PIU of a round or of the async concurrency); per-PIU
     compressor state (error-feedback residuals, differential references; float32 per
     weight) and PIU-side pruning masks (1 byte per weight); the event log; the data set
     (float32, twice while loading); the trainer's working set."""
-    k, aps = scenario.topology.n_pius, scenario.topology.n_aps
+    k, aps = n_pius, n_aps
     p = scenario.protocol
     per_round = (p.clients_per_round if p.mode == "sync" else p.concurrency) or k
     model = num_params * FLOAT32
@@ -117,11 +117,16 @@ def model_size(scenario: Scenario) -> int:
 
 
 def check_memory(
-    scenario: Scenario, num_params: int | None = None, available: int | None = None
+    scenario: Scenario,
+    n_pius: int,
+    n_aps: int,
+    num_params: int | None = None,
+    available: int | None = None,
 ) -> None:
-    """Raise :class:`ScenarioError` when the run cannot fit in the available memory."""
+    """Raise :class:`ScenarioError` when a run of ``scenario`` with ``n_pius`` PIUs and
+    ``n_aps`` APs cannot fit in the available memory."""
     num_params = model_size(scenario) if num_params is None else num_params
-    need = estimate(scenario, num_params)
+    need = estimate(scenario, num_params, n_pius, n_aps)
     have = available_bytes() if available is None else available
     if have is None or need.total_bytes <= have:
         return

@@ -1,0 +1,4 @@
+"""The package version (kept apart so that low layers can read it without importing the
+whole package)."""
+
+__version__ = "0.1.0"

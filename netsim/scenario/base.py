@@ -1,0 +1,43 @@
+"""Base of every scenario section, and the value types the sections share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+
+from netsim.scenario.errors import _with_default_tag
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Physical bounds wide enough for any real system, narrow enough that dB -> linear and
+# distances stay finite in float64 (10 ** (1e6 / 10) overflows).
+PowerDbm = Annotated[float, Field(ge=-150.0, le=100.0)]  # 1e-18 mW .. 10 MW
+GainDb = Annotated[float, Field(ge=-100.0, le=100.0)]
+Coordinate = Annotated[float, Field(ge=-1e7, le=1e7)]  # m: 10,000 km either way
+# Scalars are strict (see _Frozen); these few take TOML's form of them: a path from a string,
+# a tuple from an array (their items stay strict).
+FilePath = Annotated[Path, Strict(False)]
+Position = Annotated[tuple[Coordinate, Coordinate], Strict(False)]
+
+
+class ScenarioError(ValueError):
+    """A scenario (file, dict or override) is invalid; the message says where and why."""
+
+
+class _Frozen(BaseModel):
+    """A frozen section: unknown keys, NaN and infinities (unless a field gives them a
+    meaning) are errors, and scalars are strict (pydantic's strict mode): ``true`` is not
+    the integer 1, ``2.5`` or ``1e9`` not an integer, ``"5"`` not a number, ``1`` not a
+    boolean."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _untagged_sections(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        return {name: _with_default_tag(cls, name, value) for name, value in data.items()}

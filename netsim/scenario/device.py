@@ -1,0 +1,271 @@
+"""[device] and [mobility]: compute, stragglers, batteries, availability, harvesting,
+device classes and movement."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import Field, Strict, model_validator
+
+from netsim.scenario.base import (
+    FilePath,
+    NonNegativeFloat,
+    Position,
+    PositiveFloat,
+    PowerDbm,
+    _Frozen,
+)
+from netsim.scenario.errors import _FieldError
+
+# --------------------------------------------------------------------------- device
+
+
+class NoStraggler(_Frozen):
+    """Slowdown factor 1 every round."""
+
+    dist: Literal["none"] = "none"
+
+
+class ConstantStraggler(_Frozen):
+    """Slowdown factor ``factor`` every round."""
+
+    dist: Literal["constant"]
+    factor: float = Field(gt=0, allow_inf_nan=False)
+
+
+class LogNormalStraggler(_Frozen):
+    """Slowdown ``exp(N(0, sigma^2))`` (median 1, mean ``exp(sigma^2 / 2)``)."""
+
+    dist: Literal["lognormal"]
+    sigma: PositiveFloat = 0.5
+
+
+class ShiftedExponentialStraggler(_Frozen):
+    """Slowdown ``1 + Exp(mean=scale)`` (never faster than nominal)."""
+
+    dist: Literal["shifted_exponential"]
+    scale: PositiveFloat = 0.5
+
+
+class ParetoStraggler(_Frozen):
+    """Heavy-tailed slowdown: Pareto I with minimum 1 and tail index ``shape`` (> 1, so the
+    mean ``shape / (shape - 1)`` is finite; the variance is infinite for shape <= 2)."""
+
+    dist: Literal["pareto"]
+    shape: float = Field(1.5, gt=1, allow_inf_nan=False)
+
+
+Straggler = Annotated[
+    NoStraggler
+    | ConstantStraggler
+    | LogNormalStraggler
+    | ShiftedExponentialStraggler
+    | ParetoStraggler,
+    Field(discriminator="dist"),
+]
+
+
+class AlwaysAvailable(_Frozen):
+    """Every PIU is reachable throughout the run."""
+
+    kind: Literal["always"] = "always"
+
+
+class ExponentialAvailability(_Frozen):
+    """On/off churn: on periods ~ Exp(mean ``mean_on_s``), off ~ Exp(mean ``mean_off_s``),
+    independent per PIU (``netsim/device/availability.py``)."""
+
+    kind: Literal["exponential"]
+    mean_on_s: PositiveFloat
+    mean_off_s: PositiveFloat
+
+
+class TraceAvailability(_Frozen):
+    """Per-PIU trace files ``piu<k>.csv`` (columns time_s, available[, cpu_hz]) in ``dir``
+    (relative to the scenario file); PIUs without a file are always available."""
+
+    kind: Literal["trace"]
+    dir: FilePath
+
+
+Availability = Annotated[
+    AlwaysAvailable | ExponentialAvailability | TraceAvailability,
+    Field(discriminator="kind"),
+]
+
+
+class HarvestingConfig(_Frozen):
+    """Energy harvesting into the battery (``netsim/device/harvesting.py``): kind "none",
+    "constant" (``power_w``), "periodic" (``power_w`` peak of a half-sine day of
+    ``period_s``) or "random" (exponential energy per interval, mean ``power_w``); credited
+    every ``interval_s``."""
+
+    kind: Literal["none", "constant", "periodic", "random"] = "none"
+    power_w: NonNegativeFloat = 0.0
+    period_s: PositiveFloat = 86_400.0
+    interval_s: PositiveFloat = 1.0
+
+
+class UniformValue(_Frozen):
+    """A per-PIU value drawn uniformly in [low, high]."""
+
+    dist: Literal["uniform"]
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformValue:
+        if self.low > self.high:
+            raise _FieldError("low", self.low, f"at most high ({self.high})")
+        return self
+
+
+class LogNormalValue(_Frozen):
+    """A per-PIU value ``median exp(N(0, sigma^2))``."""
+
+    dist: Literal["lognormal"]
+    median: PositiveFloat
+    sigma: PositiveFloat
+
+
+class ChoiceValue(_Frozen):
+    """A per-PIU value drawn uniformly from ``values``."""
+
+    dist: Literal["choice"]
+    values: list[float] = Field(min_length=1)
+
+
+Drawn = Annotated[UniformValue | LogNormalValue | ChoiceValue, Field(discriminator="dist")]
+Value = float | Drawn
+
+_POSITIVE_DEVICE_FIELDS = ("cpu_hz", "cycles_per_sample", "kappa", "battery_j")
+
+
+class DeviceClass(_Frozen):
+    """A kind of device (sensor, gateway, camera...) with its own compute, radio and battery.
+
+    PIUs join a class by ``pius`` (indices), by the ``device_class`` attribute of their node
+    in a topology file, or by ``share`` (a fraction of all PIUs, filled from a keyed random
+    permutation of the PIUs not yet assigned). Each of cpu_hz, cycles_per_sample, kappa,
+    tx_power_dbm and battery_j is a number, a distribution drawn once per PIU (``{dist =
+    "uniform", low, high}``, ``{dist = "lognormal", median, sigma}``, ``{dist = "choice",
+    values}``) or absent (the ``[device]`` value); ``straggler`` likewise.
+    """
+
+    name: str = Field(min_length=1)
+    share: float | None = Field(None, gt=0, le=1)
+    pius: list[int] | None = None
+    cpu_hz: Value | None = None
+    cycles_per_sample: Value | None = None
+    kappa: Value | None = None
+    tx_power_dbm: Value | None = None
+    battery_j: Annotated[float, Field(allow_inf_nan=True)] | Drawn | None = None
+    straggler: Straggler | None = None
+
+    @model_validator(mode="after")
+    def _positive(self) -> DeviceClass:
+        for name in _POSITIVE_DEVICE_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not _bounds(value)[0] > 0:
+                raise _FieldError(name, _bounds(value)[0], "values > 0")
+        power = self.tx_power_dbm
+        if power is not None and not -150.0 <= _bounds(power)[0] <= _bounds(power)[1] <= 100.0:
+            raise _FieldError("tx_power_dbm", list(_bounds(power)), "values in [-150, 100] dBm")
+        return self
+
+
+def _bounds(value: Value) -> tuple[float, float]:
+    """(smallest, largest) value a per-PIU value can take; a log-normal one is always > 0
+    and unbounded above: (median, inf)."""
+    if isinstance(value, UniformValue):
+        return value.low, value.high
+    if isinstance(value, ChoiceValue):
+        return min(value.values), max(value.values)
+    if isinstance(value, LogNormalValue):
+        return value.median, math.inf
+    return value, value
+
+
+class DeviceConfig(_Frozen):
+    """Every PIU's compute, radio and battery (heterogeneous device classes come later).
+
+    availability: on/off process or traces; going offline interrupts the current activity.
+    harvesting: energy harvested into the battery; reserve_j: energy-aware participation, a
+    PIU takes a round only if it can pay the round's predicted energy and keep reserve_j.
+    classes: heterogeneous device classes (``[[device.classes]]``, see :class:`DeviceClass`);
+    PIUs in no class take the values above (class "default").
+    """
+
+    cpu_hz: PositiveFloat = 1.0e9
+    cycles_per_sample: PositiveFloat = 2.0e4
+    kappa: PositiveFloat = 1e-28  # effective switched capacitance, J / (cycle Hz^2)
+    tx_power_dbm: PowerDbm = 20.0
+    battery_j: float = Field(math.inf, gt=0, allow_inf_nan=True)  # inf: mains powered
+    straggler: Straggler = NoStraggler()
+    availability: Availability = AlwaysAvailable()
+    harvesting: HarvestingConfig = HarvestingConfig()
+    reserve_j: NonNegativeFloat = 0.0
+    classes: list[DeviceClass] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _classes(self) -> DeviceConfig:
+        names = [c.name for c in self.classes]
+        for name in names:
+            if names.count(name) > 1 or name == "default":
+                raise _FieldError("classes", name, "distinct class names other than 'default'")
+        total = sum(c.share or 0.0 for c in self.classes)
+        if total > 1 + 1e-9:
+            raise _FieldError("classes", total, "shares that add up to at most 1")
+        claimed = [k for c in self.classes for k in c.pius or ()]
+        if len(claimed) != len(set(claimed)):
+            twice = sorted({k for k in claimed if claimed.count(k) > 1})
+            raise _FieldError("classes", twice, "each PIU in at most one class's pius")
+        return self
+
+    @model_validator(mode="after")
+    def _finite_battery_to_harvest(self) -> DeviceConfig:
+        if self.harvesting.kind != "none" and math.isinf(self.battery_j):
+            raise _FieldError(
+                "harvesting.kind",
+                self.harvesting.kind,
+                "'none' with an unlimited battery (set battery_j to the capacity in J)",
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- mobility
+
+
+class MobilityConfig(_Frozen):
+    """Moving PIUs (``netsim/device/mobility.py``): model "none", "random_waypoint" (speed
+    uniform in [speed_min_mps, speed_mps], pause_s at each waypoint, inside ``area_m`` =
+    [xmin, ymin, xmax, ymax]; None: the bounding box of the APs and PIUs) or "path" (along
+    ``path_m`` and back at ``speed_mps``). ``pius``: which move (None: all). Their gains are
+    recomputed every ``update_s``; a PIU hands over to an AP stronger by ``hysteresis_db``."""
+
+    model: Literal["none", "random_waypoint", "path"] = "none"
+    pius: list[int] | None = None
+    speed_mps: PositiveFloat = 1.0
+    speed_min_mps: PositiveFloat | None = None
+    pause_s: NonNegativeFloat = 0.0
+    area_m: Annotated[tuple[float, float, float, float], Strict(False)] | None = None
+    path_m: list[Position] | None = None
+    update_s: PositiveFloat = 0.1
+    hysteresis_db: float = Field(3.0, ge=0.0, le=100.0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> MobilityConfig:
+        if self.model == "path":
+            path = self.path_m or []
+            if len(path) < 2 or all(p == path[0] for p in path):
+                raise _FieldError("path_m", path, "at least two distinct [x, y] points (m)")
+        lo = self.speed_min_mps
+        if lo is not None and lo > self.speed_mps:
+            raise _FieldError("speed_min_mps", lo, f"at most speed_mps ({self.speed_mps})")
+        a = self.area_m
+        if a is not None and not (a[0] < a[2] and a[1] < a[3]):
+            raise _FieldError(
+                "area_m", list(a), "[xmin, ymin, xmax, ymax] with xmin < xmax, ymin < ymax"
+            )
+        return self

@@ -1,0 +1,136 @@
+"""[learning] and [attack]: data, model, optimiser, partition, and the attacker."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, Strict, model_validator
+
+from netsim.scenario.base import FilePath, NonNegativeFloat, PositiveFloat, _Frozen
+from netsim.scenario.errors import _FieldError
+
+# --------------------------------------------------------------------------- learning
+
+
+# The registries live with the implementations (netsim.learn.datasets.DATASETS,
+# netsim.models.MODELS); the schema knows only their names, so it imports neither (a test
+# keeps the two in step). Whether a model fits a data set's images, and whether data_path
+# is a folder, is checked when the world is built.
+DATASET_NAMES = ("mnist5k", "digits", "mnist", "cifar10")
+DATASETS_READ_FROM_PATH = ("mnist", "cifar10")
+MODEL_NAMES = ("mlp", "lenet5", "lenet5_sigmoid", "lenet_dlg", "resnet18")
+
+
+class IIDPartition(_Frozen):
+    """Shuffle and split the training set evenly; with ``samples_per_piu`` each PIU instead
+    draws that many samples of its own (PIUs may share samples: cohorts larger than the data
+    set)."""
+
+    kind: Literal["iid"] = "iid"
+    samples_per_piu: int | None = Field(None, ge=1)
+
+
+class ShardPartition(_Frozen):
+    """Each PIU gets samples of ``classes_per_piu`` classes (AFC-FL: one class per PIU)."""
+
+    kind: Literal["shards"]
+    classes_per_piu: int = Field(1, ge=1)
+
+
+class DirichletPartition(_Frozen):
+    """Label proportions per PIU ~ Dirichlet(alpha); small alpha = strongly non-IID."""
+
+    kind: Literal["dirichlet"]
+    alpha: PositiveFloat = 0.5
+
+
+Partition = Annotated[
+    IIDPartition | ShardPartition | DirichletPartition, Field(discriminator="kind")
+]
+
+
+class OptimizerConfig(_Frozen):
+    """Local optimizer of every PIU; its state is fresh each round."""
+
+    name: Literal["sgd", "adam", "adadelta", "rmsprop"] = "sgd"
+    lr: PositiveFloat = 0.05
+    momentum: NonNegativeFloat = 0.0  # sgd and rmsprop
+    weight_decay: NonNegativeFloat = 0.0
+
+
+class LearningConfig(_Frozen):
+    dataset: str = "mnist5k"
+    data_path: FilePath | None = None  # folder of "mnist" (IDX) or "cifar10" (pickle) files
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    model: str = "lenet5"
+    partition: Partition = IIDPartition()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    local_steps: int = Field(20, ge=1)  # mini-batch steps per round
+    batch_size: int = Field(32, ge=1)
+    device: str = "cpu"
+    # "sequential": one job after another; "batched": vmap over up to batch_clients clients
+    # (faster for many PIUs with small mini-batches; same weights up to float32 rounding);
+    # "auto": as many as fit a bounded working set (netsim.learn.batched.auto_chunk_size).
+    trainer: Literal["sequential", "batched"] = "sequential"
+    batch_clients: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+
+    @model_validator(mode="after")
+    def _known_names(self) -> LearningConfig:
+        if self.dataset not in DATASET_NAMES:
+            raise _FieldError("dataset", self.dataset, f"one of {sorted(DATASET_NAMES)}")
+        if self.model not in MODEL_NAMES:
+            raise _FieldError("model", self.model, f"one of {sorted(MODEL_NAMES)}")
+        if self.dataset in DATASETS_READ_FROM_PATH and self.data_path is None:
+            raise _FieldError("data_path", None, f"the folder holding the {self.dataset} files")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise _FieldError("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+        return self
+
+
+class AttackConfig(_Frozen):
+    """An attacker in the run (``netsim/privacy/``).
+
+    method: "none"; a gradient inversion of observed uploads: "dlg", "idlg" or "ig"
+    (Inverting Gradients); or "gan": a malicious PIU's GAN attack (Hitaj et al. 2017).
+
+    Gradient inversion: position "server" (an honest-but-curious server: sees every decoded
+    update) or "ap" (an eavesdropper at access point ``ap``: sees the uplinks that reach
+    it, and only the superposition over the air). pius, rounds: whose uploads in which
+    rounds are captured and attacked (rounds default [0]). restarts, iterations (optimizer
+    steps per restart), time_budget_s (wall clock per restart), lr (None: the method's
+    own), tv_weight (IG), max_samples (reconstructed per update), mask_aware (match only the
+    entries a sparse payload carried).
+
+    GAN: pius = [the malicious PIU]; rounds: the rounds it attacks in (default: all);
+    victim_class, fake_class: the imitated class and the label of the injected samples;
+    iterations: generator steps per round; lr: their Adam step (None: 1e-3); max_samples:
+    samples injected per round (and scored); keep_victim_class: leave the adversary its own
+    samples of the victim class (Hitaj's adversary has none: false); critic: also train a
+    real/fake critic on the adversary's own samples (mGAN-AI's multitask discriminator,
+    Wang et al. 2019; false: Hitaj's global model as the only discriminator). position is
+    unused.
+    """
+
+    method: Literal["none", "dlg", "idlg", "ig", "gan"] = "none"
+    position: Literal["server", "ap"] = "server"
+    ap: int = Field(0, ge=0)
+    pius: Annotated[tuple[int, ...], Strict(False)] = (0,)
+    rounds: Annotated[tuple[int, ...], Strict(False)] | None = None
+    restarts: int = Field(3, ge=1)
+    iterations: int = Field(100, ge=1)
+    time_budget_s: PositiveFloat = 60.0
+    lr: PositiveFloat | None = None
+    tv_weight: NonNegativeFloat = 1e-4
+    max_samples: int = Field(8, ge=1)
+    mask_aware: bool = True
+    victim_class: int | None = Field(None, ge=0)
+    fake_class: int | None = Field(None, ge=0)
+    keep_victim_class: bool = False
+    critic: bool = False
+
+    @property
+    def attacked_rounds(self) -> tuple[int, ...] | None:
+        """Rounds attacked: as given, else round 0 for an inversion and all for the GAN."""
+        if self.rounds is not None or self.method == "gan":
+            return self.rounds
+        return (0,)

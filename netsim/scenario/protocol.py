@@ -1,0 +1,78 @@
+"""[server] and [protocol]: aggregation and the FL protocol (synchronous rounds,
+FedAsync, FedBuff)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from netsim.scenario.base import NonNegativeFloat, PositiveFloat, _Frozen
+from netsim.scenario.errors import _FieldError
+
+# --------------------------------------------------------------------------- server, protocol
+
+
+class ServerConfig(_Frozen):
+    """aggregation_s: simulated time to aggregate one round. aggregation: "fedavg", or a
+    robust rule against corrupted updates (``netsim/fl/aggregation.py``): "median"
+    (coordinate-wise), "trimmed_mean" (``trim_fraction`` of the values cut at each end of
+    every coordinate), "norm_clip" (FedAvg of deltas clipped to L2 norm ``clip_norm``)."""
+
+    aggregation_s: NonNegativeFloat = 0.005
+    aggregation: Literal["fedavg", "median", "trimmed_mean", "norm_clip"] = "fedavg"
+    trim_fraction: float = Field(0.1, ge=0.0, lt=0.5)
+    clip_norm: PositiveFloat = 1.0
+
+
+class StalenessConfig(_Frozen):
+    """How much a stale update counts, s(tau) for staleness tau = server version now - the
+    version the PIU trained on (Xie et al. 2019, FedAsync): "constant" 1; "polynomial"
+    ``(1 + tau)^-a``; "hinge" 1 for tau <= b, else ``1 / (a (tau - b) + 1)``."""
+
+    function: Literal["constant", "polynomial", "hinge"] = "polynomial"
+    a: NonNegativeFloat = 0.5
+    b: NonNegativeFloat = 4.0
+
+
+class ProtocolConfig(_Frozen):
+    """How the server runs the federation.
+
+    mode "sync": rounds of FedAvg; wait for every selected PIU, until ``deadline_s``, or, with
+    ``target_updates`` (over-commitment: select ``clients_per_round`` > target), for the first
+    ``target_updates`` arrivals, aborting the rest.
+    mode "fedasync" (Xie et al. 2019): every arriving update is mixed in at once,
+    ``x <- (1 - alpha_t) x + alpha_t x_k`` with ``alpha_t = mixing * s(tau)``.
+    mode "fedbuff" (Nguyen et al. 2022): arriving deltas, weighted by s(tau), are buffered;
+    every ``buffer_size`` arrivals ``x <- x + server_lr * mean(buffer)``.
+    In both asynchronous modes ``rounds`` counts server model versions, ``concurrency`` PIUs
+    (None: all) train at a time, and a PIU gets the current model as soon as its update is
+    in (or when it comes back online).
+    """
+
+    mode: Literal["sync", "fedasync", "fedbuff"] = "sync"
+    rounds: int = Field(20, ge=1)
+    deadline_s: PositiveFloat | None = None  # after the round start (broadcast); None: no limit
+    clients_per_round: int | None = Field(None, ge=1)  # None: every active PIU
+    # which clients_per_round PIUs (netsim/fl/selection.py): uniform at random, a rotating
+    # window, or the best expected uplink rate / most battery / earliest predicted finish
+    selection: Literal["random", "round_robin", "channel", "energy", "deadline"] = "random"
+    target_updates: int | None = Field(None, ge=1)
+    staleness: StalenessConfig = StalenessConfig()
+    mixing: float = Field(0.6, gt=0, le=1)
+    buffer_size: int = Field(10, ge=1)
+    server_lr: PositiveFloat = 1.0
+    concurrency: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> ProtocolConfig:
+        if self.mode != "sync":
+            for name in ("deadline_s", "clients_per_round", "target_updates"):
+                if getattr(self, name) is not None:
+                    raise _FieldError(
+                        name, getattr(self, name), f"unset with mode = {self.mode!r} (sync only)"
+                    )
+        t, k = self.target_updates, self.clients_per_round
+        if t is not None and k is not None and t > k:
+            raise _FieldError("target_updates", t, f"at most clients_per_round ({k})")
+        return self

@@ -1,0 +1,259 @@
+"""The whole scenario: its sections and the checks across them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import tomli_w
+from pydantic import Field, ValidationError, model_validator
+
+from netsim.scenario.base import ScenarioError, _Frozen
+from netsim.scenario.compression import Compression, ControlConfig, NoCompression, PruningConfig
+from netsim.scenario.device import DeviceConfig, MobilityConfig
+from netsim.scenario.errors import _FieldError, _format_errors, _strip_none
+from netsim.scenario.learning import AttackConfig, LearningConfig
+from netsim.scenario.overrides import apply_overrides
+from netsim.scenario.protocol import ProtocolConfig, ServerConfig
+from netsim.scenario.radio import AllocationConfig, OTAConfig, RadioConfig
+from netsim.scenario.topology import BackhaulConfig, SingleCellTopology, Topology
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(_Frozen):
+    """A whole simulation setting. Build it with :func:`load_scenario` or :meth:`from_dict`."""
+
+    # used in run-directory names: no path separators, no leading dot
+    name: str = Field("scenario", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_ .+=-]{0,99}$")
+    seed: int = Field(0, ge=0)
+    topology: Topology = SingleCellTopology()
+    backhaul: BackhaulConfig = BackhaulConfig()
+    radio: RadioConfig = RadioConfig()
+    device: DeviceConfig = DeviceConfig()
+    server: ServerConfig = ServerConfig()
+    protocol: ProtocolConfig = ProtocolConfig()
+    ota: OTAConfig = OTAConfig()
+    compression: Compression = NoCompression()
+    control: ControlConfig = ControlConfig()
+    pruning: PruningConfig = PruningConfig()
+    allocation: AllocationConfig = AllocationConfig()
+    learning: LearningConfig = LearningConfig()
+    attack: AttackConfig = AttackConfig()
+    mobility: MobilityConfig = MobilityConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        if self.ota.enabled and (
+            self.radio.access == "cellfree" or self.radio.target_rate_bps is not None
+        ):
+            raise _FieldError(
+                "ota.enabled", True, "false with radio.access = 'cellfree' or radio.target_rate_bps"
+            )
+        if self.ota.enabled and self.compression.method != "none":
+            raise _FieldError(
+                "compression.method",
+                self.compression.method,
+                "'none' with ota.enabled (analog uplinks send real values)",
+            )
+        if self.ota.enabled and self.pruning.method != "none" and self.pruning.scope == "piu":
+            raise _FieldError(
+                "pruning.scope",
+                "piu",
+                "'server' with ota.enabled (superposed entries need one shared mask)",
+            )
+        if self.server.aggregation != "fedavg" and self.ota.enabled:
+            raise _FieldError(
+                "server.aggregation",
+                self.server.aggregation,
+                "'fedavg' with ota.enabled (the server receives only the APs' superpositions)",
+            )
+        if (
+            self.server.aggregation != "fedavg"
+            and self.pruning.method != "none"
+            and self.pruning.scope == "piu"
+        ):
+            raise _FieldError(
+                "server.aggregation",
+                self.server.aggregation,
+                "'fedavg' with pruning.scope = 'piu' (sub-models are averaged per entry)",
+            )
+        if self.allocation.method != "none" and self.radio.access != "cellfree":
+            raise _FieldError(
+                "allocation.method",
+                self.allocation.method,
+                "'none' unless radio.access = 'cellfree'",
+            )
+        if self.allocation.method != "none" and self.radio.combining != "mr":
+            raise _FieldError(
+                "radio.combining",
+                self.radio.combining,
+                "'mr' with an allocation (its SINR model is the MR closed form)",
+            )
+        steps = self.learning.local_steps
+        lo, hi = self.allocation.steps_min, self.allocation.steps_max
+        if (lo is not None and lo > steps) or (hi is not None and hi < steps):
+            raise _FieldError(
+                "allocation.steps_min",
+                lo,
+                f"steps_min <= learning.local_steps ({steps}) <= steps_max ({hi})",
+            )
+        fidelity_methods = ("uniform", "emq", "topk", "randomk", "laq")
+        if self.control.kind == "afcfl" and self.compression.method not in fidelity_methods:
+            raise _FieldError(
+                "control.kind",
+                "afcfl",
+                f"a compression.method with a fidelity knob: {fidelity_methods}",
+            )
+        if self.control.kind == "adaquantfl" and self.compression.method != "qsgd":
+            raise _FieldError("control.kind", "adaquantfl", "used with compression.method = 'qsgd'")
+        self._check_attack()
+        self._check_protocol()
+        self._check_mobility()
+        self._check_device_classes()
+        n = self.topology.n_pius
+        if n is not None:  # else (a topology file) when the world is built
+            self._check_population(n)
+        return self
+
+    def check_population(self, n_pius: int) -> None:
+        """The checks that need the number of PIUs, for a topology whose count is known only
+        once its file is read (the build layer calls this); raise :class:`ScenarioError`."""
+        try:
+            self._check_population(n_pius)
+        except _FieldError as exc:
+            raise ScenarioError(f"invalid scenario:\n  {exc}") from None
+
+    def _check_population(self, n: int) -> None:
+        """PIU indices, per-round counts and buffer sizes against the ``n`` PIUs."""
+        for name in ("clients_per_round", "target_updates", "concurrency"):
+            k = getattr(self.protocol, name)
+            if k is not None and k > n:
+                raise _FieldError(f"protocol.{name}", k, f"at most the number of PIUs ({n})")
+        p = self.protocol
+        if p.mode == "fedbuff" and p.buffer_size > (p.concurrency or n):
+            raise _FieldError(
+                "protocol.buffer_size",
+                p.buffer_size,
+                "at most the PIUs training at a time (concurrency or the number of PIUs)",
+            )
+        m = self.mobility
+        if m.model != "none" and m.pius is not None and any(not 0 <= k < n for k in m.pius):
+            raise _FieldError("mobility.pius", m.pius, f"PIU indices from 0 to {n - 1}")
+        for c in self.device.classes:
+            if c.pius is not None and any(not 0 <= k < n for k in c.pius):
+                raise _FieldError(f"device.classes.{c.name}.pius", c.pius, f"indices below {n}")
+        a = self.attack
+        if a.method != "none" and any(k >= n for k in a.pius):
+            raise _FieldError("attack.pius", list(a.pius), f"PIU indices below {n}")
+
+    def _check_device_classes(self) -> None:
+        classes = self.device.classes
+        powers = {c.tx_power_dbm for c in classes if c.tx_power_dbm is not None}
+        varies = bool(powers - {self.device.tx_power_dbm})
+        # one full power for the over-the-air power control (the allocation handles each
+        # PIU's own full power)
+        for name, used in (("ota.enabled", self.ota.enabled),):
+            if used and varies:
+                raise _FieldError(
+                    "device.classes",
+                    "tx_power_dbm",
+                    f"the same tx_power_dbm for every class with {name} (one full power)",
+                )
+
+    def _check_mobility(self) -> None:
+        m = self.mobility
+        if m.model == "none":
+            return
+        static = {
+            "radio.access = 'cellfree'": self.radio.access == "cellfree",
+            "ota.enabled": self.ota.enabled,
+        }
+        for name, clash in static.items():
+            if clash:
+                raise _FieldError(
+                    "mobility.model",
+                    m.model,
+                    f"'none' with {name} (its links are computed once, for fixed positions)",
+                )
+
+    def _check_protocol(self) -> None:
+        p = self.protocol
+        if p.target_updates is not None and self.ota.enabled:
+            raise _FieldError(
+                "protocol.target_updates",
+                p.target_updates,
+                "unset with ota.enabled (an over-the-air sum cannot keep the first K)",
+            )
+        if p.mode == "sync":
+            return
+        clashes = {
+            "ota.enabled": self.ota.enabled,
+            "allocation.method": self.allocation.method != "none",
+            "control.kind": self.control.kind != "none",
+            "pruning.method": self.pruning.method != "none",
+            "attack.method": self.attack.method != "none",
+        }
+        for name, clash in clashes.items():
+            if clash:
+                raise _FieldError(
+                    "protocol.mode",
+                    p.mode,
+                    f"'sync' with {name} set (round-based: there are no rounds in {p.mode})",
+                )
+
+    def _check_attack(self) -> None:
+        a = self.attack
+        if a.method == "none":
+            return
+        if a.method != "gan" and self.learning.optimizer.name != "sgd":
+            raise _FieldError(
+                "learning.optimizer.name",
+                self.learning.optimizer.name,
+                "'sgd' with an attack (the attacker unrolls the local SGD steps)",
+            )
+        rounds = self.protocol.rounds
+        if any(r >= rounds for r in a.attacked_rounds or ()):
+            raise _FieldError(
+                "attack.rounds", list(a.rounds or ()), f"rounds below protocol.rounds ({rounds})"
+            )
+        if a.method != "gan":
+            return
+        if len(a.pius) != 1:
+            raise _FieldError("attack.pius", list(a.pius), "one PIU (the GAN adversary)")
+        for name in ("victim_class", "fake_class"):
+            if getattr(a, name) is None:
+                raise _FieldError(f"attack.{name}", None, "a class index with method = 'gan'")
+        if a.victim_class == a.fake_class:
+            raise _FieldError(
+                "attack.fake_class",
+                a.fake_class,
+                f"a class other than victim_class ({a.victim_class})",
+            )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "scenario") -> Scenario:
+        """Validate a nested dict (as read from TOML); raise :class:`ScenarioError`."""
+        if not isinstance(data, Mapping):
+            raise ScenarioError(
+                f"invalid {source}: expected a table (dict) of sections such as "
+                f"{{'protocol': {{'rounds': 5}}}}, got {type(data).__name__} {data!r:.60}"
+            )
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ScenarioError(_format_errors(exc, data, source, cls)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict, None fields left out (TOML has no null)."""
+        return _strip_none(self.model_dump(mode="python"))
+
+    def to_toml(self) -> str:
+        """The resolved scenario as TOML; loading it gives an equal scenario."""
+        return tomli_w.dumps(self.to_dict())
+
+    def with_overrides(self, overrides: Iterable[str]) -> Scenario:
+        """A copy with ``a.b=c`` overrides applied and validated again."""
+        data = self.to_dict()
+        apply_overrides(data, overrides)
+        return Scenario.from_dict(data, source="scenario with --set overrides")

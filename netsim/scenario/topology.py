@@ -1,0 +1,150 @@
+"""[topology] and [backhaul]: where the server, APs and PIUs are, and the AP links."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from netsim.scenario.base import FilePath, NonNegativeFloat, Position, PositiveFloat, _Frozen
+from netsim.scenario.errors import _FieldError
+
+# --------------------------------------------------------------------------- topology
+
+
+class _TopologyBase(_Frozen):
+    ap_height_m: NonNegativeFloat = 10.0
+    piu_height_m: NonNegativeFloat = 1.5
+
+
+class SingleCellTopology(_TopologyBase):
+    """One AP at the centre of a disc; PIUs uniform in the annulus [min_distance_m, radius_m]."""
+
+    kind: Literal["single_cell"] = "single_cell"
+    num_pius: int = Field(10, ge=1)
+    radius_m: PositiveFloat = 250.0
+    min_distance_m: NonNegativeFloat = 10.0
+
+    @model_validator(mode="after")
+    def _annulus(self) -> SingleCellTopology:
+        if self.min_distance_m >= self.radius_m:
+            raise ValueError(
+                f"min_distance_m ({self.min_distance_m}) must be below radius_m ({self.radius_m})"
+            )
+        return self
+
+    @property
+    def n_pius(self) -> int:
+        return self.num_pius
+
+    @property
+    def n_aps(self) -> int:
+        return 1
+
+
+class GridTopology(_TopologyBase):
+    """``aps_per_side**2`` APs on a regular grid in a square; PIUs uniform in the square
+    (the cell-free layout with ``wrap_around``)."""
+
+    kind: Literal["grid"]
+    num_pius: int = Field(20, ge=1)
+    aps_per_side: int = Field(2, ge=1)
+    side_m: PositiveFloat = 500.0
+    wrap_around: bool = False  # distances on a torus (cell-free book): no edge effects
+    ap_perturbation_m: NonNegativeFloat = 0.0  # each AP moved uniformly within +-this in x, y
+
+    @property
+    def n_pius(self) -> int:
+        return self.num_pius
+
+    @property
+    def n_aps(self) -> int:
+        return self.aps_per_side**2
+
+
+class FactoryHallTopology(_TopologyBase):
+    """IIoT factory hall (3GPP InF geometry): APs on a regular grid under the ceiling, PIUs
+    on machines (``machine_spacing_m`` grid spots inside the hall, drawn without
+    replacement)."""
+
+    kind: Literal["factory_hall"]
+    num_pius: int = Field(100, ge=1)
+    length_m: PositiveFloat = 120.0
+    width_m: PositiveFloat = 60.0
+    aps_along_length: int = Field(2, ge=1)
+    aps_along_width: int = Field(1, ge=1)
+    machine_spacing_m: PositiveFloat = 4.0
+    ap_height_m: NonNegativeFloat = 8.0  # ceiling-mounted
+
+    @model_validator(mode="after")
+    def _room_for_machines(self) -> FactoryHallTopology:
+        spots = self.machine_spots()
+        if self.num_pius > spots:
+            raise _FieldError(
+                "num_pius",
+                self.num_pius,
+                f"at most the {spots} machine spots of a {self.length_m} x {self.width_m} m "
+                f"hall at machine_spacing_m = {self.machine_spacing_m}",
+            )
+        return self
+
+    def machine_spots(self) -> int:
+        return int(self.length_m // self.machine_spacing_m) * int(
+            self.width_m // self.machine_spacing_m
+        )
+
+    @property
+    def n_pius(self) -> int:
+        return self.num_pius
+
+    @property
+    def n_aps(self) -> int:
+        return self.aps_along_length * self.aps_along_width
+
+
+class ExplicitTopology(_TopologyBase):
+    """Nodes at given (x, y) positions in metres."""
+
+    kind: Literal["explicit"]
+    ap_positions_m: list[Position] = Field(min_length=1)
+    piu_positions_m: list[Position] = Field(min_length=1)
+
+    @property
+    def n_pius(self) -> int:
+        return len(self.piu_positions_m)
+
+    @property
+    def n_aps(self) -> int:
+        return len(self.ap_positions_m)
+
+
+class FileTopology(_TopologyBase):
+    """APs and PIUs placed by a GraphML/GML file (see ``topologies/graphml.py``); a relative
+    ``path`` is relative to the scenario file. ``ap_height_m`` / ``piu_height_m`` apply to
+    nodes without a ``height_m`` attribute."""
+
+    kind: Literal["file"]
+    path: FilePath
+
+    @property
+    def n_pius(self) -> None:
+        """Unknown until the file is read (when the world is built: the schema reads no
+        files)."""
+        return None
+
+    @property
+    def n_aps(self) -> None:
+        return None
+
+
+Topology = Annotated[
+    SingleCellTopology | GridTopology | FactoryHallTopology | ExplicitTopology | FileTopology,
+    Field(discriminator="kind"),
+]
+
+
+class BackhaulConfig(_Frozen):
+    """AP <-> server link (fronthaul in cell-free terms): serialisation + fixed latency."""
+
+    capacity_bps: PositiveFloat = 1e9
+    latency_s: NonNegativeFloat = 1e-3
