@@ -122,17 +122,19 @@ def load_sweep(path: str | Path) -> Sweep:
 
 
 def check_sweep(sweep: Sweep, path: Path) -> None:
-    """Validate the base scenario and every point before anything runs.
+    """Validate the base scenario and every point before anything runs (values, and what
+    the build checks: files, registries, memory).
 
     A base that does not load, an override key that names no scenario field (a misspelt
     grid key fails every point it is in) or points that all fail are errors of the sweep
     file; a point whose *value* alone is invalid is left to fail on its own (recorded in
     the results table) while the others run.
     """
+    from netsim.build import preflight
     from netsim.scenario import ScenarioError, load_scenario
 
     try:
-        load_scenario(sweep.base)
+        preflight(load_scenario(sweep.base))
     except (ScenarioError, TypeError) as exc:
         raise SweepError(f"sweep file '{path}': base = {sweep.base!r}: {exc}") from None
     problems: dict[int, str] = {}
@@ -140,10 +142,10 @@ def check_sweep(sweep: Sweep, path: Path) -> None:
         if point.index in problems:
             continue
         try:
-            load_scenario(sweep.base, point.override_strings())
+            preflight(load_scenario(sweep.base, point.override_strings()))
         except ScenarioError as exc:
             problems[point.index] = str(exc)
-            if "unknown field" in str(exc):
+            if exc.unknown_fields:
                 raise SweepError(
                     f"sweep file '{path}': point {point.index} {point.overrides}: {exc}"
                 ) from None

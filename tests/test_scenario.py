@@ -159,3 +159,12 @@ def test_the_schema_knows_the_registries_names():
     assert set(DATASET_NAMES) == set(DATASETS)
     assert set(MODEL_NAMES) == set(MODELS)
     assert set(DATASETS_READ_FROM_PATH) == {n for n, d in DATASETS.items() if d.needs_path}
+
+
+def test_an_error_lists_the_keys_that_name_no_field():
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(None, ["radio.bandwith_hz=1e6", "protocol.rounds=0"])
+    assert info.value.unknown_fields == ("radio.bandwith_hz",)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(None, ["protocol.rounds=0"])
+    assert info.value.unknown_fields == ()

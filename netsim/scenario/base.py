@@ -24,7 +24,15 @@ Position = Annotated[tuple[Coordinate, Coordinate], Strict(False)]
 
 
 class ScenarioError(ValueError):
-    """A scenario (file, dict or override) is invalid; the message says where and why."""
+    """A scenario (file, dict or override) is invalid; the message says where and why.
+
+    ``unknown_fields``: the dotted paths of keys that name no field of the schema (a
+    misspelt key), apart from values that are out of range.
+    """
+
+    def __init__(self, message: str, unknown_fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.unknown_fields = unknown_fields
 
 
 class _Frozen(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError, model_validator
 from netsim.scenario.base import ScenarioError, _Frozen
 from netsim.scenario.compression import Compression, ControlConfig, NoCompression, PruningConfig
 from netsim.scenario.device import DeviceConfig, MobilityConfig
-from netsim.scenario.errors import _FieldError, _format_errors, _strip_none
+from netsim.scenario.errors import _FieldError, _format_errors, _strip_none, _user_path
 from netsim.scenario.learning import AttackConfig, LearningConfig
 from netsim.scenario.overrides import apply_overrides
 from netsim.scenario.protocol import ProtocolConfig, ServerConfig
@@ -242,7 +242,12 @@ class Scenario(_Frozen):
         try:
             return cls.model_validate(dict(data))
         except ValidationError as exc:
-            raise ScenarioError(_format_errors(exc, data, source, cls)) from None
+            unknown = tuple(
+                ".".join(str(part) for part in _user_path(err["loc"], data, cls)[0])
+                for err in exc.errors()
+                if err["type"] == "extra_forbidden"
+            )
+            raise ScenarioError(_format_errors(exc, data, source, cls), unknown) from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict, None fields left out (TOML has no null)."""
