@@ -368,6 +368,7 @@ def _attack(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from netsim.analysis.run import load_run
+    from netsim.build.topology import population
     from netsim.log import log_digest
     from netsim.privacy.attacker import Attacker, write_attacks
     from netsim.scenario import load_scenario
@@ -387,7 +388,7 @@ def _attack(args: argparse.Namespace) -> int:
     rounds = len(stored_run.rounds)
     if not 0 <= r < rounds:
         raise RunDirError(f"--round {r}: the run has rounds 0 to {rounds - 1}")
-    n_pius = stored_run.scenario.topology.n_pius
+    n_pius = population(stored_run.scenario.topology)[0]
     bad = [k for k in args.piu if not 0 <= k < n_pius]
     if bad:
         raise RunDirError(f"--piu {bad}: the run has PIUs 0 to {n_pius - 1}")
@@ -397,6 +398,7 @@ def _attack(args: argparse.Namespace) -> int:
         f"attack.ap={args.ap}",
         f"attack.pius={list(args.piu)}",
         f"attack.rounds=[{r}]",
+        f"protocol.rounds={r + 1}",  # replay only up to the attacked round
     ]
     for key, value in (
         ("restarts", args.restarts),
@@ -408,7 +410,6 @@ def _attack(args: argparse.Namespace) -> int:
     scenario = load_scenario(run_dir / "scenario.toml", overrides)
     bar = tqdm(total=r + 1, unit="round", file=sys.stderr, desc=f"replay to round {r}")
     sim = Simulation(scenario, on_round=lambda record: bar.update(1))
-    sim.server.rounds = r + 1  # replay only up to the attacked round
     attacking = tqdm(unit="upload", file=sys.stderr, desc=f"{args.method} attack", delay=0.1)
 
     def progress(done: int, total: int) -> None:

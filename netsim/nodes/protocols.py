@@ -1,0 +1,577 @@
+"""FL protocols as objects the generic server process runs (in the spirit of Flower's
+Strategy): synchronous rounds (deadline, over-commitment, over the air), FedAsync and
+FedBuff.
+
+The interface (:class:`ServerProtocol`), called by :class:`netsim.nodes.server.Server`:
+
+* ``dispatch(server)``: send the current model to whom it should go now; return "go", or
+  "wait" (nobody can take part until a PIU comes back online) or "stop";
+* ``deadline``: an event after which the protocol wants to stop waiting (or None);
+* ``receive(server, msg)``: take one message from the inbox (an update, a notice, an
+  over-the-air sum); True when it is time to aggregate; ``time_up(server)``: the deadline
+  fired (True: aggregate now);
+* ``close(server)``: the aggregation is about to start (abort those still working);
+* ``aggregate(server)``: after ``aggregation_s``: set ``server.weights``, log the
+  ``aggregate`` event and return the :class:`Outcome` the server records after evaluating;
+* ``next_version(server)`` and ``online(server, piu)``: bookkeeping hooks.
+
+A new FL algorithm (FedProx, SCAFFOLD, a server optimiser, DP) is a protocol here, or a
+subclass of one that overrides what it changes (typically ``aggregate``); the server
+process does not change.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import simpy
+import torch
+
+from netsim.compress.pruning import PruningSchedule, prune_level
+from netsim.fl.aggregation import AggregationRule, fedavg_weights, masked_fedavg
+from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
+from netsim.fl.controllers import Controller, RoundControl
+from netsim.fl.protocols import Asynchronous, Synchronous
+from netsim.fl.selection import select_best, select_round_robin, select_uniform
+from netsim.nodes.base import Deadline
+from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, RoundLink, Update
+from netsim.rng import Stream
+
+if TYPE_CHECKING:
+    from netsim.nodes.server import Server
+
+Step = Literal["go", "wait", "stop"]
+NoticeKind = Literal["skip", "left", "lost", "offline"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one aggregation made of a round (or of a version, asynchronously): its start
+    time (s), PIUs selected, updates aggregated, PIUs dropped (deadline or cut), the PIUs'
+    notices by kind, and the aggregated updates' |D|-weighted train loss."""
+
+    t_start_s: float
+    selected: int
+    aggregated: int
+    dropped: int
+    notices: dict[str, set[int]]
+    train_loss: float
+
+
+@dataclass(frozen=True)
+class Part:
+    """One input of the aggregation: a PIU's update (digital) or an AP's over-the-air sum.
+
+    weight: |D| behind it; delta: (P,) the (weighted-average) update; loss: its train loss;
+    pius: the PIUs it contains; mask: the entries it carries if not all (own-scope pruning).
+    """
+
+    weight: int
+    delta: torch.Tensor
+    loss: float
+    pius: tuple[int, ...]
+    mask: torch.Tensor | None = None  # (P,) bool: entries it carries (a PIU's own pruning)
+
+
+class ServerProtocol(ABC):
+    """An FL protocol run by the server (see the module docstring for the interface).
+
+    rounds: model versions to make.
+    """
+
+    rounds: int
+    mask: torch.Tensor | None = None  # (P,) bool: the global model's pruning mask, if any
+
+    @property
+    def deadline(self) -> simpy.Event | None:
+        return None
+
+    @abstractmethod
+    def dispatch(self, server: Server) -> Step: ...
+
+    @abstractmethod
+    def receive(self, server: Server, msg: object) -> bool: ...
+
+    def time_up(self, server: Server) -> bool:
+        return True
+
+    def close(self, server: Server) -> None:
+        return None
+
+    @abstractmethod
+    def aggregate(self, server: Server) -> Outcome: ...
+
+    def next_version(self, server: Server) -> None:
+        return None
+
+    def online(self, server: Server, piu: int) -> None:
+        return None
+
+
+def _no_notices() -> dict[str, set[int]]:
+    return {"skip": set(), "left": set(), "lost": set(), "offline": set()}
+
+
+def _pius_of(parts: Iterable[Part]) -> set[int]:
+    return {k for p in parts for k in p.pius}
+
+
+def note(server: Server, msg: Notice, about: int, notices: dict[str, set[int]]) -> bool:
+    """Record a PIU's notice (one that left is gone for good); True if it concerns model
+    version ``about``."""
+    if msg.kind == "left":
+        server.depart(msg.piu)
+    if msg.round != about:
+        return False
+    notices[msg.kind].add(msg.piu)
+    return True
+
+
+@dataclass
+class _Round:
+    """The state of one synchronous round."""
+
+    t_start_s: float
+    selected: list[int]
+    pending: set[int]  # digital: PIUs still expected; over the air: APs still expected
+    deadline: Deadline | None
+    parts: list[Part] = field(default_factory=list)
+    notices: dict[str, set[int]] = field(default_factory=_no_notices)
+    late: list[int] = field(default_factory=list)
+
+
+class SyncRounds(ServerProtocol):
+    """Synchronous rounds of FedAvg (McMahan et al. 2017), with their options.
+
+    Each round: select PIUs among those still in the federation and online (if every one is
+    offline, wait until one comes back: ``wait``); send the global model to their APs; wait
+    until every selected PIU has delivered or declined, or the deadline (from the round
+    start) fires, or (over-commitment) the first ``target_updates`` updates are in; abort
+    the others (``deadline_miss`` / ``cut``); aggregate the updates received (FedAvg
+    weights |D_k| / sum |D|, or a robust rule). Over the air, the server receives one sum
+    per AP of the round (the APs enforce the deadline).
+
+    Parameters
+    ----------
+    settings: rounds, deadline, clients per round, selection policy, over-commitment.
+    rule: how digital updates are combined (FedAvg, or a robust rule: median, trimmed
+        mean, norm clipping); sub-models of own-scope pruning always use masked FedAvg.
+    over_the_air: the APs aggregate over the air.
+    controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM, AdaQuantFL)
+        and the training samples its loss is measured on.
+    pruning, rewind: optional magnitude-pruning schedule of the global model (shared mask;
+        ``rewind`` resets survivors to the initial weights at each level).
+    """
+
+    def __init__(
+        self,
+        settings: Synchronous,
+        *,
+        rule: AggregationRule | None = None,
+        over_the_air: bool = False,
+        controller: Controller | None = None,
+        probe_indices: np.ndarray | None = None,
+        pruning: PruningSchedule | None = None,
+        rewind: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.rounds = settings.rounds
+        self.rule = rule or AggregationRule()
+        self.over_the_air = over_the_air
+        self.controller = controller
+        self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
+        self.pruning = pruning
+        self.rewind = rewind
+        self.mask = None
+        self._round: _Round | None = None
+
+    @property
+    def deadline(self) -> simpy.Event | None:
+        return None if self._round is None else self._round.deadline
+
+    def dispatch(self, server: Server) -> Step:
+        if self._round is not None:  # the round is under way
+            return "go"
+        r = server.version
+        members = server.members()
+        if not members:
+            server.emit("stop", r, detail="no PIU left in the federation")
+            return "stop"
+        active = [p.index for p in members if p.online]
+        if not active:
+            server.emit("wait", r, detail="every PIU is offline")
+            return "wait"
+        self._start(server, r, active)
+        return "go"
+
+    def _start(self, server: Server, r: int, active: list[int]) -> None:
+        """Select the round's PIUs and send them the model."""
+        t_start = server.env.now
+        selected = self._select(server, r, active)
+        by_ap: dict[int, list[int]] = {}
+        for k in selected:
+            by_ap.setdefault(server.pius[k].ap_index, []).append(k)
+        limit_s = self.settings.deadline_s
+        deadline_at = t_start + limit_s if limit_s is not None else None
+        control = self._control(server, r)
+        mask_changed = self._prune(server, r)
+        model_bits = self._model_bits(server, mask_changed)
+        links: dict[int, RoundLink] | None
+        if server.allocator is not None:
+            entries = server.weights.numel() if self.mask is None else int(self.mask.sum())
+            planned = server.compressor.planned_bits(entries, control.fidelity)
+            bits = np.array([server.last_bits.get(k, planned) for k in selected], dtype=float)
+            links = server.allocate(r, selected, bits, control.local_steps)
+        else:
+            links = server.full_power_links(selected, control.local_steps)
+        server.emit("broadcast", r, bits=model_bits, detail=f"{len(selected)} PIUs")
+        for ap, recipients in sorted(by_ap.items()):
+            msg = GlobalModel(
+                r,
+                server.weights,
+                model_bits,
+                tuple(recipients),
+                control.local_steps,
+                deadline_at,
+                control.fidelity,
+                self.mask,
+                links,
+            )
+            server.send_model(msg, ap)
+        # the server enforces the deadline of digital uplinks; over the air, the APs do
+        deadline = None
+        if limit_s is not None and not self.over_the_air:
+            deadline = Deadline(server.env, limit_s)
+        pending = set(by_ap) if self.over_the_air else set(selected)
+        self._round = _Round(t_start, selected, pending, deadline)
+
+    def receive(self, server: Server, msg: object) -> bool:
+        rd = self._round
+        assert rd is not None
+        r = server.version
+        if isinstance(msg, Notice):
+            if note(server, msg, r, rd.notices) and not self.over_the_air:
+                rd.pending.discard(msg.piu)
+        elif isinstance(msg, OTAAggregate):
+            if msg.round == r:
+                self._receive_sum(server, msg)
+        elif isinstance(msg, Update):
+            self._receive_update(server, msg)
+        target = self.settings.target_updates or math.inf
+        return not rd.pending or len(rd.parts) >= target
+
+    def _receive_update(self, server: Server, msg: Update) -> None:
+        rd, r = self._round, server.version
+        assert rd is not None
+        if msg.round != r:
+            server.compressor.undo(msg.piu, msg.round)  # the PIU is told: not received
+            server.emit(
+                "discard",
+                r,
+                bits=msg.payload.bits,
+                detail=f"piu{msg.piu} update of round {msg.round}",
+            )
+            return
+        delta = server.compressor.decompress(msg.payload)
+        mask = self.mask if msg.mask is None else msg.mask
+        if mask is not None:  # scatter the unpruned entries back
+            delta = torch.zeros(mask.numel(), dtype=delta.dtype).masked_scatter(mask, delta)
+        rd.parts.append(Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask))
+        if server.attacker is not None:
+            server.attacker.see_update(server.env.now, msg, delta)
+        server.last_bits[msg.piu] = msg.payload.bits
+        rd.pending.discard(msg.piu)
+        server.emit("rx_update", r, bits=msg.payload.bits, detail=f"piu{msg.piu}")
+
+    def _receive_sum(self, server: Server, msg: OTAAggregate) -> None:
+        rd = self._round
+        assert rd is not None
+        rd.pending.discard(msg.ap)
+        if server.attacker is not None:
+            server.attacker.see_aggregate(server.env.now, msg)
+        rd.parts.append(Part(msg.weight, msg.delta, msg.loss, msg.contributors))
+        rd.late.extend(msg.late)
+        server.emit(
+            "rx_update",
+            server.version,
+            bits=msg.bits,
+            detail=f"ap{msg.ap} over the air: {len(msg.contributors)} PIUs",
+        )
+
+    def close(self, server: Server) -> None:
+        """Abort the PIUs that are still working: past the deadline, or cut once the first
+        ``target_updates`` are in."""
+        rd, r = self._round, server.version
+        assert rd is not None
+        rd.parts.sort(key=lambda p: p.pius)
+        if self.over_the_air:
+            rd.late = sorted(rd.late)
+        else:
+            declined = set().union(*rd.notices.values())
+            rd.late = sorted(set(rd.selected) - declined - _pius_of(rd.parts))
+        target = self.settings.target_updates
+        enough = target is not None and len(_pius_of(rd.parts)) >= target
+        for k in rd.late:
+            if enough:
+                server.emit("cut", r, detail=f"piu{k}: the first {target} updates are in")
+            else:
+                server.emit("deadline_miss", r, detail=f"piu{k}")
+            server.pius[k].abort(r)
+
+    def aggregate(self, server: Server) -> Outcome:
+        rd, r = self._round, server.version
+        assert rd is not None
+        parts = [p for p in rd.parts if p.weight > 0]
+        sizes = [p.weight for p in parts]
+        deltas = [p.delta for p in parts]
+        if any(p.mask is not None for p in parts):  # sub-models: average what each carries
+            everything = torch.ones_like(server.weights, dtype=torch.bool)
+            masks = [everything if p.mask is None else p.mask for p in parts]
+            server.weights = masked_fedavg(server.weights, deltas, sizes, masks)
+            rule = "fedavg"
+        else:
+            server.weights, rule = self.rule.apply(server.weights, deltas, sizes)
+        train_loss = (
+            float(np.dot(fedavg_weights(sizes), [p.loss for p in parts])) if parts else math.nan
+        )
+        n_updates = sum(len(p.pius) for p in parts)
+        server.emit(
+            "aggregate",
+            r,
+            duration_s=server.aggregation_s,
+            loss=train_loss,
+            detail=f"{n_updates} updates" + ("" if rule == "fedavg" else f", {rule}"),
+        )
+        self._round = None
+        return Outcome(
+            rd.t_start_s, len(rd.selected), n_updates, len(rd.late), rd.notices, train_loss
+        )
+
+    def _select(self, server: Server, r: int, active: list[int]) -> list[int]:
+        """The round's PIUs under the selection policy; a ranking policy logs every
+        candidate's report (``candidate`` events: rate, predicted time, battery)."""
+        k, selection = self.settings.clients_per_round, self.settings.selection
+        if selection == "random":
+            return select_uniform(active, k, server.streams.numpy(Stream.SELECTION, r))
+        if selection == "round_robin":
+            return select_round_robin(active, k, r)
+        reports = {
+            i: server.pius[i].report(server.last_bits.get(i, server.model_bits), server.local_steps)
+            for i in active
+        }
+        selected = select_best(reports, k, selection)
+        chosen = set(selected)
+        for i, rep in reports.items():
+            server.emit(
+                "candidate",
+                r,
+                duration_s=rep.finish_s,
+                rate_bps=rep.rate_bps,
+                battery_j=rep.battery_j,
+                detail=f"piu{i} {'selected' if i in chosen else 'passed'} ({selection})",
+            )
+        return selected
+
+    def _control(self, server: Server, r: int) -> RoundControl:
+        """This round's local steps and compression fidelity (fixed, or from the adaptive
+        controller fed with the global model's probe loss; computing it takes no simulated
+        time)."""
+        if self.controller is None:
+            return RoundControl(server.local_steps)
+        loss = server.trainer.train_loss(server.weights, self.probe_indices)
+        control = self.controller.update(loss)
+        fidelity = "" if control.fidelity is None else f" C={control.fidelity}"
+        server.emit("control", r, loss=loss, detail=f"local_steps={control.local_steps}{fidelity}")
+        return control
+
+    def _prune(self, server: Server, r: int) -> bool:
+        """Prune the global model if the schedule says so this round; True if it did."""
+        due = self.pruning.fraction_at(r) if self.pruning is not None else None
+        if due is None:
+            return False
+        level, fraction = due
+        self.mask, size_bits, detail = prune_level(
+            server.weights, server.trainer.prunable(), self.mask, fraction, level
+        )
+        base = server.initial_weights if self.rewind else server.weights
+        server.weights = base * self.mask
+        server.emit("prune", r, bits=size_bits, detail=detail)
+        return True
+
+    def _model_bits(self, server: Server, with_mask: bool) -> int:
+        """Broadcast size: 32 bits per kept weight, plus an n-bit mask when it changed."""
+        if self.mask is None:
+            return server.model_bits
+        return 32 * int(self.mask.sum()) + (self.mask.numel() if with_mask else 0)
+
+
+class _Asynchronous(ServerProtocol):
+    """What FedAsync and FedBuff share: no rounds (``rounds`` counts model versions).
+
+    At the start and whenever a PIU frees up, PIUs that are online, in the federation and
+    not training get the current model (drawn uniformly, keyed by (version, dispatch),
+    until ``concurrency`` train at once; those served by one AP share one multicast). An
+    arriving update of a PIU that trained on version v is ``tau = version - v`` stale
+    (``rx_update`` event, ``staleness`` column). A PIU that declines (battery, lost,
+    offline) is not asked again before the next version (else it would decline at once,
+    again and again); when nobody trains and nobody can be asked, the server waits for a
+    PIU to come online, or stops when none is offline.
+
+    Events are ordered deterministically: updates are handled in arrival order, and SimPy
+    breaks ties at one instant by scheduling order, which the keyed streams fix.
+    """
+
+    def __init__(self, settings: Asynchronous) -> None:
+        self.settings = settings
+        self.rounds = settings.rounds
+        self.training: dict[int, int] = {}  # PIU -> the version it trains on
+        self.resting: set[int] = set()  # declined since the current version
+        self._models: dict[int, torch.Tensor] = {}  # versions that PIUs still train on
+        self._dispatches = 0
+        self._t_start = 0.0
+        self._notices = _no_notices()
+
+    def dispatch(self, server: Server) -> Step:
+        self._dispatch(server)
+        if self.training:
+            return "go"
+        if not any(not p.online for p in server.members()):
+            server.emit("stop", server.version, detail="no PIU can take part")
+            return "stop"
+        server.emit("wait", server.version, detail="every available PIU declined or is offline")
+        return "wait"
+
+    def online(self, server: Server, piu: int) -> None:
+        """A PIU came back: it may be asked again."""
+        self.resting.discard(piu)
+        self._dispatch(server)
+
+    def receive(self, server: Server, msg: object) -> bool:
+        if isinstance(msg, Notice):
+            self._decline(server, msg)
+            return False
+        assert isinstance(msg, Update)
+        base = self.training.pop(msg.piu, None)
+        if base is None:  # it declined this model meanwhile (e.g. offline after sending)
+            server.emit("discard", server.version, bits=msg.payload.bits, detail=f"piu{msg.piu}")
+            return False
+        tau = server.version - base
+        st = self.settings
+        s = staleness_weight(st.staleness_function, tau, st.staleness_a, st.staleness_b)
+        delta = server.compressor.decompress(msg.payload)
+        server.last_bits[msg.piu] = msg.payload.bits
+        server.emit(
+            "rx_update",
+            server.version,
+            bits=msg.payload.bits,
+            staleness=float(tau),
+            detail=f"piu{msg.piu} trained on version {base}, s={s:.6g}",
+        )
+        return self._accept(msg, base, delta, s)
+
+    @abstractmethod
+    def _accept(self, msg: Update, base: int, delta: torch.Tensor, s: float) -> bool:
+        """Take an update (trained on version ``base``, staleness weight ``s``); True when
+        it is time to aggregate."""
+
+    def _conclude(self, server: Server, losses: list[float], detail: str) -> Outcome:
+        """Log the aggregation of the updates with train ``losses`` and say what it made."""
+        loss = sum(losses) / len(losses)
+        server.emit(
+            "aggregate", server.version, duration_s=server.aggregation_s, loss=loss, detail=detail
+        )
+        return Outcome(self._t_start, len(self.training), len(losses), 0, self._notices, loss)
+
+    def next_version(self, server: Server) -> None:
+        self._t_start, self._notices = float(server.env.now), _no_notices()
+        self.resting.clear()
+        self._forget_unused(server)
+
+    def _decline(self, server: Server, msg: Notice) -> None:
+        """A PIU will not send an update for the model it was given (a notice about another
+        model, e.g. one it declined while offline, changes nothing)."""
+        if note(server, msg, self.training.get(msg.piu, -1), self._notices):
+            del self.training[msg.piu]
+            self.resting.add(msg.piu)
+        self._forget_unused(server)
+
+    def _dispatch(self, server: Server) -> None:
+        """Send the current model to free PIUs until ``concurrency`` are training."""
+        concurrency = self.settings.concurrency
+        limit = len(server.pius) if concurrency is None else concurrency
+        free = [
+            p.index
+            for p in server.members()
+            if p.online and p.index not in self.training and p.index not in self.resting
+        ]
+        n = min(limit - len(self.training), len(free))
+        if n <= 0:
+            return
+        v = server.version
+        rng = server.streams.numpy(Stream.SELECTION, v, self._dispatches)
+        self._dispatches += 1
+        chosen = select_uniform(free, n, rng)
+        self._models[v] = server.weights
+        by_ap: dict[int, list[int]] = {}
+        for k in chosen:
+            self.training[k] = v
+            by_ap.setdefault(server.pius[k].ap_index, []).append(k)
+        server.emit("broadcast", v, bits=server.model_bits, detail=f"{n} PIUs")
+        # cell-free: the links of the new ones, with every PIU now training sending data
+        links = server.full_power_links(list(self.training), server.local_steps)
+        for ap, recipients in sorted(by_ap.items()):
+            msg = GlobalModel(
+                v, server.weights, server.model_bits, tuple(recipients), server.local_steps,
+                links=links,
+            )  # fmt: skip
+            server.send_model(msg, ap)
+
+    def _forget_unused(self, server: Server) -> None:
+        """Drop stored model versions that no PIU trains on any more."""
+        used = set(self.training.values()) | {server.version}
+        for v in [v for v in self._models if v not in used]:
+            del self._models[v]
+
+
+class FedAsync(_Asynchronous):
+    """FedAsync (Xie, Koyejo, Gupta 2019): every arriving local model is mixed in at once,
+    ``x <- (1 - alpha_t) x + alpha_t x_k`` with ``alpha_t = mixing * s(tau)``."""
+
+    def _accept(self, msg: Update, base: int, delta: torch.Tensor, s: float) -> bool:
+        self._alpha = self.settings.mixing * s
+        self._local = self._models[base] + delta
+        self._loss = msg.loss
+        return True
+
+    def aggregate(self, server: Server) -> Outcome:
+        server.weights = fedasync_mix(server.weights, self._local, self._alpha)
+        del self._local
+        return self._conclude(server, [self._loss], f"fedasync alpha={self._alpha:.6g}")
+
+
+class FedBuff(_Asynchronous):
+    """FedBuff (Nguyen et al. 2022): arriving deltas, weighted by s(tau), are buffered;
+    every ``buffer_size`` arrivals ``x <- x + server_lr * mean(buffer)``."""
+
+    def __init__(self, settings: Asynchronous) -> None:
+        super().__init__(settings)
+        self._buffer: list[tuple[torch.Tensor, float, float]] = []  # delta, s(tau), loss
+
+    def _accept(self, msg: Update, base: int, delta: torch.Tensor, s: float) -> bool:
+        self._buffer.append((delta, s, msg.loss))
+        return len(self._buffer) >= self.settings.buffer_size
+
+    def aggregate(self, server: Server) -> Outcome:
+        buffer = self._buffer
+        server.weights = fedbuff_step(
+            server.weights, [b[0] for b in buffer], [b[1] for b in buffer], self.settings.server_lr
+        )
+        losses = [b[2] for b in buffer]
+        detail = f"fedbuff K={len(buffer)}"
+        self._buffer = []
+        return self._conclude(server, losses, detail)
