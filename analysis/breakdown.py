@@ -94,8 +94,8 @@ def energy_breakdown(events: pd.DataFrame) -> pd.DataFrame:
     ``transmit`` (uploads, failed attempts and over-the-air slots included), their
     ``total`` (= the battery ledger's spending), and ``harvested`` (stored, J).
 
-    Interrupted activities (``abort``, ``battery_empty``) are attributed by the activity
-    named in their detail ("train" -> compute, "tx" -> transmit). The model has no idle
+    Interrupted activities (``abort``, ``battery_empty``) are attributed by their
+    ``activity`` column ("train" -> compute, "tx" -> transmit). The model has no idle
     power: a PIU that waits draws nothing.
     """
     piu = events[(events.role == "piu") & events.energy_j.notna()]
@@ -103,7 +103,7 @@ def energy_breakdown(events: pd.DataFrame) -> pd.DataFrame:
     kind[piu.event == "train_end"] = "compute"
     kind[piu.event.isin(["tx_end", "tx_fail"])] = "transmit"
     cut = piu.event.isin(["abort", "battery_empty"])
-    activity = piu.detail.astype(str).str.split().str[0]
+    activity = piu.activity.astype(str)
     kind[cut & (activity == "train")] = "compute"
     kind[cut & (activity == "tx")] = "transmit"
     spent = piu[kind.notna()]
@@ -145,9 +145,7 @@ def upload_latency(events: pd.DataFrame) -> pd.DataFrame:
     (``rx_model``) to the update's arrival (``rx_update``), in s."""
     got = events[events.event == "rx_model"][["round", "node", "t_s"]]
     rx = events[events.event == "rx_update"]
-    arrived = pd.DataFrame(
-        {"round": rx["round"], "node": rx.detail.str.split().str[0], "t_arrival": rx.t_s}
-    )
+    arrived = pd.DataFrame({"round": rx["round"], "node": rx.peer.astype(str), "t_arrival": rx.t_s})
     both = got.astype({"node": str}).merge(arrived, on=["round", "node"])
     both["latency_s"] = both.t_arrival - both.t_s
     return both[["round", "node", "latency_s"]].reset_index(drop=True)
@@ -191,7 +189,7 @@ def activity_intervals(events: pd.DataFrame) -> pd.DataFrame:
         }
     )
     cut = piu[piu.event.isin(["abort", "battery_empty"]) & (piu.duration_s > 0)]
-    activity = cut.detail.astype(str).str.split().str[0]
+    activity = cut.activity.astype(str)
     cut = cut[activity.isin(["train", "tx"])]
     interrupted = pd.DataFrame(
         {

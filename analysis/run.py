@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from netsim.analysis.breakdown import harvested_per_piu
 
+from netsim.log import EVENT_COLUMNS, TEXT_COLUMNS
 from netsim.rundir import RUN_FILES, check_events, read_manifest, read_table
 from netsim.scenario import Scenario, load_scenario
 
@@ -58,8 +59,27 @@ def load_run(path: str | Path) -> RunData:
     check_events(path, events, manifest)
     return RunData(
         path=path,
-        events=events,
+        events=_with_typed_columns(events),
         rounds=read_table(path / "rounds.parquet"),
         scenario=load_scenario(path / "scenario.toml"),
         manifest=manifest,
     )
+
+
+def _with_typed_columns(events: pd.DataFrame) -> pd.DataFrame:
+    """The event log with the typed text columns (``peer``, ``activity``, ...), recovered
+    from ``detail`` for a run written before they existed (netsim 0.1 before them)."""
+    missing = [c for c in TEXT_COLUMNS if c not in events.columns]
+    if not missing:
+        return events
+    events = events.copy()
+    first = events["detail"].astype("string").str.split().str[0]
+    for column in missing:
+        events[column] = pd.Series(pd.NA, index=events.index, dtype="string")
+    cut = events["event"].isin(["abort", "battery_empty"])
+    if "activity" in missing:
+        events.loc[cut, "activity"] = first[cut]
+    talks = events["event"].isin(["rx_update", "fwd_start", "fwd_end", "deadline_miss", "cut"])
+    if "peer" in missing:
+        events.loc[talks, "peer"] = first[talks].str.rstrip(":")
+    return events[EVENT_COLUMNS]

@@ -1,8 +1,17 @@
 """The event log: typed records, one row per event, turned into pandas only at the edge.
 
-Columns (DESIGN.md), NaN where not applicable; SI units:
+Columns (DESIGN.md), NaN (or <NA>) where not applicable; SI units:
 ``t_s, round, node, role, event, duration_s, bits, energy_j, battery_j, rate_bps, snr_db,
-power_w, staleness, loss, accuracy, detail``.
+power_w, staleness, loss, accuracy, peer, activity, reason, method, detail``.
+
+The typed text columns say what the free-form ``detail`` only describes, so analyses filter
+on them instead of parsing text: ``peer`` the other node of the row (the receiver of a
+transmission, the PIU an AP forwards for or the server decides about, the sender of an
+update the server receives, the new AP of a handover); ``activity`` what an ``abort`` or
+``battery_empty`` cut short ("train", "queue", "tx"); ``reason`` why (a skip, an abort, a
+failed attempt, a dropped PIU, a discarded update, a fallback, a stop or a wait);
+``method`` how (the payload's encoding, the aggregation rule, the allocation method, the
+selection policy, the harvesting source).
 
 ``energy_j`` is energy drawn from the node's battery by the activity the row closes, and
 ``battery_j`` the level right after, so per PIU: initial battery - sum(energy_j) = final level.
@@ -39,10 +48,15 @@ class Event:
     staleness: float = NAN
     loss: float = NAN
     accuracy: float = NAN
+    peer: str | None = None
+    activity: str | None = None
+    reason: str | None = None
+    method: str | None = None
     detail: str = ""
 
 
 EVENT_COLUMNS = [f.name for f in fields(Event)]
+TEXT_COLUMNS = ("peer", "activity", "reason", "method", "detail")
 # a record's values as a tuple (dataclasses.astuple deep-copies every field: 2 s for the
 # 16,000 events of two rounds of the 1,000-PIU scale run)
 _event_row = attrgetter(*EVENT_COLUMNS)
@@ -106,10 +120,12 @@ def events_frame(records: list[Event]) -> pd.DataFrame:
             "node": "string",
             "role": "category",
             "event": "category",
-            "detail": "string",
+            **dict.fromkeys(TEXT_COLUMNS, "string"),
         }
     )
-    float_cols = [c for c in EVENT_COLUMNS if c not in ("round", "node", "role", "event", "detail")]
+    float_cols = [
+        c for c in EVENT_COLUMNS if c not in ("round", "node", "role", "event", *TEXT_COLUMNS)
+    ]
     df[float_cols] = df[float_cols].astype("float64")
     return df
 

@@ -180,7 +180,12 @@ class Simulation:
             if self.env.peek() != math.inf:
                 raise
             # e.g. every PIU offline for good after the end of its trace
-            self.server.emit("stop", -1, detail="nothing left to happen: no PIU will come back")
+            self.server.emit(
+                "stop",
+                -1,
+                reason="nothing_left",
+                detail="nothing left to happen: no PIU will come back",
+            )
         events = events_frame(self.log.records)
         rounds = self._rounds_with_totals(events)
         weights = self.server.weights

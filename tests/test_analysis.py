@@ -38,8 +38,8 @@ LOG = events_frame(
         _e(0.5, 0, "piu0", "tx_end", duration_s=0.2, bits=100.0, energy_j=0.04, battery_j=0.94),
         _e(0.5, 0, "piu1", "tx_start", duration_s=0.3, bits=100.0),
         _e(0.8, 0, "piu1", "tx_end", duration_s=0.3, bits=100.0, energy_j=0.06, battery_j=0.91),
-        _e(0.52, 0, "server", "rx_update", detail="piu0"),
-        _e(0.83, 0, "server", "rx_update", detail="piu1"),
+        _e(0.52, 0, "server", "rx_update", peer="piu0"),
+        _e(0.83, 0, "server", "rx_update", peer="piu1"),
         _e(0.9, 0, "server", "aggregate", duration_s=0.01),
         _e(0.9, 0, "server", "evaluate", accuracy=0.5),
         _e(1.0, 1, "server", "broadcast"),
@@ -50,9 +50,9 @@ LOG = events_frame(
         _e(1.5, 1, "piu0", "tx_fail", duration_s=0.2, bits=100.0, energy_j=0.04, battery_j=0.88),
         _e(1.5, 1, "piu0", "tx_start", duration_s=0.2, bits=100.0),
         _e(1.55, -1, "piu1", "harvest", duration_s=1.0, energy_j=-0.01, battery_j=0.92),
-        _e(1.6, 1, "piu1", "abort", duration_s=0.5, energy_j=0.05, battery_j=0.87, detail="train"),
+        _e(1.6, 1, "piu1", "abort", duration_s=0.5, energy_j=0.05, battery_j=0.87, activity="train"),
         _e(1.7, 1, "piu0", "tx_end", duration_s=0.2, bits=100.0, energy_j=0.04, battery_j=0.84),
-        _e(1.72, 1, "server", "rx_update", detail="piu0"),
+        _e(1.72, 1, "server", "rx_update", peer="piu0"),
         _e(1.81, 1, "server", "aggregate", duration_s=0.01),
         _e(1.81, 1, "server", "evaluate", accuracy=0.6),
     ]
@@ -168,3 +168,29 @@ def test_sweep_figure_draws_means_with_their_confidence_bars():
     assert spans[0] == pytest.approx([0.4, 0.6, 0.6, 0.6])  # no CI (n < 2): no bar
     assert spans[1] == pytest.approx([0.65, 0.75, 0.78, 0.82])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2"]
+
+
+def test_typed_columns_name_peers_and_activities_in_a_real_run():
+    sim = Simulation(tiny(protocol={"rounds": 2, "deadline_s": 0.45}))  # piu2 misses it
+    events = sim.run().events
+    rx = events[events.event == "rx_update"]
+    assert set(rx.peer) <= {f"piu{k}" for k in range(len(sim.pius))} and len(rx) > 0
+    assert (rx.peer == rx.detail).all()  # the digital detail is the sender's name
+    cut = events[events.event.isin(["abort", "battery_empty"]) & (events.duration_s > 0)]
+    assert len(cut) > 0 and cut.activity.isin(["train", "queue", "tx"]).all()
+    missed = events[events.event == "deadline_miss"]
+    assert (missed.reason == "deadline").all() and (missed.peer == missed.detail).all()
+    assert events.loc[events.event == "aggregate", "method"].eq("fedavg").all()
+
+
+def test_a_run_written_before_the_typed_columns_gets_them_from_detail():
+    from netsim.analysis.run import _with_typed_columns
+
+    old = LOG.drop(columns=["peer", "activity", "reason", "method"]).copy()
+    old.loc[old.event == "rx_update", "detail"] = old.loc[old.event == "rx_update", "node"]
+    old.loc[old.event == "rx_update", "detail"] = ["piu0", "piu1", "piu0"]
+    old.loc[old.event == "abort", "detail"] = "train (offline)"
+    new = _with_typed_columns(old)
+    assert new.loc[new.event == "rx_update", "peer"].tolist() == ["piu0", "piu1", "piu0"]
+    assert new.loc[new.event == "abort", "activity"].tolist() == ["train"]
+    assert energy_breakdown(new).equals(energy_breakdown(LOG))

@@ -161,10 +161,19 @@ class AccessPoint(Node):
         )
         if self.attacker is not None and contributors:
             self.attacker.see_aggregate(self.env.now, aggregate)
-        self.emit("fwd_start", r, bits=bits, detail="ota aggregate")
+        self.emit("fwd_start", r, bits=bits, peer="server", method="ota", detail="ota aggregate")
         start = self.env.now
         yield from self.uplink.transfer(bits)
-        self.emit("fwd_end", r, bits=bits, duration_s=self.env.now - start, detail="ota aggregate")
+        took = self.env.now - start
+        self.emit(
+            "fwd_end",
+            r,
+            bits=bits,
+            duration_s=took,
+            peer="server",
+            method="ota",
+            detail="ota aggregate",
+        )
         self.server_inbox.put(aggregate)
 
     def _ota_transmit(
@@ -208,7 +217,9 @@ class AccessPoint(Node):
         if self.attacker is not None:
             self.attacker.see_update(self.env.now, update)
         bits = update.payload.bits
-        self.emit("fwd_start", update.round, bits=bits, detail=f"piu{update.piu}")
+        self.emit(
+            "fwd_start", update.round, bits=bits, peer=f"piu{update.piu}", detail=f"piu{update.piu}"
+        )
         start = self.env.now
         yield from self.uplink.transfer(bits)
         self.emit(
@@ -216,6 +227,7 @@ class AccessPoint(Node):
             update.round,
             bits=bits,
             duration_s=self.env.now - start,
+            peer=f"piu{update.piu}",
             detail=f"piu{update.piu}",
         )
         self.server_inbox.put(update)
@@ -259,6 +271,6 @@ class AccessPoint(Node):
         the server or on this AP's downlink): as in a 3GPP handover with data forwarding,
         the model goes on to the PIU's new AP over this AP's backhaul (serialisation +
         latency: the inter-AP hop) and that AP sends it on its own downlink."""
-        self.emit("dl_forward", model.round, bits=model.bits, detail=f"piu{piu}")
+        self.emit("dl_forward", model.round, bits=model.bits, peer=f"piu{piu}", detail=f"piu{piu}")
         yield from self.uplink.transfer(model.bits)
         self.serving(piu).inbox.put(replace(model, recipients=(piu,)))

@@ -185,7 +185,13 @@ class PIU(Node):
         old = self.link.ap
         self.link.move(ap, band)
         self.ap_inbox = ap_inbox
-        self.emit("handover", self.current_round, snr_db=margin_db, detail=f"ap{old} -> ap{ap}")
+        self.emit(
+            "handover",
+            self.current_round,
+            snr_db=margin_db,
+            peer=f"ap{ap}",
+            detail=f"ap{old} -> ap{ap}",
+        )
 
     @property
     def num_samples(self) -> int:
@@ -230,6 +236,7 @@ class PIU(Node):
                 duration_s=harvester.interval_s,
                 energy_j=-stored,
                 battery_j=self.battery.level_j,
+                method=harvester.kind,
                 detail=f"{harvester.kind}: {energy:.6g} J, {energy - stored:.6g} J overflow",
             )
             interval += 1
@@ -259,6 +266,7 @@ class PIU(Node):
                     duration_s=0.0,
                     energy_j=0.0,
                     battery_j=self.battery.level_j,
+                    reason="late_model",
                     detail="model arrived after the deadline",
                 )
                 continue
@@ -268,6 +276,7 @@ class PIU(Node):
                     msg.round,
                     energy_j=0.0,
                     battery_j=self.battery.level_j,
+                    reason="offline",
                     detail="offline",
                 )
                 self._notify(msg.round, "offline")
@@ -317,6 +326,7 @@ class PIU(Node):
                 r,
                 battery_j=self.battery.level_j,
                 energy_j=0.0,
+                reason="energy",
                 detail=f"needs {compute_j + planned_tx_j:.6g} J{reserve}",
             )
             self._notify(r, "skip")
@@ -381,6 +391,8 @@ class PIU(Node):
                     duration_s=attempt.airtime_s,
                     bits=attempt.bits,
                     power_w=attempt.power_w,
+                    peer=f"ap{self.link.ap}",
+                    method=attempt.label,
                     detail=attempt.label,
                 )
                 yield from self._spend("tx", attempt.airtime_s, attempt.energy_j)
@@ -394,6 +406,9 @@ class PIU(Node):
                     rate_bps=attempt.rate_bps,
                     snr_db=attempt.snr_db,
                     power_w=attempt.power_w,
+                    peer=f"ap{self.link.ap}",
+                    method=attempt.label,
+                    reason=attempt.reason,
                     detail=attempt.note,
                 )
                 if attempt.delivered:
@@ -476,6 +491,7 @@ class PIU(Node):
             duration_s=lasts_s,
             energy_j=drawn,
             battery_j=self.battery.level_j,
+            activity=kind,
             detail=kind,
         )
         raise _BatteryEmpty
@@ -496,5 +512,7 @@ class PIU(Node):
             duration_s=done_s,
             energy_j=drawn,
             battery_j=self.battery.level_j,
+            activity=act.kind if act else None,
+            reason="offline" if offline else "server",
             detail=(act.kind if act else "") + (" (offline)" if offline else ""),
         )

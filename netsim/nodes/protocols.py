@@ -200,11 +200,11 @@ class SyncRounds(ServerProtocol):
         r = server.version
         members = server.members()
         if not members:
-            server.emit("stop", r, detail="no PIU left in the federation")
+            server.emit("stop", r, reason="no_members", detail="no PIU left in the federation")
             return "stop"
         active = [p.index for p in members if p.online]
         if not active:
-            server.emit("wait", r, detail="every PIU is offline")
+            server.emit("wait", r, reason="offline", detail="every PIU is offline")
             return "wait"
         self._start(server, r, active)
         return "go"
@@ -274,6 +274,8 @@ class SyncRounds(ServerProtocol):
                 "discard",
                 r,
                 bits=msg.payload.bits,
+                peer=f"piu{msg.piu}",
+                reason="stale",
                 detail=f"piu{msg.piu} update of round {msg.round}",
             )
             return
@@ -286,7 +288,9 @@ class SyncRounds(ServerProtocol):
             server.attacker.see_update(server.env.now, msg, delta)
         server.last_bits[msg.piu] = msg.payload.bits
         rd.pending.discard(msg.piu)
-        server.emit("rx_update", r, bits=msg.payload.bits, detail=f"piu{msg.piu}")
+        server.emit(
+            "rx_update", r, bits=msg.payload.bits, peer=f"piu{msg.piu}", detail=f"piu{msg.piu}"
+        )
 
     def _receive_sum(self, server: Server, msg: OTAAggregate) -> None:
         rd = self._round
@@ -300,6 +304,8 @@ class SyncRounds(ServerProtocol):
             "rx_update",
             server.version,
             bits=msg.bits,
+            peer=f"ap{msg.ap}",
+            method="ota",
             detail=f"ap{msg.ap} over the air: {len(msg.contributors)} PIUs",
         )
 
@@ -318,9 +324,10 @@ class SyncRounds(ServerProtocol):
         enough = target is not None and len(_pius_of(rd.parts)) >= target
         for k in rd.late:
             if enough:
-                server.emit("cut", r, detail=f"piu{k}: the first {target} updates are in")
+                first = f"piu{k}: the first {target} updates are in"
+                server.emit("cut", r, peer=f"piu{k}", reason="target_reached", detail=first)
             else:
-                server.emit("deadline_miss", r, detail=f"piu{k}")
+                server.emit("deadline_miss", r, peer=f"piu{k}", reason="deadline", detail=f"piu{k}")
             server.pius[k].abort(r)
 
     def aggregate(self, server: Server) -> Outcome:
@@ -345,6 +352,7 @@ class SyncRounds(ServerProtocol):
             r,
             duration_s=server.aggregation_s,
             loss=train_loss,
+            method=rule,
             detail=f"{n_updates} updates" + ("" if rule == "fedavg" else f", {rule}"),
         )
         self._round = None
@@ -373,6 +381,9 @@ class SyncRounds(ServerProtocol):
                 duration_s=rep.finish_s,
                 rate_bps=rep.rate_bps,
                 battery_j=rep.battery_j,
+                peer=f"piu{i}",
+                method=selection,
+                reason="selected" if i in chosen else "passed",
                 detail=f"piu{i} {'selected' if i in chosen else 'passed'} ({selection})",
             )
         return selected
@@ -441,9 +452,14 @@ class _Asynchronous(ServerProtocol):
         if self.training:
             return "go"
         if not any(not p.online for p in server.members()):
-            server.emit("stop", server.version, detail="no PIU can take part")
+            server.emit("stop", server.version, reason="none_can", detail="no PIU can take part")
             return "stop"
-        server.emit("wait", server.version, detail="every available PIU declined or is offline")
+        server.emit(
+            "wait",
+            server.version,
+            reason="declined_or_offline",
+            detail="every available PIU declined or is offline",
+        )
         return "wait"
 
     def online(self, server: Server, piu: int) -> None:
@@ -458,7 +474,14 @@ class _Asynchronous(ServerProtocol):
         assert isinstance(msg, Update)
         base = self.training.pop(msg.piu, None)
         if base is None:  # it declined this model meanwhile (e.g. offline after sending)
-            server.emit("discard", server.version, bits=msg.payload.bits, detail=f"piu{msg.piu}")
+            server.emit(
+                "discard",
+                server.version,
+                bits=msg.payload.bits,
+                peer=f"piu{msg.piu}",
+                reason="declined",
+                detail=f"piu{msg.piu}",
+            )
             return False
         tau = server.version - base
         st = self.settings
@@ -470,6 +493,7 @@ class _Asynchronous(ServerProtocol):
             server.version,
             bits=msg.payload.bits,
             staleness=float(tau),
+            peer=f"piu{msg.piu}",
             detail=f"piu{msg.piu} trained on version {base}, s={s:.6g}",
         )
         return self._accept(msg, base, delta, s)
@@ -483,7 +507,12 @@ class _Asynchronous(ServerProtocol):
         """Log the aggregation of the updates with train ``losses`` and say what it made."""
         loss = sum(losses) / len(losses)
         server.emit(
-            "aggregate", server.version, duration_s=server.aggregation_s, loss=loss, detail=detail
+            "aggregate",
+            server.version,
+            duration_s=server.aggregation_s,
+            loss=loss,
+            method=self.settings.mode,
+            detail=detail,
         )
         return Outcome(self._t_start, len(self.training), len(losses), 0, self._notices, loss)
 

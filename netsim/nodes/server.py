@@ -235,9 +235,15 @@ class Server(Node):
             f"mean_eta={float(result.eta.mean()):.4g} steps={int(result.steps.sum())}"
         )
         if result.status == "ok":
-            self.emit("allocate", r, detail=detail)
+            self.emit("allocate", r, method=result.method, detail=detail)
         else:
-            self.emit("allocation_fallback", r, detail=f"{detail} full power: {result.reason}")
+            self.emit(
+                "allocation_fallback",
+                r,
+                method=result.method,
+                reason="no_solution",
+                detail=f"{detail} full power: {result.reason}",
+            )
         return {
             k: RoundLink(
                 Grant(

@@ -51,7 +51,7 @@ class Attempt:
     (W); delivered: decoded (else an outage: the attempt is lost); rate_bps: bits over
     airtime (NaN where no bits are sent, over the air); snr_db: the SNR or SINR it saw;
     bits: payload size (NaN over the air); label: what was sent (the payload's encoding);
-    note: about the outcome (why it was not delivered).
+    note: about the outcome, in words; reason: why it was not delivered ("outage").
     """
 
     airtime_s: float
@@ -63,6 +63,7 @@ class Attempt:
     bits: float = NAN
     label: str = ""
     note: str = ""
+    reason: str | None = None
 
 
 class Uplink(ABC):
@@ -183,7 +184,8 @@ class FixedRateLink(AdaptiveRateLink):
             )
             sent = self._attempt(t, bits, label, ok)
             if not ok:
-                sent = replace(sent, note=f"outage, attempt {attempt + 1} of {tries}")
+                why = f"outage, attempt {attempt + 1} of {tries}"
+                sent = replace(sent, note=why, reason="outage")
             yield sent
 
     def planned_airtime_s(self, bits: int) -> float:
