@@ -37,6 +37,8 @@ class ModelSpec:
     def build(
         self, input_shape: tuple[int, int, int], num_classes: int, generator: torch.Generator
     ) -> nn.Module:
+        """A freshly initialised network for inputs of ``input_shape`` (C, H, W) and
+        ``num_classes`` outputs, its weights drawn from ``generator``."""
         model = self.factory(input_shape, num_classes)
         (self.init or init_parameters)(model, generator)
         return model

@@ -10,6 +10,7 @@ vectors) assume; BatchNorm statistics would leak between PIUs and need separate 
 from __future__ import annotations
 
 from torch import Tensor, nn
+from typing_extensions import override
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -35,6 +36,7 @@ class BasicBlock(nn.Module):
             )
         self.relu = nn.ReLU()
 
+    @override
     def forward(self, x: Tensor) -> Tensor:
         return self.relu(self.body(x) + self.shortcut(x))
 

@@ -118,6 +118,7 @@ RESUME_CACHE_BUDGET_BYTES = 1 << 30  # keep every update for resuming if that fi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``netsim``: run the command of ``argv`` (default: the command line); the exit status."""
     args = _parser().parse_args(argv)
     from netsim.rundir import check_out_dir
     from netsim.scenario import ScenarioError, load_scenario

@@ -70,7 +70,10 @@ class RoundRecord:
     missed the deadline or were cut (over-commitment); ``skipped``: declined (battery);
     ``left``: left the federation; ``lost``: every transmission attempt failed (packet
     errors); ``offline``: became unavailable during the round or declined while offline.
-    ``uplink_bits`` and ``energy_j`` cover every PIU transmission and energy draw of the round.
+    ``uplink_bits`` (delivered uploads, ``tx_end``) and ``energy_j`` (every PIU energy draw,
+    harvest not subtracted) cover what happened since the previous row was recorded, so the
+    row is complete when it is made (the ``on_round`` callback gets it so) and the rows add
+    up to the run; in synchronous rounds that is the round's own transmissions and energy.
     """
 
     round: int
@@ -91,22 +94,35 @@ class RoundRecord:
 
     @property
     def duration_s(self) -> float:
+        """t_end_s - t_start_s (s)."""
         return self.t_end_s - self.t_start_s
 
 
 class EventLog:
-    """Append-only list of :class:`Event` records."""
+    """Append-only list of :class:`Event` records, with running totals of what the PIUs
+    spent (``piu_energy_j``: energy drawn, harvest not subtracted, J) and delivered
+    (``uplink_bits``: bits of ``tx_end`` rows) so far."""
 
     def __init__(self) -> None:
         self.records: list[Event] = []
+        self.piu_energy_j = 0.0
+        self.uplink_bits = 0.0
 
     def emit(self, event: Event) -> None:
+        """Append ``event`` and update the running totals."""
         self.records.append(event)
+        if event.role != "piu":
+            return
+        if event.event == "tx_end":
+            self.uplink_bits += event.bits
+        if event.event != "harvest" and not math.isnan(event.energy_j):
+            self.piu_energy_j += event.energy_j
 
     def __len__(self) -> int:
         return len(self.records)
 
     def to_frame(self) -> pd.DataFrame:
+        """The log as a DataFrame (see :func:`events_frame`)."""
         return events_frame(self.records)
 
 
@@ -131,6 +147,7 @@ def events_frame(records: list[Event]) -> pd.DataFrame:
 
 
 def rounds_frame(records: list[RoundRecord]) -> pd.DataFrame:
+    """The rounds DataFrame: one row per record, with ``duration_s`` after ``t_end_s``."""
     cols = [f.name for f in fields(RoundRecord)]
     df = pd.DataFrame([astuple(r) for r in records], columns=cols)
     df.insert(3, "duration_s", df["t_end_s"] - df["t_start_s"])

@@ -91,10 +91,12 @@ class SimulationResult:
 
     @property
     def sim_time_s(self) -> float:
+        """Simulated time (s) at the end of the last round."""
         return float(self.rounds["t_end_s"].max()) if len(self.rounds) else 0.0
 
     @property
     def final_accuracy(self) -> float:
+        """Test accuracy of the final model (NaN without a round)."""
         return float(self.rounds["test_accuracy"].iloc[-1]) if len(self.rounds) else math.nan
 
     @property
@@ -187,7 +189,7 @@ class Simulation:
                 detail="nothing left to happen: no PIU will come back",
             )
         events = events_frame(self.log.records)
-        rounds = self._rounds_with_totals(events)
+        rounds = rounds_frame(self.server.records)
         weights = self.server.weights
         attacks = None
         if isinstance(self.attacker, GANAttack):
@@ -219,12 +221,3 @@ class Simulation:
             "allocation_solve_mean_s": float(np.mean(solves)),
             "allocation_solve_max_s": float(np.max(solves)),
         }
-
-    def _rounds_with_totals(self, events: pd.DataFrame) -> pd.DataFrame:
-        rounds = rounds_frame(self.server.records)
-        piu_rows = events[events["role"] == "piu"]
-        energy = piu_rows.groupby("round")["energy_j"].sum(min_count=1)
-        bits = piu_rows[piu_rows["event"] == "tx_end"].groupby("round")["bits"].sum()
-        rounds["energy_j"] = rounds["round"].map(energy).fillna(0.0).astype(float)
-        rounds["uplink_bits"] = rounds["round"].map(bits).fillna(0.0).astype(float)
-        return rounds

@@ -57,6 +57,7 @@ class SweepPoint:
 
     @property
     def name(self) -> str:
+        """The point's run-directory name (its index and overrides)."""
         return f"p{self.index:03d}-seed{self.seed}"
 
     def override_strings(self) -> list[str]:

@@ -50,7 +50,9 @@ LOG = events_frame(
         _e(1.5, 1, "piu0", "tx_fail", duration_s=0.2, bits=100.0, energy_j=0.04, battery_j=0.88),
         _e(1.5, 1, "piu0", "tx_start", duration_s=0.2, bits=100.0),
         _e(1.55, -1, "piu1", "harvest", duration_s=1.0, energy_j=-0.01, battery_j=0.92),
-        _e(1.6, 1, "piu1", "abort", duration_s=0.5, energy_j=0.05, battery_j=0.87, activity="train"),
+        _e(
+            1.6, 1, "piu1", "abort", duration_s=0.5, energy_j=0.05, battery_j=0.87, activity="train"
+        ),
         _e(1.7, 1, "piu0", "tx_end", duration_s=0.2, bits=100.0, energy_j=0.04, battery_j=0.84),
         _e(1.72, 1, "server", "rx_update", peer="piu0"),
         _e(1.81, 1, "server", "aggregate", duration_s=0.01),

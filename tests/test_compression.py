@@ -50,7 +50,7 @@ def test_uniform_with_many_bits_is_nearly_exact():
 )
 def test_stochastic_quantizers_are_unbiased(compressor):
     draws = torch.stack(
-        [compressor.decompress(compressor.compress(X, piu=0, round=r)) for r in range(4000)]
+        [compressor.decompress(compressor.compress(X, piu=0, round_index=r)) for r in range(4000)]
     )
     mean, sd = draws.mean(0), draws.std(0)
     assert (torch.abs(mean - X) <= 4 * sd / math.sqrt(4000) + 1e-6).all()
@@ -89,14 +89,14 @@ def test_topk_round_trip_and_bits():
 
 def test_randomk_sends_only_values_and_is_keyed():
     r = RandomK(ratio=0.5, streams=Streams(3))
-    p = r.compress(X, piu=2, round=5)
+    p = r.compress(X, piu=2, round_index=5)
     assert p.bits == 4 * 32
     out = r.decompress(p)
     kept = out != 0
     assert torch.equal(out[kept], X[kept]) and int((out != 0).sum()) <= 4
-    again = r.compress(X, piu=2, round=5)
+    again = r.compress(X, piu=2, round_index=5)
     assert torch.equal(again.tensors[1], p.tensors[1])  # the receiver regenerates them
-    assert not torch.equal(r.compress(X, piu=3, round=5).tensors[1], p.tensors[1])
+    assert not torch.equal(r.compress(X, piu=3, round_index=5).tensors[1], p.tensors[1])
 
 
 def test_threshold():
@@ -113,7 +113,7 @@ def test_error_feedback_conserves_the_sum_of_updates():
     for r in range(20):
         u = torch.randn(8, generator=g)
         true += u
-        sent += ef.decompress(ef.compress(u, piu=1, round=r))
+        sent += ef.decompress(ef.compress(u, piu=1, round_index=r))
     assert torch.allclose(sent + ef.residuals[1], true, atol=1e-5)
     assert 1 not in ErrorFeedback(TopK(0.5)).residuals  # state is per PIU
 
@@ -193,7 +193,7 @@ def test_dgc_momentum_correction_masking_and_warmup():
     from netsim.compress import DGC
 
     d = DGC(ratio=0.25, momentum=0.5, warmup_rounds=0, warmup_ratio=0.25)
-    first = d.decompress(d.compress(X, piu=0, round=0))  # u = v = X: top-2 are 3.0, -2.0
+    first = d.decompress(d.compress(X, piu=0, round_index=0))  # u = v = X: top-2 are 3.0, -2.0
     assert torch.equal(first, torch.tensor([0, -2.0, 0, 0, 0, 3.0, 0, 0]))
     # Round 1 with the same X: u = 0.5 u + X (u masked to 0 where sent), v = v + u
     u = X.clone()
@@ -202,7 +202,7 @@ def test_dgc_momentum_correction_masking_and_warmup():
     v = X.clone()
     v[[1, 5]] = 0
     v = v + u
-    second = d.decompress(d.compress(X, piu=0, round=1))
+    second = d.decompress(d.compress(X, piu=0, round_index=1))
     top = torch.topk(v.abs(), 2).indices
     expected = torch.zeros(8)
     expected[top] = v[top]
@@ -221,7 +221,7 @@ def test_laq_quantizes_the_innovation_by_hand():
 
     x0 = torch.tensor([0.5, -2.0, 0.2, 1.0, -0.25, 3.0, 0.125, -1.0])  # no ties on the grid
     laq = LAQ(bits=2)  # levels -R, -R/3, R/3, R (R = ||y||_inf)
-    first = laq.compress(x0, piu=0, round=0)  # reference 0: y = x0, R = 3
+    first = laq.compress(x0, piu=0, round_index=0)  # reference 0: y = x0, R = 3
     assert first.bits == 2 * 8 + 32
     r = 3.0
     grid = torch.tensor([-r, -r / 3, r / 3, r])
@@ -230,7 +230,7 @@ def test_laq_quantizes_the_innovation_by_hand():
     assert torch.allclose(laq.decompress(first), expected)
     # Round 1: the innovation is taken against the decoded round-0 update.
     x1 = x0 + 0.3  # innovation off the grid midpoints too
-    second = laq.compress(x1, piu=0, round=1)
+    second = laq.compress(x1, piu=0, round_index=1)
     y = x1 - expected
     r1 = float(y.abs().max())
     grid1 = torch.tensor([-r1, -r1 / 3, r1 / 3, r1])
@@ -311,7 +311,7 @@ def test_lossy_uploads_conserve_what_was_delivered(make):
     for r in range(12):
         u = torch.randn(8, generator=g)
         true += u
-        payload = compressor.compress(u, piu=2, round=r)
+        payload = compressor.compress(u, piu=2, round_index=r)
         if r % 3 == 1:
             compressor.undo(2, r)  # lost on the air
         else:

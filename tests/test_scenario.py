@@ -152,8 +152,9 @@ def test_per_piu_pruning_conflicts_are_named():
 
 def test_the_schema_knows_the_registries_names():
     """The schema imports no implementation: its name lists must match the registries."""
-    from netsim.learn.datasets import DATASETS
     from netsim.models import MODELS
+
+    from netsim.learn.datasets import DATASETS
     from netsim.scenario.learning import DATASET_NAMES, DATASETS_READ_FROM_PATH, MODEL_NAMES
 
     assert set(DATASET_NAMES) == set(DATASETS)

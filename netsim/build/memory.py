@@ -42,6 +42,7 @@ class MemoryEstimate:
 
     @property
     def total_bytes(self) -> int:
+        """Everything together, with the fixed base (B)."""
         return (
             BASE_BYTES
             + self.data_bytes

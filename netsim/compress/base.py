@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from typing_extensions import override
 
 FLOAT_BITS = 32  # one float32 value or scale: 4 bytes = 32 bits
 
@@ -40,7 +41,7 @@ class Compressor:
     stateful_decoder = False
 
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         """Encode a flat float32 update (n,) of PIU ``piu`` in ``round`` (keys any shared or
         stochastic randomness). ``fidelity`` overrides the compressor's own fidelity knob for
@@ -62,7 +63,7 @@ class Compressor:
         on the data, an upper bound otherwise)."""
         return dense_bits(n)
 
-    def undo(self, piu: int, round: int) -> None:
+    def undo(self, piu: int, round_index: int) -> None:
         """PIU ``piu``'s payload of ``round`` never reached the server (every attempt lost,
         aborted at the deadline, or discarded as late): restore the per-PIU state that
         compressing it changed (error-feedback residual, DGC accumulators, LAQ reference),
@@ -94,11 +95,13 @@ class IdentityCompressor(Compressor):
 
     name = "identity"
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         flat = update.detach().reshape(-1).to(torch.float32)
         return Payload((flat,), dense_bits(flat.numel()), "dense_fp32", flat.numel())
 
+    @override
     def decompress(self, payload: Payload) -> torch.Tensor:
         return payload.tensors[0]

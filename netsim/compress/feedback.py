@@ -9,6 +9,7 @@ identity holds over what was *delivered*.
 from __future__ import annotations
 
 import torch
+from typing_extensions import override
 
 from netsim.compress.base import Compressor, Payload
 
@@ -23,29 +24,33 @@ class ErrorFeedback(Compressor):
         self.residuals: dict[int, torch.Tensor] = {}
         self._sent: dict[int, tuple[int, torch.Tensor]] = {}  # piu -> (round, target)
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         flat = update.detach().reshape(-1).to(torch.float32)
         target = flat + self.residuals.get(piu, torch.zeros_like(flat))
-        payload = self.inner.compress(target, piu, round, fidelity)
+        payload = self.inner.compress(target, piu, round_index, fidelity)
         self.residuals[piu] = target - self.inner.decompress(payload)
-        self._sent[piu] = (round, target)
+        self._sent[piu] = (round_index, target)
         return payload
 
-    def undo(self, piu: int, round: int) -> None:
+    def undo(self, piu: int, round_index: int) -> None:
         """Nothing arrived: the whole target (residual + update) stays to be sent."""
         sent = self._sent.get(piu)
-        if sent is not None and sent[0] == round:
+        if sent is not None and sent[0] == round_index:
             self.residuals[piu] = sent[1]
             del self._sent[piu]
-        self.inner.undo(piu, round)
+        self.inner.undo(piu, round_index)
 
+    @override
     def decompress(self, payload: Payload) -> torch.Tensor:
         return self.inner.decompress(payload)
 
+    @override
     def sent_entries(self, payload: Payload) -> torch.Tensor | None:
         return self.inner.sent_entries(payload)
 
+    @override
     def planned_bits(self, n: int, fidelity: int | None = None) -> int:
         return self.inner.planned_bits(n, fidelity)

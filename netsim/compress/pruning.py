@@ -66,9 +66,9 @@ class PruningSchedule:
     levels: int = 5
     rounds_per_level: int = 2
 
-    def fraction_at(self, round: int) -> tuple[int, float] | None:
+    def fraction_at(self, round_index: int) -> tuple[int, float] | None:
         """(level, fraction of the remaining prunable weights to remove) if ``round`` prunes."""
-        offset = round - self.start_round
+        offset = round_index - self.start_round
         if offset < 0:
             return None
         if self.method == "oneshot":
@@ -78,13 +78,13 @@ class PruningSchedule:
             return level + 1, self.rate
         return None
 
-    def fraction_between(self, done: int, round: int) -> tuple[int, float] | None:
+    def fraction_between(self, done: int, round_index: int) -> tuple[int, float] | None:
         """For a PIU that has applied ``done`` levels and participates in ``round``: (the
         level it reaches, fraction of its remaining prunable weights to remove to get there),
         or None if no level is due. Levels missed while not selected are applied at once:
         removing ``1 - (1 - rate)^j`` of the remaining weights equals j successive levels."""
         due = 0
-        for r in range(self.start_round, round + 1):
+        for r in range(self.start_round, round_index + 1):
             hit = self.fraction_at(r)
             if hit is not None:
                 due = hit[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import torch
+from typing_extensions import override
 
 from netsim.compress.base import FLOAT_BITS, Compressor, Payload
 from netsim.rng import Stream, Streams
@@ -28,8 +29,9 @@ class UniformQuantizer(Compressor):
         self.stochastic = stochastic
         self.streams = streams
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         b = self.bits if fidelity is None else fidelity
@@ -38,7 +40,7 @@ class UniformQuantizer(Compressor):
         span = (hi - lo).clamp_min(torch.finfo(torch.float32).tiny)
         scaled = (x - lo) / span * steps  # in [0, steps]
         if self.stochastic:
-            gen = self.streams.torch(Stream.COMPRESSION, piu, round)
+            gen = self.streams.torch(Stream.COMPRESSION, piu, round_index)
             q = torch.floor(scaled + torch.rand(scaled.shape, generator=gen))
         else:
             q = torch.round(scaled)
@@ -50,10 +52,12 @@ class UniformQuantizer(Compressor):
             (q, lo.reshape(1), span.reshape(1), levels), bits, f"uniform{b}_{kind}", x.numel()
         )
 
+    @override
     def decompress(self, payload: Payload) -> torch.Tensor:
         q, lo, span, levels = payload.tensors
         return lo + q * (span / levels)
 
+    @override
     def planned_bits(self, n: int, fidelity: int | None = None) -> int:
         return (self.bits if fidelity is None else fidelity) * n + 2 * FLOAT_BITS
 
@@ -76,8 +80,9 @@ class QSGD(Compressor):
         self.bucket = bucket
         self.streams = streams
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         n = x.numel()
@@ -86,7 +91,7 @@ class QSGD(Compressor):
         norms = torch.linalg.vector_norm(v, dim=1, keepdim=True)
         safe = torch.where(norms > 0, norms, torch.ones_like(norms))
         s = self.levels if fidelity is None else fidelity
-        gen = self.streams.torch(Stream.COMPRESSION, piu, round)
+        gen = self.streams.torch(Stream.COMPRESSION, piu, round_index)
         u = torch.rand(v.shape, generator=gen)
         level = torch.floor(s * v.abs() / safe + u).clamp(max=s)
         signed = (torch.sign(v) * level).reshape(-1)[:n]
@@ -98,6 +103,7 @@ class QSGD(Compressor):
             n,
         )
 
+    @override
     def decompress(self, payload: Payload) -> torch.Tensor:
         signed, norms, levels = payload.tensors
         n = payload.length
@@ -150,8 +156,9 @@ class EMQ(Compressor):
         self.exponent_bits = exponent_bits
         self.insignificant = insignificant
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         top, significant = _significance(x, self.threshold)
@@ -168,6 +175,7 @@ class EMQ(Compressor):
         steps_t = torch.tensor([float(steps)])  # m travels with the round's control
         return Payload((sign, rel, q, significant, top.reshape(1), steps_t), bits, f"emq_m{m}", n)
 
+    @override
     def decompress(self, payload: Payload) -> torch.Tensor:
         sign, rel, q, significant, top, steps = payload.tensors
         top_exp = torch.frexp(top)[1]
@@ -189,8 +197,9 @@ class SignificanceQuantizer(Compressor):
         self.threshold = threshold
         self.bits = bits
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         top, significant = _significance(x, self.threshold)
@@ -202,6 +211,7 @@ class SignificanceQuantizer(Compressor):
             (torch.sign(x), q, significant, top.reshape(1)), bits, f"significance_b{self.bits}", n
         )
 
+    @override
     def decompress(self, payload: Payload) -> torch.Tensor:
         sign, q, significant, top = payload.tensors
         magnitude = q * top / (2**self.bits - 1)
@@ -235,8 +245,9 @@ class LAQ(Compressor):
         """Bits per entry of this payload (fixed for LAQ)."""
         return self.bits if fidelity is None else fidelity
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         ref = self.reference.get(piu)
@@ -253,22 +264,25 @@ class LAQ(Compressor):
             f"{self.name}_b{b}",
             x.numel(),
         )
-        self._previous[piu] = (round, self.reference.get(piu))
+        self._previous[piu] = (round_index, self.reference.get(piu))
         self.reference[piu] = self.decompress(payload)
         return payload
 
+    @override
     def decompress(self, payload: Payload) -> torch.Tensor:
         # ``ref`` travels in the payload for the simulator's convenience only: the server
         # holds the same reference (the PIU's last decoded update), so it is not counted.
         q, radius, steps, ref = payload.tensors
         return ref + q * (2 * radius / steps) - radius
 
+    @override
     def planned_bits(self, n: int, fidelity: int | None = None) -> int:
         return (self.bits if fidelity is None else fidelity) * n + self.header_bits
 
-    def undo(self, piu: int, round: int) -> None:
+    @override
+    def undo(self, piu: int, round_index: int) -> None:
         previous = self._previous.get(piu)
-        if previous is None or previous[0] != round:
+        if previous is None or previous[0] != round_index:
             return
         del self._previous[piu]
         if previous[1] is None:
@@ -291,6 +305,7 @@ class AQUILA(LAQ):
         super().__init__(max_bits)
         self.max_bits = max_bits
 
+    @override
     def bits_for(self, innovation: torch.Tensor, fidelity: int | None) -> int:
         norm = float(torch.linalg.vector_norm(innovation.double()))
         if norm == 0.0:

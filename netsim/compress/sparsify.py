@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from typing_extensions import override
 
 from netsim.compress.base import FLOAT_BITS, Compressor, Payload, sparse_bits
 from netsim.rng import Stream, Streams
@@ -41,8 +42,9 @@ class TopK(_Sparse):
     def __init__(self, ratio: float) -> None:
         self.ratio = ratio
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         k = _keep_count(x.numel(), _ratio(self.ratio, fidelity))
@@ -50,6 +52,7 @@ class TopK(_Sparse):
         bits, encoding = sparse_bits(x.numel(), k)
         return Payload((x[indices], indices), bits, f"topk_{encoding}", x.numel())
 
+    @override
     def planned_bits(self, n: int, fidelity: int | None = None) -> int:
         return sparse_bits(n, _keep_count(n, _ratio(self.ratio, fidelity)))[0]
 
@@ -65,15 +68,17 @@ class RandomK(_Sparse):
         self.ratio = ratio
         self.streams = streams
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         k = _keep_count(x.numel(), _ratio(self.ratio, fidelity))
-        gen = self.streams.torch(Stream.COMPRESSION, piu, round)
+        gen = self.streams.torch(Stream.COMPRESSION, piu, round_index)
         indices = torch.randperm(x.numel(), generator=gen)[:k].sort().values
         return Payload((x[indices], indices), FLOAT_BITS * k, "randomk_shared_seed", x.numel())
 
+    @override
     def planned_bits(self, n: int, fidelity: int | None = None) -> int:
         return FLOAT_BITS * _keep_count(n, _ratio(self.ratio, fidelity))
 
@@ -87,8 +92,9 @@ class Threshold(_Sparse):
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         indices = torch.nonzero(x.abs() >= self.threshold).reshape(-1)
@@ -120,31 +126,34 @@ class DGC(_Sparse):
         self.v: dict[int, torch.Tensor] = {}
         self._unmasked: dict[int, tuple[int, torch.Tensor, torch.Tensor]] = {}
 
-    def ratio_at(self, round: int) -> float:
+    def ratio_at(self, round_index: int) -> float:
         """Kept fraction in ``round``: geometric from warmup_ratio to ratio, then ratio."""
-        if round >= self.warmup_rounds:
+        if round_index >= self.warmup_rounds:
             return self.ratio
-        return self.warmup_ratio * (self.ratio / self.warmup_ratio) ** (round / self.warmup_rounds)
+        return self.warmup_ratio * (self.ratio / self.warmup_ratio) ** (
+            round_index / self.warmup_rounds
+        )
 
+    @override
     def compress(
-        self, update: torch.Tensor, piu: int = 0, round: int = 0, fidelity: int | None = None
+        self, update: torch.Tensor, piu: int = 0, round_index: int = 0, fidelity: int | None = None
     ) -> Payload:
         x = update.detach().reshape(-1).to(torch.float32)
         u = self.momentum * self.u.get(piu, torch.zeros_like(x)) + x
         v = self.v.get(piu, torch.zeros_like(x)) + u
-        k = _keep_count(x.numel(), _ratio(self.ratio_at(round), fidelity))
+        k = _keep_count(x.numel(), _ratio(self.ratio_at(round_index), fidelity))
         indices = torch.topk(v.abs(), k, sorted=False).indices.sort().values
         values = v[indices].clone()
-        self._unmasked[piu] = (round, u.clone(), v.clone())
+        self._unmasked[piu] = (round_index, u.clone(), v.clone())
         u[indices] = 0.0  # momentum factor masking
         v[indices] = 0.0
         self.u[piu], self.v[piu] = u, v
         bits, encoding = sparse_bits(x.numel(), k)
         return Payload((values, indices), bits, f"dgc_{encoding}", x.numel())
 
-    def undo(self, piu: int, round: int) -> None:
+    def undo(self, piu: int, round_index: int) -> None:
         """Nothing arrived: keep accumulating the entries that were to be sent."""
         unmasked = self._unmasked.get(piu)
-        if unmasked is not None and unmasked[0] == round:
+        if unmasked is not None and unmasked[0] == round_index:
             self.u[piu], self.v[piu] = unmasked[1], unmasked[2]
             del self._unmasked[piu]

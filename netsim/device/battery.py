@@ -24,9 +24,11 @@ class Battery:
 
     @property
     def unlimited(self) -> bool:
+        """True for a mains-powered device (infinite capacity)."""
         return math.isinf(self.capacity_j)
 
     def can_afford(self, energy_j: float) -> bool:
+        """Whether ``energy_j`` (J) can be drawn without emptying the battery."""
         return self.level_j >= energy_j
 
     def time_until_empty_s(self, power_w: float) -> float:

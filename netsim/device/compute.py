@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from typing_extensions import override
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,11 @@ class ComputeModel:
     kappa: float
 
     def time_s(self, samples: int, slowdown: float = 1.0) -> float:
+        """Time (s) to process ``samples`` samples, stretched by ``slowdown``: ``S C / f * s``."""
         return samples * self.cycles_per_sample / self.cpu_hz * slowdown
 
     def energy_j(self, samples: int) -> float:
+        """Energy (J) to process ``samples`` samples: ``kappa C S f^2``."""
         return self.kappa * self.cycles_per_sample * samples * self.cpu_hz**2
 
 
@@ -33,28 +36,36 @@ class SlowdownDistribution:
     """A per-round slowdown factor distribution that knows its mean and variance."""
 
     def sample(self, rng: np.random.Generator) -> float:
+        """One slowdown factor (>= 1 for the heavy-tailed ones) drawn from ``rng``."""
         raise NotImplementedError
 
     @property
     def mean(self) -> float:
+        """E[s]."""
         raise NotImplementedError
 
     @property
     def variance(self) -> float:
+        """Var[s] (inf where the tail has none)."""
         raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class ConstantSlowdown(SlowdownDistribution):
+    """The same factor every round (1: no straggling)."""
+
     factor: float = 1.0
 
+    @override
     def sample(self, rng: np.random.Generator) -> float:
         return self.factor
 
+    @override
     @property
     def mean(self) -> float:
         return self.factor
 
+    @override
     @property
     def variance(self) -> float:
         return 0.0
@@ -66,13 +77,16 @@ class LogNormalSlowdown(SlowdownDistribution):
 
     sigma: float
 
+    @override
     def sample(self, rng: np.random.Generator) -> float:
         return float(rng.lognormal(0.0, self.sigma))
 
+    @override
     @property
     def mean(self) -> float:
         return math.exp(self.sigma**2 / 2)
 
+    @override
     @property
     def variance(self) -> float:
         return (math.exp(self.sigma**2) - 1) * math.exp(self.sigma**2)
@@ -84,13 +98,16 @@ class ShiftedExponentialSlowdown(SlowdownDistribution):
 
     scale: float
 
+    @override
     def sample(self, rng: np.random.Generator) -> float:
         return 1.0 + float(rng.exponential(self.scale))
 
+    @override
     @property
     def mean(self) -> float:
         return 1.0 + self.scale
 
+    @override
     @property
     def variance(self) -> float:
         return self.scale**2
@@ -102,13 +119,16 @@ class ParetoSlowdown(SlowdownDistribution):
 
     shape: float
 
+    @override
     def sample(self, rng: np.random.Generator) -> float:
         return 1.0 + float(rng.pareto(self.shape))  # numpy's pareto is Lomax = Pareto I - 1
 
+    @override
     @property
     def mean(self) -> float:
         return self.shape / (self.shape - 1)
 
+    @override
     @property
     def variance(self) -> float:
         a = self.shape

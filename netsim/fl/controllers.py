@@ -66,6 +66,7 @@ class AFCFL(_LossRatioController):
         super().__init__(RoundControl(f0, self.fidelity_for(f0)))
 
     def fidelity_for(self, f: int) -> int:
+        """The compression fidelity C for local steps ``f`` (AFC-FL couples the two)."""
         return max(self.c_min, self.c0 - math.floor(f * self.d))
 
     def _control(self, loss: float, f0_loss: float) -> RoundControl:

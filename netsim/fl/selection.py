@@ -46,14 +46,14 @@ class SelectionReport:
         raise ValueError(f"{policy!r} does not rank PIUs by report")
 
 
-def select_round_robin(active: Sequence[int], k: int | None, round: int) -> list[int]:
+def select_round_robin(active: Sequence[int], k: int | None, round_index: int) -> list[int]:
     """The ``k`` PIUs from position ``round k`` (mod n) of the sorted ``active`` list,
     wrapping around, returned sorted (all when k is None or at least n)."""
     ordered = sorted(active)
     n = len(ordered)
     if k is None or k >= n:
         return ordered
-    start = (round * k) % n
+    start = (round_index * k) % n
     return sorted(ordered[(start + i) % n] for i in range(k))
 
 

@@ -63,6 +63,7 @@ class TrainingCache:
         return h.hexdigest()
 
     def get(self, key: str) -> TrainResult | None:
+        """The stored result of the job with ``key``, or None."""
         path = self.directory / f"{key}.pt"
         if not path.is_file():
             self.misses += 1
@@ -72,6 +73,7 @@ class TrainingCache:
         return TrainResult(saved["weights"], float(saved["loss"]), int(saved["samples"]))
 
     def put(self, key: str, result: TrainResult) -> None:
+        """Store ``result`` under ``key`` (atomically: a crash leaves no half-written entry)."""
         path = self.directory / f"{key}.pt"
         tmp = path.with_suffix(f".tmp-{os.getpid()}")
         # clone: the weights may be a row of a batched chunk, and torch.save writes a view's

@@ -38,6 +38,7 @@ class OptimizerSpec:
     weight_decay: float = 0.0
 
     def make(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+        """A torch optimizer of this kind over ``params``."""
         if self.name == "sgd":
             return torch.optim.SGD(
                 params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
@@ -87,10 +88,10 @@ class TrainJob:
         return job_stream_ids(self.round, self.repeat)
 
 
-def job_stream_ids(round: int, repeat: int) -> tuple[int, ...]:
+def job_stream_ids(round_index: int, repeat: int) -> tuple[int, ...]:
     """Keys after the PIU of the random streams of its job on model version ``round``, the
     ``repeat``-th on that version: (round,) for the first, so round-based keys are kept."""
-    return (round, repeat) if repeat else (round,)
+    return (round_index, repeat) if repeat else (round_index,)
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ class Trainer:
 
     @property
     def num_params(self) -> int:
+        """P, the number of model weights."""
         return sum(p.numel() for p in self.model.parameters())
 
     def prunable(self) -> torch.Tensor:
@@ -191,6 +193,8 @@ class Trainer:
         return local_steps * min(self.batch_size, n_local)
 
     def submit(self, job: TrainJob) -> TrainHandle:
+        """Queue ``job``; its result is computed (with the other pending jobs) when first
+        asked for."""
         handle = TrainHandle(job, self)
         self._pending.append(handle)
         return handle
@@ -311,11 +315,11 @@ class Trainer:
         return x, y
 
     def batch_indices(
-        self, piu: int, round: int, indices: np.ndarray, local_steps: int
+        self, piu: int, round_index: int, indices: np.ndarray, local_steps: int
     ) -> np.ndarray:
         """Training-set indices PIU ``piu`` trains on in ``round`` (its mini-batches of
         :meth:`_batches`), each once, in order of first use."""
-        job = TrainJob(piu, round, torch.empty(0), indices, local_steps)
+        job = TrainJob(piu, round_index, torch.empty(0), indices, local_steps)
         seen = torch.cat(self._batches(job)).cpu().numpy()
         _, first = np.unique(seen, return_index=True)
         return seen[np.sort(first)]

@@ -100,6 +100,7 @@ class AccessPoint(Node):
         return ap
 
     def run(self) -> Generator[simpy.Event, object, None]:
+        """The AP's process: relay updates up, models down, collect over-the-air rounds."""
         while True:
             msg = yield self.inbox.get()
             if isinstance(msg, Update):

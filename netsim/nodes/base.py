@@ -34,6 +34,8 @@ class Node:
         self.name = name
         self._log = log
 
-    def emit(self, event: str, round: int, **fields: Any) -> None:
+    def emit(self, event: str, round_index: int, **fields: Any) -> None:
         """Append an event of this node at the current simulated time."""
-        self._log.emit(Event(float(self.env.now), round, self.name, self.role, event, **fields))
+        self._log.emit(
+            Event(float(self.env.now), round_index, self.name, self.role, event, **fields)
+        )

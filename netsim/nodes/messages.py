@@ -75,10 +75,12 @@ class OTAReady:
 
     @property
     def round(self) -> int:
+        """The round of the update."""
         return self.update.round
 
     @property
     def piu(self) -> int:
+        """The PIU that trained it."""
         return self.update.piu
 
     @property
@@ -88,10 +90,12 @@ class OTAReady:
 
     @property
     def num_samples(self) -> int:
+        """|D_k|, its weight in the sum."""
         return self.update.num_samples
 
     @property
     def loss(self) -> float:
+        """Its mean local training loss."""
         return self.update.loss
 
 

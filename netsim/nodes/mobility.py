@@ -54,6 +54,7 @@ class Mobility:
         self.process = self.env.process(self.run())
 
     def run(self) -> Generator[simpy.Event, object, None]:
+        """Update the PIU's position every ``update_s``, from t = 0."""
         step = 0
         while True:
             self._update()

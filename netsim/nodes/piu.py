@@ -195,6 +195,7 @@ class PIU(Node):
 
     @property
     def num_samples(self) -> int:
+        """|D_k|, the PIU's training samples."""
         return len(self.indices)
 
     @property
@@ -202,12 +203,12 @@ class PIU(Node):
         """The round being worked on, -1 when idle."""
         return self._round if self._round is not None else -1
 
-    def abort(self, round: int) -> None:
+    def abort(self, round_index: int) -> None:
         """Server-side deadline: stop the work of ``round`` if it is still in progress (a model
         of that round that has not arrived yet is ignored when it does)."""
-        self._aborted_upto = max(self._aborted_upto, round)
-        if self._round == round:
-            self._interrupt(round)
+        self._aborted_upto = max(self._aborted_upto, round_index)
+        if self._round == round_index:
+            self._interrupt(round_index)
 
     def _interrupt(self, cause: object) -> None:
         """Stop the round in progress (one interrupt at a time: a second one would hit the
@@ -242,20 +243,21 @@ class PIU(Node):
             interval += 1
 
     def _switch(self, switch: Switch) -> None:
-        round = self.current_round
+        current = self.current_round
         if switch.cpu_hz is not None and switch.cpu_hz != self.compute.cpu_hz:
             self.compute = replace(self.compute, cpu_hz=switch.cpu_hz)
-            self.emit("cpu_change", round, detail=f"cpu_hz={switch.cpu_hz:.6g}")
+            self.emit("cpu_change", current, detail=f"cpu_hz={switch.cpu_hz:.6g}")
         if switch.available == self.online:
             return
         self.online = switch.available
-        self.emit("online" if self.online else "offline", round, battery_j=self.battery.level_j)
+        self.emit("online" if self.online else "offline", current, battery_j=self.battery.level_j)
         if not self.online:
             self._interrupt(OFFLINE)
         elif self.signalling is not None:
             self.signalling.online(self.index)
 
     def run(self) -> Generator[simpy.Event, object, None]:
+        """The PIU's process: take each model that arrives and take part in its round."""
         while self.active:
             msg = yield self.inbox.get()
             assert isinstance(msg, GlobalModel)
@@ -460,10 +462,10 @@ class PIU(Node):
         self.emit("prune", r, bits=size_bits, detail=detail)
         return weights * self.mask
 
-    def _notify(self, round: int, kind: Literal["skip", "left", "lost", "offline"]) -> None:
+    def _notify(self, round_index: int, kind: Literal["skip", "left", "lost", "offline"]) -> None:
         """Tell the server and the AP (over the air, it may be waiting for this PIU) that no
         update will come this round."""
-        notice = Notice(round, self.index, kind)
+        notice = Notice(round_index, self.index, kind)
         self.server_inbox.put(notice)
         self.ap_inbox.put(notice)
 
@@ -496,7 +498,7 @@ class PIU(Node):
         )
         raise _BatteryEmpty
 
-    def _charge_interrupted(self, round: int, offline: bool = False) -> None:
+    def _charge_interrupted(self, round_index: int, offline: bool = False) -> None:
         """Charge the interrupted activity's energy up to now and log the abort (the work
         done so far, ``duration_s``, is lost)."""
         act, drawn, done_s = self._activity, 0.0, 0.0
@@ -508,7 +510,7 @@ class PIU(Node):
             self._job.cancel()
         self.emit(
             "abort",
-            round,
+            round_index,
             duration_s=done_s,
             energy_j=drawn,
             battery_j=self.battery.level_j,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import simpy
 import torch
+from typing_extensions import override
 
 from netsim.compress.pruning import PruningSchedule, prune_level
 from netsim.fl.aggregation import AggregationRule, fedavg_weights, masked_fedavg
@@ -89,27 +90,35 @@ class ServerProtocol(ABC):
 
     @property
     def deadline(self) -> simpy.Event | None:
+        """An event after which the server stops waiting for messages (None: no deadline)."""
         return None
 
     @abstractmethod
-    def dispatch(self, server: Server) -> Step: ...
+    def dispatch(self, server: Server) -> Step:
+        """Send the current model to whom it should go now; "go", "wait" or "stop"."""
 
     @abstractmethod
-    def receive(self, server: Server, msg: object) -> bool: ...
+    def receive(self, server: Server, msg: object) -> bool:
+        """Take one message of the server's inbox; True when it is time to aggregate."""
 
     def time_up(self, server: Server) -> bool:
+        """The deadline fired; True to aggregate now."""
         return True
 
     def close(self, server: Server) -> None:
+        """The aggregation is about to start (abort whoever is still working)."""
         return None
 
     @abstractmethod
-    def aggregate(self, server: Server) -> Outcome: ...
+    def aggregate(self, server: Server) -> Outcome:
+        """After ``aggregation_s``: set ``server.weights``, log ``aggregate``, say what it made."""
 
     def next_version(self, server: Server) -> None:
+        """The new version is recorded (bookkeeping before the next dispatch)."""
         return None
 
     def online(self, server: Server, piu: int) -> None:
+        """PIU ``piu`` came back online (signalling)."""
         return None
 
 
@@ -190,10 +199,12 @@ class SyncRounds(ServerProtocol):
         self.mask = None
         self._round: _Round | None = None
 
+    @override
     @property
     def deadline(self) -> simpy.Event | None:
         return None if self._round is None else self._round.deadline
 
+    @override
     def dispatch(self, server: Server) -> Step:
         if self._round is not None:  # the round is under way
             return "go"
@@ -250,6 +261,7 @@ class SyncRounds(ServerProtocol):
         pending = set(by_ap) if self.over_the_air else set(selected)
         self._round = _Round(t_start, selected, pending, deadline)
 
+    @override
     def receive(self, server: Server, msg: object) -> bool:
         rd = self._round
         assert rd is not None
@@ -330,6 +342,7 @@ class SyncRounds(ServerProtocol):
                 server.emit("deadline_miss", r, peer=f"piu{k}", reason="deadline", detail=f"piu{k}")
             server.pius[k].abort(r)
 
+    @override
     def aggregate(self, server: Server) -> Outcome:
         rd, r = self._round, server.version
         assert rd is not None
@@ -577,6 +590,7 @@ class FedAsync(_Asynchronous):
         self._loss = msg.loss
         return True
 
+    @override
     def aggregate(self, server: Server) -> Outcome:
         server.weights = fedasync_mix(server.weights, self._local, self._alpha)
         del self._local
@@ -595,6 +609,7 @@ class FedBuff(_Asynchronous):
         self._buffer.append((delta, s, msg.loss))
         return len(self._buffer) >= self.settings.buffer_size
 
+    @override
     def aggregate(self, server: Server) -> Outcome:
         buffer = self._buffer
         server.weights = fedbuff_step(

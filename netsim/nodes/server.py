@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -35,11 +34,14 @@ class PIUHandle(Protocol):
     online: bool
 
     @property
-    def ap_index(self) -> int: ...
+    def ap_index(self) -> int:
+        """The PIU's serving AP."""
 
-    def abort(self, round: int) -> None: ...
+    def abort(self, round_index: int) -> None:
+        """Stop the PIU's work on ``round`` (deadline or cut)."""
 
-    def report(self, bits: int, local_steps: int) -> SelectionReport: ...
+    def report(self, bits: int, local_steps: int) -> SelectionReport:
+        """The PIU's state for client selection (rate, predicted finish, battery)."""
 
 
 class Server(Node):
@@ -123,6 +125,7 @@ class Server(Node):
         self.solve_times_s: list[float] = []  # wall clock of each allocation (diagnostics)
         self.model_bits = dense_bits(weights.numel())  # the broadcast is uncompressed float32
         self._wake: simpy.Event | None = None  # succeeded when an offline PIU comes back
+        self._spent_until = (0.0, 0.0)  # the log's (PIU energy, uplink bits) at the last row
         if signalling is not None:
             signalling.on_online(self.piu_online)
 
@@ -141,6 +144,7 @@ class Server(Node):
         self.process = self.env.process(self.run())
 
     def run(self) -> Generator[simpy.Event, object, None]:
+        """The server's process (see the class docstring)."""
         p = self.protocol
         while self.version < p.rounds:
             step = p.dispatch(self)
@@ -193,11 +197,15 @@ class Server(Node):
         ap_inbox.put(msg)
 
     def _conclude(self, outcome: Outcome) -> None:
-        """Evaluate model version ``self.version`` and record it."""
+        """Evaluate model version ``self.version`` and record it, with what the PIUs spent
+        and delivered since the previous record."""
         test_loss, accuracy = self.trainer.evaluate(self.weights)
         r = self.version
         self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)
         notices = outcome.notices
+        spent = (self._log.piu_energy_j, self._log.uplink_bits)
+        energy_j, uplink_bits = (now - before for now, before in zip(spent, self._spent_until))
+        self._spent_until = spent
         record = RoundRecord(
             round=r,
             t_start_s=outcome.t_start_s,
@@ -209,8 +217,8 @@ class Server(Node):
             left=len(notices["left"]),
             lost=len(notices["lost"]),
             offline=len(notices["offline"]),
-            uplink_bits=math.nan,
-            energy_j=math.nan,
+            uplink_bits=uplink_bits,
+            energy_j=energy_j,
             train_loss=outcome.train_loss,
             test_loss=test_loss,
             test_accuracy=accuracy,

@@ -88,6 +88,7 @@ class Attacker:
 
     @property
     def where(self) -> str:
+        """Where it listens: "server" or "apN"."""
         return "server" if self.position == "server" else f"ap{self.ap}"
 
     # ------------------------------------------------------------------ on the timeline

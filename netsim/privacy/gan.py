@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
+from typing_extensions import override
 
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
@@ -73,6 +74,7 @@ class Generator(nn.Module):
             nn.Sigmoid(),
         )
 
+    @override
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.up(self.project(z).reshape(len(z), 128, self.h4, self.w4))
         return x[:, :, : self.shape[1], : self.shape[2]]
@@ -94,6 +96,7 @@ class Critic(nn.Module):
             nn.Linear(64 * (h // 4) * (w // 4), 1),  # two halvings (floor) of h and w
         )
 
+    @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).reshape(-1)
 
@@ -162,8 +165,9 @@ class GANAttack:
 
     # ------------------------------------------------------------------ on the timeline
 
-    def attacks_in(self, round: int) -> bool:
-        return self.rounds is None or round in self.rounds
+    def attacks_in(self, round_index: int) -> bool:
+        """Whether the adversary injects samples in ``round``."""
+        return self.rounds is None or round_index in self.rounds
 
     def _normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.data.mean, dtype=pixels.dtype)[:, None, None]
@@ -179,14 +183,14 @@ class GANAttack:
         return functional_call(self.model, dict(zip(self._names, params, strict=True)), (x,))
 
     def inject(
-        self, round: int, now_s: float, weights: torch.Tensor
+        self, round_index: int, now_s: float, weights: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, float, float]:
         """Train the generator against the global model ``weights`` (P,) of ``round``; return
         the samples to inject, normalised (samples, C, H, W), their fake labels (samples,),
         the generator's last cross-entropy towards v (the critic's term left out) and the
         fraction of the injected samples that the global model classifies as v."""
         start = time.perf_counter()
-        gen = self.streams.torch(Stream.ATTACK, self.piu, _ROUND, round)
+        gen = self.streams.torch(Stream.ATTACK, self.piu, _ROUND, round_index)
         target = torch.full((_GEN_BATCH,), self.victim_class, dtype=torch.long)
         self.generator.train()
         loss = torch.tensor(float("nan"))
@@ -203,7 +207,7 @@ class GANAttack:
             x = self._normalise(self.generator(z))
             fooled = float((self._logits(weights, x).argmax(1) == self.victim_class).float().mean())
         self.steps_run += self.steps
-        self.last_round, self.last_time_s = round, now_s
+        self.last_round, self.last_time_s = round_index, now_s
         self.last_loss = float(loss.detach())
         self.wall_s += time.perf_counter() - start
         y = torch.full((self.samples,), self.fake_class, dtype=torch.long)

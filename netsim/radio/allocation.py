@@ -90,6 +90,7 @@ class SINRModel:
         return cls(a, c, gamma_sum, prelog)
 
     def sinr(self, eta: np.ndarray) -> np.ndarray:
+        """SINR (n,) of every PIU at power coefficients ``eta`` (n,)."""
         return self.a * eta / (self.c @ eta + self.noise)
 
     def sinr_jacobian(self, eta: np.ndarray) -> np.ndarray:
@@ -98,9 +99,11 @@ class SINRModel:
         return np.diag(self.a / d) - (self.a * eta / d**2)[:, None] * self.c
 
     def rate_bps(self, eta: np.ndarray) -> np.ndarray:
+        """Ergodic rate (n,) bit/s at ``eta``."""
         return self.prelog_hz * np.log2(1.0 + self.sinr(eta))
 
     def rate_jacobian(self, eta: np.ndarray) -> np.ndarray:
+        """d rate_i / d eta_j (n, n) at ``eta``."""
         scale = self.prelog_hz / (math.log(2) * (1.0 + self.sinr(eta)))
         return scale[:, None] * self.sinr_jacobian(eta)
 

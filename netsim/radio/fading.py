@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 from scipy.special import j0
+from typing_extensions import override
 
 from netsim.radio.pathloss import SPEED_OF_LIGHT_M_S
 from netsim.rng import Stream, Streams
@@ -34,6 +35,7 @@ class BlockFading:
     static = False
 
     def gains(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
+        """|h|^2 (n_blocks, A) of PIU ``piu`` from coherence block ``first_block`` on (mean 1)."""
         raise NotImplementedError
 
     def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
@@ -49,9 +51,11 @@ class NoFading(BlockFading):
     def __init__(self, n_aps: int) -> None:
         self.n_aps = n_aps
 
+    @override
     def gains(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
         return np.ones((n_blocks, self.n_aps))
 
+    @override
     def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
         return np.ones((n_blocks, self.n_aps), dtype=complex)
 

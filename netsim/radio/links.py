@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import simpy
+from typing_extensions import override
 
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel, Transfer
@@ -132,6 +133,7 @@ class AdaptiveRateLink(Uplink):
         super().__init__(piu, ap, band, max_power_w)
         self.channel = channel
 
+    @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
         t = self.channel.uplink(self.piu, self.ap, bits, now(), self.power_w, self.bandwidth_hz)
         yield self._attempt(t, bits, label, True)
@@ -148,11 +150,13 @@ class AdaptiveRateLink(Uplink):
             label,
         )
 
+    @override
     def planned_airtime_s(self, bits: int) -> float:
         return self.channel.expected_airtime_s(
             self.piu, self.ap, bits, self.power_w, self.bandwidth_hz
         )
 
+    @override
     def mean_snr(self) -> float:
         return self.channel.mean_snr(self.piu, self.ap, self.power_w, self.bandwidth_hz)
 
@@ -176,6 +180,7 @@ class FixedRateLink(AdaptiveRateLink):
         self.rate_bps = rate_bps
         self.max_retransmissions = max_retransmissions
 
+    @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
         tries = self.max_retransmissions + 1
         for attempt in range(tries):
@@ -188,6 +193,7 @@ class FixedRateLink(AdaptiveRateLink):
                 sent = replace(sent, note=why, reason="outage")
             yield sent
 
+    @override
     def planned_airtime_s(self, bits: int) -> float:
         return bits / self.rate_bps
 
@@ -206,10 +212,12 @@ class CellFreeLink(Uplink):
         self.default = default
         self.grant = default
 
+    @override
     def use(self, grant: Grant | None) -> None:
         self.grant = self.default if grant is None else grant
         self.power_w = self.grant.power_w
 
+    @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
         g = self.grant
         airtime = bits / g.rate_bps
@@ -217,9 +225,11 @@ class CellFreeLink(Uplink):
             airtime, self.power_w * airtime, self.power_w, True, g.rate_bps, g.sinr_db, bits, label
         )
 
+    @override
     def planned_airtime_s(self, bits: int) -> float:
         return bits / self.grant.rate_bps
 
+    @override
     def mean_snr(self) -> float:
         return 10 ** (self.grant.sinr_db / 10)
 
@@ -260,11 +270,13 @@ class OverTheAirLink(Uplink):
         self._env = env
         self._slot: AnalogSlot | None = None
 
+    @override
     def request(self, update: Any) -> SlotRequest:
         slot = _SlotEvent(self._env, self)
         self._submit(update, slot)
         return slot
 
+    @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
         s = self._slot
         assert s is not None, "attempts() before the AP assigned the slot"
@@ -272,11 +284,13 @@ class OverTheAirLink(Uplink):
         what = "over the air"
         yield Attempt(s.airtime_s, s.energy_j, s.power_w, snr_db=s.snr_db, label=what, note=what)
 
+    @override
     def planned_airtime_s(self, bits: int) -> float:
         return self.channel.expected_airtime_s(
             self.piu, self.ap, bits, self.power_w, self.bandwidth_hz
         )
 
+    @override
     def mean_snr(self) -> float:
         return self.channel.mean_snr(self.piu, self.ap, self.power_w, self.bandwidth_hz)
 

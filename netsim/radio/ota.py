@@ -46,6 +46,7 @@ class PowerControl:
 
     @property
     def transmitting(self) -> np.ndarray:
+        """(K,) bool: the PIUs that transmit (truncation leaves the deepest fades silent)."""
         return self.b != 0
 
 
@@ -214,7 +215,13 @@ class OTAReceiver:
     streams: Streams
 
     def transmit(
-        self, ap: int, pius: list[int], x: np.ndarray, phi: np.ndarray, t0_s: float, round: int
+        self,
+        ap: int,
+        pius: list[int],
+        x: np.ndarray,
+        phi: np.ndarray,
+        t0_s: float,
+        round_index: int,
     ) -> OTATransmission:
         """PIUs ``pius`` send rows of x (K, n) to AP ``ap`` at once from ``t0_s``."""
         cols = slice(ap * self.antennas, (ap + 1) * self.antennas)
@@ -235,7 +242,7 @@ class OTAReceiver:
             self.p0_w,
             self.noise_w,
             self.power_control,
-            self.streams.numpy(Stream.OTA_NOISE, ap, round),
+            self.streams.numpy(Stream.OTA_NOISE, ap, round_index),
             self.drop_worst,
             self.truncation_threshold,
         )

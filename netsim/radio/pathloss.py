@@ -53,6 +53,7 @@ class LinkLoss:
 
 
 def single_state(loss_db: np.ndarray, sigma_db: float | np.ndarray) -> LinkLoss:
+    """Statistics of a model without LOS/NLOS states: always "LOS", one shadowing sigma."""
     sigma = np.broadcast_to(np.asarray(sigma_db, dtype=float), loss_db.shape)
     return LinkLoss(loss_db, loss_db, np.ones_like(loss_db), sigma, sigma)
 
@@ -179,8 +180,10 @@ def noise_power_w(bandwidth_hz: float, noise_psd_dbm_hz: float, noise_figure_db:
 
 
 def dbm_to_w(dbm: float) -> float:
+    """Power in W of ``dbm`` dBm."""
     return float(10.0 ** ((dbm - 30.0) / 10.0))
 
 
 def db_to_linear(db: np.ndarray | float) -> np.ndarray:
+    """Linear ratio of ``db`` dB (any shape)."""
     return np.power(10.0, np.asarray(db, dtype=float) / 10.0)

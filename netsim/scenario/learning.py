@@ -59,6 +59,9 @@ class OptimizerConfig(_Frozen):
 
 
 class LearningConfig(_Frozen):
+    """The data set, its split and partition over the PIUs, the model, the optimiser and
+    the local training (steps, batch size, device, sequential or batched trainer)."""
+
     dataset: str = "mnist5k"
     data_path: FilePath | None = None  # folder of "mnist" (IDX) or "cifar10" (pickle) files
     test_fraction: float = Field(0.2, gt=0, lt=1)

@@ -35,10 +35,12 @@ class SingleCellTopology(_TopologyBase):
 
     @property
     def n_pius(self) -> int:
+        """The number of PIUs."""
         return self.num_pius
 
     @property
     def n_aps(self) -> int:
+        """The number of APs."""
         return 1
 
 
@@ -55,10 +57,12 @@ class GridTopology(_TopologyBase):
 
     @property
     def n_pius(self) -> int:
+        """The number of PIUs."""
         return self.num_pius
 
     @property
     def n_aps(self) -> int:
+        """The number of APs."""
         return self.aps_per_side**2
 
 
@@ -89,16 +93,19 @@ class FactoryHallTopology(_TopologyBase):
         return self
 
     def machine_spots(self) -> int:
+        """Machine positions in the hall (PIUs take distinct ones)."""
         return int(self.length_m // self.machine_spacing_m) * int(
             self.width_m // self.machine_spacing_m
         )
 
     @property
     def n_pius(self) -> int:
+        """The number of PIUs."""
         return self.num_pius
 
     @property
     def n_aps(self) -> int:
+        """The number of APs."""
         return self.aps_along_length * self.aps_along_width
 
 
@@ -111,10 +118,12 @@ class ExplicitTopology(_TopologyBase):
 
     @property
     def n_pius(self) -> int:
+        """The number of PIUs."""
         return len(self.piu_positions_m)
 
     @property
     def n_aps(self) -> int:
+        """The number of APs."""
         return len(self.ap_positions_m)
 
 
@@ -134,6 +143,7 @@ class FileTopology(_TopologyBase):
 
     @property
     def n_aps(self) -> None:
+        """Unknown until the file is read."""
         return None
 
 

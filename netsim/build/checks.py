@@ -1,0 +1,34 @@
+"""Checks of a scenario that need more than its values: files, registries, the machine.
+
+The schema (:mod:`netsim.scenario`) validates values only. What needs a file (a topology
+file, availability traces, a data folder), an implementation's registry (does the model
+accept the data set's images?) or the machine (CUDA, memory) is checked here, before
+anything large is built, with messages in the schema's form.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from netsim.build.devices import read_traces
+from netsim.build.learning import check_learning
+from netsim.build.memory import check_memory
+from netsim.build.topology import population
+from netsim.scenario import FileTopology, Scenario, ScenarioError, TraceAvailability
+
+
+def preflight(scenario: Scenario) -> tuple[int, int]:
+    """Check what the schema could not; return (PIUs, APs). Raises :class:`ScenarioError`."""
+    s = scenario
+    n_pius, n_aps = population(s.topology)
+    if isinstance(s.topology, FileTopology):  # the counts are known only now
+        s.check_population(n_pius)
+    if isinstance(s.device.availability, TraceAvailability):
+        read_traces(s.device.availability, n_pius)
+    check_learning(s.learning)
+    if s.learning.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ScenarioError(
+            f"learning.device = {s.learning.device!r}: torch has no CUDA device here; use 'cpu'"
+        )
+    check_memory(s, n_pius, n_aps)  # before anything grows with the number of PIUs
+    return n_pius, n_aps

@@ -1,0 +1,263 @@
+"""``[learning]``, ``[compression]``, ``[control]``, ``[pruning]`` and ``[attack]`` -> the
+data, the trainer, the compressor, the adaptive controller, the pruning schedule and the
+attacker."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netsim.build.errors import field_error
+from netsim.compress import (
+    AQUILA,
+    DGC,
+    EMQ,
+    LAQ,
+    QSGD,
+    Compressor,
+    ErrorFeedback,
+    IdentityCompressor,
+    RandomK,
+    SignificanceQuantizer,
+    Threshold,
+    TopK,
+    UniformQuantizer,
+)
+from netsim.compress.pruning import PruningSchedule
+from netsim.fl.controllers import ADACOMM, AFCFL, AdaQuantFL, Controller
+from netsim.learn.batched import BatchedTrainer
+from netsim.learn.datasets import DATASETS, Dataset, DatasetError, load_dataset, train_test_split
+from netsim.learn.partition import (
+    partition_dirichlet,
+    partition_iid,
+    partition_sampled,
+    partition_shards,
+)
+from netsim.learn.trainer import OptimizerSpec, Trainer
+from netsim.models import MODELS
+from netsim.privacy.attacker import Attacker
+from netsim.privacy.gan import GANAttack
+from netsim.privacy.inversion import AttackSettings
+from netsim.rng import Stream, Streams
+from netsim.scenario import (
+    AQUILACompression,
+    AttackConfig,
+    Compression,
+    ControlConfig,
+    DGCCompression,
+    DirichletPartition,
+    EMQCompression,
+    LAQCompression,
+    LearningConfig,
+    PruningConfig,
+    QSGDCompression,
+    RandomKCompression,
+    ScenarioError,
+    ShardPartition,
+    SignificanceCompression,
+    ThresholdCompression,
+    TopKCompression,
+    UniformCompression,
+)
+
+
+def check_learning(cfg: LearningConfig) -> None:
+    """What the schema cannot know without the registries and the file system: the data
+    folder exists, and the model accepts the data set's images."""
+    info, spec = DATASETS[cfg.dataset], MODELS[cfg.model]
+    if info.needs_path and cfg.data_path is not None and not cfg.data_path.is_dir():
+        raise field_error("learning.data_path", str(cfg.data_path), problem="is not a folder")
+    if min(info.input_shape[1:]) < spec.min_input_side:
+        raise field_error(
+            "learning.model",
+            cfg.model,
+            f"a model that accepts {info.name}'s {info.input_shape[1]}x{info.input_shape[2]}"
+            f" images ({cfg.model} needs at least {spec.min_input_side}x"
+            f"{spec.min_input_side})",
+        )
+
+
+def data(cfg: LearningConfig, streams: Streams) -> tuple[Dataset, Dataset]:
+    """(train, test) split of the data set (``DATA_SPLIT`` stream)."""
+    check_learning(cfg)
+    try:
+        dataset = load_dataset(cfg.dataset, cfg.data_path)
+    except DatasetError as exc:
+        raise ScenarioError(f"learning.data_path = '{cfg.data_path}': {exc}") from None
+    train_idx, test_idx = train_test_split(
+        len(dataset), cfg.test_fraction, streams.numpy(Stream.DATA_SPLIT)
+    )
+    return dataset.subset(train_idx), dataset.subset(test_idx)
+
+
+def partitions(
+    cfg: LearningConfig, labels: np.ndarray, n_pius: int, streams: Streams
+) -> list[np.ndarray]:
+    """Each PIU's training sample indices (``PARTITION`` stream)."""
+    rng = streams.numpy(Stream.PARTITION)
+    part = cfg.partition
+    try:
+        if isinstance(part, ShardPartition):
+            return partition_shards(labels, n_pius, part.classes_per_piu, rng)
+        if isinstance(part, DirichletPartition):
+            return partition_dirichlet(labels, n_pius, part.alpha, rng)
+        if part.samples_per_piu is not None:
+            return partition_sampled(len(labels), n_pius, part.samples_per_piu, rng)
+        return partition_iid(len(labels), n_pius, rng)
+    except ValueError as exc:
+        raise ScenarioError(f"learning.partition = {part.model_dump()}: {exc}") from None
+
+
+def trainer(cfg: LearningConfig, train: Dataset, test: Dataset, streams: Streams) -> Trainer:
+    """The local trainer (sequential, or batched over clients) of a freshly built model
+    (``MODEL_INIT`` stream)."""
+    model = MODELS[cfg.model].build(
+        train.info.input_shape, train.info.num_classes, streams.torch(Stream.MODEL_INIT)
+    )
+    opt = cfg.optimizer
+    spec = OptimizerSpec(opt.name, opt.lr, opt.momentum, opt.weight_decay)
+    if cfg.trainer == "batched":
+        return BatchedTrainer(
+            model,
+            train,
+            test,
+            cfg.batch_size,
+            spec,
+            streams,
+            device=cfg.device,
+            chunk_size=None if cfg.batch_clients == "auto" else cfg.batch_clients,
+        )
+    return Trainer(model, train, test, cfg.batch_size, spec, streams, device=cfg.device)
+
+
+def compressor(cfg: Compression, streams: Streams) -> Compressor:
+    """The compressor of ``[compression]`` (wrapped in error feedback if asked)."""
+    inner: Compressor
+    if isinstance(cfg, UniformCompression):
+        inner = UniformQuantizer(cfg.bits, cfg.stochastic, streams)
+    elif isinstance(cfg, QSGDCompression):
+        inner = QSGD(cfg.levels, cfg.bucket, streams)
+    elif isinstance(cfg, TopKCompression):
+        inner = TopK(cfg.ratio)
+    elif isinstance(cfg, RandomKCompression):
+        inner = RandomK(cfg.ratio, streams)
+    elif isinstance(cfg, EMQCompression):
+        inner = EMQ(cfg.threshold, cfg.mantissa_bits, cfg.exponent_bits, cfg.insignificant)
+    elif isinstance(cfg, SignificanceCompression):
+        inner = SignificanceQuantizer(cfg.threshold, cfg.bits)
+    elif isinstance(cfg, DGCCompression):
+        inner = DGC(cfg.ratio, cfg.momentum, cfg.warmup_rounds, cfg.warmup_ratio)
+    elif isinstance(cfg, LAQCompression):
+        inner = LAQ(cfg.bits)
+    elif isinstance(cfg, AQUILACompression):
+        inner = AQUILA(cfg.max_bits)
+    elif isinstance(cfg, ThresholdCompression):
+        inner = Threshold(cfg.threshold)
+    else:
+        inner = IdentityCompressor()
+    return ErrorFeedback(inner) if getattr(cfg, "error_feedback", False) else inner
+
+
+def pruning_schedule(cfg: PruningConfig) -> PruningSchedule | None:
+    """The magnitude-pruning schedule (None without pruning)."""
+    if cfg.method == "none":
+        return None
+    return PruningSchedule(
+        cfg.method, cfg.start_round, cfg.amount, cfg.rate, cfg.levels, cfg.rounds_per_level
+    )
+
+
+def controller(control: ControlConfig, local_steps: int) -> Controller | None:
+    """The adaptive controller of ``[control]`` (None: fixed steps and fidelity)."""
+    if control.kind == "afcfl":
+        return AFCFL(local_steps, control.c0, control.c_min, control.d)
+    if control.kind == "adacomm":
+        return ADACOMM(local_steps)
+    if control.kind == "adaquantfl":
+        return AdaQuantFL(local_steps, control.c0)
+    return None
+
+
+def adversary_data(
+    a: AttackConfig, partitions: list[np.ndarray], train: Dataset
+) -> list[np.ndarray]:
+    """Partitions with a GAN adversary's victim-class samples removed (Hitaj's adversary
+    holds none of the class it imitates) unless it keeps them."""
+    if a.method != "gan":
+        return partitions
+    classes = train.info.num_classes
+    for name in ("victim_class", "fake_class"):
+        if getattr(a, name) >= classes:
+            raise ScenarioError(
+                f"attack.{name} = {getattr(a, name)}: a class of the data set (0 to {classes - 1})"
+            )
+    if a.keep_victim_class:
+        return partitions
+    k = a.pius[0]
+    own = partitions[k]
+    kept = own[train.y[own].numpy() != a.victim_class]
+    if len(kept) == 0:
+        raise ScenarioError(
+            f"attack.pius = [{k}]: the adversary holds only victim-class samples, so none "
+            "are left once they are removed (set attack.keep_victim_class = true or pick "
+            "another PIU)"
+        )
+    return [kept if i == k else p for i, p in enumerate(partitions)]
+
+
+def gan_attack(
+    a: AttackConfig,
+    trainer: Trainer,
+    train: Dataset,
+    partitions: list[np.ndarray],
+    streams: Streams,
+) -> GANAttack | None:
+    """A malicious PIU's GAN (Hitaj et al. 2017), or None."""
+    if a.method != "gan":
+        return None
+    return GANAttack(
+        trainer.model,
+        train,
+        a.pius[0],
+        a.victim_class,  # type: ignore[arg-type]  # checked by the scenario
+        a.fake_class,  # type: ignore[arg-type]
+        a.attacked_rounds,
+        a.max_samples,
+        a.iterations,
+        a.lr or 1e-3,
+        streams,
+        own=train.pixels(trainer.train_x[partitions[a.pius[0]]].cpu()) if a.critic else None,
+    )
+
+
+def eavesdropper(
+    a: AttackConfig,
+    learning: LearningConfig,
+    seed: int,
+    compressor: Compressor,
+    n_aps: int,
+) -> Attacker | None:
+    """A gradient-inversion attacker listening at the server or at one AP, or None."""
+    if a.method in ("none", "gan"):
+        return None
+    if a.position == "ap" and a.ap >= n_aps:
+        raise ScenarioError(f"attack.ap = {a.ap}: an access point index below {n_aps}")
+    if a.position == "ap" and compressor.stateful_decoder:
+        raise ScenarioError(
+            f"attack.position = 'ap': an eavesdropper cannot decode {compressor.name} "
+            "payloads (differential: only the server holds the reference); use 'server'"
+        )
+    opt = learning.optimizer
+    settings = AttackSettings(
+        a.method, a.restarts, a.iterations, a.time_budget_s, a.lr, a.tv_weight,
+        a.max_samples, seed, a.mask_aware,
+    )  # fmt: skip
+    return Attacker(
+        settings,
+        a.position,
+        a.ap if a.position == "ap" else None,
+        a.pius,
+        a.attacked_rounds or (),
+        compressor,
+        learning.batch_size,
+        (opt.lr, opt.momentum, opt.weight_decay),
+    )

@@ -1,0 +1,197 @@
+"""``[radio]``, ``[ota]`` and ``[allocation]`` -> path-loss model, large-scale gains,
+fading, the cell-free uplink, the over-the-air receiver and the round allocator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
+from netsim.radio.cellfree import assign_pilots, estimation_quality
+from netsim.radio.fading import (
+    BlockFading,
+    GaussMarkovFading,
+    IIDBlockFading,
+    JakesFading,
+    NoFading,
+    doppler_hz,
+    gauss_markov_rho,
+)
+from netsim.radio.largescale import LargeScaleGains, LossModel
+from netsim.radio.ota import OTAReceiver
+from netsim.radio.pathloss import (
+    LinkLoss,
+    cellfree_book_db,
+    db_to_linear,
+    free_space_db,
+    inf_38901,
+    log_distance_db,
+    macro_36814_db,
+    ngo_3slope_db,
+    single_state,
+    umi_38901,
+)
+from netsim.rng import Streams
+from netsim.scenario import (
+    AllocationConfig,
+    CellFreeBookPathLoss,
+    GridTopology,
+    LogDistancePathLoss,
+    Macro36814PathLoss,
+    Ngo3SlopePathLoss,
+    OTAConfig,
+    PathLoss,
+    RadioConfig,
+    Topology,
+    UMiPathLoss,
+)
+
+
+def loss_model(model: PathLoss, carrier_hz: float) -> LossModel:
+    """The path-loss model of ``radio.pathloss`` at the carrier, as a function of the links'
+    2D and 3D distances (m) and heights (m)."""
+
+    def loss(d2d: np.ndarray, d3d: np.ndarray, ap_h: np.ndarray, ut_h: np.ndarray) -> LinkLoss:
+        d3 = np.asarray(d3d, dtype=float)
+        if isinstance(model, LogDistancePathLoss):
+            ref = model.ref_loss_db
+            if ref is None:
+                ref = float(free_space_db(model.ref_distance_m, carrier_hz))
+            return single_state(log_distance_db(d3, model.exponent, model.ref_distance_m, ref), 8.0)
+        if isinstance(model, Macro36814PathLoss):
+            return single_state(macro_36814_db(d3), 8.0)
+        if isinstance(model, CellFreeBookPathLoss):
+            return single_state(cellfree_book_db(d3), 4.0)
+        if isinstance(model, Ngo3SlopePathLoss):
+            db = ngo_3slope_db(d3, carrier_hz, ap_h, ut_h, model.d0_m, model.d1_m)
+            return single_state(db, np.where(d3 > model.d1_m, 8.0, 0.0))
+        if isinstance(model, UMiPathLoss):
+            return umi_38901(d2d, d3, carrier_hz, ap_h, ut_h)
+        return inf_38901(
+            d2d,
+            d3,
+            carrier_hz,
+            ap_h,
+            ut_h,
+            model.variant,
+            model.clutter_density,
+            model.clutter_height_m,
+            model.clutter_size_m,
+        )
+
+    return loss
+
+
+def large_scale_gains(
+    radio: RadioConfig,
+    topology: Topology,
+    ap: tuple[np.ndarray, np.ndarray],
+    piu: tuple[np.ndarray, np.ndarray],
+    streams: Streams,
+) -> LargeScaleGains:
+    """The links' large-scale gains for APs and PIUs at ``(xy (n, 2), height (n,))``."""
+    torus = topology.side_m if isinstance(topology, GridTopology) and topology.wrap_around else None
+    return LargeScaleGains(
+        *ap,
+        *piu,
+        loss_model(radio.pathloss, radio.carrier_hz),
+        streams,
+        shadowing_std_db=radio.shadowing_std_db,
+        decorrelation_m=radio.shadowing_decorrelation_m,
+        torus_side_m=torus,
+    )
+
+
+def fading(radio: RadioConfig, streams: Streams, n_links: int) -> BlockFading:
+    """Small-scale fading of the scenario over ``n_links`` links per PIU."""
+    if radio.fading == "none":
+        return NoFading(n_links)
+    k = db_to_linear(radio.rician_k_db).item() if radio.fading == "rician" else 0.0
+    if radio.time_correlation == "gauss_markov":
+        rho = gauss_markov_rho(radio.speed_mps, radio.carrier_hz, radio.coherence_time_s)
+        return GaussMarkovFading(streams, n_links, rho, k)
+    if radio.time_correlation == "jakes":
+        f_d = doppler_hz(radio.speed_mps, radio.carrier_hz)
+        return JakesFading(streams, n_links, f_d, radio.coherence_time_s, k)
+    return IIDBlockFading(streams, n_links, k)
+
+
+def cellfree_uplink(
+    radio: RadioConfig, gain: np.ndarray, noise_psd_w_hz: float, max_power_w: np.ndarray
+) -> CellFreeUplink:
+    """The cell-free MR/LSFD uplink of gains ``gain`` (K, A) with pilots assigned and
+    channel estimates' quality for full-power pilots ``max_power_w`` (K,) W."""
+    noise_w = noise_psd_w_hz * radio.bandwidth_hz
+    beta = gain / noise_w  # gains over noise: rho is then the transmit power in W
+    pilots = assign_pilots(beta, radio.pilot_length)
+    gamma = estimation_quality(beta, pilots, max_power_w, radio.pilot_length)
+    return CellFreeUplink(
+        beta,
+        gamma,
+        pilots,
+        max_power_w,
+        radio.antennas_per_ap,
+        radio.bandwidth_hz,
+        radio.pilot_length,
+        radio.coherence_symbols,
+    )
+
+
+def ota_receiver(
+    ota: OTAConfig,
+    radio: RadioConfig,
+    gain: np.ndarray,
+    serving_ap: np.ndarray,
+    noise_psd_w_hz: float,
+    p0_w: float,
+    streams: Streams,
+) -> OTAReceiver | None:
+    """The APs' over-the-air receiver, or None for digital uplinks. The receive noise is
+    that of ``[radio]`` over the band, or set by ``ota.snr_db`` as the mean receive SNR at
+    full power ``p0_w`` over the PIUs' serving links."""
+    if not ota.enabled:
+        return None
+    noise_w = noise_psd_w_hz * radio.bandwidth_hz
+    if ota.snr_db is not None:
+        serving = gain[np.arange(len(gain)), serving_ap]
+        noise_w = p0_w * float(serving.mean()) / float(db_to_linear(ota.snr_db))
+    return OTAReceiver(
+        fading=fading(radio, streams, gain.shape[1] * ota.receive_antennas),
+        antennas=ota.receive_antennas,
+        beta=gain,
+        coherence_s=radio.coherence_time_s,
+        bandwidth_hz=radio.bandwidth_hz,
+        p0_w=p0_w,
+        noise_w=noise_w,
+        power_control=ota.power_control,
+        drop_worst=ota.drop_worst,
+        truncation_threshold=ota.truncation_threshold,
+        streams=streams,
+    )
+
+
+def round_allocator(
+    allocation: AllocationConfig,
+    local_steps: int,
+    uplink: CellFreeUplink,
+    compute_s: np.ndarray,
+    compute_j: np.ndarray,
+) -> RoundAllocator | None:
+    """The server's per-round power / local-iteration allocation (cell-free MR model), for
+    PIUs whose round of ``local_steps`` steps takes ``compute_s`` (K,) s (mean slowdown)
+    and ``compute_j`` (K,) J; None without ``[allocation]``."""
+    a = allocation
+    if a.method == "none":
+        return None
+    settings = AllocationSettings(
+        method=a.method,
+        w_energy=a.w_energy,
+        w_latency=a.w_latency,
+        eta_min=a.eta_min,
+        steps=local_steps,
+        steps_min=a.steps_min or local_steps,
+        steps_max=a.steps_max or local_steps,
+        energy_budget_j=a.energy_budget_j,
+        latency_budget_s=a.latency_budget_s,
+        circuit_power_w=a.circuit_power_w,
+    )
+    return RoundAllocator(uplink, settings, compute_s, compute_j, uplink.rho)

@@ -1,0 +1,87 @@
+"""``[topology]`` and ``[backhaul]`` -> the topology graph (placement from the ``TOPOLOGY``
+stream, or read from a GraphML/GML file)."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from netsim.build.errors import field_error
+from netsim.rng import Stream, Streams
+from netsim.scenario import (
+    BackhaulConfig,
+    ExplicitTopology,
+    FactoryHallTopology,
+    FileTopology,
+    GridTopology,
+    SingleCellTopology,
+    Topology,
+)
+from netsim.topologies.builders import factory_hall, grid, single_cell, topology_graph
+from netsim.topologies.graphml import Placement, TopologyFileError, read_placement
+
+
+def read_topology_file(cfg: FileTopology) -> Placement:
+    """The placement of a topology file; a missing or broken file is a field error of
+    ``topology.path``."""
+    try:
+        return read_placement(cfg.path, cfg.ap_height_m, cfg.piu_height_m)
+    except TopologyFileError as exc:
+        problem = str(exc)
+        for shown in (str(cfg.path.resolve()), str(cfg.path)):
+            problem = problem.removeprefix(f"'{shown}'")
+        raise field_error("topology.path", str(cfg.path), problem=problem.lstrip(": ")) from None
+
+
+def population(cfg: Topology) -> tuple[int, int]:
+    """(PIUs, APs) of a topology (a file's are counted by reading it)."""
+    if isinstance(cfg, FileTopology):
+        placement = read_topology_file(cfg)
+        return len(placement.piu_xy), len(placement.ap_xy)
+    assert cfg.n_pius is not None and cfg.n_aps is not None
+    return cfg.n_pius, cfg.n_aps
+
+
+def build_topology(cfg: Topology, backhaul: BackhaulConfig, streams: Streams) -> nx.Graph:
+    """The topology graph of a scenario (placement drawn from the ``TOPOLOGY`` stream)."""
+    rng = streams.numpy(Stream.TOPOLOGY)
+    piu_classes: tuple[str | None, ...] = ()
+    if isinstance(cfg, SingleCellTopology):
+        aps, pius = single_cell(cfg.num_pius, cfg.radius_m, cfg.min_distance_m, rng)
+    elif isinstance(cfg, GridTopology):
+        aps, pius = grid(cfg.num_pius, cfg.side_m, cfg.aps_per_side, cfg.ap_perturbation_m, rng)
+    elif isinstance(cfg, FactoryHallTopology):
+        aps, pius = factory_hall(
+            cfg.num_pius,
+            cfg.length_m,
+            cfg.width_m,
+            cfg.aps_along_length,
+            cfg.aps_along_width,
+            cfg.machine_spacing_m,
+            rng,
+        )
+    elif isinstance(cfg, ExplicitTopology):
+        aps = np.asarray(cfg.ap_positions_m, dtype=float)
+        pius = np.asarray(cfg.piu_positions_m, dtype=float)
+    else:
+        placement = read_topology_file(cfg)
+        return topology_graph(
+            cfg.kind,
+            placement.ap_xy,
+            placement.ap_height_m,
+            placement.piu_xy,
+            placement.piu_height_m,
+            backhaul.capacity_bps,
+            backhaul.latency_s,
+            placement.piu_class,
+        )
+    return topology_graph(
+        cfg.kind,
+        aps,
+        np.full(len(aps), cfg.ap_height_m),
+        pius,
+        np.full(len(pius), cfg.piu_height_m),
+        backhaul.capacity_bps,
+        backhaul.latency_s,
+        piu_classes,
+    )

@@ -1,0 +1,414 @@
+"""A validated scenario -> the wired entities of one simulation on one SimPy timeline.
+
+Every entity gets all its collaborators in its constructor; nothing is patched afterwards.
+Entities are built first and their processes started afterwards, server first, then the
+APs, the PIUs and the movers, so that the order of events at t = 0 is fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import simpy
+
+from netsim.build import devices as build_devices
+from netsim.build import learning as build_learning
+from netsim.build import radio as build_radio
+from netsim.build.checks import preflight
+from netsim.build.topology import build_topology
+from netsim.compress import Compressor
+from netsim.device.availability import Switch
+from netsim.device.battery import Battery
+from netsim.device.classes import DeviceSpec
+from netsim.device.compute import ComputeModel
+from netsim.fl.aggregation import AggregationRule
+from netsim.fl.protocols import Asynchronous, Synchronous
+from netsim.learn.datasets import Dataset
+from netsim.learn.trainer import Trainer
+from netsim.log import EventLog, RoundRecord
+from netsim.nodes.access_point import AccessPoint
+from netsim.nodes.link import WiredLink
+from netsim.nodes.messages import OTAReady
+from netsim.nodes.mobility import Mobility
+from netsim.nodes.piu import PIU
+from netsim.nodes.protocols import FedAsync, FedBuff, ServerProtocol, SyncRounds
+from netsim.nodes.server import Server
+from netsim.nodes.signalling import Signalling
+from netsim.privacy.attacker import Attacker
+from netsim.privacy.gan import GANAttack
+from netsim.radio.access import MultipleAccess
+from netsim.radio.allocation import CellFreeUplink, RoundAllocator
+from netsim.radio.channel import RadioChannel
+from netsim.radio.largescale import LargeScaleGains
+from netsim.radio.links import (
+    AdaptiveRateLink,
+    CellFreeLink,
+    FixedRateLink,
+    Grant,
+    OverTheAirLink,
+    Uplink,
+)
+from netsim.radio.pathloss import dbm_to_w
+from netsim.rng import Stream, Streams
+from netsim.scenario import Scenario, ScenarioError
+from netsim.topologies import positions
+
+_MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
+
+
+@dataclass
+class World:
+    """The entities of one simulation and what they were built from.
+
+    gains: the links' large-scale gains (K, A); serving_ap: (K,) each PIU's first AP (the
+    strongest average link); cellfree: the cell-free uplink (None for other access
+    schemes); train_data, partitions: the training set and each PIU's sample indices;
+    attacker: the attack of ``[attack]`` (None without one).
+    """
+
+    env: simpy.Environment
+    log: EventLog
+    streams: Streams
+    topology: nx.Graph
+    gains: LargeScaleGains
+    serving_ap: np.ndarray
+    channel: RadioChannel
+    trainer: Trainer
+    train_data: Dataset
+    partitions: list[np.ndarray]
+    devices: list[DeviceSpec]
+    cellfree: CellFreeUplink | None
+    server: Server
+    aps: list[AccessPoint]
+    pius: list[PIU]
+    movers: list[Mobility]
+    attacker: Attacker | GANAttack | None
+
+
+def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | None = None) -> World:
+    """Build every entity of ``scenario``, wire them and start their processes (nothing
+    has happened yet: the clock is at 0). Raises :class:`ScenarioError` for what only the
+    build can find (files, data, a broken link budget)."""
+    s = scenario
+    n_pius, n_aps = preflight(s)
+    streams = Streams(s.seed)
+    env, log = simpy.Environment(), EventLog()
+    air = _Air.build(s, streams, n_aps)
+    data = _Learning.build(s, streams, n_pius, n_aps)
+    attributes = [air.topology.nodes[f"piu{k}"].get("device_class") for k in range(n_pius)]
+    classes = build_devices.assign_classes(s.device, n_pius, attributes, streams)
+    devices = build_devices.device_specs(s.device, classes, streams)
+    max_power = np.array([dbm_to_w(d.tx_power_dbm) for d in devices])  # (K,) W
+    computes = [ComputeModel(d.cpu_hz, d.cycles_per_sample, d.kappa) for d in devices]
+    cellfree = (
+        build_radio.cellfree_uplink(s.radio, air.gains.gain, air.noise_psd_w_hz, max_power)
+        if s.radio.access == "cellfree"
+        else None
+    )
+    server_inbox = simpy.Store(env)
+    signalling = Signalling()
+    wiring = _Wiring(s, env, log, streams, air, data, server_inbox, signalling)
+    aps = _access_points(wiring)
+    grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
+    schedules = build_devices.availability(s.device, n_pius, streams)
+    pius = [
+        _piu(wiring, k, aps[int(air.serving_ap[k])], devices[k], schedules[k], grants)
+        for k in range(n_pius)
+    ]
+    allocator = None if cellfree is None else _allocator(s, cellfree, computes, devices, data)
+    server = Server(
+        env,
+        log,
+        inbox=server_inbox,
+        weights=data.trainer.initial_weights(),
+        trainer=data.trainer,
+        compressor=data.compressor,
+        downlinks=[(_backhaul(env, air.topology, a), ap.inbox) for a, ap in enumerate(aps)],
+        pius=pius,
+        protocol=server_protocol(s, data.trainer, streams),
+        local_steps=s.learning.local_steps,
+        aggregation_s=s.server.aggregation_s,
+        streams=streams,
+        signalling=signalling,
+        on_round=on_round,
+        allocator=allocator,
+        # without an allocation the server grants full-power cell-free links
+        cellfree=(cellfree, s.radio.combining) if cellfree and not allocator else None,
+        attacker=data.eavesdropper if s.attack.position == "server" else None,
+    )
+    m = s.mobility
+    paths = build_devices.trajectories(m, air.piu_xy, air.gains.ap_xy, streams)
+    movers = [
+        Mobility(
+            env, pius[k], path, air.gains.gain_at, air.channel, aps, m.update_s, m.hysteresis_db
+        )
+        for k, path in paths.items()
+    ]
+    _check_link_budgets(pius, server.model_bits)
+    _start(s, server, aps, pius, devices, movers)
+    return World(
+        env, log, streams, air.topology, air.gains, air.serving_ap, air.channel, data.trainer,
+        data.train, data.partitions, devices, cellfree, server, aps, pius, movers,
+        data.gan if data.gan is not None else data.eavesdropper,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    """What the entities are wired to: the scenario, the timeline, the log, the streams,
+    the radio world, the learning, the server's inbox and the signalling."""
+
+    s: Scenario
+    env: simpy.Environment
+    log: EventLog
+    streams: Streams
+    air: _Air
+    data: _Learning
+    server_inbox: simpy.Store
+    signalling: Signalling
+
+
+def _piu(
+    w: _Wiring,
+    k: int,
+    ap: AccessPoint,
+    device: DeviceSpec,
+    schedule: Iterable[Switch] | None,
+    grants: list[Grant] | None,
+) -> PIU:
+    """PIU ``k`` with its device, data, availability ``schedule``, harvester and pruning
+    (own scope), and its uplink to ``ap``, which serves it from now."""
+    s = w.s
+    piu = PIU(
+        w.env,
+        w.log,
+        k,
+        ap_inbox=ap.inbox,
+        server_inbox=w.server_inbox,
+        link=_uplink(s, k, ap, w.air.channel, dbm_to_w(device.tx_power_dbm), grants, w.env),
+        compute=ComputeModel(device.cpu_hz, device.cycles_per_sample, device.kappa),
+        slowdown=device.slowdown,
+        battery=Battery(device.battery_j),
+        trainer=w.data.trainer,
+        compressor=w.data.compressor,
+        indices=w.data.partitions[k],
+        streams=w.streams,
+        signalling=w.signalling,
+        pruning=build_learning.pruning_schedule(s.pruning) if s.pruning.scope == "piu" else None,
+        availability=schedule,
+        harvester=build_devices.harvester(s.device, k, w.streams),
+        reserve_j=s.device.reserve_j,
+        gan=w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
+    )
+    ap.attach(k, piu.inbox)
+    return piu
+
+
+@dataclass(frozen=True)
+class _Air:
+    """The radio world: placement, large-scale gains (K, A), each PIU's first AP (the
+    strongest average link) and the channel with its noise PSD (W/Hz)."""
+
+    topology: nx.Graph
+    piu_xy: np.ndarray
+    gains: LargeScaleGains
+    serving_ap: np.ndarray
+    channel: RadioChannel
+    noise_psd_w_hz: float
+
+    @classmethod
+    def build(cls, s: Scenario, streams: Streams, n_aps: int) -> _Air:
+        topology = build_topology(s.topology, s.backhaul, streams)
+        ap, piu = positions(topology, "ap"), positions(topology, "piu")
+        gains = build_radio.large_scale_gains(s.radio, s.topology, ap, piu, streams)
+        noise_psd = dbm_to_w(s.radio.noise_psd_dbm_hz + s.radio.noise_figure_db)  # W/Hz
+        fading = build_radio.fading(s.radio, streams, n_aps)
+        channel = RadioChannel(gains.gain, fading, s.radio.coherence_time_s, noise_psd)
+        return cls(topology, piu[0], gains, gains.gain.argmax(axis=1), channel, noise_psd)
+
+
+@dataclass(frozen=True)
+class _Learning:
+    """The data, the trainer, the compressor and the attackers."""
+
+    train: Dataset
+    partitions: list[np.ndarray]
+    trainer: Trainer
+    compressor: Compressor
+    gan: GANAttack | None
+    eavesdropper: Attacker | None
+
+    @classmethod
+    def build(cls, s: Scenario, streams: Streams, n_pius: int, n_aps: int) -> _Learning:
+        train, test = build_learning.data(s.learning, streams)
+        parts = build_learning.partitions(s.learning, train.y.numpy(), n_pius, streams)
+        parts = build_learning.adversary_data(s.attack, parts, train)
+        trainer = build_learning.trainer(s.learning, train, test, streams)
+        compressor = build_learning.compressor(s.compression, streams)
+        gan = build_learning.gan_attack(s.attack, trainer, train, parts, streams)
+        spy = build_learning.eavesdropper(s.attack, s.learning, s.seed, compressor, n_aps)
+        return cls(train, parts, trainer, compressor, gan, spy)
+
+
+def _backhaul(env: simpy.Environment, topology: nx.Graph, ap: int) -> WiredLink:
+    """One direction of AP ``ap``'s backhaul: an edge of the topology graph."""
+    edge = topology.edges["server", f"ap{ap}"]
+    return WiredLink(env, edge["capacity_bps"], edge["latency_s"])
+
+
+def _access_points(w: _Wiring) -> list[AccessPoint]:
+    """The APs, each with its uplink band, backhaul and (over the air) receiver."""
+    s, air = w.s, w.air
+    p0_w = dbm_to_w(s.device.tx_power_dbm)
+    ota = build_radio.ota_receiver(
+        s.ota, s.radio, air.gains.gain, air.serving_ap, air.noise_psd_w_hz, p0_w, w.streams
+    )
+    spy = w.data.eavesdropper if s.attack.position == "ap" else None
+    return [
+        AccessPoint(
+            w.env,
+            w.log,
+            a,
+            channel=air.channel,
+            access=MultipleAccess(
+                w.env, s.radio.access, s.radio.bandwidth_hz, int((air.serving_ap == a).sum())
+            ),
+            uplink=_backhaul(w.env, air.topology, a),
+            server_inbox=w.server_inbox,
+            tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
+            downlink_bandwidth_hz=s.radio.bandwidth_hz,
+            ota=ota,
+            attacker=spy if s.attack.ap == a else None,
+        )
+        for a in range(air.gains.gain.shape[1])
+    ]
+
+
+def _allocator(
+    s: Scenario,
+    cellfree: CellFreeUplink,
+    computes: list[ComputeModel],
+    devices: list[DeviceSpec],
+    data: _Learning,
+) -> RoundAllocator | None:
+    """The cell-free round allocator, costed per local step at the mean slowdown."""
+    samples = [data.trainer.samples_per_round(len(p), 1) for p in data.partitions]
+    step_s = [
+        c.time_s(n, d.slowdown.mean) for c, d, n in zip(computes, devices, samples, strict=True)
+    ]
+    step_j = [c.energy_j(n) for c, n in zip(computes, samples, strict=True)]
+    return build_radio.round_allocator(
+        s.allocation, s.learning.local_steps, cellfree, np.array(step_s), np.array(step_j)
+    )
+
+
+def _start(
+    s: Scenario,
+    server: Server,
+    aps: list[AccessPoint],
+    pius: list[PIU],
+    devices: list[DeviceSpec],
+    movers: list[Mobility],
+) -> None:
+    """Start every process in a fixed order (server, APs, PIUs, movers): it fixes the order
+    of the events at t = 0. With device classes each PIU logs its drawn device."""
+    server.start()
+    for ap in aps:
+        ap.start()
+    for piu, d in zip(pius, devices, strict=True):
+        piu.start()
+        if s.device.classes:
+            piu.emit(
+                "device",
+                -1,
+                battery_j=d.battery_j,
+                power_w=dbm_to_w(d.tx_power_dbm),
+                detail=f"class={d.klass} cpu_hz={d.cpu_hz:.6g} "
+                f"cycles_per_sample={d.cycles_per_sample:.6g} kappa={d.kappa:.6g}",
+            )
+    for mover in movers:
+        mover.start()
+
+
+def server_protocol(s: Scenario, trainer: Trainer, streams: Streams) -> ServerProtocol:
+    """The FL protocol of ``[protocol]`` with what it uses from ``[server]``, ``[control]``,
+    ``[pruning]`` and ``[ota]``."""
+    p = s.protocol
+    if p.mode == "sync":
+        return SyncRounds(
+            Synchronous(p.rounds, p.deadline_s, p.clients_per_round, p.selection, p.target_updates),
+            rule=AggregationRule(s.server.aggregation, s.server.trim_fraction, s.server.clip_norm),
+            over_the_air=s.ota.enabled,
+            controller=build_learning.controller(s.control, s.learning.local_steps),
+            probe_indices=streams.numpy(Stream.PROBE).permutation(len(trainer.train_y))[
+                : s.control.probe_samples
+            ],
+            pruning=build_learning.pruning_schedule(s.pruning)
+            if s.pruning.scope == "server"
+            else None,
+            rewind=s.pruning.rewind,
+        )
+    st = p.staleness
+    settings = Asynchronous(
+        p.mode, p.rounds, st.function, st.a, st.b, p.mixing, p.buffer_size, p.server_lr,
+        p.concurrency,
+    )  # fmt: skip
+    return FedAsync(settings) if p.mode == "fedasync" else FedBuff(settings)
+
+
+def _cellfree_grants(
+    cellfree: CellFreeUplink | None, combining: str, max_power_w: np.ndarray
+) -> list[Grant] | None:
+    """Each PIU's cell-free link with every PIU sending data at full power (before the
+    server's first grant), or None for other access schemes."""
+    if cellfree is None:
+        return None
+    rate, sinr = cellfree.full_power(np.arange(len(max_power_w)), combining)
+    return [
+        Grant(float(p), float(r), float(10 * np.log10(g)))
+        for p, r, g in zip(max_power_w, rate, sinr, strict=True)
+    ]
+
+
+def _uplink(
+    s: Scenario,
+    k: int,
+    ap: AccessPoint,
+    channel: RadioChannel,
+    max_power_w: float,
+    cellfree: list[Grant] | None,
+    env: simpy.Environment,
+) -> Uplink:
+    """PIU ``k``'s uplink to ``ap`` in the scenario's uplink mode."""
+    if cellfree is not None:
+        return CellFreeLink(k, ap.index, ap.access, max_power_w, cellfree[k])
+    if s.ota.enabled:
+
+        def submit(update: Any, slot: simpy.Event) -> None:
+            ap.inbox.put(OTAReady(update, slot))
+
+        return OverTheAirLink(k, ap.index, ap.access, max_power_w, channel, submit, env)
+    if s.radio.target_rate_bps is not None:
+        return FixedRateLink(
+            k, ap.index, ap.access, max_power_w, channel,
+            s.radio.target_rate_bps, s.radio.max_retransmissions,
+        )  # fmt: skip
+    return AdaptiveRateLink(k, ap.index, ap.access, max_power_w, channel)
+
+
+def _check_link_budgets(pius: list[PIU], model_bits: int) -> None:
+    """Refuse a scenario in which one model upload would take more than a day."""
+    for piu in pius:
+        airtime = piu.link.planned_airtime_s(model_bits)
+        if airtime > _MAX_PLANNED_AIRTIME_S:
+            snr = piu.link.mean_snr()
+            raise ScenarioError(
+                f"{piu.name}'s uplink is unusable: mean SNR {10 * np.log10(snr):.1f} dB at "
+                f"its AP (ap{piu.ap_index}), so one {model_bits}-bit update would take "
+                f"{airtime:.3g} s; check topology distances, radio.pathloss, "
+                "radio.bandwidth_hz and device.tx_power_dbm"
+            )
