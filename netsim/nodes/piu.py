@@ -155,6 +155,8 @@ class PIU(Node):
         self._mask_delivered = True  # has the server received the current mask?
         self.online = True
         self._interrupted = False  # an interrupt is on its way (never throw two)
+        if signalling is not None:
+            signalling.on_discarded(index, self._discarded)
 
     def start(self) -> None:
         """Start the PIU's processes: its main loop, its availability schedule (the state
@@ -170,6 +172,11 @@ class PIU(Node):
             self.env.process(self._replay(switches))
         if self.harvester is not None:
             self.env.process(self._harvest(self.harvester))
+
+    def _discarded(self, round_index: int) -> None:
+        """The server discarded this PIU's update of ``round_index``: undo what sending it
+        did to the compressor's state (error feedback, references), as for a lost one."""
+        self.compressor.undo(self.index, round_index)
 
     @property
     def ap_index(self) -> int:
@@ -314,13 +321,7 @@ class PIU(Node):
         compute_s = self.compute.time_s(samples, slowdown)
         compute_j = self.compute.energy_j(samples)
         mask = msg.mask if self.mask is None else self.mask
-        sent_entries = msg.weights.numel() if mask is None else int(mask.sum())
-        planned_bits = self.compressor.planned_bits(sent_entries, msg.fidelity)
-        if self.pruning is not None and (
-            not self._mask_delivered or self.pruning.fraction_between(self.prune_level, r)
-        ):
-            planned_bits += msg.weights.numel()  # the mask bitmap rides along
-        planned_tx_j = self.link.power_w * self.link.planned_airtime_s(planned_bits)
+        planned_tx_j = self._planned_tx_j(msg, mask)
         if not self.battery.can_afford(compute_j + planned_tx_j + self.reserve_j):
             reserve = f" + {self.reserve_j:.6g} J reserve" if self.reserve_j else ""
             self.emit(
@@ -378,6 +379,18 @@ class PIU(Node):
         self._mask_delivered = True
         if self.link.delivers:
             self.ap_inbox.put(update)
+
+    def _planned_tx_j(self, msg: GlobalModel, mask: torch.Tensor | None) -> float:
+        """Energy (J) the round's upload is planned to take: the compressor's planned size
+        of the entries sent (plus the mask bitmap when it rides along) at the link's
+        planned airtime and this round's power."""
+        sent_entries = msg.weights.numel() if mask is None else int(mask.sum())
+        planned_bits = self.compressor.planned_bits(sent_entries, msg.fidelity)
+        if self.pruning is not None and (
+            not self._mask_delivered or self.pruning.fraction_between(self.prune_level, msg.round)
+        ):
+            planned_bits += msg.weights.numel()  # the mask bitmap rides along
+        return self.link.power_w * self.link.planned_airtime_s(planned_bits)
 
     def _transmit(self, update: Update) -> Generator[simpy.Event, object, bool]:
         """Wait for a slot on the uplink, then send ``update`` attempt by attempt (holding

@@ -281,7 +281,7 @@ class SyncRounds(ServerProtocol):
         rd, r = self._round, server.version
         assert rd is not None
         if msg.round != r:
-            server.compressor.undo(msg.piu, msg.round)  # the PIU is told: not received
+            server.signalling.discarded(msg.piu, msg.round)  # for the PIU: not delivered
             server.emit(
                 "discard",
                 r,

@@ -126,8 +126,8 @@ class Server(Node):
         self.model_bits = dense_bits(weights.numel())  # the broadcast is uncompressed float32
         self._wake: simpy.Event | None = None  # succeeded when an offline PIU comes back
         self._spent_until = (0.0, 0.0)  # the log's (PIU energy, uplink bits) at the last row
-        if signalling is not None:
-            signalling.on_online(self.piu_online)
+        self.signalling = signalling or Signalling()
+        self.signalling.on_online(self.piu_online)
 
     @property
     def rounds(self) -> int:

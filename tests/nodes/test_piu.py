@@ -169,3 +169,22 @@ def test_every_attempt_lost_means_the_update_is_lost():
     env.run()
     assert [e for _, _, e in timeline(log)].count("tx_fail") == 2
     assert ap_inbox.items == [Notice(0, 0, "lost")] and server_inbox.items == [Notice(0, 0, "lost")]
+
+
+def test_a_piu_told_its_update_was_discarded_undoes_its_compressor_state():
+    from netsim.compress import IdentityCompressor
+    from netsim.nodes.signalling import Signalling
+
+    undone = []
+
+    class Spy(IdentityCompressor):
+        def undo(self, piu, round_index):
+            undone.append((piu, round_index))
+
+    env, log = simpy.Environment(), EventLog()
+    signalling = Signalling()
+    piu, _, _, _ = make_piu(env, log, FixedLink(env, RATE, POWER), signalling=signalling)
+    piu.compressor = Spy()
+    signalling.discarded(0, 3)
+    signalling.discarded(1, 3)  # another PIU's
+    assert undone == [(0, 3)]

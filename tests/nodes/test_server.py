@@ -137,3 +137,12 @@ def test_fedbuff_steps_every_k_arrivals_weighting_stale_ones():
     s = 2**-0.5
     step = (1.0 + 0.5 * (s * 3.0 + 1.0)) * torch.ones(P)
     assert torch.allclose(server.weights, step) and len(server.records) == 2
+
+
+def test_a_discarded_update_is_signalled_to_its_piu():
+    env, log = simpy.Environment(), EventLog()
+    signalling, told = Signalling(), []
+    signalling.on_discarded(2, told.append)
+    _server(env, log, SyncRounds(Synchronous(rounds=2, deadline_s=1.0)), signalling=signalling)
+    env.run()
+    assert told == [0]  # piu2's round-0 update came in round 1: for piu2 it was not delivered
