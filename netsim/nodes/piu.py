@@ -400,29 +400,23 @@ class PIU(Node):
             self._activity = _Activity("queue", self.env.now, math.nan, 0.0)
             yield slot
             for attempt in self.link.attempts(bits, lambda: self.env.now, update.payload.encoding):
-                self.emit(
-                    "tx_start",
-                    r,
-                    duration_s=attempt.airtime_s,
-                    bits=attempt.bits,
-                    power_w=attempt.power_w,
-                    peer=f"ap{self.link.ap}",
-                    method=attempt.label,
-                    detail=attempt.label,
-                )
+                both = {
+                    "duration_s": attempt.airtime_s,
+                    "bits": attempt.bits,
+                    "power_w": attempt.power_w,
+                    "peer": f"ap{self.link.ap}",
+                    "method": attempt.label,
+                }
+                self.emit("tx_start", r, **both, detail=attempt.label)
                 yield from self._spend("tx", attempt.airtime_s, attempt.energy_j)
                 self.emit(
                     "tx_end" if attempt.delivered else "tx_fail",
                     r,
-                    duration_s=attempt.airtime_s,
-                    bits=attempt.bits,
+                    **both,
                     energy_j=attempt.energy_j,
                     battery_j=self.battery.level_j,
                     rate_bps=attempt.rate_bps,
                     snr_db=attempt.snr_db,
-                    power_w=attempt.power_w,
-                    peer=f"ap{self.link.ap}",
-                    method=attempt.label,
                     reason=attempt.reason,
                     detail=attempt.note,
                 )

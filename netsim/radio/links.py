@@ -118,20 +118,29 @@ class Uplink(ABC):
         """SNR (linear) with the fading averaged out, at this round's power."""
 
 
-class AdaptiveRateLink(Uplink):
-    """Rate adaptation to the block-fading channel: the Shannon rate of each coherence
-    block, integrated over the transmission; always decoded (PHYSICS.md sections 2-3)."""
+class _ChannelLink(Uplink):
+    """A link over the block-fading :class:`RadioChannel`, planned at its mean-SNR rate."""
 
     def __init__(
-        self,
-        piu: int,
-        ap: int,
-        band: MultipleAccess,
-        max_power_w: float,
-        channel: RadioChannel,
+        self, piu: int, ap: int, band: MultipleAccess, max_power_w: float, channel: RadioChannel
     ) -> None:
         super().__init__(piu, ap, band, max_power_w)
         self.channel = channel
+
+    @override
+    def planned_airtime_s(self, bits: int) -> float:
+        return self.channel.expected_airtime_s(
+            self.piu, self.ap, bits, self.power_w, self.bandwidth_hz
+        )
+
+    @override
+    def mean_snr(self) -> float:
+        return self.channel.mean_snr(self.piu, self.ap, self.power_w, self.bandwidth_hz)
+
+
+class AdaptiveRateLink(_ChannelLink):
+    """Rate adaptation to the block-fading channel: the Shannon rate of each coherence
+    block, integrated over the transmission; always decoded (PHYSICS.md sections 2-3)."""
 
     @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
@@ -149,16 +158,6 @@ class AdaptiveRateLink(Uplink):
             bits,
             label,
         )
-
-    @override
-    def planned_airtime_s(self, bits: int) -> float:
-        return self.channel.expected_airtime_s(
-            self.piu, self.ap, bits, self.power_w, self.bandwidth_hz
-        )
-
-    @override
-    def mean_snr(self) -> float:
-        return self.channel.mean_snr(self.piu, self.ap, self.power_w, self.bandwidth_hz)
 
 
 class FixedRateLink(AdaptiveRateLink):
@@ -246,7 +245,7 @@ class AnalogSlot:
     snr_db: float
 
 
-class OverTheAirLink(Uplink):
+class OverTheAirLink(_ChannelLink):
     """Over-the-air computation: the PIU hands its update to the AP (``submit(update,
     slot)``) and transmits in the common analog slot the AP then schedules: ``slot`` is
     succeeded with an :class:`AnalogSlot`. The AP receives the superposition, so nothing is
@@ -264,8 +263,7 @@ class OverTheAirLink(Uplink):
         submit: Callable[[Any, simpy.Event], None],
         env: simpy.Environment,
     ) -> None:
-        super().__init__(piu, ap, band, max_power_w)
-        self.channel = channel
+        super().__init__(piu, ap, band, max_power_w, channel)
         self._submit = submit
         self._env = env
         self._slot: AnalogSlot | None = None
@@ -283,16 +281,6 @@ class OverTheAirLink(Uplink):
         self._slot = None
         what = "over the air"
         yield Attempt(s.airtime_s, s.energy_j, s.power_w, snr_db=s.snr_db, label=what, note=what)
-
-    @override
-    def planned_airtime_s(self, bits: int) -> float:
-        return self.channel.expected_airtime_s(
-            self.piu, self.ap, bits, self.power_w, self.bandwidth_hz
-        )
-
-    @override
-    def mean_snr(self) -> float:
-        return self.channel.mean_snr(self.piu, self.ap, self.power_w, self.bandwidth_hz)
 
 
 class _SlotEvent(simpy.Event):
