@@ -15,8 +15,8 @@ from netsim.log import log_digest
 from netsim.rundir import file_sha256
 from netsim.scenario import load_scenario
 from tests.conftest import TINY
-from tests.test_datasets import _mnist_folder
-from tests.test_topology_file import _hall
+from tests.learn.test_datasets import _mnist_folder
+from tests.topologies.test_topology_file import _hall
 
 
 def _scenario_file(tmp_path, **sections) -> str:

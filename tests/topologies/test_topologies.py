@@ -12,7 +12,7 @@ from netsim.build.topology import build_topology
 from netsim.rng import Streams
 from netsim.scenario import BackhaulConfig, FactoryHallTopology, ScenarioError, load_scenario
 
-BUNDLED = sorted((Path(__file__).resolve().parents[1] / "topologies").glob("*.toml"))
+BUNDLED = sorted((Path(__file__).resolve().parents[2] / "topologies").glob("*.toml"))
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)

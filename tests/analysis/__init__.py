@@ -1,0 +1,1 @@
+"""Tests of netsim.analysis: breakdowns, figures, the report."""

@@ -1,0 +1,1 @@
+"""Tests of netsim.compress: compressors and pruning."""

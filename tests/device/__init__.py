@@ -1,0 +1,1 @@
+"""Tests of netsim.device: energy, harvesting, availability."""

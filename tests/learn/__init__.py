@@ -1,0 +1,1 @@
+"""Tests of netsim.learn: training, batching, data sets, the training cache."""

@@ -1,0 +1,1 @@
+"""Tests of netsim.privacy: gradient inversion, the GAN adversary, attacks in runs."""

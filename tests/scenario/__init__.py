@@ -1,0 +1,1 @@
+"""Tests of netsim.scenario: validation, messages, overrides."""
