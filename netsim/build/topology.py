@@ -45,7 +45,6 @@ def population(cfg: Topology) -> tuple[int, int]:
 def build_topology(cfg: Topology, backhaul: BackhaulConfig, streams: Streams) -> nx.Graph:
     """The topology graph of a scenario (placement drawn from the ``TOPOLOGY`` stream)."""
     rng = streams.numpy(Stream.TOPOLOGY)
-    piu_classes: tuple[str | None, ...] = ()
     if isinstance(cfg, SingleCellTopology):
         aps, pius = single_cell(cfg.num_pius, cfg.radius_m, cfg.min_distance_m, rng)
     elif isinstance(cfg, GridTopology):
@@ -83,5 +82,4 @@ def build_topology(cfg: Topology, backhaul: BackhaulConfig, streams: Streams) ->
         np.full(len(pius), cfg.piu_height_m),
         backhaul.capacity_bps,
         backhaul.latency_s,
-        piu_classes,
     )

@@ -83,6 +83,7 @@ class Uplink(ABC):
         self.piu = piu
         self.ap = ap
         self.band = band
+        self.slot_band = band  # the band of the upload under way: it finishes there
         self.max_power_w = max_power_w
         self.power_w = max_power_w  # this round's
 
@@ -98,10 +99,12 @@ class Uplink(ABC):
     def request(self, update: Any) -> SlotRequest:
         """The PIU's request for a slot (use as ``with link.request(u) as req: yield req``);
         ``update`` is what will be sent (an analog link hands it to its AP)."""
+        self.slot_band = self.band
         return self.band.request()
 
     def move(self, ap: int, band: MultipleAccess) -> None:
-        """Handover: transmit to AP ``ap`` on its band from now on."""
+        """Handover: transmit to AP ``ap`` on its band from now on (an upload under way
+        keeps the band its slot is on)."""
         self.ap, self.band = ap, band
 
     @abstractmethod
@@ -144,7 +147,8 @@ class AdaptiveRateLink(_ChannelLink):
 
     @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
-        t = self.channel.uplink(self.piu, self.ap, bits, now(), self.power_w, self.bandwidth_hz)
+        bandwidth = self.slot_band.bandwidth_hz
+        t = self.channel.uplink(self.piu, self.ap, bits, now(), self.power_w, bandwidth)
         yield self._attempt(t, bits, label, True)
 
     def _attempt(self, t: Transfer, bits: int, label: str, delivered: bool) -> Attempt:
@@ -184,13 +188,20 @@ class FixedRateLink(AdaptiveRateLink):
         tries = self.max_retransmissions + 1
         for attempt in range(tries):
             t, ok = self.channel.fixed_rate_uplink(
-                self.piu, self.ap, bits, now(), self.power_w, self.bandwidth_hz, self.rate_bps
+                self.piu,
+                self.ap,
+                bits,
+                now(),
+                self.power_w,
+                self.slot_band.bandwidth_hz,
+                self.rate_bps,
             )
             sent = self._attempt(t, bits, label, ok)
-            if not ok:
-                why = f"outage, attempt {attempt + 1} of {tries}"
-                sent = replace(sent, note=why, reason="outage")
-            yield sent
+            if ok:
+                yield sent
+                return
+            why = f"outage, attempt {attempt + 1} of {tries}"
+            yield replace(sent, note=why, reason="outage")
 
     @override
     def planned_airtime_s(self, bits: int) -> float:
