@@ -35,6 +35,7 @@ from netsim.scenario import (
     AllocationConfig,
     CellFreeBookPathLoss,
     GridTopology,
+    HexTopology,
     LogDistancePathLoss,
     Macro36814PathLoss,
     Ngo3SlopePathLoss,
@@ -44,6 +45,7 @@ from netsim.scenario import (
     Topology,
     UMiPathLoss,
 )
+from netsim.topologies.builders import hex_wrap_offsets
 
 
 def loss_model(model: PathLoss, carrier_hz: float) -> LossModel:
@@ -87,9 +89,14 @@ def large_scale_gains(
     ap: tuple[np.ndarray, np.ndarray],
     piu: tuple[np.ndarray, np.ndarray],
     streams: Streams,
+    ap_azimuth_deg: np.ndarray | None = None,
 ) -> LargeScaleGains:
-    """The links' large-scale gains for APs and PIUs at ``(xy (n, 2), height (n,))``."""
+    """The links' large-scale gains for APs and PIUs at ``(xy (n, 2), height (n,))``, with
+    sector APs facing ``ap_azimuth_deg`` (A,) (NaN: omnidirectional)."""
     torus = topology.side_m if isinstance(topology, GridTopology) and topology.wrap_around else None
+    wrap = None
+    if isinstance(topology, HexTopology) and topology.wrap_around:
+        wrap = hex_wrap_offsets({7: 1, 19: 2}[topology.sites], topology.isd_m)
     return LargeScaleGains(
         *ap,
         *piu,
@@ -98,6 +105,8 @@ def large_scale_gains(
         shadowing_std_db=radio.shadowing_std_db,
         decorrelation_m=radio.shadowing_decorrelation_m,
         torus_side_m=torus,
+        wrap_offsets_m=wrap,
+        ap_azimuth_deg=ap_azimuth_deg,
     )
 
 

@@ -14,10 +14,17 @@ from netsim.scenario import (
     FactoryHallTopology,
     FileTopology,
     GridTopology,
+    HexTopology,
     SingleCellTopology,
     Topology,
 )
-from netsim.topologies.builders import factory_hall, grid, single_cell, topology_graph
+from netsim.topologies.builders import (
+    factory_hall,
+    grid,
+    hexagonal,
+    single_cell,
+    topology_graph,
+)
 from netsim.topologies.graphml import Placement, TopologyFileError, read_placement
 
 
@@ -58,6 +65,20 @@ def build_topology(cfg: Topology, backhaul: BackhaulConfig, streams: Streams) ->
             cfg.aps_along_width,
             cfg.machine_spacing_m,
             rng,
+        )
+    elif isinstance(cfg, HexTopology):
+        aps, azimuth, pius = hexagonal(
+            cfg.num_pius, cfg.sites, cfg.sectors, cfg.isd_m, cfg.min_distance_m, rng
+        )
+        return topology_graph(
+            cfg.kind,
+            aps,
+            np.full(len(aps), cfg.ap_height_m),
+            pius,
+            np.full(len(pius), cfg.piu_height_m),
+            backhaul.capacity_bps,
+            backhaul.latency_s,
+            ap_azimuth_deg=azimuth,
         )
     elif isinstance(cfg, ExplicitTopology):
         aps = np.asarray(cfg.ap_positions_m, dtype=float)

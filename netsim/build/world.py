@@ -56,6 +56,7 @@ from netsim.radio.pathloss import dbm_to_w
 from netsim.rng import Stream, Streams
 from netsim.scenario import Scenario, ScenarioError
 from netsim.topologies import positions
+from netsim.topologies.builders import azimuths
 
 _MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
 
@@ -224,7 +225,9 @@ class _Air:
     def build(cls, s: Scenario, streams: Streams, n_aps: int) -> _Air:
         topology = build_topology(s.topology, s.backhaul, streams)
         ap, piu = positions(topology, "ap"), positions(topology, "piu")
-        gains = build_radio.large_scale_gains(s.radio, s.topology, ap, piu, streams)
+        gains = build_radio.large_scale_gains(
+            s.radio, s.topology, ap, piu, streams, azimuths(topology)
+        )
         noise_psd = dbm_to_w(s.radio.noise_psd_dbm_hz + s.radio.noise_figure_db)  # W/Hz
         fading = build_radio.fading(s.radio, streams, n_aps)
         channel = RadioChannel(gains.gain, fading, s.radio.coherence_time_s, noise_psd)

@@ -31,6 +31,11 @@ class LargeScaleGains:
     shadowing_std_db: one shadowing deviation for every link, instead of the model's.
     decorrelation_m: d_dec of spatially correlated shadowing (None: independent per PIU).
     torus_side_m: distances the shortest way round a torus of this side (wrap-around).
+    wrap_offsets_m: (S, 2) shifts of the layout's images (hexagonal wrap-around): each link
+        is measured to the nearest image of its AP.
+    ap_azimuth_deg: (A,) boresight of sectorised APs (NaN: omnidirectional); a sector's
+        gain follows the 3GPP TR 38.901 (Table 7.3-1) horizontal pattern
+        ``8 - min(12 (phi / 65)^2, 30)`` dBi.
     """
 
     def __init__(
@@ -45,9 +50,12 @@ class LargeScaleGains:
         shadowing_std_db: float | None = None,
         decorrelation_m: float | None = None,
         torus_side_m: float | None = None,
+        wrap_offsets_m: np.ndarray | None = None,
+        ap_azimuth_deg: np.ndarray | None = None,
     ) -> None:
         self.ap_xy, self.ap_height_m, self.piu_height_m = ap_xy, ap_height_m, piu_height_m
         self._loss, self._torus_side_m = loss, torus_side_m
+        self._wrap, self._azimuth = wrap_offsets_m, ap_azimuth_deg
         stats = self.link_stats(piu_xy, piu_height_m)
         n_pius, n_aps = stats.loss_los_db.shape
         u = np.stack([streams.numpy(Stream.LOS, k).uniform(size=n_aps) for k in range(n_pius)])
@@ -58,11 +66,34 @@ class LargeScaleGains:
             sigma_db = np.full_like(loss_db, shadowing_std_db)
         normals = _shadowing_normals(piu_xy, n_aps, decorrelation_m, streams)
         self.shadow_db = sigma_db * normals  # (K, A)
-        self.gain = db_to_linear(-(loss_db + self.shadow_db))  # (K, A)
+        antenna_db = self.antenna_gain_db(piu_xy)
+        self.gain = db_to_linear(antenna_db - (loss_db + self.shadow_db))  # (K, A)
+
+    def _offsets(self, piu_xy: np.ndarray) -> np.ndarray:
+        """(K, A, 2) vectors from each AP (its nearest image with wrap-around) to each PIU."""
+        diff = piu_xy[:, None, :] - self.ap_xy[None, :, :]  # (K, A, 2)
+        if self._wrap is None:
+            return diff
+        images = diff[:, :, None, :] - self._wrap[None, None, :, :]  # (K, A, S, 2)
+        nearest = np.linalg.norm(images, axis=-1).argmin(axis=2)  # (K, A)
+        return np.take_along_axis(images, nearest[:, :, None, None], axis=2)[:, :, 0, :]
+
+    def antenna_gain_db(self, piu_xy: np.ndarray) -> np.ndarray | float:
+        """(K, A) sector antenna gain (dBi) towards PIUs at ``piu_xy`` (0 without sectors)."""
+        if self._azimuth is None or np.all(np.isnan(self._azimuth)):
+            return 0.0
+        v = self._offsets(piu_xy)
+        towards = np.degrees(np.arctan2(v[..., 1], v[..., 0]))  # (K, A)
+        off = (towards - self._azimuth[None, :] + 180.0) % 360.0 - 180.0
+        gain = 8.0 - np.minimum(12.0 * (off / 65.0) ** 2, 30.0)
+        return np.where(np.isnan(self._azimuth)[None, :], 0.0, gain)
 
     def link_stats(self, piu_xy: np.ndarray, piu_height_m: np.ndarray) -> LinkLoss:
         """Path-loss statistics of PIUs at ``piu_xy`` (K, 2) to every AP."""
-        delta = np.abs(piu_xy[:, None, :] - self.ap_xy[None, :, :])  # (K, A, 2)
+        if self._wrap is not None:
+            delta = np.abs(self._offsets(piu_xy))
+        else:
+            delta = np.abs(piu_xy[:, None, :] - self.ap_xy[None, :, :])  # (K, A, 2)
         if self._torus_side_m is not None:
             delta = np.minimum(delta, self._torus_side_m - delta)  # shortest way round
         d2d = np.linalg.norm(delta, axis=-1)  # (K, A)
@@ -73,10 +104,14 @@ class LargeScaleGains:
     def gain_at(self, piu: int, xy: np.ndarray) -> np.ndarray:
         """beta (A,) of PIU ``piu`` moved to ``xy`` (m): path loss at the new distances, its
         links' LOS states and shadowing kept (mobility)."""
-        stats = self.link_stats(np.asarray(xy, dtype=float)[None, :], self.piu_height_m[[piu]])
+        at = np.asarray(xy, dtype=float)[None, :]
+        stats = self.link_stats(at, self.piu_height_m[[piu]])
         los = self.los[piu]
         loss_db = np.where(los, stats.loss_los_db[0], stats.loss_nlos_db[0])
-        return db_to_linear(-(loss_db + self.shadow_db[piu]))
+        antenna_db = np.asarray(self.antenna_gain_db(at), dtype=float).reshape(-1)
+        if antenna_db.size == 1:
+            return db_to_linear(-(loss_db + self.shadow_db[piu]))
+        return db_to_linear(antenna_db - (loss_db + self.shadow_db[piu]))
 
 
 def _shadowing_normals(

@@ -98,6 +98,7 @@ from netsim.scenario.topology import (
     FactoryHallTopology,
     FileTopology,
     GridTopology,
+    HexTopology,
     SingleCellTopology,
     Topology,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "FactoryHallTopology",
     "FilePath",
     "FileTopology",
+    "HexTopology",
     "GainDb",
     "GridTopology",
     "HarvestingConfig",

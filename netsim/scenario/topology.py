@@ -127,6 +127,43 @@ class ExplicitTopology(_TopologyBase):
         return len(self.ap_positions_m)
 
 
+class HexTopology(_TopologyBase):
+    """A hexagonal multi-cell layout (3GPP TR 38.901 7.2): ``sites`` (7 or 19) sites
+    ``isd_m`` apart, each with ``sectors`` APs (1: omnidirectional; 3: sectors facing 30,
+    150 and 270 degrees with the 38.901 sector pattern), PIUs uniform over the cells at
+    least ``min_distance_m`` from their site. ``wrap_around``: every link is measured to
+    the nearest of the layout's seven images, so edge cells see interference as inner
+    ones do. Typical: UMi ISD 200 m, AP height 10 m; UMa ISD 500 m, AP height 25 m."""
+
+    kind: Literal["hex"]
+    num_pius: int = Field(70, ge=1)
+    sites: Literal[7, 19] = 7
+    sectors: Literal[1, 3] = 1
+    isd_m: PositiveFloat = 200.0
+    min_distance_m: NonNegativeFloat = 10.0
+    wrap_around: bool = False
+
+    @model_validator(mode="after")
+    def _room_in_a_cell(self) -> HexTopology:
+        if self.min_distance_m >= self.isd_m / 2:
+            raise _FieldError(
+                "min_distance_m",
+                self.min_distance_m,
+                f"less than half the inter-site distance ({self.isd_m / 2:g} m)",
+            )
+        return self
+
+    @property
+    def n_pius(self) -> int:
+        """The number of PIUs."""
+        return self.num_pius
+
+    @property
+    def n_aps(self) -> int:
+        """One AP per sector of every site."""
+        return self.sites * self.sectors
+
+
 class FileTopology(_TopologyBase):
     """APs and PIUs placed by a GraphML/GML file (see ``topologies/graphml.py``); a relative
     ``path`` is relative to the scenario file. ``ap_height_m`` / ``piu_height_m`` apply to
@@ -148,7 +185,12 @@ class FileTopology(_TopologyBase):
 
 
 Topology = Annotated[
-    SingleCellTopology | GridTopology | FactoryHallTopology | ExplicitTopology | FileTopology,
+    SingleCellTopology
+    | GridTopology
+    | FactoryHallTopology
+    | ExplicitTopology
+    | HexTopology
+    | FileTopology,
     Field(discriminator="kind"),
 ]
 
