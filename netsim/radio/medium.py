@@ -1,0 +1,196 @@
+"""Shared spectrum on the timeline: co-channel uplink transmissions interfere, and every
+transmission's rate follows its SINR as others start and stop (PHYSICS.md section 8).
+
+The medium knows every digital uplink transmission in progress: its PIU, its AP, the
+frequency channel and the part of it it occupies ``[lo_hz, hi_hz)``, its power and the
+bits it still has to deliver. PIU k's SINR at its AP a,
+
+    SINR_k = p_k beta_ka h_ka / (N0 W_k + sum_j (p_j / W_j) overlap_kj beta_ja h_ja),
+
+counts every other transmission j on the same channel at its actual power, spread evenly
+over its own band ``W_j``, by the bandwidth ``overlap_kj`` it shares with k, through its
+gain to k's AP (large-scale beta times the block's fading h). The rate ``W_k log2(1 +
+SINR_k)`` is piecewise constant: it changes only when a transmission starts or ends or a
+fading block ends, so the bits delivered integrate exactly and a transmission ends at the
+instant its last bit is delivered. All rates are recomputed together with numpy over the
+active transmissions (no loop over pairs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from netsim.radio.channel import RadioChannel
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What a transmission on the medium took: airtime (s), mean rate bits / airtime
+    (bit/s), time-averaged SINR (dB) and time-averaged interference power (W)."""
+
+    airtime_s: float
+    rate_bps: float
+    sinr_db: float
+    interference_w: float
+
+
+@dataclass(eq=False)
+class Transmission:
+    """One uplink transmission in progress; ``done`` is succeeded with a
+    :class:`Delivered` when its last bit arrives."""
+
+    piu: int
+    ap: int
+    channel: int
+    lo_hz: float
+    hi_hz: float
+    power_w: float
+    bits: float
+    t_start_s: float
+    done: simpy.Event
+    left_bits: float = 0.0
+    t_last_s: float = 0.0
+    rate_bps: float = 0.0
+    sinr: float = 0.0
+    interference_w: float = 0.0
+    sinr_time: float = 0.0  # integral of SINR over time (s)
+    interference_time: float = 0.0  # integral of interference power over time (J)
+    ended: bool = field(default=False)
+
+
+class CoChannelMedium:
+    """The uplink transmissions of every AP on a shared frequency plan.
+
+    Parameters
+    ----------
+    env: the timeline.
+    channel: the PIU-AP channels (large-scale gains, block fading, noise PSD in W/Hz).
+    """
+
+    def __init__(self, env: simpy.Environment, channel: RadioChannel) -> None:
+        self.env = env
+        self.channel = channel
+        self.active: list[Transmission] = []
+        self._generation = 0  # timers of older generations are stale
+
+    def start(
+        self,
+        piu: int,
+        ap: int,
+        channel: int,
+        lo_hz: float,
+        hi_hz: float,
+        power_w: float,
+        bits: float,
+    ) -> Transmission:
+        """Start sending ``bits`` from ``piu`` to ``ap`` on ``[lo_hz, hi_hz)`` of frequency
+        ``channel`` at ``power_w`` now; the others' rates change at once."""
+        now = float(self.env.now)
+        self._advance(now)
+        tx = Transmission(piu, ap, channel, lo_hz, hi_hz, power_w, bits, now, self.env.event())
+        tx.left_bits, tx.t_last_s = float(bits), now
+        self.active.append(tx)
+        self._update(now)
+        return tx
+
+    def stop(self, tx: Transmission) -> None:
+        """Stop ``tx`` before its end (its PIU was interrupted); the others' rates change."""
+        if tx.ended:
+            return
+        now = float(self.env.now)
+        self._advance(now)
+        tx.ended = True
+        self.active.remove(tx)
+        self._update(now)
+
+    def _advance(self, now: float) -> None:
+        """Deliver bits at the current rates up to ``now``."""
+        for tx in self.active:
+            dt = now - tx.t_last_s
+            if dt > 0:
+                tx.left_bits -= tx.rate_bps * dt
+                tx.sinr_time += tx.sinr * dt
+                tx.interference_time += tx.interference_w * dt
+                tx.t_last_s = now
+
+    def _update(self, now: float) -> None:
+        """Recompute every active transmission's rate and set the timer to the next
+        change: the first end of a transmission or of the fading block."""
+        self._generation += 1
+        if not self.active:
+            return
+        self._rates(now)
+        ends = np.array([now + tx.left_bits / tx.rate_bps for tx in self.active])
+        first = float(ends.min())
+        due = [tx for tx, end in zip(self.active, ends, strict=True) if end == first]
+        if not self.channel.fading.static:
+            boundary = (self._block(now) + 1) * self.channel.coherence_s
+            if boundary < first:
+                first, due = boundary, []
+        timer = self.env.timeout(max(0.0, first - now))
+        generation = self._generation
+        timer.callbacks.append(lambda _: self._on_timer(generation, due))
+
+    def _on_timer(self, generation: int, due: list[Transmission]) -> None:
+        if generation != self._generation:
+            return  # something started or stopped since: a newer timer stands
+        now = float(self.env.now)
+        self._advance(now)
+        finished = [tx for tx in due if not tx.ended]
+        for tx in finished:
+            tx.ended, tx.left_bits = True, 0.0
+            self.active.remove(tx)
+        self._update(now)
+        for tx in finished:
+            airtime = now - tx.t_start_s
+            tx.done.succeed(
+                Delivered(
+                    airtime,
+                    tx.bits / airtime,
+                    _db(tx.sinr_time / airtime),
+                    tx.interference_time / airtime,
+                )
+            )
+
+    def _block(self, now: float) -> int:
+        """The fading block of ``now`` (a time on a boundary starts the new block)."""
+        tc = self.channel.coherence_s
+        block = math.floor(now / tc)
+        if (block + 1) * tc - now <= 1e-12 * tc:
+            block += 1
+        return block
+
+    def _rates(self, now: float) -> None:
+        """SINR, interference and rate of every active transmission in this block."""
+        txs = self.active
+        piu = np.array([tx.piu for tx in txs])
+        ap = np.array([tx.ap for tx in txs])
+        chan = np.array([tx.channel for tx in txs])
+        lo = np.array([tx.lo_hz for tx in txs])
+        hi = np.array([tx.hi_hz for tx in txs])
+        power = np.array([tx.power_w for tx in txs])
+        width = hi - lo
+        block = self._block(now)
+        fading = self.channel.fading
+        h = np.stack([fading.gains(int(k), block, 1)[0] for k in piu])  # (n, A)
+        gain = self.channel.gain[piu][:, ap] * h[:, ap]  # (n_from, n_to): from j to i's AP
+        overlap = np.clip(
+            np.minimum(hi[:, None], hi[None, :]) - np.maximum(lo[:, None], lo[None, :]), 0.0, None
+        )  # (n, n)
+        overlap *= chan[:, None] == chan[None, :]
+        np.fill_diagonal(overlap, 0.0)
+        # interference at i: sum_j p_j / W_j * overlap_ij * gain_ji
+        interference = np.einsum("ij,j,ji->i", overlap, power / width, gain)
+        signal = power * np.diagonal(gain)
+        sinr = signal / (self.channel.noise_psd_w_hz * width + interference)
+        rate = width * np.log2(1.0 + sinr)
+        for tx, r, s, i in zip(txs, rate, sinr, interference, strict=True):
+            tx.rate_bps, tx.sinr, tx.interference_w = float(r), float(s), float(i)
+
+
+def _db(x: float) -> float:
+    return 10.0 * math.log10(x) if x > 0 else -math.inf

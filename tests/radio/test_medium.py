@@ -1,0 +1,105 @@
+"""Co-channel transmissions on the shared medium, by hand: rates B log2(1 + SINR) with the
+interferer's power through its gain to the victim's AP, and the victim's finish time when
+the interferer stops midway (exact to 1e-12)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import simpy
+
+from netsim.radio.channel import RadioChannel
+from netsim.radio.fading import NoFading
+from netsim.radio.medium import CoChannelMedium
+
+# PIU 0 -> AP 0 (victim), PIU 1 -> AP 1 (interferer); gains beta[piu, ap]
+BETA = np.array([[1e-9, 2e-11], [5e-11, 1e-9]])
+N0, B, P = 1e-20, 1e6, 0.1  # W/Hz, Hz, W
+
+
+def _medium(env: simpy.Environment) -> CoChannelMedium:
+    return CoChannelMedium(env, RadioChannel(BETA, NoFading(2), 0.01, N0))
+
+
+def _sinr(own: float, cross: float | None) -> float:
+    interference = 0.0 if cross is None else P * cross
+    return P * own / (N0 * B + interference)
+
+
+def test_two_co_channel_transfers_see_each_other():
+    env = simpy.Environment()
+    medium = _medium(env)
+    a = medium.start(0, 0, 0, 0.0, B, P, 1e9)
+    b = medium.start(1, 1, 0, 0.0, B, P, 1e9)
+    assert a.sinr == pytest.approx(_sinr(1e-9, 5e-11), rel=1e-12)  # PIU 1 heard at AP 0
+    assert b.sinr == pytest.approx(_sinr(1e-9, 2e-11), rel=1e-12)
+    assert a.rate_bps == pytest.approx(B * math.log2(1 + _sinr(1e-9, 5e-11)), rel=1e-12)
+    assert a.interference_w == pytest.approx(P * 5e-11, rel=1e-12)
+    other = medium.start(1, 1, 1, 0.0, B, P, 1e9)  # another channel: no interference
+    assert other.interference_w == 0.0
+
+
+@pytest.mark.parametrize("how", ["finishes", "is_stopped"])
+def test_the_victim_speeds_up_when_the_interferer_stops(how):
+    env = simpy.Environment()
+    medium = _medium(env)
+    r_with = B * math.log2(1 + _sinr(1e-9, 5e-11))
+    r_alone = B * math.log2(1 + _sinr(1e-9, None))
+    r_other = B * math.log2(1 + _sinr(1e-9, 2e-11))
+    t_stop = 0.004  # the interferer's bits last this long at its rate
+    victim = medium.start(0, 0, 0, 0.0, B, P, 1e5)
+    if how == "finishes":
+        medium.start(1, 1, 0, 0.0, B, P, r_other * t_stop)
+    else:
+        interferer = medium.start(1, 1, 0, 0.0, B, P, 1e9)
+
+        def stop():
+            yield env.timeout(t_stop)
+            medium.stop(interferer)
+
+        env.process(stop())
+    env.run()
+    finish = t_stop + (1e5 - r_with * t_stop) / r_alone
+    result = victim.done.value
+    assert result.airtime_s == pytest.approx(finish, rel=1e-12)
+    mean_interference = P * 5e-11 * t_stop / finish
+    assert result.interference_w == pytest.approx(mean_interference, rel=1e-12)
+    sinr_mean = (_sinr(1e-9, 5e-11) * t_stop + _sinr(1e-9, None) * (finish - t_stop)) / finish
+    assert result.sinr_db == pytest.approx(10 * math.log10(sinr_mean), rel=1e-12)
+
+
+def test_disjoint_sub_bands_do_not_interfere_and_partial_overlap_counts_its_share():
+    env = simpy.Environment()
+    medium = _medium(env)
+    a = medium.start(0, 0, 0, 0.0, B / 2, P, 1e9)  # lower half
+    b = medium.start(1, 1, 0, B / 2, B, P, 1e9)  # upper half
+    assert a.interference_w == 0.0 and b.interference_w == 0.0
+    medium.stop(b)
+    c = medium.start(1, 1, 0, B / 4, 3 * B / 4, P, 1e9)  # half of it over a's band
+    # c spreads P over B/2; B/4 of it lands in a's band
+    assert a.interference_w == pytest.approx(P / (B / 2) * (B / 4) * 5e-11, rel=1e-12)
+    assert c.interference_w == pytest.approx(P / (B / 2) * (B / 4) * 2e-11, rel=1e-12)
+
+
+def test_alone_on_a_fading_channel_it_matches_the_block_integration():
+    from netsim.radio.fading import IIDBlockFading
+    from netsim.rng import Streams
+
+    env = simpy.Environment()
+    channel = RadioChannel(BETA, IIDBlockFading(Streams(5), 2, 0.0), 0.001, N0)
+    medium = CoChannelMedium(env, channel)
+
+    def later():
+        yield env.timeout(0.0123)  # mid-block
+        tx = medium.start(0, 0, 0, 0.0, B, P, 2e5)
+        result = yield tx.done
+        expected = channel.uplink(0, 0, 2e5, 0.0123, P, B)  # integrate_airtime
+        assert result.airtime_s == pytest.approx(expected.airtime_s, rel=1e-12)
+        assert result.sinr_db == pytest.approx(expected.snr_db, rel=1e-9)
+        assert env.now == pytest.approx(0.0123 + expected.airtime_s, rel=1e-12)
+
+    proc = env.process(later())
+    env.run()
+    assert proc.ok and proc.triggered
