@@ -4,6 +4,7 @@
     python -m benchmarks replay   [--rounds 10] [SCENARIO]
     python -m benchmarks scale    [--rounds 10] [--pius 1000,10000] [--per-round 1000]
     python -m benchmarks flower   [--rounds 5]    (needs the optional extra `flower`)
+    python -m benchmarks spectrum [--rounds 10] [SCENARIO]
     python -m benchmarks profile  [--rounds 10] [--top 5] [SCENARIO] [--set KEY=VALUE ...]
                                   [--scale-pius N [--per-round 1000]]
 
@@ -25,6 +26,10 @@
   (issue 8's target: 10,000 PIUs in under 3 minutes and 4 GB).
 * ``flower``: netsim against Flower's Ray simulation on the same workload (see
   ``benchmarks/bench_flower.py``; targets: >= 5x end-to-end, >= 3x per warm round).
+* ``spectrum``: a shared-spectrum run (``radio.reuse = 1``: every co-channel upload on the
+  interference medium) against the same scenario with orthogonal channels (default
+  ``hex_umi``); prints both run times, their ratio (issue 19's target: <= 1.5) and the
+  time outside the trainer of each.
 * ``profile``: cProfile of one run (of SCENARIO, or of the scale scenario with
   ``--scale-pius``); prints the top functions by own time.
 
@@ -153,9 +158,28 @@ def profile(scenario_path: str | None, rounds: int, overrides: list[str], top: i
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
+def spectrum(scenario_path: str | None, rounds: int) -> None:
+    base = load_scenario(scenario_path or "hex_umi", [f"protocol.rounds={rounds}"])
+    Simulation(base.with_overrides(["protocol.rounds=1"])).run()  # warm-up (threads)
+    times = {}
+    for reuse in ("orthogonal", "1"):
+        sim = Simulation(base.with_overrides([f"radio.reuse={reuse}"]))  # a bare word: text
+        spent = time_trainer(sim.trainer)
+        res = sim.run()
+        torch_s = spent["train"] + spent["evaluate"]
+        times[reuse] = res.wall_time_s
+        print(
+            f"reuse {reuse:>12}: run {res.wall_time_s:6.2f} s, outside the trainer "
+            f"{res.wall_time_s - torch_s:6.2f} s, {len(res.events)} events"
+        )
+    print(f"shared / orthogonal wall time: {times['1'] / times['orthogonal']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("benchmark", choices=("overhead", "replay", "scale", "flower", "profile"))
+    parser.add_argument(
+        "benchmark", choices=("overhead", "replay", "scale", "flower", "profile", "spectrum")
+    )
     parser.add_argument("scenario", nargs="?", help="scenario file or bundled name")
     parser.add_argument("--rounds", type=int, help="rounds (default 10; flower: 5)")
     parser.add_argument("--pius", default="1000,10000", help="scale: PIU counts")
@@ -176,7 +200,8 @@ def main() -> None:
             args.set = [*scale_overrides(args.scale_pius, args.per_round), *args.set]
         profile(args.scenario, args.rounds, args.set, args.top)
     else:
-        {"overhead": overhead, "replay": replay}[args.benchmark](args.scenario, args.rounds)
+        run = {"overhead": overhead, "replay": replay, "spectrum": spectrum}[args.benchmark]
+        run(args.scenario, args.rounds)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
     python -m benchmarks.experiments allocation [--rounds 10] [--seeds 1]
     python -m benchmarks.experiments privacy [--rounds 15] [--only "GAN"]
     python -m benchmarks.experiments stragglers [--rounds 25] [--png FILE]
+    python -m benchmarks.experiments spectrum [--rounds 10] [--seeds 1]
 
 Each experiment runs whole simulations through the Python API (the same code as
 ``netsim run``) and prints one table, one row per configuration (mean over seeds):
@@ -27,6 +28,11 @@ Each experiment runs whole simulations through the Python API (the same code as
 * ``stragglers``: synchronous FedAvg (wait for all, deadline, over-commitment), FedAsync and
   FedBuff under Pareto stragglers: accuracy against simulated time (and at the time the
   shortest run ended), energy per PIU, share of the energy spent on work that was wasted.
+* ``spectrum``: the bundled ``hex_umi`` (7 UMi sites x 3 sectors, 70 PIUs, wrap-around)
+  with orthogonal channels, reuse 3 and reuse 1, each with and without open-loop power
+  control: mean round latency, uplink energy per round, final accuracy, mean uplink rate,
+  SINR and interference, and how much orthogonal channels overstate the rate (the
+  orthogonal run's mean rate over this one's).
 """
 
 from __future__ import annotations
@@ -534,6 +540,43 @@ def _plot_curves(curves: dict[str, list[pd.DataFrame]], png: str) -> None:
     plt.close(fig)
 
 
+def spectrum_configs(rounds: int) -> list[Config]:
+    configs = []
+    for reuse in ("orthogonal", "3", "1"):
+        for pc, label in (("", ""), ("radio.power_control={p0_dbm=-80.0, alpha=0.8}", " +PC")):
+            sets = [f"protocol.rounds={rounds}", f"radio.reuse={reuse}", *([pc] if pc else [])]
+            configs.append(Config(f"reuse {reuse}{label}", tuple(sets)))
+    return configs
+
+
+def spectrum(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+    rows, base_rate = [], {}
+    for seed in seeds:
+        for cfg in spectrum_configs(rounds):
+            res = run("hex_umi", cfg.overrides, seed)
+            tx = res.events[res.events.event == "tx_end"]
+            rate = float(tx.rate_bps.mean())
+            if cfg.label.startswith("reuse orthogonal"):
+                base_rate[(seed, cfg.label.endswith("+PC"))] = rate
+            rows.append(
+                {
+                    "config": cfg.label,
+                    "seed": seed,
+                    "round_s": float(res.rounds.duration_s.mean()),
+                    "uplink_J_per_round": float(tx.energy_j.sum()) / len(res.rounds),
+                    "accuracy": res.final_accuracy,
+                    "sim_time_s": res.sim_time_s,
+                    "rate_Mbps": rate / 1e6,
+                    "sinr_db": float(tx.snr_db.mean()),
+                    "interference_dBm": float(10 * np.log10(tx.interference_w.mean() * 1e3))
+                    if tx.interference_w.notna().any()
+                    else math.nan,
+                    "orthogonal_overstates": base_rate[(seed, cfg.label.endswith("+PC"))] / rate,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 EXPERIMENTS = {
     "afcfl": (afcfl, 150),
     "pruning": (pruning, 30),
@@ -541,6 +584,7 @@ EXPERIMENTS = {
     "allocation": (allocation, 10),
     "privacy": (privacy, 15),
     "stragglers": (stragglers, 25),
+    "spectrum": (spectrum, 10),
 }
 
 

@@ -2,7 +2,9 @@
 
 Columns (DESIGN.md), NaN (or <NA>) where not applicable; SI units:
 ``t_s, round, node, role, event, duration_s, bits, energy_j, battery_j, rate_bps, snr_db,
-power_w, staleness, loss, accuracy, peer, activity, reason, method, detail``.
+interference_w, power_w, staleness, loss, accuracy, peer, activity, reason, method, detail``
+(``interference_w``: the mean co-channel interference power of a transmission on a shared
+medium, W).
 
 The typed text columns say what the free-form ``detail`` only describes, so analyses filter
 on them instead of parsing text: ``peer`` the other node of the row (the receiver of a
@@ -44,6 +46,7 @@ class Event:
     battery_j: float = NAN
     rate_bps: float = NAN
     snr_db: float = NAN
+    interference_w: float = NAN
     power_w: float = NAN
     staleness: float = NAN
     loss: float = NAN

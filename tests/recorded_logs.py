@@ -6,7 +6,8 @@ without ``detail`` is kept in ``tests/data/recorded_logs/NAME.parquet``.
 ``tests/test_recorded_logs.py`` checks that every log still equals its recording. Record
 again only when a log must change, in a commit of its own that says why:
 
-    python -m tests.recorded_logs
+    python -m tests.recorded_logs            # every bundled scenario
+    python -m tests.recorded_logs NAME ...   # these (a new bundled scenario)
 """
 
 from __future__ import annotations
@@ -36,16 +37,16 @@ def run_log(name: str) -> pd.DataFrame:
     return events.drop(columns=["detail"])
 
 
-def record() -> None:
+def record(names: list[str]) -> None:
     from netsim.scenario import bundled_scenarios
 
     FOLDER.mkdir(parents=True, exist_ok=True)
-    for name in bundled_scenarios():
+    for name in names or bundled_scenarios():
         log = run_log(name)
         log.to_parquet(FOLDER / f"{name}.parquet", index=False)
         print(f"{name}: {len(log)} events", flush=True)
 
 
 if __name__ == "__main__":
-    record()
+    record(sys.argv[1:])
     sys.exit(0)

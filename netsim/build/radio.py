@@ -30,6 +30,7 @@ from netsim.radio.pathloss import (
     single_state,
     umi_38901,
 )
+from netsim.radio.spectrum import assign_channels
 from netsim.rng import Streams
 from netsim.scenario import (
     AllocationConfig,
@@ -108,6 +109,15 @@ def large_scale_gains(
         wrap_offsets_m=wrap,
         ap_azimuth_deg=ap_azimuth_deg,
     )
+
+
+def frequency_plan(n_channels: int, topology: Topology, ap_xy: np.ndarray) -> np.ndarray:
+    """(A,) channel of each AP for reuse ``n_channels``, co-channel APs far apart (on a
+    hexagonal layout with wrap-around, measured to the nearest image)."""
+    wrap = None
+    if isinstance(topology, HexTopology) and topology.wrap_around:
+        wrap = hex_wrap_offsets({7: 1, 19: 2}[topology.sites], topology.isd_m)
+    return assign_channels(ap_xy, n_channels, wrap)
 
 
 def fading(radio: RadioConfig, streams: Streams, n_links: int) -> BlockFading:

@@ -49,9 +49,12 @@ from netsim.radio.links import (
     CellFreeLink,
     FixedRateLink,
     Grant,
+    OpenLoopPowerControl,
     OverTheAirLink,
+    SharedSpectrumLink,
     Uplink,
 )
+from netsim.radio.medium import CoChannelMedium
 from netsim.radio.pathloss import dbm_to_w
 from netsim.rng import Stream, Streams
 from netsim.scenario import Scenario, ScenarioError
@@ -112,7 +115,8 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     )
     server_inbox = simpy.Store(env)
     signalling = Signalling()
-    wiring = _Wiring(s, env, log, streams, air, data, server_inbox, signalling)
+    plan = _Spectrum.build(s, air, env)
+    wiring = _Wiring(s, env, log, streams, air, data, server_inbox, signalling, plan)
     aps = _access_points(wiring)
     grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
     schedules = build_devices.availability(s.device, n_pius, streams)
@@ -171,6 +175,36 @@ class _Wiring:
     data: _Learning
     server_inbox: simpy.Store
     signalling: Signalling
+    spectrum: _Spectrum
+
+
+@dataclass(frozen=True)
+class _Spectrum:
+    """The frequency plan: each AP's channel (A,) and its width (Hz); with reuse, the
+    co-channel medium every digital uplink transmits on, and each PIU's FDMA sub-band (its
+    rank among the PIUs its first AP serves)."""
+
+    channels: np.ndarray
+    width_hz: float
+    medium: CoChannelMedium | None
+    slots: np.ndarray
+    power_control: OpenLoopPowerControl | None
+
+    @classmethod
+    def build(cls, s: Scenario, air: _Air, env: simpy.Environment) -> _Spectrum:
+        serving = air.serving_ap
+        slots = np.zeros(len(serving), dtype=int)
+        for a in np.unique(serving):
+            mine = np.flatnonzero(serving == a)
+            slots[mine] = np.arange(len(mine))
+        pc = s.radio.power_control
+        control = None if pc is None else OpenLoopPowerControl(dbm_to_w(pc.p0_dbm), pc.alpha)
+        n_aps = air.gains.gain.shape[1]
+        if s.radio.reuse == "orthogonal":
+            return cls(np.arange(n_aps), s.radio.bandwidth_hz, None, slots, control)
+        channels = build_radio.frequency_plan(s.radio.reuse, s.topology, air.gains.ap_xy)
+        medium = CoChannelMedium(env, air.channel)
+        return cls(channels, s.radio.bandwidth_hz / s.radio.reuse, medium, slots, control)
 
 
 def _piu(
@@ -190,7 +224,7 @@ def _piu(
         k,
         ap_inbox=ap.inbox,
         server_inbox=w.server_inbox,
-        link=_uplink(s, k, ap, w.air.channel, dbm_to_w(device.tx_power_dbm), grants, w.env),
+        link=_uplink(w, k, ap, dbm_to_w(device.tx_power_dbm), grants),
         compute=ComputeModel(device.cpu_hz, device.cycles_per_sample, device.kappa),
         slowdown=device.slowdown,
         battery=Battery(device.battery_j),
@@ -278,12 +312,16 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             a,
             channel=air.channel,
             access=MultipleAccess(
-                w.env, s.radio.access, s.radio.bandwidth_hz, int((air.serving_ap == a).sum())
+                w.env,
+                s.radio.access,
+                w.spectrum.width_hz,
+                int((air.serving_ap == a).sum()),
+                int(w.spectrum.channels[a]),
             ),
             uplink=_backhaul(w.env, air.topology, a),
             server_inbox=w.server_inbox,
             tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
-            downlink_bandwidth_hz=s.radio.bandwidth_hz,
+            downlink_bandwidth_hz=w.spectrum.width_hz,
             ota=ota,
             attacker=spy if s.attack.ap == a else None,
         )
@@ -378,15 +416,10 @@ def _cellfree_grants(
 
 
 def _uplink(
-    s: Scenario,
-    k: int,
-    ap: AccessPoint,
-    channel: RadioChannel,
-    max_power_w: float,
-    cellfree: list[Grant] | None,
-    env: simpy.Environment,
+    w: _Wiring, k: int, ap: AccessPoint, max_power_w: float, cellfree: list[Grant] | None
 ) -> Uplink:
     """PIU ``k``'s uplink to ``ap`` in the scenario's uplink mode."""
+    s, channel, env, spectrum = w.s, w.air.channel, w.env, w.spectrum
     if cellfree is not None:
         return CellFreeLink(k, ap.index, ap.access, max_power_w, cellfree[k])
     if s.ota.enabled:
@@ -395,12 +428,18 @@ def _uplink(
             ap.inbox.put(OTAReady(update, slot))
 
         return OverTheAirLink(k, ap.index, ap.access, max_power_w, channel, submit, env)
+    control = spectrum.power_control
+    if spectrum.medium is not None:
+        slot = int(spectrum.slots[k])
+        return SharedSpectrumLink(
+            k, ap.index, ap.access, max_power_w, channel, spectrum.medium, slot, env, control
+        )
     if s.radio.target_rate_bps is not None:
         return FixedRateLink(
             k, ap.index, ap.access, max_power_w, channel,
-            s.radio.target_rate_bps, s.radio.max_retransmissions,
+            s.radio.target_rate_bps, s.radio.max_retransmissions, control,
         )  # fmt: skip
-    return AdaptiveRateLink(k, ap.index, ap.access, max_power_w, channel)
+    return AdaptiveRateLink(k, ap.index, ap.access, max_power_w, channel, control)
 
 
 def _check_link_budgets(pius: list[PIU], model_bits: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -25,7 +25,7 @@ from netsim.nodes.base import Node
 from netsim.nodes.messages import GlobalModel, Notice, Update
 from netsim.nodes.signalling import Signalling
 from netsim.radio.access import MultipleAccess
-from netsim.radio.links import Uplink
+from netsim.radio.links import Attempt, Uplink
 from netsim.rng import Stream, Streams
 
 if TYPE_CHECKING:
@@ -45,8 +45,10 @@ class _Activity:
 
     kind: str  # "train", "queue" or "tx"
     t_start_s: float
-    duration_s: float
+    duration_s: float  # NaN while a transmission on a shared medium runs
     energy_j: float
+    power_w: float | None = None  # a transmission of open duration draws this
+    cancel: Callable[[], None] | None = None  # withdraws it from the shared medium
 
 
 class PIU(Node):
@@ -408,7 +410,11 @@ class PIU(Node):
                     "method": attempt.label,
                 }
                 self.emit("tx_start", r, **both, detail=attempt.label)
-                yield from self._spend("tx", attempt.airtime_s, attempt.energy_j)
+                if attempt.done is None:
+                    yield from self._spend("tx", attempt.airtime_s, attempt.energy_j)
+                else:  # on a shared medium the airtime is known at the end
+                    attempt = yield from self._send_open(attempt)
+                    both["duration_s"] = attempt.airtime_s
                 self.emit(
                     "tx_end" if attempt.delivered else "tx_fail",
                     r,
@@ -417,6 +423,7 @@ class PIU(Node):
                     battery_j=self.battery.level_j,
                     rate_bps=attempt.rate_bps,
                     snr_db=attempt.snr_db,
+                    interference_w=attempt.interference_w,
                     reason=attempt.reason,
                     detail=attempt.note,
                 )
@@ -476,6 +483,31 @@ class PIU(Node):
         self.server_inbox.put(notice)
         self.ap_inbox.put(notice)
 
+    def _send_open(self, attempt: Attempt) -> Generator[simpy.Event, object, Attempt]:
+        """Transmit at ``attempt.power_w`` until the medium says the last bit is in
+        (``attempt.done``), drawing the energy at the end; if the battery cannot last that
+        long, stop where it empties (withdrawing the transmission)."""
+        assert attempt.done is not None and attempt.cancel is not None
+        power = attempt.power_w
+        start = self.env.now
+        self._activity = _Activity("tx", start, math.nan, math.nan, power, attempt.cancel)
+        lasts_s = self.battery.level_j / power if power > 0 else math.inf
+        if math.isinf(lasts_s):
+            yield attempt.done
+        else:
+            yield attempt.done | self.env.timeout(lasts_s)
+        if attempt.done.triggered:
+            finished = attempt.done.value
+            assert isinstance(finished, Attempt)
+            self.battery.draw(finished.energy_j)
+            self._activity = None
+            return finished
+        attempt.cancel()
+        drawn = self.battery.draw(self.battery.level_j)
+        self._activity = None
+        self._battery_empty("tx", self.env.now - start, drawn)
+        raise _BatteryEmpty
+
     def _spend(
         self, kind: str, duration_s: float, energy_j: float
     ) -> Generator[simpy.Event, object, None]:
@@ -492,24 +524,33 @@ class PIU(Node):
         yield self.env.timeout(lasts_s)
         drawn = self.battery.draw(self.battery.level_j)
         self._activity = None
+        self._battery_empty(kind, lasts_s, drawn)
+        raise _BatteryEmpty
+
+    def _battery_empty(self, kind: str, lasted_s: float, drawn_j: float) -> None:
+        """Log the battery running dry ``lasted_s`` into activity ``kind``."""
         if self._job is not None:
             self._job.cancel()
         self.emit(
             "battery_empty",
             self._round if self._round is not None else -1,
-            duration_s=lasts_s,
-            energy_j=drawn,
+            duration_s=lasted_s,
+            energy_j=drawn_j,
             battery_j=self.battery.level_j,
             activity=kind,
             detail=kind,
         )
-        raise _BatteryEmpty
 
     def _charge_interrupted(self, round_index: int, offline: bool = False) -> None:
         """Charge the interrupted activity's energy up to now and log the abort (the work
         done so far, ``duration_s``, is lost)."""
         act, drawn, done_s = self._activity, 0.0, 0.0
-        if act is not None and act.kind != "queue":
+        if act is not None and act.cancel is not None:
+            act.cancel()  # off the shared medium: the others' rates change now
+        if act is not None and act.power_w is not None:
+            done_s = self.env.now - act.t_start_s
+            drawn = self.battery.draw(act.power_w * done_s)
+        elif act is not None and act.kind != "queue":
             done_s = self.env.now - act.t_start_s
             fraction = done_s / act.duration_s if act.duration_s > 0 else 1.0
             drawn = self.battery.draw(act.energy_j * fraction)

@@ -18,17 +18,36 @@ class MultipleAccess:
     Parameters
     ----------
     scheme: "tdma", "fdma" or "cellfree".
-    bandwidth_hz: the AP's whole uplink band B.
+    bandwidth_hz: the AP's whole uplink band B (its frequency channel).
     n_served: PIUs associated with the AP (FDMA gives each B / n_served).
+    channel: the frequency channel the band is (co-channel APs share one; see
+        :mod:`netsim.radio.spectrum`).
     """
 
-    def __init__(self, env: simpy.Environment, scheme: str, bandwidth_hz: float, n_served: int):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scheme: str,
+        bandwidth_hz: float,
+        n_served: int,
+        channel: int = 0,
+    ):
         if scheme not in ("tdma", "fdma", "cellfree"):
             raise ValueError(f"unknown multiple access scheme {scheme!r}")
         self.scheme = scheme
-        n_served = max(1, n_served)
-        self.bandwidth_hz = bandwidth_hz / n_served if scheme == "fdma" else bandwidth_hz
-        self.slots = simpy.Resource(env, capacity=1 if scheme == "tdma" else n_served)
+        self.channel = channel
+        self.channel_hz = bandwidth_hz
+        self.n_slots = 1 if scheme == "tdma" else max(1, n_served)
+        self.bandwidth_hz = bandwidth_hz / self.n_slots if scheme == "fdma" else bandwidth_hz
+        self.slots = simpy.Resource(env, capacity=self.n_slots)
+
+    def subband(self, slot: int) -> tuple[float, float]:
+        """``[lo, hi)`` (Hz, from the channel's lower edge) of FDMA sub-band ``slot`` (taken
+        modulo the number of slots); the whole channel for TDMA."""
+        if self.scheme != "fdma":
+            return 0.0, self.channel_hz
+        k = slot % self.n_slots
+        return k * self.bandwidth_hz, (k + 1) * self.bandwidth_hz
 
     def request(self) -> simpy.resources.resource.Request:
         """Ask for a slot; use as ``with access.request() as req: yield req``."""

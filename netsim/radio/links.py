@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import simpy
@@ -30,6 +30,7 @@ from typing_extensions import override
 
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel, Transfer
+from netsim.radio.medium import CoChannelMedium, Delivered
 
 NAN = math.nan
 
@@ -52,7 +53,13 @@ class Attempt:
     (W); delivered: decoded (else an outage: the attempt is lost); rate_bps: bits over
     airtime (NaN where no bits are sent, over the air); snr_db: the SNR or SINR it saw;
     bits: payload size (NaN over the air); label: what was sent (the payload's encoding);
-    note: about the outcome, in words; reason: why it was not delivered ("outage").
+    note: about the outcome, in words; reason: why it was not delivered ("outage");
+    interference_w: mean co-channel interference power (W) on a shared medium.
+
+    An attempt on a shared medium does not know its airtime when it starts (it depends on
+    who else transmits): ``done`` is then an event succeeded with the finished
+    :class:`Attempt`, and ``cancel()`` withdraws the transmission if the PIU stops early;
+    ``airtime_s`` and ``energy_j`` are NaN until then.
     """
 
     airtime_s: float
@@ -65,6 +72,9 @@ class Attempt:
     label: str = ""
     note: str = ""
     reason: str | None = None
+    interference_w: float = NAN
+    done: simpy.Event | None = field(default=None, compare=False)
+    cancel: Callable[[], None] | None = field(default=None, compare=False)
 
 
 class Uplink(ABC):
@@ -121,14 +131,51 @@ class Uplink(ABC):
         """SNR (linear) with the fading averaged out, at this round's power."""
 
 
+@dataclass(frozen=True)
+class OpenLoopPowerControl:
+    """Open-loop uplink power control (3GPP TS 38.213 7.1.1, PUSCH without the closed-loop
+    term): ``P = min(P_max, P0 + alpha PL)`` dBm, with PL the large-scale path loss (dB) to
+    the serving AP, i.e. ``p = min(p_max, p0_w / beta^alpha)`` in W. Without OFDMA the
+    whole band is one allocation, so P0 is per band (no ``10 log10(2^mu M_RB)`` term).
+
+    p0_w: P0 (W); alpha: fractional path-loss compensation in [0, 1] (0: everyone at P0).
+    """
+
+    p0_w: float
+    alpha: float
+
+    def power_w(self, max_w: float, gain: float) -> float:
+        """The transmit power (W) for a large-scale gain ``gain`` (linear), capped at
+        ``max_w``."""
+        return min(max_w, self.p0_w * gain ** (-self.alpha))
+
+
 class _ChannelLink(Uplink):
-    """A link over the block-fading :class:`RadioChannel`, planned at its mean-SNR rate."""
+    """A link over the block-fading :class:`RadioChannel`, planned at its mean-SNR rate,
+    at full power or under open-loop ``power_control`` (re-evaluated every round at the
+    link's current gain, so it follows a moving PIU)."""
 
     def __init__(
-        self, piu: int, ap: int, band: MultipleAccess, max_power_w: float, channel: RadioChannel
+        self,
+        piu: int,
+        ap: int,
+        band: MultipleAccess,
+        max_power_w: float,
+        channel: RadioChannel,
+        power_control: OpenLoopPowerControl | None = None,
     ) -> None:
         super().__init__(piu, ap, band, max_power_w)
         self.channel = channel
+        self.power_control = power_control
+        self.use(None)
+
+    @override
+    def use(self, grant: Grant | None) -> None:
+        if self.power_control is None or grant is not None:
+            super().use(grant)
+            return
+        gain = float(self.channel.gain[self.piu, self.ap])
+        self.power_w = self.power_control.power_w(self.max_power_w, gain)
 
     @override
     def planned_airtime_s(self, bits: int) -> float:
@@ -178,8 +225,9 @@ class FixedRateLink(AdaptiveRateLink):
         channel: RadioChannel,
         rate_bps: float,
         max_retransmissions: int,
+        power_control: OpenLoopPowerControl | None = None,
     ) -> None:
-        super().__init__(piu, ap, band, max_power_w, channel)
+        super().__init__(piu, ap, band, max_power_w, channel, power_control)
         self.rate_bps = rate_bps
         self.max_retransmissions = max_retransmissions
 
@@ -206,6 +254,61 @@ class FixedRateLink(AdaptiveRateLink):
     @override
     def planned_airtime_s(self, bits: int) -> float:
         return bits / self.rate_bps
+
+
+class SharedSpectrumLink(_ChannelLink):
+    """A digital uplink on a frequency channel shared with other cells: its rate follows
+    the SINR on the :class:`~netsim.radio.medium.CoChannelMedium` as co-channel
+    transmissions start and stop and the fading changes, so its airtime is known only when
+    its last bit is delivered. TDMA sends on the whole channel; FDMA on sub-band ``slot``
+    of its AP's channel. Planning uses the mean SNR without interference (optimistic)."""
+
+    def __init__(
+        self,
+        piu: int,
+        ap: int,
+        band: MultipleAccess,
+        max_power_w: float,
+        channel: RadioChannel,
+        medium: CoChannelMedium,
+        slot: int,
+        env: simpy.Environment,
+        power_control: OpenLoopPowerControl | None = None,
+    ) -> None:
+        super().__init__(piu, ap, band, max_power_w, channel, power_control)
+        self.medium = medium
+        self.slot = slot
+        self._env = env
+
+    @override
+    def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
+        band, power = self.slot_band, self.power_w
+        lo, hi = band.subband(self.slot)
+        tx = self.medium.start(self.piu, self.ap, band.channel, lo, hi, power, bits)
+        finished = self._env.event()
+
+        def report(event: simpy.Event) -> None:
+            d = event.value
+            assert isinstance(d, Delivered)
+            finished.succeed(
+                Attempt(
+                    d.airtime_s,
+                    power * d.airtime_s,
+                    power,
+                    True,
+                    d.rate_bps,
+                    d.sinr_db,
+                    bits,
+                    label,
+                    interference_w=d.interference_w,
+                )
+            )
+
+        tx.done.callbacks.append(report)
+        yield Attempt(
+            NAN, NAN, power, True, bits=bits, label=label, done=finished,
+            cancel=lambda: self.medium.stop(tx),
+        )  # fmt: skip
 
 
 class CellFreeLink(Uplink):

@@ -88,6 +88,7 @@ from netsim.scenario.radio import (
     Ngo3SlopePathLoss,
     OTAConfig,
     PathLoss,
+    PowerControlConfig,
     RadioConfig,
     UMiPathLoss,
 )
@@ -148,6 +149,7 @@ __all__ = [
     "NoStraggler",
     "NonNegativeFloat",
     "OTAConfig",
+    "PowerControlConfig",
     "OptimizerConfig",
     "ParetoStraggler",
     "Partition",

@@ -85,6 +85,15 @@ PathLoss = Annotated[
 ]
 
 
+class PowerControlConfig(_Frozen):
+    """Open-loop uplink power control (3GPP TS 38.213 7.1.1): every digital uplink sends at
+    ``min(P_max, p0_dbm + alpha PL)`` dBm, PL the large-scale path loss to its AP (dB);
+    alpha in [0, 1] (1: full compensation, every PIU arrives at ``p0_dbm`` when it can)."""
+
+    p0_dbm: PowerDbm
+    alpha: float = Field(1.0, ge=0.0, le=1.0)
+
+
 class RadioConfig(_Frozen):
     """Wireless access: path loss, shadowing, fading, bandwidth, noise, multiple access.
 
@@ -100,6 +109,12 @@ class RadioConfig(_Frozen):
     access: "tdma" / "fdma" on each AP's band, or "cellfree": every AP (``antennas_per_ap``
         antennas) receives every PIU at once on the whole band; the rate is the closed-form
         MR rate with pilot contamination, ``B (1 - tau_p/tau_c) log2(1 + SINR)``.
+    reuse: "orthogonal" (every AP has the whole band ``bandwidth_hz`` to itself and hears no
+        other cell: the default, today's assumption) or N: the band is split into N
+        channels of ``bandwidth_hz / N``, assigned so that co-channel APs are far apart
+        (``netsim/radio/spectrum.py``); uplinks on one channel interfere, and each
+        transmission's rate follows its SINR on the timeline (``netsim/radio/medium.py``).
+    power_control: open-loop uplink power control of digital uplinks (absent: full power).
     """
 
     pathloss: PathLoss = LogDistancePathLoss()
@@ -115,6 +130,8 @@ class RadioConfig(_Frozen):
     noise_psd_dbm_hz: float = Field(-174.0, ge=-300.0, le=0.0)
     noise_figure_db: float = Field(9.0, ge=0.0, le=100.0)
     access: Literal["tdma", "fdma", "cellfree"] = "tdma"
+    reuse: Literal["orthogonal"] | Annotated[int, Field(ge=1, le=64)] = "orthogonal"
+    power_control: PowerControlConfig | None = None
     ap_tx_power_dbm: PowerDbm = 30.0
     target_rate_bps: PositiveFloat | None = None
     max_retransmissions: int = Field(4, ge=0)
@@ -130,6 +147,22 @@ class RadioConfig(_Frozen):
                 "pilot_length",
                 self.pilot_length,
                 f"fewer than coherence_symbols ({self.coherence_symbols})",
+            )
+        if self.reuse != "orthogonal" and self.access == "cellfree":
+            raise _FieldError(
+                "reuse", self.reuse, "'orthogonal' with access = 'cellfree' (one shared band)"
+            )
+        if self.reuse != "orthogonal" and self.target_rate_bps is not None:
+            raise _FieldError(
+                "reuse",
+                self.reuse,
+                "'orthogonal' with a fixed target_rate_bps (rate adaptation on a shared band)",
+            )
+        if self.power_control is not None and self.access == "cellfree":
+            raise _FieldError(
+                "power_control",
+                self.power_control.model_dump(),
+                "unset with access = 'cellfree' (its power is the allocation's)",
             )
         if self.access == "cellfree" and self.target_rate_bps is not None:
             raise _FieldError(

@@ -50,6 +50,15 @@ class Scenario(_Frozen):
             raise _FieldError(
                 "ota.enabled", True, "false with radio.access = 'cellfree' or radio.target_rate_bps"
             )
+        if self.ota.enabled and (
+            self.radio.reuse != "orthogonal" or self.radio.power_control is not None
+        ):
+            raise _FieldError(
+                "ota.enabled",
+                True,
+                "false with radio.reuse or radio.power_control (over the air has its own "
+                "power control and one slot per AP)",
+            )
         if self.ota.enabled and self.compression.method != "none":
             raise _FieldError(
                 "compression.method",

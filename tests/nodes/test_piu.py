@@ -188,3 +188,37 @@ def test_a_piu_told_its_update_was_discarded_undoes_its_compressor_state():
     signalling.discarded(0, 3)
     signalling.discarded(1, 3)  # another PIU's
     assert undone == [(0, 3)]
+
+
+def test_an_abort_on_a_shared_channel_withdraws_the_transmission():
+    import math
+
+    import numpy as np
+
+    from netsim.radio.access import MultipleAccess
+    from netsim.radio.channel import RadioChannel
+    from netsim.radio.fading import NoFading
+    from netsim.radio.links import SharedSpectrumLink
+    from netsim.radio.medium import CoChannelMedium
+
+    beta = np.array([[1e-9, 5e-11], [5e-11, 1e-9]])
+    noise, band_hz = 1e-20 * 1e6, 1e6
+    env, log = simpy.Environment(), EventLog()
+    channel = RadioChannel(beta, NoFading(2), 0.01, 1e-20)
+    medium = CoChannelMedium(env, channel)
+    band = MultipleAccess(env, "tdma", band_hz, 1, channel=0)
+    link = SharedSpectrumLink(0, 0, band, POWER, channel, medium, 0, env)
+    piu, ap_inbox, _, _ = make_piu(env, log, link)
+    other = medium.start(1, 1, 0, 0.0, band_hz, POWER, 2e6)  # PIU 1 in the other cell
+    _deliver(env, piu.inbox, 0.0, _model())
+    t_abort = T_TRAIN + 5e-6  # a quarter into its ~19 us upload
+    _then(env, t_abort, lambda: piu.abort(0))
+    env.run()
+    abort = frame(log).set_index("event").loc["abort"]
+    assert abort.activity == "tx" and abort.duration_s == pytest.approx(5e-6)
+    assert abort.energy_j == pytest.approx(POWER * 5e-6)  # the power it sent at, so long
+    alone = band_hz * math.log2(1 + POWER * 1e-9 / noise)
+    shared = band_hz * math.log2(1 + POWER * 1e-9 / (noise + POWER * 5e-11))
+    sent = alone * T_TRAIN + shared * (t_abort - T_TRAIN)
+    assert other.done.value.airtime_s == pytest.approx(t_abort + (2e6 - sent) / alone, rel=1e-12)
+    assert ap_inbox.items == [] and medium.active == []
