@@ -543,9 +543,12 @@ def _plot_curves(curves: dict[str, list[pd.DataFrame]], png: str) -> None:
 def spectrum_configs(rounds: int) -> list[Config]:
     configs = []
     for reuse in ("orthogonal", "3", "1"):
-        for pc, label in (("", ""), ("radio.power_control={p0_dbm=-80.0, alpha=0.8}", " +PC")):
+        for pc, label in (("", ""), ("radio.power_control={p0_dbm=-60.0, alpha=0.8}", " +PC")):
             sets = [f"protocol.rounds={rounds}", f"radio.reuse={reuse}", *([pc] if pc else [])]
             configs.append(Config(f"reuse {reuse}{label}", tuple(sets)))
+    for combining in ("mrc", "mmse_irc"):  # 4 receive antennas per AP, reuse 1
+        sets = [f"protocol.rounds={rounds}", f"radio.combining={combining}"]
+        configs.append(Config(f"reuse 1 4x {combining}", (*sets, "radio.antennas_per_ap=4")))
     return configs
 
 
@@ -558,6 +561,7 @@ def spectrum(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
             rate = float(tx.rate_bps.mean())
             if cfg.label.startswith("reuse orthogonal"):
                 base_rate[(seed, cfg.label.endswith("+PC"))] = rate
+            pc = cfg.label.endswith("+PC")
             rows.append(
                 {
                     "config": cfg.label,
@@ -571,7 +575,7 @@ def spectrum(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
                     "interference_dBm": float(10 * np.log10(tx.interference_w.mean() * 1e3))
                     if tx.interference_w.notna().any()
                     else math.nan,
-                    "orthogonal_overstates": base_rate[(seed, cfg.label.endswith("+PC"))] / rate,
+                    "orthogonal_overstates": base_rate[(seed, pc)] / rate,
                 }
             )
     return pd.DataFrame(rows)

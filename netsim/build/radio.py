@@ -4,9 +4,11 @@ fading, the cell-free uplink, the over-the-air receiver and the round allocator.
 from __future__ import annotations
 
 import numpy as np
+import simpy
 
 from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
 from netsim.radio.cellfree import assign_pilots, estimation_quality
+from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import (
     BlockFading,
     GaussMarkovFading,
@@ -17,6 +19,7 @@ from netsim.radio.fading import (
     gauss_markov_rho,
 )
 from netsim.radio.largescale import LargeScaleGains, LossModel
+from netsim.radio.medium import CoChannelMedium
 from netsim.radio.ota import OTAReceiver
 from netsim.radio.pathloss import (
     LinkLoss,
@@ -118,6 +121,26 @@ def frequency_plan(n_channels: int, topology: Topology, ap_xy: np.ndarray) -> np
     if isinstance(topology, HexTopology) and topology.wrap_around:
         wrap = hex_wrap_offsets({7: 1, 19: 2}[topology.sites], topology.isd_m)
     return assign_channels(ap_xy, n_channels, wrap)
+
+
+def medium(
+    radio: RadioConfig,
+    channel: RadioChannel,
+    n_aps: int,
+    env: simpy.Environment,
+    streams: Streams,
+) -> CoChannelMedium | None:
+    """The medium digital uplinks share when channels are reused or APs have several
+    receive antennas (``combining`` "mrc" / "mmse_irc"); None otherwise (orthogonal,
+    one antenna: every link on its own)."""
+    combining = radio.combining in ("mrc", "mmse_irc")
+    if radio.reuse == "orthogonal" and not combining:
+        return None
+    if not combining:
+        return CoChannelMedium(env, channel)
+    n = radio.antennas_per_ap
+    per_antenna = fading(radio, streams, n_aps * n) if n > 1 else None
+    return CoChannelMedium(env, channel, n, per_antenna, radio.combining)
 
 
 def fading(radio: RadioConfig, streams: Streams, n_links: int) -> BlockFading:

@@ -115,7 +115,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     )
     server_inbox = simpy.Store(env)
     signalling = Signalling()
-    plan = _Spectrum.build(s, air, env)
+    plan = _Spectrum.build(s, air, env, streams)
     wiring = _Wiring(s, env, log, streams, air, data, server_inbox, signalling, plan)
     aps = _access_points(wiring)
     grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
@@ -191,7 +191,7 @@ class _Spectrum:
     power_control: OpenLoopPowerControl | None
 
     @classmethod
-    def build(cls, s: Scenario, air: _Air, env: simpy.Environment) -> _Spectrum:
+    def build(cls, s: Scenario, air: _Air, env: simpy.Environment, streams: Streams) -> _Spectrum:
         serving = air.serving_ap
         slots = np.zeros(len(serving), dtype=int)
         for a in np.unique(serving):
@@ -200,10 +200,10 @@ class _Spectrum:
         pc = s.radio.power_control
         control = None if pc is None else OpenLoopPowerControl(dbm_to_w(pc.p0_dbm), pc.alpha)
         n_aps = air.gains.gain.shape[1]
+        medium = build_radio.medium(s.radio, air.channel, n_aps, env, streams)
         if s.radio.reuse == "orthogonal":
-            return cls(np.arange(n_aps), s.radio.bandwidth_hz, None, slots, control)
+            return cls(np.arange(n_aps), s.radio.bandwidth_hz, medium, slots, control)
         channels = build_radio.frequency_plan(s.radio.reuse, s.topology, air.gains.ap_xy)
-        medium = CoChannelMedium(env, air.channel)
         return cls(channels, s.radio.bandwidth_hz / s.radio.reuse, medium, slots, control)
 
 

@@ -9,11 +9,18 @@ bits it still has to deliver. PIU k's SINR at its AP a,
 
 counts every other transmission j on the same channel at its actual power, spread evenly
 over its own band ``W_j``, by the bandwidth ``overlap_kj`` it shares with k, through its
-gain to k's AP (large-scale beta times the block's fading h). The rate ``W_k log2(1 +
-SINR_k)`` is piecewise constant: it changes only when a transmission starts or ends or a
-fading block ends, so the bits delivered integrate exactly and a transmission ends at the
-instant its last bit is delivered. All rates are recomputed together with numpy over the
-active transmissions (no loop over pairs).
+gain to k's AP (large-scale beta times the block's fading h). With N receive antennas per
+AP (channel vectors h_ka, N entries), the AP combines with MRC (``w = h_ka``) or MMSE-IRC
+(``w = R^-1 h_ka``, ``R = sum_j q_kj h_ja h_ja^H + N0 W_k I``, q_kj the power of j in k's
+band), which suppresses co-channel interference:
+
+    SINR_MRC = p_k ||h_ka||^4 / (sum_j q_kj |h_ka^H h_ja|^2 + N0 W_k ||h_ka||^2),
+    SINR_IRC = p_k h_ka^H R^-1 h_ka  (>= SINR_MRC; equal without interference).
+
+The rate ``W_k log2(1 + SINR_k)`` is piecewise constant: it changes only when a
+transmission starts or ends or a fading block ends, so the bits delivered integrate exactly
+and a transmission ends at the instant its last bit is delivered. All rates are recomputed
+together with numpy over the active transmissions (no loop over pairs).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import numpy as np
 import simpy
 
 from netsim.radio.channel import RadioChannel
+from netsim.radio.fading import BlockFading
 
 
 @dataclass(frozen=True)
@@ -69,11 +77,28 @@ class CoChannelMedium:
     ----------
     env: the timeline.
     channel: the PIU-AP channels (large-scale gains, block fading, noise PSD in W/Hz).
+    antennas: N receive antennas per AP; with more than one, ``fading`` gives each PIU's
+        small-scale coefficients to every antenna (AP a owns columns a N .. a N + N - 1).
+    combining: "mrc" or "mmse_irc" (the same with one antenna).
     """
 
-    def __init__(self, env: simpy.Environment, channel: RadioChannel) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        channel: RadioChannel,
+        antennas: int = 1,
+        fading: BlockFading | None = None,
+        combining: str = "mrc",
+    ) -> None:
+        if antennas > 1 and fading is None:
+            raise ValueError("antennas > 1 needs the per-antenna fading")
+        if combining not in ("mrc", "mmse_irc"):
+            raise ValueError(f"unknown combining {combining!r}")
         self.env = env
         self.channel = channel
+        self.antennas = antennas
+        self.fading = fading if fading is not None else channel.fading
+        self.combining = combining
         self.active: list[Transmission] = []
         self._generation = 0  # timers of older generations are stale
 
@@ -127,7 +152,7 @@ class CoChannelMedium:
         ends = np.array([now + tx.left_bits / tx.rate_bps for tx in self.active])
         first = float(ends.min())
         due = [tx for tx, end in zip(self.active, ends, strict=True) if end == first]
-        if not self.channel.fading.static:
+        if not self.fading.static:
             boundary = (self._block(now) + 1) * self.channel.coherence_s
             if boundary < first:
                 first, due = boundary, []
@@ -165,8 +190,16 @@ class CoChannelMedium:
         return block
 
     def _rates(self, now: float) -> None:
-        """SINR, interference and rate of every active transmission in this block."""
-        txs = self.active
+        """Store every active transmission's rate, SINR and interference in this block."""
+        rate, sinr, interference = self.evaluate(self.active, now)
+        for tx, r, s, i in zip(self.active, rate, sinr, interference, strict=True):
+            tx.rate_bps, tx.sinr, tx.interference_w = float(r), float(s), float(i)
+
+    def evaluate(
+        self, txs: list[Transmission], now: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rate bit/s, SINR, interference W) (n,) of transmissions ``txs`` sending together
+        at time ``now`` (its fading block); the interference is the mean per antenna."""
         piu = np.array([tx.piu for tx in txs])
         ap = np.array([tx.ap for tx in txs])
         chan = np.array([tx.channel for tx in txs])
@@ -175,21 +208,50 @@ class CoChannelMedium:
         power = np.array([tx.power_w for tx in txs])
         width = hi - lo
         block = self._block(now)
-        fading = self.channel.fading
-        h = np.stack([fading.gains(int(k), block, 1)[0] for k in piu])  # (n, A)
-        gain = self.channel.gain[piu][:, ap] * h[:, ap]  # (n_from, n_to): from j to i's AP
         overlap = np.clip(
             np.minimum(hi[:, None], hi[None, :]) - np.maximum(lo[:, None], lo[None, :]), 0.0, None
         )  # (n, n)
         overlap *= chan[:, None] == chan[None, :]
         np.fill_diagonal(overlap, 0.0)
-        # interference at i: sum_j p_j / W_j * overlap_ij * gain_ji
-        interference = np.einsum("ij,j,ji->i", overlap, power / width, gain)
-        signal = power * np.diagonal(gain)
-        sinr = signal / (self.channel.noise_psd_w_hz * width + interference)
-        rate = width * np.log2(1.0 + sinr)
-        for tx, r, s, i in zip(txs, rate, sinr, interference, strict=True):
-            tx.rate_bps, tx.sinr, tx.interference_w = float(r), float(s), float(i)
+        q = overlap * (power / width)[None, :]  # (n, n): power of j in i's band
+        noise = self.channel.noise_psd_w_hz * width  # (n,)
+        beta = self.channel.gain[piu][:, ap]  # (n_from, n_to): from j to i's AP
+        if self.antennas == 1:
+            gain = beta * np.stack([self.fading.gains(int(k), block, 1)[0] for k in piu])[:, ap]
+            interference = np.einsum("ij,ji->i", q, gain)
+            sinr = power * np.diagonal(gain) / (noise + interference)
+        else:
+            sinr, interference = self._combined(piu, ap, block, beta, q, power, noise)
+        return width * np.log2(1.0 + sinr), sinr, interference
+
+    def _combined(
+        self,
+        piu: np.ndarray,
+        ap: np.ndarray,
+        block: int,
+        beta: np.ndarray,
+        q: np.ndarray,
+        power: np.ndarray,
+        noise: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """SINR and per-antenna interference (n,) with N antennas and MRC or MMSE-IRC."""
+        n_ant = self.antennas
+        coef = np.stack([self.fading.coefficients(int(k), block, 1)[0] for k in piu])
+        coef = coef.reshape(len(piu), -1, n_ant)[:, ap, :]  # (n_from, n_to, N)
+        h = np.sqrt(beta)[:, :, None] * coef  # channel of j at i's AP
+        own = np.einsum("iin->in", h)  # (n, N)
+        interference = np.einsum("ij,jin->i", q, np.abs(h) ** 2) / n_ant
+        if self.combining == "mrc":
+            norm2 = np.sum(np.abs(own) ** 2, axis=1)
+            cross = np.abs(np.einsum("in,jin->ij", own.conj(), h)) ** 2  # |h_i^H h_ji|^2
+            np.fill_diagonal(cross, 0.0)
+            sinr = power * norm2**2 / (np.einsum("ij,ij->i", q, cross) + noise * norm2)
+            return sinr, interference
+        cov = np.einsum("ij,jin,jim->inm", q, h, h.conj())  # (n, N, N)
+        cov += noise[:, None, None] * np.eye(n_ant)[None, :, :]
+        solved = np.linalg.solve(cov, own[:, :, None])[:, :, 0]  # R^-1 h_i
+        sinr = power * np.real(np.einsum("in,in->i", own.conj(), solved))
+        return sinr, interference
 
 
 def _db(x: float) -> float:

@@ -115,6 +115,10 @@ class RadioConfig(_Frozen):
         (``netsim/radio/spectrum.py``); uplinks on one channel interfere, and each
         transmission's rate follows its SINR on the timeline (``netsim/radio/medium.py``).
     power_control: open-loop uplink power control of digital uplinks (absent: full power).
+    combining: with access "tdma" / "fdma", "mrc" or "mmse_irc" gives every AP
+        ``antennas_per_ap`` receive antennas, combined by maximum ratio or by MMSE with
+        interference rejection (``netsim/radio/medium.py``); the default "mr" keeps one
+        receive antenna there. With "cellfree": "mr" or "lsfd".
     """
 
     pathloss: PathLoss = LogDistancePathLoss()
@@ -136,7 +140,9 @@ class RadioConfig(_Frozen):
     target_rate_bps: PositiveFloat | None = None
     max_retransmissions: int = Field(4, ge=0)
     antennas_per_ap: int = Field(4, ge=1)  # cellfree: N
-    combining: Literal["mr", "lsfd"] = "mr"  # cellfree: CPU combining of the APs' MR estimates
+    # cellfree: "mr" / "lsfd" (CPU combining of the APs' MR estimates); tdma / fdma: "mrc" /
+    # "mmse_irc" give each AP antennas_per_ap receive antennas (default "mr": one antenna)
+    combining: Literal["mr", "lsfd", "mrc", "mmse_irc"] = "mr"
     pilot_length: int = Field(10, ge=1)  # cellfree: tau_p
     coherence_symbols: int = Field(200, ge=2)  # cellfree: tau_c
 
@@ -157,6 +163,16 @@ class RadioConfig(_Frozen):
                 "reuse",
                 self.reuse,
                 "'orthogonal' with a fixed target_rate_bps (rate adaptation on a shared band)",
+            )
+        if self.combining in ("mrc", "mmse_irc") and self.access == "cellfree":
+            raise _FieldError(
+                "combining", self.combining, "'mr' or 'lsfd' with access = 'cellfree'"
+            )
+        if self.combining in ("mrc", "mmse_irc") and self.target_rate_bps is not None:
+            raise _FieldError(
+                "combining",
+                self.combining,
+                "'mr' (one antenna) with a fixed target_rate_bps (rate adaptation only)",
             )
         if self.power_control is not None and self.access == "cellfree":
             raise _FieldError(

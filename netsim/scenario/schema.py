@@ -51,13 +51,15 @@ class Scenario(_Frozen):
                 "ota.enabled", True, "false with radio.access = 'cellfree' or radio.target_rate_bps"
             )
         if self.ota.enabled and (
-            self.radio.reuse != "orthogonal" or self.radio.power_control is not None
+            self.radio.reuse != "orthogonal"
+            or self.radio.power_control is not None
+            or self.radio.combining in ("mrc", "mmse_irc")
         ):
             raise _FieldError(
                 "ota.enabled",
                 True,
-                "false with radio.reuse or radio.power_control (over the air has its own "
-                "power control and one slot per AP)",
+                "false with radio.reuse, radio.power_control or radio.combining = 'mrc' / "
+                "'mmse_irc' (over the air has its own receiver and power control)",
             )
         if self.ota.enabled and self.compression.method != "none":
             raise _FieldError(

@@ -103,3 +103,54 @@ def test_alone_on_a_fading_channel_it_matches_the_block_integration():
     proc = env.process(later())
     env.run()
     assert proc.ok and proc.triggered
+
+
+def _antennas(n_ant: int, combining: str, seed: int = 1):
+    from netsim.radio.fading import IIDBlockFading
+    from netsim.rng import Streams
+
+    env = simpy.Environment()
+    fading = IIDBlockFading(Streams(seed), 2 * n_ant, 0.0)  # 2 APs x N antennas per PIU
+    channel = RadioChannel(BETA, NoFading(2), 0.001, N0)
+    return env, CoChannelMedium(env, channel, n_ant, fading, combining)
+
+
+def test_mrc_outage_with_n_antennas_is_the_incomplete_gamma():
+    from scipy.special import gammainc
+
+    n_ant, blocks = 4, 4000
+    env, medium = _antennas(n_ant, "mrc")
+    tx = medium.start(0, 0, 0, 0.0, B, P, 1e12)
+    sinr = np.array([medium.evaluate([tx], b * 0.001)[1][0] for b in range(blocks)])
+    rho = P * 1e-9 / (N0 * B)  # mean SNR per antenna
+    # SINR / rho ~ Gamma(N, 1): the sample mean has relative deviation 1 / sqrt(N blocks)
+    assert sinr.mean() == pytest.approx(n_ant * rho, rel=4 / math.sqrt(n_ant * blocks))
+    for x in (2.0, 4.0, 6.0):  # thresholds around the mean N rho
+        p = gammainc(n_ant, x)
+        sigma = math.sqrt(p * (1 - p) / blocks)
+        assert abs(np.mean(sinr < x * rho) - p) < 4 * sigma
+
+
+def test_mmse_irc_beats_mrc_with_an_interferer_and_equals_it_without():
+    for interfered in (False, True):
+        sinrs = {}
+        for combining in ("mrc", "mmse_irc"):
+            env, medium = _antennas(4, combining)
+            txs = [medium.start(0, 0, 0, 0.0, B, P, 1e12)]
+            if interfered:
+                txs.append(medium.start(1, 1, 0, 0.0, B, P, 1e12))
+            sinrs[combining] = np.array([medium.evaluate(txs, b * 0.001)[1][0] for b in range(200)])
+        if interfered:
+            assert (sinrs["mmse_irc"] >= sinrs["mrc"] * (1 - 1e-12)).all()
+            assert sinrs["mmse_irc"].mean() > 1.5 * sinrs["mrc"].mean()  # 4 antennas, 1 interferer
+        else:
+            np.testing.assert_allclose(sinrs["mmse_irc"], sinrs["mrc"], rtol=1e-12)
+
+
+def test_one_antenna_of_either_combiner_is_the_scalar_channel():
+    env, medium = _antennas(1, "mmse_irc")
+    a = medium.start(0, 0, 0, 0.0, B, P, 1e12)
+    b = medium.start(1, 1, 0, 0.0, B, P, 1e12)
+    h = [medium.fading.gains(k, 0, 1)[0] for k in (0, 1)]
+    sinr = P * 1e-9 * h[0][0] / (N0 * B + P * 5e-11 * h[1][0])
+    assert a.sinr == pytest.approx(sinr, rel=1e-12) and b.interference_w > 0

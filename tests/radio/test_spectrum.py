@@ -116,6 +116,8 @@ def test_open_loop_power_control_by_hand_with_the_cap():
         (["radio.reuse=1", "radio.target_rate_bps=1e5"], "radio.reuse = 1"),
         (["radio.reuse=1", "ota.enabled=true"], "ota.enabled = True"),
         (["radio.reuse=0"], "radio.reuse"),
+        (["radio.combining='mrc'", "radio.access='cellfree'"], "radio.combining = 'mrc'"),
+        (["radio.combining='mmse_irc'", "ota.enabled=true"], "ota.enabled = True"),
     ],
 )
 def test_shared_spectrum_clashes_are_named(overrides, needle):
