@@ -546,6 +546,9 @@ def spectrum_configs(rounds: int) -> list[Config]:
         for pc, label in (("", ""), ("radio.power_control={p0_dbm=-60.0, alpha=0.8}", " +PC")):
             sets = [f"protocol.rounds={rounds}", f"radio.reuse={reuse}", *([pc] if pc else [])]
             configs.append(Config(f"reuse {reuse}{label}", tuple(sets)))
+    for scheduler in ("rr", "pf"):  # OFDMA, reuse 1
+        sets = (f"protocol.rounds={rounds}", f"radio.scheduler={scheduler}")
+        configs.append(Config(f"reuse 1 OFDMA {scheduler}", sets))
     for combining in ("mrc", "mmse_irc"):  # 4 receive antennas per AP, reuse 1
         sets = [f"protocol.rounds={rounds}", f"radio.combining={combining}"]
         configs.append(Config(f"reuse 1 4x {combining}", (*sets, "radio.antennas_per_ap=4")))

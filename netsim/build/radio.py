@@ -3,6 +3,8 @@ fading, the cell-free uplink, the over-the-air receiver and the round allocator.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import simpy
 
@@ -33,6 +35,7 @@ from netsim.radio.pathloss import (
     single_state,
     umi_38901,
 )
+from netsim.radio.scheduler import OFDMAScheduler, resource_blocks
 from netsim.radio.spectrum import assign_channels
 from netsim.rng import Streams
 from netsim.scenario import (
@@ -141,6 +144,32 @@ def medium(
     n = radio.antennas_per_ap
     per_antenna = fading(radio, streams, n_aps * n) if n > 1 else None
     return CoChannelMedium(env, channel, n, per_antenna, radio.combining)
+
+
+def ofdma_scheduler(
+    radio: RadioConfig,
+    channel: RadioChannel,
+    channels: np.ndarray,
+    width_hz: float,
+    env: simpy.Environment,
+    streams: Streams,
+) -> OFDMAScheduler:
+    """The APs' OFDMA schedulers of ``radio.scheduler`` on channels of ``width_hz``, with
+    frequency-selective fading: one coefficient per group of ``rb_group_size`` RBs."""
+    n_rb = resource_blocks(width_hz, radio.numerology)
+    groups = math.ceil(n_rb / radio.rb_group_size)
+    n_aps = channel.gain.shape[1]
+    return OFDMAScheduler(
+        env,
+        channel,
+        fading(radio, streams, n_aps * groups),
+        width_hz,
+        channels,
+        radio.numerology,
+        radio.scheduler,
+        radio.pf_window_slots,
+        radio.rb_group_size,
+    )
 
 
 def fading(radio: RadioConfig, streams: Streams, n_links: int) -> BlockFading:

@@ -49,6 +49,7 @@ from netsim.radio.links import (
     CellFreeLink,
     FixedRateLink,
     Grant,
+    OFDMALink,
     OpenLoopPowerControl,
     OverTheAirLink,
     SharedSpectrumLink,
@@ -56,6 +57,7 @@ from netsim.radio.links import (
 )
 from netsim.radio.medium import CoChannelMedium
 from netsim.radio.pathloss import dbm_to_w
+from netsim.radio.scheduler import OFDMAScheduler
 from netsim.rng import Stream, Streams
 from netsim.scenario import Scenario, ScenarioError
 from netsim.topologies import positions
@@ -189,6 +191,7 @@ class _Spectrum:
     medium: CoChannelMedium | None
     slots: np.ndarray
     power_control: OpenLoopPowerControl | None
+    scheduler: OFDMAScheduler | None = None
 
     @classmethod
     def build(cls, s: Scenario, air: _Air, env: simpy.Environment, streams: Streams) -> _Spectrum:
@@ -200,11 +203,18 @@ class _Spectrum:
         pc = s.radio.power_control
         control = None if pc is None else OpenLoopPowerControl(dbm_to_w(pc.p0_dbm), pc.alpha)
         n_aps = air.gains.gain.shape[1]
-        medium = build_radio.medium(s.radio, air.channel, n_aps, env, streams)
         if s.radio.reuse == "orthogonal":
-            return cls(np.arange(n_aps), s.radio.bandwidth_hz, medium, slots, control)
-        channels = build_radio.frequency_plan(s.radio.reuse, s.topology, air.gains.ap_xy)
-        return cls(channels, s.radio.bandwidth_hz / s.radio.reuse, medium, slots, control)
+            channels, width = np.arange(n_aps), s.radio.bandwidth_hz
+        else:
+            channels = build_radio.frequency_plan(s.radio.reuse, s.topology, air.gains.ap_xy)
+            width = s.radio.bandwidth_hz / s.radio.reuse
+        if s.radio.scheduler != "fifo":
+            scheduler = build_radio.ofdma_scheduler(
+                s.radio, air.channel, channels, width, env, streams
+            )
+            return cls(channels, width, None, slots, control, scheduler)
+        medium = build_radio.medium(s.radio, air.channel, n_aps, env, streams)
+        return cls(channels, width, medium, slots, control)
 
 
 def _piu(
@@ -313,7 +323,7 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             channel=air.channel,
             access=MultipleAccess(
                 w.env,
-                s.radio.access,
+                "ofdma" if w.spectrum.scheduler is not None else s.radio.access,
                 w.spectrum.width_hz,
                 int((air.serving_ap == a).sum()),
                 int(w.spectrum.channels[a]),
@@ -429,6 +439,10 @@ def _uplink(
 
         return OverTheAirLink(k, ap.index, ap.access, max_power_w, channel, submit, env)
     control = spectrum.power_control
+    if spectrum.scheduler is not None:
+        return OFDMALink(
+            k, ap.index, ap.access, max_power_w, channel, spectrum.scheduler, env, control
+        )
     if spectrum.medium is not None:
         slot = int(spectrum.slots[k])
         return SharedSpectrumLink(

@@ -17,7 +17,8 @@ class MultipleAccess:
 
     Parameters
     ----------
-    scheme: "tdma", "fdma" or "cellfree".
+    scheme: "tdma", "fdma", "cellfree" or "ofdma" (a scheduler shares the band: nobody
+        waits for a slot).
     bandwidth_hz: the AP's whole uplink band B (its frequency channel).
     n_served: PIUs associated with the AP (FDMA gives each B / n_served).
     channel: the frequency channel the band is (co-channel APs share one; see
@@ -32,7 +33,7 @@ class MultipleAccess:
         n_served: int,
         channel: int = 0,
     ):
-        if scheme not in ("tdma", "fdma", "cellfree"):
+        if scheme not in ("tdma", "fdma", "cellfree", "ofdma"):
             raise ValueError(f"unknown multiple access scheme {scheme!r}")
         self.scheme = scheme
         self.channel = channel

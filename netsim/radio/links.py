@@ -31,6 +31,7 @@ from typing_extensions import override
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel, Transfer
 from netsim.radio.medium import CoChannelMedium, Delivered
+from netsim.radio.scheduler import OFDMAScheduler
 
 NAN = math.nan
 
@@ -308,6 +309,56 @@ class SharedSpectrumLink(_ChannelLink):
         yield Attempt(
             NAN, NAN, power, True, bits=bits, label=label, done=finished,
             cancel=lambda: self.medium.stop(tx),
+        )  # fmt: skip
+
+
+class OFDMALink(_ChannelLink):
+    """A digital uplink whose bits the AP's OFDMA scheduler serves RB by RB, slot by slot
+    (:class:`~netsim.radio.scheduler.OFDMAScheduler`): nobody waits for a slot of the
+    band; the scheduler shares the RBs among the PIUs with data. The transmitter draws its
+    power in the slots in which it has RBs. Planning uses the mean SNR over the channel."""
+
+    def __init__(
+        self,
+        piu: int,
+        ap: int,
+        band: MultipleAccess,
+        max_power_w: float,
+        channel: RadioChannel,
+        scheduler: OFDMAScheduler,
+        env: simpy.Environment,
+        power_control: OpenLoopPowerControl | None = None,
+    ) -> None:
+        super().__init__(piu, ap, band, max_power_w, channel, power_control)
+        self.scheduler = scheduler
+        self._env = env
+
+    @override
+    def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
+        power = self.power_w
+        flow = self.scheduler.submit(self.piu, self.ap, power, bits)
+        finished = self._env.event()
+
+        def report(event: simpy.Event) -> None:
+            d, active_s = event.value  # type: ignore[misc]  # (Delivered, s) from the scheduler
+            finished.succeed(
+                Attempt(
+                    d.airtime_s,
+                    power * active_s,
+                    power,
+                    True,
+                    d.rate_bps,
+                    d.sinr_db,
+                    bits,
+                    label,
+                    interference_w=d.interference_w,
+                )  # fmt: skip
+            )
+
+        flow.done.callbacks.append(report)
+        yield Attempt(
+            NAN, NAN, power, True, bits=bits, label=label, done=finished,
+            cancel=lambda: self.scheduler.cancel(flow),
         )  # fmt: skip
 
 

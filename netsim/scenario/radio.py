@@ -115,6 +115,11 @@ class RadioConfig(_Frozen):
         (``netsim/radio/spectrum.py``); uplinks on one channel interfere, and each
         transmission's rate follows its SINR on the timeline (``netsim/radio/medium.py``).
     power_control: open-loop uplink power control of digital uplinks (absent: full power).
+    scheduler: "fifo" (default: the access scheme as it is, TDMA's queue or FDMA's split) or
+        OFDMA with a per-AP scheduler every slot: "rr" (round robin), "pf" (proportional
+        fair, throughput averaged over ``pf_window_slots``) or "max_ci"; ``numerology`` mu
+        sets the subcarrier spacing 15 x 2^mu kHz and slot 1 ms / 2^mu, RBs of 12
+        subcarriers, fading per group of ``rb_group_size`` RBs (``netsim/radio/scheduler.py``).
     combining: with access "tdma" / "fdma", "mrc" or "mmse_irc" gives every AP
         ``antennas_per_ap`` receive antennas, combined by maximum ratio or by MMSE with
         interference rejection (``netsim/radio/medium.py``); the default "mr" keeps one
@@ -135,6 +140,10 @@ class RadioConfig(_Frozen):
     noise_figure_db: float = Field(9.0, ge=0.0, le=100.0)
     access: Literal["tdma", "fdma", "cellfree"] = "tdma"
     reuse: Literal["orthogonal"] | Annotated[int, Field(ge=1, le=64)] = "orthogonal"
+    scheduler: Literal["fifo", "rr", "pf", "max_ci"] = "fifo"
+    numerology: int = Field(0, ge=0, le=3)
+    rb_group_size: int = Field(4, ge=1)  # RBs per frequency-selective fading group
+    pf_window_slots: float = Field(100.0, ge=1.0)  # t_c of the PF throughput average
     power_control: PowerControlConfig | None = None
     ap_tx_power_dbm: PowerDbm = 30.0
     target_rate_bps: PositiveFloat | None = None
@@ -173,6 +182,19 @@ class RadioConfig(_Frozen):
                 "combining",
                 self.combining,
                 "'mr' (one antenna) with a fixed target_rate_bps (rate adaptation only)",
+            )
+        if self.scheduler != "fifo" and self.access == "cellfree":
+            raise _FieldError(
+                "scheduler", self.scheduler, "'fifo' with access = 'cellfree' (no RBs there)"
+            )
+        if self.scheduler != "fifo" and (
+            self.target_rate_bps is not None or self.combining in ("mrc", "mmse_irc")
+        ):
+            raise _FieldError(
+                "scheduler",
+                self.scheduler,
+                "'fifo' with a fixed target_rate_bps or receive combining (the OFDMA "
+                "scheduler serves one antenna at adaptive rates)",
             )
         if self.power_control is not None and self.access == "cellfree":
             raise _FieldError(

@@ -54,12 +54,14 @@ class Scenario(_Frozen):
             self.radio.reuse != "orthogonal"
             or self.radio.power_control is not None
             or self.radio.combining in ("mrc", "mmse_irc")
+            or self.radio.scheduler != "fifo"
         ):
             raise _FieldError(
                 "ota.enabled",
                 True,
-                "false with radio.reuse, radio.power_control or radio.combining = 'mrc' / "
-                "'mmse_irc' (over the air has its own receiver and power control)",
+                "false with radio.reuse, radio.power_control, radio.scheduler or "
+                "radio.combining = 'mrc' / 'mmse_irc' (over the air has its own receiver, "
+                "slot and power control)",
             )
         if self.ota.enabled and self.compression.method != "none":
             raise _FieldError(

@@ -96,3 +96,36 @@ def test_pf_is_fairer_than_max_ci_with_a_10_db_gap():
         s = OFDMAScheduler(env, channel, fading, 5e6, np.zeros(1, int), 0, policy)
         jain[policy] = _jain(_run(s, env, [0, 1], 2000))
     assert jain["pf"] > jain["max_ci"] + 0.1 and jain["pf"] > 0.9
+
+
+def test_in_a_run_every_piu_with_data_gets_rbs_at_once():
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    sim = Simulation(tiny().with_overrides(["radio.scheduler='rr'", "protocol.rounds=1"]))
+    events = sim.run().events
+    piu = events[events.role == "piu"]
+    for k in range(len(sim.pius)):
+        mine = piu[piu.node == f"piu{k}"]
+        trained = float(mine.loc[mine.event == "train_end", "t_s"].iloc[0])
+        start = float(mine.loc[mine.event == "tx_start", "t_s"].iloc[0])
+        end = mine[mine.event == "tx_end"].iloc[0]
+        assert start == trained  # no queue: the scheduler shares the RBs
+        # the transmitter is on in the slots with RBs: at most power x airtime
+        assert 0 < end.energy_j <= end.power_w * end.duration_s * (1 + 1e-12)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["radio.scheduler='pf'", "radio.access='cellfree'"], "radio.scheduler = 'pf'"),
+        (["radio.scheduler='rr'", "radio.target_rate_bps=1e5"], "radio.scheduler = 'rr'"),
+        (["radio.scheduler='rr'", "ota.enabled=true"], "ota.enabled = True"),
+        (["radio.numerology=4"], "radio.numerology"),
+    ],
+)
+def test_scheduler_clashes_are_named(overrides, needle):
+    from netsim.scenario import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError, match=needle.replace(".", r"\.")):
+        load_scenario(None, overrides)
