@@ -153,6 +153,7 @@ def ofdma_scheduler(
     width_hz: float,
     env: simpy.Environment,
     streams: Streams,
+    downlink: bool = False,
 ) -> OFDMAScheduler:
     """The APs' OFDMA schedulers of ``radio.scheduler`` on channels of ``width_hz``, with
     frequency-selective fading: one coefficient per group of ``rb_group_size`` RBs."""
@@ -169,6 +170,7 @@ def ofdma_scheduler(
         radio.scheduler,
         radio.pf_window_slots,
         radio.rb_group_size,
+        downlink,
     )
 
 

@@ -192,6 +192,7 @@ class _Spectrum:
     slots: np.ndarray
     power_control: OpenLoopPowerControl | None
     scheduler: OFDMAScheduler | None = None
+    downlink_scheduler: OFDMAScheduler | None = None
 
     @classmethod
     def build(cls, s: Scenario, air: _Air, env: simpy.Environment, streams: Streams) -> _Spectrum:
@@ -212,7 +213,12 @@ class _Spectrum:
             scheduler = build_radio.ofdma_scheduler(
                 s.radio, air.channel, channels, width, env, streams
             )
-            return cls(channels, width, None, slots, control, scheduler)
+            downlink = None
+            if s.radio.downlink == "unicast":
+                downlink = build_radio.ofdma_scheduler(
+                    s.radio, air.channel, channels, width, env, streams, downlink=True
+                )
+            return cls(channels, width, None, slots, control, scheduler, downlink)
         medium = build_radio.medium(s.radio, air.channel, n_aps, env, streams)
         return cls(channels, width, medium, slots, control)
 
@@ -334,6 +340,8 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             downlink_bandwidth_hz=w.spectrum.width_hz,
             ota=ota,
             attacker=spy if s.attack.ap == a else None,
+            unicast=s.radio.downlink == "unicast",
+            downlink_scheduler=w.spectrum.downlink_scheduler,
         )
         for a in range(air.gains.gain.shape[1])
     ]

@@ -18,7 +18,9 @@ from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, OTAReady, U
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel
 from netsim.radio.links import AnalogSlot
+from netsim.radio.medium import Delivered
 from netsim.radio.ota import OTAReceiver
+from netsim.radio.scheduler import OFDMAScheduler
 
 if TYPE_CHECKING:
     from netsim.privacy.attacker import Attacker
@@ -44,6 +46,9 @@ class AccessPoint(Node):
         or declined (or at the deadline), and forwards the received weighted sum (its
         superposition assumes every scheduled PIU completes its slot).
     attacker: an eavesdropper listening at this AP, or None.
+    unicast: send the model to each recipient on its own instead of one multicast at the
+        weakest recipient's rate: through ``downlink_scheduler`` (OFDMA, sharing the RBs)
+        or, without one, one recipient after another at its own rate.
     """
 
     role = "ap"
@@ -62,6 +67,8 @@ class AccessPoint(Node):
         downlink_bandwidth_hz: float,
         ota: OTAReceiver | None = None,
         attacker: Attacker | None = None,
+        unicast: bool = False,
+        downlink_scheduler: OFDMAScheduler | None = None,
     ) -> None:
         super().__init__(env, f"ap{index}", log)
         self.index = index
@@ -77,6 +84,8 @@ class AccessPoint(Node):
         self.ota = ota
         self._ota_inboxes: dict[int, simpy.Store] = {}  # per round, while collecting
         self.attacker = attacker  # an eavesdropper listening here
+        self.unicast = unicast
+        self.downlink_scheduler = downlink_scheduler
 
     def start(self) -> None:
         """Start the AP's process."""
@@ -234,6 +243,9 @@ class AccessPoint(Node):
         self.server_inbox.put(update)
 
     def _multicast(self, model: GlobalModel) -> Generator[simpy.Event, object, None]:
+        if self.unicast:
+            yield from self._unicast(model)
+            return
         recipients: Sequence[int] = model.recipients
         transfer = self.channel.multicast(
             recipients,
@@ -262,10 +274,60 @@ class AccessPoint(Node):
             power_w=self.tx_power_w,
         )
         for k in recipients:
-            if k in self.piu_inboxes:
-                self.piu_inboxes[k].put(model)
-            else:
-                self.env.process(self._forward_model(model, k))
+            self._deliver(model, k)
+
+    def _deliver(self, model: GlobalModel, piu: int) -> None:
+        """Hand the model to ``piu``, or forward it if the PIU moved to another AP."""
+        if piu in self.piu_inboxes:
+            self.piu_inboxes[piu].put(model)
+        else:
+            self.env.process(self._forward_model(model, piu))
+
+    def _unicast(self, model: GlobalModel) -> Generator[simpy.Event, object, None]:
+        """The model to each recipient on its own: through the downlink OFDMA scheduler
+        (all at once, sharing the RBs), or one after another at each one's rate."""
+        if self.downlink_scheduler is None:
+            for k in sorted(model.recipients):
+                transfer = self.channel.multicast(
+                    [k], self.index, model.bits, self.env.now, self.tx_power_w,
+                    self.downlink_bandwidth_hz,
+                )  # fmt: skip
+                self._dl_start(model, k, transfer.airtime_s)
+                yield self.env.timeout(transfer.airtime_s)
+                self._dl_end(model, k, transfer.airtime_s, transfer.rate_bps, transfer.snr_db)
+                self._deliver(model, k)
+            return
+        scheduler = self.downlink_scheduler
+        flows = []
+        for k in sorted(model.recipients):
+            self._dl_start(model, k, math.nan)
+            flows.append((k, scheduler.submit(k, self.index, self.tx_power_w, model.bits)))
+        for k, flow in flows:  # each is delivered when its last bit is
+            self.env.process(self._unicast_end(model, k, flow.done))
+        yield self.env.all_of([flow.done for _, flow in flows])
+
+    def _unicast_end(
+        self, model: GlobalModel, piu: int, done: simpy.Event
+    ) -> Generator[simpy.Event, object, None]:
+        result = yield done
+        assert isinstance(result, tuple)
+        delivered: Delivered = result[0]
+        self._dl_end(model, piu, delivered.airtime_s, delivered.rate_bps, delivered.sinr_db)
+        self._deliver(model, piu)
+
+    def _dl_start(self, model: GlobalModel, piu: int, airtime_s: float) -> None:
+        self.emit(
+            "dl_start", model.round, duration_s=airtime_s, bits=model.bits,
+            power_w=self.tx_power_w, peer=f"piu{piu}", detail=f"piu{piu}",
+        )  # fmt: skip
+
+    def _dl_end(
+        self, model: GlobalModel, piu: int, airtime_s: float, rate_bps: float, snr_db: float
+    ) -> None:
+        self.emit(
+            "dl_end", model.round, duration_s=airtime_s, bits=model.bits, rate_bps=rate_bps,
+            snr_db=snr_db, power_w=self.tx_power_w, peer=f"piu{piu}",
+        )  # fmt: skip
 
     def _forward_model(self, model: GlobalModel, piu: int) -> Generator[simpy.Event, object, None]:
         """A recipient handed over to another AP while the model was on its way here (from

@@ -78,6 +78,8 @@ class OFDMAScheduler:
     bandwidth_hz: each AP's channel; channels: (A,) frequency channel of each AP.
     mu: numerology; policy: "rr", "pf" or "max_ci"; pf_window: t_c in slots.
     group_size: RBs per fading group.
+    downlink: the APs send to the PIUs (a flow's transmitter is its AP; interference on
+        flow i comes from the other APs' flows, through their gains to i's PIU).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class OFDMAScheduler:
         policy: str = "pf",
         pf_window: float = 100.0,
         group_size: int = 4,
+        downlink: bool = False,
     ) -> None:
         if policy not in ("rr", "pf", "max_ci"):
             raise ValueError(f"unknown scheduler {policy!r}")
@@ -104,6 +107,7 @@ class OFDMAScheduler:
         self.rb_hz = 12 * 15e3 * 2**mu
         self.n_rb = resource_blocks(bandwidth_hz, mu)
         self.group_size = group_size
+        self.downlink = downlink
         self.n_groups = math.ceil(self.n_rb / group_size)
         self.flows: list[_Flow] = []
         self.throughput: dict[int, float] = {}  # PF's T_k (bit/s), kept between transfers
@@ -148,7 +152,9 @@ class OFDMAScheduler:
         g = np.stack([self.fading.gains(int(k), block, 1)[0] for k in piu])  # (n, A G)
         g = g.reshape(len(flows), -1, self.n_groups)[:, ap, :]  # (n_from, n_to, G)
         per_rb = np.repeat(g, self.group_size, axis=2)[:, :, : self.n_rb]
-        return self.channel.gain[piu][:, ap][:, :, None] * per_rb
+        up = self.channel.gain[piu][:, ap][:, :, None] * per_rb  # PIU a at AP b
+        # downlink: AP j's signal at PIU i is the reciprocal link (PIU i, AP j)
+        return up.transpose(1, 0, 2) if self.downlink else up
 
     def _slot(self, now: float) -> None:
         """Schedule every AP's RBs for one slot, serve the bits, end finished transfers."""

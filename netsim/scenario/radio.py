@@ -120,6 +120,9 @@ class RadioConfig(_Frozen):
         fair, throughput averaged over ``pf_window_slots``) or "max_ci"; ``numerology`` mu
         sets the subcarrier spacing 15 x 2^mu kHz and slot 1 ms / 2^mu, RBs of 12
         subcarriers, fading per group of ``rb_group_size`` RBs (``netsim/radio/scheduler.py``).
+    downlink: "multicast" (default: one transmission at the weakest recipient's rate) or
+        "unicast": the model to each recipient on its own, through the scheduler (OFDMA on
+        the downlink band, co-channel APs interfering) or, with "fifo", one after another.
     combining: with access "tdma" / "fdma", "mrc" or "mmse_irc" gives every AP
         ``antennas_per_ap`` receive antennas, combined by maximum ratio or by MMSE with
         interference rejection (``netsim/radio/medium.py``); the default "mr" keeps one
@@ -141,6 +144,7 @@ class RadioConfig(_Frozen):
     access: Literal["tdma", "fdma", "cellfree"] = "tdma"
     reuse: Literal["orthogonal"] | Annotated[int, Field(ge=1, le=64)] = "orthogonal"
     scheduler: Literal["fifo", "rr", "pf", "max_ci"] = "fifo"
+    downlink: Literal["multicast", "unicast"] = "multicast"
     numerology: int = Field(0, ge=0, le=3)
     rb_group_size: int = Field(4, ge=1)  # RBs per frequency-selective fading group
     pf_window_slots: float = Field(100.0, ge=1.0)  # t_c of the PF throughput average

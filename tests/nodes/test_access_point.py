@@ -98,3 +98,59 @@ def test_a_model_for_a_piu_that_moved_on_is_forwarded_to_its_new_ap():
     events = [e for _, _, e in timeline(log)]
     assert events.count("dl_forward") == 1 and events.count("dl_end") == 2
     assert len(inbox.items) == 1 and new.serving(0) is new and old.serving(0) is new
+
+
+def test_unicast_sends_to_each_recipient_in_turn_at_its_own_rate():
+    env, log = simpy.Environment(), EventLog()
+    server = simpy.Store(env)
+    ap = AccessPoint(
+        env,
+        log,
+        0,
+        channel=RadioChannel(GAIN, NoFading(1), 0.01, NOISE_PSD),
+        access=MultipleAccess(env, "tdma", BANDWIDTH, 2),
+        uplink=WiredLink(env, CAPACITY, LATENCY),
+        server_inbox=server,
+        tx_power_w=AP_POWER,
+        downlink_bandwidth_hz=BANDWIDTH,
+        unicast=True,
+    )
+    ap.start()
+    inboxes = [simpy.Store(env), simpy.Store(env)]
+    for k, inbox in enumerate(inboxes):
+        ap.attach(k, inbox)
+    bits = 32 * P
+    ap.inbox.put(GlobalModel(0, torch.zeros(P), bits, (1, 0), 2))
+    arrived = {}
+
+    def watch(k):
+        yield inboxes[k].get()
+        arrived[k] = env.now
+
+    for k in (0, 1):
+        env.process(watch(k))
+    env.run()
+    rate = [
+        BANDWIDTH * math.log2(1 + AP_POWER * GAIN[k, 0] / (NOISE_PSD * BANDWIDTH)) for k in (0, 1)
+    ]
+    assert arrived[0] == pytest.approx(bits / rate[0])  # piu0 first (sorted), then piu1
+    assert arrived[1] == pytest.approx(bits / rate[0] + bits / rate[1])
+    ends = [(t, node) for t, node, e in timeline(log) if e == "dl_end"]
+    assert len(ends) == 2
+
+
+def test_unicast_through_the_downlink_scheduler_serves_everyone_at_once():
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    overrides = ["radio.scheduler='rr'", "radio.downlink='unicast'", "protocol.rounds=1"]
+    sim = Simulation(tiny().with_overrides(overrides))
+    events = sim.run().events
+    dl = events[events.event.isin(["dl_start", "dl_end"])]
+    n = len(sim.pius)
+    assert sorted(dl[dl.event == "dl_end"].peer) == [f"piu{k}" for k in range(n)]
+    assert dl[dl.event == "dl_start"].t_s.nunique() == 1  # all started together
+    got = events[events.event == "rx_model"].set_index("node").t_s
+    ends = dl[dl.event == "dl_end"].set_index("peer").t_s
+    for k in range(n):
+        assert got[f"piu{k}"] == ends[f"piu{k}"]  # delivered when its last bit is
