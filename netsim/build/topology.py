@@ -51,39 +51,7 @@ def population(cfg: Topology) -> tuple[int, int]:
 
 def build_topology(cfg: Topology, backhaul: BackhaulConfig, streams: Streams) -> nx.Graph:
     """The topology graph of a scenario (placement drawn from the ``TOPOLOGY`` stream)."""
-    rng = streams.numpy(Stream.TOPOLOGY)
-    if isinstance(cfg, SingleCellTopology):
-        aps, pius = single_cell(cfg.num_pius, cfg.radius_m, cfg.min_distance_m, rng)
-    elif isinstance(cfg, GridTopology):
-        aps, pius = grid(cfg.num_pius, cfg.side_m, cfg.aps_per_side, cfg.ap_perturbation_m, rng)
-    elif isinstance(cfg, FactoryHallTopology):
-        aps, pius = factory_hall(
-            cfg.num_pius,
-            cfg.length_m,
-            cfg.width_m,
-            cfg.aps_along_length,
-            cfg.aps_along_width,
-            cfg.machine_spacing_m,
-            rng,
-        )
-    elif isinstance(cfg, HexTopology):
-        aps, azimuth, pius = hexagonal(
-            cfg.num_pius, cfg.sites, cfg.sectors, cfg.isd_m, cfg.min_distance_m, rng
-        )
-        return topology_graph(
-            cfg.kind,
-            aps,
-            np.full(len(aps), cfg.ap_height_m),
-            pius,
-            np.full(len(pius), cfg.piu_height_m),
-            backhaul.capacity_bps,
-            backhaul.latency_s,
-            ap_azimuth_deg=azimuth,
-        )
-    elif isinstance(cfg, ExplicitTopology):
-        aps = np.asarray(cfg.ap_positions_m, dtype=float)
-        pius = np.asarray(cfg.piu_positions_m, dtype=float)
-    else:
+    if isinstance(cfg, FileTopology):
         placement = read_topology_file(cfg)
         return topology_graph(
             cfg.kind,
@@ -95,6 +63,7 @@ def build_topology(cfg: Topology, backhaul: BackhaulConfig, streams: Streams) ->
             backhaul.latency_s,
             placement.piu_class,
         )
+    aps, pius, azimuth = _placement(cfg, streams.numpy(Stream.TOPOLOGY))
     return topology_graph(
         cfg.kind,
         aps,
@@ -103,4 +72,36 @@ def build_topology(cfg: Topology, backhaul: BackhaulConfig, streams: Streams) ->
         np.full(len(pius), cfg.piu_height_m),
         backhaul.capacity_bps,
         backhaul.latency_s,
+        ap_azimuth_deg=azimuth,
     )
+
+
+def _placement(
+    cfg: Topology, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """AP positions (A, 2), PIU positions (K, 2) in m and sector azimuths (A,) in degrees
+    (None: omnidirectional APs) of a builder topology."""
+    if isinstance(cfg, SingleCellTopology):
+        return (*single_cell(cfg.num_pius, cfg.radius_m, cfg.min_distance_m, rng), None)
+    if isinstance(cfg, GridTopology):
+        aps, pius = grid(cfg.num_pius, cfg.side_m, cfg.aps_per_side, cfg.ap_perturbation_m, rng)
+        return aps, pius, None
+    if isinstance(cfg, FactoryHallTopology):
+        aps, pius = factory_hall(
+            cfg.num_pius,
+            cfg.length_m,
+            cfg.width_m,
+            cfg.aps_along_length,
+            cfg.aps_along_width,
+            cfg.machine_spacing_m,
+            rng,
+        )
+        return aps, pius, None
+    if isinstance(cfg, HexTopology):
+        aps, azimuth, pius = hexagonal(
+            cfg.num_pius, cfg.sites, cfg.sectors, cfg.isd_m, cfg.min_distance_m, rng
+        )
+        return aps, pius, azimuth
+    assert isinstance(cfg, ExplicitTopology)
+    aps = np.asarray(cfg.ap_positions_m, dtype=float)
+    return aps, np.asarray(cfg.piu_positions_m, dtype=float), None

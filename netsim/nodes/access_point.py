@@ -309,9 +309,8 @@ class AccessPoint(Node):
     def _unicast_end(
         self, model: GlobalModel, piu: int, done: simpy.Event
     ) -> Generator[simpy.Event, object, None]:
-        result = yield done
-        assert isinstance(result, tuple)
-        delivered: Delivered = result[0]
+        delivered = yield done
+        assert isinstance(delivered, Delivered)
         self._dl_end(model, piu, delivered.airtime_s, delivered.rate_bps, delivered.sinr_db)
         self._deliver(model, piu)
 

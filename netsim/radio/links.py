@@ -286,30 +286,7 @@ class SharedSpectrumLink(_ChannelLink):
         band, power = self.slot_band, self.power_w
         lo, hi = band.subband(self.slot)
         tx = self.medium.start(self.piu, self.ap, band.channel, lo, hi, power, bits)
-        finished = self._env.event()
-
-        def report(event: simpy.Event) -> None:
-            d = event.value
-            assert isinstance(d, Delivered)
-            finished.succeed(
-                Attempt(
-                    d.airtime_s,
-                    power * d.airtime_s,
-                    power,
-                    True,
-                    d.rate_bps,
-                    d.sinr_db,
-                    bits,
-                    label,
-                    interference_w=d.interference_w,
-                )
-            )
-
-        tx.done.callbacks.append(report)
-        yield Attempt(
-            NAN, NAN, power, True, bits=bits, label=label, done=finished,
-            cancel=lambda: self.medium.stop(tx),
-        )  # fmt: skip
+        yield _open_attempt(self._env, tx.done, power, bits, label, lambda: self.medium.stop(tx))
 
 
 class OFDMALink(_ChannelLink):
@@ -337,29 +314,42 @@ class OFDMALink(_ChannelLink):
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
         power = self.power_w
         flow = self.scheduler.submit(self.piu, self.ap, power, bits)
-        finished = self._env.event()
+        cancel = lambda: self.scheduler.cancel(flow)  # noqa: E731
+        yield _open_attempt(self._env, flow.done, power, bits, label, cancel)
 
-        def report(event: simpy.Event) -> None:
-            d, active_s = event.value  # type: ignore[misc]  # (Delivered, s) from the scheduler
-            finished.succeed(
-                Attempt(
-                    d.airtime_s,
-                    power * active_s,
-                    power,
-                    True,
-                    d.rate_bps,
-                    d.sinr_db,
-                    bits,
-                    label,
-                    interference_w=d.interference_w,
-                )  # fmt: skip
-            )
 
-        flow.done.callbacks.append(report)
-        yield Attempt(
-            NAN, NAN, power, True, bits=bits, label=label, done=finished,
-            cancel=lambda: self.scheduler.cancel(flow),
-        )  # fmt: skip
+def _open_attempt(
+    env: simpy.Environment,
+    done: simpy.Event,
+    power_w: float,
+    bits: int,
+    label: str,
+    cancel: Callable[[], None],
+) -> Attempt:
+    """An attempt whose airtime the medium or scheduler decides: its ``done`` is succeeded
+    with the finished :class:`Attempt` when ``done`` reports the :class:`Delivered`, the
+    energy being the power over the time the transmitter was on."""
+    finished = env.event()
+
+    def report(event: simpy.Event) -> None:
+        d = event.value
+        assert isinstance(d, Delivered)
+        finished.succeed(
+            Attempt(
+                d.airtime_s,
+                power_w * d.active_s,
+                power_w,
+                True,
+                d.rate_bps,
+                d.sinr_db,
+                bits,
+                label,
+                interference_w=d.interference_w,
+            )  # fmt: skip
+        )
+
+    done.callbacks.append(report)
+    return Attempt(NAN, NAN, power_w, True, bits=bits, label=label, done=finished, cancel=cancel)
 
 
 class CellFreeLink(Uplink):

@@ -37,13 +37,15 @@ from netsim.radio.fading import BlockFading
 
 @dataclass(frozen=True)
 class Delivered:
-    """What a transmission on the medium took: airtime (s), mean rate bits / airtime
-    (bit/s), time-averaged SINR (dB) and time-averaged interference power (W)."""
+    """What a transmission took: airtime (s), mean rate bits / airtime (bit/s),
+    time-averaged SINR (dB), time-averaged interference power (W), and the time its
+    transmitter was on (s: the airtime, or the slots with RBs under OFDMA)."""
 
     airtime_s: float
     rate_bps: float
     sinr_db: float
     interference_w: float
+    active_s: float
 
 
 @dataclass(eq=False)
@@ -178,6 +180,7 @@ class CoChannelMedium:
                     tx.bits / airtime,
                     _db(tx.sinr_time / airtime),
                     tx.interference_time / airtime,
+                    airtime,
                 )
             )
 

@@ -218,10 +218,11 @@ class OFDMAScheduler:
             f.bits / airtime,
             10 * math.log10(f.sinr_time / f.served_s) if f.sinr_time > 0 else -math.inf,
             f.interference_time / f.served_s,
+            f.served_s,
         )
         timer = self.env.timeout(at_s - self.env.now)
 
         def report(_: simpy.Event) -> None:
-            f.done.succeed((delivered, f.served_s))
+            f.done.succeed(delivered)
 
         timer.callbacks.append(report)

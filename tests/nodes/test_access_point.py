@@ -25,7 +25,9 @@ GAIN = np.array([[1e-9], [1e-10]])  # two PIUs, one AP
 NOISE_PSD, BANDWIDTH, AP_POWER = 1e-20, 1e6, 1.0
 
 
-def _ap(env: simpy.Environment, log: EventLog) -> tuple[AccessPoint, simpy.Store]:
+def _ap(
+    env: simpy.Environment, log: EventLog, unicast: bool = False
+) -> tuple[AccessPoint, simpy.Store]:
     server = simpy.Store(env)
     ap = AccessPoint(
         env,
@@ -37,6 +39,7 @@ def _ap(env: simpy.Environment, log: EventLog) -> tuple[AccessPoint, simpy.Store
         server_inbox=server,
         tx_power_w=AP_POWER,
         downlink_bandwidth_hz=BANDWIDTH,
+        unicast=unicast,
     )
     ap.start()
     return ap, server
@@ -102,20 +105,7 @@ def test_a_model_for_a_piu_that_moved_on_is_forwarded_to_its_new_ap():
 
 def test_unicast_sends_to_each_recipient_in_turn_at_its_own_rate():
     env, log = simpy.Environment(), EventLog()
-    server = simpy.Store(env)
-    ap = AccessPoint(
-        env,
-        log,
-        0,
-        channel=RadioChannel(GAIN, NoFading(1), 0.01, NOISE_PSD),
-        access=MultipleAccess(env, "tdma", BANDWIDTH, 2),
-        uplink=WiredLink(env, CAPACITY, LATENCY),
-        server_inbox=server,
-        tx_power_w=AP_POWER,
-        downlink_bandwidth_hz=BANDWIDTH,
-        unicast=True,
-    )
-    ap.start()
+    ap, _ = _ap(env, log, unicast=True)
     inboxes = [simpy.Store(env), simpy.Store(env)]
     for k, inbox in enumerate(inboxes):
         ap.attach(k, inbox)
