@@ -40,7 +40,8 @@ BASE: dict[str, Any] = {
 def random_scenario(seed: int) -> Scenario:
     """A valid scenario drawn from ``seed``: mobility and handover, churn, deadlines,
     over-commitment, FedAsync/FedBuff, fixed-rate links with outages and retransmissions,
-    harvesting batteries, compression with error feedback, one to four APs."""
+    harvesting batteries, compression with error feedback, one to four APs, and the shared
+    air: reuse, OFDMA schedulers, receive combining, power control, unicast downlinks."""
     rng = np.random.default_rng(seed)
     data = copy.deepcopy(BASE)
     data["seed"] = int(seed)
@@ -96,7 +97,28 @@ def random_scenario(seed: int) -> Scenario:
     elif choice < 0.5:
         data["compression"] = {"method": "uniform", "bits": 4, "error_feedback": True}
     data["learning"]["local_steps"] = int(rng.integers(1, 4))
+    _shared_air(radio, rng)
     return Scenario.from_dict(data)
+
+
+def _shared_air(radio: dict[str, Any], rng: np.random.Generator) -> None:
+    """Drawn last, so a seed's other features stay what they were: reuse, OFDMA
+    schedulers, receive combining, power control and the unicast downlink (adaptive-rate
+    links only: they exclude a fixed target rate)."""
+    draws = rng.random(5)
+    if "target_rate_bps" in radio:
+        return
+    if draws[0] < 0.4:
+        radio["reuse"] = int(rng.integers(1, 3))
+    if draws[1] < 0.3:
+        radio["scheduler"] = str(rng.choice(["rr", "pf", "max_ci"]))
+    elif draws[2] < 0.3:
+        radio["combining"] = str(rng.choice(["mrc", "mmse_irc"]))
+        radio["antennas_per_ap"] = int(rng.integers(1, 4))
+    if draws[3] < 0.3:
+        radio["power_control"] = {"p0_dbm": float(rng.uniform(-90, -50)), "alpha": 0.8}
+    if draws[4] < 0.3:
+        radio["downlink"] = "unicast"
 
 
 def check_run(result: SimulationResult) -> None:
