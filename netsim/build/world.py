@@ -193,6 +193,7 @@ class _Spectrum:
     power_control: OpenLoopPowerControl | None
     scheduler: OFDMAScheduler | None = None
     downlink_scheduler: OFDMAScheduler | None = None
+    downlink_medium: CoChannelMedium | None = None
 
     @classmethod
     def build(cls, s: Scenario, air: _Air, env: simpy.Environment, streams: Streams) -> _Spectrum:
@@ -209,6 +210,10 @@ class _Spectrum:
         else:
             channels = build_radio.frequency_plan(s.radio.reuse, s.topology, air.gains.ap_xy)
             width = s.radio.bandwidth_hz / s.radio.reuse
+        # co-channel downlinks interfere too (those the OFDMA scheduler does not carry)
+        down = None
+        if s.radio.reuse != "orthogonal":
+            down = CoChannelMedium(env, air.channel, downlink=True)
         if s.radio.scheduler != "fifo":
             scheduler = build_radio.ofdma_scheduler(
                 s.radio, air.channel, channels, width, env, streams
@@ -218,9 +223,9 @@ class _Spectrum:
                 downlink = build_radio.ofdma_scheduler(
                     s.radio, air.channel, channels, width, env, streams, downlink=True
                 )
-            return cls(channels, width, None, slots, control, scheduler, downlink)
+            return cls(channels, width, None, slots, control, scheduler, downlink, down)
         medium = build_radio.medium(s.radio, air.channel, n_aps, env, streams)
-        return cls(channels, width, medium, slots, control)
+        return cls(channels, width, medium, slots, control, None, None, down)
 
 
 def _piu(
@@ -342,6 +347,7 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             attacker=spy if s.attack.ap == a else None,
             unicast=s.radio.downlink == "unicast",
             downlink_scheduler=w.spectrum.downlink_scheduler,
+            downlink_medium=w.spectrum.downlink_medium,
         )
         for a in range(air.gains.gain.shape[1])
     ]

@@ -18,7 +18,7 @@ from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, OTAReady, U
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel
 from netsim.radio.links import AnalogSlot
-from netsim.radio.medium import Delivered
+from netsim.radio.medium import CoChannelMedium, Delivered
 from netsim.radio.ota import OTAReceiver
 from netsim.radio.scheduler import OFDMAScheduler
 
@@ -49,6 +49,9 @@ class AccessPoint(Node):
     unicast: send the model to each recipient on its own instead of one multicast at the
         weakest recipient's rate: through ``downlink_scheduler`` (OFDMA, sharing the RBs)
         or, without one, one recipient after another at its own rate.
+    downlink_medium: with frequency reuse, the co-channel medium of the downlinks: a
+        transmission's rate follows its weakest recipient's SINR as other co-channel APs'
+        downlinks start and stop.
     """
 
     role = "ap"
@@ -69,6 +72,7 @@ class AccessPoint(Node):
         attacker: Attacker | None = None,
         unicast: bool = False,
         downlink_scheduler: OFDMAScheduler | None = None,
+        downlink_medium: CoChannelMedium | None = None,
     ) -> None:
         super().__init__(env, f"ap{index}", log)
         self.index = index
@@ -86,6 +90,7 @@ class AccessPoint(Node):
         self.attacker = attacker  # an eavesdropper listening here
         self.unicast = unicast
         self.downlink_scheduler = downlink_scheduler
+        self.downlink_medium = downlink_medium
 
     def start(self) -> None:
         """Start the AP's process."""
@@ -247,6 +252,20 @@ class AccessPoint(Node):
             yield from self._unicast(model)
             return
         recipients: Sequence[int] = model.recipients
+        if self.downlink_medium is not None:
+            self.emit(
+                "dl_start", model.round, bits=model.bits, power_w=self.tx_power_w,
+                detail=f"{len(recipients)} PIUs",
+            )  # fmt: skip
+            delivered = yield from self._on_medium(model, tuple(recipients))
+            self.emit(
+                "dl_end", model.round, duration_s=delivered.airtime_s, bits=model.bits,
+                rate_bps=delivered.rate_bps, snr_db=delivered.sinr_db,
+                interference_w=delivered.interference_w, power_w=self.tx_power_w,
+            )  # fmt: skip
+            for k in recipients:
+                self._deliver(model, k)
+            return
         transfer = self.channel.multicast(
             recipients,
             self.index,
@@ -276,6 +295,19 @@ class AccessPoint(Node):
         for k in recipients:
             self._deliver(model, k)
 
+    def _on_medium(
+        self, model: GlobalModel, recipients: tuple[int, ...]
+    ) -> Generator[simpy.Event, object, Delivered]:
+        """Send the model to ``recipients`` on the downlink co-channel medium."""
+        assert self.downlink_medium is not None
+        tx = self.downlink_medium.start(
+            -1, self.index, self.access.channel, 0.0, self.downlink_bandwidth_hz,
+            self.tx_power_w, model.bits, recipients,
+        )  # fmt: skip
+        delivered = yield tx.done
+        assert isinstance(delivered, Delivered)
+        return delivered
+
     def _deliver(self, model: GlobalModel, piu: int) -> None:
         """Hand the model to ``piu``, or forward it if the PIU moved to another AP."""
         if piu in self.piu_inboxes:
@@ -286,6 +318,13 @@ class AccessPoint(Node):
     def _unicast(self, model: GlobalModel) -> Generator[simpy.Event, object, None]:
         """The model to each recipient on its own: through the downlink OFDMA scheduler
         (all at once, sharing the RBs), or one after another at each one's rate."""
+        if self.downlink_scheduler is None and self.downlink_medium is not None:
+            for k in sorted(model.recipients):
+                self._dl_start(model, k, math.nan)
+                d = yield from self._on_medium(model, (k,))
+                self._dl_end(model, k, d.airtime_s, d.rate_bps, d.sinr_db, d.interference_w)
+                self._deliver(model, k)
+            return
         if self.downlink_scheduler is None:
             for k in sorted(model.recipients):
                 transfer = self.channel.multicast(
@@ -311,7 +350,8 @@ class AccessPoint(Node):
     ) -> Generator[simpy.Event, object, None]:
         delivered = yield done
         assert isinstance(delivered, Delivered)
-        self._dl_end(model, piu, delivered.airtime_s, delivered.rate_bps, delivered.sinr_db)
+        d = delivered
+        self._dl_end(model, piu, d.airtime_s, d.rate_bps, d.sinr_db, d.interference_w)
         self._deliver(model, piu)
 
     def _dl_start(self, model: GlobalModel, piu: int, airtime_s: float) -> None:
@@ -321,11 +361,18 @@ class AccessPoint(Node):
         )  # fmt: skip
 
     def _dl_end(
-        self, model: GlobalModel, piu: int, airtime_s: float, rate_bps: float, snr_db: float
+        self,
+        model: GlobalModel,
+        piu: int,
+        airtime_s: float,
+        rate_bps: float,
+        snr_db: float,
+        interference_w: float = math.nan,
     ) -> None:
         self.emit(
             "dl_end", model.round, duration_s=airtime_s, bits=model.bits, rate_bps=rate_bps,
-            snr_db=snr_db, power_w=self.tx_power_w, peer=f"piu{piu}",
+            snr_db=snr_db, interference_w=interference_w, power_w=self.tx_power_w,
+            peer=f"piu{piu}",
         )  # fmt: skip
 
     def _forward_model(self, model: GlobalModel, piu: int) -> Generator[simpy.Event, object, None]:

@@ -50,8 +50,9 @@ class Delivered:
 
 @dataclass(eq=False)
 class Transmission:
-    """One uplink transmission in progress; ``done`` is succeeded with a
-    :class:`Delivered` when its last bit arrives."""
+    """One transmission in progress; ``done`` is succeeded with a :class:`Delivered` when
+    its last bit arrives. On a downlink medium ``ap`` sends to ``receivers`` (a multicast
+    at the rate of the weakest)."""
 
     piu: int
     ap: int
@@ -70,6 +71,7 @@ class Transmission:
     sinr_time: float = 0.0  # integral of SINR over time (s)
     interference_time: float = 0.0  # integral of interference power over time (J)
     ended: bool = field(default=False)
+    receivers: tuple[int, ...] = ()
 
 
 class CoChannelMedium:
@@ -82,6 +84,9 @@ class CoChannelMedium:
     antennas: N receive antennas per AP; with more than one, ``fading`` gives each PIU's
         small-scale coefficients to every antenna (AP a owns columns a N .. a N + N - 1).
     combining: "mrc" or "mmse_irc" (the same with one antenna).
+    downlink: the APs transmit (one receive antenna at the PIUs): a transmission's SINR is
+        its weakest receiver's, whose interference comes from the other co-channel APs'
+        downlinks through the reciprocal links (PIU, other AP).
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class CoChannelMedium:
         antennas: int = 1,
         fading: BlockFading | None = None,
         combining: str = "mrc",
+        downlink: bool = False,
     ) -> None:
         if antennas > 1 and fading is None:
             raise ValueError("antennas > 1 needs the per-antenna fading")
@@ -101,6 +107,7 @@ class CoChannelMedium:
         self.antennas = antennas
         self.fading = fading if fading is not None else channel.fading
         self.combining = combining
+        self.downlink = downlink
         self.active: list[Transmission] = []
         self._generation = 0  # timers of older generations are stale
 
@@ -113,12 +120,15 @@ class CoChannelMedium:
         hi_hz: float,
         power_w: float,
         bits: float,
+        receivers: tuple[int, ...] = (),
     ) -> Transmission:
-        """Start sending ``bits`` from ``piu`` to ``ap`` on ``[lo_hz, hi_hz)`` of frequency
-        ``channel`` at ``power_w`` now; the others' rates change at once."""
+        """Start sending ``bits`` from ``piu`` to ``ap`` (downlink: from ``ap`` to
+        ``receivers``) on ``[lo_hz, hi_hz)`` of frequency ``channel`` at ``power_w`` now;
+        the others' rates change at once."""
         now = float(self.env.now)
         self._advance(now)
         tx = Transmission(piu, ap, channel, lo_hz, hi_hz, power_w, bits, now, self.env.event())
+        tx.receivers = tuple(receivers)
         tx.left_bits, tx.t_last_s = float(bits), now
         self.active.append(tx)
         self._update(now)
@@ -218,6 +228,9 @@ class CoChannelMedium:
         np.fill_diagonal(overlap, 0.0)
         q = overlap * (power / width)[None, :]  # (n, n): power of j in i's band
         noise = self.channel.noise_psd_w_hz * width  # (n,)
+        if self.downlink:
+            sinr, interference = self._downlink(txs, ap, block, q, power, noise)
+            return width * np.log2(1.0 + sinr), sinr, interference
         beta = self.channel.gain[piu][:, ap]  # (n_from, n_to): from j to i's AP
         if self.antennas == 1:
             gain = beta * np.stack([self.fading.gains(int(k), block, 1)[0] for k in piu])[:, ap]
@@ -226,6 +239,31 @@ class CoChannelMedium:
         else:
             sinr, interference = self._combined(piu, ap, block, beta, q, power, noise)
         return width * np.log2(1.0 + sinr), sinr, interference
+
+    def _downlink(
+        self,
+        txs: list[Transmission],
+        ap: np.ndarray,
+        block: int,
+        q: np.ndarray,
+        power: np.ndarray,
+        noise: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """SINR and interference (n,) of downlink multicasts at their weakest receivers."""
+        owner = np.concatenate([np.full(len(tx.receivers), i) for i, tx in enumerate(txs)])
+        rx = np.concatenate([np.array(tx.receivers, dtype=int) for tx in txs])
+        h = np.stack([self.fading.gains(int(k), block, 1)[0] for k in rx])  # (m, A)
+        gain = self.channel.gain[rx] * h  # (m, A): each receiver from every AP
+        from_tx = gain[:, ap]  # (m, n): receiver m hears transmission j
+        signal = power[owner] * from_tx[np.arange(len(rx)), owner]
+        interference_m = np.einsum("mj,mj->m", q[owner], from_tx)
+        sinr_m = signal / (noise[owner] + interference_m)
+        sinr = np.full(len(txs), np.inf)
+        np.minimum.at(sinr, owner, sinr_m)
+        worst = np.array(
+            [np.flatnonzero(owner == i)[np.argmin(sinr_m[owner == i])] for i in range(len(txs))]
+        )
+        return sinr, interference_m[worst]
 
     def _combined(
         self,

@@ -154,3 +154,17 @@ def test_one_antenna_of_either_combiner_is_the_scalar_channel():
     h = [medium.fading.gains(k, 0, 1)[0] for k in (0, 1)]
     sinr = P * 1e-9 * h[0][0] / (N0 * B + P * 5e-11 * h[1][0])
     assert a.sinr == pytest.approx(sinr, rel=1e-12) and b.interference_w > 0
+
+
+def test_co_channel_downlink_multicasts_run_at_their_weakest_receivers_sinr():
+    # AP 0 multicasts to PIUs 0 and 1, AP 1 to PIU 1 alone; BETA[piu, ap]
+    env = simpy.Environment()
+    medium = CoChannelMedium(env, RadioChannel(BETA, NoFading(2), 0.01, N0), downlink=True)
+    a = medium.start(-1, 0, 0, 0.0, B, P, 1e9, receivers=(0, 1))
+    b = medium.start(-1, 1, 0, 0.0, B, P, 1e9, receivers=(1,))
+    at_piu0 = P * 1e-9 / (N0 * B + P * 2e-11)  # PIU 0 hears AP 1 through beta[0, 1]
+    at_piu1 = P * 5e-11 / (N0 * B + P * 1e-9)  # PIU 1 hears AP 1 loud and clear
+    assert a.sinr == pytest.approx(min(at_piu0, at_piu1), rel=1e-12)
+    assert a.interference_w == pytest.approx(P * 1e-9, rel=1e-12)  # at its weakest (PIU 1)
+    assert b.sinr == pytest.approx(P * 1e-9 / (N0 * B + P * 5e-11), rel=1e-12)
+    assert a.rate_bps == pytest.approx(B * math.log2(1 + min(at_piu0, at_piu1)), rel=1e-12)
