@@ -129,6 +129,11 @@ def positions(graph: nx.Graph, role: str) -> tuple[np.ndarray, np.ndarray]:
 SECTOR_AZIMUTHS_DEG = (30.0, 150.0, 270.0)
 
 
+def hex_rings(sites: int) -> int:
+    """Rings around the centre site of a layout of ``sites`` sites (7: 1, 19: 2)."""
+    return {7: 1, 19: 2}[sites]
+
+
 def hex_sites(rings: int) -> np.ndarray:
     """Axial coordinates (q, r) of the sites of a hexagonal layout with ``rings`` rings
     around a centre site: 1 + 3 rings (rings + 1) sites (7 for one ring, 19 for two),
@@ -177,7 +182,7 @@ def hexagonal(
     Returns AP positions (sites x sectors, 2) m, AP azimuths (same length; NaN: omni) in
     degrees, and PIU positions (K, 2) m. Each PIU picks a site uniformly, then a point
     uniformly in its hexagon (rejection sampling)."""
-    rings = {7: 1, 19: 2}[sites]
+    rings = hex_rings(sites)
     centres = axial_to_xy(hex_sites(rings), isd_m)
     aps = np.repeat(centres, sectors, axis=0)
     azimuth = np.tile(SECTOR_AZIMUTHS_DEG if sectors == 3 else (np.nan,), sites)

@@ -52,7 +52,7 @@ from netsim.scenario import (
     Topology,
     UMiPathLoss,
 )
-from netsim.topologies.builders import hex_wrap_offsets
+from netsim.topologies.builders import hex_rings, hex_wrap_offsets
 
 
 def loss_model(model: PathLoss, carrier_hz: float) -> LossModel:
@@ -101,9 +101,6 @@ def large_scale_gains(
     """The links' large-scale gains for APs and PIUs at ``(xy (n, 2), height (n,))``, with
     sector APs facing ``ap_azimuth_deg`` (A,) (NaN: omnidirectional)."""
     torus = topology.side_m if isinstance(topology, GridTopology) and topology.wrap_around else None
-    wrap = None
-    if isinstance(topology, HexTopology) and topology.wrap_around:
-        wrap = hex_wrap_offsets({7: 1, 19: 2}[topology.sites], topology.isd_m)
     return LargeScaleGains(
         *ap,
         *piu,
@@ -112,7 +109,7 @@ def large_scale_gains(
         shadowing_std_db=radio.shadowing_std_db,
         decorrelation_m=radio.shadowing_decorrelation_m,
         torus_side_m=torus,
-        wrap_offsets_m=wrap,
+        wrap_offsets_m=_hex_images(topology),
         ap_azimuth_deg=ap_azimuth_deg,
     )
 
@@ -120,10 +117,14 @@ def large_scale_gains(
 def frequency_plan(n_channels: int, topology: Topology, ap_xy: np.ndarray) -> np.ndarray:
     """(A,) channel of each AP for reuse ``n_channels``, co-channel APs far apart (on a
     hexagonal layout with wrap-around, measured to the nearest image)."""
-    wrap = None
+    return assign_channels(ap_xy, n_channels, _hex_images(topology))
+
+
+def _hex_images(topology: Topology) -> np.ndarray | None:
+    """(7, 2) shifts (m) of a hexagonal layout's wrap-around images, or None."""
     if isinstance(topology, HexTopology) and topology.wrap_around:
-        wrap = hex_wrap_offsets({7: 1, 19: 2}[topology.sites], topology.isd_m)
-    return assign_channels(ap_xy, n_channels, wrap)
+        return hex_wrap_offsets(hex_rings(topology.sites), topology.isd_m)
+    return None
 
 
 def medium(

@@ -166,12 +166,11 @@ class OFDMAScheduler:
         noise = self.channel.noise_psd_w_hz * self.rb_hz
         # the decision: interference-free rates with the power spread over every RB
         estimate = self.rb_hz * np.log2(1.0 + power[:, None] / self.n_rb * own / noise)
-        owner = np.full((len(np.unique(ap)), self.n_rb), -1)  # flow index per AP and RB
-        chosen = np.zeros((len(flows), self.n_rb), dtype=bool)
-        for row, a in enumerate(np.unique(ap)):
+        chosen = np.zeros((len(flows), self.n_rb), dtype=bool)  # flow i has RB r
+        for a in np.unique(ap):
             mine = np.flatnonzero(ap == a)
-            owner[row] = mine[self._choose(int(a), [flows[i] for i in mine], estimate[mine])]
-            chosen[owner[row], np.arange(self.n_rb)] = True
+            owners = mine[self._choose(int(a), [flows[i] for i in mine], estimate[mine])]
+            chosen[owners, np.arange(self.n_rb)] = True
         rbs = chosen.sum(axis=1)  # RBs each flow got
         psd = np.where(rbs > 0, power / np.maximum(rbs, 1), 0.0)  # power per RB
         same = self.channels[ap][:, None] == self.channels[ap][None, :]
