@@ -2,9 +2,11 @@
 
 Columns (DESIGN.md), NaN (or <NA>) where not applicable; SI units:
 ``t_s, round, node, role, event, duration_s, bits, energy_j, battery_j, rate_bps, snr_db,
-interference_w, power_w, staleness, loss, accuracy, peer, activity, reason, method, detail``
-(``interference_w``: the mean co-channel interference power of a transmission on a shared
-medium, W).
+interference_w, mcs, tb_count, harq_retx, power_w, staleness, loss, accuracy, peer, activity,
+reason, method, detail`` (``interference_w``: the mean co-channel interference power of a
+transmission on a shared medium, W; ``mcs``, ``tb_count``, ``harq_retx``: under the NR link
+abstraction, a transmission's mean MCS index, its transport blocks and HARQ retransmissions,
+nullable integers for the counts).
 
 The typed text columns say what the free-form ``detail`` only describes, so analyses filter
 on them instead of parsing text: ``peer`` the other node of the row (the receiver of a
@@ -47,6 +49,9 @@ class Event:
     rate_bps: float = NAN
     snr_db: float = NAN
     interference_w: float = NAN
+    mcs: float = NAN
+    tb_count: int | None = None
+    harq_retx: int | None = None
     power_w: float = NAN
     staleness: float = NAN
     loss: float = NAN
@@ -60,6 +65,7 @@ class Event:
 
 EVENT_COLUMNS = [f.name for f in fields(Event)]
 TEXT_COLUMNS = ("peer", "activity", "reason", "method", "detail")
+COUNT_COLUMNS = ("tb_count", "harq_retx")  # nullable integers
 # a record's values as a tuple (dataclasses.astuple deep-copies every field: 2 s for the
 # 16,000 events of two rounds of the 1,000-PIU scale run)
 _event_row = attrgetter(*EVENT_COLUMNS)
@@ -139,11 +145,14 @@ def events_frame(records: list[Event]) -> pd.DataFrame:
             "node": "string",
             "role": "category",
             "event": "category",
+            **dict.fromkeys(COUNT_COLUMNS, "Int64"),
             **dict.fromkeys(TEXT_COLUMNS, "string"),
         }
     )
     float_cols = [
-        c for c in EVENT_COLUMNS if c not in ("round", "node", "role", "event", *TEXT_COLUMNS)
+        c
+        for c in EVENT_COLUMNS
+        if c not in ("round", "node", "role", "event", *TEXT_COLUMNS, *COUNT_COLUMNS)
     ]
     df[float_cols] = df[float_cols].astype("float64")
     return df

@@ -38,6 +38,7 @@ class Stream(IntEnum):
     MOBILITY = 19  # random waypoints and speeds of a moving PIU
     DEVICE_CLASS = 20  # assignment of PIUs to device classes by share
     DEVICE = 21  # a PIU's drawn device parameters, per (PIU, field)
+    HARQ = 22  # transport-block decoding draws of the NR link abstraction, per direction
 
 
 class Streams:

@@ -22,6 +22,7 @@ from netsim.radio.fading import (
 )
 from netsim.radio.largescale import LargeScaleGains, LossModel
 from netsim.radio.medium import CoChannelMedium
+from netsim.radio.nr import NRLinkAbstraction
 from netsim.radio.ota import OTAReceiver
 from netsim.radio.pathloss import (
     LinkLoss,
@@ -37,7 +38,7 @@ from netsim.radio.pathloss import (
 )
 from netsim.radio.scheduler import OFDMAScheduler, resource_blocks
 from netsim.radio.spectrum import assign_channels
-from netsim.rng import Streams
+from netsim.rng import Stream, Streams
 from netsim.scenario import (
     AllocationConfig,
     CellFreeBookPathLoss,
@@ -156,11 +157,26 @@ def ofdma_scheduler(
     streams: Streams,
     downlink: bool = False,
 ) -> OFDMAScheduler:
-    """The APs' OFDMA schedulers of ``radio.scheduler`` on channels of ``width_hz``, with
-    frequency-selective fading: one coefficient per group of ``rb_group_size`` RBs."""
+    """The APs' slot schedulers of ``radio.scheduler`` on channels of ``width_hz``, with
+    frequency-selective fading (one coefficient per group of ``rb_group_size`` RBs), at
+    Shannon rates or through the NR link abstraction (``radio.link``). With "fifo" the
+    transfers hold fixed RBs (TDMA's band, FDMA's sub-band): the policy is not used."""
     n_rb = resource_blocks(width_hz, radio.numerology)
     groups = math.ceil(n_rb / radio.rb_group_size)
-    n_aps = channel.gain.shape[1]
+    n_piu, n_aps = channel.gain.shape
+    nr = None
+    if radio.link == "nr":
+        slot_s = 1e-3 / 2**radio.numerology
+        nr = NRLinkAbstraction(
+            n_piu,
+            n_rb,
+            streams.numpy(Stream.HARQ, int(downlink)),
+            radio.mcs_table,
+            radio.bler_target,
+            radio.max_transmissions,
+            radio.harq_rtt_s if radio.harq_rtt_s is not None else 8 * slot_s,
+            uplink=not downlink,
+        )
     return OFDMAScheduler(
         env,
         channel,
@@ -168,10 +184,11 @@ def ofdma_scheduler(
         width_hz,
         channels,
         radio.numerology,
-        radio.scheduler,
+        "rr" if radio.scheduler == "fifo" else radio.scheduler,
         radio.pf_window_slots,
         radio.rb_group_size,
         downlink,
+        nr,
     )
 
 

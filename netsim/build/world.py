@@ -49,9 +49,9 @@ from netsim.radio.links import (
     CellFreeLink,
     FixedRateLink,
     Grant,
-    OFDMALink,
     OpenLoopPowerControl,
     OverTheAirLink,
+    ScheduledLink,
     SharedSpectrumLink,
     Uplink,
 )
@@ -214,7 +214,7 @@ class _Spectrum:
         down = None
         if s.radio.reuse != "orthogonal":
             down = CoChannelMedium(env, air.channel, downlink=True)
-        if s.radio.scheduler != "fifo":
+        if s.radio.scheduler != "fifo" or s.radio.link == "nr":
             scheduler = build_radio.ofdma_scheduler(
                 s.radio, air.channel, channels, width, env, streams
             )
@@ -334,7 +334,7 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             channel=air.channel,
             access=MultipleAccess(
                 w.env,
-                "ofdma" if w.spectrum.scheduler is not None else s.radio.access,
+                "ofdma" if s.radio.scheduler != "fifo" else s.radio.access,
                 w.spectrum.width_hz,
                 int((air.serving_ap == a).sum()),
                 int(w.spectrum.channels[a]),
@@ -454,8 +454,9 @@ def _uplink(
         return OverTheAirLink(k, ap.index, ap.access, max_power_w, channel, submit, env)
     control = spectrum.power_control
     if spectrum.scheduler is not None:
-        return OFDMALink(
-            k, ap.index, ap.access, max_power_w, channel, spectrum.scheduler, env, control
+        slot = int(spectrum.slots[k])
+        return ScheduledLink(
+            k, ap.index, ap.access, max_power_w, channel, spectrum.scheduler, env, control, slot
         )
     if spectrum.medium is not None:
         slot = int(spectrum.slots[k])

@@ -424,6 +424,9 @@ class PIU(Node):
                     rate_bps=attempt.rate_bps,
                     snr_db=attempt.snr_db,
                     interference_w=attempt.interference_w,
+                    mcs=attempt.mcs,
+                    tb_count=attempt.tb_count,
+                    harq_retx=attempt.harq_retx,
                     reason=attempt.reason,
                     detail=attempt.note,
                 )

@@ -54,8 +54,10 @@ class Attempt:
     (W); delivered: decoded (else an outage: the attempt is lost); rate_bps: bits over
     airtime (NaN where no bits are sent, over the air); snr_db: the SNR or SINR it saw;
     bits: payload size (NaN over the air); label: what was sent (the payload's encoding);
-    note: about the outcome, in words; reason: why it was not delivered ("outage");
-    interference_w: mean co-channel interference power (W) on a shared medium.
+    note: about the outcome, in words; reason: why it was not delivered ("outage", "harq":
+    a transport block failed its last HARQ transmission); interference_w: mean co-channel
+    interference power (W) on a shared medium; mcs, tb_count, harq_retx: the NR link
+    abstraction's mean MCS index, transport blocks and HARQ retransmissions.
 
     An attempt on a shared medium does not know its airtime when it starts (it depends on
     who else transmits): ``done`` is then an event succeeded with the finished
@@ -74,6 +76,9 @@ class Attempt:
     note: str = ""
     reason: str | None = None
     interference_w: float = NAN
+    mcs: float = NAN
+    tb_count: int | None = None
+    harq_retx: int | None = None
     done: simpy.Event | None = field(default=None, compare=False)
     cancel: Callable[[], None] | None = field(default=None, compare=False)
 
@@ -289,11 +294,13 @@ class SharedSpectrumLink(_ChannelLink):
         yield _open_attempt(self._env, tx.done, power, bits, label, lambda: self.medium.stop(tx))
 
 
-class OFDMALink(_ChannelLink):
-    """A digital uplink whose bits the AP's OFDMA scheduler serves RB by RB, slot by slot
-    (:class:`~netsim.radio.scheduler.OFDMAScheduler`): nobody waits for a slot of the
-    band; the scheduler shares the RBs among the PIUs with data. The transmitter draws its
-    power in the slots in which it has RBs. Planning uses the mean SNR over the channel."""
+class ScheduledLink(_ChannelLink):
+    """A digital uplink whose bits the AP's slot scheduler serves RB by RB, slot by slot
+    (:class:`~netsim.radio.scheduler.OFDMAScheduler`), at Shannon rates or through the NR
+    link abstraction. On an "ofdma" band nobody waits for a slot of the band: the
+    scheduler shares the RBs among the PIUs with data; on a "tdma" band the PIU holding the
+    slot gets every RB, on an "fdma" band the RBs of sub-band ``slot``. The transmitter
+    draws its power in the slots in which it has RBs. Planning uses the mean SNR."""
 
     def __init__(
         self,
@@ -305,15 +312,27 @@ class OFDMALink(_ChannelLink):
         scheduler: OFDMAScheduler,
         env: simpy.Environment,
         power_control: OpenLoopPowerControl | None = None,
+        slot: int = 0,
     ) -> None:
         super().__init__(piu, ap, band, max_power_w, channel, power_control)
         self.scheduler = scheduler
         self._env = env
+        self.slot = slot
+
+    def resource_blocks(self) -> tuple[int, int] | None:
+        """The RBs ``[lo, hi)`` the slot of its band holds (None: the scheduler's choice)."""
+        band, n_rb = self.slot_band, self.scheduler.n_rb
+        if band.scheme == "tdma":
+            return 0, n_rb
+        if band.scheme == "fdma":
+            k = self.slot % band.n_slots
+            return k * n_rb // band.n_slots, (k + 1) * n_rb // band.n_slots
+        return None
 
     @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
         power = self.power_w
-        flow = self.scheduler.submit(self.piu, self.ap, power, bits)
+        flow = self.scheduler.submit(self.piu, self.ap, power, bits, self.resource_blocks())
         cancel = lambda: self.scheduler.cancel(flow)  # noqa: E731
         yield _open_attempt(self._env, flow.done, power, bits, label, cancel)
 
@@ -339,12 +358,17 @@ def _open_attempt(
                 d.airtime_s,
                 power_w * d.active_s,
                 power_w,
-                True,
-                d.rate_bps,
+                not d.lost,
+                d.rate_bps if not d.lost else NAN,
                 d.sinr_db,
                 bits,
                 label,
+                note="a transport block failed its last HARQ transmission" if d.lost else "",
+                reason="harq" if d.lost else None,
                 interference_w=d.interference_w,
+                mcs=d.mcs,
+                tb_count=d.tb_count,
+                harq_retx=d.harq_retx,
             )  # fmt: skip
         )
 

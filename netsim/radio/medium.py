@@ -39,13 +39,20 @@ from netsim.radio.fading import BlockFading
 class Delivered:
     """What a transmission took: airtime (s), mean rate bits / airtime (bit/s),
     time-averaged SINR (dB), time-averaged interference power (W), and the time its
-    transmitter was on (s: the airtime, or the slots with RBs under OFDMA)."""
+    transmitter was on (s: the airtime, or the slots with RBs under OFDMA). Under the NR
+    link abstraction also the mean MCS index of its transport blocks, their count, the
+    HARQ retransmissions, and whether a block was lost after the last one (``lost``: the
+    payload did not arrive)."""
 
     airtime_s: float
     rate_bps: float
     sinr_db: float
     interference_w: float
     active_s: float
+    mcs: float = math.nan
+    tb_count: int | None = None
+    harq_retx: int | None = None
+    lost: bool = False
 
 
 @dataclass(eq=False)

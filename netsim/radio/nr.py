@@ -3,14 +3,17 @@
 Sionna SYS/PHY (``sionna-no-rt``, PyTorch) is the engine: its MCS decoder (Tables
 5.1.3.1-1 .. -4) and transport-block helper (5.1.3.2: TBS, code-block segmentation) are
 used as they are, imported lazily (the import takes seconds) only when an NR link is
-built. This module is the first step of the NR link abstraction (issue 20): BLER, HARQ
-and link adaptation on the OFDMA scheduler come next.
+built, and so are its precomputed LDPC BLER tables and EESM parameters
+(:class:`NRLinkAbstraction`, which the OFDMA scheduler calls once per slot).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,220 @@ def transport_block(
         num_layers=layers,
     )
     return TransportBlock(int(tb), int(cb), int(n_cb), int(order), float(rate))
+
+
+# TS 38.214 5.1.3.2: N'_RE = 12 x 14 symbols - 12 DMRS REs per PRB (capped at 156 there)
+RE_PER_PRB = 156
+_OFFSET_DB = (-20.0, 20.0)  # the outer loop's offset bounds (Sionna's defaults)
+
+
+def _grid(values: np.ndarray, min_max_delta: tuple[float, float, float]) -> np.ndarray:
+    """Index of the nearest point of the grid ``min, min + delta, ..., max`` (clamped)."""
+    lo, hi, delta = min_max_delta
+    n = int(np.arange(lo, hi, delta).size)
+    scaled = (np.asarray(values, dtype=np.float32) - np.float32(lo)) / np.float32(delta)
+    return np.clip(np.round(scaled), 0, n - 1).astype(np.int64)
+
+
+@dataclass(eq=False)
+class HarqProcess:
+    """One transport block in flight: the payload bits it carries, its MCS, PRBs of the
+    first transmission (they fix the TBS and code blocks: code-block size ``cbs`` bits,
+    ``n_cb`` blocks), the effective SINR combined over its transmissions (linear, chase
+    combining), the transmissions so far and when it may be sent again (s)."""
+
+    bits: float
+    mcs: int
+    n_prb: int
+    cbs: int
+    n_cb: int
+    sinr_sum: float = 0.0
+    sent: int = 0
+    due_s: float = math.inf
+
+
+@dataclass(frozen=True)
+class SlotResult:
+    """What one slot's transport blocks did, per scheduled link (arrays of the call's
+    order): ``process`` the block sent (a new one or a retransmission), ``ack`` decoded,
+    ``tbler`` its error probability, ``sinr_eff`` the slot's own effective SINR (linear)."""
+
+    process: list[HarqProcess]
+    ack: np.ndarray
+    tbler: np.ndarray
+    sinr_eff: np.ndarray
+
+
+class NRLinkAbstraction:
+    """The NR physical-layer abstraction of one direction's links (PHYSICS.md section 9).
+
+    Every slot, for all links the schedulers gave RBs (all APs at once, vectorised): a new
+    transport block's MCS by link adaptation (the highest MCS whose TBLER at the last
+    reported effective SINR minus the outer-loop offset is at most ``bler_target``; before
+    the first report, the SINR the AP measures without interference), its size from the
+    PRBs (TS 38.214 5.1.3.2), the effective SINR over its RBs by EESM, the code-block BLER
+    from Sionna's precomputed LDPC tables (``PHYAbstraction.get_bler``, one call per slot),
+    the transport-block error ``1 - (1 - BLER)^n_cb`` and a Bernoulli draw of the HARQ
+    feedback from ``rng``. A failed block is sent again ``harq_rtt_s`` after its
+    transmission with chase combining (effective SINRs add, linear) up to
+    ``max_transmissions`` times. The outer loop moves a link's offset by ``+delta_up`` dB
+    on a NACK of a first transmission and by ``-delta_up * t / (1 - t)`` on an ACK, so the
+    long-run first-transmission BLER is the target t (Sionna's ``OuterLoopLinkAdaptation``
+    rule; its per-call cost, a millisecond, is too much for every slot, so the loop runs
+    here on the same BLER lookup; a test checks both choose the same MCS).
+
+    Parameters
+    ----------
+    n_links: links (PIUs) whose outer-loop state is kept; max_prb: PRBs of a channel.
+    rng: the HARQ feedback draws; mcs_table: 1 (64QAM) or 2 (256QAM), TS 38.214 Table
+    5.1.3.1-1 / -2; uplink: PUSCH (else PDSCH) tables.
+    """
+
+    def __init__(
+        self,
+        n_links: int,
+        max_prb: int,
+        rng: np.random.Generator,
+        mcs_table: int = 1,
+        bler_target: float = 0.1,
+        max_transmissions: int = 4,
+        harq_rtt_s: float = 0.008,
+        uplink: bool = True,
+        delta_up_db: float = 1.0,
+    ) -> None:
+        import torch
+        from sionna.phy.nr.utils import MCSDecoderNR, TransportBlockNR
+        from sionna.sys import EESM, PHYAbstraction
+
+        self.rng = rng
+        self.table = mcs_table
+        self.category = 0 if uplink else 1  # Sionna: 0 PUSCH, 1 PDSCH
+        self.bler_target = bler_target
+        self.max_transmissions = max_transmissions
+        self.harq_rtt_s = harq_rtt_s
+        self.delta_up = delta_up_db
+        self.delta_down = delta_up_db * bler_target / (1 - bler_target)
+        self.offset_db = np.zeros(n_links)
+        self.report_db = np.full(n_links, np.nan)  # last effective SINR fed back (dB)
+        phy = PHYAbstraction()
+        # Sionna's BLER tables interpolated on its (code-block size, SINR dB) grid, for this
+        # direction and MCS table: (MCS, CBS, SINR); looked up as its get_bler does
+        self._table = phy.bler_table_interp[self.category, mcs_table - 1].double().numpy()
+        self._cbs_grid = phy.cbs_interp_min_max_delta
+        self._snr_grid = phy.snr_db_interp_min_max_delta
+        # EESM beta per MCS of the table (category-independent in Sionna's table)
+        self.beta = EESM().beta_tensor[mcs_table - 1].double().numpy()
+        n_mcs = len(self.beta)
+        # the MCSs Sionna has BLER tables for (PUSCH table 1: 3..27)
+        probe = self._bler(np.arange(n_mcs), np.full(n_mcs, 1000), np.full(n_mcs, 10.0))
+        self.candidates = np.flatnonzero(np.isfinite(probe))
+        # TBS, code-block size and count for every (PRBs, candidate MCS): Sionna's helpers
+        prb = torch.arange(1, max_prb + 1)[:, None]
+        mcs = torch.as_tensor(self.candidates, dtype=torch.int32)[None, :].expand(max_prb, -1)
+        qm, rate = MCSDecoderNR()(mcs, mcs_table, self.category, check_index_validity=False)
+        coded = (qm * prb * RE_PER_PRB).to(torch.int32)
+        tbs, cbs, n_cb = TransportBlockNR().transport_block_size(qm, rate, coded)
+        self.tbs, self.cbs, self.n_cb = (t.numpy().astype(np.int64) for t in (tbs, cbs, n_cb))
+
+    def _bler(self, mcs: np.ndarray, cbs: np.ndarray, sinr: np.ndarray) -> np.ndarray:
+        """Code-block BLER at effective SINR ``sinr`` (linear) for code blocks of ``cbs``
+        bits, from Sionna's interpolated LDPC tables (inf: no table for that MCS): the
+        nearest grid point, as ``PHYAbstraction.get_bler`` finds it (in float32 like it; a
+        test checks both agree), without its per-call tensor checks (a slot's budget)."""
+        snr_db = (10 * np.log10(np.asarray(sinr, dtype=np.float32))).astype(np.float32)
+        return self._table[mcs, _grid(cbs, self._cbs_grid), _grid(snr_db, self._snr_grid)]
+
+    def eesm(self, sinr_rb: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """Effective SINR (linear) of each row of ``sinr_rb`` (..., n, R) over its RBs with
+        SINR > 0, for EESM parameter ``beta`` (..., n): ``-beta ln(mean exp(-SINR / beta))``,
+        computed from the smallest SINR up (no underflow), within [-30, 30] dB as Sionna's."""
+        used = sinr_rb > 0
+        low = np.where(used, sinr_rb, np.inf).min(axis=-1, keepdims=True)
+        b = beta[..., None]
+        terms = np.where(used, np.exp(-(sinr_rb - low) / b), 0.0)
+        eff = low[..., 0] - beta * np.log(terms.sum(axis=-1) / used.sum(axis=-1))
+        return np.clip(eff, 1e-3, 1e3)
+
+    def tbler(
+        self, mcs: np.ndarray, cbs: np.ndarray, n_cb: np.ndarray, sinr: np.ndarray
+    ) -> np.ndarray:
+        """Transport-block error probability ``1 - (1 - BLER)^n_cb`` at effective SINR
+        ``sinr`` (linear); inf where Sionna has no table for the MCS."""
+        bler = self._bler(mcs, cbs, sinr)
+        return np.where(np.isinf(bler), np.inf, 1 - (1 - bler) ** n_cb)
+
+    def choose(self, tbler_by_mcs: np.ndarray) -> np.ndarray:
+        """Position in :attr:`candidates` of the highest MCS with TBLER at most the target
+        for each column of ``tbler_by_mcs`` (M, n); the lowest where none is."""
+        ok = tbler_by_mcs <= self.bler_target
+        last = ok.shape[0] - 1 - np.argmax(ok[::-1], axis=0)
+        return np.where(ok.any(axis=0), last, 0)
+
+    def send(
+        self,
+        now: float,
+        links: np.ndarray,
+        sinr_rb: np.ndarray,
+        clean_rb: np.ndarray,
+        retransmit: list[HarqProcess | None],
+        bits_left: np.ndarray,
+    ) -> SlotResult:
+        """One slot: link ``links[i]`` has the RBs where ``sinr_rb[i] > 0`` (SINR there,
+        linear; ``clean_rb`` without interference) and sends ``retransmit[i]`` again or, if
+        None, a new transport block with up to ``bits_left[i]`` payload bits."""
+        n_prb = (sinr_rb > 0).sum(axis=1)
+        new = np.array([p is None for p in retransmit])
+        m, cand = len(self.candidates), self.candidates
+        # new blocks: every candidate MCS at the selection SINR (the report minus the
+        # offset) and at the slot's actual effective SINR, in one table lookup with the
+        # retransmissions
+        nl, prb = links[new], n_prb[new] - 1
+        beta = np.broadcast_to(self.beta[cand][:, None], (m, len(nl)))
+        actual = self.eesm(np.broadcast_to(sinr_rb[new], (m, *sinr_rb[new].shape)), beta)
+        clean = np.broadcast_to(clean_rb[new], (m, *clean_rb[new].shape))
+        report = np.where(
+            np.isnan(self.report_db[nl]), 10 * np.log10(self.eesm(clean, beta)), self.report_db[nl]
+        )
+        select = 10 ** ((report - self.offset_db[nl]) / 10)
+        old = [p for p in retransmit if p is not None]
+        old_mcs = np.array([p.mcs for p in old], dtype=np.int64)
+        own = self.eesm(sinr_rb[~new], self.beta[old_mcs]) if old else np.zeros(0)
+        combined = np.array([p.sinr_sum for p in old]) + own
+        cbs, ncb = self.cbs[prb].T, self.n_cb[prb].T  # (M, n_new)
+        grid_mcs = np.broadcast_to(cand[:, None], cbs.shape)
+        tb = self.tbler(
+            np.concatenate([grid_mcs.ravel(), grid_mcs.ravel(), old_mcs]),
+            np.concatenate([cbs.ravel(), cbs.ravel(), [p.cbs for p in old]]).astype(np.int64),
+            np.concatenate([ncb.ravel(), ncb.ravel(), [p.n_cb for p in old]]).astype(np.int64),
+            np.concatenate([np.broadcast_to(select, cbs.shape).ravel(), actual.ravel(), combined]),
+        )
+        size = cbs.size
+        pick = self.choose(tb[:size].reshape(m, -1))
+        cols = np.arange(len(nl))
+        tbler = np.empty(len(links))
+        eff = np.empty(len(links))
+        tbler[new] = tb[size : 2 * size].reshape(m, -1)[pick, cols]
+        tbler[~new] = tb[2 * size :]
+        eff[new] = actual[pick, cols]
+        eff[~new] = own
+        ack = self.rng.random(len(links)) >= tbler
+        processes: list[HarqProcess] = []
+        j = 0
+        for i, p in enumerate(retransmit):
+            if p is None:
+                k = pick[j]
+                row = prb[j]
+                p = HarqProcess(
+                    float(min(self.tbs[row, k], bits_left[i])),
+                    int(cand[k]), int(n_prb[i]), int(self.cbs[row, k]), int(self.n_cb[row, k]),
+                )  # fmt: skip
+                j += 1
+                # the outer loop learns from first transmissions only
+                step = -self.delta_down if ack[i] else self.delta_up
+                self.offset_db[links[i]] = np.clip(self.offset_db[links[i]] + step, *_OFFSET_DB)
+            p.sinr_sum += eff[i]
+            p.sent += 1
+            p.due_s = math.inf if ack[i] else now + self.harq_rtt_s
+            processes.append(p)
+        self.report_db[links] = 10 * np.log10(eff)
+        return SlotResult(processes, ack, tbler, eff)

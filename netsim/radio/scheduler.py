@@ -12,9 +12,19 @@ bandwidth. Fading is frequency-selective: one coefficient per group of ``group_s
 
 A PIU spreads its power evenly over the RBs it gets; an RB's SINR counts the PIUs other
 co-channel APs scheduled on the same RB. Decisions use the RBs' interference-free rates
-(the AP knows its own PIUs' channels); the bits served use the actual SINRs. A transfer
-ends inside the slot in which its last bit is served (at the slot's constant rate). The
-scheduler takes one SimPy event per slot while any AP has a backlog, none when all are idle.
+(the AP knows its own PIUs' channels). A transfer may also hold fixed RBs (``rbs`` of
+:meth:`OFDMAScheduler.submit`: TDMA's whole band or FDMA's sub-band under the NR link
+abstraction); the others share what is left.
+
+The bits served: with Shannon rates (``nr`` None) ``B log2(1 + SINR)`` per RB, and a
+transfer ends inside the slot in which its last bit is served (at the slot's constant
+rate); with the NR link abstraction (:class:`~netsim.radio.nr.NRLinkAbstraction`) one
+transport block per transfer and slot, decoded or not at the slot's end, failed blocks
+sent again a HARQ round trip later (before new data), and a transfer ends at the end of
+the slot that decodes its last block. An uplink block still lost after the last HARQ
+transmission loses the transfer; on the downlink its bits are sent again as new data (RLC
+acknowledged mode). The scheduler takes one SimPy event per slot while any AP has a
+backlog, none when all are idle.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import simpy
 from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import BlockFading
 from netsim.radio.medium import Delivered
+from netsim.radio.nr import HarqProcess, NRLinkAbstraction
 
 # TS 38.101-1 Table 5.3.2-1: maximum RBs per channel bandwidth (MHz) and SCS (kHz)
 _NRB = {
@@ -65,6 +76,12 @@ class _Flow:
     interference_time: float = 0.0
     served_s: float = 0.0  # time in slots with RBs (the transmitter is on)
     ended: bool = field(default=False)
+    rbs: tuple[int, int] | None = None  # fixed RBs [lo, hi), else the scheduler's choice
+    # NR: blocks waiting to be sent again, blocks sent, retransmissions, sum of their MCSs
+    harq: list[HarqProcess] = field(default_factory=list)
+    tb_count: int = 0
+    harq_retx: int = 0
+    mcs_sum: int = 0
 
 
 class OFDMAScheduler:
@@ -80,6 +97,7 @@ class OFDMAScheduler:
     group_size: RBs per fading group.
     downlink: the APs send to the PIUs (a flow's transmitter is its AP; interference on
         flow i comes from the other APs' flows, through their gains to i's PIU).
+    nr: the NR link abstraction serving the RBs (None: Shannon rates).
     """
 
     def __init__(
@@ -94,6 +112,7 @@ class OFDMAScheduler:
         pf_window: float = 100.0,
         group_size: int = 4,
         downlink: bool = False,
+        nr: NRLinkAbstraction | None = None,
     ) -> None:
         if policy not in ("rr", "pf", "max_ci"):
             raise ValueError(f"unknown scheduler {policy!r}")
@@ -108,6 +127,7 @@ class OFDMAScheduler:
         self.n_rb = resource_blocks(bandwidth_hz, mu)
         self.group_size = group_size
         self.downlink = downlink
+        self.nr = nr
         self.n_groups = math.ceil(self.n_rb / group_size)
         self.flows: list[_Flow] = []
         self.throughput: dict[int, float] = {}  # PF's T_k (bit/s), kept between transfers
@@ -116,11 +136,15 @@ class OFDMAScheduler:
         self.slots_run = 0
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
 
-    def submit(self, piu: int, ap: int, power_w: float, bits: float) -> _Flow:
-        """Queue ``bits`` from ``piu`` to ``ap``; ``done`` is succeeded with a
-        :class:`~netsim.radio.medium.Delivered` when the last bit is served."""
+    def submit(
+        self, piu: int, ap: int, power_w: float, bits: float, rbs: tuple[int, int] | None = None
+    ) -> _Flow:
+        """Queue ``bits`` from ``piu`` to ``ap`` (on RBs ``[lo, hi)`` if ``rbs``); ``done`` is
+        succeeded with a :class:`~netsim.radio.medium.Delivered` when the last bit is
+        served (or, NR uplink, a block is lost: ``lost``)."""
         flow = _Flow(piu, ap, power_w, float(bits), float(self.env.now), self.env.event())
         flow.left_bits = float(bits)
+        flow.rbs = rbs
         self.flows.append(flow)
         if not self._running:
             self._running = True
@@ -156,9 +180,17 @@ class OFDMAScheduler:
         # downlink: AP j's signal at PIU i is the reciprocal link (PIU i, AP j)
         return up.transpose(1, 0, 2) if self.downlink else up
 
+    def _ready(self, f: _Flow, now: float) -> bool:
+        """Whether ``f`` has data for this slot: new bits, or a block due again (NR)."""
+        if f.left_bits > 1e-9 * f.bits:
+            return True
+        return any(p.due_s <= now + 1e-9 * self.slot_s for p in f.harq)
+
     def _slot(self, now: float) -> None:
         """Schedule every AP's RBs for one slot, serve the bits, end finished transfers."""
-        flows = list(self.flows)
+        flows = [f for f in self.flows if self._ready(f, now)]
+        if not flows:  # every transfer waits for a HARQ retransmission
+            return
         ap = np.array([f.ap for f in flows])
         power = np.array([f.power_w for f in flows])
         gain = self._rb_gains(flows, ap, now)  # (n, n, R)
@@ -169,8 +201,15 @@ class OFDMAScheduler:
         chosen = np.zeros((len(flows), self.n_rb), dtype=bool)  # flow i has RB r
         for a in np.unique(ap):
             mine = np.flatnonzero(ap == a)
-            owners = mine[self._choose(int(a), [flows[i] for i in mine], estimate[mine])]
-            chosen[owners, np.arange(self.n_rb)] = True
+            fixed = [i for i in mine if flows[i].rbs is not None]
+            for i in fixed:
+                lo, hi = flows[i].rbs  # type: ignore[misc]
+                chosen[i, lo:hi] = True
+            free = np.array([i for i in mine if flows[i].rbs is None], dtype=int)
+            if free.size:
+                owners = free[self._choose(int(a), [flows[i] for i in free], estimate[free])]
+                left = ~chosen[fixed].any(axis=0)  # the RBs no fixed transfer holds
+                chosen[owners[left], np.flatnonzero(left)] = True
         rbs = chosen.sum(axis=1)  # RBs each flow got
         psd = np.where(rbs > 0, power / np.maximum(rbs, 1), 0.0)  # power per RB
         same = self.channels[ap][:, None] == self.channels[ap][None, :]
@@ -179,6 +218,10 @@ class OFDMAScheduler:
         sent = chosen * psd[:, None]  # (n, R): power of j on r
         interference = np.einsum("ji,jr,jir->ir", same, sent, gain)
         sinr = np.where(chosen, psd[:, None] * own / (noise + interference), 0.0)
+        if self.nr is not None:
+            clean = np.where(chosen, psd[:, None] * own / noise, 0.0)
+            self._serve_nr(flows, chosen, sinr, clean, interference, now)
+            return
         rate = self.rb_hz * np.log2(1.0 + sinr).sum(axis=1)  # bit/s of each flow this slot
         served = rate * self.slot_s
         for i, f in enumerate(flows):
@@ -196,6 +239,62 @@ class OFDMAScheduler:
             if take < 1.0 or f.left_bits <= 1e-9 * f.bits:
                 self._finish(f, now + take * self.slot_s)
 
+    def _serve_nr(
+        self,
+        flows: list[_Flow],
+        chosen: np.ndarray,
+        sinr: np.ndarray,
+        clean: np.ndarray,
+        interference: np.ndarray,
+        now: float,
+    ) -> None:
+        """One transport block per transfer with RBs: a due retransmission first, else new
+        data; all of them in one call of the NR abstraction."""
+        assert self.nr is not None
+        active = np.flatnonzero(chosen.any(axis=1))
+        due = [
+            next((p for p in flows[i].harq if p.due_s <= now + 1e-9 * self.slot_s), None)
+            for i in active
+        ]
+        result = self.nr.send(
+            now,
+            np.array([flows[i].piu for i in active], dtype=int),
+            sinr[active],
+            clean[active],
+            due,
+            np.array([flows[i].left_bits for i in active]),
+        )
+        decoded = dict.fromkeys(range(len(flows)), 0.0)
+        for j, i in enumerate(active):
+            f, p, ack = flows[i], result.process[j], bool(result.ack[j])
+            if p is due[j]:
+                f.harq.remove(p)
+                f.harq_retx += 1
+            else:
+                f.left_bits -= p.bits
+                f.tb_count += 1
+                f.mcs_sum += p.mcs
+            self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(chosen[i].sum())
+            f.sinr_time += float(sinr[i][chosen[i]].mean()) * self.slot_s
+            f.interference_time += float(interference[i][chosen[i]].mean()) * self.slot_s
+            f.served_s += self.slot_s
+            if ack:
+                decoded[i] = p.bits
+            elif p.sent < self.nr.max_transmissions:
+                f.harq.append(p)
+            elif self.downlink:  # RLC sends the block's bits again as new data
+                f.left_bits += p.bits
+            else:  # the upload is lost
+                self._finish(f, now + self.slot_s, lost=True)
+                continue
+            if f.left_bits <= 1e-9 * f.bits and not f.harq:
+                self._finish(f, now + self.slot_s)
+        if self.policy == "pf":
+            for i, f in enumerate(flows):
+                rate = decoded[i] / self.slot_s
+                t = self.throughput.get(f.piu, rate)
+                self.throughput[f.piu] = (1 - 1 / self.pf_window) * t + rate / self.pf_window
+
     def _choose(self, ap: int, flows: list[_Flow], estimate: np.ndarray) -> np.ndarray:
         """(R,) position in ``flows`` that gets each RB."""
         n = len(flows)
@@ -209,15 +308,20 @@ class OFDMAScheduler:
         self._rr_next[ap] = first + self.n_rb
         return (first + np.arange(self.n_rb)) % n
 
-    def _finish(self, f: _Flow, at_s: float) -> None:
+    def _finish(self, f: _Flow, at_s: float, lost: bool = False) -> None:
         self.cancel(f)
         airtime = at_s - f.t_start_s
+        nr = self.nr is not None
         delivered = Delivered(
             airtime,
             f.bits / airtime,
             10 * math.log10(f.sinr_time / f.served_s) if f.sinr_time > 0 else -math.inf,
             f.interference_time / f.served_s,
             f.served_s,
+            mcs=f.mcs_sum / f.tb_count if nr else math.nan,
+            tb_count=f.tb_count if nr else None,
+            harq_retx=f.harq_retx if nr else None,
+            lost=lost,
         )
         timer = self.env.timeout(at_s - self.env.now)
 

@@ -127,6 +127,16 @@ class RadioConfig(_Frozen):
         ``antennas_per_ap`` receive antennas, combined by maximum ratio or by MMSE with
         interference rejection (``netsim/radio/medium.py``); the default "mr" keeps one
         receive antenna there. With "cellfree": "mr" or "lsfd".
+    link: how a digital link's bits are served. "shannon" (default): at ``B log2(1 + SINR)``
+        (or the fixed ``target_rate_bps``). "nr": the 3GPP NR link abstraction on Sionna
+        (``pip install 'netsim[sionna]'``; ``netsim/radio/nr.py``): every slot of numerology
+        ``numerology`` each scheduled PIU sends one transport block of TS 38.214 (MCS table
+        ``mcs_table``: 1 up to 64QAM, 2 up to 256QAM) whose MCS link adaptation picks (the
+        outer loop steers the first-transmission block error rate to ``bler_target``); a
+        failed block is sent again ``harq_rtt_s`` later (default 8 slots), chase combined,
+        up to ``max_transmissions`` times, after which the upload is lost. TDMA gives the
+        PIU holding the band every RB, FDMA its sub-band's RBs, a scheduler shares them;
+        unicast downlinks through the scheduler use it too.
     """
 
     pathloss: PathLoss = LogDistancePathLoss()
@@ -156,6 +166,11 @@ class RadioConfig(_Frozen):
     # cellfree: "mr" / "lsfd" (CPU combining of the APs' MR estimates); tdma / fdma: "mrc" /
     # "mmse_irc" give each AP antennas_per_ap receive antennas (default "mr": one antenna)
     combining: Literal["mr", "lsfd", "mrc", "mmse_irc"] = "mr"
+    link: Literal["shannon", "nr"] = "shannon"
+    mcs_table: Literal[1, 2] = 1
+    bler_target: float = Field(0.1, gt=0.0, lt=1.0)
+    max_transmissions: int = Field(4, ge=1, le=32)
+    harq_rtt_s: PositiveFloat | None = None  # None: 8 slots
     pilot_length: int = Field(10, ge=1)  # cellfree: tau_p
     coherence_symbols: int = Field(200, ge=2)  # cellfree: tau_c
 
@@ -199,6 +214,24 @@ class RadioConfig(_Frozen):
                 self.scheduler,
                 "'fifo' with a fixed target_rate_bps or receive combining (the OFDMA "
                 "scheduler serves one antenna at adaptive rates)",
+            )
+        if self.link == "nr" and (
+            self.access == "cellfree"
+            or self.target_rate_bps is not None
+            or self.combining in ("mrc", "mmse_irc")
+        ):
+            raise _FieldError(
+                "link",
+                self.link,
+                "'shannon' with access = 'cellfree', a fixed target_rate_bps or receive "
+                "combining (the NR abstraction serves one receive antenna's RBs)",
+            )
+        slot_s = 1e-3 / 2**self.numerology
+        if self.harq_rtt_s is not None and self.harq_rtt_s < slot_s:
+            raise _FieldError(
+                "harq_rtt_s",
+                self.harq_rtt_s,
+                f"at least one slot ({slot_s:g} s at numerology {self.numerology})",
             )
         if self.power_control is not None and self.access == "cellfree":
             raise _FieldError(

@@ -55,11 +55,12 @@ class Scenario(_Frozen):
             or self.radio.power_control is not None
             or self.radio.combining in ("mrc", "mmse_irc")
             or self.radio.scheduler != "fifo"
+            or self.radio.link != "shannon"
         ):
             raise _FieldError(
                 "ota.enabled",
                 True,
-                "false with radio.reuse, radio.power_control, radio.scheduler or "
+                "false with radio.reuse, radio.power_control, radio.scheduler, radio.link or "
                 "radio.combining = 'mrc' / 'mmse_irc' (over the air has its own receiver, "
                 "slot and power control)",
             )
