@@ -8,6 +8,8 @@ anything large is built, with messages in the schema's form.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 import torch
 
 from netsim.build.devices import read_traces
@@ -29,6 +31,11 @@ def preflight(scenario: Scenario) -> tuple[int, int]:
     if s.learning.device.startswith("cuda") and not torch.cuda.is_available():
         raise ScenarioError(
             f"learning.device = {s.learning.device!r}: torch has no CUDA device here; use 'cpu'"
+        )
+    if s.radio.link == "nr" and find_spec("sionna") is None:
+        raise ScenarioError(
+            "radio.link = 'nr': the NR link abstraction runs on Sionna, which is not "
+            "installed; pip install 'netsim[sionna]' (or use radio.link = 'shannon')"
         )
     check_memory(s, n_pius, n_aps)  # before anything grows with the number of PIUs
     return n_pius, n_aps

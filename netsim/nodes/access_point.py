@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -337,6 +337,14 @@ class AccessPoint(Node):
                 self._deliver(model, k)
             return
         scheduler = self.downlink_scheduler
+        if self.access.scheme != "ofdma":  # TDMA / FDMA band (NR): one after another, every RB
+            for k in sorted(model.recipients):
+                self._dl_start(model, k, math.nan)
+                flow = scheduler.submit(
+                    k, self.index, self.tx_power_w, model.bits, (0, scheduler.n_rb)
+                )
+                yield from self._unicast_end(model, k, flow.done)
+            return
         flows = []
         for k in sorted(model.recipients):
             self._dl_start(model, k, math.nan)
@@ -348,10 +356,10 @@ class AccessPoint(Node):
     def _unicast_end(
         self, model: GlobalModel, piu: int, done: simpy.Event
     ) -> Generator[simpy.Event, object, None]:
-        delivered = yield done
-        assert isinstance(delivered, Delivered)
-        d = delivered
-        self._dl_end(model, piu, d.airtime_s, d.rate_bps, d.sinr_db, d.interference_w)
+        d = yield done
+        assert isinstance(d, Delivered)
+        nr = {"mcs": d.mcs, "tb_count": d.tb_count, "harq_retx": d.harq_retx}
+        self._dl_end(model, piu, d.airtime_s, d.rate_bps, d.sinr_db, d.interference_w, **nr)
         self._deliver(model, piu)
 
     def _dl_start(self, model: GlobalModel, piu: int, airtime_s: float) -> None:
@@ -368,11 +376,13 @@ class AccessPoint(Node):
         rate_bps: float,
         snr_db: float,
         interference_w: float = math.nan,
+        **nr: Any,
     ) -> None:
+        """``nr``: the NR link abstraction's mcs, tb_count and harq_retx of the transfer."""
         self.emit(
             "dl_end", model.round, duration_s=airtime_s, bits=model.bits, rate_bps=rate_bps,
             snr_db=snr_db, interference_w=interference_w, power_w=self.tx_power_w,
-            peer=f"piu{piu}",
+            peer=f"piu{piu}", **nr,
         )  # fmt: skip
 
     def _forward_model(self, model: GlobalModel, piu: int) -> Generator[simpy.Event, object, None]:

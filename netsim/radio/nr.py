@@ -183,7 +183,7 @@ class NRLinkAbstraction:
         used = sinr_rb > 0
         low = np.where(used, sinr_rb, np.inf).min(axis=-1, keepdims=True)
         b = beta[..., None]
-        terms = np.where(used, np.exp(-(sinr_rb - low) / b), 0.0)
+        terms = np.exp(-np.where(used, sinr_rb - low, np.inf) / b)  # 0 off the RBs
         eff = low[..., 0] - beta * np.log(terms.sum(axis=-1) / used.sum(axis=-1))
         return np.clip(eff, 1e-3, 1e3)
 

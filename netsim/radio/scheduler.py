@@ -200,15 +200,14 @@ class OFDMAScheduler:
         estimate = self.rb_hz * np.log2(1.0 + power[:, None] / self.n_rb * own / noise)
         chosen = np.zeros((len(flows), self.n_rb), dtype=bool)  # flow i has RB r
         for a in np.unique(ap):
-            mine = np.flatnonzero(ap == a)
-            fixed = [i for i in mine if flows[i].rbs is not None]
-            for i in fixed:
-                lo, hi = flows[i].rbs  # type: ignore[misc]
+            mine = np.flatnonzero(ap == a).tolist()
+            fixed = [(i, f.rbs) for i in mine if (f := flows[i]).rbs is not None]
+            for i, (lo, hi) in fixed:
                 chosen[i, lo:hi] = True
             free = np.array([i for i in mine if flows[i].rbs is None], dtype=int)
             if free.size:
                 owners = free[self._choose(int(a), [flows[i] for i in free], estimate[free])]
-                left = ~chosen[fixed].any(axis=0)  # the RBs no fixed transfer holds
+                left = ~chosen[[i for i, _ in fixed]].any(axis=0)  # RBs no fixed one holds
                 chosen[owners[left], np.flatnonzero(left)] = True
         rbs = chosen.sum(axis=1)  # RBs each flow got
         psd = np.where(rbs > 0, power / np.maximum(rbs, 1), 0.0)  # power per RB
@@ -251,7 +250,7 @@ class OFDMAScheduler:
         """One transport block per transfer with RBs: a due retransmission first, else new
         data; all of them in one call of the NR abstraction."""
         assert self.nr is not None
-        active = np.flatnonzero(chosen.any(axis=1))
+        active: list[int] = np.flatnonzero(chosen.any(axis=1)).tolist()
         due = [
             next((p for p in flows[i].harq if p.due_s <= now + 1e-9 * self.slot_s), None)
             for i in active

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+import simpy
 
-pytest.importorskip("sionna.phy")
+sionna_sys = pytest.importorskip("sionna.sys")
+torch = pytest.importorskip("torch")
 
 # TS 38.214 Table 5.1.3.1-1 (MCS table 1): index -> (modulation order, 1024 x code rate)
 MCS1 = {0: (2, 120), 10: (4, 340), 20: (6, 567), 27: (6, 910)}
@@ -53,3 +56,273 @@ def test_transport_block_sizes_follow_38_214(n_prb, mcs, layers, expected):
     qm, r1024 = MCS1[mcs]
     assert tb.modulation_order == qm and tb.code_rate == pytest.approx(r1024 / 1024)
     assert tb.n_cb >= 1 and tb.cb_bits * tb.n_cb >= tb.tb_bits
+
+
+# --------------------------------------------------------------------------- link abstraction
+# The NR abstraction's BLER lookup, EESM and MCS choice are Sionna's (checked below against
+# Sionna's own blocks on the same inputs); what it adds is the slot-by-slot loop: HARQ draws,
+# chase combining, the outer loop and the payload accounting, tested against closed forms.
+
+
+def _nr(n_links: int = 1, max_prb: int = 25, seed: int = 1, **kw):
+    from netsim.radio.nr import NRLinkAbstraction
+
+    return NRLinkAbstraction(n_links, max_prb, np.random.default_rng(seed), **kw)
+
+
+@pytest.fixture(scope="module")
+def nr():
+    return _nr(4, 50)
+
+
+def test_the_tb_table_is_the_transport_block_of_38_214(nr):
+    from netsim.radio.nr import transport_block
+
+    for n_prb, k in [(1, 0), (10, 7), (25, 17), (50, 24)]:
+        tb = transport_block(n_prb, int(nr.candidates[k]))
+        assert nr.tbs[n_prb - 1, k] == tb.tb_bits
+        assert (nr.cbs[n_prb - 1, k], nr.n_cb[n_prb - 1, k]) == (tb.cb_bits, tb.n_cb)
+
+
+def test_bler_lookup_and_eesm_equal_sionnas(nr):
+    rng = np.random.default_rng(0)
+    phy, eesm = sionna_sys.PHYAbstraction(), sionna_sys.EESM()
+    mcs = rng.choice(nr.candidates, 4000)
+    cbs = rng.integers(24, 8448, 4000)
+    sinr = 10 ** (rng.uniform(-8, 33, 4000) / 10)
+    theirs = phy.get_bler(
+        torch.tensor(mcs, dtype=torch.int32), 1, 0, torch.tensor(cbs, dtype=torch.int32),
+        torch.tensor(sinr, dtype=torch.float32),
+    )  # fmt: skip
+    assert np.array_equal(nr._bler(mcs, cbs, sinr), theirs.double().numpy())
+    per_rb = 10 ** (rng.uniform(-5, 25, (6, 20)) / 10) * (rng.random((6, 20)) < 0.7)
+    m6 = rng.choice(nr.candidates, 6)
+    sionna_eff = eesm(
+        torch.tensor(per_rb.T[None, :, :, None], dtype=torch.float32),
+        torch.tensor(m6, dtype=torch.int32),
+        1,
+    )
+    # Sionna computes in float32: a few ulps of 2^-24
+    np.testing.assert_allclose(nr.eesm(per_rb, nr.beta[m6]), sionna_eff.numpy(), rtol=1e-6)
+
+
+def test_link_adaptation_chooses_sionnas_outer_loop_mcs():
+    from netsim.radio.nr import RE_PER_PRB
+
+    n, rng = 4, np.random.default_rng(3)
+    nr = _nr(n, 50)
+    nr.report_db[:] = 8.0
+    olla = sionna_sys.OuterLoopLinkAdaptation(
+        sionna_sys.PHYAbstraction(), num_ut=n, bler_target=0.1, sinr_eff_init=10**0.8
+    )
+    feedback, reported = torch.full((n,), -1, dtype=torch.int32), torch.zeros(n)
+    for t in range(150):
+        prb = rng.integers(1, 51, n)
+        sinr = np.zeros((n, 50))
+        for i in range(n):
+            sinr[i, : prb[i]] = 10 ** (rng.normal(8, 4, prb[i]) / 10)
+        theirs = olla(torch.tensor(prb * RE_PER_PRB, dtype=torch.int32), feedback, reported)
+        mine = nr.send(t * 1e-3, np.arange(n), sinr, sinr, [None] * n, np.full(n, 1e9))
+        assert [p.mcs for p in mine.process] == theirs.tolist(), t
+        feedback = torch.tensor(mine.ack.astype(np.int32))
+        reported = torch.tensor(mine.sinr_eff, dtype=torch.float32)
+
+
+def _block(nr, mcs: int, n_prb: int = 1):
+    """A block of ``mcs`` on ``n_prb`` PRBs not sent yet (fixes the MCS of a transmission)."""
+    from netsim.radio.nr import HarqProcess
+
+    k = int(np.flatnonzero(nr.candidates == mcs)[0])
+    row = n_prb - 1
+    return HarqProcess(0.0, mcs, n_prb, int(nr.cbs[row, k]), int(nr.n_cb[row, k]))
+
+
+def test_first_transmissions_fail_at_the_tables_bler():
+    nr = _nr(1, 1, seed=11)
+    mcs = 14
+    # the SINR grid point where Sionna's table is closest to 10 % BLER (1 PRB: one block)
+    block = _block(nr, mcs)
+    grid = 10 ** (np.arange(-5, 30.01, 0.1) / 10)
+    bler = nr._bler(np.full(grid.size, mcs), np.full(grid.size, block.cbs), grid)
+    at = int(np.argmin(np.abs(bler - 0.1)))
+    p, sinr = float(bler[at]), float(grid[at])
+    assert abs(p - 0.1) < 0.02 and block.n_cb == 1
+    n = 20_000
+    fails = 0
+    for t in range(n):
+        r = nr.send(t * 1e-3, np.zeros(1, int), np.full((1, 1), sinr), np.full((1, 1), sinr),
+                    [_block(nr, mcs)], np.zeros(1))  # fmt: skip
+        assert r.tbler[0] == pytest.approx(p)
+        fails += int(not r.ack[0])
+    assert abs(fails / n - p) < 4 * math.sqrt(p * (1 - p) / n)
+
+
+def test_the_outer_loop_steers_the_first_transmission_bler_to_its_target():
+    # a stationary, frequency-selective channel over 25 PRBs; 2000 new blocks
+    rng = np.random.default_rng(5)
+    sinr = 10 ** (rng.normal(12.0, 3.0, (1, 25)) / 10)
+    for target in (0.1, 0.3):
+        nr = _nr(1, 25, seed=2, bler_target=target)
+        acks = [
+            nr.send(t * 1e-3, np.zeros(1, int), sinr, sinr, [None], np.full(1, 1e9)).ack[0]
+            for t in range(2000)
+        ]
+        assert abs(1 - np.mean(acks) - target) <= 0.02
+
+
+def test_chase_combining_adds_the_effective_sinrs():
+    nr = _nr(1, 4, seed=4)
+    sinr = np.full((1, 4), 10 ** (-3 / 10))  # -3 dB: a 64QAM block fails, again and again
+    block = _block(nr, 20, 4)
+    single = float(nr.eesm(sinr, nr.beta[[20]])[0])
+    for k in range(1, 6):
+        r = nr.send(k * 8e-3, np.zeros(1, int), sinr, sinr, [block], np.zeros(1))
+        assert block.sent == k
+        assert block.sinr_sum == pytest.approx(k * single, rel=1e-12)
+        expected = nr.tbler(np.array([20]), np.array([block.cbs]), np.array([block.n_cb]),
+                            np.array([k * single]))  # fmt: skip
+        assert r.tbler[0] == expected[0]
+        assert r.sinr_eff[0] == pytest.approx(single, rel=1e-12)  # the slot's own report
+
+
+class _Recording:
+    """An NR abstraction that records, slot by slot, which link sent which block and whether
+    it was decoded."""
+
+    def __init__(self, nr) -> None:
+        self.nr, self.sent = nr, []
+        self.max_transmissions = nr.max_transmissions
+
+    def send(self, now, links, *args):
+        result = self.nr.send(now, links, *args)
+        self.sent += list(zip(links.tolist(), result.process, result.ack.tolist(), strict=True))
+        return result
+
+
+def _scheduler(env, nr, beta, policy="rr", bandwidth=5e6):
+    from netsim.radio.channel import RadioChannel
+    from netsim.radio.fading import NoFading
+    from netsim.radio.scheduler import OFDMAScheduler
+
+    channel = RadioChannel(np.asarray(beta), NoFading(1), 0.01, 1e-20)
+    return OFDMAScheduler(env, channel, NoFading(7), bandwidth, np.zeros(1, int), 0, policy,
+                          nr=nr)  # fmt: skip
+
+
+def test_an_upload_delivers_its_payload_exactly_in_transport_blocks():
+    env = simpy.Environment()
+    rec = _Recording(_nr(2, 25, seed=8))
+    # round robin, 12 or 13 RBs each: 0.1 W over 12.5 RBs of 180 kHz at N0 = 1e-20 W/Hz
+    # gives an SNR of about 19 and 4 dB per RB
+    s = _scheduler(env, rec, [[1.8e-11], [5.7e-13]])
+    payload = [1_234_567, 98_765]
+    flows = [s.submit(k, 0, 0.1, payload[k]) for k in range(2)]
+    env.run()
+    for k, f in enumerate(flows):
+        d = f.done.value
+        mine = [(p, ack) for link, p, ack in rec.sent if link == k]
+        blocks = list({id(p): p for p, _ in mine}.values())
+        assert sum(p.bits for p, ack in mine if ack) == payload[k] and not d.lost
+        assert d.tb_count == len(blocks) and d.harq_retx == len(mine) - len(blocks)
+        assert d.mcs == pytest.approx(np.mean([p.mcs for p in blocks]))
+        assert d.harq_retx > 0  # the outer loop makes ~10 % of first transmissions fail
+
+
+def test_a_block_lost_after_its_last_harq_transmission_loses_the_upload_a_round_trip_each():
+    env = simpy.Environment()
+    rtt, tries = 5e-3, 3
+    s = _scheduler(env, _nr(1, 25, max_transmissions=tries, harq_rtt_s=rtt), [[1e-20]])
+    flow = s.submit(0, 0, 0.1, 1000)  # -80 dB: every transmission fails
+    env.run()
+    d = flow.done.value
+    assert d.lost and d.tb_count == 1 and d.harq_retx == tries - 1
+    # sent in slots 0, rtt, 2 rtt; lost at the end of the last one
+    assert d.airtime_s == pytest.approx((tries - 1) * rtt + s.slot_s, rel=1e-12)
+    assert d.active_s == pytest.approx(tries * s.slot_s, rel=1e-12)
+
+
+def test_a_lost_downlink_block_is_sent_again_as_new_data():
+    from netsim.radio.channel import RadioChannel
+    from netsim.radio.fading import NoFading
+    from netsim.radio.scheduler import OFDMAScheduler
+
+    env = simpy.Environment()
+    rec = _Recording(_nr(1, 5, seed=3, max_transmissions=1, uplink=False))
+    channel = RadioChannel(np.array([[3e-14]]), NoFading(1), 0.01, 1e-20)
+    s = OFDMAScheduler(env, channel, NoFading(2), 1e6, np.zeros(1, int), 0, "rr",
+                       downlink=True, nr=rec)  # fmt: skip
+    flow = s.submit(0, 0, 1.0, 50_000)
+    env.run()
+    d = flow.done.value
+    failed = [p for _, p, ack in rec.sent if not ack]
+    assert failed and not d.lost  # RLC resent their bits
+    assert sum(p.bits for _, p, ack in rec.sent if ack) == 50_000
+    assert d.tb_count == len(rec.sent) and d.harq_retx == 0
+
+
+@pytest.mark.parametrize("access", ["tdma", "fdma"])
+def test_tdma_gives_the_slot_holder_every_rb_and_fdma_its_sub_band(access):
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    radio = {"link": "nr", "access": access, "bandwidth_hz": 5e6}
+    sim = Simulation(tiny(radio={**tiny().radio.model_dump(), **radio}))
+    scheduler = sim.aps[0].access  # the AP's band: the PIUs' sub-bands are its slots
+    links = [piu.link for piu in sim.pius]
+    rbs = [link.resource_blocks() for link in links]
+    if access == "tdma":
+        assert scheduler.n_slots == 1 and rbs == [(0, 25)] * 3
+    else:  # 25 RBs over 3 sub-bands
+        assert rbs == [(0, 8), (8, 16), (16, 25)]
+    events = sim.run().events
+    tx = events[events.event == "tx_end"]
+    assert len(tx) == 3 and (tx.tb_count > 0).all() and tx.mcs.between(0, 28).all()
+    assert (tx.bits == tx.bits.iloc[0]).all()  # the payload, not the transport blocks
+
+
+def test_a_lost_upload_is_logged_and_counted_and_the_run_repeats_exactly():
+    from netsim import Simulation
+    from netsim.log import log_digest
+    from tests.conftest import tiny
+
+    # -35 dBm: about 19, 10 and 1 dB at 10, 20 and 40 m; one transmission per block
+    radio = {**tiny().radio.model_dump(), "link": "nr", "max_transmissions": 1}
+    scenario = tiny(radio=radio, device={**tiny().device.model_dump(), "tx_power_dbm": -35.0},
+                    protocol={"rounds": 2})  # fmt: skip
+    first = Simulation(scenario).run()
+    events = first.events
+    failed = events[events.event == "tx_fail"]
+    assert len(failed) > 0 and (failed.reason == "harq").all()
+    assert (failed.tb_count >= 1).all() and (failed.harq_retx == 0).all()
+    assert failed.rate_bps.isna().all()
+    assert int(first.rounds.lost.sum()) == len(failed)  # the server was told
+    delivered = events[events.event == "tx_end"]
+    assert int(first.rounds.uplink_bits.sum()) == int(delivered.bits.sum())
+    assert log_digest(Simulation(scenario).run().events) == log_digest(events)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["radio.link='nr'", "radio.access='cellfree'"], "radio.link = 'nr'"),
+        (["radio.link='nr'", "radio.target_rate_bps=1e5"], "radio.link = 'nr'"),
+        (["radio.link='nr'", "ota.enabled=true"], "ota.enabled = True"),
+        (["radio.link='nr'", "radio.harq_rtt_s=1e-4"], "radio.harq_rtt_s = 0.0001"),
+        (["radio.mcs_table=3"], "radio.mcs_table"),
+        (["radio.bler_target=1.5"], "radio.bler_target"),
+    ],
+)
+def test_nr_clashes_are_named(overrides, needle):
+    from netsim.scenario import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError, match=needle.replace(".", r"\.")):
+        load_scenario(None, overrides)
+
+
+def test_without_sionna_the_nr_link_asks_for_the_extra(monkeypatch):
+    import netsim.build.checks as checks
+    from netsim.scenario import ScenarioError, load_scenario
+
+    monkeypatch.setattr(checks, "find_spec", lambda name: None)  # a machine without Sionna
+    with pytest.raises(ScenarioError, match=r"pip install 'netsim\[sionna\]'"):
+        checks.preflight(load_scenario(None, ["radio.link='nr'"]))
