@@ -5,6 +5,7 @@
     python -m benchmarks scale    [--rounds 10] [--pius 1000,10000] [--per-round 1000]
     python -m benchmarks flower   [--rounds 5]    (needs the optional extra `flower`)
     python -m benchmarks spectrum [--rounds 10] [SCENARIO]
+    python -m benchmarks nr       [--rounds 10] [SCENARIO]
     python -m benchmarks profile  [--rounds 10] [--top 5] [SCENARIO] [--set KEY=VALUE ...]
                                   [--scale-pius N [--per-round 1000]]
 
@@ -30,6 +31,10 @@
   interference medium) against the same scenario with orthogonal channels (default
   ``hex_umi``); prints both run times, their ratio (issue 19's target: <= 1.5) and the
   time outside the trainer of each.
+* ``nr``: the NR link abstraction (``radio.link = "nr"``: a transport block per slot
+  through Sionna's tables, HARQ, link adaptation) against Shannon rates on the same scenario
+  (default: the default scenario); prints both run times, their ratio (issue 20's target:
+  <= 1.5) and the time outside the trainer of each.
 * ``profile``: cProfile of one run (of SCENARIO, or of the scale scenario with
   ``--scale-pius``); prints the top functions by own time.
 
@@ -158,27 +163,43 @@ def profile(scenario_path: str | None, rounds: int, overrides: list[str], top: i
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
-def spectrum(scenario_path: str | None, rounds: int) -> None:
-    base = load_scenario(scenario_path or "hex_umi", [f"protocol.rounds={rounds}"])
-    Simulation(base.with_overrides(["protocol.rounds=1"])).run()  # warm-up (threads)
+def _versus(scenario: str, rounds: int, variants: dict[str, list[str]]) -> dict[str, float]:
+    """Run ``scenario`` once per variant (label: overrides), after a warm-up of each (torch's
+    threads, Sionna's import); print and return each run's wall time."""
+    base = load_scenario(scenario, [f"protocol.rounds={rounds}"])
+    for sets in variants.values():
+        Simulation(base.with_overrides([*sets, "protocol.rounds=1"])).run()
     times = {}
-    for reuse in ("orthogonal", "1"):
-        sim = Simulation(base.with_overrides([f"radio.reuse={reuse}"]))  # a bare word: text
+    for label, sets in variants.items():
+        sim = Simulation(base.with_overrides(sets))
         spent = time_trainer(sim.trainer)
         res = sim.run()
         torch_s = spent["train"] + spent["evaluate"]
-        times[reuse] = res.wall_time_s
+        times[label] = res.wall_time_s
         print(
-            f"reuse {reuse:>12}: run {res.wall_time_s:6.2f} s, outside the trainer "
+            f"{label:>18}: run {res.wall_time_s:6.2f} s, outside the trainer "
             f"{res.wall_time_s - torch_s:6.2f} s, {len(res.events)} events"
         )
-    print(f"shared / orthogonal wall time: {times['1'] / times['orthogonal']:.2f}")
+    return times
+
+
+def spectrum(scenario_path: str | None, rounds: int) -> None:
+    variants = {"reuse orthogonal": ["radio.reuse=orthogonal"], "reuse 1": ["radio.reuse=1"]}
+    times = _versus(scenario_path or "hex_umi", rounds, variants)
+    print(f"shared / orthogonal wall time: {times['reuse 1'] / times['reuse orthogonal']:.2f}")
+
+
+def nr(scenario_path: str | None, rounds: int) -> None:
+    variants = {"shannon": ["radio.link=shannon"], "nr": ["radio.link=nr"]}
+    times = _versus(scenario_path or "default", rounds, variants)
+    print(f"nr / shannon wall time: {times['nr'] / times['shannon']:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "benchmark", choices=("overhead", "replay", "scale", "flower", "profile", "spectrum")
+        "benchmark",
+        choices=("overhead", "replay", "scale", "flower", "profile", "spectrum", "nr"),
     )
     parser.add_argument("scenario", nargs="?", help="scenario file or bundled name")
     parser.add_argument("--rounds", type=int, help="rounds (default 10; flower: 5)")
@@ -200,7 +221,9 @@ def main() -> None:
             args.set = [*scale_overrides(args.scale_pius, args.per_round), *args.set]
         profile(args.scenario, args.rounds, args.set, args.top)
     else:
-        run = {"overhead": overhead, "replay": replay, "spectrum": spectrum}[args.benchmark]
+        run = {"overhead": overhead, "replay": replay, "spectrum": spectrum, "nr": nr}[
+            args.benchmark
+        ]
         run(args.scenario, args.rounds)
 
 

@@ -97,11 +97,13 @@ class RadioChannel:
         self.fading = fading
         self.coherence_s = coherence_s
         self.noise_psd_w_hz = noise_psd_w_hz
+        self.moves = 0  # how often the gains changed (what caches them checks it)
 
     def move(self, piu: int, gain: np.ndarray) -> None:
         """PIU ``piu`` moved: its large-scale gains to every AP are now ``gain`` (A,), linear
         (a transmission already under way keeps the gains it started with)."""
         self.gain[piu, :] = gain
+        self.moves += 1
 
     def mean_snr(self, piu: int, ap: int, power_w: float, bandwidth_hz: float) -> float:
         """SNR with the fading averaged out (|h|^2 = 1), linear."""

@@ -60,12 +60,21 @@ RE_PER_PRB = 156
 _OFFSET_DB = (-20.0, 20.0)  # the outer loop's offset bounds (Sionna's defaults)
 
 
-def _grid(values: np.ndarray, min_max_delta: tuple[float, float, float]) -> np.ndarray:
-    """Index of the nearest point of the grid ``min, min + delta, ..., max`` (clamped)."""
-    lo, hi, delta = min_max_delta
-    n = int(np.arange(lo, hi, delta).size)
-    scaled = (np.asarray(values, dtype=np.float32) - np.float32(lo)) / np.float32(delta)
+def _grid(values: np.ndarray, lo: np.float32, delta: np.float32, n: int) -> np.ndarray:
+    """Index of the nearest of the ``n`` grid points ``lo, lo + delta, ...`` (clamped)."""
+    scaled = (np.asarray(values, dtype=np.float32) - lo) / delta
     return np.clip(np.round(scaled), 0, n - 1).astype(np.int64)
+
+
+def _db32(linear: np.ndarray) -> np.ndarray:
+    """``10 log10`` in float32, as Sionna converts an SINR before its table lookup."""
+    return (10 * np.log10(np.asarray(linear, dtype=np.float32))).astype(np.float32)
+
+
+def _grid_of(min_max_delta: tuple[float, float, float]) -> tuple[np.float32, np.float32, int]:
+    """(first point, spacing, points) of Sionna's grid ``min, min + delta, ...`` below max."""
+    lo, hi, delta = min_max_delta
+    return np.float32(lo), np.float32(delta), int(np.arange(lo, hi, delta).size)
 
 
 @dataclass(eq=False)
@@ -152,8 +161,10 @@ class NRLinkAbstraction:
         # Sionna's BLER tables interpolated on its (code-block size, SINR dB) grid, for this
         # direction and MCS table: (MCS, CBS, SINR); looked up as its get_bler does
         self._table = phy.bler_table_interp[self.category, mcs_table - 1].double().numpy()
-        self._cbs_grid = phy.cbs_interp_min_max_delta
-        self._snr_grid = phy.snr_db_interp_min_max_delta
+        self._cbs_grid = _grid_of(phy.cbs_interp_min_max_delta)
+        self._snr_grid = _grid_of(phy.snr_db_interp_min_max_delta)
+        self._choices: dict[tuple[int, int], int] = {}  # (SINR grid point, PRBs) -> MCS
+        self._eff: tuple[object, dict[tuple[int, int], float]] = (None, {})
         # EESM beta per MCS of the table (category-independent in Sionna's table)
         self.beta = EESM().beta_tensor[mcs_table - 1].double().numpy()
         n_mcs = len(self.beta)
@@ -173,8 +184,7 @@ class NRLinkAbstraction:
         bits, from Sionna's interpolated LDPC tables (inf: no table for that MCS): the
         nearest grid point, as ``PHYAbstraction.get_bler`` finds it (in float32 like it; a
         test checks both agree), without its per-call tensor checks (a slot's budget)."""
-        snr_db = (10 * np.log10(np.asarray(sinr, dtype=np.float32))).astype(np.float32)
-        return self._table[mcs, _grid(cbs, self._cbs_grid), _grid(snr_db, self._snr_grid)]
+        return self._table[mcs, _grid(cbs, *self._cbs_grid), _grid(_db32(sinr), *self._snr_grid)]
 
     def eesm(self, sinr_rb: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """Effective SINR (linear) of each row of ``sinr_rb`` (..., n, R) over its RBs with
@@ -186,6 +196,22 @@ class NRLinkAbstraction:
         terms = np.exp(-np.where(used, sinr_rb - low, np.inf) / b)  # 0 off the RBs
         eff = low[..., 0] - beta * np.log(terms.sum(axis=-1) / used.sum(axis=-1))
         return np.clip(eff, 1e-3, 1e3)
+
+    def _effective(self, sinr_rb: np.ndarray, mcs: np.ndarray, same_as: object) -> np.ndarray:
+        """EESM of each row at its MCS's beta, remembered while ``same_as`` stays equal."""
+        if same_as is None:
+            return self.eesm(sinr_rb, self.beta[mcs])
+        if self._eff[0] != same_as:
+            self._eff = (same_as, {})
+        memo = self._eff[1]
+        keys = list(enumerate(mcs.tolist()))
+        eff = np.array([memo.get(k, np.nan) for k in keys])
+        todo = np.flatnonzero(np.isnan(eff))
+        if todo.size:
+            eff[todo] = self.eesm(sinr_rb[todo], self.beta[mcs[todo]])
+            for i in todo.tolist():
+                memo[keys[i]] = float(eff[i])
+        return eff
 
     def tbler(
         self, mcs: np.ndarray, cbs: np.ndarray, n_cb: np.ndarray, sinr: np.ndarray
@@ -202,71 +228,90 @@ class NRLinkAbstraction:
         last = ok.shape[0] - 1 - np.argmax(ok[::-1], axis=0)
         return np.where(ok.any(axis=0), last, 0)
 
+    def adapt(self, links: np.ndarray, n_prb: np.ndarray, clean_rb: np.ndarray) -> np.ndarray:
+        """Link adaptation for new blocks of ``links`` on ``n_prb`` PRBs: the position in
+        :attr:`candidates` of the highest MCS whose TBLER at the last reported effective SINR
+        minus the outer-loop offset is at most the target (Sionna's ILLA/OLLA rule). A link
+        with no report yet uses the effective SINR the AP measures without interference
+        (``clean_rb``, its RBs' SINRs) for each candidate MCS."""
+        cand, m = self.candidates, len(self.candidates)
+        select = 10 ** ((self.report_db[links] - self.offset_db[links]) / 10)
+        # the choice depends on the SINR's grid point and the PRBs only: remembered
+        reported = ~np.isnan(select)
+        point = _grid(_db32(np.where(reported, select, 1.0)), *self._snr_grid)
+        keys = list(zip(point.tolist(), n_prb.tolist(), strict=True))
+        pick = np.array([self._choices.get(k, -1) for k in keys], dtype=np.int64)
+        pick[~reported] = -1  # no report yet: measured below
+        todo = np.flatnonzero(pick < 0)
+        if todo.size == 0:
+            return pick
+        level = np.broadcast_to(select[todo], (m, todo.size)).copy()
+        missing = np.isnan(level[0])
+        if missing.any():
+            k = int(missing.sum())
+            rows = todo[missing]
+            clean = np.broadcast_to(clean_rb[rows], (m, k, clean_rb.shape[1]))
+            measured = self.eesm(clean, np.broadcast_to(self.beta[cand][:, None], (m, k)))
+            level[:, missing] = measured / 10 ** (self.offset_db[links[rows]] / 10)
+        prb = n_prb[todo] - 1
+        grid = np.broadcast_to(cand[:, None], level.shape)
+        pick[todo] = self.choose(self.tbler(grid, self.cbs[prb].T, self.n_cb[prb].T, level))
+        for i in todo[~missing].tolist():
+            self._choices[keys[i]] = int(pick[i])
+        return pick
+
     def send(
         self,
         now: float,
         links: np.ndarray,
         sinr_rb: np.ndarray,
         clean_rb: np.ndarray,
-        retransmit: list[HarqProcess | None],
+        again: list[HarqProcess | None],
         bits_left: np.ndarray,
+        same_as: object = None,
     ) -> SlotResult:
-        """One slot: link ``links[i]`` has the RBs where ``sinr_rb[i] > 0`` (SINR there,
-        linear; ``clean_rb`` without interference) and sends ``retransmit[i]`` again or, if
-        None, a new transport block with up to ``bits_left[i]`` payload bits."""
+        """One slot: link ``links[i]`` (each at most once) has the RBs where ``sinr_rb[i] > 0``
+        (SINR there, linear; ``clean_rb`` without interference) and sends the block
+        ``again[i]`` again or, if None, a new transport block with up to ``bits_left[i]``
+        payload bits (a block not sent yet, ``sent == 0``, is a first transmission at its
+        own MCS). ``same_as``: a key equal to the previous call's when the rows' SINRs are
+        the same as then (a coherence block on fixed RBs), so their EESM is not redone."""
+        n = len(links)
         n_prb = (sinr_rb > 0).sum(axis=1)
-        new = np.array([p is None for p in retransmit])
-        m, cand = len(self.candidates), self.candidates
-        # new blocks: every candidate MCS at the selection SINR (the report minus the
-        # offset) and at the slot's actual effective SINR, in one table lookup with the
-        # retransmissions
-        nl, prb = links[new], n_prb[new] - 1
-        beta = np.broadcast_to(self.beta[cand][:, None], (m, len(nl)))
-        actual = self.eesm(np.broadcast_to(sinr_rb[new], (m, *sinr_rb[new].shape)), beta)
-        clean = np.broadcast_to(clean_rb[new], (m, *clean_rb[new].shape))
-        report = np.where(
-            np.isnan(self.report_db[nl]), 10 * np.log10(self.eesm(clean, beta)), self.report_db[nl]
+        new = np.flatnonzero([p is None for p in again])
+        old = np.flatnonzero([p is not None for p in again])
+        rows = n_prb[new] - 1
+        pick = self.adapt(links[new], n_prb[new], clean_rb[new])
+        mcs, cbs, n_cb = (np.empty(n, dtype=np.int64) for _ in range(3))
+        mcs[new], cbs[new], n_cb[new] = (
+            self.candidates[pick],
+            self.cbs[rows, pick],
+            self.n_cb[rows, pick],
         )
-        select = 10 ** ((report - self.offset_db[nl]) / 10)
-        old = [p for p in retransmit if p is not None]
-        old_mcs = np.array([p.mcs for p in old], dtype=np.int64)
-        own = self.eesm(sinr_rb[~new], self.beta[old_mcs]) if old else np.zeros(0)
-        combined = np.array([p.sinr_sum for p in old]) + own
-        cbs, ncb = self.cbs[prb].T, self.n_cb[prb].T  # (M, n_new)
-        grid_mcs = np.broadcast_to(cand[:, None], cbs.shape)
-        tb = self.tbler(
-            np.concatenate([grid_mcs.ravel(), grid_mcs.ravel(), old_mcs]),
-            np.concatenate([cbs.ravel(), cbs.ravel(), [p.cbs for p in old]]).astype(np.int64),
-            np.concatenate([ncb.ravel(), ncb.ravel(), [p.n_cb for p in old]]).astype(np.int64),
-            np.concatenate([np.broadcast_to(select, cbs.shape).ravel(), actual.ravel(), combined]),
-        )
-        size = cbs.size
-        pick = self.choose(tb[:size].reshape(m, -1))
-        cols = np.arange(len(nl))
-        tbler = np.empty(len(links))
-        eff = np.empty(len(links))
-        tbler[new] = tb[size : 2 * size].reshape(m, -1)[pick, cols]
-        tbler[~new] = tb[2 * size :]
-        eff[new] = actual[pick, cols]
-        eff[~new] = own
-        ack = self.rng.random(len(links)) >= tbler
-        processes: list[HarqProcess] = []
-        j = 0
-        for i, p in enumerate(retransmit):
-            if p is None:
-                k = pick[j]
-                row = prb[j]
-                p = HarqProcess(
-                    float(min(self.tbs[row, k], bits_left[i])),
-                    int(cand[k]), int(n_prb[i]), int(self.cbs[row, k]), int(self.n_cb[row, k]),
-                )  # fmt: skip
-                j += 1
-                # the outer loop learns from first transmissions only
-                step = -self.delta_down if ack[i] else self.delta_up
-                self.offset_db[links[i]] = np.clip(self.offset_db[links[i]] + step, *_OFFSET_DB)
+        blocks = [p for p in again if p is not None]
+        mcs[old] = [p.mcs for p in blocks]
+        cbs[old] = [p.cbs for p in blocks]
+        n_cb[old] = [p.n_cb for p in blocks]
+        prior = np.zeros(n)
+        prior[old] = [p.sinr_sum for p in blocks]
+        eff = self._effective(sinr_rb, mcs, same_as)  # this slot's own effective SINR
+        tbler = self.tbler(mcs, cbs, n_cb, prior + eff)  # chase combining: SINRs add
+        ack = self.rng.random(n) >= tbler
+        # the outer loop learns from first transmissions only
+        first = links[new]
+        step = np.where(ack[new], -self.delta_down, self.delta_up)
+        self.offset_db[first] = np.clip(self.offset_db[first] + step, *_OFFSET_DB)
+        self.report_db[links] = 10 * np.log10(eff)
+        processes = list(again)
+        for j, i in enumerate(new.tolist()):
+            k, row = int(pick[j]), int(rows[j])
+            size = float(min(self.tbs[row, k], bits_left[i]))
+            processes[i] = HarqProcess(size, int(mcs[i]), int(n_prb[i]), int(cbs[i]), int(n_cb[i]))
+        sent: list[HarqProcess] = []
+        for i, p in enumerate(processes):
+            assert p is not None
             p.sinr_sum += eff[i]
             p.sent += 1
             p.due_s = math.inf if ack[i] else now + self.harq_rtt_s
-            processes.append(p)
-        self.report_db[links] = 10 * np.log10(eff)
-        return SlotResult(processes, ack, tbler, eff)
+            sent.append(p)
+        return SlotResult(sent, ack, tbler, eff)

@@ -84,6 +84,20 @@ class _Flow:
     mcs_sum: int = 0
 
 
+@dataclass(frozen=True)
+class _Air:
+    """One slot's RBs and SINRs (n flows, R RBs): ``chosen`` (n, R) flow i has RB r, ``rbs``
+    (n,) RBs per flow, ``sinr`` / ``clean`` (n, R) with / without interference (0 off its
+    RBs), and per flow the mean SINR and interference power (W) over its RBs."""
+
+    chosen: np.ndarray
+    rbs: np.ndarray
+    sinr: np.ndarray
+    clean: np.ndarray
+    mean_sinr: np.ndarray
+    mean_interference: np.ndarray
+
+
 class OFDMAScheduler:
     """The RB schedulers of every AP on one timeline.
 
@@ -133,6 +147,7 @@ class OFDMAScheduler:
         self.throughput: dict[int, float] = {}  # PF's T_k (bit/s), kept between transfers
         self._rr_next: dict[int, int] = {}  # each AP's next PIU position (round robin)
         self._running = False
+        self._air: tuple[tuple | None, _Air] | None = None  # the last slot's, and its key
         self.slots_run = 0
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
 
@@ -191,6 +206,21 @@ class OFDMAScheduler:
         flows = [f for f in self.flows if self._ready(f, now)]
         if not flows:  # every transfer waits for a HARQ retransmission
             return
+        # transfers on fixed RBs see the same SINRs in every slot of a coherence block
+        key = None
+        if all(f.rbs is not None for f in flows):
+            block = math.floor(now / self.channel.coherence_s + 1e-9)
+            key = (block, self.channel.moves, tuple(id(f) for f in flows))
+        if key is None or self._air is None or self._air[0] != key:
+            self._air = (key, self._air_of(flows, now))
+        air = self._air[1]
+        if self.nr is not None:
+            self._serve_nr(flows, air, now)
+        else:
+            self._serve_shannon(flows, air, now)
+
+    def _air_of(self, flows: list[_Flow], now: float) -> _Air:
+        """Who gets which RB in this slot, and the SINRs there."""
         ap = np.array([f.ap for f in flows])
         power = np.array([f.power_w for f in flows])
         gain = self._rb_gains(flows, ap, now)  # (n, n, R)
@@ -217,22 +247,31 @@ class OFDMAScheduler:
         sent = chosen * psd[:, None]  # (n, R): power of j on r
         interference = np.einsum("ji,jr,jir->ir", same, sent, gain)
         sinr = np.where(chosen, psd[:, None] * own / (noise + interference), 0.0)
-        if self.nr is not None:
-            clean = np.where(chosen, psd[:, None] * own / noise, 0.0)
-            self._serve_nr(flows, chosen, sinr, clean, interference, now)
-            return
-        rate = self.rb_hz * np.log2(1.0 + sinr).sum(axis=1)  # bit/s of each flow this slot
+        clean = np.where(chosen, psd[:, None] * own / noise, 0.0)
+        on = [np.flatnonzero(row) for row in chosen]
+        return _Air(
+            chosen,
+            rbs,
+            sinr,
+            clean,
+            np.array([sinr[i, r].mean() if r.size else 0.0 for i, r in enumerate(on)]),
+            np.array([interference[i, r].mean() if r.size else 0.0 for i, r in enumerate(on)]),
+        )
+
+    def _serve_shannon(self, flows: list[_Flow], air: _Air, now: float) -> None:
+        """Shannon rates on every RB; a transfer ends inside the slot of its last bit."""
+        rate = self.rb_hz * np.log2(1.0 + air.sinr).sum(axis=1)  # bit/s of each flow
         served = rate * self.slot_s
         for i, f in enumerate(flows):
             if self.policy == "pf":
                 t = self.throughput.get(f.piu, rate[i])
                 self.throughput[f.piu] = (1 - 1 / self.pf_window) * t + rate[i] / self.pf_window
-            if rbs[i] == 0:
+            if air.rbs[i] == 0:
                 continue
-            self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(rbs[i])
+            self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(air.rbs[i])
             take = min(1.0, f.left_bits / served[i])  # share of the slot it needs
-            f.sinr_time += float(sinr[i][chosen[i]].mean()) * take * self.slot_s
-            f.interference_time += float(interference[i][chosen[i]].mean()) * take * self.slot_s
+            f.sinr_time += float(air.mean_sinr[i]) * take * self.slot_s
+            f.interference_time += float(air.mean_interference[i]) * take * self.slot_s
             f.served_s += take * self.slot_s
             f.left_bits -= take * served[i]
             if take < 1.0 or f.left_bits <= 1e-9 * f.bits:
@@ -241,16 +280,13 @@ class OFDMAScheduler:
     def _serve_nr(
         self,
         flows: list[_Flow],
-        chosen: np.ndarray,
-        sinr: np.ndarray,
-        clean: np.ndarray,
-        interference: np.ndarray,
+        air: _Air,
         now: float,
     ) -> None:
         """One transport block per transfer with RBs: a due retransmission first, else new
         data; all of them in one call of the NR abstraction."""
         assert self.nr is not None
-        active: list[int] = np.flatnonzero(chosen.any(axis=1)).tolist()
+        active: list[int] = np.flatnonzero(air.rbs).tolist()
         due = [
             next((p for p in flows[i].harq if p.due_s <= now + 1e-9 * self.slot_s), None)
             for i in active
@@ -258,10 +294,11 @@ class OFDMAScheduler:
         result = self.nr.send(
             now,
             np.array([flows[i].piu for i in active], dtype=int),
-            sinr[active],
-            clean[active],
+            air.sinr[active],
+            air.clean[active],
             due,
             np.array([flows[i].left_bits for i in active]),
+            None if self._air is None or self._air[0] is None else (self._air[0], tuple(active)),
         )
         decoded = dict.fromkeys(range(len(flows)), 0.0)
         for j, i in enumerate(active):
@@ -273,9 +310,9 @@ class OFDMAScheduler:
                 f.left_bits -= p.bits
                 f.tb_count += 1
                 f.mcs_sum += p.mcs
-            self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(chosen[i].sum())
-            f.sinr_time += float(sinr[i][chosen[i]].mean()) * self.slot_s
-            f.interference_time += float(interference[i][chosen[i]].mean()) * self.slot_s
+            self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(air.rbs[i])
+            f.sinr_time += float(air.mean_sinr[i]) * self.slot_s
+            f.interference_time += float(air.mean_interference[i]) * self.slot_s
             f.served_s += self.slot_s
             if ack:
                 decoded[i] = p.bits

@@ -326,3 +326,18 @@ def test_without_sionna_the_nr_link_asks_for_the_extra(monkeypatch):
     monkeypatch.setattr(checks, "find_spec", lambda name: None)  # a machine without Sionna
     with pytest.raises(ScenarioError, match=r"pip install 'netsim\[sionna\]'"):
         checks.preflight(load_scenario(None, ["radio.link='nr'"]))
+
+
+def test_remembered_effective_sinrs_change_nothing():
+    # coherence blocks of 10 slots on fixed RBs: the same SINRs, told (same_as) or not
+    rng = np.random.default_rng(9)
+    told, untold = _nr(2, 25, seed=6), _nr(2, 25, seed=6)
+    for t in range(300):
+        block = t // 10
+        sinr = 10 ** (np.random.default_rng(block).normal(12, 5, (2, 25)) / 10)
+        sinr[1, 12:] = 0.0  # the second link holds 12 RBs
+        left = rng.integers(1, 10**6, 2).astype(float)
+        a = told.send(t * 1e-3, np.arange(2), sinr, sinr, [None, None], left, same_as=block)
+        b = untold.send(t * 1e-3, np.arange(2), sinr, sinr, [None, None], left)
+        assert np.array_equal(a.ack, b.ack) and np.array_equal(a.sinr_eff, b.sinr_eff)
+        assert [(p.mcs, p.bits) for p in a.process] == [(p.mcs, p.bits) for p in b.process]
