@@ -7,6 +7,7 @@
     python -m benchmarks.experiments privacy [--rounds 15] [--only "GAN"]
     python -m benchmarks.experiments stragglers [--rounds 25] [--png FILE]
     python -m benchmarks.experiments spectrum [--rounds 10] [--seeds 1]
+    python -m benchmarks.experiments nr [--rounds 20] [--seeds 1]
 
 Each experiment runs whole simulations through the Python API (the same code as
 ``netsim run``) and prints one table, one row per configuration (mean over seeds):
@@ -33,6 +34,12 @@ Each experiment runs whole simulations through the Python API (the same code as
   control: mean round latency, uplink energy per round, final accuracy, mean uplink rate,
   SINR and interference, and how much orthogonal channels overstate the rate (the
   orthogonal run's mean rate over this one's).
+* ``nr``: the default and ``multi_ap`` scenarios with Shannon rates and with the NR link
+  abstraction (``radio.link = "nr"``): airtime per upload, round latency, uplink energy per
+  round, simulated time and PIU energy to 90 % test accuracy, MCS, transport blocks and
+  HARQ retransmissions per upload, lost uploads; then the NR throughput over the Shannon
+  throughput of the same PIU (same position, shadowing and seed) against its mean SNR, and
+  how HARQ retransmissions are spread over the uploads.
 """
 
 from __future__ import annotations
@@ -584,6 +591,75 @@ def spectrum(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _to_target(rounds: pd.DataFrame, target: float) -> tuple[float, float]:
+    """Simulated time (s) and PIU energy (J) until the test accuracy first reaches
+    ``target`` (NaN: never)."""
+    hit = np.flatnonzero(rounds.test_accuracy.to_numpy() >= target)
+    if not hit.size:
+        return math.nan, math.nan
+    return float(rounds.t_end_s.iloc[hit[0]]), float(rounds.energy_j.iloc[: hit[0] + 1].sum())
+
+
+NR_LINKS = {
+    "shannon": ("radio.link=shannon",),
+    "nr": ("radio.link=nr",),
+    "nr 256QAM": ("radio.link=nr", "radio.mcs_table=2"),
+}
+
+
+def nr(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+    rows, per_piu = [], []
+    for seed in seeds:
+        for scenario in ("default", "multi_ap"):
+            rates = {}
+            for link, sets in NR_LINKS.items():
+                res = run(scenario, [f"protocol.rounds={rounds}", *sets], seed)
+                ev = res.events
+                tx = ev[ev.event.isin(["tx_end", "tx_fail"])]
+                done = tx[tx.event == "tx_end"]
+                time_90, energy_90 = _to_target(res.rounds, 0.9)
+                rows.append(
+                    {
+                        "config": f"{scenario} {link}",
+                        "seed": seed,
+                        "airtime_s": float(done.duration_s.mean()),
+                        "round_s": float(res.rounds.duration_s.mean()),
+                        "uplink_J_per_round": float(tx.energy_j.sum()) / len(res.rounds),
+                        "time_to_90_s": time_90,
+                        "energy_to_90_J": energy_90,
+                        "accuracy": res.final_accuracy,
+                        "mcs": float(tx.mcs.mean()),
+                        "tb_per_upload": float(tx.tb_count.astype(float).mean()),
+                        "retx_per_upload": float(tx.harq_retx.astype(float).mean()),
+                        "lost": int((tx.event == "tx_fail").sum()),
+                        "uploads": len(tx),
+                    }
+                )
+                rates[link] = done.groupby("node", observed=True).agg(
+                    rate=("rate_bps", "mean"), snr_db=("snr_db", "mean")
+                )
+                if link != "shannon":
+                    retx = tx.harq_retx.astype(float) / tx.tb_count.astype(float)
+                    quantiles = retx.quantile([0.1, 0.5, 0.9, 1.0])
+                    print(
+                        f"{scenario} {link} seed {seed}: HARQ retransmissions per transport "
+                        f"block of an upload ({len(tx)} uploads), quantiles 10/50/90/100 % = "
+                        + " / ".join(f"{q:.3f}" for q in quantiles)
+                    )
+            for link in ("nr", "nr 256QAM"):
+                both = rates["shannon"].add_suffix("_shannon").join(rates[link].add_suffix("_nr"))
+                per_piu.append(both.assign(scenario=scenario, link=link))
+    pius = pd.concat(per_piu)
+    pius["ratio"] = pius.rate_nr / pius.rate_shannon
+    pius["snr_db"] = pd.cut(pius.snr_db_shannon, [-10, 0, 5, 10, 15, 20, 25, 30, 40, 60])
+    table = pius.groupby(["link", "snr_db"], observed=True).ratio.agg(
+        ["count", "mean", "min", "max"]
+    )
+    print("NR / Shannon throughput of a PIU against its mean SNR (dB) with Shannon rates:")
+    print(table.round(3).to_string())
+    return pd.DataFrame(rows)
+
+
 EXPERIMENTS = {
     "afcfl": (afcfl, 150),
     "pruning": (pruning, 30),
@@ -592,6 +668,7 @@ EXPERIMENTS = {
     "privacy": (privacy, 15),
     "stragglers": (stragglers, 25),
     "spectrum": (spectrum, 10),
+    "nr": (nr, 20),
 }
 
 

@@ -158,11 +158,23 @@ class NRLinkAbstraction:
         self.offset_db = np.zeros(n_links)
         self.report_db = np.full(n_links, np.nan)  # last effective SINR fed back (dB)
         phy = PHYAbstraction()
-        # Sionna's BLER tables interpolated on its (code-block size, SINR dB) grid, for this
-        # direction and MCS table: (MCS, CBS, SINR); looked up as its get_bler does
-        self._table = phy.bler_table_interp[self.category, mcs_table - 1].double().numpy()
         self._cbs_grid = _grid_of(phy.cbs_interp_min_max_delta)
         self._snr_grid = _grid_of(phy.snr_db_interp_min_max_delta)
+        # Sionna's BLER tables interpolated on its (code-block size, SINR dB) grid, for this
+        # direction and MCS table: (MCS, CBS, SINR); looked up as its get_bler does. Sionna
+        # 2.2's PUSCH table-2 data sit six MCS indices off (each MCS would decode below its
+        # Shannon limit); there the PDSCH curves of the table stand in (the same LDPC code
+        # and modulation without transform precoding)
+        decode = MCSDecoderNR()
+        self._phy = phy
+        self.bler_category = self.category
+        for category in dict.fromkeys((self.category, 1)):
+            self.bler_category = category
+            self._table = self._phy_table(category)
+            if not self.below_shannon(decode, mcs_table):
+                break
+        else:
+            raise ValueError(f"Sionna's BLER tables for MCS table {mcs_table} beat Shannon")
         self._choices: dict[tuple[int, int], int] = {}  # (SINR grid point, PRBs) -> MCS
         self._eff: tuple[object, dict[tuple[int, int], float]] = (None, {})
         # EESM beta per MCS of the table (category-independent in Sionna's table)
@@ -174,10 +186,31 @@ class NRLinkAbstraction:
         # TBS, code-block size and count for every (PRBs, candidate MCS): Sionna's helpers
         prb = torch.arange(1, max_prb + 1)[:, None]
         mcs = torch.as_tensor(self.candidates, dtype=torch.int32)[None, :].expand(max_prb, -1)
-        qm, rate = MCSDecoderNR()(mcs, mcs_table, self.category, check_index_validity=False)
+        qm, rate = decode(mcs, mcs_table, self.category, check_index_validity=False)
         coded = (qm * prb * RE_PER_PRB).to(torch.int32)
         tbs, cbs, n_cb = TransportBlockNR().transport_block_size(qm, rate, coded)
         self.tbs, self.cbs, self.n_cb = (t.numpy().astype(np.int64) for t in (tbs, cbs, n_cb))
+
+    def _phy_table(self, category: int) -> np.ndarray:
+        """Sionna's interpolated BLER of (MCS, CBS, SINR) for ``category`` (0 PUSCH, 1 PDSCH)
+        and this MCS table."""
+        return self._phy.bler_table_interp[category, self.table - 1].double().numpy()
+
+    def below_shannon(self, decode, mcs_table: int) -> list[int]:
+        """The MCSs of the loaded table whose code blocks (of 3,000 bits) decode with a BLER
+        at most 10 % below the Shannon limit of their spectral efficiency ``Q_m R`` (by more
+        than 0.5 dB, the grid's interpolation): impossible, so a sign of mislabelled data."""
+        import torch
+
+        grid = np.arange(-5.0, 30.01, 0.1)
+        sinr = np.broadcast_to(10 ** (grid / 10), (len(self._table), grid.size))
+        mcs = np.broadcast_to(np.arange(len(self._table))[:, None], sinr.shape)
+        ok = self._bler(mcs, np.full(sinr.shape, 3000), sinr) <= 0.1
+        index = torch.arange(len(self._table), dtype=torch.int32)
+        qm, rate = decode(index, mcs_table, self.category, check_index_validity=False)
+        limit_db = 10 * np.log10(2 ** (qm * rate).double().numpy() - 1)
+        first = np.where(ok.any(axis=1), grid[ok.argmax(axis=1)], np.inf)
+        return np.flatnonzero(first < limit_db - 0.5).tolist()
 
     def _bler(self, mcs: np.ndarray, cbs: np.ndarray, sinr: np.ndarray) -> np.ndarray:
         """Code-block BLER at effective SINR ``sinr`` (linear) for code blocks of ``cbs``

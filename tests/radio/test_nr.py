@@ -341,3 +341,16 @@ def test_remembered_effective_sinrs_change_nothing():
         b = untold.send(t * 1e-3, np.arange(2), sinr, sinr, [None, None], left)
         assert np.array_equal(a.ack, b.ack) and np.array_equal(a.sinr_eff, b.sinr_eff)
         assert [(p.mcs, p.bits) for p in a.process] == [(p.mcs, p.bits) for p in b.process]
+
+
+@pytest.mark.parametrize("table", [1, 2])
+@pytest.mark.parametrize("uplink", [True, False])
+def test_no_mcs_decodes_below_its_shannon_limit(table, uplink):
+    from sionna.phy.nr.utils import MCSDecoderNR
+
+    nr = _nr(1, 25, mcs_table=table, uplink=uplink)
+    assert nr.below_shannon(MCSDecoderNR(), table) == []
+    # Sionna 2.2's PUSCH table-2 data are six MCS indices off: the PDSCH curves stand in
+    if uplink and table == 2:
+        nr.bler_category, nr._table = 0, nr._phy_table(0)
+        assert nr.below_shannon(MCSDecoderNR(), table) != []
