@@ -77,6 +77,7 @@ class _Flow:
     served_s: float = 0.0  # time in slots with RBs (the transmitter is on)
     ended: bool = field(default=False)
     rbs: tuple[int, int] | None = None  # fixed RBs [lo, hi), else the scheduler's choice
+    serial: int = 0  # the scheduler's count of transfers when it was submitted (an identity)
     # NR: blocks waiting to be sent again, blocks sent, retransmissions, sum of their MCSs
     harq: list[HarqProcess] = field(default_factory=list)
     tb_count: int = 0
@@ -148,6 +149,7 @@ class OFDMAScheduler:
         self._rr_next: dict[int, int] = {}  # each AP's next PIU position (round robin)
         self._running = False
         self._air: tuple[tuple | None, _Air] | None = None  # the last slot's, and its key
+        self._submitted = 0
         self.slots_run = 0
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
 
@@ -160,6 +162,8 @@ class OFDMAScheduler:
         flow = _Flow(piu, ap, power_w, float(bits), float(self.env.now), self.env.event())
         flow.left_bits = float(bits)
         flow.rbs = rbs
+        flow.serial = self._submitted
+        self._submitted += 1
         self.flows.append(flow)
         if not self._running:
             self._running = True
@@ -210,7 +214,7 @@ class OFDMAScheduler:
         key = None
         if all(f.rbs is not None for f in flows):
             block = math.floor(now / self.channel.coherence_s + 1e-9)
-            key = (block, self.channel.moves, tuple(id(f) for f in flows))
+            key = (block, self.channel.moves, tuple(f.serial for f in flows))
         if key is None or self._air is None or self._air[0] != key:
             self._air = (key, self._air_of(flows, now))
         air = self._air[1]
