@@ -41,7 +41,8 @@ def random_scenario(seed: int) -> Scenario:
     """A valid scenario drawn from ``seed``: mobility and handover, churn, deadlines,
     over-commitment, FedAsync/FedBuff, fixed-rate links with outages and retransmissions,
     harvesting batteries, compression with error feedback, one to four APs, and the shared
-    air: reuse, OFDMA schedulers, receive combining, power control, unicast downlinks."""
+    air: reuse, OFDMA schedulers, receive combining, power control, unicast downlinks, and
+    NR links (transport blocks, HARQ, lost uploads)."""
     rng = np.random.default_rng(seed)
     data = copy.deepcopy(BASE)
     data["seed"] = int(seed)
@@ -98,6 +99,7 @@ def random_scenario(seed: int) -> Scenario:
         data["compression"] = {"method": "uniform", "bits": 4, "error_feedback": True}
     data["learning"]["local_steps"] = int(rng.integers(1, 4))
     _shared_air(radio, rng)
+    _nr_link(radio, rng)
     return Scenario.from_dict(data)
 
 
@@ -119,6 +121,19 @@ def _shared_air(radio: dict[str, Any], rng: np.random.Generator) -> None:
         radio["power_control"] = {"p0_dbm": float(rng.uniform(-90, -50)), "alpha": 0.8}
     if draws[4] < 0.3:
         radio["downlink"] = "unicast"
+
+
+def _nr_link(radio: dict[str, Any], rng: np.random.Generator) -> None:
+    """After the shared air (so it stays as it was): the NR link abstraction, on links that
+    adapt their rate on one receive antenna, with few HARQ transmissions so uploads get
+    lost."""
+    draws = rng.random(3)
+    if "target_rate_bps" in radio or radio.get("combining", "mr") != "mr":
+        return
+    if draws[0] < 0.3:
+        radio["link"] = "nr"
+        radio["max_transmissions"] = int(1 + 3 * draws[1])
+        radio["mcs_table"] = 1 if draws[2] < 0.5 else 2
 
 
 def check_run(result: SimulationResult) -> None:

@@ -168,7 +168,7 @@ def ofdma_scheduler(
     if radio.link == "nr":
         slot_s = 1e-3 / 2**radio.numerology
         nr = NRLinkAbstraction(
-            n_piu,
+            n_piu + n_aps if downlink else n_piu,  # and each AP's multicast
             n_rb,
             streams.numpy(Stream.HARQ, int(downlink)),
             radio.mcs_table,

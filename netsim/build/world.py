@@ -219,7 +219,7 @@ class _Spectrum:
                 s.radio, air.channel, channels, width, env, streams
             )
             downlink = None
-            if s.radio.downlink == "unicast":
+            if s.radio.downlink == "unicast" or s.radio.link == "nr":
                 downlink = build_radio.ofdma_scheduler(
                     s.radio, air.channel, channels, width, env, streams, downlink=True
                 )

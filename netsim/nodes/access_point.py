@@ -49,6 +49,8 @@ class AccessPoint(Node):
     unicast: send the model to each recipient on its own instead of one multicast at the
         weakest recipient's rate: through ``downlink_scheduler`` (OFDMA, sharing the RBs)
         or, without one, one recipient after another at its own rate.
+    downlink_scheduler: the downlink's slot scheduler (OFDMA, or the NR link abstraction);
+        with NR a multicast goes through it too, on each RB at its weakest recipient's SINR.
     downlink_medium: with frequency reuse, the co-channel medium of the downlinks: a
         transmission's rate follows its weakest recipient's SINR as other co-channel APs'
         downlinks start and stop.
@@ -252,6 +254,26 @@ class AccessPoint(Node):
             yield from self._unicast(model)
             return
         recipients: Sequence[int] = model.recipients
+        if self.downlink_scheduler is not None:  # NR: one multicast flow, the weakest's SINR
+            scheduler = self.downlink_scheduler
+            rbs = None if self.access.scheme == "ofdma" else (0, scheduler.n_rb)
+            self.emit(
+                "dl_start", model.round, bits=model.bits, power_w=self.tx_power_w,
+                detail=f"{len(recipients)} PIUs",
+            )  # fmt: skip
+            flow = scheduler.submit(
+                recipients[0], self.index, self.tx_power_w, model.bits, rbs, tuple(recipients)
+            )
+            d = yield flow.done
+            assert isinstance(d, Delivered)
+            self.emit(
+                "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
+                rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
+                power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
+            )  # fmt: skip
+            for k in recipients:
+                self._deliver(model, k)
+            return
         if self.downlink_medium is not None:
             self.emit(
                 "dl_start", model.round, bits=model.bits, power_w=self.tx_power_w,

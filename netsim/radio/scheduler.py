@@ -78,6 +78,8 @@ class _Flow:
     ended: bool = field(default=False)
     rbs: tuple[int, int] | None = None  # fixed RBs [lo, hi), else the scheduler's choice
     serial: int = 0  # the scheduler's count of transfers when it was submitted (an identity)
+    receivers: tuple[int, ...] = ()  # a downlink multicast's PIUs (else just ``piu``)
+    link: int = 0  # its link-adaptation state: the PIU's, or a multicast's AP's
     # NR: blocks waiting to be sent again, blocks sent, retransmissions, sum of their MCSs
     harq: list[HarqProcess] = field(default_factory=list)
     tb_count: int = 0
@@ -154,14 +156,25 @@ class OFDMAScheduler:
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
 
     def submit(
-        self, piu: int, ap: int, power_w: float, bits: float, rbs: tuple[int, int] | None = None
+        self,
+        piu: int,
+        ap: int,
+        power_w: float,
+        bits: float,
+        rbs: tuple[int, int] | None = None,
+        receivers: tuple[int, ...] = (),
     ) -> _Flow:
-        """Queue ``bits`` from ``piu`` to ``ap`` (on RBs ``[lo, hi)`` if ``rbs``); ``done`` is
-        succeeded with a :class:`~netsim.radio.medium.Delivered` when the last bit is
-        served (or, NR uplink, a block is lost: ``lost``)."""
+        """Queue ``bits`` between ``piu`` and ``ap`` (on RBs ``[lo, hi)`` if ``rbs``); on the
+        downlink ``receivers`` makes it a multicast to those PIUs, served on each RB at the
+        weakest one's SINR. ``done`` is succeeded with a
+        :class:`~netsim.radio.medium.Delivered` when the last bit is served (or, NR uplink,
+        a block is lost: ``lost``)."""
         flow = _Flow(piu, ap, power_w, float(bits), float(self.env.now), self.env.event())
         flow.left_bits = float(bits)
         flow.rbs = rbs
+        multicast = self.downlink and bool(receivers)
+        flow.receivers = receivers if multicast else (piu,)
+        flow.link = self.channel.gain.shape[0] + ap if multicast else piu
         flow.serial = self._submitted
         self._submitted += 1
         self.flows.append(flow)
@@ -187,17 +200,15 @@ class OFDMAScheduler:
             yield self.env.timeout(self.slot_s)
         self._running = False
 
-    def _rb_gains(self, flows: list[_Flow], ap: np.ndarray, now: float) -> np.ndarray:
-        """(n_from, n_to, n_rb) large-scale x small-scale gain of flow j's PIU at flow i's
-        AP on every RB in the coherence block of ``now``."""
+    def _rb_gains(self, piu: np.ndarray, ap: np.ndarray, now: float) -> np.ndarray:
+        """(len(piu), len(ap), n_rb) large-scale x small-scale gain between PIU ``piu[k]``
+        and AP ``ap[j]`` on every RB in the coherence block of ``now`` (either way: TDD
+        reciprocity)."""
         block = math.floor(now / self.channel.coherence_s + 1e-9)
-        piu = np.array([f.piu for f in flows])
         g = np.stack([self.fading.gains(int(k), block, 1)[0] for k in piu])  # (n, A G)
-        g = g.reshape(len(flows), -1, self.n_groups)[:, ap, :]  # (n_from, n_to, G)
+        g = g.reshape(len(piu), -1, self.n_groups)[:, ap, :]  # (n_piu, n_ap, G)
         per_rb = np.repeat(g, self.group_size, axis=2)[:, :, : self.n_rb]
-        up = self.channel.gain[piu][:, ap][:, :, None] * per_rb  # PIU a at AP b
-        # downlink: AP j's signal at PIU i is the reciprocal link (PIU i, AP j)
-        return up.transpose(1, 0, 2) if self.downlink else up
+        return self.channel.gain[piu][:, ap][:, :, None] * per_rb
 
     def _ready(self, f: _Flow, now: float) -> bool:
         """Whether ``f`` has data for this slot: new bits, or a block due again (NR)."""
@@ -227,9 +238,18 @@ class OFDMAScheduler:
         """Who gets which RB in this slot, and the SINRs there."""
         ap = np.array([f.ap for f in flows])
         power = np.array([f.power_w for f in flows])
-        gain = self._rb_gains(flows, ap, now)  # (n, n, R)
-        own = np.einsum("iir->ir", gain)  # (n, R)
         noise = self.channel.noise_psd_w_hz * self.rb_hz
+        # one row per receiver: flow i's PIU (uplink: its AP), or each PIU of a multicast
+        row_flow = np.array([i for i, f in enumerate(flows) for _ in f.receivers])
+        row_piu = np.array([k for f in flows for k in f.receivers])
+        first = np.searchsorted(row_flow, np.arange(len(flows)))  # each flow's first row
+        if self.downlink:  # [k, j]: flow j's AP at row k's PIU
+            gain = self._rb_gains(row_piu, ap, now)  # (rows, n, R)
+            own_rows = gain[np.arange(len(row_flow)), row_flow]  # (rows, R)
+            own = np.minimum.reduceat(own_rows, first, axis=0)  # the weakest receiver's
+        else:  # [j, i]: flow j's PIU at flow i's AP
+            gain = self._rb_gains(row_piu, ap, now)  # (n, n, R)
+            own = np.einsum("iir->ir", gain)  # (n, R)
         # the decision: interference-free rates with the power spread over every RB
         estimate = self.rb_hz * np.log2(1.0 + power[:, None] / self.n_rb * own / noise)
         chosen = np.zeros((len(flows), self.n_rb), dtype=bool)  # flow i has RB r
@@ -247,10 +267,20 @@ class OFDMAScheduler:
         psd = np.where(rbs > 0, power / np.maximum(rbs, 1), 0.0)  # power per RB
         same = self.channels[ap][:, None] == self.channels[ap][None, :]
         np.fill_diagonal(same, False)
-        # interference on i's RB r: co-channel flows j scheduled on r, through gain j -> i's AP
         sent = chosen * psd[:, None]  # (n, R): power of j on r
-        interference = np.einsum("ji,jr,jir->ir", same, sent, gain)
-        sinr = np.where(chosen, psd[:, None] * own / (noise + interference), 0.0)
+        if self.downlink:
+            # on row k's RB r: co-channel flows j on r, through gain (k's PIU, j's AP); a
+            # multicast is served at its weakest receiver's SINR on each RB
+            rows = np.einsum("kj,jr,kjr->kr", same[row_flow], sent, gain)
+            on = chosen[row_flow]
+            sinr_rows = np.where(on, psd[row_flow, None] * own_rows / (noise + rows), 0.0)
+            sinr = np.minimum.reduceat(sinr_rows, first, axis=0)
+            counts = np.diff(np.append(first, len(row_flow)))[:, None]
+            interference = np.add.reduceat(rows, first, axis=0) / counts
+        else:
+            # on i's RB r: co-channel flows j scheduled on r, through gain (j's PIU, i's AP)
+            interference = np.einsum("ji,jr,jir->ir", same, sent, gain)
+            sinr = np.where(chosen, psd[:, None] * own / (noise + interference), 0.0)
         clean = np.where(chosen, psd[:, None] * own / noise, 0.0)
         on = [np.flatnonzero(row) for row in chosen]
         return _Air(
@@ -297,7 +327,7 @@ class OFDMAScheduler:
         ]
         result = self.nr.send(
             now,
-            np.array([flows[i].piu for i in active], dtype=int),
+            np.array([flows[i].link for i in active], dtype=int),
             air.sinr[active],
             air.clean[active],
             due,

@@ -135,8 +135,9 @@ class RadioConfig(_Frozen):
         outer loop steers the first-transmission block error rate to ``bler_target``); a
         failed block is sent again ``harq_rtt_s`` later (default 8 slots), chase combined,
         up to ``max_transmissions`` times, after which the upload is lost. TDMA gives the
-        PIU holding the band every RB, FDMA its sub-band's RBs, a scheduler shares them;
-        unicast downlinks through the scheduler use it too.
+        PIU holding the band every RB, FDMA its sub-band's RBs, a scheduler shares them.
+        Downlinks use it too: a multicast on each RB at its weakest recipient's SINR, and a
+        block lost after its last transmission is sent again as new data.
     """
 
     pathloss: PathLoss = LogDistancePathLoss()

@@ -354,3 +354,32 @@ def test_no_mcs_decodes_below_its_shannon_limit(table, uplink):
     if uplink and table == 2:
         nr.bler_category, nr._table = 0, nr._phy_table(0)
         assert nr.below_shannon(MCSDecoderNR(), table) != []
+
+
+def test_a_multicast_is_served_at_its_weakest_recipients_sinr_on_every_rb():
+    from netsim.radio.channel import RadioChannel
+    from netsim.radio.fading import NoFading
+    from netsim.radio.scheduler import OFDMAScheduler
+
+    env = simpy.Environment()
+    rec = _Recording(_nr(3 + 1, 5, seed=4, uplink=False))
+    seen = []
+    send = rec.send
+
+    def spy(now, links, sinr, *rest):
+        seen.append((links.copy(), sinr.copy()))
+        return send(now, links, sinr, *rest)
+
+    rec.send = spy
+    beta = np.array([[1e-12], [1e-13], [4e-13]])  # PIU 1 is the weakest
+    channel = RadioChannel(beta, NoFading(1), 0.01, 1e-20)
+    s = OFDMAScheduler(env, channel, NoFading(2), 1e6, np.zeros(1, int), 0, "rr",
+                       downlink=True, nr=rec)  # fmt: skip
+    flow = s.submit(0, 0, 1.0, 20_000, (0, 5), receivers=(0, 1, 2))
+    env.run()
+    d = flow.done.value
+    weakest = 1.0 / 5 * 1e-13 / (1e-20 * 180e3)  # 1 W over 5 RBs at PIU 1
+    for links, sinr in seen:
+        assert links.tolist() == [3 + 0]  # the AP's own link-adaptation state (3 PIUs + AP 0)
+        np.testing.assert_allclose(sinr, weakest, rtol=1e-12)
+    assert sum(p.bits for _, p, ack in rec.sent if ack) == 20_000 and d.tb_count >= 1
