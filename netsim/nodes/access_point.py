@@ -266,6 +266,9 @@ class AccessPoint(Node):
             )
             d = yield flow.done
             assert isinstance(d, Delivered)
+            if d.lost:
+                self._dl_lost(model, recipients, d)
+                return
             self.emit(
                 "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
                 rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
@@ -380,9 +383,25 @@ class AccessPoint(Node):
     ) -> Generator[simpy.Event, object, None]:
         d = yield done
         assert isinstance(d, Delivered)
+        if d.lost:
+            self._dl_lost(model, (piu,), d)
+            return
         nr = {"mcs": d.mcs, "tb_count": d.tb_count, "harq_retx": d.harq_retx}
         self._dl_end(model, piu, d.airtime_s, d.rate_bps, d.sinr_db, d.interference_w, **nr)
         self._deliver(model, piu)
+
+    def _dl_lost(self, model: GlobalModel, recipients: Sequence[int], d: Delivered) -> None:
+        """An NR downlink whose transport block failed its last HARQ transmission: the model
+        does not reach ``recipients``; the server hears of each as a lost update."""
+        self.emit(
+            "dl_fail", model.round, duration_s=d.airtime_s, bits=model.bits, snr_db=d.sinr_db,
+            interference_w=d.interference_w, power_w=self.tx_power_w, mcs=d.mcs,
+            tb_count=d.tb_count, harq_retx=d.harq_retx, reason="harq",
+            peer=f"piu{recipients[0]}" if len(recipients) == 1 else None,
+            detail=" ".join(f"piu{k}" for k in recipients),
+        )  # fmt: skip
+        for k in recipients:
+            self.server_inbox.put(Notice(model.round, k, "lost"))
 
     def _dl_start(self, model: GlobalModel, piu: int, airtime_s: float) -> None:
         self.emit(

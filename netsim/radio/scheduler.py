@@ -21,9 +21,9 @@ transfer ends inside the slot in which its last bit is served (at the slot's con
 rate); with the NR link abstraction (:class:`~netsim.radio.nr.NRLinkAbstraction`) one
 transport block per transfer and slot, decoded or not at the slot's end, failed blocks
 sent again a HARQ round trip later (before new data), and a transfer ends at the end of
-the slot that decodes its last block. An uplink block still lost after the last HARQ
-transmission loses the transfer; on the downlink its bits are sent again as new data (RLC
-acknowledged mode). The scheduler takes one SimPy event per slot while any AP has a
+the slot that decodes its last block. A block still lost after the last HARQ transmission
+loses the transfer (``lost``: a link that cannot carry its lowest MCS never delivers, so
+nothing is resent forever). The scheduler takes one SimPy event per slot while any AP has a
 backlog, none when all are idle.
 """
 
@@ -352,9 +352,7 @@ class OFDMAScheduler:
                 decoded[i] = p.bits
             elif p.sent < self.nr.max_transmissions:
                 f.harq.append(p)
-            elif self.downlink:  # RLC sends the block's bits again as new data
-                f.left_bits += p.bits
-            else:  # the upload is lost
+            else:  # the transfer is lost
                 self._finish(f, now + self.slot_s, lost=True)
                 continue
             if f.left_bits <= 1e-9 * f.bits and not f.harq:

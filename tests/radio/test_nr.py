@@ -241,23 +241,27 @@ def test_a_block_lost_after_its_last_harq_transmission_loses_the_upload_a_round_
     assert d.active_s == pytest.approx(tries * s.slot_s, rel=1e-12)
 
 
-def test_a_lost_downlink_block_is_sent_again_as_new_data():
-    from netsim.radio.channel import RadioChannel
-    from netsim.radio.fading import NoFading
-    from netsim.radio.scheduler import OFDMAScheduler
+def test_a_downlink_nobody_can_decode_is_lost_not_resent_forever():
+    from netsim import Simulation
+    from tests.conftest import tiny
 
-    env = simpy.Environment()
-    rec = _Recording(_nr(1, 5, seed=3, max_transmissions=1, uplink=False))
-    channel = RadioChannel(np.array([[3e-14]]), NoFading(1), 0.01, 1e-20)
-    s = OFDMAScheduler(env, channel, NoFading(2), 1e6, np.zeros(1, int), 0, "rr",
-                       downlink=True, nr=rec)  # fmt: skip
-    flow = s.submit(0, 0, 1.0, 50_000)
-    env.run()
-    d = flow.done.value
-    failed = [p for _, p, ack in rec.sent if not ack]
-    assert failed and not d.lost  # RLC resent their bits
-    assert sum(p.bits for _, p, ack in rec.sent if ack) == 50_000
-    assert d.tb_count == len(rec.sent) and d.harq_retx == 0
+    # the AP at -60 dBm: about -20 dB at the PIUs, below the lowest MCS: every block fails
+    radio = {**tiny().radio.model_dump(), "link": "nr", "ap_tx_power_dbm": -60.0}
+    for downlink in ("multicast", "unicast"):
+        sim = Simulation(tiny(radio={**radio, "downlink": downlink}, protocol={"rounds": 2}))
+        res = sim.run()
+        ev = res.events
+        failed = ev[ev.event == "dl_fail"]
+        assert len(failed) >= 1 and (failed.reason == "harq").all()
+        # new blocks in slots 0-7 (the round trip is 8 slots), their retransmissions in
+        # 8-15 and 16-23, block 0's fourth transmission in slot 24 fails: lost
+        assert (failed.tb_count == 8).all() and (failed.harq_retx == 8 + 8 + 1).all()
+        # from the next slot boundary (1 ms slots) after the model arrived: 25 slots
+        slots = failed.t_s.to_numpy() / 1e-3
+        assert np.allclose(slots, np.round(slots), rtol=0, atol=1e-6)
+        assert ((failed.duration_s >= 25e-3) & (failed.duration_s < 26e-3)).all()
+        assert not (ev.event == "rx_model").any() and not (ev.event == "dl_end").any()
+        assert res.rounds.lost.tolist() == [3, 3]  # the server heard of every PIU
 
 
 @pytest.mark.parametrize("access", ["tdma", "fdma"])
