@@ -32,13 +32,23 @@ def test_setup_commands_pin_torch_and_match_ci():
 def test_python_tour_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "topologies").symlink_to(ROOT / "topologies")
-    (code,) = _blocks("python")
+    code = _blocks("python")[0]
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
     assert (tmp_path / "runs" / "y" / "events.parquet").is_file()
     rounds = namespace["res"].rounds
     assert (rounds["t_end_s"] - rounds["t_start_s"] <= 0.6 + 0.005 + 1e-9).all()
     assert rounds["dropped"].sum() > 0  # a 0.6 s deadline cuts off the slow PIUs
+
+
+@pytest.mark.slow
+def test_nr_example_runs():
+    pytest.importorskip("sionna.sys")
+    (code,) = _blocks("python")[1:]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    tx = namespace["tx"]
+    assert len(tx) == 30 and (tx.tb_count > 0).all() and tx.mcs.notna().all()
 
 
 def test_validate_example(capsys, monkeypatch):
