@@ -78,7 +78,8 @@ class RoundRecord:
     ``selected``: PIUs sent the model; ``aggregated``: updates in the new model; ``dropped``:
     missed the deadline or were cut (over-commitment); ``skipped``: declined (battery);
     ``left``: left the federation; ``lost``: every transmission attempt failed (packet
-    errors); ``offline``: became unavailable during the round or declined while offline.
+    errors, or an NR downlink lost the model on the way); ``offline``: became unavailable
+    during the round or declined while offline.
     ``uplink_bits`` (delivered uploads, ``tx_end``) and ``energy_j`` (every PIU energy draw,
     harvest not subtracted) cover what happened since the previous row was recorded, so the
     row is complete when it is made (the ``on_round`` callback gets it so) and the rows add

@@ -57,7 +57,8 @@ class Update:
 class Notice:
     """PIU -> server control message (signalling, no airtime): it will not send an update
     this round. ``kind``: "skip" (not enough energy), "left" (battery empty, gone), "lost"
-    (every transmission attempt failed) or "offline" (became unavailable)."""
+    (every transmission attempt failed, or the AP's NR downlink lost the model; then the AP
+    sends it) or "offline" (became unavailable)."""
 
     round: int
     piu: int

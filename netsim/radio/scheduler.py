@@ -167,8 +167,8 @@ class OFDMAScheduler:
         """Queue ``bits`` between ``piu`` and ``ap`` (on RBs ``[lo, hi)`` if ``rbs``); on the
         downlink ``receivers`` makes it a multicast to those PIUs, served on each RB at the
         weakest one's SINR. ``done`` is succeeded with a
-        :class:`~netsim.radio.medium.Delivered` when the last bit is served (or, NR uplink,
-        a block is lost: ``lost``)."""
+        :class:`~netsim.radio.medium.Delivered` when the last bit is served (or, NR, when a
+        block is lost: ``lost``)."""
         flow = _Flow(piu, ap, power_w, float(bits), float(self.env.now), self.env.event())
         flow.left_bits = float(bits)
         flow.rbs = rbs

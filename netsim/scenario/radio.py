@@ -136,8 +136,9 @@ class RadioConfig(_Frozen):
         failed block is sent again ``harq_rtt_s`` later (default 8 slots), chase combined,
         up to ``max_transmissions`` times, after which the upload is lost. TDMA gives the
         PIU holding the band every RB, FDMA its sub-band's RBs, a scheduler shares them.
-        Downlinks use it too: a multicast on each RB at its weakest recipient's SINR, and a
-        block lost after its last transmission is sent again as new data.
+        Downlinks use it too (a multicast on each RB at its weakest recipient's SINR); a
+        lost downlink block loses the model for its recipients (``dl_fail``), who count as
+        lost updates.
     """
 
     pathloss: PathLoss = LogDistancePathLoss()
