@@ -1,0 +1,90 @@
+"""Flow-level sharing of the backhaul against hand computations (PHYSICS.md section 10)."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+import simpy
+
+from netsim.backhaul.flows import FlowNetwork, max_min_rates
+from netsim.backhaul.routing import RoutedBackhaul
+
+
+def test_max_min_by_hand_three_links_four_flows():
+    # links A 10, B 4, C 6; f1: A, f2: A B, f3: B C, f4: C.
+    # Filling: all grow to 2 (B is full: f2, f3 freeze); f1 and f4 grow to 4 (C is full:
+    # f4 freezes); f1 alone grows to 8 (A is full).
+    capacity = {"A": 10.0, "B": 4.0, "C": 6.0}
+    rates = max_min_rates([["A"], ["A", "B"], ["B", "C"], ["C"]], capacity)
+    assert rates == pytest.approx([8.0, 2.0, 2.0, 4.0], rel=1e-12)
+
+
+def test_a_demand_caps_a_flow_and_the_rest_goes_to_the_others():
+    # background at 3 of a 10 bit/s link; two elastic flows share the remaining 7
+    rates = max_min_rates([["L"], ["L"], ["L"]], {"L": 10.0}, [3.0, float("inf"), float("inf")])
+    assert rates == pytest.approx([3.0, 3.5, 3.5], rel=1e-12)
+
+
+def _network(env):
+    # a -> b bottleneck of 10 bit/s shared by two flows; c -> d disjoint, 10 bit/s
+    capacity = {("a", "b"): 10.0, ("c", "d"): 10.0}
+    latency = {("a", "b"): 0.5, ("c", "d"): 0.25}
+    return FlowNetwork(env, capacity, latency)
+
+
+def test_two_flows_halve_a_bottleneck_and_a_disjoint_flow_is_unaffected():
+    env = simpy.Environment()
+    net = _network(env)
+    f1 = net.start([("a", "b")], 100.0)
+    f2 = net.start([("a", "b")], 100.0)
+    f3 = net.start([("c", "d")], 100.0)
+    assert (f1.rate_bps, f2.rate_bps, f3.rate_bps) == (5.0, 5.0, 10.0)
+    env.run()
+    # 100 bits at 5 bit/s, then 0.5 s; the disjoint one at 10 bit/s, then 0.25 s
+    assert (f1.done.value, f2.done.value, f3.done.value) == pytest.approx((20.5, 20.5, 10.25))
+    assert net.carried_bits[("a", "b")] == pytest.approx(200.0)
+
+
+def test_a_flow_gets_the_full_rate_when_the_other_ends():
+    env = simpy.Environment()
+    net = _network(env)
+    short = net.start([("a", "b")], 40.0)
+    long = net.start([("a", "b")], 100.0)
+    env.run()
+    # both at 5 bit/s until the short one's 40 bits are out (8 s); the long one has 60 left
+    # and sends them at 10 bit/s (6 s): out at 14 s, arrived 0.5 s later
+    assert short.done.value == pytest.approx(8.5, rel=1e-12)
+    assert long.done.value == pytest.approx(14.5, rel=1e-12)
+
+
+def test_a_flow_that_starts_when_another_ends_gets_the_whole_link():
+    env = simpy.Environment()
+    net = _network(env)
+    first = net.start([("a", "b")], 50.0)  # alone: out at 5 s
+    second = []
+
+    def later():
+        yield env.timeout(5.0)
+        second.append(net.start([("a", "b")], 30.0))
+
+    env.process(later())
+    env.run()
+    assert first.done.value == pytest.approx(5.5, rel=1e-12)
+    assert second[0].rate_bps == 10.0 and second[0].done.value == pytest.approx(3.5, rel=1e-12)
+
+
+def test_routes_follow_the_shortest_latency_path():
+    g = nx.Graph()
+    g.add_edge("ap0", "sw0", capacity_bps=1e9, latency_s=1e-3)
+    g.add_edge("sw0", "server", capacity_bps=1e9, latency_s=5e-3)
+    g.add_edge("ap0", "sw1", capacity_bps=1e8, latency_s=1e-3)
+    g.add_edge("sw1", "server", capacity_bps=1e8, latency_s=2e-3)
+    env = simpy.Environment()
+    bh = RoutedBackhaul(env, g)
+    assert bh.route("ap0", "server") == (("ap0", "sw1"), ("sw1", "server"))
+    assert bh.route("server", "ap0") == (("server", "sw1"), ("sw1", "ap0"))
+    given = RoutedBackhaul(env, g, {("ap0", "server"): ["ap0", "sw0", "server"]})
+    assert given.route("server", "ap0") == (("server", "sw0"), ("sw0", "ap0"))
+    flow = bh.send("ap0", "server", 1e6)
+    env.run()
+    assert flow.done.value == pytest.approx(1e6 / 1e8 + 3e-3, rel=1e-12)
