@@ -39,6 +39,7 @@ class Stream(IntEnum):
     DEVICE_CLASS = 20  # assignment of PIUs to device classes by share
     DEVICE = 21  # a PIU's drawn device parameters, per (PIU, field)
     HARQ = 22  # transport-block decoding draws of the NR link abstraction, per direction
+    BACKHAUL = 23  # a random backhaul graph (small-world mesh)
 
 
 class Streams:

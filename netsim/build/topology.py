@@ -6,6 +6,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
+from netsim.backhaul import graphs
 from netsim.build.errors import field_error
 from netsim.rng import Stream, Streams
 from netsim.scenario import (
@@ -105,3 +106,16 @@ def _placement(
     assert isinstance(cfg, ExplicitTopology)
     aps = np.asarray(cfg.ap_positions_m, dtype=float)
     return aps, np.asarray(cfg.piu_positions_m, dtype=float), None
+
+
+def backhaul_graph(cfg: BackhaulConfig, n_aps: int, streams: Streams) -> nx.Graph | None:
+    """The routed backhaul of ``[backhaul]`` (None: the star of private AP links)."""
+    uplink = cfg.uplink_capacity_bps or cfg.capacity_bps
+    if cfg.kind == "tree":
+        return graphs.tree(n_aps, cfg.aps_per_switch, cfg.capacity_bps, cfg.latency_s, uplink)
+    if cfg.kind == "ring":
+        return graphs.ring(n_aps, cfg.capacity_bps, cfg.latency_s, uplink)
+    if cfg.kind == "mesh":
+        rng = streams.numpy(Stream.BACKHAUL)
+        return graphs.mesh(n_aps, cfg.mesh_neighbours, cfg.capacity_bps, cfg.latency_s, uplink, rng)
+    return None

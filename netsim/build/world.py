@@ -15,11 +15,12 @@ import networkx as nx
 import numpy as np
 import simpy
 
+from netsim.backhaul.routing import RoutedBackhaul
 from netsim.build import devices as build_devices
 from netsim.build import learning as build_learning
 from netsim.build import radio as build_radio
 from netsim.build.checks import preflight
-from netsim.build.topology import build_topology
+from netsim.build.topology import backhaul_graph, build_topology
 from netsim.compress import Compressor
 from netsim.device.availability import Switch
 from netsim.device.battery import Battery
@@ -31,7 +32,7 @@ from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
 from netsim.nodes.access_point import AccessPoint
-from netsim.nodes.link import WiredLink
+from netsim.nodes.link import Backhaul, RoutedLink, WiredLink
 from netsim.nodes.messages import OTAReady
 from netsim.nodes.mobility import Mobility
 from netsim.nodes.piu import PIU
@@ -73,7 +74,8 @@ class World:
     gains: the links' large-scale gains (K, A); serving_ap: (K,) each PIU's first AP (the
     strongest average link); cellfree: the cell-free uplink (None for other access
     schemes); train_data, partitions: the training set and each PIU's sample indices;
-    attacker: the attack of ``[attack]`` (None without one).
+    attacker: the attack of ``[attack]`` (None without one); backhaul: the routed backhaul
+    network of ``[backhaul] kind`` (None: the star of private AP links).
     """
 
     env: simpy.Environment
@@ -93,6 +95,7 @@ class World:
     pius: list[PIU]
     movers: list[Mobility]
     attacker: Attacker | GANAttack | None
+    backhaul: RoutedBackhaul | None = None
 
 
 def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | None = None) -> World:
@@ -118,7 +121,9 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     server_inbox = simpy.Store(env)
     signalling = Signalling()
     plan = _Spectrum.build(s, air, env, streams)
-    wiring = _Wiring(s, env, log, streams, air, data, server_inbox, signalling, plan)
+    graph = backhaul_graph(s.backhaul, n_aps, streams)
+    routed = None if graph is None else RoutedBackhaul(env, graph)
+    wiring = _Wiring(s, env, log, streams, air, data, server_inbox, signalling, plan, routed)
     aps = _access_points(wiring)
     grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
     schedules = build_devices.availability(s.device, n_pius, streams)
@@ -134,7 +139,10 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         weights=data.trainer.initial_weights(),
         trainer=data.trainer,
         compressor=data.compressor,
-        downlinks=[(_backhaul(env, air.topology, a), ap.inbox) for a, ap in enumerate(aps)],
+        downlinks=[
+            (_backhaul(env, air.topology, routed, a, up=False), ap.inbox)
+            for a, ap in enumerate(aps)
+        ],
         pius=pius,
         protocol=server_protocol(s, data.trainer, streams),
         local_steps=s.learning.local_steps,
@@ -160,7 +168,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     return World(
         env, log, streams, air.topology, air.gains, air.serving_ap, air.channel, data.trainer,
         data.train, data.partitions, devices, cellfree, server, aps, pius, movers,
-        data.gan if data.gan is not None else data.eavesdropper,
+        data.gan if data.gan is not None else data.eavesdropper, routed,
     )  # fmt: skip
 
 
@@ -178,6 +186,7 @@ class _Wiring:
     server_inbox: simpy.Store
     signalling: Signalling
     spectrum: _Spectrum
+    backhaul: RoutedBackhaul | None  # None: the star of private AP links
 
 
 @dataclass(frozen=True)
@@ -312,8 +321,14 @@ class _Learning:
         return cls(train, parts, trainer, compressor, gan, spy)
 
 
-def _backhaul(env: simpy.Environment, topology: nx.Graph, ap: int) -> WiredLink:
-    """One direction of AP ``ap``'s backhaul: an edge of the topology graph."""
+def _backhaul(
+    env: simpy.Environment, topology: nx.Graph, routed: RoutedBackhaul | None, ap: int, up: bool
+) -> Backhaul:
+    """One direction of AP ``ap``'s backhaul (``up``: to the server): an edge of the
+    topology graph (the star), or the route through the routed backhaul."""
+    if routed is not None:
+        src, dst = (f"ap{ap}", "server") if up else ("server", f"ap{ap}")
+        return RoutedLink(routed, src, dst)
     edge = topology.edges["server", f"ap{ap}"]
     return WiredLink(env, edge["capacity_bps"], edge["latency_s"])
 
@@ -339,7 +354,7 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
                 int((air.serving_ap == a).sum()),
                 int(w.spectrum.channels[a]),
             ),
-            uplink=_backhaul(w.env, air.topology, a),
+            uplink=_backhaul(w.env, air.topology, w.backhaul, a, up=True),
             server_inbox=w.server_inbox,
             tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
             downlink_bandwidth_hz=w.spectrum.width_hz,

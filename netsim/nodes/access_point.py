@@ -13,7 +13,7 @@ import torch
 
 from netsim.log import EventLog
 from netsim.nodes.base import Deadline, Node
-from netsim.nodes.link import WiredLink
+from netsim.nodes.link import Backhaul
 from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, OTAReady, Update
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel
@@ -66,7 +66,7 @@ class AccessPoint(Node):
         *,
         channel: RadioChannel,
         access: MultipleAccess,
-        uplink: WiredLink,
+        uplink: Backhaul,
         server_inbox: simpy.Store,
         tx_power_w: float,
         downlink_bandwidth_hz: float,

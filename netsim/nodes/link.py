@@ -1,10 +1,13 @@
-"""Wired point-to-point link (AP <-> server backhaul / fronthaul), one direction."""
+"""AP <-> server backhaul, one direction: a private point-to-point link (the star) or a
+route through a shared, routed network."""
 
 from __future__ import annotations
 
 from collections.abc import Generator
 
 import simpy
+
+from netsim.backhaul.routing import RoutedBackhaul
 
 
 class WiredLink:
@@ -29,3 +32,20 @@ class WiredLink:
             yield slot
             yield self.env.timeout(bits / self.capacity_bps)
         yield self.env.timeout(self.latency_s)
+
+
+class RoutedLink:
+    """One direction between a node and the server over a routed backhaul
+    (:class:`~netsim.backhaul.routing.RoutedBackhaul`): the transfer shares each link of its
+    route at max-min fair rates with the other transfers, then propagates."""
+
+    def __init__(self, backhaul: RoutedBackhaul, src: str, dst: str) -> None:
+        self.backhaul = backhaul
+        self.src, self.dst = src, dst
+
+    def transfer(self, bits: float) -> Generator[simpy.Event, None, None]:
+        """Process body: returns when the last bit has arrived at ``dst``."""
+        yield self.backhaul.send(self.src, self.dst, bits).done
+
+
+Backhaul = WiredLink | RoutedLink  # what an AP and the server send over

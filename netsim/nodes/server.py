@@ -14,7 +14,7 @@ from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
 from netsim.nodes.base import Node
-from netsim.nodes.link import WiredLink
+from netsim.nodes.link import Backhaul
 from netsim.nodes.messages import GlobalModel, RoundLink
 from netsim.nodes.signalling import Signalling
 from netsim.radio.allocation import CellFreeUplink, RoundAllocator
@@ -90,7 +90,7 @@ class Server(Node):
         weights: torch.Tensor,
         trainer: Trainer,
         compressor: Compressor,
-        downlinks: Sequence[tuple[WiredLink, simpy.Store]],
+        downlinks: Sequence[tuple[Backhaul, simpy.Store]],
         pius: Sequence[PIUHandle],
         protocol: ServerProtocol,
         local_steps: int,

@@ -196,7 +196,24 @@ Topology = Annotated[
 
 
 class BackhaulConfig(_Frozen):
-    """AP <-> server link (fronthaul in cell-free terms): serialisation + fixed latency."""
+    """The wired network between the APs and the server.
 
+    kind: "star" (default): each AP has its own link to the server (fronthaul in cell-free
+        terms), ``capacity_bps`` with ``latency_s``, FIFO (one message at a time). Else a
+        routed network (``netsim/backhaul``) where transfers share links at max-min fair
+        rates along shortest-latency routes, and the server hangs off a ``core`` switch by
+        one shared uplink of ``uplink_capacity_bps`` (default ``capacity_bps``):
+        "tree": APs -> aggregation switches (``aps_per_switch`` each) -> core;
+        "ring": the APs in a ring, the core attached at two opposite APs;
+        "mesh": a connected small world over the APs (Watts-Strogatz, each AP linked to
+        ``mesh_neighbours`` nearest on a ring, rewired with probability 0.2, drawn from the
+        seed), the core attached at two opposite APs.
+        Every link has ``capacity_bps`` and ``latency_s`` in each direction.
+    """
+
+    kind: Literal["star", "tree", "ring", "mesh"] = "star"
     capacity_bps: PositiveFloat = 1e9
     latency_s: NonNegativeFloat = 1e-3
+    uplink_capacity_bps: PositiveFloat | None = None
+    aps_per_switch: int = Field(4, ge=1)
+    mesh_neighbours: int = Field(4, ge=2)

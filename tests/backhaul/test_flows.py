@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 import pytest
 import simpy
 
+from netsim.backhaul import graphs
 from netsim.backhaul.flows import FlowNetwork, max_min_rates
 from netsim.backhaul.routing import RoutedBackhaul
 
@@ -88,3 +90,48 @@ def test_routes_follow_the_shortest_latency_path():
     flow = bh.send("ap0", "server", 1e6)
     env.run()
     assert flow.done.value == pytest.approx(1e6 / 1e8 + 3e-3, rel=1e-12)
+
+
+def test_a_tree_backhaul_shares_its_links_in_a_run():
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    # two APs under one switch: ap -> sw0 -> core -> server, every link 1e6 bit/s, 2 ms
+    topology = {**tiny().topology.model_dump(), "ap_positions_m": [[0.0, 0.0], [30.0, 0.0]]}
+    backhaul = {"kind": "tree", "capacity_bps": 1e6, "latency_s": 2e-3, "aps_per_switch": 2}
+    sim = Simulation(tiny(topology=topology, backhaul=backhaul))
+    edges = {frozenset(e) for e in sim.world.backhaul.graph.edges()}
+    wires = [("server", "core"), ("core", "sw0"), ("sw0", "ap0"), ("sw0", "ap1")]
+    assert edges == {frozenset(e) for e in wires}
+    ev = sim.run().events
+    sent = ev[ev.event == "broadcast"].iloc[0]
+    arrived = ev[ev.event == "dl_start"].set_index("node").t_s
+    # both models cross server -> core -> sw0 together at half the rate each (max-min),
+    # then their own sw0 -> ap links: bits / (1e6 / 2), plus three links of 2 ms
+    expected = sent.t_s + sent.bits / 0.5e6 + 3 * 2e-3
+    assert arrived["ap0"] == pytest.approx(expected, rel=1e-9)
+    assert arrived["ap1"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_backhaul_builders():
+    t = graphs.tree(5, 2, 1e9, 1e-3, 1e8)
+    assert [t.degree(f"sw{i}") for i in range(3)] == [3, 3, 2]  # 2 + 2 + 1 APs, and the core
+    assert t.edges["core", "server"]["capacity_bps"] == 1e8
+    r = graphs.ring(6, 1e9, 1e-3, 1e9)
+    assert set(r["core"]) == {"server", "ap0", "ap3"} and r.degree("ap1") == 2
+    one, two = (graphs.mesh(12, 4, 1e9, 1e-3, 1e9, np.random.default_rng(3)) for _ in range(2))
+    assert nx.is_connected(one) and sorted(one.edges()) == sorted(two.edges())
+    for g in (t, r, one):  # every AP reaches the server, every link has both attributes
+        assert all(nx.has_path(g, f"ap{a}", "server") for a in range(5))
+        assert all("capacity_bps" in d and "latency_s" in d for *_, d in g.edges(data=True))
+
+
+def test_a_ring_routes_around_a_cut():
+    # the shortest way from ap1 is over ap0; the other way round is the only one without it
+    g = graphs.ring(6, 1e9, 1e-3, 1e9)
+    env = simpy.Environment()
+    assert RoutedBackhaul(env, g).route("ap1", "server") == (
+        ("ap1", "ap0"), ("ap0", "core"), ("core", "server"),
+    )  # fmt: skip
+    g.remove_edge("ap0", "ap1")
+    assert RoutedBackhaul(env, g).route("ap1", "server")[0] == ("ap1", "ap2")
