@@ -106,6 +106,11 @@ class FlowNetwork:
         self._reshare()
         return flow
 
+    def carried(self) -> dict[Link, float]:
+        """Bits each link has carried so far (up to now)."""
+        self._advance()
+        return dict(self.carried_bits)
+
     def stop(self, flow: Flow) -> None:
         """Withdraw ``flow`` (background traffic ending, a sender giving up)."""
         if flow.ended:
@@ -144,7 +149,11 @@ class FlowNetwork:
         if generation != self._generation:  # the flow set changed since: a newer timer
             return
         self._advance()
-        finished = [f for f in self.flows if f.left_bits <= 1e-9 * max(f.bits, 1.0)]
+        finished = [
+            f
+            for f in self.flows
+            if math.isfinite(f.bits) and f.left_bits <= 1e-9 * max(f.bits, 1.0)
+        ]
         for f in finished:
             f.ended = True
             self.flows.remove(f)

@@ -15,7 +15,8 @@ import torch
 from netsim.build.devices import read_traces
 from netsim.build.learning import check_learning
 from netsim.build.memory import check_memory
-from netsim.build.topology import population
+from netsim.build.topology import backhaul_graph, check_background, population
+from netsim.rng import Streams
 from netsim.scenario import FileTopology, Scenario, ScenarioError, TraceAvailability
 
 
@@ -37,5 +38,8 @@ def preflight(scenario: Scenario) -> tuple[int, int]:
             "radio.link = 'nr': the NR link abstraction runs on Sionna, which is not "
             "installed; pip install 'netsim[sionna]' (or use radio.link = 'shannon')"
         )
+    graph = backhaul_graph(s.backhaul, n_aps, Streams(s.seed))
+    if graph is not None:
+        check_background(s.backhaul, graph)
     check_memory(s, n_pius, n_aps)  # before anything grows with the number of PIUs
     return n_pius, n_aps

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import simpy
 
 from netsim.backhaul import graphs
+from netsim.backhaul.background import BackgroundTraffic
+from netsim.backhaul.routing import RoutedBackhaul
 from netsim.build.errors import field_error
 from netsim.rng import Stream, Streams
 from netsim.scenario import (
@@ -119,3 +122,43 @@ def backhaul_graph(cfg: BackhaulConfig, n_aps: int, streams: Streams) -> nx.Grap
         rng = streams.numpy(Stream.BACKHAUL)
         return graphs.mesh(n_aps, cfg.mesh_neighbours, cfg.capacity_bps, cfg.latency_s, uplink, rng)
     return None
+
+
+def check_background(cfg: BackhaulConfig, graph: nx.Graph) -> None:
+    """Every ``[[backhaul.background]]`` flow's ends are nodes (or its link an edge) of the
+    routed backhaul ``graph``; a :class:`ScenarioError` naming the field otherwise."""
+    for i, b in enumerate(cfg.background):
+        field = f"backhaul.background[{i}]"
+        if b.link is not None and not graph.has_edge(b.link[0], b.link[1]):
+            raise field_error(f"{field}.link", list(b.link), problem=_no_link(graph))
+        for name, node in (("src", b.src), ("dst", b.dst)):
+            if node is not None and node not in graph:
+                raise field_error(f"{field}.{name}", node, problem=_no_node(graph))
+
+
+def background(
+    cfg: BackhaulConfig, backhaul: RoutedBackhaul, env: simpy.Environment, streams: Streams
+) -> list[BackgroundTraffic]:
+    """The ``[[backhaul.background]]`` flows on ``backhaul`` (not started yet)."""
+    check_background(cfg, backhaul.graph)
+    flows = []
+    for i, b in enumerate(cfg.background):
+        if b.link is not None:
+            route: tuple = ((b.link[0], b.link[1]),)
+        else:
+            assert b.src is not None and b.dst is not None
+            route = backhaul.route(b.src, b.dst)
+        rng = streams.numpy(Stream.BACKHAUL, 1, i)
+        flows.append(
+            BackgroundTraffic(env, backhaul.network, route, b.rate_bps, b.on_s, b.off_s, rng)
+        )
+    return flows
+
+
+def _no_node(graph: nx.Graph) -> str:
+    return f"no such backhaul node; nodes: {', '.join(sorted(map(str, graph.nodes)))}"
+
+
+def _no_link(graph: nx.Graph) -> str:
+    links = ", ".join(f"[{u}, {v}]" for u, v in sorted(graph.edges()))
+    return f"no such backhaul link; links: {links}"

@@ -20,7 +20,7 @@ from netsim.build import devices as build_devices
 from netsim.build import learning as build_learning
 from netsim.build import radio as build_radio
 from netsim.build.checks import preflight
-from netsim.build.topology import backhaul_graph, build_topology
+from netsim.build.topology import background, backhaul_graph, build_topology
 from netsim.compress import Compressor
 from netsim.device.availability import Switch
 from netsim.device.battery import Battery
@@ -123,6 +123,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     plan = _Spectrum.build(s, air, env, streams)
     graph = backhaul_graph(s.backhaul, n_aps, streams)
     routed = None if graph is None else RoutedBackhaul(env, graph)
+    traffic = [] if routed is None else background(s.backhaul, routed, env, streams)
     wiring = _Wiring(s, env, log, streams, air, data, server_inbox, signalling, plan, routed)
     aps = _access_points(wiring)
     grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
@@ -165,6 +166,8 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     ]
     _check_link_budgets(pius, server.model_bits)
     _start(s, server, aps, pius, devices, movers)
+    for flow in traffic:  # after the entities: their events at t = 0 keep their order
+        flow.start()
     return World(
         env, log, streams, air.topology, air.gains, air.serving_ap, air.channel, data.trainer,
         data.train, data.partitions, devices, cellfree, server, aps, pius, movers,

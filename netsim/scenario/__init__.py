@@ -94,6 +94,7 @@ from netsim.scenario.radio import (
 )
 from netsim.scenario.schema import Scenario
 from netsim.scenario.topology import (
+    BackgroundFlow,
     BackhaulConfig,
     ExplicitTopology,
     FactoryHallTopology,
@@ -110,6 +111,7 @@ __all__ = [
     "AlwaysAvailable",
     "AttackConfig",
     "Availability",
+    "BackgroundFlow",
     "BackhaulConfig",
     "CellFreeBookPathLoss",
     "ChoiceValue",

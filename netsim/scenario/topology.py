@@ -195,6 +195,31 @@ Topology = Annotated[
 ]
 
 
+class BackgroundFlow(_Frozen):
+    """Other traffic on the routed backhaul: ``rate_bps`` (constant bit rate) from ``src``
+    to ``dst`` (backhaul node names: ``server``, ``core``, ``sw0``, ``ap0``, ...) or on one
+    ``link = [u, v]`` (that direction); with ``on_s`` and ``off_s`` it is on and off for
+    exponentially distributed times of those means (drawn from the seed), else always on.
+    It takes its max-min fair share, at most ``rate_bps``."""
+
+    src: str | None = None
+    dst: str | None = None
+    link: list[str] | None = Field(None, min_length=2, max_length=2)
+    rate_bps: PositiveFloat
+    on_s: PositiveFloat | None = None
+    off_s: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _ends(self) -> BackgroundFlow:
+        if (self.link is None) == (self.src is None or self.dst is None):
+            raise _FieldError(
+                "link", self.link, "either link = [u, v] or both src and dst (not both ways)"
+            )
+        if (self.on_s is None) != (self.off_s is None):
+            raise _FieldError("on_s", self.on_s, "set together with off_s (or neither)")
+        return self
+
+
 class BackhaulConfig(_Frozen):
     """The wired network between the APs and the server.
 
@@ -209,6 +234,7 @@ class BackhaulConfig(_Frozen):
         ``mesh_neighbours`` nearest on a ring, rewired with probability 0.2, drawn from the
         seed), the core attached at two opposite APs.
         Every link has ``capacity_bps`` and ``latency_s`` in each direction.
+    background: ``[[backhaul.background]]`` flows of other traffic (routed kinds only).
     """
 
     kind: Literal["star", "tree", "ring", "mesh"] = "star"
@@ -217,3 +243,15 @@ class BackhaulConfig(_Frozen):
     uplink_capacity_bps: PositiveFloat | None = None
     aps_per_switch: int = Field(4, ge=1)
     mesh_neighbours: int = Field(4, ge=2)
+    background: list[BackgroundFlow] = []
+
+    @model_validator(mode="after")
+    def _routed(self) -> BackhaulConfig:
+        if self.background and self.kind == "star":
+            raise _FieldError(
+                "background",
+                "[...]",
+                "none with kind = 'star' (private links carry no "
+                "other traffic); use kind = 'tree', 'ring' or 'mesh'",
+            )
+        return self

@@ -44,7 +44,7 @@ def test_two_flows_halve_a_bottleneck_and_a_disjoint_flow_is_unaffected():
     env.run()
     # 100 bits at 5 bit/s, then 0.5 s; the disjoint one at 10 bit/s, then 0.25 s
     assert (f1.done.value, f2.done.value, f3.done.value) == pytest.approx((20.5, 20.5, 10.25))
-    assert net.carried_bits[("a", "b")] == pytest.approx(200.0)
+    assert net.carried()[("a", "b")] == pytest.approx(200.0)
 
 
 def test_a_flow_gets_the_full_rate_when_the_other_ends():
@@ -135,3 +135,62 @@ def test_a_ring_routes_around_a_cut():
     )  # fmt: skip
     g.remove_edge("ap0", "ap1")
     assert RoutedBackhaul(env, g).route("ap1", "server")[0] == ("ap1", "ap2")
+
+
+def test_background_traffic_takes_its_share_and_stays_until_stopped():
+    from netsim.backhaul.background import BackgroundTraffic
+
+    env = simpy.Environment()
+    net = _network(env)
+    # constant 3 bit/s on the 10 bit/s link: the FL transfer gets the other 7
+    BackgroundTraffic(env, net, [("a", "b")], 3.0).start()
+    first = net.start([("a", "b")], 70.0)
+    env.run(until=50)
+    assert first.done.value == pytest.approx(70 / 7 + 0.5, rel=1e-12)
+    # above its fair share it is held to half: 10 bit/s against one more transfer
+    greedy = FlowNetwork(env, {"L": 10.0}, {"L": 0.0})
+    BackgroundTraffic(env, greedy, ["L"], 100.0).start()
+    second = greedy.start(["L"], 50.0)
+    env.run(until=100)
+    assert second.done.value == pytest.approx(10.0, rel=1e-12)
+    # from t = 50: the transfer's 50 bits, the background's 5 x 10 s + 10 x 40 s
+    assert len(greedy.flows) == 1 and greedy.carried()["L"] == pytest.approx(50 + 450)
+
+
+def test_on_off_background_is_on_for_its_drawn_periods():
+    from netsim.backhaul.background import BackgroundTraffic
+
+    env = simpy.Environment()
+    net = FlowNetwork(env, {"L": 10.0}, {"L": 0.0})
+    rng, twin = np.random.default_rng(4), np.random.default_rng(4)
+    BackgroundTraffic(env, net, ["L"], 2.0, on_s=1.0, off_s=3.0, rng=rng).start()
+    env.run(until=200)
+    # it sends 2 bit/s in each on period: the draws in order are on, off, on, off, ...
+    t, on = 0.0, 0.0
+    while t < 200:
+        d_on = twin.exponential(1.0)
+        on += min(d_on, 200 - t)
+        t += d_on + twin.exponential(3.0)
+    assert net.carried()["L"] == pytest.approx(2.0 * on, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (['backhaul.background=[{link=["core","server"],rate_bps=1e6}]'], "kind = 'star'"),
+        (["backhaul.kind='tree'", 'backhaul.background=[{src="core",dst="sw9",rate_bps=1e6}]'],
+         r"backhaul.background\[0\].dst = 'sw9': no such backhaul node; nodes: ap0, core"),
+        (["backhaul.kind='ring'", 'backhaul.background=[{link=["ap0","ap9"],rate_bps=1e6}]'],
+         r"backhaul.background\[0\].link = \['ap0', 'ap9'\]: no such backhaul link"),
+        (["backhaul.kind='tree'", 'backhaul.background=[{src="core",rate_bps=1e6}]'],
+         "either link"),
+        (["backhaul.kind='tree'",
+          'backhaul.background=[{src="core",dst="server",rate_bps=1e6,on_s=1.0}]'], "off_s"),
+    ],
+)  # fmt: skip
+def test_backhaul_mistakes_are_named(overrides, needle):
+    from netsim.build import preflight
+    from netsim.scenario import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError, match=needle):
+        preflight(load_scenario(None, overrides))
