@@ -92,19 +92,38 @@ class FlowNetwork:
         self._generation = 0
         self.carried_bits: dict[Link, float] = dict.fromkeys(capacity_bps, 0.0)
 
-    def start(self, route: Sequence[Link], bits: float, demand_bps: float = math.inf) -> Flow:
+    def start(
+        self, route: Sequence[Link] | None, bits: float, demand_bps: float = math.inf
+    ) -> Flow:
         """A new flow of ``bits`` along ``route``; its ``done`` event fires when the last
-        bit has crossed the route (serialisation at its share, then the links' latency)."""
-        for link in route:
+        bit has crossed the route (serialisation at its share, then the links' latency).
+        ``route`` None: it has no path yet and waits (:meth:`reroute` sends it)."""
+        for link in route or ():
             if link not in self.capacity_bps:
                 raise KeyError(f"no backhaul link {link!r}")
         self._advance()
-        latency = sum(self.latency_s[link] for link in route)
-        flow = Flow(tuple(route), float(bits), demand_bps, latency, self.env.now, self.env.event())
+        flow = Flow((), float(bits), demand_bps, 0.0, self.env.now, self.env.event())
         flow.left_bits = float(bits)
-        self.flows.append(flow)
+        if route is not None:
+            self._place(flow, route)
         self._reshare()
         return flow
+
+    def _place(self, flow: Flow, route: Sequence[Link]) -> None:
+        flow.route = tuple(route)
+        flow.latency_s = sum(self.latency_s[link] for link in route)
+        self.flows.append(flow)
+
+    def reroute(self, flow: Flow, route: Sequence[Link] | None) -> None:
+        """Move ``flow``'s remaining bits onto ``route`` (a link of its old one failed);
+        None parks it (no path: it waits, rate 0, until rerouted again)."""
+        self._advance()
+        if flow in self.flows:
+            self.flows.remove(flow)
+        flow.rate_bps = 0.0
+        if route is not None:
+            self._place(flow, route)
+        self._reshare()
 
     def carried(self) -> dict[Link, float]:
         """Bits each link has carried so far (up to now)."""

@@ -8,7 +8,7 @@ Routes are shortest paths on latency (networkx), or the ``paths`` given.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import networkx as nx
 import simpy
@@ -45,6 +45,9 @@ class RoutedBackhaul:
         self.network = FlowNetwork(env, capacity, latency)
         self._paths = dict(paths or {})
         self._routes: dict[tuple[str, str], tuple[Link, ...]] = {}
+        self.up = nx.Graph(graph)  # the links in service (routes are found on it)
+        self._ends: dict[Flow, tuple[str, str]] = {}  # the transfers under way
+        self.parked: list[Flow] = []  # transfers with no path, waiting for a link
 
     def route(self, src: str, dst: str) -> tuple[Link, ...]:
         """The directed links from ``src`` to ``dst``."""
@@ -53,14 +56,74 @@ class RoutedBackhaul:
             given = self._paths.get(key)
             if given is None and (dst, src) in self._paths:
                 given = list(reversed(self._paths[(dst, src)]))
-            nodes = given or nx.shortest_path(self.graph, src, dst, weight="latency_s")
-            self._routes[key] = tuple(zip(nodes, nodes[1:], strict=False))
+            links = None if given is None else list(zip(given, given[1:], strict=False))
+            if links is None or any(not self.up.has_edge(u, v) for u, v in links):
+                nodes = nx.shortest_path(self.up, src, dst, weight="latency_s")
+                links = list(zip(nodes, nodes[1:], strict=False))
+            self._routes[key] = tuple(links)
         return self._routes[key]
 
+    def _route_or_none(self, src: str, dst: str) -> tuple[Link, ...] | None:
+        try:
+            return self.route(src, dst)
+        except nx.NetworkXNoPath:
+            return None
+
     def send(self, src: str, dst: str, bits: float) -> Flow:
-        """Start ``bits`` from ``src`` to ``dst``; wait on the flow's ``done``."""
-        return self.network.start(self.route(src, dst), bits)
+        """Start ``bits`` from ``src`` to ``dst``; wait on the flow's ``done``. With no path
+        now, it waits until a link comes back."""
+        route = self._route_or_none(src, dst)
+        flow = self.network.start(route, bits)
+        if route is None:
+            self.parked.append(flow)
+        self._ends[flow] = (src, dst)
+
+        def arrived(_: simpy.Event) -> None:
+            del self._ends[flow]
+
+        flow.done.callbacks.append(arrived)
+        return flow
+
+    def fail(self, u: str, v: str) -> None:
+        """Link ``u - v`` goes down (both directions): routes are recomputed without it and
+        the transfers crossing it move their remaining bits to their new route (or wait)."""
+        self.up.remove_edge(u, v)
+        self._routes.clear()
+        down = {(u, v), (v, u)}
+        for flow, (src, dst) in list(self._ends.items()):
+            if flow in self.parked or not down & set(flow.route):
+                continue
+            route = self._route_or_none(src, dst)
+            self.network.reroute(flow, route)
+            if route is None:
+                self.parked.append(flow)
+
+    def restore(self, u: str, v: str) -> None:
+        """Link ``u - v`` is back: new routes from now on; waiting transfers resume."""
+        self.up.add_edge(u, v, **self.graph.edges[u, v])
+        self._routes.clear()
+        for flow in list(self.parked):
+            route = self._route_or_none(*self._ends[flow])
+            if route is not None:
+                self.parked.remove(flow)
+                self.network.reroute(flow, route)
 
     def transfer(self, src: str, dst: str, bits: float) -> Generator[simpy.Event, object, None]:
         """Process body: returns when the last bit has arrived at ``dst``."""
         yield self.send(src, dst, bits).done
+
+    def outage(
+        self, u: str, v: str, start_s: float, duration_s: float, note: Callable[[str], None]
+    ) -> None:
+        """Schedule link ``u - v`` down from ``start_s`` for ``duration_s``; ``note(event)``
+        is told ``"link_down"`` and ``"link_up"`` as they happen."""
+
+        def run() -> Generator[simpy.Event, object, None]:
+            yield self.env.timeout(start_s)
+            self.fail(u, v)
+            note("link_down")
+            yield self.env.timeout(duration_s)
+            self.restore(u, v)
+            note("link_up")
+
+        self.env.process(run())

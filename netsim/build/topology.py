@@ -126,7 +126,11 @@ def backhaul_graph(cfg: BackhaulConfig, n_aps: int, streams: Streams) -> nx.Grap
 
 def check_background(cfg: BackhaulConfig, graph: nx.Graph) -> None:
     """Every ``[[backhaul.background]]`` flow's ends are nodes (or its link an edge) of the
-    routed backhaul ``graph``; a :class:`ScenarioError` naming the field otherwise."""
+    routed backhaul ``graph``, and every outage's link an edge; a :class:`ScenarioError`
+    naming the field otherwise."""
+    for i, o in enumerate(cfg.outages):
+        if not graph.has_edge(o.link[0], o.link[1]):
+            raise field_error(f"backhaul.outages[{i}].link", o.link, problem=_no_link(graph))
     for i, b in enumerate(cfg.background):
         field = f"backhaul.background[{i}]"
         if b.link is not None and not graph.has_edge(b.link[0], b.link[1]):

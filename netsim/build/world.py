@@ -30,7 +30,7 @@ from netsim.fl.aggregation import AggregationRule
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
-from netsim.log import EventLog, RoundRecord
+from netsim.log import Event, EventLog, RoundRecord
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.link import Backhaul, RoutedLink, WiredLink
 from netsim.nodes.messages import OTAReady
@@ -168,6 +168,10 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     _start(s, server, aps, pius, devices, movers)
     for flow in traffic:  # after the entities: their events at t = 0 keep their order
         flow.start()
+    if routed is not None:
+        for o in s.backhaul.outages:
+            u, v = o.link
+            routed.outage(u, v, o.start_s, o.duration_s, _link_note(env, log, u, v))
     return World(
         env, log, streams, air.topology, air.gains, air.serving_ap, air.channel, data.trainer,
         data.train, data.partitions, devices, cellfree, server, aps, pius, movers,
@@ -322,6 +326,15 @@ class _Learning:
         gan = build_learning.gan_attack(s.attack, trainer, train, parts, streams)
         spy = build_learning.eavesdropper(s.attack, s.learning, s.seed, compressor, n_aps)
         return cls(train, parts, trainer, compressor, gan, spy)
+
+
+def _link_note(env: simpy.Environment, log: EventLog, u: str, v: str) -> Callable[[str], None]:
+    """Log a backhaul link's ``link_down`` / ``link_up`` (node ``u-v``, role ``backhaul``)."""
+
+    def note(event: str) -> None:
+        log.emit(Event(float(env.now), -1, f"{u}-{v}", "backhaul", event))
+
+    return note
 
 
 def _backhaul(

@@ -101,6 +101,7 @@ from netsim.scenario.topology import (
     FileTopology,
     GridTopology,
     HexTopology,
+    LinkOutage,
     SingleCellTopology,
     Topology,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "AttackConfig",
     "Availability",
     "BackgroundFlow",
+    "LinkOutage",
     "BackhaulConfig",
     "CellFreeBookPathLoss",
     "ChoiceValue",

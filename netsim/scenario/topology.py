@@ -220,6 +220,16 @@ class BackgroundFlow(_Frozen):
         return self
 
 
+class LinkOutage(_Frozen):
+    """Backhaul link ``link = [u, v]`` is down (both directions) from ``start_s`` for
+    ``duration_s``: transfers crossing it move their remaining bits to another route, or
+    wait for it when there is none."""
+
+    link: list[str] = Field(min_length=2, max_length=2)
+    start_s: NonNegativeFloat
+    duration_s: PositiveFloat
+
+
 class BackhaulConfig(_Frozen):
     """The wired network between the APs and the server.
 
@@ -235,6 +245,8 @@ class BackhaulConfig(_Frozen):
         seed), the core attached at two opposite APs.
         Every link has ``capacity_bps`` and ``latency_s`` in each direction.
     background: ``[[backhaul.background]]`` flows of other traffic (routed kinds only).
+    outages: ``[[backhaul.outages]]`` scheduled link failures (routed kinds only; logged as
+        ``link_down`` / ``link_up`` of node ``u-v``, role ``backhaul``).
     """
 
     kind: Literal["star", "tree", "ring", "mesh"] = "star"
@@ -244,14 +256,16 @@ class BackhaulConfig(_Frozen):
     aps_per_switch: int = Field(4, ge=1)
     mesh_neighbours: int = Field(4, ge=2)
     background: list[BackgroundFlow] = []
+    outages: list[LinkOutage] = []
 
     @model_validator(mode="after")
     def _routed(self) -> BackhaulConfig:
-        if self.background and self.kind == "star":
-            raise _FieldError(
-                "background",
-                "[...]",
-                "none with kind = 'star' (private links carry no "
-                "other traffic); use kind = 'tree', 'ring' or 'mesh'",
-            )
+        for name, items in (("background", self.background), ("outages", self.outages)):
+            if items and self.kind == "star":
+                raise _FieldError(
+                    name,
+                    "[...]",
+                    "none with kind = 'star' (private links to the server); "
+                    "use kind = 'tree', 'ring' or 'mesh'",
+                )
         return self

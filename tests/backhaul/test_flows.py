@@ -194,3 +194,77 @@ def test_backhaul_mistakes_are_named(overrides, needle):
 
     with pytest.raises(ScenarioError, match=needle):
         preflight(load_scenario(None, overrides))
+
+
+def _diamond():
+    # a - b - d (0.1 s per link) and a - c - d (0.2 s per link), all 10 bit/s
+    g = nx.Graph()
+    g.add_edge("a", "b", capacity_bps=10.0, latency_s=0.1)
+    g.add_edge("b", "d", capacity_bps=10.0, latency_s=0.1)
+    g.add_edge("a", "c", capacity_bps=10.0, latency_s=0.2)
+    g.add_edge("c", "d", capacity_bps=10.0, latency_s=0.2)
+    return g
+
+
+def test_a_failed_link_mid_transfer_reroutes_the_rest():
+    env = simpy.Environment()
+    bh = RoutedBackhaul(env, _diamond())
+    flow = bh.send("a", "d", 100.0)
+    assert flow.route == (("a", "b"), ("b", "d"))
+
+    def cut():
+        yield env.timeout(4.0)
+        bh.fail("a", "b")
+
+    env.process(cut())
+    env.run()
+    # 40 bits over a-b-d by t = 4, the other 60 over a-c-d at 10 bit/s: out at 10 s, then
+    # the new route's 0.4 s
+    assert flow.done.value == pytest.approx(10.4, rel=1e-12)
+    carried = bh.network.carried()
+    assert carried[("a", "b")] == pytest.approx(40.0) and carried[("a", "c")] == pytest.approx(60)
+    assert carried[("a", "b")] + carried[("a", "c")] == pytest.approx(100.0)  # exactly its bits
+
+
+def test_with_no_path_a_transfer_waits_for_the_link():
+    env = simpy.Environment()
+    g = _diamond()
+    g.remove_edge("a", "c")
+    bh = RoutedBackhaul(env, g)
+    flow = bh.send("a", "d", 100.0)
+
+    def outage():
+        yield env.timeout(2.0)
+        bh.fail("a", "b")  # 20 bits out; no other way
+        yield env.timeout(3.0)
+        bh.restore("a", "b")  # back at 5 s: 80 bits at 10 bit/s
+
+    env.process(outage())
+    env.run()
+    assert flow.done.value == pytest.approx(5.0 + 8.0 + 0.2, rel=1e-12)
+    assert bh.parked == [] and bh.network.carried()[("a", "b")] == pytest.approx(100.0)
+
+
+def test_an_outage_in_a_run_reroutes_and_is_logged():
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    # ring of two APs, the core attached at both; ap0's own link to the core is down for
+    # the first 50 ms, so the model to ap0 goes server -> core -> ap1 -> ap0 (and stays on
+    # that route when the link comes back: only waiting transfers move then)
+    topology = {**tiny().topology.model_dump(), "ap_positions_m": [[0.0, 0.0], [30.0, 0.0]]}
+    backhaul = {
+        "kind": "ring", "capacity_bps": 1e6, "latency_s": 2e-3,
+        "outages": [{"link": ["ap0", "core"], "start_s": 0.0, "duration_s": 0.05}],
+    }  # fmt: skip
+    ev = Simulation(tiny(topology=topology, backhaul=backhaul)).run().events
+    links = ev[ev.role == "backhaul"]
+    assert links.event.tolist() == ["link_down", "link_up"] and set(links.node) == {"ap0-core"}
+    assert links.t_s.tolist() == [0.0, 0.05]
+    sent = ev[ev.event == "broadcast"].iloc[0]
+    arrived = ev[ev.event == "dl_start"].set_index("node").t_s
+    # both models share server -> core and core -> ap1 at half the rate; ap0's has one
+    # more link of latency
+    half = sent.bits / 0.5e6
+    assert arrived["ap1"] == pytest.approx(sent.t_s + half + 2 * 2e-3, rel=1e-9)
+    assert arrived["ap0"] == pytest.approx(sent.t_s + half + 3 * 2e-3, rel=1e-9)
