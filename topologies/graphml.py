@@ -1,10 +1,13 @@
 """Node placements from a GraphML or GML file a network engineer already has.
 
-Each node needs ``role`` ("ap", "piu" or "server") and numeric ``x_m`` and ``y_m`` (metres);
-``height_m`` is optional, and so is a PIU's ``device_class`` (the name of one of the
-scenario's ``[[device.classes]]``). APs and PIUs are numbered in file order (ap0, ap1,
-..., piu0, ...).
-Edges are ignored: every AP reaches the server over the scenario's backhaul.
+Each node needs ``role`` ("ap", "piu", "server", or for the backhaul "switch" / "edge")
+and, APs, PIUs and the server, numeric ``x_m`` and ``y_m`` (metres); ``height_m`` is
+optional, and so is a PIU's ``device_class`` (the name of one of the scenario's
+``[[device.classes]]``). APs and PIUs are numbered in file order (ap0, ap1, ..., piu0, ...).
+Edges are the wired backhaul (:func:`read_backhaul`, used with ``[backhaul] kind =
+"file"``): between APs, switches, edge servers and the server, each with ``capacity_bps``
+and ``latency_s``; otherwise they are ignored and every AP reaches the server over the
+scenario's star.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-ROLES = ("ap", "piu", "server")
+ROLES = ("ap", "piu", "server", "switch", "edge")
+WIRED = ("ap", "server", "switch", "edge")  # the roles the backhaul connects
 
 
 class TopologyFileError(ValueError):
@@ -51,27 +55,14 @@ def read_placement(path: str | Path, ap_height_m: float, piu_height_m: float) ->
 
 @lru_cache(maxsize=16)
 def _read(path: str, mtime_ns: int, ap_height_m: float, piu_height_m: float) -> Placement:
-    kind = "GML" if path.endswith(".gml") else "GraphML"
-    try:
-        if kind == "GML":
-            graph = nx.read_gml(path)  # refuses duplicate ids and labels itself
-        else:
-            _refuse_duplicate_ids(path)  # networkx would silently merge them
-            graph = nx.read_graphml(path)
-    except TopologyFileError:
-        raise
-    except Exception as exc:  # networkx raises many types for malformed files
-        raise TopologyFileError(f"'{path}' is not a valid {kind} file: {exc}") from None
+    graph = _load(path)
     found: dict[str, list[tuple[float, float, float]]] = {"ap": [], "piu": [], "server": []}
     defaults = {"ap": ap_height_m, "piu": piu_height_m, "server": 0.0}
     classes: list[str | None] = []
     for node, attrs in graph.nodes(data=True):
-        role = attrs.get("role")
-        if role not in ROLES:
-            what = "has no 'role' attribute" if role is None else f"has role {role!r}"
-            raise TopologyFileError(
-                f"'{path}': node {node!r} {what}; expected one of {', '.join(ROLES)}"
-            )
+        role = _role(path, node, attrs)
+        if role in ("switch", "edge"):
+            continue
         x, y = _number(attrs, "x_m"), _number(attrs, "y_m")
         if x is None or y is None:
             raise TopologyFileError(
@@ -88,6 +79,79 @@ def _read(path: str, mtime_ns: int, ap_height_m: float, piu_height_m: float) -> 
             raise TopologyFileError(f"'{path}' has no node with role '{role}'")
     ap, piu = np.array(found["ap"]), np.array(found["piu"])
     return Placement(ap[:, :2], ap[:, 2], piu[:, :2], piu[:, 2], tuple(classes))
+
+
+def _role(path: str, node: Any, attrs: dict[str, Any]) -> str:
+    role = attrs.get("role")
+    if role not in ROLES:
+        what = "has no 'role' attribute" if role is None else f"has role {role!r}"
+        raise TopologyFileError(
+            f"'{path}': node {node!r} {what}; expected one of {', '.join(ROLES)}"
+        )
+    return str(role)
+
+
+def _load(path: str) -> nx.Graph:
+    kind = "GML" if path.endswith(".gml") else "GraphML"
+    try:
+        if kind == "GML":
+            return nx.read_gml(path)  # refuses duplicate ids and labels itself
+        _refuse_duplicate_ids(path)  # networkx would silently merge them
+        return nx.read_graphml(path)
+    except TopologyFileError:
+        raise
+    except Exception as exc:  # networkx raises many types for malformed files
+        raise TopologyFileError(f"'{path}' is not a valid {kind} file: {exc}") from None
+
+
+def read_backhaul(path: str | Path) -> nx.Graph:
+    """The wired backhaul of a topology file: an undirected graph over ``ap0``, ``ap1``, ...
+    (file order), ``server`` and the switches and edge servers (their file ids, with
+    ``role``), each edge with ``capacity_bps`` (> 0) and ``latency_s`` (>= 0). Refused, with
+    the node or edge named: an edge at a PIU, a self-loop, a missing or bad capacity or
+    latency, no server, or an AP with no path to the server."""
+    path = str(Path(path).resolve())
+    graph = _load(path)
+    names: dict[Any, str] = {}
+    aps = 0
+    for node, attrs in graph.nodes(data=True):
+        role = _role(path, node, attrs)
+        if role == "ap":
+            names[node] = f"ap{aps}"
+            aps += 1
+        elif role == "server":
+            names[node] = "server"
+        elif role in ("switch", "edge"):
+            if str(node) == "server" or (str(node).startswith("ap") and str(node)[2:].isdigit()):
+                raise TopologyFileError(
+                    f"'{path}': {role} node {node!r} has a name the simulator gives an AP or "
+                    "the server; rename it"
+                )
+            names[node] = str(node)
+    if "server" not in names.values():
+        raise TopologyFileError(f"'{path}' has no node with role 'server' for the backhaul")
+    wired = nx.Graph()
+    for node, name in names.items():
+        wired.add_node(name, role=graph.nodes[node]["role"])
+    for u, v, attrs in graph.edges(data=True):
+        where = f"'{path}': edge {u!r} - {v!r}"
+        if u == v:
+            raise TopologyFileError(f"{where} is a self-loop")
+        if u not in names or v not in names:
+            raise TopologyFileError(f"{where} touches a PIU: PIUs are reached over the air")
+        capacity, latency = _number(attrs, "capacity_bps"), _number(attrs, "latency_s")
+        if capacity is None or capacity <= 0:
+            raise TopologyFileError(f"{where} needs a numeric capacity_bps > 0")
+        if latency is None or latency < 0:
+            raise TopologyFileError(f"{where} needs a numeric latency_s >= 0")
+        wired.add_edge(names[u], names[v], capacity_bps=capacity, latency_s=latency)
+    for a in range(aps):
+        if not nx.has_path(wired, f"ap{a}", "server"):
+            raise TopologyFileError(
+                f"'{path}': AP ap{a} (the {a + 1}. AP in file order) has no wired path to "
+                "the server"
+            )
+    return wired
 
 
 def _refuse_duplicate_ids(path: str) -> None:

@@ -38,7 +38,7 @@ def preflight(scenario: Scenario) -> tuple[int, int]:
             "radio.link = 'nr': the NR link abstraction runs on Sionna, which is not "
             "installed; pip install 'netsim[sionna]' (or use radio.link = 'shannon')"
         )
-    graph = backhaul_graph(s.backhaul, n_aps, Streams(s.seed))
+    graph = backhaul_graph(s.backhaul, n_aps, Streams(s.seed), s.topology)
     if graph is not None:
         check_background(s.backhaul, graph)
     check_memory(s, n_pius, n_aps)  # before anything grows with the number of PIUs

@@ -19,6 +19,7 @@ from netsim.scenario import (
     FileTopology,
     GridTopology,
     HexTopology,
+    ScenarioError,
     SingleCellTopology,
     Topology,
 )
@@ -29,7 +30,12 @@ from netsim.topologies.builders import (
     single_cell,
     topology_graph,
 )
-from netsim.topologies.graphml import Placement, TopologyFileError, read_placement
+from netsim.topologies.graphml import (
+    Placement,
+    TopologyFileError,
+    read_backhaul,
+    read_placement,
+)
 
 
 def read_topology_file(cfg: FileTopology) -> Placement:
@@ -38,10 +44,14 @@ def read_topology_file(cfg: FileTopology) -> Placement:
     try:
         return read_placement(cfg.path, cfg.ap_height_m, cfg.piu_height_m)
     except TopologyFileError as exc:
-        problem = str(exc)
-        for shown in (str(cfg.path.resolve()), str(cfg.path)):
-            problem = problem.removeprefix(f"'{shown}'")
-        raise field_error("topology.path", str(cfg.path), problem=problem.lstrip(": ")) from None
+        raise _file_error(cfg, exc) from None
+
+
+def _file_error(cfg: FileTopology, exc: TopologyFileError) -> ScenarioError:
+    problem = str(exc)
+    for shown in (str(cfg.path.resolve()), str(cfg.path)):
+        problem = problem.removeprefix(f"'{shown}'")
+    return field_error("topology.path", str(cfg.path), problem=problem.lstrip(": "))
 
 
 def population(cfg: Topology) -> tuple[int, int]:
@@ -111,8 +121,17 @@ def _placement(
     return aps, np.asarray(cfg.piu_positions_m, dtype=float), None
 
 
-def backhaul_graph(cfg: BackhaulConfig, n_aps: int, streams: Streams) -> nx.Graph | None:
-    """The routed backhaul of ``[backhaul]`` (None: the star of private AP links)."""
+def backhaul_graph(
+    cfg: BackhaulConfig, n_aps: int, streams: Streams, topology: Topology
+) -> nx.Graph | None:
+    """The routed backhaul of ``[backhaul]`` (None: the star of private AP links); with
+    ``kind = "file"`` the topology file's edges."""
+    if cfg.kind == "file":
+        assert isinstance(topology, FileTopology)  # the schema's cross-check
+        try:
+            return read_backhaul(topology.path)
+        except TopologyFileError as exc:
+            raise _file_error(topology, exc) from None
     uplink = cfg.uplink_capacity_bps or cfg.capacity_bps
     if cfg.kind == "tree":
         return graphs.tree(n_aps, cfg.aps_per_switch, cfg.capacity_bps, cfg.latency_s, uplink)

@@ -121,7 +121,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     server_inbox = simpy.Store(env)
     signalling = Signalling()
     plan = _Spectrum.build(s, air, env, streams)
-    graph = backhaul_graph(s.backhaul, n_aps, streams)
+    graph = backhaul_graph(s.backhaul, n_aps, streams, s.topology)
     routed = None if graph is None else RoutedBackhaul(env, graph)
     traffic = [] if routed is None else background(s.backhaul, routed, env, streams)
     wiring = _Wiring(s, env, log, streams, air, data, server_inbox, signalling, plan, routed)

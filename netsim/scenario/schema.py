@@ -44,6 +44,13 @@ class Scenario(_Frozen):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
+        if self.backhaul.kind == "file" and self.topology.kind != "file":
+            raise _FieldError(
+                "backhaul.kind",
+                "file",
+                "'star', 'tree', 'ring' or 'mesh' unless topology.kind = 'file' (whose "
+                "edges are the backhaul)",
+            )
         if self.ota.enabled and (
             self.radio.access == "cellfree" or self.radio.target_rate_bps is not None
         ):

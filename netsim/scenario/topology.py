@@ -244,12 +244,15 @@ class BackhaulConfig(_Frozen):
         ``mesh_neighbours`` nearest on a ring, rewired with probability 0.2, drawn from the
         seed), the core attached at two opposite APs.
         Every link has ``capacity_bps`` and ``latency_s`` in each direction.
+        "file": the edges of the topology file (``topology.kind = "file"``) between its
+        APs, ``switch`` and ``edge`` nodes and the server, each with its own
+        ``capacity_bps`` and ``latency_s`` (``topologies/graphml.py``).
     background: ``[[backhaul.background]]`` flows of other traffic (routed kinds only).
     outages: ``[[backhaul.outages]]`` scheduled link failures (routed kinds only; logged as
         ``link_down`` / ``link_up`` of node ``u-v``, role ``backhaul``).
     """
 
-    kind: Literal["star", "tree", "ring", "mesh"] = "star"
+    kind: Literal["star", "tree", "ring", "mesh", "file"] = "star"
     capacity_bps: PositiveFloat = 1e9
     latency_s: NonNegativeFloat = 1e-3
     uplink_capacity_bps: PositiveFloat | None = None

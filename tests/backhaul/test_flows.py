@@ -268,3 +268,58 @@ def test_an_outage_in_a_run_reroutes_and_is_logged():
     half = sent.bits / 0.5e6
     assert arrived["ap1"] == pytest.approx(sent.t_s + half + 2 * 2e-3, rel=1e-9)
     assert arrived["ap0"] == pytest.approx(sent.t_s + half + 3 * 2e-3, rel=1e-9)
+
+
+def test_the_bundled_three_tier_network():
+    from netsim.topologies.graphml import read_backhaul
+
+    from netsim.scenario import default_scenario_path
+
+    g = read_backhaul(default_scenario_path().parent / "three_tier.graphml")
+    edges = [n for n, role in g.nodes(data="role") if role == "edge"]
+    assert len(edges) == 4 and sum(1 for _, r in g.nodes(data="role") if r == "ap") == 16
+    assert all(g.degree(e) == 5 for e in edges)  # 4 APs and the gateway
+    assert g.edges["gateway", "server"] == {"capacity_bps": 1e9, "latency_s": 10e-3}
+    route = RoutedBackhaul(simpy.Environment(), g).route("ap5", "server")
+    assert [v for _, v in route] == ["edge1", "gateway", "server"]
+
+
+def _write(tmp_path, edges, extra_nodes=()):
+    g = nx.Graph()
+    g.add_node("S", role="server", x_m=0.0, y_m=0.0)
+    g.add_node("A", role="ap", x_m=10.0, y_m=0.0)
+    g.add_node("P", role="piu", x_m=20.0, y_m=0.0)
+    for node, role in extra_nodes:
+        g.add_node(node, role=role)
+    for u, v, attrs in edges:
+        g.add_edge(u, v, **attrs)
+    path = tmp_path / "net.graphml"
+    nx.write_graphml(g, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edges", "needle"),
+    [
+        ([("A", "A", {"capacity_bps": 1e6, "latency_s": 0.0})], "self-loop"),
+        ([("A", "S", {"latency_s": 0.0})], "capacity_bps > 0"),
+        ([("A", "S", {"capacity_bps": 1e6})], "latency_s >= 0"),
+        ([("A", "P", {"capacity_bps": 1e6, "latency_s": 0.0})], "touches a PIU"),
+        ([("sw", "S", {"capacity_bps": 1e6, "latency_s": 0.0})], "no wired path to the server"),
+    ],
+)
+def test_a_topology_files_backhaul_mistakes_are_named(tmp_path, edges, needle):
+    from netsim.build import preflight
+    from netsim.scenario import ScenarioError, load_scenario
+
+    path = _write(tmp_path, edges, [("sw", "switch")])
+    sets = [f'topology={{kind = "file", path = "{path}"}}', "backhaul.kind='file'"]
+    with pytest.raises(ScenarioError, match=rf"topology\.path = .*{needle}"):
+        preflight(load_scenario(None, sets))
+
+
+def test_a_file_backhaul_needs_a_topology_file():
+    from netsim.scenario import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError, match=r"backhaul\.kind = 'file'"):
+        load_scenario(None, ["backhaul.kind='file'"])
