@@ -35,7 +35,12 @@ def layout_figure(sim: Simulation) -> Figure:
             for k, a in enumerate(sim.serving_ap)
         ]
     )
-    fig, ax = plt.subplots(figsize=(7, 6))
+    backhaul = sim.world.backhaul
+    if backhaul is None:
+        fig, ax = plt.subplots(figsize=(7, 6))
+    else:
+        fig, (ax, wired) = plt.subplots(1, 2, figsize=(13, 6))
+        _draw_backhaul(wired, backhaul.graph, ap_xy)
     for k, a in enumerate(sim.serving_ap):
         ax.plot(*np.column_stack([piu_xy[k], ap_xy[a]]), color="0.85", lw=0.6, zorder=1)
     points = ax.scatter(piu_xy[:, 0], piu_xy[:, 1], c=snr_db, cmap="viridis", s=22, zorder=2)
@@ -59,3 +64,36 @@ def layout_figure(sim: Simulation) -> Figure:
     )
     fig.tight_layout()
     return fig
+
+
+def _draw_backhaul(ax, graph, ap_xy: np.ndarray) -> None:
+    """The routed backhaul: APs where they are, the other nodes at their file position or
+    laid out around them (seeded spring layout), each link labelled with its capacity."""
+    import networkx as nx
+
+    fixed = {f"ap{a}": tuple(xy) for a, xy in enumerate(ap_xy)}
+    for node, attrs in graph.nodes(data=True):
+        if "x_m" in attrs and node not in fixed:
+            fixed[node] = (attrs["x_m"], attrs["y_m"])
+    span = float(np.ptp(ap_xy, axis=0).max()) or 100.0
+    start = {n: fixed.get(n, (ap_xy[:, 0].mean(), ap_xy[:, 1].max() + span / 2)) for n in graph}
+    pos = nx.spring_layout(graph, pos=start, fixed=list(fixed), seed=1, k=span / 3)
+    colours = {"ap": "crimson", "server": "k", "switch": "tab:blue", "edge": "tab:green"}
+    role = nx.get_node_attributes(graph, "role")
+    nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="0.6")
+    nx.draw_networkx_nodes(
+        graph, pos, ax=ax, node_size=90, node_color=[colours.get(role.get(n, "switch"), "0.5")
+                                                     for n in graph]
+    )  # fmt: skip
+    nx.draw_networkx_labels(graph, pos, ax=ax, font_size=6)
+    labels = {(u, v): _rate(d["capacity_bps"]) for u, v, d in graph.edges(data=True)}
+    nx.draw_networkx_edge_labels(graph, pos, edge_labels=labels, ax=ax, font_size=6)
+    ax.set_title("backhaul: link capacities (red APs, green edge servers, blue switches)")
+    ax.set_axis_off()
+
+
+def _rate(bps: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if bps >= scale:
+            return f"{bps / scale:g} {unit}bit/s"
+    return f"{bps:g} bit/s"

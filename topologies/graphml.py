@@ -132,7 +132,10 @@ def read_backhaul(path: str | Path) -> nx.Graph:
         raise TopologyFileError(f"'{path}' has no node with role 'server' for the backhaul")
     wired = nx.Graph()
     for node, name in names.items():
-        wired.add_node(name, role=graph.nodes[node]["role"])
+        attrs = graph.nodes[node]
+        x, y = _number(attrs, "x_m"), _number(attrs, "y_m")
+        place = {} if x is None or y is None else {"x_m": x, "y_m": y}
+        wired.add_node(name, role=attrs["role"], **place)
     for u, v, attrs in graph.edges(data=True):
         where = f"'{path}': edge {u!r} - {v!r}"
         if u == v:

@@ -25,7 +25,7 @@ def three_tier() -> nx.Graph:
     piu = 0
     for row in range(4):
         edge = f"edge{row}"
-        g.add_node(edge, role="edge", x_m=-50.0, y_m=50.0 + 100.0 * row)
+        g.add_node(edge, role="edge", x_m=-60.0, y_m=100.0 * row)
         g.add_edge(edge, "gateway", capacity_bps=10e9, latency_s=1e-3)
         for col in range(4):
             ap = f"AP{row}{col}"

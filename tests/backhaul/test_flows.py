@@ -323,3 +323,19 @@ def test_a_file_backhaul_needs_a_topology_file():
 
     with pytest.raises(ScenarioError, match=r"backhaul\.kind = 'file'"):
         load_scenario(None, ["backhaul.kind='file'"])
+
+
+def test_topo_show_draws_the_backhaul_beside_the_layout(tmp_path):
+    from netsim.analysis.topology import layout_figure
+
+    from netsim import Simulation, load_scenario
+    from netsim.cli import main
+
+    fig = layout_figure(Simulation(load_scenario("three_tier")))
+    wired = fig.axes[1]  # then the colour bar
+    assert len(fig.axes) == 3 and wired.get_title().startswith("backhaul")
+    labels = {t.get_text() for t in wired.texts}
+    assert {"1 Gbit/s", "10 Gbit/s", "edge0", "gateway", "server"} <= labels
+    out = tmp_path / "tt.png"
+    assert main(["topo", "show", "three_tier", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
