@@ -41,8 +41,9 @@ def random_scenario(seed: int) -> Scenario:
     """A valid scenario drawn from ``seed``: mobility and handover, churn, deadlines,
     over-commitment, FedAsync/FedBuff, fixed-rate links with outages and retransmissions,
     harvesting batteries, compression with error feedback, one to four APs, and the shared
-    air: reuse, OFDMA schedulers, receive combining, power control, unicast downlinks, and
-    NR links (transport blocks, HARQ, lost uploads)."""
+    air: reuse, OFDMA schedulers, receive combining, power control, unicast downlinks, NR
+    links (transport blocks, HARQ, lost uploads) and routed backhauls (shared links,
+    background traffic, link outages)."""
     rng = np.random.default_rng(seed)
     data = copy.deepcopy(BASE)
     data["seed"] = int(seed)
@@ -100,6 +101,7 @@ def random_scenario(seed: int) -> Scenario:
     data["learning"]["local_steps"] = int(rng.integers(1, 4))
     _shared_air(radio, rng)
     _nr_link(radio, rng)
+    _routed_backhaul(data, rng)
     return Scenario.from_dict(data)
 
 
@@ -134,6 +136,26 @@ def _nr_link(radio: dict[str, Any], rng: np.random.Generator) -> None:
         radio["link"] = "nr"
         radio["max_transmissions"] = int(1 + 3 * draws[1])
         radio["mcs_table"] = 1 if draws[2] < 0.5 else 2
+
+
+def _routed_backhaul(data: dict[str, Any], rng: np.random.Generator) -> None:
+    """Drawn last: a routed backhaul (tree, ring or mesh) of slow links, with background
+    traffic on the server's uplink and an outage of an AP's first link."""
+    draws = rng.random(4)
+    if draws[0] >= 0.3:
+        return
+    kind = ["tree", "ring", "mesh"][int(3 * draws[1])]
+    backhaul: dict[str, Any] = {"kind": kind, "capacity_bps": float(10 ** (6 + 2 * draws[2]))}
+    backhaul["aps_per_switch"] = 2
+    if draws[3] < 0.5:
+        backhaul["background"] = [
+            {"link": ["core", "server"], "rate_bps": backhaul["capacity_bps"] / 2,
+             "on_s": 0.2, "off_s": 0.3}
+        ]  # fmt: skip
+    else:  # ap0's link towards the core: to sw0 in a tree, to the core in a ring or mesh
+        link = ["ap0", "sw0" if kind == "tree" else "core"]
+        backhaul["outages"] = [{"link": link, "start_s": 0.1, "duration_s": 0.5}]
+    data["backhaul"] = backhaul
 
 
 def check_run(result: SimulationResult) -> None:

@@ -91,8 +91,8 @@ class RoutedBackhaul:
         self._routes.clear()
         down = {(u, v), (v, u)}
         for flow, (src, dst) in list(self._ends.items()):
-            if flow in self.parked or not down & set(flow.route):
-                continue
+            if flow.ended or flow in self.parked or not down & set(flow.route):
+                continue  # sent (its last bit propagating), waiting, or elsewhere
             route = self._route_or_none(src, dst)
             self.network.reroute(flow, route)
             if route is None:

@@ -339,3 +339,17 @@ def test_topo_show_draws_the_backhaul_beside_the_layout(tmp_path):
     out = tmp_path / "tt.png"
     assert main(["topo", "show", "three_tier", "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_failure_while_the_last_bit_propagates_changes_nothing():
+    env = simpy.Environment()
+    bh = RoutedBackhaul(env, _diamond())
+    flow = bh.send("a", "d", 10.0)  # out at 1 s, arrives at 1.2 s
+
+    def cut():
+        yield env.timeout(1.1)
+        bh.fail("a", "b")
+
+    env.process(cut())
+    env.run()
+    assert flow.done.value == pytest.approx(1.2, rel=1e-12)
