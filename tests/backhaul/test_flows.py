@@ -206,17 +206,20 @@ def _diamond():
     return g
 
 
+def _fail_at(env, bh, t_s, u, v):
+    def cut():
+        yield env.timeout(t_s)
+        bh.fail(u, v)
+
+    env.process(cut())
+
+
 def test_a_failed_link_mid_transfer_reroutes_the_rest():
     env = simpy.Environment()
     bh = RoutedBackhaul(env, _diamond())
     flow = bh.send("a", "d", 100.0)
     assert flow.route == (("a", "b"), ("b", "d"))
-
-    def cut():
-        yield env.timeout(4.0)
-        bh.fail("a", "b")
-
-    env.process(cut())
+    _fail_at(env, bh, 4.0, "a", "b")
     env.run()
     # 40 bits over a-b-d by t = 4, the other 60 over a-c-d at 10 bit/s: out at 10 s, then
     # the new route's 0.4 s
@@ -345,11 +348,6 @@ def test_a_failure_while_the_last_bit_propagates_changes_nothing():
     env = simpy.Environment()
     bh = RoutedBackhaul(env, _diamond())
     flow = bh.send("a", "d", 10.0)  # out at 1 s, arrives at 1.2 s
-
-    def cut():
-        yield env.timeout(1.1)
-        bh.fail("a", "b")
-
-    env.process(cut())
+    _fail_at(env, bh, 1.1, "a", "b")
     env.run()
     assert flow.done.value == pytest.approx(1.2, rel=1e-12)
