@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from netsim.analysis.breakdown import harvested_per_piu
 
-from netsim.log import EVENT_COLUMNS, TEXT_COLUMNS
+from netsim.log import COUNT_COLUMNS, EVENT_COLUMNS, TEXT_COLUMNS
 from netsim.rundir import RUN_FILES, check_events, read_manifest, read_table
 from netsim.scenario import Scenario, load_scenario
 
@@ -69,9 +69,13 @@ def load_run(path: str | Path) -> RunData:
 def _with_typed_columns(events: pd.DataFrame) -> pd.DataFrame:
     """The event log with the typed text columns (``peer``, ``activity``, ...), recovered
     from ``detail`` for a run written before they existed (netsim 0.1 before them)."""
+    for column in EVENT_COLUMNS:  # a column added since the run was written: empty
+        if column not in events.columns and column not in TEXT_COLUMNS:
+            dtype = "Int64" if column in COUNT_COLUMNS else "float64"
+            events = events.assign(**{column: pd.Series(pd.NA, events.index, dtype=dtype)})
     missing = [c for c in TEXT_COLUMNS if c not in events.columns]
     if not missing:
-        return events
+        return events[EVENT_COLUMNS]
     events = events.copy()
     first = events["detail"].astype("string").str.split().str[0]
     for column in missing:

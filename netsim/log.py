@@ -3,7 +3,7 @@
 Columns (DESIGN.md), NaN (or <NA>) where not applicable; SI units:
 ``t_s, round, node, role, event, duration_s, bits, energy_j, battery_j, rate_bps, snr_db,
 interference_w, mcs, tb_count, harq_retx, power_w, staleness, loss, accuracy, peer, activity,
-reason, method, detail`` (``interference_w``: the mean co-channel interference power of a
+reason, method, route, detail`` (``interference_w``: the mean co-channel interference power of a
 transmission on a shared medium, W; ``mcs``, ``tb_count``, ``harq_retx``: under the NR link
 abstraction, a transmission's mean MCS index, its transport blocks and HARQ retransmissions,
 nullable integers for the counts).
@@ -15,7 +15,9 @@ update the server receives, the new AP of a handover); ``activity`` what an ``ab
 ``battery_empty`` cut short ("train", "queue", "tx"); ``reason`` why (a skip, an abort, a
 failed attempt, a dropped PIU, a discarded update, a fallback, a stop or a wait);
 ``method`` how (the payload's encoding, the aggregation rule, the allocation method, the
-selection policy, the harvesting source).
+selection policy, the harvesting source); ``route`` the backhaul nodes a transfer crossed on
+a routed backhaul (``ap0>sw0>core>server``: at its start on ``fwd_start``, at its end on
+``fwd_end``, so per-link loads follow from the log).
 
 ``energy_j`` is energy drawn from the node's battery by the activity the row closes, and
 ``battery_j`` the level right after, so per PIU: initial battery - sum(energy_j) = final level.
@@ -60,11 +62,12 @@ class Event:
     activity: str | None = None
     reason: str | None = None
     method: str | None = None
+    route: str | None = None
     detail: str = ""
 
 
 EVENT_COLUMNS = [f.name for f in fields(Event)]
-TEXT_COLUMNS = ("peer", "activity", "reason", "method", "detail")
+TEXT_COLUMNS = ("peer", "activity", "reason", "method", "route", "detail")
 COUNT_COLUMNS = ("tb_count", "harq_retx")  # nullable integers
 # a record's values as a tuple (dataclasses.astuple deep-copies every field: 2 s for the
 # 16,000 events of two rounds of the 1,000-PIU scale run)

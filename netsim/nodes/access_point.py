@@ -235,8 +235,9 @@ class AccessPoint(Node):
             self.attacker.see_update(self.env.now, update)
         bits = update.payload.bits
         self.emit(
-            "fwd_start", update.round, bits=bits, peer=f"piu{update.piu}", detail=f"piu{update.piu}"
-        )
+            "fwd_start", update.round, bits=bits, peer=f"piu{update.piu}",
+            route=self.uplink.route(), detail=f"piu{update.piu}",
+        )  # fmt: skip
         start = self.env.now
         yield from self.uplink.transfer(bits)
         self.emit(
@@ -245,6 +246,7 @@ class AccessPoint(Node):
             bits=bits,
             duration_s=self.env.now - start,
             peer=f"piu{update.piu}",
+            route=self.uplink.last_route,
             detail=f"piu{update.piu}",
         )
         self.server_inbox.put(update)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 
+import networkx as nx
 import simpy
 
 from netsim.backhaul.routing import RoutedBackhaul
@@ -26,6 +27,12 @@ class WiredLink:
         self.latency_s = latency_s
         self._line = simpy.Resource(env, capacity=1)
 
+    last_route = None  # a private link has no route to log
+
+    def route(self) -> None:
+        """A private link has no route to log."""
+        return None
+
     def transfer(self, bits: float) -> Generator[simpy.Event, None, None]:
         """Process body: returns when the last bit has arrived at the far end."""
         with self._line.request() as slot:
@@ -42,10 +49,25 @@ class RoutedLink:
     def __init__(self, backhaul: RoutedBackhaul, src: str, dst: str) -> None:
         self.backhaul = backhaul
         self.src, self.dst = src, dst
+        self.last_route: str | None = None  # the route the last transfer ended on
 
     def transfer(self, bits: float) -> Generator[simpy.Event, None, None]:
         """Process body: returns when the last bit has arrived at ``dst``."""
-        yield self.backhaul.send(self.src, self.dst, bits).done
+        flow = self.backhaul.send(self.src, self.dst, bits)
+        yield flow.done
+        self.last_route = _nodes(flow.route)
+
+    def route(self) -> str | None:
+        """The nodes a transfer starting now crosses, ``ap0>sw0>core>server`` (None: no
+        path now)."""
+        try:
+            return _nodes(self.backhaul.route(self.src, self.dst))
+        except nx.NetworkXNoPath:
+            return None
+
+
+def _nodes(route: tuple) -> str:
+    return ">".join([route[0][0], *(v for _, v in route)]) if route else ""
 
 
 Backhaul = WiredLink | RoutedLink  # what an AP and the server send over

@@ -351,3 +351,18 @@ def test_a_failure_while_the_last_bit_propagates_changes_nothing():
     _fail_at(env, bh, 1.1, "a", "b")
     env.run()
     assert flow.done.value == pytest.approx(1.2, rel=1e-12)
+
+
+def test_forwarded_updates_log_their_route():
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    topology = {**tiny().topology.model_dump(), "ap_positions_m": [[0.0, 0.0], [30.0, 0.0]]}
+    backhaul = {"kind": "tree", "capacity_bps": 1e6, "latency_s": 2e-3, "aps_per_switch": 2}
+    ev = Simulation(tiny(topology=topology, backhaul=backhaul)).run().events
+    fwd = ev[ev.event.isin(["fwd_start", "fwd_end"])]
+    assert len(fwd) > 0
+    for _, row in fwd.iterrows():
+        assert row.route == f"{row.node}>sw0>core>server"
+    star = Simulation(tiny()).run().events
+    assert star.loc[star.event == "fwd_end", "route"].isna().all()
