@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator
 
 import numpy as np
 import simpy
 
-from netsim.backhaul.flows import Flow, FlowNetwork, Link
+from netsim.backhaul.flows import Flow
 
 
 class BackgroundTraffic:
-    """Traffic of ``rate_bps`` along ``route`` (directed links) that takes its max-min fair
-    share of every link it crosses (at most ``rate_bps``). With ``on_s`` / ``off_s`` it
-    alternates on and off periods, exponentially distributed with those means (drawn from
-    ``rng``), starting on; else it is always on. ``bits_sent`` what it carried so far."""
+    """Traffic that ``begin()`` starts as one flow of unbounded bits at a capped rate (its
+    max-min fair share of every link it crosses, at most its rate) and ``end(flow)``
+    withdraws. With ``on_s`` / ``off_s`` it alternates on and off periods, exponentially
+    distributed with those means (drawn from ``rng``), starting on; else it is always on."""
 
     def __init__(
         self,
         env: simpy.Environment,
-        network: FlowNetwork,
-        route: Sequence[Link],
-        rate_bps: float,
+        begin: Callable[[], Flow],
+        end: Callable[[Flow], None],
         on_s: float | None = None,
         off_s: float | None = None,
         rng: np.random.Generator | None = None,
@@ -30,23 +28,20 @@ class BackgroundTraffic:
         if (on_s is None) != (off_s is None) or (on_s is not None and rng is None):
             raise ValueError("on_s and off_s go together, with an rng")
         self.env = env
-        self.network = network
-        self.route = tuple(route)
-        self.rate_bps = rate_bps
+        self.begin, self.end = begin, end
         self.on_s, self.off_s, self.rng = on_s, off_s, rng
-        self._flow: Flow | None = None
 
     def start(self) -> None:
         """Begin (at the current time)."""
         if self.on_s is None:
-            self._flow = self.network.start(self.route, math.inf, self.rate_bps)
+            self.begin()
         else:
             self.env.process(self._on_off())
 
     def _on_off(self) -> Generator[simpy.Event, object, None]:
         assert self.on_s is not None and self.off_s is not None and self.rng is not None
         while True:
-            flow = self.network.start(self.route, math.inf, self.rate_bps)
+            flow = self.begin()
             yield self.env.timeout(float(self.rng.exponential(self.on_s)))
-            self.network.stop(flow)
+            self.end(flow)
             yield self.env.timeout(float(self.rng.exponential(self.off_s)))

@@ -8,6 +8,7 @@ Routes are shortest paths on latency (networkx), or the ``paths`` given.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Sequence
 
 import networkx as nx
@@ -47,6 +48,7 @@ class RoutedBackhaul:
         self._routes: dict[tuple[str, str], tuple[Link, ...]] = {}
         self.up = nx.Graph(graph)  # the links in service (routes are found on it)
         self._ends: dict[Flow, tuple[str, str]] = {}  # the transfers under way
+        self._pinned: dict[Flow, tuple[Link, ...]] = {}  # flows held to their links
         self.parked: list[Flow] = []  # transfers with no path, waiting for a link
 
     def route(self, src: str, dst: str) -> tuple[Link, ...]:
@@ -69,11 +71,11 @@ class RoutedBackhaul:
         except nx.NetworkXNoPath:
             return None
 
-    def send(self, src: str, dst: str, bits: float) -> Flow:
-        """Start ``bits`` from ``src`` to ``dst``; wait on the flow's ``done``. With no path
-        now, it waits until a link comes back."""
+    def send(self, src: str, dst: str, bits: float, demand_bps: float = math.inf) -> Flow:
+        """Start ``bits`` from ``src`` to ``dst`` (at most ``demand_bps``); wait on the
+        flow's ``done``. With no path now, it waits until a link comes back."""
         route = self._route_or_none(src, dst)
-        flow = self.network.start(route, bits)
+        flow = self.network.start(route, bits, demand_bps)
         if route is None:
             self.parked.append(flow)
         self._ends[flow] = (src, dst)
@@ -83,6 +85,24 @@ class RoutedBackhaul:
 
         flow.done.callbacks.append(arrived)
         return flow
+
+    def pin(self, route: Sequence[Link], bits: float, demand_bps: float = math.inf) -> Flow:
+        """A flow held to ``route`` (traffic on given links): it pauses while one of them is
+        down."""
+        flow = self.network.start(route, bits, demand_bps)
+        self._pinned[flow] = tuple(route)
+        return flow
+
+    def stop(self, flow: Flow) -> None:
+        """Withdraw ``flow`` (background traffic going quiet)."""
+        self._ends.pop(flow, None)
+        self._pinned.pop(flow, None)
+        if flow in self.parked:
+            self.parked.remove(flow)
+        self.network.stop(flow)
+
+    def _in_service(self, route: Sequence[Link]) -> bool:
+        return all(self.up.has_edge(*link) for link in route)  # type: ignore[misc]
 
     def fail(self, u: str, v: str) -> None:
         """Link ``u - v`` goes down (both directions): routes are recomputed without it and
@@ -97,13 +117,20 @@ class RoutedBackhaul:
             self.network.reroute(flow, route)
             if route is None:
                 self.parked.append(flow)
+        for flow, links in self._pinned.items():
+            if flow not in self.parked and down & set(links):
+                self.network.reroute(flow, None)
+                self.parked.append(flow)
 
     def restore(self, u: str, v: str) -> None:
         """Link ``u - v`` is back: new routes from now on; waiting transfers resume."""
         self.up.add_edge(u, v, **self.graph.edges[u, v])
         self._routes.clear()
         for flow in list(self.parked):
-            route = self._route_or_none(*self._ends[flow])
+            if flow in self._pinned:
+                route = self._pinned[flow] if self._in_service(self._pinned[flow]) else None
+            else:
+                route = self._route_or_none(*self._ends[flow])
             if route is not None:
                 self.parked.remove(flow)
                 self.network.reroute(flow, route)

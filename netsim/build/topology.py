@@ -3,12 +3,16 @@ stream, or read from a GraphML/GML file)."""
 
 from __future__ import annotations
 
+import math
+from functools import partial
+
 import networkx as nx
 import numpy as np
 import simpy
 
 from netsim.backhaul import graphs
 from netsim.backhaul.background import BackgroundTraffic
+from netsim.backhaul.flows import Flow
 from netsim.backhaul.routing import RoutedBackhaul
 from netsim.build.errors import field_error
 from netsim.rng import Stream, Streams
@@ -166,16 +170,21 @@ def background(
     check_background(cfg, backhaul.graph)
     flows = []
     for i, b in enumerate(cfg.background):
-        if b.link is not None:
-            route: tuple = ((b.link[0], b.link[1]),)
-        else:
-            assert b.src is not None and b.dst is not None
-            route = backhaul.route(b.src, b.dst)
         rng = streams.numpy(Stream.BACKHAUL, 1, i)
-        flows.append(
-            BackgroundTraffic(env, backhaul.network, route, b.rate_bps, b.on_s, b.off_s, rng)
-        )
+        begin = partial(_begin, backhaul, b.src, b.dst, b.link, b.rate_bps)
+        flows.append(BackgroundTraffic(env, begin, backhaul.stop, b.on_s, b.off_s, rng))
     return flows
+
+
+def _begin(
+    backhaul: RoutedBackhaul, src: str | None, dst: str | None, link: list[str] | None, rate: float
+) -> Flow:
+    """One on period of background traffic: on its link (paused while it is down) or
+    routed between its ends (rerouted around a failure)."""
+    if link is not None:
+        return backhaul.pin(((link[0], link[1]),), math.inf, rate)
+    assert src is not None and dst is not None
+    return backhaul.send(src, dst, math.inf, rate)
 
 
 def _no_node(graph: nx.Graph) -> str:

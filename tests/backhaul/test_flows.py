@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -143,13 +145,13 @@ def test_background_traffic_takes_its_share_and_stays_until_stopped():
     env = simpy.Environment()
     net = _network(env)
     # constant 3 bit/s on the 10 bit/s link: the FL transfer gets the other 7
-    BackgroundTraffic(env, net, [("a", "b")], 3.0).start()
+    BackgroundTraffic(env, lambda: net.start([("a", "b")], math.inf, 3.0), net.stop).start()
     first = net.start([("a", "b")], 70.0)
     env.run(until=50)
     assert first.done.value == pytest.approx(70 / 7 + 0.5, rel=1e-12)
     # above its fair share it is held to half: 10 bit/s against one more transfer
     greedy = FlowNetwork(env, {"L": 10.0}, {"L": 0.0})
-    BackgroundTraffic(env, greedy, ["L"], 100.0).start()
+    BackgroundTraffic(env, lambda: greedy.start(["L"], math.inf, 100.0), greedy.stop).start()
     second = greedy.start(["L"], 50.0)
     env.run(until=100)
     assert second.done.value == pytest.approx(10.0, rel=1e-12)
@@ -163,7 +165,8 @@ def test_on_off_background_is_on_for_its_drawn_periods():
     env = simpy.Environment()
     net = FlowNetwork(env, {"L": 10.0}, {"L": 0.0})
     rng, twin = np.random.default_rng(4), np.random.default_rng(4)
-    BackgroundTraffic(env, net, ["L"], 2.0, on_s=1.0, off_s=3.0, rng=rng).start()
+    begin = lambda: net.start(["L"], math.inf, 2.0)  # noqa: E731
+    BackgroundTraffic(env, begin, net.stop, on_s=1.0, off_s=3.0, rng=rng).start()
     env.run(until=200)
     # it sends 2 bit/s in each on period: the draws in order are on, off, on, off, ...
     t, on = 0.0, 0.0
@@ -366,3 +369,24 @@ def test_forwarded_updates_log_their_route():
         assert row.route == f"{row.node}>sw0>core>server"
     star = Simulation(tiny()).run().events
     assert star.loc[star.event == "fwd_end", "route"].isna().all()
+
+
+def test_background_on_a_failed_link_pauses_and_routed_background_goes_round():
+    env = simpy.Environment()
+    bh = RoutedBackhaul(env, _diamond())
+    pinned = bh.pin([("a", "b")], math.inf, 4.0)
+    routed = bh.send("a", "d", math.inf, 3.0)
+    _fail_at(env, bh, 2.0, "a", "b")
+
+    def back():
+        yield env.timeout(5.0)
+        bh.restore("a", "b")
+
+    env.process(back())
+    env.run(until=10.0)
+    carried = bh.network.carried()
+    # the pinned flow sends 4 bit/s except while a-b is down (2-5 s): 7 s x 4
+    assert carried[("a", "b")] == pytest.approx(7 * 4.0 + 2 * 3.0, rel=1e-12)
+    # the routed one (3 bit/s) moved to a-c-d at 2 s and stays there
+    assert carried[("a", "c")] == pytest.approx(8 * 3.0, rel=1e-12)
+    assert pinned.rate_bps == 4.0 and routed.route == (("a", "c"), ("c", "d"))
