@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -256,42 +256,22 @@ class AccessPoint(Node):
             yield from self._unicast(model)
             return
         recipients: Sequence[int] = model.recipients
-        if self.downlink_scheduler is not None:  # NR: one multicast flow, the weakest's SINR
-            scheduler = self.downlink_scheduler
-            rbs = None if self.access.scheme == "ofdma" else (0, scheduler.n_rb)
+        scheduler = self.downlink_scheduler
+        if scheduler is not None or self.downlink_medium is not None:
             self.emit(
                 "dl_start", model.round, bits=model.bits, power_w=self.tx_power_w,
                 detail=f"{len(recipients)} PIUs",
             )  # fmt: skip
-            flow = scheduler.submit(
-                recipients[0], self.index, self.tx_power_w, model.bits, rbs, tuple(recipients)
-            )
-            d = yield flow.done
-            assert isinstance(d, Delivered)
-            if d.lost:
-                self._dl_lost(model, recipients, d)
-                return
-            self.emit(
-                "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
-                rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
-                power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
-            )  # fmt: skip
-            for k in recipients:
-                self._deliver(model, k)
-            return
-        if self.downlink_medium is not None:
-            self.emit(
-                "dl_start", model.round, bits=model.bits, power_w=self.tx_power_w,
-                detail=f"{len(recipients)} PIUs",
-            )  # fmt: skip
-            delivered = yield from self._on_medium(model, tuple(recipients))
-            self.emit(
-                "dl_end", model.round, duration_s=delivered.airtime_s, bits=model.bits,
-                rate_bps=delivered.rate_bps, snr_db=delivered.sinr_db,
-                interference_w=delivered.interference_w, power_w=self.tx_power_w,
-            )  # fmt: skip
-            for k in recipients:
-                self._deliver(model, k)
+            if scheduler is not None:  # NR: one multicast flow at the weakest's SINR per RB
+                rbs = None if self.access.scheme == "ofdma" else (0, scheduler.n_rb)
+                flow = scheduler.submit(
+                    recipients[0], self.index, self.tx_power_w, model.bits, rbs, tuple(recipients)
+                )
+                d = yield flow.done
+                assert isinstance(d, Delivered)
+            else:
+                d = yield from self._on_medium(model, tuple(recipients))
+            self._dl_done(model, recipients, d, peer=None)
             return
         transfer = self.channel.multicast(
             recipients,
@@ -349,8 +329,7 @@ class AccessPoint(Node):
             for k in sorted(model.recipients):
                 self._dl_start(model, k, math.nan)
                 d = yield from self._on_medium(model, (k,))
-                self._dl_end(model, k, d.airtime_s, d.rate_bps, d.sinr_db, d.interference_w)
-                self._deliver(model, k)
+                self._dl_done(model, (k,), d, peer=f"piu{k}")
             return
         if self.downlink_scheduler is None:
             for k in sorted(model.recipients):
@@ -385,12 +364,25 @@ class AccessPoint(Node):
     ) -> Generator[simpy.Event, object, None]:
         d = yield done
         assert isinstance(d, Delivered)
+        self._dl_done(model, (piu,), d, peer=f"piu{piu}")
+
+    def _dl_done(
+        self, model: GlobalModel, recipients: Sequence[int], d: Delivered, peer: str | None
+    ) -> None:
+        """A downlink transmission to ``recipients`` ended as ``d`` says: ``dl_fail`` if an
+        NR block was lost, else ``dl_end`` (with the NR columns where they apply) and the
+        model handed on. ``peer``: the recipient of a unicast."""
         if d.lost:
-            self._dl_lost(model, (piu,), d)
+            self._dl_lost(model, recipients, d)
             return
-        nr = {"mcs": d.mcs, "tb_count": d.tb_count, "harq_retx": d.harq_retx}
-        self._dl_end(model, piu, d.airtime_s, d.rate_bps, d.sinr_db, d.interference_w, **nr)
-        self._deliver(model, piu)
+        self.emit(
+            "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
+            rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
+            power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
+            peer=peer,
+        )  # fmt: skip
+        for k in recipients:
+            self._deliver(model, k)
 
     def _dl_lost(self, model: GlobalModel, recipients: Sequence[int], d: Delivered) -> None:
         """An NR downlink whose transport block failed its last HARQ transmission: the model
@@ -418,14 +410,10 @@ class AccessPoint(Node):
         airtime_s: float,
         rate_bps: float,
         snr_db: float,
-        interference_w: float = math.nan,
-        **nr: Any,
     ) -> None:
-        """``nr``: the NR link abstraction's mcs, tb_count and harq_retx of the transfer."""
         self.emit(
             "dl_end", model.round, duration_s=airtime_s, bits=model.bits, rate_bps=rate_bps,
-            snr_db=snr_db, interference_w=interference_w, power_w=self.tx_power_w,
-            peer=f"piu{piu}", **nr,
+            snr_db=snr_db, power_w=self.tx_power_w, peer=f"piu{piu}",
         )  # fmt: skip
 
     def _forward_model(self, model: GlobalModel, piu: int) -> Generator[simpy.Event, object, None]:

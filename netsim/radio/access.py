@@ -50,6 +50,17 @@ class MultipleAccess:
         k = slot % self.n_slots
         return k * self.bandwidth_hz, (k + 1) * self.bandwidth_hz
 
+    def resource_blocks(self, slot: int, n_rb: int) -> tuple[int, int] | None:
+        """``[lo, hi)`` of the ``n_rb`` RBs of the channel that slot ``slot`` holds: every
+        RB for TDMA, sub-band ``slot`` (modulo the slots) for FDMA, None where a scheduler
+        shares them ("ofdma") or nobody splits them ("cellfree")."""
+        if self.scheme == "tdma":
+            return 0, n_rb
+        if self.scheme != "fdma":
+            return None
+        k = slot % self.n_slots
+        return k * n_rb // self.n_slots, (k + 1) * n_rb // self.n_slots
+
     def request(self) -> simpy.resources.resource.Request:
         """Ask for a slot; use as ``with access.request() as req: yield req``."""
         return self.slots.request()

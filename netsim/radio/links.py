@@ -321,13 +321,7 @@ class ScheduledLink(_ChannelLink):
 
     def resource_blocks(self) -> tuple[int, int] | None:
         """The RBs ``[lo, hi)`` the slot of its band holds (None: the scheduler's choice)."""
-        band, n_rb = self.slot_band, self.scheduler.n_rb
-        if band.scheme == "tdma":
-            return 0, n_rb
-        if band.scheme == "fdma":
-            k = self.slot % band.n_slots
-            return k * n_rb // band.n_slots, (k + 1) * n_rb // band.n_slots
-        return None
+        return self.slot_band.resource_blocks(self.slot, self.scheduler.n_rb)
 
     @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:

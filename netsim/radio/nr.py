@@ -79,14 +79,13 @@ def _grid_of(min_max_delta: tuple[float, float, float]) -> tuple[np.float32, np.
 
 @dataclass(eq=False)
 class HarqProcess:
-    """One transport block in flight: the payload bits it carries, its MCS, PRBs of the
-    first transmission (they fix the TBS and code blocks: code-block size ``cbs`` bits,
-    ``n_cb`` blocks), the effective SINR combined over its transmissions (linear, chase
-    combining), the transmissions so far and when it may be sent again (s)."""
+    """One transport block in flight: the payload bits it carries, its MCS, its code blocks
+    (size ``cbs`` bits, ``n_cb`` of them: fixed by the first transmission's PRBs), the
+    effective SINR combined over its transmissions (linear, chase combining), the
+    transmissions so far and when it may be sent again (s)."""
 
     bits: float
     mcs: int
-    n_prb: int
     cbs: int
     n_cb: int
     sinr_sum: float = 0.0
@@ -114,7 +113,8 @@ class NRLinkAbstraction:
     reported effective SINR minus the outer-loop offset is at most ``bler_target``; before
     the first report, the SINR the AP measures without interference), its size from the
     PRBs (TS 38.214 5.1.3.2), the effective SINR over its RBs by EESM, the code-block BLER
-    from Sionna's precomputed LDPC tables (``PHYAbstraction.get_bler``, one call per slot),
+    from Sionna's precomputed LDPC tables (looked up as ``PHYAbstraction.get_bler`` does,
+    once per slot for every link),
     the transport-block error ``1 - (1 - BLER)^n_cb`` and a Bernoulli draw of the HARQ
     feedback from ``rng``. A failed block is sent again ``harq_rtt_s`` after its
     transmission with chase combining (effective SINRs add, linear) up to
@@ -165,13 +165,12 @@ class NRLinkAbstraction:
         # 2.2's PUSCH table-2 data sit six MCS indices off (each MCS would decode below its
         # Shannon limit); there the PDSCH curves of the table stand in (the same LDPC code
         # and modulation without transform precoding)
-        decode = MCSDecoderNR()
+        self._decode = MCSDecoderNR()
         self._phy = phy
-        self.bler_category = self.category
         for category in dict.fromkeys((self.category, 1)):
             self.bler_category = category
             self._table = self._phy_table(category)
-            if not self.below_shannon(decode, mcs_table):
+            if not self.below_shannon():
                 break
         else:
             raise ValueError(f"Sionna's BLER tables for MCS table {mcs_table} beat Shannon")
@@ -186,7 +185,7 @@ class NRLinkAbstraction:
         # TBS, code-block size and count for every (PRBs, candidate MCS): Sionna's helpers
         prb = torch.arange(1, max_prb + 1)[:, None]
         mcs = torch.as_tensor(self.candidates, dtype=torch.int32)[None, :].expand(max_prb, -1)
-        qm, rate = decode(mcs, mcs_table, self.category, check_index_validity=False)
+        qm, rate = self._decode(mcs, mcs_table, self.category, check_index_validity=False)
         coded = (qm * prb * RE_PER_PRB).to(torch.int32)
         tbs, cbs, n_cb = TransportBlockNR().transport_block_size(qm, rate, coded)
         self.tbs, self.cbs, self.n_cb = (t.numpy().astype(np.int64) for t in (tbs, cbs, n_cb))
@@ -196,7 +195,7 @@ class NRLinkAbstraction:
         and this MCS table."""
         return self._phy.bler_table_interp[category, self.table - 1].double().numpy()
 
-    def below_shannon(self, decode, mcs_table: int) -> list[int]:
+    def below_shannon(self) -> list[int]:
         """The MCSs of the loaded table whose code blocks (of 3,000 bits) decode with a BLER
         at most 10 % below the Shannon limit of their spectral efficiency ``Q_m R`` (by more
         than 0.5 dB, the grid's interpolation): impossible, so a sign of mislabelled data."""
@@ -207,7 +206,7 @@ class NRLinkAbstraction:
         mcs = np.broadcast_to(np.arange(len(self._table))[:, None], sinr.shape)
         ok = self._bler(mcs, np.full(sinr.shape, 3000), sinr) <= 0.1
         index = torch.arange(len(self._table), dtype=torch.int32)
-        qm, rate = decode(index, mcs_table, self.category, check_index_validity=False)
+        qm, rate = self._decode(index, self.table, self.category, check_index_validity=False)
         limit_db = 10 * np.log10(2 ** (qm * rate).double().numpy() - 1)
         first = np.where(ok.any(axis=1), grid[ok.argmax(axis=1)], np.inf)
         return np.flatnonzero(first < limit_db - 0.5).tolist()
@@ -339,7 +338,7 @@ class NRLinkAbstraction:
         for j, i in enumerate(new.tolist()):
             k, row = int(pick[j]), int(rows[j])
             size = float(min(self.tbs[row, k], bits_left[i]))
-            processes[i] = HarqProcess(size, int(mcs[i]), int(n_prb[i]), int(cbs[i]), int(n_cb[i]))
+            processes[i] = HarqProcess(size, int(mcs[i]), int(cbs[i]), int(n_cb[i]))
         sent: list[HarqProcess] = []
         for i, p in enumerate(processes):
             assert p is not None

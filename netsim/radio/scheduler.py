@@ -212,9 +212,11 @@ class OFDMAScheduler:
 
     def _ready(self, f: _Flow, now: float) -> bool:
         """Whether ``f`` has data for this slot: new bits, or a block due again (NR)."""
-        if f.left_bits > 1e-9 * f.bits:
-            return True
-        return any(p.due_s <= now + 1e-9 * self.slot_s for p in f.harq)
+        return f.left_bits > 1e-9 * f.bits or self._due(f, now) is not None
+
+    def _due(self, f: _Flow, now: float) -> HarqProcess | None:
+        """``f``'s first block whose HARQ round trip is over by ``now`` (NR), if any."""
+        return next((p for p in f.harq if p.due_s <= now + 1e-9 * self.slot_s), None)
 
     def _slot(self, now: float) -> None:
         """Schedule every AP's RBs for one slot, serve the bits, end finished transfers."""
@@ -230,7 +232,7 @@ class OFDMAScheduler:
             self._air = (key, self._air_of(flows, now))
         air = self._air[1]
         if self.nr is not None:
-            self._serve_nr(flows, air, now)
+            self._serve_nr(flows, air, now, key)
         else:
             self._serve_shannon(flows, air, now)
 
@@ -316,15 +318,14 @@ class OFDMAScheduler:
         flows: list[_Flow],
         air: _Air,
         now: float,
+        key: tuple | None,
     ) -> None:
         """One transport block per transfer with RBs: a due retransmission first, else new
-        data; all of them in one call of the NR abstraction."""
+        data; all of them in one call of the NR abstraction (``key``: the slot's SINRs are
+        those of the last slot with the same key, None: not kept)."""
         assert self.nr is not None
         active: list[int] = np.flatnonzero(air.rbs).tolist()
-        due = [
-            next((p for p in flows[i].harq if p.due_s <= now + 1e-9 * self.slot_s), None)
-            for i in active
-        ]
+        due = [self._due(flows[i], now) for i in active]
         result = self.nr.send(
             now,
             np.array([flows[i].link for i in active], dtype=int),
@@ -332,7 +333,7 @@ class OFDMAScheduler:
             air.clean[active],
             due,
             np.array([flows[i].left_bits for i in active]),
-            None if self._air is None or self._air[0] is None else (self._air[0], tuple(active)),
+            None if key is None else (key, tuple(active)),
         )
         decoded = dict.fromkeys(range(len(flows)), 0.0)
         for j, i in enumerate(active):

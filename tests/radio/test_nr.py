@@ -134,7 +134,7 @@ def _block(nr, mcs: int, n_prb: int = 1):
 
     k = int(np.flatnonzero(nr.candidates == mcs)[0])
     row = n_prb - 1
-    return HarqProcess(0.0, mcs, n_prb, int(nr.cbs[row, k]), int(nr.n_cb[row, k]))
+    return HarqProcess(0.0, mcs, int(nr.cbs[row, k]), int(nr.n_cb[row, k]))
 
 
 def test_first_transmissions_fail_at_the_tables_bler():
@@ -351,14 +351,12 @@ def test_remembered_effective_sinrs_change_nothing():
 @pytest.mark.parametrize("table", [1, 2])
 @pytest.mark.parametrize("uplink", [True, False])
 def test_no_mcs_decodes_below_its_shannon_limit(table, uplink):
-    from sionna.phy.nr.utils import MCSDecoderNR
-
     nr = _nr(1, 25, mcs_table=table, uplink=uplink)
-    assert nr.below_shannon(MCSDecoderNR(), table) == []
+    assert nr.below_shannon() == []
     # Sionna 2.2's PUSCH table-2 data are six MCS indices off: the PDSCH curves stand in
     if uplink and table == 2:
         nr.bler_category, nr._table = 0, nr._phy_table(0)
-        assert nr.below_shannon(MCSDecoderNR(), table) != []
+        assert nr.below_shannon() != []
 
 
 def test_a_multicast_is_served_at_its_weakest_recipients_sinr_on_every_rb():
