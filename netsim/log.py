@@ -87,6 +87,11 @@ class RoundRecord:
     harvest not subtracted) cover what happened since the previous row was recorded, so the
     row is complete when it is made (the ``on_round`` callback gets it so) and the rows add
     up to the run; in synchronous rounds that is the round's own transmissions and energy.
+
+    ``tier``: "global" for the model versions of the federation (the server of flat FL, the
+    cloud of hierarchical FL), "edge" for an edge server's aggregation of its own PIUs
+    (hierarchical FL, ``node`` names it; its ``uplink_bits`` and ``energy_j`` are its PIUs'
+    since its previous row). The rows of one tier add up to the run.
     """
 
     round: int
@@ -104,6 +109,8 @@ class RoundRecord:
     train_loss: float
     test_loss: float
     test_accuracy: float
+    tier: str = "global"
+    node: str = "server"
 
     @property
     def duration_s(self) -> float:
@@ -120,16 +127,22 @@ class EventLog:
         self.records: list[Event] = []
         self.piu_energy_j = 0.0
         self.uplink_bits = 0.0
+        self.spent: dict[str, list[float]] = {}  # per PIU node: [energy J, uplink bits]
 
     def emit(self, event: Event) -> None:
         """Append ``event`` and update the running totals."""
         self.records.append(event)
         if event.role != "piu":
             return
+        mine = self.spent.get(event.node)
+        if mine is None:
+            mine = self.spent[event.node] = [0.0, 0.0]
         if event.event == "tx_end":
             self.uplink_bits += event.bits
+            mine[1] += event.bits
         if event.event != "harvest" and not math.isnan(event.energy_j):
             self.piu_energy_j += event.energy_j
+            mine[0] += event.energy_j
 
     def __len__(self) -> int:
         return len(self.records)
@@ -167,7 +180,16 @@ def rounds_frame(records: list[RoundRecord]) -> pd.DataFrame:
     cols = [f.name for f in fields(RoundRecord)]
     df = pd.DataFrame([astuple(r) for r in records], columns=cols)
     df.insert(3, "duration_s", df["t_end_s"] - df["t_start_s"])
-    return df
+    return df.astype({"tier": "string", "node": "string"})
+
+
+def global_rounds(rounds: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the federation's model versions (tier "global": every row of flat FL,
+    the cloud's rows of hierarchical FL; a table written before tiers existed is all
+    global)."""
+    if "tier" not in rounds.columns:
+        return rounds
+    return rounds[rounds["tier"] == "global"]
 
 
 def log_digest(events: pd.DataFrame) -> str:

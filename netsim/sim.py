@@ -16,7 +16,7 @@ import torch
 
 from netsim.build import build_world
 from netsim.learn.cache import TrainingCache
-from netsim.log import RoundRecord, events_frame, rounds_frame
+from netsim.log import RoundRecord, events_frame, global_rounds, rounds_frame
 from netsim.privacy.attacker import AttackReport
 from netsim.privacy.gan import GANAttack
 from netsim.scenario import Scenario
@@ -63,7 +63,8 @@ class SimulationResult:
     Attributes
     ----------
     events: the event log (one row per event, DESIGN.md columns).
-    rounds: one row per completed round.
+    rounds: one row per completed round (hierarchical FL: the cloud's rows, tier "global",
+        and the edge servers' rows, tier "edge", in the order they ended).
     weights: final global model, flat float32 (P,).
     state_dict: final global model as a ``state_dict``.
     wall_time_s: wall-clock duration of :meth:`Simulation.run`.
@@ -96,8 +97,9 @@ class SimulationResult:
 
     @property
     def final_accuracy(self) -> float:
-        """Test accuracy of the final model (NaN without a round)."""
-        return float(self.rounds["test_accuracy"].iloc[-1]) if len(self.rounds) else math.nan
+        """Test accuracy of the final global model (NaN without a round)."""
+        made = global_rounds(self.rounds)
+        return float(made["test_accuracy"].iloc[-1]) if len(made) else math.nan
 
     @property
     def total_energy_j(self) -> float:
@@ -171,6 +173,8 @@ class Simulation:
     def cache_bytes_upper_bound(self) -> int:
         """Disk a cache of every local update of this run may take: P x 4 B x PIUs x rounds."""
         n_pius, rounds = len(self.pius), self.scenario.protocol.rounds
+        if self.scenario.hierarchy is not None:  # k2 edge rounds per cloud round
+            rounds *= self.scenario.hierarchy.k2
         return self.trainer.num_params * 4 * n_pius * rounds  # float32: 4 bytes per weight
 
     def run(self) -> SimulationResult:
@@ -189,7 +193,9 @@ class Simulation:
                 detail="nothing left to happen: no PIU will come back",
             )
         events = events_frame(self.log.records)
-        rounds = rounds_frame(self.server.records)
+        records = [r for e in self.world.edges for r in e.records] + self.server.records
+        rounds = rounds_frame(sorted(records, key=lambda r: r.t_end_s))  # stable: ties keep
+        # the order above (an edge's last row before the cloud row it led to)
         weights = self.server.weights
         attacks = None
         if isinstance(self.attacker, GANAttack):

@@ -26,15 +26,22 @@ def _aps(g: nx.Graph, n_aps: int) -> list[str]:
 
 
 def tree(
-    n_aps: int, aps_per_switch: int, capacity_bps: float, latency_s: float, uplink_bps: float
+    n_aps: int,
+    aps_per_switch: int,
+    capacity_bps: float,
+    latency_s: float,
+    uplink_bps: float,
+    edge_servers: bool = False,
 ) -> nx.Graph:
     """APs -> aggregation switches (``aps_per_switch`` APs each, in index order) -> core ->
-    server."""
+    server; with ``edge_servers`` the aggregation switches are edge servers (``edge0``, ...,
+    role "edge")."""
     g = _graph(uplink_bps, latency_s)
+    prefix, role = ("edge", "edge") if edge_servers else ("sw", "switch")
     for a, ap in enumerate(_aps(g, n_aps)):
-        switch = f"sw{a // aps_per_switch}"
+        switch = f"{prefix}{a // aps_per_switch}"
         if switch not in g:
-            g.add_node(switch, role="switch")
+            g.add_node(switch, role=role)
             g.add_edge(switch, "core", capacity_bps=capacity_bps, latency_s=latency_s)
         g.add_edge(ap, switch, capacity_bps=capacity_bps, latency_s=latency_s)
     return g

@@ -138,7 +138,9 @@ def backhaul_graph(
             raise _file_error(topology, exc) from None
     uplink = cfg.uplink_capacity_bps or cfg.capacity_bps
     if cfg.kind == "tree":
-        return graphs.tree(n_aps, cfg.aps_per_switch, cfg.capacity_bps, cfg.latency_s, uplink)
+        return graphs.tree(
+            n_aps, cfg.aps_per_switch, cfg.capacity_bps, cfg.latency_s, uplink, cfg.edge_servers
+        )
     if cfg.kind == "ring":
         return graphs.ring(n_aps, cfg.capacity_bps, cfg.latency_s, uplink)
     if cfg.kind == "mesh":

@@ -8,7 +8,7 @@ APs, the PIUs and the movers, so that the order of events at t = 0 is fixed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -20,6 +20,7 @@ from netsim.build import devices as build_devices
 from netsim.build import learning as build_learning
 from netsim.build import radio as build_radio
 from netsim.build.checks import preflight
+from netsim.build.hierarchy import edge_plan
 from netsim.build.topology import background, backhaul_graph, build_topology
 from netsim.compress import Compressor
 from netsim.device.availability import Switch
@@ -32,11 +33,12 @@ from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
 from netsim.log import Event, EventLog, RoundRecord
 from netsim.nodes.access_point import AccessPoint
+from netsim.nodes.edge import EdgeServer
 from netsim.nodes.link import Backhaul, RoutedLink, WiredLink
 from netsim.nodes.messages import OTAReady
 from netsim.nodes.mobility import Mobility
 from netsim.nodes.piu import PIU
-from netsim.nodes.protocols import FedAsync, FedBuff, ServerProtocol, SyncRounds
+from netsim.nodes.protocols import CloudRounds, FedAsync, FedBuff, ServerProtocol, SyncRounds
 from netsim.nodes.server import Server
 from netsim.nodes.signalling import Signalling
 from netsim.privacy.attacker import Attacker
@@ -75,7 +77,8 @@ class World:
     strongest average link); cellfree: the cell-free uplink (None for other access
     schemes); train_data, partitions: the training set and each PIU's sample indices;
     attacker: the attack of ``[attack]`` (None without one); backhaul: the routed backhaul
-    network of ``[backhaul] kind`` (None: the star of private AP links).
+    network of ``[backhaul] kind`` (None: the star of private AP links); edges: the edge
+    servers of hierarchical FL (none: flat FL).
     """
 
     env: simpy.Environment
@@ -96,6 +99,7 @@ class World:
     movers: list[Mobility]
     attacker: Attacker | GANAttack | None
     backhaul: RoutedBackhaul | None = None
+    edges: list[EdgeServer] = field(default_factory=list)
 
 
 def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | None = None) -> World:
@@ -124,7 +128,8 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     graph = backhaul_graph(s.backhaul, n_aps, streams, s.topology)
     routed = None if graph is None else RoutedBackhaul(env, graph)
     traffic = [] if routed is None else background(s.backhaul, routed, env, streams)
-    wiring = _Wiring(s, env, log, streams, air, data, server_inbox, signalling, plan, routed)
+    tiers = _Tiers.build(s, env, graph, n_aps, server_inbox)
+    wiring = _Wiring(s, env, log, streams, air, data, tiers, signalling, plan, routed)
     aps = _access_points(wiring)
     grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
     schedules = build_devices.availability(s.device, n_pius, streams)
@@ -133,6 +138,8 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         for k in range(n_pius)
     ]
     allocator = None if cellfree is None else _allocator(s, cellfree, computes, devices, data)
+    edges = _edge_servers(wiring, tiers, aps, pius, on_round)
+    protocol = server_protocol(s, data.trainer, streams) if not edges else _cloud(s, edges)
     server = Server(
         env,
         log,
@@ -140,12 +147,16 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         weights=data.trainer.initial_weights(),
         trainer=data.trainer,
         compressor=data.compressor,
-        downlinks=[
-            (_backhaul(env, air.topology, routed, a, up=False), ap.inbox)
+        downlinks={
+            i: (RoutedLink(routed, "server", e.name), e.from_cloud) for i, e in enumerate(edges)
+        }
+        if routed is not None and edges
+        else {
+            a: (_backhaul(env, air.topology, routed, a, "server", up=False), ap.inbox)
             for a, ap in enumerate(aps)
-        ],
+        },
         pius=pius,
-        protocol=server_protocol(s, data.trainer, streams),
+        protocol=protocol,
         local_steps=s.learning.local_steps,
         aggregation_s=s.server.aggregation_s,
         streams=streams,
@@ -165,7 +176,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         for k, path in paths.items()
     ]
     _check_link_budgets(pius, server.model_bits)
-    _start(s, server, aps, pius, devices, movers)
+    _start(s, [server, *edges], aps, pius, devices, movers)
     for flow in traffic:  # after the entities: their events at t = 0 keep their order
         flow.start()
     if routed is not None:
@@ -175,14 +186,14 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     return World(
         env, log, streams, air.topology, air.gains, air.serving_ap, air.channel, data.trainer,
         data.train, data.partitions, devices, cellfree, server, aps, pius, movers,
-        data.gan if data.gan is not None else data.eavesdropper, routed,
+        data.gan if data.gan is not None else data.eavesdropper, routed, edges,
     )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class _Wiring:
     """What the entities are wired to: the scenario, the timeline, the log, the streams,
-    the radio world, the learning, the server's inbox and the signalling."""
+    the radio world, the learning, the aggregation tiers and the signalling."""
 
     s: Scenario
     env: simpy.Environment
@@ -190,7 +201,7 @@ class _Wiring:
     streams: Streams
     air: _Air
     data: _Learning
-    server_inbox: simpy.Store
+    tiers: _Tiers
     signalling: Signalling
     spectrum: _Spectrum
     backhaul: RoutedBackhaul | None  # None: the star of private AP links
@@ -244,6 +255,86 @@ class _Spectrum:
         return cls(channels, width, medium, slots, control, None, None, down)
 
 
+@dataclass(frozen=True)
+class _Tiers:
+    """Who aggregates each AP's PIUs: the server's inbox; per AP (A,) the aggregator's
+    backhaul node name and inbox (the server's in flat FL); in hierarchical FL each edge
+    server's name, APs and inbox."""
+
+    server: simpy.Store
+    names: list[str]
+    inboxes: list[simpy.Store]
+    edges: list[tuple[str, list[int], simpy.Store]]
+
+    @classmethod
+    def build(
+        cls,
+        s: Scenario,
+        env: simpy.Environment,
+        graph: nx.Graph | None,
+        n_aps: int,
+        server_inbox: simpy.Store,
+    ) -> _Tiers:
+        names, inboxes = ["server"] * n_aps, [server_inbox] * n_aps
+        if s.hierarchy is None or graph is None:
+            return cls(server_inbox, names, inboxes, [])
+        edges = []
+        for name, served in edge_plan(s.hierarchy, graph, n_aps):
+            inbox = simpy.Store(env)
+            edges.append((name, served, inbox))
+            for a in served:
+                names[a], inboxes[a] = name, inbox
+        return cls(server_inbox, names, inboxes, edges)
+
+
+def _edge_servers(
+    w: _Wiring,
+    tiers: _Tiers,
+    aps: list[AccessPoint],
+    pius: list[PIU],
+    on_round: Callable[[RoundRecord], None] | None,
+) -> list[EdgeServer]:
+    """The edge servers of hierarchical FL (none in flat FL), each running ``[protocol]``'s
+    synchronous rounds over its APs' PIUs with k1 local rounds of steps."""
+    s, routed = w.s, w.backhaul
+    if s.hierarchy is None or routed is None:
+        return []
+    data = w.data
+    samples = {k: len(part) for k, part in enumerate(data.partitions)}
+    return [
+        EdgeServer(
+            w.env,
+            w.log,
+            i,
+            cloud=(RoutedLink(routed, name, "server"), w.tiers.server),
+            k2=s.hierarchy.k2,
+            samples=samples,
+            name=name,
+            serves=frozenset(served),
+            inbox=inbox,
+            weights=data.trainer.initial_weights(),
+            trainer=data.trainer,
+            compressor=data.compressor,
+            downlinks={a: (RoutedLink(routed, name, f"ap{a}"), aps[a].inbox) for a in served},
+            pius=pius,
+            protocol=server_protocol(s, data.trainer, w.streams),
+            local_steps=s.hierarchy.k1 * s.learning.local_steps,
+            aggregation_s=s.server.aggregation_s,
+            streams=w.streams,
+            signalling=w.signalling,
+            on_round=on_round,
+        )  # fmt: skip
+        for i, (name, served, inbox) in enumerate(tiers.edges)
+    ]
+
+
+def _cloud(s: Scenario, edges: list[EdgeServer]) -> CloudRounds:
+    """The cloud's protocol over the ``edges``."""
+    h = s.hierarchy
+    assert h is not None
+    return CloudRounds(s.protocol.rounds, edges, h.deadline_s, h.target_edges)
+
+
 def _piu(
     w: _Wiring,
     k: int,
@@ -260,7 +351,7 @@ def _piu(
         w.log,
         k,
         ap_inbox=ap.inbox,
-        server_inbox=w.server_inbox,
+        server_inbox=w.tiers.inboxes[ap.index],
         link=_uplink(w, k, ap, dbm_to_w(device.tx_power_dbm), grants),
         compute=ComputeModel(device.cpu_hz, device.cycles_per_sample, device.kappa),
         slowdown=device.slowdown,
@@ -338,12 +429,18 @@ def _link_note(env: simpy.Environment, log: EventLog, u: str, v: str) -> Callabl
 
 
 def _backhaul(
-    env: simpy.Environment, topology: nx.Graph, routed: RoutedBackhaul | None, ap: int, up: bool
+    env: simpy.Environment,
+    topology: nx.Graph,
+    routed: RoutedBackhaul | None,
+    ap: int,
+    far: str,
+    up: bool,
 ) -> Backhaul:
-    """One direction of AP ``ap``'s backhaul (``up``: to the server): an edge of the
-    topology graph (the star), or the route through the routed backhaul."""
+    """One direction of AP ``ap``'s backhaul to its aggregator ``far`` (the server, or its
+    edge server; ``up``: towards it): an edge of the topology graph (the star), or the
+    route through the routed backhaul."""
     if routed is not None:
-        src, dst = (f"ap{ap}", "server") if up else ("server", f"ap{ap}")
+        src, dst = (f"ap{ap}", far) if up else (far, f"ap{ap}")
         return RoutedLink(routed, src, dst)
     edge = topology.edges["server", f"ap{ap}"]
     return WiredLink(env, edge["capacity_bps"], edge["latency_s"])
@@ -370,8 +467,8 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
                 int((air.serving_ap == a).sum()),
                 int(w.spectrum.channels[a]),
             ),
-            uplink=_backhaul(w.env, air.topology, w.backhaul, a, up=True),
-            server_inbox=w.server_inbox,
+            uplink=_backhaul(w.env, air.topology, w.backhaul, a, w.tiers.names[a], up=True),
+            server_inbox=w.tiers.inboxes[a],
             tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
             downlink_bandwidth_hz=w.spectrum.width_hz,
             ota=ota,
@@ -404,15 +501,17 @@ def _allocator(
 
 def _start(
     s: Scenario,
-    server: Server,
+    servers: list[Server],
     aps: list[AccessPoint],
     pius: list[PIU],
     devices: list[DeviceSpec],
     movers: list[Mobility],
 ) -> None:
-    """Start every process in a fixed order (server, APs, PIUs, movers): it fixes the order
-    of the events at t = 0. With device classes each PIU logs its drawn device."""
-    server.start()
+    """Start every process in a fixed order (server, edge servers, APs, PIUs, movers): it
+    fixes the order of the events at t = 0. With device classes each PIU logs its drawn
+    device."""
+    for server in servers:
+        server.start()
     for ap in aps:
         ap.start()
     for piu, d in zip(pius, devices, strict=True):

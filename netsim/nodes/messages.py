@@ -117,3 +117,23 @@ class OTAAggregate:
     late: tuple[int, ...]
     loss: float
     bits: int
+
+
+@dataclass(frozen=True)
+class EdgeModel:
+    """Edge server -> cloud (hierarchical FL): the edge model after its edge rounds on the
+    cloud model of round ``round``.
+
+    weights: flat float32 (P,); weight: n_e, the |D_k| of the distinct PIUs whose updates
+    went into it (0: none, the cloud ignores it); pius: those PIUs; loss: their
+    |D|-weighted train loss of the edge's last round that aggregated any; bits: its size on
+    the backhaul (dense float32).
+    """
+
+    round: int
+    edge: int
+    weights: torch.Tensor
+    weight: int
+    pius: tuple[int, ...]
+    loss: float
+    bits: int

@@ -15,6 +15,10 @@ The interface (:class:`ServerProtocol`), called by :class:`netsim.nodes.server.S
   ``aggregate`` event and return the :class:`Outcome` the server records after evaluating;
 * ``next_version(server)`` and ``online(server, piu)``: bookkeeping hooks.
 
+:class:`CloudRounds` is the cloud's protocol of hierarchical FL: its participants are edge
+servers (:class:`netsim.nodes.edge.EdgeServer`), each running :class:`SyncRounds` over
+its own PIUs.
+
 A new FL algorithm (FedProx, SCAFFOLD, a server optimiser, DP) is a protocol here, or a
 subclass of one that overrides what it changes (typically ``aggregate``); the server
 process does not change.
@@ -34,16 +38,17 @@ import torch
 from typing_extensions import override
 
 from netsim.compress.pruning import PruningSchedule, prune_level
-from netsim.fl.aggregation import AggregationRule, fedavg_weights, masked_fedavg
+from netsim.fl.aggregation import AggregationRule, fedavg, fedavg_weights, masked_fedavg
 from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
 from netsim.fl.controllers import Controller, RoundControl
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.selection import select_best, select_round_robin, select_uniform
 from netsim.nodes.base import Deadline
-from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, RoundLink, Update
+from netsim.nodes.messages import EdgeModel, GlobalModel, Notice, OTAAggregate, RoundLink, Update
 from netsim.rng import Stream
 
 if TYPE_CHECKING:
+    from netsim.nodes.edge import EdgeServer
     from netsim.nodes.server import Server
 
 Step = Literal["go", "wait", "stop"]
@@ -54,7 +59,8 @@ NoticeKind = Literal["skip", "left", "lost", "offline"]
 class Outcome:
     """What one aggregation made of a round (or of a version, asynchronously): its start
     time (s), PIUs selected, updates aggregated, PIUs dropped (deadline or cut), the PIUs'
-    notices by kind, and the aggregated updates' |D|-weighted train loss."""
+    notices by kind, the aggregated updates' |D|-weighted train loss and the PIUs whose
+    updates it aggregated (synchronous rounds)."""
 
     t_start_s: float
     selected: int
@@ -62,6 +68,7 @@ class Outcome:
     dropped: int
     notices: dict[str, set[int]]
     train_loss: float
+    contributors: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -370,15 +377,17 @@ class SyncRounds(ServerProtocol):
         )
         self._round = None
         return Outcome(
-            rd.t_start_s, len(rd.selected), n_updates, len(rd.late), rd.notices, train_loss
-        )
+            rd.t_start_s, len(rd.selected), n_updates, len(rd.late), rd.notices, train_loss,
+            frozenset(_pius_of(parts)),
+        )  # fmt: skip
 
     def _select(self, server: Server, r: int, active: list[int]) -> list[int]:
         """The round's PIUs under the selection policy; a ranking policy logs every
         candidate's report (``candidate`` events: rate, predicted time, battery)."""
         k, selection = self.settings.clients_per_round, self.settings.selection
         if selection == "random":
-            return select_uniform(active, k, server.streams.numpy(Stream.SELECTION, r))
+            rng = server.streams.numpy(Stream.SELECTION, r, *server.stream_key)
+            return select_uniform(active, k, rng)
         if selection == "round_robin":
             return select_round_robin(active, k, r)
         reports = {
@@ -619,3 +628,130 @@ class FedBuff(_Asynchronous):
         detail = f"fedbuff K={len(buffer)}"
         self._buffer = []
         return self._conclude(server, losses, detail)
+
+
+@dataclass
+class _CloudRound:
+    """The state of one cloud round: its start, the edge servers sent the model, those
+    still expected, the edge models in, its deadline."""
+
+    t_start_s: float
+    edges: list[EdgeServer]
+    pending: set[int]
+    deadline: Deadline | None
+    models: list[EdgeModel] = field(default_factory=list)
+
+
+class CloudRounds(ServerProtocol):
+    """The cloud tier of hierarchical FL (HierFAVG, Liu et al. 2020).
+
+    Each cloud round: send the global model to every edge server that still has PIUs (over
+    the routed backhaul); wait for their edge models, until ``deadline_s`` after the
+    broadcast or (over-commitment) the first ``target_edges``; log the late ones
+    (``deadline_miss`` / ``cut``, peer the edge: it carries on, and its model is discarded
+    when it arrives); average the edge models in, ``w = sum_e (n_e / n) w_e`` (edge models
+    of weight 0, with no PIU's update, are left out; with none the model is unchanged).
+
+    The cloud's row of the rounds table counts PIUs: ``selected`` those of the edge servers
+    sent the model, ``aggregated`` those in the averaged edge models, ``dropped`` those of
+    late edges; the edge servers' rows hold their PIUs' notices.
+
+    Parameters
+    ----------
+    rounds: cloud rounds; edges: the edge servers (the cloud's ``downlinks`` are keyed by
+    their index); deadline_s, target_edges: the cloud tier's deadline and over-commitment.
+    """
+
+    def __init__(
+        self,
+        rounds: int,
+        edges: Iterable[EdgeServer],
+        deadline_s: float | None = None,
+        target_edges: int | None = None,
+    ) -> None:
+        self.rounds = rounds
+        self.edges = list(edges)
+        self.deadline_s = deadline_s
+        self.target_edges = target_edges
+        self._round: _CloudRound | None = None
+
+    @override
+    @property
+    def deadline(self) -> simpy.Event | None:
+        return None if self._round is None else self._round.deadline
+
+    @override
+    def dispatch(self, server: Server) -> Step:
+        if self._round is not None:
+            return "go"
+        r = server.version
+        edges = [e for e in self.edges if e.members()]
+        if not edges:
+            server.emit("stop", r, reason="no_members", detail="no PIU left in the federation")
+            return "stop"
+        if not any(p.online for e in edges for p in e.members()):
+            server.emit("wait", r, reason="offline", detail="every PIU is offline")
+            return "wait"
+        msg = GlobalModel(r, server.weights, server.model_bits, (), server.local_steps)
+        server.emit("broadcast", r, bits=server.model_bits, detail=f"{len(edges)} edge servers")
+        for e in edges:
+            link, inbox = server.downlinks[e.index]
+            server.env.process(server.transfer(link, inbox, msg, r, msg.bits, e.name))
+        limit = self.deadline_s
+        deadline = None if limit is None else Deadline(server.env, limit)
+        self._round = _CloudRound(float(server.env.now), edges, {e.index for e in edges}, deadline)
+        return "go"
+
+    @override
+    def receive(self, server: Server, msg: object) -> bool:
+        rd, r = self._round, server.version
+        assert rd is not None and isinstance(msg, EdgeModel)
+        peer = self.edges[msg.edge].name
+        if msg.round != r:  # a late edge's model of an earlier round
+            server.emit(
+                "discard", r, bits=msg.bits, peer=peer, reason="stale",
+                detail=f"{peer} model of round {msg.round}",
+            )  # fmt: skip
+            return False
+        rd.models.append(msg)
+        rd.pending.discard(msg.edge)
+        server.emit(
+            "rx_update", r, bits=msg.bits, peer=peer, detail=f"{peer}: {len(msg.pius)} PIUs"
+        )
+        return not rd.pending or len(rd.models) >= (self.target_edges or math.inf)
+
+    @override
+    def close(self, server: Server) -> None:
+        rd, r = self._round, server.version
+        assert rd is not None
+        enough = self.target_edges is not None and len(rd.models) >= self.target_edges
+        for e in sorted(rd.pending):
+            peer = self.edges[e].name
+            if enough:
+                first = f"{peer}: the first {self.target_edges} edge models are in"
+                server.emit("cut", r, peer=peer, reason="target_reached", detail=first)
+            else:
+                server.emit("deadline_miss", r, peer=peer, reason="deadline", detail=peer)
+
+    @override
+    def aggregate(self, server: Server) -> Outcome:
+        rd, r = self._round, server.version
+        assert rd is not None
+        models = sorted((m for m in rd.models if m.weight > 0), key=lambda m: m.edge)
+        sizes = [m.weight for m in models]
+        server.weights = fedavg(server.weights, [m.weights - server.weights for m in models], sizes)
+        loss = (
+            float(np.dot(fedavg_weights(sizes), [m.loss for m in models])) if models else math.nan
+        )
+        pius = sum(len(m.pius) for m in models)
+        server.emit(
+            "aggregate", r, duration_s=server.aggregation_s, loss=loss, method="hierfavg",
+            detail=f"{len(models)} edge models, {pius} PIUs",
+        )  # fmt: skip
+        self._round = None
+        late = [self.edges[e] for e in rd.pending]
+        return Outcome(
+            rd.t_start_s, sum(len(e.members()) for e in rd.edges), pius,
+            sum(len(e.members()) for e in late), _no_notices(), loss,
+            frozenset(k for m in models for k in m.pius),
+        )  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -14,7 +14,7 @@ from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
 from netsim.nodes.base import Node
-from netsim.nodes.link import Backhaul
+from netsim.nodes.link import Backhaul, RoutedLink
 from netsim.nodes.messages import GlobalModel, RoundLink
 from netsim.nodes.signalling import Signalling
 from netsim.radio.allocation import CellFreeUplink, RoundAllocator
@@ -65,7 +65,8 @@ class Server(Node):
     ----------
     inbox: where APs and PIUs put messages for the server.
     weights: initial global model, flat float32 (P,).
-    downlinks: per AP, the server -> AP link and that AP's inbox.
+    downlinks: per AP index, the server -> AP link and that AP's inbox (an edge server: its
+        own APs; the cloud of hierarchical FL: none, its protocol sends to the edges).
     pius: the federation's PIUs, by index.
     protocol: the FL protocol.
     local_steps: local mini-batch steps a PIU runs on a model (unless the protocol's
@@ -77,6 +78,9 @@ class Server(Node):
     cellfree: without an allocator, the cell-free uplink and its combining ("mr" or "lsfd")
         (see :meth:`full_power_links`).
     attacker: an honest-but-curious server's other half (sees models and updates).
+    name: the node's name in the log; serves: the APs whose PIUs it aggregates (None:
+        all); stream_key: appended to its keyed random streams' keys (edge servers: their
+        own draws); tier: its rows' tier in the rounds table ("global" or "edge").
     """
 
     role = "server"
@@ -90,7 +94,7 @@ class Server(Node):
         weights: torch.Tensor,
         trainer: Trainer,
         compressor: Compressor,
-        downlinks: Sequence[tuple[Backhaul, simpy.Store]],
+        downlinks: Mapping[int, tuple[Backhaul, simpy.Store]],
         pius: Sequence[PIUHandle],
         protocol: ServerProtocol,
         local_steps: int,
@@ -101,14 +105,21 @@ class Server(Node):
         allocator: RoundAllocator | None = None,
         cellfree: tuple[CellFreeUplink, str] | None = None,
         attacker: Attacker | None = None,
+        name: str = "server",
+        serves: frozenset[int] | None = None,
+        stream_key: tuple[int, ...] = (),
+        tier: str = "global",
     ) -> None:
-        super().__init__(env, "server", log)
+        super().__init__(env, name, log)
+        self.serves = serves
+        self.stream_key = stream_key
+        self.tier = tier
         self.inbox = inbox
         self.weights = weights
         self.initial_weights = weights.clone()
         self.trainer = trainer
         self.compressor = compressor
-        self.downlinks = list(downlinks)
+        self.downlinks = dict(downlinks)
         self.pius = list(pius)
         self.protocol = protocol
         self.local_steps = local_steps
@@ -145,11 +156,18 @@ class Server(Node):
 
     def run(self) -> Generator[simpy.Event, object, None]:
         """The server's process (see the class docstring)."""
+        while self.version < self.protocol.rounds:
+            made = yield from self.make_version()
+            if not made:
+                return
+
+    def make_version(self) -> Generator[simpy.Event, object, bool]:
+        """Run the protocol until it makes the next model version (True) or stops (False)."""
         p = self.protocol
-        while self.version < p.rounds:
+        while True:
             step = p.dispatch(self)
             if step == "stop":
-                return
+                return False
             if step == "wait":  # until a PIU comes back online
                 self._wake = self.env.event()
                 yield self._wake
@@ -169,10 +187,15 @@ class Server(Node):
             self._conclude(p.aggregate(self))
             self.version += 1
             p.next_version(self)
+            return True
 
     def members(self) -> list[PIUHandle]:
-        """The PIUs still in the federation (online or not)."""
-        return [p for p in self.pius if p.index not in self.departed]
+        """The PIUs still in the federation (online or not) that this server aggregates."""
+        return [
+            p
+            for p in self.pius
+            if p.index not in self.departed and (self.serves is None or p.ap_index in self.serves)
+        ]
 
     def piu_online(self, piu: int) -> None:
         """A PIU came back online (signalling): tell the protocol, resume a waiting server."""
@@ -185,16 +208,34 @@ class Server(Node):
         self.departed.add(piu)
 
     def send_model(self, msg: GlobalModel, ap: int) -> None:
-        """Send ``msg`` to AP ``ap`` over its backhaul (serialisation + latency), from
-        where it is multicast to ``msg.recipients``."""
+        """Send ``msg`` to AP ``ap`` over its backhaul, from where it is multicast to
+        ``msg.recipients``."""
         if self.attacker is not None:
             self.attacker.see_model(msg)
-        self.env.process(self._send(ap, msg))
+        link, inbox = self.downlinks[ap]
+        self.env.process(self.transfer(link, inbox, msg, msg.round, msg.bits, f"ap{ap}"))
 
-    def _send(self, ap: int, msg: GlobalModel) -> Generator[simpy.Event, object, None]:
-        link, ap_inbox = self.downlinks[ap]
-        yield from link.transfer(msg.bits)
-        ap_inbox.put(msg)
+    def transfer(
+        self, link: Backhaul, inbox: simpy.Store, msg: object, r: int, bits: int, peer: str
+    ) -> Generator[simpy.Event, object, None]:
+        """Process: put ``msg`` (``bits``) into ``inbox`` at the far end of ``link``; on a
+        routed backhaul the transfer is logged (``send_start`` / ``send_end`` with its
+        route; the star's private links keep their logs as they were)."""
+        routed = isinstance(link, RoutedLink)
+        if routed:
+            self.emit("send_start", r, bits=bits, peer=peer, route=link.route(), detail=peer)
+        start = self.env.now
+        yield from link.transfer(bits)
+        if routed:
+            self.emit(
+                "send_end", r, bits=bits, duration_s=self.env.now - start, peer=peer,
+                route=link.last_route, detail=peer,
+            )  # fmt: skip
+        inbox.put(msg)
+
+    def spent(self) -> tuple[float, float]:
+        """(energy J, uplink bits) the PIUs it aggregates have spent and delivered so far."""
+        return (self._log.piu_energy_j, self._log.uplink_bits)
 
     def _conclude(self, outcome: Outcome) -> None:
         """Evaluate model version ``self.version`` and record it, with what the PIUs spent
@@ -203,7 +244,7 @@ class Server(Node):
         r = self.version
         self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)
         notices = outcome.notices
-        spent = (self._log.piu_energy_j, self._log.uplink_bits)
+        spent = self.spent()
         energy_j, uplink_bits = (now - before for now, before in zip(spent, self._spent_until))
         self._spent_until = spent
         record = RoundRecord(
@@ -222,6 +263,8 @@ class Server(Node):
             train_loss=outcome.train_loss,
             test_loss=test_loss,
             test_accuracy=accuracy,
+            tier=self.tier,
+            node=self.name,
         )
         self.records.append(record)
         if self.on_round is not None:

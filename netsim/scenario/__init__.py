@@ -78,7 +78,12 @@ from netsim.scenario.learning import (
 )
 from netsim.scenario.loading import bundled_scenarios, default_scenario_path, load_scenario
 from netsim.scenario.overrides import apply_overrides
-from netsim.scenario.protocol import ProtocolConfig, ServerConfig, StalenessConfig
+from netsim.scenario.protocol import (
+    HierarchyConfig,
+    ProtocolConfig,
+    ServerConfig,
+    StalenessConfig,
+)
 from netsim.scenario.radio import (
     AllocationConfig,
     CellFreeBookPathLoss,
@@ -135,6 +140,7 @@ __all__ = [
     "FilePath",
     "FileTopology",
     "HexTopology",
+    "HierarchyConfig",
     "GainDb",
     "GridTopology",
     "HarvestingConfig",

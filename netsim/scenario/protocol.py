@@ -76,3 +76,28 @@ class ProtocolConfig(_Frozen):
         if t is not None and k is not None and t > k:
             raise _FieldError("target_updates", t, f"at most clients_per_round ({k})")
         return self
+
+
+class HierarchyConfig(_Frozen):
+    """Hierarchical FL (HierFAVG, Liu et al. 2020) over the routed backhaul's edge servers
+    (nodes of role "edge": a topology file's, or ``[backhaul] kind = "tree"`` with
+    ``edge_servers = true``). Each AP's PIUs belong to one edge server: the one given in
+    ``assign`` (``{ap3 = "edge1"}``), else the nearest by route latency from the AP.
+
+    Each edge server runs ``[protocol]``'s synchronous rounds over its own PIUs (selection,
+    ``clients_per_round``, ``deadline_s`` and ``target_updates`` apply per edge round) with
+    ``k1 * learning.local_steps`` local steps (k1 local rounds) per edge round,
+    ``w_e = sum_{k in e} (n_k / n_e) w_k``; after ``k2`` edge rounds it sends its model to
+    the cloud, which averages the edge models in, ``w = sum_e (n_e / n) w_e`` (n_e: the
+    samples of the edge's PIUs whose updates went into its model), and sends the result
+    back. The cloud waits for every edge server, until ``deadline_s`` after its broadcast,
+    or (over-commitment) for the first ``target_edges`` edge models; a late edge model is
+    discarded when it arrives and its edge starts over from the newest cloud model.
+    ``protocol.rounds`` counts cloud rounds.
+    """
+
+    k1: int = Field(1, ge=1)
+    k2: int = Field(1, ge=1)
+    deadline_s: PositiveFloat | None = None
+    target_edges: int | None = Field(None, ge=1)
+    assign: dict[str, str] = {}

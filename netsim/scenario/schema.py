@@ -14,7 +14,7 @@ from netsim.scenario.device import DeviceConfig, MobilityConfig
 from netsim.scenario.errors import _FieldError, _format_errors, _strip_none, _user_path
 from netsim.scenario.learning import AttackConfig, LearningConfig
 from netsim.scenario.overrides import apply_overrides
-from netsim.scenario.protocol import ProtocolConfig, ServerConfig
+from netsim.scenario.protocol import HierarchyConfig, ProtocolConfig, ServerConfig
 from netsim.scenario.radio import AllocationConfig, OTAConfig, RadioConfig
 from netsim.scenario.topology import BackhaulConfig, SingleCellTopology, Topology
 
@@ -33,6 +33,7 @@ class Scenario(_Frozen):
     device: DeviceConfig = DeviceConfig()
     server: ServerConfig = ServerConfig()
     protocol: ProtocolConfig = ProtocolConfig()
+    hierarchy: HierarchyConfig | None = None  # None: flat FL (one server aggregates all)
     ota: OTAConfig = OTAConfig()
     compression: Compression = NoCompression()
     control: ControlConfig = ControlConfig()
@@ -130,6 +131,7 @@ class Scenario(_Frozen):
             raise _FieldError("control.kind", "adaquantfl", "used with compression.method = 'qsgd'")
         self._check_attack()
         self._check_protocol()
+        self._check_hierarchy()
         self._check_mobility()
         self._check_device_classes()
         n = self.topology.n_pius
@@ -197,6 +199,36 @@ class Scenario(_Frozen):
                     m.model,
                     f"'none' with {name} (its links are computed once, for fixed positions)",
                 )
+
+    def _check_hierarchy(self) -> None:
+        """Hierarchical FL needs a routed backhaul and round-based edge servers that each
+        run on their own; what needs one central view of the federation is left out."""
+        if self.hierarchy is None:
+            return
+        if self.backhaul.kind == "star":
+            raise _FieldError(
+                "backhaul.kind",
+                "star",
+                "a routed backhaul with edge servers ('file', or 'tree' with "
+                "backhaul.edge_servers = true) with [hierarchy]",
+            )
+        p, r, c, a, m = self.protocol, self.radio, self.control, self.attack, self.mobility
+        clashes = (  # field, value, clash, what is allowed
+            ("protocol.mode", p.mode, p.mode != "sync", "'sync' (edge rounds are synchronous)"),
+            ("radio.access", r.access, r.access == "cellfree", "not 'cellfree' (one CPU)"),
+            ("control.kind", c.kind, c.kind != "none", "'none' (one controller for all PIUs)"),
+            ("attack.method", a.method, a.method != "none", "'none' (it watches one server)"),
+            ("mobility.model", m.model, m.model != "none", "'none' (a PIU stays with its edge)"),
+        )
+        for name, value, clash, allowed in clashes:
+            if clash:
+                raise _FieldError(name, value, f"{allowed} with [hierarchy]")
+        if self.pruning.method != "none" and self.pruning.scope == "server":
+            raise _FieldError(
+                "pruning.scope",
+                "server",
+                "'piu' with [hierarchy] (each edge server would prune its own mask)",
+            )
 
     def _check_protocol(self) -> None:
         p = self.protocol

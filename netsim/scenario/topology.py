@@ -238,7 +238,9 @@ class BackhaulConfig(_Frozen):
         routed network (``netsim/backhaul``) where transfers share links at max-min fair
         rates along shortest-latency routes, and the server hangs off a ``core`` switch by
         one shared uplink of ``uplink_capacity_bps`` (default ``capacity_bps``):
-        "tree": APs -> aggregation switches (``aps_per_switch`` each) -> core;
+        "tree": APs -> aggregation switches (``aps_per_switch`` each) -> core; with
+        ``edge_servers = true`` the aggregation switches are edge servers ``edge0``, ...
+        (hierarchical FL, ``[hierarchy]``);
         "ring": the APs in a ring, the core attached at two opposite APs;
         "mesh": a connected small world over the APs (Watts-Strogatz, each AP linked to
         ``mesh_neighbours`` nearest on a ring, rewired with probability 0.2, drawn from the
@@ -257,12 +259,17 @@ class BackhaulConfig(_Frozen):
     latency_s: NonNegativeFloat = 1e-3
     uplink_capacity_bps: PositiveFloat | None = None
     aps_per_switch: int = Field(4, ge=1)
+    edge_servers: bool = False
     mesh_neighbours: int = Field(4, ge=2)
     background: list[BackgroundFlow] = []
     outages: list[LinkOutage] = []
 
     @model_validator(mode="after")
     def _routed(self) -> BackhaulConfig:
+        if self.edge_servers and self.kind != "tree":
+            raise _FieldError(
+                "edge_servers", True, "false unless kind = 'tree' (a file names its own)"
+            )
         for name, items in (("background", self.background), ("outages", self.outages)):
             if items and self.kind == "star":
                 raise _FieldError(

@@ -37,7 +37,7 @@ def _server(env, log, protocol: ServerProtocol, pius=None, signalling=None):
         weights=torch.zeros(P),
         trainer=FakeTrainer(),  # type: ignore[arg-type]
         compressor=IdentityCompressor(),
-        downlinks=[(WiredLink(env, math.inf, 0.0), ap_inbox)],
+        downlinks={0: (WiredLink(env, math.inf, 0.0), ap_inbox)},
         pius=pius,
         protocol=protocol,
         local_steps=2,
