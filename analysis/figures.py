@@ -23,6 +23,8 @@ from netsim.analysis.breakdown import (
     upload_latency,
 )
 
+from netsim.log import global_rounds
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -52,7 +54,7 @@ def accuracy_figure(runs: Mapping[str, Any], x: str = "t_end_s") -> Figure:
         raise ValueError(f"x = {x!r}; expected one of {sorted(_X_LABELS)}")
     fig, ax = _figure()
     for label, run in runs.items():
-        p = progress(run.events, run.rounds)
+        p = progress(run.events, global_rounds(run.rounds))
         ax.plot(p[x], p.test_accuracy, marker=".", lw=1.2, label=label)
     ax.set(xlabel=_X_LABELS[x], ylabel="test accuracy")
     ax.grid(alpha=0.3)

@@ -24,6 +24,8 @@ from netsim.analysis.figures import (
 )
 from netsim.analysis.run import RunData
 
+from netsim.log import global_rounds
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -48,11 +50,11 @@ def summary_frame(runs: Sequence[RunData]) -> pd.DataFrame:
                 "run": run.path.name,
                 "scenario": m.get("scenario"),
                 "seed": m.get("seed"),
-                "rounds": len(run.rounds),
+                "rounds": len(global_rounds(run.rounds)),
                 "simulated time (s)": m.get("sim_time_s"),
                 "final accuracy": m.get("final_accuracy"),
                 "PIU energy (J)": m.get("total_energy_j"),
-                "uplink bits": float(run.rounds["uplink_bits"].sum()),
+                "uplink bits": float(global_rounds(run.rounds)["uplink_bits"].sum()),
                 "wall time (s)": m.get("wall_time_s"),
             }
         )

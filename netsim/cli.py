@@ -186,7 +186,7 @@ def _run(
 
     from tqdm import tqdm
 
-    from netsim.log import RoundRecord
+    from netsim.log import RoundRecord, global_rounds
     from netsim.rundir import prepare_run, unlock_staging
     from netsim.sim import Simulation
 
@@ -199,6 +199,8 @@ def _run(
     )
 
     def on_round(record: RoundRecord) -> None:
+        if record.tier != "global":  # an edge server's round (hierarchical FL)
+            return
         bar.update(1)
         bar.set_postfix(t_sim=f"{record.t_end_s:.2f}s", acc=f"{record.test_accuracy:.3f}")
 
@@ -244,7 +246,7 @@ def _run(
             raise
         return _disk_full(exc, sim, staging, out)
     if not args.quiet:
-        rounds = result.rounds
+        rounds = global_rounds(result.rounds)
         print(f"run directory:     {out}")
         print(f"rounds:            {len(rounds)}")
         print(f"simulated time:    {result.sim_time_s:.3f} s")

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 import torch
 
-from netsim.log import log_digest
+from netsim.log import global_rounds, log_digest
 from netsim.storage import disk_full
 
 if TYPE_CHECKING:
@@ -345,7 +345,7 @@ def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:
         "platform": platform.platform(),
         "wall_time_s": result.wall_time_s,
         "sim_time_s": result.sim_time_s,
-        "rounds": len(result.rounds),
+        "rounds": len(global_rounds(result.rounds)),
         "final_accuracy": result.final_accuracy,
         "total_energy_j": result.total_energy_j,
         "events": len(result.events),

@@ -40,6 +40,8 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
+from netsim.log import global_rounds
+
 METRICS = ("final_accuracy", "sim_time_s", "total_energy_j", "uplink_bits", "rounds", "wall_time_s")
 
 
@@ -193,7 +195,7 @@ def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
 
 def _summary(run_dir: Path) -> dict[str, float]:
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    rounds = pd.read_parquet(run_dir / "rounds.parquet")
+    rounds = global_rounds(pd.read_parquet(run_dir / "rounds.parquet"))
     return {
         "final_accuracy": float(manifest["final_accuracy"]),
         "sim_time_s": float(manifest["sim_time_s"]),
