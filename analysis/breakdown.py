@@ -22,8 +22,12 @@ LATENCY_COMPONENTS = (
 )
 
 
-def latency_breakdown(events: pd.DataFrame) -> pd.DataFrame:
+def latency_breakdown(events: pd.DataFrame, edge: str | None = None) -> pd.DataFrame:
     """Per round, the round time (s) split along its critical path.
+
+    Hierarchical FL: the rounds of edge server ``edge`` (its events, its APs' and its
+    PIUs'); without ``edge``, every edge server's, one after another, with an ``edge``
+    column (see :func:`cloud_breakdown` for the cloud's rounds).
 
     The critical PIU is the one whose transmission ended last before the aggregation (the
     update that closed the round; if nobody transmitted, the last to finish training).
@@ -36,6 +40,12 @@ def latency_breakdown(events: pd.DataFrame) -> pd.DataFrame:
 
     Returns one row per round with ``t_start_s``, ``duration_s`` and the components (s).
     """
+    edges = sorted(events.loc[events.role == "edge", "node"].unique())
+    if edge is None and edges:
+        tables = [latency_breakdown(events, e).assign(edge=e) for e in edges]
+        return pd.concat(tables, ignore_index=True)
+    if edge is not None:
+        events = edge_events(events, edge)
     rows = []
     for r, ev in events[events["round"] >= 0].groupby("round", sort=True):
         start = ev.loc[ev.event == "broadcast", "t_s"].min()
@@ -65,6 +75,58 @@ def latency_breakdown(events: pd.DataFrame) -> pd.DataFrame:
         row.update(zip(LATENCY_COMPONENTS, np.diff(times), strict=True))
         rows.append(row)
     return pd.DataFrame(rows, columns=["round", "t_start_s", "duration_s", *LATENCY_COMPONENTS])
+
+
+def edge_events(events: pd.DataFrame, edge: str) -> pd.DataFrame:
+    """The rows of edge server ``edge`` (hierarchical FL), of the APs it sends models to
+    and of the PIUs that transmit to those APs."""
+    mine = events[events.node == edge]
+    aps = set(mine.loc[(mine.event == "send_start") & (mine.peer != "server"), "peer"])
+    tx = events[(events.role == "piu") & (events.event == "tx_start")]
+    pius = set(tx.loc[tx.peer.isin(aps), "node"])
+    keep = (events.node == edge) | events.node.isin(aps) | events.node.isin(pius)
+    return events[keep]
+
+
+# Consecutive milestones of a cloud round of hierarchical FL along its critical edge server
+# (the one whose model arrived last before the aggregation).
+CLOUD_COMPONENTS = ("to_edge", "edge_rounds", "to_cloud", "waiting", "aggregation")
+
+
+def cloud_breakdown(events: pd.DataFrame) -> pd.DataFrame:
+    """Per cloud round of hierarchical FL, its time (s) along the critical edge server:
+    the cloud's broadcast -> the edge server has the model (``to_edge``: the backhaul) ->
+    it starts sending its edge model (``edge_rounds``: its k2 edge rounds) -> the cloud
+    has it (``to_cloud``) -> the aggregation starts (``waiting``: e.g. for the deadline)
+    -> the round ends (``aggregation``). One row per cloud round with ``edge`` (the
+    critical edge server), ``t_start_s``, ``duration_s`` and the components.
+    """
+    server = events[(events.node == "server") & (events["round"] >= 0)]
+    rows = []
+    for r, ev in server.groupby("round", sort=True):
+        start = ev.loc[ev.event == "broadcast", "t_s"].min()
+        agg = ev[ev.event == "aggregate"]
+        if agg.empty or np.isnan(start):
+            continue
+        end = float(agg.t_s.iloc[-1])
+        agg_start = end - float(agg.duration_s.iloc[-1])
+        rx = ev[(ev.event == "rx_update") & (ev.t_s <= agg_start)].sort_values("t_s")
+        edge = str(rx.peer.iloc[-1]) if len(rx) else None
+        mine = events[(events.node == edge) & (events["round"] == r)]
+        to_cloud = mine[(mine.event == "send_start") & (mine.peer == "server")]
+        marks = [
+            start,
+            _first(mine, "rx_model"),
+            float(to_cloud.t_s.min()) if len(to_cloud) else np.nan,
+            float(rx.t_s.max()) if len(rx) else np.nan,
+            agg_start,
+            end,
+        ]
+        row = {"round": int(r), "edge": edge, "t_start_s": start, "duration_s": end - start}
+        row.update(zip(CLOUD_COMPONENTS, np.diff(_collapse(marks)), strict=True))
+        rows.append(row)
+    columns = ["round", "edge", "t_start_s", "duration_s", *CLOUD_COMPONENTS]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _first(ev: pd.DataFrame, event: str | list[str]) -> float:
@@ -208,3 +270,21 @@ def piu_number(node: str) -> int:
     """Sort key of node names: piu2 before piu10."""
     digits = "".join(ch for ch in node if ch.isdigit())
     return int(digits) if digits else -1
+
+
+def link_loads(events: pd.DataFrame) -> pd.DataFrame:
+    """Per directed backhaul link of a routed backhaul, the FL traffic it carried: ``bits``
+    and ``transfers`` (updates an AP forwarded, ``fwd_end``; models an aggregator sent,
+    ``send_end``), each counted on the route it ended on (a transfer rerouted around a
+    failure is counted on its last route). Columns ``src``, ``dst``, ``bits``,
+    ``transfers``, sorted by bits (most first); empty on the star (no routes)."""
+    done = events[events.event.isin(["fwd_end", "send_end"]) & events.route.notna()]
+    rows = []
+    for route, bits in zip(done.route.astype(str), done.bits, strict=True):
+        nodes = route.split(">")
+        rows.extend((u, v, bits) for u, v in zip(nodes[:-1], nodes[1:], strict=True))
+    table = pd.DataFrame(rows, columns=["src", "dst", "bits"])
+    loads = table.groupby(["src", "dst"], as_index=False).agg(
+        bits=("bits", "sum"), transfers=("bits", "size")
+    )
+    return loads.sort_values(["bits", "src", "dst"], ascending=[False, True, True], ignore_index=True)

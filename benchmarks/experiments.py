@@ -8,6 +8,7 @@
     python -m benchmarks.experiments stragglers [--rounds 25] [--png FILE]
     python -m benchmarks.experiments spectrum [--rounds 10] [--seeds 1]
     python -m benchmarks.experiments nr [--rounds 20] [--seeds 1]
+    python -m benchmarks.experiments hierarchy [--rounds 15] [--seeds 1]
 
 Each experiment runs whole simulations through the Python API (the same code as
 ``netsim run``) and prints one table, one row per configuration (mean over seeds):
@@ -40,6 +41,14 @@ Each experiment runs whole simulations through the Python API (the same code as
   HARQ retransmissions per upload, lost uploads; then the NR throughput over the Shannon
   throughput of the same PIU (same position, shadowing and seed) against its mean SNR, and
   how HARQ retransmissions are spread over the uploads.
+* ``hierarchy``: the bundled ``three_tier`` network (16 APs -> 4 edge servers -> a gateway
+  -> the cloud over one shared 1 Gbit/s uplink), flat FL against hierarchical FL (HierFAVG,
+  k2 = 2 edge rounds per cloud round, k1 in 1, 2, 5 local rounds per edge round), with
+  background traffic at 0, 50 and 90 % of the shared uplink in each direction (an
+  aggregate of 50 connections): simulated time and PIU energy to 90 % test accuracy, FL
+  bytes over the shared uplink (per global round and to 90 %), and where a global round's
+  time goes (flat: along the critical PIU; hierarchical: cloud <-> edge backhaul and the
+  edge rounds along the critical edge server, and within its edge rounds).
 """
 
 from __future__ import annotations
@@ -660,6 +669,92 @@ def nr(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+HIERARCHY = {
+    "flat": (),
+    "HierFAVG k1=1": ("hierarchy.k1=1", "hierarchy.k2=2"),
+    "HierFAVG k1=2": ("hierarchy.k1=2", "hierarchy.k2=2"),
+    "HierFAVG k1=5": ("hierarchy.k1=5", "hierarchy.k2=2"),
+}
+SHARED_UPLINK = ("gateway", "server")  # three_tier's 1 Gbit/s link to the cloud
+
+
+def _background(share: float) -> tuple[str, ...]:
+    """Background traffic at ``share`` of the shared uplink, each direction, as an
+    aggregate of 50 connections (one flow would get one max-min share among the FL flows)."""
+    if share == 0:
+        return ()
+    rate = share * 1e9
+    flows = ", ".join(
+        f'{{link = ["{u}", "{v}"], rate_bps = {rate:g}, flows = 50}}'
+        for u, v in (SHARED_UPLINK, SHARED_UPLINK[::-1])
+    )
+    return (f"backhaul.background=[{flows}]",)
+
+
+def _shared_mb(events: pd.DataFrame) -> float:
+    """FL traffic over the shared uplink (both directions), in MB."""
+    from netsim.analysis.breakdown import link_loads
+
+    loads = link_loads(events)
+    both = loads.src.isin(SHARED_UPLINK) & loads.dst.isin(SHARED_UPLINK)
+    return float(loads.bits[both].sum()) / 8e6
+
+
+def _where_time_goes(events: pd.DataFrame, flat: bool) -> dict[str, float]:
+    """Mean seconds of a global round by component (see the module docstring)."""
+    from netsim.analysis.breakdown import cloud_breakdown, latency_breakdown
+
+    edge = latency_breakdown(events).mean(numeric_only=True)
+    if flat:
+        return {
+            "backhaul+multicast_s": edge.downlink,
+            "compute_s": edge.compute,
+            "airtime_s": edge.queueing + edge.airtime,
+            "fwd_to_server_s": edge.uplink,
+            "wait+aggregation_s": edge.waiting + edge.aggregation,
+        }
+    cloud = cloud_breakdown(events).mean(numeric_only=True)
+    return {
+        "cloud_to_edge_s": cloud.to_edge,
+        "edge_rounds_s": cloud.edge_rounds,
+        "edge_to_cloud_s": cloud.to_cloud,
+        "wait+aggregation_s": cloud.waiting + cloud.aggregation,
+        "edge_round_s": edge.duration_s,
+        "edge_backhaul+multicast_s": edge.downlink,
+        "edge_airtime_s": edge.queueing + edge.airtime,
+    }
+
+
+def hierarchy(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+    from netsim.log import global_rounds
+
+    rows = []
+    for seed in seeds:
+        for share in (0.0, 0.5, 0.9):
+            for label, sets in HIERARCHY.items():
+                overrides = [f"protocol.rounds={rounds}", *sets, *_background(share)]
+                res = run("three_tier", overrides, seed)
+                made = global_rounds(res.rounds)
+                time_90, energy_90 = _to_target(made, 0.9)
+                ev = res.events
+                row = {
+                    "config": f"{label}, background {share:.0%}",
+                    "seed": seed,
+                    "time_to_90_s": time_90,
+                    "energy_to_90_J": energy_90,
+                    "accuracy": res.final_accuracy,
+                    "round_s": float(made.duration_s.mean()),
+                    "shared_MB_per_round": _shared_mb(ev) / len(made),
+                    "shared_MB_to_90": _shared_mb(ev[ev.t_s <= time_90])
+                    if math.isfinite(time_90)
+                    else math.nan,
+                    **_where_time_goes(ev, flat=label == "flat"),
+                }
+                rows.append(row)
+                print(pd.DataFrame([row]).round(4).to_string(index=False), flush=True)
+    return pd.DataFrame(rows)
+
+
 EXPERIMENTS = {
     "afcfl": (afcfl, 150),
     "pruning": (pruning, 30),
@@ -669,6 +764,7 @@ EXPERIMENTS = {
     "stragglers": (stragglers, 25),
     "spectrum": (spectrum, 10),
     "nr": (nr, 20),
+    "hierarchy": (hierarchy, 15),
 }
 
 

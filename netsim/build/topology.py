@@ -172,9 +172,10 @@ def background(
     check_background(cfg, backhaul.graph)
     flows = []
     for i, b in enumerate(cfg.background):
-        rng = streams.numpy(Stream.BACKHAUL, 1, i)
-        begin = partial(_begin, backhaul, b.src, b.dst, b.link, b.rate_bps)
-        flows.append(BackgroundTraffic(env, begin, backhaul.stop, b.on_s, b.off_s, rng))
+        begin = partial(_begin, backhaul, b.src, b.dst, b.link, b.rate_bps / b.flows)
+        for j in range(b.flows):  # each connection of an aggregate on and off on its own
+            rng = streams.numpy(Stream.BACKHAUL, 1, i, j)
+            flows.append(BackgroundTraffic(env, begin, backhaul.stop, b.on_s, b.off_s, rng))
     return flows
 
 

@@ -200,7 +200,10 @@ class BackgroundFlow(_Frozen):
     to ``dst`` (backhaul node names: ``server``, ``core``, ``sw0``, ``ap0``, ...) or on one
     ``link = [u, v]`` (that direction); with ``on_s`` and ``off_s`` it is on and off for
     exponentially distributed times of those means (drawn from the seed), else always on.
-    It takes its max-min fair share, at most ``rate_bps``."""
+    It takes its max-min fair share, at most ``rate_bps``. ``flows`` > 1 makes it an
+    aggregate of that many connections (e.g. many users' TCP), each at most
+    ``rate_bps / flows`` and on/off on its own: against a few FL transfers, one flow gets
+    one fair share, an aggregate of many gets up to ``rate_bps``."""
 
     src: str | None = None
     dst: str | None = None
@@ -208,6 +211,7 @@ class BackgroundFlow(_Frozen):
     rate_bps: PositiveFloat
     on_s: PositiveFloat | None = None
     off_s: PositiveFloat | None = None
+    flows: int = Field(1, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _ends(self) -> BackgroundFlow:
