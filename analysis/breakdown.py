@@ -279,7 +279,7 @@ def link_loads(events: pd.DataFrame) -> pd.DataFrame:
     failure is counted on its last route). Columns ``src``, ``dst``, ``bits``,
     ``transfers``, sorted by bits (most first); empty on the star (no routes)."""
     done = events[events.event.isin(["fwd_end", "send_end"]) & events.route.notna()]
-    rows = []
+    rows: list[tuple[str, str, float]] = []
     for route, bits in zip(done.route.astype(str), done.bits, strict=True):
         nodes = route.split(">")
         rows.extend((u, v, bits) for u, v in zip(nodes[:-1], nodes[1:], strict=True))
@@ -287,4 +287,6 @@ def link_loads(events: pd.DataFrame) -> pd.DataFrame:
     loads = table.groupby(["src", "dst"], as_index=False).agg(
         bits=("bits", "sum"), transfers=("bits", "size")
     )
-    return loads.sort_values(["bits", "src", "dst"], ascending=[False, True, True], ignore_index=True)
+    return loads.sort_values(
+        ["bits", "src", "dst"], ascending=[False, True, True], ignore_index=True
+    )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from netsim.rundir import RunDirError
 
 if TYPE_CHECKING:
+    from netsim.analysis.run import RunData
     from netsim.scenario import Scenario
     from netsim.sim import Simulation
 
@@ -75,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     show = topo_sub.add_parser("show", help="save a PNG of the layout (PIUs coloured by SNR)")
     scenario_args(show)
     show.add_argument("--out", type=Path, default=Path("layout.png"), help="PNG file to write")
+    show.add_argument(
+        "--run",
+        type=Path,
+        metavar="RUN_DIR",
+        help="a finished run: its scenario, with the FL traffic each backhaul link carried",
+    )
 
     attack = sub.add_parser(
         "attack",
@@ -139,7 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(scenario.to_toml())
             return 0
         if args.command == "topo":
-            return _topo_show(scenario, args.out)
+            if args.run is not None and (args.scenario is not None or args.overrides):
+                raise RunDirError(
+                    "topo show --run RUN_DIR draws the run's own scenario; pass no scenario "
+                    "and no --set with it"
+                )
+            return _topo_show(scenario, args.out, args.run)
         out = args.out or Path("runs") / (
             f"{scenario.name}-seed{scenario.seed}-{datetime.now():%Y%m%d-%H%M%S}"
         )
@@ -163,13 +175,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _topo_show(scenario: Scenario, out: Path) -> int:
+def _topo_show(scenario: Scenario, out: Path, run_dir: Path | None) -> int:
+    from netsim.analysis.breakdown import link_loads
     from netsim.analysis.topology import layout_figure
     from netsim.sim import Simulation
 
     if out.suffix.lower() != ".png":
         raise RunDirError(f"--out '{out}': the layout is written as PNG; use a .png file name")
-    fig = layout_figure(Simulation(scenario))
+    if run_dir is None:
+        fig = layout_figure(Simulation(scenario))
+    else:
+        run = _load_run(run_dir)
+        end = float(run.events.t_s.max()) if len(run.events) else 0.0
+        fig = layout_figure(Simulation(run.scenario), link_loads(run.events), end)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
     fig.savefig(tmp, dpi=120, format="png")
@@ -341,17 +359,21 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_run(path: Path) -> RunData:
+    """The run directory at ``path``; a :class:`RunDirError` naming it if it is not one."""
+    from netsim.analysis.run import load_run
+
+    try:
+        return load_run(path)
+    except FileNotFoundError as exc:
+        raise RunDirError(f"{exc}; pass a folder written by 'netsim run'") from None
+
+
 def _report(args: argparse.Namespace) -> int:
     """Load every run directory (a bad one is named), then write the report atomically."""
     from netsim.analysis.report import build_report
-    from netsim.analysis.run import load_run
 
-    runs = []
-    for path in args.run_dirs:
-        try:
-            runs.append(load_run(path))
-        except FileNotFoundError as exc:
-            raise RunDirError(f"{exc}; pass folders written by 'netsim run'") from None
+    runs = [_load_run(path) for path in args.run_dirs]
     out: Path = args.out or args.run_dirs[0] / "report.html"
     if out.suffix.lower() not in (".html", ".htm"):
         raise RunDirError(f"--out '{out}': the report is HTML; use a .html file name")
@@ -370,7 +392,6 @@ def _attack(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from netsim.analysis.run import load_run
     from netsim.build.topology import population
     from netsim.log import log_digest
     from netsim.privacy.attacker import Attacker, write_attacks
@@ -383,10 +404,7 @@ def _attack(args: argparse.Namespace) -> int:
             f"'{run_dir}' is not a run directory (no scenario.toml and events.parquet); "
             "pass a folder written by 'netsim run'"
         )
-    try:
-        stored_run = load_run(run_dir)  # a damaged run is named now, not after the replay
-    except FileNotFoundError as exc:
-        raise RunDirError(f"{exc}; pass a folder written by 'netsim run'") from None
+    stored_run = _load_run(run_dir)  # a damaged run is named now, not after the replay
     r = args.round
     rounds = len(stored_run.rounds)
     if not 0 <= r < rounds:

@@ -6,8 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from netsim.analysis.breakdown import (
+    CLOUD_COMPONENTS,
+    cloud_breakdown,
+    latency_breakdown,
+    link_loads,
+)
 
 from netsim import Simulation
+from netsim.cli import main
+from netsim.log import Event, events_frame
 from netsim.scenario import ScenarioError
 from tests.conftest import tiny
 
@@ -124,3 +132,52 @@ def test_a_hierarchy_that_cannot_be_built_names_its_field(sections, message):
         base[key] = {**base.get(key, {}), **value} if key == "hierarchy" else value
     with pytest.raises(ScenarioError, match=message.replace(".", r"\.")):
         Simulation(tiny(**base))
+
+
+def test_link_loads_add_the_bits_of_each_transfer_to_every_link_of_its_route():
+    log = events_frame(
+        [
+            Event(0.1, 0, "ap0", "ap", "fwd_end", bits=100.0, route="ap0>sw0>core>server"),
+            Event(0.2, 0, "ap1", "ap", "fwd_end", bits=50.0, route="ap1>sw0>core>server"),
+            Event(0.3, 1, "server", "server", "send_end", bits=30.0, route="server>core>sw0>ap0"),
+            Event(0.3, 1, "server", "server", "send_start", bits=30.0, route="server>core"),
+            Event(0.4, 1, "ap2", "ap", "fwd_end", bits=7.0),  # the star: no route
+        ]
+    )
+    loads = link_loads(log).set_index(["src", "dst"])
+    assert loads.bits.to_dict() == {
+        ("sw0", "core"): 150.0, ("core", "server"): 150.0, ("ap0", "sw0"): 100.0,
+        ("ap1", "sw0"): 50.0, ("server", "core"): 30.0, ("core", "sw0"): 30.0,
+        ("sw0", "ap0"): 30.0,
+    }  # fmt: skip
+    assert loads.transfers[("core", "server")] == 2
+
+
+def test_a_cloud_round_splits_along_its_critical_edge_and_adds_up():
+    res = Simulation(two_edges(protocol={"rounds": 2}, hierarchy={"k2": 2})).run()
+    cloud = cloud_breakdown(res.events)
+    assert cloud["round"].tolist() == [0, 1]
+    parts = cloud[list(CLOUD_COMPONENTS)].sum(axis=1)
+    np.testing.assert_allclose(parts, cloud.duration_s, rtol=1e-12)
+    made = res.rounds[res.rounds.tier == "global"]
+    np.testing.assert_allclose(cloud.duration_s, made.duration_s, rtol=1e-12)
+    # the critical edge: the one whose model the cloud received last
+    e = res.events
+    last = e[(e.node == "server") & (e.event == "rx_update")].groupby("round").peer.last()
+    assert cloud.edge.tolist() == last.tolist()
+    # the edge rounds of each edge server, each along its own critical PIU
+    edges = latency_breakdown(res.events)
+    assert sorted(set(edges.edge)) == ["edge0", "edge1"]
+    assert len(edges) == 8  # 2 edge servers x 2 cloud rounds x k2 = 2
+
+
+def test_topo_show_draws_the_loads_of_a_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    Simulation(two_edges(protocol={"rounds": 1}, hierarchy={})).run().save(run_dir)
+    out = tmp_path / "loads.png"
+    assert main(["topo", "show", "--run", str(run_dir), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["topo", "show", "default", "--run", str(run_dir), "--out", str(out)]) == 2
+    assert "pass no scenario" in capsys.readouterr().err
+    assert main(["topo", "show", "--run", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "pass a folder written by 'netsim run'" in capsys.readouterr().err
