@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Generator, Sequence
 
 import networkx as nx
+import numpy as np
 import simpy
 
 from netsim.backhaul.flows import Flow, FlowNetwork, Link
@@ -50,6 +51,7 @@ class RoutedBackhaul:
         self._ends: dict[Flow, tuple[str, str]] = {}  # the transfers under way
         self._pinned: dict[Flow, tuple[Link, ...]] = {}  # flows held to their links
         self.parked: list[Flow] = []  # transfers with no path, waiting for a link
+        self._failures: dict[frozenset[str], int] = {}  # outages in force per link
 
     def route(self, src: str, dst: str) -> tuple[Link, ...]:
         """The directed links from ``src`` to ``dst``."""
@@ -104,9 +106,15 @@ class RoutedBackhaul:
     def _in_service(self, route: Sequence[Link]) -> bool:
         return all(self.up.has_edge(*link) for link in route)  # type: ignore[misc]
 
-    def fail(self, u: str, v: str) -> None:
+    def fail(self, u: str, v: str) -> bool:
         """Link ``u - v`` goes down (both directions): routes are recomputed without it and
-        the transfers crossing it move their remaining bits to their new route (or wait)."""
+        the transfers crossing it move their remaining bits to their new route (or wait).
+        Outages may overlap (a scheduled one during a random one): the link is down until
+        each has ended. True if it was up."""
+        key = frozenset((u, v))
+        self._failures[key] = self._failures.get(key, 0) + 1
+        if self._failures[key] > 1:
+            return False
         self.up.remove_edge(u, v)
         self._routes.clear()
         down = {(u, v), (v, u)}
@@ -121,9 +129,15 @@ class RoutedBackhaul:
             if flow not in self.parked and down & set(links):
                 self.network.reroute(flow, None)
                 self.parked.append(flow)
+        return True
 
-    def restore(self, u: str, v: str) -> None:
-        """Link ``u - v`` is back: new routes from now on; waiting transfers resume."""
+    def restore(self, u: str, v: str) -> bool:
+        """One outage of link ``u - v`` ended; when none is left it is back: new routes
+        from now on, waiting transfers resume. True if it came back."""
+        key = frozenset((u, v))
+        self._failures[key] -= 1
+        if self._failures[key] > 0:
+            return False
         self.up.add_edge(u, v, **self.graph.edges[u, v])
         self._routes.clear()
         for flow in list(self.parked):
@@ -134,6 +148,7 @@ class RoutedBackhaul:
             if route is not None:
                 self.parked.remove(flow)
                 self.network.reroute(flow, route)
+        return True
 
     def transfer(self, src: str, dst: str, bits: float) -> Generator[simpy.Event, object, None]:
         """Process body: returns when the last bit has arrived at ``dst``."""
@@ -147,10 +162,36 @@ class RoutedBackhaul:
 
         def run() -> Generator[simpy.Event, object, None]:
             yield self.env.timeout(start_s)
-            self.fail(u, v)
-            note("link_down")
-            yield self.env.timeout(duration_s)
-            self.restore(u, v)
-            note("link_up")
+            yield from self._down_for(u, v, duration_s, note)
 
         self.env.process(run())
+
+    def random_outages(
+        self,
+        u: str,
+        v: str,
+        mtbf_s: float,
+        mttr_s: float,
+        rng: np.random.Generator,
+        note: Callable[[str], None],
+    ) -> None:
+        """Link ``u - v`` fails after exponentially distributed times in service of mean
+        ``mtbf_s`` and is repaired after exponentially distributed times of mean ``mttr_s``
+        (drawn from ``rng``), from now on; ``note`` as for :meth:`outage`."""
+
+        def run() -> Generator[simpy.Event, object, None]:
+            while True:
+                yield self.env.timeout(float(rng.exponential(mtbf_s)))
+                yield from self._down_for(u, v, float(rng.exponential(mttr_s)), note)
+
+        self.env.process(run())
+
+    def _down_for(
+        self, u: str, v: str, duration_s: float, note: Callable[[str], None]
+    ) -> Generator[simpy.Event, object, None]:
+        """Link ``u - v`` down now for ``duration_s``, noting when it goes and comes back."""
+        if self.fail(u, v):
+            note("link_down")
+        yield self.env.timeout(duration_s)
+        if self.restore(u, v):
+            note("link_up")

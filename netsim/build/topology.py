@@ -156,6 +156,9 @@ def check_background(cfg: BackhaulConfig, graph: nx.Graph) -> None:
     for i, o in enumerate(cfg.outages):
         if not graph.has_edge(o.link[0], o.link[1]):
             raise field_error(f"backhaul.outages[{i}].link", o.link, problem=_no_link(graph))
+    for i, link in enumerate(cfg.failures.links or [] if cfg.failures else []):
+        if len(link) != 2 or not graph.has_edge(link[0], link[1]):
+            raise field_error(f"backhaul.failures.links[{i}]", link, problem=_no_link(graph))
     for i, b in enumerate(cfg.background):
         field = f"backhaul.background[{i}]"
         if b.link is not None and not graph.has_edge(b.link[0], b.link[1]):

@@ -180,9 +180,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     for flow in traffic:  # after the entities: their events at t = 0 keep their order
         flow.start()
     if routed is not None:
-        for o in s.backhaul.outages:
-            u, v = o.link
-            routed.outage(u, v, o.start_s, o.duration_s, _link_note(env, log, u, v))
+        _outages(s, routed, env, log, streams)
     return World(
         env, log, streams, air.topology, air.gains, air.serving_ap, air.channel, data.trainer,
         data.train, data.partitions, devices, cellfree, server, aps, pius, movers,
@@ -417,6 +415,23 @@ class _Learning:
         gan = build_learning.gan_attack(s.attack, trainer, train, parts, streams)
         spy = build_learning.eavesdropper(s.attack, s.learning, s.seed, compressor, n_aps)
         return cls(train, parts, trainer, compressor, gan, spy)
+
+
+def _outages(
+    s: Scenario, routed: RoutedBackhaul, env: simpy.Environment, log: EventLog, streams: Streams
+) -> None:
+    """Schedule ``[backhaul]``'s scheduled outages and random failures (each link's from
+    its own keyed stream)."""
+    for o in s.backhaul.outages:
+        u, v = o.link
+        routed.outage(u, v, o.start_s, o.duration_s, _link_note(env, log, u, v))
+    f = s.backhaul.failures
+    if f is None:
+        return
+    every = sorted(tuple(sorted((str(u), str(v)))) for u, v in routed.graph.edges)
+    for i, (u, v) in enumerate(f.links or every):
+        rng = streams.numpy(Stream.BACKHAUL, 2, i)
+        routed.random_outages(u, v, f.mtbf_s, f.mttr_s, rng, _link_note(env, log, u, v))
 
 
 def _link_note(env: simpy.Environment, log: EventLog, u: str, v: str) -> Callable[[str], None]:

@@ -234,6 +234,17 @@ class LinkOutage(_Frozen):
     duration_s: PositiveFloat
 
 
+class LinkFailures(_Frozen):
+    """Random failures of backhaul links (``[backhaul.failures]``): each link of ``links``
+    (default: every link) fails after exponentially distributed times in service of mean
+    ``mtbf_s`` and is repaired after exponentially distributed times of mean ``mttr_s``,
+    independently, drawn from the seed (the same seed, the same failures)."""
+
+    mtbf_s: PositiveFloat
+    mttr_s: PositiveFloat
+    links: list[list[str]] | None = None
+
+
 class BackhaulConfig(_Frozen):
     """The wired network between the APs and the server.
 
@@ -256,6 +267,8 @@ class BackhaulConfig(_Frozen):
     background: ``[[backhaul.background]]`` flows of other traffic (routed kinds only).
     outages: ``[[backhaul.outages]]`` scheduled link failures (routed kinds only; logged as
         ``link_down`` / ``link_up`` of node ``u-v``, role ``backhaul``).
+    failures: ``[backhaul.failures]`` random link failures (routed kinds only; logged the
+        same way; overlapping with a scheduled one, the link is down until both end).
     """
 
     kind: Literal["star", "tree", "ring", "mesh", "file"] = "star"
@@ -267,6 +280,7 @@ class BackhaulConfig(_Frozen):
     mesh_neighbours: int = Field(4, ge=2)
     background: list[BackgroundFlow] = []
     outages: list[LinkOutage] = []
+    failures: LinkFailures | None = None
 
     @model_validator(mode="after")
     def _routed(self) -> BackhaulConfig:
@@ -274,7 +288,10 @@ class BackhaulConfig(_Frozen):
             raise _FieldError(
                 "edge_servers", True, "false unless kind = 'tree' (a file names its own)"
             )
-        for name, items in (("background", self.background), ("outages", self.outages)):
+        failures = [] if self.failures is None else [self.failures]
+        for name, items in (
+            ("background", self.background), ("outages", self.outages), ("failures", failures)
+        ):  # fmt: skip
             if items and self.kind == "star":
                 raise _FieldError(
                     name,

@@ -6,6 +6,7 @@ import math
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import simpy
 
@@ -189,6 +190,10 @@ def test_on_off_background_is_on_for_its_drawn_periods():
          "either link"),
         (["backhaul.kind='tree'",
           'backhaul.background=[{src="core",dst="server",rate_bps=1e6,on_s=1.0}]'], "off_s"),
+        (["backhaul.kind='tree'",
+          'backhaul.failures={mtbf_s=1.0, mttr_s=0.1, links=[["ap0", "sw9"]]}'],
+         r"backhaul.failures.links\[0\] = \['ap0', 'sw9'\]: no such backhaul link"),
+        (["backhaul.failures={mtbf_s=1.0, mttr_s=0.1}"], "failures = .*kind = 'star'"),
     ],
 )  # fmt: skip
 def test_backhaul_mistakes_are_named(overrides, needle):
@@ -390,3 +395,55 @@ def test_background_on_a_failed_link_pauses_and_routed_background_goes_round():
     # the routed one (3 bit/s) moved to a-c-d at 2 s and stays there
     assert carried[("a", "c")] == pytest.approx(8 * 3.0, rel=1e-12)
     assert pinned.rate_bps == 4.0 and routed.route == (("a", "c"), ("c", "d"))
+
+
+def test_random_failures_last_their_drawn_means():
+    # an alternating renewal process: n up times of mean MTBF and n down times of mean MTTR;
+    # each sample mean is within 4 standard errors (m / sqrt(n)) of its mean
+    env = simpy.Environment()
+    bh = RoutedBackhaul(env, _diamond())
+    notes = []
+    mtbf, mttr = 20.0, 5.0
+    bh.random_outages(
+        "a", "b", mtbf, mttr, np.random.default_rng(3), lambda e: notes.append((env.now, e))
+    )
+    env.run(until=100_000.0)
+    times = np.array([t for t, _ in notes])
+    assert [e for _, e in notes[:4]] == ["link_down", "link_up", "link_down", "link_up"]
+    ups = np.diff(np.concatenate([[0.0], times]))[0::2]  # start / link_up -> link_down
+    downs = np.diff(times)[0::2]  # link_down -> link_up
+    n = min(len(ups), len(downs))
+    assert n > 3000
+    assert ups[:n].mean() == pytest.approx(mtbf, abs=4 * mtbf / np.sqrt(n))
+    assert downs[:n].mean() == pytest.approx(mttr, abs=4 * mttr / np.sqrt(n))
+
+
+def test_overlapping_outages_keep_the_link_down_until_both_end():
+    env = simpy.Environment()
+    bh = RoutedBackhaul(env, _diamond())
+    notes = []
+    note = lambda e: notes.append((env.now, e))  # noqa: E731
+    bh.outage("a", "b", 0.0, 10.0, note)
+    bh.outage("a", "b", 5.0, 15.0, note)  # down 5 .. 20 s, overlapping the first
+    flow = bh.send("a", "d", 100.0)  # over a-c-d (a-b is down at 0): 10 s + 0.4 s
+    env.run()
+    assert notes == [(0.0, "link_down"), (20.0, "link_up")]
+    assert flow.route == (("a", "c"), ("c", "d")) and flow.done.value == pytest.approx(10.4)
+    assert bh.up.has_edge("a", "b")
+
+
+def test_random_failures_in_a_run_are_logged_and_replayed_by_the_seed():
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    topology = {**tiny().topology.model_dump(), "ap_positions_m": [[0.0, 0.0], [30.0, 0.0]]}
+    backhaul = {
+        "kind": "ring", "capacity_bps": 1e6, "latency_s": 2e-3,
+        "failures": {"mtbf_s": 0.3, "mttr_s": 0.05},
+    }  # fmt: skip
+    scenario = tiny(topology=topology, backhaul=backhaul, protocol={"rounds": 3})
+    first = Simulation(scenario).run().events
+    links = first[first.role == "backhaul"]
+    assert {"link_down", "link_up"} <= set(links.event)
+    assert set(links.node) <= {"ap0-ap1", "ap0-core", "ap1-core", "core-server"}
+    pd.testing.assert_frame_equal(first, Simulation(scenario).run().events)
