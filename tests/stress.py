@@ -102,6 +102,7 @@ def random_scenario(seed: int) -> Scenario:
     _shared_air(radio, rng)
     _nr_link(radio, rng)
     _routed_backhaul(data, rng)
+    _hierarchy(data, rng)
     return Scenario.from_dict(data)
 
 
@@ -158,6 +159,34 @@ def _routed_backhaul(data: dict[str, Any], rng: np.random.Generator) -> None:
     data["backhaul"] = backhaul
 
 
+def _hierarchy(data: dict[str, Any], rng: np.random.Generator) -> None:
+    """Drawn after the backhaul: random link failures on a routed one; hierarchical FL on a
+    tree (its switches as edge servers) where the rest allows it (synchronous rounds, no
+    mobility), with a cloud deadline or over-commitment now and then."""
+    draws = rng.random(6)
+    backhaul = data.get("backhaul")
+    if backhaul is None:
+        return
+    if draws[0] < 0.3:
+        backhaul["failures"] = {"mtbf_s": float(0.2 + 2 * draws[1]), "mttr_s": 0.1}
+    if (
+        backhaul["kind"] != "tree"
+        or data["protocol"]["mode"] != "sync"
+        or "mobility" in data
+        or draws[2] >= 0.6
+    ):
+        return
+    backhaul["edge_servers"] = True
+    for outage in backhaul.get("outages", []):
+        outage["link"] = [n.replace("sw", "edge") for n in outage["link"]]
+    hierarchy: dict[str, Any] = {"k1": int(1 + 2 * draws[3]), "k2": int(1 + 3 * draws[4])}
+    if draws[5] < 0.3:
+        hierarchy["deadline_s"] = float(0.5 + 3 * draws[5])
+    elif draws[5] < 0.5:
+        hierarchy["target_edges"] = 1
+    data["hierarchy"] = hierarchy
+
+
 def check_run(result: SimulationResult) -> None:
     """The invariants of every run (AssertionError naming the first one broken)."""
     e = result.events
@@ -185,7 +214,7 @@ def _check_updates_accounted(result: SimulationResult) -> None:
     e = result.events
     fates = 0
     started = e[e["event"] == "train_start"]
-    server = e[e["role"] == "server"]
+    server = e[e["role"].isin(["server", "edge"])]  # edge servers aggregate too
     for _, job in started.iterrows():
         name, r, t0 = job["node"], job["round"], job["t_s"]
         later = e[(e["node"] == name) & (e["t_s"] >= t0) & (e.index > job.name)]
@@ -217,7 +246,7 @@ def _check_updates_accounted(result: SimulationResult) -> None:
 
 COVERED = (
     "handover", "dl_forward", "offline", "abort", "tx_fail", "deadline_miss", "cut",
-    "discard", "skip", "battery_empty", "harvest",
+    "discard", "skip", "battery_empty", "harvest", "send_end", "link_down",
 )  # fmt: skip
 
 
@@ -225,7 +254,7 @@ def main(count: int) -> int:
     """Run ``count`` random scenarios; print each failure and how many runs saw each of the
     interacting situations (so a quiet pass is not a pass over nothing)."""
     failures = 0
-    seen = dict.fromkeys(COVERED, 0)
+    seen = dict.fromkeys((*COVERED, "edge rounds"), 0)
     for seed in range(count):
         scenario = random_scenario(seed)
         try:
@@ -237,6 +266,7 @@ def main(count: int) -> int:
             continue
         for event in set(result.events["event"]) & set(COVERED):
             seen[event] += 1
+        seen["edge rounds"] += int((result.rounds["tier"] == "edge").any())
     print(f"{count} random scenarios, {failures} failed; runs with each event: {seen}")
     return 1 if failures else 0
 

@@ -44,11 +44,22 @@ def test_python_tour_runs(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_nr_example_runs():
     pytest.importorskip("sionna.sys")
-    (code,) = _blocks("python")[1:]
+    code = _blocks("python")[1]
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
     tx = namespace["tx"]
     assert len(tx) == 30 and (tx.tb_count > 0).all() and tx.mcs.notna().all()
+
+
+@pytest.mark.slow
+def test_hierarchy_example_runs():
+    code = _blocks("python")[2]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    r = namespace["res"].rounds
+    assert r[r.tier == "global"]["round"].tolist() == [0, 1, 2]
+    assert sorted(set(r[r.tier == "edge"].node)) == ["edge0", "edge1", "edge2", "edge3"]
+    assert len(r[r.tier == "edge"]) == 4 * 3 * 2  # 4 edge servers x 3 cloud rounds x k2
 
 
 def test_validate_example(capsys, monkeypatch):
