@@ -29,6 +29,7 @@ from netsim.device.classes import DeviceSpec
 from netsim.device.compute import ComputeModel
 from netsim.fl.aggregation import AggregationRule
 from netsim.fl.protocols import Asynchronous, Synchronous
+from netsim.fl.server_optimizers import ServerOptimizer
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
 from netsim.log import Event, EventLog, RoundRecord
@@ -315,7 +316,7 @@ def _edge_servers(
             compressor=data.compressor,
             downlinks={a: (RoutedLink(routed, name, f"ap{a}"), aps[a].inbox) for a in served},
             pius=pius,
-            protocol=server_protocol(s, data.trainer, w.streams),
+            protocol=server_protocol(s, data.trainer, w.streams, makes_global=False),
             local_steps=s.hierarchy.k1 * s.learning.local_steps,
             aggregation_s=s.server.aggregation_s,
             streams=w.streams,
@@ -330,7 +331,13 @@ def _cloud(s: Scenario, edges: list[EdgeServer]) -> CloudRounds:
     """The cloud's protocol over the ``edges``."""
     h = s.hierarchy
     assert h is not None
-    return CloudRounds(s.protocol.rounds, edges, h.deadline_s, h.target_edges)
+    return CloudRounds(s.protocol.rounds, edges, h.deadline_s, h.target_edges, server_optimizer(s))
+
+
+def server_optimizer(s: Scenario) -> ServerOptimizer:
+    """The server optimiser of ``server.optimizer`` (fresh moments)."""
+    o = s.server.optimizer
+    return ServerOptimizer(o.name, o.lr, o.beta1, o.beta2, o.tau)
 
 
 def _piu(
@@ -544,14 +551,21 @@ def _start(
         mover.start()
 
 
-def server_protocol(s: Scenario, trainer: Trainer, streams: Streams) -> ServerProtocol:
+def server_protocol(
+    s: Scenario, trainer: Trainer, streams: Streams, makes_global: bool = True
+) -> ServerProtocol:
     """The FL protocol of ``[protocol]`` with what it uses from ``[server]``, ``[control]``,
-    ``[pruning]`` and ``[ota]``."""
+    ``[pruning]`` and ``[ota]``; ``makes_global``: it makes the global model (not an edge
+    server's rounds), so the server optimiser runs there."""
     p = s.protocol
+    srv = s.server
     if p.mode == "sync":
         return SyncRounds(
             Synchronous(p.rounds, p.deadline_s, p.clients_per_round, p.selection, p.target_updates),
-            rule=AggregationRule(s.server.aggregation, s.server.trim_fraction, s.server.clip_norm),
+            rule=AggregationRule(
+                srv.aggregation, srv.trim_fraction, srv.clip_norm, srv.byzantine, srv.krum_m
+            ),
+            optimizer=server_optimizer(s) if makes_global else None,
             over_the_air=s.ota.enabled,
             controller=build_learning.controller(s.control, s.learning.local_steps),
             probe_indices=streams.numpy(Stream.PROBE).permutation(len(trainer.train_y))[

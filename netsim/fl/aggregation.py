@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -115,18 +116,76 @@ def clip_norms(updates: Sequence[torch.Tensor], clip_norm: float) -> tuple[list[
     return out, clipped
 
 
+def krum_scores(updates: Sequence[torch.Tensor], f: int) -> torch.Tensor:
+    """Krum's score of each delta (Blanchard et al. 2017): the sum of its squared L2
+    distances to its ``K - f - 2`` nearest other deltas, (K,) float64. Needs K > f + 2."""
+    k = len(updates)
+    if k - f - 2 < 1:
+        raise ValueError(f"Krum with f = {f} needs more than {f + 2} updates, got {k}")
+    stacked = torch.stack([u.to(torch.float64) for u in updates])  # (K, P)
+    distance = torch.cdist(stacked[None], stacked[None])[0] ** 2  # (K, K)
+    distance.fill_diagonal_(math.inf)  # not its own neighbour
+    return distance.sort(dim=1).values[:, : k - f - 2].sum(dim=1)
+
+
+def multi_krum(
+    global_weights: torch.Tensor, updates: Sequence[torch.Tensor], f: int, m: int
+) -> tuple[torch.Tensor, list[int]]:
+    """``w +`` the mean of the ``m`` deltas of lowest Krum score (Blanchard et al. 2017;
+    ``m = 1``: Krum, which picks one). Unweighted. Returns the model and the chosen indices
+    (ascending score, ties to the lower index)."""
+    if not 1 <= m <= len(updates):
+        raise ValueError(f"Multi-Krum's m must be in [1, {len(updates)}], got {m}")
+    scores = krum_scores(updates, f)
+    chosen = sorted(range(len(updates)), key=lambda i: (float(scores[i]), i))[:m]
+    mean = torch.stack([updates[i].to(torch.float64) for i in chosen]).mean(dim=0)
+    return (global_weights.to(torch.float64) + mean).to(global_weights.dtype), chosen
+
+
+def bulyan(
+    global_weights: torch.Tensor, updates: Sequence[torch.Tensor], f: int
+) -> tuple[torch.Tensor, list[int]]:
+    """Bulyan (El Mhamdi et al. 2018): pick ``theta = K - 2f`` deltas one by one with Krum
+    (each time the lowest score among those left, scored among those left), then per
+    coordinate average the ``beta = theta - 2f`` values closest to their median. Needs
+    K >= 4f + 3. Returns the model and the deltas Krum picked."""
+    k = len(updates)
+    if k < 4 * f + 3:
+        raise ValueError(
+            f"Bulyan with f = {f} needs at least 4f + 3 = {4 * f + 3} updates, got {k}"
+        )
+    left = list(range(k))
+    picked = []
+    for _ in range(k - 2 * f):
+        scores = krum_scores([updates[i] for i in left], f) if len(left) > f + 2 else None
+        best = 0 if scores is None else min(range(len(left)), key=lambda j: (float(scores[j]), j))
+        picked.append(left.pop(best))
+    stacked = torch.stack([updates[i].to(torch.float64) for i in picked])  # (theta, P)
+    beta = len(picked) - 2 * f
+    median = stacked.median(dim=0).values
+    nearest = (stacked - median).abs().argsort(dim=0, stable=True)[:beta]  # (beta, P)
+    mean = stacked.gather(0, nearest).mean(dim=0)
+    return (global_weights.to(torch.float64) + mean).to(global_weights.dtype), picked
+
+
 @dataclass(frozen=True)
 class AggregationRule:
     """How the server combines a round's digital updates.
 
     name: "fedavg" (weights |D_k|), "median" (coordinate-wise), "trimmed_mean" (coordinate-
-    wise, ``trim_fraction`` cut at each end) or "norm_clip" (FedAvg of the deltas clipped to
-    L2 norm ``clip_norm``). The robust rules ignore |D_k|: a corrupted PIU could inflate it.
+    wise, ``trim_fraction`` cut at each end), "norm_clip" (FedAvg of the deltas clipped to
+    L2 norm ``clip_norm``), "krum", "multikrum" (the mean of the ``krum_m`` best-scored,
+    default K - f) or "bulyan", against ``byzantine`` = f corrupted updates. The robust
+    rules ignore |D_k|: a corrupted PIU could inflate it. A round with too few updates for
+    Krum (K <= f + 2) or Bulyan (K < 4f + 3) takes the coordinate-wise median instead, and
+    says so in the note.
     """
 
     name: str = "fedavg"
     trim_fraction: float = 0.1
     clip_norm: float = 1.0
+    byzantine: int = 0
+    krum_m: int | None = None
 
     def apply(
         self,
@@ -148,4 +207,21 @@ class AggregationRule:
             clipped, n = clip_norms(updates, self.clip_norm)
             note = f"norm_clip: {n} clipped to {self.clip_norm:g}"
             return fedavg(global_weights, clipped, num_samples), note
+        if self.name in ("krum", "multikrum", "bulyan"):
+            return self._krum_family(global_weights, updates)
         raise ValueError(f"unknown aggregation rule {self.name!r}")
+
+    def _krum_family(
+        self, global_weights: torch.Tensor, updates: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, str]:
+        f, k = self.byzantine, len(updates)
+        needed = 4 * f + 3 if self.name == "bulyan" else f + 3
+        if k < needed:
+            note = f"{self.name}: {k} updates, needs {needed} with f = {f}; median instead"
+            return coordinate_median(global_weights, updates), note
+        if self.name == "bulyan":
+            weights, picked = bulyan(global_weights, updates, f)
+        else:
+            m = 1 if self.name == "krum" else min(self.krum_m or k - f, k)
+            weights, picked = multi_krum(global_weights, updates, f, m)
+        return weights, f"{self.name}: picked {sorted(picked)} of {k} (f = {f})"

@@ -43,6 +43,7 @@ from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
 from netsim.fl.controllers import Controller, RoundControl
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.selection import select_best, select_round_robin, select_uniform
+from netsim.fl.server_optimizers import ServerOptimizer
 from netsim.nodes.base import Deadline
 from netsim.nodes.messages import EdgeModel, GlobalModel, Notice, OTAAggregate, RoundLink, Update
 from netsim.rng import Stream
@@ -176,7 +177,10 @@ class SyncRounds(ServerProtocol):
     ----------
     settings: rounds, deadline, clients per round, selection policy, over-commitment.
     rule: how digital updates are combined (FedAvg, or a robust rule: median, trimmed
-        mean, norm clipping); sub-models of own-scope pruning always use masked FedAvg.
+        mean, norm clipping, Krum, Multi-Krum, Bulyan); sub-models of own-scope pruning
+        always use masked FedAvg.
+    optimizer: the server optimiser applied to the combined update (FedAvgM, FedAdagrad,
+        FedAdam, FedYogi; default plain FedAvg).
     over_the_air: the APs aggregate over the air.
     controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM, AdaQuantFL)
         and the training samples its loss is measured on.
@@ -189,6 +193,7 @@ class SyncRounds(ServerProtocol):
         settings: Synchronous,
         *,
         rule: AggregationRule | None = None,
+        optimizer: ServerOptimizer | None = None,
         over_the_air: bool = False,
         controller: Controller | None = None,
         probe_indices: np.ndarray | None = None,
@@ -198,6 +203,7 @@ class SyncRounds(ServerProtocol):
         self.settings = settings
         self.rounds = settings.rounds
         self.rule = rule or AggregationRule()
+        self.optimizer = optimizer or ServerOptimizer()
         self.over_the_air = over_the_air
         self.controller = controller
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
@@ -359,10 +365,17 @@ class SyncRounds(ServerProtocol):
         if any(p.mask is not None for p in parts):  # sub-models: average what each carries
             everything = torch.ones_like(server.weights, dtype=torch.bool)
             masks = [everything if p.mask is None else p.mask for p in parts]
-            server.weights = masked_fedavg(server.weights, deltas, sizes, masks)
-            rule = "fedavg"
+            aggregated = masked_fedavg(server.weights, deltas, sizes, masks)
+            method, rule = "fedavg", "fedavg"
         else:
-            server.weights, rule = self.rule.apply(server.weights, deltas, sizes)
+            aggregated, rule = self.rule.apply(server.weights, deltas, sizes)
+            method = self.rule.name
+        if parts and not self.optimizer.is_identity:
+            aggregated = self.optimizer.step(server.weights, aggregated)
+            if self.mask is not None:  # pruned weights stay zero whatever the moments say
+                aggregated = aggregated * self.mask
+            rule += f", server {self.optimizer.name} lr={self.optimizer.lr:g}"
+        server.weights = aggregated
         train_loss = (
             float(np.dot(fedavg_weights(sizes), [p.loss for p in parts])) if parts else math.nan
         )
@@ -372,7 +385,7 @@ class SyncRounds(ServerProtocol):
             r,
             duration_s=server.aggregation_s,
             loss=train_loss,
-            method=rule,
+            method=method,
             detail=f"{n_updates} updates" + ("" if rule == "fedavg" else f", {rule}"),
         )
         self._round = None
@@ -659,7 +672,8 @@ class CloudRounds(ServerProtocol):
     Parameters
     ----------
     rounds: cloud rounds; edges: the edge servers (the cloud's ``downlinks`` are keyed by
-    their index); deadline_s, target_edges: the cloud tier's deadline and over-commitment.
+    their index); deadline_s, target_edges: the cloud tier's deadline and over-commitment;
+    optimizer: the server optimiser applied to the averaged edge models (default: none).
     """
 
     def __init__(
@@ -668,11 +682,13 @@ class CloudRounds(ServerProtocol):
         edges: Iterable[EdgeServer],
         deadline_s: float | None = None,
         target_edges: int | None = None,
+        optimizer: ServerOptimizer | None = None,
     ) -> None:
         self.rounds = rounds
         self.edges = list(edges)
         self.deadline_s = deadline_s
         self.target_edges = target_edges
+        self.optimizer = optimizer or ServerOptimizer()
         self._round: _CloudRound | None = None
 
     @override
@@ -739,7 +755,8 @@ class CloudRounds(ServerProtocol):
         assert rd is not None
         models = sorted((m for m in rd.models if m.weight > 0), key=lambda m: m.edge)
         sizes = [m.weight for m in models]
-        server.weights = fedavg(server.weights, [m.weights - server.weights for m in models], sizes)
+        averaged = fedavg(server.weights, [m.weights - server.weights for m in models], sizes)
+        server.weights = self.optimizer.step(server.weights, averaged) if models else averaged
         loss = (
             float(np.dot(fedavg_weights(sizes), [m.loss for m in models])) if models else math.nan
         )

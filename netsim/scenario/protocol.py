@@ -13,16 +13,39 @@ from netsim.scenario.errors import _FieldError
 # --------------------------------------------------------------------------- server, protocol
 
 
+class ServerOptimizerConfig(_Frozen):
+    """The server optimiser (``netsim/fl/server_optimizers.py``; Reddi et al. 2021): the
+    round's combined update is a pseudo-gradient for "sgd" (``lr`` 1: plain FedAvg),
+    "avgm" (server momentum ``beta1``), "adagrad", "adam" or "yogi" (moments ``beta1``,
+    ``beta2``, adaptivity ``tau``)."""
+
+    name: Literal["sgd", "avgm", "adagrad", "adam", "yogi"] = "sgd"
+    lr: PositiveFloat = 1.0
+    beta1: float = Field(0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(0.99, ge=0.0, lt=1.0)
+    tau: PositiveFloat = 1e-3
+
+
 class ServerConfig(_Frozen):
     """aggregation_s: simulated time to aggregate one round. aggregation: "fedavg", or a
     robust rule against corrupted updates (``netsim/fl/aggregation.py``): "median"
     (coordinate-wise), "trimmed_mean" (``trim_fraction`` of the values cut at each end of
-    every coordinate), "norm_clip" (FedAvg of deltas clipped to L2 norm ``clip_norm``)."""
+    every coordinate), "norm_clip" (FedAvg of deltas clipped to L2 norm ``clip_norm``),
+    "krum" (the update closest to its K - f - 2 nearest others), "multikrum" (the mean of
+    the ``krum_m`` best by Krum's score; default K - f) or "bulyan" (Krum-picked K - 2f,
+    then per coordinate the mean of the K - 4f values closest to their median; needs
+    K >= 4f + 3), with f = ``byzantine`` the corrupted updates to tolerate. optimizer: the
+    server optimiser applied to the combined update."""
 
     aggregation_s: NonNegativeFloat = 0.005
-    aggregation: Literal["fedavg", "median", "trimmed_mean", "norm_clip"] = "fedavg"
+    aggregation: Literal[
+        "fedavg", "median", "trimmed_mean", "norm_clip", "krum", "multikrum", "bulyan"
+    ] = "fedavg"
     trim_fraction: float = Field(0.1, ge=0.0, lt=0.5)
     clip_norm: PositiveFloat = 1.0
+    byzantine: int = Field(0, ge=0)
+    krum_m: int | None = Field(None, ge=1)
+    optimizer: ServerOptimizerConfig = ServerOptimizerConfig()
 
 
 class StalenessConfig(_Frozen):

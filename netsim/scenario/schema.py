@@ -154,6 +154,19 @@ class Scenario(_Frozen):
             if k is not None and k > n:
                 raise _FieldError(f"protocol.{name}", k, f"at most the number of PIUs ({n})")
         p = self.protocol
+        srv = self.server
+        per_round = p.clients_per_round or n
+        needed = {"krum": srv.byzantine + 3, "multikrum": srv.byzantine + 3,
+                  "bulyan": 4 * srv.byzantine + 3}.get(srv.aggregation)  # fmt: skip
+        if needed is not None and per_round < needed:
+            raise _FieldError(
+                "server.byzantine",
+                srv.byzantine,
+                f"at most what {srv.aggregation!r} tolerates with {per_round} updates per "
+                f"round (protocol.clients_per_round or the PIUs): it needs {needed}",
+            )
+        if srv.krum_m is not None and srv.krum_m > per_round:
+            raise _FieldError("server.krum_m", srv.krum_m, f"at most {per_round} updates")
         if p.mode == "fedbuff" and p.buffer_size > (p.concurrency or n):
             raise _FieldError(
                 "protocol.buffer_size",
@@ -242,6 +255,8 @@ class Scenario(_Frozen):
             return
         clashes = {
             "ota.enabled": self.ota.enabled,
+            "server.optimizer": self.server.optimizer.name != "sgd"
+            or self.server.optimizer.lr != 1.0,
             "allocation.method": self.allocation.method != "none",
             "control.kind": self.control.kind != "none",
             "pruning.method": self.pruning.method != "none",

@@ -8,8 +8,11 @@ import torch
 from netsim import Simulation
 from netsim.fl.aggregation import (
     AggregationRule,
+    bulyan,
     clip_norms,
     coordinate_median,
+    krum_scores,
+    multi_krum,
     trimmed_mean,
 )
 from netsim.learn.trainer import TrainJob
@@ -86,3 +89,56 @@ def test_the_server_aggregates_with_the_rule(rule):
 def test_a_robust_rule_needs_digital_updates():
     with pytest.raises(ScenarioError, match=r"server\.aggregation"):
         tiny(server={"aggregation": "median"}, ota={"enabled": True})
+
+
+# Krum, Multi-Krum and Bulyan (Blanchard et al. 2017; El Mhamdi et al. 2018) on scalars,
+# where the squared distances are easy to add by hand.
+SCALARS = [torch.tensor([v]) for v in (0.0, 1.0, 2.0, 3.0, 4.0, 100.0, 101.0)]  # 2 Byzantine
+
+
+def test_krum_scores_and_choice_by_hand():
+    # f = 2, K = 7: each score sums the K - f - 2 = 3 smallest squared distances.
+    # 0: 1 + 4 + 9 = 14; 1: 1 + 1 + 4 = 6; 2: 1 + 1 + 4 = 6; 3: 1 + 1 + 4 = 6;
+    # 4: 1 + 4 + 9 = 14; 100: 1 + 96^2 + 97^2 = 18626; 101: 1 + 97^2 + 98^2 = 19014
+    scores = krum_scores(SCALARS, f=2)
+    assert scores.tolist() == [14.0, 6.0, 6.0, 6.0, 14.0, 18626.0, 19014.0]
+    w, picked = multi_krum(torch.zeros(1), SCALARS, f=2, m=1)
+    assert picked == [1] and w.tolist() == [1.0]  # ties go to the lower index
+    w, picked = multi_krum(torch.zeros(1), SCALARS, f=2, m=5)
+    assert sorted(picked) == [0, 1, 2, 3, 4] and w.tolist() == [2.0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_krum_picks_an_honest_update_with_f_byzantine_out_of_n(seed):
+    # n = 9 > 2f + 2 with f = 3: honest deltas near 1, Byzantine ones colluding far away
+    gen = torch.Generator().manual_seed(seed)
+    honest = [1.0 + 0.1 * torch.randn(20, generator=gen) for _ in range(6)]
+    byzantine = [torch.full((20,), -30.0) + 0.01 * torch.randn(20, generator=gen) for _ in range(3)]
+    updates = byzantine + honest
+    _, picked = multi_krum(torch.zeros(20), updates, f=3, m=1)
+    assert picked[0] >= 3  # an honest one
+
+
+def test_bulyan_by_hand_and_its_condition():
+    # f = 1, K = 7 (>= 4f + 3): theta = 5 picks, each by Krum among those left with
+    # len(left) - 3 neighbours: 7 left: 2 (1+1+4+4 = 10); 6 left: 1 (1+4+9 = 14, ties with 3
+    # to the lower index); 5 left {0,3,4,100,101}: 3 (1+9); 4 left {0,4,100,101}, one
+    # neighbour: 100 (1, tie with 101); 3 left {0,4,101}: no neighbours, the first: 0.
+    # Picked {0,1,2,3,100}; per coordinate the beta = theta - 2f = 3 values closest to
+    # their median 2 are 1, 2, 3: the mean is 2 (the Byzantine pick is trimmed away)
+    w, picked = bulyan(torch.zeros(1), SCALARS, f=1)
+    assert picked == [2, 1, 3, 5, 0]
+    assert w.tolist() == [2.0]
+    with pytest.raises(ValueError, match="needs at least 4f \\+ 3 = 11 updates, got 7"):
+        bulyan(torch.zeros(1), SCALARS, f=2)
+    rule = AggregationRule("bulyan", byzantine=2)
+    w, note = rule.apply(torch.zeros(1), SCALARS, [1] * 7)
+    assert w.tolist() == [3.0] and "median instead" in note  # too few: the median
+
+
+def test_too_many_byzantine_for_the_rule_is_a_named_error():
+    with pytest.raises(ScenarioError, match="server.byzantine = 1 .* it needs 7"):
+        tiny(server={"aggregation": "bulyan", "byzantine": 1})
+    with pytest.raises(ScenarioError, match="server.byzantine = 1 .* it needs 4"):
+        tiny(server={"aggregation": "krum", "byzantine": 1})
+    tiny(server={"aggregation": "krum", "byzantine": 0})  # 3 PIUs: K = 3 > f + 2
