@@ -40,6 +40,7 @@ class Stream(IntEnum):
     DEVICE = 21  # a PIU's drawn device parameters, per (PIU, field)
     HARQ = 22  # transport-block decoding draws of the NR link abstraction, per direction
     BACKHAUL = 23  # a random backhaul graph (small-world mesh)
+    BYZANTINE = 24  # a Byzantine PIU's noise update, per (PIU, round)
 
 
 class Streams:

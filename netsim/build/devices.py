@@ -93,7 +93,13 @@ def device_specs(
             rng = streams.numpy(Stream.DEVICE, k, i)
             values[field] = _draw(getattr(device, field) if own is None else own, rng)
         straggler = device.straggler if c is None or c.straggler is None else c.straggler
-        specs.append(DeviceSpec(name, slowdown=slowdown_distribution(straggler), **values))
+        specs.append(
+            DeviceSpec(
+                name, slowdown=slowdown_distribution(straggler), **values,
+                byzantine=None if c is None else c.byzantine,
+                byzantine_scale=1.0 if c is None else c.byzantine_scale,
+            )
+        )  # fmt: skip
     return specs
 
 

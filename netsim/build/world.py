@@ -28,6 +28,7 @@ from netsim.device.battery import Battery
 from netsim.device.classes import DeviceSpec
 from netsim.device.compute import ComputeModel
 from netsim.fl.aggregation import AggregationRule
+from netsim.fl.byzantine import ByzantineUpdate
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.server_optimizers import ServerOptimizer
 from netsim.learn.datasets import Dataset
@@ -371,6 +372,9 @@ def _piu(
         harvester=build_devices.harvester(s.device, k, w.streams),
         reserve_j=s.device.reserve_j,
         gan=w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
+        byzantine=None
+        if device.byzantine is None
+        else ByzantineUpdate(device.byzantine, device.byzantine_scale),
     )
     ap.attach(k, piu.inbox)
     return piu
@@ -545,7 +549,8 @@ def _start(
                 battery_j=d.battery_j,
                 power_w=dbm_to_w(d.tx_power_dbm),
                 detail=f"class={d.klass} cpu_hz={d.cpu_hz:.6g} "
-                f"cycles_per_sample={d.cycles_per_sample:.6g} kappa={d.kappa:.6g}",
+                f"cycles_per_sample={d.cycles_per_sample:.6g} kappa={d.kappa:.6g}"
+                + ("" if d.byzantine is None else f" byzantine={d.byzantine}"),
             )
     for mover in movers:
         mover.start()

@@ -13,8 +13,9 @@ DEFAULT = "default"  # the class of PIUs no ``[[device.classes]]`` entry claims
 @dataclass(frozen=True)
 class DeviceSpec:
     """One PIU's device: its class and CPU frequency (Hz), cycles per sample, switched
-    capacitance kappa (J / (cycle Hz^2)), transmit power (dBm), battery capacity (J) and
-    straggler slowdown distribution."""
+    capacitance kappa (J / (cycle Hz^2)), transmit power (dBm), battery capacity (J),
+    straggler slowdown distribution and, for a Byzantine PIU, how it corrupts its updates
+    (``netsim.fl.byzantine``: its kind and scale)."""
 
     klass: str
     cpu_hz: float
@@ -23,3 +24,5 @@ class DeviceSpec:
     tx_power_dbm: float
     battery_j: float
     slowdown: SlowdownDistribution
+    byzantine: str | None = None
+    byzantine_scale: float = 1.0

@@ -18,6 +18,7 @@ from netsim.device.availability import Switch
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution
 from netsim.device.harvesting import Harvester
+from netsim.fl.byzantine import ByzantineUpdate
 from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import Trainer, TrainHandle, TrainJob, job_stream_ids
 from netsim.log import EventLog
@@ -125,6 +126,7 @@ class PIU(Node):
         harvester: Harvester | None = None,
         reserve_j: float = 0.0,
         gan: GANAttack | None = None,
+        byzantine: ByzantineUpdate | None = None,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -144,6 +146,7 @@ class PIU(Node):
         self.harvester = harvester
         self.reserve_j = reserve_j
         self.gan = gan  # a malicious PIU's GAN (netsim.privacy.gan)
+        self.byzantine = byzantine  # a Byzantine PIU's corruption of its updates
         self.inbox = simpy.Store(env)
         self.active = True
         self._round: int | None = None
@@ -358,6 +361,9 @@ class PIU(Node):
         local = self._prune(r, result.weights)
         mask = msg.mask if self.mask is None else self.mask
         delta = local - msg.weights
+        if self.byzantine is not None:  # it sends a corrupted update instead
+            gen = self.streams.torch(Stream.BYZANTINE, self.index, *ids)
+            delta = self.byzantine.corrupt(delta, gen)
         # only the update travels on: free the trained weights now, not when the upload ends
         # (with 1,000 PIUs in flight they are 0.8 GB of MLP weights)
         del result, local

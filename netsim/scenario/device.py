@@ -150,7 +150,10 @@ class DeviceClass(_Frozen):
     permutation of the PIUs not yet assigned). Each of cpu_hz, cycles_per_sample, kappa,
     tx_power_dbm and battery_j is a number, a distribution drawn once per PIU (``{dist =
     "uniform", low, high}``, ``{dist = "lognormal", median, sigma}``, ``{dist = "choice",
-    values}``) or absent (the ``[device]`` value); ``straggler`` likewise.
+    values}``) or absent (the ``[device]`` value); ``straggler`` likewise. ``byzantine``:
+    the class's PIUs corrupt every update they send (``netsim/fl/byzantine.py``):
+    "sign_flip" (``-byzantine_scale`` x the delta), "gaussian" (noise of standard deviation
+    ``byzantine_scale`` instead) or "scaled" (``byzantine_scale`` x the delta).
     """
 
     name: str = Field(min_length=1)
@@ -162,6 +165,8 @@ class DeviceClass(_Frozen):
     tx_power_dbm: Value | None = None
     battery_j: Annotated[float, Field(allow_inf_nan=True)] | Drawn | None = None
     straggler: Straggler | None = None
+    byzantine: Literal["sign_flip", "gaussian", "scaled"] | None = None
+    byzantine_scale: PositiveFloat = 1.0
 
     @model_validator(mode="after")
     def _positive(self) -> DeviceClass:

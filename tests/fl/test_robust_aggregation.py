@@ -15,6 +15,7 @@ from netsim.fl.aggregation import (
     multi_krum,
     trimmed_mean,
 )
+from netsim.fl.byzantine import ByzantineUpdate
 from netsim.learn.trainer import TrainJob
 from netsim.scenario import ScenarioError
 from tests.conftest import float32_atol, tiny
@@ -142,3 +143,42 @@ def test_too_many_byzantine_for_the_rule_is_a_named_error():
     with pytest.raises(ScenarioError, match="server.byzantine = 1 .* it needs 4"):
         tiny(server={"aggregation": "krum", "byzantine": 1})
     tiny(server={"aggregation": "krum", "byzantine": 0})  # 3 PIUs: K = 3 > f + 2
+
+
+def test_byzantine_updates_by_hand():
+    d = torch.tensor([0.5, -1.0, 2.0])
+    gen = torch.Generator().manual_seed(0)
+    assert ByzantineUpdate("sign_flip").corrupt(d, gen).tolist() == [-0.5, 1.0, -2.0]
+    assert ByzantineUpdate("scaled", 4.0).corrupt(d, gen).tolist() == [2.0, -4.0, 8.0]
+    big = torch.zeros(200_000)
+    noise = ByzantineUpdate("gaussian", 3.0).corrupt(big, torch.Generator().manual_seed(1))
+    # sample std of n normal draws: relative standard error 1 / sqrt(2n) = 0.16 %; 5 of them
+    assert float(noise.std()) == pytest.approx(3.0, rel=5 / (2 * 200_000) ** 0.5)
+    with pytest.raises(ValueError, match="unknown Byzantine behaviour 'flip'"):
+        ByzantineUpdate("flip")
+
+
+def _byzantine_run(scale: float | None, aggregation: str = "fedavg"):
+    classes = [] if scale is None else [
+        {"name": "bad", "pius": [2], "byzantine": "scaled", "byzantine_scale": scale}
+    ]  # fmt: skip
+    return Simulation(tiny(device={"classes": classes}, server={"aggregation": aggregation})).run()
+
+
+def test_a_byzantine_piu_sends_its_scaled_update_in_a_run():
+    # FedAvg: w_s - w_clean = phi_2 (s - 1) d_2, so the offset at s = 5 is twice that at 3;
+    # each model is rounded to float32 once (<= 6e-8 for weights below 1): 1e-6 covers 3x2
+    clean, three, five = (_byzantine_run(s).weights.double() for s in (None, 3.0, 5.0))
+    torch.testing.assert_close(five - clean, 2 * (three - clean), rtol=0, atol=1e-6)
+    assert float((three - clean).abs().max()) > 1e-3  # it did move the model
+    device = _byzantine_run(3.0).events.query("event == 'device'")
+    assert device.detail.str.endswith("byzantine=scaled").tolist() == [False, False, True]
+
+
+def test_krum_leaves_out_a_boosted_byzantine_update_in_a_run():
+    res = _byzantine_run(1000.0, "krum")
+    detail = res.events.query("event == 'aggregate'").detail.iloc[0]
+    assert detail in (
+        "3 updates, krum: picked [0] of 3 (f = 0)",
+        "3 updates, krum: picked [1] of 3 (f = 0)",
+    )
