@@ -372,6 +372,7 @@ def _piu(
         harvester=build_devices.harvester(s.device, k, w.streams),
         reserve_j=s.device.reserve_j,
         gan=w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
+        prox_mu=s.learning.prox_mu if s.learning.algorithm == "fedprox" else 0.0,
         byzantine=None
         if device.byzantine is None
         else ByzantineUpdate(device.byzantine, device.byzantine_scale),
@@ -571,6 +572,9 @@ def server_protocol(
                 srv.aggregation, srv.trim_fraction, srv.clip_norm, srv.byzantine, srv.krum_m
             ),
             optimizer=server_optimizer(s) if makes_global else None,
+            fednova_momentum=s.learning.optimizer.momentum
+            if s.learning.algorithm == "fednova"
+            else None,
             over_the_air=s.ota.enabled,
             controller=build_learning.controller(s.control, s.learning.local_steps),
             probe_indices=streams.numpy(Stream.PROBE).permutation(len(trainer.train_y))[

@@ -104,13 +104,16 @@ class BatchedTrainer(Trainer):
         self._step = vmap(grad_and_value(loss))
 
     def _execute(self, jobs: list[TrainJob]) -> list[TrainResult]:
-        groups: dict[tuple[int, int, bool], list[int]] = defaultdict(list)
+        groups: dict[tuple[int, int, bool, float], list[int]] = defaultdict(list)
         results: list[TrainResult | None] = [None] * len(jobs)
         for i, job in enumerate(jobs):
             if job.extra is not None:  # a malicious PIU's injected samples: on its own
                 results[i] = self._train(job)
                 continue
-            shape = (job.local_steps, min(self.batch_size, len(job.indices)), job.mask is None)
+            shape = (
+                job.local_steps, min(self.batch_size, len(job.indices)), job.mask is None,
+                job.prox_mu,
+            )  # fmt: skip
             groups[shape].append(i)
         for members in groups.values():
             for start in range(0, len(members), self.chunk_size):
@@ -129,7 +132,8 @@ class BatchedTrainer(Trainer):
             stacked = start.to(self.device).expand(len(jobs), -1)  # (G, P), no copy
         else:
             stacked = torch.stack([job.weights for job in jobs]).to(self.device)
-        leaves = [t.clone() for t in self._per_parameter(stacked)]  # (G, *shape) each
+        anchor = self._per_parameter(stacked)  # (G, *shape) each: the start (FedProx)
+        leaves = [t.clone() for t in anchor]
         params = dict(zip(self._names, leaves, strict=True))
         masks = None  # a group has masks for all its jobs or for none (see _execute)
         if jobs[0].mask is not None:  # shared or per-PIU pruning masks, (G, *shape) each
@@ -141,8 +145,9 @@ class BatchedTrainer(Trainer):
         for step in range(jobs[0].local_steps):
             idx = torch.stack([b[step] for b in batches])  # (G, b)
             grads, loss = self._step(params, self.train_x[idx], self.train_y[idx])
-            for name, leaf in params.items():
-                leaf.grad = grads[name]
+            mu = jobs[0].prox_mu  # a group shares it (see _execute)
+            for (name, leaf), start in zip(params.items(), anchor, strict=True):
+                leaf.grad = grads[name] if not mu else grads[name] + mu * (leaf.detach() - start)
             opt.step()
             if masks is not None:
                 with torch.no_grad():

@@ -71,6 +71,8 @@ class TrainJob:
     mask: shared pruning mask, re-applied after every optimizer step.
     extra: samples the PIU adds to its own for this round, (x normalised (E, C, H, W),
         y (E,)) on the CPU: a malicious PIU's injected samples (netsim.privacy.gan).
+    prox_mu: FedProx's proximal weight mu (Li et al. 2020): every step's gradient gets
+        ``mu (w - w_start)``, the gradient of ``mu/2 ||w - w_start||^2``; 0: plain SGD.
     """
 
     piu: int
@@ -81,6 +83,7 @@ class TrainJob:
     mask: torch.Tensor | None = None  # (P,) bool: pruned weights (False) stay zero
     extra: tuple[torch.Tensor, torch.Tensor] | None = None
     repeat: int = 0
+    prox_mu: float = 0.0
 
     @property
     def stream_ids(self) -> tuple[int, ...]:
@@ -264,12 +267,18 @@ class Trainer:
         opt = self.optimizer.make(list(model.parameters()))
         batches = self._batches(job)
         masks = None if job.mask is None else self._per_parameter(job.mask.to(self.device))
+        anchor = self._per_parameter(job.weights.to(self.device)) if job.prox_mu else None
         losses = []
         for idx in batches:
             opt.zero_grad(set_to_none=True)
             x, y = self._gather(job, idx)
             loss = F.cross_entropy(model(x), y)
             loss.backward()
+            if anchor is not None:  # FedProx: + mu (w - w_start)
+                with torch.no_grad():
+                    for p, p0 in zip(model.parameters(), anchor, strict=True):
+                        assert p.grad is not None  # every parameter is in the loss
+                        p.grad.add_(p - p0, alpha=job.prox_mu)
             opt.step()
             if masks is not None:  # pruned weights stay zero
                 with torch.no_grad():

@@ -51,6 +51,7 @@ class Update:
     num_samples: int  # |D_k|, the FedAvg weight numerator
     loss: float  # mean local training loss
     mask: torch.Tensor | None = None  # (P,) bool: the PIU's own pruning mask (scope "piu")
+    local_steps: int = 0  # the local steps it ran (FedNova normalises by them)
 
 
 @dataclass(frozen=True)

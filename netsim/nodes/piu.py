@@ -127,6 +127,7 @@ class PIU(Node):
         reserve_j: float = 0.0,
         gan: GANAttack | None = None,
         byzantine: ByzantineUpdate | None = None,
+        prox_mu: float = 0.0,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -147,6 +148,7 @@ class PIU(Node):
         self.reserve_j = reserve_j
         self.gan = gan  # a malicious PIU's GAN (netsim.privacy.gan)
         self.byzantine = byzantine  # a Byzantine PIU's corruption of its updates
+        self.prox_mu = prox_mu  # FedProx's proximal weight in local training (0: none)
         self.inbox = simpy.Store(env)
         self.active = True
         self._round: int | None = None
@@ -341,7 +343,7 @@ class PIU(Node):
             return
 
         start = msg.weights if self.mask is None else msg.weights * self.mask
-        job = TrainJob(self.index, r, start, self.indices, steps, mask, extra, repeat)
+        job = TrainJob(self.index, r, start, self.indices, steps, mask, extra, repeat, self.prox_mu)
         self._jobs_on_version[r] = repeat + 1
         self._job = self.trainer.submit(job)
         self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")
@@ -376,7 +378,9 @@ class PIU(Node):
                 bits=payload.bits + msg.weights.numel(),
                 encoding=f"{payload.encoding}+mask",
             )
-        update = Update(r, self.index, payload, self.num_samples, loss, mask=self.mask)
+        update = Update(
+            r, self.index, payload, self.num_samples, loss, mask=self.mask, local_steps=steps
+        )
         self._unsent = r  # an interruption before the hand-over undoes the compression state
         delivered = yield from self._transmit(update)
         self._unsent = None

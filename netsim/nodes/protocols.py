@@ -38,7 +38,14 @@ import torch
 from typing_extensions import override
 
 from netsim.compress.pruning import PruningSchedule, prune_level
-from netsim.fl.aggregation import AggregationRule, fedavg, fedavg_weights, masked_fedavg
+from netsim.fl.aggregation import (
+    AggregationRule,
+    fedavg,
+    fedavg_weights,
+    fednova,
+    fednova_scale,
+    masked_fedavg,
+)
 from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
 from netsim.fl.controllers import Controller, RoundControl
 from netsim.fl.protocols import Asynchronous, Synchronous
@@ -85,6 +92,7 @@ class Part:
     loss: float
     pius: tuple[int, ...]
     mask: torch.Tensor | None = None  # (P,) bool: entries it carries (a PIU's own pruning)
+    steps: int = 0  # the local steps behind it (a PIU's update; FedNova)
 
 
 class ServerProtocol(ABC):
@@ -181,6 +189,8 @@ class SyncRounds(ServerProtocol):
         always use masked FedAvg.
     optimizer: the server optimiser applied to the combined update (FedAvgM, FedAdagrad,
         FedAdam, FedYogi; default plain FedAvg).
+    fednova_momentum: FedNova's normalised averaging (Wang et al. 2020) of updates from
+        local SGD with this momentum, instead of the rule (None: the rule).
     over_the_air: the APs aggregate over the air.
     controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM, AdaQuantFL)
         and the training samples its loss is measured on.
@@ -194,6 +204,7 @@ class SyncRounds(ServerProtocol):
         *,
         rule: AggregationRule | None = None,
         optimizer: ServerOptimizer | None = None,
+        fednova_momentum: float | None = None,
         over_the_air: bool = False,
         controller: Controller | None = None,
         probe_indices: np.ndarray | None = None,
@@ -204,6 +215,7 @@ class SyncRounds(ServerProtocol):
         self.rounds = settings.rounds
         self.rule = rule or AggregationRule()
         self.optimizer = optimizer or ServerOptimizer()
+        self.fednova_momentum = fednova_momentum
         self.over_the_air = over_the_air
         self.controller = controller
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
@@ -308,7 +320,9 @@ class SyncRounds(ServerProtocol):
         mask = self.mask if msg.mask is None else msg.mask
         if mask is not None:  # scatter the unpruned entries back
             delta = torch.zeros(mask.numel(), dtype=delta.dtype).masked_scatter(mask, delta)
-        rd.parts.append(Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask))
+        rd.parts.append(
+            Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask, msg.local_steps)
+        )
         if server.attacker is not None:
             server.attacker.see_update(server.env.now, msg, delta)
         server.last_bits[msg.piu] = msg.payload.bits
@@ -367,6 +381,10 @@ class SyncRounds(ServerProtocol):
             masks = [everything if p.mask is None else p.mask for p in parts]
             aggregated = masked_fedavg(server.weights, deltas, sizes, masks)
             method, rule = "fedavg", "fedavg"
+        elif self.fednova_momentum is not None:
+            scales = [fednova_scale(p.steps, self.fednova_momentum) for p in parts]
+            aggregated = fednova(server.weights, deltas, sizes, scales)
+            method, rule = "fednova", "fednova"
         else:
             aggregated, rule = self.rule.apply(server.weights, deltas, sizes)
             method = self.rule.name

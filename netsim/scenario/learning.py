@@ -60,7 +60,13 @@ class OptimizerConfig(_Frozen):
 
 class LearningConfig(_Frozen):
     """The data set, its split and partition over the PIUs, the model, the optimiser and
-    the local training (steps, batch size, device, sequential or batched trainer)."""
+    the local training (steps, batch size, device, sequential or batched trainer).
+
+    algorithm: "fedavg"; "fedprox" (Li et al. 2020: local steps minimise the loss plus
+    ``prox_mu / 2 ||w - w_global||^2``); "fednova" (Wang et al. 2020: the server
+    normalises each update by its local steps, ``w + tau_eff sum p_k delta_k / a_k``;
+    local SGD, with or without momentum).
+    """
 
     dataset: str = "mnist5k"
     data_path: FilePath | None = None  # folder of "mnist" (IDX) or "cifar10" (pickle) files
@@ -76,6 +82,8 @@ class LearningConfig(_Frozen):
     # "auto": as many as fit a bounded working set (netsim.learn.batched.auto_chunk_size).
     trainer: Literal["sequential", "batched"] = "sequential"
     batch_clients: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    algorithm: Literal["fedavg", "fedprox", "fednova"] = "fedavg"
+    prox_mu: NonNegativeFloat = 0.01
 
     @model_validator(mode="after")
     def _known_names(self) -> LearningConfig:
@@ -87,6 +95,13 @@ class LearningConfig(_Frozen):
             raise _FieldError("data_path", None, f"the folder holding the {self.dataset} files")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise _FieldError("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+        if self.algorithm == "fednova" and self.optimizer.name != "sgd":
+            raise _FieldError(
+                "algorithm",
+                "fednova",
+                f"used with optimizer.name = 'sgd', not {self.optimizer.name!r} (FedNova "
+                "normalises by the steps of local SGD)",
+            )
         return self
 
 

@@ -131,6 +131,7 @@ class Scenario(_Frozen):
             raise _FieldError("control.kind", "adaquantfl", "used with compression.method = 'qsgd'")
         self._check_attack()
         self._check_protocol()
+        self._check_algorithm()
         self._check_hierarchy()
         self._check_mobility()
         self._check_device_classes()
@@ -242,6 +243,24 @@ class Scenario(_Frozen):
                 "server",
                 "'piu' with [hierarchy] (each edge server would prune its own mask)",
             )
+
+    def _check_algorithm(self) -> None:
+        """FedNova re-weights digital FedAvg updates of synchronous rounds."""
+        if self.learning.algorithm != "fednova":
+            return
+        clashes = (
+            ("protocol.mode", self.protocol.mode, self.protocol.mode != "sync"),
+            ("ota.enabled", self.ota.enabled, self.ota.enabled),
+            ("server.aggregation", self.server.aggregation, self.server.aggregation != "fedavg"),
+            ("pruning.scope", self.pruning.scope,
+             self.pruning.method != "none" and self.pruning.scope == "piu"),
+        )  # fmt: skip
+        for name, value, clash in clashes:
+            if clash:
+                raise _FieldError(
+                    name, value, "its default with learning.algorithm = 'fednova' (it "
+                    "normalises the digital updates of synchronous FedAvg rounds)",
+                )  # fmt: skip
 
     def _check_protocol(self) -> None:
         p = self.protocol
