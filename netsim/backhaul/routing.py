@@ -9,7 +9,7 @@ Routes are shortest paths on latency (networkx), or the ``paths`` given.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -34,7 +34,7 @@ class RoutedBackhaul:
         self,
         env: simpy.Environment,
         graph: nx.Graph,
-        paths: dict[tuple[str, str], Sequence[str]] | None = None,
+        paths: Mapping[tuple[str, str], Sequence[str]] | None = None,
     ) -> None:
         self.env = env
         self.graph = graph

@@ -151,11 +151,16 @@ def backhaul_graph(
 
 def check_background(cfg: BackhaulConfig, graph: nx.Graph) -> None:
     """Every ``[[backhaul.background]]`` flow's ends are nodes (or its link an edge) of the
-    routed backhaul ``graph``, and every outage's link an edge; a :class:`ScenarioError`
-    naming the field otherwise."""
+    routed backhaul ``graph``, every outage's and failure's link an edge and every given
+    path a walk along edges; a :class:`ScenarioError` naming the field otherwise."""
     for i, o in enumerate(cfg.outages):
         if not graph.has_edge(o.link[0], o.link[1]):
             raise field_error(f"backhaul.outages[{i}].link", o.link, problem=_no_link(graph))
+    for i, path in enumerate(cfg.paths):
+        missing = [[u, v] for u, v in zip(path, path[1:]) if not graph.has_edge(u, v)]
+        if len(path) < 2 or missing:
+            problem = f"{missing[0]} is not a backhaul link" if missing else "at least 2 nodes"
+            raise field_error(f"backhaul.paths[{i}]", path, problem=problem)
     for i, link in enumerate(cfg.failures.links or [] if cfg.failures else []):
         if len(link) != 2 or not graph.has_edge(link[0], link[1]):
             raise field_error(f"backhaul.failures.links[{i}]", link, problem=_no_link(graph))

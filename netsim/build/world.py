@@ -128,7 +128,8 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     signalling = Signalling()
     plan = _Spectrum.build(s, air, env, streams)
     graph = backhaul_graph(s.backhaul, n_aps, streams, s.topology)
-    routed = None if graph is None else RoutedBackhaul(env, graph)
+    given = {(p[0], p[-1]): tuple(p) for p in s.backhaul.paths}
+    routed = None if graph is None else RoutedBackhaul(env, graph, given)
     traffic = [] if routed is None else background(s.backhaul, routed, env, streams)
     tiers = _Tiers.build(s, env, graph, n_aps, server_inbox)
     wiring = _Wiring(s, env, log, streams, air, data, tiers, signalling, plan, routed)

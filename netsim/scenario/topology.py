@@ -269,6 +269,10 @@ class BackhaulConfig(_Frozen):
         ``link_down`` / ``link_up`` of node ``u-v``, role ``backhaul``).
     failures: ``[backhaul.failures]`` random link failures (routed kinds only; logged the
         same way; overlapping with a scheduled one, the link is down until both end).
+    paths: routes given instead of the shortest-latency ones, each a node list from its
+        source to its destination (``["ap0", "sw0", "core", "server"]``; the reverse
+        direction follows it backwards unless given too); while one of its links is down,
+        the shortest route that is up.
     """
 
     kind: Literal["star", "tree", "ring", "mesh", "file"] = "star"
@@ -281,6 +285,7 @@ class BackhaulConfig(_Frozen):
     background: list[BackgroundFlow] = []
     outages: list[LinkOutage] = []
     failures: LinkFailures | None = None
+    paths: list[list[str]] = []
 
     @model_validator(mode="after")
     def _routed(self) -> BackhaulConfig:
@@ -290,7 +295,8 @@ class BackhaulConfig(_Frozen):
             )
         failures = [] if self.failures is None else [self.failures]
         for name, items in (
-            ("background", self.background), ("outages", self.outages), ("failures", failures)
+            ("background", self.background), ("outages", self.outages), ("failures", failures),
+            ("paths", self.paths),
         ):  # fmt: skip
             if items and self.kind == "star":
                 raise _FieldError(

@@ -13,6 +13,7 @@ import simpy
 from netsim.backhaul import graphs
 from netsim.backhaul.flows import FlowNetwork, max_min_rates
 from netsim.backhaul.routing import RoutedBackhaul
+from netsim.scenario import ScenarioError
 
 
 def test_max_min_by_hand_three_links_four_flows():
@@ -447,3 +448,19 @@ def test_random_failures_in_a_run_are_logged_and_replayed_by_the_seed():
     assert {"link_down", "link_up"} <= set(links.event)
     assert set(links.node) <= {"ap0-ap1", "ap0-core", "ap1-core", "core-server"}
     pd.testing.assert_frame_equal(first, Simulation(scenario).run().events)
+
+
+def test_a_given_path_is_taken_instead_of_the_shortest():
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    # a ring of two APs with the core at both: ap0's shortest way is its own link; the
+    # path given goes round through ap1 (and back the same way)
+    topology = {**tiny().topology.model_dump(), "ap_positions_m": [[0.0, 0.0], [30.0, 0.0]]}
+    backhaul = {"kind": "ring", "paths": [["ap0", "ap1", "core", "server"]]}
+    ev = Simulation(tiny(topology=topology, backhaul=backhaul)).run().events
+    routes = set(ev.loc[ev.event.isin(["fwd_end", "send_end"]), "route"].dropna())
+    assert "ap0>ap1>core>server" in routes and "server>core>ap1>ap0" in routes
+    assert "ap0>core>server" not in routes
+    with pytest.raises(ScenarioError, match=r"backhaul.paths\[0\] .*\['ap0', 'server'\] is not"):
+        Simulation(tiny(topology=topology, backhaul={"kind": "ring", "paths": [["ap0", "server"]]}))
