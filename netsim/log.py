@@ -91,7 +91,9 @@ class RoundRecord:
     ``tier``: "global" for the model versions of the federation (the server of flat FL, the
     cloud of hierarchical FL), "edge" for an edge server's aggregation of its own PIUs
     (hierarchical FL, ``node`` names it; its ``uplink_bits`` and ``energy_j`` are its PIUs'
-    since its previous row). The rows of one tier add up to the run.
+    since its previous row). The rows of one tier add up to the run. ``epsilon``: with
+    differential privacy, the privacy spent by the end of the round at the scenario's
+    delta (NaN without).
     """
 
     round: int
@@ -111,6 +113,7 @@ class RoundRecord:
     test_accuracy: float
     tier: str = "global"
     node: str = "server"
+    epsilon: float = math.nan
 
     @property
     def duration_s(self) -> float:

@@ -41,6 +41,7 @@ class Stream(IntEnum):
     HARQ = 22  # transport-block decoding draws of the NR link abstraction, per direction
     BACKHAUL = 23  # a random backhaul graph (small-world mesh)
     BYZANTINE = 24  # a Byzantine PIU's noise update, per (PIU, round)
+    DP = 25  # the Gaussian noise of differentially private aggregation, per round
 
 
 class Streams:

@@ -38,6 +38,11 @@ def preflight(scenario: Scenario) -> tuple[int, int]:
             "radio.link = 'nr': the NR link abstraction runs on Sionna, which is not "
             "installed; pip install 'netsim[sionna]' (or use radio.link = 'shannon')"
         )
+    if s.dp.level != "none" and find_spec("opacus") is None:
+        raise ScenarioError(
+            f"dp.level = {s.dp.level!r}: the privacy accounting runs on Opacus, which is not "
+            "installed; pip install 'netsim[dp]'"
+        )
     graph = backhaul_graph(s.backhaul, n_aps, Streams(s.seed), s.topology)
     if graph is not None:
         check_background(s.backhaul, graph)

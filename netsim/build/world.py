@@ -29,6 +29,7 @@ from netsim.device.classes import DeviceSpec
 from netsim.device.compute import ComputeModel
 from netsim.fl.aggregation import AggregationRule
 from netsim.fl.byzantine import ByzantineUpdate
+from netsim.fl.dp import PrivacyAccountant
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.server_optimizers import ServerOptimizer
 from netsim.learn.datasets import Dataset
@@ -40,7 +41,14 @@ from netsim.nodes.link import Backhaul, RoutedLink, WiredLink
 from netsim.nodes.messages import OTAReady
 from netsim.nodes.mobility import Mobility
 from netsim.nodes.piu import PIU
-from netsim.nodes.protocols import CloudRounds, FedAsync, FedBuff, ServerProtocol, SyncRounds
+from netsim.nodes.protocols import (
+    ClientDP,
+    CloudRounds,
+    FedAsync,
+    FedBuff,
+    ServerProtocol,
+    SyncRounds,
+)
 from netsim.nodes.server import Server
 from netsim.nodes.signalling import Signalling
 from netsim.privacy.attacker import Attacker
@@ -576,6 +584,13 @@ def server_protocol(
             fednova_momentum=s.learning.optimizer.momentum
             if s.learning.algorithm == "fednova"
             else None,
+            dp=None
+            if s.dp.level == "none"
+            else ClientDP(
+                s.dp.clip_norm,
+                s.dp.noise_multiplier,
+                PrivacyAccountant(s.dp.delta, s.dp.accountant),
+            ),
             over_the_air=s.ota.enabled,
             controller=build_learning.controller(s.control, s.learning.local_steps),
             probe_indices=streams.numpy(Stream.PROBE).permutation(len(trainer.train_y))[

@@ -48,6 +48,7 @@ from netsim.fl.aggregation import (
 )
 from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
 from netsim.fl.controllers import Controller, RoundControl
+from netsim.fl.dp import PrivacyAccountant, dp_fedavg
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.selection import select_best, select_round_robin, select_uniform
 from netsim.fl.server_optimizers import ServerOptimizer
@@ -77,6 +78,7 @@ class Outcome:
     notices: dict[str, set[int]]
     train_loss: float
     contributors: frozenset[int] = frozenset()
+    epsilon: float = math.nan  # differential privacy spent so far (DP-FedAvg), at its delta
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,17 @@ class _Round:
     parts: list[Part] = field(default_factory=list)
     notices: dict[str, set[int]] = field(default_factory=_no_notices)
     late: list[int] = field(default_factory=list)
+    population: int = 0  # PIUs in the federation at the start (DP's sampling rate)
+
+
+@dataclass
+class ClientDP:
+    """Client-level DP-FedAvg's settings (netsim/fl/dp.py): clip norm C, noise multiplier
+    z, and the accountant of the rounds so far."""
+
+    clip_norm: float
+    noise_multiplier: float
+    accountant: PrivacyAccountant
 
 
 class SyncRounds(ServerProtocol):
@@ -191,6 +204,9 @@ class SyncRounds(ServerProtocol):
         FedAdam, FedYogi; default plain FedAvg).
     fednova_momentum: FedNova's normalised averaging (Wang et al. 2020) of updates from
         local SGD with this momentum, instead of the rule (None: the rule).
+    dp: client-level DP-FedAvg (McMahan et al. 2018) instead of the rule: each delta
+        clipped, Gaussian noise, the fixed denominator of the round's selected count; the
+        accountant's epsilon goes to the round's record.
     over_the_air: the APs aggregate over the air.
     controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM, AdaQuantFL)
         and the training samples its loss is measured on.
@@ -205,6 +221,7 @@ class SyncRounds(ServerProtocol):
         rule: AggregationRule | None = None,
         optimizer: ServerOptimizer | None = None,
         fednova_momentum: float | None = None,
+        dp: ClientDP | None = None,
         over_the_air: bool = False,
         controller: Controller | None = None,
         probe_indices: np.ndarray | None = None,
@@ -216,6 +233,7 @@ class SyncRounds(ServerProtocol):
         self.rule = rule or AggregationRule()
         self.optimizer = optimizer or ServerOptimizer()
         self.fednova_momentum = fednova_momentum
+        self.dp = dp
         self.over_the_air = over_the_air
         self.controller = controller
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
@@ -284,7 +302,7 @@ class SyncRounds(ServerProtocol):
         if limit_s is not None and not self.over_the_air:
             deadline = Deadline(server.env, limit_s)
         pending = set(by_ap) if self.over_the_air else set(selected)
-        self._round = _Round(t_start, selected, pending, deadline)
+        self._round = _Round(t_start, selected, pending, deadline, population=len(server.members()))
 
     @override
     def receive(self, server: Server, msg: object) -> bool:
@@ -375,12 +393,23 @@ class SyncRounds(ServerProtocol):
         assert rd is not None
         parts = [p for p in rd.parts if p.weight > 0]
         sizes = [p.weight for p in parts]
+        epsilon = math.nan
         deltas = [p.delta for p in parts]
         if any(p.mask is not None for p in parts):  # sub-models: average what each carries
             everything = torch.ones_like(server.weights, dtype=torch.bool)
             masks = [everything if p.mask is None else p.mask for p in parts]
             aggregated = masked_fedavg(server.weights, deltas, sizes, masks)
             method, rule = "fedavg", "fedavg"
+        elif self.dp is not None:
+            dp = self.dp
+            gen = server.streams.torch(Stream.DP, r, *server.stream_key)
+            selected = max(len(rd.selected), 1)
+            aggregated, clipped = dp_fedavg(
+                server.weights, deltas, dp.clip_norm, dp.noise_multiplier, selected, gen
+            )
+            epsilon = dp.accountant.step(dp.noise_multiplier, selected / max(rd.population, 1))
+            method = "dp_fedavg"
+            rule = f"dp_fedavg: {clipped} clipped to {dp.clip_norm:g}, epsilon {epsilon:.4g}"
         elif self.fednova_momentum is not None:
             scales = [fednova_scale(p.steps, self.fednova_momentum) for p in parts]
             aggregated = fednova(server.weights, deltas, sizes, scales)
@@ -409,7 +438,7 @@ class SyncRounds(ServerProtocol):
         self._round = None
         return Outcome(
             rd.t_start_s, len(rd.selected), n_updates, len(rd.late), rd.notices, train_loss,
-            frozenset(_pius_of(parts)),
+            frozenset(_pius_of(parts)), epsilon,
         )  # fmt: skip
 
     def _select(self, server: Server, r: int, active: list[int]) -> list[int]:

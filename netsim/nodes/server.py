@@ -265,6 +265,7 @@ class Server(Node):
             test_accuracy=accuracy,
             tier=self.tier,
             node=self.name,
+            epsilon=outcome.epsilon,
         )
         self.records.append(record)
         if self.on_round is not None:

@@ -152,3 +152,19 @@ class AttackConfig(_Frozen):
         if self.rounds is not None or self.method == "gan":
             return self.rounds
         return (0,)
+
+
+class DPConfig(_Frozen):
+    """Differential privacy (``netsim/fl/dp.py``). level "none", or "client": DP-FedAvg
+    (McMahan et al. 2018): the server clips each update to L2 norm ``clip_norm`` C, adds
+    Gaussian noise of standard deviation ``noise_multiplier`` z x C to their sum and divides
+    by the round's selected count; Opacus's ``accountant`` ("rdp" or "prv") composes the
+    rounds (sampling rate: selected / PIUs in the federation) and the rounds table gets
+    epsilon at ``delta`` after each round. Synchronous digital FedAvg with uniform
+    selection only (the accounting assumes a uniform sample)."""
+
+    level: Literal["none", "client"] = "none"
+    noise_multiplier: NonNegativeFloat = 1.0
+    clip_norm: PositiveFloat = 1.0
+    delta: float = Field(1e-5, gt=0, lt=1)
+    accountant: Literal["rdp", "prv"] = "rdp"

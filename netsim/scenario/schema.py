@@ -12,7 +12,7 @@ from netsim.scenario.base import ScenarioError, _Frozen
 from netsim.scenario.compression import Compression, ControlConfig, NoCompression, PruningConfig
 from netsim.scenario.device import DeviceConfig, MobilityConfig
 from netsim.scenario.errors import _FieldError, _format_errors, _strip_none, _user_path
-from netsim.scenario.learning import AttackConfig, LearningConfig
+from netsim.scenario.learning import AttackConfig, DPConfig, LearningConfig
 from netsim.scenario.overrides import apply_overrides
 from netsim.scenario.protocol import HierarchyConfig, ProtocolConfig, ServerConfig
 from netsim.scenario.radio import AllocationConfig, OTAConfig, RadioConfig
@@ -41,6 +41,7 @@ class Scenario(_Frozen):
     allocation: AllocationConfig = AllocationConfig()
     learning: LearningConfig = LearningConfig()
     attack: AttackConfig = AttackConfig()
+    dp: DPConfig = DPConfig()
     mobility: MobilityConfig = MobilityConfig()
 
     @model_validator(mode="after")
@@ -132,6 +133,7 @@ class Scenario(_Frozen):
         self._check_attack()
         self._check_protocol()
         self._check_algorithm()
+        self._check_dp()
         self._check_hierarchy()
         self._check_mobility()
         self._check_device_classes()
@@ -243,6 +245,29 @@ class Scenario(_Frozen):
                 "server",
                 "'piu' with [hierarchy] (each edge server would prune its own mask)",
             )
+
+    def _check_dp(self) -> None:
+        """Client-level DP-FedAvg replaces the aggregation of synchronous digital rounds of
+        a uniform sample (what its accounting assumes)."""
+        if self.dp.level == "none":
+            return
+        p = self.protocol
+        clashes = (
+            ("protocol.mode", p.mode, p.mode != "sync", "'sync'"),
+            ("protocol.selection", p.selection, p.selection != "random", "'random' (uniform)"),
+            ("protocol.target_updates", p.target_updates, p.target_updates is not None, "unset"),
+            ("ota.enabled", self.ota.enabled, self.ota.enabled, "false"),
+            ("server.aggregation", self.server.aggregation,
+             self.server.aggregation != "fedavg", "'fedavg'"),
+            ("learning.algorithm", self.learning.algorithm,
+             self.learning.algorithm == "fednova", "not 'fednova'"),
+            ("pruning.scope", self.pruning.scope,
+             self.pruning.method != "none" and self.pruning.scope == "piu", "'server'"),
+            ("hierarchy", "[hierarchy]", self.hierarchy is not None, "absent"),
+        )  # fmt: skip
+        for name, value, clash, allowed in clashes:
+            if clash:
+                raise _FieldError(name, value, f"{allowed} with dp.level = {self.dp.level!r}")
 
     def _check_algorithm(self) -> None:
         """FedNova re-weights digital FedAvg updates of synchronous rounds."""
