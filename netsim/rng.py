@@ -42,6 +42,7 @@ class Stream(IntEnum):
     BACKHAUL = 23  # a random backhaul graph (small-world mesh)
     BYZANTINE = 24  # a Byzantine PIU's noise update, per (PIU, round)
     DP = 25  # the Gaussian noise of differentially private aggregation, per round
+    DP_SGD = 26  # DP-SGD's gradient noise in local training, per (PIU, round)
 
 
 class Streams:

@@ -29,7 +29,7 @@ from netsim.device.classes import DeviceSpec
 from netsim.device.compute import ComputeModel
 from netsim.fl.aggregation import AggregationRule
 from netsim.fl.byzantine import ByzantineUpdate
-from netsim.fl.dp import PrivacyAccountant
+from netsim.fl.dp import PrivacyAccountant, SampleLevelAccounting
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.server_optimizers import ServerOptimizer
 from netsim.learn.datasets import Dataset
@@ -382,6 +382,7 @@ def _piu(
         reserve_j=s.device.reserve_j,
         gan=w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
         prox_mu=s.learning.prox_mu if s.learning.algorithm == "fedprox" else 0.0,
+        dp_sgd=(s.dp.clip_norm, s.dp.noise_multiplier) if s.dp.level == "sample" else None,
         byzantine=None
         if device.byzantine is None
         else ByzantineUpdate(device.byzantine, device.byzantine_scale),
@@ -584,8 +585,13 @@ def server_protocol(
             fednova_momentum=s.learning.optimizer.momentum
             if s.learning.algorithm == "fednova"
             else None,
+            sample_dp=SampleLevelAccounting(
+                s.dp.noise_multiplier, s.learning.batch_size, s.dp.delta, s.dp.accountant
+            )
+            if s.dp.level == "sample"
+            else None,
             dp=None
-            if s.dp.level == "none"
+            if s.dp.level != "client"
             else ClientDP(
                 s.dp.clip_norm,
                 s.dp.noise_multiplier,

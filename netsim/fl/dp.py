@@ -80,3 +80,35 @@ class PrivacyAccountant:
         """Compose one more mechanism; epsilon of all so far."""
         self._accountant.step(noise_multiplier=noise_multiplier, sample_rate=sample_rate)
         return float(self._accountant.get_epsilon(delta=self.delta))
+
+
+@dataclass
+class SampleLevelAccounting:
+    """DP-SGD's privacy per PIU (Abadi et al. 2016): every local step of PIU k is a
+    sampled Gaussian mechanism on its own data with sampling rate ``B / n_k`` and noise
+    multiplier z; one accountant per PIU composes the steps of the updates the server
+    received. ``epsilon()`` is the largest over the PIUs (the worst-off PIU's samples).
+    The mini-batches are slices of a shuffled order, not Poisson samples: the usual
+    approximation of DP-SGD's accounting."""
+
+    noise_multiplier: float
+    batch_size: int
+    delta: float
+    method: str = "rdp"
+    _per_piu: dict[int, PrivacyAccountant] = field(default_factory=dict, repr=False)
+    _epsilon: dict[int, float] = field(default_factory=dict, repr=False)
+
+    def spend(self, piu: int, samples: int, steps: int) -> None:
+        """PIU ``piu`` (``samples`` = n_k) released an update of ``steps`` DP-SGD steps."""
+        acc = self._per_piu.get(piu)
+        if acc is None:
+            acc = self._per_piu[piu] = PrivacyAccountant(self.delta, self.method)
+        rate = min(self.batch_size, samples) / samples
+        for _ in range(steps):
+            epsilon = acc.step(self.noise_multiplier, rate)
+        if steps:
+            self._epsilon[piu] = epsilon
+
+    def epsilon(self) -> float:
+        """The largest epsilon of any PIU so far (0 before any release)."""
+        return max(self._epsilon.values(), default=0.0)

@@ -107,7 +107,8 @@ class BatchedTrainer(Trainer):
         groups: dict[tuple[int, int, bool, float], list[int]] = defaultdict(list)
         results: list[TrainResult | None] = [None] * len(jobs)
         for i, job in enumerate(jobs):
-            if job.extra is not None:  # a malicious PIU's injected samples: on its own
+            if job.extra is not None or job.dp_sgd is not None:  # injected samples, DP-SGD
+                # (per-sample clipping inside a vmap over clients): one job at a time
                 results[i] = self._train(job)
                 continue
             shape = (

@@ -73,6 +73,9 @@ class TrainJob:
         y (E,)) on the CPU: a malicious PIU's injected samples (netsim.privacy.gan).
     prox_mu: FedProx's proximal weight mu (Li et al. 2020): every step's gradient gets
         ``mu (w - w_start)``, the gradient of ``mu/2 ||w - w_start||^2``; 0: plain SGD.
+    dp_sgd: (clip norm C, noise multiplier z) of DP-SGD (Abadi et al. 2016): every
+        step's per-sample gradients are clipped to C, summed, given ``N(0, z^2 C^2 I)`` noise
+        (keyed by (PIU, round)) and divided by the batch size; None: plain gradients.
     """
 
     piu: int
@@ -84,6 +87,7 @@ class TrainJob:
     extra: tuple[torch.Tensor, torch.Tensor] | None = None
     repeat: int = 0
     prox_mu: float = 0.0
+    dp_sgd: tuple[float, float] | None = None
 
     @property
     def stream_ids(self) -> tuple[int, ...]:
@@ -268,12 +272,21 @@ class Trainer:
         batches = self._batches(job)
         masks = None if job.mask is None else self._per_parameter(job.mask.to(self.device))
         anchor = self._per_parameter(job.weights.to(self.device)) if job.prox_mu else None
+        noise = (
+            None
+            if job.dp_sgd is None
+            else self.streams.torch(Stream.DP_SGD, job.piu, *job.stream_ids)
+        )
         losses = []
         for idx in batches:
             opt.zero_grad(set_to_none=True)
             x, y = self._gather(job, idx)
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
+            if job.dp_sgd is None:
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+            else:
+                assert noise is not None
+                loss = self._private_gradients(x, y, *job.dp_sgd, noise)
             if anchor is not None:  # FedProx: + mu (w - w_start)
                 with torch.no_grad():
                     for p, p0 in zip(model.parameters(), anchor, strict=True):
@@ -287,6 +300,36 @@ class Trainer:
             losses.append(loss.detach())
         weights = parameters_to_vector(model.parameters()).detach().cpu().clone()
         return TrainResult(weights, float(torch.stack(losses).mean()), sum(len(b) for b in batches))
+
+    def _private_gradients(
+        self, x: torch.Tensor, y: torch.Tensor, clip_norm: float, z: float, gen: torch.Generator
+    ) -> torch.Tensor:
+        """DP-SGD's gradient into each parameter's ``.grad`` (Abadi et al. 2016): per-sample
+        gradients (torch.func: vmap of grad over the batch) clipped to L2 norm ``clip_norm``
+        over all parameters, summed, plus ``N(0, z^2 C^2 I)``, over the batch size B.
+        Returns the batch's mean loss (detached)."""
+        from torch.func import functional_call, grad, vmap
+
+        model = self.model
+        params = {n: p.detach() for n, p in model.named_parameters()}
+        buffers = {n: b.detach() for n, b in model.named_buffers()}
+
+        def sample_loss(
+            p: dict[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor
+        ) -> torch.Tensor:
+            out = functional_call(model, (p, buffers), (xs[None],))
+            return F.cross_entropy(out, ys[None])
+
+        per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, x, y)  # (B, *shape)
+        squares = sum(g.reshape(len(y), -1).pow(2).sum(1) for g in per_sample.values())
+        scale = (clip_norm / (squares.sqrt() + 1e-12)).clamp(max=1.0)  # (B,)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                g = per_sample[name]
+                summed = (g * scale.reshape(-1, *[1] * (g.dim() - 1))).sum(0)
+                noise = torch.randn(summed.shape, generator=gen).to(summed.device)
+                p.grad = (summed + z * clip_norm * noise) / len(y)
+            return F.cross_entropy(model(x), y)
 
     def _batches(self, job: TrainJob) -> list[torch.Tensor]:
         """Mini-batches of the PIU's samples, keyed by (PIU, round): successive slices of a

@@ -128,6 +128,7 @@ class PIU(Node):
         gan: GANAttack | None = None,
         byzantine: ByzantineUpdate | None = None,
         prox_mu: float = 0.0,
+        dp_sgd: tuple[float, float] | None = None,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -149,6 +150,7 @@ class PIU(Node):
         self.gan = gan  # a malicious PIU's GAN (netsim.privacy.gan)
         self.byzantine = byzantine  # a Byzantine PIU's corruption of its updates
         self.prox_mu = prox_mu  # FedProx's proximal weight in local training (0: none)
+        self.dp_sgd = dp_sgd  # DP-SGD's (clip norm, noise multiplier) in local training
         self.inbox = simpy.Store(env)
         self.active = True
         self._round: int | None = None
@@ -343,7 +345,10 @@ class PIU(Node):
             return
 
         start = msg.weights if self.mask is None else msg.weights * self.mask
-        job = TrainJob(self.index, r, start, self.indices, steps, mask, extra, repeat, self.prox_mu)
+        job = TrainJob(
+            self.index, r, start, self.indices, steps, mask, extra, repeat, self.prox_mu,
+            self.dp_sgd,
+        )  # fmt: skip
         self._jobs_on_version[r] = repeat + 1
         self._job = self.trainer.submit(job)
         self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")

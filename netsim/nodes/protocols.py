@@ -48,7 +48,7 @@ from netsim.fl.aggregation import (
 )
 from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
 from netsim.fl.controllers import Controller, RoundControl
-from netsim.fl.dp import PrivacyAccountant, dp_fedavg
+from netsim.fl.dp import PrivacyAccountant, SampleLevelAccounting, dp_fedavg
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.selection import select_best, select_round_robin, select_uniform
 from netsim.fl.server_optimizers import ServerOptimizer
@@ -207,6 +207,8 @@ class SyncRounds(ServerProtocol):
     dp: client-level DP-FedAvg (McMahan et al. 2018) instead of the rule: each delta
         clipped, Gaussian noise, the fixed denominator of the round's selected count; the
         accountant's epsilon goes to the round's record.
+    sample_dp: the accounting of DP-SGD in local training (the PIUs add the noise): each
+        received update spends its PIU's privacy; the worst PIU's epsilon goes to the record.
     over_the_air: the APs aggregate over the air.
     controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM, AdaQuantFL)
         and the training samples its loss is measured on.
@@ -222,6 +224,7 @@ class SyncRounds(ServerProtocol):
         optimizer: ServerOptimizer | None = None,
         fednova_momentum: float | None = None,
         dp: ClientDP | None = None,
+        sample_dp: SampleLevelAccounting | None = None,
         over_the_air: bool = False,
         controller: Controller | None = None,
         probe_indices: np.ndarray | None = None,
@@ -234,6 +237,7 @@ class SyncRounds(ServerProtocol):
         self.optimizer = optimizer or ServerOptimizer()
         self.fednova_momentum = fednova_momentum
         self.dp = dp
+        self.sample_dp = sample_dp
         self.over_the_air = over_the_air
         self.controller = controller
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
@@ -417,6 +421,10 @@ class SyncRounds(ServerProtocol):
         else:
             aggregated, rule = self.rule.apply(server.weights, deltas, sizes)
             method = self.rule.name
+        if self.sample_dp is not None:
+            for p in parts:
+                self.sample_dp.spend(p.pius[0], p.weight, p.steps)
+            epsilon = self.sample_dp.epsilon()
         if parts and not self.optimizer.is_identity:
             aggregated = self.optimizer.step(server.weights, aggregated)
             if self.mask is not None:  # pruned weights stay zero whatever the moments say

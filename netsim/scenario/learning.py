@@ -161,9 +161,14 @@ class DPConfig(_Frozen):
     by the round's selected count; Opacus's ``accountant`` ("rdp" or "prv") composes the
     rounds (sampling rate: selected / PIUs in the federation) and the rounds table gets
     epsilon at ``delta`` after each round. Synchronous digital FedAvg with uniform
-    selection only (the accounting assumes a uniform sample)."""
+    selection only (the accounting assumes a uniform sample).
+    "sample": DP-SGD in local training (Abadi et al. 2016): each step's per-sample
+    gradients clipped to C, summed, ``N(0, z^2 C^2 I)`` added, divided by the batch size;
+    each PIU's steps are composed at sampling rate B / n_k when the server receives its
+    update, and the rounds table gets the largest epsilon of any PIU. Synchronous digital
+    rounds."""
 
-    level: Literal["none", "client"] = "none"
+    level: Literal["none", "client", "sample"] = "none"
     noise_multiplier: NonNegativeFloat = 1.0
     clip_norm: PositiveFloat = 1.0
     delta: float = Field(1e-5, gt=0, lt=1)

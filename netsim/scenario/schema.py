@@ -247,24 +247,27 @@ class Scenario(_Frozen):
             )
 
     def _check_dp(self) -> None:
-        """Client-level DP-FedAvg replaces the aggregation of synchronous digital rounds of
-        a uniform sample (what its accounting assumes)."""
+        """DP needs synchronous digital rounds (its accounting sits at the aggregation);
+        client-level DP-FedAvg replaces the aggregation of a uniform sample of PIUs (what
+        its accounting assumes)."""
         if self.dp.level == "none":
             return
-        p = self.protocol
-        clashes = (
+        p, srv, algorithm = self.protocol, self.server, self.learning.algorithm
+        pruned_own = self.pruning.method != "none" and self.pruning.scope == "piu"
+        clashes: list[tuple[str, object, bool, str]] = [
             ("protocol.mode", p.mode, p.mode != "sync", "'sync'"),
-            ("protocol.selection", p.selection, p.selection != "random", "'random' (uniform)"),
-            ("protocol.target_updates", p.target_updates, p.target_updates is not None, "unset"),
             ("ota.enabled", self.ota.enabled, self.ota.enabled, "false"),
-            ("server.aggregation", self.server.aggregation,
-             self.server.aggregation != "fedavg", "'fedavg'"),
-            ("learning.algorithm", self.learning.algorithm,
-             self.learning.algorithm == "fednova", "not 'fednova'"),
-            ("pruning.scope", self.pruning.scope,
-             self.pruning.method != "none" and self.pruning.scope == "piu", "'server'"),
             ("hierarchy", "[hierarchy]", self.hierarchy is not None, "absent"),
-        )  # fmt: skip
+        ]
+        if self.dp.level == "client":
+            clashes += [
+                ("protocol.selection", p.selection, p.selection != "random", "'random'"),
+                ("protocol.target_updates", p.target_updates, p.target_updates is not None,
+                 "unset"),
+                ("server.aggregation", srv.aggregation, srv.aggregation != "fedavg", "'fedavg'"),
+                ("learning.algorithm", algorithm, algorithm == "fednova", "not 'fednova'"),
+                ("pruning.scope", self.pruning.scope, pruned_own, "'server'"),
+            ]  # fmt: skip
         for name, value, clash, allowed in clashes:
             if clash:
                 raise _FieldError(name, value, f"{allowed} with dp.level = {self.dp.level!r}")
