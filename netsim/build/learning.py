@@ -29,6 +29,7 @@ from netsim.learn.datasets import DATASETS, Dataset, DatasetError, load_dataset,
 from netsim.learn.partition import (
     partition_dirichlet,
     partition_iid,
+    partition_quantity,
     partition_sampled,
     partition_shards,
 )
@@ -50,6 +51,7 @@ from netsim.scenario import (
     LearningConfig,
     PruningConfig,
     QSGDCompression,
+    QuantityPartition,
     RandomKCompression,
     ScenarioError,
     ShardPartition,
@@ -99,7 +101,9 @@ def partitions(
         if isinstance(part, ShardPartition):
             return partition_shards(labels, n_pius, part.classes_per_piu, rng)
         if isinstance(part, DirichletPartition):
-            return partition_dirichlet(labels, n_pius, part.alpha, rng)
+            return partition_dirichlet(labels, n_pius, part.alpha, rng, part.size_beta)
+        if isinstance(part, QuantityPartition):
+            return partition_quantity(len(labels), n_pius, part.exponent, rng)
         if part.samples_per_piu is not None:
             return partition_sampled(len(labels), n_pius, part.samples_per_piu, rng)
         return partition_iid(len(labels), n_pius, rng)

@@ -75,6 +75,7 @@ from netsim.scenario.learning import (
     LearningConfig,
     OptimizerConfig,
     Partition,
+    QuantityPartition,
     ShardPartition,
 )
 from netsim.scenario.loading import bundled_scenarios, default_scenario_path, load_scenario
@@ -179,6 +180,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "ServerConfig",
+    "QuantityPartition",
     "ShardPartition",
     "ShiftedExponentialStraggler",
     "SignificanceCompression",

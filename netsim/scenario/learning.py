@@ -38,14 +38,25 @@ class ShardPartition(_Frozen):
 
 
 class DirichletPartition(_Frozen):
-    """Label proportions per PIU ~ Dirichlet(alpha); small alpha = strongly non-IID."""
+    """Label proportions per PIU ~ Dirichlet(alpha); small alpha = strongly non-IID. With
+    ``size_beta``, sizes too: PIU shares ~ Dirichlet(size_beta) (small = very unequal)."""
 
     kind: Literal["dirichlet"]
     alpha: PositiveFloat = 0.5
+    size_beta: PositiveFloat | None = None
+
+
+class QuantityPartition(_Frozen):
+    """Quantity skew: IID samples, sizes by a power law (Zipf): the PIU of rank r holds a
+    share proportional to ``r^-exponent`` (ranks drawn at random)."""
+
+    kind: Literal["quantity"]
+    exponent: PositiveFloat = 1.0
 
 
 Partition = Annotated[
-    IIDPartition | ShardPartition | DirichletPartition, Field(discriminator="kind")
+    IIDPartition | ShardPartition | DirichletPartition | QuantityPartition,
+    Field(discriminator="kind"),
 ]
 
 

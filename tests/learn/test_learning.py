@@ -12,6 +12,7 @@ from netsim.learn.datasets import load_dataset
 from netsim.learn.partition import (
     partition_dirichlet,
     partition_iid,
+    partition_quantity,
     partition_sampled,
     partition_shards,
 )
@@ -129,3 +130,31 @@ def test_training_never_modifies_the_global_model_it_started_from():
     before = w.clone()
     trainer.submit(TrainJob(0, 0, w, np.arange(50), 5)).result()
     assert torch.equal(w, before)
+
+
+def test_quantity_skew_sizes_by_hand():
+    # Zipf shares 1, 1/2, 1/3, 1/4 over 25/12: 0.48, 0.24, 0.16, 0.12 of 100 samples
+    parts = partition_quantity(100, 4, 1.0, np.random.default_rng(0))
+    assert sorted(len(p) for p in parts) == [12, 16, 24, 48]
+    everything = np.concatenate(parts)
+    assert len(everything) == 100 and len(np.unique(everything)) == 100  # a partition
+    # rounding: 10 samples, shares 0.48 .. 0.12 -> 4, 2, 1, 1 plus the 2 left to the top two
+    assert sorted(len(p) for p in partition_quantity(10, 4, 1.0, np.random.default_rng(1))) == [
+        1, 1, 3, 5,
+    ]  # fmt: skip
+
+
+def test_dirichlet_over_labels_and_sizes_is_a_partition_with_unequal_sizes():
+    labels = np.repeat(np.arange(10), 100)
+    rng = np.random.default_rng(2)
+    parts = partition_dirichlet(labels, 8, 100.0, rng, size_beta=0.5)
+    everything = np.concatenate(parts)
+    assert len(everything) == 1000 and len(np.unique(everything)) == 1000
+    sizes = np.array([len(p) for p in parts])
+    # IID sizes would be 125 +- 1; Dirichlet(0.5) shares spread them far apart
+    assert sizes.max() > 2 * sizes.min()
+    # large alpha: every PIU's label mix stays near uniform
+    for p in parts:
+        if len(p) >= 100:
+            counts = np.bincount(labels[p], minlength=10) / len(p)
+            assert np.abs(counts - 0.1).max() < 0.08
