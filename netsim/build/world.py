@@ -596,6 +596,7 @@ def server_protocol(
                 s.dp.clip_norm,
                 s.dp.noise_multiplier,
                 PrivacyAccountant(s.dp.delta, s.dp.accountant),
+                (s.dp.target_quantile, s.dp.clip_lr) if s.dp.adaptive_clipping else None,
             ),
             over_the_air=s.ota.enabled,
             controller=build_learning.controller(s.control, s.learning.local_steps),

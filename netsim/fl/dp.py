@@ -19,6 +19,7 @@ adversary does not control.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,38 @@ def dp_fedavg(
     total.add_(noise, alpha=noise_multiplier * clip_norm)
     new = global_weights.to(torch.float64) + total / expected_clients
     return new.to(global_weights.dtype), clipped
+
+
+def adaptive_clip(
+    clip_norm: float,
+    norms: Sequence[float],
+    target_quantile: float,
+    lr: float,
+    count_std: float,
+    expected_clients: float,
+    gen: torch.Generator,
+) -> float:
+    """The next round's clip norm by adaptive clipping (Andrew et al. 2021): the noised
+    fraction of updates within the clip norm, ``b = (#{||Delta_k|| <= C} + N(0,
+    count_std^2)) / (q N)``, moves C geometrically towards the ``target_quantile`` gamma of
+    the update norms: ``C <- C exp(-lr (b - gamma))``."""
+    within = sum(n <= clip_norm for n in norms)
+    noise = float(torch.randn((), generator=gen, dtype=torch.float64))
+    b = (within + count_std * noise) / expected_clients
+    return clip_norm * math.exp(-lr * (b - target_quantile))
+
+
+def update_noise_multiplier(noise_multiplier: float, count_std: float) -> float:
+    """The updates' noise multiplier z_Delta that keeps the overall multiplier at z when the
+    clipped-count query of adaptive clipping is released too (Andrew et al. 2021, Theorem
+    1): ``z_Delta = (z^-2 - (2 count_std)^-2)^(-1/2)``; needs ``2 count_std > z``."""
+    rest = noise_multiplier**-2 - (2 * count_std) ** -2
+    if rest <= 0:
+        raise ValueError(
+            f"adaptive clipping's count noise {count_std:g} leaves no privacy for the updates "
+            f"at noise multiplier {noise_multiplier:g}: it needs 2 x count_std > z"
+        )
+    return rest**-0.5
 
 
 @dataclass

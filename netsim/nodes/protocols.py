@@ -48,7 +48,13 @@ from netsim.fl.aggregation import (
 )
 from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
 from netsim.fl.controllers import Controller, RoundControl
-from netsim.fl.dp import PrivacyAccountant, SampleLevelAccounting, dp_fedavg
+from netsim.fl.dp import (
+    PrivacyAccountant,
+    SampleLevelAccounting,
+    adaptive_clip,
+    dp_fedavg,
+    update_noise_multiplier,
+)
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.selection import select_best, select_round_robin, select_uniform
 from netsim.fl.server_optimizers import ServerOptimizer
@@ -175,12 +181,16 @@ class _Round:
 
 @dataclass
 class ClientDP:
-    """Client-level DP-FedAvg's settings (netsim/fl/dp.py): clip norm C, noise multiplier
-    z, and the accountant of the rounds so far."""
+    """Client-level DP-FedAvg's settings (netsim/fl/dp.py): clip norm C (adapted each round
+    with ``adaptive``: Andrew et al. 2021, the clipped-count noise max(m / 20, z) for m
+    selected, the updates' noise raised so that the overall multiplier stays z), noise
+    multiplier z, and
+    the accountant of the rounds so far."""
 
     clip_norm: float
     noise_multiplier: float
     accountant: PrivacyAccountant
+    adaptive: tuple[float, float] | None = None  # (target quantile gamma, clip learning rate)
 
 
 class SyncRounds(ServerProtocol):
@@ -408,12 +418,19 @@ class SyncRounds(ServerProtocol):
             dp = self.dp
             gen = server.streams.torch(Stream.DP, r, *server.stream_key)
             selected = max(len(rd.selected), 1)
-            aggregated, clipped = dp_fedavg(
-                server.weights, deltas, dp.clip_norm, dp.noise_multiplier, selected, gen
-            )
+            z, clip = dp.noise_multiplier, dp.clip_norm
+            count_std = max(selected / 20, dp.noise_multiplier)  # Andrew et al.'s m / 20
+            if dp.adaptive is not None:
+                z = update_noise_multiplier(dp.noise_multiplier, count_std)
+            aggregated, clipped = dp_fedavg(server.weights, deltas, clip, z, selected, gen)
             epsilon = dp.accountant.step(dp.noise_multiplier, selected / max(rd.population, 1))
             method = "dp_fedavg"
-            rule = f"dp_fedavg: {clipped} clipped to {dp.clip_norm:g}, epsilon {epsilon:.4g}"
+            rule = f"dp_fedavg: {clipped} clipped to {clip:g}, epsilon {epsilon:.4g}"
+            if dp.adaptive is not None:
+                norms = [float(torch.linalg.vector_norm(d.double())) for d in deltas]
+                gamma, clip_lr = dp.adaptive
+                dp.clip_norm = adaptive_clip(clip, norms, gamma, clip_lr, count_std, selected, gen)
+                rule += f", next clip {dp.clip_norm:.4g}"
         elif self.fednova_momentum is not None:
             scales = [fednova_scale(p.steps, self.fednova_momentum) for p in parts]
             aggregated = fednova(server.weights, deltas, sizes, scales)

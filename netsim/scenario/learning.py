@@ -177,10 +177,24 @@ class DPConfig(_Frozen):
     gradients clipped to C, summed, ``N(0, z^2 C^2 I)`` added, divided by the batch size;
     each PIU's steps are composed at sampling rate B / n_k when the server receives its
     update, and the rounds table gets the largest epsilon of any PIU. Synchronous digital
-    rounds."""
+    rounds.
+    adaptive_clipping (client level, Andrew et al. 2021): the clip norm follows the
+    ``target_quantile`` of the update norms, ``C <- C exp(-clip_lr (b - gamma))`` with b
+    the noised fraction of updates within C (count noise max(m / 20, z) for m selected);
+    the updates' noise multiplier is raised so that the overall one stays
+    ``noise_multiplier``."""
 
     level: Literal["none", "client", "sample"] = "none"
     noise_multiplier: NonNegativeFloat = 1.0
     clip_norm: PositiveFloat = 1.0
     delta: float = Field(1e-5, gt=0, lt=1)
     accountant: Literal["rdp", "prv"] = "rdp"
+    adaptive_clipping: bool = False
+    target_quantile: float = Field(0.5, gt=0, lt=1)
+    clip_lr: PositiveFloat = 0.2
+
+    @model_validator(mode="after")
+    def _adaptive(self) -> DPConfig:
+        if self.adaptive_clipping and self.level != "client":
+            raise _FieldError("adaptive_clipping", True, "false unless level = 'client'")
+        return self

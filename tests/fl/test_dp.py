@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from netsim import Simulation
-from netsim.fl.dp import clip_to_norm, dp_fedavg
+from netsim.fl.dp import adaptive_clip, clip_to_norm, dp_fedavg, update_noise_multiplier
 from netsim.scenario import ScenarioError
 from tests.conftest import tiny
 
@@ -100,3 +100,32 @@ def test_dp_sgd_epsilon_is_the_worst_piu_per_the_accountant():
     assert res.rounds.epsilon.tolist() == pytest.approx(expected, rel=1e-12)
     clean = Simulation(tiny(protocol={"rounds": 2}, learning={"local_steps": 3})).run()
     assert not torch.equal(res.weights, clean.weights)  # the noise and clipping did act
+
+
+def test_adaptive_clipping_by_hand():
+    # 4 of 5 norms within C = 1, no count noise: b = 0.8; gamma 0.5, lr 0.2:
+    # C <- exp(-0.2 (0.8 - 0.5))
+    gen = torch.Generator().manual_seed(0)
+    new = adaptive_clip(1.0, [0.1, 0.5, 0.9, 1.0, 3.0], 0.5, 0.2, 0.0, 5.0, gen)
+    assert new == pytest.approx(math.exp(-0.2 * 0.3), rel=1e-12)
+    # the updates' multiplier that keeps z = 1 overall with count noise 2: (1 - 1/16)^-1/2
+    assert update_noise_multiplier(1.0, 2.0) == pytest.approx((1 - 1 / 16) ** -0.5, rel=1e-12)
+    with pytest.raises(ValueError, match="needs 2 x count_std > z"):
+        update_noise_multiplier(1.0, 0.5)
+
+
+def test_adaptive_clipping_in_a_run_moves_the_clip_norm_and_keeps_the_accounting():
+    from opacus.accountants import RDPAccountant
+
+    dp = {"level": "client", "noise_multiplier": 0.5, "clip_norm": 10.0,
+          "adaptive_clipping": True}  # fmt: skip
+    res = Simulation(tiny(protocol={"rounds": 2}, dp=dp)).run()
+    detail = res.events.query("event == 'aggregate'").detail.tolist()
+    assert "clipped to 10," in detail[0] and "next clip" in detail[0]
+    # every update is far within 10: the clip norm shrinks, b ~ 1 > gamma
+    next_clip = float(detail[0].rsplit("next clip ", 1)[1])
+    assert next_clip < 10.0
+    reference = RDPAccountant()
+    for _ in range(2):
+        reference.step(noise_multiplier=0.5, sample_rate=1.0)
+    assert res.rounds.epsilon.iloc[-1] == reference.get_epsilon(delta=1e-5)
