@@ -5,6 +5,7 @@ attacker."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from netsim.build.errors import field_error
 from netsim.compress import (
@@ -25,7 +26,14 @@ from netsim.compress import (
 from netsim.compress.pruning import PruningSchedule
 from netsim.fl.controllers import ADACOMM, AFCFL, AdaQuantFL, Controller
 from netsim.learn.batched import BatchedTrainer
-from netsim.learn.datasets import DATASETS, Dataset, DatasetError, load_dataset, train_test_split
+from netsim.learn.datasets import (
+    DATASETS,
+    Dataset,
+    DatasetError,
+    DatasetInfo,
+    load_dataset,
+    train_test_split,
+)
 from netsim.learn.partition import (
     partition_dirichlet,
     partition_iid,
@@ -33,6 +41,7 @@ from netsim.learn.partition import (
     partition_sampled,
     partition_shards,
 )
+from netsim.learn.tables import Table, TableError, read_table
 from netsim.learn.trainer import OptimizerSpec, Trainer
 from netsim.models import MODELS
 from netsim.privacy.attacker import Attacker
@@ -62,12 +71,35 @@ from netsim.scenario import (
 )
 
 
+def dataset_info(cfg: LearningConfig) -> DatasetInfo:
+    """The facts of the scenario's data set: a registered one's, or a user's file's (read
+    now: its features and labels decide the model's input and output sizes)."""
+    if cfg.dataset != "file":
+        return DATASETS[cfg.dataset]
+    table = _table(cfg)
+    n, features = len(table.y), table.x.shape[-1]
+    classes = 1 if cfg.task == "regression" else len(table.classes)
+    return DatasetInfo(
+        "file", (1, 1, features), classes, lambda _: (table.x, table.y), True, (0.0,), (1.0,), n
+    )
+
+
+def _table(cfg: LearningConfig) -> Table:
+    """The user's data file of ``learning.data_path``, or a named error."""
+    assert cfg.data_path is not None  # the schema requires it with dataset = "file"
+    try:
+        return read_table(cfg.data_path, cfg.label, cfg.client_id, cfg.task)
+    except TableError as exc:
+        raise field_error("learning.data_path", str(cfg.data_path), problem=str(exc)) from None
+
+
 def check_learning(cfg: LearningConfig) -> None:
     """What the schema cannot know without the registries and the file system: the data
-    folder exists, and the model accepts the data set's images."""
-    info, spec = DATASETS[cfg.dataset], MODELS[cfg.model]
-    if info.needs_path and cfg.data_path is not None and not cfg.data_path.is_dir():
+    folder (or file) exists, and the model accepts the data set's images."""
+    folder = cfg.dataset != "file" and DATASETS[cfg.dataset].needs_path
+    if folder and cfg.data_path is not None and not cfg.data_path.is_dir():
         raise field_error("learning.data_path", str(cfg.data_path), problem="is not a folder")
+    info, spec = dataset_info(cfg), MODELS[cfg.model]
     if min(info.input_shape[1:]) < spec.min_input_side:
         raise field_error(
             "learning.model",
@@ -81,10 +113,16 @@ def check_learning(cfg: LearningConfig) -> None:
 def data(cfg: LearningConfig, streams: Streams) -> tuple[Dataset, Dataset]:
     """(train, test) split of the data set (``DATA_SPLIT`` stream)."""
     check_learning(cfg)
-    try:
-        dataset = load_dataset(cfg.dataset, cfg.data_path)
-    except DatasetError as exc:
-        raise ScenarioError(f"learning.data_path = '{cfg.data_path}': {exc}") from None
+    if cfg.dataset == "file":
+        table, info = _table(cfg), dataset_info(cfg)
+        groups = None if table.groups is None else torch.from_numpy(table.groups)
+        x, y = torch.from_numpy(table.x), torch.from_numpy(table.y)
+        dataset = Dataset(info, x, y, info.mean or (0.0,), info.std or (1.0,), groups)
+    else:
+        try:
+            dataset = load_dataset(cfg.dataset, cfg.data_path)
+        except DatasetError as exc:
+            raise ScenarioError(f"learning.data_path = '{cfg.data_path}': {exc}") from None
     train_idx, test_idx = train_test_split(
         len(dataset), cfg.test_fraction, streams.numpy(Stream.DATA_SPLIT)
     )
@@ -92,9 +130,16 @@ def data(cfg: LearningConfig, streams: Streams) -> tuple[Dataset, Dataset]:
 
 
 def partitions(
-    cfg: LearningConfig, labels: np.ndarray, n_pius: int, streams: Streams
+    cfg: LearningConfig,
+    labels: np.ndarray,
+    n_pius: int,
+    streams: Streams,
+    groups: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """Each PIU's training sample indices (``PARTITION`` stream)."""
+    """Each PIU's training sample indices (``PARTITION`` stream); with ``groups`` (N,) (a
+    data file's client ids) the natural partition: PIU k holds client k's samples."""
+    if groups is not None:
+        return _natural(cfg, groups, n_pius)
     rng = streams.numpy(Stream.PARTITION)
     part = cfg.partition
     try:
@@ -128,9 +173,12 @@ def trainer(cfg: LearningConfig, train: Dataset, test: Dataset, streams: Streams
             spec,
             streams,
             device=cfg.device,
+            task=cfg.task,
             chunk_size=None if cfg.batch_clients == "auto" else cfg.batch_clients,
         )
-    return Trainer(model, train, test, cfg.batch_size, spec, streams, device=cfg.device)
+    return Trainer(
+        model, train, test, cfg.batch_size, spec, streams, device=cfg.device, task=cfg.task
+    )
 
 
 def compressor(cfg: Compression, streams: Streams) -> Compressor:
@@ -265,3 +313,22 @@ def eavesdropper(
         learning.batch_size,
         (opt.lr, opt.momentum, opt.weight_decay),
     )
+
+
+def _natural(cfg: LearningConfig, groups: np.ndarray, n_pius: int) -> list[np.ndarray]:
+    """PIU k's training samples: those of the file's k-th client id (sorted order)."""
+    clients = int(groups.max()) + 1 if len(groups) else 0
+    if clients != n_pius:
+        raise field_error(
+            "learning.client_id", cfg.client_id,
+            problem=f"the file's training split has {clients} clients, the topology "
+            f"{n_pius} PIUs; they must match (one PIU per client)",
+        )  # fmt: skip
+    parts = [np.flatnonzero(groups == k) for k in range(n_pius)]
+    empty = [k for k, p in enumerate(parts) if len(p) == 0]
+    if empty:
+        raise field_error(
+            "learning.test_fraction", cfg.test_fraction,
+            problem=f"client {empty[0]} has no training samples left after the split",
+        )  # fmt: skip
+    return parts

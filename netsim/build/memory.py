@@ -12,8 +12,8 @@ import math
 import os
 from dataclasses import dataclass
 
+from netsim.build.learning import dataset_info
 from netsim.learn.batched import WORKING_SET_BYTES
-from netsim.learn.datasets import DATASETS
 from netsim.scenario import Scenario, ScenarioError
 
 # Measured: the entities, keyed streams and partition of one PIU take 4.7-5.8 KB
@@ -72,7 +72,7 @@ def estimate(scenario: Scenario, num_params: int, n_pius: int, n_aps: int) -> Me
     mask = (
         num_params if scenario.pruning.scope == "piu" and scenario.pruning.method != "none" else 0
     )
-    info = DATASETS[scenario.learning.dataset]
+    info = dataset_info(scenario.learning)
     return MemoryEstimate(
         pius=k,
         # float32, twice while loading (the loader's array and the normalised copy)
@@ -110,7 +110,7 @@ def model_size(scenario: Scenario) -> int:
 
     from netsim.models import MODELS
 
-    info = DATASETS[scenario.learning.dataset]
+    info = dataset_info(scenario.learning)
     model = MODELS[scenario.learning.model].build(
         info.input_shape, info.num_classes, torch.Generator().manual_seed(0)
     )

@@ -430,7 +430,8 @@ class _Learning:
     @classmethod
     def build(cls, s: Scenario, streams: Streams, n_pius: int, n_aps: int) -> _Learning:
         train, test = build_learning.data(s.learning, streams)
-        parts = build_learning.partitions(s.learning, train.y.numpy(), n_pius, streams)
+        groups = None if train.groups is None else train.groups.numpy()
+        parts = build_learning.partitions(s.learning, train.y.numpy(), n_pius, streams, groups)
         parts = build_learning.adversary_data(s.attack, parts, train)
         trainer = build_learning.trainer(s.learning, train, test, streams)
         compressor = build_learning.compressor(s.compression, streams)

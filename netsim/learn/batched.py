@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
@@ -99,7 +98,7 @@ class BatchedTrainer(Trainer):
         model = self.model
 
         def loss(params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(functional_call(model, params, (x,)), y)
+            return self.loss(functional_call(model, params, (x,)), y)
 
         self._step = vmap(grad_and_value(loss))
 

@@ -52,21 +52,25 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A data set in memory. x: float32 (N, C, H, W) normalised; y: int64 (N,); mean, std
-    (C,): the normalisation, so that ``x std + mean`` are pixel values in [0, 1]."""
+    """A data set in memory. x: float32 (N, C, H, W) normalised; y: int64 (N,) (a regression
+    target: float32); mean, std (C,): the normalisation, so that ``x std + mean`` are pixel
+    values in [0, 1]; groups: int64 (N,) each sample's client (a user's file with client
+    ids, the natural partition), or None."""
 
     info: DatasetInfo
     x: torch.Tensor
     y: torch.Tensor
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    groups: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def subset(self, indices: np.ndarray) -> Dataset:
         """The samples ``indices``, with the same info and normalisation."""
-        return Dataset(self.info, self.x[indices], self.y[indices], self.mean, self.std)
+        groups = None if self.groups is None else self.groups[indices]
+        return Dataset(self.info, self.x[indices], self.y[indices], self.mean, self.std, groups)
 
     def pixels(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised samples (..., C, H, W) back to pixel values, clamped to [0, 1]."""

@@ -12,6 +12,7 @@ Models are exchanged as flat float32 parameter vectors (P,) in ``model.parameter
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -147,6 +148,8 @@ class Trainer:
     optimizer: local optimizer spec.
     streams: keyed random streams (mini-batch order).
     device: torch device of the arithmetic.
+    task: "classification" (cross-entropy, accuracy) or "regression" (mean squared error of
+        the model's single output; no accuracy: NaN).
     """
 
     def __init__(
@@ -158,7 +161,9 @@ class Trainer:
         optimizer: OptimizerSpec,
         streams: Streams,
         device: str = "cpu",
+        task: str = "classification",
     ) -> None:
+        self.task = task
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.train_x, self.train_y = train.x.to(self.device), train.y.to(self.device)
@@ -282,7 +287,7 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
             x, y = self._gather(job, idx)
             if job.dp_sgd is None:
-                loss = F.cross_entropy(model(x), y)
+                loss = self.loss(model(x), y)
                 loss.backward()
             else:
                 assert noise is not None
@@ -318,7 +323,7 @@ class Trainer:
             p: dict[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor
         ) -> torch.Tensor:
             out = functional_call(model, (p, buffers), (xs[None],))
-            return F.cross_entropy(out, ys[None])
+            return self.loss(out, ys[None])
 
         per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, x, y)  # (B, *shape)
         squares = sum(g.reshape(len(y), -1).pow(2).sum(1) for g in per_sample.values())
@@ -329,7 +334,7 @@ class Trainer:
                 summed = (g * scale.reshape(-1, *[1] * (g.dim() - 1))).sum(0)
                 noise = torch.randn(summed.shape, generator=gen).to(summed.device)
                 p.grad = (summed + z * clip_norm * noise) / len(y)
-            return F.cross_entropy(model(x), y)
+            return self.loss(model(x), y)
 
     def _batches(self, job: TrainJob) -> list[torch.Tensor]:
         """Mini-batches of the PIU's samples, keyed by (PIU, round): successive slices of a
@@ -376,8 +381,15 @@ class Trainer:
         _, first = np.unique(seen, return_index=True)
         return seen[np.sort(first)]
 
+    def loss(self, out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """The task's loss of model outputs ``out`` (B, K) against ``y`` (B,): cross-entropy,
+        or for regression the squared error of the single output."""
+        if self.task == "regression":
+            return F.mse_loss(out.squeeze(-1), y, reduction=reduction)
+        return F.cross_entropy(out, y, reduction=reduction)
+
     def evaluate(self, weights: torch.Tensor) -> tuple[float, float]:
-        """(mean cross-entropy loss, accuracy in [0, 1]) of ``weights`` on the test set."""
+        """(mean loss, accuracy in [0, 1]; regression: NaN) of ``weights`` on the test set."""
         return self._score(weights, self.test_x, self.test_y)
 
     def train_loss(self, weights: torch.Tensor, indices: np.ndarray) -> float:
@@ -397,10 +409,11 @@ class Trainer:
         for start in range(0, len(ys), chunk):
             x, y = xs[start : start + chunk], ys[start : start + chunk]
             logits = model(x)
-            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
+            total_loss += float(self.loss(logits, y, reduction="sum"))
+            if self.task != "regression":
+                correct += int((logits.argmax(1) == y).sum())
         n = len(ys)
-        return total_loss / n, correct / n
+        return total_loss / n, correct / n if self.task != "regression" else math.nan
 
     def state_dict(self, weights: torch.Tensor) -> dict[str, torch.Tensor]:
         """A CPU ``state_dict`` of the architecture holding ``weights``."""

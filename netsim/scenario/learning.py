@@ -16,7 +16,7 @@ from netsim.scenario.errors import _FieldError
 # netsim.models.MODELS); the schema knows only their names, so it imports neither (a test
 # keeps the two in step). Whether a model fits a data set's images, and whether data_path
 # is a folder, is checked when the world is built.
-DATASET_NAMES = ("mnist5k", "digits", "mnist", "cifar10")
+DATASET_NAMES = ("mnist5k", "digits", "mnist", "cifar10", "file")
 DATASETS_READ_FROM_PATH = ("mnist", "cifar10")
 MODEL_NAMES = ("mlp", "lenet5", "lenet5_sigmoid", "lenet_dlg", "resnet18")
 
@@ -93,6 +93,10 @@ class LearningConfig(_Frozen):
     # "auto": as many as fit a bounded working set (netsim.learn.batched.auto_chunk_size).
     trainer: Literal["sequential", "batched"] = "sequential"
     batch_clients: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    # dataset = "file": a user's CSV / Parquet / NPZ (netsim/learn/tables.py) at data_path
+    label: str = "label"
+    client_id: str | None = None  # its natural partition: one PIU per client id
+    task: Literal["classification", "regression"] = "classification"
     algorithm: Literal["fedavg", "fedprox", "fednova"] = "fedavg"
     prox_mu: NonNegativeFloat = 0.01
 
@@ -102,6 +106,12 @@ class LearningConfig(_Frozen):
             raise _FieldError("dataset", self.dataset, f"one of {sorted(DATASET_NAMES)}")
         if self.model not in MODEL_NAMES:
             raise _FieldError("model", self.model, f"one of {sorted(MODEL_NAMES)}")
+        if self.dataset == "file" and self.data_path is None:
+            raise _FieldError("data_path", None, "the CSV, Parquet or NPZ file of the data")
+        if self.task == "regression" and self.dataset != "file":
+            raise _FieldError("task", "regression", "'classification' unless dataset = 'file'")
+        if self.client_id is not None and self.dataset != "file":
+            raise _FieldError("client_id", self.client_id, "unset unless dataset = 'file'")
         if self.dataset in DATASETS_READ_FROM_PATH and self.data_path is None:
             raise _FieldError("data_path", None, f"the folder holding the {self.dataset} files")
         if not (self.device == "cpu" or self.device.startswith("cuda")):

@@ -134,6 +134,11 @@ class Scenario(_Frozen):
         self._check_protocol()
         self._check_algorithm()
         self._check_dp()
+        if self.learning.dataset == "file" and self.attack.method != "none":
+            raise _FieldError(
+                "attack.method", self.attack.method,
+                "'none' with learning.dataset = 'file' (the attacks reconstruct images)",
+            )  # fmt: skip
         self._check_hierarchy()
         self._check_mobility()
         self._check_device_classes()
