@@ -163,18 +163,16 @@ def _hierarchy(data: dict[str, Any], rng: np.random.Generator) -> None:
     """Drawn after the backhaul: random link failures on a routed one; hierarchical FL on a
     tree (its switches as edge servers) where the rest allows it (synchronous rounds, no
     mobility), with a cloud deadline or over-commitment now and then."""
-    draws = rng.random(6)
+    draws = rng.random(7)
+    eligible = data["protocol"]["mode"] == "sync" and "mobility" not in data
     backhaul = data.get("backhaul")
-    if backhaul is None:
-        return
+    if backhaul is None:  # often enough a tree of its own, for the edge servers
+        if not eligible or draws[6] >= 0.4:
+            return
+        backhaul = data["backhaul"] = {"kind": "tree", "capacity_bps": 1e7, "aps_per_switch": 1}
     if draws[0] < 0.3:
         backhaul["failures"] = {"mtbf_s": float(0.2 + 2 * draws[1]), "mttr_s": 0.1}
-    if (
-        backhaul["kind"] != "tree"
-        or data["protocol"]["mode"] != "sync"
-        or "mobility" in data
-        or draws[2] >= 0.6
-    ):
+    if backhaul["kind"] != "tree" or not eligible or draws[2] >= 0.6:
         return
     backhaul["edge_servers"] = True
     for outage in backhaul.get("outages", []):

@@ -136,7 +136,8 @@ class FlowNetwork:
             return
         self._advance()
         flow.ended = True
-        self.flows.remove(flow)
+        if flow in self.flows:  # else parked (no path): nothing to take off the links
+            self.flows.remove(flow)
         self._reshare()
 
     def _advance(self) -> None:

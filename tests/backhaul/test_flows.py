@@ -464,3 +464,17 @@ def test_a_given_path_is_taken_instead_of_the_shortest():
     assert "ap0>core>server" not in routes
     with pytest.raises(ScenarioError, match=r"backhaul.paths\[0\] .*\['ap0', 'server'\] is not"):
         Simulation(tiny(topology=topology, backhaul={"kind": "ring", "paths": [["ap0", "server"]]}))
+
+
+def test_background_that_goes_quiet_while_its_link_is_down_just_stops():
+    # stress seed 86: an on/off flow pinned to a link ended its on period while the link
+    # was down (the flow parked, off the links): stopping it must not fail
+    env = simpy.Environment()
+    bh = RoutedBackhaul(env, _diamond())
+    flow = bh.pin((("a", "b"),), math.inf, 5.0)
+    bh.fail("a", "b")
+    assert flow in bh.parked and flow.rate_bps == 0.0
+    bh.stop(flow)
+    assert flow not in bh.parked and flow.ended
+    bh.restore("a", "b")
+    assert bh.network.flows == []
