@@ -143,7 +143,10 @@ def _find(folder: Path, name: str) -> Path:
 
 def data_files(name: str, folder: Path | None) -> list[Path]:
     """The files a data set is read from (empty for an embedded one); raises
-    :class:`DatasetError` when one is missing. Run directories record their SHA-256."""
+    :class:`DatasetError` when one is missing. Run directories record their SHA-256.
+    A user's data file (``name`` "file") is ``folder`` itself."""
+    if name == "file" and folder is not None:
+        return [folder]
     if folder is None or not DATASETS[name].needs_path:
         return []
     if name == "mnist":

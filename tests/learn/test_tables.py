@@ -111,3 +111,20 @@ def test_clients_must_match_the_pius_and_the_file_must_exist(tmp_path):
     (tmp_path / "data.txt").write_text("x")
     with pytest.raises(ScenarioError, match=r"is not a \.csv, \.parquet, \.npz file"):
         Simulation(_scenario(tmp_path / "data.txt"))
+
+
+def test_netsim_run_reads_a_data_file_relative_to_the_scenario(tmp_path):
+    import json
+
+    import tomli_w
+
+    from netsim.cli import main
+
+    _frame((X @ W > 0).astype(int)).to_csv(tmp_path / "mine.csv", index=False)
+    data = _scenario(tmp_path / "mine.csv", client_id="site").to_dict()
+    data["learning"]["data_path"] = "mine.csv"  # relative to the scenario file
+    (tmp_path / "s.toml").write_text(tomli_w.dumps(data))
+    out = tmp_path / "run"
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(out), "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(manifest["inputs"]["data"]["sha256"]) == ["mine.csv"]
