@@ -3,9 +3,12 @@
 from netsim.analysis.breakdown import (
     activity_intervals,
     battery_trajectories,
+    cloud_breakdown,
     energy_breakdown,
     latency_breakdown,
     latency_cdf,
+    link_loads,
+    piu_accuracy,
     progress,
     upload_latency,
 )
@@ -15,10 +18,13 @@ __all__ = [
     "RunData",
     "activity_intervals",
     "battery_trajectories",
+    "cloud_breakdown",
     "energy_breakdown",
     "latency_breakdown",
     "latency_cdf",
+    "link_loads",
     "load_run",
+    "piu_accuracy",
     "progress",
     "upload_latency",
 ]

@@ -290,3 +290,22 @@ def link_loads(events: pd.DataFrame) -> pd.DataFrame:
     return loads.sort_values(
         ["bits", "src", "dst"], ascending=[False, True, True], ignore_index=True
     )
+
+
+def piu_accuracy(piu_eval: pd.DataFrame, worst: float = 0.1) -> pd.DataFrame:
+    """Per evaluated round, the distribution of the global model's accuracy over the PIUs'
+    own held-out data (``SimulationResult.piu_eval`` / ``piu_eval.parquet``): ``mean``,
+    ``median``, ``p10`` (10th percentile), ``worst`` (the mean over the ``worst`` share of
+    PIUs with the lowest accuracy, at least one), ``min`` and ``pius``."""
+    rows = []
+    for r, group in piu_eval.groupby("round", sort=True):
+        acc = np.sort(group.accuracy.to_numpy(dtype=float))
+        k = max(1, int(np.floor(worst * len(acc))))
+        rows.append(
+            {
+                "round": int(r), "mean": acc.mean(), "median": float(np.median(acc)),
+                "p10": float(np.quantile(acc, 0.1)), "worst": acc[:k].mean(),
+                "min": acc[0], "pius": len(acc),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=["round", "mean", "median", "p10", "worst", "min", "pius"])

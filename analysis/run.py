@@ -23,6 +23,7 @@ class RunData:
     rounds: pd.DataFrame
     scenario: Scenario
     manifest: dict[str, Any]
+    piu_eval: pd.DataFrame | None = None  # per-PIU evaluation (learning.eval_every), if any
 
     def energy_per_piu(self) -> pd.DataFrame:
         """Per PIU: energy (J) spent by activity (train_end, tx_end, tx_fail, abort,
@@ -63,6 +64,9 @@ def load_run(path: str | Path) -> RunData:
         rounds=read_table(path / "rounds.parquet"),
         scenario=load_scenario(path / "scenario.toml"),
         manifest=manifest,
+        piu_eval=read_table(path / "piu_eval.parquet")
+        if (path / "piu_eval.parquet").is_file()
+        else None,
     )
 
 

@@ -43,6 +43,7 @@ class Stream(IntEnum):
     BYZANTINE = 24  # a Byzantine PIU's noise update, per (PIU, round)
     DP = 25  # the Gaussian noise of differentially private aggregation, per round
     DP_SGD = 26  # DP-SGD's gradient noise in local training, per (PIU, round)
+    HOLDOUT = 27  # a PIU's held-out samples for per-PIU evaluation
 
 
 class Streams:

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 RUN_FILES = ("events.parquet", "rounds.parquet", "scenario.toml", "manifest.json", "model.pt")
 INPUTS = "inputs"
-OPTIONAL_RUN_FILES = ("attacks", INPUTS)
+OPTIONAL_RUN_FILES = ("attacks", INPUTS, "piu_eval.parquet")
 
 
 class RunDirError(ValueError):
@@ -173,6 +173,8 @@ def write_run(result: SimulationResult, out_dir: Path, command: str | None = Non
     save(staging / "events.parquet", lambda p: result.events.to_parquet(p, index=False))
     save(staging / "rounds.parquet", lambda p: result.rounds.to_parquet(p, index=False))
     save(staging / "model.pt", lambda p: torch.save(result.state_dict, p))
+    if len(result.piu_eval):
+        save(staging / "piu_eval.parquet", lambda p: result.piu_eval.to_parquet(p, index=False))
     scenario_toml, inputs = save(staging / INPUTS, lambda _: copy_inputs(result.scenario, staging))
     attacks = result.attacks
     if attacks is not None:

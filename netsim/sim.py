@@ -21,6 +21,8 @@ from netsim.privacy.attacker import AttackReport
 from netsim.privacy.gan import GANAttack
 from netsim.scenario import Scenario
 
+PIU_EVAL_COLUMNS = ["round", "piu", "samples", "loss", "accuracy"]
+
 
 def _glibc_malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, or None on other C libraries."""
@@ -74,6 +76,9 @@ class SimulationResult:
     diagnostics: wall-clock figures of the run (allocation solve times), machine-dependent,
         so kept out of the event log and written to the manifest.
     attacks: the attacks of ``[attack]``, gradient inversion or GAN (None: no attacker).
+    piu_eval: per-PIU evaluation (``learning.eval_every``): one row per (round, PIU) with
+        the held-out ``samples``, the global model's ``loss`` and ``accuracy`` on them
+        (empty without; ``netsim.analysis.breakdown.piu_accuracy`` summarises it).
     """
 
     scenario: Scenario
@@ -89,6 +94,7 @@ class SimulationResult:
     training_cache_hits: int = 0
     attacks: AttackReport | None = None
     diagnostics: dict[str, float] = field(default_factory=dict)
+    piu_eval: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PIU_EVAL_COLUMNS))
 
     @property
     def sim_time_s(self) -> float:
@@ -216,6 +222,7 @@ class Simulation:
             training_cache_hits=self.cache.hits if self.cache is not None else 0,
             attacks=attacks,
             diagnostics=self._diagnostics(),
+            piu_eval=pd.DataFrame(self.server.piu_scores, columns=PIU_EVAL_COLUMNS),
         )
 
     def _diagnostics(self) -> dict[str, float]:

@@ -332,3 +332,20 @@ def _natural(cfg: LearningConfig, groups: np.ndarray, n_pius: int) -> list[np.nd
             problem=f"client {empty[0]} has no training samples left after the split",
         )  # fmt: skip
     return parts
+
+
+def holdouts(
+    cfg: LearningConfig, parts: list[np.ndarray], streams: Streams
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each PIU's (training samples, held-out samples) for per-PIU evaluation: a keyed
+    random ``holdout_fraction`` of its samples (rounded, at least one when it has two or
+    more) is held out; without ``eval_every`` nothing is."""
+    if cfg.eval_every is None:
+        return parts, [np.empty(0, dtype=np.int64) for _ in parts]
+    train, held = [], []
+    for k, part in enumerate(parts):
+        n_out = min(max(round(cfg.holdout_fraction * len(part)), 1), len(part) - 1)
+        order = streams.numpy(Stream.HOLDOUT, k).permutation(len(part))
+        held.append(np.sort(part[order[:n_out]]))
+        train.append(np.sort(part[order[n_out:]]))
+    return train, held

@@ -177,6 +177,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         # without an allocation the server grants full-power cell-free links
         cellfree=(cellfree, s.radio.combining) if cellfree and not allocator else None,
         attacker=data.eavesdropper if s.attack.position == "server" else None,
+        piu_eval=(data.holdouts, s.learning.eval_every) if s.learning.eval_every else None,
     )
     m = s.mobility
     paths = build_devices.trajectories(m, air.piu_xy, air.gains.ap_xy, streams)
@@ -426,18 +427,20 @@ class _Learning:
     compressor: Compressor
     gan: GANAttack | None
     eavesdropper: Attacker | None
+    holdouts: list[np.ndarray]  # per PIU: its held-out samples (per-PIU evaluation)
 
     @classmethod
     def build(cls, s: Scenario, streams: Streams, n_pius: int, n_aps: int) -> _Learning:
         train, test = build_learning.data(s.learning, streams)
         groups = None if train.groups is None else train.groups.numpy()
         parts = build_learning.partitions(s.learning, train.y.numpy(), n_pius, streams, groups)
+        parts, held = build_learning.holdouts(s.learning, parts, streams)
         parts = build_learning.adversary_data(s.attack, parts, train)
         trainer = build_learning.trainer(s.learning, train, test, streams)
         compressor = build_learning.compressor(s.compression, streams)
         gan = build_learning.gan_attack(s.attack, trainer, train, parts, streams)
         spy = build_learning.eavesdropper(s.attack, s.learning, s.seed, compressor, n_aps)
-        return cls(train, parts, trainer, compressor, gan, spy)
+        return cls(train, parts, trainer, compressor, gan, spy, held)
 
 
 def _outages(

@@ -392,6 +392,12 @@ class Trainer:
         """(mean loss, accuracy in [0, 1]; regression: NaN) of ``weights`` on the test set."""
         return self._score(weights, self.test_x, self.test_y)
 
+    def score(self, weights: torch.Tensor, indices: np.ndarray) -> tuple[float, float]:
+        """(mean loss, accuracy; regression: NaN) of ``weights`` on the training samples
+        ``indices`` (a PIU's held-out share)."""
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.device)
+        return self._score(weights, self.train_x[idx], self.train_y[idx])
+
     def train_loss(self, weights: torch.Tensor, indices: np.ndarray) -> float:
         """Mean cross-entropy of ``weights`` on the training samples ``indices`` (the probe
         set of adaptive controllers)."""

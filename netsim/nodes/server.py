@@ -81,6 +81,8 @@ class Server(Node):
     name: the node's name in the log; serves: the APs whose PIUs it aggregates (None:
         all); stream_key: appended to its keyed random streams' keys (edge servers: their
         own draws); tier: its rows' tier in the rounds table ("global" or "edge").
+    piu_eval: per-PIU evaluation: each PIU's held-out training-set indices and every how
+        many versions to score the model on them (``piu_scores``; measurement, no time).
     """
 
     role = "server"
@@ -109,11 +111,14 @@ class Server(Node):
         serves: frozenset[int] | None = None,
         stream_key: tuple[int, ...] = (),
         tier: str = "global",
+        piu_eval: tuple[Sequence[np.ndarray], int] | None = None,
     ) -> None:
         super().__init__(env, name, log)
         self.serves = serves
         self.stream_key = stream_key
         self.tier = tier
+        self.piu_eval = piu_eval
+        self.piu_scores: list[tuple[int, int, int, float, float]] = []  # round, piu, n, loss, acc
         self.inbox = inbox
         self.weights = weights
         self.initial_weights = weights.clone()
@@ -242,6 +247,7 @@ class Server(Node):
         and delivered since the previous record."""
         test_loss, accuracy = self.trainer.evaluate(self.weights)
         r = self.version
+        self._score_pius(r)
         self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)
         notices = outcome.notices
         spent = self.spent()
@@ -270,6 +276,19 @@ class Server(Node):
         self.records.append(record)
         if self.on_round is not None:
             self.on_round(record)
+
+    def _score_pius(self, r: int) -> None:
+        """Score version ``r`` on every PIU's held-out share, every ``eval_every`` versions
+        and at the last."""
+        if self.piu_eval is None:
+            return
+        held, every = self.piu_eval
+        if (r + 1) % every and r + 1 < self.protocol.rounds:
+            return
+        for k, idx in enumerate(held):
+            if len(idx):
+                loss, accuracy = self.trainer.score(self.weights, idx)
+                self.piu_scores.append((r, k, len(idx), loss, accuracy))
 
     def allocate(
         self, r: int, selected: list[int], bits: np.ndarray, steps: int

@@ -97,6 +97,11 @@ class LearningConfig(_Frozen):
     label: str = "label"
     client_id: str | None = None  # its natural partition: one PIU per client id
     task: Literal["classification", "regression"] = "classification"
+    # per-PIU evaluation: every eval_every global rounds (and after the last) the global
+    # model is scored on each PIU's own held-out share (holdout_fraction of its samples,
+    # not trained on); None: off, and the PIUs train on all their samples
+    eval_every: int | None = Field(None, ge=1)
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
     algorithm: Literal["fedavg", "fedprox", "fednova"] = "fedavg"
     prox_mu: NonNegativeFloat = 0.01
 
