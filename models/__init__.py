@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from netsim.models.lenet import DLGLeNet, LeNet5
+from netsim.models.linear import LinearModel
 from netsim.models.mlp import MLP
 from netsim.models.resnet import ResNet18
 from torch import nn
@@ -70,6 +71,7 @@ def init_uniform_half(model: nn.Module, generator: torch.Generator) -> None:
 
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec("mlp", lambda shape, k: MLP(shape, k)),
+    "linear": ModelSpec("linear", lambda shape, k: LinearModel(shape, k)),
     "lenet5": ModelSpec("lenet5", lambda shape, k: LeNet5(shape, k), min_input_side=28),
     "lenet5_sigmoid": ModelSpec(
         "lenet5_sigmoid", lambda shape, k: LeNet5(shape, k, activation="sigmoid"), min_input_side=28

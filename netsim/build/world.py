@@ -150,7 +150,12 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     ]
     allocator = None if cellfree is None else _allocator(s, cellfree, computes, devices, data)
     edges = _edge_servers(wiring, tiers, aps, pius, on_round)
-    protocol = server_protocol(s, data.trainer, streams) if not edges else _cloud(s, edges)
+    samples = sum(len(p) for p in data.partitions)
+    protocol = (
+        server_protocol(s, data.trainer, streams, total_samples=samples)
+        if not edges
+        else _cloud(s, edges)
+    )
     server = Server(
         env,
         log,
@@ -383,6 +388,7 @@ def _piu(
         reserve_j=s.device.reserve_j,
         gan=w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
         prox_mu=s.learning.prox_mu if s.learning.algorithm == "fedprox" else 0.0,
+        scaffold_lr=s.learning.optimizer.lr if s.learning.algorithm == "scaffold" else None,
         dp_sgd=(s.dp.clip_norm, s.dp.noise_multiplier) if s.dp.level == "sample" else None,
         byzantine=None
         if device.byzantine is None
@@ -572,10 +578,15 @@ def _start(
 
 
 def server_protocol(
-    s: Scenario, trainer: Trainer, streams: Streams, makes_global: bool = True
+    s: Scenario,
+    trainer: Trainer,
+    streams: Streams,
+    makes_global: bool = True,
+    total_samples: int = 0,
 ) -> ServerProtocol:
     """The FL protocol of ``[protocol]`` with what it uses from ``[server]``, ``[control]``,
-    ``[pruning]`` and ``[ota]``; ``makes_global``: it makes the global model (not an edge
+    ``[pruning]`` and ``[ota]``; ``total_samples``: the PIUs' samples (SCAFFOLD's weights);
+    ``makes_global``: it makes the global model (not an edge
     server's rounds), so the server optimiser runs there."""
     p = s.protocol
     srv = s.server
@@ -589,6 +600,7 @@ def server_protocol(
             fednova_momentum=s.learning.optimizer.momentum
             if s.learning.algorithm == "fednova"
             else None,
+            scaffold=total_samples if s.learning.algorithm == "scaffold" else None,
             sample_dp=SampleLevelAccounting(
                 s.dp.noise_multiplier, s.learning.batch_size, s.dp.delta, s.dp.accountant
             )

@@ -106,8 +106,9 @@ class BatchedTrainer(Trainer):
         groups: dict[tuple[int, int, bool, float], list[int]] = defaultdict(list)
         results: list[TrainResult | None] = [None] * len(jobs)
         for i, job in enumerate(jobs):
-            if job.extra is not None or job.dp_sgd is not None:  # injected samples, DP-SGD
-                # (per-sample clipping inside a vmap over clients): one job at a time
+            if job.extra is not None or job.dp_sgd is not None or job.correction is not None:
+                # injected samples, DP-SGD, SCAFFOLD's correction
+                # (per-sample clipping or a per-client shift inside a vmap): one at a time
                 results[i] = self._train(job)
                 continue
             shape = (

@@ -74,6 +74,8 @@ class TrainJob:
         y (E,)) on the CPU: a malicious PIU's injected samples (netsim.privacy.gan).
     prox_mu: FedProx's proximal weight mu (Li et al. 2020): every step's gradient gets
         ``mu (w - w_start)``, the gradient of ``mu/2 ||w - w_start||^2``; 0: plain SGD.
+    correction: (P,) added to every step's gradient: SCAFFOLD's ``c - c_k`` (Karimireddy
+        et al. 2020); None: none.
     dp_sgd: (clip norm C, noise multiplier z) of DP-SGD (Abadi et al. 2016): every
         step's per-sample gradients are clipped to C, summed, given ``N(0, z^2 C^2 I)`` noise
         (keyed by (PIU, round)) and divided by the batch size; None: plain gradients.
@@ -89,6 +91,7 @@ class TrainJob:
     repeat: int = 0
     prox_mu: float = 0.0
     dp_sgd: tuple[float, float] | None = None
+    correction: torch.Tensor | None = None
 
     @property
     def stream_ids(self) -> tuple[int, ...]:
@@ -277,6 +280,9 @@ class Trainer:
         batches = self._batches(job)
         masks = None if job.mask is None else self._per_parameter(job.mask.to(self.device))
         anchor = self._per_parameter(job.weights.to(self.device)) if job.prox_mu else None
+        shift = (
+            None if job.correction is None else self._per_parameter(job.correction.to(self.device))
+        )
         noise = (
             None
             if job.dp_sgd is None
@@ -297,6 +303,10 @@ class Trainer:
                     for p, p0 in zip(model.parameters(), anchor, strict=True):
                         assert p.grad is not None  # every parameter is in the loss
                         p.grad.add_(p - p0, alpha=job.prox_mu)
+            if shift is not None:  # SCAFFOLD: g - c_k + c
+                for p, s in zip(model.parameters(), shift, strict=True):
+                    assert p.grad is not None
+                    p.grad.add_(s)
             opt.step()
             if masks is not None:  # pruned weights stay zero
                 with torch.no_grad():

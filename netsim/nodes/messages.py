@@ -30,6 +30,7 @@ class GlobalModel:
     fidelity: int | None = None  # compression fidelity of the round (AFC-FL), if controlled
     mask: torch.Tensor | None = None  # (P,) bool shared pruning mask; pruned entries not sent
     links: dict[int, RoundLink] | None = None  # per PIU: this round's allocated uplink
+    control: torch.Tensor | None = None  # (P,) SCAFFOLD's server control variate c
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,7 @@ class PIU(Node):
         byzantine: ByzantineUpdate | None = None,
         prox_mu: float = 0.0,
         dp_sgd: tuple[float, float] | None = None,
+        scaffold_lr: float | None = None,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -151,6 +152,8 @@ class PIU(Node):
         self.byzantine = byzantine  # a Byzantine PIU's corruption of its updates
         self.prox_mu = prox_mu  # FedProx's proximal weight in local training (0: none)
         self.dp_sgd = dp_sgd  # DP-SGD's (clip norm, noise multiplier) in local training
+        self.scaffold_lr = scaffold_lr  # SCAFFOLD: the local learning rate (None: off)
+        self.control: torch.Tensor | None = None  # SCAFFOLD's c_k (None: still zero)
         self.inbox = simpy.Store(env)
         self.active = True
         self._round: int | None = None
@@ -345,9 +348,13 @@ class PIU(Node):
             return
 
         start = msg.weights if self.mask is None else msg.weights * self.mask
+        correction = None  # SCAFFOLD: every step's gradient gets c - c_k
+        if self.scaffold_lr is not None and msg.control is not None:
+            own = torch.zeros_like(msg.control) if self.control is None else self.control
+            correction = msg.control - own
         job = TrainJob(
             self.index, r, start, self.indices, steps, mask, extra, repeat, self.prox_mu,
-            self.dp_sgd,
+            self.dp_sgd, correction,
         )  # fmt: skip
         self._jobs_on_version[r] = repeat + 1
         self._job = self.trainer.submit(job)
@@ -368,6 +375,10 @@ class PIU(Node):
         local = self._prune(r, result.weights)
         mask = msg.mask if self.mask is None else self.mask
         delta = local - msg.weights
+        control_delta = None
+        if correction is not None:  # SCAFFOLD option II: c_k+ - c_k = -c + (x - y) / (K lr)
+            assert self.scaffold_lr is not None and msg.control is not None
+            control_delta = -msg.control - delta / (steps * self.scaffold_lr)
         if self.byzantine is not None:  # it sends a corrupted update instead
             gen = self.streams.torch(Stream.BYZANTINE, self.index, *ids)
             delta = self.byzantine.corrupt(delta, gen)
@@ -376,6 +387,8 @@ class PIU(Node):
         del result, local
         if mask is not None:  # pruned entries are known to be zero: only the rest is sent
             delta = delta[mask]
+        if control_delta is not None:  # SCAFFOLD's uplink carries (Delta y, Delta c): 2P
+            delta = torch.cat([delta, control_delta])
         payload = self.compressor.compress(delta, self.index, r, msg.fidelity)
         if self.pruning is not None and not self._mask_delivered:
             payload = replace(
@@ -394,6 +407,9 @@ class PIU(Node):
             self._notify(r, "lost")
             return
         self._mask_delivered = True
+        if control_delta is not None:  # delivered: c_k moves as the server's sum assumes
+            own = torch.zeros_like(control_delta) if self.control is None else self.control
+            self.control = own + control_delta
         if self.link.delivers:
             self.ap_inbox.put(update)
 
@@ -402,6 +418,8 @@ class PIU(Node):
         of the entries sent (plus the mask bitmap when it rides along) at the link's
         planned airtime and this round's power."""
         sent_entries = msg.weights.numel() if mask is None else int(mask.sum())
+        if self.scaffold_lr is not None and msg.control is not None:
+            sent_entries += msg.weights.numel()  # and the control variate's update
         planned_bits = self.compressor.planned_bits(sent_entries, msg.fidelity)
         if self.pruning is not None and (
             not self._mask_delivered or self.pruning.fraction_between(self.prune_level, msg.round)

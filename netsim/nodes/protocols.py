@@ -101,6 +101,7 @@ class Part:
     pius: tuple[int, ...]
     mask: torch.Tensor | None = None  # (P,) bool: entries it carries (a PIU's own pruning)
     steps: int = 0  # the local steps behind it (a PIU's update; FedNova)
+    control: torch.Tensor | None = None  # (P,) SCAFFOLD's Delta c_k
 
 
 class ServerProtocol(ABC):
@@ -217,6 +218,12 @@ class SyncRounds(ServerProtocol):
     dp: client-level DP-FedAvg (McMahan et al. 2018) instead of the rule: each delta
         clipped, Gaussian noise, the fixed denominator of the round's selected count; the
         accountant's epsilon goes to the round's record.
+    scaffold: SCAFFOLD (Karimireddy et al. 2020, option II) with this total n of the PIUs'
+        samples: the model goes down with the server control variate c (twice the bits),
+        each update comes back with its Delta c_k (twice the payload), the model is combined
+        by the rule, and ``c <- c + sum_{k in S} (n_k / n) Delta c_k``: c stays the
+        |D|-weighted mean of the c_k, as FedAvg weights the updates (the paper's 1/N, with
+        equal data sizes), so the fixed point is the optimum of the sample-weighted loss.
     sample_dp: the accounting of DP-SGD in local training (the PIUs add the noise): each
         received update spends its PIU's privacy; the worst PIU's epsilon goes to the record.
     over_the_air: the APs aggregate over the air.
@@ -235,6 +242,7 @@ class SyncRounds(ServerProtocol):
         fednova_momentum: float | None = None,
         dp: ClientDP | None = None,
         sample_dp: SampleLevelAccounting | None = None,
+        scaffold: int | None = None,
         over_the_air: bool = False,
         controller: Controller | None = None,
         probe_indices: np.ndarray | None = None,
@@ -248,6 +256,8 @@ class SyncRounds(ServerProtocol):
         self.fednova_momentum = fednova_momentum
         self.dp = dp
         self.sample_dp = sample_dp
+        self.scaffold = scaffold
+        self.control: torch.Tensor | None = None  # SCAFFOLD's c (P,), from the first round
         self.over_the_air = over_the_air
         self.controller = controller
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
@@ -280,6 +290,8 @@ class SyncRounds(ServerProtocol):
     def _start(self, server: Server, r: int, active: list[int]) -> None:
         """Select the round's PIUs and send them the model."""
         t_start = server.env.now
+        if self.scaffold and self.control is None:
+            self.control = torch.zeros_like(server.weights)
         selected = self._select(server, r, active)
         by_ap: dict[int, list[int]] = {}
         for k in selected:
@@ -309,6 +321,7 @@ class SyncRounds(ServerProtocol):
                 control.fidelity,
                 self.mask,
                 links,
+                self.control,
             )
             server.send_model(msg, ap)
         # the server enforces the deadline of digital uplinks; over the air, the APs do
@@ -349,11 +362,14 @@ class SyncRounds(ServerProtocol):
             )
             return
         delta = server.compressor.decompress(msg.payload)
+        control = None
+        if self.control is not None:  # SCAFFOLD: (Delta y, Delta c) back to back
+            delta, control = delta[: len(delta) // 2], delta[len(delta) // 2 :]
         mask = self.mask if msg.mask is None else msg.mask
         if mask is not None:  # scatter the unpruned entries back
             delta = torch.zeros(mask.numel(), dtype=delta.dtype).masked_scatter(mask, delta)
         rd.parts.append(
-            Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask, msg.local_steps)
+            Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask, msg.local_steps, control)
         )
         if server.attacker is not None:
             server.attacker.see_update(server.env.now, msg, delta)
@@ -438,6 +454,12 @@ class SyncRounds(ServerProtocol):
         else:
             aggregated, rule = self.rule.apply(server.weights, deltas, sizes)
             method = self.rule.name
+        if self.control is not None and self.scaffold:  # c <- c + sum_{k in S} n_k/n Delta c_k
+            total = self.control.double()
+            for p in parts:
+                if p.control is not None:
+                    total += p.control.double() * (p.weight / self.scaffold)
+            self.control = total.to(self.control.dtype)
         if self.sample_dp is not None:
             for p in parts:
                 self.sample_dp.spend(p.pius[0], p.weight, p.steps)
@@ -522,7 +544,10 @@ class SyncRounds(ServerProtocol):
         return True
 
     def _model_bits(self, server: Server, with_mask: bool) -> int:
-        """Broadcast size: 32 bits per kept weight, plus an n-bit mask when it changed."""
+        """Broadcast size: 32 bits per kept weight, plus an n-bit mask when it changed
+        (SCAFFOLD: and 32 bits per entry of the control variate c)."""
+        if self.control is not None:
+            return 2 * server.model_bits
         if self.mask is None:
             return server.model_bits
         return 32 * int(self.mask.sum()) + (self.mask.numel() if with_mask else 0)

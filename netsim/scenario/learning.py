@@ -18,7 +18,7 @@ from netsim.scenario.errors import _FieldError
 # is a folder, is checked when the world is built.
 DATASET_NAMES = ("mnist5k", "digits", "mnist", "cifar10", "file")
 DATASETS_READ_FROM_PATH = ("mnist", "cifar10")
-MODEL_NAMES = ("mlp", "lenet5", "lenet5_sigmoid", "lenet_dlg", "resnet18")
+MODEL_NAMES = ("mlp", "linear", "lenet5", "lenet5_sigmoid", "lenet_dlg", "resnet18")
 
 
 class IIDPartition(_Frozen):
@@ -76,7 +76,9 @@ class LearningConfig(_Frozen):
     algorithm: "fedavg"; "fedprox" (Li et al. 2020: local steps minimise the loss plus
     ``prox_mu / 2 ||w - w_global||^2``); "fednova" (Wang et al. 2020: the server
     normalises each update by its local steps, ``w + tau_eff sum p_k delta_k / a_k``;
-    local SGD, with or without momentum).
+    local SGD, with or without momentum); "scaffold" (Karimireddy et al. 2020, option II:
+    control variates correct each local step, ``g - c_k + c``; the downlink carries c and
+    the uplink Delta c_k too, twice the bits; plain local SGD).
     """
 
     dataset: str = "mnist5k"
@@ -102,7 +104,7 @@ class LearningConfig(_Frozen):
     # not trained on); None: off, and the PIUs train on all their samples
     eval_every: int | None = Field(None, ge=1)
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
-    algorithm: Literal["fedavg", "fedprox", "fednova"] = "fedavg"
+    algorithm: Literal["fedavg", "fedprox", "fednova", "scaffold"] = "fedavg"
     prox_mu: NonNegativeFloat = 0.01
 
     @model_validator(mode="after")
@@ -121,12 +123,12 @@ class LearningConfig(_Frozen):
             raise _FieldError("data_path", None, f"the folder holding the {self.dataset} files")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise _FieldError("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
-        if self.algorithm == "fednova" and self.optimizer.name != "sgd":
+        if self.algorithm in ("fednova", "scaffold") and self.optimizer.name != "sgd":
             raise _FieldError(
                 "algorithm",
-                "fednova",
-                f"used with optimizer.name = 'sgd', not {self.optimizer.name!r} (FedNova "
-                "normalises by the steps of local SGD)",
+                self.algorithm,
+                f"used with optimizer.name = 'sgd', not {self.optimizer.name!r} (it works on "
+                "the steps of local SGD)",
             )
         return self
 

@@ -278,21 +278,35 @@ class Scenario(_Frozen):
                 raise _FieldError(name, value, f"{allowed} with dp.level = {self.dp.level!r}")
 
     def _check_algorithm(self) -> None:
-        """FedNova re-weights digital FedAvg updates of synchronous rounds."""
-        if self.learning.algorithm != "fednova":
+        """FedNova re-weights, and SCAFFOLD extends, the digital updates of synchronous
+        FedAvg rounds; SCAFFOLD's control variates assume plain local SGD and one server."""
+        algorithm = self.learning.algorithm
+        if algorithm not in ("fednova", "scaffold"):
             return
-        clashes = (
+        pruned = self.pruning.method != "none" and (
+            algorithm == "scaffold" or self.pruning.scope == "piu"
+        )
+        clashes: list[tuple[str, object, bool]] = [
             ("protocol.mode", self.protocol.mode, self.protocol.mode != "sync"),
             ("ota.enabled", self.ota.enabled, self.ota.enabled),
             ("server.aggregation", self.server.aggregation, self.server.aggregation != "fedavg"),
-            ("pruning.scope", self.pruning.scope,
-             self.pruning.method != "none" and self.pruning.scope == "piu"),
-        )  # fmt: skip
+            ("pruning.method" if algorithm == "scaffold" else "pruning.scope",
+             self.pruning.method if algorithm == "scaffold" else self.pruning.scope, pruned),
+        ]  # fmt: skip
+        if algorithm == "scaffold":
+            opt = self.learning.optimizer
+            clashes += [
+                ("learning.optimizer.momentum", opt.momentum, opt.momentum != 0),
+                ("learning.optimizer.weight_decay", opt.weight_decay, opt.weight_decay != 0),
+                ("dp.level", self.dp.level, self.dp.level != "none"),
+                ("hierarchy", "[hierarchy]", self.hierarchy is not None),
+            ]
         for name, value, clash in clashes:
             if clash:
                 raise _FieldError(
-                    name, value, "its default with learning.algorithm = 'fednova' (it "
-                    "normalises the digital updates of synchronous FedAvg rounds)",
+                    name, value, f"its default with learning.algorithm = {algorithm!r} (it "
+                    "works on the digital updates of synchronous FedAvg rounds with plain "
+                    "local SGD)",
                 )  # fmt: skip
 
     def _check_protocol(self) -> None:
