@@ -66,8 +66,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -792,25 +793,37 @@ def _to_target_uplink(rounds: pd.DataFrame, events: pd.DataFrame, target: float)
     return float(tx.energy_j.sum())
 
 
-def algorithms(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+def _each_config(
+    configs: dict[str, tuple[str, ...]],
+    base: Sequence[str],
+    rounds: int,
+    seeds: Sequence[int],
+    measure: Callable[[Any], dict[str, float]],
+) -> pd.DataFrame:
+    """Every config (label -> overrides on ``base``, default scenario) at every seed; a
+    row is ``measure(result)``, printed as it comes."""
     rows = []
     for seed in seeds:
-        for label, sets in ALGORITHMS.items():
-            res = run(None, [f"protocol.rounds={rounds}", *ALGORITHM_BASE, *sets], seed)
-            time_80, _ = _to_target(res.rounds, 0.8)
-            row = {
-                "config": label,
-                "seed": seed,
-                "accuracy": res.final_accuracy,
-                "best_accuracy": float(res.rounds.test_accuracy.max()),
-                "time_to_80_s": time_80,
-                "uplink_J_to_80": _to_target_uplink(res.rounds, res.events, 0.8),
-                "uplink_Mbit": float(res.rounds.uplink_bits.sum()) / 1e6,
-                "sim_time_s": res.sim_time_s,
-            }
+        for label, sets in configs.items():
+            res = run(None, [f"protocol.rounds={rounds}", *base, *sets], seed)
+            row = {"config": label, "seed": seed, **measure(res)}
             rows.append(row)
             print(pd.DataFrame([row]).round(4).to_string(index=False), flush=True)
     return pd.DataFrame(rows)
+
+
+def algorithms(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+    def measure(res: Any) -> dict[str, float]:
+        return {
+            "accuracy": res.final_accuracy,
+            "best_accuracy": float(res.rounds.test_accuracy.max()),
+            "time_to_80_s": _to_target(res.rounds, 0.8)[0],
+            "uplink_J_to_80": _to_target_uplink(res.rounds, res.events, 0.8),
+            "uplink_Mbit": float(res.rounds.uplink_bits.sum()) / 1e6,
+            "sim_time_s": res.sim_time_s,
+        }
+
+    return _each_config(ALGORITHMS, ALGORITHM_BASE, rounds, seeds, measure)
 
 
 BYZANTINE_BASE = (
@@ -835,19 +848,13 @@ BYZANTINE_RULES = {
 
 
 def byzantine(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
-    rows = []
-    for seed in seeds:
-        for label, sets in BYZANTINE_RULES.items():
-            res = run(None, [f"protocol.rounds={rounds}", *BYZANTINE_BASE, *sets], seed)
-            row = {
-                "config": label,
-                "seed": seed,
-                "accuracy": res.final_accuracy,
-                "best_accuracy": float(res.rounds.test_accuracy.max()),
-            }
-            rows.append(row)
-            print(pd.DataFrame([row]).round(4).to_string(index=False), flush=True)
-    return pd.DataFrame(rows)
+    def measure(res: Any) -> dict[str, float]:
+        return {
+            "accuracy": res.final_accuracy,
+            "best_accuracy": float(res.rounds.test_accuracy.max()),
+        }
+
+    return _each_config(BYZANTINE_RULES, BYZANTINE_BASE, rounds, seeds, measure)
 
 
 EXPERIMENTS = {
