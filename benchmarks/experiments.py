@@ -51,7 +51,7 @@ Each experiment runs whole simulations through the Python API (the same code as
   bytes over the shared uplink (per global round and to 90 %), and where a global round's
   time goes (flat: along the critical PIU; hierarchical: cloud <-> edge backhaul and the
   edge rounds along the critical edge server, and within its edge rounds).
-* ``algorithms``: FedAvg, FedProx (mu 0.01), SCAFFOLD, FedNova and FedAdam (server lr
+* ``algorithms``: FedAvg, FedProx (mu 0.01 and 0.5), SCAFFOLD, FedNova and FedAdam (server lr
   0.01) on Dirichlet(0.1) MNIST-5k over 20 PIUs (default scenario, MLP, local SGD lr 0.05
   without momentum, 20 steps): final and best
   accuracy, simulated time and PIU uplink energy to 80 % accuracy, uplink bits (SCAFFOLD
@@ -776,6 +776,7 @@ ALGORITHM_BASE = (
 ALGORITHMS = {
     "FedAvg": (),
     "FedProx mu=0.01": ("learning.algorithm='fedprox'", "learning.prox_mu=0.01"),
+    "FedProx mu=0.5": ("learning.algorithm='fedprox'", "learning.prox_mu=0.5"),
     "SCAFFOLD": ("learning.algorithm='scaffold'",),
     "FedNova": ("learning.algorithm='fednova'",),
     "FedAdam lr=0.01": ("server.optimizer={name = 'adam', lr = 0.01}",),
