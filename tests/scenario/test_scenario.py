@@ -157,7 +157,7 @@ def test_the_schema_knows_the_registries_names():
     from netsim.learn.datasets import DATASETS
     from netsim.scenario.learning import DATASET_NAMES, DATASETS_READ_FROM_PATH, MODEL_NAMES
 
-    assert set(DATASET_NAMES) == set(DATASETS)
+    assert set(DATASET_NAMES) == set(DATASETS) | {"file"}  # "file": a user's own data file
     assert set(MODEL_NAMES) == set(MODELS)
     assert set(DATASETS_READ_FROM_PATH) == {n for n, d in DATASETS.items() if d.needs_path}
 
