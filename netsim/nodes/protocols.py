@@ -185,8 +185,7 @@ class ClientDP:
     """Client-level DP-FedAvg's settings (netsim/fl/dp.py): clip norm C (adapted each round
     with ``adaptive``: Andrew et al. 2021, the clipped-count noise max(m / 20, z) for m
     selected, the updates' noise raised so that the overall multiplier stays z), noise
-    multiplier z, and
-    the accountant of the rounds so far."""
+    multiplier z, and the accountant of the rounds so far."""
 
     clip_norm: float
     noise_multiplier: float
@@ -423,37 +422,7 @@ class SyncRounds(ServerProtocol):
         assert rd is not None
         parts = [p for p in rd.parts if p.weight > 0]
         sizes = [p.weight for p in parts]
-        epsilon = math.nan
-        deltas = [p.delta for p in parts]
-        if any(p.mask is not None for p in parts):  # sub-models: average what each carries
-            everything = torch.ones_like(server.weights, dtype=torch.bool)
-            masks = [everything if p.mask is None else p.mask for p in parts]
-            aggregated = masked_fedavg(server.weights, deltas, sizes, masks)
-            method, rule = "fedavg", "fedavg"
-        elif self.dp is not None:
-            dp = self.dp
-            gen = server.streams.torch(Stream.DP, r, *server.stream_key)
-            selected = max(len(rd.selected), 1)
-            z, clip = dp.noise_multiplier, dp.clip_norm
-            count_std = max(selected / 20, dp.noise_multiplier)  # Andrew et al.'s m / 20
-            if dp.adaptive is not None:
-                z = update_noise_multiplier(dp.noise_multiplier, count_std)
-            aggregated, clipped = dp_fedavg(server.weights, deltas, clip, z, selected, gen)
-            epsilon = dp.accountant.step(dp.noise_multiplier, selected / max(rd.population, 1))
-            method = "dp_fedavg"
-            rule = f"dp_fedavg: {clipped} clipped to {clip:g}, epsilon {epsilon:.4g}"
-            if dp.adaptive is not None:
-                norms = [float(torch.linalg.vector_norm(d.double())) for d in deltas]
-                gamma, clip_lr = dp.adaptive
-                dp.clip_norm = adaptive_clip(clip, norms, gamma, clip_lr, count_std, selected, gen)
-                rule += f", next clip {dp.clip_norm:.4g}"
-        elif self.fednova_momentum is not None:
-            scales = [fednova_scale(p.steps, self.fednova_momentum) for p in parts]
-            aggregated = fednova(server.weights, deltas, sizes, scales)
-            method, rule = "fednova", "fednova"
-        else:
-            aggregated, rule = self.rule.apply(server.weights, deltas, sizes)
-            method = self.rule.name
+        aggregated, method, rule, epsilon = self._combine(server, rd, parts)
         if self.control is not None and self.scaffold:  # c <- c + sum_{k in S} n_k/n Delta c_k
             total = self.control.double()
             for p in parts:
@@ -487,6 +456,47 @@ class SyncRounds(ServerProtocol):
             rd.t_start_s, len(rd.selected), n_updates, len(rd.late), rd.notices, train_loss,
             frozenset(_pius_of(parts)), epsilon,
         )  # fmt: skip
+
+    def _combine(
+        self, server: Server, rd: _Round, parts: list[Part]
+    ) -> tuple[torch.Tensor, str, str, float]:
+        """The round's new model before the server optimiser, the ``method`` and the note
+        of the aggregate event, and epsilon (client-level DP; else NaN)."""
+        sizes, deltas = [p.weight for p in parts], [p.delta for p in parts]
+        if any(p.mask is not None for p in parts):  # sub-models: average what each carries
+            everything = torch.ones_like(server.weights, dtype=torch.bool)
+            masks = [everything if p.mask is None else p.mask for p in parts]
+            return masked_fedavg(server.weights, deltas, sizes, masks), "fedavg", "fedavg", math.nan
+        if self.dp is not None:
+            return self._dp_fedavg(server, rd, deltas)
+        if self.fednova_momentum is not None:
+            scales = [fednova_scale(p.steps, self.fednova_momentum) for p in parts]
+            return fednova(server.weights, deltas, sizes, scales), "fednova", "fednova", math.nan
+        aggregated, rule = self.rule.apply(server.weights, deltas, sizes)
+        return aggregated, self.rule.name, rule, math.nan
+
+    def _dp_fedavg(
+        self, server: Server, rd: _Round, deltas: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, str, str, float]:
+        """DP-FedAvg of the round (netsim/fl/dp.py), its accounting, and with adaptive
+        clipping the next round's clip norm."""
+        dp = self.dp
+        assert dp is not None
+        gen = server.streams.torch(Stream.DP, server.version, *server.stream_key)
+        selected = max(len(rd.selected), 1)
+        z, clip = dp.noise_multiplier, dp.clip_norm
+        count_std = max(selected / 20, dp.noise_multiplier)  # Andrew et al.'s m / 20
+        if dp.adaptive is not None:
+            z = update_noise_multiplier(dp.noise_multiplier, count_std)
+        aggregated, clipped = dp_fedavg(server.weights, deltas, clip, z, selected, gen)
+        epsilon = dp.accountant.step(dp.noise_multiplier, selected / max(rd.population, 1))
+        rule = f"dp_fedavg: {clipped} clipped to {clip:g}, epsilon {epsilon:.4g}"
+        if dp.adaptive is not None:
+            norms = [float(torch.linalg.vector_norm(d.double())) for d in deltas]
+            gamma, clip_lr = dp.adaptive
+            dp.clip_norm = adaptive_clip(clip, norms, gamma, clip_lr, count_std, selected, gen)
+            rule += f", next clip {dp.clip_norm:.4g}"
+        return aggregated, "dp_fedavg", rule, epsilon
 
     def _select(self, server: Server, r: int, active: list[int]) -> list[int]:
         """The round's PIUs under the selection policy; a ranking policy logs every
