@@ -9,7 +9,7 @@
     python -m benchmarks.experiments spectrum [--rounds 10] [--seeds 1]
     python -m benchmarks.experiments nr [--rounds 20] [--seeds 1]
     python -m benchmarks.experiments hierarchy [--rounds 15] [--seeds 1]
-    python -m benchmarks.experiments algorithms [--rounds 30] [--seeds 1]
+    python -m benchmarks.experiments algorithms [--rounds 30] [--seeds 1] [--png FILE]
     python -m benchmarks.experiments byzantine [--rounds 20] [--seeds 1]
 
 Each experiment runs whole simulations through the Python API (the same code as
@@ -813,8 +813,11 @@ def _each_config(
     return pd.DataFrame(rows)
 
 
-def algorithms(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
+def algorithms(rounds: int, seeds: Sequence[int], png: str | None = None) -> pd.DataFrame:
+    curves: list[pd.DataFrame] = []  # in the order of the runs: seeds, then configs
+
     def measure(res: Any) -> dict[str, float]:
+        curves.append(_uplink_curve(res))
         return {
             "accuracy": res.final_accuracy,
             "best_accuracy": float(res.rounds.test_accuracy.max()),
@@ -824,7 +827,47 @@ def algorithms(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
             "sim_time_s": res.sim_time_s,
         }
 
-    return _each_config(ALGORITHMS, ALGORITHM_BASE, rounds, seeds, measure)
+    table = _each_config(ALGORITHMS, ALGORITHM_BASE, rounds, seeds, measure)
+    if png:
+        labels = [label for _ in seeds for label in ALGORITHMS]
+        _plot_algorithms(list(zip(labels, curves, strict=True)), png)
+    return table
+
+
+def _uplink_curve(res: Any) -> pd.DataFrame:
+    """Per round: end time (s), test accuracy and the PIUs' cumulative uplink energy (J)."""
+    tx = res.events[res.events.event.isin(["tx_end", "tx_fail"])].sort_values("t_s")
+    spent = np.concatenate([[0.0], tx.energy_j.cumsum().to_numpy()])
+    ends = res.rounds.t_end_s.to_numpy()
+    upto = np.searchsorted(tx.t_s.to_numpy(), ends, side="right")
+    return pd.DataFrame(
+        {"t_end_s": ends, "test_accuracy": res.rounds.test_accuracy, "uplink_j": spent[upto]}
+    )
+
+
+def _plot_algorithms(curves: list[tuple[str, pd.DataFrame]], png: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, sharey=True)
+    seen: set[str] = set()
+    for label, c in curves:
+        first = label not in seen
+        seen.add(label)
+        for ax, x in zip(axes, ("t_end_s", "uplink_j"), strict=True):
+            ax.plot(c[x], c.test_accuracy, label=label if first else None, lw=1.2)
+    axes[0].set_xlabel("simulated time (s)")
+    axes[1].set_xlabel("PIU uplink energy (J)")
+    axes[0].set_ylabel("test accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Dirichlet(0.1) MNIST-5k, 20 PIUs: FL algorithms")
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
 
 
 BYZANTINE_BASE = (
@@ -880,7 +923,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=1, help="replications (seeds 1..N)")
     parser.add_argument("--csv", help="also write the per-seed table here")
     parser.add_argument("--only", help="privacy: only the configs whose label contains this")
-    parser.add_argument("--png", help="stragglers: write the accuracy-time figure here")
+    parser.add_argument("--png", help="stragglers, algorithms: write the accuracy figure here")
     args = parser.parse_args(argv)
     fn, default_rounds = EXPERIMENTS[args.experiment]
     extra = {"only": args.only} if args.only else {}
