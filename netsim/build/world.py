@@ -163,14 +163,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         weights=data.trainer.initial_weights(),
         trainer=data.trainer,
         compressor=data.compressor,
-        downlinks={
-            i: (RoutedLink(routed, "server", e.name), e.from_cloud) for i, e in enumerate(edges)
-        }
-        if routed is not None and edges
-        else {
-            a: (_backhaul(env, air.topology, routed, a, "server", up=False), ap.inbox)
-            for a, ap in enumerate(aps)
-        },
+        downlinks=_server_downlinks(env, air.topology, routed, aps, edges),
         pius=pius,
         protocol=protocol,
         local_steps=s.learning.local_steps,
@@ -341,6 +334,26 @@ def _edge_servers(
         )  # fmt: skip
         for i, (name, served, inbox) in enumerate(tiers.edges)
     ]
+
+
+def _server_downlinks(
+    env: simpy.Environment,
+    topology: nx.Graph,
+    routed: RoutedBackhaul | None,
+    aps: list[AccessPoint],
+    edges: list[EdgeServer],
+) -> dict[int, tuple[Backhaul, simpy.Store]]:
+    """The server's links and the inboxes at their far ends: to each edge server (by its
+    index; hierarchical FL) or to each AP."""
+    if edges:
+        assert routed is not None  # edge servers live on a routed backhaul
+        return {
+            i: (RoutedLink(routed, "server", e.name), e.from_cloud) for i, e in enumerate(edges)
+        }
+    return {
+        a: (_backhaul(env, topology, routed, a, "server", up=False), ap.inbox)
+        for a, ap in enumerate(aps)
+    }
 
 
 def _cloud(s: Scenario, edges: list[EdgeServer]) -> CloudRounds:
