@@ -94,6 +94,11 @@ class AccessPoint(Node):
         self.downlink_scheduler = downlink_scheduler
         self.downlink_medium = downlink_medium
 
+    @property
+    def aggregator(self) -> str:
+        """The node its updates go to: "server", or its edge server on a routed backhaul."""
+        return getattr(self.uplink, "dst", "server")
+
     def start(self) -> None:
         """Start the AP's process."""
         self.process = self.env.process(self.run())
@@ -178,19 +183,18 @@ class AccessPoint(Node):
         )
         if self.attacker is not None and contributors:
             self.attacker.see_aggregate(self.env.now, aggregate)
-        self.emit("fwd_start", r, bits=bits, peer="server", method="ota", detail="ota aggregate")
+        to = self.aggregator  # the server, or its edge server (hierarchical FL)
+        self.emit(
+            "fwd_start", r, bits=bits, peer=to, method="ota", route=self.uplink.route(),
+            detail="ota aggregate",
+        )  # fmt: skip
         start = self.env.now
         yield from self.uplink.transfer(bits)
         took = self.env.now - start
         self.emit(
-            "fwd_end",
-            r,
-            bits=bits,
-            duration_s=took,
-            peer="server",
-            method="ota",
-            detail="ota aggregate",
-        )
+            "fwd_end", r, bits=bits, duration_s=took, peer=to, method="ota",
+            route=self.uplink.last_route, detail="ota aggregate",
+        )  # fmt: skip
         self.server_inbox.put(aggregate)
 
     def _ota_transmit(

@@ -181,3 +181,20 @@ def test_topo_show_draws_the_loads_of_a_run(tmp_path, capsys):
     assert "pass no scenario" in capsys.readouterr().err
     assert main(["topo", "show", "--run", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "pass a folder written by 'netsim run'" in capsys.readouterr().err
+
+
+def test_over_the_air_aggregation_feeds_the_edge_servers():
+    # each AP's over-the-air sum goes to its edge server, which aggregates it as its round
+    res = Simulation(two_edges(protocol={"rounds": 1}, hierarchy={}, ota={"enabled": True})).run()
+    e = res.events
+    sums = e[(e.event == "fwd_end") & (e.method == "ota")]
+    assert set(zip(sums.node, sums.peer, sums.route, strict=True)) == {
+        ("ap0", "edge0", "ap0>edge0"),
+        ("ap1", "edge1", "ap1>edge1"),
+    }
+    received = e[(e.event == "rx_update") & (e.role == "edge")]
+    assert set(zip(received.node, received.peer, strict=True)) == {
+        ("edge0", "ap0"),
+        ("edge1", "ap1"),
+    }
+    assert res.rounds[res.rounds.tier == "global"].aggregated.tolist() == [3]
