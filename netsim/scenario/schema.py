@@ -234,16 +234,21 @@ class Scenario(_Frozen):
                 "backhaul.edge_servers = true) with [hierarchy]",
             )
         p, r, c, a, m = self.protocol, self.radio, self.control, self.attack, self.mobility
-        clashes = (  # field, value, clash, what is allowed
-            ("protocol.mode", p.mode, p.mode != "sync", "'sync' (edge rounds are synchronous)"),
-            ("radio.access", r.access, r.access == "cellfree", "not 'cellfree' (one CPU)"),
-            ("control.kind", c.kind, c.kind != "none", "'none' (one controller for all PIUs)"),
-            ("attack.method", a.method, a.method != "none", "'none' (it watches one server)"),
-            ("mobility.model", m.model, m.model != "none", "'none' (a PIU stays with its edge)"),
+        _refuse_clashes(
+            [
+                ("protocol.mode", p.mode, p.mode != "sync", "'sync' (edge rounds are synchronous)"),
+                ("radio.access", r.access, r.access == "cellfree", "not 'cellfree' (one CPU)"),
+                ("control.kind", c.kind, c.kind != "none", "'none' (one controller for all PIUs)"),
+                ("attack.method", a.method, a.method != "none", "'none' (it watches one server)"),
+                (
+                    "mobility.model",
+                    m.model,
+                    m.model != "none",
+                    "'none' (a PIU stays with its edge)",
+                ),
+            ],
+            "[hierarchy]",
         )
-        for name, value, clash, allowed in clashes:
-            if clash:
-                raise _FieldError(name, value, f"{allowed} with [hierarchy]")
         if self.pruning.method != "none" and self.pruning.scope == "server":
             raise _FieldError(
                 "pruning.scope",
@@ -273,9 +278,7 @@ class Scenario(_Frozen):
                 ("learning.algorithm", algorithm, algorithm == "fednova", "not 'fednova'"),
                 ("pruning.scope", self.pruning.scope, pruned_own, "'server'"),
             ]  # fmt: skip
-        for name, value, clash, allowed in clashes:
-            if clash:
-                raise _FieldError(name, value, f"{allowed} with dp.level = {self.dp.level!r}")
+        _refuse_clashes(clashes, f"dp.level = {self.dp.level!r}")
 
     def _check_algorithm(self) -> None:
         """FedNova re-weights, and SCAFFOLD extends, the digital updates of synchronous
@@ -286,28 +289,30 @@ class Scenario(_Frozen):
         pruned = self.pruning.method != "none" and (
             algorithm == "scaffold" or self.pruning.scope == "piu"
         )
-        clashes: list[tuple[str, object, bool]] = [
-            ("protocol.mode", self.protocol.mode, self.protocol.mode != "sync"),
-            ("ota.enabled", self.ota.enabled, self.ota.enabled),
-            ("server.aggregation", self.server.aggregation, self.server.aggregation != "fedavg"),
+        default = "its default"
+        clashes: list[tuple[str, object, bool, str]] = [
+            ("protocol.mode", self.protocol.mode, self.protocol.mode != "sync", default),
+            ("ota.enabled", self.ota.enabled, self.ota.enabled, default),
+            ("server.aggregation", self.server.aggregation,
+             self.server.aggregation != "fedavg", default),
             ("pruning.method" if algorithm == "scaffold" else "pruning.scope",
-             self.pruning.method if algorithm == "scaffold" else self.pruning.scope, pruned),
+             self.pruning.method if algorithm == "scaffold" else self.pruning.scope, pruned,
+             default),
         ]  # fmt: skip
         if algorithm == "scaffold":
             opt = self.learning.optimizer
             clashes += [
-                ("learning.optimizer.momentum", opt.momentum, opt.momentum != 0),
-                ("learning.optimizer.weight_decay", opt.weight_decay, opt.weight_decay != 0),
-                ("dp.level", self.dp.level, self.dp.level != "none"),
-                ("hierarchy", "[hierarchy]", self.hierarchy is not None),
-            ]
-        for name, value, clash in clashes:
-            if clash:
-                raise _FieldError(
-                    name, value, f"its default with learning.algorithm = {algorithm!r} (it "
-                    "works on the digital updates of synchronous FedAvg rounds with plain "
-                    "local SGD)",
-                )  # fmt: skip
+                ("learning.optimizer.momentum", opt.momentum, opt.momentum != 0, default),
+                ("learning.optimizer.weight_decay", opt.weight_decay, opt.weight_decay != 0,
+                 default),
+                ("dp.level", self.dp.level, self.dp.level != "none", default),
+                ("hierarchy", "[hierarchy]", self.hierarchy is not None, default),
+            ]  # fmt: skip
+        _refuse_clashes(
+            clashes,
+            f"learning.algorithm = {algorithm!r} (it works on the digital updates of "
+            "synchronous FedAvg rounds with plain local SGD)",
+        )
 
     def _check_protocol(self) -> None:
         p = self.protocol
@@ -396,3 +401,11 @@ class Scenario(_Frozen):
         data = self.to_dict()
         apply_overrides(data, overrides)
         return Scenario.from_dict(data, source="scenario with --set overrides")
+
+
+def _refuse_clashes(clashes: Iterable[tuple[str, object, bool, str]], setting: str) -> None:
+    """Raise for the first ``(field, value, clash, allowed)`` that clashes with ``setting``:
+    ``field = value`` is not allowed; expected ``allowed`` with ``setting``."""
+    for name, value, clash, allowed in clashes:
+        if clash:
+            raise _FieldError(name, value, f"{allowed} with {setting}")
