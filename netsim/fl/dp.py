@@ -26,13 +26,7 @@ from typing import Any
 
 import torch
 
-
-def clip_to_norm(delta: torch.Tensor, clip_norm: float) -> tuple[torch.Tensor, bool]:
-    """``delta min(1, C / ||delta||)`` and whether it was scaled down."""
-    norm = float(torch.linalg.vector_norm(delta.to(torch.float64)))
-    if norm <= clip_norm:
-        return delta, False
-    return delta * (clip_norm / norm), True
+from netsim.fl.aggregation import clip_norms
 
 
 def dp_fedavg(
@@ -49,11 +43,9 @@ def dp_fedavg(
     global_weights: (P,); updates: the deltas (P,); clip_norm: C; noise_multiplier: z;
     expected_clients: q N, the fixed denominator; gen: the noise's generator."""
     total = torch.zeros(global_weights.shape, dtype=torch.float64)
-    clipped = 0
-    for u in updates:
-        c, was = clip_to_norm(u, clip_norm)
-        total.add_(c.to(torch.float64))
-        clipped += was
+    bounded, clipped = clip_norms(updates, clip_norm)
+    for u in bounded:
+        total.add_(u.to(torch.float64))
     noise = torch.randn(global_weights.shape, generator=gen, dtype=torch.float64)
     total.add_(noise, alpha=noise_multiplier * clip_norm)
     new = global_weights.to(torch.float64) + total / expected_clients

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from netsim import Simulation
-from netsim.fl.dp import adaptive_clip, clip_to_norm, dp_fedavg, update_noise_multiplier
+from netsim.fl.aggregation import clip_norms
+from netsim.fl.dp import adaptive_clip, dp_fedavg, update_noise_multiplier
 from netsim.scenario import ScenarioError
 from tests.conftest import tiny
 
@@ -18,9 +19,9 @@ pytest.importorskip("opacus")
 def test_clipping_and_the_fixed_denominator_by_hand():
     w = torch.zeros(2)
     big, small = torch.tensor([3.0, 4.0]), torch.tensor([0.3, 0.4])  # norms 5 and 0.5
-    clipped, was = clip_to_norm(big, 1.0)
-    assert was and clipped.tolist() == pytest.approx([0.6, 0.8], rel=1e-6)
-    assert clip_to_norm(small, 1.0) == (small, False)
+    (clipped, kept), n = clip_norms([big, small], 1.0)
+    assert n == 1 and clipped.tolist() == pytest.approx([0.6, 0.8], rel=1e-6)
+    assert kept is small
     gen = torch.Generator().manual_seed(0)
     new, n = dp_fedavg(w, [big, small], 1.0, 0.0, 4.0, gen)  # z = 0: no noise
     assert n == 1 and new.tolist() == pytest.approx([(0.6 + 0.3) / 4, (0.8 + 0.4) / 4])
