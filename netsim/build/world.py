@@ -503,7 +503,7 @@ def _backhaul(
         src, dst = (f"ap{ap}", far) if up else (far, f"ap{ap}")
         return RoutedLink(routed, src, dst)
     edge = topology.edges["server", f"ap{ap}"]
-    return WiredLink(env, edge["capacity_bps"], edge["latency_s"])
+    return WiredLink(env, edge["capacity_bps"], edge["latency_s"], far if up else f"ap{ap}")
 
 
 def _access_points(w: _Wiring) -> list[AccessPoint]:

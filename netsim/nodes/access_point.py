@@ -94,11 +94,6 @@ class AccessPoint(Node):
         self.downlink_scheduler = downlink_scheduler
         self.downlink_medium = downlink_medium
 
-    @property
-    def aggregator(self) -> str:
-        """The node its updates go to: "server", or its edge server on a routed backhaul."""
-        return getattr(self.uplink, "dst", "server")
-
     def start(self) -> None:
         """Start the AP's process."""
         self.process = self.env.process(self.run())
@@ -183,19 +178,8 @@ class AccessPoint(Node):
         )
         if self.attacker is not None and contributors:
             self.attacker.see_aggregate(self.env.now, aggregate)
-        to = self.aggregator  # the server, or its edge server (hierarchical FL)
-        self.emit(
-            "fwd_start", r, bits=bits, peer=to, method="ota", route=self.uplink.route(),
-            detail="ota aggregate",
-        )  # fmt: skip
-        start = self.env.now
-        yield from self.uplink.transfer(bits)
-        took = self.env.now - start
-        self.emit(
-            "fwd_end", r, bits=bits, duration_s=took, peer=to, method="ota",
-            route=self.uplink.last_route, detail="ota aggregate",
-        )  # fmt: skip
-        self.server_inbox.put(aggregate)
+        # to the server, or its edge server (hierarchical FL)
+        yield from self._relay(r, aggregate, bits, self.uplink.dst, "ota aggregate", "ota")
 
     def _ota_transmit(
         self, r: int, ready: list[OTAReady], mask: torch.Tensor | None
@@ -237,23 +221,25 @@ class AccessPoint(Node):
     def _forward(self, update: Update) -> Generator[simpy.Event, object, None]:
         if self.attacker is not None:
             self.attacker.see_update(self.env.now, update)
-        bits = update.payload.bits
+        piu = f"piu{update.piu}"
+        yield from self._relay(update.round, update, update.payload.bits, piu, piu)
+
+    def _relay(
+        self, r: int, msg: object, bits: int, peer: str, detail: str, method: str | None = None
+    ) -> Generator[simpy.Event, object, None]:
+        """Send ``msg`` (``bits``) up the backhaul into the aggregator's inbox, logged as
+        ``fwd_start`` / ``fwd_end`` (with the route on a routed backhaul)."""
         self.emit(
-            "fwd_start", update.round, bits=bits, peer=f"piu{update.piu}",
-            route=self.uplink.route(), detail=f"piu{update.piu}",
+            "fwd_start", r, bits=bits, peer=peer, method=method, route=self.uplink.route(),
+            detail=detail,
         )  # fmt: skip
         start = self.env.now
         yield from self.uplink.transfer(bits)
         self.emit(
-            "fwd_end",
-            update.round,
-            bits=bits,
-            duration_s=self.env.now - start,
-            peer=f"piu{update.piu}",
-            route=self.uplink.last_route,
-            detail=f"piu{update.piu}",
-        )
-        self.server_inbox.put(update)
+            "fwd_end", r, bits=bits, duration_s=self.env.now - start, peer=peer, method=method,
+            route=self.uplink.last_route, detail=detail,
+        )  # fmt: skip
+        self.server_inbox.put(msg)
 
     def _multicast(self, model: GlobalModel) -> Generator[simpy.Event, object, None]:
         if self.unicast:

@@ -19,12 +19,16 @@ class WiredLink:
     ----------
     capacity_bps: line rate in bit/s.
     latency_s: one-way latency in s.
+    dst: the node at the far end (an AP's uplink: the server).
     """
 
-    def __init__(self, env: simpy.Environment, capacity_bps: float, latency_s: float) -> None:
+    def __init__(
+        self, env: simpy.Environment, capacity_bps: float, latency_s: float, dst: str = "server"
+    ) -> None:
         self.env = env
         self.capacity_bps = capacity_bps
         self.latency_s = latency_s
+        self.dst = dst
         self._line = simpy.Resource(env, capacity=1)
 
     last_route = None  # a private link has no route to log
