@@ -153,7 +153,7 @@ class PIU(Node):
         self.prox_mu = prox_mu  # FedProx's proximal weight in local training (0: none)
         self.dp_sgd = dp_sgd  # DP-SGD's (clip norm, noise multiplier) in local training
         self.scaffold_lr = scaffold_lr  # SCAFFOLD: the local learning rate (None: off)
-        self.control: torch.Tensor | None = None  # SCAFFOLD's c_k (None: still zero)
+        self.control: torch.Tensor | None = None  # SCAFFOLD's c_k (from its first round)
         self.inbox = simpy.Store(env)
         self.active = True
         self._round: int | None = None
@@ -350,8 +350,9 @@ class PIU(Node):
         start = msg.weights if self.mask is None else msg.weights * self.mask
         correction = None  # SCAFFOLD: every step's gradient gets c - c_k
         if self.scaffold_lr is not None and msg.control is not None:
-            own = torch.zeros_like(msg.control) if self.control is None else self.control
-            correction = msg.control - own
+            if self.control is None:  # c_k starts at zero
+                self.control = torch.zeros_like(msg.control)
+            correction = msg.control - self.control
         job = TrainJob(
             self.index, r, start, self.indices, steps, mask, extra, repeat, self.prox_mu,
             self.dp_sgd, correction,
@@ -408,8 +409,8 @@ class PIU(Node):
             return
         self._mask_delivered = True
         if control_delta is not None:  # delivered: c_k moves as the server's sum assumes
-            own = torch.zeros_like(control_delta) if self.control is None else self.control
-            self.control = own + control_delta
+            assert self.control is not None  # set when the correction was made
+            self.control = self.control + control_delta
         if self.link.delivers:
             self.ap_inbox.put(update)
 
