@@ -29,7 +29,7 @@ from netsim.device.classes import DeviceSpec
 from netsim.device.compute import ComputeModel
 from netsim.fl.aggregation import AggregationRule
 from netsim.fl.byzantine import ByzantineUpdate
-from netsim.fl.dp import PrivacyAccountant, SampleLevelAccounting
+from netsim.fl.dp import PrivacyAccountant, PrivateOTA, SampleLevelAccounting
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.server_optimizers import ServerOptimizer
 from netsim.learn.datasets import Dataset
@@ -514,6 +514,11 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
         s.ota, s.radio, air.gains.gain, air.serving_ap, air.noise_psd_w_hz, p0_w, w.streams
     )
     spy = w.data.eavesdropper if s.attack.position == "ap" else None
+    private = None
+    if ota is not None and s.dp.level == "client":
+        dp, serving = s.dp, len(np.unique(air.serving_ap))
+        share = (dp.noise_multiplier * dp.clip_norm) ** 2 / serving  # each AP's z^2 C^2 / A
+        private = PrivateOTA(dp.clip_norm, share if dp.ota_power == "private" else None)
     return [
         AccessPoint(
             w.env,
@@ -532,6 +537,7 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
             downlink_bandwidth_hz=w.spectrum.width_hz,
             ota=ota,
+            private=private,
             attacker=spy if s.attack.ap == a else None,
             unicast=s.radio.downlink == "unicast",
             downlink_scheduler=w.spectrum.downlink_scheduler,
@@ -626,6 +632,7 @@ def server_protocol(
                 s.dp.noise_multiplier,
                 PrivacyAccountant(s.dp.delta, s.dp.accountant),
                 (s.dp.target_quantile, s.dp.clip_lr) if s.dp.adaptive_clipping else None,
+                s.dp.count_ota_noise,
             ),
             over_the_air=s.ota.enabled,
             controller=build_learning.controller(s.control, s.learning.local_steps),

@@ -15,6 +15,25 @@ approximation for a fixed-size uniform sample; over-commitment or a ranking sele
 breaks it), every PIU's contribution is clipped to C by the server (a PIU that sends
 nothing in a round is still counted as sampled), and the noise is drawn by a server the
 adversary does not control.
+
+Over the air (``count_ota_noise``; Sery et al. 2021, Seif et al. 2020, Liu & Simeone
+2020): each PIU clips its own update to C (the server never sees it alone) and sends
+``x_k = clip(Delta_k, C) / s`` with the data-independent scale ``s = C / sqrt(n)`` (n
+entries; ``||x_k||^2 <= n``, so every entry has mean power <= 1) and equal weights; the AP
+delivers the sum ``sum_k clip(Delta_k, C) + e`` whose receiver noise e is Gaussian with a
+known variance per entry (from the power control). The server adds only the noise still
+missing, ``N(0, max(0, z^2 C^2 - var(e_i)))`` per entry, so every entry of the released sum
+carries at least ``z C`` (the channel's noise counts) and the rounds are accounted at
+``z_eff = max(z, min_i sd(e_i) / C)``. That holds under these assumptions: (1) the
+adversary sees the released global models only (the APs and the server are trusted, as in
+DP-FedAvg; an AP's own received sum is protected only by that AP's noise); (2) the
+receiver noise is thermal, independent of the data and of the adversary, and its variance
+is what the receiver reports (no eavesdropper with a better receiver); (3) channel
+knowledge and power control are perfect, so the sum carries no data-dependent
+misalignment, and the power control depends on the channels only; (4) every PIU clips
+honestly. Private power control (``ota_power = "private"``, Liu & Simeone 2020) lowers
+each AP's receiver scaling eta until its noise alone provides ``z^2 C^2 / A`` per entry (A
+APs): the PIUs save transmit energy and the server adds nothing while the air suffices.
 """
 
 from __future__ import annotations
@@ -24,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from netsim.fl.aggregation import clip_norms
@@ -50,6 +70,69 @@ def dp_fedavg(
     total.add_(noise, alpha=noise_multiplier * clip_norm)
     new = global_weights.to(torch.float64) + total / expected_clients
     return new.to(global_weights.dtype), clipped
+
+
+def dp_ota_fedavg(
+    global_weights: torch.Tensor,
+    sums: Sequence[torch.Tensor],
+    air_var: torch.Tensor,
+    clip_norm: float,
+    noise_multiplier: float,
+    expected_clients: float,
+    count_air: bool,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, float]:
+    """DP-FedAvg over the air (module docstring): ``x + (sum_a S_a + N(0, v)) / (q N)``
+    with ``v = max(0, z^2 C^2 - air_var)`` per entry if the receiver noise counts, else
+    ``z^2 C^2``; returns the model (global_weights' dtype) and the noise multiplier of
+    the release, z_eff (float64 arithmetic).
+
+    sums: each AP's received sum of clipped updates S_a (P,), receiver noise included;
+    air_var: (P,) the receiver-noise variance of ``sum_a S_a`` per entry (0 where nothing
+    was received)."""
+    total = torch.zeros(global_weights.shape, dtype=torch.float64)
+    for s in sums:
+        total.add_(s.to(torch.float64))
+    wanted = (noise_multiplier * clip_norm) ** 2
+    air = air_var.to(torch.float64)
+    if count_air:
+        missing = (wanted - air).clamp_(min=0.0)
+        z_eff = max(noise_multiplier, math.sqrt(float(air.min())) / clip_norm)
+    else:
+        missing, z_eff = torch.full_like(air, wanted), noise_multiplier
+    noise = torch.randn(global_weights.shape, generator=gen, dtype=torch.float64)
+    total.add_(noise * missing.sqrt())
+    new = global_weights.to(torch.float64) + total / expected_clients
+    return new.to(global_weights.dtype), z_eff
+
+
+@dataclass(frozen=True)
+class PrivateOTA:
+    """What a PIU and its AP do for client-level DP over the air (module docstring).
+
+    clip_norm: C; air_var: the receiver-noise variance per entry an AP aims its sum at
+    (private power control, z^2 C^2 / A), or None for full power."""
+
+    clip_norm: float
+    air_var: float | None = None
+
+    def signals(self, deltas: np.ndarray) -> tuple[np.ndarray, float]:
+        """Each PIU's clipped update over the data-independent scale: (x (K, n), s) with
+        ``x_k = clip(Delta_k, C) / s``, ``s = C / sqrt(n)``. deltas: (K, n) float64."""
+        n = deltas.shape[1]
+        norms = np.linalg.norm(deltas, axis=1, keepdims=True)
+        clipped = deltas * np.minimum(1.0, self.clip_norm / np.maximum(norms, 1e-300))
+        scale = self.clip_norm / math.sqrt(n)
+        return clipped / scale, scale
+
+    def max_eta(self, pius: int, scale: float, noise_w: float) -> float:
+        """The receiver scaling at which the noise of an AP's sum of ``pius`` equally
+        weighted signals has variance ``air_var`` per entry: the sum is ``K s`` times the
+        estimate, whose noise variance is ``noise_w ||m||^2 / (2 eta)`` with a unit-norm
+        beamformer: ``eta = K^2 s^2 noise_w / (2 air_var)`` (inf: full power)."""
+        if self.air_var is None or self.air_var <= 0:
+            return math.inf
+        return (pius * scale) ** 2 * noise_w / (2 * self.air_var)
 
 
 def adaptive_clip(

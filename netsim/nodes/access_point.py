@@ -11,6 +11,7 @@ import numpy as np
 import simpy
 import torch
 
+from netsim.fl.dp import PrivateOTA
 from netsim.log import EventLog
 from netsim.nodes.base import Deadline, Node
 from netsim.nodes.link import Backhaul
@@ -45,6 +46,9 @@ class AccessPoint(Node):
         updates each round, starts one simultaneous analog transmission when all are ready
         or declined (or at the deadline), and forwards the received weighted sum (its
         superposition assumes every scheduled PIU completes its slot).
+    private: client-level DP over the air (``netsim.fl.dp.PrivateOTA``): the PIUs clip
+        their updates and scale them by a data-independent s, with equal weights, and the
+        AP forwards the plain sum with its receiver-noise variance per entry.
     attacker: an eavesdropper listening at this AP, or None.
     unicast: send the model to each recipient on its own instead of one multicast at the
         weakest recipient's rate: through ``downlink_scheduler`` (OFDMA, sharing the RBs)
@@ -71,6 +75,7 @@ class AccessPoint(Node):
         tx_power_w: float,
         downlink_bandwidth_hz: float,
         ota: OTAReceiver | None = None,
+        private: PrivateOTA | None = None,
         attacker: Attacker | None = None,
         unicast: bool = False,
         downlink_scheduler: OFDMAScheduler | None = None,
@@ -88,6 +93,7 @@ class AccessPoint(Node):
         self.piu_inboxes: dict[int, simpy.Store] = {}
         self.handed_over: dict[int, AccessPoint] = {}  # PIUs that left: where they went
         self.ota = ota
+        self.private = private  # client-level DP over the air: PIUs clip, fixed scaling
         self._ota_inboxes: dict[int, simpy.Store] = {}  # per round, while collecting
         self.attacker = attacker  # an eavesdropper listening here
         self.unicast = unicast
@@ -166,15 +172,16 @@ class AccessPoint(Node):
         contributors = sorted(ready)
         n_params = model.weights.numel()
         sent = n_params if model.mask is None else int(model.mask.sum())
+        noise_var = None
         if not contributors:
             delta, weight, loss = torch.zeros(n_params), 0, math.nan
         else:
-            delta, weight, loss = yield from self._ota_transmit(
+            delta, weight, loss, noise_var = yield from self._ota_transmit(
                 r, [ready[k] for k in contributors], model.mask
             )
         bits = 32 * sent  # the received sum of the unpruned entries travels as float32
         aggregate = OTAAggregate(
-            r, self.index, delta, weight, tuple(contributors), late, loss, bits
+            r, self.index, delta, weight, tuple(contributors), late, loss, bits, noise_var
         )
         if self.attacker is not None and contributors:
             self.attacker.see_aggregate(self.env.now, aggregate)
@@ -183,22 +190,32 @@ class AccessPoint(Node):
 
     def _ota_transmit(
         self, r: int, ready: list[OTAReady], mask: torch.Tensor | None
-    ) -> Generator[simpy.Event, object, tuple[torch.Tensor, int, float]]:
+    ) -> Generator[simpy.Event, object, tuple[torch.Tensor, int, float, torch.Tensor | None]]:
         """The simultaneous analog transmission; returns (estimate of the weighted update
-        sum, sum of |D_k|, weighted train loss). With a pruning ``mask`` (P,) only the unpruned
-        entries go over the air (fewer channel uses; the pruned ones are known zeros)."""
+        sum, sum of |D_k|, weighted train loss, None). With a pruning ``mask`` (P,) only the
+        unpruned entries go over the air (fewer channel uses; the pruned ones are known
+        zeros). Under client-level DP (``private``) the estimate is of the plain sum of the
+        clipped updates, and the fourth item its receiver-noise variance per entry (P,)."""
         assert self.ota is not None
         sizes = np.array([u.num_samples for u in ready], dtype=float)
-        phi = sizes / sizes.sum()
         stacked = torch.stack([u.delta for u in ready])  # (K, P_kept): the unpruned entries
         deltas = stacked.double().numpy()
-        # Normalise with common statistics (sent as side information, ~64 bits per PIU,
-        # signalling time ignored) so each entry has mean power <= 1 and the receiver can
-        # undo it: x_k = (delta_k - mu) / s, sum phi x = (sum phi delta - mu) / s.
-        mu = float(phi @ deltas.mean(axis=1))
-        s = float(np.sqrt(((deltas - mu) ** 2).mean(axis=1)).max()) or 1.0
+        private, max_eta = self.private, math.inf
+        if private is not None:  # each PIU clips and scales by the data-independent s
+            phi = np.full(len(ready), 1 / len(ready))
+            mu = 0.0
+            x, s = private.signals(deltas)
+            max_eta = private.max_eta(len(ready), s, self.ota.noise_w)
+        else:
+            # Normalise with common statistics (sent as side information, ~64 bits per PIU,
+            # signalling time ignored) so each entry has mean power <= 1 and the receiver
+            # can undo it: x_k = (delta_k - mu) / s, sum phi x = (sum phi delta - mu) / s.
+            phi = sizes / sizes.sum()
+            mu = float(phi @ deltas.mean(axis=1))
+            s = float(np.sqrt(((deltas - mu) ** 2).mean(axis=1)).max()) or 1.0
+            x = (deltas - mu) / s
         pius = [u.piu for u in ready]
-        tx = self.ota.transmit(self.index, pius, (deltas - mu) / s, phi, self.env.now, r)
+        tx = self.ota.transmit(self.index, pius, x, phi, self.env.now, r, max_eta)
         self.emit(
             "ota_start",
             r,
@@ -212,11 +229,22 @@ class AccessPoint(Node):
             )
         yield self.env.timeout(tx.airtime_s)
         self.emit("ota_end", r, duration_s=tx.airtime_s, detail=f"mse={tx.mse_per_entry:.4g}")
-        estimate = torch.from_numpy(s * tx.estimate + mu).to(torch.float32)
+        noise_var = None
+        if private is not None:  # sum = K mass estimate: the senders' sum of x, times s
+            scale = len(ready) * tx.entry_mass * s
+            received = scale * tx.estimate
+            noise_var = torch.from_numpy(scale**2 * tx.entry_mse)
+        else:
+            received = s * tx.estimate + mu
+        estimate = torch.from_numpy(received).to(torch.float32)
         if mask is not None:  # scatter the received entries back; pruned ones stay zero
             estimate = torch.zeros(mask.numel()).masked_scatter(mask, estimate)
+            if noise_var is not None:
+                noise_var = torch.zeros(mask.numel(), dtype=noise_var.dtype).masked_scatter(
+                    mask, noise_var
+                )
         loss = float(phi @ np.array([u.loss for u in ready]))
-        return estimate, int(sizes.sum()), loss
+        return estimate, int(sizes.sum()), loss, noise_var
 
     def _forward(self, update: Update) -> Generator[simpy.Event, object, None]:
         if self.attacker is not None:

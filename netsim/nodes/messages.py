@@ -109,6 +109,9 @@ class OTAAggregate:
     delta: estimate of ``sum_k phi_k delta_k`` with ``phi_k = |D_k| / weight`` over
     ``contributors`` (P,); weight: sum of their |D_k|; late: recipients not ready at the
     deadline; loss: the contributors' |D|-weighted train loss; bits: fronthaul payload.
+    noise_var: under client-level DP only: then delta estimates the plain sum of the
+    contributors' clipped updates, and noise_var (P,) float64 is its receiver-noise
+    variance per entry.
     """
 
     round: int
@@ -119,6 +122,7 @@ class OTAAggregate:
     late: tuple[int, ...]
     loss: float
     bits: int
+    noise_var: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

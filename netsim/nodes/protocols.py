@@ -53,6 +53,7 @@ from netsim.fl.dp import (
     SampleLevelAccounting,
     adaptive_clip,
     dp_fedavg,
+    dp_ota_fedavg,
     update_noise_multiplier,
 )
 from netsim.fl.protocols import Asynchronous, Synchronous
@@ -102,6 +103,7 @@ class Part:
     mask: torch.Tensor | None = None  # (P,) bool: entries it carries (a PIU's own pruning)
     steps: int = 0  # the local steps behind it (a PIU's update; FedNova)
     control: torch.Tensor | None = None  # (P,) SCAFFOLD's Delta c_k
+    noise_var: torch.Tensor | None = None  # (P,) DP over the air: the sum's receiver noise
 
 
 class ServerProtocol(ABC):
@@ -185,12 +187,15 @@ class ClientDP:
     """Client-level DP-FedAvg's settings (netsim/fl/dp.py): clip norm C (adapted each round
     with ``adaptive``: Andrew et al. 2021, the clipped-count noise max(m / 20, z) for m
     selected, the updates' noise raised so that the overall multiplier stays z), noise
-    multiplier z, and the accountant of the rounds so far."""
+    multiplier z, and the accountant of the rounds so far. Over the air the PIUs have
+    clipped and the APs deliver sums; ``count_ota_noise``: their receiver noise counts
+    toward z C (netsim/fl/dp.py states when that holds)."""
 
     clip_norm: float
     noise_multiplier: float
     accountant: PrivacyAccountant
     adaptive: tuple[float, float] | None = None  # (target quantile gamma, clip learning rate)
+    count_ota_noise: bool = False
 
 
 class SyncRounds(ServerProtocol):
@@ -384,7 +389,9 @@ class SyncRounds(ServerProtocol):
         rd.pending.discard(msg.ap)
         if server.attacker is not None:
             server.attacker.see_aggregate(server.env.now, msg)
-        rd.parts.append(Part(msg.weight, msg.delta, msg.loss, msg.contributors))
+        rd.parts.append(
+            Part(msg.weight, msg.delta, msg.loss, msg.contributors, noise_var=msg.noise_var)
+        )
         rd.late.extend(msg.late)
         server.emit(
             "rx_update",
@@ -468,7 +475,7 @@ class SyncRounds(ServerProtocol):
             masks = [everything if p.mask is None else p.mask for p in parts]
             return masked_fedavg(server.weights, deltas, sizes, masks), "fedavg", "fedavg", math.nan
         if self.dp is not None:
-            return self._dp_fedavg(server, rd, deltas)
+            return self._dp_fedavg(server, rd, parts)
         if self.fednova_momentum is not None:
             scales = [fednova_scale(p.steps, self.fednova_momentum) for p in parts]
             return fednova(server.weights, deltas, sizes, scales), "fednova", "fednova", math.nan
@@ -476,15 +483,32 @@ class SyncRounds(ServerProtocol):
         return aggregated, self.rule.name, rule, math.nan
 
     def _dp_fedavg(
-        self, server: Server, rd: _Round, deltas: list[torch.Tensor]
+        self, server: Server, rd: _Round, parts: list[Part]
     ) -> tuple[torch.Tensor, str, str, float]:
         """DP-FedAvg of the round (netsim/fl/dp.py), its accounting, and with adaptive
-        clipping the next round's clip norm."""
+        clipping the next round's clip norm; over the air, of the APs' sums."""
         dp = self.dp
         assert dp is not None
         gen = server.streams.torch(Stream.DP, server.version, *server.stream_key)
         selected = max(len(rd.selected), 1)
         z, clip = dp.noise_multiplier, dp.clip_norm
+        deltas = [p.delta for p in parts]
+        if self.over_the_air:
+            air = torch.zeros(server.weights.shape, dtype=torch.float64)
+            for p in parts:
+                if p.noise_var is not None:
+                    air += p.noise_var
+            aggregated, z_eff = dp_ota_fedavg(
+                server.weights, deltas, air, clip, z, selected, dp.count_ota_noise, gen
+            )
+            epsilon = dp.accountant.step(z_eff, selected / max(rd.population, 1))
+            z_air = math.sqrt(float(air.min())) / clip
+            rule = (
+                f"dp_fedavg over the air: clipped to {clip:g} by the PIUs, receiver noise "
+                f"z_air {z_air:.4g}" + (" counted" if dp.count_ota_noise else "")
+                + f", z_eff {z_eff:.4g}, epsilon {epsilon:.4g}"
+            )  # fmt: skip
+            return aggregated, "dp_fedavg", rule, epsilon
         count_std = max(selected / 20, dp.noise_multiplier)  # Andrew et al.'s m / 20
         if dp.adaptive is not None:
             z = update_noise_multiplier(dp.noise_multiplier, count_std)

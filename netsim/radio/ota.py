@@ -24,6 +24,7 @@ Power control:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,15 +69,18 @@ def zero_forcing(
     noise_w: float,
     drop_worst: int = 0,
     m: np.ndarray | None = None,
+    max_eta: float = math.inf,
 ) -> PowerControl:
-    """Zero-forcing transmit scalars with optional device selection (module docstring)."""
+    """Zero-forcing transmit scalars with optional device selection (module docstring);
+    ``max_eta`` caps eta below what the power budget allows (every PIU then sends with
+    less power and the estimate is noisier: over-the-air DP's private power control)."""
     m = receive_beamformer(h) if m is None else m
     effective = h @ m.conj()  # (K,): m^H h_k
     quality = np.abs(effective) ** 2 / phi**2
     keep = np.ones(len(phi), dtype=bool)
     if drop_worst:
         keep[np.argsort(quality, kind="stable")[:drop_worst]] = False
-    eta = p0_w * float(quality[keep].min())
+    eta = min(p0_w * float(quality[keep].min()), max_eta)
     b = np.zeros(len(phi), dtype=complex)
     b[keep] = np.sqrt(eta) * phi[keep] * effective[keep].conj() / np.abs(effective[keep]) ** 2
     mse = noise_w * float(np.vdot(m, m).real) / (2 * eta)
@@ -84,14 +88,21 @@ def zero_forcing(
 
 
 def truncated_inversion(
-    h: np.ndarray, beta: np.ndarray, phi: np.ndarray, p0_w: float, noise_w: float, g_th: float
+    h: np.ndarray,
+    beta: np.ndarray,
+    phi: np.ndarray,
+    p0_w: float,
+    noise_w: float,
+    g_th: float,
+    max_eta: float = math.inf,
 ) -> PowerControl:
     """Truncated channel inversion for single-antenna reception (module docstring).
 
-    h: (K,) or (K, 1) complex channels; beta: (K,) large-scale gains.
+    h: (K,) or (K, 1) complex channels; beta: (K,) large-scale gains; ``max_eta`` caps
+    rho0 as in :func:`zero_forcing`.
     """
     h = h.reshape(-1)
-    rho0 = p0_w * float(np.min(beta / phi**2)) / float(exp1(g_th))
+    rho0 = min(p0_w * float(np.min(beta / phi**2)) / float(exp1(g_th)), max_eta)
     keep = np.abs(h) ** 2 / beta >= g_th
     b = np.zeros(len(h), dtype=complex)
     b[keep] = np.sqrt(rho0) * phi[keep] * h[keep].conj() / np.abs(h[keep]) ** 2
@@ -131,15 +142,22 @@ class OTATransmission:
 
     estimate: (n,) received estimate of ``sum_k phi_k x_k`` (renormalised over the devices
     that transmitted in each block); energy_j: (K,) per device; airtime_s; snr_db: (K,) mean
-    receive SNR ``P0 |m^H h_k|^2 / sigma2`` over the blocks; mse_per_entry: the analytic
-    MSE averaged over entries.
+    receive SNR ``P0 |m^H h_k|^2 / sigma2`` over the blocks; entry_mse: (n,) the analytic
+    MSE (receiver-noise variance) of each entry of the estimate; entry_mass: (n,) the
+    weight ``sum phi_k`` of the devices that transmitted each entry (the renormalisation).
     """
 
     estimate: np.ndarray
     energy_j: np.ndarray
     airtime_s: float
     snr_db: np.ndarray
-    mse_per_entry: float
+    entry_mse: np.ndarray
+    entry_mass: np.ndarray
+
+    @property
+    def mse_per_entry(self) -> float:
+        """The analytic MSE averaged over the entries."""
+        return float(self.entry_mse.mean())
 
 
 def transmit_over_the_air(
@@ -156,13 +174,15 @@ def transmit_over_the_air(
     rng: np.random.Generator,
     drop_worst: int = 0,
     truncation_threshold: float = 0.1,
+    max_eta: float = math.inf,
 ) -> OTATransmission:
     """Send x (K, n) over the air from ``t0_s``, one real entry per channel use at
     ``bandwidth_hz`` channel uses per second. The channel and the power control are
     recomputed in every coherence block the transmission spans.
 
     coefficients: ``(first_block, n_blocks) -> (n_blocks, K, N)`` small-scale coefficients
-    (mean power 1); the channel is ``sqrt(beta_k) * coefficient``.
+    (mean power 1); the channel is ``sqrt(beta_k) * coefficient``; max_eta: a cap on the
+    receiver scaling (:func:`zero_forcing`).
     """
     n_devices, n = x.shape
     symbol_s = 1.0 / bandwidth_hz
@@ -172,14 +192,17 @@ def transmit_over_the_air(
     estimate = np.empty(n)
     energy = np.zeros(n_devices)
     snr_sum = np.zeros(n_devices)
-    mse_sum = 0.0
+    entry_mse = np.empty(n)
+    entry_mass = np.empty(n)
     bounds = np.flatnonzero(np.diff(blocks)) + 1
     for start, stop in zip(np.r_[0, bounds], np.r_[bounds, n], strict=True):
         h = np.sqrt(beta)[:, None] * coef[blocks[start] - first]
         if power_control == "truncated_inversion":
-            control = truncated_inversion(h, beta, phi, p0_w, noise_w, truncation_threshold)
+            control = truncated_inversion(
+                h, beta, phi, p0_w, noise_w, truncation_threshold, max_eta
+            )
         else:
-            control = zero_forcing(h, phi, p0_w, noise_w, drop_worst)
+            control = zero_forcing(h, phi, p0_w, noise_w, drop_worst, max_eta=max_eta)
         part = x[:, start:stop]
         sent = control.transmitting
         mass = float(phi[sent].sum())
@@ -189,8 +212,10 @@ def transmit_over_the_air(
             estimate[start:stop] = 0.0
         energy += transmit_energy_j(part, control, symbol_s)
         snr_sum += (stop - start) * p0_w * np.abs(h @ control.m.conj()) ** 2 / noise_w
-        mse_sum += (stop - start) * control.mse_per_entry / max(mass, 1e-300) ** 2
-    return OTATransmission(estimate, energy, n * symbol_s, 10 * np.log10(snr_sum / n), mse_sum / n)
+        entry_mse[start:stop] = control.mse_per_entry / max(mass, 1e-300) ** 2
+        entry_mass[start:stop] = mass
+    snr_db = 10 * np.log10(snr_sum / n)
+    return OTATransmission(estimate, energy, n * symbol_s, snr_db, entry_mse, entry_mass)
 
 
 @dataclass(frozen=True)
@@ -222,8 +247,10 @@ class OTAReceiver:
         phi: np.ndarray,
         t0_s: float,
         round_index: int,
+        max_eta: float = math.inf,
     ) -> OTATransmission:
-        """PIUs ``pius`` send rows of x (K, n) to AP ``ap`` at once from ``t0_s``."""
+        """PIUs ``pius`` send rows of x (K, n) to AP ``ap`` at once from ``t0_s`` (``max_eta``:
+        :func:`zero_forcing`)."""
         cols = slice(ap * self.antennas, (ap + 1) * self.antennas)
 
         def coefficients(first: int, n_blocks: int) -> np.ndarray:
@@ -245,4 +272,5 @@ class OTAReceiver:
             self.streams.numpy(Stream.OTA_NOISE, ap, round_index),
             self.drop_worst,
             self.truncation_threshold,
+            max_eta,
         )

@@ -199,7 +199,16 @@ class DPConfig(_Frozen):
     ``target_quantile`` of the update norms, ``C <- C exp(-clip_lr (b - gamma))`` with b
     the noised fraction of updates within C (count noise max(m / 20, z) for m selected);
     the updates' noise multiplier is raised so that the overall one stays
-    ``noise_multiplier``."""
+    ``noise_multiplier``.
+    Over the air (client level, ``ota.enabled``): each PIU clips its own update to C and
+    scales it by the data-independent ``C / sqrt(n)``, the APs send equal-weight sums with
+    their receiver-noise variance, and the server adds ``N(0, z^2 C^2)``; with
+    ``count_ota_noise`` it adds only what the receiver noise lacks of ``z C`` per entry
+    and accounts at ``max(z, receiver noise / C)`` (valid under the assumptions in
+    netsim/fl/dp.py: trusted APs and server, thermal noise of known variance, perfect
+    channel knowledge, honest clipping). ``ota_power = "private"`` (with
+    count_ota_noise): each AP lowers its PIUs' transmit power until its receiver noise
+    alone gives ``z^2 C^2 / A`` per entry (A APs; Liu & Simeone 2020)."""
 
     level: Literal["none", "client", "sample"] = "none"
     noise_multiplier: NonNegativeFloat = 1.0
@@ -209,9 +218,18 @@ class DPConfig(_Frozen):
     adaptive_clipping: bool = False
     target_quantile: float = Field(0.5, gt=0, lt=1)
     clip_lr: PositiveFloat = 0.2
+    count_ota_noise: bool = False
+    ota_power: Literal["full", "private"] = "full"
 
     @model_validator(mode="after")
-    def _adaptive(self) -> DPConfig:
-        if self.adaptive_clipping and self.level != "client":
-            raise _FieldError("adaptive_clipping", True, "false unless level = 'client'")
+    def _client_level_options(self) -> DPConfig:
+        for name, value, used in (
+            ("adaptive_clipping", self.adaptive_clipping, self.adaptive_clipping),
+            ("count_ota_noise", self.count_ota_noise, self.count_ota_noise),
+            ("ota_power", self.ota_power, self.ota_power != "full"),
+        ):
+            if used and self.level != "client":
+                raise _FieldError(name, value, "its default unless level = 'client'")
+        if self.ota_power == "private" and not self.count_ota_noise:
+            raise _FieldError("ota_power", "private", "'full' unless count_ota_noise = true")
         return self

@@ -264,11 +264,20 @@ class Scenario(_Frozen):
             return
         p, srv, algorithm = self.protocol, self.server, self.learning.algorithm
         pruned_own = self.pruning.method != "none" and self.pruning.scope == "piu"
+        ota = self.ota.enabled
         clashes: list[tuple[str, object, bool, str]] = [
             ("protocol.mode", p.mode, p.mode != "sync", "'sync'"),
-            ("ota.enabled", self.ota.enabled, self.ota.enabled, "false"),
             ("hierarchy", "[hierarchy]", self.hierarchy is not None, "absent"),
         ]
+        if self.dp.level == "sample":
+            clashes.append(("ota.enabled", ota, ota, "false (or dp.level = 'client')"))
+        counted = self.dp.count_ota_noise
+        clashes += [
+            ("dp.count_ota_noise", counted, counted and not ota, "false without ota.enabled"),
+            ("dp.adaptive_clipping", self.dp.adaptive_clipping,
+             self.dp.adaptive_clipping and ota,
+             "false with ota.enabled (an over-the-air sum carries no clipped count)"),
+        ]  # fmt: skip
         if self.dp.level == "client":
             clashes += [
                 ("protocol.selection", p.selection, p.selection != "random", "'random'"),

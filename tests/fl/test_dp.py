@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from netsim import Simulation
 from netsim.fl.aggregation import clip_norms
-from netsim.fl.dp import adaptive_clip, dp_fedavg, update_noise_multiplier
+from netsim.fl.dp import (
+    PrivateOTA,
+    adaptive_clip,
+    dp_fedavg,
+    dp_ota_fedavg,
+    update_noise_multiplier,
+)
+from netsim.radio.ota import transmit_over_the_air
 from netsim.scenario import ScenarioError
 from tests.conftest import tiny
 
@@ -130,3 +138,122 @@ def test_adaptive_clipping_in_a_run_moves_the_clip_norm_and_keeps_the_accounting
     for _ in range(2):
         reference.step(noise_multiplier=0.5, sample_rate=1.0)
     assert res.rounds.epsilon.iloc[-1] == reference.get_epsilon(delta=1e-5)
+
+
+def test_dp_over_the_air_tops_up_only_the_missing_noise():
+    p, z, c, m = 200_000, 1.0, 0.5, 4.0
+    sums = [torch.full((p,), 0.2), torch.full((p,), 0.2)]
+    gen = torch.Generator().manual_seed(2)
+    tol = 5 / math.sqrt(2 * p)  # relative standard error of a sample std: 1 / sqrt(2p)
+    # not counted: the full z C, whatever the air gave
+    half = torch.full((p,), (0.6 * z * c) ** 2, dtype=torch.float64)
+    new, z_eff = dp_ota_fedavg(torch.zeros(p), sums, half, c, z, m, False, gen)
+    assert z_eff == z and float(new.double().mean()) == pytest.approx(
+        0.4 / m, abs=5 * z * c / m / math.sqrt(p)
+    )
+    assert float(new.double().std()) == pytest.approx(z * c / m, rel=tol)
+    # counted: the server adds variance z^2 C^2 - 0.36 z^2 C^2
+    new, z_eff = dp_ota_fedavg(torch.zeros(p), sums, half, c, z, m, True, gen)
+    assert z_eff == z
+    assert float(new.double().std()) == pytest.approx(0.8 * z * c / m, rel=tol)
+    # the air alone exceeds z C: nothing added, accounted at its own multiplier
+    loud = torch.full((p,), (2 * z * c) ** 2, dtype=torch.float64)
+    new, z_eff = dp_ota_fedavg(torch.zeros(p), sums, loud, c, z, m, True, gen)
+    assert z_eff == pytest.approx(2 * z, rel=1e-12)
+    assert torch.equal(new, torch.full((p,), 0.4 / m))
+
+
+def test_private_ota_signals_clip_and_scale_by_data_independent_s():
+    deltas = np.array([[3.0, 4.0, 0.0, 0.0], [0.1, 0.0, 0.0, 0.1]])  # norms 5 and ~0.14
+    x, s = PrivateOTA(1.0).signals(deltas)
+    assert s == pytest.approx(1.0 / 2.0)  # C / sqrt(n)
+    assert x[0] == pytest.approx([0.6 / s, 0.8 / s, 0, 0])  # clipped to C = 1
+    assert x[1] == pytest.approx(deltas[1] / s)  # within C: unchanged
+    assert (np.sum(x**2, axis=1) <= 4 * (1 + 1e-12)).all()  # mean power per entry <= 1
+    # private power: eta whose noise gives var K^2 s^2 noise / (2 eta) = air_var
+    eta = PrivateOTA(1.0, air_var=0.01).max_eta(3, s, 2e-3)
+    assert 9 * s**2 * 2e-3 / (2 * eta) == pytest.approx(0.01, rel=1e-12)
+    assert PrivateOTA(1.0).max_eta(3, s, 2e-3) == math.inf
+
+
+def test_an_aps_private_sum_carries_the_receiver_noise_it_reports():
+    # three PIUs, clipped and scaled, sent to 4 antennas over two coherence blocks with
+    # private power control (eta capped below what the power budget allows)
+    rng = np.random.default_rng(7)
+    n, k = 40_000, 3
+    private = PrivateOTA(1.0, air_var=0.04)
+    deltas = rng.standard_normal((k, n)) * np.array([[0.001], [0.01], [1.0]])
+    x, s = private.signals(deltas)
+    clipped = x * s
+    fading = rng.standard_normal((2, k, 4)) + 1j * rng.standard_normal((2, k, 4))
+    tx = transmit_over_the_air(
+        x, np.full(k, 1 / k), np.ones(k), lambda first, b: fading[first : first + b] / 2**0.5,
+        t0_s=0.0, coherence_s=n / 2 / 1e6, bandwidth_hz=1e6, p0_w=1.0, noise_w=0.05,
+        power_control="zero_forcing", rng=rng, max_eta=private.max_eta(k, s, 0.05),
+    )  # fmt: skip
+    scale = k * tx.entry_mass * s
+    assert (tx.entry_mass == 1).all()  # zero forcing: every PIU sends every entry
+    error = scale * tx.estimate - clipped.sum(axis=0)
+    var = scale**2 * tx.entry_mse
+    assert var == pytest.approx(np.full(n, 0.04), rel=1e-9)  # the AP's target
+    assert float(np.mean(error**2)) == pytest.approx(0.04, rel=5 * math.sqrt(2 / n))
+
+
+def test_dp_over_the_air_in_a_run_counts_the_channel_by_its_assumptions():
+    from opacus.accountants import RDPAccountant
+
+    def run(**dp):
+        dp = {"level": "client", "clip_norm": 0.5, "delta": 1e-5} | dp
+        return Simulation(tiny(protocol={"rounds": 2}, ota={"enabled": True}, dp=dp)).run()
+
+    def expected(z):
+        acc = RDPAccountant()
+        for _ in range(2):
+            acc.step(noise_multiplier=z, sample_rate=1.0)  # all 3 PIUs every round
+        return acc.get_epsilon(delta=1e-5)
+
+    full = run(noise_multiplier=1.0)
+    assert full.rounds.epsilon.iloc[-1] == expected(1.0)
+    counted = run(noise_multiplier=1.0, count_ota_noise=True)  # the air gives ~1e-5 of z
+    assert counted.rounds.epsilon.iloc[-1] == expected(1.0)
+    private = run(noise_multiplier=1.0, count_ota_noise=True, ota_power="private")
+    detail = private.events.query("event == 'aggregate'").detail.iloc[0]
+    z_air = float(detail.split("z_air ")[1].split()[0])
+    assert z_air == pytest.approx(1.0, rel=1e-3)  # the AP aimed its noise at z C
+    assert private.rounds.epsilon.iloc[-1] == pytest.approx(expected(1.0), rel=1e-6)
+
+    def ota_energy(res):
+        return res.events.query("event == 'tx_end' and role == 'piu'").energy_j.sum()
+
+    assert ota_energy(private) < 1e-6 * ota_energy(full)  # privacy for (almost) no power
+    # every PIU's clipped signal stays within its power budget: energy <= P0 x airtime
+    tx = full.events.query("event == 'tx_end' and role == 'piu'")
+    p0 = 10 ** (tiny().device.tx_power_dbm / 10) / 1000
+    assert (tx.energy_j <= p0 * tx.duration_s * (1 + 1e-9)).all()
+    # no server noise at all (z = 0): without counting no privacy, with it the air's
+    none = run(noise_multiplier=0.0)
+    assert math.isinf(none.rounds.epsilon.iloc[-1])
+    air_only = Simulation(
+        tiny(protocol={"rounds": 2}, ota={"enabled": True, "snr_db": -40.0},
+             dp={"level": "client", "clip_norm": 0.5, "noise_multiplier": 0.0,
+                 "count_ota_noise": True}),
+    ).run()  # fmt: skip
+    detail = air_only.events.query("event == 'aggregate'").detail.tolist()
+    z_effs = [float(d.split("z_eff ")[1].split(",")[0]) for d in detail]
+    acc = RDPAccountant()
+    for z in z_effs:
+        assert z > 0
+        acc.step(noise_multiplier=z, sample_rate=1.0)
+    assert air_only.rounds.epsilon.iloc[-1] == pytest.approx(acc.get_epsilon(1e-5), rel=1e-3)
+
+
+def test_dp_over_the_air_clashes_are_named():
+    dp = {"level": "client", "count_ota_noise": True}
+    with pytest.raises(ScenarioError, match="dp.count_ota_noise = True.*without ota.enabled"):
+        tiny(dp=dp)
+    with pytest.raises(ScenarioError, match="dp.ota_power = 'private'.*count_ota_noise"):
+        tiny(dp={"level": "client", "ota_power": "private"}, ota={"enabled": True})
+    with pytest.raises(ScenarioError, match="dp.adaptive_clipping = True.*ota.enabled"):
+        tiny(dp={"level": "client", "adaptive_clipping": True}, ota={"enabled": True})
+    with pytest.raises(ScenarioError, match="ota.enabled = True.*dp.level = 'sample'"):
+        tiny(dp={"level": "sample"}, ota={"enabled": True})
