@@ -186,8 +186,22 @@ class PrivacyAccountant:
 
     def step(self, noise_multiplier: float, sample_rate: float) -> float:
         """Compose one more mechanism; epsilon of all so far."""
-        self._accountant.step(noise_multiplier=noise_multiplier, sample_rate=sample_rate)
+        self.compose(noise_multiplier, sample_rate, 1)
+        return self.epsilon()
+
+    def compose(self, noise_multiplier: float, sample_rate: float, steps: int) -> None:
+        """Compose ``steps`` more mechanisms (without computing epsilon: ~0.1 s a time)."""
+        for _ in range(steps):
+            self._accountant.step(noise_multiplier=noise_multiplier, sample_rate=sample_rate)
+
+    def epsilon(self) -> float:
+        """Epsilon at ``delta`` of everything composed so far."""
         return float(self._accountant.get_epsilon(delta=self.delta))
+
+    @property
+    def history(self) -> tuple[tuple[float, float, int], ...]:
+        """What was composed, as the accountant keeps it: runs of equal (z, q, steps)."""
+        return tuple(tuple(h) for h in self._accountant.history)
 
 
 @dataclass
@@ -205,17 +219,23 @@ class SampleLevelAccounting:
     method: str = "rdp"
     _per_piu: dict[int, PrivacyAccountant] = field(default_factory=dict, repr=False)
     _epsilon: dict[int, float] = field(default_factory=dict, repr=False)
+    # epsilon of a composition history: PIUs with equal data sizes share theirs
+    _known: dict[tuple[tuple[float, float, int], ...], float] = field(
+        default_factory=dict, repr=False
+    )
 
     def spend(self, piu: int, samples: int, steps: int) -> None:
         """PIU ``piu`` (``samples`` = n_k) released an update of ``steps`` DP-SGD steps."""
+        if not steps:
+            return
         acc = self._per_piu.get(piu)
         if acc is None:
             acc = self._per_piu[piu] = PrivacyAccountant(self.delta, self.method)
-        rate = min(self.batch_size, samples) / samples
-        for _ in range(steps):
-            epsilon = acc.step(self.noise_multiplier, rate)
-        if steps:
-            self._epsilon[piu] = epsilon
+        acc.compose(self.noise_multiplier, min(self.batch_size, samples) / samples, steps)
+        history = acc.history
+        if history not in self._known:
+            self._known[history] = acc.epsilon()
+        self._epsilon[piu] = self._known[history]
 
     def epsilon(self) -> float:
         """The largest epsilon of any PIU so far (0 before any release)."""

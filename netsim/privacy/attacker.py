@@ -126,8 +126,11 @@ class Attacker:
         model = self.models.get(agg.round)
         if model is None:
             return
+        # under DP over the air the sum has equal weights: its mean is the attacker's best
+        # model of one update
+        delta = agg.delta if agg.noise_var is None else agg.delta / len(agg.contributors)
         for piu in sorted(self.pius & set(agg.contributors)):
-            obs = self._observation(model, piu, agg.delta, model.mask, agg.weight)
+            obs = self._observation(model, piu, delta, model.mask, agg.weight)
             self.captures.append(Capture(piu, agg.round, now, obs, agg.bits, agg.contributors))
 
     def _observation(
