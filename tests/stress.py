@@ -43,7 +43,7 @@ def random_scenario(seed: int) -> Scenario:
     harvesting batteries, compression with error feedback, one to four APs, and the shared
     air: reuse, OFDMA schedulers, receive combining, power control, unicast downlinks, NR
     links (transport blocks, HARQ, lost uploads) and routed backhauls (shared links,
-    background traffic, link outages)."""
+    background traffic, link outages), and differential privacy."""
     rng = np.random.default_rng(seed)
     data = copy.deepcopy(BASE)
     data["seed"] = int(seed)
@@ -103,7 +103,22 @@ def random_scenario(seed: int) -> Scenario:
     _nr_link(radio, rng)
     _routed_backhaul(data, rng)
     _hierarchy(data, rng)
+    _privacy(data, rng)
     return Scenario.from_dict(data)
+
+
+def _privacy(data: dict[str, Any], rng: np.random.Generator) -> None:
+    """Drawn last: client-level DP-FedAvg or sample-level DP-SGD where the rest allows it
+    (synchronous rounds of a uniform sample, one server)."""
+    protocol, draw = data["protocol"], rng.random()
+    if protocol["mode"] != "sync" or "target_updates" in protocol or "hierarchy" in data:
+        return
+    dp: dict[str, Any] = {"noise_multiplier": float(rng.uniform(0.3, 2.0)),
+                          "clip_norm": float(10 ** rng.uniform(-2, 0))}  # fmt: skip
+    if draw < 0.2:
+        data["dp"] = {"level": "client", "adaptive_clipping": bool(rng.random() < 0.5), **dp}
+    elif draw < 0.3:
+        data["dp"] = {"level": "sample", **dp}
 
 
 def _shared_air(radio: dict[str, Any], rng: np.random.Generator) -> None:
@@ -203,6 +218,9 @@ def check_run(result: SimulationResult) -> None:
         assert abs(start - used + harvested - end) <= tol, f"{name}: energy ledger off"
         assert end >= -tol, f"{name}: battery below zero"
     _check_updates_accounted(result)
+    epsilon = result.rounds["epsilon"].to_numpy()
+    if result.scenario.dp.level != "none":  # composition only adds up
+        assert np.all(np.diff(epsilon) >= 0) and not np.isnan(epsilon).any(), "epsilon"
 
 
 def _check_updates_accounted(result: SimulationResult) -> None:
@@ -252,7 +270,7 @@ def main(count: int) -> int:
     """Run ``count`` random scenarios; print each failure and how many runs saw each of the
     interacting situations (so a quiet pass is not a pass over nothing)."""
     failures = 0
-    seen = dict.fromkeys((*COVERED, "edge rounds"), 0)
+    seen = dict.fromkeys((*COVERED, "edge rounds", "dp"), 0)
     for seed in range(count):
         scenario = random_scenario(seed)
         try:
@@ -265,6 +283,7 @@ def main(count: int) -> int:
         for event in set(result.events["event"]) & set(COVERED):
             seen[event] += 1
         seen["edge rounds"] += int((result.rounds["tier"] == "edge").any())
+        seen["dp"] += int(scenario.dp.level != "none")
     print(f"{count} random scenarios, {failures} failed; runs with each event: {seen}")
     return 1 if failures else 0
 

@@ -12,3 +12,20 @@ def test_the_scale_scenario_selects_the_requested_cohort_each_round():
     point = run_point(60, 20, 2)  # 60 PIUs on 100 cell-free APs, 20 train per round
     assert point["updates"] == 40
     assert point["events"] > 0 and point["peak_gb"] > 0 and 0 <= point["accuracy"] <= 1
+
+
+def test_the_experiments_scenarios_are_valid():
+    # a typo in an experiment's overrides would only show after an hour of runs
+    from benchmarks import experiments as ex
+    from netsim import load_scenario
+
+    for sets, position in ex.dp_configs().values():
+        load_scenario(None, ["protocol.rounds=2", *ex.DP_UTILITY, *sets])
+        attack = load_scenario(None, [*ex.DP_ATTACK, *sets, ex._dlg(position)])
+        assert attack.attack.position == position and attack.protocol.clients_per_round == 1
+    for configs, base in (
+        (ex.ALGORITHMS, ex.ALGORITHM_BASE),
+        (ex.BYZANTINE_RULES, ex.BYZANTINE_BASE),
+    ):
+        for sets in configs.values():
+            load_scenario(None, [*base, *sets])
