@@ -44,6 +44,9 @@ class Stream(IntEnum):
     DP = 25  # the Gaussian noise of differentially private aggregation, per round
     DP_SGD = 26  # DP-SGD's gradient noise in local training, per (PIU, round)
     HOLDOUT = 27  # a PIU's held-out samples for per-PIU evaluation
+    SHADOWING_MAP = 28  # spatially consistent shadowing: one field over the plane per AP
+    LOS_MAP = 29  # spatially consistent LOS state: one field over the plane per AP
+    RADIO_DATA = 30  # a radio data set's sample positions and split, per PIU
 
 
 class Streams:

@@ -112,6 +112,7 @@ def large_scale_gains(
         torus_side_m=torus,
         wrap_offsets_m=_hex_images(topology),
         ap_azimuth_deg=ap_azimuth_deg,
+        consistency_m=radio.spatial_consistency_m,
     )
 
 

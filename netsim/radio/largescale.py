@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from netsim.radio.pathloss import LinkLoss, db_to_linear
+from netsim.radio.spatial import GaussianField, los_state
 from netsim.rng import Stream, Streams
 
 # (distance_2d_m (K, A), distance_3d_m (K, A), ap_height_m (1, A), ut_height_m (K, 1))
@@ -36,6 +37,10 @@ class LargeScaleGains:
     ap_azimuth_deg: (A,) boresight of sectorised APs (NaN: omnidirectional); a sector's
         gain follows the 3GPP TR 38.901 (Table 7.3-1) horizontal pattern
         ``8 - min(12 (phi / 65)^2, 30)`` dBi.
+    consistency_m: spatial consistency (``netsim/radio/spatial.py``): each AP's shadowing
+        and LOS state are fields over the plane with this decorrelation distance, drawn
+        from ``(SHADOWING_MAP, a)`` and ``(LOS_MAP, a)``; a PIU's links then depend on where
+        it is, not on which PIU it is, and change as it moves (:meth:`links_at`).
     """
 
     def __init__(
@@ -52,10 +57,23 @@ class LargeScaleGains:
         torus_side_m: float | None = None,
         wrap_offsets_m: np.ndarray | None = None,
         ap_azimuth_deg: np.ndarray | None = None,
+        consistency_m: float | None = None,
     ) -> None:
         self.ap_xy, self.ap_height_m, self.piu_height_m = ap_xy, ap_height_m, piu_height_m
         self._loss, self._torus_side_m = loss, torus_side_m
         self._wrap, self._azimuth = wrap_offsets_m, ap_azimuth_deg
+        self._sigma_db = shadowing_std_db
+        self._maps: list[tuple[GaussianField, GaussianField]] | None = None
+        if consistency_m is not None:
+            self._maps = [
+                (
+                    GaussianField(consistency_m, streams.numpy(Stream.SHADOWING_MAP, a)),
+                    GaussianField(consistency_m, streams.numpy(Stream.LOS_MAP, a)),
+                )
+                for a in range(len(ap_xy))
+            ]
+            self.gain, self.los, self.shadow_db = self._links(piu_xy, piu_height_m)
+            return
         stats = self.link_stats(piu_xy, piu_height_m)
         n_pius, n_aps = stats.loss_los_db.shape
         u = np.stack([streams.numpy(Stream.LOS, k).uniform(size=n_aps) for k in range(n_pius)])
@@ -101,10 +119,39 @@ class LargeScaleGains:
         d3d = np.sqrt(d2d**2 + (ap_h - piu_height_m[:, None]) ** 2)
         return self._loss(d2d, d3d, ap_h, piu_height_m[:, None])
 
+    def links_at(self, xy: np.ndarray, height_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(beta (n, A) linear, LOS (n, A) bool) of devices at ``xy`` (n, 2) and heights (n,)
+        m, from the spatially consistent maps (``consistency_m`` must be set)."""
+        gain, los, _ = self._links(np.asarray(xy, dtype=float), np.asarray(height_m, float))
+        return gain, los
+
+    def _links(
+        self, xy: np.ndarray, height_m: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(gain, LOS, shadowing dB), each (n, A), of points xy (n, 2) from the maps."""
+        if self._maps is None:
+            raise ValueError("links at arbitrary points need spatial consistency")
+        stats = self.link_stats(xy, height_m)
+        los = np.stack(
+            [los_state(lm, xy, stats.p_los[:, a]) for a, (_, lm) in enumerate(self._maps)],
+            axis=1,
+        )
+        normals = np.stack([sm(xy) for sm, _ in self._maps], axis=1)
+        loss_db = np.where(los, stats.loss_los_db, stats.loss_nlos_db)
+        sigma_db = np.where(los, stats.sigma_los_db, stats.sigma_nlos_db)
+        if self._sigma_db is not None:
+            sigma_db = np.full_like(loss_db, self._sigma_db)
+        shadow_db = sigma_db * normals
+        gain = db_to_linear(self.antenna_gain_db(xy) - (loss_db + shadow_db))
+        return gain, los, shadow_db
+
     def gain_at(self, piu: int, xy: np.ndarray) -> np.ndarray:
         """beta (A,) of PIU ``piu`` moved to ``xy`` (m): path loss at the new distances, its
-        links' LOS states and shadowing kept (mobility)."""
+        links' LOS states and shadowing kept (mobility), or with spatial consistency those
+        of the new point."""
         at = np.asarray(xy, dtype=float)[None, :]
+        if self._maps is not None:
+            return self._links(at, self.piu_height_m[[piu]])[0][0]
         stats = self.link_stats(at, self.piu_height_m[[piu]])
         los = self.los[piu]
         loss_db = np.where(los, stats.loss_los_db[0], stats.loss_nlos_db[0])

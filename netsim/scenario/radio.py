@@ -100,6 +100,10 @@ class RadioConfig(_Frozen):
     shadowing_std_db: log-normal shadowing; absent: the path-loss model's own value (8 dB for
         log_distance). shadowing_decorrelation_m: if set, shadowing of one AP's links to
         PIUs i and k is correlated as ``2^(-distance_ik / decorrelation)`` (cell-free book: 9 m).
+    spatial_consistency_m: if set instead, each AP's shadowing and LOS state are random fields
+        over the plane with autocorrelation ``exp(-d / spatial_consistency_m)`` (3GPP TR
+        38.901 section 7.6.3; e.g. 10 m for UMi and InF): a PIU's links depend on where it
+        is and change as it moves (``netsim/radio/spatial.py``); radio data sets need it.
     fading: small-scale fading; "rician" with ``rician_k_db``.
     time_correlation: "block" (i.i.d. per coherence interval), "gauss_markov" (AR(1) with
         ``rho = J0(2 pi f_D T_c)``) or "jakes" (sum of sinusoids), ``f_D = speed_mps f_c / c``.
@@ -144,6 +148,7 @@ class RadioConfig(_Frozen):
     pathloss: PathLoss = LogDistancePathLoss()
     shadowing_std_db: float | None = Field(None, ge=0.0, le=50.0)
     shadowing_decorrelation_m: PositiveFloat | None = None
+    spatial_consistency_m: PositiveFloat | None = None
     fading: Literal["rayleigh", "rician", "none"] = "rayleigh"
     rician_k_db: GainDb = 6.0
     time_correlation: Literal["block", "gauss_markov", "jakes"] = "block"
@@ -178,6 +183,12 @@ class RadioConfig(_Frozen):
 
     @model_validator(mode="after")
     def _cellfree(self) -> RadioConfig:
+        if self.spatial_consistency_m is not None and self.shadowing_decorrelation_m is not None:
+            raise _FieldError(
+                "shadowing_decorrelation_m",
+                self.shadowing_decorrelation_m,
+                "unset with spatial_consistency_m (which correlates the shadowing itself)",
+            )
         if self.pilot_length >= self.coherence_symbols:
             raise _FieldError(
                 "pilot_length",
