@@ -76,6 +76,7 @@ from netsim.scenario.learning import (
     OptimizerConfig,
     Partition,
     QuantityPartition,
+    RadioDataConfig,
     ShardPartition,
 )
 from netsim.scenario.loading import bundled_scenarios, default_scenario_path, load_scenario
@@ -175,6 +176,7 @@ __all__ = [
     "ProtocolConfig",
     "PruningConfig",
     "QSGDCompression",
+    "RadioDataConfig",
     "RadioConfig",
     "RandomKCompression",
     "Scenario",
