@@ -1,0 +1,72 @@
+"""Classical localization from received power: the baselines a learned (federated) model
+has to beat (FL for wireless, issue 23).
+
+* :func:`fit_log_distance`: calibrate ``rss = a - 10 n log10(d)`` (dBm, d in m) by least
+  squares on measurements at known positions (what a site survey does; any path-loss model
+  of the scenario is approximated by its best log-distance fit);
+* :func:`ranges_m`: the distance each received power implies under that fit;
+* :func:`multilaterate`: least-squares position from ranges to APs at known positions,
+  linearised by subtracting the last AP's circle equation (Caffery 2000), one solve per
+  sample; with exact ranges and three or more APs not on a line it is exact;
+* :func:`weighted_centroid`: the APs' positions averaged with weights (received power in
+  W)^g (Blumenthal et al. 2007).
+
+Shapes: n samples, A APs; positions in m.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LogDistanceFit:
+    """``rss_dbm = intercept_dbm - 10 exponent log10(d_m)``: received power at 1 m, and the
+    path-loss exponent."""
+
+    intercept_dbm: float
+    exponent: float
+
+
+def fit_log_distance(rss_dbm: np.ndarray, distance_m: np.ndarray) -> LogDistanceFit:
+    """Least-squares fit over every (sample, AP) pair of rss (n, A) at 3D distances (n, A)."""
+    x = -10 * np.log10(np.asarray(distance_m, dtype=float).ravel())
+    design = np.stack([np.ones_like(x), x], axis=1)
+    (a, n), *_ = np.linalg.lstsq(design, np.asarray(rss_dbm, dtype=float).ravel(), rcond=None)
+    return LogDistanceFit(float(a), float(n))
+
+
+def ranges_m(rss_dbm: np.ndarray, fit: LogDistanceFit) -> np.ndarray:
+    """(n, A) distances (m) the received powers imply: ``10^((a - rss) / (10 n))``."""
+    return 10 ** ((fit.intercept_dbm - np.asarray(rss_dbm, dtype=float)) / (10 * fit.exponent))
+
+
+def multilaterate(
+    ranges: np.ndarray, ap_xy: np.ndarray, height_diff_m: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """(n, 2) least-squares positions from 3D ranges (n, A) to APs at ap_xy (A, 2).
+
+    ``height_diff_m``: (A,) or scalar AP-minus-device heights; the horizontal range is
+    ``sqrt(max(r^2 - dh^2, 0))``. Subtracting AP A-1's equation ``|p - x_a|^2 = r_a^2`` from
+    the others leaves ``2 (x_a - x_last) . p = |x_a|^2 - |x_last|^2 - r_a^2 + r_last^2``."""
+    ap_xy = np.asarray(ap_xy, dtype=float)
+    if len(ap_xy) < 3:
+        raise ValueError(f"multilateration needs at least 3 APs, got {len(ap_xy)}")
+    dh2 = np.broadcast_to(np.asarray(height_diff_m, dtype=float) ** 2, (len(ap_xy),))
+    horizontal2 = np.maximum(np.asarray(ranges, dtype=float) ** 2 - dh2, 0.0)  # (n, A)
+    last = ap_xy[-1]
+    design = 2 * (ap_xy[:-1] - last)  # (A-1, 2)
+    sq = (ap_xy**2).sum(axis=1)
+    rhs = (sq[:-1] - sq[-1])[None, :] - horizontal2[:, :-1] + horizontal2[:, -1:]  # (n, A-1)
+    solution, *_ = np.linalg.lstsq(design, rhs.T, rcond=None)  # (2, n)
+    return solution.T
+
+
+def weighted_centroid(rss_dbm: np.ndarray, ap_xy: np.ndarray, g: float = 1.0) -> np.ndarray:
+    """(n, 2) the APs' positions weighted by (received power in W)^g per sample."""
+    rss = np.asarray(rss_dbm, dtype=float)
+    # relative to each sample's strongest: the same weights, no underflow at -150 dBm
+    w = 10 ** (g * (rss - rss.max(axis=1, keepdims=True)) / 10)
+    return (w @ np.asarray(ap_xy, dtype=float)) / w.sum(axis=1, keepdims=True)

@@ -1,0 +1,54 @@
+"""Classical localization baselines (netsim/radio/localization.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netsim.radio.localization import (
+    fit_log_distance,
+    multilaterate,
+    ranges_m,
+    weighted_centroid,
+)
+
+APS = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 80.0], [10.0, 90.0]])
+DH = 8.5  # AP 10 m, device 1.5 m
+
+
+def _survey(n: int, shadowing_db: float, seed: int):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform([5, 5], [95, 85], size=(n, 2))
+    d = np.sqrt(((xy[:, None, :] - APS[None]) ** 2).sum(-1) + DH**2)  # (n, A) 3D
+    rss = -30.0 - 10 * 3.2 * np.log10(d) + shadowing_db * rng.standard_normal(d.shape)
+    return xy, d, rss
+
+
+def test_the_fit_and_multilateration_are_exact_without_noise():
+    xy, d, rss = _survey(500, 0.0, 1)
+    fit = fit_log_distance(rss, d)
+    assert fit.intercept_dbm == pytest.approx(-30.0, abs=1e-9)
+    assert fit.exponent == pytest.approx(3.2, abs=1e-12)
+    estimate = multilaterate(ranges_m(rss, fit), APS, DH)
+    np.testing.assert_allclose(estimate, xy, atol=1e-6)
+
+
+def test_the_error_grows_with_the_shadowing():
+    medians = []
+    for sigma in (0.5, 2.0, 6.0):
+        xy, d, rss = _survey(2000, sigma, 2)
+        estimate = multilaterate(ranges_m(rss, fit_log_distance(rss, d)), APS, DH)
+        medians.append(float(np.median(np.linalg.norm(estimate - xy, axis=1))))
+    # range errors scale ~ linearly with sigma (ln 10 sigma / (10 n) relative): 4x and 3x
+    assert medians[0] < medians[1] < medians[2]
+    assert medians[1] > 2 * medians[0] and medians[2] > 2 * medians[1]
+
+
+def test_weighted_centroid_by_hand():
+    # equal powers: the APs' mean; one AP 10 dB stronger weighs 10x (g = 1)
+    rss = np.array([[-60.0, -60.0, -60.0, -60.0], [-50.0, -60.0, -60.0, -60.0]])
+    got = weighted_centroid(rss, APS)
+    np.testing.assert_allclose(got[0], APS.mean(axis=0))
+    np.testing.assert_allclose(got[1], (10 * APS[0] + APS[1:].sum(axis=0)) / 13)
+    with pytest.raises(ValueError, match="at least 3 APs"):
+        multilaterate(np.ones((1, 2)), APS[:2])
