@@ -93,7 +93,9 @@ class RoundRecord:
     (hierarchical FL, ``node`` names it; its ``uplink_bits`` and ``energy_j`` are its PIUs'
     since its previous row). The rows of one tier add up to the run. ``epsilon``: with
     differential privacy, the privacy spent by the end of the round at the scenario's
-    delta (NaN without).
+    delta (NaN without). ``test_median_error_m``, ``test_p90_error_m``: localization on a
+    radio data set, the median and 90th percentile of the test positions' errors (m; NaN
+    for other tasks).
     """
 
     round: int
@@ -114,6 +116,8 @@ class RoundRecord:
     tier: str = "global"
     node: str = "server"
     epsilon: float = math.nan
+    test_median_error_m: float = math.nan
+    test_p90_error_m: float = math.nan
 
     @property
     def duration_s(self) -> float:

@@ -28,7 +28,7 @@ def preflight(scenario: Scenario) -> tuple[int, int]:
         s.check_population(n_pius)
     if isinstance(s.device.availability, TraceAvailability):
         read_traces(s.device.availability, n_pius)
-    check_learning(s.learning)
+    check_learning(s)
     if s.learning.device.startswith("cuda") and not torch.cuda.is_available():
         raise ScenarioError(
             f"learning.device = {s.learning.device!r}: torch has no CUDA device here; use 'cpu'"

@@ -5,9 +5,11 @@ attacker."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 
 from netsim.build.errors import field_error
+from netsim.build.radio_data import radio_dataset
 from netsim.compress import (
     AQUILA,
     DGC,
@@ -41,6 +43,7 @@ from netsim.learn.partition import (
     partition_sampled,
     partition_shards,
 )
+from netsim.learn.radio_tasks import RadioDataError, RadioTask, radio_task
 from netsim.learn.tables import Table, TableError, read_table
 from netsim.learn.trainer import OptimizerSpec, Trainer
 from netsim.models import MODELS
@@ -62,6 +65,7 @@ from netsim.scenario import (
     QSGDCompression,
     QuantityPartition,
     RandomKCompression,
+    Scenario,
     ScenarioError,
     ShardPartition,
     SignificanceCompression,
@@ -71,9 +75,18 @@ from netsim.scenario import (
 )
 
 
-def dataset_info(cfg: LearningConfig) -> DatasetInfo:
-    """The facts of the scenario's data set: a registered one's, or a user's file's (read
-    now: its features and labels decide the model's input and output sizes)."""
+def dataset_info(s: Scenario) -> DatasetInfo:
+    """The facts of the scenario's data set: a registered one's, a user's file's or a radio
+    data set's (read or generated now: its features and labels decide the model's input and
+    output sizes)."""
+    cfg = s.learning
+    if cfg.dataset == "radio":
+        task = _radio(s)
+        n, features = len(task.y), task.x.shape[-1]
+        return DatasetInfo(
+            "radio", (1, 1, features), task.outputs, lambda _: (task.x, task.y), False,
+            (0.0,), (1.0,), n,
+        )  # fmt: skip
     if cfg.dataset != "file":
         return DATASETS[cfg.dataset]
     table = _table(cfg)
@@ -82,6 +95,37 @@ def dataset_info(cfg: LearningConfig) -> DatasetInfo:
     return DatasetInfo(
         "file", (1, 1, features), classes, lambda _: (table.x, table.y), True, (0.0,), (1.0,), n
     )
+
+
+_RADIO_TASKS: dict[str, RadioTask] = {}  # by scenario (TOML): built once per run
+
+
+def _radio(s: Scenario) -> RadioTask:
+    """The radio task of the scenario: on the data set at ``learning.data_path`` (written by
+    ``netsim dataset radio``) or generated from the scenario's own radio."""
+    key = s.to_toml()
+    if key in _RADIO_TASKS:
+        return _RADIO_TASKS[key]
+    cfg = s.learning
+    path = cfg.data_path
+    try:
+        if path is None:
+            frame = radio_dataset(s)
+        elif path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+        elif path.suffix.lower() == ".csv":
+            frame = pd.read_csv(path)
+        else:
+            raise RadioDataError("expected a .parquet or .csv file written by netsim dataset")
+        task = radio_task(frame, cfg.task, cfg.radio_data.snr_window)
+    except (RadioDataError, OSError, ValueError) as exc:
+        if path is None:
+            raise
+        raise field_error("learning.data_path", str(path), problem=str(exc)) from None
+    if len(_RADIO_TASKS) >= 4:
+        _RADIO_TASKS.pop(next(iter(_RADIO_TASKS)))
+    _RADIO_TASKS[key] = task
+    return task
 
 
 def _table(cfg: LearningConfig) -> Table:
@@ -93,13 +137,14 @@ def _table(cfg: LearningConfig) -> Table:
         raise field_error("learning.data_path", str(cfg.data_path), problem=str(exc)) from None
 
 
-def check_learning(cfg: LearningConfig) -> None:
+def check_learning(s: Scenario) -> None:
     """What the schema cannot know without the registries and the file system: the data
     folder (or file) exists, and the model accepts the data set's images."""
-    folder = cfg.dataset != "file" and DATASETS[cfg.dataset].needs_path
+    cfg = s.learning
+    folder = cfg.dataset not in ("file", "radio") and DATASETS[cfg.dataset].needs_path
     if folder and cfg.data_path is not None and not cfg.data_path.is_dir():
         raise field_error("learning.data_path", str(cfg.data_path), problem="is not a folder")
-    info, spec = dataset_info(cfg), MODELS[cfg.model]
+    info, spec = dataset_info(s), MODELS[cfg.model]
     if min(info.input_shape[1:]) < spec.min_input_side:
         raise field_error(
             "learning.model",
@@ -110,11 +155,18 @@ def check_learning(cfg: LearningConfig) -> None:
         )
 
 
-def data(cfg: LearningConfig, streams: Streams) -> tuple[Dataset, Dataset]:
-    """(train, test) split of the data set (``DATA_SPLIT`` stream)."""
-    check_learning(cfg)
+def data(s: Scenario, streams: Streams) -> tuple[Dataset, Dataset]:
+    """(train, test) split of the data set (``DATA_SPLIT`` stream; a radio data set's own
+    split)."""
+    check_learning(s)
+    cfg = s.learning
+    if cfg.dataset == "radio":
+        task, info = _radio(s), dataset_info(s)
+        x, y = torch.from_numpy(task.x), torch.from_numpy(task.y)
+        dataset = Dataset(info, x, y, (0.0,), (1.0,), torch.from_numpy(task.groups))
+        return dataset.subset(np.flatnonzero(~task.test)), dataset.subset(np.flatnonzero(task.test))
     if cfg.dataset == "file":
-        table, info = _table(cfg), dataset_info(cfg)
+        table, info = _table(cfg), dataset_info(s)
         groups = None if table.groups is None else torch.from_numpy(table.groups)
         x, y = torch.from_numpy(table.x), torch.from_numpy(table.y)
         dataset = Dataset(info, x, y, info.mean or (0.0,), info.std or (1.0,), groups)
@@ -164,6 +216,7 @@ def trainer(cfg: LearningConfig, train: Dataset, test: Dataset, streams: Streams
     )
     opt = cfg.optimizer
     spec = OptimizerSpec(opt.name, opt.lr, opt.momentum, opt.weight_decay)
+    task = _LOSS_OF_TASK.get(cfg.task, cfg.task)
     if cfg.trainer == "batched":
         return BatchedTrainer(
             model,
@@ -173,12 +226,21 @@ def trainer(cfg: LearningConfig, train: Dataset, test: Dataset, streams: Streams
             spec,
             streams,
             device=cfg.device,
-            task=cfg.task,
+            task=task,
             chunk_size=None if cfg.batch_clients == "auto" else cfg.batch_clients,
         )
-    return Trainer(
-        model, train, test, cfg.batch_size, spec, streams, device=cfg.device, task=cfg.task
-    )
+    return Trainer(model, train, test, cfg.batch_size, spec, streams, device=cfg.device, task=task)
+
+
+# radio tasks train as a regression (MSE) or a classification (cross-entropy)
+_LOSS_OF_TASK = {"localization": "regression", "snr": "regression", "los": "classification"}
+
+
+def position_scale(s: Scenario) -> float | None:
+    """Metres per unit of the standardised position targets (localization), else None."""
+    if s.learning.dataset != "radio" or s.learning.task != "localization":
+        return None
+    return _radio(s).target_scale
 
 
 def compressor(cfg: Compression, streams: Streams) -> Compressor:

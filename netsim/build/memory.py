@@ -72,7 +72,7 @@ def estimate(scenario: Scenario, num_params: int, n_pius: int, n_aps: int) -> Me
     mask = (
         num_params if scenario.pruning.scope == "piu" and scenario.pruning.method != "none" else 0
     )
-    info = dataset_info(scenario.learning)
+    info = dataset_info(scenario)
     return MemoryEstimate(
         pius=k,
         # float32, twice while loading (the loader's array and the normalised copy)
@@ -110,7 +110,7 @@ def model_size(scenario: Scenario) -> int:
 
     from netsim.models import MODELS
 
-    info = dataset_info(scenario.learning)
+    info = dataset_info(scenario)
     model = MODELS[scenario.learning.model].build(
         info.input_shape, info.num_classes, torch.Generator().manual_seed(0)
     )

@@ -450,12 +450,13 @@ class _Learning:
 
     @classmethod
     def build(cls, s: Scenario, streams: Streams, n_pius: int, n_aps: int) -> _Learning:
-        train, test = build_learning.data(s.learning, streams)
+        train, test = build_learning.data(s, streams)
         groups = None if train.groups is None else train.groups.numpy()
         parts = build_learning.partitions(s.learning, train.y.numpy(), n_pius, streams, groups)
         parts, held = build_learning.holdouts(s.learning, parts, streams)
         parts = build_learning.adversary_data(s.attack, parts, train)
         trainer = build_learning.trainer(s.learning, train, test, streams)
+        trainer.position_scale = build_learning.position_scale(s)
         compressor = build_learning.compressor(s.compression, streams)
         gan = build_learning.gan_attack(s.attack, trainer, train, parts, streams)
         spy = build_learning.eavesdropper(s.attack, s.learning, s.seed, compressor, n_aps)

@@ -179,6 +179,8 @@ class Trainer:
         self.jobs_run = 0  # jobs computed (not read from the cache)
         self.cache: TrainingCache | None = None
         self._fingerprint = ""
+        # localization: metres per unit of the standardised (x, y) targets, for the errors
+        self.position_scale: float | None = None
 
     def use_cache(self, cache: TrainingCache) -> None:
         """Read results from / write them to ``cache`` (exact reuse; see TrainingCache)."""
@@ -413,6 +415,21 @@ class Trainer:
         set of adaptive controllers)."""
         idx = torch.as_tensor(indices, dtype=torch.long, device=self.device)
         return self._score(weights, self.train_x[idx], self.train_y[idx])[0]
+
+    @torch.no_grad()
+    def position_errors(self, weights: torch.Tensor, chunk: int = 2048) -> np.ndarray:
+        """(N_test,) Euclidean errors (m) of the positions ``weights`` predicts on the test
+        set (localization: two standardised outputs, ``position_scale`` m per unit)."""
+        assert self.position_scale is not None
+        self._load(weights)
+        self.model.eval()
+        errors = [
+            torch.linalg.vector_norm(
+                self.model(self.test_x[i : i + chunk]) - self.test_y[i : i + chunk], dim=1
+            )
+            for i in range(0, len(self.test_y), chunk)
+        ]
+        return torch.cat(errors).double().cpu().numpy() * self.position_scale
 
     @torch.no_grad()
     def _score(

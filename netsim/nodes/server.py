@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -246,6 +247,10 @@ class Server(Node):
         """Evaluate model version ``self.version`` and record it, with what the PIUs spent
         and delivered since the previous record."""
         test_loss, accuracy = self.trainer.evaluate(self.weights)
+        median_m = p90_m = math.nan
+        if self.trainer.position_scale is not None:  # localization: errors in metres
+            errors = self.trainer.position_errors(self.weights)
+            median_m, p90_m = (float(v) for v in np.percentile(errors, [50, 90]))
         r = self.version
         self._score_pius(r)
         self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)
@@ -272,6 +277,8 @@ class Server(Node):
             tier=self.tier,
             node=self.name,
             epsilon=outcome.epsilon,
+            test_median_error_m=median_m,
+            test_p90_error_m=p90_m,
         )
         self.records.append(record)
         if self.on_round is not None:

@@ -16,7 +16,8 @@ from netsim.scenario.errors import _FieldError
 # netsim.models.MODELS); the schema knows only their names, so it imports neither (a test
 # keeps the two in step). Whether a model fits a data set's images, and whether data_path
 # is a folder, is checked when the world is built.
-DATASET_NAMES = ("mnist5k", "digits", "mnist", "cifar10", "file")
+DATASET_NAMES = ("mnist5k", "digits", "mnist", "cifar10", "file", "radio")
+RADIO_TASK_NAMES = ("localization", "los", "snr")
 DATASETS_READ_FROM_PATH = ("mnist", "cifar10")
 MODEL_NAMES = ("mlp", "linear", "lenet5", "lenet5_sigmoid", "lenet_dlg", "resnet18")
 
@@ -79,7 +80,11 @@ class RadioDataConfig(_Frozen):
     0: none), each link's LOS state, the uplink SNR to the strongest AP in the sample's
     coherence block, and the true position. ``split``: "random" (a ``test_fraction`` of each
     PIU's samples) or "spatial" (square cells of ``block_m`` on the plane, a
-    ``test_fraction`` of them for testing: no test position lies in a cell trained on)."""
+    ``test_fraction`` of them for testing: no test position lies in a cell trained on).
+    With ``learning.dataset = "radio"`` (``netsim/learn/radio_tasks.py``) the task is
+    ``learning.task``: "localization" (position from the received powers), "los" (the
+    serving link's LOS state) or "snr" (the next SNR from ``snr_window`` past ones); each
+    PIU trains on its own measurements."""
 
     samples_per_piu: int = Field(200, ge=1, le=1_000_000)
     interval_s: PositiveFloat = 0.1
@@ -87,6 +92,7 @@ class RadioDataConfig(_Frozen):
     fading_window: int = Field(10, ge=0)
     split: Literal["random", "spatial"] = "random"
     block_m: PositiveFloat = 20.0
+    snr_window: int = Field(8, ge=1)  # task "snr": past samples that predict the next
 
 
 class LearningConfig(_Frozen):
@@ -118,7 +124,7 @@ class LearningConfig(_Frozen):
     # dataset = "file": a user's CSV / Parquet / NPZ (netsim/learn/tables.py) at data_path
     label: str = "label"
     client_id: str | None = None  # its natural partition: one PIU per client id
-    task: Literal["classification", "regression"] = "classification"
+    task: Literal["classification", "regression", "localization", "los", "snr"] = "classification"
     # per-PIU evaluation: every eval_every global rounds (and after the last) the global
     # model is scored on each PIU's own held-out share (holdout_fraction of its samples,
     # not trained on); None: off, and the PIUs train on all their samples
@@ -136,6 +142,12 @@ class LearningConfig(_Frozen):
             raise _FieldError("model", self.model, f"one of {sorted(MODEL_NAMES)}")
         if self.dataset == "file" and self.data_path is None:
             raise _FieldError("data_path", None, "the CSV, Parquet or NPZ file of the data")
+        if self.dataset == "radio" and self.task not in RADIO_TASK_NAMES:
+            raise _FieldError(
+                "task", self.task, f"one of {RADIO_TASK_NAMES} with dataset = 'radio'"
+            )
+        if self.task in RADIO_TASK_NAMES and self.dataset != "radio":
+            raise _FieldError("task", self.task, "used with dataset = 'radio'")
         if self.task == "regression" and self.dataset != "file":
             raise _FieldError("task", "regression", "'classification' unless dataset = 'file'")
         if self.client_id is not None and self.dataset != "file":
