@@ -100,28 +100,35 @@ def dataset_info(s: Scenario) -> DatasetInfo:
 _RADIO_TASKS: dict[str, RadioTask] = {}  # by scenario (TOML): built once per run
 
 
-def _radio(s: Scenario) -> RadioTask:
-    """The radio task of the scenario: on the data set at ``learning.data_path`` (written by
+def radio_frame(s: Scenario) -> pd.DataFrame:
+    """The scenario's radio data set: the file at ``learning.data_path`` (written by
     ``netsim dataset radio``) or generated from the scenario's own radio."""
+    path = s.learning.data_path
+    if path is None:
+        return radio_dataset(s)
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise field_error("learning.data_path", str(path), problem=str(exc)) from None
+    raise field_error(
+        "learning.data_path", str(path), "a .parquet or .csv file written by netsim dataset"
+    )
+
+
+def _radio(s: Scenario) -> RadioTask:
+    """The radio task of the scenario on its radio data set (:func:`radio_frame`)."""
     key = s.to_toml()
     if key in _RADIO_TASKS:
         return _RADIO_TASKS[key]
     cfg = s.learning
-    path = cfg.data_path
+    frame = radio_frame(s)
     try:
-        if path is None:
-            frame = radio_dataset(s)
-        elif path.suffix.lower() == ".parquet":
-            frame = pd.read_parquet(path)
-        elif path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path)
-        else:
-            raise RadioDataError("expected a .parquet or .csv file written by netsim dataset")
         task = radio_task(frame, cfg.task, cfg.radio_data.snr_window)
-    except (RadioDataError, OSError, ValueError) as exc:
-        if path is None:
-            raise
-        raise field_error("learning.data_path", str(path), problem=str(exc)) from None
+    except RadioDataError as exc:
+        raise field_error("learning.data_path", str(cfg.data_path), problem=str(exc)) from None
     if len(_RADIO_TASKS) >= 4:
         _RADIO_TASKS.pop(next(iter(_RADIO_TASKS)))
     _RADIO_TASKS[key] = task

@@ -1,0 +1,106 @@
+"""Baselines of the radio tasks in the same harness as federated learning (issue 23):
+centralised training on all the PIUs' data (the upper bound), local-only training (each PIU
+alone), and the classical methods (multilateration and weighted centroid for localization,
+last value and AR(p) for the SNR), scored on the same test rows as the federated model.
+
+    >>> from analysis.radio import localization_baselines
+    >>> localization_baselines(scenario)          # a DataFrame: method, median_m, p90_m
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from netsim.build.learning import radio_frame
+from netsim.learn.trainer import TrainJob
+from netsim.radio.localization import (
+    fit_log_distance,
+    multilaterate,
+    ranges_m,
+    weighted_centroid,
+)
+from netsim.radio.prediction import fit_ar, last_value
+from netsim.scenario import Scenario
+from netsim.sim import Simulation
+
+
+def _errors_row(method: str, errors: np.ndarray) -> dict[str, object]:
+    median, p90 = np.percentile(errors, [50, 90])
+    return {"method": method, "median_m": float(median), "p90_m": float(p90)}
+
+
+def localization_baselines(s: Scenario, steps: int | None = None) -> pd.DataFrame:
+    """Test errors (m; median and 90th percentile) of: "centralised" (one model of the
+    scenario's architecture and optimiser trained ``steps`` mini-batch steps on every
+    training row; default rounds x local steps, the compute of one PIU in the federated
+    run), "local-only" (each PIU's model trained ``steps`` on its own rows; the errors of
+    all of them pooled), "multilateration" (the log-distance fit of the training rows,
+    least-squares positions) and "weighted centroid". ``s`` must be a localization task."""
+    if s.learning.dataset != "radio" or s.learning.task != "localization":
+        raise ValueError("localization baselines need learning.dataset = 'radio' and task = "
+                         "'localization'")  # fmt: skip
+    sim = Simulation(s)
+    trainer, parts = sim.world.trainer, sim.partitions
+    steps = steps or s.protocol.rounds * s.learning.local_steps
+    start = trainer.initial_weights()
+    rows = []
+    everyone = np.concatenate(parts)
+    central = trainer.submit(TrainJob(len(parts), 0, start, everyone, steps)).result()
+    rows.append(_errors_row("centralised", trainer.position_errors(central.weights)))
+    handles = [trainer.submit(TrainJob(k, 0, start, part, steps)) for k, part in enumerate(parts)]
+    local = np.concatenate([trainer.position_errors(h.result().weights) for h in handles])
+    rows.append(_errors_row("local-only", local))
+    frame = radio_frame(s)
+    gains = sim.world.gains
+    rss = frame.filter(like="rss_dbm_").to_numpy(dtype=float)
+    xy = frame[["x_m", "y_m"]].to_numpy(dtype=float)
+    test = (frame.split == "test").to_numpy()
+    height = gains.piu_height_m[frame.piu.to_numpy()]
+    dh = gains.ap_height_m[None, :] - height[:, None]
+    dist = np.sqrt(((xy[:, None, :] - gains.ap_xy[None]) ** 2).sum(-1) + dh**2)
+    fit = fit_log_distance(rss[~test], dist[~test])
+    # one height difference per AP: the devices' mean height (they share it in the bundled
+    # scenarios)
+    estimate = multilaterate(ranges_m(rss[test], fit), gains.ap_xy, dh[test].mean(axis=0))
+    rows.append(_errors_row("multilateration", np.linalg.norm(estimate - xy[test], axis=1)))
+    centroid = weighted_centroid(rss[test], gains.ap_xy)
+    rows.append(_errors_row("weighted centroid", np.linalg.norm(centroid - xy[test], axis=1)))
+    return pd.DataFrame(rows)
+
+
+def snr_baselines(s: Scenario) -> pd.DataFrame:
+    """Test RMSE (dB) of the next-sample SNR by "last value" and "AR(p)" (fitted on the
+    training windows of every PIU, p = ``learning.radio_data.snr_window``), on the same
+    test windows as the "snr" task."""
+    p = s.learning.radio_data.snr_window
+    frame = radio_frame(s).sort_values(["piu", "sample"], kind="stable")
+    windows, targets, test = [], [], []
+    for _, g in frame.groupby("piu", sort=True):
+        snr = g.snr_db.to_numpy(dtype=float)
+        split = g.split.to_numpy()
+        for i in range(p, len(snr)):
+            windows.append(snr[i - p : i])
+            targets.append(snr[i])
+            test.append(split[i] == "test")
+    w, y, t = np.array(windows), np.array(targets), np.array(test)
+    ar = fit_ar(w[~t], y[~t])
+
+    def rmse(prediction: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((prediction - y[t]) ** 2)))
+
+    return pd.DataFrame(
+        [
+            {"method": "last value", "rmse_db": rmse(last_value(w[t]))},
+            {"method": f"AR({p})", "rmse_db": rmse(ar.predict(w[t]))},
+            {"method": "training mean", "rmse_db": rmse(np.full(t.sum(), y[~t].mean()))},
+        ]
+    )
+
+
+def snr_rmse_db(test_loss: float, s: Scenario) -> float:
+    """The RMSE (dB) of a federated "snr" model from its rounds-table ``test_loss`` (MSE of
+    the standardised targets)."""
+    from netsim.build.learning import _radio
+
+    return float(np.sqrt(test_loss)) * _radio(s).target_scale
