@@ -834,15 +834,14 @@ def algorithms(rounds: int, seeds: Sequence[int], png: str | None = None) -> pd.
     return table
 
 
-def _uplink_curve(res: Any) -> pd.DataFrame:
-    """Per round: end time (s), test accuracy and the PIUs' cumulative uplink energy (J)."""
+def _uplink_curve(res: Any, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Per round: end time (s), ``metric`` (test accuracy) and the PIUs' cumulative uplink
+    energy (J)."""
     tx = res.events[res.events.event.isin(["tx_end", "tx_fail"])].sort_values("t_s")
     spent = np.concatenate([[0.0], tx.energy_j.cumsum().to_numpy()])
     ends = res.rounds.t_end_s.to_numpy()
     upto = np.searchsorted(tx.t_s.to_numpy(), ends, side="right")
-    return pd.DataFrame(
-        {"t_end_s": ends, "test_accuracy": res.rounds.test_accuracy, "uplink_j": spent[upto]}
-    )
+    return pd.DataFrame({"t_end_s": ends, metric: res.rounds[metric], "uplink_j": spent[upto]})
 
 
 def _plot_algorithms(curves: list[tuple[str, pd.DataFrame]], png: str) -> None:
@@ -993,6 +992,82 @@ def dp(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# --------------------------------------------------------------------------- localization
+
+LOCALIZATION_SCENARIOS = ("agv_localization", "street_localization")
+SPLITS = ("spatial", "random")
+
+
+def localization(rounds: int, seeds: Sequence[int], png: str | None = None) -> pd.DataFrame:
+    """Federated localization on the simulator's radio data sets (the bundled
+    agv_localization and street_localization, spatial and random splits): the federated
+    model's test error (median, p90) after ``rounds`` rounds and its PIUs' uplink energy,
+    against centralised training (the federation's compute: rounds x local steps x PIUs
+    mini-batch steps on all the data), local-only training (each PIU's own model, the same
+    steps as in the federated run), multilateration and weighted centroid."""
+    from analysis.radio import localization_baselines
+
+    rows, curves = [], []
+    for seed in seeds:
+        for name in LOCALIZATION_SCENARIOS:
+            for split in SPLITS:
+                sets = [f"protocol.rounds={rounds}", f"learning.radio_data.split='{split}'",
+                        f"seed={seed}"]  # fmt: skip
+                s = load_scenario(name, sets)
+                res = Simulation(s).run()
+                curve = _uplink_curve(res, "test_median_error_m")
+                curves.append((f"{name} {split}", curve))
+                last = res.rounds.iloc[-1]
+                label = f"{name}, {split} split"
+                rows.append(
+                    {"config": f"{label}: federated", "seed": seed,
+                     "median_m": last.test_median_error_m, "p90_m": last.test_p90_error_m,
+                     "uplink_J": float(curve.uplink_j.iloc[-1]), "sim_time_s": res.sim_time_s}
+                )  # fmt: skip
+                print(pd.DataFrame([rows[-1]]).round(3).to_string(index=False), flush=True)
+                local = rounds * s.learning.local_steps
+                table = localization_baselines(s, steps=local * s.topology.n_pius)
+                table.loc[table.method == "local-only", ["median_m", "p90_m"]] = (
+                    localization_baselines(s, steps=local)
+                    .set_index("method")
+                    .loc["local-only", ["median_m", "p90_m"]]
+                    .to_numpy()
+                )
+                for _, b in table.iterrows():
+                    rows.append({"config": f"{label}: {b.method}", "seed": seed,
+                                 "median_m": b.median_m, "p90_m": b.p90_m})  # fmt: skip
+                    print(pd.DataFrame([rows[-1]]).round(3).to_string(index=False), flush=True)
+    if png:
+        _plot_localization(curves, png)
+    return pd.DataFrame(rows)
+
+
+def _plot_localization(curves: list[tuple[str, pd.DataFrame]], png: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, sharey=True)
+    seen: set[str] = set()
+    for label, c in curves:
+        first = label not in seen
+        seen.add(label)
+        axes[0].plot(np.arange(1, len(c) + 1), c.test_median_error_m, lw=1.2,
+                     label=label if first else None)  # fmt: skip
+        axes[1].plot(c.uplink_j * 1e3, c.test_median_error_m, lw=1.2)
+    axes[0].set_xlabel("round")
+    axes[1].set_xlabel("PIU uplink energy (mJ)")
+    axes[0].set_ylabel("median test error (m)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Federated localization on the simulator's radio data sets")
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+
+
 EXPERIMENTS = {
     "afcfl": (afcfl, 150),
     "pruning": (pruning, 30),
@@ -1006,6 +1081,7 @@ EXPERIMENTS = {
     "algorithms": (algorithms, 30),
     "byzantine": (byzantine, 20),
     "dp": (dp, 30),
+    "localization": (localization, 40),
 }
 
 
@@ -1016,7 +1092,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=1, help="replications (seeds 1..N)")
     parser.add_argument("--csv", help="also write the per-seed table here")
     parser.add_argument("--only", help="privacy: only the configs whose label contains this")
-    parser.add_argument("--png", help="stragglers, algorithms: write the accuracy figure here")
+    parser.add_argument("--png", help="stragglers, algorithms, localization: write the figure here")
     args = parser.parse_args(argv)
     fn, default_rounds = EXPERIMENTS[args.experiment]
     extra = {"only": args.only} if args.only else {}

@@ -30,6 +30,8 @@ from netsim.build.errors import field_error
 from netsim.build.radio import fading, large_scale_gains
 from netsim.build.topology import build_topology
 from netsim.radio.fading import BlockFading
+from netsim.radio.largescale import LargeScaleGains
+from netsim.radio.measurement import RadioMeter
 from netsim.radio.pathloss import dbm_to_w
 from netsim.rng import Stream, Streams
 from netsim.scenario import Scenario
@@ -52,11 +54,9 @@ def radio_dataset(s: Scenario) -> pd.DataFrame:
     ap, piu = positions(topology, "ap"), positions(topology, "piu")
     gains = large_scale_gains(s.radio, s.topology, ap, piu, streams, azimuths(topology))
     n_aps = len(ap[0])
-    small = fading(s.radio, streams, n_aps)
+    meter = radio_meter(s, gains, fading(s.radio, streams, n_aps))
     paths = trajectories(s.mobility, piu[0], ap[0], streams)
     times = np.arange(cfg.samples_per_piu) * cfg.interval_s
-    noise_w = dbm_to_w(s.radio.noise_psd_dbm_hz + s.radio.noise_figure_db) * s.radio.bandwidth_hz
-    p_piu = dbm_to_w(s.device.tx_power_dbm)
     frames = []
     for k in range(len(piu[0])):
         if k in paths:
@@ -64,24 +64,30 @@ def radio_dataset(s: Scenario) -> pd.DataFrame:
         else:
             xy = _around(piu[0][k], cfg.spread_m, cfg.samples_per_piu, streams.numpy(
                 Stream.RADIO_DATA, k, 0))  # fmt: skip
-        beta, los = gains.links_at(xy, np.full(len(xy), piu[1][k]))
-        power = _faded_power(small, k, times, s.radio.coherence_time_s, cfg.fading_window)
-        rss_dbm = s.radio.ap_tx_power_dbm + 10 * np.log10(beta) + 10 * np.log10(power.mean)
-        serving = rss_dbm.argmax(axis=1)
-        rows = np.arange(len(xy))
-        snr = p_piu * beta[rows, serving] * power.now[rows, serving] / noise_w
+        m = meter.measure(k, xy, times)
         frame = pd.DataFrame(
-            {"piu": k, "sample": rows, "t_s": times, "x_m": xy[:, 0], "y_m": xy[:, 1],
-             "serving_ap": serving, "snr_db": 10 * np.log10(snr)}
+            {"piu": k, "sample": np.arange(len(xy)), "t_s": times, "x_m": xy[:, 0],
+             "y_m": xy[:, 1], "serving_ap": m.serving, "snr_db": m.snr_db}
         )  # fmt: skip
         for a in range(n_aps):
-            frame[f"rss_dbm_{a}"] = rss_dbm[:, a]
+            frame[f"rss_dbm_{a}"] = m.rss_dbm[:, a]
         for a in range(n_aps):
-            frame[f"los_{a}"] = los[:, a]
+            frame[f"los_{a}"] = m.los[:, a]
         frames.append(frame)
     data = pd.concat(frames, ignore_index=True)
     data["split"] = _split(data, s.learning.test_fraction, cfg.split, cfg.block_m, streams)
     return data
+
+
+def radio_meter(s: Scenario, gains: LargeScaleGains, small: BlockFading) -> RadioMeter:
+    """The measurements of the scenario's PIUs (their transmit power, the whole band's
+    noise) from the run's maps and fading."""
+    r = s.radio
+    return RadioMeter(
+        gains, small, r.coherence_time_s, r.ap_tx_power_dbm, dbm_to_w(s.device.tx_power_dbm),
+        dbm_to_w(r.noise_psd_dbm_hz + r.noise_figure_db) * r.bandwidth_hz,
+        s.learning.radio_data.fading_window,
+    )  # fmt: skip
 
 
 def _around(center: np.ndarray, radius_m: float, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -89,31 +95,6 @@ def _around(center: np.ndarray, radius_m: float, n: int, rng: np.random.Generato
     r = radius_m * np.sqrt(rng.uniform(size=n))
     angle = rng.uniform(0.0, 2 * math.pi, size=n)
     return center + np.stack([r * np.cos(angle), r * np.sin(angle)], axis=1)
-
-
-class _Power:
-    """|h|^2 per sample (n, A): in the sample's block (``now``) and averaged over the window
-    up to it (``mean``; 1 without a window)."""
-
-    def __init__(self, now: np.ndarray, mean: np.ndarray) -> None:
-        self.now, self.mean = now, mean
-
-
-def _faded_power(
-    small: BlockFading, k: int, times: np.ndarray, coherence_s: float, window: int
-) -> _Power:
-    """Small-scale power gains of PIU k at ``times`` from the scenario's fading (the
-    world's own keyed stream: the same coefficients the simulation draws)."""
-    blocks = np.floor(times / coherence_s).astype(np.int64)
-    first = max(int(blocks[0]) - max(window, 1) + 1, 0)
-    h2 = np.abs(small.coefficients(k, first, int(blocks[-1]) - first + 1)) ** 2  # (B, A)
-    now = h2[blocks - first]
-    if window == 0:
-        return _Power(now, np.ones_like(now))
-    cumulative = np.vstack([np.zeros((1, h2.shape[1])), np.cumsum(h2, axis=0)])
-    end = blocks - first + 1
-    start = np.maximum(end - window, 0)
-    return _Power(now, (cumulative[end] - cumulative[start]) / (end - start)[:, None])
 
 
 def _split(
