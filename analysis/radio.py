@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from netsim.build.learning import radio_frame
+from netsim.build.learning import radio_frame, radio_task_of
 from netsim.learn.trainer import TrainJob
 from netsim.radio.localization import (
     fit_log_distance,
@@ -101,6 +101,4 @@ def snr_baselines(s: Scenario) -> pd.DataFrame:
 def snr_rmse_db(test_loss: float, s: Scenario) -> float:
     """The RMSE (dB) of a federated "snr" model from its rounds-table ``test_loss`` (MSE of
     the standardised targets)."""
-    from netsim.build.learning import _radio
-
-    return float(np.sqrt(test_loss)) * _radio(s).target_scale
+    return float(np.sqrt(test_loss)) * radio_task_of(s).target_scale

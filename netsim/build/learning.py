@@ -118,6 +118,11 @@ def radio_frame(s: Scenario) -> pd.DataFrame:
     )
 
 
+def radio_task_of(s: Scenario) -> RadioTask:
+    """The scenario's radio task (its arrays and standardisation), built once per run."""
+    return _radio(s)
+
+
 def _radio(s: Scenario) -> RadioTask:
     """The radio task of the scenario on its radio data set (:func:`radio_frame`)."""
     key = s.to_toml()

@@ -21,12 +21,14 @@ from netsim.build import learning as build_learning
 from netsim.build import radio as build_radio
 from netsim.build.checks import preflight
 from netsim.build.hierarchy import edge_plan
+from netsim.build.radio_data import radio_meter
 from netsim.build.topology import background, backhaul_graph, build_topology
 from netsim.compress import Compressor
 from netsim.device.availability import Switch
 from netsim.device.battery import Battery
 from netsim.device.classes import DeviceSpec
 from netsim.device.compute import ComputeModel
+from netsim.device.mobility import Trajectory
 from netsim.fl.aggregation import AggregationRule
 from netsim.fl.byzantine import ByzantineUpdate
 from netsim.fl.dp import PrivacyAccountant, PrivateOTA, SampleLevelAccounting
@@ -37,6 +39,7 @@ from netsim.learn.trainer import Trainer
 from netsim.log import Event, EventLog, RoundRecord
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.edge import EdgeServer
+from netsim.nodes.forecast import SNRForecast
 from netsim.nodes.link import Backhaul, RoutedLink, WiredLink
 from netsim.nodes.messages import OTAReady
 from netsim.nodes.mobility import Mobility
@@ -151,8 +154,11 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     allocator = None if cellfree is None else _allocator(s, cellfree, computes, devices, data)
     edges = _edge_servers(wiring, tiers, aps, pius, on_round)
     samples = sum(len(p) for p in data.partitions)
+    m = s.mobility
+    paths = build_devices.trajectories(m, air.piu_xy, air.gains.ap_xy, streams)
+    forecast = _forecast(s, air, paths, data.trainer)
     protocol = (
-        server_protocol(s, data.trainer, streams, total_samples=samples)
+        server_protocol(s, data.trainer, streams, total_samples=samples, forecast=forecast)
         if not edges
         else _cloud(s, edges)
     )
@@ -177,8 +183,6 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         attacker=data.eavesdropper if s.attack.position == "server" else None,
         piu_eval=(data.holdouts, s.learning.eval_every) if s.learning.eval_every else None,
     )
-    m = s.mobility
-    paths = build_devices.trajectories(m, air.piu_xy, air.gains.ap_xy, streams)
     movers = [
         Mobility(
             env, pius[k], path, air.gains.gain_at, air.channel, aps, m.update_s, m.hysteresis_db
@@ -597,12 +601,33 @@ def _start(
         mover.start()
 
 
+def _forecast(
+    s: Scenario, air: _Air, paths: dict[int, Trajectory], trainer: Trainer
+) -> SNRForecast | None:
+    """The SNR forecast of predictive selection (None for other policies): the PIUs'
+    measurements from the run's maps and fading, along their paths."""
+    p, radio_data = s.protocol, s.learning.radio_data
+    if p.selection != "predictive":
+        return None
+
+    def position(k: int, t: float) -> np.ndarray:
+        return paths[k].position(t) if k in paths else air.piu_xy[k]
+
+    learned = p.predictor == "model"
+    return SNRForecast(
+        radio_meter(s, air.gains, air.channel.fading), position, radio_data.interval_s,
+        radio_data.snr_window, p.predictor, s.radio.bandwidth_hz, s.radio.target_rate_bps,
+        trainer if learned else None, build_learning.radio_task_of(s) if learned else None,
+    )  # fmt: skip
+
+
 def server_protocol(
     s: Scenario,
     trainer: Trainer,
     streams: Streams,
     makes_global: bool = True,
     total_samples: int = 0,
+    forecast: SNRForecast | None = None,
 ) -> ServerProtocol:
     """The FL protocol of ``[protocol]`` with what it uses from ``[server]``, ``[control]``,
     ``[pruning]`` and ``[ota]``; ``total_samples``: the PIUs' samples (SCAFFOLD's weights);
@@ -644,6 +669,7 @@ def server_protocol(
             if s.pruning.scope == "server"
             else None,
             rewind=s.pruning.rewind,
+            forecast=forecast,
         )
     st = p.staleness
     settings = Asynchronous(

@@ -3,11 +3,14 @@
 Policies (``protocol.selection``): "random" (uniform), "round_robin" (a window that moves
 by k each round), and three greedy ones on what the PIUs report at the round start
 (:class:`SelectionReport`): "channel" (highest expected uplink rate), "energy" (most
-battery) and "deadline" (earliest predicted finish). Ties go to the lower PIU index.
+battery) and "deadline" (earliest predicted finish); "predictive" ranks like "deadline"
+with the finish at a forecast SNR (``netsim/nodes/forecast.py``) and passes over PIUs
+forecast to be in outage. Ties go to the lower PIU index.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -22,18 +25,20 @@ def select_uniform(active: Sequence[int], k: int | None, rng: np.random.Generato
     return sorted(int(i) for i in rng.choice(np.asarray(active), size=k, replace=False))
 
 
-POLICIES = ("random", "round_robin", "channel", "energy", "deadline")
+POLICIES = ("random", "round_robin", "channel", "energy", "deadline", "predictive")
 
 
 @dataclass(frozen=True)
 class SelectionReport:
     """What a PIU reports for selection: expected uplink rate (bit/s, mean SNR), predicted
-    round time (s: compute at nominal speed + airtime of the expected payload) and battery
-    level (J)."""
+    round time (s: compute at nominal speed + airtime of the expected payload), battery
+    level (J), and its uplink's transmit power (W) and bandwidth (Hz)."""
 
     rate_bps: float
     finish_s: float
     battery_j: float
+    power_w: float = math.nan
+    bandwidth_hz: float = math.nan
 
     def score(self, policy: str) -> float:
         """Larger is better under ``policy``."""
@@ -41,7 +46,7 @@ class SelectionReport:
             return self.rate_bps
         if policy == "energy":
             return self.battery_j
-        if policy == "deadline":
+        if policy in ("deadline", "predictive"):
             return -self.finish_s
         raise ValueError(f"{policy!r} does not rank PIUs by report")
 

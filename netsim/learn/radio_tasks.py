@@ -33,7 +33,8 @@ class RadioTask:
     ("localization") or (N,) ("snr"), standardised; groups int64 (N,) the measuring PIU;
     test bool (N,) the data set's split; outputs: the model's output size; target_mean,
     target_scale: ``target = y target_scale + target_mean`` (regression; 0 and 1 for
-    "los"); features: the feature names."""
+    "los"); features: the feature names, standardised as ``(raw - feature_mean) /
+    feature_scale`` (a model used at run time standardises its inputs the same way)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -43,6 +44,8 @@ class RadioTask:
     target_mean: np.ndarray
     target_scale: float
     features: tuple[str, ...]
+    feature_mean: np.ndarray  # (F,) of the training rows: x = (raw - mean) / scale
+    feature_scale: np.ndarray  # (F,)
 
 
 def radio_task(data: pd.DataFrame, task: str, window: int) -> RadioTask:
@@ -109,4 +112,4 @@ def _task(
     features = ((x - mu) / sd).astype(np.float32)[:, None, None, :]
     target = y if y.dtype == np.int64 else y.astype(np.float32)
     groups = data.piu.to_numpy(dtype=np.int64)
-    return RadioTask(features, target, groups, ~train, outputs, mean, scale, names)
+    return RadioTask(features, target, groups, ~train, outputs, mean, scale, names, mu, sd)

@@ -417,6 +417,13 @@ class Trainer:
         return self._score(weights, self.train_x[idx], self.train_y[idx])[0]
 
     @torch.no_grad()
+    def predict(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The outputs (n, K) of the model holding ``weights`` on inputs x (n, C, H, W)."""
+        self._load(weights)
+        self.model.eval()
+        return self.model(x.to(self.device)).cpu()
+
+    @torch.no_grad()
     def position_errors(self, weights: torch.Tensor, chunk: int = 2048) -> np.ndarray:
         """(N_test,) Euclidean errors (m) of the positions ``weights`` predicts on the test
         set (localization: two standardised outputs, ``position_scale`` m per unit)."""

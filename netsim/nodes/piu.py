@@ -474,8 +474,9 @@ class PIU(Node):
         samples = self.trainer.samples_per_round(self.num_samples, local_steps)
         airtime = self.link.planned_airtime_s(bits)
         return SelectionReport(
-            bits / airtime, self.compute.time_s(samples) + airtime, self.battery.level_j
-        )
+            bits / airtime, self.compute.time_s(samples) + airtime, self.battery.level_j,
+            self.link.power_w, self.link.bandwidth_hz,
+        )  # fmt: skip
 
     def _inject(self, msg: GlobalModel) -> tuple[torch.Tensor, torch.Tensor] | None:
         """A malicious PIU's GAN step: samples generated against this round's global model,

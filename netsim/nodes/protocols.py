@@ -60,6 +60,7 @@ from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.selection import select_best, select_round_robin, select_uniform
 from netsim.fl.server_optimizers import ServerOptimizer
 from netsim.nodes.base import Deadline
+from netsim.nodes.forecast import SNRForecast
 from netsim.nodes.messages import EdgeModel, GlobalModel, Notice, OTAAggregate, RoundLink, Update
 from netsim.rng import Stream
 
@@ -252,8 +253,10 @@ class SyncRounds(ServerProtocol):
         probe_indices: np.ndarray | None = None,
         pruning: PruningSchedule | None = None,
         rewind: bool = False,
+        forecast: SNRForecast | None = None,
     ) -> None:
         self.settings = settings
+        self.forecast = forecast  # selection "predictive": the SNR forecast
         self.rounds = settings.rounds
         self.rule = rule or AggregationRule()
         self.optimizer = optimizer or ServerOptimizer()
@@ -531,6 +534,8 @@ class SyncRounds(ServerProtocol):
             return select_uniform(active, k, rng)
         if selection == "round_robin":
             return select_round_robin(active, k, r)
+        if selection == "predictive":
+            return self._select_predictive(server, r, active)
         reports = {
             i: server.pius[i].report(server.last_bits.get(i, server.model_bits), server.local_steps)
             for i in active
@@ -549,6 +554,39 @@ class SyncRounds(ServerProtocol):
                 reason="selected" if i in chosen else "passed",
                 detail=f"piu{i} {'selected' if i in chosen else 'passed'} ({selection})",
             )
+        return selected
+
+    def _select_predictive(self, server: Server, r: int, active: list[int]) -> list[int]:
+        """The closed loop (netsim/nodes/forecast.py): the earliest predicted finishes at
+        the forecast SNR, passing over PIUs forecast to be in outage (all of them if every
+        one is); each candidate's ``candidate`` event holds the forecast SNR and rate, the
+        predicted finish, and the decision with the SNR that came true."""
+        forecast, k = self.forecast, self.settings.clients_per_round
+        assert forecast is not None
+        now = server.env.now
+        snr_db = forecast.predict(active, now, server.weights)
+        finish, rate, outage = {}, {}, set()
+        for i, snr in zip(active, snr_db, strict=True):
+            bits = server.last_bits.get(i, server.model_bits)
+            rep = server.pius[i].report(bits, server.local_steps)
+            rate[i] = forecast.rate_bps(float(snr), rep.power_w, rep.bandwidth_hz)
+            target = forecast.target_rate_bps
+            if target is not None and rate[i] < target:
+                outage.add(i)
+            sent_at = rate[i] if target is None else target
+            finish[i] = rep.finish_s - bits / rep.rate_bps + bits / max(sent_at, 1e-300)
+        candidates = [i for i in active if i not in outage] or list(active)
+        ranked = sorted(candidates, key=lambda i: (finish[i], i))
+        selected = sorted(ranked if k is None else ranked[:k])
+        chosen = set(selected)
+        for i, snr in zip(active, snr_db, strict=True):
+            reason = "selected" if i in chosen else "outage" if i in outage else "passed"
+            server.emit(
+                "candidate", r, duration_s=finish[i], rate_bps=rate[i], snr_db=float(snr),
+                peer=f"piu{i}", method="predictive", reason=reason,
+                detail=f"piu{i} {reason} ({forecast.predictor}: {snr:.2f} dB forecast, "
+                f"{forecast.truth(i, now):.2f} dB true)",
+            )  # fmt: skip
         return selected
 
     def _control(self, server: Server, r: int) -> RoundControl:

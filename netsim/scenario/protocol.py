@@ -78,8 +78,13 @@ class ProtocolConfig(_Frozen):
     deadline_s: PositiveFloat | None = None  # after the round start (broadcast); None: no limit
     clients_per_round: int | None = Field(None, ge=1)  # None: every active PIU
     # which clients_per_round PIUs (netsim/fl/selection.py): uniform at random, a rotating
-    # window, or the best expected uplink rate / most battery / earliest predicted finish
-    selection: Literal["random", "round_robin", "channel", "energy", "deadline"] = "random"
+    # window, or the best expected uplink rate / most battery / earliest predicted finish;
+    # "predictive" (netsim/nodes/forecast.py): the earliest finish at the SNR the
+    # ``predictor`` forecasts, passing over PIUs forecast to be in outage
+    selection: Literal["random", "round_robin", "channel", "energy", "deadline", "predictive"] = (
+        "random"
+    )
+    predictor: Literal["model", "last_value", "oracle"] = "model"
     target_updates: int | None = Field(None, ge=1)
     staleness: StalenessConfig = StalenessConfig()
     mixing: float = Field(0.6, gt=0, le=1)

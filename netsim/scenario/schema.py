@@ -134,6 +134,7 @@ class Scenario(_Frozen):
         self._check_protocol()
         self._check_algorithm()
         self._check_dp()
+        self._check_predictive()
         if self.learning.dataset == "file" and self.attack.method != "none":
             raise _FieldError(
                 "attack.method", self.attack.method,
@@ -322,6 +323,26 @@ class Scenario(_Frozen):
             f"learning.algorithm = {algorithm!r} (it works on the digital updates of "
             "synchronous FedAvg rounds with plain local SGD)",
         )
+
+    def _check_predictive(self) -> None:
+        """The closed loop forecasts SNRs from the spatially consistent maps; "model" is the
+        run's own federated SNR predictor; one server runs the rounds."""
+        p = self.protocol
+        if p.selection != "predictive":
+            return
+        learned = self.learning.dataset == "radio" and self.learning.task == "snr"
+        clashes: list[tuple[str, object, bool, str]] = [
+            ("radio.spatial_consistency_m", None, self.radio.spatial_consistency_m is None,
+             "a decorrelation distance (m)"),
+            ("learning.task", self.learning.task, p.predictor == "model" and not learned,
+             "'snr' on learning.dataset = 'radio' with protocol.predictor = 'model' (the "
+             "run's own SNR model forecasts)"),
+            ("hierarchy", "[hierarchy]", self.hierarchy is not None, "absent"),
+            ("radio.access", self.radio.access, self.radio.access == "cellfree",
+             "'tdma' or 'fdma'"),
+            ("ota.enabled", self.ota.enabled, self.ota.enabled, "false"),
+        ]  # fmt: skip
+        _refuse_clashes(clashes, "protocol.selection = 'predictive'")
 
     def _check_protocol(self) -> None:
         p = self.protocol
