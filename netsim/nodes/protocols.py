@@ -558,9 +558,10 @@ class SyncRounds(ServerProtocol):
 
     def _select_predictive(self, server: Server, r: int, active: list[int]) -> list[int]:
         """The closed loop (netsim/nodes/forecast.py): the earliest predicted finishes at
-        the forecast SNR, passing over PIUs forecast to be in outage (all of them if every
-        one is); each candidate's ``candidate`` event holds the forecast SNR and rate, the
-        predicted finish, and the decision with the SNR that came true."""
+        the forecast SNR; on fixed-rate links a uniform draw among the PIUs not forecast to
+        be in outage (among all if every one is). Each candidate's ``candidate`` event
+        holds the forecast SNR and rate, the predicted finish, and the decision with the
+        SNR that came true."""
         forecast, k = self.forecast, self.settings.clients_per_round
         assert forecast is not None
         now = server.env.now
@@ -576,8 +577,14 @@ class SyncRounds(ServerProtocol):
             sent_at = rate[i] if target is None else target
             finish[i] = rep.finish_s - bits / rep.rate_bps + bits / max(sent_at, 1e-300)
         candidates = [i for i in active if i not in outage] or list(active)
-        ranked = sorted(candidates, key=lambda i: (finish[i], i))
-        selected = sorted(ranked if k is None else ranked[:k])
+        if forecast.target_rate_bps is not None:
+            # fixed-rate uploads finish together unless in outage: a uniform draw among the
+            # rest (ranking would pick the same PIUs, and only their data, every round)
+            rng = server.streams.numpy(Stream.SELECTION, r, *server.stream_key)
+            selected = select_uniform(candidates, k, rng)
+        else:
+            ranked = sorted(candidates, key=lambda i: (finish[i], i))
+            selected = sorted(ranked if k is None else ranked[:k])
         chosen = set(selected)
         for i, snr in zip(active, snr_db, strict=True):
             reason = "selected" if i in chosen else "outage" if i in outage else "passed"

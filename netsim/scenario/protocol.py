@@ -80,7 +80,8 @@ class ProtocolConfig(_Frozen):
     # which clients_per_round PIUs (netsim/fl/selection.py): uniform at random, a rotating
     # window, or the best expected uplink rate / most battery / earliest predicted finish;
     # "predictive" (netsim/nodes/forecast.py): the earliest finish at the SNR the
-    # ``predictor`` forecasts, passing over PIUs forecast to be in outage
+    # ``predictor`` forecasts; with radio.target_rate_bps a uniform draw among the PIUs
+    # not forecast to be in outage
     selection: Literal["random", "round_robin", "channel", "energy", "deadline", "predictive"] = (
         "random"
     )
