@@ -15,6 +15,7 @@ from netsim.models.lenet import DLGLeNet, LeNet5
 from netsim.models.linear import LinearModel
 from netsim.models.mlp import MLP
 from netsim.models.resnet import ResNet18
+from netsim.models.series import SeriesCNN
 from torch import nn
 
 
@@ -72,6 +73,7 @@ def init_uniform_half(model: nn.Module, generator: torch.Generator) -> None:
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec("mlp", lambda shape, k: MLP(shape, k)),
     "linear": ModelSpec("linear", lambda shape, k: LinearModel(shape, k)),
+    "series_cnn": ModelSpec("series_cnn", lambda shape, k: SeriesCNN(shape, k), min_input_side=1),
     "lenet5": ModelSpec("lenet5", lambda shape, k: LeNet5(shape, k), min_input_side=28),
     "lenet5_sigmoid": ModelSpec(
         "lenet5_sigmoid", lambda shape, k: LeNet5(shape, k, activation="sigmoid"), min_input_side=28

@@ -19,7 +19,9 @@ from netsim.scenario.errors import _FieldError
 DATASET_NAMES = ("mnist5k", "digits", "mnist", "cifar10", "file", "radio")
 RADIO_TASK_NAMES = ("localization", "los", "snr")
 DATASETS_READ_FROM_PATH = ("mnist", "cifar10")
-MODEL_NAMES = ("mlp", "linear", "lenet5", "lenet5_sigmoid", "lenet_dlg", "resnet18")
+MODEL_NAMES = (
+    "mlp", "linear", "lenet5", "lenet5_sigmoid", "lenet_dlg", "resnet18", "series_cnn",
+)  # fmt: skip
 
 
 class IIDPartition(_Frozen):

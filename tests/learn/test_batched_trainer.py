@@ -104,6 +104,19 @@ def test_batched_lenet_equals_sequential():
         torch.testing.assert_close(ra.weights, rb.weights, rtol=0, atol=atol)
 
 
+def test_batched_series_cnn_equals_sequential():
+    # the 1-D CNN of the "snr" radio task, on the 8x8 digits read as 8 channels x 8 steps
+    seq, bat = _pair(OptimizerSpec("sgd", 0.05, momentum=0.9), "series_cnn", dtype=torch.float64)
+    w = seq.initial_weights()
+    jobs = [TrainJob(k, 0, w, np.arange(40 * k, 40 * k + 40), 3) for k in range(4)]
+    # a conv gradient sums over the batch of 8, 8 steps and 16 x 3 inputs of a unit
+    atol = training_roundoff(torch.float64, 3, 0.05, 8 * 8 * 16 * 3, momentum=0.9)
+    for j in jobs:
+        ra, rb = seq.submit(j).result(), bat.submit(j).result()
+        torch.testing.assert_close(ra.weights, rb.weights, rtol=0, atol=atol)
+        assert not torch.equal(ra.weights, w)  # it trained
+
+
 def test_batched_simulation_has_the_same_timeline():
     base = tiny(protocol={"rounds": 2})
     batched = tiny(
