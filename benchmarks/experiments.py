@@ -835,16 +835,38 @@ def algorithms(rounds: int, seeds: Sequence[int], png: str | None = None) -> pd.
 
 
 def _uplink_curve(res: Any, metric: str = "test_accuracy") -> pd.DataFrame:
-    """Per round: end time (s), ``metric`` (test accuracy) and the PIUs' cumulative uplink
-    energy (J)."""
+    """Per round: its number (from 1), end time (s), ``metric`` (test accuracy) and the
+    PIUs' cumulative uplink energy (J)."""
     tx = res.events[res.events.event.isin(["tx_end", "tx_fail"])].sort_values("t_s")
     spent = np.concatenate([[0.0], tx.energy_j.cumsum().to_numpy()])
     ends = res.rounds.t_end_s.to_numpy()
     upto = np.searchsorted(tx.t_s.to_numpy(), ends, side="right")
-    return pd.DataFrame({"t_end_s": ends, metric: res.rounds[metric], "uplink_j": spent[upto]})
+    return pd.DataFrame(
+        {"round": np.arange(1, len(ends) + 1), "t_end_s": ends, metric: res.rounds[metric],
+         "uplink_j": spent[upto]}
+    )  # fmt: skip
 
 
 def _plot_algorithms(curves: list[tuple[str, pd.DataFrame]], png: str) -> None:
+    _plot_two_panels(
+        curves, "test_accuracy", "test accuracy",
+        [("t_end_s", "simulated time (s)", 1.0, "linear"),
+         ("uplink_j", "PIU uplink energy (J)", 1.0, "linear")],
+        "Dirichlet(0.1) MNIST-5k, 20 PIUs: FL algorithms", png, legend_panel=1,
+    )  # fmt: skip
+
+
+def _plot_two_panels(
+    curves: list[tuple[str, pd.DataFrame]],
+    y: str,
+    ylabel: str,
+    panels: list[tuple[str, str, float, str]],
+    title: str,
+    png: str,
+    legend_panel: int = 0,
+) -> None:
+    """``y`` against two x columns of each labelled curve (a label's first curve names
+    it); panels: (column, axis label, factor, "linear" or "log" scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -855,15 +877,15 @@ def _plot_algorithms(curves: list[tuple[str, pd.DataFrame]], png: str) -> None:
     for label, c in curves:
         first = label not in seen
         seen.add(label)
-        for ax, x in zip(axes, ("t_end_s", "uplink_j"), strict=True):
-            ax.plot(c[x], c.test_accuracy, label=label if first else None, lw=1.2)
-    axes[0].set_xlabel("simulated time (s)")
-    axes[1].set_xlabel("PIU uplink energy (J)")
-    axes[0].set_ylabel("test accuracy")
-    for ax in axes:
+        for ax, (x, _, factor, _) in zip(axes, panels, strict=True):
+            ax.plot(c[x] * factor, c[y], label=label if first else None, lw=1.2)
+    for ax, (_, xlabel, _, scale) in zip(axes, panels, strict=True):
+        ax.set_xlabel(xlabel)
+        ax.set_xscale(scale)
         ax.grid(alpha=0.3)
-    axes[1].legend(loc="lower right", fontsize=8)
-    fig.suptitle("Dirichlet(0.1) MNIST-5k, 20 PIUs: FL algorithms")
+    axes[0].set_ylabel(ylabel)
+    axes[legend_panel].legend(loc="best", fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)
@@ -1043,30 +1065,12 @@ def localization(rounds: int, seeds: Sequence[int], png: str | None = None) -> p
 
 
 def _plot_localization(curves: list[tuple[str, pd.DataFrame]], png: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, sharey=True)
-    seen: set[str] = set()
-    for label, c in curves:
-        first = label not in seen
-        seen.add(label)
-        axes[0].plot(np.arange(1, len(c) + 1), c.test_median_error_m, lw=1.2,
-                     label=label if first else None)  # fmt: skip
-        axes[1].plot(c.uplink_j * 1e3, c.test_median_error_m, lw=1.2)
-    axes[0].set_xlabel("round")
-    axes[1].set_xlabel("PIU uplink energy (mJ)")
-    axes[1].set_xscale("log")  # the hall's 10 dBm AGVs spend 40x less than the street's
-    axes[0].set_ylabel("median test error (m)")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Federated localization on the simulator's radio data sets")
-    fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
+    _plot_two_panels(
+        curves, "test_median_error_m", "median test error (m)",
+        # the hall's 10 dBm AGVs spend 40x less than the street's: a log axis
+        [("round", "round", 1.0, "linear"), ("uplink_j", "PIU uplink energy (mJ)", 1e3, "log")],
+        "Federated localization on the simulator's radio data sets", png,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- closed loop
