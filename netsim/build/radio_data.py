@@ -100,8 +100,9 @@ def _around(center: np.ndarray, radius_m: float, n: int, rng: np.random.Generato
 def _split(
     data: pd.DataFrame, fraction: float, kind: str, block_m: float, streams: Streams
 ) -> np.ndarray:
-    """ "train" / "test" per row: a ``fraction`` of each PIU's samples at random, or whole
-    square cells of ``block_m`` (each cell a test cell with probability ``fraction``)."""
+    """Each row's "train" or "test": a ``fraction`` of each PIU's samples at random, or
+    whole square cells of ``block_m`` (each cell a test cell with probability
+    ``fraction``)."""
     split = np.full(len(data), "train", dtype=object)
     if kind == "random":
         for k, rows in data.groupby("piu").indices.items():

@@ -144,10 +144,11 @@ def _find(folder: Path, name: str) -> Path:
 def data_files(name: str, folder: Path | None) -> list[Path]:
     """The files a data set is read from (empty for an embedded one); raises
     :class:`DatasetError` when one is missing. Run directories record their SHA-256.
-    A user's data file (``name`` "file") is ``folder`` itself."""
-    if name == "file" and folder is not None:
+    A user's data file (``name`` "file", or a radio data set's "radio") is ``folder``
+    itself."""
+    if name in ("file", "radio") and folder is not None:
         return [folder]
-    if folder is None or not DATASETS[name].needs_path:
+    if folder is None or name == "radio" or not DATASETS[name].needs_path:
         return []
     if name == "mnist":
         return [_find(folder, f) for pair in _IDX_FILES for f in pair]

@@ -111,5 +111,5 @@ def _task(
     sd[sd == 0] = 1.0  # a constant column stays 0
     features = ((x - mu) / sd).astype(np.float32)[:, None, None, :]
     target = y if y.dtype == np.int64 else y.astype(np.float32)
-    groups = data.piu.to_numpy(dtype=np.int64)
+    groups = np.array(data.piu, dtype=np.int64)  # a writable copy (torch shares it)
     return RadioTask(features, target, groups, ~train, outputs, mean, scale, names, mu, sd)

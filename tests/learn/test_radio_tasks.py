@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,6 +86,15 @@ def test_a_data_set_written_by_the_cli_trains_the_same_as_one_generated(tmp_path
     assert generated.rounds.test_median_error_m.tolist() == pytest.approx(
         read.rounds.test_median_error_m.tolist(), rel=1e-5
     )  # CSV keeps 15-17 significant digits: the same model to float32 rounding
+    # and from the command line: the run directory records the data file's SHA-256
+    run_dir = tmp_path / "run"
+    sets = [x for o in [*BASE, 'learning.task="localization"', f'learning.data_path="{out}"']
+            for x in ("--set", o)]  # fmt: skip
+    assert main(["run", "topologies/multi_ap.toml", *sets, "--out", str(run_dir), "--quiet"]) == 0
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert list(manifest["inputs"]["data"]["sha256"]) == ["radio.csv"]
+    rounds = pd.read_parquet(run_dir / "rounds.parquet")
+    assert rounds.test_median_error_m.tolist() == read.rounds.test_median_error_m.tolist()
 
 
 def test_radio_tasks_name_bad_input(tmp_path):
