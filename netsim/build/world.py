@@ -637,7 +637,14 @@ def server_protocol(
     srv = s.server
     if p.mode == "sync":
         return SyncRounds(
-            Synchronous(p.rounds, p.deadline_s, p.clients_per_round, p.selection, p.target_updates),
+            Synchronous(
+                p.rounds,
+                p.deadline_s,
+                p.clients_per_round,
+                p.selection,
+                p.target_updates,
+                p.predictive_deadline,
+            ),
             rule=AggregationRule(
                 srv.aggregation, srv.trim_fraction, srv.clip_norm, srv.byzantine, srv.krum_m
             ),

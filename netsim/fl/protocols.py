@@ -12,9 +12,11 @@ class Synchronous:
 
     rounds: number of rounds; deadline_s: limit after the round start (None: wait for
     every selected PIU); clients_per_round: PIUs selected (None: every active one);
-    selection: "random", "round_robin", "channel", "energy" or "deadline"
+    selection: "random", "round_robin", "channel", "energy", "deadline" or "predictive"
     (``netsim.fl.selection``); target_updates: over-commitment, aggregate the first this
-    many arrivals and abort the rest (None: all).
+    many arrivals and abort the rest (None: all); predictive_deadline: with "predictive",
+    each round's deadline is this factor times the latest predicted finish of the
+    selected (None: deadline_s alone).
     """
 
     rounds: int
@@ -22,6 +24,7 @@ class Synchronous:
     clients_per_round: int | None = None
     selection: str = "random"
     target_updates: int | None = None
+    predictive_deadline: float | None = None
 
 
 @dataclass(frozen=True)

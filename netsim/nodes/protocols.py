@@ -257,6 +257,7 @@ class SyncRounds(ServerProtocol):
     ) -> None:
         self.settings = settings
         self.forecast = forecast  # selection "predictive": the SNR forecast
+        self._predicted_limit_s: float | None = None  # the next round's predicted deadline
         self.rounds = settings.rounds
         self.rule = rule or AggregationRule()
         self.optimizer = optimizer or ServerOptimizer()
@@ -304,6 +305,11 @@ class SyncRounds(ServerProtocol):
         for k in selected:
             by_ap.setdefault(server.pius[k].ap_index, []).append(k)
         limit_s = self.settings.deadline_s
+        if self._predicted_limit_s is not None:  # predictive: the forecast's own deadline
+            limit_s = min(limit_s or math.inf, self._predicted_limit_s)
+            self._predicted_limit_s = None
+            server.emit("deadline", r, duration_s=limit_s, method="predictive",
+                        detail=f"{limit_s:.4g} s from the predicted finishes")  # fmt: skip
         deadline_at = t_start + limit_s if limit_s is not None else None
         control = self._control(server, r)
         mask_changed = self._prune(server, r)
@@ -586,6 +592,9 @@ class SyncRounds(ServerProtocol):
             ranked = sorted(candidates, key=lambda i: (finish[i], i))
             selected = sorted(ranked if k is None else ranked[:k])
         chosen = set(selected)
+        factor = self.settings.predictive_deadline
+        if factor is not None and selected:  # wait as long as the slowest is predicted to take
+            self._predicted_limit_s = factor * max(finish[i] for i in selected)
         for i, snr in zip(active, snr_db, strict=True):
             reason = "selected" if i in chosen else "outage" if i in outage else "passed"
             server.emit(

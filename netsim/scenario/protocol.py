@@ -3,7 +3,7 @@ FedAsync, FedBuff)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -86,6 +86,9 @@ class ProtocolConfig(_Frozen):
         "random"
     )
     predictor: Literal["model", "last_value", "oracle"] = "model"
+    # with selection = "predictive": each round's deadline is this factor times the latest
+    # predicted finish among the selected (the smaller, if deadline_s is set too)
+    predictive_deadline: Annotated[float, Field(ge=1.0)] | None = None
     target_updates: int | None = Field(None, ge=1)
     staleness: StalenessConfig = StalenessConfig()
     mixing: float = Field(0.6, gt=0, le=1)

@@ -329,6 +329,11 @@ class Scenario(_Frozen):
         run's own federated SNR predictor; one server runs the rounds."""
         p = self.protocol
         if p.selection != "predictive":
+            if p.predictive_deadline is not None:
+                raise _FieldError(
+                    "protocol.predictive_deadline", p.predictive_deadline,
+                    "unset unless protocol.selection = 'predictive'",
+                )  # fmt: skip
             return
         learned = self.learning.dataset == "radio" and self.learning.task == "snr"
         clashes: list[tuple[str, object, bool, str]] = [

@@ -82,3 +82,15 @@ def test_predictive_selection_names_what_it_needs():
         load_scenario("topologies/street_localization.toml", ['protocol.selection="predictive"'])
     with pytest.raises(ScenarioError, match="radio.spatial_consistency_m"):
         load_scenario(None, ['protocol.selection="predictive"', 'protocol.predictor="oracle"'])
+
+
+def test_a_predictive_deadline_waits_as_long_as_the_slowest_is_forecast_to_take():
+    res = Simulation(_scenario("protocol.predictive_deadline=1.5")).run()
+    c, e = _candidates(res), res.events
+    deadlines = e[e.event == "deadline"]
+    assert len(deadlines) == 2 and set(deadlines.method) == {"predictive"}
+    for (r, rnd), (_, d) in zip(c.groupby("round"), deadlines.iterrows(), strict=True):
+        slowest = rnd[rnd.reason == "selected"].duration_s.max()
+        assert d["round"] == r and d.duration_s == pytest.approx(1.5 * slowest, rel=1e-12)
+    with pytest.raises(ScenarioError, match="protocol.predictive_deadline"):
+        load_scenario(None, ["protocol.predictive_deadline=1.5"])
