@@ -47,6 +47,7 @@ class FakeTrainer:
     reports the mean weight as the loss and accuracy 0.5."""
 
     jobs: list[FakeHandle] = field(default_factory=list)
+    position_scale: float | None = None  # not a localization task
 
     def samples_per_round(self, n_local: int, local_steps: int) -> int:
         return local_steps * min(BATCH, n_local)
