@@ -84,7 +84,8 @@ def test_a_bundled_scenario_loads_by_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a file of that name in the working directory wins
     (tmp_path / "iiot_ota").write_text('name = "mine"\n')
     assert load_scenario("iiot_ota").name == "mine"
-    with pytest.raises(ScenarioError, match=r"does not exist \(bundled scenarios: [a-z_, ]*cellfree, "):
+    listed = r"does not exist \(bundled scenarios: [a-z_, ]*cellfree, "
+    with pytest.raises(ScenarioError, match=listed):
         load_scenario("iiot")
 
 
