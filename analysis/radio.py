@@ -3,14 +3,16 @@ centralised training on all the PIUs' data (the upper bound), local-only trainin
 alone), and the classical methods (multilateration and weighted centroid for localization,
 last value and AR(p) for the SNR), scored on the same test rows as the federated model.
 
-    >>> from analysis.radio import localization_baselines
+    >>> from analysis.radio import error_cdf, localization_baselines, localization_errors
     >>> localization_baselines(scenario)          # a DataFrame: method, median_m, p90_m
+    >>> error_cdf(localization_errors(scenario, result.weights))  # error_m, fraction
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
 from netsim.build.learning import radio_frame, radio_task_of
 from netsim.learn.trainer import TrainJob
@@ -28,6 +30,23 @@ from netsim.sim import Simulation
 def _errors_row(method: str, errors: np.ndarray) -> dict[str, object]:
     median, p90 = np.percentile(errors, [50, 90])
     return {"method": method, "median_m": float(median), "p90_m": float(p90)}
+
+
+def localization_errors(s: Scenario, weights: torch.Tensor) -> np.ndarray:
+    """(N_test,) each test position's error (m) under the localization model ``weights``
+    (a run's final ``result.weights``), sorted: its empirical CDF is ``(i + 1) / N``."""
+    trainer = Simulation(s).world.trainer
+    if trainer.position_scale is None:
+        raise ValueError("localization errors need learning.task = 'localization'")
+    return np.sort(trainer.position_errors(weights))
+
+
+def error_cdf(errors: np.ndarray) -> pd.DataFrame:
+    """The empirical CDF of errors: ``error_m`` sorted and ``fraction`` (i + 1) / N."""
+    ordered = np.sort(np.asarray(errors, dtype=float))
+    return pd.DataFrame(
+        {"error_m": ordered, "fraction": np.arange(1, len(ordered) + 1) / len(ordered)}
+    )
 
 
 def localization_baselines(s: Scenario, steps: int | None = None) -> pd.DataFrame:

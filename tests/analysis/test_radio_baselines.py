@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.radio import localization_baselines, snr_baselines
-from netsim import load_scenario
+from analysis.radio import error_cdf, localization_baselines, localization_errors, snr_baselines
+from netsim import Simulation, load_scenario
 
 BASE = [
     "radio.spatial_consistency_m=10.0",
@@ -39,3 +39,13 @@ def test_snr_baselines_score_the_same_test_windows():
     # the large-scale part of a moving PIU's SNR persists from sample to sample: AR uses
     # it, the mean cannot
     assert table.loc["AR(8)", "rmse_db"] < table.loc["training mean", "rmse_db"]
+
+
+def test_the_error_cdf_of_a_runs_model_matches_its_rounds_table():
+    s = load_scenario("topologies/multi_ap.toml", [*BASE, 'learning.task="localization"'])
+    res = Simulation(s).run()
+    errors = localization_errors(s, res.weights)
+    assert res.rounds.test_median_error_m.iloc[-1] == np.percentile(errors, 50)
+    cdf = error_cdf(errors)
+    assert cdf.fraction.iloc[-1] == 1.0 and cdf.error_m.is_monotonic_increasing
+    assert cdf.fraction.tolist() == [(i + 1) / len(errors) for i in range(len(errors))]
