@@ -81,7 +81,7 @@ def dataset_info(s: Scenario) -> DatasetInfo:
     output sizes)."""
     cfg = s.learning
     if cfg.dataset == "radio":
-        task = _radio(s)
+        task = radio_task_of(s)
         n, features = len(task.y), task.x.shape[-1]
         return DatasetInfo(
             "radio", (1, 1, features), task.outputs, lambda _: (task.x, task.y), False,
@@ -97,7 +97,7 @@ def dataset_info(s: Scenario) -> DatasetInfo:
     )
 
 
-_RADIO_TASKS: dict[str, RadioTask] = {}  # by scenario (TOML): built once per run
+_RADIO_TASKS: dict[str, RadioTask] = {}  # by data file time and scenario TOML
 
 
 def radio_frame(s: Scenario) -> pd.DataFrame:
@@ -119,13 +119,11 @@ def radio_frame(s: Scenario) -> pd.DataFrame:
 
 
 def radio_task_of(s: Scenario) -> RadioTask:
-    """The scenario's radio task (its arrays and standardisation), built once per run."""
-    return _radio(s)
-
-
-def _radio(s: Scenario) -> RadioTask:
-    """The radio task of the scenario on its radio data set (:func:`radio_frame`)."""
-    key = s.to_toml()
+    """The scenario's radio task (its arrays and standardisation) on its radio data set
+    (:func:`radio_frame`), built once per scenario and data file."""
+    path = s.learning.data_path
+    stamp = path.stat().st_mtime_ns if path is not None and path.is_file() else 0
+    key = f"{stamp}\n{s.to_toml()}"
     if key in _RADIO_TASKS:
         return _RADIO_TASKS[key]
     cfg = s.learning
@@ -173,7 +171,7 @@ def data(s: Scenario, streams: Streams) -> tuple[Dataset, Dataset]:
     check_learning(s)
     cfg = s.learning
     if cfg.dataset == "radio":
-        task, info = _radio(s), dataset_info(s)
+        task, info = radio_task_of(s), dataset_info(s)
         x, y = torch.from_numpy(task.x), torch.from_numpy(task.y)
         dataset = Dataset(info, x, y, (0.0,), (1.0,), torch.from_numpy(task.groups))
         return dataset.subset(np.flatnonzero(~task.test)), dataset.subset(np.flatnonzero(task.test))
@@ -252,7 +250,7 @@ def position_scale(s: Scenario) -> float | None:
     """Metres per unit of the standardised position targets (localization), else None."""
     if s.learning.dataset != "radio" or s.learning.task != "localization":
         return None
-    return _radio(s).target_scale
+    return radio_task_of(s).target_scale
 
 
 def compressor(cfg: Compression, streams: Streams) -> Compressor:
