@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from scipy.optimize import linear_sum_assignment
 
 from netsim.compress.base import Compressor
 from netsim.learn.datasets import Dataset
@@ -183,6 +182,8 @@ class Attacker:
             rec_x = data.pixels(rec.x)
             # pair each reconstruction with its closest original (pixel MSE, one-to-one)
             cost = ((rec_x[:, None] - truth_x[None]) ** 2).flatten(2).mean(dim=2)
+            from scipy.optimize import linear_sum_assignment  # heavy: only when attacking
+
             rec_i, truth_i = linear_sum_assignment(cost.numpy())
             scores = image_scores(rec_x[rec_i], truth_x[truth_i])
             name = f"piu{cap.piu}_round{cap.round}_{settings.method}_{self.where}"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import j0
 from typing_extensions import override
 
 from netsim.radio.pathloss import SPEED_OF_LIGHT_M_S
@@ -221,4 +220,6 @@ class JakesFading(_ChunkedFading):
 
 def gauss_markov_rho(speed_mps: float, carrier_hz: float, coherence_s: float) -> float:
     """``rho = J0(2 pi f_D T_c)`` (Clarke's autocorrelation one block apart)."""
+    from scipy.special import j0  # scipy.special takes 0.25 s to import: only when used
+
     return float(j0(2 * np.pi * doppler_hz(speed_mps, carrier_hz) * coherence_s))

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import exp1
 
 from netsim.radio.fading import BlockFading
 from netsim.rng import Stream, Streams
@@ -102,6 +101,8 @@ def truncated_inversion(
     rho0 as in :func:`zero_forcing`.
     """
     h = h.reshape(-1)
+    from scipy.special import exp1  # scipy.special takes 0.25 s to import: only when used
+
     rho0 = min(p0_w * float(np.min(beta / phi**2)) / float(exp1(g_th)), max_eta)
     keep = np.abs(h) ** 2 / beta >= g_th
     b = np.zeros(len(h), dtype=complex)

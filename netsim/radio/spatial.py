@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr
 
 FEATURES = 512  # sinusoids per field: a correlation error of ~1 / sqrt(512) = 4 % per field
 
@@ -51,4 +50,6 @@ class GaussianField:
 
 def los_state(field: GaussianField, xy: np.ndarray, p_los: np.ndarray) -> np.ndarray:
     """(n,) bool: LOS at xy (n, 2) where the uniform field ``Phi(f(x))`` is below p_los (n,)."""
+    from scipy.special import ndtr  # scipy.special takes 0.25 s to import: only when used
+
     return ndtr(field(xy)) < p_los
