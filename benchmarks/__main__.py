@@ -4,6 +4,7 @@
     python -m benchmarks replay   [--rounds 10] [SCENARIO]
     python -m benchmarks scale    [--rounds 10] [--pius 1000,10000] [--per-round 1000]
     python -m benchmarks flower   [--rounds 5]    (needs the optional extra `flower`)
+    python -m benchmarks contention [--rounds 5]
     python -m benchmarks spectrum [--rounds 10] [SCENARIO]
     python -m benchmarks nr       [--rounds 10] [SCENARIO]
     python -m benchmarks profile  [--rounds 10] [--top 5] [SCENARIO] [--set KEY=VALUE ...]
@@ -27,6 +28,9 @@
   (issue 8's target: 10,000 PIUs in under 3 minutes and 4 GB).
 * ``flower``: netsim against Flower's Ray simulation on the same workload (see
   ``benchmarks/bench_flower.py``; targets: >= 5x end-to-end, >= 3x per warm round).
+* ``contention``: the flower workload's warm round at 1 thread and at one per core, alone
+  and beside one busy process (see ``benchmarks/bench_contention.py``; issue 24's target:
+  <= 1.5x the fastest unloaded round).
 * ``spectrum``: a shared-spectrum run (``radio.reuse = 1``: every co-channel upload on the
   interference medium) against the same scenario with orthogonal channels (default
   ``hex_umi``); prints both run times, their ratio (issue 19's target: <= 1.5) and the
@@ -54,6 +58,7 @@ import time
 
 import torch
 
+from benchmarks.bench_contention import contention
 from benchmarks.bench_default import time_trainer
 from benchmarks.bench_flower import flower
 from benchmarks.bench_scale import run_point, scale_overrides
@@ -199,10 +204,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "benchmark",
-        choices=("overhead", "replay", "scale", "flower", "profile", "spectrum", "nr"),
+        choices=(
+            "overhead",
+            "replay",
+            "scale",
+            "flower",
+            "contention",
+            "profile",
+            "spectrum",
+            "nr",
+        ),  # fmt: skip
     )
     parser.add_argument("scenario", nargs="?", help="scenario file or bundled name")
-    parser.add_argument("--rounds", type=int, help="rounds (default 10; flower: 5)")
+    parser.add_argument("--rounds", type=int, help="rounds (default 10; flower, contention: 5)")
     parser.add_argument("--pius", default="1000,10000", help="scale: PIU counts")
     parser.add_argument("--per-round", type=int, default=1000, help="scale: PIUs per round")
     parser.add_argument("--set", action="append", default=[], help="profile: overrides")
@@ -210,9 +224,11 @@ def main() -> None:
     parser.add_argument("--scale-pius", type=int, help="profile: the scale scenario")
     args = parser.parse_args()
     if args.rounds is None:
-        args.rounds = 5 if args.benchmark == "flower" else 10
+        args.rounds = 5 if args.benchmark in ("flower", "contention") else 10
     if args.benchmark == "flower":
         flower(args.rounds)
+    elif args.benchmark == "contention":
+        contention(args.rounds)
     elif args.benchmark == "scale":
         scale([int(n) for n in args.pius.split(",")], args.per_round, args.rounds)
     elif args.benchmark == "profile":

@@ -184,8 +184,19 @@ class Simulation:
         return self.trainer.num_params * 4 * n_pius * rounds  # float32: 4 bytes per weight
 
     def run(self) -> SimulationResult:
-        """Run all rounds; return the event log, the rounds table and the final model."""
+        """Run all rounds with ``learning.threads_per_worker`` torch threads (the caller's
+        count is restored after); return the event log, the rounds table and the final
+        model."""
         wall_start = time.perf_counter()  # wall clock only measures the run, never drives it
+        threads = torch.get_num_threads()
+        if self.trainer.threads is not None:
+            torch.set_num_threads(self.trainer.threads)
+        try:
+            return self._run(wall_start)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self, wall_start: float) -> SimulationResult:
         try:
             self.env.run(until=self.server.process)
         except RuntimeError:  # SimPy: nothing is scheduled any more, the server still waits

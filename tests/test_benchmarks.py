@@ -29,3 +29,25 @@ def test_the_experiments_scenarios_are_valid():
     ):
         for sets in configs.values():
             load_scenario(None, [*base, *sets])
+
+
+def test_a_run_trains_with_its_threads_and_gives_the_callers_back():
+    import torch
+
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    seen: list[int] = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        s = tiny(learning={**tiny().learning.model_dump(), "threads_per_worker": 1})
+        sim = Simulation(s, on_round=lambda _r: seen.append(torch.get_num_threads()))
+        sim.run()
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+        # the thread count changes the arithmetic's order: the cache keeps them apart
+        other = Simulation(tiny(learning={**tiny().learning.model_dump(),
+                                          "threads_per_worker": None}))  # fmt: skip
+        assert sim.trainer.fingerprint() != other.trainer.fingerprint()
+    finally:
+        torch.set_num_threads(before)

@@ -181,6 +181,8 @@ class Trainer:
         self._fingerprint = ""
         # localization: metres per unit of the standardised (x, y) targets, for the errors
         self.position_scale: float | None = None
+        # the intra-op threads its runs use (None: torch's default): part of the arithmetic
+        self.threads: int | None = None
 
     def use_cache(self, cache: TrainingCache) -> None:
         """Read results from / write them to ``cache`` (exact reuse; see TrainingCache)."""
@@ -246,6 +248,7 @@ class Trainer:
                     self.optimizer,
                     self.streams.seed,
                     self.device.type,
+                    self.threads,  # intra-op threads sum in another order
                 )
             ).encode()
         )

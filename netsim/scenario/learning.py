@@ -122,6 +122,10 @@ class LearningConfig(_Frozen):
     # (faster for many PIUs with small mini-batches; same weights up to float32 rounding);
     # "auto": as many as fit a bounded working set (netsim.learn.batched.auto_chunk_size).
     trainer: Literal["sequential", "batched"] = "sequential"
+    # torch intra-op threads while a run trains (None: torch's default, one per core). 1
+    # by measurement: with one other busy process on 2 cores a round takes 1.1x its
+    # unloaded time at 1 thread, 2.5x at 2 (python -m benchmarks contention)
+    threads_per_worker: Annotated[int, Field(ge=1)] | None = 1
     batch_clients: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     # dataset = "file": a user's CSV / Parquet / NPZ (netsim/learn/tables.py) at data_path
     label: str = "label"
