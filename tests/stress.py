@@ -43,7 +43,8 @@ def random_scenario(seed: int) -> Scenario:
     harvesting batteries, compression with error feedback, one to four APs, and the shared
     air: reuse, OFDMA schedulers, receive combining, power control, unicast downlinks, NR
     links (transport blocks, HARQ, lost uploads) and routed backhauls (shared links,
-    background traffic, link outages), and differential privacy."""
+    background traffic, link outages), differential privacy, and spatially consistent maps
+    with predictive selection."""
     rng = np.random.default_rng(seed)
     data = copy.deepcopy(BASE)
     data["seed"] = int(seed)
@@ -104,7 +105,26 @@ def random_scenario(seed: int) -> Scenario:
     _routed_backhaul(data, rng)
     _hierarchy(data, rng)
     _privacy(data, rng)
+    _predictive(data, rng)
     return Scenario.from_dict(data)
+
+
+def _predictive(data: dict[str, Any], rng: np.random.Generator) -> None:
+    """Drawn after privacy: spatially consistent maps now and then, and on them the closed
+    loop's predictive selection (last value or oracle forecasts, an optional predictive
+    deadline) where the rest allows it (synchronous rounds, one server, random selection
+    under DP, no over-commitment clash)."""
+    draw = rng.random(4)
+    if draw[0] >= 0.3 or "shadowing_decorrelation_m" in data["radio"]:
+        return
+    data["radio"]["spatial_consistency_m"] = float(5 + 20 * draw[1])
+    p = data["protocol"]
+    if p["mode"] != "sync" or "hierarchy" in data or "dp" in data or draw[2] >= 0.6:
+        return
+    p["selection"] = "predictive"
+    p["predictor"] = "oracle" if draw[3] < 0.5 else "last_value"
+    if draw[3] < 0.25:
+        p["predictive_deadline"] = 1.5
 
 
 def _privacy(data: dict[str, Any], rng: np.random.Generator) -> None:
@@ -270,7 +290,7 @@ def main(count: int) -> int:
     """Run ``count`` random scenarios; print each failure and how many runs saw each of the
     interacting situations (so a quiet pass is not a pass over nothing)."""
     failures = 0
-    seen = dict.fromkeys((*COVERED, "edge rounds", "dp"), 0)
+    seen = dict.fromkeys((*COVERED, "edge rounds", "dp", "predictive"), 0)
     for seed in range(count):
         scenario = random_scenario(seed)
         try:
@@ -284,6 +304,7 @@ def main(count: int) -> int:
             seen[event] += 1
         seen["edge rounds"] += int((result.rounds["tier"] == "edge").any())
         seen["dp"] += int(scenario.dp.level != "none")
+        seen["predictive"] += int(scenario.protocol.selection == "predictive")
     print(f"{count} random scenarios, {failures} failed; runs with each event: {seen}")
     return 1 if failures else 0
 
