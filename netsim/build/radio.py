@@ -4,10 +4,13 @@ fading, the cell-free uplink, the over-the-air receiver and the round allocator.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import networkx as nx
 import numpy as np
 import simpy
 
+from netsim.build.topology import build_topology
 from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
 from netsim.radio.cellfree import assign_pilots, estimation_quality
 from netsim.radio.channel import RadioChannel
@@ -28,6 +31,7 @@ from netsim.radio.pathloss import (
     LinkLoss,
     cellfree_book_db,
     db_to_linear,
+    dbm_to_w,
     free_space_db,
     inf_38901,
     log_distance_db,
@@ -50,10 +54,11 @@ from netsim.scenario import (
     OTAConfig,
     PathLoss,
     RadioConfig,
+    Scenario,
     Topology,
     UMiPathLoss,
 )
-from netsim.topologies.builders import hex_rings, hex_wrap_offsets
+from netsim.topologies.builders import azimuths, hex_rings, hex_wrap_offsets, positions
 
 
 def loss_model(model: PathLoss, carrier_hz: float) -> LossModel:
@@ -287,3 +292,29 @@ def round_allocator(
         circuit_power_w=a.circuit_power_w,
     )
     return RoundAllocator(uplink, settings, compute_s, compute_j, uplink.rho)
+
+
+@dataclass(frozen=True)
+class Air:
+    """The radio world: placement, large-scale gains (K, A), each PIU's first AP (the
+    strongest average link) and the channel with its noise PSD (W/Hz). The simulation and
+    the radio data sets (``netsim/build/radio_data.py``) build it the same way, so a data
+    set's measurements are the run's own channel."""
+
+    topology: nx.Graph
+    piu_xy: np.ndarray
+    gains: LargeScaleGains
+    serving_ap: np.ndarray
+    channel: RadioChannel
+    noise_psd_w_hz: float
+
+    @classmethod
+    def build(cls, s: Scenario, streams: Streams) -> Air:
+        """The scenario's placement, gains and channel from its keyed streams."""
+        topology = build_topology(s.topology, s.backhaul, streams)
+        ap, piu = positions(topology, "ap"), positions(topology, "piu")
+        gains = large_scale_gains(s.radio, s.topology, ap, piu, streams, azimuths(topology))
+        noise_psd = dbm_to_w(s.radio.noise_psd_dbm_hz + s.radio.noise_figure_db)  # W/Hz
+        small = fading(s.radio, streams, len(ap[0]))
+        channel = RadioChannel(gains.gain, small, s.radio.coherence_time_s, noise_psd)
+        return cls(topology, piu[0], gains, gains.gain.argmax(axis=1), channel, noise_psd)

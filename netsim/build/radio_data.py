@@ -27,15 +27,13 @@ import pandas as pd
 
 from netsim.build.devices import trajectories
 from netsim.build.errors import field_error
-from netsim.build.radio import fading, large_scale_gains
-from netsim.build.topology import build_topology
+from netsim.build.radio import Air
 from netsim.radio.fading import BlockFading
 from netsim.radio.largescale import LargeScaleGains
 from netsim.radio.measurement import RadioMeter
 from netsim.radio.pathloss import dbm_to_w
 from netsim.rng import Stream, Streams
 from netsim.scenario import Scenario
-from netsim.topologies.builders import azimuths, positions
 
 _CELL_OFFSET = 1 << 30  # spatial-split cells keyed by non-negative indices
 
@@ -50,19 +48,17 @@ def radio_dataset(s: Scenario) -> pd.DataFrame:
             "PIU's shadowing follows the PIU, not the place",
         )
     cfg, streams = s.learning.radio_data, Streams(s.seed)
-    topology = build_topology(s.topology, s.backhaul, streams)
-    ap, piu = positions(topology, "ap"), positions(topology, "piu")
-    gains = large_scale_gains(s.radio, s.topology, ap, piu, streams, azimuths(topology))
-    n_aps = len(ap[0])
-    meter = radio_meter(s, gains, fading(s.radio, streams, n_aps))
-    paths = trajectories(s.mobility, piu[0], ap[0], streams)
+    air = Air.build(s, streams)  # the simulation's own maps and fading
+    meter = radio_meter(s, air.gains, air.channel.fading)
+    paths = trajectories(s.mobility, air.piu_xy, air.gains.ap_xy, streams)
     times = np.arange(cfg.samples_per_piu) * cfg.interval_s
     frames = []
-    for k in range(len(piu[0])):
+    n_aps = len(air.gains.ap_xy)
+    for k in range(len(air.piu_xy)):
         if k in paths:
             xy = np.array([paths[k].position(float(t)) for t in times])
         else:
-            xy = _around(piu[0][k], cfg.spread_m, cfg.samples_per_piu, streams.numpy(
+            xy = _around(air.piu_xy[k], cfg.spread_m, cfg.samples_per_piu, streams.numpy(
                 Stream.RADIO_DATA, k, 0))  # fmt: skip
         m = meter.measure(k, xy, times)
         frame = pd.DataFrame(

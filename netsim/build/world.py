@@ -21,8 +21,9 @@ from netsim.build import learning as build_learning
 from netsim.build import radio as build_radio
 from netsim.build.checks import preflight
 from netsim.build.hierarchy import edge_plan
+from netsim.build.radio import Air
 from netsim.build.radio_data import radio_meter
-from netsim.build.topology import background, backhaul_graph, build_topology
+from netsim.build.topology import background, backhaul_graph
 from netsim.compress import Compressor
 from netsim.device.availability import Switch
 from netsim.device.battery import Battery
@@ -76,8 +77,6 @@ from netsim.radio.pathloss import dbm_to_w
 from netsim.radio.scheduler import OFDMAScheduler
 from netsim.rng import Stream, Streams
 from netsim.scenario import Scenario, ScenarioError
-from netsim.topologies import positions
-from netsim.topologies.builders import azimuths
 
 _MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
 
@@ -123,7 +122,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     n_pius, n_aps = preflight(s)
     streams = Streams(s.seed)
     env, log = simpy.Environment(), EventLog()
-    air = _Air.build(s, streams, n_aps)
+    air = Air.build(s, streams)
     data = _Learning.build(s, streams, n_pius, n_aps)
     attributes = [air.topology.nodes[f"piu{k}"].get("device_class") for k in range(n_pius)]
     classes = build_devices.assign_classes(s.device, n_pius, attributes, streams)
@@ -211,7 +210,7 @@ class _Wiring:
     env: simpy.Environment
     log: EventLog
     streams: Streams
-    air: _Air
+    air: Air
     data: _Learning
     tiers: _Tiers
     signalling: Signalling
@@ -235,7 +234,7 @@ class _Spectrum:
     downlink_medium: CoChannelMedium | None = None
 
     @classmethod
-    def build(cls, s: Scenario, air: _Air, env: simpy.Environment, streams: Streams) -> _Spectrum:
+    def build(cls, s: Scenario, air: Air, env: simpy.Environment, streams: Streams) -> _Spectrum:
         serving = air.serving_ap
         slots = np.zeros(len(serving), dtype=int)
         for a in np.unique(serving):
@@ -416,31 +415,6 @@ def _piu(
 
 
 @dataclass(frozen=True)
-class _Air:
-    """The radio world: placement, large-scale gains (K, A), each PIU's first AP (the
-    strongest average link) and the channel with its noise PSD (W/Hz)."""
-
-    topology: nx.Graph
-    piu_xy: np.ndarray
-    gains: LargeScaleGains
-    serving_ap: np.ndarray
-    channel: RadioChannel
-    noise_psd_w_hz: float
-
-    @classmethod
-    def build(cls, s: Scenario, streams: Streams, n_aps: int) -> _Air:
-        topology = build_topology(s.topology, s.backhaul, streams)
-        ap, piu = positions(topology, "ap"), positions(topology, "piu")
-        gains = build_radio.large_scale_gains(
-            s.radio, s.topology, ap, piu, streams, azimuths(topology)
-        )
-        noise_psd = dbm_to_w(s.radio.noise_psd_dbm_hz + s.radio.noise_figure_db)  # W/Hz
-        fading = build_radio.fading(s.radio, streams, n_aps)
-        channel = RadioChannel(gains.gain, fading, s.radio.coherence_time_s, noise_psd)
-        return cls(topology, piu[0], gains, gains.gain.argmax(axis=1), channel, noise_psd)
-
-
-@dataclass(frozen=True)
 class _Learning:
     """The data, the trainer, the compressor and the attackers."""
 
@@ -603,7 +577,7 @@ def _start(
 
 
 def _forecast(
-    s: Scenario, air: _Air, paths: dict[int, Trajectory], trainer: Trainer
+    s: Scenario, air: Air, paths: dict[int, Trajectory], trainer: Trainer
 ) -> SNRForecast | None:
     """The SNR forecast of predictive selection (None for other policies): the PIUs'
     measurements from the run's maps and fading, along their paths."""
