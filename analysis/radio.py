@@ -22,7 +22,7 @@ from netsim.radio.localization import (
     ranges_m,
     weighted_centroid,
 )
-from netsim.radio.prediction import fit_ar, last_value
+from netsim.radio.prediction import fit_ar, last_value, windows_of
 from netsim.scenario import Scenario
 from netsim.sim import Simulation
 
@@ -94,15 +94,9 @@ def snr_baselines(s: Scenario) -> pd.DataFrame:
     test windows as the "snr" task."""
     p = s.learning.radio_data.snr_window
     frame = radio_frame(s).sort_values(["piu", "sample"], kind="stable")
-    windows, targets, test = [], [], []
-    for _, g in frame.groupby("piu", sort=True):
-        snr = g.snr_db.to_numpy(dtype=float)
-        split = g.split.to_numpy()
-        for i in range(p, len(snr)):
-            windows.append(snr[i - p : i])
-            targets.append(snr[i])
-            test.append(split[i] == "test")
-    w, y, t = np.array(windows), np.array(targets), np.array(test)
+    pius = [g for _, g in frame.groupby("piu", sort=True) if len(g) > p]
+    w, y = (np.concatenate(parts) for parts in zip(*(windows_of(g.snr_db, p) for g in pius)))
+    t = np.concatenate([g.split.to_numpy()[p:] == "test" for g in pius])
     ar = fit_ar(w[~t], y[~t])
 
     def rmse(prediction: np.ndarray) -> float:

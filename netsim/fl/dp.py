@@ -119,11 +119,9 @@ class PrivateOTA:
     def signals(self, deltas: np.ndarray) -> tuple[np.ndarray, float]:
         """Each PIU's clipped update over the data-independent scale: (x (K, n), s) with
         ``x_k = clip(Delta_k, C) / s``, ``s = C / sqrt(n)``. deltas: (K, n) float64."""
-        n = deltas.shape[1]
-        norms = np.linalg.norm(deltas, axis=1, keepdims=True)
-        clipped = deltas * np.minimum(1.0, self.clip_norm / np.maximum(norms, 1e-300))
-        scale = self.clip_norm / math.sqrt(n)
-        return clipped / scale, scale
+        bounded, _ = clip_norms(list(torch.from_numpy(deltas)), self.clip_norm)
+        scale = self.clip_norm / math.sqrt(deltas.shape[1])
+        return torch.stack(bounded).numpy() / scale, scale
 
     def max_eta(self, pius: int, scale: float, noise_w: float) -> float:
         """The receiver scaling at which the noise of an AP's sum of ``pius`` equally

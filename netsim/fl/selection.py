@@ -3,8 +3,8 @@
 Policies (``protocol.selection``): "random" (uniform), "round_robin" (a window that moves
 by k each round), and three greedy ones on what the PIUs report at the round start
 (:class:`SelectionReport`): "channel" (highest expected uplink rate), "energy" (most
-battery) and "deadline" (earliest predicted finish); "predictive" ranks like "deadline"
-with the finish at a forecast SNR (``netsim/nodes/forecast.py``) and passes over PIUs
+battery) and "deadline" (earliest predicted finish); "predictive" ranks by "deadline" on
+reports redone at a forecast SNR (``netsim/nodes/forecast.py``) and passes over PIUs
 forecast to be in outage. Ties go to the lower PIU index.
 """
 
@@ -46,7 +46,7 @@ class SelectionReport:
             return self.rate_bps
         if policy == "energy":
             return self.battery_j
-        if policy in ("deadline", "predictive"):
+        if policy == "deadline":
             return -self.finish_s
         raise ValueError(f"{policy!r} does not rank PIUs by report")
 

@@ -148,7 +148,7 @@ def data_files(name: str, folder: Path | None) -> list[Path]:
     itself."""
     if name in ("file", "radio") and folder is not None:
         return [folder]
-    if folder is None or name == "radio" or not DATASETS[name].needs_path:
+    if folder is None or not DATASETS[name].needs_path:
         return []
     if name == "mnist":
         return [_find(folder, f) for pair in _IDX_FILES for f in pair]

@@ -416,30 +416,23 @@ class Trainer:
     def train_loss(self, weights: torch.Tensor, indices: np.ndarray) -> float:
         """Mean cross-entropy of ``weights`` on the training samples ``indices`` (the probe
         set of adaptive controllers)."""
-        idx = torch.as_tensor(indices, dtype=torch.long, device=self.device)
-        return self._score(weights, self.train_x[idx], self.train_y[idx])[0]
+        return self.score(weights, indices)[0]
 
     @torch.no_grad()
-    def predict(self, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The outputs (n, K) of the model holding ``weights`` on inputs x (n, C, H, W)."""
+    def predict(self, weights: torch.Tensor, x: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+        """The outputs (n, K) of the model holding ``weights`` on inputs x (n, C, H, W), on
+        the trainer's device (``chunk`` samples at a time)."""
         self._load(weights)
         self.model.eval()
-        return self.model(x.to(self.device)).cpu()
+        x = x.to(self.device)
+        return torch.cat([self.model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
 
-    @torch.no_grad()
-    def position_errors(self, weights: torch.Tensor, chunk: int = 2048) -> np.ndarray:
+    def position_errors(self, weights: torch.Tensor) -> np.ndarray:
         """(N_test,) Euclidean errors (m) of the positions ``weights`` predicts on the test
         set (localization: two standardised outputs, ``position_scale`` m per unit)."""
         assert self.position_scale is not None
-        self._load(weights)
-        self.model.eval()
-        errors = [
-            torch.linalg.vector_norm(
-                self.model(self.test_x[i : i + chunk]) - self.test_y[i : i + chunk], dim=1
-            )
-            for i in range(0, len(self.test_y), chunk)
-        ]
-        return torch.cat(errors).double().cpu().numpy() * self.position_scale
+        errors = torch.linalg.vector_norm(self.predict(weights, self.test_x) - self.test_y, dim=1)
+        return errors.double().cpu().numpy() * self.position_scale
 
     @torch.no_grad()
     def _score(

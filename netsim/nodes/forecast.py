@@ -76,7 +76,8 @@ class SNRForecast:
         assert self.trainer is not None and self.task is not None
         x = (history - self.task.feature_mean) / self.task.feature_scale
         out = self.trainer.predict(weights, torch.from_numpy(x.astype(np.float32))[:, None, None])
-        return out[:, 0].double().numpy() * self.task.target_scale + self.task.target_mean[0]
+        snr = out[:, 0].double().cpu().numpy()
+        return snr * self.task.target_scale + self.task.target_mean[0]
 
     def _snr(self, piu: int, times: np.ndarray) -> np.ndarray:
         xy = np.array([self.position(piu, float(t)) for t in times])

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -57,7 +57,12 @@ from netsim.fl.dp import (
     update_noise_multiplier,
 )
 from netsim.fl.protocols import Asynchronous, Synchronous
-from netsim.fl.selection import select_best, select_round_robin, select_uniform
+from netsim.fl.selection import (
+    SelectionReport,
+    select_best,
+    select_round_robin,
+    select_uniform,
+)
 from netsim.fl.server_optimizers import ServerOptimizer
 from netsim.nodes.base import Deadline
 from netsim.nodes.forecast import SNRForecast
@@ -572,33 +577,33 @@ class SyncRounds(ServerProtocol):
         assert forecast is not None
         now = server.env.now
         snr_db = forecast.predict(active, now, server.weights)
-        finish, rate, outage = {}, {}, set()
+        target = forecast.target_rate_bps
+        predicted: dict[int, SelectionReport] = {}  # each report at the forecast rate
         for i, snr in zip(active, snr_db, strict=True):
             bits = server.last_bits.get(i, server.model_bits)
             rep = server.pius[i].report(bits, server.local_steps)
-            rate[i] = forecast.rate_bps(float(snr), rep.power_w, rep.bandwidth_hz)
-            target = forecast.target_rate_bps
-            if target is not None and rate[i] < target:
-                outage.add(i)
-            sent_at = rate[i] if target is None else target
-            finish[i] = rep.finish_s - bits / rep.rate_bps + bits / max(sent_at, 1e-300)
+            rate = forecast.rate_bps(float(snr), rep.power_w, rep.bandwidth_hz)
+            sent_at = rate if target is None else target
+            finish = rep.finish_s - bits / rep.rate_bps + bits / max(sent_at, 1e-300)
+            predicted[i] = replace(rep, rate_bps=rate, finish_s=finish)
+        outage = {i for i, rep in predicted.items() if target is not None and rep.rate_bps < target}
         candidates = [i for i in active if i not in outage] or list(active)
-        if forecast.target_rate_bps is not None:
+        if target is not None:
             # fixed-rate uploads finish together unless in outage: a uniform draw among the
             # rest (ranking would pick the same PIUs, and only their data, every round)
             rng = server.streams.numpy(Stream.SELECTION, r, *server.stream_key)
             selected = select_uniform(candidates, k, rng)
         else:
-            ranked = sorted(candidates, key=lambda i: (finish[i], i))
-            selected = sorted(ranked if k is None else ranked[:k])
+            selected = select_best({i: predicted[i] for i in candidates}, k, "deadline")
         chosen = set(selected)
         factor = self.settings.predictive_deadline
         if factor is not None and selected:  # wait as long as the slowest is predicted to take
-            self._predicted_limit_s = factor * max(finish[i] for i in selected)
+            self._predicted_limit_s = factor * max(predicted[i].finish_s for i in selected)
         for i, snr in zip(active, snr_db, strict=True):
             reason = "selected" if i in chosen else "outage" if i in outage else "passed"
+            rep = predicted[i]
             server.emit(
-                "candidate", r, duration_s=finish[i], rate_bps=rate[i], snr_db=float(snr),
+                "candidate", r, duration_s=rep.finish_s, rate_bps=rep.rate_bps, snr_db=float(snr),
                 peer=f"piu{i}", method="predictive", reason=reason,
                 detail=f"piu{i} {reason} ({forecast.predictor}: {snr:.2f} dB forecast, "
                 f"{forecast.truth(i, now):.2f} dB true)",
