@@ -185,15 +185,18 @@ class Simulation:
 
     def run(self) -> SimulationResult:
         """Run all rounds with ``learning.threads_per_worker`` torch threads (the caller's
-        count is restored after); return the event log, the rounds table and the final
-        model."""
+        count is restored after; a worker pool's workers are stopped); return the event
+        log, the rounds table and the final model."""
         wall_start = time.perf_counter()  # wall clock only measures the run, never drives it
         threads = torch.get_num_threads()
         if self.trainer.threads is not None:
             torch.set_num_threads(self.trainer.threads)
+        if self.trainer.pool is not None:
+            self.trainer.pool.start()  # workers start up while the timeline runs
         try:
             return self._run(wall_start)
         finally:
+            self.trainer.close()  # a worker pool's workers
             torch.set_num_threads(threads)
 
     def _run(self, wall_start: float) -> SimulationResult:

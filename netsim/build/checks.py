@@ -38,6 +38,11 @@ def preflight(scenario: Scenario) -> tuple[int, int]:
             "radio.link = 'nr': the NR link abstraction runs on Sionna, which is not "
             "installed; pip install 'netsim[sionna]' (or use radio.link = 'shannon')"
         )
+    if s.learning.backend == "ray" and find_spec("ray") is None:
+        raise ScenarioError(
+            "learning.backend = 'ray': Ray is not installed; pip install 'netsim[ray]' (or "
+            "use backend = 'processes' on this machine)"
+        )
     if s.dp.level != "none" and find_spec("opacus") is None:
         raise ScenarioError(
             f"dp.level = {s.dp.level!r}: the privacy accounting runs on Opacus, which is not "

@@ -43,6 +43,7 @@ from netsim.learn.partition import (
     partition_sampled,
     partition_shards,
 )
+from netsim.learn.pool import ProcessPool, RayPool, default_workers, recipe_of
 from netsim.learn.radio_tasks import RadioDataError, RadioTask, radio_task
 from netsim.learn.tables import Table, TableError, read_table
 from netsim.learn.trainer import OptimizerSpec, Trainer
@@ -240,6 +241,17 @@ def trainer(cfg: LearningConfig, train: Dataset, test: Dataset, streams: Streams
             chunk_size=None if cfg.batch_clients == "auto" else cfg.batch_clients,
         )
     return Trainer(model, train, test, cfg.batch_size, spec, streams, device=cfg.device, task=task)
+
+
+def pool(cfg: LearningConfig, trainer: Trainer) -> ProcessPool | RayPool | None:
+    """The worker pool of ``learning.backend`` for ``trainer`` (None: in process)."""
+    if cfg.backend == "inprocess":
+        return None
+    recipe = recipe_of(trainer, trainer.replica_kwargs())
+    if cfg.backend == "processes":
+        device = torch.device(cfg.device).type
+        return ProcessPool(recipe, cfg.workers or default_workers(cfg.threads_per_worker, device))
+    return RayPool(recipe, cfg.workers, cfg.ray_address)
 
 
 # radio tasks train as a regression (MSE) or a classification (cross-entropy)

@@ -436,6 +436,7 @@ class _Learning:
         trainer = build_learning.trainer(s.learning, train, test, streams)
         trainer.position_scale = build_learning.position_scale(s)
         trainer.threads = s.learning.threads_per_worker
+        trainer.use_pool(build_learning.pool(s.learning, trainer))
         compressor = build_learning.compressor(s.compression, streams)
         gan = build_learning.gan_attack(s.attack, trainer, train, parts, streams)
         spy = build_learning.eavesdropper(s.attack, s.learning, s.seed, compressor, n_aps)

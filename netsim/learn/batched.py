@@ -26,7 +26,9 @@ MLP, 0 on MNIST).
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
+from typing import Any
 
 import torch
 from torch import nn
@@ -102,14 +104,16 @@ class BatchedTrainer(Trainer):
 
         self._step = vmap(grad_and_value(loss))
 
-    def _execute(self, jobs: list[TrainJob]) -> list[TrainResult]:
+    def plan(self, jobs: list[TrainJob]) -> list[tuple[bool, list[int]]]:
+        """Jobs with injected samples, DP-SGD or SCAFFOLD's correction (per-sample clipping
+        or a per-client shift inside a vmap) one a chunk; the rest grouped by (local steps,
+        mini-batch size, masked or not, FedProx's mu), each group in the fewest chunks of at
+        most ``chunk_size`` jobs, of equal sizes."""
+        chunks: list[tuple[bool, list[int]]] = []
         groups: dict[tuple[int, int, bool, float], list[int]] = defaultdict(list)
-        results: list[TrainResult | None] = [None] * len(jobs)
         for i, job in enumerate(jobs):
             if job.extra is not None or job.dp_sgd is not None or job.correction is not None:
-                # injected samples, DP-SGD, SCAFFOLD's correction
-                # (per-sample clipping or a per-client shift inside a vmap): one at a time
-                results[i] = self._train(job)
+                chunks.append((False, [i]))
                 continue
             shape = (
                 job.local_steps, min(self.batch_size, len(job.indices)), job.mask is None,
@@ -117,13 +121,21 @@ class BatchedTrainer(Trainer):
             )  # fmt: skip
             groups[shape].append(i)
         for members in groups.values():
-            for start in range(0, len(members), self.chunk_size):
-                chunk = members[start : start + self.chunk_size]
-                for i, result in zip(
-                    chunk, self._train_group([jobs[i] for i in chunk]), strict=True
-                ):
-                    results[i] = result
-        return [r for r in results if r is not None]
+            # as few chunks as chunk_size allows, of equal sizes (+-1): 100 jobs at 59 a
+            # chunk are two of 50, which two workers finish together
+            count = -(-len(members) // self.chunk_size)
+            bounds = [round(i * len(members) / count) for i in range(count + 1)]
+            for start, stop in itertools.pairwise(bounds):
+                chunks.append((True, members[start:stop]))
+        return chunks
+
+    def run_chunk(self, grouped: bool, jobs: list[TrainJob]) -> list[TrainResult]:
+        """A grouped chunk in one vmapped computation, else one job after another."""
+        return self._train_group(jobs) if grouped else super().run_chunk(grouped, jobs)
+
+    def replica_kwargs(self) -> dict[str, Any]:
+        """The sequential trainer's, and the chunk size (the chunks must be the same)."""
+        return {**super().replica_kwargs(), "chunk_size": self.chunk_size}
 
     def _train_group(self, jobs: list[TrainJob]) -> list[TrainResult]:
         """Train G jobs with equal step counts and batch sizes together."""
@@ -136,7 +148,7 @@ class BatchedTrainer(Trainer):
         anchor = self._per_parameter(stacked)  # (G, *shape) each: the start (FedProx)
         leaves = [t.clone() for t in anchor]
         params = dict(zip(self._names, leaves, strict=True))
-        masks = None  # a group has masks for all its jobs or for none (see _execute)
+        masks = None  # a group has masks for all its jobs or for none (see plan)
         if jobs[0].mask is not None:  # shared or per-PIU pruning masks, (G, *shape) each
             stacked_masks = torch.stack([job.mask for job in jobs if job.mask is not None])
             masks = self._per_parameter(stacked_masks.to(self.device, torch.float32))
@@ -146,7 +158,7 @@ class BatchedTrainer(Trainer):
         for step in range(jobs[0].local_steps):
             idx = torch.stack([b[step] for b in batches])  # (G, b)
             grads, loss = self._step(params, self.train_x[idx], self.train_y[idx])
-            mu = jobs[0].prox_mu  # a group shares it (see _execute)
+            mu = jobs[0].prox_mu  # a group shares it (see plan)
             for (name, leaf), start in zip(params.items(), anchor, strict=True):
                 leaf.grad = grads[name] if not mu else grads[name] + mu * (leaf.detach() - start)
             opt.step()

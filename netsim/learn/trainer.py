@@ -2,9 +2,11 @@
 
 A PIU process submits a :class:`TrainJob` when its local computation starts, waits the
 simulated compute time, and only then asks its :class:`TrainHandle` for the result. The
-trainer keeps jobs pending until the first result is needed and then runs every pending job,
-so a batched implementation (vmap over clients) can replace the loop in :meth:`Trainer._run_pending`
-without any change to the entities. This version runs the jobs one after another.
+trainer keeps jobs pending until the first result is needed and then plans every pending job
+into chunks (:meth:`Trainer.plan`: one job each here, vmapped groups in the batched trainer).
+In process the chunks are computed at once; with a worker pool (``netsim.learn.pool``) they
+are sent to the workers and a handle waits only for its own chunk, so the timeline runs on
+while the rest compute. This version trains the jobs of a chunk one after another.
 
 Models are exchanged as flat float32 parameter vectors (P,) in ``model.parameters()`` order.
 """
@@ -13,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +30,7 @@ from netsim.rng import Stream, Streams
 
 if TYPE_CHECKING:
     from netsim.learn.cache import TrainingCache
+    from netsim.learn.pool import ChunkResult
 
 
 @dataclass(frozen=True)
@@ -123,21 +127,49 @@ class TrainHandle:
     trainer: Trainer
     _result: TrainResult | None = field(default=None, repr=False)
     cancelled: bool = False
+    _chunk: _Dispatched | None = field(default=None, repr=False)  # sent to a worker pool
 
     def result(self) -> TrainResult:
-        """The result; runs every pending job of the trainer on first use."""
+        """The result; runs (or sends to the pool) every pending job of the trainer on first
+        use, and then waits for this job's chunk only."""
         if self.cancelled:
             raise RuntimeError(
                 f"training job of PIU {self.job.piu} round {self.job.round} was cancelled"
             )
-        if self._result is None:
+        if self._result is None and self._chunk is None:
             self.trainer._run_pending()
+        if self._result is None:
+            assert self._chunk is not None
+            self.trainer._collect(self._chunk)
         assert self._result is not None
         return self._result
 
     def cancel(self) -> None:
         """Drop the job (its PIU was interrupted); it is not computed if still pending."""
         self.cancelled = True
+
+
+@dataclass(eq=False)
+class _Dispatched:
+    """A chunk of jobs sent to a worker pool: its future and the handles (with their cache
+    keys) it answers."""
+
+    future: Future[ChunkResult]
+    handles: list[TrainHandle]
+    keys: list[str | None]
+    cache: TrainingCache | None
+
+    def collect(self) -> None:
+        """Wait for the chunk and hand every job of it its result (cached if asked)."""
+        chunk = self.future.result()
+        rows = chunk.weights  # (G, P); read-only when it comes from Ray's object store
+        weights = torch.from_numpy(rows if rows.flags.writeable else rows.copy())
+        for i, handle in enumerate(self.handles):
+            result = TrainResult(weights[i], chunk.losses[i], chunk.samples[i])
+            handle._result, handle._chunk = result, None
+            key = self.keys[i]
+            if self.cache is not None and key is not None:
+                self.cache.put(key, result)
 
 
 class Trainer:
@@ -183,6 +215,7 @@ class Trainer:
         self.position_scale: float | None = None
         # the intra-op threads its runs use (None: torch's default): part of the arithmetic
         self.threads: int | None = None
+        self.pool: Any = None  # a worker pool (netsim.learn.pool); None: in this process
 
     def use_cache(self, cache: TrainingCache) -> None:
         """Read results from / write them to ``cache`` (exact reuse; see TrainingCache)."""
@@ -260,6 +293,7 @@ class Trainer:
         pending, self._pending = self._pending, []
         live = [h for h in pending if not h.cancelled]
         todo = live
+        keys: dict[int, str] = {}
         if self.cache is not None:
             keys = {id(h): self.cache.key(self._fingerprint, h.job) for h in live}
             todo = []
@@ -267,15 +301,58 @@ class Trainer:
                 handle._result = self.cache.get(keys[id(handle)])
                 if handle._result is None:
                     todo.append(handle)
+        self.jobs_run += len(todo)
+        if self.pool is not None:
+            for grouped, members in self.plan([h.job for h in todo]):
+                handles = [todo[i] for i in members]
+                future = self.pool.submit(grouped, [h.job for h in handles])
+                chunk = _Dispatched(future, handles, [keys.get(id(h)) for h in handles], self.cache)
+                for handle in handles:
+                    handle._chunk = chunk
+            return
         for handle, result in zip(todo, self._execute([h.job for h in todo]), strict=True):
             handle._result = result
             if self.cache is not None:
                 self.cache.put(keys[id(handle)], result)
-        self.jobs_run += len(todo)
+
+    def _collect(self, chunk: _Dispatched) -> None:
+        """Wait for a chunk sent to the pool (the timeline stands still meanwhile)."""
+        chunk.collect()
+
+    def plan(self, jobs: list[TrainJob]) -> list[tuple[bool, list[int]]]:
+        """The chunks ``jobs`` are computed in: (grouped, indices into ``jobs``) each, in
+        order; grouped chunks are trained together (:meth:`run_chunk`). Depends on the jobs
+        and the trainer's settings only, never on the backend, so every backend computes the
+        same chunks. This trainer: one job a chunk."""
+        return [(False, [i]) for i in range(len(jobs))]
+
+    def run_chunk(self, grouped: bool, jobs: list[TrainJob]) -> list[TrainResult]:
+        """Compute one chunk of :meth:`plan` (here: one job after another)."""
+        return [self._train(job) for job in jobs]
 
     def _execute(self, jobs: list[TrainJob]) -> list[TrainResult]:
-        """Run ``jobs``; this trainer does them one after another."""
-        return [self._train(job) for job in jobs]
+        """Compute ``jobs`` in this process, chunk by chunk (:meth:`plan`)."""
+        results: list[TrainResult | None] = [None] * len(jobs)
+        for grouped, members in self.plan(jobs):
+            chunk = self.run_chunk(grouped, [jobs[i] for i in members])
+            for i, result in zip(members, chunk, strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def replica_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments besides (model, train, test, streams, device) that build a
+        replica of this trainer in a pool worker (netsim.learn.pool.recipe_of)."""
+        return {"batch_size": self.batch_size, "optimizer": self.optimizer, "task": self.task}
+
+    def use_pool(self, pool: Any) -> None:
+        """Compute chunks on ``pool`` (a netsim.learn.pool backend; None: in this process)."""
+        self.close()
+        self.pool = pool
+
+    def close(self) -> None:
+        """Stop the worker pool's workers, if any (a later chunk starts them again)."""
+        if self.pool is not None:
+            self.pool.close()
 
     def _train(self, job: TrainJob) -> TrainResult:
         model = self.model

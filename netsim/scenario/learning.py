@@ -126,6 +126,14 @@ class LearningConfig(_Frozen):
     # by measurement: with one other busy process on 2 cores a round takes 1.1x its
     # unloaded time at 1 thread, 2.5x at 2 (python -m benchmarks contention)
     threads_per_worker: Annotated[int, Field(ge=1)] | None = 1
+    # where local training runs (netsim/learn/pool.py): "inprocess"; "processes", a local
+    # pool of `workers` processes (None: the cores over threads_per_worker; CUDA: one per
+    # GPU); "ray", `workers` Ray actors on the cluster at `ray_address` ("local": start one
+    # here, "auto" or "host:port": join one). Same results with every backend (the same
+    # chunks on replicas of the trainer, threads_per_worker threads each)
+    backend: Literal["inprocess", "processes", "ray"] = "inprocess"
+    workers: Annotated[int, Field(ge=1)] | None = None
+    ray_address: str = "local"
     batch_clients: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     # dataset = "file": a user's CSV / Parquet / NPZ (netsim/learn/tables.py) at data_path
     label: str = "label"
@@ -162,6 +170,12 @@ class LearningConfig(_Frozen):
             raise _FieldError("data_path", None, f"the folder holding the {self.dataset} files")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise _FieldError("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
+        if self.workers is not None and self.backend == "inprocess":
+            raise _FieldError(
+                "workers", self.workers, "unset unless backend = 'processes' or 'ray'"
+            )
+        if self.ray_address != "local" and self.backend != "ray":
+            raise _FieldError("ray_address", self.ray_address, "'local' unless backend = 'ray'")
         if self.algorithm in ("fednova", "scaffold") and self.optimizer.name != "sgd":
             raise _FieldError(
                 "algorithm",

@@ -1,0 +1,132 @@
+"""Trainer backends (issue 24): a local process pool and Ray actors compute the same chunks as
+the in-process trainer, so a run gives the same final model and event log with each, and the
+training-result cache works across them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from netsim import Simulation, load_scenario
+from netsim.learn.trainer import TrainJob
+from netsim.scenario import ScenarioError
+
+# the default scenario with 12 PIUs in chunks of 5: three vmapped chunks a round
+SETS = ["protocol.rounds=2", "topology.num_pius=12", "learning.batch_clients=5"]
+
+
+def _run(*extra: str, cache_dir=None):
+    sim = Simulation(load_scenario("default", [*SETS, *extra]), cache_dir=cache_dir)
+    return sim.run()
+
+
+@pytest.fixture(scope="module")
+def inprocess():
+    return _run()
+
+
+def _same(a, b) -> None:
+    assert torch.equal(a.weights, b.weights)
+    pd_a, pd_b = a.events.drop(columns=["detail"]), b.events.drop(columns=["detail"])
+    assert pd_a.equals(pd_b)
+    assert a.rounds.drop(columns=["wall_time_s"], errors="ignore").equals(
+        b.rounds.drop(columns=["wall_time_s"], errors="ignore")
+    )
+
+
+def test_process_pool_gives_the_same_model_and_log(inprocess):
+    pooled = _run("learning.backend=processes", "learning.workers=2")
+    _same(inprocess, pooled)
+    assert pooled.training_jobs_run == inprocess.training_jobs_run == 24
+
+
+def test_the_cache_works_across_backends(tmp_path, inprocess):
+    first = _run("learning.backend=processes", "learning.workers=2", cache_dir=tmp_path)
+    assert first.training_jobs_run == 24 and first.training_cache_hits == 0
+    again = _run(cache_dir=tmp_path)  # in process, reading what the pool computed
+    assert again.training_jobs_run == 0 and again.training_cache_hits == 24
+    _same(inprocess, again)
+
+
+def test_a_script_without_a_main_guard_runs_a_process_pool(tmp_path):
+    """multiprocessing would run a script's top level again in each new worker; the pool
+    starts its workers without the caller's main module."""
+    script = tmp_path / "study.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from netsim import Simulation, load_scenario
+            sets = ["protocol.rounds=1", "topology.num_pius=4", "learning.backend=processes",
+                    "learning.workers=2", "learning.batch_clients=2"]
+            print("accuracy", Simulation(load_scenario("default", sets)).run().final_accuracy)
+            """
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("accuracy") == 1  # the run ran once, in the script only
+
+
+def test_plan_makes_equal_chunks_independent_of_the_backend():
+    sim = Simulation(load_scenario("default", ["topology.num_pius=7", "learning.batch_clients=3"]))
+    w = sim.server.weights
+    jobs = [TrainJob(k, 0, w, p, 2) for k, p in enumerate(sim.partitions)]
+    plan = sim.trainer.plan(jobs)
+    assert [members for _, members in plan] == [[0, 1], [2, 3, 4], [5, 6]]
+    assert all(grouped for grouped, _ in plan)
+
+
+def test_ray_cluster_of_two_nodes_gives_the_in_process_model(inprocess):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'netsim[ray]')")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        sets = ["learning.backend=ray", f"learning.ray_address={cluster.address}"]
+        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        remote = _run(*sets, "learning.workers=2")
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    _same(inprocess, remote)
+
+
+@pytest.mark.parametrize(
+    ("sets", "field"),
+    [
+        (["learning.workers=2"], "learning.workers"),
+        (["learning.ray_address=auto"], "learning.ray_address"),
+        (["learning.backend=threads"], "learning.backend"),
+    ],
+)
+def test_backend_keys_are_checked(sets, field):
+    with pytest.raises(ScenarioError, match=field.replace(".", r"\.")):
+        load_scenario("default", sets)
+
+
+def test_replica_computes_what_the_trainer_computes():
+    """The worker's replica (recipe) trains a chunk bit for bit like the trainer itself."""
+    from netsim.learn.pool import recipe_of, run_chunk
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the replica's threads_per_worker
+    sim = Simulation(load_scenario("default", ["topology.num_pius=3"]))
+    trainer = sim.trainer
+    replica = recipe_of(trainer, trainer.replica_kwargs()).build()
+    jobs = [TrainJob(k, 1, sim.server.weights, p, 3) for k, p in enumerate(sim.partitions)]
+    for grouped, members in trainer.plan(jobs):
+        chunk = [jobs[i] for i in members]
+        mine = run_chunk(trainer, grouped, chunk)
+        theirs = run_chunk(replica, grouped, chunk)
+        np.testing.assert_array_equal(mine.weights, theirs.weights)
+        assert mine.losses == theirs.losses
+    torch.set_num_threads(threads)
