@@ -197,6 +197,12 @@ class ProcessPool:
     recipe: TrainerRecipe
     workers: int
     _executor: Any = field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        """Workers."""
+        return self.workers
+
     _starting: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -279,6 +285,11 @@ class RayPool:
     _actors: list[Any] = field(default_factory=list, repr=False)
     _started_ray: bool = False
     _next: int = 0
+
+    @property
+    def size(self) -> int:
+        """Actors (before the start: the asked-for count, or 1)."""
+        return len(self._actors) or self.workers or 1
 
     def start(self) -> None:
         """Connect to Ray and create the actors (they build their replicas meanwhile)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -127,7 +128,7 @@ class TrainHandle:
     trainer: Trainer
     _result: TrainResult | None = field(default=None, repr=False)
     cancelled: bool = False
-    _chunk: _Dispatched | None = field(default=None, repr=False)  # sent to a worker pool
+    _chunk: _Chunk | None = field(default=None, repr=False)  # planned, not yet collected
 
     def result(self) -> TrainResult:
         """The result; runs (or sends to the pool) every pending job of the trainer on first
@@ -145,31 +146,47 @@ class TrainHandle:
         return self._result
 
     def cancel(self) -> None:
-        """Drop the job (its PIU was interrupted); it is not computed if still pending."""
+        """Drop the job (its PIU was interrupted); it is not computed if still pending, nor
+        is its chunk once every job of the chunk is dropped."""
         self.cancelled = True
+        self.trainer._forget_cancelled()
 
 
 @dataclass(eq=False)
-class _Dispatched:
-    """A chunk of jobs sent to a worker pool: its future and the handles (with their cache
-    keys) it answers."""
+class _Chunk:
+    """A chunk of planned jobs (:meth:`Trainer.plan`): the handles it answers (with their
+    cache keys), and once sent to a worker pool its future."""
 
-    future: Future[ChunkResult]
+    grouped: bool
     handles: list[TrainHandle]
     keys: list[str | None]
-    cache: TrainingCache | None
+    future: Future[ChunkResult] | None = None
 
-    def collect(self) -> None:
-        """Wait for the chunk and hand every job of it its result (cached if asked)."""
-        chunk = self.future.result()
-        rows = chunk.weights  # (G, P); read-only when it comes from Ray's object store
-        weights = torch.from_numpy(rows if rows.flags.writeable else rows.copy())
-        for i, handle in enumerate(self.handles):
-            result = TrainResult(weights[i], chunk.losses[i], chunk.samples[i])
+    @property
+    def dropped(self) -> bool:
+        """Every job of the chunk was cancelled."""
+        return all(h.cancelled for h in self.handles)
+
+    @property
+    def jobs(self) -> list[TrainJob]:
+        """The chunk's jobs, in plan order."""
+        return [h.job for h in self.handles]
+
+    def deliver(self, results: list[TrainResult], cache: TrainingCache | None) -> None:
+        """Hand every job of the chunk its result (and cache it if asked)."""
+        for handle, key, result in zip(self.handles, self.keys, results, strict=True):
             handle._result, handle._chunk = result, None
-            key = self.keys[i]
-            if self.cache is not None and key is not None:
-                self.cache.put(key, result)
+            if cache is not None and key is not None:
+                cache.put(key, result)
+
+
+def _results(chunk: ChunkResult) -> list[TrainResult]:
+    rows = chunk.weights  # (G, P); read-only when it comes from Ray's object store
+    weights = torch.from_numpy(rows if rows.flags.writeable else rows.copy())
+    return [
+        TrainResult(weights[i], loss, samples)
+        for i, (loss, samples) in enumerate(zip(chunk.losses, chunk.samples, strict=True))
+    ]
 
 
 class Trainer:
@@ -208,7 +225,7 @@ class Trainer:
         self.streams = streams
         self._sizes = [p.numel() for p in self.model.parameters()]
         self._pending: list[TrainHandle] = []
-        self.jobs_run = 0  # jobs computed (not read from the cache)
+        self.jobs_run = 0  # jobs computed or sent to a pool (not read from the cache)
         self.cache: TrainingCache | None = None
         self._fingerprint = ""
         # localization: metres per unit of the standardised (x, y) targets, for the errors
@@ -216,6 +233,8 @@ class Trainer:
         # the intra-op threads its runs use (None: torch's default): part of the arithmetic
         self.threads: int | None = None
         self.pool: Any = None  # a worker pool (netsim.learn.pool); None: in this process
+        self._queued: deque[_Chunk] = deque()  # planned chunks not yet computed or sent
+        self._out: set[_Chunk] = set()  # chunks sent to the pool, not yet collected
 
     def use_cache(self, cache: TrainingCache) -> None:
         """Read results from / write them to ``cache`` (exact reuse; see TrainingCache)."""
@@ -301,23 +320,55 @@ class Trainer:
                 handle._result = self.cache.get(keys[id(handle)])
                 if handle._result is None:
                     todo.append(handle)
-        self.jobs_run += len(todo)
-        if self.pool is not None:
-            for grouped, members in self.plan([h.job for h in todo]):
-                handles = [todo[i] for i in members]
-                future = self.pool.submit(grouped, [h.job for h in handles])
-                chunk = _Dispatched(future, handles, [keys.get(id(h)) for h in handles], self.cache)
-                for handle in handles:
-                    handle._chunk = chunk
-            return
-        for handle, result in zip(todo, self._execute([h.job for h in todo]), strict=True):
-            handle._result = result
-            if self.cache is not None:
-                self.cache.put(keys[id(handle)], result)
+        for grouped, members in self.plan([h.job for h in todo]):
+            handles = [todo[i] for i in members]
+            chunk = _Chunk(grouped, handles, [keys.get(id(h)) for h in handles])
+            for handle in handles:
+                handle._chunk = chunk
+            self._queued.append(chunk)
+        self._top_up()
 
-    def _collect(self, chunk: _Dispatched) -> None:
-        """Wait for a chunk sent to the pool (the timeline stands still meanwhile)."""
-        chunk.collect()
+    def _top_up(self) -> None:
+        """Keep a worker pool busy: send queued chunks, in plan order, until ``2 x
+        workers`` are out (computed results wait in memory until their jobs ask for
+        them, so the pool works at most that far ahead)."""
+        if self.pool is None:
+            return
+        while self._queued and len(self._out) < 2 * self.pool.size:
+            self._send(self._queued.popleft())
+
+    def _send(self, chunk: _Chunk) -> None:
+        chunk.future = self.pool.submit(chunk.grouped, chunk.jobs)
+        self._out.add(chunk)
+        self.jobs_run += len(chunk.handles)
+
+    def _forget_cancelled(self) -> None:
+        """Drop the chunks whose jobs were all cancelled: unsent ones are never computed,
+        sent ones no longer count against the pool's window."""
+        for chunk in [c for c in (*self._queued, *self._out) if c.dropped]:
+            if chunk.future is None:
+                self._queued.remove(chunk)
+            else:
+                chunk.future.cancel()
+                self._out.discard(chunk)
+
+    def _collect(self, chunk: _Chunk) -> None:
+        """Compute or wait for ``chunk`` (the timeline stands still meanwhile). In process
+        a chunk is computed when one of its jobs is first asked for, so no more than the
+        chunks in use are held in memory; a pool computes ahead (:meth:`_top_up`)."""
+        if self.pool is None:
+            self._queued.remove(chunk)
+            self.jobs_run += len(chunk.handles)
+            chunk.deliver(self.run_chunk(chunk.grouped, chunk.jobs), self.cache)
+            return
+        if chunk.future is None:  # needed before its turn
+            self._queued.remove(chunk)
+            self._send(chunk)
+        assert chunk.future is not None
+        results = _results(chunk.future.result())
+        self._out.discard(chunk)
+        chunk.deliver(results, self.cache)
+        self._top_up()
 
     def plan(self, jobs: list[TrainJob]) -> list[tuple[bool, list[int]]]:
         """The chunks ``jobs`` are computed in: (grouped, indices into ``jobs``) each, in
@@ -329,15 +380,6 @@ class Trainer:
     def run_chunk(self, grouped: bool, jobs: list[TrainJob]) -> list[TrainResult]:
         """Compute one chunk of :meth:`plan` (here: one job after another)."""
         return [self._train(job) for job in jobs]
-
-    def _execute(self, jobs: list[TrainJob]) -> list[TrainResult]:
-        """Compute ``jobs`` in this process, chunk by chunk (:meth:`plan`)."""
-        results: list[TrainResult | None] = [None] * len(jobs)
-        for grouped, members in self.plan(jobs):
-            chunk = self.run_chunk(grouped, [jobs[i] for i in members])
-            for i, result in zip(members, chunk, strict=True):
-                results[i] = result
-        return [r for r in results if r is not None]
 
     def replica_kwargs(self) -> dict[str, Any]:
         """Constructor arguments besides (model, train, test, streams, device) that build a

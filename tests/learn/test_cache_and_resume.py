@@ -93,23 +93,21 @@ def test_interrupted_cli_run_resumes_and_loses_nothing(tmp_path, monkeypatch, ca
     reference = tmp_path / "ref"
     assert main(["run", str(scenario), "--out", str(reference), "--quiet"]) == 0
 
-    calls = {"n": 0}
-    real = Trainer._execute
+    real = Trainer.run_chunk
 
-    def interrupt_in_round_2(self, jobs):
-        calls["n"] += 1
-        if calls["n"] == 3:  # the third round's training: Ctrl-C
+    def interrupt_in_round_2(self, grouped, jobs):
+        if jobs[0].round == 2:  # the third round's training: Ctrl-C
             raise KeyboardInterrupt
-        return real(self, jobs)
+        return real(self, grouped, jobs)
 
     out = tmp_path / "out"
-    monkeypatch.setattr(Trainer, "_execute", interrupt_in_round_2)
+    monkeypatch.setattr(Trainer, "run_chunk", interrupt_in_round_2)
     assert main(["run", str(scenario), "--out", str(out), "--quiet"]) == 130
     assert "to resume" in capsys.readouterr().err
     assert not out.exists()
     assert len(list((tmp_path / ".out.partial" / "cache").glob("*.pt"))) == 6  # rounds 0, 1
 
-    monkeypatch.setattr(Trainer, "_execute", real)
+    monkeypatch.setattr(Trainer, "run_chunk", real)
     assert main(["run", str(scenario), "--out", str(out)]) == 0
     assert "resuming the interrupted run" in capsys.readouterr().err
     manifest = json.loads((out / "manifest.json").read_text())

@@ -79,15 +79,18 @@ def _trainer():
 def test_trainer_runs_jobs_lazily_and_skips_cancelled_ones():
     trainer = _trainer()
     w = trainer.initial_weights()
-    jobs = [trainer.submit(TrainJob(k, 0, w, np.arange(k * 10, k * 10 + 10), 3)) for k in range(3)]
+    jobs = [trainer.submit(TrainJob(k, 0, w, np.arange(k * 10, k * 10 + 10), 3)) for k in range(4)]
     assert trainer.jobs_run == 0  # nothing computed at submission
     jobs[1].cancel()
     res = jobs[0].result()
-    assert trainer.jobs_run == 2  # all pending jobs at once, except the cancelled one
+    assert trainer.jobs_run == 1  # the chunk asked for (one job a chunk here), no other
     assert res.samples == 3 * 8 and not torch.equal(res.weights, w)
     with pytest.raises(RuntimeError, match="cancelled"):
         jobs[1].result()
     assert torch.equal(jobs[2].result().weights, jobs[2].result().weights)
+    assert trainer.jobs_run == 2  # the cancelled job's chunk was never computed
+    jobs[3].cancel()
+    assert not trainer._queued  # nothing left planned
 
 
 def test_training_is_a_function_of_its_inputs_only():
