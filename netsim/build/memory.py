@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from netsim.build.learning import dataset_info
+from netsim.build.streaming import streaming_blocker, uses_streaming
 from netsim.learn.batched import WORKING_SET_BYTES
 from netsim.scenario import Scenario, ScenarioError
 
@@ -81,7 +82,8 @@ def estimate(scenario: Scenario, num_params: int, n_pius: int, n_aps: int) -> Me
         # step holds weights, gradient, optimizer state and a temporary (4 per weight)
         trainer_bytes=WORKING_SET_BYTES if scenario.learning.trainer == "batched" else 4 * model,
         entities_bytes=k * (PIU_BYTES + 4 * 8 * aps),  # gain, shadowing, LOS, fading state
-        updates_bytes=per_round * model,  # the deltas held until aggregation
+        # the deltas held until aggregation; streaming FedAvg holds a float64 sum instead
+        updates_bytes=2 * model if uses_streaming(scenario, num_params, k) else per_round * model,
         piu_state_bytes=k * (states * model + mask),
         log_bytes=k * p.rounds * EVENTS_PER_PIU_ROUND * EVENT_BYTES
         if p.mode == "sync"
@@ -138,5 +140,19 @@ def check_memory(
         f"{(need.entities_bytes + need.piu_state_bytes) / need.pius / 1e3:.3g} kB of state, "
         f"{need.updates_bytes / gb:.3g} GB of updates per round ({num_params} weights each), "
         f"{need.log_bytes / gb:.3g} GB of event log; reduce topology.num_pius, "
-        "protocol.clients_per_round or protocol.rounds"
+        "protocol.clients_per_round or protocol.rounds" + _streaming_hint(scenario, need)
+    )
+
+
+def _streaming_hint(scenario: Scenario, need: MemoryEstimate) -> str:
+    """Why the updates are held (when they are most of the need), or nothing."""
+    if need.updates_bytes < need.total_bytes / 4 or scenario.server.streaming is False:
+        return ""
+    blocker = streaming_blocker(scenario)
+    if blocker is None:
+        return "; or set server.streaming = true (FedAvg without holding the updates)"
+    field, value = blocker
+    return (
+        f"; streaming FedAvg (no updates held) would need every trained update to arrive "
+        f"and enter plain FedAvg, which {field} = {value!r} rules out"
     )

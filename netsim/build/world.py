@@ -23,6 +23,7 @@ from netsim.build.checks import preflight
 from netsim.build.hierarchy import edge_plan
 from netsim.build.radio import Air
 from netsim.build.radio_data import radio_meter
+from netsim.build.streaming import uses_streaming
 from netsim.build.topology import background, backhaul_graph
 from netsim.compress import Compressor
 from netsim.device.availability import Switch
@@ -157,7 +158,9 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     paths = build_devices.trajectories(m, air.piu_xy, air.gains.ap_xy, streams)
     forecast = _forecast(s, air, paths, data.trainer)
     protocol = (
-        server_protocol(s, data.trainer, streams, total_samples=samples, forecast=forecast)
+        server_protocol(
+            s, data.trainer, streams, total_samples=samples, forecast=forecast, n_pius=n_pius
+        )
         if not edges
         else _cloud(s, edges)
     )
@@ -604,9 +607,11 @@ def server_protocol(
     makes_global: bool = True,
     total_samples: int = 0,
     forecast: SNRForecast | None = None,
+    n_pius: int = 0,
 ) -> ServerProtocol:
     """The FL protocol of ``[protocol]`` with what it uses from ``[server]``, ``[control]``,
     ``[pruning]`` and ``[ota]``; ``total_samples``: the PIUs' samples (SCAFFOLD's weights);
+    ``n_pius``: the federation's size (how much a round's updates would take: streaming);
     ``makes_global``: it makes the global model (not an edge
     server's rounds), so the server optimiser runs there."""
     p = s.protocol
@@ -653,6 +658,7 @@ def server_protocol(
             else None,
             rewind=s.pruning.rewind,
             forecast=forecast,
+            streaming=makes_global and uses_streaming(s, trainer.num_params, n_pius),
         )
     st = p.staleness
     settings = Asynchronous(

@@ -9,6 +9,7 @@ import simpy
 import torch
 
 from netsim.compress.base import Payload
+from netsim.fl.aggregation import StreamingFedAvg
 from netsim.radio.links import Grant
 
 
@@ -31,6 +32,9 @@ class GlobalModel:
     mask: torch.Tensor | None = None  # (P,) bool shared pruning mask; pruned entries not sent
     links: dict[int, RoundLink] | None = None  # per PIU: this round's allocated uplink
     control: torch.Tensor | None = None  # (P,) SCAFFOLD's server control variate c
+    # streaming FedAvg: the server's running sum, which takes the update when it is trained
+    # (every trained update of such a round arrives); the upload then carries its size only
+    stream: StreamingFedAvg | None = None
 
 
 @dataclass(frozen=True)

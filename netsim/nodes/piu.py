@@ -391,6 +391,10 @@ class PIU(Node):
         if control_delta is not None:  # SCAFFOLD's uplink carries (Delta y, Delta c): 2P
             delta = torch.cat([delta, control_delta])
         payload = self.compressor.compress(delta, self.index, r, msg.fidelity)
+        if msg.stream is not None:  # streaming FedAvg: the sum takes it now, the air its bits
+            msg.stream.add(self.index, self.num_samples, delta)
+            payload = replace(payload, tensors=())
+            del delta
         if self.pruning is not None and not self._mask_delivered:
             payload = replace(
                 payload,

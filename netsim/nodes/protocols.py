@@ -40,6 +40,7 @@ from typing_extensions import override
 from netsim.compress.pruning import PruningSchedule, prune_level
 from netsim.fl.aggregation import (
     AggregationRule,
+    StreamingFedAvg,
     fedavg,
     fedavg_weights,
     fednova,
@@ -155,6 +156,9 @@ class ServerProtocol(ABC):
         return None
 
 
+_STREAMED = torch.empty(0)  # a Part's delta under streaming FedAvg: already in the sum
+
+
 def _no_notices() -> dict[str, set[int]]:
     return {"skip": set(), "left": set(), "lost": set(), "offline": set()}
 
@@ -259,8 +263,11 @@ class SyncRounds(ServerProtocol):
         pruning: PruningSchedule | None = None,
         rewind: bool = False,
         forecast: SNRForecast | None = None,
+        streaming: bool = False,
     ) -> None:
         self.settings = settings
+        self.streaming = streaming  # FedAvg by a running sum (StreamingFedAvg)
+        self._stream: StreamingFedAvg | None = None  # the round's
         self.forecast = forecast  # selection "predictive": the SNR forecast
         self._predicted_limit_s: float | None = None  # the next round's predicted deadline
         self.rounds = settings.rounds
@@ -328,6 +335,7 @@ class SyncRounds(ServerProtocol):
         else:
             links = server.full_power_links(selected, control.local_steps)
         server.emit("broadcast", r, bits=model_bits, detail=f"{len(selected)} PIUs")
+        self._stream = StreamingFedAvg(server.weights) if self.streaming else None
         for ap, recipients in sorted(by_ap.items()):
             msg = GlobalModel(
                 r,
@@ -340,6 +348,7 @@ class SyncRounds(ServerProtocol):
                 self.mask,
                 links,
                 self.control,
+                self._stream,
             )
             server.send_model(msg, ap)
         # the server enforces the deadline of digital uplinks; over the air, the APs do
@@ -379,7 +388,8 @@ class SyncRounds(ServerProtocol):
                 detail=f"piu{msg.piu} update of round {msg.round}",
             )
             return
-        delta = server.compressor.decompress(msg.payload)
+        # streaming: the round's sum took the update when it was trained
+        delta = _STREAMED if self._stream else server.compressor.decompress(msg.payload)
         control = None
         if self.control is not None:  # SCAFFOLD: (Delta y, Delta c) back to back
             delta, control = delta[: len(delta) // 2], delta[len(delta) // 2 :]
@@ -484,6 +494,10 @@ class SyncRounds(ServerProtocol):
         """The round's new model before the server optimiser, the ``method`` and the note
         of the aggregate event, and epsilon (client-level DP; else NaN)."""
         sizes, deltas = [p.weight for p in parts], [p.delta for p in parts]
+        if self._stream is not None:
+            aggregated = self._stream.result(_pius_of(parts))
+            self._stream = None
+            return aggregated, "fedavg", "fedavg by a running sum", math.nan
         if any(p.mask is not None for p in parts):  # sub-models: average what each carries
             everything = torch.ones_like(server.weights, dtype=torch.bool)
             masks = [everything if p.mask is None else p.mask for p in parts]

@@ -35,7 +35,11 @@ class ServerConfig(_Frozen):
     the ``krum_m`` best by Krum's score; default K - f) or "bulyan" (Krum-picked K - 2f,
     then per coordinate the mean of the K - 4f values closest to their median; needs
     K >= 4f + 3), with f = ``byzantine`` the corrupted updates to tolerate. optimizer: the
-    server optimiser applied to the combined update."""
+    server optimiser applied to the combined update. streaming: FedAvg without holding the
+    updates (``netsim.fl.aggregation.StreamingFedAvg``: each folded into a running sum when
+    trained): true needs a round in which every trained update arrives (plain synchronous
+    FedAvg, uncompressed, no deadline, cut, loss, battery, churn, mobility or attack); "auto"
+    streams such rounds when their updates would take more than 1 GiB."""
 
     aggregation_s: NonNegativeFloat = 0.005
     aggregation: Literal[
@@ -46,6 +50,7 @@ class ServerConfig(_Frozen):
     byzantine: int = Field(0, ge=0)
     krum_m: int | None = Field(None, ge=1)
     optimizer: ServerOptimizerConfig = ServerOptimizerConfig()
+    streaming: bool | Literal["auto"] = "auto"
 
 
 class StalenessConfig(_Frozen):
