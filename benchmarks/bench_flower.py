@@ -1,31 +1,48 @@
-"""netsim against a Flower simulation of the same federated workload (issue 8).
+"""netsim against Flower on the same federated workload (issues 8 and 24).
 
-    python -m benchmarks flower [--rounds 5]
+    python -m benchmarks flower [--rounds 5] [--repeats 3] [--flwr PATH]
 
 Workload: 100 clients with 50 MNIST-5k samples each, LeNet-5, one local epoch of batch 10
 (5 SGD steps, lr 0.05, momentum 0.9), FedAvg over all clients, the global model evaluated on
-the same test split after every round. netsim runs the bundled default scenario grown to 100
-PIUs (simulated radio, energy and event log included); Flower runs the same partitions, the
-same initial model and the same test set with its Ray simulation engine (legacy
-``start_simulation``, one CPU per virtual client, centralised evaluation), each client training
-with a plain torch loop. Each framework runs in a fresh interpreter, so end-to-end time is
-what a user waits for: interpreter and imports, data, start-up (Ray for Flower) and all rounds.
-Per warm round is the median of rounds 2..R (round 1 includes torch's and Ray's warm-up).
+the test split after every round.
 
-Needs ``flwr[simulation]`` (the optional extra ``flower``); without it the benchmark says so.
+* netsim runs the bundled default scenario grown to 100 PIUs (simulated radio, energy and
+  event log included) with ``netsim run``'s Python API in a fresh interpreter, in process
+  (the default backend) and on a local process pool (``learning.backend = "processes"``).
+* Flower runs ``benchmarks/flower_app``, a Flower app with the same model, partitions, test
+  split and initial weights (the harness saves them from netsim's build, untimed), the way
+  Flower's quickstart runs one: ``flwr run <app> --stream`` against a local simulation
+  federation of 100 supernodes with Flower's default client resources. Each run gets a
+  fresh ``FLWR_HOME``, so it starts its own local SuperLink, as a user's first run does,
+  which the harness stops afterwards.
+
+Each side runs in a fresh process, the sides alternating, ``--repeats`` times; the best of
+each is reported: end-to-end (process start to exit: interpreter, imports, data, start-up,
+all rounds), per warm round (median of rounds 2..R: round 1 includes warm-up) and per
+PIU-round (a warm round over the 100 clients); then the same beside one busy process (a
+pure-Python spin loop). Issue 24's targets: end-to-end >= 5x, per warm round >= 3x, per
+PIU-round <= 5.5 ms, contended <= 1.5x the unloaded round.
+
+Flower is not a dependency of netsim: install it where ``flwr`` runs (its simulation pins
+its own Ray), e.g. ``python -m venv ~/flower && ~/flower/bin/pip install torch==2.13.0
+'flwr[simulation]==1.42.0'`` and pass ``--flwr ~/flower/bin/flwr``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:
     from netsim.scenario import Scenario
@@ -36,21 +53,27 @@ WORKLOAD = [
     "learning.local_steps=5",
     "learning.batch_size=10",
 ]
+APP = Path(__file__).resolve().parent / "flower_app"
+_SPIN = "import time\nt = time.time()\nwhile time.time() - t < 3600: pass\n"
 
 
-def _scenario(rounds: int) -> Scenario:
+def _scenario(rounds: int, backend: str = "inprocess") -> Scenario:
     from netsim import load_scenario  # imported in the child: part of what is timed
 
-    return load_scenario("default", [f"protocol.rounds={rounds}", *WORKLOAD])
+    sets = [f"protocol.rounds={rounds}", *WORKLOAD]
+    if backend != "inprocess":
+        sets.append(f"learning.backend={backend}")
+    return load_scenario("default", sets)
 
 
-def run_netsim(rounds: int) -> dict[str, list[float]]:
+def run_netsim(rounds: int, backend: str) -> dict[str, list[float]]:
     """netsim's wall-clock time at the end of each round and the accuracy after it."""
     from netsim import Simulation
 
     ends: list[float] = []
     start = time.perf_counter()
-    sim = Simulation(_scenario(rounds), on_round=lambda _record: ends.append(time.perf_counter()))
+    scenario = _scenario(rounds, backend)
+    sim = Simulation(scenario, on_round=lambda _record: ends.append(time.perf_counter()))
     res = sim.run()
     return {
         "round_s": list(np.diff([start, *ends])),
@@ -58,127 +81,128 @@ def run_netsim(rounds: int) -> dict[str, list[float]]:
     }
 
 
-def run_flower(rounds: int) -> dict[str, list[float]]:
-    """The same rounds with Flower's Ray simulation engine."""
-    import flwr
-    from flwr.client import NumPyClient
-    from flwr.common import Context, ndarrays_to_parameters
-    from flwr.server import ServerConfig
-    from flwr.server.strategy import FedAvg
+def save_workload(folder: Path) -> None:
+    """The Flower app's data: each PIU's samples (``part<k>.npz``), the test split
+    (``test.npz``) and the initial model (``initial.pt``) of netsim's build."""
+    import torch
 
     from netsim import Simulation
 
-    start = time.perf_counter()
-    sim = Simulation(_scenario(rounds))  # only for its data partitions, test set and model
-    trainer, parts = sim.trainer, sim.partitions
-    model = trainer.model
-    names = [name for name, _ in model.named_parameters()]
-    initial = trainer.state_dict(sim.server.weights)
-    train_x, train_y = trainer.train_x, trainer.train_y
-    test_x, test_y = trainer.test_x, trainer.test_y
-    lr, momentum = sim.scenario.learning.optimizer.lr, sim.scenario.learning.optimizer.momentum
-    batch = sim.scenario.learning.batch_size
-
-    def load(params: list[np.ndarray]) -> None:
-        with torch.no_grad():
-            for p, value in zip(model.parameters(), params, strict=True):
-                p.copy_(torch.from_numpy(value))
-
-    class Client(NumPyClient):
-        def __init__(self, k: int) -> None:
-            self.k = k
-
-        def fit(self, parameters: list[np.ndarray], config: dict) -> tuple:
-            torch.set_num_threads(1)  # one CPU per virtual client (client_resources)
-            load(parameters)
-            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-            idx = torch.as_tensor(parts[self.k])
-            seed = 1000 * int(config["round"]) + self.k  # a fresh order per client and round
-            order = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))]
-            model.train()
-            for b in range(0, len(order), batch):  # one epoch
-                x, y = train_x[order[b : b + batch]], train_y[order[b : b + batch]]
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(model(x), y).backward()
-                opt.step()
-            return [p.detach().numpy().copy() for p in model.parameters()], len(idx), {}
-
-    def client_fn(context: Context) -> flwr.client.Client:
-        return Client(int(context.node_config["partition-id"])).to_client()
-
-    ends: list[float] = []
-    accuracy: list[float] = []
-
-    def evaluate(server_round: int, params: list[np.ndarray], config: dict) -> tuple:
-        load(params)
-        model.eval()
-        with torch.no_grad():
-            logits = model(test_x)
-        acc = float((logits.argmax(1) == test_y).float().mean())
-        if server_round > 0:  # round 0: the initial model
-            ends.append(time.perf_counter())
-            accuracy.append(acc)
-        return float(torch.nn.functional.cross_entropy(logits, test_y)), {"accuracy": acc}
-
-    strategy = FedAvg(
-        fraction_fit=1.0,
-        fraction_evaluate=0.0,
-        min_fit_clients=len(parts),
-        min_available_clients=len(parts),
-        evaluate_fn=evaluate,
-        on_fit_config_fn=lambda server_round: {"round": server_round},
-        initial_parameters=ndarrays_to_parameters([initial[n].numpy() for n in names]),
-    )
-    flwr.simulation.start_simulation(
-        client_fn=client_fn,
-        num_clients=len(parts),
-        config=ServerConfig(num_rounds=rounds),
-        strategy=strategy,
-        client_resources={"num_cpus": 1},
-        ray_init_args={"num_cpus": 2, "include_dashboard": False, "log_to_driver": False},
-    )
-    return {"round_s": list(np.diff([start, *ends])), "accuracy": accuracy}
+    sim = Simulation(_scenario(1))
+    trainer = sim.trainer
+    for k, part in enumerate(sim.partitions):
+        idx = torch.as_tensor(part)
+        np.savez(
+            folder / f"part{k}.npz", x=trainer.train_x[idx].numpy(), y=trainer.train_y[idx].numpy()
+        )
+        # fmt: skip
+    np.savez(folder / "test.npz", x=trainer.test_x.numpy(), y=trainer.test_y.numpy())
+    torch.save(trainer.state_dict(sim.server.weights), folder / "initial.pt")
 
 
-def _child(framework: str, rounds: int) -> tuple[float, dict[str, list[float]]]:
-    """Run one framework in a fresh interpreter; (its wall time, its per-round figures)."""
+def _netsim_child(rounds: int, backend: str) -> tuple[float, list[float]]:
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_flower", framework, str(rounds)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+        [sys.executable, "-m", "benchmarks.bench_flower", "netsim", str(rounds), backend],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
     wall = time.perf_counter() - t0
-    return wall, json.loads(out.stdout.strip().splitlines()[-1])
+    return wall, json.loads(out.stdout.strip().splitlines()[-1])["round_s"]
 
 
-def flower(rounds: int) -> None:
+def _flower_child(flwr: str, data: Path, rounds: int) -> tuple[float, list[float]]:
+    """One ``flwr run`` with its own FLWR_HOME (a fresh local SuperLink, stopped after)."""
+    home = Path(tempfile.mkdtemp(prefix="flwr-home-"))
+    times = home / "times.json"
+    config = f'num-server-rounds={rounds} data-dir="{data}" times-file="{times}"'
+    env = {**os.environ, "FLWR_HOME": str(home)}
+    cmd = [
+        flwr, "run", str(APP), "--stream", "--federation-config", "num-supernodes=100",
+        "--run-config", config,
+    ]  # fmt: skip
+    t0 = time.perf_counter()
     try:
-        import flwr  # noqa: F401
-    except ImportError:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+        wall = time.perf_counter() - t0
+        if out.returncode != 0 or not times.exists():
+            raise SystemExit(
+                f"flower: `flwr run` failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+            )
+            # fmt: skip
+    finally:
+        _stop_superlink(home)
+    recorded = json.loads(times.read_text())
+    round_s = list(np.diff([recorded["start"], *recorded["ends"]]))
+    shutil.rmtree(home, ignore_errors=True)
+    return wall, round_s
+
+
+def _stop_superlink(home: Path) -> None:
+    """Stop the local SuperLink (and the simulation it runs) that ``flwr run`` started with
+    FLWR_HOME ``home``: every process with that environment."""
+    mark = f"FLWR_HOME={home}".encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if mark in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
+def _best(runs: list[tuple[float, list[float]]]) -> tuple[float, float]:
+    """(best end-to-end, best median warm round) of repeated runs."""
+    return min(w for w, _ in runs), min(statistics.median(r[1:]) for _, r in runs)
+
+
+def flower(rounds: int, repeats: int = 3, flwr: str | None = None) -> None:
+    flwr = flwr or shutil.which("flwr")
+    if flwr is None:
         raise SystemExit(
-            "flower: Flower is not installed; pip install torch==2.13.0 -e '.[flower]'"
-        ) from None
-    netsim_s, ours = _child("netsim", rounds)
-    flower_s, theirs = _child("flower", rounds)
-    warm_ours = statistics.median(ours["round_s"][1:])
-    warm_theirs = statistics.median(theirs["round_s"][1:])
-    print(f"workload        100 clients x 50 MNIST samples, LeNet-5, 1 epoch, {rounds} rounds")
+            "flower: Flower's `flwr` was not found; install Flower in an environment of its "
+            "own (see benchmarks/bench_flower.py) and pass --flwr PATH"
+        )
+    sides = ("netsim in process", "netsim, 2 processes", "Flower")
+    results: dict[tuple[str, str], tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        save_workload(data)
+        for load in ("alone", "one busy process"):
+            spin = subprocess.Popen([sys.executable, "-c", _SPIN]) if load != "alone" else None
+            try:
+                runs: dict[str, list[tuple[float, list[float]]]] = {s: [] for s in sides}
+                for _ in range(repeats):  # alternating: drift on the machine hits all sides
+                    runs[sides[0]].append(_netsim_child(rounds, "inprocess"))
+                    runs[sides[1]].append(_netsim_child(rounds, "processes"))
+                    runs[sides[2]].append(_flower_child(flwr, data, rounds))
+            finally:
+                if spin is not None:
+                    spin.kill()
+                    spin.wait()
+            for side in sides:
+                results[(side, load)] = _best(runs[side])
     print(
-        f"end-to-end      netsim {netsim_s:7.2f} s   Flower {flower_s:7.2f} s   "
-        f"ratio {flower_s / netsim_s:5.1f}x"
+        f"workload: 100 clients x 50 MNIST samples, LeNet-5, 1 epoch of batch 10, {rounds} "
+        f"rounds; best of {repeats}, alternating, each run a fresh process; 2 cores"
     )
     print(
-        f"per warm round  netsim {warm_ours:7.2f} s   Flower {warm_theirs:7.2f} s   "
-        f"ratio {warm_theirs / warm_ours:5.1f}x   (median of rounds 2..{rounds})"
+        f"{'':22} {'load':>17} {'end-to-end s':>13} {'warm round s':>13} {'ms/PIU-round':>13} "
+        f"{'/ alone':>8}"
     )
-    print("accuracy        round  netsim  Flower")
-    for r, (a, b) in enumerate(zip(ours["accuracy"], theirs["accuracy"], strict=True), 1):
-        print(f"                {r:5d}  {a:6.3f}  {b:6.3f}")
+    for (side, load), (wall, warm) in results.items():
+        alone = results[(side, "alone")][1]
+        print(
+            f"{side:22} {load:>17} {wall:13.2f} {warm:13.3f} {warm * 1e3 / 100:13.2f} "
+            f"{warm / alone:8.2f}"
+        )
+    flower_wall, flower_warm = results[("Flower", "alone")]
+    for side in sides[:2]:
+        wall, warm = results[(side, "alone")]
+        print(
+            f"{side}: end-to-end {flower_wall / wall:.1f}x Flower's speed, per warm round "
+            f"{flower_warm / warm:.1f}x"
+        )
 
 
 if __name__ == "__main__":
     framework, n_rounds = sys.argv[1], int(sys.argv[2])
-    run = run_netsim if framework == "netsim" else run_flower
-    print(json.dumps(run(n_rounds)))
+    print(json.dumps(run_netsim(n_rounds, sys.argv[3] if len(sys.argv) > 3 else "inprocess")))

@@ -51,3 +51,31 @@ def test_a_run_trains_with_its_threads_and_gives_the_callers_back():
         assert sim.trainer.fingerprint() != other.trainer.fingerprint()
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_hex_scale_scenario_runs():
+    point = run_point(60, 20, 1, "hex")  # 57 UMi cells, 20 of 60 PIUs a round
+    assert point["updates"] == 20 and 0 <= point["accuracy"] <= 1
+
+
+def test_the_flower_app_holds_netsims_workload(tmp_path, monkeypatch):
+    """The Flower side trains the same LeNet-5 from the same weights on the same data."""
+    import numpy as np
+    import torch
+
+    from benchmarks.bench_flower import APP, _scenario, save_workload
+    from netsim import Simulation
+
+    monkeypatch.syspath_prepend(str(APP))
+    from netsim_flower.task import Net, load
+
+    save_workload(tmp_path)
+    sim = Simulation(_scenario(1))
+    net = Net()
+    net.load_state_dict(torch.load(tmp_path / "initial.pt"))  # strict: same layers and shapes
+    x, y = load(str(tmp_path), "part7")
+    assert torch.equal(y, sim.trainer.train_y[torch.as_tensor(sim.partitions[7])])
+    ours = sim.trainer.predict(sim.server.weights, x)
+    torch.testing.assert_close(net(x), ours, rtol=0, atol=0)
+    assert len(list(tmp_path.glob("part*.npz"))) == 100
+    assert np.load(tmp_path / "test.npz")["x"].shape[1:] == (1, 28, 28)

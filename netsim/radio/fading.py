@@ -15,6 +15,7 @@ sum of sinusoids (Jakes spectrum at every lag).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 from typing_extensions import override
@@ -63,15 +64,18 @@ class _ChunkedFading(BlockFading):
     """Complex coefficients generated ``CHUNK`` blocks at a time and cached."""
 
     CHUNK = 256
-    # cached chunks take CHUNK x n_aps x 16 bytes each (400 kB with 100 APs); they are cheap
-    # to redraw, so the cache is bounded in bytes (4096 chunks took 1.6 GB at 10,000 PIUs)
-    _MAX_CACHED_BYTES = 128 * 2**20
+    # cached chunks take CHUNK x n_aps x 16 bytes each (400 kB with 100 APs; an unbounded
+    # cache took 1.6 GB at 10,000 PIUs), so the cache is bounded in bytes and drops the
+    # least recently used chunk. The bound holds the chunks of 1,000 PIUs in flight at 57
+    # APs (230 MB): a smaller one made every re-evaluation of a shared medium with that
+    # many receivers redraw them all (181 s of a 231 s round at 20,000 PIUs)
+    _MAX_CACHED_BYTES = 512 * 2**20
 
     def __init__(self, streams: Streams, n_aps: int, k_factor: float) -> None:
         self.streams = streams
         self.n_aps = n_aps
         self.k_factor = k_factor
-        self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._los: dict[int, np.ndarray] = {}
         self._max_cached = max(1, self._MAX_CACHED_BYTES // (self.CHUNK * n_aps * 16))
 
@@ -84,15 +88,20 @@ class _ChunkedFading(BlockFading):
         block = self._cache.get(key)
         if block is None:
             if len(self._cache) >= self._max_cached:
-                self._cache.clear()
+                self._cache.popitem(last=False)
             block = self._diffuse_chunk(piu, chunk)
             self._cache[key] = block
+        else:
+            self._cache.move_to_end(key)
         return block
 
     def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
         """Complex h (n_blocks, n_aps), including the Rician LOS part."""
         first, last = first_block // self.CHUNK, (first_block + n_blocks - 1) // self.CHUNK
-        stacked = np.concatenate([self._chunk(piu, c) for c in range(first, last + 1)])
+        if first == last:  # the usual case: a view into one cached chunk, no copy
+            stacked = self._chunk(piu, first)
+        else:
+            stacked = np.concatenate([self._chunk(piu, c) for c in range(first, last + 1)])
         offset = first_block - first * self.CHUNK
         diffuse = stacked[offset : offset + n_blocks]
         if self.k_factor == 0:

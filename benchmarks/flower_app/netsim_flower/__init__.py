@@ -1,0 +1,1 @@
+"""netsim's Flower-comparison workload as a Flower app (see ../pyproject.toml)."""
