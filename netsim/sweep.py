@@ -30,7 +30,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
+from netsim.learn.pool import die_with_parent
 from netsim.log import global_rounds
 
 METRICS = ("final_accuracy", "sim_time_s", "total_energy_j", "uplink_bits", "rounds", "wall_time_s")
@@ -255,25 +255,6 @@ def _run_pool(
                 f.cancel()
             raise
     return rows
-
-
-def die_with_parent() -> None:
-    """Pool-worker initializer: end this worker as soon as the sweep's process dies (kill -9
-    included), so no orphan goes on writing run directories. A daemon thread waits on the
-    parent's sentinel (a pipe end that becomes readable when the parent is gone): no
-    polling, on every platform."""
-    import multiprocessing.connection
-    import threading
-
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 def _run_ray(

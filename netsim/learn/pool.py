@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from netsim.learn.datasets import Dataset
+from netsim.learn.datasets import Dataset, DatasetInfo
 
 if TYPE_CHECKING:
     from netsim.learn.trainer import Trainer, TrainJob
@@ -86,8 +86,6 @@ def recipe_of(trainer: Trainer, kwargs: dict[str, Any]) -> TrainerRecipe:
     """The recipe of ``trainer`` (whose constructor took ``kwargs`` besides model, data,
     streams and device)."""
     import copy
-
-    from netsim.learn.datasets import DatasetInfo
 
     shape = tuple(trainer.train_x.shape[1:])
     info = DatasetInfo("replica", shape, 0, _no_loader)  # type: ignore[arg-type]
