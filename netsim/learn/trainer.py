@@ -4,9 +4,10 @@ A PIU process submits a :class:`TrainJob` when its local computation starts, wai
 simulated compute time, and only then asks its :class:`TrainHandle` for the result. The
 trainer keeps jobs pending until the first result is needed and then plans every pending job
 into chunks (:meth:`Trainer.plan`: one job each here, vmapped groups in the batched trainer).
-In process the chunks are computed at once; with a worker pool (``netsim.learn.pool``) they
-are sent to the workers and a handle waits only for its own chunk, so the timeline runs on
-while the rest compute. This version trains the jobs of a chunk one after another.
+In process a chunk is computed when one of its jobs is first asked for (a round holds one
+chunk of results at a time); with a worker pool (``netsim.learn.pool``) the chunks are sent
+to the workers and a handle waits only for its own chunk, so the timeline runs on while the
+rest compute. This version trains the jobs of a chunk one after another.
 
 Models are exchanged as flat float32 parameter vectors (P,) in ``model.parameters()`` order.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -149,7 +149,8 @@ class TrainHandle:
         """Drop the job (its PIU was interrupted); it is not computed if still pending, nor
         is its chunk once every job of the chunk is dropped."""
         self.cancelled = True
-        self.trainer._forget_cancelled()
+        if self._chunk is not None and self._chunk.dropped:
+            self.trainer._drop(self._chunk)
 
 
 @dataclass(eq=False)
@@ -233,7 +234,8 @@ class Trainer:
         # the intra-op threads its runs use (None: torch's default): part of the arithmetic
         self.threads: int | None = None
         self.pool: Any = None  # a worker pool (netsim.learn.pool); None: in this process
-        self._queued: deque[_Chunk] = deque()  # planned chunks not yet computed or sent
+        # planned chunks not yet computed or sent, in plan order (a dict: an ordered set)
+        self._queued: dict[_Chunk, None] = {}
         self._out: set[_Chunk] = set()  # chunks sent to the pool, not yet collected
 
     def use_cache(self, cache: TrainingCache) -> None:
@@ -325,7 +327,7 @@ class Trainer:
             chunk = _Chunk(grouped, handles, [keys.get(id(h)) for h in handles])
             for handle in handles:
                 handle._chunk = chunk
-            self._queued.append(chunk)
+            self._queued[chunk] = None
         self._top_up()
 
     def _top_up(self) -> None:
@@ -335,34 +337,35 @@ class Trainer:
         if self.pool is None:
             return
         while self._queued and len(self._out) < 2 * self.pool.size:
-            self._send(self._queued.popleft())
+            chunk = next(iter(self._queued))  # the first in plan order
+            del self._queued[chunk]
+            self._send(chunk)
 
     def _send(self, chunk: _Chunk) -> None:
         chunk.future = self.pool.submit(chunk.grouped, chunk.jobs)
         self._out.add(chunk)
         self.jobs_run += len(chunk.handles)
 
-    def _forget_cancelled(self) -> None:
-        """Drop the chunks whose jobs were all cancelled: unsent ones are never computed,
-        sent ones no longer count against the pool's window."""
-        for chunk in [c for c in (*self._queued, *self._out) if c.dropped]:
-            if chunk.future is None:
-                self._queued.remove(chunk)
-            else:
-                chunk.future.cancel()
-                self._out.discard(chunk)
+    def _drop(self, chunk: _Chunk) -> None:
+        """Forget a chunk whose jobs were all cancelled: unsent, it is never computed; sent,
+        it no longer counts against the pool's window."""
+        if chunk.future is None:
+            self._queued.pop(chunk, None)
+        else:
+            chunk.future.cancel()
+            self._out.discard(chunk)
 
     def _collect(self, chunk: _Chunk) -> None:
         """Compute or wait for ``chunk`` (the timeline stands still meanwhile). In process
         a chunk is computed when one of its jobs is first asked for, so no more than the
         chunks in use are held in memory; a pool computes ahead (:meth:`_top_up`)."""
         if self.pool is None:
-            self._queued.remove(chunk)
+            del self._queued[chunk]
             self.jobs_run += len(chunk.handles)
             chunk.deliver(self.run_chunk(chunk.grouped, chunk.jobs), self.cache)
             return
         if chunk.future is None:  # needed before its turn
-            self._queued.remove(chunk)
+            del self._queued[chunk]
             self._send(chunk)
         assert chunk.future is not None
         results = _results(chunk.future.result())

@@ -389,7 +389,7 @@ class SyncRounds(ServerProtocol):
             )
             return
         # streaming: the round's sum took the update when it was trained
-        delta = _STREAMED if self._stream else server.compressor.decompress(msg.payload)
+        delta = _STREAMED if self._stream is not None else server.compressor.decompress(msg.payload)
         control = None
         if self.control is not None:  # SCAFFOLD: (Delta y, Delta c) back to back
             delta, control = delta[: len(delta) // 2], delta[len(delta) // 2 :]
