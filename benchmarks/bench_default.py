@@ -19,11 +19,13 @@ def time_trainer(trainer: Trainer) -> dict[str, float]:
     """Wrap ``trainer`` so the wall time spent in local training ("train") and test
     evaluation ("evaluate") accumulates in the returned dict (s)."""
     spent = {"train": 0.0, "evaluate": 0.0}
+    # _collect: computing a chunk, or waiting for a worker pool's
     for name, method in (
         ("train", "_run_pending"),
         ("train", "_collect"),
         ("evaluate", "evaluate"),
-    ):  # fmt: skip  (_collect: waiting for a worker pool's chunk)
+        ("evaluate", "evaluate_positions"),
+    ):
         fn = getattr(trainer, method)
 
         def timed(*args, _fn=fn, _name=name, **kwargs):

@@ -552,14 +552,30 @@ class Trainer:
     def position_errors(self, weights: torch.Tensor) -> np.ndarray:
         """(N_test,) Euclidean errors (m) of the positions ``weights`` predicts on the test
         set (localization: two standardised outputs, ``position_scale`` m per unit)."""
+        return self._errors(self.predict(weights, self.test_x))
+
+    def evaluate_positions(self, weights: torch.Tensor) -> tuple[float, np.ndarray]:
+        """(mean test loss, :meth:`position_errors`) from one pass over the test set."""
+        outputs: list[torch.Tensor] = []
+        loss, _ = self._score(weights, self.test_x, self.test_y, keep=outputs)
+        return loss, self._errors(torch.cat(outputs))
+
+    def _errors(self, predicted: torch.Tensor) -> np.ndarray:
         assert self.position_scale is not None
-        errors = torch.linalg.vector_norm(self.predict(weights, self.test_x) - self.test_y, dim=1)
+        errors = torch.linalg.vector_norm(predicted - self.test_y, dim=1)
         return errors.double().cpu().numpy() * self.position_scale
 
     @torch.no_grad()
     def _score(
-        self, weights: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, chunk: int = 2048
+        self,
+        weights: torch.Tensor,
+        xs: torch.Tensor,
+        ys: torch.Tensor,
+        chunk: int = 2048,
+        keep: list[torch.Tensor] | None = None,
     ) -> tuple[float, float]:
+        """(mean loss, accuracy) of ``weights`` on (xs, ys), ``chunk`` samples at a time;
+        ``keep``: a list the model's outputs are appended to."""
         model = self.model
         self._load(weights)
         model.eval()
@@ -567,6 +583,8 @@ class Trainer:
         for start in range(0, len(ys), chunk):
             x, y = xs[start : start + chunk], ys[start : start + chunk]
             logits = model(x)
+            if keep is not None:
+                keep.append(logits)
             total_loss += float(self.loss(logits, y, reduction="sum"))
             if self.task != "regression":
                 correct += int((logits.argmax(1) == y).sum())

@@ -246,11 +246,13 @@ class Server(Node):
     def _conclude(self, outcome: Outcome) -> None:
         """Evaluate model version ``self.version`` and record it, with what the PIUs spent
         and delivered since the previous record."""
-        test_loss, accuracy = self.trainer.evaluate(self.weights)
         median_m = p90_m = math.nan
         if self.trainer.position_scale is not None:  # localization: errors in metres
-            errors = self.trainer.position_errors(self.weights)
+            test_loss, errors = self.trainer.evaluate_positions(self.weights)
+            accuracy = math.nan
             median_m, p90_m = (float(v) for v in np.percentile(errors, [50, 90]))
+        else:
+            test_loss, accuracy = self.trainer.evaluate(self.weights)
         r = self.version
         self._score_pius(r)
         self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)

@@ -50,6 +50,10 @@ def test_localization_reports_the_test_errors_in_metres():
     assert last.test_median_error_m == pytest.approx(np.median(errors), abs=1e-3)
     assert last.test_p90_error_m == pytest.approx(np.percentile(errors, 90), abs=1e-3)
     assert np.isnan(last.test_accuracy)
+    # one pass over the test set gives exactly what evaluate and position_errors give apart
+    loss, one_pass = trainer.evaluate_positions(res.weights)
+    assert loss == trainer.evaluate(res.weights)[0] == last.test_loss
+    assert np.array_equal(one_pass, trainer.position_errors(res.weights))
 
 
 def test_los_and_snr_targets_come_from_the_measurements():
