@@ -146,7 +146,7 @@ def check_memory(
 
 def _streaming_hint(scenario: Scenario, need: MemoryEstimate) -> str:
     """Why the updates are held (when they are most of the need), or nothing."""
-    if need.updates_bytes < need.total_bytes / 4 or scenario.server.streaming is False:
+    if need.updates_bytes < need.total_bytes / 4:
         return ""
     blocker = streaming_blocker(scenario)
     if blocker is None:

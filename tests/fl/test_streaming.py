@@ -97,3 +97,18 @@ def test_auto_streams_rounds_of_more_than_a_gibibyte():
     assert not uses_streaming(s, params, 30)
     assert uses_streaming(s, params + 1, 30)
     assert not uses_streaming(s.with_overrides(["server.streaming=false"]), 10**9, 30)
+
+
+def test_the_memory_check_counts_the_sum_and_suggests_streaming():
+    from netsim.build.memory import check_memory, estimate
+
+    s = load_scenario("cellfree", ["topology.num_pius=10000", "server.streaming=false"])
+    stored = estimate(s, 199_210, 10_000, 16)
+    streamed = estimate(s.with_overrides(["server.streaming=true"]), 199_210, 10_000, 16)
+    assert stored.updates_bytes == 10_000 * 199_210 * 4  # every update of a round, float32
+    assert streamed.updates_bytes == 2 * 199_210 * 4  # one float64 sum
+    with pytest.raises(ScenarioError, match=r"set server\.streaming = true"):
+        check_memory(s, 10_000, 16, num_params=199_210, available=4 * 10**9)
+    deadline = s.with_overrides(["protocol.deadline_s=1"])
+    with pytest.raises(ScenarioError, match=r"protocol\.deadline_s = 1\.0 rules out"):
+        check_memory(deadline, 10_000, 16, num_params=199_210, available=4 * 10**9)
