@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from netsim import Simulation
+from netsim.build.streaming import streaming_blocker
 from netsim.scenario import Scenario
 from netsim.sim import SimulationResult
 
@@ -44,7 +45,38 @@ def random_scenario(seed: int) -> Scenario:
     air: reuse, OFDMA schedulers, receive combining, power control, unicast downlinks, NR
     links (transport blocks, HARQ, lost uploads) and routed backhauls (shared links,
     background traffic, link outages), differential privacy, and spatially consistent maps
-    with predictive selection."""
+    with predictive selection; streaming FedAvg where it is allowed."""
+    data, rng = _random_data(seed)
+    scenario = Scenario.from_dict(data)
+    # streaming FedAvg wherever the build allows it: a trained update that went missing
+    # after all would fail the run (StreamingFedAvg.result checks every one arrived)
+    if streaming_blocker(scenario) is None and rng.random() < 0.8:
+        scenario = scenario.with_overrides(["server.streaming=true"])
+    return scenario
+
+
+def streaming_scenario(seed: int) -> Scenario:
+    """:func:`random_scenario`'s draw with everything that could lose, cut or change a
+    trained update taken out (a synchronous round of uncompressed FedAvg, no deadline,
+    fixed-rate or NR link, churn, battery, mobility, backhaul failure, hierarchy or DP),
+    with streaming FedAvg: the shared air, schedulers, routed backhauls and stragglers stay."""
+    data, _ = _random_data(seed)
+    rounds = data["protocol"]["rounds"]
+    data["protocol"] = {"mode": "sync", "rounds": rounds, "selection": "random"}
+    for section in ("compression", "dp", "hierarchy", "mobility"):
+        data.pop(section, None)
+    for key in ("target_rate_bps", "max_retransmissions", "link", "mcs_table", "bler_target",
+                "harq_rtt_s", "max_transmissions", "spatial_consistency_m"):  # fmt: skip
+        data["radio"].pop(key, None)
+    for key in ("availability", "battery_j", "harvesting", "reserve_j"):
+        data["device"].pop(key, None)
+    for key in ("outages", "failures", "edge_servers"):
+        data.get("backhaul", {}).pop(key, None)
+    return Scenario.from_dict(data).with_overrides(["server.streaming=true"])
+
+
+def _random_data(seed: int) -> tuple[dict[str, Any], np.random.Generator]:
+    """The scenario data of :func:`random_scenario` and the generator after its draws."""
     rng = np.random.default_rng(seed)
     data = copy.deepcopy(BASE)
     data["seed"] = int(seed)
@@ -106,7 +138,7 @@ def random_scenario(seed: int) -> Scenario:
     _hierarchy(data, rng)
     _privacy(data, rng)
     _predictive(data, rng)
-    return Scenario.from_dict(data)
+    return data, rng
 
 
 def _predictive(data: dict[str, Any], rng: np.random.Generator) -> None:
@@ -290,7 +322,7 @@ def main(count: int) -> int:
     """Run ``count`` random scenarios; print each failure and how many runs saw each of the
     interacting situations (so a quiet pass is not a pass over nothing)."""
     failures = 0
-    seen = dict.fromkeys((*COVERED, "edge rounds", "dp", "predictive"), 0)
+    seen = dict.fromkeys((*COVERED, "edge rounds", "dp", "predictive", "streaming"), 0)
     for seed in range(count):
         scenario = random_scenario(seed)
         try:
@@ -305,6 +337,14 @@ def main(count: int) -> int:
         seen["edge rounds"] += int((result.rounds["tier"] == "edge").any())
         seen["dp"] += int(scenario.dp.level != "none")
         seen["predictive"] += int(scenario.protocol.selection == "predictive")
+        seen["streaming"] += int(scenario.server.streaming is True)
+    for seed in range(count // 4):
+        try:
+            check_run(Simulation(streaming_scenario(seed)).run())
+            seen["streaming"] += 1
+        except Exception as exc:  # noqa: BLE001
+            failures += 1
+            print(f"streaming seed {seed}: {type(exc).__name__}: {exc}", flush=True)
     print(f"{count} random scenarios, {failures} failed; runs with each event: {seen}")
     return 1 if failures else 0
 
