@@ -97,7 +97,6 @@ def save_workload(folder: Path) -> None:
         np.savez(
             folder / f"part{k}.npz", x=trainer.train_x[idx].numpy(), y=trainer.train_y[idx].numpy()
         )
-        # fmt: skip
     np.savez(folder / "test.npz", x=trainer.test_x.numpy(), y=trainer.test_y.numpy())
     torch.save(trainer.state_dict(sim.server.weights), folder / "initial.pt")
 
@@ -132,7 +131,6 @@ def _flower_child(flwr: str, data: Path, rounds: int) -> tuple[float, list[float
             raise SystemExit(
                 f"flower: `flwr run` failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
             )
-            # fmt: skip
     finally:
         _stop_superlink(home)
     recorded = json.loads(times.read_text())

@@ -195,13 +195,12 @@ class ProcessPool:
     recipe: TrainerRecipe
     workers: int
     _executor: Any = field(default=None, repr=False)
+    _starting: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
         """Workers."""
         return self.workers
-
-    _starting: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> None:
         """Start the workers without waiting for them: a thread starts the fork server
@@ -212,12 +211,16 @@ class ProcessPool:
             self._starting.start()
 
     def _ready(self) -> Any:
-        """The executor, once started."""
+        """The executor, started now if need be."""
         self.start()
+        self._join()
+        return self._executor
+
+    def _join(self) -> None:
+        """Wait for a start under way, if any."""
         if self._starting is not None:
             self._starting.join()
             self._starting = None
-        return self._executor
 
     def submit(self, grouped: bool, jobs: list[TrainJob]) -> Future[ChunkResult]:
         """Queue one chunk; the future holds its :class:`ChunkResult`."""
@@ -249,8 +252,9 @@ class ProcessPool:
         self._executor = executor
 
     def close(self) -> None:
-        """Stop the workers (a later chunk starts them again)."""
-        self._ready()
+        """Stop the workers (a later chunk starts them again); a pool never started stays
+        so (no workers are started only to be stopped)."""
+        self._join()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None

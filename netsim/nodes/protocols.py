@@ -493,11 +493,11 @@ class SyncRounds(ServerProtocol):
     ) -> tuple[torch.Tensor, str, str, float]:
         """The round's new model before the server optimiser, the ``method`` and the note
         of the aggregate event, and epsilon (client-level DP; else NaN)."""
-        sizes, deltas = [p.weight for p in parts], [p.delta for p in parts]
-        if self._stream is not None:
+        if self._stream is not None:  # the updates are in the round's sum already
             aggregated = self._stream.result(_pius_of(parts))
             self._stream = None
             return aggregated, "fedavg", "fedavg by a running sum", math.nan
+        sizes, deltas = [p.weight for p in parts], [p.delta for p in parts]
         if any(p.mask is not None for p in parts):  # sub-models: average what each carries
             everything = torch.ones_like(server.weights, dtype=torch.bool)
             masks = [everything if p.mask is None else p.mask for p in parts]

@@ -123,8 +123,9 @@ class LearningConfig(_Frozen):
     # "auto": as many as fit a bounded working set (netsim.learn.batched.auto_chunk_size).
     trainer: Literal["sequential", "batched"] = "sequential"
     # torch intra-op threads while a run trains (None: torch's default, one per core). 1
-    # by measurement: with one other busy process on 2 cores a round takes 1.1x its
-    # unloaded time at 1 thread, 2.5x at 2 (python -m benchmarks contention)
+    # by measurement: with one other busy process on 2 cores a warm round in process takes
+    # 1.09 s against 1.19 s unloaded at 1 thread, 1.90 s against 0.97 s at 2 (python -m
+    # benchmarks contention)
     threads_per_worker: Annotated[int, Field(ge=1)] | None = 1
     # where local training runs (netsim/learn/pool.py): "inprocess"; "processes", a local
     # pool of `workers` processes (None: the cores over threads_per_worker; CUDA: one per
