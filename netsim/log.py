@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, dataclass, fields, replace
 from operator import attrgetter
 
 import pandas as pd
@@ -128,7 +128,9 @@ class RoundRecord:
 class EventLog:
     """Append-only list of :class:`Event` records, with running totals of what the PIUs
     spent (``piu_energy_j``: energy drawn, harvest not subtracted, J) and delivered
-    (``uplink_bits``: bits of ``tx_end`` rows) so far."""
+    (``uplink_bits``: bits of ``tx_end`` rows) so far. A row's measured values may be filled
+    in after it was appended (:meth:`amend`: a round's evaluation, computed later), never its
+    time or place in the log."""
 
     def __init__(self) -> None:
         self.records: list[Event] = []
@@ -150,6 +152,10 @@ class EventLog:
         if event.event != "harvest" and not math.isnan(event.energy_j):
             self.piu_energy_j += event.energy_j
             mine[0] += event.energy_j
+
+    def amend(self, index: int, *, loss: float, accuracy: float) -> None:
+        """Fill a model's ``loss`` and ``accuracy`` into the (evaluate) row at ``index``."""
+        self.records[index] = replace(self.records[index], loss=loss, accuracy=accuracy)
 
     def __len__(self) -> int:
         return len(self.records)

@@ -212,6 +212,7 @@ class Simulation:
                 reason="nothing_left",
                 detail="nothing left to happen: no PIU will come back",
             )
+        self.trainer.finish_deferred()  # the last rounds' evaluations
         events = events_frame(self.log.records)
         records = [r for e in self.world.edges for r in e.records] + self.server.records
         rounds = rounds_frame(sorted(records, key=lambda r: r.t_end_s))  # stable: ties keep

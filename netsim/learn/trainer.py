@@ -9,13 +9,20 @@ chunk of results at a time); with a worker pool (``netsim.learn.pool``) the chun
 to the workers and a handle waits only for its own chunk, so the timeline runs on while the
 rest compute. This version trains the jobs of a chunk one after another.
 
+Work whose result the timeline never waits for (the evaluation of a finished round) can be
+:meth:`Trainer.defer`-red: with a worker pool it runs while the main process would wait for
+a chunk, so the workers train the next round meanwhile.
+
 Models are exchanged as flat float32 parameter vectors (P,) in ``model.parameters()`` order.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -237,6 +244,8 @@ class Trainer:
         # planned chunks not yet computed or sent, in plan order (a dict: an ordered set)
         self._queued: dict[_Chunk, None] = {}
         self._out: set[_Chunk] = set()  # chunks sent to the pool, not yet collected
+        self._deferred: deque[Callable[[], None]] = deque()  # see defer
+        self._eval_model: nn.Module | None = None  # see _evaluator
 
     def use_cache(self, cache: TrainingCache) -> None:
         """Read results from / write them to ``cache`` (exact reuse; see TrainingCache)."""
@@ -368,10 +377,35 @@ class Trainer:
             del self._queued[chunk]
             self._send(chunk)
         assert chunk.future is not None
+        while self._deferred and not chunk.future.done():  # the wait, put to use
+            self._deferred.popleft()()
         results = _results(chunk.future.result())
         self._out.discard(chunk)
         chunk.deliver(results, self.cache)
         self._top_up()
+
+    # deferred work waiting at most: each holds a model (a hierarchy's edges conclude a few
+    # rounds at once; one flat server never has more than one waiting)
+    MAX_DEFERRED = 4
+
+    def defer(self, work: Callable[[], None]) -> None:
+        """Run ``work`` (e.g. a finished round's evaluation, which nothing in the timeline
+        waits for) now in process; with a worker pool when the main process would otherwise
+        wait for a chunk (the pool trains the next round meanwhile), or when more than
+        :attr:`MAX_DEFERRED` wait. Work runs in the order deferred, in this thread, with this
+        process's torch threads: its results are those it gives run at once.
+        :meth:`finish_deferred` runs whatever still waits."""
+        if self.pool is None:
+            work()
+            return
+        self._deferred.append(work)
+        while len(self._deferred) > self.MAX_DEFERRED:
+            self._deferred.popleft()()
+
+    def finish_deferred(self) -> None:
+        """Run every deferred work still waiting, in order."""
+        while self._deferred:
+            self._deferred.popleft()()
 
     def plan(self, jobs: list[TrainJob]) -> list[tuple[bool, list[int]]]:
         """The chunks ``jobs`` are computed in: (grouped, indices into ``jobs``) each, in
@@ -395,7 +429,9 @@ class Trainer:
         self.pool = pool
 
     def close(self) -> None:
-        """Stop the worker pool's workers, if any (a later chunk starts them again)."""
+        """Stop the worker pool's workers, if any (a later chunk starts them again), and
+        forget deferred work (a run that failed leaves some)."""
+        self._deferred.clear()
         if self.pool is not None:
             self.pool.close()
 
@@ -544,10 +580,41 @@ class Trainer:
     def predict(self, weights: torch.Tensor, x: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
         """The outputs (n, K) of the model holding ``weights`` on inputs x (n, C, H, W), on
         the trainer's device (``chunk`` samples at a time)."""
-        self._load(weights)
-        self.model.eval()
+        model = self._evaluator(weights)
         x = x.to(self.device)
-        return torch.cat([self.model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+        return torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+
+    def _evaluator(self, weights: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The model holding ``weights``, in eval mode, as a function of a batch of inputs.
+
+        A convolutional model without buffers on the CPU is evaluated by a copy whose
+        weights and inputs are channels-last (NHWC): oneDNN's fast path, 2.2x (LeNet-5 on
+        1,000 MNIST images, one core: 33 ms against 74 ms); outputs differ from the
+        training layout's by float32 rounding only. Training keeps ``self.model`` as it is.
+        """
+        if self._eval_model is None:
+            convolutional = any(p.dim() == 4 for p in self.model.parameters())
+            buffers = any(True for _ in self.model.buffers())
+            if self.device.type == "cpu" and convolutional and not buffers:
+                # Module.to takes memory_format (torch's docs); its type stubs do not say so
+                model = copy.deepcopy(self.model)
+                self._eval_model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            else:
+                self._eval_model = self.model
+        model = self._eval_model
+        with torch.no_grad():
+            for p, w in zip(model.parameters(), self._per_parameter(weights), strict=True):
+                p.copy_(w)  # keeps the layout of p
+        model.eval()
+        if model is self.model:
+            return model
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            if x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return model(x)
+
+        return run
 
     def position_errors(self, weights: torch.Tensor) -> np.ndarray:
         """(N_test,) Euclidean errors (m) of the positions ``weights`` predicts on the test
@@ -576,9 +643,7 @@ class Trainer:
     ) -> tuple[float, float]:
         """(mean loss, accuracy) of ``weights`` on (xs, ys), ``chunk`` samples at a time;
         ``keep``: a list the model's outputs are appended to."""
-        model = self.model
-        self._load(weights)
-        model.eval()
+        model = self._evaluator(weights)
         total_loss, correct = 0.0, 0
         for start in range(0, len(ys), chunk):
             x, y = xs[start : start + chunk], ys[start : start + chunk]

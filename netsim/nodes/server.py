@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -244,18 +245,14 @@ class Server(Node):
         return (self._log.piu_energy_j, self._log.uplink_bits)
 
     def _conclude(self, outcome: Outcome) -> None:
-        """Evaluate model version ``self.version`` and record it, with what the PIUs spent
-        and delivered since the previous record."""
-        median_m = p90_m = math.nan
-        if self.trainer.position_scale is not None:  # localization: errors in metres
-            test_loss, errors = self.trainer.evaluate_positions(self.weights)
-            accuracy = math.nan
-            median_m, p90_m = (float(v) for v in np.percentile(errors, [50, 90]))
-        else:
-            test_loss, accuracy = self.trainer.evaluate(self.weights)
+        """Record model version ``self.version`` with what the PIUs spent and delivered
+        since the previous record, and have it evaluated (:meth:`_evaluate`): at once in
+        process, or with a worker pool while the pool trains the next round (the timeline
+        never waits for an evaluation; its row and ``evaluate`` event keep their place and
+        get the values when computed)."""
         r = self.version
-        self._score_pius(r)
-        self.emit("evaluate", r, loss=test_loss, accuracy=accuracy)
+        event_index = len(self._log)
+        self.emit("evaluate", r)  # loss and accuracy filled in by _evaluate
         notices = outcome.notices
         spent = self.spent()
         energy_j, uplink_bits = (now - before for now, before in zip(spent, self._spent_until))
@@ -274,21 +271,41 @@ class Server(Node):
             uplink_bits=uplink_bits,
             energy_j=energy_j,
             train_loss=outcome.train_loss,
-            test_loss=test_loss,
-            test_accuracy=accuracy,
+            test_loss=math.nan,
+            test_accuracy=math.nan,
             tier=self.tier,
             node=self.name,
             epsilon=outcome.epsilon,
-            test_median_error_m=median_m,
-            test_p90_error_m=p90_m,
         )
         self.records.append(record)
+        slot = len(self.records) - 1
+        weights = self.weights.clone()  # the version evaluated, whatever happens to it later
+        self.trainer.defer(lambda: self._evaluate(weights, event_index, slot))
+
+    def _evaluate(self, weights: torch.Tensor, event_index: int, slot: int) -> None:
+        """Score ``weights`` (the version of ``self.records[slot]``) on the test set (and
+        the PIUs' held-out shares), fill the values into the round's row and its evaluate
+        event (``event_index`` in the log), then hand the row to ``on_round``."""
+        record = self.records[slot]
+        median_m = p90_m = math.nan
+        if self.trainer.position_scale is not None:  # localization: errors in metres
+            test_loss, errors = self.trainer.evaluate_positions(weights)
+            accuracy = math.nan
+            median_m, p90_m = (float(v) for v in np.percentile(errors, [50, 90]))
+        else:
+            test_loss, accuracy = self.trainer.evaluate(weights)
+        self._score_pius(record.round, weights)
+        self._log.amend(event_index, loss=test_loss, accuracy=accuracy)
+        record = self.records[slot] = replace(
+            record, test_loss=test_loss, test_accuracy=accuracy,
+            test_median_error_m=median_m, test_p90_error_m=p90_m,
+        )  # fmt: skip
         if self.on_round is not None:
             self.on_round(record)
 
-    def _score_pius(self, r: int) -> None:
-        """Score version ``r`` on every PIU's held-out share, every ``eval_every`` versions
-        and at the last."""
+    def _score_pius(self, r: int, weights: torch.Tensor) -> None:
+        """Score version ``r`` (``weights``) on every PIU's held-out share, every
+        ``eval_every`` versions and at the last."""
         if self.piu_eval is None:
             return
         held, every = self.piu_eval
@@ -296,7 +313,7 @@ class Server(Node):
             return
         for k, idx in enumerate(held):
             if len(idx):
-                loss, accuracy = self.trainer.score(self.weights, idx)
+                loss, accuracy = self.trainer.score(weights, idx)
                 self.piu_scores.append((r, k, len(idx), loss, accuracy))
 
     def allocate(

@@ -161,3 +161,37 @@ def test_dirichlet_over_labels_and_sizes_is_a_partition_with_unequal_sizes():
         if len(p) >= 100:
             counts = np.bincount(labels[p], minlength=10) / len(p)
             assert np.abs(counts - 0.1).max() < 0.08
+
+
+def test_a_convolutional_model_is_evaluated_channels_last_with_the_same_outputs():
+    """LeNet-5 on the CPU is evaluated by a channels-last copy (oneDNN's fast path): the
+    outputs are the training layout's up to float32 rounding, the accuracy the same on
+    MNIST-5k, and the training model keeps its layout."""
+    data = load_dataset("mnist5k")
+    model = MODELS["lenet5"].build((1, 28, 28), 10, torch.Generator().manual_seed(0))
+    trainer = Trainer(model, data, data, 8, OptimizerSpec("sgd", 0.1), Streams(0))
+    start = trainer.initial_weights()
+    some = np.random.default_rng(0).choice(len(trainer.train_y), 1000, replace=False)
+    w = trainer.submit(TrainJob(0, 0, start, some, 100)).result().weights
+    with torch.no_grad():
+        trainer._load(w)
+        reference = model.eval()(trainer.test_x)
+    outputs = trainer.predict(w, trainer.test_x)
+    assert trainer._eval_model is not model
+    # each output sums at most 400 float32 products (16 x 5 x 5 at the second convolution,
+    # 400 at the first linear layer) in another order: a few units in the last place of the
+    # largest partial sum
+    scale = reference.abs().max().item()
+    np.testing.assert_allclose(outputs, reference, rtol=0, atol=400 * 2**-24 * max(scale, 1))
+    loss, accuracy = trainer.evaluate(w)
+    expected = torch.nn.functional.cross_entropy(reference, trainer.test_y).item()
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert accuracy == int((reference.argmax(1) == trainer.test_y).sum()) / len(trainer.test_y)
+    assert accuracy > 0.2  # twice chance: outputs whose argmax varies, not a constant class
+    assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_an_mlp_is_evaluated_by_the_training_model():
+    trainer = _trainer()
+    trainer.evaluate(trainer.initial_weights())
+    assert trainer._eval_model is trainer.model

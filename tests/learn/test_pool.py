@@ -7,12 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
 import torch
 
 from netsim import Simulation, load_scenario
+from netsim.learn.pool import run_chunk
 from netsim.learn.trainer import TrainJob
 from netsim.scenario import ScenarioError
 
@@ -20,9 +22,9 @@ from netsim.scenario import ScenarioError
 SETS = ["protocol.rounds=2", "topology.num_pius=12", "learning.batch_clients=5"]
 
 
-def _run(*extra: str, cache_dir=None):
-    sim = Simulation(load_scenario("default", [*SETS, *extra]), cache_dir=cache_dir)
-    return sim.run()
+def _run(*extra: str, cache_dir=None, on_round=None):
+    scenario = load_scenario("default", [*SETS, *extra])
+    return Simulation(scenario, cache_dir=cache_dir, on_round=on_round).run()
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +42,52 @@ def _same(a, b) -> None:
 
 
 def test_process_pool_gives_the_same_model_and_log(inprocess):
-    pooled = _run("learning.backend=processes", "learning.workers=2")
+    """... and the rows on_round gets (evaluated while the pool trains the next round) are
+    complete and in order."""
+    rows = []
+    pooled = _run("learning.backend=processes", "learning.workers=2", on_round=rows.append)
     _same(inprocess, pooled)
     assert pooled.training_jobs_run == inprocess.training_jobs_run == 24
+    assert [r.round for r in rows] == [0, 1]
+    assert [r.test_accuracy for r in rows] == inprocess.rounds["test_accuracy"].tolist()
+
+
+class _HeldPool:
+    """A one-worker pool whose chunk is done only when the test says so."""
+
+    size = 1
+
+    def submit(self, grouped, jobs):
+        self.grouped, self.jobs, self.future = grouped, jobs, Future()
+        return self.future
+
+    def close(self):
+        pass
+
+
+def test_deferred_work_runs_while_the_pool_computes():
+    """A finished round's evaluation runs at once in process; with a pool it waits for the
+    main process's next wait on a chunk and runs before that chunk is done."""
+    sim = Simulation(load_scenario("default", ["topology.num_pius=2"]))
+    trainer, ran = sim.trainer, []
+    trainer.defer(lambda: ran.append("at once"))
+    assert ran == ["at once"]
+    pool = _HeldPool()
+    trainer.use_pool(pool)
+    handle = trainer.submit(TrainJob(0, 0, sim.server.weights, sim.partitions[0], 1))
+
+    def evaluation():
+        assert not pool.future.done()
+        ran.append("deferred")
+        pool.future.set_result(run_chunk(trainer, pool.grouped, pool.jobs))
+
+    trainer.defer(evaluation)
+    assert ran == ["at once"]  # waits for the wait
+    assert handle.result().samples > 0
+    assert ran == ["at once", "deferred"]
+    trainer.defer(lambda: ran.append("last"))
+    trainer.finish_deferred()  # the end of a run
+    assert ran == ["at once", "deferred", "last"]
 
 
 def test_the_cache_works_across_backends(tmp_path, inprocess):
