@@ -184,6 +184,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         cellfree=(cellfree, s.radio.combining) if cellfree and not allocator else None,
         attacker=data.eavesdropper if s.attack.position == "server" else None,
         piu_eval=(data.holdouts, s.learning.eval_every) if s.learning.eval_every else None,
+        target_accuracy=s.protocol.target_accuracy,
     )
     movers = [
         Mobility(

@@ -85,6 +85,8 @@ class Server(Node):
         own draws); tier: its rows' tier in the rounds table ("global" or "edge").
     piu_eval: per-PIU evaluation: each PIU's held-out training-set indices and every how
         many versions to score the model on them (``piu_scores``; measurement, no time).
+    target_accuracy: stop after the first version whose test accuracy reaches it (None:
+        run every round).
     """
 
     role = "server"
@@ -114,8 +116,10 @@ class Server(Node):
         stream_key: tuple[int, ...] = (),
         tier: str = "global",
         piu_eval: tuple[Sequence[np.ndarray], int] | None = None,
+        target_accuracy: float | None = None,
     ) -> None:
         super().__init__(env, name, log)
+        self.target_accuracy = target_accuracy
         self.serves = serves
         self.stream_key = stream_key
         self.tier = tier
@@ -165,8 +169,23 @@ class Server(Node):
         """The server's process (see the class docstring)."""
         while self.version < self.protocol.rounds:
             made = yield from self.make_version()
-            if not made:
+            if not made or self._reached_target():
                 return
+
+    def _reached_target(self) -> bool:
+        """Whether the version just made reaches ``target_accuracy`` (logged as a stop). Its
+        evaluation runs now: the decision needs it."""
+        if self.target_accuracy is None:
+            return False
+        self.trainer.finish_deferred()
+        accuracy = self.records[-1].test_accuracy
+        if not accuracy >= self.target_accuracy:
+            return False
+        self.emit(
+            "stop", self.version - 1, accuracy=accuracy, reason="target_accuracy",
+            detail=f"test accuracy {accuracy:.4g} >= target {self.target_accuracy:g}",
+        )  # fmt: skip
+        return True
 
     def make_version(self) -> Generator[simpy.Event, object, bool]:
         """Run the protocol until it makes the next model version (True) or stops (False)."""

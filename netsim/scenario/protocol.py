@@ -95,6 +95,9 @@ class ProtocolConfig(_Frozen):
     # predicted finish among the selected (the smaller, if deadline_s is set too)
     predictive_deadline: Annotated[float, Field(ge=1.0)] | None = None
     target_updates: int | None = Field(None, ge=1)
+    # stop after the first model version whose test accuracy reaches this (classification;
+    # `rounds` is then the most): "time and energy to 90 %" without running past it
+    target_accuracy: float | None = Field(None, gt=0, le=1)
     staleness: StalenessConfig = StalenessConfig()
     mixing: float = Field(0.6, gt=0, le=1)
     buffer_size: int = Field(10, ge=1)

@@ -351,6 +351,13 @@ class Scenario(_Frozen):
 
     def _check_protocol(self) -> None:
         p = self.protocol
+        if p.target_accuracy is not None and self.learning.task != "classification":
+            raise _FieldError(
+                "protocol.target_accuracy",
+                p.target_accuracy,
+                f"unset with learning.task = {self.learning.task!r} (no accuracy: "
+                "classification only)",
+            )
         if p.target_updates is not None and self.ota.enabled:
             raise _FieldError(
                 "protocol.target_updates",

@@ -61,6 +61,12 @@ class FakeTrainer:
     def evaluate(self, weights: torch.Tensor) -> tuple[float, float]:
         return float(weights.mean()), 0.5
 
+    def defer(self, work: Callable[[], None]) -> None:  # in process: at once
+        work()
+
+    def finish_deferred(self) -> None:
+        pass
+
     def train_loss(self, weights: torch.Tensor, indices: np.ndarray) -> float:
         return float(weights.mean())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import simpy
 import torch
@@ -146,3 +147,32 @@ def test_a_discarded_update_is_signalled_to_its_piu():
     _server(env, log, SyncRounds(Synchronous(rounds=2, deadline_s=1.0)), signalling=signalling)
     env.run()
     assert told == [0]  # piu2's round-0 update came in round 1: for piu2 it was not delivered
+
+
+def test_target_accuracy_stops_at_the_first_version_that_reaches_it():
+    """The run with a target is the run without it, cut after the first version whose
+    test accuracy reaches the target, with a stop row saying so."""
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    full = Simulation(tiny(protocol={"rounds": 6})).run()
+    accuracy = full.rounds.test_accuracy.to_numpy()
+    target = float(accuracy[2])  # reached at round 2 or earlier
+    first = int(np.flatnonzero(accuracy >= target)[0])
+    cut = Simulation(tiny(protocol={"rounds": 6, "target_accuracy": target})).run()
+    assert len(cut.rounds) == first + 1
+    assert cut.rounds.equals(full.rounds.iloc[: first + 1])
+    stop = cut.events.iloc[-1]
+    assert (stop.event, stop.reason, stop["round"]) == ("stop", "target_accuracy", first)
+    assert stop.accuracy == accuracy[first]
+    # every row before the stop is the full run's (as text: the categorical columns' category
+    # sets are the values each log holds)
+    n = len(cut.events) - 1
+    assert cut.events.iloc[:n].astype(str).equals(full.events.iloc[:n].astype(str))
+
+
+def test_target_accuracy_needs_a_classification_task():
+    from netsim import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError, match="protocol.target_accuracy"):
+        load_scenario("agv_localization", ["protocol.target_accuracy=0.9"])
