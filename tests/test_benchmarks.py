@@ -3,6 +3,8 @@ here: speed is not a test)."""
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.bench_scale import run_point, scale_overrides
 
 
@@ -29,6 +31,38 @@ def test_the_experiments_scenarios_are_valid():
     ):
         for sets in configs.values():
             load_scenario(None, [*base, *sets])
+
+
+def test_the_reproductions_configs_are_valid_and_their_claims_name_them():
+    from benchmarks import experiments as ex
+    from netsim import load_scenario
+
+    studies = {
+        "afcfl": ([c.label for c in ex.afcfl_configs(3)], [(None, c) for c in ex.afcfl_configs(3)]),
+        "pruning": (
+            [c.label for c in ex.pruning_configs(8)],
+            [("iiot_ota", c) for c in ex.pruning_configs(8)],
+        ),
+        "privacy": (
+            [c.label for c in ex.privacy_configs(3)],
+            [(None, c) for c in ex.privacy_configs(3)],
+        ),
+        "allocation": (
+            [f"{m} {k}" for m in ("sqp", "dinkelbach", "max_sum_rate", "full_power")
+             for k in ("EMQ", "full")],
+            [],
+        ),
+    }  # fmt: skip
+    for name, (labels, configs) in studies.items():
+        for scenario, cfg in configs:
+            load_scenario(scenario, list(cfg.overrides))
+        for claim in ex.CLAIMS[name]:
+            assert {claim.winner, claim.baseline} <= set(labels), (name, claim)
+        assert ex.FIGURES[name][0]  # a figure metric
+    # IMP lands exactly on each sparsity
+    imp = [c for c in ex.pruning_configs(60) if c.label == "IMP 98% full"][0]
+    spec = load_scenario("iiot_ota", list(imp.overrides)).pruning
+    assert (1 - spec.rate) ** spec.levels == pytest.approx(0.02, rel=1e-5)
 
 
 def test_a_run_trains_with_its_threads_and_gives_the_callers_back():

@@ -1,0 +1,213 @@
+"""Means with 95 % confidence intervals over seeds, the papers' claims tested on them, and
+the files each study writes under ``docs/reproductions/`` (issue 26).
+
+Every configuration of a study runs with the same seeds (seed s draws the same data
+partition, positions and channels in every configuration), so a claim "A beats B" is tested
+on the per-seed differences A - B (a paired comparison): their mean with a Student-t 95 %
+interval. The verdict is
+
+* **reproduced**: the interval lies entirely on the side the paper claims;
+* **not reproduced**: it lies entirely on the other side (the opposite holds here);
+* **inconclusive**: it contains 0 (this many seeds cannot tell the two apart).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "reproductions"
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """(mean, half-width of the two-sided Student-t interval at ``level``) of ``values``
+    (NaN ignored); the half-width is NaN with fewer than two values, 0 when they agree."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size < 2:
+        return float(x.mean()), math.nan
+    sem = float(x.std(ddof=1)) / math.sqrt(x.size)
+    return float(x.mean()), float(stats.t.ppf(0.5 + level / 2, x.size - 1)) * sem
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A paper's statement, as a comparison of two configurations of a study on one metric.
+
+    paper: what the paper states (and where); winner / baseline: configuration labels;
+    metric: a column of the study's table; better: "higher" or "lower" (which side of the
+    metric the paper says the winner is on).
+    """
+
+    paper: str
+    winner: str
+    baseline: str
+    metric: str
+    better: str = "higher"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim tested: the mean per-seed difference winner - baseline and its 95 % interval
+    half-width over ``seeds`` paired seeds."""
+
+    claim: Claim
+    winner_mean: float
+    baseline_mean: float
+    difference: float
+    half_width: float
+    seeds: int
+
+    @property
+    def outcome(self) -> str:
+        if math.isnan(self.half_width):
+            return "inconclusive"
+        sign = 1.0 if self.claim.better == "higher" else -1.0
+        low, high = sorted(
+            (sign * (self.difference - self.half_width), sign * (self.difference + self.half_width))
+        )
+        if low > 0:
+            return "reproduced"
+        if high < 0:
+            return "not reproduced"
+        return "inconclusive"
+
+
+def judge(table: pd.DataFrame, claim: Claim) -> Verdict:
+    """Test ``claim`` on a study's per-seed ``table`` (columns config, seed, the metric):
+    seeds where both configurations have a value are paired."""
+    pivot = table.pivot_table(index="seed", columns="config", values=claim.metric, dropna=False)
+    for label in (claim.winner, claim.baseline):
+        if label not in pivot.columns:
+            raise KeyError(f"claim on {claim.metric}: no configuration {label!r} in the table")
+    pair = pivot[[claim.winner, claim.baseline]].dropna()
+    diff = (pair[claim.winner] - pair[claim.baseline]).to_numpy()
+    d, hw = mean_ci(diff)
+    return Verdict(
+        claim, float(pair[claim.winner].mean()), float(pair[claim.baseline].mean()), d, hw,
+        len(pair),
+    )  # fmt: skip
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration (in order of first appearance) and numeric column: "mean ± half
+    width" strings (4 significant digits), with the seeds that ran."""
+    metrics = [
+        c
+        for c in table.columns
+        if c not in ("config", "seed") and pd.api.types.is_numeric_dtype(table[c])
+    ]
+    rows = []
+    for config, group in table.groupby("config", sort=False):
+        row = {"config": config, "seeds": len(group)}
+        for m in metrics:
+            mean, hw = mean_ci(group[m])
+            row[m] = _pm(mean, hw)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _pm(mean: float, hw: float) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    if math.isnan(hw):
+        return f"{mean:.4g}"
+    return f"{mean:.4g} ± {hw:.2g}"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a GitHub-flavoured Markdown table."""
+    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "paper's claim": v.claim.paper,
+                "metric": v.claim.metric,
+                "winner": f"{v.claim.winner}: {v.winner_mean:.4g}",
+                "baseline": f"{v.claim.baseline}: {v.baseline_mean:.4g}",
+                "difference (95 % CI)": _pm(v.difference, v.half_width),
+                "seeds": v.seeds,
+                "verdict": v.outcome,
+            }
+            for v in verdicts
+        ]
+    )
+
+
+def write_study(
+    name: str,
+    table: pd.DataFrame,
+    claims: Sequence[Claim],
+    command: str,
+    figure: tuple[str, str] | None = None,
+    out: Path = OUT,
+) -> list[Verdict]:
+    """Write ``NAME.csv`` (the per-seed table), ``NAME.md`` (means ± 95 % CI, the claims and
+    their verdicts, the command that produced them) and, with ``figure`` = (metric, axis
+    label), ``NAME.png`` (that metric's mean per configuration with its interval) into
+    ``out``; return the verdicts."""
+    out.mkdir(parents=True, exist_ok=True)
+    verdicts = [judge(table, c) for c in claims]
+    table.to_csv(out / f"{name}.csv", index=False)
+    seeds = table.seed.nunique()
+    lines = [
+        f"# {name}: {seeds} seeds",
+        "",
+        f"Produced by `{command}` (per-seed values: [{name}.csv]({name}.csv)). Means over "
+        "seeds ± the half-width of the Student-t 95 % confidence interval.",
+        "",
+    ]
+    if verdicts:
+        lines += [
+            "## Claims",
+            "",
+            "Paired over seeds: the difference winner - baseline per seed, its mean and "
+            "95 % interval; reproduced when the interval lies on the paper's side, not "
+            "reproduced when it lies on the other, inconclusive when it contains 0.",
+            "",
+            markdown_table(verdict_table(verdicts)),
+            "",
+        ]
+    if figure is not None:
+        _plot(table, *figure, out / f"{name}.png", f"{name}: {seeds} seeds, 95 % CI")
+        lines += [f"![{figure[1]}]({name}.png)", ""]
+    lines += ["## Every configuration", "", markdown_table(summary(table)), ""]
+    (out / f"{name}.md").write_text("\n".join(lines))
+    return verdicts
+
+
+def _plot(table: pd.DataFrame, metric: str, label: str, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(dict.fromkeys(table.config))
+    cis = [mean_ci(table.loc[table.config == c, metric]) for c in configs]
+    means = [m for m, _ in cis]
+    errors = [0.0 if math.isnan(h) else h for _, h in cis]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(configs) + 1.4), dpi=110)
+    y = np.arange(len(configs))
+    ax.barh(y, means, xerr=errors, color="#4c72b0", ecolor="black", capsize=3)
+    ax.set_yticks(y, configs, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(label)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

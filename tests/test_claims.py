@@ -1,0 +1,68 @@
+"""Confidence intervals and verdicts of the reproductions (benchmarks/claims.py), against
+values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from benchmarks.claims import Claim, judge, mean_ci, summary, write_study
+
+# Student t with 2 degrees of freedom has a closed-form quantile: (2q - 1) / sqrt(2q(1 - q))
+T2 = (2 * 0.975 - 1) / math.sqrt(2 * 0.975 * 0.025)  # 4.3027
+
+
+def test_mean_ci_by_hand():
+    # 1, 2, 3: mean 2, s = 1, sem 1/sqrt(3)
+    mean, hw = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    assert hw == pytest.approx(T2 / math.sqrt(3), rel=1e-12)
+    # NaN ignored; one value: no interval; agreement: zero width
+    assert mean_ci([5.0, math.nan]) == (5.0, pytest.approx(math.nan, nan_ok=True))
+    assert mean_ci([4.0, 4.0, 4.0]) == (4.0, 0.0)
+
+
+def _table(a: list[float], b: list[float]) -> pd.DataFrame:
+    rows = [{"config": "A", "seed": s, "acc": v} for s, v in enumerate(a)]
+    rows += [{"config": "B", "seed": s, "acc": v} for s, v in enumerate(b)]
+    return pd.DataFrame(rows)
+
+
+def test_paired_verdicts():
+    # differences A - B per seed: 0.1, 0.2, 0.3 -> mean 0.2, interval 0.2 +- 0.248 (t, 2 df)
+    table = _table([0.9, 0.8, 0.7], [0.8, 0.6, 0.4])
+    up = judge(table, Claim("A beats B", "A", "B", "acc"))
+    assert up.difference == pytest.approx(0.2)
+    assert up.half_width == pytest.approx(T2 * 0.1 / math.sqrt(3), rel=1e-12)
+    assert up.seeds == 3 and up.outcome == "inconclusive"  # 0.2 - 0.248 < 0
+    # the same differences, tighter: 0.2, 0.21, 0.19 -> reproduced; the other way round ->
+    # not reproduced (the interval lies on the other side)
+    tight = _table([0.9, 0.81, 0.69], [0.7, 0.6, 0.5])
+    assert judge(tight, Claim("A beats B", "A", "B", "acc")).outcome == "reproduced"
+    assert judge(tight, Claim("A has lower acc", "A", "B", "acc", "lower")).outcome == (
+        "not reproduced"
+    )
+    # a seed missing on one side is not paired
+    gap = pd.concat([tight, pd.DataFrame([{"config": "A", "seed": 9, "acc": 1.0}])])
+    assert judge(gap, Claim("c", "A", "B", "acc")).seeds == 3
+    with pytest.raises(KeyError, match="'C'"):
+        judge(tight, Claim("c", "C", "B", "acc"))
+
+
+def test_write_study_writes_the_table_the_claims_and_the_figure(tmp_path):
+    table = _table([0.9, 0.81, 0.69], [0.7, 0.6, 0.5])
+    table["label"] = "text columns are left out of the summary"
+    verdicts = write_study(
+        "demo", table, [Claim("A beats B", "A", "B", "acc")], "python -m x demo",
+        ("acc", "accuracy"), tmp_path,
+    )  # fmt: skip
+    assert [v.outcome for v in verdicts] == ["reproduced"]
+    text = (tmp_path / "demo.md").read_text()
+    assert "python -m x demo" in text and "| reproduced |" in text and "demo.png" in text
+    assert pd.read_csv(tmp_path / "demo.csv").shape == table.shape
+    assert (tmp_path / "demo.png").stat().st_size > 0
+    rows = summary(table)
+    assert rows.columns.tolist() == ["config", "seeds", "acc"]
+    assert rows.acc.tolist()[1] == "0.6 ± 0.25"  # 0.7, 0.6, 0.5: sd 0.1 -> 4.303 x 0.0577
