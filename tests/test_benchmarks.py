@@ -109,7 +109,9 @@ def test_the_flower_app_holds_netsims_workload(tmp_path, monkeypatch):
     net.load_state_dict(torch.load(tmp_path / "initial.pt"))  # strict: same layers and shapes
     x, y = load(str(tmp_path), "part7")
     assert torch.equal(y, sim.trainer.train_y[torch.as_tensor(sim.partitions[7])])
-    ours = sim.trainer.predict(sim.server.weights, x)
-    torch.testing.assert_close(net(x), ours, rtol=0, atol=0)
+    ours = sim.trainer.model  # netsim's model in its training layout (the same as Flower's)
+    ours.load_state_dict(sim.trainer.state_dict(sim.server.weights))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), ours.eval()(x), rtol=0, atol=0)
     assert len(list(tmp_path.glob("part*.npz"))) == 100
     assert np.load(tmp_path / "test.npz")["x"].shape[1:] == (1, 28, 28)
