@@ -1,33 +1,33 @@
 """Experiments of the issues on the embedded MNIST-5k data.
 
-    python -m benchmarks.experiments afcfl   [--rounds 150] [--seeds 1]
-    python -m benchmarks.experiments pruning [--rounds 30]  [--seeds 1]
-    python -m benchmarks.experiments emq     [--rounds 20]  [--seeds 1]
-    python -m benchmarks.experiments allocation [--rounds 10] [--seeds 1]
-    python -m benchmarks.experiments privacy [--rounds 15] [--only "GAN"]
-    python -m benchmarks.experiments stragglers [--rounds 25] [--png FILE]
-    python -m benchmarks.experiments spectrum [--rounds 10] [--seeds 1]
-    python -m benchmarks.experiments nr [--rounds 20] [--seeds 1]
-    python -m benchmarks.experiments hierarchy [--rounds 15] [--seeds 1]
-    python -m benchmarks.experiments algorithms [--rounds 30] [--seeds 1] [--png FILE]
-    python -m benchmarks.experiments byzantine [--rounds 20] [--seeds 1]
+    python -m benchmarks.experiments NAME [--rounds R] [--seeds S] [--set KEY=VALUE ...]
+                                          [--out DIR] [--csv FILE] [--png FILE] [--only TEXT]
 
-Each experiment runs whole simulations through the Python API (the same code as
-``netsim run``) and prints one table, one row per configuration (mean over seeds):
+NAME: afcfl, pruning, emq, allocation, privacy, stragglers, spectrum, nr, hierarchy,
+algorithms, byzantine, dp, localization, closed_loop. Each experiment runs whole
+simulations through the Python API (the same code as ``netsim run``) with seeds 1..S, every
+configuration with the same seeds, and prints one row per configuration: each metric's
+mean over the seeds with its Student-t 95 % confidence interval. It writes NAME.csv (per
+seed), NAME.md (the table, and for afcfl, pruning, allocation and privacy the papers'
+claims tested on paired seeds with their verdicts) and NAME.png (the study's headline
+metric with its intervals) into ``--out`` (default ``docs/reproductions``; see
+benchmarks/claims.py and docs/reproductions.md). ``--set`` adds overrides to every run,
+e.g. ``learning.backend=processes`` (the same results on a worker pool, faster).
 
 * ``afcfl``: AFC-FL against fixed frequency/compression, the AFC-FL paper's Table 6 setting
   (10 PIUs, one class each, LeNet-5, top-k keeping C % of the entries): rounds to 90 % test
-  accuracy, mean uploaded parameters per round, maximum accuracy.
-* ``pruning``: one-shot (OSP) against iterative magnitude pruning (IMP) at 30/50/70/90 %
-  sparsity, full and partial participation, over the air in the IIoT factory (the OTA-FL
-  IMP paper's setting at laptop scale).
+  accuracy (and parameters uploaded until then), mean uploaded parameters per round,
+  maximum accuracy.
+* ``pruning``: the dense model, one-shot (OSP) and iterative magnitude pruning (IMP) at
+  70/90/95/98 % sparsity, LeNet-5 over the air in the IIoT factory, full (100 PIUs) and
+  partial (50 a round) participation (the OTA-FL IMP paper's setting at laptop scale).
 * ``emq``: EMQ adaptive quantization against full precision in the default scenario: uplink
   bits and accuracy.
 * ``allocation``: SQP, Dinkelbach, max-sum-rate and full-power allocation in ``cellfree_emq``
-  with EMQ and with full precision: accuracy within a time and an energy budget, uplink
-  bits, energy, mean round latency.
+  with EMQ and with full precision: accuracy within loose and tight time and energy budgets,
+  uplink bits, energy, mean round latency and energy.
 * ``privacy``: DLG and the GAN attack against local iterations, top-k kept fraction and
-  AFC-FL (the AFC-FL paper's Tables 2-5): SSIM and MSE of the reconstructions (mean and
+  AFC-FL (the AFC-FL paper's Tables 2-5), the GAN also at equal model accuracy: SSIM and MSE of the reconstructions (mean and
   best), label accuracy, the attack's restarts and iterations.
 * ``stragglers``: synchronous FedAvg (wait for all, deadline, over-commitment), FedAsync and
   FedBuff under Pareto stragglers: accuracy against simulated time (and at the time the
@@ -88,9 +88,16 @@ class Config:
     overrides: tuple[str, ...]
 
 
+# --set overrides applied to every run of the experiment after its own (e.g. a worker pool:
+# learning.backend=processes gives the same results faster)
+EXTRA_OVERRIDES: list[str] = []
+
+
 def run(scenario: str | None, overrides: Sequence[str], seed: int):
-    """One simulation of ``scenario`` (None: the default) with overrides and seed."""
-    return Simulation(load_scenario(scenario, [*overrides, f"seed={seed}"])).run()
+    """One simulation of ``scenario`` (None: the default) with overrides, the command
+    line's ``--set`` overrides and seed."""
+    sets = [*overrides, *EXTRA_OVERRIDES, f"seed={seed}"]
+    return Simulation(load_scenario(scenario, sets)).run()
 
 
 def rounds_to(accuracy: pd.Series, target: float) -> float:
@@ -1079,7 +1086,7 @@ def localization(rounds: int, seeds: Sequence[int], png: str | None = None) -> p
             for split in SPLITS:
                 sets = [f"protocol.rounds={rounds}", f"learning.radio_data.split='{split}'",
                         f"seed={seed}"]  # fmt: skip
-                s = load_scenario(name, sets)
+                s = load_scenario(name, [*sets, *EXTRA_OVERRIDES])
                 res = Simulation(s).run()
                 curve = _uplink_curve(res, "test_median_error_m")
                 curves.append((f"{name} {split}", curve))
@@ -1296,7 +1303,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="folder for NAME.csv / NAME.md / NAME.png (means with 95 %% CIs, the papers' "
         "claims and their verdicts); '' writes nothing (default: %(default)s)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override for every run, after the experiment's own (e.g. "
+        "learning.backend=processes: the same results on a worker pool)",
+    )
     args = parser.parse_args(argv)
+    EXTRA_OVERRIDES[:] = args.set
     fn, default_rounds = EXPERIMENTS[args.experiment]
     extra = {"only": args.only} if args.only else {}
     if args.png:
