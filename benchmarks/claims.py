@@ -6,9 +6,12 @@ partition, positions and channels in every configuration), so a claim "A beats B
 on the per-seed differences A - B (a paired comparison): their mean with a Student-t 95 %
 interval. The verdict is
 
-* **reproduced**: the interval lies entirely on the side the paper claims;
-* **not reproduced**: it lies entirely on the other side (the opposite holds here);
-* **inconclusive**: it contains 0 (this many seeds cannot tell the two apart).
+* **reproduced**: the interval lies entirely on the side the paper claims ("smaller than
+  claimed" added when the paper gives a size and the whole interval lies below it);
+* **not reproduced**: it lies entirely on the other side (the opposite holds here), or it
+  contains 0 but lies entirely below the size the paper claims (no effect of that size);
+* **inconclusive**: it contains 0 and, where the paper gives a size, that size too (this
+  many seeds cannot tell).
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ class Claim:
 
     paper: what the paper states (and where); winner / baseline: configuration labels;
     metric: a column of the study's table; better: "higher" or "lower" (which side of the
-    metric the paper says the winner is on).
+    metric the paper says the winner is on); size: the difference the paper reports, in
+    the metric's units and the paper's direction (None: the paper gives none).
     """
 
     paper: str
@@ -52,6 +56,7 @@ class Claim:
     baseline: str
     metric: str
     better: str = "higher"
+    size: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,16 +73,21 @@ class Verdict:
 
     @property
     def outcome(self) -> str:
+        """The verdict (see the module docstring)."""
         if math.isnan(self.half_width):
             return "inconclusive"
         sign = 1.0 if self.claim.better == "higher" else -1.0
+        # the interval in the paper's direction: positive = the paper's side
         low, high = sorted(
             (sign * (self.difference - self.half_width), sign * (self.difference + self.half_width))
         )
+        below_size = self.claim.size is not None and high < self.claim.size
         if low > 0:
-            return "reproduced"
+            return "reproduced, smaller than claimed" if below_size else "reproduced"
         if high < 0:
             return "not reproduced"
+        if below_size:
+            return "not reproduced at the claimed size"
         return "inconclusive"
 
 
@@ -137,6 +147,7 @@ def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
             {
                 "paper's claim": v.claim.paper,
                 "metric": v.claim.metric,
+                "paper's size": "" if v.claim.size is None else f"{v.claim.size:.4g}",
                 "winner": f"{v.claim.winner}: {v.winner_mean:.4g}",
                 "baseline": f"{v.claim.baseline}: {v.baseline_mean:.4g}",
                 "difference (95 % CI)": _pm(v.difference, v.half_width),

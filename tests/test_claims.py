@@ -44,6 +44,16 @@ def test_paired_verdicts():
     assert judge(tight, Claim("A has lower acc", "A", "B", "acc", "lower")).outcome == (
         "not reproduced"
     )
+    # the paper's size: an interval below it
+    small = _table([0.71, 0.705, 0.695], [0.7, 0.7, 0.7])  # +0.003 +- 0.01: contains 0
+    assert judge(small, Claim("c", "A", "B", "acc", size=0.07)).outcome == (
+        "not reproduced at the claimed size"
+    )
+    assert judge(small, Claim("c", "A", "B", "acc", size=0.005)).outcome == "inconclusive"
+    assert judge(tight, Claim("c", "A", "B", "acc", size=0.5)).outcome == (
+        "reproduced, smaller than claimed"
+    )
+    assert judge(tight, Claim("c", "A", "B", "acc", size=0.1)).outcome == "reproduced"
     # a seed missing on one side is not paired
     gap = pd.concat([tight, pd.DataFrame([{"config": "A", "seed": 9, "acc": 1.0}])])
     assert judge(gap, Claim("c", "A", "B", "acc")).seeds == 3
