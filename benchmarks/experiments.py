@@ -257,6 +257,12 @@ def pruning(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
                     "seed": seed,
                     "final_accuracy": res.final_accuracy,
                     "max_accuracy": float(res.rounds.test_accuracy.max()),
+                    # converged? the accuracy gained over the last 10 rounds
+                    "gain_last_10": float(
+                        res.rounds.test_accuracy.iloc[-1] - res.rounds.test_accuracy.iloc[-11]
+                    )
+                    if len(res.rounds) > 10
+                    else math.nan,
                     "sparsity": 0.0
                     if last_prune is None
                     else float(last_prune.detail.split("sparsity=")[1].split()[0]),
@@ -1314,7 +1320,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, help="rounds per run (default per experiment)")
     parser.add_argument("--seeds", type=int, default=1, help="replications (seeds 1..N)")
     parser.add_argument("--csv", help="also write the per-seed table here")
-    parser.add_argument("--only", help="privacy: only the configs whose label contains this")
+    parser.add_argument(
+        "--only",
+        help="privacy: only the configs whose label contains this (written as "
+        "privacy_TEXT.*, lower case)",
+    )
     parser.add_argument("--png", help="stragglers, algorithms, localization: write the figure here")
     parser.add_argument(
         "--out",
@@ -1343,16 +1353,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(claims.summary(table).to_string(index=False))
     if args.out:
         command = " ".join(["python -m benchmarks.experiments", *(argv or sys.argv[1:])])
+        # --only: a part of the study, written apart, with the claims it can test
+        name = args.experiment + (f"_{args.only.lower()}" if args.only else "")
+        ran = set(table.config)
+        tested = [c for c in CLAIMS.get(args.experiment, ()) if {c.winner, c.baseline} <= ran]
         verdicts = claims.write_study(
-            args.experiment, table, CLAIMS.get(args.experiment, ()), command,
-            FIGURES.get(args.experiment), Path(args.out),
-        )  # fmt: skip
+            name, table, tested, command, FIGURES.get(args.experiment), Path(args.out)
+        )
         for v in verdicts:
             print(
                 f"{v.outcome:>15}: {v.claim.winner} vs {v.claim.baseline} on {v.claim.metric}: "
                 f"difference {v.difference:.4g} ± {v.half_width:.2g} ({v.seeds} seeds)"
             )
-        print(f"wrote {Path(args.out) / args.experiment}.md / .csv / .png")
+        print(f"wrote {Path(args.out) / name}.md / .csv / .png")
 
 
 if __name__ == "__main__":
