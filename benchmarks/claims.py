@@ -187,8 +187,13 @@ def write_study(
             "## Claims",
             "",
             "Paired over seeds: the difference winner - baseline per seed, its mean and "
-            "95 % interval; reproduced when the interval lies on the paper's side, not "
-            "reproduced when it lies on the other, inconclusive when it contains 0.",
+            "95 % interval (Student t). Reproduced: the interval lies on the paper's side of "
+            "0 (smaller than claimed: and below the paper's size); not reproduced: it lies "
+            "on the other side, or contains 0 but lies below the paper's size (no effect of "
+            "that size); inconclusive: it contains 0 and the paper's size. The paper's size "
+            "is in the metric's units, in the paper's direction. Accuracies bounded in [0, 1] "
+            "whose seeds split between two outcomes (a round in the budget or none) give "
+            "wide t intervals that can reach past the bounds.",
             "",
             markdown_table(verdict_table(verdicts)),
             "",

@@ -1314,6 +1314,13 @@ FIGURES = {
 }
 
 
+def _passed(args: argparse.Namespace) -> list[str]:
+    """The options of a run that its command line in NAME.md should show."""
+    out = [] if args.rounds is None else ["--rounds", str(args.rounds)]
+    out += [f"--set {s}" for s in args.set]
+    return out + ([] if args.only is None else ["--only", args.only])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
@@ -1340,13 +1347,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="an override for every run, after the experiment's own (e.g. "
         "learning.backend=processes: the same results on a worker pool)",
     )
+    parser.add_argument(
+        "--from-csv",
+        metavar="FILE",
+        help="run nothing: write the tables, claims and figure from this per-seed table "
+        "(a NAME.csv that a run wrote; pass the run's --rounds, --set and --only again)",
+    )
     args = parser.parse_args(argv)
     EXTRA_OVERRIDES[:] = args.set
     fn, default_rounds = EXPERIMENTS[args.experiment]
     extra = {"only": args.only} if args.only else {}
     if args.png:
         extra["png"] = args.png
-    table = fn(args.rounds or default_rounds, range(1, args.seeds + 1), **extra)
+    if args.from_csv:  # the tables, claims and figure again, from a run's per-seed table
+        table = pd.read_csv(args.from_csv)
+        argv = [args.experiment, "--seeds", str(table.seed.nunique()), *_passed(args)]
+    else:
+        table = fn(args.rounds or default_rounds, range(1, args.seeds + 1), **extra)
     if args.csv:
         table.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 30):

@@ -76,3 +76,26 @@ def test_write_study_writes_the_table_the_claims_and_the_figure(tmp_path):
     rows = summary(table)
     assert rows.columns.tolist() == ["config", "seeds", "acc"]
     assert rows.acc.tolist()[1] == "0.6 ± 0.25"  # 0.7, 0.6, 0.5: sd 0.1 -> 4.303 x 0.0577
+
+
+def test_experiments_rewrite_a_study_from_its_per_seed_table(tmp_path, capsys):
+    from benchmarks.experiments import main
+
+    rows = [
+        {"config": c, "seed": s, "rounds_to_90_censored": r + s, "params_to_90": 1e6 * (r + s)}
+        for c, r in (("AFC-FL", 10), ("F=1, C=100%", 20), ("F=5, C=90%", 40))
+        for s in (1, 2, 3)
+    ]
+    csv = tmp_path / "in.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    main(["afcfl", "--from-csv", str(csv), "--out", str(tmp_path)])
+    text = (tmp_path / "afcfl.md").read_text()
+    assert "`python -m benchmarks.experiments afcfl --seeds 3`" in text
+    # only the claims whose configurations ran; equal spreads: a zero-width interval
+    # 2 baselines x (rounds, parameters), each 10 or 30 rounds (and 1e7 or 3e7 parameters)
+    # ahead on every seed: reproduced, and below the paper's sizes (12 to 373 rounds)
+    assert text.count("| reproduced") == 4
+    assert "| reproduced, smaller than claimed |" in text  # 10 rounds < 12
+    assert "F=1, C=90%" not in text
+    assert (tmp_path / "afcfl.png").exists()
+    assert "AFC-FL vs F=5, C=90% on rounds_to_90_censored" in capsys.readouterr().out
