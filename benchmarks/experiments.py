@@ -1258,10 +1258,15 @@ def _allocation_claims() -> list[Claim]:
     statement = "SQP is more accurate than {} within the same budget (EMQ paper: {})"
     papers = {"dinkelbach": ("up to +7 %", 0.07), "max_sum_rate": ("+19 %", 0.19),
               "full_power": ("no figure", None)}  # fmt: skip
+    # EMQ's saving, in Mbit: at least 49 % of full precision's 2,550 Mbit (10 rounds here)
+    emq = "EMQ uploads at least 49 % fewer bits than full precision (EMQ paper)"
     return [
-        Claim(statement.format(b, text), "sqp EMQ", f"{b} EMQ", metric, size=size)
-        for b, (text, size) in papers.items()
-        for metric in _budget_columns()
+        *(
+            Claim(statement.format(b, text), "sqp EMQ", f"{b} EMQ", metric, size=size)
+            for b, (text, size) in papers.items()
+            for metric in _budget_columns()
+        ),
+        Claim(emq, "sqp EMQ", "sqp full", "uplink_Mbit", "lower", size=0.49 * 2550),
     ]
 
 
