@@ -1193,7 +1193,7 @@ def closed_loop(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
 
 EXPERIMENTS = {
     "afcfl": (afcfl, 150),
-    "pruning": (pruning, 60),
+    "pruning": (pruning, 40),
     "emq": (emq, 20),
     "allocation": (allocation, 10),
     "privacy": (privacy, 15),
