@@ -39,7 +39,7 @@ from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
 from netsim.models import init_parameters
 from netsim.privacy.attacker import ATTACK_COLUMNS, AttackReport
-from netsim.privacy.metrics import mse, ssim
+from netsim.privacy.metrics import SSIMCandidates, mse
 from netsim.rng import Stream, Streams
 
 LATENT_DIM = 100  # Hitaj et al. / DCGAN's latent size
@@ -289,13 +289,9 @@ def _nearest(
     best_ssim = torch.empty(n, dtype=torch.float64)
     best_mse = torch.empty(n, dtype=torch.float64)
     nearest = torch.empty(n, dtype=torch.long)
+    candidates = SSIMCandidates(truth)  # their statistics filtered once
     for i in range(n):
-        s = torch.cat(
-            [
-                ssim(fake[i].expand_as(truth[j : j + chunk]), truth[j : j + chunk])
-                for j in range(0, m, chunk)
-            ]
-        )
+        s = torch.cat([candidates.ssim(fake[i], j, j + chunk) for j in range(0, m, chunk)])
         nearest[i] = int(s.argmax())
         best_ssim[i] = s[nearest[i]]
         best_mse[i] = mse(fake[i].expand_as(truth), truth).min()

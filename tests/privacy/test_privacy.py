@@ -15,7 +15,7 @@ from torch.nn.utils import parameters_to_vector
 
 from netsim.learn.datasets import load_dataset
 from netsim.privacy.inversion import AttackSettings, GradientInversion, Observation
-from netsim.privacy.metrics import mse, psnr, ssim
+from netsim.privacy.metrics import SSIMCandidates, mse, psnr, ssim
 
 
 @pytest.mark.parametrize("shape", [(3, 1, 28, 28), (2, 3, 32, 32), (3, 1, 8, 8), (1, 2, 11, 17)])
@@ -39,6 +39,17 @@ def test_ssim_equals_scikit_image(shape):
         for i in range(shape[0])
     ]
     assert np.allclose(ssim(x, y).numpy(), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(5, 1, 28, 28), (4, 3, 32, 32), (3, 1, 8, 8)])
+def test_ssim_against_many_candidates_equals_ssim(shape):
+    g = torch.Generator().manual_seed(len(shape) + shape[0])
+    ys = torch.rand(shape, generator=g)
+    x = torch.rand(shape[1:], generator=g)
+    candidates = SSIMCandidates(ys)
+    expected = ssim(x.expand_as(ys), ys)
+    assert torch.allclose(candidates.ssim(x), expected, rtol=0, atol=1e-12)
+    assert torch.allclose(candidates.ssim(x, 1, 3), expected[1:3], rtol=0, atol=1e-12)
 
 
 def test_ssim_is_one_for_identical_images_and_mse_psnr_by_hand():
