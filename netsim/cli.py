@@ -70,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a scenario and print it resolved (TOML)")
     scenario_args(validate)
+    schema = sub.add_parser(
+        "schema",
+        help="print the scenario format as JSON Schema (for editors: a scenario's first line "
+        "'#:schema PATH' points Taplo / Even Better TOML at it)",
+    )
+    schema.add_argument("--out", type=Path, help="write it to this file instead")
 
     topo = sub.add_parser("topo", help="topology tools")
     topo_sub = topo.add_subparsers(dest="topo_command", required=True)
@@ -142,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from netsim.sweep import SweepError
 
     try:
+        if args.command == "schema":
+            return _schema(args.out)
         if args.command == "attack":
             return _attack(args)
         if args.command == "sweep":
@@ -185,6 +193,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netsim: interrupted before the run started; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _schema(out: Path | None) -> int:
+    from netsim.scenario.json_schema import schema_text
+
+    if out is None:
+        sys.stdout.write(schema_text())
+        return 0
+    if out.is_dir():
+        raise RunDirError(
+            f"--out '{out}' is a folder; expected a file name, e.g. scenario.schema.json"
+        )
+    out.write_text(schema_text())
+    return 0
 
 
 def _topo_show(scenario: Scenario, out: Path, run_dir: Path | None) -> int:

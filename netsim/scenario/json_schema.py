@@ -1,0 +1,32 @@
+"""The scenario format as JSON Schema (draft 2020-12), generated from the pydantic models.
+
+``netsim schema`` prints it; ``topologies/scenario.schema.json`` holds it next to the bundled
+scenarios, whose first line ``#:schema ./scenario.schema.json`` lets editors with TOML
+language support (Taplo, Even Better TOML) complete and check a scenario as it is typed. A
+user's own file can point at the installed copy (``netsim schema --out FILE`` writes one).
+The schema checks fields, types, defaults and allowed values; checks across sections (e.g.
+a field only allowed with another's value) stay with ``netsim validate``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from netsim.scenario.schema import Scenario
+
+DIRECTIVE = "#:schema ./scenario.schema.json"  # the first line of every bundled scenario
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file (a dict, JSON-ready)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **Scenario.model_json_schema(),
+        "title": "netsim scenario",
+    }
+
+
+def schema_text() -> str:
+    """:func:`scenario_json_schema` as indented JSON text, ending with a newline."""
+    return json.dumps(scenario_json_schema(), indent=2) + "\n"
