@@ -76,6 +76,21 @@ def _parser() -> argparse.ArgumentParser:
         "'#:schema PATH' points Taplo / Even Better TOML at it)",
     )
     schema.add_argument("--out", type=Path, help="write it to this file instead")
+    sub.add_parser("list", help="the bundled scenarios and sweep studies, one line each")
+    init = sub.add_parser(
+        "init",
+        help="write a commented scenario file to start from (NAME.toml, and the JSON Schema "
+        "beside it for editors)",
+    )
+    init.add_argument(
+        "name", help="the new file (NAME or path/NAME.toml); also the scenario's name"
+    )
+    init.add_argument(
+        "--from",
+        dest="source",
+        metavar="SCENARIO",
+        help="a bundled scenario's name or a scenario file to copy (default: default)",
+    )
 
     topo = sub.add_parser("topo", help="topology tools")
     topo_sub = topo.add_subparsers(dest="topo_command", required=True)
@@ -150,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "schema":
             return _schema(args.out)
+        if args.command == "list":
+            return _list()
+        if args.command == "init":
+            return _init(args.name, args.source)
         if args.command == "attack":
             return _attack(args)
         if args.command == "sweep":
@@ -193,6 +212,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netsim: interrupted before the run started; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _list() -> int:
+    from netsim.scenario.starters import catalogue
+
+    found = catalogue()
+    print("scenarios (netsim run NAME, netsim init MINE --from NAME):")
+    for name, text in found["scenarios"]:
+        print(f"  {name:20} {text}")
+    print("studies (netsim sweep FILE):")
+    for path, text in found["studies"]:
+        print(f"  {path}\n  {'':20} {text}")
+    return 0
+
+
+def _init(name: str, source: str | None) -> int:
+    from netsim.scenario.starters import write_starter
+
+    out = write_starter(name, source)
+    print(f"wrote {out}; run it with: netsim run {out}")
+    return 0
 
 
 def _schema(out: Path | None) -> int:

@@ -113,3 +113,37 @@ def test_topo_show_writes_a_png_layout(tmp_path, capsys):
     assert not list(out.parent.glob(".*partial"))
     assert main(["topo", "show", "--out", str(tmp_path / "layout.pdf")]) == 2
     assert "use a .png file name" in capsys.readouterr().err
+
+
+def test_netsim_list_names_every_bundled_scenario_and_study(capsys):
+    from netsim.scenario import bundled_scenarios
+    from netsim.scenario.starters import studies_folder
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in bundled_scenarios():
+        assert f"  {name} " in out
+    for study in studies_folder().glob("*.toml"):
+        assert str(study) in out
+    assert "10 PIUs around one AP" in out  # the default's own description
+
+
+def test_netsim_init_writes_a_scenario_that_loads_and_runs(tmp_path, monkeypatch, capsys):
+    from netsim import load_scenario
+    from netsim.scenario.json_schema import DIRECTIVE
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "mine", "--from", "three_tier"]) == 0
+    text = (tmp_path / "mine.toml").read_text()
+    assert text.splitlines()[0] == DIRECTIVE and (tmp_path / "scenario.schema.json").exists()
+    # the same scenario as the bundled one, named after its file; the graph still found
+    mine, bundled = load_scenario("mine.toml"), load_scenario("three_tier")
+    assert mine.name == "mine" and mine.model_copy(update={"name": "three_tier"}) == bundled
+    assert main(["init", "mine"]) == 2  # never overwrites
+    assert "exists" in capsys.readouterr().err
+    assert main(["init", "plain"]) == 0  # from the default
+    sets = ["--set", "protocol.rounds=1", "--set", "topology.num_pius=2", "--quiet"]
+    assert main(["run", "plain.toml", *sets, "--out", str(tmp_path / "run")]) == 0
+    assert main(["init", "bad name"]) == 2
+    assert main(["init", "x", "--from", "nope"]) == 2
+    assert not (tmp_path / "x.toml").exists() and not (tmp_path / "bad name.toml").exists()
