@@ -63,15 +63,45 @@ def accuracy_figure(runs: Mapping[str, Any], x: str = "t_end_s") -> Figure:
 
 
 def latency_figure(run: Any) -> Figure:
-    """Stacked bars: each round's time split along its critical path."""
+    """Stacked bars: each round's time split along its critical path (the legend beside
+    the axes, never over the bars; whole rounds on the x axis)."""
+    from matplotlib.ticker import MaxNLocator
+
     table = latency_breakdown(run.events)
-    fig, ax = _figure()
+    fig, ax = _figure(width=8.0)
     bottom = pd.Series(0.0, index=table.index)
     for c in LATENCY_COMPONENTS:
         ax.bar(table["round"], table[c], bottom=bottom, label=c, width=0.8)
         bottom += table[c]
     ax.set(xlabel="round", ylabel="time (s)", title="round latency breakdown")
-    ax.legend(fontsize=8, ncol=4)
+    top = float(bottom.max()) if len(bottom) else 0.0
+    ax.set_ylim(0, 1.05 * top if top > 0 else 1.0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def accuracy_panels(runs: Mapping[str, Any]) -> Figure:
+    """Test accuracy of each run against simulated time, cumulative PIU energy and
+    cumulative uplink bits: one figure, three panels sharing the accuracy axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11.0, 3.6), dpi=100, layout="constrained")
+    axes = fig.subplots(1, 3, sharey=True)
+    panels = (("t_end_s", 1.0, _X_LABELS["t_end_s"]), ("energy_j", 1.0, _X_LABELS["energy_j"]),
+              ("uplink_bits", 1e-6, "cumulative uplink (Mbit)"))  # fmt: skip
+    for ax, (x, scale, xlabel) in zip(axes, panels, strict=True):
+        for label, run in runs.items():
+            p = progress(run.events, global_rounds(run.rounds))
+            ax.plot(p[x] * scale, p.test_accuracy, marker=".", lw=1.2, label=label)
+        ax.set(xlabel=xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set(ylabel="test accuracy")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=8,
+               ncol=min(len(runs), 4), frameon=False)  # fmt: skip
     return fig
 
 

@@ -7,6 +7,7 @@ embedded PNGs (base64 data URIs), and each run's resolved scenario. Opens in a b
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from netsim.analysis.figures import (
-    accuracy_figure,
+    accuracy_panels,
     battery_figure,
     energy_figure,
     latency_cdf_figure,
@@ -40,8 +41,9 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 
 
 def summary_frame(runs: Sequence[RunData]) -> pd.DataFrame:
-    """One row per run: name, scenario, seed, rounds, simulated time, final accuracy, PIU
-    energy, uplink bits, wall time."""
+    """One row per run: name, scenario, seed, rounds, simulated time (s), final accuracy,
+    PIU energy (J), uplink (Mbit), wall time (s); numbers as measured (see
+    :func:`summary_html` for the report's rounding)."""
     rows = []
     for run in runs:
         m = run.manifest
@@ -54,11 +56,27 @@ def summary_frame(runs: Sequence[RunData]) -> pd.DataFrame:
                 "simulated time (s)": m.get("sim_time_s"),
                 "final accuracy": m.get("final_accuracy"),
                 "PIU energy (J)": m.get("total_energy_j"),
-                "uplink bits": float(global_rounds(run.rounds)["uplink_bits"].sum()),
+                "uplink (Mbit)": float(global_rounds(run.rounds)["uplink_bits"].sum()) / 1e6,
                 "wall time (s)": m.get("wall_time_s"),
             }
         )
     return pd.DataFrame(rows)
+
+
+# digits after the point the report shows per summary column (values keep their units)
+_DECIMALS = {"simulated time (s)": 2, "final accuracy": 3, "PIU energy (J)": 3,
+             "uplink (Mbit)": 1, "wall time (s)": 1}  # fmt: skip
+
+
+def summary_html(runs: Sequence[RunData]) -> str:
+    """The summary table as HTML, each number rounded for reading (:data:`_DECIMALS`)."""
+    table = summary_frame(runs)
+    formatters = {c: functools.partial(_fixed, decimals=d) for c, d in _DECIMALS.items()}
+    return table.to_html(index=False, formatters=formatters, border=0)
+
+
+def _fixed(value: float | None, decimals: int) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:,.{decimals}f}"
 
 
 def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
@@ -74,11 +92,9 @@ def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(runs)} run(s); written {datetime.now():%Y-%m-%d %H:%M}.</p>",
         "<h2>Summary</h2>",
-        summary_frame(runs).to_html(index=False, float_format=lambda x: f"{x:.6g}", border=0),
+        summary_html(runs),
         "<h2>Accuracy</h2>",
-        _img(accuracy_figure(by_label, x="t_end_s"), "accuracy against simulated time"),
-        _img(accuracy_figure(by_label, x="energy_j"), "accuracy against PIU energy"),
-        _img(accuracy_figure(by_label, x="uplink_bits"), "accuracy against uplink bits"),
+        _img(accuracy_panels(by_label), "accuracy against simulated time, energy and bits"),
         "<h2>Latency</h2>",
         _img(latency_cdf_figure(by_label), "latency CDFs"),
     ]

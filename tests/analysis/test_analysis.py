@@ -129,6 +129,7 @@ def test_breakdowns_of_a_real_run_add_up():
 def test_figures_draw_what_the_tables_hold():
     from netsim.analysis.figures import (
         accuracy_figure,
+        accuracy_panels,
         battery_figure,
         energy_figure,
         latency_cdf_figure,
@@ -142,8 +143,20 @@ def test_figures_draw_what_the_tables_hold():
     assert [len(line.get_xdata()) for line in fig.axes[0].lines] == [2, 2]
     with pytest.raises(ValueError, match="x = 'joules'"):
         accuracy_figure(runs, x="joules")
+    panels = accuracy_panels(runs)
+    assert [len(ax.lines) for ax in panels.axes] == [2, 2, 2]
+    assert panels.axes[2].lines[0].get_xdata()[-1] == pytest.approx(
+        runs["a"].rounds.uplink_bits.sum() / 1e6
+    )
     run = runs["a"]
-    assert len(latency_figure(run).axes[0].patches) == 2 * len(LATENCY_COMPONENTS)
+    latency = latency_figure(run)
+    ax = latency.axes[0]
+    assert len(ax.patches) == 2 * len(LATENCY_COMPONENTS)
+    # every bar inside the axes, the legend beside them, not over the bars
+    assert max(p.get_y() + p.get_height() for p in ax.patches) <= ax.get_ylim()[1]
+    latency.canvas.draw()
+    legend, frame = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= frame.x1
     assert len(energy_figure(run).axes[0].patches) == 2 * 3  # compute + transmit per PIU
     assert len(battery_figure(run).axes[0].lines) == 3
     assert len(latency_cdf_figure(runs).axes[0].lines) == 4
