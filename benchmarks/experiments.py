@@ -1334,6 +1334,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
     parser.add_argument("--rounds", type=int, help="rounds per run (default per experiment)")
     parser.add_argument("--seeds", type=int, default=1, help="replications (seeds 1..N)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=1,
+        metavar="K",
+        help="seeds K..K+N-1 instead (a part of the seeds, e.g. one process per seed with "
+        "--csv and --out ''; then --from-csv with every part)",
+    )
     parser.add_argument("--csv", help="also write the per-seed table here")
     parser.add_argument(
         "--only",
@@ -1358,8 +1366,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--from-csv",
         metavar="FILE",
-        help="run nothing: write the tables, claims and figure from this per-seed table "
-        "(a NAME.csv that a run wrote; pass the run's --rounds, --set and --only again)",
+        nargs="+",
+        help="run nothing: write the tables, claims and figure from these per-seed tables "
+        "(NAME.csv or --csv files of runs, concatenated; pass the runs' --rounds, --set and "
+        "--only again)",
     )
     args = parser.parse_args(argv)
     EXTRA_OVERRIDES[:] = args.set
@@ -1368,10 +1378,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.png:
         extra["png"] = args.png
     if args.from_csv:  # the tables, claims and figure again, from a run's per-seed table
-        table = pd.read_csv(args.from_csv)
+        table = pd.concat([pd.read_csv(f) for f in args.from_csv], ignore_index=True)
+        if table.duplicated(["config", "seed"]).any():
+            raise SystemExit("--from-csv: the tables share a (config, seed); give each seed once")
+        # the study's order: configurations as they first appear, then seeds
+        order = {c: i for i, c in enumerate(dict.fromkeys(table.config))}
+        table = table.sort_values(
+            ["config", "seed"], key=lambda c: c.map(order) if c.name == "config" else c
+        )
+        table = table.reset_index(drop=True)
         argv = [args.experiment, "--seeds", str(table.seed.nunique()), *_passed(args)]
     else:
-        table = fn(args.rounds or default_rounds, range(1, args.seeds + 1), **extra)
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        table = fn(args.rounds or default_rounds, seeds, **extra)
     if args.csv:
         table.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 30):

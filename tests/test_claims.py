@@ -99,3 +99,31 @@ def test_experiments_rewrite_a_study_from_its_per_seed_table(tmp_path, capsys):
     assert "F=1, C=90%" not in text
     assert (tmp_path / "afcfl.png").exists()
     assert "AFC-FL vs F=5, C=90% on rounds_to_90_censored" in capsys.readouterr().out
+
+
+def test_a_study_run_in_parts_is_written_from_all_of_them(tmp_path):
+    from benchmarks.experiments import main
+
+    rows = [
+        {"config": c, "seed": s, "rounds_to_90_censored": r + s, "params_to_90": 1e6 * (r + s)}
+        for c, r in (("AFC-FL", 10), ("F=1, C=100%", 20))
+        for s in (1, 2, 3)
+    ]
+    whole, parts = pd.DataFrame(rows), []
+    for seed in (1, 2, 3):  # one file per seed, as one process per seed writes them
+        parts.append(tmp_path / f"part{seed}.csv")
+        whole[whole.seed == seed].to_csv(parts[-1], index=False)
+    (tmp_path / "one").mkdir()
+    (tmp_path / "all").mkdir()
+    whole.to_csv(tmp_path / "whole.csv", index=False)
+    main(["afcfl", "--from-csv", str(tmp_path / "whole.csv"), "--out", str(tmp_path / "one")])
+    main(["afcfl", "--from-csv", *map(str, parts), "--out", str(tmp_path / "all")])
+    one = (tmp_path / "one" / "afcfl.md").read_text()
+    assert one.startswith("# afcfl: 3 seeds")
+    assert (
+        pd.read_csv(tmp_path / "all" / "afcfl.csv")
+        .sort_values(["config", "seed"])
+        .equals(whole.sort_values(["config", "seed"]))
+    )
+    with pytest.raises(SystemExit, match="share a"):
+        main(["afcfl", "--from-csv", str(parts[0]), str(parts[0]), "--out", str(tmp_path)])
