@@ -6,6 +6,7 @@ import tomllib
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from netsim.scenario.base import ScenarioError
 from netsim.scenario.overrides import _override_list, apply_overrides
@@ -28,6 +29,27 @@ def _bundled_or_path(path: str | Path) -> Path:
     if not path.exists() and path.parent == Path(".") and path.stem in bundled_scenarios():
         return default_scenario_path().parent / f"{path.stem}.toml"
     return path
+
+
+# fields that hold a path, relative to the scenario file unless absolute
+RELATIVE_PATHS = (
+    ("topology", "path"),
+    ("device", "availability", "dir"),
+    ("learning", "data_path"),
+)
+
+
+def relative_paths(data: dict[str, Any]) -> list[tuple[dict[str, Any], str, str]]:
+    """(table, key, value) of each :data:`RELATIVE_PATHS` field that ``data`` (a parsed
+    scenario file) holds as a string."""
+    found = []
+    for *tables, key in RELATIVE_PATHS:
+        table: object = data
+        for name in tables:
+            table = table.get(name) if isinstance(table, dict) else None
+        if isinstance(table, dict) and isinstance(table.get(key), str):
+            found.append((table, key, table[key]))
+    return found
 
 
 def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Scenario:
@@ -59,17 +81,9 @@ def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ())
         raise ScenarioError(f"scenario file '{path}' is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ScenarioError(f"scenario file '{path}' is not UTF-8 text") from None
-    topology = data.get("topology")
-    if isinstance(topology, dict) and isinstance(topology.get("path"), str):
-        # A topology file next to the scenario file: make the path independent of the cwd.
-        topology["path"] = str((path.parent / topology["path"]).resolve())
-    device = data.get("device")
-    availability = device.get("availability") if isinstance(device, dict) else None
-    if isinstance(availability, dict) and isinstance(availability.get("dir"), str):
-        availability["dir"] = str((path.parent / availability["dir"]).resolve())
-    learning = data.get("learning")
-    if isinstance(learning, dict) and isinstance(learning.get("data_path"), str):
-        learning["data_path"] = str((path.parent / learning["data_path"]).resolve())
+    # a file next to the scenario file: make the path independent of the cwd
+    for table, key, value in relative_paths(data):
+        table[key] = str((path.parent / value).resolve())
     apply_overrides(data, overrides)
     source = f"scenario file '{path}'" + (" with --set overrides" if overrides else "")
     return Scenario.from_dict(data, source=source)

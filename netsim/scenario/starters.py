@@ -15,10 +15,12 @@ from pathlib import Path
 
 from netsim.scenario.base import ScenarioError
 from netsim.scenario.json_schema import DIRECTIVE, schema_text
-from netsim.scenario.loading import _bundled_or_path, default_scenario_path, load_scenario
-
-# fields holding a path relative to the scenario file (see loading.load_scenario)
-_RELATIVE = (("topology", "path"), ("device", "availability", "dir"), ("learning", "data_path"))
+from netsim.scenario.loading import (
+    _bundled_or_path,
+    default_scenario_path,
+    load_scenario,
+    relative_paths,
+)
 
 
 def studies_folder() -> Path:
@@ -74,11 +76,8 @@ def write_starter(target: str | Path, source: str | Path | None = None) -> Path:
     load_scenario(src)  # a source that does not load says so here, naming the field
     text = src.read_text(encoding="utf-8")
     data = tomllib.loads(text)
-    for keys in _RELATIVE:  # a relative path must keep pointing at the same file
-        value: object = data
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, str) and not Path(value).is_absolute():
+    for _table, _key, value in relative_paths(data):  # keep pointing at the same file
+        if not Path(value).is_absolute():
             absolute = str((src.parent / value).resolve())
             text = text.replace(json.dumps(value), json.dumps(absolute), 1)
     text, count = re.subn(r'(?m)^name\s*=\s*"[^"\n]*"', f'name = "{out.stem}"', text, count=1)
