@@ -13,6 +13,8 @@ than 11 pixels (8 x 8 digits); channels averaged.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 _SIGMA = 1.5
@@ -48,23 +50,26 @@ def _symmetric_index(n: int, pad: int) -> torch.Tensor:
     return torch.where(i < n, i, 2 * n - 1 - i)
 
 
-def _filter_matrix(n: int, device: torch.device) -> torch.Tensor:
+@functools.cache
+def _filter_matrix_cpu(n: int) -> torch.Tensor:
     """(n, n) float64 matrix A with A @ v = the Gaussian filter of v (length n) under
-    symmetric extension: row i sums the taps that land on each source sample."""
+    symmetric extension: row i sums the taps that land on each source sample. Made once
+    per length (every filtering of an image uses two)."""
     g = _gaussian_taps()
     radius = len(g) // 2
     source = _symmetric_index(n, radius)  # (n + 2r,)
     a = torch.zeros(n, n, dtype=torch.float64)
     for i in range(n):
         a[i].index_add_(0, source[i : i + len(g)], g)
-    return a.to(device)
+    return a
 
 
 def _blur(x: torch.Tensor) -> torch.Tensor:
     """The Gaussian filter of x (..., H, W) float64 with symmetric boundary extension:
     A_H x A_W^T, the window being separable (two small matrix products an image)."""
     h, w = x.shape[-2:]
-    return _filter_matrix(h, x.device) @ x @ _filter_matrix(w, x.device).T
+    rows, cols = _filter_matrix_cpu(h).to(x.device), _filter_matrix_cpu(w).to(x.device)
+    return rows @ x @ cols.T
 
 
 def _check(x: torch.Tensor, y: torch.Tensor) -> int:
@@ -117,9 +122,6 @@ class SSIMCandidates:
         self.my = _blur(self.y)
         self.eyy = _blur(self.y * self.y)
         self.win = _check(ys, ys)
-
-    def __len__(self) -> int:
-        return len(self.y)
 
     def ssim(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """SSIM (stop - start,) of the image x (C, H, W) against candidates start..stop."""
