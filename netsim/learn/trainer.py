@@ -282,11 +282,13 @@ class Trainer:
         return handle
 
     @torch.no_grad()
-    def _load(self, weights: torch.Tensor) -> None:
-        """Copy a flat vector into the model's own parameter storage. (torch's
-        ``vector_to_parameters`` would make the parameters views of ``weights``, and training
-        would then overwrite the caller's global model in place.)"""
-        for p, w in zip(self.model.parameters(), self._per_parameter(weights), strict=True):
+    def _load(self, weights: torch.Tensor, model: nn.Module | None = None) -> None:
+        """Copy a flat vector into the parameter storage of ``model`` (default: the
+        trainer's), keeping its layout. (torch's ``vector_to_parameters`` would make the
+        parameters views of ``weights``, and training would then overwrite the caller's
+        global model in place.)"""
+        target = self.model if model is None else model
+        for p, w in zip(target.parameters(), self._per_parameter(weights), strict=True):
             p.copy_(w)
 
     def _per_parameter(self, flat: torch.Tensor) -> list[torch.Tensor]:
@@ -602,9 +604,7 @@ class Trainer:
             else:
                 self._eval_model = self.model
         model = self._eval_model
-        with torch.no_grad():
-            for p, w in zip(model.parameters(), self._per_parameter(weights), strict=True):
-                p.copy_(w)  # keeps the layout of p
+        self._load(weights, model)
         model.eval()
         if model is self.model:
             return model
