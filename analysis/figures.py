@@ -37,13 +37,17 @@ _X_LABELS = {
 }
 
 
-def _figure(width: float = 7.0, height: float = 4.0) -> tuple[Figure, Axes]:
+def _blank(width: float, height: float) -> Figure:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _figure(width: float = 7.0, height: float = 4.0) -> tuple[Figure, Axes]:
+    fig = _blank(width, height)
     return fig, fig.add_subplot()
 
 
@@ -84,18 +88,13 @@ def latency_figure(run: Any) -> Figure:
 def accuracy_panels(runs: Mapping[str, Any]) -> Figure:
     """Test accuracy of each run against simulated time, cumulative PIU energy and
     cumulative uplink bits: one figure, three panels sharing the accuracy axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11.0, 3.6), dpi=100, layout="constrained")
+    fig = _blank(11.0, 3.6)
     axes = fig.subplots(1, 3, sharey=True)
     panels = (("t_end_s", 1.0, _X_LABELS["t_end_s"]), ("energy_j", 1.0, _X_LABELS["energy_j"]),
               ("uplink_bits", 1e-6, "cumulative uplink (Mbit)"))  # fmt: skip
+    curves = {label: progress(run.events, global_rounds(run.rounds)) for label, run in runs.items()}
     for ax, (x, scale, xlabel) in zip(axes, panels, strict=True):
-        for label, run in runs.items():
-            p = progress(run.events, global_rounds(run.rounds))
+        for label, p in curves.items():
             ax.plot(p[x] * scale, p.test_accuracy, marker=".", lw=1.2, label=label)
         ax.set(xlabel=xlabel)
         ax.grid(alpha=0.3)
