@@ -23,22 +23,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from netsim.sweep import mean_ci95
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "reproductions"
 
 
-def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """(mean, half-width of the two-sided Student-t interval at ``level``) of ``values``
-    (NaN ignored); the half-width is NaN with fewer than two values, 0 when they agree."""
+def mean_ci(values: Sequence[float] | np.ndarray | pd.Series) -> tuple[float, float]:
+    """(mean, half-width of the two-sided Student-t 95 % interval) of ``values``, NaN
+    ignored (the sweeps' :func:`netsim.sweep.mean_ci95` on the rest); the half-width is NaN
+    with fewer than two values, 0 when they agree."""
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]
     if x.size == 0:
         return math.nan, math.nan
-    if x.size < 2:
-        return float(x.mean()), math.nan
-    sem = float(x.std(ddof=1)) / math.sqrt(x.size)
-    return float(x.mean()), float(stats.t.ppf(0.5 + level / 2, x.size - 1)) * sem
+    return mean_ci95(pd.Series(x))
 
 
 @dataclass(frozen=True)

@@ -294,11 +294,21 @@ def results_table(rows: Sequence[dict[str, Any]], varied: Sequence[str]) -> pd.D
     return table.sort_values(["point", "seed"], kind="stable").reset_index(drop=True)
 
 
-def summary_table(table: pd.DataFrame, varied: Sequence[str]) -> pd.DataFrame:
-    """Per point: runs that succeeded (n), and for each metric its mean and the 95 %
-    confidence half-width ``t(0.975, n-1) s / sqrt(n)`` over the seeds (NaN for n < 2)."""
+def mean_ci95(values: pd.Series) -> tuple[float, float]:
+    """(mean, 95 % confidence half-width ``t(0.975, n-1) s / sqrt(n)``) of ``values`` (n of
+    them; mean and s skip NaN as pandas does); the half-width is NaN for n < 2."""
     from scipy import stats
 
+    n = len(values)
+    if n < 2:
+        return float(values.mean()), math.nan
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return float(values.mean()), half
+
+
+def summary_table(table: pd.DataFrame, varied: Sequence[str]) -> pd.DataFrame:
+    """Per point: runs that succeeded (n), and for each metric its mean and the 95 %
+    confidence half-width over the seeds (:func:`mean_ci95`)."""
     ok = table[table.status == "ok"]
     rows = []
     for point, runs in ok.groupby("point", sort=True):
@@ -308,14 +318,7 @@ def summary_table(table: pd.DataFrame, varied: Sequence[str]) -> pd.DataFrame:
             "n": len(runs),
         }
         for m in METRICS:
-            values = runs[m].astype(float)
-            n = len(values)
-            half = (
-                float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
-                if n > 1
-                else math.nan
-            )
-            row[f"{m}_mean"], row[f"{m}_ci95"] = float(values.mean()), half
+            row[f"{m}_mean"], row[f"{m}_ci95"] = mean_ci95(runs[m].astype(float))
         rows.append(row)
     return pd.DataFrame(rows)
 
