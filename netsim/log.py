@@ -68,6 +68,122 @@ class Event:
 
 EVENT_COLUMNS = [f.name for f in fields(Event)]
 TEXT_COLUMNS = ("peer", "activity", "reason", "method", "route", "detail")
+
+# What each column holds (SI units; NaN or <NA> where it does not apply). The reference
+# page of the event log is generated from these two tables (netsim/reference.py).
+COLUMN_DOCS: dict[str, str] = {
+    "t_s": "simulated time of the event (s); a *_end row's time is when it ended",
+    "round": "the round (synchronous), model version (asynchronous), cloud round; -1: none",
+    "node": "the entity: piu3, ap0, server, edge1, or u-v for a backhaul link",
+    "role": "piu, ap, server, edge or backhaul",
+    "event": "the event type (below)",
+    "duration_s": "how long the activity took (s): compute, airtime, a transfer, a deadline",
+    "bits": "payload bits of a transmission or transfer (the encoded update or model)",
+    "energy_j": "energy the activity drew from the PIU's battery (J); a harvest is negative",
+    "battery_j": "the PIU's battery after the activity (J)",
+    "rate_bps": "mean rate of a transmission (bit/s)",
+    "snr_db": "mean SNR (SINR with interference) of a transmission (dB)",
+    "interference_w": "mean co-channel interference power of a transmission (W; radio.reuse)",
+    "mcs": "mean MCS index over a transmission's transport blocks (radio.link = nr)",
+    "tb_count": "transport blocks of a transmission (radio.link = nr)",
+    "harq_retx": "HARQ retransmissions of a transmission (radio.link = nr)",
+    "power_w": "transmit power (W)",
+    "staleness": "versions between the model an update was trained on and the current one",
+    "loss": "training loss (train_end, aggregate) or test loss (evaluate)",
+    "accuracy": "test accuracy of the global model (evaluate, stop)",
+    "peer": "the other node: the receiving AP of a tx_*, the PIU an AP forwards for, the "
+    "sender of an rx_update, the PIU of a candidate / deadline_miss / cut / discard, "
+    "the new AP of a handover",
+    "activity": "what an abort or battery_empty cut short: train, queue or tx",
+    "reason": "why: skip (energy, offline), abort (server, offline, late_model), tx_fail "
+    "(outage, harq), deadline_miss (deadline), cut (target_reached), discard (stale, "
+    "declined), candidate (selected, passed, outage), stop (target_accuracy, nothing_left)",
+    "method": "how: a transmission's payload encoding, the aggregate rule or asynchronous "
+    "mode, the allocate method, a candidate's selection policy, a harvest's source",
+    "route": "on a routed backhaul, the nodes a transfer crossed (ap0>sw0>core>server)",
+    "detail": "free text for people; filter on the typed columns instead",
+}
+
+# Every event type, the roles that log it and what its row means. A test checks that the
+# runs log no other type and that each one here is logged by the code.
+EVENT_TYPES: dict[str, tuple[str, str]] = {
+    "candidate": (
+        "server",
+        "a ranking selection policy's inputs for one PIU: rate_bps, "
+        "predicted round time (duration_s), battery_j; predictive selection: the "
+        "forecast SNR (snr_db), reason selected / passed / outage, detail the "
+        "forecast and the SNR that came true",
+    ),
+    "deadline": ("server", "the predictive deadline of the round (duration_s)"),
+    "control": ("server", "adaptive control: local steps, fidelity and the probe loss"),
+    "allocate": ("server", "power allocation of the round (method, detail: its solution)"),
+    "allocation_fallback": ("server", "the allocation's solver failed; reason: the fallback"),
+    "prune": ("server, piu", "pruning: level, sparsity and model bits"),
+    "broadcast": ("server", "the global model sent to the round's PIUs (bits)"),
+    "rx_update": (
+        "server, edge",
+        "an update received (asynchronous modes: staleness, detail "
+        "the version it was trained on and its weight; peer the sender)",
+    ),
+    "deadline_miss": ("server, edge", "a selected PIU (or edge server) missed the deadline"),
+    "cut": ("server, edge", "over-commitment: enough updates arrived, this PIU's is cut off"),
+    "discard": ("server, edge", "an update of an old round (stale) or declined, thrown away"),
+    "wait": ("server", "every PIU offline or declining: the server waits"),
+    "aggregate": (
+        "server, edge",
+        "the updates aggregated (train loss; method the rule; "
+        "detail the updates and any robust rule)",
+    ),
+    "evaluate": ("server, edge", "the new model on the test set (loss, accuracy)"),
+    "stop": ("server", "the run stops early (reason target_accuracy or nothing_left)"),
+    "send_start": (
+        "server, edge",
+        "a model sent over a routed backhaul starts (bits, peer, route)",
+    ),
+    "send_end": ("server, edge", "that transfer ends (duration_s)"),
+    "link_down": ("backhaul", "a backhaul link u-v goes down (scheduled outage or failure)"),
+    "link_up": ("backhaul", "the link is repaired"),
+    "dl_start": ("ap", "downlink of the model starts (multicast or unicast: rate, SNR)"),
+    "dl_end": ("ap", "the downlink ends (airtime in duration_s)"),
+    "dl_fail": (
+        "ap",
+        "NR: a downlink block failed its last HARQ transmission; detail: the "
+        "recipients, whose updates are lost",
+    ),
+    "dl_forward": ("ap", "a model on its way through the old AP forwarded to a moved PIU's new AP"),
+    "fwd_start": ("ap", "an update forwarded over the backhaul to the server starts"),
+    "fwd_end": ("ap", "that forwarding ends"),
+    "ota_start": ("ap", "an over-the-air aggregation slot starts (airtime, mean SNR)"),
+    "ota_end": ("ap", "the slot ends (detail: the aggregate's MSE per entry)"),
+    "rx_model": ("piu, edge", "the model arrived (an edge server: the cloud's model)"),
+    "train_start": ("piu", "local training starts"),
+    "train_end": ("piu", "local training ends (compute time, energy, loss)"),
+    "tx_start": ("piu", "the upload starts (bits, method: the payload encoding)"),
+    "tx_end": ("piu", "the upload ends (airtime, rate, SNR, power, energy)"),
+    "tx_fail": ("piu", "a packet in outage or lost after HARQ (energy, worst SNR, reason)"),
+    "skip": (
+        "piu",
+        "the PIU sits the round out (reason energy: battery below the round's "
+        "need plus reserve_j; offline)",
+    ),
+    "abort": (
+        "piu",
+        "work cut short by the deadline, a cut or going offline (energy and "
+        "work up to then; activity, reason)",
+    ),
+    "battery_empty": ("piu", "the battery ran out: the PIU leaves (with harvesting it stays)"),
+    "offline": ("piu", "the PIU goes offline (churn or trace)"),
+    "online": ("piu", "the PIU comes back online"),
+    "cpu_change": ("piu", "the CPU frequency changes (availability trace)"),
+    "harvest": ("piu", "energy harvested (round -1; energy_j is minus the stored energy)"),
+    "handover": ("piu", "the PIU moves to a stronger AP (peer; snr_db the gain margin)"),
+    "device": ("piu", "with device classes: the PIU's class and drawn parameters"),
+    "gan_inject": (
+        "piu",
+        "a GAN adversary's injected samples (generator loss, share taken for the victim class)",
+    ),
+}
+
 COUNT_COLUMNS = ("tb_count", "harq_retx")  # nullable integers
 # a record's values as a tuple (dataclasses.astuple deep-copies every field: 2 s for the
 # 16,000 events of two rounds of the 1,000-PIU scale run)
@@ -139,7 +255,10 @@ class EventLog:
         self.spent: dict[str, list[float]] = {}  # per PIU node: [energy J, uplink bits]
 
     def emit(self, event: Event) -> None:
-        """Append ``event`` and update the running totals."""
+        """Append ``event`` and update the running totals; an event type missing from
+        :data:`EVENT_TYPES` is a programming error (the log's reference would not list it)."""
+        if event.event not in EVENT_TYPES:
+            raise ValueError(f"event type {event.event!r} is not in netsim.log.EVENT_TYPES")
         self.records.append(event)
         if event.role != "piu":
             return

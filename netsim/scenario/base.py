@@ -41,7 +41,15 @@ class _Frozen(BaseModel):
     the integer 1, ``2.5`` or ``1e9`` not an integer, ``"5"`` not a number, ``1`` not a
     boolean."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
+    # use_attribute_docstrings: the string under a field is its description (JSON Schema,
+    # the generated reference, editors' hover text)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        allow_inf_nan=False,
+        strict=True,
+        use_attribute_docstrings=True,
+    )
 
     @model_validator(mode="before")
     @classmethod
