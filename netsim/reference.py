@@ -46,28 +46,29 @@ def _anchor(name: str) -> str:
     return name.lower()
 
 
-def _type(prop: dict[str, Any]) -> str:
-    """A property's type in words, sections linked to their table."""
+def _type(prop: dict[str, Any], labels: dict[str, str]) -> str:
+    """A property's type in words, sections linked to their table (``labels``: the link
+    text of each definition)."""
     if "$ref" in prop:
         name = _ref_name(prop["$ref"])
-        return f"[{name}](#{_anchor(name)})"
+        return f"[{labels.get(name, name)}](#{_anchor(name)})"
     if "const" in prop:
         return json.dumps(prop["const"])
     if "enum" in prop:
-        return " \\| ".join(json.dumps(v) for v in prop["enum"])
+        return " | ".join(json.dumps(v) for v in prop["enum"])
     for key in ("anyOf", "oneOf"):
         if key in prop:
             options = [o for o in prop[key] if o.get("type") != "null"]
-            text = " or ".join(_type(o) for o in options)
+            text = " or ".join(_type(o, labels) for o in options)
             return text + (" or absent" if len(options) < len(prop[key]) else "")
     kind = prop.get("type", "any")
     if kind == "array":
         if "prefixItems" in prop:
-            return "[" + ", ".join(_type(p) for p in prop["prefixItems"]) + "]"
-        return f"list of {_type(prop.get('items', {}))}"
+            return "[" + ", ".join(_type(p, labels) for p in prop["prefixItems"]) + "]"
+        return f"list of {_type(prop.get('items', {}), labels)}"
     if kind == "object" and "additionalProperties" in prop:
         value = prop["additionalProperties"]
-        return f"table of {_type(value) if isinstance(value, dict) else 'any'}"
+        return f"table of {_type(value, labels) if isinstance(value, dict) else 'any'}"
     return {"number": "float", "integer": "int", "boolean": "bool"}.get(kind, kind)
 
 
@@ -105,6 +106,8 @@ def _default(prop: dict[str, Any], required: bool) -> str:
         return "absent"
     if isinstance(value, dict) or (isinstance(value, list) and len(json.dumps(value)) > 40):
         return "see its table"
+    if isinstance(value, float):
+        return f"`{value:g}`"
     return f"`{json.dumps(value)}`"
 
 
@@ -112,7 +115,7 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _model_table(name: str, model: dict[str, Any]) -> list[str]:
+def _model_table(name: str, model: dict[str, Any], labels: dict[str, str]) -> list[str]:
     lines = [f"### {name}", ""]
     if model.get("description"):
         lines += [_cell(model["description"]), ""]
@@ -124,7 +127,7 @@ def _model_table(name: str, model: dict[str, Any]) -> list[str]:
     for field, prop in model.get("properties", {}).items():
         row = (
             f"`{field}`",
-            _type(prop),
+            _type(prop, labels),
             _default(prop, field in required),
             unit_of(field),
             _allowed(prop),
@@ -148,11 +151,13 @@ def scenario_reference() -> str:
         "",
         "## Top level",
         "",
-        *_model_table("Scenario", {**schema, "description": ""})[2:],
     ]
+    places = _reachable(schema, defs)
+    labels = {name: place.split(", ")[-1] for name, place in places.items()}
+    lines += _model_table("Scenario", {**schema, "description": ""}, labels)[2:]
     lines += ["## Sections and kinds", ""]
-    for name, place in _reachable(schema, defs).items():
-        lines += _model_table(f"`{place}` {{#{_anchor(name)}}}", defs[name])
+    for name, place in places.items():
+        lines += _model_table(f"`{place}` {{#{_anchor(name)}}}", defs[name], labels)
     return "\n".join(lines)
 
 

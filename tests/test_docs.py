@@ -137,11 +137,19 @@ def _whatif(namespace: dict, folder: Path) -> None:
     assert len(per_point) == 6 and per_point.missed.between(0, 1).all()
 
 
+def _privacy(namespace: dict, folder: Path) -> None:
+    ssim = namespace["table"].set_index("defence").ssim
+    assert ssim["none"] > 0.9  # DLG's best case: the sample itself
+    assert ssim["DP-FedAvg, z = 1"] > 0.9  # central DP noises the aggregate, not the upload
+    assert ssim["top-k, 10 % kept"] < ssim["none"] and ssim["DP-SGD, z = 1"] < ssim["none"]
+
+
 PAGE_CHECKS = {
     "docs/getting-started.md": _tour,
     "docs/guides/network.md": _network,
     "docs/tutorials/factory-network.md": _factory,
     "docs/tutorials/what-if-study.md": _whatif,
+    "docs/tutorials/privacy.md": _privacy,
 }
 
 

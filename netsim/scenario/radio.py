@@ -21,8 +21,11 @@ class LogDistancePathLoss(_Frozen):
 
     model: Literal["log_distance"] = "log_distance"
     exponent: float = Field(3.5, ge=1.0, le=8.0)
+    """Path-loss exponent."""
     ref_distance_m: PositiveFloat = 1.0
+    """Reference distance d0."""
     ref_loss_db: float | None = Field(None, ge=-100.0, le=400.0)
+    """Loss at d0 (absent: free-space loss at d0 and the carrier)."""
 
 
 class Macro36814PathLoss(_Frozen):
@@ -44,7 +47,9 @@ class Ngo3SlopePathLoss(_Frozen):
 
     model: Literal["ngo_3slope"]
     d0_m: PositiveFloat = 10.0
+    """Below this distance the loss is flat."""
     d1_m: PositiveFloat = 50.0
+    """Beyond this distance the slope is 35 dB/decade (20 between d0 and d1)."""
 
     @model_validator(mode="after")
     def _order(self) -> Ngo3SlopePathLoss:
@@ -69,9 +74,13 @@ class InFPathLoss(_Frozen):
 
     model: Literal["inf_38901"]
     variant: Literal["SL", "DL", "SH", "DH"] = "SL"
+    """InF sub-scenario: sparse (S) or dense (D) clutter, low (L) or high (H) base station."""
     clutter_density: float = Field(0.2, gt=0, lt=1)
+    """r: fraction of the hall covered by clutter (machines)."""
     clutter_height_m: PositiveFloat = 2.0
+    """h_c: height of the clutter."""
     clutter_size_m: PositiveFloat = 10.0
+    """d_clutter: typical size of a clutter object."""
 
 
 PathLoss = Annotated[
@@ -91,95 +100,98 @@ class PowerControlConfig(_Frozen):
     alpha in [0, 1] (1: full compensation, every PIU arrives at ``p0_dbm`` when it can)."""
 
     p0_dbm: PowerDbm
+    """Target received power P0 of full compensation."""
     alpha: float = Field(1.0, ge=0.0, le=1.0)
+    """Fraction of the path loss compensated (0: everyone at P_max, 1: full compensation)."""
 
 
 class RadioConfig(_Frozen):
-    """Wireless access: path loss, shadowing, fading, bandwidth, noise, multiple access.
-
-    shadowing_std_db: log-normal shadowing; absent: the path-loss model's own value (8 dB for
-        log_distance). shadowing_decorrelation_m: if set, shadowing of one AP's links to
-        PIUs i and k is correlated as ``2^(-distance_ik / decorrelation)`` (cell-free book: 9 m).
-    spatial_consistency_m: if set instead, each AP's shadowing and LOS state are random fields
-        over the plane with autocorrelation ``exp(-d / spatial_consistency_m)`` (3GPP TR
-        38.901 section 7.6.3; e.g. 10 m for UMi and InF): a PIU's links depend on where it
-        is and change as it moves (``netsim/radio/spatial.py``); radio data sets need it.
-    fading: small-scale fading; "rician" with ``rician_k_db``.
-    time_correlation: "block" (i.i.d. per coherence interval), "gauss_markov" (AR(1) with
-        ``rho = J0(2 pi f_D T_c)``) or "jakes" (sum of sinusoids), ``f_D = speed_mps f_c / c``.
-    target_rate_bps: absent: each transmission adapts to the Shannon rate (no errors); set: it
-        runs at this fixed rate and fails when the channel's capacity drops below it in any
-        coherence interval it spans (outage), then is repeated up to ``max_retransmissions``.
-    access: "tdma" / "fdma" on each AP's band, or "cellfree": every AP (``antennas_per_ap``
-        antennas) receives every PIU at once on the whole band; the rate is the closed-form
-        MR rate with pilot contamination, ``B (1 - tau_p/tau_c) log2(1 + SINR)``.
-    reuse: "orthogonal" (every AP has the whole band ``bandwidth_hz`` to itself and hears no
-        other cell: the default, today's assumption) or N: the band is split into N
-        channels of ``bandwidth_hz / N``, assigned so that co-channel APs are far apart
-        (``netsim/radio/spectrum.py``); uplinks on one channel interfere, and each
-        transmission's rate follows its SINR on the timeline (``netsim/radio/medium.py``).
-    power_control: open-loop uplink power control of digital uplinks (absent: full power).
-    scheduler: "fifo" (default: the access scheme as it is, TDMA's queue or FDMA's split) or
-        OFDMA with a per-AP scheduler every slot: "rr" (round robin), "pf" (proportional
-        fair, throughput averaged over ``pf_window_slots``) or "max_ci"; ``numerology`` mu
-        sets the subcarrier spacing 15 x 2^mu kHz and slot 1 ms / 2^mu, RBs of 12
-        subcarriers, fading per group of ``rb_group_size`` RBs (``netsim/radio/scheduler.py``).
-    downlink: "multicast" (default: one transmission at the weakest recipient's rate) or
-        "unicast": the model to each recipient on its own, through the scheduler (OFDMA on
-        the downlink band, co-channel APs interfering) or, with "fifo", one after another.
-    combining: with access "tdma" / "fdma", "mrc" or "mmse_irc" gives every AP
-        ``antennas_per_ap`` receive antennas, combined by maximum ratio or by MMSE with
-        interference rejection (``netsim/radio/medium.py``); the default "mr" keeps one
-        receive antenna there. With "cellfree": "mr" or "lsfd".
-    link: how a digital link's bits are served. "shannon" (default): at ``B log2(1 + SINR)``
-        (or the fixed ``target_rate_bps``). "nr": the 3GPP NR link abstraction on Sionna
-        (``pip install 'netsim[sionna]'``; ``netsim/radio/nr.py``): every slot of numerology
-        ``numerology`` each scheduled PIU sends one transport block of TS 38.214 (MCS table
-        ``mcs_table``: 1 up to 64QAM, 2 up to 256QAM) whose MCS link adaptation picks (the
-        outer loop steers the first-transmission block error rate to ``bler_target``); a
-        failed block is sent again ``harq_rtt_s`` later (default 8 slots), chase combined,
-        up to ``max_transmissions`` times, after which the upload is lost. TDMA gives the
-        PIU holding the band every RB, FDMA its sub-band's RBs, a scheduler shares them.
-        Downlinks use it too (a multicast on each RB at its weakest recipient's SINR); a
-        lost downlink block loses the model for its recipients (``dl_fail``), who count as
-        lost updates.
-    """
+    """Wireless access: path loss, shadowing, fading, bandwidth, noise, multiple access,
+    shared spectrum, scheduling and the link abstraction (``netsim/radio``; PHYSICS.md)."""
 
     pathloss: PathLoss = LogDistancePathLoss()
+    """The large-scale path-loss model (the LOS state where the model has one)."""
     shadowing_std_db: float | None = Field(None, ge=0.0, le=50.0)
+    """Standard deviation of the log-normal shadowing (absent: the path-loss model's own; 8 dB
+    for log_distance)."""
     shadowing_decorrelation_m: PositiveFloat | None = None
+    """Correlate the shadowing of one AP's links to PIUs i and k as 2^(-distance_ik / this) (the
+    cell-free book: 9 m)."""
     spatial_consistency_m: PositiveFloat | None = None
+    """Instead: each AP's shadowing and LOS state are random fields over the plane with
+    autocorrelation exp(-d / this) (TR 38.901 7.6.3; 10 m for UMi, InF): a moving PIU's links
+    change with its place; radio data sets need it."""
     fading: Literal["rayleigh", "rician", "none"] = "rayleigh"
+    """Small-scale fading: rayleigh, rician (with rician_k_db) or none."""
     rician_k_db: GainDb = 6.0
+    """Rician K factor."""
     time_correlation: Literal["block", "gauss_markov", "jakes"] = "block"
+    """block (independent per coherence interval), gauss_markov (AR(1) with rho = J0(2 pi f_D
+    T_c)) or jakes (sum of sinusoids); the Doppler f_D = speed_mps f_c / c."""
     speed_mps: NonNegativeFloat = 1.0
+    """Speed behind the Doppler of time-correlated fading."""
     coherence_time_s: PositiveFloat = 0.01
+    """Coherence interval T_c: fading is constant within one."""
     carrier_hz: PositiveFloat = 2.0e9
+    """Carrier frequency f_c."""
     bandwidth_hz: PositiveFloat = 1.0e6
+    """Bandwidth of each AP (shared by its PIUs under TDMA / FDMA; split into reuse channels)."""
     noise_psd_dbm_hz: float = Field(-174.0, ge=-300.0, le=0.0)
+    """Thermal noise power spectral density."""
     noise_figure_db: float = Field(9.0, ge=0.0, le=100.0)
+    """Receiver noise figure."""
     access: Literal["tdma", "fdma", "cellfree"] = "tdma"
+    """tdma (one PIU at a time on the AP's band), fdma (the band split among the PIUs sending),
+    or cellfree (every AP receives every PIU on the whole band; closed-form MR / LSFD rate with
+    pilot contamination)."""
     reuse: Literal["orthogonal"] | Annotated[int, Field(ge=1, le=64)] = "orthogonal"
+    """orthogonal: every AP has the whole band and hears no other cell; N: the band split into N
+    channels assigned so that co-channel APs are far apart, whose uplinks interfere (each
+    transmission's rate follows its SINR on the timeline)."""
     scheduler: Literal["fifo", "rr", "pf", "max_ci"] = "fifo"
+    """fifo: the access scheme as it is; rr (round robin), pf (proportional fair) or max_ci:
+    OFDMA, each AP giving its resource blocks to its PIUs with data every slot."""
     downlink: Literal["multicast", "unicast"] = "multicast"
+    """multicast: one transmission at the weakest recipient's rate; unicast: the model to each
+    recipient on its own (through the scheduler, or one after another with fifo)."""
     numerology: int = Field(0, ge=0, le=3)
-    rb_group_size: int = Field(4, ge=1)  # RBs per frequency-selective fading group
-    pf_window_slots: float = Field(100.0, ge=1.0)  # t_c of the PF throughput average
+    """NR numerology mu: subcarriers of 15 x 2^mu kHz, slots of 1 ms / 2^mu (OFDMA scheduler and
+    NR link)."""
+    rb_group_size: int = Field(4, ge=1)
+    """Resource blocks per frequency-selective fading group."""
+    pf_window_slots: float = Field(100.0, ge=1.0)
+    """pf: window (slots) of the throughput average."""
     power_control: PowerControlConfig | None = None
+    """Open-loop uplink power control of digital uplinks (absent: full power)."""
     ap_tx_power_dbm: PowerDbm = 30.0
+    """Transmit power of the APs' downlink."""
     target_rate_bps: PositiveFloat | None = None
+    """A fixed rate: a packet fails when the capacity drops below it in any coherence interval it
+    spans (outage), and is repeated up to max_retransmissions times (absent: each transmission
+    adapts to the Shannon rate)."""
     max_retransmissions: int = Field(4, ge=0)
-    antennas_per_ap: int = Field(4, ge=1)  # cellfree: N
-    # cellfree: "mr" / "lsfd" (CPU combining of the APs' MR estimates); tdma / fdma: "mrc" /
-    # "mmse_irc" give each AP antennas_per_ap receive antennas (default "mr": one antenna)
+    """With target_rate_bps: retransmissions before a packet is lost."""
+    antennas_per_ap: int = Field(4, ge=1)
+    """Antennas per AP: N of cell-free access, or the receive antennas of mrc / mmse_irc
+    combining."""
     combining: Literal["mr", "lsfd", "mrc", "mmse_irc"] = "mr"
+    """cellfree: mr or lsfd (large-scale fading decoding at the CPU); tdma / fdma: mrc or
+    mmse_irc give each AP antennas_per_ap receive antennas (mr: one antenna)."""
     link: Literal["shannon", "nr"] = "shannon"
+    """shannon: bits at B log2(1 + SINR) (or target_rate_bps); nr: the 3GPP NR link abstraction
+    on Sionna (extra sionna): transport blocks per slot, link adaptation, BLER and HARQ."""
     mcs_table: Literal[1, 2] = 1
+    """nr: MCS table of TS 38.214, 1 (up to 64QAM) or 2 (up to 256QAM)."""
     bler_target: float = Field(0.1, gt=0.0, lt=1.0)
+    """nr: first-transmission block error rate the outer loop steers to."""
     max_transmissions: int = Field(4, ge=1, le=32)
-    harq_rtt_s: PositiveFloat | None = None  # None: 8 slots
-    pilot_length: int = Field(10, ge=1)  # cellfree: tau_p
-    coherence_symbols: int = Field(200, ge=2)  # cellfree: tau_c
+    """nr: transmissions of a block before the upload is lost."""
+    harq_rtt_s: PositiveFloat | None = None
+    """nr: time between a block's transmissions (absent: 8 slots)."""
+    pilot_length: int = Field(10, ge=1)
+    """cellfree: pilot length tau_p (symbols); PIUs beyond it share pilots."""
+    coherence_symbols: int = Field(200, ge=2)
+    """cellfree: symbols tau_c per coherence block; the rate's prelog is 1 - tau_p / tau_c."""
 
     @model_validator(mode="after")
     def _cellfree(self) -> RadioConfig:
@@ -263,24 +275,24 @@ class RadioConfig(_Frozen):
 
 class OTAConfig(_Frozen):
     """Over-the-air aggregation of the uplink (PHYSICS.md section 5; ``netsim/radio/ota.py``).
-
-    With ``enabled``, the PIUs an AP serves send their normalised updates at once, one real
-    entry per channel use (airtime ``entries / bandwidth_hz``), and the AP forwards the
-    noisy weighted sum. The AP starts the transmission when every recipient is ready or
-    declined, or at the deadline with those that are ready.
-    power_control: "zero_forcing" (receive beamforming over ``receive_antennas``, optional
-        ``drop_worst`` device selection) or "truncated_inversion" (single antenna, devices
-        with small-scale gain below ``truncation_threshold`` stay silent in that block).
-    snr_db: average receive SNR at full power, ``P0 mean_k(beta_k) / sigma2``; absent: the
-        noise of ``[radio]`` (``noise_psd_dbm_hz``, ``noise_figure_db``, ``bandwidth_hz``).
-    """
+    The AP starts the transmission when every recipient is ready or declined, or at the
+    deadline with those that are ready."""
 
     enabled: bool = False
+    """Over-the-air aggregation: the PIUs an AP serves send their normalised updates at once, one
+    real entry per channel use, and the AP forwards the noisy weighted sum."""
     power_control: Literal["zero_forcing", "truncated_inversion"] = "zero_forcing"
+    """zero_forcing (receive beamforming over receive_antennas, optional drop_worst) or
+    truncated_inversion (one antenna; devices below truncation_threshold stay silent in that
+    block)."""
     receive_antennas: int = Field(1, ge=1)
+    """Receive antennas of the AP (zero_forcing)."""
     drop_worst: int = Field(0, ge=0)
+    """zero_forcing: the weakest devices left out of each block."""
     truncation_threshold: PositiveFloat = 0.1
+    """truncated_inversion: small-scale gain g_th below which a device stays silent."""
     snr_db: float | None = Field(None, ge=-200.0, le=200.0)
+    """Average receive SNR at full power, P0 mean(beta) / sigma^2 (absent: [radio]'s noise)."""
 
     @model_validator(mode="after")
     def _single_antenna_inversion(self) -> OTAConfig:
@@ -295,26 +307,28 @@ class OTAConfig(_Frozen):
 
 class AllocationConfig(_Frozen):
     """Per-round uplink power and local-iteration allocation in a cell-free network
-    (``netsim/radio/allocation.py``; PHYSICS.md section 7, the EMQ paper).
-
-    method: "none" (full power, no allocation step), "sqp" (minimise
-        ``w_energy E / E_full + w_latency T / T_full`` by SLSQP), "full_power",
-        "max_sum_rate" (WMMSE), "dinkelbach" (max-min energy efficiency with circuit power
-        ``circuit_power_w``) or "min_max_latency" (bisection on the common latency).
-    eta_min: lower bound of the power coefficients (fraction of ``device.tx_power_dbm``).
-    steps_min, steps_max: range of each PIU's local iterations for "sqp" (default: exactly
-        ``learning.local_steps``); the round's total stays at least K x local_steps.
-    energy_budget_j: per PIU and round; latency_budget_s: round latency (compute + upload).
-    """
+    (``netsim/radio/allocation.py``; PHYSICS.md section 7, the EMQ paper)."""
 
     method: Literal[
         "none", "sqp", "full_power", "max_sum_rate", "dinkelbach", "min_max_latency"
     ] = "none"
+    """none (full power, no allocation); sqp (minimise w_energy E / E_full + w_latency T / T_full
+    by SLSQP, with the local iterations); full_power; max_sum_rate (WMMSE); dinkelbach (max-min
+    energy efficiency); min_max_latency."""
     w_energy: NonNegativeFloat = 0.5
+    """sqp: weight of the energy term."""
     w_latency: NonNegativeFloat = 0.5
+    """sqp: weight of the latency term."""
     eta_min: float = Field(1e-3, gt=0, le=1)
+    """Lowest power coefficient, as a fraction of device.tx_power_dbm."""
     steps_min: int | None = Field(None, ge=1)
+    """sqp: fewest local iterations of a PIU (absent: learning.local_steps)."""
     steps_max: int | None = Field(None, ge=1)
+    """sqp: most local iterations of a PIU (absent: learning.local_steps); the round's total
+    stays at least K x local_steps."""
     energy_budget_j: PositiveFloat | None = None
+    """Energy budget per PIU and round."""
     latency_budget_s: PositiveFloat | None = None
+    """Budget of the round's latency (compute and upload)."""
     circuit_power_w: NonNegativeFloat = 0.1
+    """dinkelbach: circuit power added to the transmit power."""

@@ -26,23 +26,42 @@ class Scenario(_Frozen):
 
     # used in run-directory names: no path separators, no leading dot
     name: str = Field("scenario", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_ .+=-]{0,99}$")
+    """The scenario's name (run directories are named after it)."""
     seed: int = Field(0, ge=0)
+    """Root seed of every random draw (keyed streams): the same seed, the same event log."""
     topology: Topology = SingleCellTopology()
+    """Where the APs and PIUs are: a builder (single_cell, grid, factory_hall, hex), explicit
+    positions, or a GraphML/GML file."""
     backhaul: BackhaulConfig = BackhaulConfig()
+    """The wired network between the APs and the server."""
     radio: RadioConfig = RadioConfig()
+    """Channel, multiple access, spectrum and link abstraction."""
     device: DeviceConfig = DeviceConfig()
+    """The PIUs' compute, transmit power, battery, stragglers and availability."""
     server: ServerConfig = ServerConfig()
+    """Aggregation rule, server optimiser and aggregation time."""
     protocol: ProtocolConfig = ProtocolConfig()
-    hierarchy: HierarchyConfig | None = None  # None: flat FL (one server aggregates all)
+    """Synchronous or asynchronous FL, selection, deadline, rounds."""
+    hierarchy: HierarchyConfig | None = None
+    """Hierarchical FL over edge servers (absent: flat FL, one server aggregates all)."""
     ota: OTAConfig = OTAConfig()
+    """Over-the-air aggregation."""
     compression: Compression = NoCompression()
+    """What the uplink carries: dense float32 or a compressor (quantization, sparsification)."""
     control: ControlConfig = ControlConfig()
+    """Adaptive local steps and compression fidelity."""
     pruning: PruningConfig = PruningConfig()
+    """Magnitude pruning of the model."""
     allocation: AllocationConfig = AllocationConfig()
+    """Power and local-iteration allocation (cell-free)."""
     learning: LearningConfig = LearningConfig()
+    """Data, model, optimiser, FL algorithm and how training runs."""
     attack: AttackConfig = AttackConfig()
+    """A privacy attacker in the run."""
     dp: DPConfig = DPConfig()
+    """Differential privacy and its accounting."""
     mobility: MobilityConfig = MobilityConfig()
+    """Moving PIUs and handover."""
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:

@@ -14,16 +14,22 @@ from netsim.scenario.errors import _FieldError
 
 class _TopologyBase(_Frozen):
     ap_height_m: NonNegativeFloat = 10.0
+    """Antenna height of every AP above the floor."""
     piu_height_m: NonNegativeFloat = 1.5
+    """Antenna height of every PIU above the floor."""
 
 
 class SingleCellTopology(_TopologyBase):
     """One AP at the centre of a disc; PIUs uniform in the annulus [min_distance_m, radius_m]."""
 
     kind: Literal["single_cell"] = "single_cell"
+    """A single cell: one AP at the centre of a disc."""
     num_pius: int = Field(10, ge=1)
+    """Number of PIUs, placed uniformly at random (from the seed) in the annulus."""
     radius_m: PositiveFloat = 250.0
+    """Outer radius of the cell."""
     min_distance_m: NonNegativeFloat = 10.0
+    """No PIU is closer than this to the AP."""
 
     @model_validator(mode="after")
     def _annulus(self) -> SingleCellTopology:
@@ -49,11 +55,19 @@ class GridTopology(_TopologyBase):
     (the cell-free layout with ``wrap_around``)."""
 
     kind: Literal["grid"]
+    """APs on a square grid (the cell-free layout)."""
     num_pius: int = Field(20, ge=1)
+    """Number of PIUs, uniform in the square."""
     aps_per_side: int = Field(2, ge=1)
+    """APs along each side: aps_per_side**2 APs in all, each at the centre of its grid cell."""
     side_m: PositiveFloat = 500.0
-    wrap_around: bool = False  # distances on a torus (cell-free book): no edge effects
-    ap_perturbation_m: NonNegativeFloat = 0.0  # each AP moved uniformly within +-this in x, y
+    """Side of the square area."""
+    wrap_around: bool = False
+    """Distances on a torus (as in the cell-free book): no PIU is at an edge, every one sees APs
+    all around."""
+    ap_perturbation_m: NonNegativeFloat = 0.0
+    """Each AP moved uniformly within +- this in x and y (from the seed): an irregular
+    deployment."""
 
     @property
     def n_pius(self) -> int:
@@ -72,13 +86,22 @@ class FactoryHallTopology(_TopologyBase):
     replacement)."""
 
     kind: Literal["factory_hall"]
+    """An IIoT factory hall (3GPP TR 38.901 Indoor Factory geometry)."""
     num_pius: int = Field(100, ge=1)
+    """Number of PIUs (machines), at distinct machine spots drawn from the seed; at most the
+    hall's spots."""
     length_m: PositiveFloat = 120.0
+    """Length of the hall."""
     width_m: PositiveFloat = 60.0
+    """Width of the hall."""
     aps_along_length: int = Field(2, ge=1)
+    """Ceiling APs along the length (a regular grid)."""
     aps_along_width: int = Field(1, ge=1)
+    """Ceiling APs along the width."""
     machine_spacing_m: PositiveFloat = 4.0
-    ap_height_m: NonNegativeFloat = 8.0  # ceiling-mounted
+    """Spacing of the grid of machine spots inside the hall."""
+    ap_height_m: NonNegativeFloat = 8.0
+    """Antenna height of the ceiling-mounted APs."""
 
     @model_validator(mode="after")
     def _room_for_machines(self) -> FactoryHallTopology:
@@ -113,8 +136,11 @@ class ExplicitTopology(_TopologyBase):
     """Nodes at given (x, y) positions in metres."""
 
     kind: Literal["explicit"]
+    """Nodes at given positions."""
     ap_positions_m: list[Position] = Field(min_length=1)
+    """(x, y) of every AP, in metres: [[0.0, 0.0], [100.0, 0.0]]."""
     piu_positions_m: list[Position] = Field(min_length=1)
+    """(x, y) of every PIU, in metres."""
 
     @property
     def n_pius(self) -> int:
@@ -136,12 +162,21 @@ class HexTopology(_TopologyBase):
     ones do. Typical: UMi ISD 200 m, AP height 10 m; UMa ISD 500 m, AP height 25 m."""
 
     kind: Literal["hex"]
+    """A hexagonal multi-cell layout (3GPP TR 38.901 7.2)."""
     num_pius: int = Field(70, ge=1)
+    """Number of PIUs, uniform over the cells."""
     sites: Literal[7, 19] = 7
+    """Number of sites: a centre site and one ring (7) or two rings (19)."""
     sectors: Literal[1, 3] = 1
+    """APs per site: 1 omnidirectional, or 3 sectors facing 30, 150 and 270 degrees with the TR
+    38.901 antenna pattern."""
     isd_m: PositiveFloat = 200.0
+    """Inter-site distance (UMi: 200 m, UMa: 500 m)."""
     min_distance_m: NonNegativeFloat = 10.0
+    """No PIU is closer than this to its site; below half the inter-site distance."""
     wrap_around: bool = False
+    """Every link measured to the nearest of the layout's seven images, so edge cells see
+    interference as inner ones do."""
 
     @model_validator(mode="after")
     def _room_in_a_cell(self) -> HexTopology:
@@ -170,7 +205,11 @@ class FileTopology(_TopologyBase):
     nodes without a ``height_m`` attribute."""
 
     kind: Literal["file"]
+    """Nodes (and, with backhaul.kind = 'file', the backhaul) from a GraphML or GML file."""
     path: FilePath
+    """The GraphML/GML file; relative to the scenario file. Nodes carry role (ap, piu, server,
+    switch, edge), x_m, y_m and optionally height_m; edges between wired nodes carry capacity_bps
+    and latency_s."""
 
     @property
     def n_pius(self) -> None:
@@ -206,12 +245,21 @@ class BackgroundFlow(_Frozen):
     one fair share, an aggregate of many gets up to ``rate_bps``."""
 
     src: str | None = None
+    """Source node of the traffic (server, core, sw0, ap0, ...), with dst; or give link."""
     dst: str | None = None
+    """Destination node, with src."""
     link: list[str] | None = Field(None, min_length=2, max_length=2)
+    """One directed backhaul link [u, v] the traffic loads, instead of src and dst."""
     rate_bps: PositiveFloat
+    """Offered rate (constant bit rate); the flow gets its max-min fair share, at most this."""
     on_s: PositiveFloat | None = None
+    """Mean of the exponential on periods (with off_s; absent: always on)."""
     off_s: PositiveFloat | None = None
+    """Mean of the exponential off periods (with on_s)."""
     flows: int = Field(1, ge=1, le=10_000)
+    """Number of connections the traffic is an aggregate of, each at most rate_bps / flows and
+    on/off on its own: against a few FL transfers one flow gets one fair share, many get up to
+    rate_bps."""
 
     @model_validator(mode="after")
     def _ends(self) -> BackgroundFlow:
@@ -230,8 +278,11 @@ class LinkOutage(_Frozen):
     wait for it when there is none."""
 
     link: list[str] = Field(min_length=2, max_length=2)
+    """The backhaul link [u, v], down in both directions."""
     start_s: NonNegativeFloat
+    """Simulated time the outage starts."""
     duration_s: PositiveFloat
+    """How long it lasts."""
 
 
 class LinkFailures(_Frozen):
@@ -241,51 +292,49 @@ class LinkFailures(_Frozen):
     independently, drawn from the seed (the same seed, the same failures)."""
 
     mtbf_s: PositiveFloat
+    """Mean time between failures of each link (exponential times in service, from the seed)."""
     mttr_s: PositiveFloat
+    """Mean time to repair (exponential)."""
     links: list[list[str]] | None = None
+    """The links that can fail, as [u, v] pairs (absent: every link)."""
 
 
 class BackhaulConfig(_Frozen):
-    """The wired network between the APs and the server.
-
-    kind: "star" (default): each AP has its own link to the server (fronthaul in cell-free
-        terms), ``capacity_bps`` with ``latency_s``, FIFO (one message at a time). Else a
-        routed network (``netsim/backhaul``) where transfers share links at max-min fair
-        rates along shortest-latency routes, and the server hangs off a ``core`` switch by
-        one shared uplink of ``uplink_capacity_bps`` (default ``capacity_bps``):
-        "tree": APs -> aggregation switches (``aps_per_switch`` each) -> core; with
-        ``edge_servers = true`` the aggregation switches are edge servers ``edge0``, ...
-        (hierarchical FL, ``[hierarchy]``);
-        "ring": the APs in a ring, the core attached at two opposite APs;
-        "mesh": a connected small world over the APs (Watts-Strogatz, each AP linked to
-        ``mesh_neighbours`` nearest on a ring, rewired with probability 0.2, drawn from the
-        seed), the core attached at two opposite APs.
-        Every link has ``capacity_bps`` and ``latency_s`` in each direction.
-        "file": the edges of the topology file (``topology.kind = "file"``) between its
-        APs, ``switch`` and ``edge`` nodes and the server, each with its own
-        ``capacity_bps`` and ``latency_s`` (``topologies/graphml.py``).
-    background: ``[[backhaul.background]]`` flows of other traffic (routed kinds only).
-    outages: ``[[backhaul.outages]]`` scheduled link failures (routed kinds only; logged as
-        ``link_down`` / ``link_up`` of node ``u-v``, role ``backhaul``).
-    failures: ``[backhaul.failures]`` random link failures (routed kinds only; logged the
-        same way; overlapping with a scheduled one, the link is down until both end).
-    paths: routes given instead of the shortest-latency ones, each a node list from its
-        source to its destination (``["ap0", "sw0", "core", "server"]``; the reverse
-        direction follows it backwards unless given too); while one of its links is down,
-        the shortest route that is up.
-    """
+    """The wired network between the APs and the server: a star of private links, a
+    generated routed network (tree, ring, mesh) or a topology file's edges, with background
+    traffic, outages and failures (``netsim/backhaul``)."""
 
     kind: Literal["star", "tree", "ring", "mesh", "file"] = "star"
+    """star: each AP's private link to the server (one message at a time). tree, ring, mesh: a
+    routed network where transfers share links at max-min fair rates along shortest-latency
+    routes, the server behind a core switch (tree: APs -> switches -> core; ring: the APs in a
+    ring; mesh: a Watts-Strogatz small world over the APs). file: the topology file's edges."""
     capacity_bps: PositiveFloat = 1e9
+    """Capacity of every generated link, each direction (a file's edges carry their own)."""
     latency_s: NonNegativeFloat = 1e-3
+    """Propagation latency of every generated link, each direction."""
     uplink_capacity_bps: PositiveFloat | None = None
+    """Capacity of the shared core -> server uplink of a routed kind (absent: capacity_bps)."""
     aps_per_switch: int = Field(4, ge=1)
+    """tree: APs per aggregation switch."""
     edge_servers: bool = False
+    """tree: the aggregation switches are edge servers edge0, edge1, ... (hierarchical FL,
+    [hierarchy])."""
     mesh_neighbours: int = Field(4, ge=2)
+    """mesh: each AP is linked to this many nearest on a ring before rewiring (probability 0.2,
+    from the seed)."""
     background: list[BackgroundFlow] = []
+    """Flows of other traffic ([[backhaul.background]]; routed kinds only)."""
     outages: list[LinkOutage] = []
+    """Scheduled link outages ([[backhaul.outages]]; routed kinds only): transfers reroute with
+    what they delivered kept, or wait for a path; logged as link_down / link_up."""
     failures: LinkFailures | None = None
+    """Random link failures ([backhaul.failures]; routed kinds only); overlapping with a
+    scheduled outage, a link is down until both end."""
     paths: list[list[str]] = []
+    """Routes given instead of the shortest, each a node list from source to destination (["ap0",
+    "sw0", "core", "server"]); the reverse direction follows it backwards unless given; while one
+    of its links is down, the shortest route that is up."""
 
     @model_validator(mode="after")
     def _routed(self) -> BackhaulConfig:
