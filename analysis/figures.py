@@ -81,8 +81,13 @@ def latency_figure(run: Any) -> Figure:
     top = float(bottom.max()) if len(bottom) else 0.0
     ax.set_ylim(0, 1.05 * top if top > 0 else 1.0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _legend_beside(ax)
     return fig
+
+
+def _legend_beside(ax: Any, **kwargs: Any) -> None:
+    """The legend to the right of the axes, where it cannot cover bars or curves."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, **kwargs)
 
 
 def accuracy_panels(runs: Mapping[str, Any]) -> Figure:
@@ -107,26 +112,26 @@ def accuracy_panels(runs: Mapping[str, Any]) -> Figure:
 def energy_figure(run: Any) -> Figure:
     """Stacked bars: each PIU's compute and transmit energy (harvested energy as a dot)."""
     table = energy_breakdown(run.events)
-    fig, ax = _figure()
+    fig, ax = _figure(width=8.0)
     ax.bar(table.index, table.compute, label="compute")
     ax.bar(table.index, table.transmit, bottom=table.compute, label="transmit")
     if (table.harvested > 0).any():
         ax.plot(table.index, table.harvested, "k.", label="harvested")
     ax.set(xlabel="PIU", ylabel="energy (J)", title="energy per PIU")
     ax.tick_params(axis="x", rotation=90)
-    ax.legend(fontsize=8)
+    _legend_beside(ax)
     return fig
 
 
 def battery_figure(run: Any) -> Figure:
     """Battery level of each PIU over simulated time (steps at the logged events)."""
     traj = battery_trajectories(run.events)
-    fig, ax = _figure()
+    fig, ax = _figure(width=8.0)
     for node, t in traj.groupby("node", sort=False):
         ax.step(t.t_s, t.battery_j, where="post", lw=1.0, label=str(node))
     ax.set(xlabel="simulated time (s)", ylabel="battery (J)", title="battery levels")
     if traj.node.nunique() <= 12:
-        ax.legend(fontsize=7, ncol=2)
+        _legend_beside(ax, ncol=2 if traj.node.nunique() > 6 else 1)
     return fig
 
 
