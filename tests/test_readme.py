@@ -51,3 +51,11 @@ def test_the_sweep_example_is_a_valid_sweep(tmp_path):
     assert len(sweep.runs) == 2 * 2 * 2
     for point in sweep.runs[:4]:  # every override is a valid scenario change
         load_scenario(sweep.base, point.override_strings())
+
+
+def test_every_relative_link_of_the_readme_exists():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = [t for t in re.findall(r"\]\(([^)#]+)\)", text) if "://" not in t]
+    assert len(links) >= 15
+    for target in links:
+        assert (ROOT / target).exists(), target
