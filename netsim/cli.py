@@ -367,7 +367,7 @@ def _run(
         print(f"simulated time:    {result.sim_time_s:.3f} s")
         print(f"final accuracy:    {result.final_accuracy:.4f}")
         print(f"PIU energy:        {result.total_energy_j:.4f} J")
-        print(f"uplink bits:       {rounds['uplink_bits'].sum():.6g}")
+        print(f"uplink:            {rounds['uplink_bits'].sum() / 1e6:.1f} Mbit")
         print(
             f"updates trained:   {result.training_jobs_run} "
             f"({result.training_cache_hits} reused from the cache)"
