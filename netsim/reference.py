@@ -30,8 +30,13 @@ _UNITS = (
 )
 
 
+_NO_UNIT = frozenset({"krum_m"})  # Krum's m: a count that happens to end in _m
+
+
 def unit_of(name: str) -> str:
     """The SI unit a field's name declares by its suffix (``bandwidth_hz``: Hz), or ''."""
+    if name in _NO_UNIT:
+        return ""
     for suffix, unit in _UNITS:
         if name.endswith(suffix):
             return unit

@@ -47,11 +47,12 @@ def test_units_come_from_the_field_names():
         "dBm/Hz",
         "dBm",
     ]
-    assert [unit_of(n) for n in ("deadline_s", "rate_bps", "speed_mps", "rounds")] == [
+    assert [unit_of(n) for n in ("deadline_s", "rate_bps", "speed_mps", "rounds", "krum_m")] == [
         "s",
         "bit/s",
         "m/s",
         "",
+        "",  # a count
     ]
     row = next(r for r in scenario_reference().splitlines() if r.startswith("| `bandwidth_hz`"))
     assert "| Hz |" in row and "> 0" in row
