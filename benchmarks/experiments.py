@@ -94,6 +94,19 @@ class Config:
 EXTRA_OVERRIDES: list[str] = []
 
 
+# with --csv FILE, each finished run's row is appended to FILE.partial at once: a study
+# interrupted after hours keeps what it computed (rebuild its pages with --from-csv)
+PARTIAL: list[Path] = []
+
+
+def finished(row: dict) -> None:
+    """A run of a study finished: print its row to stderr and append it to the partial
+    table of ``--csv`` (if any)."""
+    print(", ".join(f"{k}={v}" for k, v in row.items()), file=sys.stderr, flush=True)
+    for path in PARTIAL:
+        pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
+
+
 def run(scenario: str | None, overrides: Sequence[str], seed: int):
     """One simulation of ``scenario`` (None: the default) with overrides, the command
     line's ``--set`` overrides and seed."""
@@ -195,6 +208,7 @@ def afcfl(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
                     "sim_time_s": res.sim_time_s,
                 }
             )
+            finished(rows[-1])
     return pd.DataFrame(rows)
 
 
@@ -274,7 +288,7 @@ def pruning(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
                     "sim_time_s": res.sim_time_s,
                 }
             )
-            print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), file=sys.stderr, flush=True)
+            finished(rows[-1])
     return pd.DataFrame(rows)
 
 
@@ -370,7 +384,7 @@ def allocation(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
                         "mean_round_J": float(r.energy_j.mean()),
                     }
                 )
-                print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), file=sys.stderr)
+                finished(rows[-1])
     return pd.DataFrame(rows)
 
 
@@ -491,7 +505,7 @@ def privacy(rounds: int, seeds: Sequence[int], only: str | None = None) -> pd.Da
                     "attack_wall_s": float(a.groupby("image").attack_wall_s.first().sum()),
                 }
             )
-            print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), file=sys.stderr, flush=True)
+            finished(rows[-1])
     return pd.DataFrame(rows)
 
 
@@ -587,7 +601,7 @@ def stragglers(rounds: int, seeds: Sequence[int], png: str | None = None) -> pd.
                     "mean_staleness": float(res.events.staleness.mean()),
                 }
             )
-            print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), file=sys.stderr, flush=True)
+            finished(rows[-1])
     table = pd.DataFrame(rows)
     horizon = table.groupby("seed").sim_time_s.transform("min")
     table["accuracy_at_equal_time"] = [
@@ -1343,7 +1357,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="seeds K..K+N-1 instead (a part of the seeds, e.g. one process per seed with "
         "--csv and --out ''; then --from-csv with every part)",
     )
-    parser.add_argument("--csv", help="also write the per-seed table here")
+    parser.add_argument(
+        "--csv",
+        help="also write the per-seed table here (and each run's row to CSV.partial as it "
+        "finishes, removed when the study completes)",
+    )
     parser.add_argument(
         "--only",
         help="privacy: only the configs whose label contains this (written as "
@@ -1391,7 +1409,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv = [args.experiment, "--seeds", str(table.seed.nunique()), *_passed(args)]
     else:
         seeds = range(args.first_seed, args.first_seed + args.seeds)
+        partial = Path(f"{args.csv}.partial") if args.csv else None
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+            PARTIAL[:] = [partial]
         table = fn(args.rounds or default_rounds, seeds, **extra)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     if args.csv:
         table.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 30):

@@ -3,6 +3,7 @@ here: speed is not a test)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from benchmarks.bench_scale import run_point, scale_overrides
@@ -115,3 +116,15 @@ def test_the_flower_app_holds_netsims_workload(tmp_path, monkeypatch):
         torch.testing.assert_close(net(x), ours.eval()(x), rtol=0, atol=0)
     assert len(list(tmp_path.glob("part*.npz"))) == 100
     assert np.load(tmp_path / "test.npz")["x"].shape[1:] == (1, 28, 28)
+
+
+def test_finished_runs_are_kept_in_the_partial_table(tmp_path, monkeypatch, capsys):
+    from benchmarks import experiments
+
+    partial = tmp_path / "study.csv.partial"
+    monkeypatch.setattr(experiments, "PARTIAL", [partial])
+    experiments.finished({"config": "a", "seed": 1, "accuracy": 0.5})
+    experiments.finished({"config": "a", "seed": 2, "accuracy": 0.75})
+    table = pd.read_csv(partial)
+    assert table.to_dict("list") == {"config": ["a", "a"], "seed": [1, 2], "accuracy": [0.5, 0.75]}
+    assert "config=a, seed=2, accuracy=0.75" in capsys.readouterr().err
