@@ -147,3 +147,27 @@ def test_netsim_init_writes_a_scenario_that_loads_and_runs(tmp_path, monkeypatch
     assert main(["init", "bad name"]) == 2
     assert main(["init", "x", "--from", "nope"]) == 2
     assert not (tmp_path / "x.toml").exists() and not (tmp_path / "bad name.toml").exists()
+
+
+def test_netsim_init_names_the_scenario_not_a_table_named_like_it(tmp_path, monkeypatch):
+    from netsim import load_scenario
+
+    monkeypatch.chdir(tmp_path)
+    # no top-level name, but a table with its own name field after it
+    (tmp_path / "src.toml").write_text('[learning.optimizer]\nname = "adam"\nlr = 0.01\n')
+    assert main(["init", "mine", "--from", "src.toml"]) == 0
+    mine = load_scenario("mine.toml")
+    assert mine.name == "mine" and mine.learning.optimizer.name == "adam"
+
+
+def test_netsim_init_keeps_a_literal_string_path_pointing_at_its_file(tmp_path, monkeypatch):
+    from netsim import load_scenario
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "traces").mkdir()
+    text = "[device.availability]\nkind = 'trace'\ndir = 'traces'\n"
+    (tmp_path / "src" / "net.toml").write_text(text)
+    assert main(["init", "mine", "--from", "src/net.toml"]) == 0
+    mine = load_scenario("mine.toml")
+    assert mine.device.availability.dir == (tmp_path / "src" / "traces").resolve()

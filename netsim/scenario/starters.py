@@ -59,7 +59,8 @@ def write_starter(target: str | Path, source: str | Path | None = None) -> Path:
     scenario file; None: the default) copied to ``target`` (``.toml`` added if missing) with
     ``name`` set to the file's stem and paths it refers to made absolute; the JSON Schema is
     written beside it (``scenario.schema.json``) unless one is there. Refuses to overwrite a
-    file; the result loads (checked before anything is written). Returns the written path."""
+    file; the result is loaded once written, and removed with the schema it wrote if it does not
+    load. Returns the written path."""
     out = Path(target)
     if out.suffix != ".toml":
         out = out.with_name(out.name + ".toml")
@@ -78,11 +79,17 @@ def write_starter(target: str | Path, source: str | Path | None = None) -> Path:
     data = tomllib.loads(text)
     for _table, _key, value in relative_paths(data):  # keep pointing at the same file
         if not Path(value).is_absolute():
-            absolute = str((src.parent / value).resolve())
-            text = text.replace(json.dumps(value), json.dumps(absolute), 1)
-    text, count = re.subn(r'(?m)^name\s*=\s*"[^"\n]*"', f'name = "{out.stem}"', text, count=1)
-    if count == 0:
-        text = f'name = "{out.stem}"\n' + text
+            absolute = json.dumps(str((src.parent / value).resolve()))
+            # as the file writes it: a basic ("...") or a literal ('...') TOML string
+            quoted = json.dumps(value) if json.dumps(value) in text else f"'{value}'"
+            text = text.replace(quoted, absolute, 1)
+    # the top-level name: before the first [table] (a table's own name, e.g. the optimizer's,
+    # is not the scenario's)
+    first_table = re.search(r"(?m)^\s*\[", text)
+    top = first_table.start() if first_table else len(text)
+    named = f'name = "{out.stem}"'
+    head, count = re.subn(r'(?m)^name\s*=\s*"[^"\n]*"', named, text[:top], count=1)
+    text = (head if count else f"{named}\n{head}") + text[top:]
     lines = [line for line in text.splitlines() if not line.startswith("#:schema")]
     schema = out.parent / "scenario.schema.json"
     written = [out] if schema.exists() else [out, schema]
