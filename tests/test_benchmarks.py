@@ -128,3 +128,13 @@ def test_finished_runs_are_kept_in_the_partial_table(tmp_path, monkeypatch, caps
     table = pd.read_csv(partial)
     assert table.to_dict("list") == {"config": ["a", "a"], "seed": [1, 2], "accuracy": [0.5, 0.75]}
     assert "config=a, seed=2, accuracy=0.75" in capsys.readouterr().err
+
+
+def test_a_study_does_not_start_over_an_interrupted_ones_rows(tmp_path):
+    from benchmarks import experiments
+
+    partial = tmp_path / "study.csv.partial"
+    partial.write_text("config,seed\na,1\n")
+    with pytest.raises(SystemExit, match="interrupted study"):
+        experiments.main(["pruning", "--csv", str(tmp_path / "study.csv"), "--out", ""])
+    assert partial.read_text() == "config,seed\na,1\n"
