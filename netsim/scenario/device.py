@@ -104,10 +104,7 @@ Availability = Annotated[
 
 
 class HarvestingConfig(_Frozen):
-    """Energy harvesting into the battery (``netsim/device/harvesting.py``): kind "none",
-    "constant" (``power_w``), "periodic" (``power_w`` peak of a half-sine day of
-    ``period_s``) or "random" (exponential energy per interval, mean ``power_w``); credited
-    every ``interval_s``."""
+    """Energy harvesting into the battery (``netsim/device/harvesting.py``)."""
 
     kind: Literal["none", "constant", "periodic", "random"] = "none"
     """none; constant (power_w); periodic (a half-sine day of peak power_w and period period_s);
@@ -163,16 +160,11 @@ _POSITIVE_DEVICE_FIELDS = ("cpu_hz", "cycles_per_sample", "kappa", "battery_j")
 class DeviceClass(_Frozen):
     """A kind of device (sensor, gateway, camera...) with its own compute, radio and battery.
 
-    PIUs join a class by ``pius`` (indices), by the ``device_class`` attribute of their node
-    in a topology file, or by ``share`` (a fraction of all PIUs, filled from a keyed random
-    permutation of the PIUs not yet assigned). Each of cpu_hz, cycles_per_sample, kappa,
-    tx_power_dbm and battery_j is a number, a distribution drawn once per PIU (``{dist =
-    "uniform", low, high}``, ``{dist = "lognormal", median, sigma}``, ``{dist = "choice",
-    values}``) or absent (the ``[device]`` value); ``straggler`` likewise. ``byzantine``:
-    the class's PIUs corrupt every update they send (``netsim/fl/byzantine.py``):
-    "sign_flip" (``-byzantine_scale`` x the delta), "gaussian" (noise of standard deviation
-    ``byzantine_scale`` instead) or "scaled" (``byzantine_scale`` x the delta).
-    """
+    PIUs join a class by ``pius``, by the ``device_class`` attribute of their node in a
+    topology file, or by ``share``. A per-PIU value is a number, a distribution drawn once per
+    PIU (``{dist = "uniform", low, high}``, ``{dist = "lognormal", median, sigma}``,
+    ``{dist = "choice", values}``) or absent (the ``[device]`` value). Corrupted updates:
+    ``netsim/fl/byzantine.py``."""
 
     name: str = Field(min_length=1)
     """The class's name (logged in each PIU's device event); not 'default'."""

@@ -14,10 +14,7 @@ from netsim.scenario.errors import _FieldError
 
 
 class ServerOptimizerConfig(_Frozen):
-    """The server optimiser (``netsim/fl/server_optimizers.py``; Reddi et al. 2021): the
-    round's combined update is a pseudo-gradient for "sgd" (``lr`` 1: plain FedAvg),
-    "avgm" (server momentum ``beta1``), "adagrad", "adam" or "yogi" (moments ``beta1``,
-    ``beta2``, adaptivity ``tau``)."""
+    """The server optimiser (``netsim/fl/server_optimizers.py``; Reddi et al. 2021)."""
 
     name: Literal["sgd", "avgm", "adagrad", "adam", "yogi"] = "sgd"
     """sgd (lr 1: plain FedAvg), avgm (server momentum beta1), adagrad, adam or yogi (moments
@@ -63,8 +60,7 @@ class ServerConfig(_Frozen):
 
 class StalenessConfig(_Frozen):
     """How much a stale update counts, s(tau) for staleness tau = server version now - the
-    version the PIU trained on (Xie et al. 2019, FedAsync): "constant" 1; "polynomial"
-    ``(1 + tau)^-a``; "hinge" 1 for tau <= b, else ``1 / (a (tau - b) + 1)``."""
+    version the PIU trained on (Xie et al. 2019, FedAsync)."""
 
     function: Literal["constant", "polynomial", "hinge"] = "polynomial"
     """constant 1; polynomial (1 + tau)^-a; hinge: 1 for tau <= b, else 1 / (a (tau - b) + 1)."""

@@ -66,11 +66,7 @@ class UMiPathLoss(_Frozen):
 
 
 class InFPathLoss(_Frozen):
-    """3GPP TR 38.901 Indoor Factory (InF-SL/DL/SH/DH) with its LOS probability.
-
-    clutter_density: r, the fraction of the hall covered by clutter (machines).
-    clutter_height_m: h_c. clutter_size_m: d_clutter, typical clutter size.
-    """
+    """3GPP TR 38.901 Indoor Factory (InF-SL/DL/SH/DH) with its LOS probability."""
 
     model: Literal["inf_38901"]
     variant: Literal["SL", "DL", "SH", "DH"] = "SL"

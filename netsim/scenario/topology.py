@@ -235,14 +235,8 @@ Topology = Annotated[
 
 
 class BackgroundFlow(_Frozen):
-    """Other traffic on the routed backhaul: ``rate_bps`` (constant bit rate) from ``src``
-    to ``dst`` (backhaul node names: ``server``, ``core``, ``sw0``, ``ap0``, ...) or on one
-    ``link = [u, v]`` (that direction); with ``on_s`` and ``off_s`` it is on and off for
-    exponentially distributed times of those means (drawn from the seed), else always on.
-    It takes its max-min fair share, at most ``rate_bps``. ``flows`` > 1 makes it an
-    aggregate of that many connections (e.g. many users' TCP), each at most
-    ``rate_bps / flows`` and on/off on its own: against a few FL transfers, one flow gets
-    one fair share, an aggregate of many gets up to ``rate_bps``."""
+    """Other traffic on the routed backhaul, from ``src`` to ``dst`` or on one ``link``, always
+    on or on and off; it takes its max-min fair share of each link it crosses."""
 
     src: str | None = None
     """Source node of the traffic (server, core, sw0, ap0, ...), with dst; or give link."""
@@ -273,9 +267,8 @@ class BackgroundFlow(_Frozen):
 
 
 class LinkOutage(_Frozen):
-    """Backhaul link ``link = [u, v]`` is down (both directions) from ``start_s`` for
-    ``duration_s``: transfers crossing it move their remaining bits to another route, or
-    wait for it when there is none."""
+    """A scheduled outage of a backhaul link: transfers crossing it move their remaining bits
+    to another route, or wait for it when there is none."""
 
     link: list[str] = Field(min_length=2, max_length=2)
     """The backhaul link [u, v], down in both directions."""
@@ -286,10 +279,8 @@ class LinkOutage(_Frozen):
 
 
 class LinkFailures(_Frozen):
-    """Random failures of backhaul links (``[backhaul.failures]``): each link of ``links``
-    (default: every link) fails after exponentially distributed times in service of mean
-    ``mtbf_s`` and is repaired after exponentially distributed times of mean ``mttr_s``,
-    independently, drawn from the seed (the same seed, the same failures)."""
+    """Random failures of backhaul links (``[backhaul.failures]``), independent per link and
+    drawn from the seed (the same seed, the same failures)."""
 
     mtbf_s: PositiveFloat
     """Mean time between failures of each link (exponential times in service, from the seed)."""
