@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 from netsim import load_scenario
 from netsim.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.test_docs import ROOT, blocks
 
 
 def _blocks(page: str, lang: str) -> list[str]:
-    text = (ROOT / page).read_text(encoding="utf-8")
-    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+    """The bodies of ``page``'s ``lang`` code blocks (read as the docs runner reads them)."""
+    return [b.body for b in blocks((ROOT / page).read_text(encoding="utf-8")) if b.lang == lang]
 
 
 def test_setup_commands_pin_torch_and_match_ci():
