@@ -69,7 +69,7 @@ def test_bad_override_exits_2_with_one_message_and_writes_nothing(tmp_path, caps
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert "radio.bandwidth_hz = -1" in err and "greater than 0" in err
+    assert "radio.bandwidth_hz = -1" in err and "greater than or equal to 1000" in err
     assert "Traceback" not in err
     assert not out.exists()
 

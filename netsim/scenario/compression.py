@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from netsim.scenario.base import NonNegativeFloat, PositiveFloat, _Frozen
+from netsim.scenario.base import Count, Index, NonNegativeCount, NonNegativeScale, Scale, _Frozen
 from netsim.scenario.errors import _FieldError
 
 
@@ -36,9 +36,9 @@ class QSGDCompression(_CompressionBase):
     """QSGD with ``levels`` quantization levels per sign and L2-norm buckets of ``bucket``."""
 
     method: Literal["qsgd"]
-    levels: int = Field(15, ge=1)
+    levels: int = Field(15, ge=1, le=65_535)
     """Quantization levels per sign."""
-    bucket: int = Field(512, ge=1)
+    bucket: Count = 512
     """Entries per bucket, each scaled by its own L2 norm."""
 
 
@@ -67,7 +67,7 @@ class DGCCompression(_CompressionBase):
     """Fraction of the entries kept after the warm-up."""
     momentum: float = Field(0.9, ge=0, lt=1)
     """Momentum of the momentum correction."""
-    warmup_rounds: int = Field(4, ge=0)
+    warmup_rounds: NonNegativeCount = 4
     """Rounds over which the kept fraction falls from warmup_ratio to ratio."""
     warmup_ratio: float = Field(0.25, gt=0, le=1)
     """Kept fraction at the start of the warm-up."""
@@ -77,7 +77,7 @@ class ThresholdCompression(_CompressionBase):
     """Keep the entries with magnitude at least ``threshold``."""
 
     method: Literal["threshold"]
-    threshold: PositiveFloat = 1e-3
+    threshold: Scale = 1e-3
     """Entries of at least this magnitude are kept."""
 
 
@@ -153,16 +153,16 @@ class PruningConfig(_Frozen):
     """server: the global model pruned with one shared mask; piu: each PIU prunes its own trained
     model and sends only its kept entries (the server averages each entry over the PIUs that kept
     it)."""
-    start_round: int = Field(1, ge=0)
+    start_round: Index = 1
     """Round of the (first) pruning."""
     amount: float = Field(0.7, gt=0, lt=1)
     """oneshot: fraction of the weights removed."""
     rate: float = Field(0.2, gt=0, lt=1)
     """imp: fraction of the remaining weights removed per level (levels L reach 1 - (1 -
     rate)^L)."""
-    levels: int = Field(5, ge=1)
+    levels: int = Field(5, ge=1, le=1000)
     """imp: number of pruning levels."""
-    rounds_per_level: int = Field(2, ge=1)
+    rounds_per_level: Count = 2
     """imp: rounds between levels."""
     rewind: bool = False
     """imp: reset the surviving weights to their initial values at each level (lottery-ticket
@@ -187,14 +187,14 @@ class ControlConfig(_Frozen):
     """none; adacomm (local steps from the loss ratio); afcfl (local steps F and compression
     fidelity C together); adaquantfl (QSGD levels s = ceil(sqrt(F_0 / F) c0), with
     compression.method = qsgd). The initial local steps are learning.local_steps."""
-    c0: int = Field(8, ge=1)
+    c0: Count = 8
     """Initial fidelity C: bits (uniform, laq), mantissa bits (emq), kept percentage (topk,
     randomk) or QSGD levels (adaquantfl)."""
-    c_min: int = Field(2, ge=1)
+    c_min: Count = 2
     """afcfl: the lowest fidelity; C = max(c_min, c0 - floor(F d))."""
-    d: NonNegativeFloat = 0.5
+    d: NonNegativeScale = 0.5
     """afcfl: fidelity given up per local step, D."""
-    probe_samples: int = Field(500, ge=1)
+    probe_samples: Count = 500
     """The loss ratio is the global model's loss on this many fixed training samples over its
     loss at the start."""
 

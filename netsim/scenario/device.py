@@ -9,11 +9,17 @@ from typing import Annotated, Literal
 from pydantic import Field, Strict, model_validator
 
 from netsim.scenario.base import (
+    MAX_SECONDS,
+    MAX_SPEED_MPS,
+    Coordinate,
     FilePath,
-    NonNegativeFloat,
+    Index,
+    NonNegativeSeconds,
     Position,
-    PositiveFloat,
     PowerDbm,
+    Scale,
+    Seconds,
+    Watts,
     _Frozen,
 )
 from netsim.scenario.errors import _FieldError
@@ -31,7 +37,7 @@ class ConstantStraggler(_Frozen):
     """Slowdown factor ``factor`` every round."""
 
     dist: Literal["constant"]
-    factor: float = Field(gt=0, allow_inf_nan=False)
+    factor: Scale
     """The slowdown factor: local training takes factor x its nominal time."""
 
 
@@ -39,7 +45,7 @@ class LogNormalStraggler(_Frozen):
     """Slowdown ``exp(N(0, sigma^2))`` (median 1, mean ``exp(sigma^2 / 2)``)."""
 
     dist: Literal["lognormal"]
-    sigma: PositiveFloat = 0.5
+    sigma: float = Field(0.5, gt=0, le=5.0)
     """Standard deviation of the slowdown's logarithm."""
 
 
@@ -47,7 +53,7 @@ class ShiftedExponentialStraggler(_Frozen):
     """Slowdown ``1 + Exp(mean=scale)`` (never faster than nominal)."""
 
     dist: Literal["shifted_exponential"]
-    scale: PositiveFloat = 0.5
+    scale: Scale = 0.5
     """Mean of the exponential part of the slowdown."""
 
 
@@ -56,7 +62,7 @@ class ParetoStraggler(_Frozen):
     mean ``shape / (shape - 1)`` is finite; the variance is infinite for shape <= 2)."""
 
     dist: Literal["pareto"]
-    shape: float = Field(1.5, gt=1, allow_inf_nan=False)
+    shape: float = Field(1.5, gt=1, le=1000.0)
     """Tail index (> 1); the smaller, the heavier the tail (mean 3 at 1.5)."""
 
 
@@ -81,9 +87,9 @@ class ExponentialAvailability(_Frozen):
     independent per PIU (``netsim/device/availability.py``)."""
 
     kind: Literal["exponential"]
-    mean_on_s: PositiveFloat
+    mean_on_s: Seconds
     """Mean time a PIU stays online."""
-    mean_off_s: PositiveFloat
+    mean_off_s: Seconds
     """Mean time a PIU stays offline."""
 
 
@@ -109,21 +115,26 @@ class HarvestingConfig(_Frozen):
     kind: Literal["none", "constant", "periodic", "random"] = "none"
     """none; constant (power_w); periodic (a half-sine day of peak power_w and period period_s);
     random (exponential energy per interval of mean power_w x interval_s)."""
-    power_w: NonNegativeFloat = 0.0
+    power_w: Watts = 0.0
     """Harvested power: the constant, the peak or the mean, by kind."""
-    period_s: PositiveFloat = 86_400.0
+    period_s: Seconds = 86_400.0
     """periodic: length of the harvesting day."""
-    interval_s: PositiveFloat = 1.0
+    interval_s: Seconds = 1.0
     """Energy is credited to the battery every interval_s (logged as harvest)."""
+
+
+# Bound of the numbers in a distribution: wider than every device value's own range
+# (_DEVICE_RANGES), which DeviceClass checks.
+DRAWN_LIMIT = 1.0e18
 
 
 class UniformValue(_Frozen):
     """A per-PIU value drawn uniformly in [low, high]."""
 
     dist: Literal["uniform"]
-    low: float = Field(allow_inf_nan=False)
+    low: float = Field(ge=-DRAWN_LIMIT, le=DRAWN_LIMIT)
     """Smallest value."""
-    high: float = Field(allow_inf_nan=False)
+    high: float = Field(ge=-DRAWN_LIMIT, le=DRAWN_LIMIT)
     """Largest value."""
 
     @model_validator(mode="after")
@@ -137,9 +148,9 @@ class LogNormalValue(_Frozen):
     """A per-PIU value ``median exp(N(0, sigma^2))``."""
 
     dist: Literal["lognormal"]
-    median: PositiveFloat
+    median: float = Field(gt=0, le=DRAWN_LIMIT)
     """Median of the values."""
-    sigma: PositiveFloat
+    sigma: float = Field(gt=0, le=5.0)
     """Standard deviation of their logarithm."""
 
 
@@ -147,14 +158,27 @@ class ChoiceValue(_Frozen):
     """A per-PIU value drawn uniformly from ``values``."""
 
     dist: Literal["choice"]
-    values: list[float] = Field(min_length=1)
+    values: list[Annotated[float, Field(ge=-DRAWN_LIMIT, le=DRAWN_LIMIT)]] = Field(min_length=1)
     """The values to choose from, with equal probability."""
 
 
 Drawn = Annotated[UniformValue | LogNormalValue | ChoiceValue, Field(discriminator="dist")]
 Value = float | Drawn
 
-_POSITIVE_DEVICE_FIELDS = ("cpu_hz", "cycles_per_sample", "kappa", "battery_j")
+# The range of each per-PIU device value (a number, or every value a distribution can take
+# but a log-normal's upper tail), as (low, high, units, whether low itself is allowed):
+# from a 1 kHz microcontroller to a 1 PHz accelerator, one cycle to 1e15 a sample.
+_DEVICE_RANGES: dict[str, tuple[float, float, str, bool]] = {
+    "cpu_hz": (1.0e3, 1.0e15, "Hz", True),
+    "cycles_per_sample": (1.0, 1.0e15, "cycles", True),
+    "kappa": (0.0, 1.0e-10, "J per cycle Hz^2", False),
+    "tx_power_dbm": (-150.0, 100.0, "dBm", True),
+    "battery_j": (0.0, math.inf, "J", False),
+}
+CpuHz = Annotated[float, Field(ge=1.0e3, le=1.0e15)]
+CyclesPerSample = Annotated[float, Field(ge=1.0, le=1.0e15)]
+Kappa = Annotated[float, Field(gt=0, le=1.0e-10)]
+Area = Annotated[tuple[Coordinate, Coordinate, Coordinate, Coordinate], Strict(False)]
 
 
 class DeviceClass(_Frozen):
@@ -171,17 +195,17 @@ class DeviceClass(_Frozen):
     share: float | None = Field(None, gt=0, le=1)
     """Fraction of all PIUs in this class, taken from a keyed random permutation of those not yet
     assigned."""
-    pius: list[int] | None = None
+    pius: list[Index] | None = None
     """Indices of the PIUs in this class (instead of share)."""
-    cpu_hz: Value | None = None
+    cpu_hz: CpuHz | Drawn | None = None
     """CPU frequency: a number or a per-PIU distribution (absent: [device]'s)."""
-    cycles_per_sample: Value | None = None
+    cycles_per_sample: CyclesPerSample | Drawn | None = None
     """CPU cycles per training sample: a number or a distribution."""
-    kappa: Value | None = None
+    kappa: Kappa | Drawn | None = None
     """Effective switched capacitance (J per cycle Hz^2): a number or a distribution."""
-    tx_power_dbm: Value | None = None
+    tx_power_dbm: PowerDbm | Drawn | None = None
     """Transmit power: a number or a distribution."""
-    battery_j: Annotated[float, Field(allow_inf_nan=True)] | Drawn | None = None
+    battery_j: Annotated[float, Field(gt=0, allow_inf_nan=True)] | Drawn | None = None
     """Battery capacity (inf: mains powered): a number or a distribution."""
     straggler: Straggler | None = None
     """Slowdown law of this class (absent: [device]'s)."""
@@ -189,18 +213,22 @@ class DeviceClass(_Frozen):
     """The class's PIUs corrupt every update they send: sign_flip (-byzantine_scale x the
     update), gaussian (noise of standard deviation byzantine_scale instead) or scaled
     (byzantine_scale x the update)."""
-    byzantine_scale: PositiveFloat = 1.0
+    byzantine_scale: Scale = 1.0
     """Scale of the corruption."""
 
     @model_validator(mode="after")
-    def _positive(self) -> DeviceClass:
-        for name in _POSITIVE_DEVICE_FIELDS:
+    def _in_range(self) -> DeviceClass:
+        for name, (low, high, units, closed) in _DEVICE_RANGES.items():
             value = getattr(self, name)
-            if value is not None and not _bounds(value)[0] > 0:
-                raise _FieldError(name, _bounds(value)[0], "values > 0")
-        power = self.tx_power_dbm
-        if power is not None and not -150.0 <= _bounds(power)[0] <= _bounds(power)[1] <= 100.0:
-            raise _FieldError("tx_power_dbm", list(_bounds(power)), "values in [-150, 100] dBm")
+            if value is None:
+                continue
+            smallest, largest = _bounds(value)
+            above = smallest >= low if closed else smallest > low
+            if not (above and (largest <= high or isinstance(value, LogNormalValue))):
+                bracket = "[" if closed else "("
+                raise _FieldError(
+                    name, [smallest, largest], f"values in {bracket}{low:g}, {high:g}] {units}"
+                )
         return self
 
 
@@ -220,11 +248,11 @@ class DeviceConfig(_Frozen):
     """Every PIU's compute, radio and battery, with stragglers, availability, harvesting
     and heterogeneous device classes (``netsim/device``)."""
 
-    cpu_hz: PositiveFloat = 1.0e9
+    cpu_hz: CpuHz = 1.0e9
     """CPU frequency f of every PIU; local training takes S C / f x the slowdown."""
-    cycles_per_sample: PositiveFloat = 2.0e4
+    cycles_per_sample: CyclesPerSample = 2.0e4
     """CPU cycles C to train on one sample."""
-    kappa: PositiveFloat = 1e-28
+    kappa: Kappa = 1e-28
     """Effective switched capacitance (J per cycle Hz^2): training energy kappa C S f^2."""
     tx_power_dbm: PowerDbm = 20.0
     """Uplink transmit power (the maximum, with power control or allocation)."""
@@ -236,7 +264,7 @@ class DeviceConfig(_Frozen):
     """On/off process or traces; going offline interrupts the current activity."""
     harvesting: HarvestingConfig = HarvestingConfig()
     """Energy harvested into the battery."""
-    reserve_j: NonNegativeFloat = 0.0
+    reserve_j: float = Field(0.0, ge=0, le=1.0e12)
     """Energy-aware participation: a PIU takes a round only if it can pay the round's predicted
     energy and keep this much."""
     classes: list[DeviceClass] = Field(default_factory=list)
@@ -278,19 +306,19 @@ class MobilityConfig(_Frozen):
     model: Literal["none", "random_waypoint", "path"] = "none"
     """none; random_waypoint (waypoints in area_m, speeds uniform in [speed_min_mps, speed_mps],
     pause_s at each); path (along path_m and back at speed_mps)."""
-    pius: list[int] | None = None
+    pius: list[Index] | None = None
     """Indices of the PIUs that move (absent: all)."""
-    speed_mps: PositiveFloat = 1.0
+    speed_mps: float = Field(1.0, gt=0, le=MAX_SPEED_MPS)
     """Speed (random_waypoint: the largest)."""
-    speed_min_mps: PositiveFloat | None = None
+    speed_min_mps: Annotated[float, Field(gt=0, le=MAX_SPEED_MPS)] | None = None
     """random_waypoint: the smallest speed (absent: speed_mps)."""
-    pause_s: NonNegativeFloat = 0.0
+    pause_s: NonNegativeSeconds = 0.0
     """random_waypoint: pause at each waypoint."""
-    area_m: Annotated[tuple[float, float, float, float], Strict(False)] | None = None
+    area_m: Area | None = None
     """random_waypoint: [xmin, ymin, xmax, ymax] (absent: the bounding box of the APs and PIUs)."""
     path_m: list[Position] | None = None
     """path: the [x, y] points to follow, at least two distinct."""
-    update_s: PositiveFloat = 0.1
+    update_s: float = Field(0.1, ge=1e-3, le=MAX_SECONDS)
     """Gains and the serving AP are recomputed this often while a PIU moves."""
     hysteresis_db: float = Field(3.0, ge=0.0, le=100.0)
     """A PIU hands over to an AP stronger than its serving AP by at least this."""

@@ -6,7 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from netsim.scenario.base import FilePath, NonNegativeFloat, PositiveFloat, _Frozen
+from netsim.scenario.base import (
+    Count,
+    FilePath,
+    Index,
+    LearningRate,
+    Metres,
+    NonNegativeCount,
+    NonNegativeScale,
+    Scale,
+    Seconds,
+    _Frozen,
+)
 from netsim.scenario.errors import _FieldError
 
 # --------------------------------------------------------------------------- learning
@@ -30,7 +41,7 @@ class IIDPartition(_Frozen):
     set)."""
 
     kind: Literal["iid"] = "iid"
-    samples_per_piu: int | None = Field(None, ge=1)
+    samples_per_piu: Count | None = None
     """Each PIU draws this many samples of its own (absent: an even split of the training set)."""
 
 
@@ -38,7 +49,7 @@ class ShardPartition(_Frozen):
     """Each PIU gets samples of ``classes_per_piu`` classes (AFC-FL: one class per PIU)."""
 
     kind: Literal["shards"]
-    classes_per_piu: int = Field(1, ge=1)
+    classes_per_piu: Count = 1
     """Classes each PIU holds samples of."""
 
 
@@ -47,9 +58,9 @@ class DirichletPartition(_Frozen):
     ``size_beta``, sizes too: PIU shares ~ Dirichlet(size_beta) (small = very unequal)."""
 
     kind: Literal["dirichlet"]
-    alpha: PositiveFloat = 0.5
+    alpha: Scale = 0.5
     """Concentration of the label proportions (small: strongly non-IID)."""
-    size_beta: PositiveFloat | None = None
+    size_beta: Scale | None = None
     """Concentration of the PIUs' shares of the data (absent: equal sizes)."""
 
 
@@ -58,7 +69,7 @@ class QuantityPartition(_Frozen):
     share proportional to ``r^-exponent`` (ranks drawn at random)."""
 
     kind: Literal["quantity"]
-    exponent: PositiveFloat = 1.0
+    exponent: float = Field(1.0, gt=0, le=100.0)
     """Zipf exponent of the sizes."""
 
 
@@ -73,11 +84,11 @@ class OptimizerConfig(_Frozen):
 
     name: Literal["sgd", "adam", "adadelta", "rmsprop"] = "sgd"
     """The local optimiser."""
-    lr: PositiveFloat = 0.05
+    lr: LearningRate = 0.05
     """Learning rate."""
-    momentum: NonNegativeFloat = 0.0
+    momentum: float = Field(0.0, ge=0, le=1.0)
     """Momentum (sgd, rmsprop)."""
-    weight_decay: NonNegativeFloat = 0.0
+    weight_decay: float = Field(0.0, ge=0, le=1.0e3)
     """L2 weight decay."""
 
 
@@ -93,18 +104,18 @@ class RadioDataConfig(_Frozen):
 
     samples_per_piu: int = Field(200, ge=1, le=1_000_000)
     """Measurements per PIU."""
-    interval_s: PositiveFloat = 0.1
+    interval_s: Seconds = 0.1
     """Time between a moving PIU's measurements."""
-    spread_m: PositiveFloat = 20.0
+    spread_m: Metres = 20.0
     """A PIU that does not move measures at points uniform in a disc of this radius around it."""
-    fading_window: int = Field(10, ge=0)
+    fading_window: NonNegativeCount = 10
     """Coherence blocks the received power's fading is averaged over (0: none)."""
     split: Literal["random", "spatial"] = "random"
     """random: a test_fraction of each PIU's samples; spatial: square cells of block_m, a
     test_fraction of the cells held out (no test position in a trained cell)."""
-    block_m: PositiveFloat = 20.0
+    block_m: Metres = 20.0
     """spatial split: side of the cells."""
-    snr_window: int = Field(8, ge=1)
+    snr_window: Count = 8
     """task snr: past SNR samples that predict the next."""
 
 
@@ -128,9 +139,9 @@ class LearningConfig(_Frozen):
     """How the training set is split over the PIUs."""
     optimizer: OptimizerConfig = OptimizerConfig()
     """Local optimiser of every PIU (fresh state each round)."""
-    local_steps: int = Field(20, ge=1)
+    local_steps: Count = 20
     """Mini-batch steps of local training per round."""
-    batch_size: int = Field(32, ge=1)
+    batch_size: Count = 32
     """Samples per mini-batch."""
     device: str = "cpu"
     """Where training runs: cpu, cuda or cuda:N."""
@@ -140,18 +151,18 @@ class LearningConfig(_Frozen):
     # 1 by measurement: with one other busy process on 2 cores a warm round in process takes
     # 1.09 s against 1.19 s unloaded at 1 thread, 1.90 s against 0.97 s at 2 (python -m
     # benchmarks contention)
-    threads_per_worker: Annotated[int, Field(ge=1)] | None = 1
+    threads_per_worker: Annotated[int, Field(ge=1, le=1024)] | None = 1
     """torch intra-op threads of each worker while a run trains (absent: torch's default, one per
     core); part of the training cache's key."""
     # netsim/learn/pool.py: the same chunks on replicas of the trainer whatever the backend
     backend: Literal["inprocess", "processes", "ray"] = "inprocess"
     """inprocess; processes (a local pool of workers); ray (actors on the cluster at
     ray_address). Every backend gives the same model and log."""
-    workers: Annotated[int, Field(ge=1)] | None = None
+    workers: Annotated[int, Field(ge=1, le=1024)] | None = None
     """Pool size (absent: the cores over threads_per_worker; with CUDA one per GPU)."""
     ray_address: str = "local"
     """ray: local starts Ray here; auto or host:port joins a cluster."""
-    batch_clients: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    batch_clients: Count | Literal["auto"] = "auto"
     """batched trainer: PIUs per vmap chunk, or auto (as many as fit a bounded working set)."""
     # dataset = "file": netsim/learn/tables.py
     label: str = "label"
@@ -161,7 +172,7 @@ class LearningConfig(_Frozen):
     task: Literal["classification", "regression", "localization", "los", "snr"] = "classification"
     """classification; regression (dataset = file, mean squared error); localization, los or snr
     (dataset = radio)."""
-    eval_every: int | None = Field(None, ge=1)
+    eval_every: Count | None = None
     """Per-PIU evaluation every this many global rounds (and after the last), on a held-out share
     of each PIU's own samples (absent: off)."""
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
@@ -169,7 +180,7 @@ class LearningConfig(_Frozen):
     algorithm: Literal["fedavg", "fedprox", "fednova", "scaffold"] = "fedavg"
     """fedavg; fedprox (a proximal term prox_mu / 2 ||w - w_global||^2); fednova (updates
     normalised by their local steps); scaffold (control variates, twice the bits each way)."""
-    prox_mu: NonNegativeFloat = 0.01
+    prox_mu: NonNegativeScale = 0.01
     """fedprox: weight of the proximal term."""
     radio_data: RadioDataConfig = RadioDataConfig()
     """The radio data set of dataset = radio."""
@@ -222,30 +233,30 @@ class AttackConfig(_Frozen):
     position: Literal["server", "ap"] = "server"
     """Gradient inversion: server (honest but curious: every decoded update) or ap (an
     eavesdropper at AP ap: the uplinks reaching it; over the air only the sum)."""
-    ap: int = Field(0, ge=0)
+    ap: Index = 0
     """position = ap: the eavesdropper's AP."""
-    pius: Annotated[tuple[int, ...], Strict(False)] = (0,)
+    pius: Annotated[tuple[Index, ...], Strict(False)] = (0,)
     """Gradient inversion: the PIUs whose uploads are attacked; gan: [the malicious PIU]."""
-    rounds: Annotated[tuple[int, ...], Strict(False)] | None = None
+    rounds: Annotated[tuple[Index, ...], Strict(False)] | None = None
     """Rounds attacked (absent: round 0 for an inversion, every round for the GAN)."""
-    restarts: int = Field(3, ge=1)
+    restarts: int = Field(3, ge=1, le=10_000)
     """Gradient inversion: random restarts per captured upload."""
-    iterations: int = Field(100, ge=1)
+    iterations: Count = 100
     """Optimizer steps per restart (gan: generator steps per round)."""
-    time_budget_s: PositiveFloat = 60.0
+    time_budget_s: Seconds = 60.0
     """Wall-clock guard per restart (the result is then the machine's)."""
-    lr: PositiveFloat | None = None
+    lr: LearningRate | None = None
     """Step size of the attack's optimizer (absent: the method's own; gan: Adam 1e-3)."""
-    tv_weight: NonNegativeFloat = 1e-4
+    tv_weight: NonNegativeScale = 1e-4
     """ig: weight of the total-variation prior."""
-    max_samples: int = Field(8, ge=1)
+    max_samples: Count = 8
     """Samples reconstructed per update (gan: injected per round, and scored)."""
     mask_aware: bool = True
     """Match only the entries a sparse payload carried (false: a naive attacker treats missing
     entries as zeros)."""
-    victim_class: int | None = Field(None, ge=0)
+    victim_class: Index | None = None
     """gan: the class the adversary imitates."""
-    fake_class: int | None = Field(None, ge=0)
+    fake_class: Index | None = None
     """gan: the label of the injected samples."""
     keep_victim_class: bool = False
     """gan: leave the adversary its own samples of the victim class (Hitaj's adversary has none)."""
@@ -271,9 +282,9 @@ class DPConfig(_Frozen):
     level: Literal["none", "client", "sample"] = "none"
     """none; client: DP-FedAvg (McMahan et al. 2018), clipped updates and Gaussian noise on their
     sum at the server; sample: DP-SGD in local training (Abadi et al. 2016)."""
-    noise_multiplier: NonNegativeFloat = 1.0
+    noise_multiplier: float = Field(1.0, ge=0, le=1.0e4)
     """z: the noise's standard deviation is z x clip_norm."""
-    clip_norm: PositiveFloat = 1.0
+    clip_norm: Scale = 1.0
     """C: the L2 norm updates (client) or per-sample gradients (sample) are clipped to."""
     delta: float = Field(1e-5, gt=0, lt=1)
     """The delta at which epsilon is reported (rounds table, epsilon)."""
@@ -284,7 +295,7 @@ class DPConfig(_Frozen):
     2021)."""
     target_quantile: float = Field(0.5, gt=0, lt=1)
     """adaptive_clipping: the quantile gamma of the update norms C tracks."""
-    clip_lr: PositiveFloat = 0.2
+    clip_lr: LearningRate = 0.2
     """adaptive_clipping: step of C <- C exp(-clip_lr (b - gamma))."""
     count_ota_noise: bool = False
     """client, over the air: the receiver noise counts toward z C; the server adds only what it

@@ -7,7 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from netsim.scenario.base import NonNegativeFloat, PositiveFloat, _Frozen
+from netsim.scenario.base import (
+    Count,
+    LearningRate,
+    NonNegativeCount,
+    NonNegativeScale,
+    NonNegativeSeconds,
+    Scale,
+    Seconds,
+    _Frozen,
+)
 from netsim.scenario.errors import _FieldError
 
 # --------------------------------------------------------------------------- server, protocol
@@ -19,13 +28,13 @@ class ServerOptimizerConfig(_Frozen):
     name: Literal["sgd", "avgm", "adagrad", "adam", "yogi"] = "sgd"
     """sgd (lr 1: plain FedAvg), avgm (server momentum beta1), adagrad, adam or yogi (moments
     beta1, beta2, adaptivity tau); the round's combined update is their pseudo-gradient."""
-    lr: PositiveFloat = 1.0
+    lr: LearningRate = 1.0
     """Server learning rate."""
     beta1: float = Field(0.9, ge=0.0, lt=1.0)
     """First-moment (momentum) decay."""
     beta2: float = Field(0.99, ge=0.0, lt=1.0)
     """Second-moment decay (adagrad, adam, yogi)."""
-    tau: PositiveFloat = 1e-3
+    tau: Scale = 1e-3
     """Adaptivity: added to the root of the second moment."""
 
 
@@ -33,7 +42,7 @@ class ServerConfig(_Frozen):
     """The aggregation server: its aggregation rule (FedAvg or a robust rule against
     corrupted updates, ``netsim/fl/aggregation.py``), its optimiser and its timing."""
 
-    aggregation_s: NonNegativeFloat = 0.005
+    aggregation_s: NonNegativeSeconds = 0.005
     """Simulated time the server takes to aggregate a round."""
     aggregation: Literal[
         "fedavg", "median", "trimmed_mean", "norm_clip", "krum", "multikrum", "bulyan"
@@ -43,12 +52,12 @@ class ServerConfig(_Frozen):
     (with f = byzantine)."""
     trim_fraction: float = Field(0.1, ge=0.0, lt=0.5)
     """trimmed_mean: fraction of the values cut at each end of every coordinate."""
-    clip_norm: PositiveFloat = 1.0
+    clip_norm: Scale = 1.0
     """norm_clip: L2 norm the updates are clipped to."""
-    byzantine: int = Field(0, ge=0)
+    byzantine: NonNegativeCount = 0
     """Number f of corrupted updates krum, multikrum and bulyan tolerate (bulyan needs K >= 4f +
     3 updates)."""
-    krum_m: int | None = Field(None, ge=1)
+    krum_m: Count | None = None
     """multikrum: how many of the best updates by Krum's score are averaged (absent: K - f)."""
     optimizer: ServerOptimizerConfig = ServerOptimizerConfig()
     """The server optimiser applied to the combined update (Reddi et al. 2021)."""
@@ -64,9 +73,9 @@ class StalenessConfig(_Frozen):
 
     function: Literal["constant", "polynomial", "hinge"] = "polynomial"
     """constant 1; polynomial (1 + tau)^-a; hinge: 1 for tau <= b, else 1 / (a (tau - b) + 1)."""
-    a: NonNegativeFloat = 0.5
+    a: NonNegativeScale = 0.5
     """Decay of the weight with staleness."""
-    b: NonNegativeFloat = 4.0
+    b: NonNegativeScale = 4.0
     """hinge: staleness (versions) up to which an update counts fully."""
 
 
@@ -78,13 +87,13 @@ class ProtocolConfig(_Frozen):
     mode: Literal["sync", "fedasync", "fedbuff"] = "sync"
     """sync: rounds of FedAvg; fedasync (Xie et al. 2019): each update mixed in as it arrives;
     fedbuff (Nguyen et al. 2022): updates buffered, applied every buffer_size arrivals."""
-    rounds: int = Field(20, ge=1)
+    rounds: Count = 20
     """Number of rounds (asynchronous modes: server model versions; hierarchical FL: cloud
     rounds); with target_accuracy, the most."""
-    deadline_s: PositiveFloat | None = None
+    deadline_s: Seconds | None = None
     """sync: a round waits at most this long after its broadcast; late PIUs are aborted (absent:
     no limit)."""
-    clients_per_round: int | None = Field(None, ge=1)
+    clients_per_round: Count | None = None
     """sync: PIUs selected per round (absent: every active PIU)."""
     # netsim/fl/selection.py; predictive: netsim/nodes/forecast.py
     selection: Literal["random", "round_robin", "channel", "energy", "deadline", "predictive"] = (
@@ -97,10 +106,10 @@ class ProtocolConfig(_Frozen):
     predictor: Literal["model", "last_value", "oracle"] = "model"
     """predictive selection's SNR forecast: model (the federated SNR model being learned,
     learning.task = snr), last_value, or oracle (the SNR that will come true)."""
-    predictive_deadline: Annotated[float, Field(ge=1.0)] | None = None
+    predictive_deadline: Annotated[float, Field(ge=1.0, le=1.0e6)] | None = None
     """predictive selection: each round's deadline is this factor times the latest predicted
     finish of the selected PIUs (the smaller, with deadline_s)."""
-    target_updates: int | None = Field(None, ge=1)
+    target_updates: Count | None = None
     """Over-commitment: the round ends at the first target_updates arrivals and the rest are cut
     (select more with clients_per_round)."""
     target_accuracy: float | None = Field(None, gt=0, le=1)
@@ -110,11 +119,11 @@ class ProtocolConfig(_Frozen):
     """Asynchronous modes: how much a stale update counts."""
     mixing: float = Field(0.6, gt=0, le=1)
     """fedasync: the base mixing weight alpha; an update enters with alpha s(staleness)."""
-    buffer_size: int = Field(10, ge=1)
+    buffer_size: Count = 10
     """fedbuff: updates per server step."""
-    server_lr: PositiveFloat = 1.0
+    server_lr: LearningRate = 1.0
     """fedbuff: server learning rate applied to the buffer's mean."""
-    concurrency: int | None = Field(None, ge=1)
+    concurrency: Count | None = None
     """Asynchronous modes: PIUs training at a time (absent: all)."""
 
     @model_validator(mode="after")
@@ -149,14 +158,14 @@ class HierarchyConfig(_Frozen):
     ``protocol.rounds`` counts cloud rounds.
     """
 
-    k1: int = Field(1, ge=1)
+    k1: Count = 1
     """Local rounds per edge round: each edge round runs k1 x learning.local_steps local steps."""
-    k2: int = Field(1, ge=1)
+    k2: Count = 1
     """Edge rounds per cloud round."""
-    deadline_s: PositiveFloat | None = None
+    deadline_s: Seconds | None = None
     """The cloud waits at most this long after its broadcast; a late edge model is discarded
     (absent: no limit)."""
-    target_edges: int | None = Field(None, ge=1)
+    target_edges: Count | None = None
     """Over-commitment: the cloud aggregates the first target_edges edge models."""
     assign: dict[str, str] = {}
     """Edge server of an AP's PIUs, {ap3 = "edge1"}; APs not named go to the nearest edge server

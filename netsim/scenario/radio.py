@@ -7,7 +7,23 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from netsim.scenario.base import GainDb, NonNegativeFloat, PositiveFloat, PowerDbm, _Frozen
+from netsim.scenario.base import (
+    MAX_COUNT,
+    MAX_SECONDS,
+    MAX_SPEED_MPS,
+    BitRate,
+    Count,
+    GainDb,
+    Joules,
+    Metres,
+    NonNegativeCount,
+    NonNegativeScale,
+    PowerDbm,
+    Scale,
+    Seconds,
+    Watts,
+    _Frozen,
+)
 from netsim.scenario.errors import _FieldError
 
 # --------------------------------------------------------------------------- radio
@@ -22,7 +38,7 @@ class LogDistancePathLoss(_Frozen):
     model: Literal["log_distance"] = "log_distance"
     exponent: float = Field(3.5, ge=1.0, le=8.0)
     """Path-loss exponent."""
-    ref_distance_m: PositiveFloat = 1.0
+    ref_distance_m: Metres = 1.0
     """Reference distance d0."""
     ref_loss_db: float | None = Field(None, ge=-100.0, le=400.0)
     """Loss at d0 (absent: free-space loss at d0 and the carrier)."""
@@ -46,9 +62,9 @@ class Ngo3SlopePathLoss(_Frozen):
     slope 0 below ``d0_m``, 20 dB/decade up to ``d1_m``, 35 beyond; 8 dB shadowing beyond d1."""
 
     model: Literal["ngo_3slope"]
-    d0_m: PositiveFloat = 10.0
+    d0_m: Metres = 10.0
     """Below this distance the loss is flat."""
-    d1_m: PositiveFloat = 50.0
+    d1_m: Metres = 50.0
     """Beyond this distance the slope is 35 dB/decade (20 between d0 and d1)."""
 
     @model_validator(mode="after")
@@ -73,9 +89,9 @@ class InFPathLoss(_Frozen):
     """InF sub-scenario: sparse (S) or dense (D) clutter, low (L) or high (H) base station."""
     clutter_density: float = Field(0.2, gt=0, lt=1)
     """r: fraction of the hall covered by clutter (machines)."""
-    clutter_height_m: PositiveFloat = 2.0
+    clutter_height_m: float = Field(2.0, gt=0, le=1.0e4)
     """h_c: height of the clutter."""
-    clutter_size_m: PositiveFloat = 10.0
+    clutter_size_m: Metres = 10.0
     """d_clutter: typical size of a clutter object."""
 
 
@@ -110,10 +126,10 @@ class RadioConfig(_Frozen):
     shadowing_std_db: float | None = Field(None, ge=0.0, le=50.0)
     """Standard deviation of the log-normal shadowing (absent: the path-loss model's own; 8 dB
     for log_distance)."""
-    shadowing_decorrelation_m: PositiveFloat | None = None
+    shadowing_decorrelation_m: Metres | None = None
     """Correlate the shadowing of one AP's links to PIUs i and k as 2^(-distance_ik / this) (the
     cell-free book: 9 m)."""
-    spatial_consistency_m: PositiveFloat | None = None
+    spatial_consistency_m: Metres | None = None
     """Instead: each AP's shadowing and LOS state are random fields over the plane with
     autocorrelation exp(-d / this) (TR 38.901 7.6.3; 10 m for UMi, InF): a moving PIU's links
     change with its place; radio data sets need it."""
@@ -124,13 +140,13 @@ class RadioConfig(_Frozen):
     time_correlation: Literal["block", "gauss_markov", "jakes"] = "block"
     """block (independent per coherence interval), gauss_markov (AR(1) with rho = J0(2 pi f_D
     T_c)) or jakes (sum of sinusoids); the Doppler f_D = speed_mps f_c / c."""
-    speed_mps: NonNegativeFloat = 1.0
+    speed_mps: float = Field(1.0, ge=0, le=MAX_SPEED_MPS)
     """Speed behind the Doppler of time-correlated fading."""
-    coherence_time_s: PositiveFloat = 0.01
+    coherence_time_s: float = Field(0.01, ge=1e-6, le=MAX_SECONDS)
     """Coherence interval T_c: fading is constant within one."""
-    carrier_hz: PositiveFloat = 2.0e9
+    carrier_hz: float = Field(2.0e9, ge=1.0e5, le=1.0e12)
     """Carrier frequency f_c."""
-    bandwidth_hz: PositiveFloat = 1.0e6
+    bandwidth_hz: float = Field(1.0e6, ge=1.0e3, le=1.0e11)
     """Bandwidth of each AP (shared by its PIUs under TDMA / FDMA; split into reuse channels)."""
     noise_psd_dbm_hz: float = Field(-174.0, ge=-300.0, le=0.0)
     """Thermal noise power spectral density."""
@@ -153,21 +169,21 @@ class RadioConfig(_Frozen):
     numerology: int = Field(0, ge=0, le=3)
     """NR numerology mu: subcarriers of 15 x 2^mu kHz, slots of 1 ms / 2^mu (OFDMA scheduler and
     NR link)."""
-    rb_group_size: int = Field(4, ge=1)
+    rb_group_size: int = Field(4, ge=1, le=275)
     """Resource blocks per frequency-selective fading group."""
-    pf_window_slots: float = Field(100.0, ge=1.0)
+    pf_window_slots: float = Field(100.0, ge=1.0, le=1.0e9)
     """pf: window (slots) of the throughput average."""
     power_control: PowerControlConfig | None = None
     """Open-loop uplink power control of digital uplinks (absent: full power)."""
     ap_tx_power_dbm: PowerDbm = 30.0
     """Transmit power of the APs' downlink."""
-    target_rate_bps: PositiveFloat | None = None
+    target_rate_bps: BitRate | None = None
     """A fixed rate: a packet fails when the capacity drops below it in any coherence interval it
     spans (outage), and is repeated up to max_retransmissions times (absent: each transmission
     adapts to the Shannon rate)."""
-    max_retransmissions: int = Field(4, ge=0)
+    max_retransmissions: int = Field(4, ge=0, le=100)
     """With target_rate_bps: retransmissions before a packet is lost."""
-    antennas_per_ap: int = Field(4, ge=1)
+    antennas_per_ap: int = Field(4, ge=1, le=1024)
     """Antennas per AP: N of cell-free access, or the receive antennas of mrc / mmse_irc
     combining."""
     combining: Literal["mr", "lsfd", "mrc", "mmse_irc"] = "mr"
@@ -182,11 +198,11 @@ class RadioConfig(_Frozen):
     """nr: first-transmission block error rate the outer loop steers to."""
     max_transmissions: int = Field(4, ge=1, le=32)
     """nr: transmissions of a block before the upload is lost."""
-    harq_rtt_s: PositiveFloat | None = None
+    harq_rtt_s: Annotated[float, Field(gt=0, le=1.0)] | None = None
     """nr: time between a block's transmissions (absent: 8 slots)."""
-    pilot_length: int = Field(10, ge=1)
+    pilot_length: int = Field(10, ge=1, le=10_000)
     """cellfree: pilot length tau_p (symbols); PIUs beyond it share pilots."""
-    coherence_symbols: int = Field(200, ge=2)
+    coherence_symbols: int = Field(200, ge=2, le=MAX_COUNT)
     """cellfree: symbols tau_c per coherence block; the rate's prelog is 1 - tau_p / tau_c."""
 
     @model_validator(mode="after")
@@ -281,11 +297,11 @@ class OTAConfig(_Frozen):
     """zero_forcing (receive beamforming over receive_antennas, optional drop_worst) or
     truncated_inversion (one antenna; devices below truncation_threshold stay silent in that
     block)."""
-    receive_antennas: int = Field(1, ge=1)
+    receive_antennas: int = Field(1, ge=1, le=1024)
     """Receive antennas of the AP (zero_forcing)."""
-    drop_worst: int = Field(0, ge=0)
+    drop_worst: NonNegativeCount = 0
     """zero_forcing: the weakest devices left out of each block."""
-    truncation_threshold: PositiveFloat = 0.1
+    truncation_threshold: Scale = 0.1
     """truncated_inversion: small-scale gain g_th below which a device stays silent."""
     snr_db: float | None = Field(None, ge=-200.0, le=200.0)
     """Average receive SNR at full power, P0 mean(beta) / sigma^2 (absent: [radio]'s noise)."""
@@ -311,20 +327,20 @@ class AllocationConfig(_Frozen):
     """none (full power, no allocation); sqp (minimise w_energy E / E_full + w_latency T / T_full
     by SLSQP, with the local iterations); full_power; max_sum_rate (WMMSE); dinkelbach (max-min
     energy efficiency); min_max_latency."""
-    w_energy: NonNegativeFloat = 0.5
+    w_energy: NonNegativeScale = 0.5
     """sqp: weight of the energy term."""
-    w_latency: NonNegativeFloat = 0.5
+    w_latency: NonNegativeScale = 0.5
     """sqp: weight of the latency term."""
     eta_min: float = Field(1e-3, gt=0, le=1)
     """Lowest power coefficient, as a fraction of device.tx_power_dbm."""
-    steps_min: int | None = Field(None, ge=1)
+    steps_min: Count | None = None
     """sqp: fewest local iterations of a PIU (absent: learning.local_steps)."""
-    steps_max: int | None = Field(None, ge=1)
+    steps_max: Count | None = None
     """sqp: most local iterations of a PIU (absent: learning.local_steps); the round's total
     stays at least K x local_steps."""
-    energy_budget_j: PositiveFloat | None = None
+    energy_budget_j: Joules | None = None
     """Energy budget per PIU and round."""
-    latency_budget_s: PositiveFloat | None = None
+    latency_budget_s: Seconds | None = None
     """Budget of the round's latency (compute and upload)."""
-    circuit_power_w: NonNegativeFloat = 0.1
+    circuit_power_w: Watts = 0.1
     """dinkelbach: circuit power added to the transmit power."""

@@ -27,7 +27,7 @@ class Scenario(_Frozen):
     # used in run-directory names: no path separators, no leading dot
     name: str = Field("scenario", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_ .+=-]{0,99}$")
     """The scenario's name (run directories are named after it)."""
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     """Root seed of every random draw (keyed streams): the same seed, the same event log."""
     topology: Topology = SingleCellTopology()
     """Where the APs and PIUs are: a builder (single_cell, grid, factory_hall, hex), explicit

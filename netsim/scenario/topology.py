@@ -6,16 +6,27 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from netsim.scenario.base import FilePath, NonNegativeFloat, Position, PositiveFloat, _Frozen
+from netsim.scenario.base import (
+    MAX_PIUS,
+    BitRate,
+    FilePath,
+    Height,
+    Metres,
+    NonNegativeMetres,
+    NonNegativeSeconds,
+    Position,
+    Seconds,
+    _Frozen,
+)
 from netsim.scenario.errors import _FieldError
 
 # --------------------------------------------------------------------------- topology
 
 
 class _TopologyBase(_Frozen):
-    ap_height_m: NonNegativeFloat = 10.0
+    ap_height_m: Height = 10.0
     """Antenna height of every AP above the floor."""
-    piu_height_m: NonNegativeFloat = 1.5
+    piu_height_m: Height = 1.5
     """Antenna height of every PIU above the floor."""
 
 
@@ -24,11 +35,11 @@ class SingleCellTopology(_TopologyBase):
 
     kind: Literal["single_cell"] = "single_cell"
     """A single cell: one AP at the centre of a disc."""
-    num_pius: int = Field(10, ge=1)
+    num_pius: int = Field(10, ge=1, le=MAX_PIUS)
     """Number of PIUs, placed uniformly at random (from the seed) in the annulus."""
-    radius_m: PositiveFloat = 250.0
+    radius_m: Metres = 250.0
     """Outer radius of the cell."""
-    min_distance_m: NonNegativeFloat = 10.0
+    min_distance_m: NonNegativeMetres = 10.0
     """No PIU is closer than this to the AP."""
 
     @model_validator(mode="after")
@@ -56,16 +67,16 @@ class GridTopology(_TopologyBase):
 
     kind: Literal["grid"]
     """APs on a square grid (the cell-free layout)."""
-    num_pius: int = Field(20, ge=1)
+    num_pius: int = Field(20, ge=1, le=MAX_PIUS)
     """Number of PIUs, uniform in the square."""
-    aps_per_side: int = Field(2, ge=1)
+    aps_per_side: int = Field(2, ge=1, le=100)
     """APs along each side: aps_per_side**2 APs in all, each at the centre of its grid cell."""
-    side_m: PositiveFloat = 500.0
+    side_m: Metres = 500.0
     """Side of the square area."""
     wrap_around: bool = False
     """Distances on a torus (as in the cell-free book): no PIU is at an edge, every one sees APs
     all around."""
-    ap_perturbation_m: NonNegativeFloat = 0.0
+    ap_perturbation_m: NonNegativeMetres = 0.0
     """Each AP moved uniformly within +- this in x and y (from the seed): an irregular
     deployment."""
 
@@ -87,20 +98,20 @@ class FactoryHallTopology(_TopologyBase):
 
     kind: Literal["factory_hall"]
     """An IIoT factory hall (3GPP TR 38.901 Indoor Factory geometry)."""
-    num_pius: int = Field(100, ge=1)
+    num_pius: int = Field(100, ge=1, le=MAX_PIUS)
     """Number of PIUs (machines), at distinct machine spots drawn from the seed; at most the
     hall's spots."""
-    length_m: PositiveFloat = 120.0
+    length_m: Metres = 120.0
     """Length of the hall."""
-    width_m: PositiveFloat = 60.0
+    width_m: Metres = 60.0
     """Width of the hall."""
-    aps_along_length: int = Field(2, ge=1)
+    aps_along_length: int = Field(2, ge=1, le=100)
     """Ceiling APs along the length (a regular grid)."""
-    aps_along_width: int = Field(1, ge=1)
+    aps_along_width: int = Field(1, ge=1, le=100)
     """Ceiling APs along the width."""
-    machine_spacing_m: PositiveFloat = 4.0
+    machine_spacing_m: Metres = 4.0
     """Spacing of the grid of machine spots inside the hall."""
-    ap_height_m: NonNegativeFloat = 8.0
+    ap_height_m: Height = 8.0
     """Antenna height of the ceiling-mounted APs."""
 
     @model_validator(mode="after")
@@ -163,16 +174,16 @@ class HexTopology(_TopologyBase):
 
     kind: Literal["hex"]
     """A hexagonal multi-cell layout (3GPP TR 38.901 7.2)."""
-    num_pius: int = Field(70, ge=1)
+    num_pius: int = Field(70, ge=1, le=MAX_PIUS)
     """Number of PIUs, uniform over the cells."""
     sites: Literal[7, 19] = 7
     """Number of sites: a centre site and one ring (7) or two rings (19)."""
     sectors: Literal[1, 3] = 1
     """APs per site: 1 omnidirectional, or 3 sectors facing 30, 150 and 270 degrees with the TR
     38.901 antenna pattern."""
-    isd_m: PositiveFloat = 200.0
+    isd_m: Metres = 200.0
     """Inter-site distance (UMi: 200 m, UMa: 500 m)."""
-    min_distance_m: NonNegativeFloat = 10.0
+    min_distance_m: NonNegativeMetres = 10.0
     """No PIU is closer than this to its site; below half the inter-site distance."""
     wrap_around: bool = False
     """Every link measured to the nearest of the layout's seven images, so edge cells see
@@ -244,11 +255,11 @@ class BackgroundFlow(_Frozen):
     """Destination node, with src."""
     link: list[str] | None = Field(None, min_length=2, max_length=2)
     """One directed backhaul link [u, v] the traffic loads, instead of src and dst."""
-    rate_bps: PositiveFloat
+    rate_bps: BitRate
     """Offered rate (constant bit rate); the flow gets its max-min fair share, at most this."""
-    on_s: PositiveFloat | None = None
+    on_s: Seconds | None = None
     """Mean of the exponential on periods (with off_s; absent: always on)."""
-    off_s: PositiveFloat | None = None
+    off_s: Seconds | None = None
     """Mean of the exponential off periods (with on_s)."""
     flows: int = Field(1, ge=1, le=10_000)
     """Number of connections the traffic is an aggregate of, each at most rate_bps / flows and
@@ -272,9 +283,9 @@ class LinkOutage(_Frozen):
 
     link: list[str] = Field(min_length=2, max_length=2)
     """The backhaul link [u, v], down in both directions."""
-    start_s: NonNegativeFloat
+    start_s: NonNegativeSeconds
     """Simulated time the outage starts."""
-    duration_s: PositiveFloat
+    duration_s: Seconds
     """How long it lasts."""
 
 
@@ -282,9 +293,9 @@ class LinkFailures(_Frozen):
     """Random failures of backhaul links (``[backhaul.failures]``), independent per link and
     drawn from the seed (the same seed, the same failures)."""
 
-    mtbf_s: PositiveFloat
+    mtbf_s: Seconds
     """Mean time between failures of each link (exponential times in service, from the seed)."""
-    mttr_s: PositiveFloat
+    mttr_s: Seconds
     """Mean time to repair (exponential)."""
     links: list[list[str]] | None = None
     """The links that can fail, as [u, v] pairs (absent: every link)."""
@@ -300,18 +311,18 @@ class BackhaulConfig(_Frozen):
     routed network where transfers share links at max-min fair rates along shortest-latency
     routes, the server behind a core switch (tree: APs -> switches -> core; ring: the APs in a
     ring; mesh: a Watts-Strogatz small world over the APs). file: the topology file's edges."""
-    capacity_bps: PositiveFloat = 1e9
+    capacity_bps: BitRate = 1e9
     """Capacity of every generated link, each direction (a file's edges carry their own)."""
-    latency_s: NonNegativeFloat = 1e-3
+    latency_s: NonNegativeSeconds = 1e-3
     """Propagation latency of every generated link, each direction."""
-    uplink_capacity_bps: PositiveFloat | None = None
+    uplink_capacity_bps: BitRate | None = None
     """Capacity of the shared core -> server uplink of a routed kind (absent: capacity_bps)."""
-    aps_per_switch: int = Field(4, ge=1)
+    aps_per_switch: int = Field(4, ge=1, le=10_000)
     """tree: APs per aggregation switch."""
     edge_servers: bool = False
     """tree: the aggregation switches are edge servers edge0, edge1, ... (hierarchical FL,
     [hierarchy])."""
-    mesh_neighbours: int = Field(4, ge=2)
+    mesh_neighbours: int = Field(4, ge=2, le=10_000)
     """mesh: each AP is linked to this many nearest on a ring before rewiring (probability 0.2,
     from the seed)."""
     background: list[BackgroundFlow] = []

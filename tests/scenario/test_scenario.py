@@ -26,7 +26,7 @@ def test_default_scenario_is_valid_and_round_trips(tmp_path):
 @pytest.mark.parametrize(
     ("override", "needles"),
     [
-        ("radio.bandwidth_hz=-5", ["radio.bandwidth_hz", "-5", "greater than 0"]),
+        ("radio.bandwidth_hz=-5", ["radio.bandwidth_hz", "-5", "greater than or equal to 1000"]),
         ("learning.model='resnet9000'", ["learning.model", "resnet9000", "lenet5", "mlp"]),
         ("protocol.deadline_s=0", ["protocol.deadline_s", "= 0", "greater than 0"]),
         (
