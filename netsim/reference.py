@@ -51,30 +51,159 @@ def _anchor(name: str) -> str:
     return name.lower()
 
 
-def _type(prop: dict[str, Any], labels: dict[str, str]) -> str:
-    """A property's type in words, sections linked to their table (``labels``: the link
-    text of each definition)."""
-    if "$ref" in prop:
-        name = _ref_name(prop["$ref"])
-        return f"[{labels.get(name, name)}](#{_anchor(name)})"
-    if "const" in prop:
-        return json.dumps(prop["const"])
-    if "enum" in prop:
-        return " | ".join(json.dumps(v) for v in prop["enum"])
-    for key in ("anyOf", "oneOf"):
-        if key in prop:
-            options = [o for o in prop[key] if o.get("type") != "null"]
-            text = " or ".join(_type(o, labels) for o in options)
-            return text + (" or absent" if len(options) < len(prop[key]) else "")
-    kind = prop.get("type", "any")
-    if kind == "array":
-        if "prefixItems" in prop:
-            return "[" + ", ".join(_type(p, labels) for p in prop["prefixItems"]) + "]"
-        return f"list of {_type(prop.get('items', {}), labels)}"
-    if kind == "object" and "additionalProperties" in prop:
-        value = prop["additionalProperties"]
-        return f"table of {_type(value, labels) if isinstance(value, dict) else 'any'}"
-    return {"number": "float", "integer": "int", "boolean": "bool"}.get(kind, kind)
+class _Format:
+    """The schema, where each definition sits in a scenario file and on which page.
+
+    ``pages``: the site's layout, one page per top-level section (links between tables
+    are ``SECTION.md#anchor``, sibling pages); without, one document (``#anchor``).
+    """
+
+    def __init__(self, pages: bool) -> None:
+        self.schema = scenario_json_schema()
+        self.defs: dict[str, Any] = self.schema["$defs"]
+        self.places = _reachable(self.schema, self.defs)
+        self.labels = {name: place.split(", ")[-1] for name, place in self.places.items()}
+        self.pages = pages
+
+    def section_of(self, name: str) -> str:
+        """The top-level section a definition belongs to (``radio`` for ``radio.pathloss``)."""
+        return re.split(r"[.,\[]", self.places[name], maxsplit=1)[0]
+
+    def sections(self) -> dict[str, list[str]]:
+        """Each top-level section that has tables, with its definitions in reading order."""
+        found: dict[str, list[str]] = {}
+        for name in self.places:
+            found.setdefault(self.section_of(name), []).append(name)
+        return found
+
+    def link(self, name: str) -> str:
+        page = f"{self.section_of(name)}.md" if self.pages else ""
+        return f"{page}#{_anchor(name)}"
+
+    def type(self, prop: dict[str, Any]) -> str:
+        """A property's type in words, sections linked to their table."""
+        if "$ref" in prop:
+            name = _ref_name(prop["$ref"])
+            return f"[{self.labels.get(name, name)}]({self.link(name)})"
+        if "const" in prop:
+            return json.dumps(prop["const"])
+        if "enum" in prop:
+            return " | ".join(json.dumps(v) for v in prop["enum"])
+        for key in ("anyOf", "oneOf"):
+            if key in prop:
+                options = [o for o in prop[key] if o.get("type") != "null"]
+                text = " or ".join(self.type(o) for o in options)
+                return text + (" or absent" if len(options) < len(prop[key]) else "")
+        kind = prop.get("type", "any")
+        if kind == "array":
+            if "prefixItems" in prop:
+                return "[" + ", ".join(self.type(p) for p in prop["prefixItems"]) + "]"
+            return f"list of {self.type(prop.get('items', {}))}"
+        if kind == "object" and "additionalProperties" in prop:
+            value = prop["additionalProperties"]
+            return f"table of {self.type(value) if isinstance(value, dict) else 'any'}"
+        return {"number": "float", "integer": "int", "boolean": "bool"}.get(kind, kind)
+
+    def table(self, model: dict[str, Any]) -> list[str]:
+        """A model's fields: type, default, unit, allowed values, description."""
+        lines = [
+            "| field | type | default | unit | allowed | description |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        required = set(model.get("required", ()))
+        for field, prop in model.get("properties", {}).items():
+            row = (
+                f"`{field}`",
+                self.type(prop),
+                _default(prop, field in required),
+                unit_of(field),
+                _allowed(prop),
+                prop.get("description", ""),
+            )
+            lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+        return [*lines, ""]
+
+    def section(self, section: str, level: int) -> list[str]:
+        """A section's tables, one per definition (per kind, for a section with several),
+        under headings of ``level``."""
+        lines: list[str] = []
+        for name in self.sections()[section]:
+            model = self.defs[name]
+            lines += [f"{'#' * level} `{self.places[name]}` {{#{_anchor(name)}}}", ""]
+            if model.get("description"):
+                lines += [_cell(model["description"]), ""]
+            lines += self.table(model)
+        return lines
+
+
+_INTRO = (
+    "Every section is optional; a field left out takes its default. `absent` means the "
+    "field is not set (a TOML file leaves it out). A section with several kinds "
+    "(`kind`, `model`, `method`, `dist`, ...) has one table per kind. Units come from "
+    "the field's name: SI (s, m, Hz, J, W, bit/s), dB and dBm only where the name "
+    "says so."
+)
+
+
+def _top_level(fmt: _Format) -> list[str]:
+    return ["## Top level", "", *fmt.table({**fmt.schema, "description": ""})]
+
+
+def scenario_sections() -> list[str]:
+    """The top-level sections of the scenario format that have tables, in schema order
+    (the site has one page each, ``reference/scenario/SECTION.md``)."""
+    return list(_Format(pages=True).sections())
+
+
+def scenario_index() -> str:
+    """Markdown: the site's scenario-format page: the top-level fields and the sections,
+    each linked to its page. Each section's row also carries the anchors of its tables,
+    so a link to the former one-page reference (``scenario/#radioconfig``) lands on it."""
+    fmt = _Format(pages=True)
+    lines = [_INTRO, "", *_top_level(fmt), "## Sections", ""]
+    lines += ["| section | what it sets | its tables |", "| --- | --- | --- |"]
+    descriptions = {f: p.get("description", "") for f, p in fmt.schema["properties"].items()}
+    for section, names in fmt.sections().items():
+        anchors = "".join(f'<span id="{_anchor(n)}"></span>' for n in names)
+        tables: dict[str, list[str]] = {}  # a place in the file -> its kinds' definitions
+        for name in names:
+            tables.setdefault(fmt.places[name].split(", ")[0], []).append(name)
+        listed = ", ".join(
+            f"[`{place}`]({fmt.link(kinds[0])})"
+            + (f" ({len(kinds)} kinds)" if len(kinds) > 1 else "")
+            for place, kinds in tables.items()
+        )
+        row = (f"{anchors}[`{section}`]({section}.md)", descriptions.get(section, ""), listed)
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return "\n".join([*lines, ""])
+
+
+def scenario_section(section: str) -> str:
+    """Markdown: the site's page of one top-level section, titled, with its tables."""
+    fmt = _Format(pages=True)
+    description = fmt.schema["properties"].get(section, {}).get("description", "")
+    lines = [f"# Scenario format: `{section}`", ""]
+    if description:
+        lines += [_cell(description), ""]
+    lines += [
+        f"Fields of the `[{section}]` table of a scenario file (`--set {section}.FIELD=VALUE`). "
+        "Every field is optional and a field left out takes its default; `absent`: not "
+        "set. [All sections](index.md).",
+        "",
+        *fmt.section(section, level=2),
+    ]
+    return "\n".join(lines)
+
+
+def scenario_reference() -> str:
+    """Markdown: the whole scenario format in one document: one table per section (every
+    field, its type, default, unit, allowed values and description), generated from the
+    JSON Schema. (The site splits it: :func:`scenario_index`, :func:`scenario_section`.)"""
+    fmt = _Format(pages=False)
+    lines = [_INTRO, "", *_top_level(fmt), "## Sections and kinds", ""]
+    for section in fmt.sections():
+        lines += fmt.section(section, level=3)
+    return "\n".join(lines)
 
 
 def _allowed(prop: dict[str, Any]) -> str:
@@ -118,52 +247,6 @@ def _default(prop: dict[str, Any], required: bool) -> str:
 
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
-
-
-def _model_table(name: str, model: dict[str, Any], labels: dict[str, str]) -> list[str]:
-    lines = [f"### {name}", ""]
-    if model.get("description"):
-        lines += [_cell(model["description"]), ""]
-    lines += [
-        "| field | type | default | unit | allowed | description |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    required = set(model.get("required", ()))
-    for field, prop in model.get("properties", {}).items():
-        row = (
-            f"`{field}`",
-            _type(prop, labels),
-            _default(prop, field in required),
-            unit_of(field),
-            _allowed(prop),
-            prop.get("description", ""),
-        )
-        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
-    return [*lines, ""]
-
-
-def scenario_reference() -> str:
-    """Markdown: one table per section of the scenario format (every field, its type,
-    default, unit, allowed values and description), generated from the JSON Schema."""
-    schema = scenario_json_schema()
-    defs = schema["$defs"]
-    lines = [
-        "Every section is optional; a field left out takes its default. `absent` means the "
-        "field is not set (a TOML file leaves it out). A section with several kinds "
-        "(`kind`, `model`, `method`, `dist`, ...) has one table per kind. Units come from "
-        "the field's name: SI (s, m, Hz, J, W, bit/s), dB and dBm only where the name "
-        "says so.",
-        "",
-        "## Top level",
-        "",
-    ]
-    places = _reachable(schema, defs)
-    labels = {name: place.split(", ")[-1] for name, place in places.items()}
-    lines += _model_table("Scenario", {**schema, "description": ""}, labels)[2:]
-    lines += ["## Sections and kinds", ""]
-    for name, place in places.items():
-        lines += _model_table(f"`{place}` {{#{_anchor(name)}}}", defs[name], labels)
-    return "\n".join(lines)
 
 
 def _reachable(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, str]:
