@@ -77,6 +77,12 @@ def _read(path: str, mtime_ns: int, ap_height_m: float, piu_height_m: float) -> 
     for role in ("ap", "piu"):
         if not found[role]:
             raise TopologyFileError(f"'{path}' has no node with role '{role}'")
+    if len(found["server"]) > 1:  # the backhaul would merge them into one node 'server'
+        servers = [str(n) for n, role in graph.nodes(data="role") if role == "server"]
+        raise TopologyFileError(
+            f"'{path}' has {len(servers)} nodes with role 'server' ({', '.join(servers)}): one "
+            "aggregation server; give the others role 'edge' (hierarchical FL) or 'switch'"
+        )
     ap, piu = np.array(found["ap"]), np.array(found["piu"])
     return Placement(ap[:, :2], ap[:, 2], piu[:, :2], piu[:, 2], tuple(classes))
 

@@ -8,13 +8,14 @@ anything large is built, with messages in the schema's form.
 
 from __future__ import annotations
 
+import os
 from importlib.util import find_spec
 
 import torch
 
 from netsim.build.devices import read_traces
 from netsim.build.learning import check_learning
-from netsim.build.memory import check_memory
+from netsim.build.memory import available_bytes, check_memory
 from netsim.build.topology import backhaul_graph, check_background, population
 from netsim.rng import Streams
 from netsim.scenario import FileTopology, Scenario, ScenarioError, TraceAvailability
@@ -26,6 +27,7 @@ def preflight(scenario: Scenario) -> tuple[int, int]:
     n_pius, n_aps = population(s.topology)
     if isinstance(s.topology, FileTopology):  # the counts are known only now
         s.check_population(n_pius)
+        s.check_aps(n_aps)
     if isinstance(s.device.availability, TraceAvailability):
         read_traces(s.device.availability, n_pius)
     check_learning(s)
@@ -48,8 +50,42 @@ def preflight(scenario: Scenario) -> tuple[int, int]:
             f"dp.level = {s.dp.level!r}: the privacy accounting runs on Opacus, which is not "
             "installed; pip install 'netsim[dp]'"
         )
+    _check_workers(s)
     graph = backhaul_graph(s.backhaul, n_aps, Streams(s.seed), s.topology)
     if graph is not None:
         check_background(s.backhaul, graph)
+        edges = sum(1 for _, role in graph.nodes(data="role") if role == "edge")
+        target = s.hierarchy.target_edges if s.hierarchy is not None else None
+        if target is not None and edges and target > edges:
+            raise ScenarioError(
+                f"invalid scenario:\n  hierarchy.target_edges = {target}: at most the edge "
+                f"servers of the backhaul ({edges})"
+            )
     check_memory(s, n_pius, n_aps)  # before anything grows with the number of PIUs
     return n_pius, n_aps
+
+
+# Each worker of a local pool holds its own interpreter, torch and the data set: 46 workers
+# took 11.7 GB (issue 36), about 250 MB each.
+WORKER_BYTES = 250 * 2**20
+OVERSUBSCRIPTION = 4  # workers per usable core beyond which a pool only adds processes
+
+
+def _check_workers(s: Scenario) -> None:
+    """A local pool of more workers than the machine can run (``learning.workers`` on a
+    CPU) is refused before any is started: beyond a few per core they only queue for the
+    cores, and each holds a few hundred MB."""
+    cfg = s.learning
+    if cfg.backend != "processes" or cfg.workers is None or cfg.device.startswith("cuda"):
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    limit = OVERSUBSCRIPTION * (cores or 1)
+    have = available_bytes()
+    if have is not None:
+        limit = min(limit, max(1, have // WORKER_BYTES))
+    if cfg.workers > limit:
+        raise ScenarioError(
+            f"invalid scenario:\n  learning.workers = {cfg.workers}: at most {limit} on this "
+            f"machine ({cores} usable cores, {OVERSUBSCRIPTION} workers per core at most, "
+            f"about {WORKER_BYTES // 2**20} MB each); unset it for one per core"
+        )

@@ -4,6 +4,8 @@ attacker."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -148,13 +150,31 @@ def _table(cfg: LearningConfig) -> Table:
         raise field_error("learning.data_path", str(cfg.data_path), problem=str(exc)) from None
 
 
+def _path_problem(path: Path, folder: bool) -> str | None:
+    """What is wrong with ``path`` as the data folder (``folder``) or data file, in words; None
+    when it is one. OS errors (a name too long, no permission) become the reason."""
+    want = "a folder" if folder else "a file"
+    try:
+        if folder and path.is_dir() or not folder and path.is_file():
+            return None
+        if path.is_dir():
+            return f"is a folder; expected {want}"
+        if path.exists():
+            return f"is not {want}"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    return f"does not exist; expected {want}"
+
+
 def check_learning(s: Scenario) -> None:
     """What the schema cannot know without the registries and the file system: the data
     folder (or file) exists, and the model accepts the data set's images."""
     cfg = s.learning
     folder = cfg.dataset not in ("file", "radio") and DATASETS[cfg.dataset].needs_path
-    if folder and cfg.data_path is not None and not cfg.data_path.is_dir():
-        raise field_error("learning.data_path", str(cfg.data_path), problem="is not a folder")
+    if cfg.data_path is not None:
+        problem = _path_problem(cfg.data_path, folder)
+        if problem:
+            raise field_error("learning.data_path", str(cfg.data_path), problem=problem)
     info, spec = dataset_info(s), MODELS[cfg.model]
     if min(info.input_shape[1:]) < spec.min_input_side:
         raise field_error(
@@ -403,9 +423,17 @@ def _natural(cfg: LearningConfig, groups: np.ndarray, n_pius: int) -> list[np.nd
     """PIU k's training samples: those of the file's k-th client id (sorted order)."""
     clients = int(groups.max()) + 1 if len(groups) else 0
     if clients != n_pius:
+        # a radio data set's clients are its PIUs (column piu), a table's its client_id column
+        radio = cfg.dataset == "radio"
+        field, value = (
+            ("learning.data_path", str(cfg.data_path))
+            if radio
+            else ("learning.client_id", cfg.client_id)
+        )
+        what = "PIUs (column piu)" if radio else f"clients (column {cfg.client_id!r})"
         raise field_error(
-            "learning.client_id", cfg.client_id,
-            problem=f"the file's training split has {clients} clients, the topology "
+            field, value,
+            problem=f"the file's training split has {clients} {what}, the topology "
             f"{n_pius} PIUs; they must match (one PIU per client)",
         )  # fmt: skip
     parts = [np.flatnonzero(groups == k) for k in range(n_pius)]

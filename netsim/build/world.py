@@ -75,7 +75,7 @@ from netsim.radio.links import (
 )
 from netsim.radio.medium import CoChannelMedium
 from netsim.radio.pathloss import dbm_to_w
-from netsim.radio.scheduler import OFDMAScheduler
+from netsim.radio.scheduler import OFDMAScheduler, resource_blocks
 from netsim.rng import Stream, Streams
 from netsim.scenario import Scenario, ScenarioError
 
@@ -491,9 +491,27 @@ def _backhaul(
     return WiredLink(env, edge["capacity_bps"], edge["latency_s"], far if up else f"ap{ap}")
 
 
+def _check_fdma_rbs(s: Scenario, width_hz: float, served: np.ndarray) -> None:
+    """FDMA on NR links splits a channel's RBs among an AP's PIUs: each needs at least one
+    (else its sub-band is empty and its uploads never end); a :class:`ScenarioError`
+    naming the bandwidth otherwise."""
+    if s.radio.access != "fdma" or s.radio.link != "nr" or s.radio.scheduler != "fifo":
+        return
+    n_rb = resource_blocks(width_hz, s.radio.numerology)
+    most = int(served.max()) if len(served) else 0
+    if most > n_rb:
+        raise ScenarioError(
+            f"invalid scenario:\n  radio.bandwidth_hz = {s.radio.bandwidth_hz:g}: too narrow "
+            f"for FDMA on NR links: an AP serves {most} PIUs and its channel holds {n_rb} "
+            f"resource blocks at numerology {s.radio.numerology} (one each at least); widen "
+            "the band, or use radio.scheduler = 'pf' / 'rr' to share RBs over time"
+        )
+
+
 def _access_points(w: _Wiring) -> list[AccessPoint]:
     """The APs, each with its uplink band, backhaul and (over the air) receiver."""
     s, air = w.s, w.air
+    _check_fdma_rbs(s, w.spectrum.width_hz, np.bincount(air.serving_ap))
     p0_w = dbm_to_w(s.device.tx_power_dbm)
     ota = build_radio.ota_receiver(
         s.ota, s.radio, air.gains.gain, air.serving_ap, air.noise_psd_w_hz, p0_w, w.streams

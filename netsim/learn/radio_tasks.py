@@ -57,6 +57,17 @@ def radio_task(data: pd.DataFrame, task: str, window: int) -> RadioTask:
         raise RadioDataError(
             f"not a radio data set (netsim dataset radio): missing {missing or ['rss_dbm_*']}"
         )
+    numeric = sorted(needed - {"split"}) + rss
+    try:
+        values = data[numeric].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise RadioDataError(f"columns {numeric} must be numeric") from None
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):  # one NaN position turns every loss into NaN
+        row, col = bad[0]
+        raise RadioDataError(
+            f"row {row} has no finite value in column {numeric[col]!r} ({len(bad)} such cells)"
+        )
     data = data.sort_values(["piu", "sample"], kind="stable").reset_index(drop=True)
     if task == "snr":
         return _snr(data, window)

@@ -79,7 +79,18 @@ def _format_one(err: Mapping[str, Any], data: Mapping[str, Any], root: type[Base
         elif isinstance(value, float) and kind == "int_type":
             expected += " (no decimal point or exponent)"
         return f"{path} = {value!r} is not allowed; expected {expected}"
+    if kind in _BOUNDS:  # 1e+11, not 100000000000
+        bound = next(iter(ctx.values()))
+        return f"{path} = {err['input']!r}: Input should be {_BOUNDS[kind]} {bound:g}"
     return f"{path} = {err['input']!r}: {err['msg']}"
+
+
+_BOUNDS = {
+    "greater_than": "greater than",
+    "greater_than_equal": "greater than or equal to",
+    "less_than": "less than",
+    "less_than_equal": "less than or equal to",
+}
 
 
 _STRICT_TYPES = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false"}

@@ -142,7 +142,7 @@ class RadioConfig(_Frozen):
     T_c)) or jakes (sum of sinusoids); the Doppler f_D = speed_mps f_c / c."""
     speed_mps: float = Field(1.0, ge=0, le=MAX_SPEED_MPS)
     """Speed behind the Doppler of time-correlated fading."""
-    coherence_time_s: float = Field(0.01, ge=1e-6, le=MAX_SECONDS)
+    coherence_time_s: float = Field(0.01, ge=1e-5, le=MAX_SECONDS)
     """Coherence interval T_c: fading is constant within one."""
     carrier_hz: float = Field(2.0e9, ge=1.0e5, le=1.0e12)
     """Carrier frequency f_c."""
@@ -263,6 +263,17 @@ class RadioConfig(_Frozen):
                 "'shannon' with access = 'cellfree', a fixed target_rate_bps or receive "
                 "combining (the NR abstraction serves one receive antenna's RBs)",
             )
+        if self.scheduler != "fifo" or self.link == "nr":
+            # one RB is 12 subcarriers of 15 x 2^mu kHz, in 95 % of the channel (guard bands)
+            rb_hz = 12 * 15e3 * 2**self.numerology / 0.95
+            channels = 1 if self.reuse == "orthogonal" else self.reuse
+            if self.bandwidth_hz / channels < rb_hz:
+                raise _FieldError(
+                    "bandwidth_hz", self.bandwidth_hz,
+                    f"at least one resource block per channel ({rb_hz * channels:g} Hz at "
+                    f"numerology {self.numerology} with {channels} reuse channel(s)) for the "
+                    "OFDMA scheduler or the NR link",
+                )  # fmt: skip
         slot_s = 1e-3 / 2**self.numerology
         if self.harq_rtt_s is not None and self.harq_rtt_s < slot_s:
             raise _FieldError(

@@ -162,10 +162,78 @@ class Scenario(_Frozen):
         self._check_hierarchy()
         self._check_mobility()
         self._check_device_classes()
+        self._check_inert()
         n = self.topology.n_pius
         if n is not None:  # else (a topology file) when the world is built
             self._check_population(n)
+        n_aps = self.topology.n_aps
+        if n_aps is not None:
+            self._check_aps(n_aps)
         return self
+
+    def _check_inert(self) -> None:
+        """A field that the scenario as configured never reads must keep its default, as the
+        schema refuses a misspelt one: whoever changed it meant it to change something and it
+        would not (an MCS table on Shannon links, LSFD without cell-free). At its default it
+        passes, so a resolved scenario, which writes every field, loads again."""
+        r, b = self.radio, self.backhaul
+        routed = b.kind in ("tree", "ring", "mesh")
+        applies: list[tuple[object, tuple[str, ...], bool, str]] = [
+            (r, ("mcs_table", "bler_target", "max_transmissions", "harq_rtt_s"),
+             r.link == "nr", "radio.link = 'nr'"),
+            (r, ("pilot_length", "coherence_symbols"), r.access == "cellfree",
+             "radio.access = 'cellfree'"),
+            (r, ("pf_window_slots",), r.scheduler == "pf", "radio.scheduler = 'pf'"),
+            (r, ("max_retransmissions",), r.target_rate_bps is not None, "radio.target_rate_bps"),
+            (r, ("rician_k_db",), r.fading == "rician", "radio.fading = 'rician'"),
+            (b, ("uplink_capacity_bps",), routed, "backhaul.kind 'tree', 'ring' or 'mesh'"),
+            (b, ("aps_per_switch", "edge_servers"), b.kind == "tree", "backhaul.kind = 'tree'"),
+            (b, ("mesh_neighbours",), b.kind == "mesh", "backhaul.kind = 'mesh'"),
+        ]  # fmt: skip
+        sections = {id(r): "radio", id(b): "backhaul"}
+        for section, names, used, condition in applies:
+            for name in names:
+                value = getattr(section, name)
+                default = type(section).model_fields[name].default  # type: ignore[attr-defined]
+                if not used and value != default:
+                    raise _FieldError(
+                        f"{sections[id(section)]}.{name}",
+                        value,
+                        f"its default ({default!r}) unless {condition}: it has no effect here",
+                    )
+        if r.combining == "lsfd" and r.access != "cellfree":
+            raise _FieldError(
+                "radio.combining", "lsfd", "'mr', 'mrc' or 'mmse_irc' unless radio.access = "
+                "'cellfree' (LSFD weighs the APs of a cell-free network at its CPU)",
+            )  # fmt: skip
+        for i, flow in enumerate(b.background):
+            if flow.src is not None and flow.src == flow.dst:
+                raise _FieldError(
+                    f"backhaul.background[{i}].dst", flow.dst, "a node other than src"
+                )
+
+    def check_aps(self, n_aps: int) -> None:
+        """The checks that need the number of APs, for a topology file (the build layer calls
+        this once it is read); raise :class:`ScenarioError`."""
+        try:
+            self._check_aps(n_aps)
+        except _FieldError as exc:
+            raise ScenarioError(f"invalid scenario:\n  {exc}") from None
+
+    def _check_aps(self, n_aps: int) -> None:
+        """Frequency reuse and the mesh degree against the ``n_aps`` APs."""
+        reuse = self.radio.reuse
+        if reuse != "orthogonal" and reuse > n_aps:
+            raise _FieldError(
+                "radio.reuse", reuse, f"at most the number of APs ({n_aps}): a reuse factor "
+                "above it splits the band into channels no AP uses",
+            )  # fmt: skip
+        b = self.backhaul
+        if b.kind == "mesh" and n_aps > 2 and b.mesh_neighbours > n_aps - 1:
+            raise _FieldError(
+                "backhaul.mesh_neighbours", b.mesh_neighbours,
+                f"at most the other APs ({n_aps - 1})",
+            )  # fmt: skip
 
     def check_population(self, n_pius: int) -> None:
         """The checks that need the number of PIUs, for a topology whose count is known only
