@@ -6,6 +6,7 @@
     netsim attack RUN_DIR --piu K [K ...] --round R [--method idlg] [--position server|ap]
     netsim sweep SWEEP.toml [--out DIR] [--workers N | --ray-address local|auto|ADDR] [--quiet]
     netsim report RUN_DIR [RUN_DIR ...] [--out report.html]
+    netsim list | init NAME [--from SCENARIO] | schema [--out FILE] | --version
 
 Bad input (scenario file, override, output directory) prints one message naming the field,
 the value and what is allowed, exits with status 2 and writes nothing.
@@ -14,18 +15,27 @@ the value and what is allowed, exits with status 2 and writes nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import math
 import shlex
 import sys
-from collections.abc import Sequence
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from netsim.rundir import RunDirError
+from netsim._version import __version__
 
+# Only the standard library at import time: `netsim --help` and `--version` answer at once.
+# torch, pandas, matplotlib and the simulator (seconds to import) are imported inside the
+# command that needs them.
 if TYPE_CHECKING:
     from netsim.analysis.run import RunData
+    from netsim.log import RoundRecord
     from netsim.scenario import Scenario
     from netsim.sim import Simulation
 
@@ -34,16 +44,62 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written (their line breaks kept), and an option's
+    default after its help when it has one (as the generated reference page shows it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        shown = default is not None and default is not False and default != []
+        shown = shown and default is not argparse.SUPPRESS and bool(action.option_strings)
+        if shown and "default" not in text:  # a help that says its default says it better
+            text += " (default: %(default)s)"
+        return text
+
+
+def _examples(*lines: str) -> str:
+    """An epilog of example commands, one per line (a comment after two spaces)."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _sentence(text: str) -> str:
+    """A command's one-line help as its --help description: capitalised, a full stop,
+    wrapped to 88 columns (the description is printed as written, line breaks and all)."""
+    return textwrap.fill(text[0].upper() + text[1:] + ".", width=88)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netsim",
         description="Discrete-event simulation of federated learning over wireless networks.",
+        epilog=_examples(
+            "netsim list                                  # the bundled scenarios and studies",
+            "netsim run multi_ap --set protocol.deadline_s=0.6",
+            "netsim report runs/multi_ap-seed1-*          # an HTML report of the run",
+            "netsim COMMAND --help                        # each command's own options",
+        ),
+        formatter_class=_HelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"netsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str, *examples: str) -> argparse.ArgumentParser:
+        """A sub-command whose --help opens with ``text`` and ends with ``examples``."""
+        return sub.add_parser(
+            name,
+            help=text,
+            description=_sentence(text),
+            epilog=_examples(*examples) if examples else None,
+            formatter_class=_HelpFormatter,
+        )
 
     def scenario_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "scenario", nargs="?", help="scenario TOML file (default: the bundled default scenario)"
+            "scenario",
+            nargs="?",
+            help="scenario TOML file, or the name of a bundled scenario (netsim list) "
+            "(default: the bundled default scenario)",
         )
         p.add_argument(
             "--set",
@@ -51,15 +107,25 @@ def _parser() -> argparse.ArgumentParser:
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            help="override a scenario field, e.g. --set protocol.deadline_s=1.5 (repeatable)",
+            help="override a scenario field, the value read as TOML, e.g. --set "
+            "protocol.deadline_s=1.5 or --set 'radio.access=\"fdma\"' (repeatable)",
         )
 
-    run = sub.add_parser("run", help="run a scenario and write a run directory")
+    run = command(
+        "run",
+        "run a scenario and write a run directory",
+        "netsim run                                   # the bundled default scenario",
+        "netsim run multi_ap --set protocol.deadline_s=0.6",
+        "netsim run my.toml --set protocol.rounds=5 --out runs/try",
+        "netsim run --set 'compression={method = \"topk\", ratio = 0.1}' --quiet",
+    )
     scenario_args(run)
     run.add_argument(
         "--out", type=Path, help="run directory to create (default: runs/NAME-seedN-TIME)"
     )
-    run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    run.add_argument(
+        "--quiet", action="store_true", help="no progress and no summary (warnings are printed)"
+    )
     run.add_argument(
         "--cache",
         type=Path,
@@ -68,19 +134,30 @@ def _parser() -> argparse.ArgumentParser:
         "stored one are reused exactly (what-if runs that change only timing, radio or energy)",
     )
 
-    validate = sub.add_parser("validate", help="check a scenario and print it resolved (TOML)")
+    validate = command(
+        "validate",
+        "check a scenario and print it resolved (TOML)",
+        "netsim validate multi_ap --set radio.access=fdma",
+        "netsim validate my.toml > resolved.toml",
+    )
     scenario_args(validate)
-    schema = sub.add_parser(
+    schema = command(
         "schema",
-        help="print the scenario format as JSON Schema (for editors: a scenario's first line "
+        "print the scenario format as JSON Schema (for editors: a scenario's first line "
         "'#:schema PATH' points Taplo / Even Better TOML at it)",
+        "netsim schema --out scenario.schema.json",
     )
     schema.add_argument("--out", type=Path, help="write it to this file instead")
-    sub.add_parser("list", help="the bundled scenarios and sweep studies, one line each")
-    init = sub.add_parser(
+    command(
+        "list",
+        "the bundled scenarios and sweep studies, each with its description",
+        "netsim list",
+    )
+    init = command(
         "init",
-        help="write a commented scenario file to start from (NAME.toml, and the JSON Schema "
+        "write a commented scenario file to start from (NAME.toml, and the JSON Schema "
         "beside it for editors)",
+        "netsim init mynet --from multi_ap            # then: netsim run mynet.toml",
     )
     init.add_argument(
         "name", help="the new file (NAME or path/NAME.toml); also the scenario's name"
@@ -92,9 +169,18 @@ def _parser() -> argparse.ArgumentParser:
         help="a bundled scenario's name or a scenario file to copy (default: default)",
     )
 
-    topo = sub.add_parser("topo", help="topology tools")
-    topo_sub = topo.add_subparsers(dest="topo_command", required=True)
-    show = topo_sub.add_parser("show", help="save a PNG of the layout (PIUs coloured by SNR)")
+    topo = command("topo", "topology tools")
+    topo_sub = topo.add_subparsers(dest="topo_command", required=True, metavar="TOOL")
+    show = topo_sub.add_parser(
+        "show",
+        help="save a PNG of the layout (PIUs coloured by SNR)",
+        description=_sentence("save a PNG of the layout: APs, backhaul and PIUs coloured by SNR"),
+        epilog=_examples(
+            "netsim topo show cellfree --out layout.png",
+            "netsim topo show --run runs/h --out loads.png  # with the FL traffic per link",
+        ),
+        formatter_class=_HelpFormatter,
+    )
     scenario_args(show)
     show.add_argument("--out", type=Path, default=Path("layout.png"), help="PNG file to write")
     show.add_argument(
@@ -104,46 +190,107 @@ def _parser() -> argparse.ArgumentParser:
         help="a finished run: its scenario, with the FL traffic each backhaul link carried",
     )
 
-    dataset = sub.add_parser("dataset", help="data sets generated by the simulator")
-    dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True)
+    dataset = command("dataset", "data sets generated by the simulator")
+    dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True, metavar="KIND")
+    radio_help = (
+        "what each PIU measures along its path (received power from every AP, LOS "
+        "states, uplink SNR, true position; learning.radio_data), from the scenario's radio"
+    )
     radio = dataset_sub.add_parser(
         "radio",
-        help="what each PIU measures along its path (received power from every AP, LOS "
-        "states, uplink SNR, true position; learning.radio_data), from the scenario's radio",
+        help=radio_help,
+        description=_sentence(radio_help),
+        epilog=_examples("netsim dataset radio agv_localization --out radio.parquet"),
+        formatter_class=_HelpFormatter,
     )
     scenario_args(radio)
     radio.add_argument("--out", type=Path, required=True, help="file to write: .parquet or .csv")
 
-    attack = sub.add_parser(
+    attack = command(
         "attack",
-        help="gradient-inversion attack on PIU uploads of a finished run (the run is replayed "
+        "gradient-inversion attack on PIU uploads of a finished run (the run is replayed "
         "exactly up to the round; results go to RUN_DIR/attacks/)",
+        "netsim attack runs/x --piu 3 --round 5",
+        "netsim attack runs/x --piu 0 1 --round 2 --method ig --restarts 1",
+        "netsim attack runs/x --piu 4 --round 0 --position ap --ap 1",
     )
     attack.add_argument("run_dir", type=Path, help="a run directory written by 'netsim run'")
     attack.add_argument("--piu", type=int, nargs="+", required=True, help="attacked PIU(s)")
     attack.add_argument("--round", type=int, required=True, help="the round of the uploads")
-    attack.add_argument("--method", choices=("dlg", "idlg", "ig"), default="idlg")
-    attack.add_argument("--position", choices=("server", "ap"), default="server")
-    attack.add_argument("--ap", type=int, default=0, help="the eavesdropper's AP (--position ap)")
-    attack.add_argument("--restarts", type=int, help="random restarts (default: scenario's)")
-    attack.add_argument("--iterations", type=int, help="optimizer steps per restart")
-    attack.add_argument("--time-budget", type=float, help="wall-clock seconds per restart")
-
-    sweep = sub.add_parser(
-        "sweep",
-        help="run a grid or list of overrides over a base scenario, with seeds; resumes: "
-        "complete run directories are not run again",
+    attack.add_argument(
+        "--method",
+        choices=("dlg", "idlg", "ig"),
+        default="idlg",
+        help="how an upload is inverted: dummy samples are optimised until the update they "
+        "would give matches the captured one. dlg: Deep Leakage from Gradients (Zhu et al. "
+        "2019), samples and soft labels by L-BFGS; idlg: DLG with the labels read off the "
+        "update's last layer first (Zhao et al. 2020), L-BFGS on the samples only; ig: "
+        "Inverting Gradients (Geiping et al. 2020), cosine distance plus a total-variation "
+        "prior, Adam, labels as idlg",
     )
-    sweep.add_argument("sweep_file", type=Path, help="sweep TOML file (see netsim/sweep.py)")
+    attack.add_argument(
+        "--position",
+        choices=("server", "ap"),
+        default="server",
+        help="where the attacker listens. server: an honest-but-curious server, which sees "
+        "every update it decodes; ap: an eavesdropper at one access point (--ap), which sees "
+        "the uplinks reaching that AP (over-the-air rounds: only their sum)",
+    )
+    attack.add_argument("--ap", type=int, default=0, help="the eavesdropper's AP (--position ap)")
+    attack.add_argument(
+        "--restarts",
+        type=int,
+        help="random restarts per upload; the best match is kept (default: the scenario's "
+        "attack.restarts)",
+    )
+    attack.add_argument(
+        "--iterations",
+        type=int,
+        help="optimizer steps per restart (default: the scenario's attack.iterations)",
+    )
+    attack.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="wall-clock limit per restart, s (default: the scenario's attack.time_budget_s)",
+    )
+
+    sweep = command(
+        "sweep",
+        "run a grid or list of overrides over a base scenario, with seeds; resumes: "
+        "complete run directories are not run again",
+        "netsim sweep study.toml --workers 4",
+        "netsim sweep study.toml --out runs/study     # again: runs only the missing points",
+    )
+    sweep.epilog = (sweep.epilog or "") + (
+        "\n\na sweep file (TOML):\n"
+        '  base = "multi_ap"                 # a scenario file or a bundled scenario\n'
+        "  seeds = [1, 2]                    # each point runs once per seed\n"
+        "  [fixed]                           # overrides of every point\n"
+        '  "protocol.rounds" = 10\n'
+        "  [grid]                            # every combination of these values\n"
+        '  "protocol.deadline_s" = [0.6, 0.9, 1.5]\n'
+        "\nresults: OUT/results.csv, one row per run; OUT/summary.csv, per point the mean\n"
+        "and the 95 % confidence half-width over the seeds (guide: Sweeps)"
+    )
+    sweep.add_argument(
+        "sweep_file",
+        type=Path,
+        help="sweep TOML file: base (a scenario), seeds, [fixed] overrides, a [grid] of "
+        "values and/or [[points]], lists of overrides (example below)",
+    )
     sweep.add_argument("--out", type=Path, help="sweep directory (default: runs/NAME)")
-    sweep.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
+    sweep.add_argument("--workers", type=int, default=1, help="local processes")
     sweep.add_argument(
         "--ray-address", help="run on Ray: 'local' starts one here, 'auto' joins a cluster"
     )
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    sweep.add_argument("--quiet", action="store_true", help="no progress and no summary")
 
-    report = sub.add_parser(
-        "report", help="write a self-contained HTML report (tables, figures, scenarios) of runs"
+    report = command(
+        "report",
+        "write a self-contained HTML report (tables, figures, scenarios) of runs",
+        "netsim report runs/x                          # runs/x/report.html",
+        "netsim report runs/a runs/b --out compare.html",
     )
     report.add_argument("run_dirs", type=Path, nargs="+", help="run directories to compare")
     report.add_argument(
@@ -153,12 +300,145 @@ def _parser() -> argparse.ArgumentParser:
 
 
 RESUME_CACHE_BUDGET_BYTES = 1 << 30  # keep every update for resuming if that fits in 1 GiB
+PROGRESS_LINE_EVERY_S = 10.0  # off a terminal: at most one progress line per 10 s of wall time
+HEARTBEAT_TTY_S = 1.0  # a long step's elapsed time, redrawn on a terminal every second
+HEARTBEAT_LOG_S = 30.0  # off a terminal, a long step says it is still working every 30 s
+
+
+class _LineProgress:
+    """Progress for a log file or a pipe: one plain line per step on stderr, never a
+    carriage return (tqdm's redrawn frames fill a log with '\\r' garbage).
+
+    The first and the last step are always printed, the others at most once per ``every_s``
+    seconds of wall time (a long run's log stays short). Has the part of tqdm's interface
+    the commands use: ``n``, ``total``, ``update``, ``set_postfix``, ``refresh``, ``close``.
+    """
+
+    def __init__(
+        self, total: int | None, unit: str, desc: str, every_s: float = PROGRESS_LINE_EVERY_S
+    ) -> None:
+        self.total, self.unit, self.desc, self.every_s = total, unit, desc, every_s
+        self.n = 0
+        self.postfix = ""
+        self._printed_n: int | None = None
+        self._printed_at = -float("inf")
+        self._started = time.monotonic()
+        self.closed = False
+
+    def update(self, n: int = 1) -> None:
+        """``n`` more steps done."""
+        self.n += n
+        self.refresh()
+
+    def set_postfix(self, **values: object) -> None:
+        """Values shown after the count (``key=value``), from the next line on."""
+        self.postfix = ", ".join(f"{key}={value}" for key, value in values.items())
+
+    def refresh(self, force: bool = False) -> None:
+        """Print the current count if it is the first, the last, or ``every_s`` is up."""
+        if self.closed or self.n == self._printed_n:
+            return
+        now = time.monotonic()  # paces the printing only
+        last = self.total is not None and self.n >= self.total
+        if force or last or self._printed_n is None or now - self._printed_at >= self.every_s:
+            of = f"/{self.total}" if self.total is not None else ""
+            more = f" ({self.postfix})" if self.postfix else ""
+            print(f"{self.desc}: {self.n}{of} {self.unit}s{more}", file=sys.stderr, flush=True)
+            self._printed_n, self._printed_at = self.n, now
+
+    def close(self) -> None:
+        """Print the count reached if it was not printed yet; no output after."""
+        if not self.closed and self._printed_n is not None:
+            self.refresh(force=True)
+        self.closed = True
+
+    def heartbeat(self, _elapsed_s: float = 0.0) -> None:
+        """Say that the current step still runs (a :class:`_Heartbeat`'s beat)."""
+        if not self.closed:
+            of = f"/{self.total}" if self.total is not None else ""
+            elapsed = time.monotonic() - self._started
+            print(
+                f"{self.desc}: {self.n}{of} {self.unit}s, still working ({elapsed:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+class _Heartbeat:
+    """While one long step runs (the attack on one upload, a report's figures: minutes),
+    call ``beat(elapsed_s)`` every ``every_s`` seconds of wall time from a daemon thread, so
+    the user sees the command is alive. A context manager: the thread stops on exit."""
+
+    def __init__(self, beat: Callable[[float], None], every_s: float) -> None:
+        self.beat, self.every_s = beat, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="netsim-heartbeat", daemon=True)
+
+    def _loop(self) -> None:
+        began = time.monotonic()
+        while not self._stop.wait(self.every_s):
+            self.beat(time.monotonic() - began)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _keep_alive(bar: Any) -> _Heartbeat:
+    """A heartbeat for ``bar`` (from :func:`_progress`): tqdm redraws its elapsed time on a
+    terminal; off one, :meth:`_LineProgress.heartbeat` prints a line now and then."""
+    if isinstance(bar, _LineProgress):
+        return _Heartbeat(bar.heartbeat, HEARTBEAT_LOG_S)
+    return _Heartbeat(lambda _elapsed_s: bar.refresh(), HEARTBEAT_TTY_S)
+
+
+@contextlib.contextmanager
+def _working(text: str) -> Iterator[None]:
+    """A stage of unknown length: ``text`` on stderr, then its elapsed time (a terminal:
+    redrawn every second; elsewhere: a line every 30 s) until the block ends."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc=f"netsim: {text}", bar_format="{desc} ({elapsed})", file=sys.stderr)
+        with _Heartbeat(lambda _elapsed_s: bar.refresh(), HEARTBEAT_TTY_S):
+            try:
+                yield
+            finally:
+                bar.close()
+        return
+    _stage(text)
+
+    def still(elapsed_s: float) -> None:
+        _stage(f"{text}: still working ({elapsed_s:.0f} s)")
+
+    with _Heartbeat(still, HEARTBEAT_LOG_S):
+        yield
+
+
+def _progress(total: int | None, unit: str, desc: str, quiet: bool = False) -> Any:
+    """A progress bar on stderr: tqdm's on a terminal, :class:`_LineProgress` elsewhere (a
+    log file or a pipe), nothing with ``quiet``."""
+    from tqdm import tqdm
+
+    if quiet or sys.stderr.isatty():
+        return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=quiet)
+    return _LineProgress(total, unit, desc)
+
+
+def _stage(text: str) -> None:
+    """A stage of a long command, one line on stderr (stdout keeps the results)."""
+    print(f"netsim: {text}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``netsim``: run the command of ``argv`` (default: the command line); the exit status."""
+    began = time.perf_counter()  # the command's wall time (printed, never in the event log)
     args = _parser().parse_args(argv)
-    from netsim.rundir import check_out_dir
+    from netsim.rundir import RunDirError, check_out_dir
     from netsim.scenario import ScenarioError, load_scenario
     from netsim.sweep import SweepError
 
@@ -200,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"--cache '{args.cache}' is a file; expected a folder (new, or one an earlier "
                 "run cached into)"
             )
-        return _run(scenario, out, args, argv)
+        return _run(scenario, out, args, argv, began)
     except (ScenarioError, RunDirError, SweepError) as exc:
         print(f"netsim: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -215,15 +495,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _list() -> int:
-    from netsim.scenario.starters import catalogue
+    """Each bundled scenario and study with its whole description, wrapped to the terminal
+    (or 100 columns when the output is not one) and indented under the name."""
+    import shutil
+
+    from netsim.scenario.loading import default_scenario_path
+    from netsim.scenario.starters import catalogue, description
+
+    width = max(60, shutil.get_terminal_size((100, 24)).columns - 1)
+    indent = " " * 23
+
+    def wrapped(first: str, path: Path) -> str:
+        text = description(path, width=sys.maxsize)  # whole: catalogue() cuts at 88 columns
+        return textwrap.fill(
+            text,
+            width,
+            initial_indent=first,
+            subsequent_indent=indent,
+            break_long_words=False,  # file names and field paths stay whole
+            break_on_hyphens=False,
+        )
 
     found = catalogue()
+    folder = default_scenario_path().parent
     print("scenarios (netsim run NAME, netsim init MINE --from NAME):")
-    for name, text in found["scenarios"]:
-        print(f"  {name:20} {text}")
+    for name, _ in found["scenarios"]:
+        print(wrapped(f"  {name:20} ", folder / f"{name}.toml"))
     print("studies (netsim sweep FILE):")
-    for path, text in found["studies"]:
-        print(f"  {path}\n  {'':20} {text}")
+    for path, _ in found["studies"]:
+        print(f"  {path}")
+        print(wrapped(indent, Path(path)))
     return 0
 
 
@@ -236,6 +537,7 @@ def _init(name: str, source: str | None) -> int:
 
 
 def _schema(out: Path | None) -> int:
+    from netsim.rundir import RunDirError
     from netsim.scenario.json_schema import schema_text
 
     if out is None:
@@ -252,6 +554,7 @@ def _schema(out: Path | None) -> int:
 def _topo_show(scenario: Scenario, out: Path, run_dir: Path | None) -> int:
     from netsim.analysis.breakdown import link_loads
     from netsim.analysis.topology import layout_figure
+    from netsim.rundir import RunDirError
     from netsim.sim import Simulation
 
     if out.suffix.lower() != ".png":
@@ -272,6 +575,7 @@ def _topo_show(scenario: Scenario, out: Path, run_dir: Path | None) -> int:
 
 def _radio_dataset(scenario: Scenario, out: Path) -> int:
     from netsim.build.radio_data import radio_dataset
+    from netsim.rundir import RunDirError
 
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
@@ -294,32 +598,31 @@ def _radio_dataset(scenario: Scenario, out: Path) -> int:
 
 
 def _run(
-    scenario: Scenario, out: Path, args: argparse.Namespace, argv: Sequence[str] | None
+    scenario: Scenario,
+    out: Path,
+    args: argparse.Namespace,
+    argv: Sequence[str] | None,
+    began: float,
 ) -> int:
-    """Run with a progress bar; keep a resume cache in the staging directory when it fits."""
+    """Run with a progress bar; keep a resume cache in the staging directory when it fits.
+    ``began``: ``time.perf_counter()`` when the command started (its wall time is printed
+    from there: loading, build, simulation and writing)."""
     import shutil
 
-    from tqdm import tqdm
-
-    from netsim.log import RoundRecord, global_rounds
+    from netsim.log import global_rounds
     from netsim.rundir import prepare_run, unlock_staging
     from netsim.sim import Simulation
-
-    bar = tqdm(
-        total=scenario.protocol.rounds,
-        unit="round",
-        disable=args.quiet,
-        file=sys.stderr,
-        desc=scenario.name,
-    )
 
     def on_round(record: RoundRecord) -> None:
         if record.tier != "global":  # an edge server's round (hierarchical FL)
             return
+        bar.set_postfix(t_sim=f"{record.t_end_s:.2f}s", **_round_score(record))
         bar.update(1)
-        bar.set_postfix(t_sim=f"{record.t_end_s:.2f}s", acc=f"{record.test_accuracy:.3f}")
 
+    if not args.quiet:  # the build can take longer than the run (data sets, radio maps)
+        _stage(f"building {scenario.name} (network, radio, data, model)")
     sim = Simulation(scenario, on_round=on_round)  # validates everything before touching disk
+    built = time.perf_counter()
     staging, resumed = prepare_run(out, scenario.to_toml())
     resumable = args.cache is None and sim.cache_bytes_upper_bound() <= RESUME_CACHE_BUDGET_BYTES
     if args.cache is not None:
@@ -333,6 +636,8 @@ def _run(
             file=sys.stderr,
         )
     command = "netsim " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+    bar = _progress(scenario.protocol.rounds, "round", scenario.name, args.quiet)  # last:
+    # on a terminal it is drawn at once, and nothing may fail between it and the run
     try:  # a full disk while training (the cache) or writing the run directory
         try:
             result = sim.run()
@@ -355,7 +660,9 @@ def _run(
             return EXIT_INTERRUPTED
         finally:
             bar.close()
+        saving = time.perf_counter()
         result.save(out, command=command)
+        saved = time.perf_counter()
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
@@ -365,14 +672,18 @@ def _run(
         print(f"run directory:     {out}")
         print(f"rounds:            {len(rounds)}")
         print(f"simulated time:    {result.sim_time_s:.3f} s")
-        print(f"final accuracy:    {result.final_accuracy:.4f}")
+        print(_final_metric_line(result.final_metric))
         print(f"PIU energy:        {result.total_energy_j:.4f} J")
         print(f"uplink:            {rounds['uplink_bits'].sum() / 1e6:.1f} Mbit")
         print(
             f"updates trained:   {result.training_jobs_run} "
             f"({result.training_cache_hits} reused from the cache)"
         )
-        print(f"wall time:         {result.wall_time_s:.1f} s")
+        # the command's own wall time (what the user waited), and where it went
+        print(
+            f"wall time:         {saved - began:.1f} s (load and build {built - began:.1f} s, "
+            f"simulation {result.wall_time_s:.1f} s, writing {saved - saving:.1f} s)"
+        )
         if result.attacks is not None and not result.attacks.rows.empty:
             rows = result.attacks.rows
             print(
@@ -380,7 +691,40 @@ def _run(
                 f"{rows.ssim.mean():.3f}, labels right {rows.label_correct.mean():.0%} "
                 f"({out / 'attacks'})"
             )
+    for warning in result.warnings():  # a result, not an error: the exit status stays 0
+        _warn(warning)
     return 0
+
+
+def _round_score(record: RoundRecord) -> dict[str, str]:
+    """The progress bar's score of a round's model: accuracy, or the localization error."""
+    if not math.isnan(record.test_median_error_m):  # localization
+        return {"err": f"{record.test_median_error_m:.2f}m"}
+    if math.isnan(record.test_accuracy):  # a regression task
+        return {"loss": f"{record.test_loss:.4g}"}
+    return {"acc": f"{record.test_accuracy:.3f}"}
+
+
+def _final_metric_line(metric: tuple[str, float, str]) -> str:
+    """The summary's line of the final model's score (:attr:`SimulationResult.final_metric`)."""
+    what, value, unit = metric
+    if what == "accuracy":
+        return f"final accuracy:    {value:.4f}"
+    if unit:
+        return f"final error:       {value:.2f} {unit} ({what})"
+    return f"final test loss:   {value:.4g} ({what})"
+
+
+def _warn(text: str) -> None:
+    """A warning on stderr, wrapped to the terminal (or 100 columns)."""
+    import shutil
+
+    width = max(60, shutil.get_terminal_size((100, 24)).columns - 1)
+    print(
+        textwrap.fill(f"netsim: warning: {text}", width, subsequent_indent="  "),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _disk_full(exc: OSError, sim: Simulation, staging: Path, out: Path) -> int:
@@ -405,8 +749,7 @@ def _disk_full(exc: OSError, sim: Simulation, staging: Path, out: Path) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     """Run the sweep's missing points with a progress bar; print the summary table."""
-    from tqdm import tqdm
-
+    from netsim.rundir import RunDirError
     from netsim.sweep import SweepError, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep_file)
@@ -415,17 +758,15 @@ def _sweep(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / sweep.name
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out '{out}' is a file; expected a (new or earlier) sweep directory")
-    bar = tqdm(
-        total=len(sweep.runs), unit="run", disable=args.quiet, file=sys.stderr, desc=sweep.name
-    )
+    bar = _progress(len(sweep.runs), "run", sweep.name, args.quiet)
 
     failed: list[dict] = []
 
     def done(row: dict) -> None:
-        bar.update(1)
         if row["status"] != "ok":
             failed.append(row)
             bar.set_postfix(failed=len(failed))
+        bar.update(1)  # after the postfix: a printed line carries the count of failures
 
     try:
         table = run_sweep(sweep, out, args.workers, args.ray_address, done)
@@ -459,6 +800,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _load_run(path: Path) -> RunData:
     """The run directory at ``path``; a :class:`RunDirError` naming it if it is not one."""
     from netsim.analysis.run import load_run
+    from netsim.rundir import RunDirError
 
     try:
         return load_run(path)
@@ -469,12 +811,22 @@ def _load_run(path: Path) -> RunData:
 def _report(args: argparse.Namespace) -> int:
     """Load every run directory (a bad one is named), then write the report atomically."""
     from netsim.analysis.report import build_report
+    from netsim.rundir import RunDirError
 
-    runs = [_load_run(path) for path in args.run_dirs]
+    loading = _progress(len(args.run_dirs), "run", "netsim: loading runs")
+    runs = []
+    try:
+        for path in args.run_dirs:
+            runs.append(_load_run(path))
+            loading.update(1)
+    finally:
+        loading.close()
     out: Path = args.out or args.run_dirs[0] / "report.html"
     if out.suffix.lower() not in (".html", ".htm"):
         raise RunDirError(f"--out '{out}': the report is HTML; use a .html file name")
-    text = build_report(runs)
+    many = f"{len(runs)} run" + "s" * (len(runs) != 1)
+    with _working(f"drawing the report's figures ({many})"):  # most of its time
+        text = build_report(runs)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
     tmp.write_text(text, encoding="utf-8")
@@ -487,11 +839,11 @@ def _attack(args: argparse.Namespace) -> int:
     """Replay RUN_DIR's scenario up to the round with an attacker, check that the replay
     reproduces the stored event log up to there, attack, and add to RUN_DIR/attacks/."""
     import pandas as pd
-    from tqdm import tqdm
 
     from netsim.build.topology import population
     from netsim.log import log_digest
     from netsim.privacy.attacker import Attacker, write_attacks
+    from netsim.rundir import RunDirError
     from netsim.scenario import load_scenario
     from netsim.sim import Simulation
 
@@ -526,13 +878,23 @@ def _attack(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"attack.{key}={value}")
     scenario = load_scenario(run_dir / "scenario.toml", overrides)
-    bar = tqdm(total=r + 1, unit="round", file=sys.stderr, desc=f"replay to round {r}")
-    sim = Simulation(scenario, on_round=lambda record: bar.update(1))
-    attacking = tqdm(unit="upload", file=sys.stderr, desc=f"{args.method} attack", delay=0.1)
+    _stage(f"replaying {run_dir} up to round {r} to capture the uploads")
+    sim = Simulation(scenario, on_round=lambda record: replay.update(1))
+    replay = _progress(r + 1, "round", f"replay to round {r}")
+    attacking: Any = None
+    alive = contextlib.ExitStack()  # the heartbeat of the attacks, once they start
 
     def progress(done: int, total: int) -> None:
-        bar.close()  # the replay is over when the attacks start
-        attacking.total = total
+        nonlocal attacking
+        if attacking is None:  # the replay is over when the attacks start
+            replay.close()
+            cfg = scenario.attack
+            _stage(
+                f"{args.method} attack on {total} upload(s): {cfg.restarts} restarts of up to "
+                f"{cfg.iterations} steps each, at most {cfg.time_budget_s:g} s per restart"
+            )
+            attacking = _progress(total, "upload", f"{args.method} attack")
+            alive.enter_context(_keep_alive(attacking))  # one upload can take minutes
         attacking.n = done
         attacking.refresh()
 
@@ -541,8 +903,10 @@ def _attack(args: argparse.Namespace) -> int:
     try:
         result = sim.run()  # the attacks run at the end of the (replayed) run
     finally:
-        bar.close()
-        attacking.close()
+        alive.close()
+        replay.close()
+        if attacking is not None:
+            attacking.close()
     stored = stored_run.events
     end = float(result.rounds["t_end_s"].iloc[-1])
 

@@ -113,11 +113,189 @@ class SimulationResult:
         e = self.events
         return float(e.loc[(e["role"] == "piu") & (e["event"] != "harvest"), "energy_j"].sum())
 
+    @property
+    def final_metric(self) -> tuple[str, float, str]:
+        """The task's own score of the final global model on the test set, as (what,
+        value, unit); the value is NaN without a round.
+
+        Classification (and the radio task "los"): ("accuracy", the fraction right, "");
+        localization: ("median localization error", m, "m"); the radio task "snr":
+        ("RMS SNR prediction error", dB, "dB"); a data file's regression: ("test loss
+        (mean squared error)", in the target's squared units, "")."""
+        learning = self.scenario.learning
+        made = global_rounds(self.rounds)
+        last = made.iloc[-1] if len(made) else None
+
+        def value(column: str) -> float:
+            return float(last[column]) if last is not None else math.nan
+
+        if learning.dataset == "radio" and learning.task == "localization":
+            return "median localization error", value("test_median_error_m"), "m"
+        if learning.dataset == "radio" and learning.task == "snr":
+            from netsim.build.learning import radio_task_of  # built once per scenario
+
+            # the loss is the MSE of the standardised SNR: one deviation is target_scale dB
+            scale = radio_task_of(self.scenario).target_scale
+            return "RMS SNR prediction error", math.sqrt(value("test_loss")) * scale, "dB"
+        if learning.task == "regression":
+            return "test loss (mean squared error)", value("test_loss"), ""
+        return "accuracy", value("test_accuracy"), ""
+
+    def warnings(self) -> list[str]:
+        """What a person should know about this result that is not an error (``netsim run``
+        prints it at the end; empty when nothing): the rounds that aggregated no update,
+        with why, counted from the event log and the rounds table (e.g. "20 of 20 rounds
+        aggregated no update (no local update ever reached the model): 400 selected PIUs missed
+        the deadline (protocol.deadline_s = 0.9 s; at the deadline 260 were still uploading,
+        140 were still on the backhaul (uploaded over the air))")."""
+        made = global_rounds(self.rounds)
+        empty = made[made["aggregated"] == 0]
+        if empty.empty:
+            return []
+        head = f"{len(empty)} of {len(made)} rounds aggregated no update"
+        if len(empty) == len(made):
+            head += " (no local update ever reached the model)"
+        reasons = _empty_round_reasons(self.scenario, empty, self.events)
+        return [f"{head}: {'; '.join(reasons)}" if reasons else head]
+
     def save(self, out_dir: str | Path, *, command: str | None = None) -> Path:
         """Write the run directory atomically (see :func:`netsim.rundir.write_run`)."""
         from netsim.rundir import write_run
 
         return write_run(self, Path(out_dir), command=command)
+
+
+def _empty_round_reasons(
+    scenario: Scenario, empty: pd.DataFrame, events: pd.DataFrame
+) -> list[str]:
+    """Why the rounds of ``empty`` (rows of the rounds table that aggregated nothing)
+    aggregated nothing, one phrase per cause, largest first: deadline misses (with how far
+    the PIUs had got when the deadline fell), cuts, lost uploads (by the reason of their
+    last failure), skips (by reason), PIUs gone offline or left, rounds nobody was in."""
+    rounds = set(empty["round"].tolist())
+    ev = events[events["round"].isin(rounds)]
+    causes: list[tuple[int, str]] = []
+
+    server = ev[ev["role"] == "server"]  # the federation's own server (the cloud's misses
+    missed = server[server["event"] == "deadline_miss"]  # are edge servers)
+    if len(missed):
+        peers = missed["peer"].astype(str)
+        pius = missed[peers.str.startswith("piu")]
+        if len(pius) == len(missed):
+            who, field, limit = "selected PIU", "protocol", scenario.protocol.deadline_s
+        else:  # hierarchical FL: the cloud waits for edge servers
+            assert scenario.hierarchy is not None
+            who, field, limit = "edge server", "hierarchy", scenario.hierarchy.deadline_s
+        predicted = ev.loc[ev["event"] == "deadline", "duration_s"]  # predictive selection
+        details = [f"{field}.deadline_s = {limit:g} s"] if limit is not None else []
+        if len(predicted):
+            low, high = float(predicted.min()), float(predicted.max())
+            span = f"{low:.3g} s" if low == high else f"{low:.3g} to {high:.3g} s"
+            details.append(f"predictive deadlines of {span}")
+        stages = _stages_at_deadline(pius, ev)
+        if stages:
+            details.append(f"at the deadline {stages}")
+        text = f"{_count(len(missed), who)} missed the deadline"
+        causes.append((len(missed), text + _brackets("; ".join(details))))
+    cut = int((server["event"] == "cut").sum())
+    if cut:
+        text = f"{_count(cut, 'selected PIU')} {_was(cut)} cut off (protocol.target_updates met)"
+        causes.append((cut, text))
+
+    lost = int(empty["lost"].sum())
+    if lost:
+        piu = ev[ev["role"] == "piu"]
+        done = set(zip(*_where(piu, "tx_end"), strict=True))
+        fails = piu[piu["event"] == "tx_fail"].drop_duplicates(["round", "node"], keep="last")
+        fails = fails[[key not in done for key in zip(fails["round"], fails["node"], strict=True)]]
+        why = fails["reason"].astype(str).value_counts()
+        dl = int((ev["event"] == "dl_fail").sum())  # NR: the model itself lost on the way
+        if dl:
+            why["dl_fail"] = dl
+        detail = _counted(why, lost)
+        causes.append((lost, f"{_count(lost, 'upload')} {_was(lost)} lost" + _brackets(detail)))
+
+    skipped = int(empty["skipped"].sum())
+    if skipped:
+        skips = ev[(ev["role"] == "piu") & (ev["event"] == "skip")]
+        detail = _counted(skips["reason"].astype(str).value_counts(), skipped)
+        text = f"{_count(skipped, 'PIU')} skipped the round" + _brackets(detail)
+        causes.append((skipped, text))
+    for column, text in (
+        ("offline", "went offline"),
+        ("left", "left the federation (battery empty)"),
+    ):
+        n = int(empty[column].sum())
+        if n:
+            causes.append((n, f"{_count(n, 'PIU')} {text}"))
+    nobody = int((empty["selected"] == 0).sum())
+    if nobody:
+        causes.append((nobody, f"{_count(nobody, 'round')} selected no PIU"))
+    return [text for _, text in sorted(causes, key=lambda c: -c[0])]
+
+
+# the event log's reason codes (tx_fail, skip; dl_fail rows) in words
+_REASON_WORDS = {
+    "harq": "HARQ gave up",
+    "outage": "outage",
+    "dl_fail": "downlink block failures",
+    "energy": "battery too low",
+    "offline": "offline",
+}
+
+
+def _counted(reasons: pd.Series, total: int) -> str:
+    """Reason codes with their counts in words: "battery too low" when one reason covers all
+    ``total``, else "HARQ gave up: 10, outage: 2"."""
+    words = {_REASON_WORDS.get(str(code), str(code)): int(n) for code, n in reasons.items()}
+    if len(words) == 1 and next(iter(words.values())) == total:
+        return next(iter(words))
+    return ", ".join(f"{word}: {n}" for word, n in words.items())
+
+
+def _count(n: int, noun: str) -> str:
+    """The count and the noun: "1 upload", "2 uploads"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _was(n: int) -> str:
+    """The verb after ``n`` things: "was" or "were"."""
+    return "was" if n == 1 else "were"
+
+
+def _brackets(text: str) -> str:
+    """`` (text)``, or nothing when ``text`` is empty."""
+    return f" ({text})" if text else ""
+
+
+def _where(events: pd.DataFrame, event: str) -> tuple[list[int], list[str]]:
+    """(rounds, nodes) of the rows of type ``event``."""
+    rows = events[events["event"] == event]
+    return rows["round"].tolist(), rows["node"].astype(str).tolist()
+
+
+def _stages_at_deadline(missed: pd.DataFrame, events: pd.DataFrame) -> str:
+    """How far the PIUs of the ``deadline_miss`` rows ``missed`` had got in their round when
+    the deadline fell, from their own events (model received, trained, uploaded over the
+    air), e.g. "12 were still training, 8 were still uploading"."""
+    piu = events[events["role"] == "piu"]
+    reached = [set(zip(*_where(piu, name), strict=True)) for name in _STAGE_ENDS]
+    counts = [0] * len(_STAGES)
+    for key in zip(missed["round"].tolist(), missed["peer"].astype(str).tolist(), strict=True):
+        # the stage after the last one the PIU finished (none finished: stage 0)
+        counts[next((i + 1 for i in reversed(range(3)) if key in reached[i]), 0)] += 1
+    parts = [f"{n} {_was(n)} {stage}" for stage, n in zip(_STAGES, counts) if n]
+    return ", ".join(parts)
+
+
+# where a PIU that missed the deadline was, and the events that end each stage
+_STAGES = (
+    "still waiting for the model",
+    "still training",
+    "still uploading",
+    "still on the backhaul (uploaded over the air)",
+)
+_STAGE_ENDS = ("rx_model", "train_end", "tx_end")
 
 
 class Simulation:
