@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import errno
 import math
+import os
 import shlex
 import sys
 import textwrap
@@ -438,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``netsim``: run the command of ``argv`` (default: the command line); the exit status."""
     began = time.perf_counter()  # the command's wall time (printed, never in the event log)
     args = _parser().parse_args(argv)
-    from netsim.rundir import RunDirError, check_out_dir
+    from netsim.learn.pool import RayUnavailable
+    from netsim.rundir import RunDirError, check_can_create, check_out_dir
     from netsim.scenario import ScenarioError, load_scenario
     from netsim.sweep import SweepError
 
@@ -475,16 +477,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{scenario.name}-seed{scenario.seed}-{datetime.now():%Y%m%d-%H%M%S}"
         )
         check_out_dir(out)
-        if args.cache is not None and args.cache.exists() and not args.cache.is_dir():
+        if args.cache is not None and os.path.lexists(args.cache) and not args.cache.is_dir():
             raise RunDirError(
                 f"--cache '{args.cache}' is a file; expected a folder (new, or one an earlier "
                 "run cached into)"
             )
+        if args.cache is not None:
+            check_can_create(args.cache, "--cache")
         return _run(scenario, out, args, argv, began)
-    except (ScenarioError, RunDirError, SweepError) as exc:
+    except (ScenarioError, RunDirError, SweepError, RayUnavailable) as exc:
         print(f"netsim: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # a path given on the command line, not checked
+            print(f"netsim: '{exc.filename}': {exc.strerror}; use a shorter name", file=sys.stderr)
+            return EXIT_BAD_INPUT
         if exc.errno != errno.ENOSPC:
             raise
         print(f"netsim: {exc.strerror}; free some space and try again", file=sys.stderr)
@@ -528,9 +535,43 @@ def _list() -> int:
     return 0
 
 
+INIT_NAME_MAX = 100  # a scenario's name is part of its runs' folder names (runs/NAME-seedN-TIME)
+
+
+def _check_init_name(name: str) -> None:
+    """Refuse (naming NAME) an ``init`` argument that is no file name to write: empty, a
+    folder (ends with a separator, '.' or '..'), a name too long for the runs' folder names,
+    or a folder part with a name longer than the filesystem allows."""
+    from netsim.scenario import ScenarioError
+
+    allowed = "expected NAME (letters, digits, '_', '-', '.') or path/NAME.toml"
+    seps = tuple({"/", os.sep, os.altsep or "/"})
+    stem = name
+    for sep in seps:
+        stem = stem.rsplit(sep, 1)[-1]
+    stem = stem.removesuffix(".toml")
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    if not name.strip():
+        raise ScenarioError(f"init NAME '{name}': the name is empty; {allowed}")
+    if name.endswith(seps) or stem in ("", ".", ".."):
+        raise ScenarioError(f"init NAME '{shown}' names a folder, not a file; {allowed}")
+    if len(stem) > INIT_NAME_MAX:
+        raise ScenarioError(
+            f"init NAME '{shown}': the name is {len(stem)} characters, at most "
+            f"{INIT_NAME_MAX} (it becomes the scenario's name and its runs' folder names)"
+        )
+    for part in Path(name).parts[:-1]:
+        if len(os.fsencode(part)) > 255:
+            raise ScenarioError(
+                f"init NAME '{shown}': a folder name is longer than 255 bytes "
+                f"({os.strerror(errno.ENAMETOOLONG)})"
+            )
+
+
 def _init(name: str, source: str | None) -> int:
     from netsim.scenario.starters import write_starter
 
+    _check_init_name(name)
     out = write_starter(name, source)
     print(f"wrote {out}; run it with: netsim run {out}")
     return 0
@@ -543,12 +584,29 @@ def _schema(out: Path | None) -> int:
     if out is None:
         sys.stdout.write(schema_text())
         return 0
-    if out.is_dir():
+    if os.path.isdir(out):
         raise RunDirError(
             f"--out '{out}' is a folder; expected a file name, e.g. scenario.schema.json"
         )
-    out.write_text(schema_text())
+    tmp = _check_out_file(out)
+    out.parent.mkdir(parents=True, exist_ok=True)  # a folder that is not there yet: made
+    tmp.write_text(schema_text(), encoding="utf-8")
+    tmp.replace(out)  # atomic: never a half-written schema
     return 0
+
+
+def _check_out_file(out: Path) -> Path:
+    """Refuse an ``--out`` file that could not be written (its folder is a file or cannot
+    be created or written, a name too long: :func:`netsim.rundir.check_can_create`) before
+    anything is computed or created; return the hidden ``.NAME.partial`` sibling it is
+    written to first (then renamed into place, so a half-written file is never left)."""
+    from netsim.rundir import RunDirError, check_can_create
+
+    if os.path.isdir(out):
+        raise RunDirError(f"--out '{out}' is a folder; expected a file name")
+    tmp = out.with_name(f".{out.name}.partial")
+    check_can_create(out, "--out", via=tmp)
+    return tmp
 
 
 def _topo_show(scenario: Scenario, out: Path, run_dir: Path | None) -> int:
@@ -559,6 +617,7 @@ def _topo_show(scenario: Scenario, out: Path, run_dir: Path | None) -> int:
 
     if out.suffix.lower() != ".png":
         raise RunDirError(f"--out '{out}': the layout is written as PNG; use a .png file name")
+    tmp = _check_out_file(out)  # before the layout is computed, nothing created
     if run_dir is None:
         fig = layout_figure(Simulation(scenario))
     else:
@@ -566,7 +625,6 @@ def _topo_show(scenario: Scenario, out: Path, run_dir: Path | None) -> int:
         end = float(run.events.t_s.max()) if len(run.events) else 0.0
         fig = layout_figure(Simulation(run.scenario), link_loads(run.events), end)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
     fig.savefig(tmp, dpi=120, format="png")
     tmp.replace(out)  # atomic: never a half-written PNG
     print(f"layout written to {out}")
@@ -580,9 +638,9 @@ def _radio_dataset(scenario: Scenario, out: Path) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise RunDirError(f"--out '{out}': write the data set as .parquet or .csv")
+    tmp = _check_out_file(out)  # before the data set is computed, nothing created
     data = radio_dataset(scenario)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
     if suffix == ".parquet":
         data.to_parquet(tmp, index=False)
     else:
@@ -609,6 +667,7 @@ def _run(
     from there: loading, build, simulation and writing)."""
     import shutil
 
+    from netsim.learn.pool import RayUnavailable
     from netsim.log import global_rounds
     from netsim.rundir import prepare_run, unlock_staging
     from netsim.sim import Simulation
@@ -623,6 +682,10 @@ def _run(
         _stage(f"building {scenario.name} (network, radio, data, model)")
     sim = Simulation(scenario, on_round=on_round)  # validates everything before touching disk
     built = time.perf_counter()
+    if scenario.learning.backend == "ray":  # an address that does not answer: refused now
+        from netsim.learn.pool import check_ray
+
+        check_ray(scenario.learning.ray_address, "learning.ray_address")
     staging, resumed = prepare_run(out, scenario.to_toml())
     resumable = args.cache is None and sim.cache_bytes_upper_bound() <= RESUME_CACHE_BUDGET_BYTES
     if args.cache is not None:
@@ -641,6 +704,11 @@ def _run(
     try:  # a full disk while training (the cache) or writing the run directory
         try:
             result = sim.run()
+        except RayUnavailable:  # ray.init failed (e.g. another Ray version): nothing ran
+            if not resumed:
+                shutil.rmtree(staging, ignore_errors=True)
+                unlock_staging(staging)
+            raise
         except KeyboardInterrupt:
             bar.close()
             if sim.cache is not None:
@@ -749,15 +817,19 @@ def _disk_full(exc: OSError, sim: Simulation, staging: Path, out: Path) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     """Run the sweep's missing points with a progress bar; print the summary table."""
-    from netsim.rundir import RunDirError
+    from netsim.learn.pool import check_ray
+    from netsim.rundir import RunDirError, check_can_create
     from netsim.sweep import SweepError, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep_file)
     if args.workers < 1:
         raise SweepError(f"--workers {args.workers}: expected at least 1")
     out = args.out or Path("runs") / sweep.name
-    if out.exists() and not out.is_dir():
+    if os.path.lexists(out) and not out.is_dir():
         raise RunDirError(f"--out '{out}' is a file; expected a (new or earlier) sweep directory")
+    check_can_create(out, "--out")  # all checked before anything is created
+    if args.ray_address is not None:
+        check_ray(args.ray_address, "--ray-address")
     bar = _progress(len(sweep.runs), "run", sweep.name, args.quiet)
 
     failed: list[dict] = []
@@ -813,6 +885,8 @@ def _report(args: argparse.Namespace) -> int:
     from netsim.analysis.report import build_report
     from netsim.rundir import RunDirError
 
+    if args.out is not None:  # a --out that cannot be written is named before any loading
+        _check_out_file(args.out)
     loading = _progress(len(args.run_dirs), "run", "netsim: loading runs")
     runs = []
     try:
@@ -824,11 +898,11 @@ def _report(args: argparse.Namespace) -> int:
     out: Path = args.out or args.run_dirs[0] / "report.html"
     if out.suffix.lower() not in (".html", ".htm"):
         raise RunDirError(f"--out '{out}': the report is HTML; use a .html file name")
+    tmp = _check_out_file(out)  # before the report is built, nothing created
     many = f"{len(runs)} run" + "s" * (len(runs) != 1)
     with _working(f"drawing the report's figures ({many})"):  # most of its time
         text = build_report(runs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)  # atomic: never a half-written report
     print(f"report written to {out}")

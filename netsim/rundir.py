@@ -25,6 +25,7 @@ interrupted run is resumed by running the same command again (see ``netsim.cli``
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -57,17 +58,69 @@ class RunDirError(ValueError):
     """The output directory cannot be used, or a run directory is damaged."""
 
 
+def check_can_create(path: Path, flag: str = "--out", via: Path | None = None) -> None:
+    """Refuse, without creating anything, a ``path`` that could not be created: a
+    :class:`RunDirError` naming ``flag``, the path and the operating system's reason (its
+    folder is a file; nothing can be created there, e.g. /proc or a read-only mount; a name
+    longer than the filesystem allows). ``via``: a sibling written first and renamed into
+    place (a staging folder, a ``.partial`` file), checked too. A path that exists passes
+    (the caller decides whether it may be used)."""
+    for target in (path,) if via is None else (path, via):
+        reason = _cannot_create(Path(os.path.abspath(target)))
+        if reason is not None:
+            first = f" (it is written first as '{target}', then renamed)" if target != path else ""
+            raise RunDirError(f"{flag} '{path}' cannot be created: {reason}{first}")
+
+
+def _cannot_create(target: Path) -> str | None:
+    """Why ``target`` (absolute) could not be created, or None if it could (or exists).
+    The only thing made is a probe folder in the nearest existing folder, removed at once."""
+    import tempfile
+
+    if os.path.lexists(target):
+        return None
+    missing = [target.name]
+    folder = target.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder.name)
+        folder = folder.parent
+    if not os.path.isdir(folder):
+        return f"'{folder}' is not a folder ({os.strerror(errno.ENOTDIR)})"
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+        path_max = os.pathconf(folder, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    for name in missing:
+        size = len(os.fsencode(name))
+        if size > name_max:
+            shown = name if len(name) <= 40 else name[:37] + "..."
+            return (
+                f"the name '{shown}' is {size} bytes, more than the {name_max} this "
+                f"filesystem allows ({os.strerror(errno.ENAMETOOLONG)})"
+            )
+    if len(os.fsencode(str(target))) >= path_max:
+        return f"the path is longer than {path_max - 1} bytes ({os.strerror(errno.ENAMETOOLONG)})"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"'{folder}' is not writable ({os.strerror(errno.EACCES)})"
+    try:  # what access() does not see: /proc, a read-only mount, a full inode table
+        probe = tempfile.mkdtemp(prefix=".netsim-probe-", dir=folder)
+    except OSError as exc:
+        return f"nothing can be created in '{folder}' ({exc.strerror or exc})"
+    os.rmdir(probe)
+    return None
+
+
 def check_out_dir(out_dir: Path) -> None:
-    """Refuse an output directory that exists and is not empty (nothing is overwritten)."""
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+    """Refuse an output directory that exists and is not empty (nothing is overwritten), or
+    that cannot be created (:func:`check_can_create`)."""
+    staging = staging_dir(out_dir)
+    check_can_create(out_dir, "--out", via=staging)
+    if os.path.lexists(out_dir) and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise RunDirError(
             f"output directory '{out_dir}' already exists and is not empty; "
             "choose another --out or remove it"
         )
-    parent = out_dir.resolve().parent
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise RunDirError(f"output directory '{out_dir}': parent '{parent}' is not writable")
-    staging = staging_dir(out_dir)
     if staging.is_dir() and staging.resolve() not in _LOCKS:
         _try_lock(staging)  # raises at once if another run is writing it
 

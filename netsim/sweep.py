@@ -2,7 +2,7 @@
 
 A sweep file (TOML)::
 
-    name = "bandwidth-x-bits"          # optional; the default output is runs/NAME
+    name = "bandwidth-x-bits"          # optional (a plain folder name); default output runs/NAME
     base = "default"                   # scenario file (relative to this file) or bundled name
     seeds = [1, 2]                     # replications: each point runs once per seed
     [fixed]                            # overrides of every point (not varied)
@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,10 +40,11 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
-from netsim.learn.pool import die_with_parent
+from netsim.learn.pool import connect_ray, stop_workers, worker_setup
 from netsim.log import global_rounds
 
 METRICS = ("final_accuracy", "sim_time_s", "total_energy_j", "uplink_bits", "rounds", "wall_time_s")
+NAME_MAX_CHARS = 100  # a sweep's name is a folder name (runs/NAME); leave room for the rest
 
 
 class SweepError(ValueError):
@@ -77,11 +79,53 @@ class Sweep:
     varied: list[str] = field(default_factory=list)
 
 
+def bundled_studies() -> list[str]:
+    """Names of the studies bundled in ``topologies/studies`` (``netsim sweep NAME``)."""
+    from netsim.scenario.starters import studies_folder
+
+    return sorted(p.stem for p in studies_folder().glob("*.toml"))
+
+
+def _study_or_path(path: Path) -> Path:
+    """``path``, or the bundled study of that name (``deadline_tail`` or
+    ``deadline_tail.toml``) when no such file exists, as scenarios resolve."""
+    from netsim.scenario.starters import studies_folder
+
+    if not os.path.exists(path) and path.parent == Path(".") and path.stem in bundled_studies():
+        return studies_folder() / f"{path.stem}.toml"
+    return path
+
+
+def check_name(name: object, path: Path) -> str:
+    """A sweep's ``name``: a plain file name (its default output is runs/NAME), or a
+    :class:`SweepError` naming it (and the sweep file, ``path``)."""
+    plain = (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and not any(sep in name for sep in ("/", "\\", os.sep, os.altsep or "/"))
+        and name.isprintable()
+        and len(name) <= NAME_MAX_CHARS
+    )
+    if not plain:
+        long = isinstance(name, str) and len(name) > 60
+        shown = repr(name[:57]) + "..." if long else repr(name)
+        raise SweepError(
+            f"sweep file '{path}': name = {shown}: expected a plain folder name (the default "
+            f"output is runs/NAME): 1 to {NAME_MAX_CHARS} printable characters, no '/' or "
+            "'\\', not '.' or '..'"
+        )
+    assert isinstance(name, str)
+    return name
+
+
 def load_sweep(path: str | Path) -> Sweep:
-    """Read and check a sweep file (:class:`SweepError` names what is wrong)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SweepError(f"sweep file '{path}' does not exist")
+    """Read and check a sweep file, or a bundled study by name (:class:`SweepError` names
+    what is wrong)."""
+    path = _study_or_path(Path(path))
+    if not os.path.isfile(path):
+        what = "is a directory, not a file" if os.path.isdir(path) else "does not exist"
+        studies = ", ".join(bundled_studies())
+        raise SweepError(f"sweep file '{path}' {what} (bundled studies: {studies})")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -119,7 +163,7 @@ def load_sweep(path: str | Path) -> Sweep:
         raise SweepError(f"sweep file '{path}' has neither [grid] nor [[points]]: nothing to run")
     varied = list(dict.fromkeys(k for s in varying for k in s))
     runs = [SweepPoint(i, s, seed) for i, s in enumerate(sets) for seed in seeds]
-    sweep = Sweep(str(data.get("name", path.stem)), base, runs, varied)
+    sweep = Sweep(check_name(data.get("name", path.stem), path), base, runs, varied)
     check_sweep(sweep, path)
     return sweep
 
@@ -216,13 +260,34 @@ def run_sweep(
     """Run every point not yet complete in ``out`` and write the results and summary tables.
 
     workers: 1 runs in this process; more use a local process pool. ray_address: use Ray
-    instead ("local" starts one here, "auto" joins a running cluster). on_done: called with
-    each finished row.
+    instead ("local" starts one here, "auto" joins a running cluster; connected before
+    ``out`` is created, so an address that does not work leaves nothing behind). on_done:
+    called with each finished row.
     """
-    out.mkdir(parents=True, exist_ok=True)
-    done = on_done or (lambda row: None)
+    started = ray_address is not None and connect_ray(ray_address, "--ray-address")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        rows = _run(sweep, out, workers, ray_address, on_done or (lambda row: None))
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    table = results_table(rows, sweep.varied)
+    _write_csv(table, out / "results.csv")
+    _write_csv(summary_table(table, sweep.varied), out / "summary.csv")
+    return table
+
+
+def _run(
+    sweep: Sweep,
+    out: Path,
+    workers: int,
+    ray_address: str | None,
+    done: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
     if ray_address is not None:
-        rows = _run_ray(sweep, out, ray_address, done)
+        rows = _run_ray(sweep, out, done)
     elif workers <= 1:
         rows = []
         for point in sweep.runs:
@@ -230,61 +295,47 @@ def run_sweep(
             done(rows[-1])
     else:
         rows = _run_pool(sweep, out, workers, done)
-    table = results_table(rows, sweep.varied)
-    _write_csv(table, out / "results.csv")
-    _write_csv(summary_table(table, sweep.varied), out / "summary.csv")
-    return table
+    return rows
 
 
 def _run_pool(
     sweep: Sweep, out: Path, workers: int, done: Callable[[dict[str, Any]], None]
 ) -> list[dict[str, Any]]:
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")  # no fork after torch has started threads
     rows = []
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
-        futures = [pool.submit(run_point, sweep.base, p, str(out)) for p in sweep.runs]
+    # workers ignore Ctrl-C (worker_setup): on an interrupt this process stops them, and the
+    # points they were running are run again by the next `netsim sweep` (resume)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=worker_setup) as pool:
+        futures: list[Future[dict[str, Any]]] = []
         try:
+            futures += [pool.submit(run_point, sweep.base, p, str(out)) for p in sweep.runs]
             for future in as_completed(futures):
                 rows.append(future.result())
                 done(rows[-1])
-        except KeyboardInterrupt:
+        except BaseException:
             for f in futures:
                 f.cancel()
+            stop_workers(pool)
             raise
     return rows
 
 
 def _run_ray(
-    sweep: Sweep, out: Path, address: str, done: Callable[[dict[str, Any]], None]
+    sweep: Sweep, out: Path, done: Callable[[dict[str, Any]], None]
 ) -> list[dict[str, Any]]:
-    try:
-        import ray
-    except ImportError:
-        raise SweepError(
-            "--ray-address needs Ray: pip install 'netsim[ray]' (or use --workers N)"
-        ) from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            address=None if address == "local" else address,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
-    try:
-        remote = ray.remote(num_cpus=1)(run_point)
-        pending = [remote.remote(sweep.base, p, str(out.resolve())) for p in sweep.runs]
-        rows = []
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            rows.append(ray.get(ready[0]))
-            done(rows[-1])
-        return rows
-    finally:
-        if started:
-            ray.shutdown()
+    import ray
+
+    remote = ray.remote(num_cpus=1)(run_point)
+    pending = [remote.remote(sweep.base, p, str(out.resolve())) for p in sweep.runs]
+    rows = []
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        rows.append(ray.get(ready[0]))
+        done(rows[-1])
+    return rows
 
 
 def results_table(rows: Sequence[dict[str, Any]], varied: Sequence[str]) -> pd.DataFrame:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 
 import pandas as pd
+import pytest
 import tomli_w
 import torch
 
@@ -171,3 +174,175 @@ def test_netsim_init_keeps_a_literal_string_path_pointing_at_its_file(tmp_path, 
     assert main(["init", "mine", "--from", "src/net.toml"]) == 0
     mine = load_scenario("mine.toml")
     assert mine.device.availability.dir == (tmp_path / "src" / "traces").resolve()
+
+
+def test_ctrl_c_with_a_process_pool_prints_one_line_and_keeps_the_run_resumable(tmp_path):
+    """Ctrl-C (SIGINT to the process group) of `netsim run` with learning.backend =
+    "processes" while its workers train: one line, no KeyboardInterrupt traceback from each
+    worker, the workers stopped, the trained updates kept for resuming. Nothing is timed:
+    it waits on conditions, with only a hang guard."""
+    from tests.procs import alive, descendants, ignores_sigint, wait_until
+
+    path = tmp_path / "pool.toml"
+    learning = {**TINY["learning"], "backend": "processes", "workers": 2}
+    # rounds enough that the run is still training when interrupted, few enough that the
+    # resume cache fits its budget (so the run is resumable)
+    path.write_text(tomli_w.dumps({**TINY, "protocol": {"rounds": 1600}, "learning": learning}))
+    out = tmp_path / "out"
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "netsim.cli", "run", str(path), "--out", str(out), "--quiet"],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+    def ready_workers() -> list[int]:  # forked by the fork server, their initializer run
+        below = descendants(parent.pid)
+        return [p for p, pp in below.items() if pp in below and ignores_sigint(p)]
+
+    try:
+        wait_until(lambda: len(ready_workers()) >= 2, "both pool workers to be ready")
+        workers = ready_workers()
+        os.killpg(parent.pid, signal.SIGINT)
+        _, err = parent.communicate()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    assert parent.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "to resume" in lines[0], err
+    wait_until(lambda: not any(alive(w) for w in workers), "the stopped workers to end")
+    assert not out.exists() and (tmp_path / ".out.partial" / "cache").is_dir()
+
+
+def _tree(root):
+    """Every path under ``root`` (to check that a refused command created nothing)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _bad_outs(tmp_path):
+    """(--out that cannot be created, a piece of the operating system's reason)."""
+    (tmp_path / "afile").write_text("not a folder")
+    return [
+        ("/proc/netsim-x", "No such file or directory"),  # nothing can be created in /proc
+        (str(tmp_path / "afile" / "x"), "Not a directory"),  # its parent is a file
+        (str(tmp_path / ("n" * 300)), "File name too long"),
+        (str(tmp_path / "new" / ("n" * 300) / "x"), "File name too long"),  # no parent made
+        (str(tmp_path / ("n" * 250)), "File name too long"),  # its .NAME.partial is too long
+    ]
+
+
+def test_an_out_that_cannot_be_created_is_refused_naming_it(tmp_path, capsys):
+    scenario = str(_scenario_file(tmp_path))
+    commands = {
+        "run": ["run", scenario, "--out"],
+        "schema": ["schema", "--out"],
+        "topo show": ["topo", "show", scenario, "--out"],
+        "dataset radio": ["dataset", "radio", scenario, "--out"],
+        "report": ["report", str(tmp_path / "no_run"), "--out"],
+    }
+    suffix = {"schema": ".json", "topo show": ".png", "dataset radio": ".csv", "report": ".html"}
+    for out, reason in _bad_outs(tmp_path):
+        for name, argv in commands.items():
+            before = _tree(tmp_path)
+            target = out + suffix.get(name, "")
+            assert main([*argv, target]) == 2, (name, target)
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "Traceback" not in err, err
+            assert f"--out '{target}' cannot be created" in err and reason in err, (name, err)
+            assert _tree(tmp_path) == before, name
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_out_in_a_read_only_folder_is_refused(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        assert main(["schema", "--out", str(locked / "s.json")]) == 2
+        err = capsys.readouterr().err
+        assert f"--out '{locked / 's.json'}' cannot be created" in err and "not writable" in err
+        assert not list(locked.iterdir())
+    finally:
+        locked.chmod(0o755)
+
+
+def test_schema_out_creates_its_folder_and_writes_atomically(tmp_path):
+    out = tmp_path / "nodir" / "deeper" / "s.json"
+    assert main(["schema", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["title"]
+    assert [p.name for p in out.parent.iterdir()] == ["s.json"]  # no .partial left
+
+
+def test_netsim_init_refuses_a_name_that_is_no_file_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for name, needle in [
+        ("", "the name is empty"),
+        ("   ", "the name is empty"),
+        ("mine/", "names a folder"),
+        ("..", "names a folder"),
+        ("sub/.", "names a folder"),
+        ("c" * 300, "300 characters, at most 100"),
+        ("d" * 300 + "/mine.toml", "File name too long"),
+    ]:
+        assert main(["init", name]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("netsim: init NAME '") and needle in err, (name, err)
+        assert "Traceback" not in err
+        assert _tree(tmp_path) == [], name
+
+
+def _ray_scenario(tmp_path, address):
+    learning = {**TINY["learning"], "backend": "ray", "ray_address": address}
+    path = tmp_path / "ray.toml"
+    path.write_text(tomli_w.dumps({**TINY, "learning": learning}))
+    return path
+
+
+def test_a_ray_address_where_nothing_answers_is_refused_at_once(tmp_path, capsys):
+    """Port 1 of this machine: refused by the TCP probe, not retried by ray.init for
+    minutes; nothing written."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'netsim[ray]')")
+    path = _ray_scenario(tmp_path, "127.0.0.1:1")
+    before = _tree(tmp_path)
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "learning.ray_address = '127.0.0.1:1': nothing answers at 127.0.0.1:1" in err, err
+    assert _tree(tmp_path) == before
+
+
+def test_ray_address_auto_without_a_cluster_says_so(monkeypatch):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'netsim[ray]')")
+    import ray._private.services as services
+
+    from netsim.learn.pool import RayUnavailable, check_ray
+
+    def nothing_running(address, temp_dir=None):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(services, "canonicalize_bootstrap_address", nothing_running)
+    with pytest.raises(RayUnavailable, match="learning.ray_address = 'auto': no running Ray"):
+        check_ray("auto", "learning.ray_address")
+    with pytest.raises(RayUnavailable, match="--ray-address 'x:y': not an address Ray takes"):
+        check_ray("x:y", "--ray-address")
+
+
+def test_a_ray_cluster_of_another_version_is_one_message_and_nothing_written(
+    tmp_path, monkeypatch, capsys
+):
+    """ray.init's RuntimeError (here a version mismatch) becomes the one message of bad
+    input naming learning.ray_address; the run's staging folder is not left behind."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'netsim[ray]')")
+
+    def mismatch(*args, **kwargs):
+        raise RuntimeError("Version mismatch: The cluster was started with: Ray: 2.9.0")
+
+    monkeypatch.setattr(ray, "init", mismatch)
+    path = _ray_scenario(tmp_path, "local")
+    before = _tree(tmp_path)
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "learning.ray_address = 'local': Ray could not connect" in err
+    assert "Version mismatch" in err
+    assert _tree(tmp_path) == before

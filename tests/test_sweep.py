@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +17,7 @@ from scipy import stats
 from netsim.cli import main
 from netsim.sweep import SweepError, load_sweep, run_sweep
 from tests.conftest import TINY
+from tests.procs import alive, cmdline, descendants, ignores_sigint, wait_until
 
 
 def _files(tmp_path, **sweep):
@@ -184,55 +189,122 @@ def test_a_sweep_with_a_failed_point_exits_non_zero_with_the_table(tmp_path, cap
     assert pd.read_csv(out / "results.csv").status.tolist() == ["ok", "failed"]
 
 
-def test_pool_workers_die_with_the_sweep_process(tmp_path):
-    """kill -9 of `netsim sweep --workers 2`: its workers end within seconds instead of
-    going on writing run folders."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
+
+def test_a_sweep_checks_ray_and_its_out_before_creating_anything(tmp_path, monkeypatch, capsys):
+    path = _files(tmp_path, seeds=[1], grid={"protocol.rounds": [1]})
+    out = tmp_path / "runs" / "x"
+    before = _tree(tmp_path)
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "ray", None)  # Ray not installed
+        assert main(["sweep", str(path), "--out", str(out), "--ray-address", "local"]) == 2
+    assert "--ray-address 'local' needs Ray, which is not installed" in capsys.readouterr().err
+    assert main(["sweep", str(path), "--out", str(out), "--ray-address", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "--ray-address '127.0.0.1:1': nothing answers at 127.0.0.1:1" in err, err
+    assert main(["sweep", str(path), "--out", "/proc/netsim-sweep"]) == 2
+    assert "--out '/proc/netsim-sweep' cannot be created" in capsys.readouterr().err
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "a\\b", ".", "..", "", "x" * 101, 3])
+def test_a_sweep_name_must_be_a_plain_folder_name(tmp_path, monkeypatch, capsys, name):
+    path = _files(tmp_path, name=name, seeds=[1], grid={"protocol.rounds": [1]})
+    with pytest.raises(SweepError, match=r"name = .*: expected a plain folder name"):
+        load_sweep(path)
+    here = tmp_path / "a" / "b"
+    here.mkdir(parents=True)
+    monkeypatch.chdir(here)
+    before = _tree(tmp_path)
+    assert main(["sweep", str(path), "--quiet"]) == 2  # the default out is runs/NAME
+    assert f"sweep file '{path}': name = " in capsys.readouterr().err
+    assert _tree(tmp_path) == before
+
+
+def test_a_bundled_study_is_found_by_its_name(tmp_path, capsys):
+    studies = Path(__file__).resolve().parents[1] / "topologies" / "studies"
+    named = load_sweep("deadline_tail")
+    assert named.runs == load_sweep(studies / "deadline_tail.toml").runs
+    assert load_sweep("deadline_tail.toml").name == named.name
+    # the CLI resolves it too: it gets as far as the (refused) Ray address
+    out = tmp_path / "out"
+    assert main(["sweep", "deadline_tail", "--out", str(out), "--ray-address", "127.0.0.1:1"]) == 2
+    assert "nothing answers at 127.0.0.1:1" in capsys.readouterr().err
+    assert main(["sweep", "no_such_study"]) == 2
+    err = capsys.readouterr().err
+    assert "sweep file 'no_such_study' does not exist (bundled studies: " in err
+    assert "deadline_tail" in err and "cellfree_aps" in err
+    assert not out.exists()
+
+
+def _sweep_process(path: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    """`netsim sweep PATH --out OUT --workers 2 EXTRA` in a process group of its own (a
+    terminal's Ctrl-C reaches the whole group), stderr captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "netsim.cli", "sweep", str(path), "--out", str(out),
+         "--workers", "2", *extra],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _ready_workers(parent: int) -> list[int]:
+    """The sweep's pool workers (spawned children) that have run their initializer: they
+    watch the parent and ignore SIGINT (netsim.learn.pool.worker_setup), and take points."""
+    return [
+        pid
+        for pid, ppid in descendants(parent).items()
+        if ppid == parent and "spawn_main" in cmdline(pid) and ignores_sigint(pid)
+    ]
+
+
+def _finished_runs(out: Path) -> list[str]:
+    return sorted(p.parent.name for p in out.glob("p*/manifest.json"))
+
+
+def test_pool_workers_die_with_the_sweep_process(tmp_path):
+    """kill -9 of `netsim sweep --workers 2` while its workers run points: the workers end
+    with it, before any of their runs is finished, instead of going on writing run folders.
+    Nothing is timed: each step waits on a condition (with only a hang guard), so a loaded
+    machine, where workers take long to import torch, waits longer instead of failing."""
     # points long enough (thousands of rounds) that a surviving worker would still run
     path = _files(tmp_path, seeds=[1, 2], grid={"protocol.rounds": [5000, 5001]})
     out = tmp_path / "out"
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "netsim.cli", "sweep", str(path), "--out", str(out),
-         "--workers", "2", "--quiet"],
-    )  # fmt: skip
-
-    def children() -> list[int]:
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == parent.pid:
-                    found.append(int(entry))
-        return found
-
+    parent = _sweep_process(path, out, "--quiet")
     try:
-        deadline = time.monotonic() + 120
-        workers: list[int] = []
-        while time.monotonic() < deadline and len(workers) < 2:  # spawn: 2 workers + tracker
-            time.sleep(0.2)
-            workers = children()
-        assert len(workers) >= 2, workers
+        wait_until(lambda: len(_ready_workers(parent.pid)) >= 2, "both workers to take points")
+        workers = _ready_workers(parent.pid)
     finally:
         parent.send_signal(signal.SIGKILL)
-        parent.wait()
-    deadline = time.monotonic() + 10  # the backstop checks every second
-    alive = workers
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.2)
-        alive = [w for w in alive if os.path.exists(f"/proc/{w}") and not _zombie(w)]
-    assert not alive, f"workers {alive} outlived their parent"
+        parent.communicate()
+    # either every worker ends or one of them finishes a run: only the first may happen
+    wait_until(
+        lambda: not any(alive(w) for w in workers) or _finished_runs(out),
+        "the workers to end (or, wrongly, to finish a run)",
+    )
+    assert not _finished_runs(out), "a worker outlived its parent and finished a run"
+    assert not [w for w in workers if alive(w)], f"workers {workers} outlived their parent"
 
 
-def _zombie(pid: int) -> bool:
+def test_ctrl_c_of_a_sweep_with_workers_prints_one_line_and_stops_them(tmp_path):
+    """Ctrl-C (SIGINT to the process group) of `netsim sweep --workers 2` while both workers
+    run points: one line from the sweep, no KeyboardInterrupt traceback from each worker,
+    the workers stopped, no run finished (the next sweep runs the points again)."""
+    path = _files(tmp_path, seeds=[1, 2], grid={"protocol.rounds": [5000]})
+    out = tmp_path / "out"
+    parent = _sweep_process(path, out, "--quiet")
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False
+        wait_until(lambda: len(_ready_workers(parent.pid)) >= 2, "both workers to take points")
+        workers = _ready_workers(parent.pid)
+        os.killpg(parent.pid, signal.SIGINT)
+        _, err = parent.communicate()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    assert parent.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.count("netsim: interrupted") == 1, err
+    wait_until(lambda: not any(alive(w) for w in workers), "the stopped workers to end")
+    assert not _finished_runs(out)  # the points were stopped, not finished

@@ -11,6 +11,7 @@ import pytest
 from netsim import Simulation
 from netsim.cli import main
 from tests.conftest import tiny
+from tests.procs import HANG_GUARD_S
 
 # Put first into a copy of the page (so it sees every later error): after load, count the
 # images that did not decode and the uncaught script errors, and leave the counts in the DOM
@@ -70,7 +71,7 @@ def _render(page, tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_GUARD_S,  # only a hang guard: chromium's time is virtual (the budget above)
         check=True,
     ).stdout
     found = re.search(r'data-check="images=(\d+) broken=(\d+) errors=(\d+)"', dom)

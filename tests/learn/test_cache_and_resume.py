@@ -131,35 +131,43 @@ def test_a_stale_staging_directory_of_another_scenario_is_refused(tmp_path, caps
     )
 
 
-def test_a_second_run_with_the_same_out_stops_at_once_naming_the_first(tmp_path, capsys):
-    """The first run holds its staging folder (here a child process mid-run); the second
-    exits 2 before building anything and leaves the folder alone."""
+def test_a_second_run_with_the_same_out_stops_at_once_naming_the_first(
+    tmp_path, capsys, monkeypatch
+):
+    """The first run holds its staging folder (here a child process mid-run, until its
+    stdin closes); the second exits 2 before building anything and leaves the folder
+    alone."""
     import subprocess
     import sys
-    import time
 
     out = tmp_path / "out"
     holder = (
-        "import sys, time\n"
+        "import sys\n"
         "from pathlib import Path\n"
         "from netsim.rundir import prepare_run\n"
         f"prepare_run(Path({str(out)!r}), 'name = \"first\"\\n')\n"
         "print('ready', flush=True)\n"
-        "time.sleep(60)\n"
+        "sys.stdin.read()\n"  # holds the folder until the test lets go (no clock)
     )
-    child = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+    def built(*args, **kwargs):
+        raise AssertionError("the second run built a simulation")
+
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-        began = time.perf_counter()
-        assert main(["run", "--out", str(out), "--quiet"]) == 2
-        assert time.perf_counter() - began < 30  # no build, no training (not a speed claim)
+        with monkeypatch.context() as patch:
+            patch.setattr("netsim.sim.Simulation", built)  # stopped before any build
+            assert main(["run", "--out", str(out), "--quiet"]) == 2
         err = capsys.readouterr().err
         assert f"in use by another netsim run (process {child.pid})" in err, err
         staging = tmp_path / ".out.partial"
         assert sorted(p.name for p in staging.iterdir()) == ["owner.pid", "scenario.toml"]
     finally:
         child.kill()
-        child.wait()
+        child.communicate()
     # once the first run is gone (killed: its lock died with it) the folder can be resumed
     assert main(["run", "--out", str(out), "--quiet", "--set", 'name="first"']) == 2
     assert "interrupted run of another scenario" in capsys.readouterr().err

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from tests.procs import HANG_GUARD_S
+
 
 def test_own_modules_named_like_netsims_do_not_break_it(tmp_path):
     for name in ("models", "analysis", "topologies"):
@@ -21,7 +23,11 @@ def test_own_modules_named_like_netsims_do_not_break_it(tmp_path):
         "import models\n"  # and the user's own module is still theirs
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,  # only a hang guard
     )
     assert "netsim ok" in done.stdout, done.stderr
     assert "the user's models.py" in done.stderr  # their import reached their file
@@ -30,6 +36,6 @@ def test_own_modules_named_like_netsims_do_not_break_it(tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_GUARD_S,
     )
     assert cli.returncode == 0 and 'name = "default"' in cli.stdout, cli.stderr
