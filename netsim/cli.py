@@ -528,10 +528,11 @@ def _list() -> int:
     print("scenarios (netsim run NAME, netsim init MINE --from NAME):")
     for name, _ in found["scenarios"]:
         print(wrapped(f"  {name:20} ", folder / f"{name}.toml"))
-    print("studies (netsim sweep FILE):")
+    print("studies (netsim sweep NAME; each file is in the folder below):")
     for path, _ in found["studies"]:
-        print(f"  {path}")
-        print(wrapped(indent, Path(path)))
+        print(wrapped(f"  {Path(path).stem:20} ", Path(path)))
+    if found["studies"]:
+        print(f"  ({Path(found['studies'][0][0]).parent})")
     return 0
 
 

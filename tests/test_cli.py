@@ -127,7 +127,8 @@ def test_netsim_list_names_every_bundled_scenario_and_study(capsys):
     for name in bundled_scenarios():
         assert f"  {name} " in out
     for study in studies_folder().glob("*.toml"):
-        assert str(study) in out
+        assert f"  {study.stem} " in out  # what `netsim sweep NAME` takes
+    assert str(studies_folder()) in out
     assert "10 PIUs around one AP" in out  # the default's own description
 
 

@@ -740,7 +740,8 @@ def _check_link_budgets(pius: list[PIU], model_bits: int) -> None:
         if airtime > _MAX_PLANNED_AIRTIME_S:
             snr = piu.link.mean_snr()
             raise ScenarioError(
-                f"{piu.name}'s uplink is unusable: mean SNR {10 * np.log10(snr):.1f} dB at "
+                f"{piu.name}'s uplink is unusable: mean SNR "
+                f"{10 * np.log10(snr) if snr > 0 else -np.inf:.1f} dB at "
                 f"its AP (ap{piu.ap_index}), so one {model_bits}-bit update would take "
                 f"{airtime:.3g} s; check topology distances, radio.pathloss, "
                 "radio.bandwidth_hz and device.tx_power_dbm"

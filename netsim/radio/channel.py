@@ -112,10 +112,10 @@ class RadioChannel:
     def expected_airtime_s(
         self, piu: int, ap: int, bits: float, power_w: float, bandwidth_hz: float
     ) -> float:
-        """Airtime at the rate of the mean SNR: a planning estimate, exact without fading."""
-        return bits / (
-            bandwidth_hz * math.log2(1.0 + self.mean_snr(piu, ap, power_w, bandwidth_hz))
-        )
+        """Airtime at the rate of the mean SNR: a planning estimate, exact without fading;
+        inf where the SNR underflows to 0 (a 400 dB path loss)."""
+        rate = bandwidth_hz * math.log2(1.0 + self.mean_snr(piu, ap, power_w, bandwidth_hz))
+        return bits / rate if rate > 0 else math.inf
 
     def uplink(
         self, piu: int, ap: int, bits: float, t0_s: float, power_w: float, bandwidth_hz: float

@@ -23,7 +23,7 @@ NonNegativeSeconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
 Metres = Annotated[float, Field(gt=0, le=MAX_METRES)]
 NonNegativeMetres = Annotated[float, Field(ge=0, le=MAX_METRES)]
 Height = Annotated[float, Field(ge=0, le=1.0e4)]  # m above the floor: 10 km
-BitRate = Annotated[float, Field(gt=0, le=1.0e15)]  # bit/s: 1 Pbit/s
+BitRate = Annotated[float, Field(ge=1.0, le=1.0e15)]  # bit/s: 1 bit/s to 1 Pbit/s
 Joules = Annotated[float, Field(gt=0, le=1.0e12)]
 Watts = Annotated[float, Field(ge=0, le=1.0e6)]
 Scale = Annotated[float, Field(gt=0, le=1.0e6)]  # a positive dimensionless factor
