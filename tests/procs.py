@@ -4,7 +4,9 @@ of its own (only a hang guard that keeps a broken build from waiting forever).""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,3 +71,20 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
     while not condition():
         assert time.monotonic() < guard, f"hung: waited {HANG_GUARD_S} s for {what}"
         time.sleep(0.2)
+
+
+def interrupt_group(process: subprocess.Popen[str], workers: list[int]) -> str:
+    """Ctrl-C as a terminal sends it (SIGINT to ``process``'s whole group, started with
+    ``start_new_session``), wait for it and for ``workers`` to end; its stderr. Asserts
+    that it stopped as interrupted (status 130) without a traceback from any process."""
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    wait_until(lambda: not any(alive(w) for w in workers), "the stopped workers to end")
+    return err

@@ -132,7 +132,7 @@ def _random_data(seed: int) -> tuple[dict[str, Any], np.random.Generator]:
     elif choice < 0.5:
         data["compression"] = {"method": "uniform", "bits": 4, "error_feedback": True}
     data["learning"]["local_steps"] = int(rng.integers(1, 4))
-    _shared_air(radio, rng)
+    _shared_air(radio, rng, side**2)
     _nr_link(radio, rng)
     _routed_backhaul(data, rng)
     _hierarchy(data, rng)
@@ -173,7 +173,7 @@ def _privacy(data: dict[str, Any], rng: np.random.Generator) -> None:
         data["dp"] = {"level": "sample", **dp}
 
 
-def _shared_air(radio: dict[str, Any], rng: np.random.Generator) -> None:
+def _shared_air(radio: dict[str, Any], rng: np.random.Generator, n_aps: int) -> None:
     """Drawn last, so a seed's other features stay what they were: reuse, OFDMA
     schedulers, receive combining, power control and the unicast downlink (adaptive-rate
     links only: they exclude a fixed target rate)."""
@@ -181,7 +181,7 @@ def _shared_air(radio: dict[str, Any], rng: np.random.Generator) -> None:
     if "target_rate_bps" in radio:
         return
     if draws[0] < 0.4:
-        radio["reuse"] = int(rng.integers(1, 3))
+        radio["reuse"] = min(int(rng.integers(1, 3)), n_aps)  # no channel without an AP
     if draws[1] < 0.3:
         radio["scheduler"] = str(rng.choice(["rr", "pf", "max_ci"]))
     elif draws[2] < 0.3:
@@ -214,7 +214,8 @@ def _routed_backhaul(data: dict[str, Any], rng: np.random.Generator) -> None:
         return
     kind = ["tree", "ring", "mesh"][int(3 * draws[1])]
     backhaul: dict[str, Any] = {"kind": kind, "capacity_bps": float(10 ** (6 + 2 * draws[2]))}
-    backhaul["aps_per_switch"] = 2
+    if kind == "tree":  # a ring or a mesh has no switches (the field would be refused)
+        backhaul["aps_per_switch"] = 2
     if draws[3] < 0.5:
         backhaul["background"] = [
             {"link": ["core", "server"], "rate_bps": backhaul["capacity_bps"] / 2,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -182,7 +181,7 @@ def test_ctrl_c_with_a_process_pool_prints_one_line_and_keeps_the_run_resumable(
     "processes" while its workers train: one line, no KeyboardInterrupt traceback from each
     worker, the workers stopped, the trained updates kept for resuming. Nothing is timed:
     it waits on conditions, with only a hang guard."""
-    from tests.procs import alive, descendants, ignores_sigint, wait_until
+    from tests.procs import descendants, ignores_sigint, interrupt_group, wait_until
 
     path = tmp_path / "pool.toml"
     learning = {**TINY["learning"], "backend": "processes", "workers": 2}
@@ -199,20 +198,10 @@ def test_ctrl_c_with_a_process_pool_prints_one_line_and_keeps_the_run_resumable(
         below = descendants(parent.pid)
         return [p for p, pp in below.items() if pp in below and ignores_sigint(p)]
 
-    try:
-        wait_until(lambda: len(ready_workers()) >= 2, "both pool workers to be ready")
-        workers = ready_workers()
-        os.killpg(parent.pid, signal.SIGINT)
-        _, err = parent.communicate()
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.communicate()
-    assert parent.returncode == 130, err
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    wait_until(lambda: len(ready_workers()) >= 2, "both pool workers to be ready")
+    err = interrupt_group(parent, ready_workers())
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "to resume" in lines[0], err
-    wait_until(lambda: not any(alive(w) for w in workers), "the stopped workers to end")
     assert not out.exists() and (tmp_path / ".out.partial" / "cache").is_dir()
 
 

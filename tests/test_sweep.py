@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from scipy import stats
 from netsim.cli import main
 from netsim.sweep import SweepError, load_sweep, run_sweep
 from tests.conftest import TINY
-from tests.procs import alive, cmdline, descendants, ignores_sigint, wait_until
+from tests.procs import alive, cmdline, descendants, ignores_sigint, interrupt_group, wait_until
 
 
 def _files(tmp_path, **sweep):
@@ -294,17 +293,7 @@ def test_ctrl_c_of_a_sweep_with_workers_prints_one_line_and_stops_them(tmp_path)
     path = _files(tmp_path, seeds=[1, 2], grid={"protocol.rounds": [5000]})
     out = tmp_path / "out"
     parent = _sweep_process(path, out, "--quiet")
-    try:
-        wait_until(lambda: len(_ready_workers(parent.pid)) >= 2, "both workers to take points")
-        workers = _ready_workers(parent.pid)
-        os.killpg(parent.pid, signal.SIGINT)
-        _, err = parent.communicate()
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.communicate()
-    assert parent.returncode == 130, err
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    wait_until(lambda: len(_ready_workers(parent.pid)) >= 2, "both workers to take points")
+    err = interrupt_group(parent, _ready_workers(parent.pid))
     assert err.count("netsim: interrupted") == 1, err
-    wait_until(lambda: not any(alive(w) for w in workers), "the stopped workers to end")
     assert not _finished_runs(out)  # the points were stopped, not finished

@@ -229,7 +229,9 @@ class Scenario(_Frozen):
                 "above it splits the band into channels no AP uses",
             )  # fmt: skip
         b = self.backhaul
-        if b.kind == "mesh" and n_aps > 2 and b.mesh_neighbours > n_aps - 1:
+        default = type(b).model_fields["mesh_neighbours"].default  # capped: a small mesh
+        k = b.mesh_neighbours
+        if b.kind == "mesh" and n_aps > 2 and k != default and k > n_aps - 1:
             raise _FieldError(
                 "backhaul.mesh_neighbours", b.mesh_neighbours,
                 f"at most the other APs ({n_aps - 1})",

@@ -324,7 +324,7 @@ class BackhaulConfig(_Frozen):
     [hierarchy])."""
     mesh_neighbours: int = Field(4, ge=2, le=10_000)
     """mesh: each AP is linked to this many nearest on a ring before rewiring (probability 0.2,
-    from the seed)."""
+    from the seed); at most the other APs (the default is capped to them)."""
     background: list[BackgroundFlow] = []
     """Flows of other traffic ([[backhaul.background]]; routed kinds only)."""
     outages: list[LinkOutage] = []

@@ -105,7 +105,7 @@ def test_scenario_needs_and_checks_the_data_path(tmp_path):
     base = tiny()
     with pytest.raises(ScenarioError, match="learning.data_path = None"):
         tiny(learning={**base.learning.model_dump(), "dataset": "mnist", "model": "mlp"})
-    with pytest.raises(ScenarioError, match="learning.data_path = .*does not exist; expected a folder"):
+    with pytest.raises(ScenarioError, match="data_path = .*does not exist; expected a folder"):
         preflight(
             tiny(
                 learning={
