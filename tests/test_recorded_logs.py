@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from netsim.scenario import bundled_scenarios
-from tests.recorded_logs import FOLDER, run_log
+from tests.recorded_logs import FOLDER, VARIANTS, run_log
 
 EXACT = ["round", "node", "role", "event"]
 # float64 physics (times, bits, energies, rates, SNRs, powers): the same formulas in the
@@ -23,7 +23,7 @@ PHYSICS = ["t_s", "duration_s", "bits", "energy_j", "battery_j", "rate_bps", "sn
 LOSS_RTOL, ACCURACY_ATOL = 1e-3, 0.01
 
 
-@pytest.mark.parametrize("name", bundled_scenarios())
+@pytest.mark.parametrize("name", [*bundled_scenarios(), *VARIANTS])
 def test_the_log_equals_its_recording(name):
     recorded = pd.read_parquet(FOLDER / f"{name}.parquet")
     now = run_log(name)

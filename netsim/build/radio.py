@@ -40,6 +40,7 @@ from netsim.radio.pathloss import (
     single_state,
     umi_38901,
 )
+from netsim.radio.policies import scheduling_policy
 from netsim.radio.scheduler import OFDMAScheduler, resource_blocks
 from netsim.radio.spectrum import assign_channels
 from netsim.rng import Stream, Streams
@@ -190,8 +191,9 @@ def ofdma_scheduler(
         width_hz,
         channels,
         radio.numerology,
-        "rr" if radio.scheduler == "fifo" else radio.scheduler,
-        radio.pf_window_slots,
+        scheduling_policy(
+            "rr" if radio.scheduler == "fifo" else radio.scheduler, radio.pf_window_slots
+        ),
         radio.rb_group_size,
         downlink,
         nr,

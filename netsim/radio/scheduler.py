@@ -39,6 +39,7 @@ from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import BlockFading
 from netsim.radio.medium import Delivered
 from netsim.radio.nr import HarqProcess, NRLinkAbstraction
+from netsim.radio.policies import ProportionalFair, SchedulingPolicy
 
 # TS 38.101-1 Table 5.3.2-1: maximum RBs per channel bandwidth (MHz) and SCS (kHz)
 _NRB = {
@@ -110,7 +111,7 @@ class OFDMAScheduler:
     fading: per-RB-group fading, ``n_aps * groups`` columns per PIU (AP a owns columns
         a G .. a G + G - 1).
     bandwidth_hz: each AP's channel; channels: (A,) frequency channel of each AP.
-    mu: numerology; policy: "rr", "pf" or "max_ci"; pf_window: t_c in slots.
+    mu: numerology; policy: who gets each RB (:mod:`netsim.radio.policies`).
     group_size: RBs per fading group.
     downlink: the APs send to the PIUs (a flow's transmitter is its AP; interference on
         flow i comes from the other APs' flows, through their gains to i's PIU).
@@ -125,20 +126,16 @@ class OFDMAScheduler:
         bandwidth_hz: float,
         channels: np.ndarray,
         mu: int = 0,
-        policy: str = "pf",
-        pf_window: float = 100.0,
+        policy: SchedulingPolicy | None = None,
         group_size: int = 4,
         downlink: bool = False,
         nr: NRLinkAbstraction | None = None,
     ) -> None:
-        if policy not in ("rr", "pf", "max_ci"):
-            raise ValueError(f"unknown scheduler {policy!r}")
         self.env = env
         self.channel = channel
         self.fading = fading
         self.channels = np.asarray(channels)
-        self.policy = policy
-        self.pf_window = pf_window
+        self.policy = ProportionalFair() if policy is None else policy
         self.slot_s = 1e-3 / 2**mu
         self.rb_hz = 12 * 15e3 * 2**mu
         self.n_rb = resource_blocks(bandwidth_hz, mu)
@@ -147,8 +144,6 @@ class OFDMAScheduler:
         self.nr = nr
         self.n_groups = math.ceil(self.n_rb / group_size)
         self.flows: list[_Flow] = []
-        self.throughput: dict[int, float] = {}  # PF's T_k (bit/s), kept between transfers
-        self._rr_next: dict[int, int] = {}  # each AP's next PIU position (round robin)
         self._running = False
         self._air: tuple[tuple | None, _Air] | None = None  # the last slot's, and its key
         self._submitted = 0
@@ -262,7 +257,8 @@ class OFDMAScheduler:
                 chosen[i, lo:hi] = True
             free = np.array([i for i in mine if flows[i].rbs is None], dtype=int)
             if free.size:
-                owners = free[self._choose(int(a), [flows[i] for i in free], estimate[free])]
+                pius = [flows[i].piu for i in free]
+                owners = free[self.policy.choose(int(a), pius, estimate[free])]
                 left = ~chosen[[i for i, _ in fixed]].any(axis=0)  # RBs no fixed one holds
                 chosen[owners[left], np.flatnonzero(left)] = True
         rbs = chosen.sum(axis=1)  # RBs each flow got
@@ -299,9 +295,7 @@ class OFDMAScheduler:
         rate = self.rb_hz * np.log2(1.0 + air.sinr).sum(axis=1)  # bit/s of each flow
         served = rate * self.slot_s
         for i, f in enumerate(flows):
-            if self.policy == "pf":
-                t = self.throughput.get(f.piu, rate[i])
-                self.throughput[f.piu] = (1 - 1 / self.pf_window) * t + rate[i] / self.pf_window
+            self.policy.served(f.piu, float(rate[i]))
             if air.rbs[i] == 0:
                 continue
             self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(air.rbs[i])
@@ -358,24 +352,8 @@ class OFDMAScheduler:
                 continue
             if f.left_bits <= 1e-9 * f.bits and not f.harq:
                 self._finish(f, now + self.slot_s)
-        if self.policy == "pf":
-            for i, f in enumerate(flows):
-                rate = decoded[i] / self.slot_s
-                t = self.throughput.get(f.piu, rate)
-                self.throughput[f.piu] = (1 - 1 / self.pf_window) * t + rate / self.pf_window
-
-    def _choose(self, ap: int, flows: list[_Flow], estimate: np.ndarray) -> np.ndarray:
-        """(R,) position in ``flows`` that gets each RB."""
-        n = len(flows)
-        if self.policy == "max_ci":
-            return estimate.argmax(axis=0)
-        if self.policy == "pf":
-            t = np.array([self.throughput.get(f.piu, 0.0) for f in flows])
-            metric = estimate / np.maximum(t, 1e-9)[:, None]
-            return metric.argmax(axis=0)
-        first = self._rr_next.get(ap, 0) % n
-        self._rr_next[ap] = first + self.n_rb
-        return (first + np.arange(self.n_rb)) % n
+        for i, f in enumerate(flows):
+            self.policy.served(f.piu, decoded[i] / self.slot_s)
 
     def _finish(self, f: _Flow, at_s: float, lost: bool = False) -> None:
         self.cancel(f)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import simpy
 
 sionna_sys = pytest.importorskip("sionna.sys")
 torch = pytest.importorskip("torch")
@@ -40,24 +39,15 @@ def test_open_loop_power_control_equals_sionnas():
 
 
 def test_proportional_fair_decisions_equal_sionnas():
-    from netsim.radio.channel import RadioChannel
-    from netsim.radio.fading import NoFading
-    from netsim.radio.scheduler import OFDMAScheduler
+    from netsim.radio.policies import ProportionalFair
 
     rng = np.random.default_rng(1)
     n_ut, n_rb = 4, 25
     estimate = rng.uniform(1e5, 1e6, size=(n_ut, n_rb))  # achievable rate per RB
     average = rng.uniform(1e6, 5e6, size=n_ut)  # each user's throughput average T
-    env = simpy.Environment()
-    channel = RadioChannel(np.ones((n_ut, 1)), NoFading(1), 0.01, 1e-20)
-    ours = OFDMAScheduler(env, channel, NoFading(7), 5e6, np.zeros(1, int), 0, "pf")
-
-    class _Flow:
-        def __init__(self, piu):
-            self.piu = piu
-
-    ours.throughput = dict(enumerate(average))
-    decision = ours._choose(0, [_Flow(k) for k in range(n_ut)], estimate)
+    ours = ProportionalFair()
+    ours.average = dict(enumerate(average))
+    decision = ours.choose(0, list(range(n_ut)), estimate)
     beta = 0.5  # Sionna updates T = beta T_past + (1 - beta) r_last with T_past = 1
     pf = sionna_sys.PFSchedulerSUMIMO(n_ut, n_rb, 1, beta=beta, precision="double")
     last = torch.tensor((average - beta) / (1 - beta))
