@@ -28,7 +28,8 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "hex_umi-pf-shannon": ("hex_umi", ('radio.scheduler="pf"',)),
     "hex_umi-rr-nr": ("hex_umi", ('radio.scheduler="rr"', 'radio.link="nr"')),
     "hex_umi-maxci-nr-unicast": (
-        "hex_umi", ('radio.scheduler="max_ci"', 'radio.link="nr"', 'radio.downlink="unicast"'),
+        "hex_umi",
+        ('radio.scheduler="max_ci"', 'radio.link="nr"', 'radio.downlink="unicast"'),
     ),  # fmt: skip
 }
 
