@@ -30,7 +30,7 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "hex_umi-maxci-nr-unicast": (
         "hex_umi",
         ('radio.scheduler="max_ci"', 'radio.link="nr"', 'radio.downlink="unicast"'),
-    ),  # fmt: skip
+    ),
 }
 
 
