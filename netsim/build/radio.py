@@ -14,6 +14,7 @@ from netsim.build.topology import build_topology
 from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
 from netsim.radio.cellfree import assign_pilots, estimation_quality
 from netsim.radio.channel import RadioChannel
+from netsim.radio.downlinks import ChannelDownlink, Downlink, MediumDownlink, ScheduledDownlink
 from netsim.radio.fading import (
     BlockFading,
     GaussMarkovFading,
@@ -198,6 +199,27 @@ def ofdma_scheduler(
         downlink,
         nr,
     )
+
+
+def downlink(
+    radio: RadioConfig,
+    env: simpy.Environment,
+    channel: RadioChannel,
+    width_hz: float,
+    frequency_channel: int,
+    scheduler: OFDMAScheduler | None,
+    medium: CoChannelMedium | None,
+) -> Downlink:
+    """An AP's downlink on its band of ``width_hz`` (frequency ``frequency_channel`` of the
+    reuse plan): through the downlink ``scheduler`` where there is one (OFDMA or NR), else on
+    the co-channel ``medium`` (frequency reuse), else on its own band through ``channel``;
+    a unicast per recipient with ``radio.downlink = "unicast"``."""
+    unicast = radio.downlink == "unicast"
+    if scheduler is not None:
+        return ScheduledDownlink(scheduler, radio.scheduler != "fifo", unicast)
+    if medium is not None:
+        return MediumDownlink(medium, frequency_channel, width_hz, unicast)
+    return ChannelDownlink(env, channel, width_hz, unicast)
 
 
 def fading(radio: RadioConfig, streams: Streams, n_links: int) -> BlockFading:
