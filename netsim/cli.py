@@ -912,58 +912,36 @@ def _report(args: argparse.Namespace) -> int:
 
 def _attack(args: argparse.Namespace) -> int:
     """Replay RUN_DIR's scenario up to the round with an attacker, check that the replay
-    reproduces the stored event log up to there, attack, and add to RUN_DIR/attacks/."""
-    import pandas as pd
+    reproduces the stored event log up to there, attack, and add to RUN_DIR/attacks/
+    (:class:`netsim.privacy.replay.AttackReplay`, with progress bars)."""
+    from netsim.privacy.replay import AttackReplay
 
-    from netsim.build.topology import population
-    from netsim.log import log_digest
-    from netsim.privacy.attacker import Attacker, write_attacks
-    from netsim.rundir import RunDirError
-    from netsim.scenario import load_scenario
-    from netsim.sim import Simulation
-
-    run_dir: Path = args.run_dir
-    if not (run_dir / "scenario.toml").is_file() or not (run_dir / "events.parquet").is_file():
-        raise RunDirError(
-            f"'{run_dir}' is not a run directory (no scenario.toml and events.parquet); "
-            "pass a folder written by 'netsim run'"
-        )
-    stored_run = _load_run(run_dir)  # a damaged run is named now, not after the replay
+    replay = AttackReplay(
+        args.run_dir,
+        args.piu,
+        args.round,
+        method=args.method,
+        position=args.position,
+        ap=args.ap,
+        restarts=args.restarts,
+        iterations=args.iterations,
+        time_budget_s=args.time_budget,
+    )
     r = args.round
-    rounds = len(stored_run.rounds)
-    if not 0 <= r < rounds:
-        raise RunDirError(f"--round {r}: the run has rounds 0 to {rounds - 1}")
-    n_pius = population(stored_run.scenario.topology)[0]
-    bad = [k for k in args.piu if not 0 <= k < n_pius]
-    if bad:
-        raise RunDirError(f"--piu {bad}: the run has PIUs 0 to {n_pius - 1}")
-    overrides = [
-        f'attack.method="{args.method}"',
-        f'attack.position="{args.position}"',
-        f"attack.ap={args.ap}",
-        f"attack.pius={list(args.piu)}",
-        f"attack.rounds=[{r}]",
-        f"protocol.rounds={r + 1}",  # replay only up to the attacked round
-    ]
-    for key, value in (
-        ("restarts", args.restarts),
-        ("iterations", args.iterations),
-        ("time_budget_s", args.time_budget),
-    ):
-        if value is not None:
-            overrides.append(f"attack.{key}={value}")
-    scenario = load_scenario(run_dir / "scenario.toml", overrides)
-    _stage(f"replaying {run_dir} up to round {r} to capture the uploads")
-    sim = Simulation(scenario, on_round=lambda record: replay.update(1))
-    replay = _progress(r + 1, "round", f"replay to round {r}")
+    _stage(f"replaying {args.run_dir} up to round {r} to capture the uploads")
+    rounds: Any = None  # the replay's progress bar, once it is built
     attacking: Any = None
     alive = contextlib.ExitStack()  # the heartbeat of the attacks, once they start
+
+    def built() -> None:
+        nonlocal rounds
+        rounds = _progress(r + 1, "round", f"replay to round {r}")
 
     def progress(done: int, total: int) -> None:
         nonlocal attacking
         if attacking is None:  # the replay is over when the attacks start
-            replay.close()
-            cfg = scenario.attack
+            rounds.close()
+            cfg = replay.scenario.attack
             _stage(
                 f"{args.method} attack on {total} upload(s): {cfg.restarts} restarts of up to "
                 f"{cfg.iterations} steps each, at most {cfg.time_budget_s:g} s per restart"
@@ -973,40 +951,19 @@ def _attack(args: argparse.Namespace) -> int:
         attacking.n = done
         attacking.refresh()
 
-    assert isinstance(sim.attacker, Attacker)
-    sim.attacker.on_progress = progress
     try:
-        result = sim.run()  # the attacks run at the end of the (replayed) run
+        done = replay.run(
+            on_built=built, on_round=lambda record: rounds.update(1), on_attack=progress
+        )
     finally:
         alive.close()
-        replay.close()
+        if rounds is not None:
+            rounds.close()
         if attacking is not None:
             attacking.close()
-    stored = stored_run.events
-    end = float(result.rounds["t_end_s"].iloc[-1])
-
-    def upto(events: pd.DataFrame) -> pd.DataFrame:
-        keep = (events["round"] <= r) & (events["t_s"] <= end)
-        return events[keep].reset_index(drop=True)
-
-    if log_digest(upto(stored)) != log_digest(upto(result.events)):
-        raise RunDirError(
-            f"replaying '{run_dir}' up to round {r} does not reproduce its event log "
-            "(another netsim version or other data files?); nothing was attacked"
-        )
-    assert result.attacks is not None
-    rows = result.attacks.rows
-    if rows.empty:
-        raise RunDirError(
-            f"no upload of PIU(s) {list(args.piu)} in round {r} reached the {args.position} "
-            "(not selected, lost, late, or served by another AP); nothing was attacked"
-        )
-    write_attacks(result.attacks, run_dir / "attacks")
-    summary = rows.groupby(["piu", "round", "method", "position"])[
-        ["ssim", "psnr_db", "mse", "label_correct"]
-    ].mean()
-    print(summary.round(4).to_string())
-    print(f"written to {run_dir / 'attacks'}")
+    folder = done.write()
+    print(done.summary().round(4).to_string())
+    print(f"written to {folder}")
     return 0
 
 

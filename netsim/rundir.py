@@ -35,7 +35,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import tomli_w
 import torch
@@ -46,8 +46,8 @@ from netsim.storage import disk_full
 if TYPE_CHECKING:
     import pandas as pd
 
+    from netsim.privacy.attacker import AttackReport
     from netsim.scenario import Scenario
-    from netsim.sim import SimulationResult
 
 RUN_FILES = ("events.parquet", "rounds.parquet", "scenario.toml", "manifest.json", "model.pt")
 INPUTS = "inputs"
@@ -56,6 +56,38 @@ OPTIONAL_RUN_FILES = ("attacks", INPUTS, "piu_eval.parquet")
 
 class RunDirError(ValueError):
     """The output directory cannot be used, or a run directory is damaged."""
+
+
+class RunResult(Protocol):
+    """What :func:`write_run` writes of a run: the fields of
+    :class:`netsim.sim.SimulationResult` (see there). A protocol, so that this layer, below
+    the simulation, does not import it."""
+
+    scenario: Scenario
+    events: pd.DataFrame
+    rounds: pd.DataFrame
+    state_dict: dict[str, torch.Tensor]
+    wall_time_s: float
+    initial_battery_j: dict[str, float]
+    final_battery_j: dict[str, float]
+    harvested_j: dict[str, float]
+    training_jobs_run: int
+    training_cache_hits: int
+    attacks: AttackReport | None
+    diagnostics: dict[str, float]
+    piu_eval: pd.DataFrame
+
+    @property
+    def sim_time_s(self) -> float:
+        """Simulated time (s) at the end of the last round."""
+
+    @property
+    def final_accuracy(self) -> float:
+        """Test accuracy of the final global model (NaN without a round)."""
+
+    @property
+    def total_energy_j(self) -> float:
+        """Energy the PIUs spent (J)."""
 
 
 def check_can_create(path: Path, flag: str = "--out", via: Path | None = None) -> None:
@@ -201,7 +233,7 @@ def prepare_run(out_dir: Path, scenario_toml: str) -> tuple[Path, bool]:
     return staging, False
 
 
-def write_run(result: SimulationResult, out_dir: Path, command: str | None = None) -> Path:
+def write_run(result: RunResult, out_dir: Path, command: str | None = None) -> Path:
     """Write ``result`` to ``out_dir`` atomically; return the directory.
 
     Files are written into :func:`staging_dir` and the folder is renamed into place; its
@@ -385,7 +417,7 @@ def _discard_unresumable(staging: Path, scenario_toml: str) -> None:
         (staging / "scenario.toml").write_text(scenario_toml, encoding="utf-8")
 
 
-def _manifest(result: SimulationResult, command: str | None) -> dict[str, Any]:
+def _manifest(result: RunResult, command: str | None) -> dict[str, Any]:
     from netsim._version import __version__
 
     return {

@@ -18,7 +18,6 @@ from netsim.build import build_world
 from netsim.learn.cache import TrainingCache
 from netsim.log import RoundRecord, events_frame, global_rounds, rounds_frame
 from netsim.privacy.attacker import AttackReport
-from netsim.privacy.gan import GANAttack
 from netsim.scenario import Scenario
 
 PIU_EVAL_COLUMNS = ["round", "piu", "samples", "loss", "accuracy"]
@@ -397,10 +396,8 @@ class Simulation:
         # the order above (an edge's last row before the cloud row it led to)
         weights = self.server.weights
         attacks = None
-        if isinstance(self.attacker, GANAttack):
-            attacks = self.attacker.report(self.trainer, self.partitions, weights)
-        elif self.attacker is not None:
-            attacks = self.attacker.attack_all(self.trainer, self.partitions, self.train_data)
+        if self.attacker is not None:  # attacks take no simulated time: after the run
+            attacks = self.attacker.report(self.trainer, self.partitions, self.train_data, weights)
         return SimulationResult(
             scenario=self.scenario,
             events=events,

@@ -56,7 +56,7 @@ from netsim.nodes.protocols import (
 )
 from netsim.nodes.server import Server
 from netsim.nodes.signalling import Signalling
-from netsim.privacy.attacker import Attacker
+from netsim.privacy.attacker import Attack, Attacker
 from netsim.privacy.gan import GANAttack
 from netsim.radio.access import MultipleAccess
 from netsim.radio.allocation import CellFreeUplink, RoundAllocator
@@ -110,7 +110,7 @@ class World:
     aps: list[AccessPoint]
     pius: list[PIU]
     movers: list[Mobility]
-    attacker: Attacker | GANAttack | None
+    attacker: Attack | None
     backhaul: RoutedBackhaul | None = None
     edges: list[EdgeServer] = field(default_factory=list)
 
@@ -182,7 +182,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         allocator=allocator,
         # without an allocation the server grants full-power cell-free links
         cellfree=(cellfree, s.radio.combining) if cellfree and not allocator else None,
-        attacker=data.eavesdropper if s.attack.position == "server" else None,
+        tap=data.eavesdropper if s.attack.position == "server" else None,
         piu_eval=(data.holdouts, s.learning.eval_every) if s.learning.eval_every else None,
         target_accuracy=s.protocol.target_accuracy,
     )
@@ -406,7 +406,7 @@ def _piu(
         availability=schedule,
         harvester=build_devices.harvester(s.device, k, w.streams),
         reserve_j=s.device.reserve_j,
-        gan=w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
+        tap=w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
         prox_mu=s.learning.prox_mu if s.learning.algorithm == "fedprox" else 0.0,
         scaffold_lr=s.learning.optimizer.lr if s.learning.algorithm == "scaffold" else None,
         dp_sgd=(s.dp.clip_norm, s.dp.noise_multiplier) if s.dp.level == "sample" else None,
@@ -541,7 +541,7 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             downlink_bandwidth_hz=w.spectrum.width_hz,
             ota=ota,
             private=private,
-            attacker=spy if s.attack.ap == a else None,
+            tap=spy if s.attack.ap == a else None,
             unicast=s.radio.downlink == "unicast",
             downlink_scheduler=w.spectrum.downlink_scheduler,
             downlink_medium=w.spectrum.downlink_medium,

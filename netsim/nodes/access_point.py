@@ -24,7 +24,7 @@ from netsim.radio.ota import OTAReceiver
 from netsim.radio.scheduler import OFDMAScheduler
 
 if TYPE_CHECKING:
-    from netsim.privacy.attacker import Attacker
+    from netsim.messages import Tap
 
 
 class AccessPoint(Node):
@@ -49,7 +49,8 @@ class AccessPoint(Node):
     private: client-level DP over the air (``netsim.fl.dp.PrivateOTA``): the PIUs clip
         their updates and scale them by a data-independent s, with equal weights, and the
         AP forwards the plain sum with its receiver-noise variance per entry.
-    attacker: an eavesdropper listening at this AP, or None.
+    tap: an eavesdropper listening at this AP (:class:`netsim.messages.Tap`: shown the
+        models it relays and the uploads it hears), or None.
     unicast: send the model to each recipient on its own instead of one multicast at the
         weakest recipient's rate: through ``downlink_scheduler`` (OFDMA, sharing the RBs)
         or, without one, one recipient after another at its own rate.
@@ -76,7 +77,7 @@ class AccessPoint(Node):
         downlink_bandwidth_hz: float,
         ota: OTAReceiver | None = None,
         private: PrivateOTA | None = None,
-        attacker: Attacker | None = None,
+        tap: Tap | None = None,
         unicast: bool = False,
         downlink_scheduler: OFDMAScheduler | None = None,
         downlink_medium: CoChannelMedium | None = None,
@@ -95,7 +96,7 @@ class AccessPoint(Node):
         self.ota = ota
         self.private = private  # client-level DP over the air: PIUs clip, fixed scaling
         self._ota_inboxes: dict[int, simpy.Store] = {}  # per round, while collecting
-        self.attacker = attacker  # an eavesdropper listening here
+        self.tap = tap  # an eavesdropper listening here
         self.unicast = unicast
         self.downlink_scheduler = downlink_scheduler
         self.downlink_medium = downlink_medium
@@ -128,8 +129,8 @@ class AccessPoint(Node):
             if isinstance(msg, Update):
                 self.env.process(self._forward(msg))
             elif isinstance(msg, GlobalModel):
-                if self.attacker is not None:
-                    self.attacker.see_model(msg)
+                if self.tap is not None:
+                    self.tap.see_model(msg)
                 self.env.process(self._multicast(msg))
                 if self.ota is not None:
                     self._ota_inboxes[msg.round] = simpy.Store(self.env)
@@ -183,8 +184,8 @@ class AccessPoint(Node):
         aggregate = OTAAggregate(
             r, self.index, delta, weight, tuple(contributors), late, loss, bits, noise_var
         )
-        if self.attacker is not None and contributors:
-            self.attacker.see_aggregate(self.env.now, aggregate)
+        if self.tap is not None and contributors:
+            self.tap.see_aggregate(self.env.now, aggregate)
         # to the server, or its edge server (hierarchical FL)
         yield from self._relay(r, aggregate, bits, self.uplink.dst, "ota aggregate", "ota")
 
@@ -247,8 +248,8 @@ class AccessPoint(Node):
         return estimate, int(sizes.sum()), loss, noise_var
 
     def _forward(self, update: Update) -> Generator[simpy.Event, object, None]:
-        if self.attacker is not None:
-            self.attacker.see_update(self.env.now, update)
+        if self.tap is not None:
+            self.tap.see_update(self.env.now, update)
         piu = f"piu{update.piu}"
         yield from self._relay(update.round, update, update.payload.bits, piu, piu)
 

@@ -10,8 +10,8 @@ from typing import Any
 import simpy
 
 from netsim.log import EventLog
+from netsim.messages import EdgeModel, GlobalModel
 from netsim.nodes.link import Backhaul
-from netsim.nodes.messages import EdgeModel, GlobalModel
 from netsim.nodes.protocols import Outcome
 from netsim.nodes.server import Server
 

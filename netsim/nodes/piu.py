@@ -6,7 +6,7 @@ import itertools
 import math
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import simpy
@@ -22,16 +22,12 @@ from netsim.fl.byzantine import ByzantineUpdate
 from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import Trainer, TrainHandle, TrainJob, job_stream_ids
 from netsim.log import EventLog
+from netsim.messages import GlobalModel, Notice, Tap, Update
 from netsim.nodes.base import Node
-from netsim.nodes.messages import GlobalModel, Notice, Update
 from netsim.nodes.signalling import Signalling
 from netsim.radio.access import MultipleAccess
 from netsim.radio.links import Attempt, Uplink
 from netsim.rng import Stream, Streams
-
-if TYPE_CHECKING:
-    from netsim.privacy.gan import GANAttack
-
 
 OFFLINE = "offline"  # interrupt cause when the PIU becomes unavailable (else: the round)
 
@@ -100,6 +96,8 @@ class PIU(Node):
         always available. ``on_online`` is called with the PIU's index when it comes back.
     harvester: energy harvesting source (``netsim.device.harvesting``), or None.
     reserve_j: energy (J) a PIU keeps: it skips a round that would leave less.
+    tap: a malicious participant's :class:`netsim.messages.Tap` (the GAN attack's), asked
+        before each training for samples to add to it; None for an honest PIU.
     """
 
     role = "piu"
@@ -125,7 +123,7 @@ class PIU(Node):
         availability: Iterable[Switch] | None = None,
         harvester: Harvester | None = None,
         reserve_j: float = 0.0,
-        gan: GANAttack | None = None,
+        tap: Tap | None = None,
         byzantine: ByzantineUpdate | None = None,
         prox_mu: float = 0.0,
         dp_sgd: tuple[float, float] | None = None,
@@ -148,7 +146,7 @@ class PIU(Node):
         self.availability = availability
         self.harvester = harvester
         self.reserve_j = reserve_j
-        self.gan = gan  # a malicious PIU's GAN (netsim.privacy.gan)
+        self.tap = tap  # a malicious PIU's tap (netsim.privacy.gan's GAN)
         self.byzantine = byzantine  # a Byzantine PIU's corruption of its updates
         self.prox_mu = prox_mu  # FedProx's proximal weight in local training (0: none)
         self.dp_sgd = dp_sgd  # DP-SGD's (clip norm, noise multiplier) in local training
@@ -483,19 +481,14 @@ class PIU(Node):
         )  # fmt: skip
 
     def _inject(self, msg: GlobalModel) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """A malicious PIU's GAN step: samples generated against this round's global model,
-        to be trained on with the fake label (None for an honest PIU or round)."""
-        if self.gan is None or not self.gan.attacks_in(msg.round):
+        """A malicious PIU's tap: samples made against this round's global model (the GAN
+        attack's, labelled as its fake class), to be trained on with the PIU's own (None for
+        an honest PIU or round)."""
+        injection = None if self.tap is None else self.tap.before_training(self.env.now, msg)
+        if injection is None:
             return None
-        x, y, loss, fooled = self.gan.inject(msg.round, self.env.now, msg.weights)
-        self.emit(
-            "gan_inject",
-            msg.round,
-            loss=loss,
-            detail=f"{len(y)} samples labelled {self.gan.fake_class}, "
-            f"{fooled:.3f} classified {self.gan.victim_class}",
-        )
-        return x, y
+        self.emit("gan_inject", msg.round, loss=injection.loss, detail=injection.detail)
+        return injection.x, injection.y
 
     def _use_grant(self, msg: GlobalModel) -> int:
         """This round's uplink and local steps: the server's allocation for this PIU if it

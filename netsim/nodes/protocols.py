@@ -65,9 +65,9 @@ from netsim.fl.selection import (
     select_uniform,
 )
 from netsim.fl.server_optimizers import ServerOptimizer
+from netsim.messages import EdgeModel, GlobalModel, Notice, OTAAggregate, RoundLink, Update
 from netsim.nodes.base import Deadline
 from netsim.nodes.forecast import SNRForecast
-from netsim.nodes.messages import EdgeModel, GlobalModel, Notice, OTAAggregate, RoundLink, Update
 from netsim.rng import Stream
 
 if TYPE_CHECKING:
@@ -399,8 +399,8 @@ class SyncRounds(ServerProtocol):
         rd.parts.append(
             Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask, msg.local_steps, control)
         )
-        if server.attacker is not None:
-            server.attacker.see_update(server.env.now, msg, delta)
+        if server.tap is not None:
+            server.tap.see_update(server.env.now, msg, delta)
         server.last_bits[msg.piu] = msg.payload.bits
         rd.pending.discard(msg.piu)
         server.emit(
@@ -411,8 +411,8 @@ class SyncRounds(ServerProtocol):
         rd = self._round
         assert rd is not None
         rd.pending.discard(msg.ap)
-        if server.attacker is not None:
-            server.attacker.see_aggregate(server.env.now, msg)
+        if server.tap is not None:
+            server.tap.see_aggregate(server.env.now, msg)
         rd.parts.append(
             Part(msg.weight, msg.delta, msg.loss, msg.contributors, noise_var=msg.noise_var)
         )

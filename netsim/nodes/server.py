@@ -15,9 +15,9 @@ from netsim.compress.base import Compressor, dense_bits
 from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import Trainer
 from netsim.log import EventLog, RoundRecord
+from netsim.messages import GlobalModel, RoundLink, Tap
 from netsim.nodes.base import Node
 from netsim.nodes.link import Backhaul, RoutedLink
-from netsim.nodes.messages import GlobalModel, RoundLink
 from netsim.nodes.signalling import Signalling
 from netsim.radio.allocation import CellFreeUplink, RoundAllocator
 from netsim.radio.links import Grant
@@ -25,7 +25,6 @@ from netsim.rng import Streams
 
 if TYPE_CHECKING:
     from netsim.nodes.protocols import Outcome, ServerProtocol
-    from netsim.privacy.attacker import Attacker
 
 
 class PIUHandle(Protocol):
@@ -79,7 +78,8 @@ class Server(Node):
     allocator: optional cell-free power / local-iteration allocation (see :meth:`allocate`).
     cellfree: without an allocator, the cell-free uplink and its combining ("mr" or "lsfd")
         (see :meth:`full_power_links`).
-    attacker: an honest-but-curious server's other half (sees models and updates).
+    tap: an honest-but-curious server's other half (:class:`netsim.messages.Tap`: shown
+        every model it sends and every update or over-the-air sum it receives), or None.
     name: the node's name in the log; serves: the APs whose PIUs it aggregates (None:
         all); stream_key: appended to its keyed random streams' keys (edge servers: their
         own draws); tier: its rows' tier in the rounds table ("global" or "edge").
@@ -110,7 +110,7 @@ class Server(Node):
         on_round: Callable[[RoundRecord], None] | None = None,
         allocator: RoundAllocator | None = None,
         cellfree: tuple[CellFreeUplink, str] | None = None,
-        attacker: Attacker | None = None,
+        tap: Tap | None = None,
         name: str = "server",
         serves: frozenset[int] | None = None,
         stream_key: tuple[int, ...] = (),
@@ -139,7 +139,7 @@ class Server(Node):
         self.on_round = on_round
         self.allocator = allocator
         self.cellfree = cellfree
-        self.attacker = attacker
+        self.tap = tap
         self.version = 0  # model versions made (rounds)
         self.departed: set[int] = set()  # PIUs that left the federation (battery empty)
         self.last_bits: dict[int, int] = {}  # each PIU's last received payload size
@@ -236,8 +236,8 @@ class Server(Node):
     def send_model(self, msg: GlobalModel, ap: int) -> None:
         """Send ``msg`` to AP ``ap`` over its backhaul, from where it is multicast to
         ``msg.recipients``."""
-        if self.attacker is not None:
-            self.attacker.see_model(msg)
+        if self.tap is not None:
+            self.tap.see_model(msg)
         link, inbox = self.downlinks[ap]
         self.env.process(self.transfer(link, inbox, msg, msg.round, msg.bits, f"ap{ap}"))
 

@@ -1,5 +1,10 @@
 """The attacker entity: captures what it can observe on the timeline, then attacks it.
 
+Every attack is an :class:`Attack`: a :class:`netsim.messages.Tap` that the entities it is
+wired into call as messages pass, with one :meth:`Attack.report` after the run that gives
+the ``attacks`` table (:class:`AttackReport`). Two implement it: the gradient-inversion
+:class:`Attacker` below and the GAN of a malicious PIU (:mod:`netsim.privacy.gan`).
+
 An :class:`Attacker` sits at the server (honest but curious: every update the server
 decodes) or at one access point (an eavesdropper: the uplinks that reach that AP, decoded
 with the public decoder, and for over-the-air rounds only the superposition the AP
@@ -15,6 +20,7 @@ Attacking costs no simulated time: the attacker works offline on its recordings.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from typing_extensions import override
 
 from netsim.compress.base import Compressor
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
-from netsim.nodes.messages import GlobalModel, OTAAggregate, Update
+from netsim.messages import GlobalModel, OTAAggregate, Tap, Update
 from netsim.privacy.inversion import AttackSettings, GradientInversion, Observation
 from netsim.privacy.metrics import image_scores
 
@@ -57,7 +64,27 @@ class AttackReport:
     images: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
 
-class Attacker:
+class Attack(Tap, ABC):
+    """An attack: a tap on the timeline (what it observes or injects while the run goes on,
+    :class:`netsim.messages.Tap`) and, after the run, its report."""
+
+    @abstractmethod
+    def report(
+        self,
+        trainer: Trainer,
+        partitions: list[np.ndarray],
+        data: Dataset,
+        weights: torch.Tensor,
+    ) -> AttackReport:
+        """Attack what was captured and score it (after the run; no simulated time).
+
+        trainer: the run's trainer (its model and training set, the samples each PIU drew);
+        partitions: each PIU's training-set indices; data: the training
+        :class:`~netsim.learn.datasets.Dataset` (normalisation, classes); weights: the final
+        global model, flat float32 (P,). Returns the ``attacks`` table and its images."""
+
+
+class Attacker(Attack):
     """Observes uploads at ``position`` ("server" or "ap" with index ``ap``) for the PIUs
     ``pius`` in ``rounds``; ``compressor`` is the public decoder; ``settings`` the attack;
     ``batch_size``, ``lr``, ``momentum``, ``weight_decay``: the public local-SGD protocol."""
@@ -92,11 +119,13 @@ class Attacker:
 
     # ------------------------------------------------------------------ on the timeline
 
+    @override
     def see_model(self, msg: GlobalModel) -> None:
         """The round's global model passes by (downlink broadcast)."""
         if msg.round in self.rounds:
             self.models.setdefault(msg.round, msg)
 
+    @override
     def see_update(self, now: float, update: Update, delta: torch.Tensor | None = None) -> None:
         """A digital upload reaches the attacker; ``delta`` (P,): the receiver's decoding,
         if the attacker is that receiver (else it decodes the payload itself)."""
@@ -119,6 +148,7 @@ class Attacker:
             Capture(update.piu, update.round, now, obs, update.payload.bits, (update.piu,))
         )
 
+    @override
     def see_aggregate(self, now: float, agg: OTAAggregate) -> None:
         """An over-the-air superposition: each chosen PIU in it is attacked through the mix
         (the attacker cannot separate the contributions)."""
@@ -156,13 +186,19 @@ class Attacker:
 
     # ------------------------------------------------------------------ after the run
 
-    def attack_all(
-        self, trainer: Trainer, partitions: list[np.ndarray], data: Dataset
+    @override
+    def report(
+        self,
+        trainer: Trainer,
+        partitions: list[np.ndarray],
+        data: Dataset,
+        weights: torch.Tensor,
     ) -> AttackReport:
         """Attack every capture; score against the samples PIU k trained on in the round.
 
         data: the training :class:`~netsim.learn.datasets.Dataset` (its normalisation gives
-        the pixel range and the box of the attack)."""
+        the pixel range and the box of the attack); weights: unused (each capture carries
+        the global model of its own round)."""
         mean, std = torch.tensor(data.mean), torch.tensor(data.std)
         box = ((0.0 - mean) / std, (1.0 - mean) / std)
         shape = tuple(trainer.train_x.shape[1:])

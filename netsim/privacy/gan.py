@@ -37,8 +37,9 @@ from typing_extensions import override
 
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
+from netsim.messages import GlobalModel, Injection
 from netsim.models import init_parameters
-from netsim.privacy.attacker import ATTACK_COLUMNS, AttackReport
+from netsim.privacy.attacker import ATTACK_COLUMNS, Attack, AttackReport
 from netsim.privacy.metrics import SSIMCandidates, mse
 from netsim.rng import Stream, Streams
 
@@ -101,8 +102,9 @@ class Critic(nn.Module):
         return self.net(x).reshape(-1)
 
 
-class GANAttack:
-    """The malicious PIU's generator and its injections.
+class GANAttack(Attack):
+    """The malicious PIU's generator and its injections: the tap of PIU ``piu``, which asks
+    it before each training (:meth:`before_training`).
 
     Parameters
     ----------
@@ -169,6 +171,19 @@ class GANAttack:
         """Whether the adversary injects samples in ``round``."""
         return self.rounds is None or round_index in self.rounds
 
+    @override
+    def before_training(self, now: float, msg: GlobalModel) -> Injection | None:
+        """In an attacking round, the samples of :meth:`inject` against ``msg``'s model,
+        labelled as the fake class; None in another round."""
+        if not self.attacks_in(msg.round):
+            return None
+        x, y, loss, fooled = self.inject(msg.round, now, msg.weights)
+        detail = (
+            f"{len(y)} samples labelled {self.fake_class}, "
+            f"{fooled:.3f} classified {self.victim_class}"
+        )
+        return Injection(x, y, loss, detail)
+
     def _normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.data.mean, dtype=pixels.dtype)[:, None, None]
         std = torch.tensor(self.data.std, dtype=pixels.dtype)[:, None, None]
@@ -229,12 +244,18 @@ class GANAttack:
 
     # ------------------------------------------------------------------ after the run
 
+    @override
     @torch.no_grad()
     def report(
-        self, trainer: Trainer, partitions: list[np.ndarray], weights: torch.Tensor
+        self,
+        trainer: Trainer,
+        partitions: list[np.ndarray],
+        data: Dataset,
+        weights: torch.Tensor,
     ) -> AttackReport:
         """Score ``samples`` images generated from a fixed latent batch against the victim
-        class's images held by the other PIUs; ``weights``: the final global model."""
+        class's images held by the other PIUs; ``weights``: the final global model; ``data``:
+        unused (the generator works in the pixels of the data set it was built with)."""
         self.generator.eval()
         z = torch.randn(
             self.samples, LATENT_DIM, generator=self.streams.torch(Stream.ATTACK, self.piu, _SCORE)
