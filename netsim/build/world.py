@@ -39,11 +39,11 @@ from netsim.fl.server_optimizers import ServerOptimizer
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
 from netsim.log import Event, EventLog, RoundRecord
+from netsim.messages import OTAReady
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.edge import EdgeServer
 from netsim.nodes.forecast import SNRForecast
 from netsim.nodes.link import Backhaul, RoutedLink, WiredLink
-from netsim.nodes.messages import OTAReady
 from netsim.nodes.mobility import Mobility
 from netsim.nodes.piu import PIU
 from netsim.nodes.protocols import (
@@ -527,7 +527,6 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             w.env,
             w.log,
             a,
-            channel=air.channel,
             access=MultipleAccess(
                 w.env,
                 "ofdma" if s.radio.scheduler != "fifo" else s.radio.access,
@@ -538,13 +537,18 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             uplink=_backhaul(w.env, air.topology, w.backhaul, a, w.tiers.names[a], up=True),
             server_inbox=w.tiers.inboxes[a],
             tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
-            downlink_bandwidth_hz=w.spectrum.width_hz,
+            downlink=build_radio.downlink(
+                s.radio,
+                w.env,
+                air.channel,
+                w.spectrum.width_hz,
+                int(w.spectrum.channels[a]),
+                w.spectrum.downlink_scheduler,
+                w.spectrum.downlink_medium,
+            ),
             ota=ota,
             private=private,
             tap=spy if s.attack.ap == a else None,
-            unicast=s.radio.downlink == "unicast",
-            downlink_scheduler=w.spectrum.downlink_scheduler,
-            downlink_medium=w.spectrum.downlink_medium,
         )
         for a in range(air.gains.gain.shape[1])
     ]

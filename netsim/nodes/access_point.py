@@ -13,15 +13,14 @@ import torch
 
 from netsim.fl.dp import PrivateOTA
 from netsim.log import EventLog
+from netsim.messages import GlobalModel, Notice, OTAAggregate, OTAReady, Update
 from netsim.nodes.base import Deadline, Node
 from netsim.nodes.link import Backhaul
-from netsim.nodes.messages import GlobalModel, Notice, OTAAggregate, OTAReady, Update
 from netsim.radio.access import MultipleAccess
-from netsim.radio.channel import RadioChannel
+from netsim.radio.downlinks import Downlink
 from netsim.radio.links import AnalogSlot
-from netsim.radio.medium import CoChannelMedium, Delivered
-from netsim.radio.ota import OTAReceiver
-from netsim.radio.scheduler import OFDMAScheduler
+from netsim.radio.medium import Delivered
+from netsim.radio.ota import OTAReceiver, normalise
 
 if TYPE_CHECKING:
     from netsim.messages import Tap
@@ -33,9 +32,9 @@ class AccessPoint(Node):
     Timing assumptions:
       * uplink updates received from PIUs are forwarded over the backhaul (FIFO serialisation
         at ``capacity_bps``, then ``latency_s``);
-      * a global model from the server is multicast on the downlink band (its own band: FDD)
-        to the round's recipients at the rate of the weakest recipient in each coherence
-        block, with transmit power ``tx_power_w`` over ``downlink_bandwidth_hz``.
+      * a global model from the server is sent on the downlink band (its own band: FDD) to
+        the round's recipients, with transmit power ``tx_power_w``, as ``downlink`` says: one
+        multicast at the weakest recipient's rate, or a unicast to each.
 
     Parameters
     ----------
@@ -51,14 +50,9 @@ class AccessPoint(Node):
         AP forwards the plain sum with its receiver-noise variance per entry.
     tap: an eavesdropper listening at this AP (:class:`netsim.messages.Tap`: shown the
         models it relays and the uploads it hears), or None.
-    unicast: send the model to each recipient on its own instead of one multicast at the
-        weakest recipient's rate: through ``downlink_scheduler`` (OFDMA, sharing the RBs)
-        or, without one, one recipient after another at its own rate.
-    downlink_scheduler: the downlink's slot scheduler (OFDMA, or the NR link abstraction);
-        with NR a multicast goes through it too, on each RB at its weakest recipient's SINR.
-    downlink_medium: with frequency reuse, the co-channel medium of the downlinks: a
-        transmission's rate follows its weakest recipient's SINR as other co-channel APs'
-        downlinks start and stop.
+    downlink: the transmissions that carry a model to its recipients
+        (:mod:`netsim.radio.downlinks`: on the AP's own band, on the co-channel medium of
+        frequency reuse, or through the OFDMA / NR slot scheduler).
     """
 
     role = "ap"
@@ -69,27 +63,22 @@ class AccessPoint(Node):
         log: EventLog,
         index: int,
         *,
-        channel: RadioChannel,
         access: MultipleAccess,
         uplink: Backhaul,
         server_inbox: simpy.Store,
         tx_power_w: float,
-        downlink_bandwidth_hz: float,
+        downlink: Downlink,
         ota: OTAReceiver | None = None,
         private: PrivateOTA | None = None,
         tap: Tap | None = None,
-        unicast: bool = False,
-        downlink_scheduler: OFDMAScheduler | None = None,
-        downlink_medium: CoChannelMedium | None = None,
     ) -> None:
         super().__init__(env, f"ap{index}", log)
         self.index = index
-        self.channel = channel
         self.access = access
         self.uplink = uplink
         self.server_inbox = server_inbox
         self.tx_power_w = tx_power_w
-        self.downlink_bandwidth_hz = downlink_bandwidth_hz
+        self.downlink = downlink
         self.inbox = simpy.Store(env)
         self.piu_inboxes: dict[int, simpy.Store] = {}
         self.handed_over: dict[int, AccessPoint] = {}  # PIUs that left: where they went
@@ -97,9 +86,6 @@ class AccessPoint(Node):
         self.private = private  # client-level DP over the air: PIUs clip, fixed scaling
         self._ota_inboxes: dict[int, simpy.Store] = {}  # per round, while collecting
         self.tap = tap  # an eavesdropper listening here
-        self.unicast = unicast
-        self.downlink_scheduler = downlink_scheduler
-        self.downlink_medium = downlink_medium
 
     def start(self) -> None:
         """Start the AP's process."""
@@ -131,7 +117,7 @@ class AccessPoint(Node):
             elif isinstance(msg, GlobalModel):
                 if self.tap is not None:
                     self.tap.see_model(msg)
-                self.env.process(self._multicast(msg))
+                self.env.process(self._send_model(msg))
                 if self.ota is not None:
                     self._ota_inboxes[msg.round] = simpy.Store(self.env)
                     self.env.process(self._ota_round(msg))
@@ -208,13 +194,8 @@ class AccessPoint(Node):
             x, s = private.signals(deltas)
             max_eta = private.max_eta(len(ready), s, self.ota.noise_w)
         else:
-            # Normalise with common statistics (sent as side information, ~64 bits per PIU,
-            # signalling time ignored) so each entry has mean power <= 1 and the receiver
-            # can undo it: x_k = (delta_k - mu) / s, sum phi x = (sum phi delta - mu) / s.
-            phi = sizes / sizes.sum()
-            mu = float(phi @ deltas.mean(axis=1))
-            s = float(np.sqrt(((deltas - mu) ** 2).mean(axis=1)).max()) or 1.0
-            x = (deltas - mu) / s
+            signals = normalise(deltas, sizes)
+            x, phi, mu, s = signals.x, signals.phi, signals.offset, signals.scale
         pius = [u.piu for u in ready]
         tx = self.ota.transmit(self.index, pius, x, phi, self.env.now, r, max_eta)
         self.emit(
@@ -270,69 +251,31 @@ class AccessPoint(Node):
         )  # fmt: skip
         self.server_inbox.put(msg)
 
-    def _multicast(self, model: GlobalModel) -> Generator[simpy.Event, object, None]:
-        if self.unicast:
-            yield from self._unicast(model)
-            return
-        recipients: Sequence[int] = model.recipients
-        scheduler = self.downlink_scheduler
-        if scheduler is not None or self.downlink_medium is not None:
-            self.emit(
-                "dl_start", model.round, bits=model.bits, power_w=self.tx_power_w,
-                detail=f"{len(recipients)} PIUs",
-            )  # fmt: skip
-            if scheduler is not None:  # NR: one multicast flow at the weakest's SINR per RB
-                rbs = None if self.access.scheme == "ofdma" else (0, scheduler.n_rb)
-                flow = scheduler.submit(
-                    recipients[0], self.index, self.tx_power_w, model.bits, rbs, tuple(recipients)
-                )
-                d = yield flow.done
-                assert isinstance(d, Delivered)
-            else:
-                d = yield from self._on_medium(model, tuple(recipients))
-            self._dl_done(model, recipients, d, peer=None)
-            return
-        transfer = self.channel.multicast(
-            recipients,
-            self.index,
-            model.bits,
-            self.env.now,
-            self.tx_power_w,
-            self.downlink_bandwidth_hz,
-        )
-        self.emit(
-            "dl_start",
-            model.round,
-            duration_s=transfer.airtime_s,
-            bits=model.bits,
-            power_w=self.tx_power_w,
-            detail=f"{len(recipients)} PIUs",
-        )
-        yield self.env.timeout(transfer.airtime_s)
-        self.emit(
-            "dl_end",
-            model.round,
-            duration_s=transfer.airtime_s,
-            bits=model.bits,
-            rate_bps=transfer.rate_bps,
-            snr_db=transfer.snr_db,
-            power_w=self.tx_power_w,
-        )
-        for k in recipients:
-            self._deliver(model, k)
+    def _send_model(self, model: GlobalModel) -> Generator[simpy.Event, object, None]:
+        """The model to the round's recipients on the downlink: each transmission logged as
+        ``dl_start`` and ``dl_end`` (or ``dl_fail``), the model handed on as it ends."""
+        downlink = self.downlink
+        under_way = []
+        for recipients in downlink.groups(model.recipients):
+            tx = downlink.start(self.index, recipients, model.bits, self.tx_power_w)
+            self._dl_start(model, recipients, tx.airtime_s)
+            if downlink.concurrent:  # each is delivered when its last bit is
+                under_way.append(tx)
+                continue
+            d = yield tx.done
+            assert isinstance(d, Delivered)
+            self._dl_done(model, recipients, d)
+        for tx in under_way:
+            self.env.process(self._dl_after(model, tx.recipients, tx.done))
+        if under_way:
+            yield self.env.all_of([tx.done for tx in under_way])
 
-    def _on_medium(
-        self, model: GlobalModel, recipients: tuple[int, ...]
-    ) -> Generator[simpy.Event, object, Delivered]:
-        """Send the model to ``recipients`` on the downlink co-channel medium."""
-        assert self.downlink_medium is not None
-        tx = self.downlink_medium.start(
-            -1, self.index, self.access.channel, 0.0, self.downlink_bandwidth_hz,
-            self.tx_power_w, model.bits, recipients,
-        )  # fmt: skip
-        delivered = yield tx.done
-        assert isinstance(delivered, Delivered)
-        return delivered
+    def _dl_after(
+        self, model: GlobalModel, recipients: tuple[int, ...], done: simpy.Event
+    ) -> Generator[simpy.Event, object, None]:
+        d = yield done
+        assert isinstance(d, Delivered)
+        self._dl_done(model, recipients, d)
 
     def _deliver(self, model: GlobalModel, piu: int) -> None:
         """Hand the model to ``piu``, or forward it if the PIU moved to another AP."""
@@ -341,56 +284,25 @@ class AccessPoint(Node):
         else:
             self.env.process(self._forward_model(model, piu))
 
-    def _unicast(self, model: GlobalModel) -> Generator[simpy.Event, object, None]:
-        """The model to each recipient on its own: through the downlink OFDMA scheduler
-        (all at once, sharing the RBs), or one after another at each one's rate."""
-        if self.downlink_scheduler is None and self.downlink_medium is not None:
-            for k in sorted(model.recipients):
-                self._dl_start(model, k, math.nan)
-                d = yield from self._on_medium(model, (k,))
-                self._dl_done(model, (k,), d, peer=f"piu{k}")
+    def _dl_start(self, model: GlobalModel, recipients: tuple[int, ...], airtime_s: float) -> None:
+        """A downlink transmission to ``recipients`` starts (``airtime_s``: NaN where it
+        follows the air)."""
+        if self.downlink.unicast:
+            piu = f"piu{recipients[0]}"
+            self.emit(
+                "dl_start", model.round, duration_s=airtime_s, bits=model.bits,
+                power_w=self.tx_power_w, peer=piu, detail=piu,
+            )  # fmt: skip
             return
-        if self.downlink_scheduler is None:
-            for k in sorted(model.recipients):
-                transfer = self.channel.multicast(
-                    [k], self.index, model.bits, self.env.now, self.tx_power_w,
-                    self.downlink_bandwidth_hz,
-                )  # fmt: skip
-                self._dl_start(model, k, transfer.airtime_s)
-                yield self.env.timeout(transfer.airtime_s)
-                self._dl_end(model, k, transfer.airtime_s, transfer.rate_bps, transfer.snr_db)
-                self._deliver(model, k)
-            return
-        scheduler = self.downlink_scheduler
-        if self.access.scheme != "ofdma":  # TDMA / FDMA band (NR): one after another, every RB
-            for k in sorted(model.recipients):
-                self._dl_start(model, k, math.nan)
-                flow = scheduler.submit(
-                    k, self.index, self.tx_power_w, model.bits, (0, scheduler.n_rb)
-                )
-                yield from self._unicast_end(model, k, flow.done)
-            return
-        flows = []
-        for k in sorted(model.recipients):
-            self._dl_start(model, k, math.nan)
-            flows.append((k, scheduler.submit(k, self.index, self.tx_power_w, model.bits)))
-        for k, flow in flows:  # each is delivered when its last bit is
-            self.env.process(self._unicast_end(model, k, flow.done))
-        yield self.env.all_of([flow.done for _, flow in flows])
+        self.emit(
+            "dl_start", model.round, duration_s=airtime_s, bits=model.bits,
+            power_w=self.tx_power_w, detail=f"{len(recipients)} PIUs",
+        )  # fmt: skip
 
-    def _unicast_end(
-        self, model: GlobalModel, piu: int, done: simpy.Event
-    ) -> Generator[simpy.Event, object, None]:
-        d = yield done
-        assert isinstance(d, Delivered)
-        self._dl_done(model, (piu,), d, peer=f"piu{piu}")
-
-    def _dl_done(
-        self, model: GlobalModel, recipients: Sequence[int], d: Delivered, peer: str | None
-    ) -> None:
+    def _dl_done(self, model: GlobalModel, recipients: tuple[int, ...], d: Delivered) -> None:
         """A downlink transmission to ``recipients`` ended as ``d`` says: ``dl_fail`` if an
         NR block was lost, else ``dl_end`` (with the NR columns where they apply) and the
-        model handed on. ``peer``: the recipient of a unicast."""
+        model handed on."""
         if d.lost:
             self._dl_lost(model, recipients, d)
             return
@@ -398,7 +310,7 @@ class AccessPoint(Node):
             "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
             rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
             power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
-            peer=peer,
+            peer=f"piu{recipients[0]}" if self.downlink.unicast else None,
         )  # fmt: skip
         for k in recipients:
             self._deliver(model, k)
@@ -415,25 +327,6 @@ class AccessPoint(Node):
         )  # fmt: skip
         for k in recipients:
             self.server_inbox.put(Notice(model.round, k, "lost"))
-
-    def _dl_start(self, model: GlobalModel, piu: int, airtime_s: float) -> None:
-        self.emit(
-            "dl_start", model.round, duration_s=airtime_s, bits=model.bits,
-            power_w=self.tx_power_w, peer=f"piu{piu}", detail=f"piu{piu}",
-        )  # fmt: skip
-
-    def _dl_end(
-        self,
-        model: GlobalModel,
-        piu: int,
-        airtime_s: float,
-        rate_bps: float,
-        snr_db: float,
-    ) -> None:
-        self.emit(
-            "dl_end", model.round, duration_s=airtime_s, bits=model.bits, rate_bps=rate_bps,
-            snr_db=snr_db, power_w=self.tx_power_w, peer=f"piu{piu}",
-        )  # fmt: skip
 
     def _forward_model(self, model: GlobalModel, piu: int) -> Generator[simpy.Event, object, None]:
         """A recipient handed over to another AP while the model was on its way here (from

@@ -50,6 +50,30 @@ class PowerControl:
         return self.b != 0
 
 
+@dataclass(frozen=True)
+class Normalised:
+    """Updates made fit to send over the air: ``x`` (K, P) the entries each PIU sends, of
+    mean power at most 1 per entry; the receiver's estimate of ``sum_k phi_k x_k`` times
+    ``scale`` plus ``offset`` is the weighted sum of the updates ``sum_k phi_k delta_k``."""
+
+    x: np.ndarray
+    phi: np.ndarray
+    offset: float
+    scale: float
+
+
+def normalise(deltas: np.ndarray, sizes: np.ndarray) -> Normalised:
+    """Weights ``phi_k = |D_k| / sum |D|`` and the common statistics that give every entry
+    mean power <= 1: ``x_k = (delta_k - mu) / s`` with ``mu = sum_k phi_k mean(delta_k)``,
+    ``s = max_k rms(delta_k - mu)`` (sent as side information, ~64 bits per PIU, whose
+    signalling time is not modelled), so ``sum phi x = (sum phi delta - mu) / s`` and the
+    receiver undoes it. ``deltas`` (K, P), ``sizes`` (K,) local data set sizes."""
+    phi = sizes / sizes.sum()
+    mu = float(phi @ deltas.mean(axis=1))
+    s = float(np.sqrt(((deltas - mu) ** 2).mean(axis=1)).max()) or 1.0
+    return Normalised((deltas - mu) / s, phi, mu, s)
+
+
 def receive_beamformer(h: np.ndarray) -> np.ndarray:
     """Unit-norm m (N,): the principal eigenvector of ``sum_k h_k h_k^H / ||h_k||^2``, the
     direction closest to every device's channel on average (1 for a single antenna)."""

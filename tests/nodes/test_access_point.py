@@ -12,11 +12,12 @@ import torch
 
 from netsim.compress import IdentityCompressor
 from netsim.log import EventLog
+from netsim.messages import GlobalModel, Update
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.link import WiredLink
-from netsim.nodes.messages import GlobalModel, Update
 from netsim.radio.access import MultipleAccess
 from netsim.radio.channel import RadioChannel
+from netsim.radio.downlinks import ChannelDownlink
 from netsim.radio.fading import NoFading
 from tests.nodes.fakes import P, timeline
 
@@ -33,13 +34,13 @@ def _ap(
         env,
         log,
         0,
-        channel=RadioChannel(GAIN, NoFading(1), 0.01, NOISE_PSD),
         access=MultipleAccess(env, "tdma", BANDWIDTH, 2),
         uplink=WiredLink(env, CAPACITY, LATENCY),
         server_inbox=server,
         tx_power_w=AP_POWER,
-        downlink_bandwidth_hz=BANDWIDTH,
-        unicast=unicast,
+        downlink=ChannelDownlink(
+            env, RadioChannel(GAIN, NoFading(1), 0.01, NOISE_PSD), BANDWIDTH, unicast
+        ),
     )
     ap.start()
     return ap, server

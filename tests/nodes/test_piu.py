@@ -9,7 +9,7 @@ import torch
 
 from netsim.device.availability import Switch
 from netsim.log import EventLog
-from netsim.nodes.messages import GlobalModel, Notice, Update
+from netsim.messages import GlobalModel, Notice, Update
 from tests.nodes.fakes import E_TRAIN, STEP, T_TRAIN, FixedLink, P, frame, make_piu, timeline
 
 BITS = 32 * P  # the dense float32 update

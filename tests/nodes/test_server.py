@@ -13,8 +13,8 @@ import torch
 from netsim.compress import IdentityCompressor
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.log import EventLog
+from netsim.messages import GlobalModel, Update
 from netsim.nodes.link import WiredLink
-from netsim.nodes.messages import GlobalModel, Update
 from netsim.nodes.protocols import FedBuff, ServerProtocol, SyncRounds
 from netsim.nodes.server import Server
 from netsim.nodes.signalling import Signalling
