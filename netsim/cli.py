@@ -22,14 +22,14 @@ import os
 import shlex
 import sys
 import textwrap
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netsim._version import __version__
+from netsim.progress import keep_alive, progress, stage, working  # the standard library only
 
 # Only the standard library at import time: `netsim --help` and `--version` answer at once.
 # torch, pandas, matplotlib and the simulator (seconds to import) are imported inside the
@@ -301,138 +301,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 RESUME_CACHE_BUDGET_BYTES = 1 << 30  # keep every update for resuming if that fits in 1 GiB
-PROGRESS_LINE_EVERY_S = 10.0  # off a terminal: at most one progress line per 10 s of wall time
-HEARTBEAT_TTY_S = 1.0  # a long step's elapsed time, redrawn on a terminal every second
-HEARTBEAT_LOG_S = 30.0  # off a terminal, a long step says it is still working every 30 s
-
-
-class _LineProgress:
-    """Progress for a log file or a pipe: one plain line per step on stderr, never a
-    carriage return (tqdm's redrawn frames fill a log with '\\r' garbage).
-
-    The first and the last step are always printed, the others at most once per ``every_s``
-    seconds of wall time (a long run's log stays short). Has the part of tqdm's interface
-    the commands use: ``n``, ``total``, ``update``, ``set_postfix``, ``refresh``, ``close``.
-    """
-
-    def __init__(
-        self, total: int | None, unit: str, desc: str, every_s: float = PROGRESS_LINE_EVERY_S
-    ) -> None:
-        self.total, self.unit, self.desc, self.every_s = total, unit, desc, every_s
-        self.n = 0
-        self.postfix = ""
-        self._printed_n: int | None = None
-        self._printed_at = -float("inf")
-        self._started = time.monotonic()
-        self.closed = False
-
-    def update(self, n: int = 1) -> None:
-        """``n`` more steps done."""
-        self.n += n
-        self.refresh()
-
-    def set_postfix(self, **values: object) -> None:
-        """Values shown after the count (``key=value``), from the next line on."""
-        self.postfix = ", ".join(f"{key}={value}" for key, value in values.items())
-
-    def refresh(self, force: bool = False) -> None:
-        """Print the current count if it is the first, the last, or ``every_s`` is up."""
-        if self.closed or self.n == self._printed_n:
-            return
-        now = time.monotonic()  # paces the printing only
-        last = self.total is not None and self.n >= self.total
-        if force or last or self._printed_n is None or now - self._printed_at >= self.every_s:
-            of = f"/{self.total}" if self.total is not None else ""
-            more = f" ({self.postfix})" if self.postfix else ""
-            print(f"{self.desc}: {self.n}{of} {self.unit}s{more}", file=sys.stderr, flush=True)
-            self._printed_n, self._printed_at = self.n, now
-
-    def close(self) -> None:
-        """Print the count reached if it was not printed yet; no output after."""
-        if not self.closed and self._printed_n is not None:
-            self.refresh(force=True)
-        self.closed = True
-
-    def heartbeat(self, _elapsed_s: float = 0.0) -> None:
-        """Say that the current step still runs (a :class:`_Heartbeat`'s beat)."""
-        if not self.closed:
-            of = f"/{self.total}" if self.total is not None else ""
-            elapsed = time.monotonic() - self._started
-            print(
-                f"{self.desc}: {self.n}{of} {self.unit}s, still working ({elapsed:.0f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-
-
-class _Heartbeat:
-    """While one long step runs (the attack on one upload, a report's figures: minutes),
-    call ``beat(elapsed_s)`` every ``every_s`` seconds of wall time from a daemon thread, so
-    the user sees the command is alive. A context manager: the thread stops on exit."""
-
-    def __init__(self, beat: Callable[[float], None], every_s: float) -> None:
-        self.beat, self.every_s = beat, every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="netsim-heartbeat", daemon=True)
-
-    def _loop(self) -> None:
-        began = time.monotonic()
-        while not self._stop.wait(self.every_s):
-            self.beat(time.monotonic() - began)
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _keep_alive(bar: Any) -> _Heartbeat:
-    """A heartbeat for ``bar`` (from :func:`_progress`): tqdm redraws its elapsed time on a
-    terminal; off one, :meth:`_LineProgress.heartbeat` prints a line now and then."""
-    if isinstance(bar, _LineProgress):
-        return _Heartbeat(bar.heartbeat, HEARTBEAT_LOG_S)
-    return _Heartbeat(lambda _elapsed_s: bar.refresh(), HEARTBEAT_TTY_S)
-
-
-@contextlib.contextmanager
-def _working(text: str) -> Iterator[None]:
-    """A stage of unknown length: ``text`` on stderr, then its elapsed time (a terminal:
-    redrawn every second; elsewhere: a line every 30 s) until the block ends."""
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(desc=f"netsim: {text}", bar_format="{desc} ({elapsed})", file=sys.stderr)
-        with _Heartbeat(lambda _elapsed_s: bar.refresh(), HEARTBEAT_TTY_S):
-            try:
-                yield
-            finally:
-                bar.close()
-        return
-    _stage(text)
-
-    def still(elapsed_s: float) -> None:
-        _stage(f"{text}: still working ({elapsed_s:.0f} s)")
-
-    with _Heartbeat(still, HEARTBEAT_LOG_S):
-        yield
-
-
-def _progress(total: int | None, unit: str, desc: str, quiet: bool = False) -> Any:
-    """A progress bar on stderr: tqdm's on a terminal, :class:`_LineProgress` elsewhere (a
-    log file or a pipe), nothing with ``quiet``."""
-    from tqdm import tqdm
-
-    if quiet or sys.stderr.isatty():
-        return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=quiet)
-    return _LineProgress(total, unit, desc)
-
-
-def _stage(text: str) -> None:
-    """A stage of a long command, one line on stderr (stdout keeps the results)."""
-    print(f"netsim: {text}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -680,7 +548,7 @@ def _run(
         bar.update(1)
 
     if not args.quiet:  # the build can take longer than the run (data sets, radio maps)
-        _stage(f"building {scenario.name} (network, radio, data, model)")
+        stage(f"building {scenario.name} (network, radio, data, model)")
     sim = Simulation(scenario, on_round=on_round)  # validates everything before touching disk
     built = time.perf_counter()
     if scenario.learning.backend == "ray":  # an address that does not answer: refused now
@@ -700,7 +568,7 @@ def _run(
             file=sys.stderr,
         )
     command = "netsim " + shlex.join(sys.argv[1:] if argv is None else list(argv))
-    bar = _progress(scenario.protocol.rounds, "round", scenario.name, args.quiet)  # last:
+    bar = progress(scenario.protocol.rounds, "round", scenario.name, args.quiet)  # last:
     # on a terminal it is drawn at once, and nothing may fail between it and the run
     try:  # a full disk while training (the cache) or writing the run directory
         try:
@@ -831,7 +699,7 @@ def _sweep(args: argparse.Namespace) -> int:
     check_can_create(out, "--out")  # all checked before anything is created
     if args.ray_address is not None:
         check_ray(args.ray_address, "--ray-address")
-    bar = _progress(len(sweep.runs), "run", sweep.name, args.quiet)
+    bar = progress(len(sweep.runs), "run", sweep.name, args.quiet)
 
     failed: list[dict] = []
 
@@ -888,7 +756,7 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.out is not None:  # a --out that cannot be written is named before any loading
         _check_out_file(args.out)
-    loading = _progress(len(args.run_dirs), "run", "netsim: loading runs")
+    loading = progress(len(args.run_dirs), "run", "netsim: loading runs")
     runs = []
     try:
         for path in args.run_dirs:
@@ -901,7 +769,7 @@ def _report(args: argparse.Namespace) -> int:
         raise RunDirError(f"--out '{out}': the report is HTML; use a .html file name")
     tmp = _check_out_file(out)  # before the report is built, nothing created
     many = f"{len(runs)} run" + "s" * (len(runs) != 1)
-    with _working(f"drawing the report's figures ({many})"):  # most of its time
+    with working(f"drawing the report's figures ({many})"):  # most of its time
         text = build_report(runs)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(text, encoding="utf-8")
@@ -928,32 +796,32 @@ def _attack(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget,
     )
     r = args.round
-    _stage(f"replaying {args.run_dir} up to round {r} to capture the uploads")
+    stage(f"replaying {args.run_dir} up to round {r} to capture the uploads")
     rounds: Any = None  # the replay's progress bar, once it is built
     attacking: Any = None
     alive = contextlib.ExitStack()  # the heartbeat of the attacks, once they start
 
     def built() -> None:
         nonlocal rounds
-        rounds = _progress(r + 1, "round", f"replay to round {r}")
+        rounds = progress(r + 1, "round", f"replay to round {r}")
 
-    def progress(done: int, total: int) -> None:
+    def attacked(done: int, total: int) -> None:
         nonlocal attacking
         if attacking is None:  # the replay is over when the attacks start
             rounds.close()
             cfg = replay.scenario.attack
-            _stage(
+            stage(
                 f"{args.method} attack on {total} upload(s): {cfg.restarts} restarts of up to "
                 f"{cfg.iterations} steps each, at most {cfg.time_budget_s:g} s per restart"
             )
-            attacking = _progress(total, "upload", f"{args.method} attack")
-            alive.enter_context(_keep_alive(attacking))  # one upload can take minutes
+            attacking = progress(total, "upload", f"{args.method} attack")
+            alive.enter_context(keep_alive(attacking))  # one upload can take minutes
         attacking.n = done
         attacking.refresh()
 
     try:
         done = replay.run(
-            on_built=built, on_round=lambda record: rounds.update(1), on_attack=progress
+            on_built=built, on_round=lambda record: rounds.update(1), on_attack=attacked
         )
     finally:
         alive.close()

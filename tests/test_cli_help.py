@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from netsim.cli import _Heartbeat, _LineProgress, _parser, main
+from netsim.cli import _parser, main
+from netsim.progress import Heartbeat, LineProgress
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,7 +145,7 @@ def test_list_prints_each_description_whole_wrapped_under_its_name(capsys, monke
 
 
 def test_line_progress_prints_the_first_and_the_last_step_and_no_carriage_return(capsys):
-    bar = _LineProgress(5, "round", "demo", every_s=1e9)  # the clock never allows another
+    bar = LineProgress(5, "round", "demo", every_s=1e9)  # the clock never allows another
     for k in range(5):
         bar.set_postfix(acc=f"0.{k}")
         bar.update(1)
@@ -156,7 +157,7 @@ def test_line_progress_prints_the_first_and_the_last_step_and_no_carriage_return
 
 
 def test_line_progress_prints_every_step_when_the_interval_allows(capsys):
-    bar = _LineProgress(3, "run", "sweep", every_s=0.0)
+    bar = LineProgress(3, "run", "sweep", every_s=0.0)
     for _ in range(3):
         bar.update(1)
     bar.close()
@@ -172,7 +173,7 @@ def test_a_heartbeat_beats_until_its_block_ends():
         if len(beats) >= 2:
             twice.set()
 
-    with _Heartbeat(beat, every_s=0.01):
+    with Heartbeat(beat, every_s=0.01):
         assert twice.wait(timeout=120)  # a condition; the timeout only guards a hang
     count = len(beats)
     assert beats == sorted(beats) and count >= 2
