@@ -23,6 +23,12 @@ import networkx as nx
 import numpy as np
 
 ROLES = ("ap", "piu", "server", "switch", "edge")
+# The ranges of the scenario's own fields (netsim/scenario/base.py), which this module may not
+# import: a file's numbers are held to what a scenario's would be.
+MAX_COORDINATE_M = 1.0e7
+MAX_HEIGHT_M = 1.0e4
+MIN_CAPACITY_BPS, MAX_CAPACITY_BPS = 1.0, 1.0e15
+MAX_LATENCY_S = 1.0e9
 WIRED = ("ap", "server", "switch", "edge")  # the roles the backhaul connects
 
 
@@ -70,6 +76,13 @@ def _read(path: str, mtime_ns: int, ap_height_m: float, piu_height_m: float) -> 
                 "attributes x_m and y_m"
             )
         h = _number(attrs, "height_m")
+        where = f"'{path}': node {node!r} ({role})"
+        if max(abs(x), abs(y)) > MAX_COORDINATE_M:
+            raise TopologyFileError(
+                f"{where} is at ({x:g}, {y:g}) m: coordinates within +-{MAX_COORDINATE_M:g} m"
+            )
+        if h is not None and not 0 <= h <= MAX_HEIGHT_M:
+            raise TopologyFileError(f"{where} has height_m {h:g}: from 0 to {MAX_HEIGHT_M:g} m")
         found[role].append((x, y, defaults[role] if h is None else h))
         if role == "piu":
             klass = attrs.get("device_class")
@@ -149,10 +162,15 @@ def read_backhaul(path: str | Path) -> nx.Graph:
         if u not in names or v not in names:
             raise TopologyFileError(f"{where} touches a PIU: PIUs are reached over the air")
         capacity, latency = _number(attrs, "capacity_bps"), _number(attrs, "latency_s")
-        if capacity is None or capacity <= 0:
-            raise TopologyFileError(f"{where} needs a numeric capacity_bps > 0")
-        if latency is None or latency < 0:
-            raise TopologyFileError(f"{where} needs a numeric latency_s >= 0")
+        if capacity is None or not MIN_CAPACITY_BPS <= capacity <= MAX_CAPACITY_BPS:
+            raise TopologyFileError(
+                f"{where} needs a numeric capacity_bps from {MIN_CAPACITY_BPS:g} to "
+                f"{MAX_CAPACITY_BPS:g} bit/s"
+            )
+        if latency is None or not 0 <= latency <= MAX_LATENCY_S:
+            raise TopologyFileError(
+                f"{where} needs a numeric latency_s from 0 to {MAX_LATENCY_S:g} s"
+            )
         wired.add_edge(names[u], names[v], capacity_bps=capacity, latency_s=latency)
     for a in range(aps):
         if not nx.has_path(wired, f"ap{a}", "server"):

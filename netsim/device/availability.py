@@ -52,6 +52,10 @@ def exponential_on_off(
         up = not up
 
 
+# device.cpu_hz's range (netsim/scenario/device.py): a trace's frequency is held to it too
+MIN_CPU_HZ, MAX_CPU_HZ = 1.0e3, 1.0e15
+
+
 def read_trace(path: Path) -> list[Switch]:
     """The switches of one trace file (validated; :class:`TraceError` names what is wrong)."""
     try:  # as text, so a bad cell is reported as written
@@ -77,8 +81,11 @@ def read_trace(path: Path) -> list[Switch]:
             raise TraceError(f"{where}: available = {row['available']}; expected 0 or 1")
         cell = row.get("cpu_hz", "").strip()
         cpu = _number(cell) if cell else None
-        if cpu is not None and not (math.isfinite(cpu) and cpu > 0):
-            raise TraceError(f"{where}: cpu_hz = {cell}; expected a frequency > 0 Hz or empty")
+        if cpu is not None and not (MIN_CPU_HZ <= cpu <= MAX_CPU_HZ):
+            raise TraceError(
+                f"{where}: cpu_hz = {cell}; expected a frequency from {MIN_CPU_HZ:g} to "
+                f"{MAX_CPU_HZ:g} Hz or empty"
+            )
         switches.append(Switch(t, row["available"].strip() == "1", cpu))
         last = t
     return switches

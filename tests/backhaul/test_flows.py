@@ -314,8 +314,10 @@ def _write(tmp_path, edges, extra_nodes=()):
     ("edges", "needle"),
     [
         ([("A", "A", {"capacity_bps": 1e6, "latency_s": 0.0})], "self-loop"),
-        ([("A", "S", {"latency_s": 0.0})], "capacity_bps > 0"),
-        ([("A", "S", {"capacity_bps": 1e6})], "latency_s >= 0"),
+        ([("A", "S", {"latency_s": 0.0})], "capacity_bps from 1 to 1e.15 bit/s"),
+        ([("A", "S", {"capacity_bps": 1e-300, "latency_s": 0.0})], "capacity_bps from 1"),
+        ([("A", "S", {"capacity_bps": 1e6})], "latency_s from 0 to 1e.09 s"),
+        ([("A", "S", {"capacity_bps": 1e6, "latency_s": 1e300})], "latency_s from 0"),
         ([("A", "P", {"capacity_bps": 1e6, "latency_s": 0.0})], "touches a PIU"),
         ([("sw", "S", {"capacity_bps": 1e6, "latency_s": 0.0})], "no wired path to the server"),
     ],

@@ -54,6 +54,11 @@ def test_positions_and_heights_come_from_the_file(tmp_path, name):
         ({"m1": {"role": "router", "x_m": 1.0, "y_m": 2.0}}, "node 'm1' has role 'router'"),
         ({"m1": {"role": "piu", "x_m": 1.0}}, "node 'm1' (piu) has no position"),
         ({"gw": {"role": "piu", "x_m": 1.0, "y_m": 1.0}}, "has no node with role 'ap'"),
+        ({"m1": {"role": "piu", "x_m": 1e300, "y_m": 2.0}}, "coordinates within +-1e+07 m"),
+        (
+            {"m1": {"role": "piu", "x_m": 1.0, "y_m": 2.0, "height_m": -3.0}},
+            "has height_m -3: from 0 to 10000 m",
+        ),
     ],
 )
 def test_bad_graph_files_give_one_clear_error(tmp_path, bad, needle):
