@@ -216,7 +216,7 @@ def downlink(
     a unicast per recipient with ``radio.downlink = "unicast"``."""
     unicast = radio.downlink == "unicast"
     if scheduler is not None:
-        return ScheduledDownlink(scheduler, radio.scheduler != "fifo", unicast)
+        return ScheduledDownlink(scheduler, width_hz, radio.scheduler != "fifo", unicast)
     if medium is not None:
         return MediumDownlink(medium, frequency_channel, width_hz, unicast)
     return ChannelDownlink(env, channel, width_hz, unicast)

@@ -77,9 +77,12 @@ from netsim.radio.medium import CoChannelMedium
 from netsim.radio.pathloss import dbm_to_w
 from netsim.radio.scheduler import OFDMAScheduler, resource_blocks
 from netsim.rng import Stream, Streams
-from netsim.scenario import Scenario, ScenarioError
+from netsim.scenario import RadioConfig, Scenario, ScenarioError
 
 _MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
+# fading blocks one upload may span: each is a step of the timeline (a SimPy event on a
+# shared band), so 1e6 of them take seconds to minutes of the simulator's own time
+_MAX_PLANNED_BLOCKS = 1.0e6
 
 
 @dataclass
@@ -192,7 +195,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         )
         for k, path in paths.items()
     ]
-    _check_link_budgets(pius, server.model_bits)
+    _check_link_budgets(pius, aps, server.model_bits, s.radio)
     _start(s, [server, *edges], aps, pius, devices, movers)
     for flow in traffic:  # after the entities: their events at t = 0 keep their order
         flow.start()
@@ -737,9 +740,23 @@ def _uplink(
     return AdaptiveRateLink(k, ap.index, ap.access, max_power_w, channel, control)
 
 
-def _check_link_budgets(pius: list[PIU], model_bits: int) -> None:
-    """Refuse a scenario in which one model upload would take more than a day."""
+def _check_link_budgets(
+    pius: list[PIU], aps: list[AccessPoint], model_bits: int, radio: RadioConfig
+) -> None:
+    """Refuse a scenario in which one model download or upload would take more than a day,
+    or would span so many fading blocks that simulating it would take hours (each coherence
+    block of a transfer is a step of the timeline)."""
     for piu in pius:
+        ap = aps[piu.ap_index]
+        down = ap.downlink.planned_airtime_s(ap.index, piu.index, model_bits, ap.tx_power_w)
+        if down > _MAX_PLANNED_AIRTIME_S:
+            raise ScenarioError(
+                f"invalid scenario:\n  radio.ap_tx_power_dbm = {radio.ap_tx_power_dbm:g}: the "
+                f"model's download from ap{ap.index} to {piu.name} would take about {down:.3g} "
+                "s (more than a day); check radio.ap_tx_power_dbm, radio.bandwidth_hz, "
+                "radio.pathloss and the distances"
+            )
+        _check_fading_blocks(down, f"the model's download from ap{ap.index} to {piu.name}", radio)
         airtime = piu.link.planned_airtime_s(model_bits)
         if airtime > _MAX_PLANNED_AIRTIME_S:
             snr = piu.link.mean_snr()
@@ -750,3 +767,17 @@ def _check_link_budgets(pius: list[PIU], model_bits: int) -> None:
                 f"{airtime:.3g} s; check topology distances, radio.pathloss, "
                 "radio.bandwidth_hz and device.tx_power_dbm"
             )
+        _check_fading_blocks(airtime, f"{piu.name}'s update", radio)
+
+
+def _check_fading_blocks(airtime_s: float, what: str, radio: RadioConfig) -> None:
+    """Refuse a transfer of ``airtime_s`` that spans more fading blocks than the timeline
+    steps through in reasonable time."""
+    blocks = airtime_s / radio.coherence_time_s if radio.fading != "none" else 0.0
+    if blocks > _MAX_PLANNED_BLOCKS:
+        raise ScenarioError(
+            f"invalid scenario:\n  radio.coherence_time_s = {radio.coherence_time_s:g}: {what} "
+            f"would take about {airtime_s:.3g} s, {blocks:.3g} fading blocks (at most "
+            f"{_MAX_PLANNED_BLOCKS:g} per transfer are simulated); raise the coherence time, "
+            "or shorten the transfer (radio.bandwidth_hz, the transmit powers, compression)"
+        )

@@ -51,8 +51,15 @@ class Downlink(ABC):
     scheduler); else each starts when the one before it ends.
     """
 
-    def __init__(self, unicast: bool) -> None:
+    def __init__(self, unicast: bool, channel: RadioChannel, bandwidth_hz: float) -> None:
         self.unicast = unicast
+        self.channel = channel
+        self.bandwidth_hz = bandwidth_hz
+
+    def planned_airtime_s(self, ap: int, piu: int, bits: int, power_w: float) -> float:
+        """Airtime (s) of ``bits`` from AP ``ap`` to ``piu`` at the rate of its mean SNR over
+        the AP's band, without interference: a planning estimate (inf: an SNR of 0)."""
+        return self.channel.expected_airtime_s(piu, ap, bits, power_w, self.bandwidth_hz)
 
     @property
     def concurrent(self) -> bool:
@@ -77,10 +84,8 @@ class ChannelDownlink(Downlink):
     def __init__(
         self, env: simpy.Environment, channel: RadioChannel, bandwidth_hz: float, unicast: bool
     ) -> None:
-        super().__init__(unicast)
+        super().__init__(unicast, channel, bandwidth_hz)
         self.env = env
-        self.channel = channel
-        self.bandwidth_hz = bandwidth_hz
 
     @override
     def start(self, ap: int, recipients: tuple[int, ...], bits: int, power_w: float) -> DownlinkTx:
@@ -92,21 +97,20 @@ class ChannelDownlink(Downlink):
 
 
 class MediumDownlink(Downlink):
-    """On frequency channel ``channel`` (of the reuse plan) of the downlinks' co-channel
+    """On frequency channel ``frequency`` (of the reuse plan) of the downlinks' co-channel
     ``medium``, over ``bandwidth_hz`` (Hz)."""
 
     def __init__(
-        self, medium: CoChannelMedium, channel: int, bandwidth_hz: float, unicast: bool
+        self, medium: CoChannelMedium, frequency: int, bandwidth_hz: float, unicast: bool
     ) -> None:
-        super().__init__(unicast)
+        super().__init__(unicast, medium.channel, bandwidth_hz)
         self.medium = medium
-        self.channel = channel
-        self.bandwidth_hz = bandwidth_hz
+        self.frequency = frequency
 
     @override
     def start(self, ap: int, recipients: tuple[int, ...], bits: int, power_w: float) -> DownlinkTx:
         tx = self.medium.start(
-            -1, ap, self.channel, 0.0, self.bandwidth_hz, power_w, bits, recipients
+            -1, ap, self.frequency, 0.0, self.bandwidth_hz, power_w, bits, recipients
         )
         return DownlinkTx(recipients, math.nan, tx.done)
 
@@ -116,8 +120,10 @@ class ScheduledDownlink(Downlink):
     than fifo) the AP's transfers share its RBs slot by slot, so unicasts run at once; else
     (NR on a TDMA / FDMA band) each transmission holds every RB, one after another."""
 
-    def __init__(self, scheduler: OFDMAScheduler, ofdma: bool, unicast: bool) -> None:
-        super().__init__(unicast)
+    def __init__(
+        self, scheduler: OFDMAScheduler, bandwidth_hz: float, ofdma: bool, unicast: bool
+    ) -> None:
+        super().__init__(unicast, scheduler.channel, bandwidth_hz)
         self.scheduler = scheduler
         self.ofdma = ofdma
 

@@ -134,3 +134,18 @@ def test_a_radio_file_with_nan_positions_is_refused(tmp_path):
     )  # fmt: skip
     with pytest.raises(RadioDataError, match="row 1 has no finite value in column 'x_m'"):
         radio_task(frame, "localization", 2)
+
+
+def test_a_download_or_an_upload_the_timeline_cannot_afford_is_refused():
+    """A download that would take more than a day (the AP at -150 dBm), or an upload over a
+    million fading blocks (1 kHz of band, 10 us coherence), is refused before the run
+    instead of stepping through billions of blocks (found by tests/test_input_extremes.py)."""
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    with pytest.raises(BaseScenarioError, match=r"radio.ap_tx_power_dbm = -150: the model's"):
+        Simulation(tiny(radio={**tiny().radio.model_dump(), "ap_tx_power_dbm": -150.0}))
+    radio = {**tiny().radio.model_dump(), "fading": "rayleigh", "coherence_time_s": 1e-5,
+             "bandwidth_hz": 1e3}  # fmt: skip
+    with pytest.raises(BaseScenarioError, match=r"radio.coherence_time_s = 1e-05: .* fading"):
+        Simulation(tiny(radio=radio))
