@@ -747,16 +747,6 @@ def _check_link_budgets(
     or would span so many fading blocks that simulating it would take hours (each coherence
     block of a transfer is a step of the timeline)."""
     for piu in pius:
-        ap = aps[piu.ap_index]
-        down = ap.downlink.planned_airtime_s(ap.index, piu.index, model_bits, ap.tx_power_w)
-        if down > _MAX_PLANNED_AIRTIME_S:
-            raise ScenarioError(
-                f"invalid scenario:\n  radio.ap_tx_power_dbm = {radio.ap_tx_power_dbm:g}: the "
-                f"model's download from ap{ap.index} to {piu.name} would take about {down:.3g} "
-                "s (more than a day); check radio.ap_tx_power_dbm, radio.bandwidth_hz, "
-                "radio.pathloss and the distances"
-            )
-        _check_fading_blocks(down, f"the model's download from ap{ap.index} to {piu.name}", radio)
         airtime = piu.link.planned_airtime_s(model_bits)
         if airtime > _MAX_PLANNED_AIRTIME_S:
             snr = piu.link.mean_snr()
@@ -768,6 +758,16 @@ def _check_link_budgets(
                 "radio.bandwidth_hz and device.tx_power_dbm"
             )
         _check_fading_blocks(airtime, f"{piu.name}'s update", radio)
+        ap = aps[piu.ap_index]
+        down = ap.downlink.planned_airtime_s(ap.index, piu.index, model_bits, ap.tx_power_w)
+        if down > _MAX_PLANNED_AIRTIME_S:
+            raise ScenarioError(
+                f"invalid scenario:\n  radio.ap_tx_power_dbm = {radio.ap_tx_power_dbm:g}: the "
+                f"model's download from ap{ap.index} to {piu.name} would take about {down:.3g} "
+                "s (more than a day); check radio.ap_tx_power_dbm, radio.bandwidth_hz, "
+                "radio.pathloss and the distances"
+            )
+        _check_fading_blocks(down, f"the model's download from ap{ap.index} to {piu.name}", radio)
 
 
 def _check_fading_blocks(airtime_s: float, what: str, radio: RadioConfig) -> None:
