@@ -8,7 +8,6 @@ anything large is built, with messages in the schema's form.
 
 from __future__ import annotations
 
-import os
 from importlib.util import find_spec
 
 import torch
@@ -17,6 +16,7 @@ from netsim.build.devices import read_traces
 from netsim.build.learning import check_learning
 from netsim.build.memory import available_bytes, check_memory
 from netsim.build.topology import backhaul_graph, check_background, population
+from netsim.learn.pool import usable_cores
 from netsim.rng import Streams
 from netsim.scenario import FileTopology, Scenario, ScenarioError, TraceAvailability
 
@@ -78,8 +78,8 @@ def _check_workers(s: Scenario) -> None:
     cfg = s.learning
     if cfg.backend != "processes" or cfg.workers is None or cfg.device.startswith("cuda"):
         return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    limit = OVERSUBSCRIPTION * (cores or 1)
+    cores = usable_cores()
+    limit = OVERSUBSCRIPTION * cores
     have = available_bytes()
     if have is not None:
         limit = min(limit, max(1, have // WORKER_BYTES))

@@ -481,5 +481,10 @@ def default_workers(threads: int | None, device: str) -> int:
     else the usable cores over the threads per worker."""
     if device == "cuda":
         return max(1, torch.cuda.device_count())
+    return max(1, usable_cores() // (threads or 1))
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // (threads or 1))
+    return cores or 1

@@ -178,26 +178,29 @@ class Scenario(_Frozen):
         passes, so a resolved scenario, which writes every field, loads again."""
         r, b = self.radio, self.backhaul
         routed = b.kind in ("tree", "ring", "mesh")
-        applies: list[tuple[object, tuple[str, ...], bool, str]] = [
-            (r, ("mcs_table", "bler_target", "max_transmissions", "harq_rtt_s"),
+        applies: list[tuple[str, tuple[str, ...], bool, str]] = [
+            ("radio", ("mcs_table", "bler_target", "max_transmissions", "harq_rtt_s"),
              r.link == "nr", "radio.link = 'nr'"),
-            (r, ("pilot_length", "coherence_symbols"), r.access == "cellfree",
+            ("radio", ("pilot_length", "coherence_symbols"), r.access == "cellfree",
              "radio.access = 'cellfree'"),
-            (r, ("pf_window_slots",), r.scheduler == "pf", "radio.scheduler = 'pf'"),
-            (r, ("max_retransmissions",), r.target_rate_bps is not None, "radio.target_rate_bps"),
-            (r, ("rician_k_db",), r.fading == "rician", "radio.fading = 'rician'"),
-            (b, ("uplink_capacity_bps",), routed, "backhaul.kind 'tree', 'ring' or 'mesh'"),
-            (b, ("aps_per_switch", "edge_servers"), b.kind == "tree", "backhaul.kind = 'tree'"),
-            (b, ("mesh_neighbours",), b.kind == "mesh", "backhaul.kind = 'mesh'"),
+            ("radio", ("pf_window_slots",), r.scheduler == "pf", "radio.scheduler = 'pf'"),
+            ("radio", ("max_retransmissions",), r.target_rate_bps is not None,
+             "radio.target_rate_bps"),
+            ("radio", ("rician_k_db",), r.fading == "rician", "radio.fading = 'rician'"),
+            ("backhaul", ("uplink_capacity_bps",), routed,
+             "backhaul.kind 'tree', 'ring' or 'mesh'"),
+            ("backhaul", ("aps_per_switch", "edge_servers"), b.kind == "tree",
+             "backhaul.kind = 'tree'"),
+            ("backhaul", ("mesh_neighbours",), b.kind == "mesh", "backhaul.kind = 'mesh'"),
         ]  # fmt: skip
-        sections = {id(r): "radio", id(b): "backhaul"}
-        for section, names, used, condition in applies:
+        for section_name, names, used, condition in applies:
+            section = getattr(self, section_name)
             for name in names:
                 value = getattr(section, name)
-                default = type(section).model_fields[name].default  # type: ignore[attr-defined]
+                default = type(section).model_fields[name].default
                 if not used and value != default:
                     raise _FieldError(
-                        f"{sections[id(section)]}.{name}",
+                        f"{section_name}.{name}",
                         value,
                         f"its default ({default!r}) unless {condition}: it has no effect here",
                     )
