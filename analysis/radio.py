@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from netsim.build.learning import radio_frame, radio_task_of
+from netsim.assembly.learning import radio_frame, radio_task_of
 from netsim.learn.trainer import TrainJob
 from netsim.radio.localization import (
     fit_log_distance,

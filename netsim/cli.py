@@ -327,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         scenario = load_scenario(args.scenario, args.overrides)
         if args.command == "validate":
-            from netsim.build import preflight
+            from netsim.assembly import preflight
 
             preflight(scenario)
             sys.stdout.write(scenario.to_toml())
@@ -501,7 +501,7 @@ def _topo_show(scenario: Scenario, out: Path, run_dir: Path | None) -> int:
 
 
 def _radio_dataset(scenario: Scenario, out: Path) -> int:
-    from netsim.build.radio_data import radio_dataset
+    from netsim.assembly.radio_data import radio_dataset
     from netsim.rundir import RunDirError
 
     suffix = out.suffix.lower()

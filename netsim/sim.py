@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from netsim.build import build_world
+from netsim.assembly import build_world
 from netsim.learn.cache import TrainingCache
 from netsim.log import RoundRecord, events_frame, global_rounds, rounds_frame
 from netsim.privacy.attacker import AttackReport
@@ -131,7 +131,7 @@ class SimulationResult:
         if learning.dataset == "radio" and learning.task == "localization":
             return "median localization error", value("test_median_error_m"), "m"
         if learning.dataset == "radio" and learning.task == "snr":
-            from netsim.build.learning import radio_task_of  # built once per scenario
+            from netsim.assembly.learning import radio_task_of  # built once per scenario
 
             # the loss is the MSE of the standardised SNR: one deviation is target_scale dB
             scale = radio_task_of(self.scenario).target_scale
@@ -311,7 +311,7 @@ class Simulation:
         match a stored one are read instead of computed (exact), new ones are stored. Resumes
         an interrupted run and speeds up what-if runs that change only timing, radio or energy.
 
-    The entities are built by :func:`netsim.build.build_world` (``self.world``); the
+    The entities are built by :func:`netsim.assembly.build_world` (``self.world``); the
     attributes below are the parts users look at.
     """
 

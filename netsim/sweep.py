@@ -177,7 +177,7 @@ def check_sweep(sweep: Sweep, path: Path) -> None:
     file; a point whose *value* alone is invalid is left to fail on its own (recorded in
     the results table) while the others run.
     """
-    from netsim.build import preflight
+    from netsim.assembly import preflight
     from netsim.scenario import ScenarioError, load_scenario
 
     try:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from netsim import Simulation
-from netsim.build.streaming import streaming_blocker
+from netsim.assembly.streaming import streaming_blocker
 from netsim.scenario import Scenario
 from netsim.sim import SimulationResult
 

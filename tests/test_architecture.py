@@ -61,7 +61,7 @@ def test_an_import_for_annotations_only_breaks_them_too(tmp_path):
 
 def test_every_module_is_in_a_layer(tmp_path):
     """A module that no layer names is checked against none: the privacy package, whose
-    replay sits above the run and whose attacks sit below the build, names its modules one
+    replay sits above the run and whose attacks sit below the assembly, names its modules one
     by one, so a new one must be added to the layers."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     layers = config["tool"]["importlinter"]["contracts"][0]["layers"]

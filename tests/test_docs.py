@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from netsim import load_scenario
-from netsim.build import preflight
+from netsim.assembly import preflight
 from netsim.cli import _parser, main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """Placement builders and the topology graph (plain values in, arrays or a graph out).
 
 The scenario's ``[topology]`` table is turned into calls of these by the build layer
-(:mod:`netsim.build.topology`); nothing here knows the scenario schema.
+(:mod:`netsim.assembly.topology`); nothing here knows the scenario schema.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A PIU's device: its class and drawn parameters (see :mod:`netsim.build.devices` for how
+"""A PIU's device: its class and drawn parameters (see :mod:`netsim.assembly.devices` for how
 classes are assigned and values drawn from the scenario's ``[device]`` table)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Settings of the FL protocols the server runs (plain values; the scenario's
-``[protocol]`` table becomes one of these in :mod:`netsim.build`)."""
+``[protocol]`` table becomes one of these in :mod:`netsim.assembly`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Learning tasks on a radio data set (``netsim/build/radio_data.py``; FL for wireless):
+"""Learning tasks on a radio data set (``netsim/assembly/radio_data.py``; FL for wireless):
 
 * "localization": the position (x, y) from the received-power vector (regression of two
   outputs; metric: the Euclidean error in m);

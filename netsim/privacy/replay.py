@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from netsim.analysis.run import RunData, load_run
-from netsim.build.topology import population
+from netsim.assembly.topology import population
 from netsim.log import RoundRecord, log_digest
 from netsim.privacy.attacker import Attacker, AttackReport, write_attacks
 from netsim.rundir import RunDirError

@@ -14,7 +14,7 @@ band (bandwidth, multiple access), its transmit power and the physics of its rat
 * :class:`OverTheAirLink`: the PIU's analog transmission in the common slot its AP
   schedules (the AP's receiver sets airtime and energy through power control).
 
-A new uplink mode is a new subclass here (and its construction in ``netsim.build``).
+A new uplink mode is a new subclass here (and its construction in ``netsim.assembly``).
 """
 
 from __future__ import annotations

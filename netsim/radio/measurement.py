@@ -1,7 +1,7 @@
 """What a PIU measures of its radio environment (FL for wireless, issue 23): the received
 power from every AP, each link's LOS state, and the uplink SNR to the strongest AP, at
 given points and times, from the run's own large-scale maps and small-scale fading. The
-radio data sets (``netsim/build/radio_data.py``) are made of these measurements, and the
+radio data sets (``netsim/assembly/radio_data.py``) are made of these measurements, and the
 closed loop (``protocol.selection = "predictive"``) takes a PIU's recent ones from here, so
 the learned model sees at run time exactly the kind of input it was trained on.
 """

@@ -7,7 +7,7 @@ the same validation.
 
 The schema validates values only: it imports no implementation and reads no data file.
 Checks that need one (a topology file, availability traces, a data folder, whether a model
-fits a data set) run when the world is built (:mod:`netsim.build`), with messages of the
+fits a data set) run when the world is built (:mod:`netsim.assembly`), with messages of the
 same form.
 
 Units: SI in the fields (s, Hz, m, J, bit/s); dB and dBm only where the field name says so

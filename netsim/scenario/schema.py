@@ -216,7 +216,7 @@ class Scenario(_Frozen):
                 )
 
     def check_aps(self, n_aps: int) -> None:
-        """The checks that need the number of APs, for a topology file (the build layer calls
+        """The checks that need the number of APs, for a topology file (the assembly layer calls
         this once it is read); raise :class:`ScenarioError`."""
         try:
             self._check_aps(n_aps)
@@ -242,7 +242,7 @@ class Scenario(_Frozen):
 
     def check_population(self, n_pius: int) -> None:
         """The checks that need the number of PIUs, for a topology whose count is known only
-        once its file is read (the build layer calls this); raise :class:`ScenarioError`."""
+        once its file is read (the assembly layer calls this); raise :class:`ScenarioError`."""
         try:
             self._check_population(n_pius)
         except _FieldError as exc:

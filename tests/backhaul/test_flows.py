@@ -198,7 +198,7 @@ def test_on_off_background_is_on_for_its_drawn_periods():
     ],
 )  # fmt: skip
 def test_backhaul_mistakes_are_named(overrides, needle):
-    from netsim.build import preflight
+    from netsim.assembly import preflight
     from netsim.scenario import ScenarioError, load_scenario
 
     with pytest.raises(ScenarioError, match=needle):
@@ -323,7 +323,7 @@ def _write(tmp_path, edges, extra_nodes=()):
     ],
 )
 def test_a_topology_files_backhaul_mistakes_are_named(tmp_path, edges, needle):
-    from netsim.build import preflight
+    from netsim.assembly import preflight
     from netsim.scenario import ScenarioError, load_scenario
 
     path = _write(tmp_path, edges, [("sw", "switch")])

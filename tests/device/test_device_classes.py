@@ -7,7 +7,7 @@ import networkx as nx
 import pytest
 
 from netsim import Simulation
-from netsim.build.devices import assign_classes
+from netsim.assembly.devices import assign_classes
 from netsim.rng import Stream, Streams
 from netsim.scenario import Scenario, ScenarioError
 from tests.conftest import TINY, tiny

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from netsim import Simulation, load_scenario
-from netsim.build.streaming import AUTO_BYTES, streaming_blocker, uses_streaming
+from netsim.assembly.streaming import AUTO_BYTES, streaming_blocker, uses_streaming
 from netsim.fl.aggregation import StreamingFedAvg, fedavg
 from netsim.scenario import ScenarioError
 
@@ -100,7 +100,7 @@ def test_auto_streams_rounds_of_more_than_a_gibibyte():
 
 
 def test_the_memory_check_counts_the_sum_and_suggests_streaming():
-    from netsim.build.memory import check_memory, estimate
+    from netsim.assembly.memory import check_memory, estimate
 
     s = load_scenario("cellfree", ["topology.num_pius=10000", "server.streaming=false"])
     stored = estimate(s, 199_210, 10_000, 16)

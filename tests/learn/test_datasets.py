@@ -13,7 +13,7 @@ import torch
 from netsim.models import MODELS
 
 from netsim import Simulation
-from netsim.build import preflight
+from netsim.assembly import preflight
 from netsim.learn.datasets import DatasetError, load_dataset, read_idx
 from netsim.scenario import ScenarioError
 from tests.conftest import tiny

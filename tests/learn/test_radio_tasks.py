@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from netsim import Simulation, load_scenario
-from netsim.build.radio_data import radio_dataset
+from netsim.assembly.radio_data import radio_dataset
 from netsim.learn.radio_tasks import RadioDataError, radio_task
 from netsim.scenario import ScenarioError
 

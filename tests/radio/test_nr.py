@@ -326,7 +326,7 @@ def test_nr_clashes_are_named(overrides, needle):
 
 
 def test_without_sionna_the_nr_link_asks_for_the_extra(monkeypatch):
-    import netsim.build.checks as checks
+    import netsim.assembly.checks as checks
     from netsim.scenario import ScenarioError, load_scenario
 
     monkeypatch.setattr(checks, "find_spec", lambda name: None)  # a machine without Sionna

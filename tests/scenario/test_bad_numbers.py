@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from netsim.build.memory import check_memory, estimate, model_size
+from netsim.assembly.memory import check_memory, estimate, model_size
 from netsim.cli import main
 from netsim.scenario import ScenarioError, load_scenario
 

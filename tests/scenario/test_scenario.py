@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from netsim.build import preflight
+from netsim.assembly import preflight
 from netsim.scenario import Scenario, ScenarioError, default_scenario_path, load_scenario
 
 
 def _error(overrides: list[str]) -> str:
     """The message of a scenario refused by the schema or, for what needs files and
-    registries, by the build layer's checks (``netsim validate`` runs both)."""
+    registries, by the assembly layer's checks (``netsim validate`` runs both)."""
     with pytest.raises(ScenarioError) as info:
         preflight(load_scenario(None, overrides))
     return str(info.value)

@@ -8,9 +8,9 @@ import networkx as nx
 import pandas as pd
 import pytest
 
-from netsim.build import preflight
-from netsim.build.checks import OVERSUBSCRIPTION
-from netsim.build.radio_data import check_radio_dataset_memory
+from netsim.assembly import preflight
+from netsim.assembly.checks import OVERSUBSCRIPTION
+from netsim.assembly.radio_data import check_radio_dataset_memory
 from netsim.cli import main
 from netsim.scenario import ScenarioError, load_scenario
 from netsim.scenario.base import ScenarioError as BaseScenarioError

@@ -7,7 +7,7 @@ import pytest
 from netsim.topologies import positions
 from netsim.topologies.builders import axial_to_xy, azimuths, hex_sites, hex_wrap_offsets
 
-from netsim.build.topology import build_topology
+from netsim.assembly.topology import build_topology
 from netsim.radio.largescale import LargeScaleGains
 from netsim.radio.pathloss import single_state
 from netsim.rng import Streams

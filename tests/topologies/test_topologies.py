@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from netsim.topologies import positions
 
-from netsim.build.topology import build_topology
+from netsim.assembly.topology import build_topology
 from netsim.rng import Streams
 from netsim.scenario import BackhaulConfig, FactoryHallTopology, ScenarioError, load_scenario
 

@@ -6,7 +6,7 @@ import networkx as nx
 import pytest
 
 from netsim import Simulation
-from netsim.build import preflight
+from netsim.assembly import preflight
 from netsim.scenario import ScenarioError, load_scenario
 from tests.conftest import TINY
 

@@ -12,8 +12,8 @@ import math
 import os
 from dataclasses import dataclass
 
-from netsim.build.learning import dataset_info
-from netsim.build.streaming import streaming_blocker, uses_streaming
+from netsim.assembly.learning import dataset_info
+from netsim.assembly.streaming import streaming_blocker, uses_streaming
 from netsim.learn.batched import WORKING_SET_BYTES
 from netsim.scenario import Scenario, ScenarioError
 

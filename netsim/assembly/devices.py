@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from netsim.build.errors import field_error
+from netsim.assembly.errors import field_error
 from netsim.device.availability import Switch, TraceError, exponential_on_off, read_trace_dir
 from netsim.device.classes import DEFAULT, DeviceSpec
 from netsim.device.compute import (

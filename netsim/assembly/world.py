@@ -15,16 +15,16 @@ import networkx as nx
 import numpy as np
 import simpy
 
+from netsim.assembly import devices as build_devices
+from netsim.assembly import learning as build_learning
+from netsim.assembly import radio as build_radio
+from netsim.assembly.checks import preflight
+from netsim.assembly.hierarchy import edge_plan
+from netsim.assembly.radio import Air
+from netsim.assembly.radio_data import radio_meter
+from netsim.assembly.streaming import uses_streaming
+from netsim.assembly.topology import background, backhaul_graph
 from netsim.backhaul.routing import RoutedBackhaul
-from netsim.build import devices as build_devices
-from netsim.build import learning as build_learning
-from netsim.build import radio as build_radio
-from netsim.build.checks import preflight
-from netsim.build.hierarchy import edge_plan
-from netsim.build.radio import Air
-from netsim.build.radio_data import radio_meter
-from netsim.build.streaming import uses_streaming
-from netsim.build.topology import background, backhaul_graph
 from netsim.compress import Compressor
 from netsim.device.availability import Switch
 from netsim.device.battery import Battery

@@ -6,7 +6,7 @@ import re
 
 import networkx as nx
 
-from netsim.build.errors import field_error
+from netsim.assembly.errors import field_error
 from netsim.scenario import HierarchyConfig, ScenarioError
 
 

@@ -25,10 +25,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from netsim.build.devices import trajectories
-from netsim.build.errors import field_error
-from netsim.build.radio import Air
-from netsim.build.topology import population
+from netsim.assembly.devices import trajectories
+from netsim.assembly.errors import field_error
+from netsim.assembly.radio import Air
+from netsim.assembly.topology import population
 from netsim.radio.fading import BlockFading
 from netsim.radio.largescale import LargeScaleGains
 from netsim.radio.measurement import RadioMeter
@@ -90,7 +90,7 @@ def check_radio_dataset_memory(
 ) -> None:
     """Refuse (naming ``samples_per_piu``) a radio data set that cannot fit in memory: one row
     per PIU and sample, of 2 columns per AP and 8 more (module docstring)."""
-    from netsim.build.memory import available_bytes  # memory.py imports this module's users
+    from netsim.assembly.memory import available_bytes  # memory.py imports this module's users
 
     per_sample = n_pius * (2 * n_aps + 8) * _BYTES_PER_CELL
     need = samples_per_piu * per_sample

@@ -1,4 +1,4 @@
-"""The build layer: a validated scenario -> fully wired entities.
+"""The assembly layer: a validated scenario -> fully wired entities.
 
 It is the only reader of the scenario schema below :mod:`netsim.sim`: radio, device,
 compress, fl, learn, privacy, nodes, models and topologies take plain values or small
@@ -9,7 +9,7 @@ them (``topology``, ``radio``, ``devices``, ``learning``), checks what the schem
 
 from __future__ import annotations
 
-from netsim.build.checks import preflight
-from netsim.build.world import World, build_world
+from netsim.assembly.checks import preflight
+from netsim.assembly.world import World, build_world
 
 __all__ = ["World", "build_world", "preflight"]

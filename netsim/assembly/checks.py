@@ -12,10 +12,10 @@ from importlib.util import find_spec
 
 import torch
 
-from netsim.build.devices import read_traces
-from netsim.build.learning import check_learning
-from netsim.build.memory import available_bytes, check_memory
-from netsim.build.topology import backhaul_graph, check_background, population
+from netsim.assembly.devices import read_traces
+from netsim.assembly.learning import check_learning
+from netsim.assembly.memory import available_bytes, check_memory
+from netsim.assembly.topology import backhaul_graph, check_background, population
 from netsim.learn.pool import usable_cores
 from netsim.rng import Streams
 from netsim.scenario import FileTopology, Scenario, ScenarioError, TraceAvailability

@@ -10,7 +10,7 @@ import networkx as nx
 import numpy as np
 import simpy
 
-from netsim.build.topology import build_topology
+from netsim.assembly.topology import build_topology
 from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
 from netsim.radio.cellfree import assign_pilots, estimation_quality
 from netsim.radio.channel import RadioChannel
@@ -322,7 +322,7 @@ def round_allocator(
 class Air:
     """The radio world: placement, large-scale gains (K, A), each PIU's first AP (the
     strongest average link) and the channel with its noise PSD (W/Hz). The simulation and
-    the radio data sets (``netsim/build/radio_data.py``) build it the same way, so a data
+    the radio data sets (``netsim/assembly/radio_data.py``) build it the same way, so a data
     set's measurements are the run's own channel."""
 
     topology: nx.Graph

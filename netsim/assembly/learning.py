@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from netsim.build.errors import field_error
-from netsim.build.radio_data import radio_dataset
+from netsim.assembly.errors import field_error
+from netsim.assembly.radio_data import radio_dataset
 from netsim.compress import (
     AQUILA,
     DGC,

@@ -10,11 +10,11 @@ import networkx as nx
 import numpy as np
 import simpy
 
+from netsim.assembly.errors import field_error
 from netsim.backhaul import graphs
 from netsim.backhaul.background import BackgroundTraffic
 from netsim.backhaul.flows import Flow
 from netsim.backhaul.routing import RoutedBackhaul
-from netsim.build.errors import field_error
 from netsim.rng import Stream, Streams
 from netsim.scenario import (
     BackhaulConfig,
