@@ -39,7 +39,7 @@ class GlobalModel:
     fidelity: int | None = None  # compression fidelity of the round (AFC-FL), if controlled
     mask: torch.Tensor | None = None  # (P,) bool shared pruning mask; pruned entries not sent
     links: dict[int, RoundLink] | None = None  # per PIU: this round's allocated uplink
-    control: torch.Tensor | None = None  # (P,) SCAFFOLD's server control variate c
+    server_state: torch.Tensor | None = None  # (P,) the algorithm's (SCAFFOLD's c)
     # streaming FedAvg: the server's running sum, which takes the update when it is trained
     # (every trained update of such a round arrives); the upload then carries its size only
     stream: StreamingFedAvg | None = None

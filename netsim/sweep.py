@@ -108,7 +108,7 @@ def check_name(name: object, path: Path) -> str:
     )
     if not plain:
         long = isinstance(name, str) and len(name) > 60
-        shown = repr(name[:57]) + "..." if long else repr(name)
+        shown = repr(name[:57]) + "..." if isinstance(name, str) and long else repr(name)
         raise SweepError(
             f"sweep file '{path}': name = {shown}: expected a plain folder name (the default "
             f"output is runs/NAME): 1 to {NAME_MAX_CHARS} printable characters, no '/' or "

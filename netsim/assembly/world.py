@@ -17,12 +17,12 @@ import simpy
 
 from netsim.assembly import devices as build_devices
 from netsim.assembly import learning as build_learning
+from netsim.assembly import protocols as build_protocols
 from netsim.assembly import radio as build_radio
 from netsim.assembly.checks import preflight
 from netsim.assembly.hierarchy import edge_plan
 from netsim.assembly.radio import Air
 from netsim.assembly.radio_data import radio_meter
-from netsim.assembly.streaming import uses_streaming
 from netsim.assembly.topology import background, backhaul_graph
 from netsim.backhaul.routing import RoutedBackhaul
 from netsim.compress import Compressor
@@ -31,11 +31,9 @@ from netsim.device.battery import Battery
 from netsim.device.classes import DeviceSpec
 from netsim.device.compute import ComputeModel
 from netsim.device.mobility import Trajectory
-from netsim.fl.aggregation import AggregationRule
+from netsim.fl.algorithms import Algorithm
 from netsim.fl.byzantine import ByzantineUpdate
-from netsim.fl.dp import PrivacyAccountant, PrivateOTA, SampleLevelAccounting
-from netsim.fl.protocols import Asynchronous, Synchronous
-from netsim.fl.server_optimizers import ServerOptimizer
+from netsim.fl.dp import PrivateOTA
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
 from netsim.log import Event, EventLog, RoundRecord
@@ -46,14 +44,6 @@ from netsim.nodes.forecast import SNRForecast
 from netsim.nodes.link import Backhaul, RoutedLink, WiredLink
 from netsim.nodes.mobility import Mobility
 from netsim.nodes.piu import PIU
-from netsim.nodes.protocols import (
-    ClientDP,
-    CloudRounds,
-    FedAsync,
-    FedBuff,
-    ServerProtocol,
-    SyncRounds,
-)
 from netsim.nodes.server import Server
 from netsim.nodes.signalling import Signalling
 from netsim.privacy.attacker import Attack, Attacker
@@ -150,22 +140,25 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     aps = _access_points(wiring)
     grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
     schedules = build_devices.availability(s.device, n_pius, streams)
+    samples = sum(len(p) for p in data.partitions)
+    # one algorithm object for the server and every PIU (its client state per PIU); edge
+    # servers run their own, of algorithms without state (the scenario refuses the others)
+    algorithm = build_protocols.algorithm(s, samples)
     pius = [
-        _piu(wiring, k, aps[int(air.serving_ap[k])], devices[k], schedules[k], grants)
+        _piu(wiring, k, aps[int(air.serving_ap[k])], devices[k], schedules[k], grants, algorithm)
         for k in range(n_pius)
     ]
     allocator = None if cellfree is None else _allocator(s, cellfree, computes, devices, data)
     edges = _edge_servers(wiring, tiers, aps, pius, on_round)
-    samples = sum(len(p) for p in data.partitions)
     m = s.mobility
     paths = build_devices.trajectories(m, air.piu_xy, air.gains.ap_xy, streams)
     forecast = _forecast(s, air, paths, data.trainer)
     protocol = (
-        server_protocol(
-            s, data.trainer, streams, total_samples=samples, forecast=forecast, n_pius=n_pius
+        build_protocols.server_protocol(
+            s, algorithm, data.trainer, streams, forecast=forecast, n_pius=n_pius
         )
         if not edges
-        else _cloud(s, edges)
+        else build_protocols.cloud_protocol(s, edges)
     )
     server = Server(
         env,
@@ -335,7 +328,13 @@ def _edge_servers(
             compressor=data.compressor,
             downlinks={a: (RoutedLink(routed, name, f"ap{a}"), aps[a].inbox) for a in served},
             pius=pius,
-            protocol=server_protocol(s, data.trainer, w.streams, makes_global=False),
+            protocol=build_protocols.server_protocol(
+                s,
+                build_protocols.algorithm(s, sum(samples.values())),
+                data.trainer,
+                w.streams,
+                makes_global=False,
+            ),
             local_steps=s.hierarchy.k1 * s.learning.local_steps,
             aggregation_s=s.server.aggregation_s,
             streams=w.streams,
@@ -366,19 +365,6 @@ def _server_downlinks(
     }
 
 
-def _cloud(s: Scenario, edges: list[EdgeServer]) -> CloudRounds:
-    """The cloud's protocol over the ``edges``."""
-    h = s.hierarchy
-    assert h is not None
-    return CloudRounds(s.protocol.rounds, edges, h.deadline_s, h.target_edges, server_optimizer(s))
-
-
-def server_optimizer(s: Scenario) -> ServerOptimizer:
-    """The server optimiser of ``server.optimizer`` (fresh moments)."""
-    o = s.server.optimizer
-    return ServerOptimizer(o.name, o.lr, o.beta1, o.beta2, o.tau)
-
-
 def _piu(
     w: _Wiring,
     k: int,
@@ -386,6 +372,7 @@ def _piu(
     device: DeviceSpec,
     schedule: Iterable[Switch] | None,
     grants: list[Grant] | None,
+    algorithm: Algorithm,
 ) -> PIU:
     """PIU ``k`` with its device, data, availability ``schedule``, harvester and pruning
     (own scope), and its uplink to ``ap``, which serves it from now."""
@@ -410,9 +397,7 @@ def _piu(
         harvester=build_devices.harvester(s.device, k, w.streams),
         reserve_j=s.device.reserve_j,
         tap=w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
-        prox_mu=s.learning.prox_mu if s.learning.algorithm == "fedprox" else 0.0,
-        scaffold_lr=s.learning.optimizer.lr if s.learning.algorithm == "scaffold" else None,
-        dp_sgd=(s.dp.clip_norm, s.dp.noise_multiplier) if s.dp.level == "sample" else None,
+        algorithm=algorithm,
         byzantine=None
         if device.byzantine is None
         else ByzantineUpdate(device.byzantine, device.byzantine_scale),
@@ -624,74 +609,6 @@ def _forecast(
         radio_data.snr_window, p.predictor, s.radio.bandwidth_hz, s.radio.target_rate_bps,
         trainer if learned else None, build_learning.radio_task_of(s) if learned else None,
     )  # fmt: skip
-
-
-def server_protocol(
-    s: Scenario,
-    trainer: Trainer,
-    streams: Streams,
-    makes_global: bool = True,
-    total_samples: int = 0,
-    forecast: SNRForecast | None = None,
-    n_pius: int = 0,
-) -> ServerProtocol:
-    """The FL protocol of ``[protocol]`` with what it uses from ``[server]``, ``[control]``,
-    ``[pruning]`` and ``[ota]``; ``total_samples``: the PIUs' samples (SCAFFOLD's weights);
-    ``n_pius``: the federation's size (how much a round's updates would take: streaming);
-    ``makes_global``: it makes the global model (not an edge
-    server's rounds), so the server optimiser runs there."""
-    p = s.protocol
-    srv = s.server
-    if p.mode == "sync":
-        return SyncRounds(
-            Synchronous(
-                p.rounds,
-                p.deadline_s,
-                p.clients_per_round,
-                p.selection,
-                p.target_updates,
-                p.predictive_deadline,
-            ),
-            rule=AggregationRule(
-                srv.aggregation, srv.trim_fraction, srv.clip_norm, srv.byzantine, srv.krum_m
-            ),
-            optimizer=server_optimizer(s) if makes_global else None,
-            fednova_momentum=s.learning.optimizer.momentum
-            if s.learning.algorithm == "fednova"
-            else None,
-            scaffold=total_samples if s.learning.algorithm == "scaffold" else None,
-            sample_dp=SampleLevelAccounting(
-                s.dp.noise_multiplier, s.learning.batch_size, s.dp.delta, s.dp.accountant
-            )
-            if s.dp.level == "sample"
-            else None,
-            dp=None
-            if s.dp.level != "client"
-            else ClientDP(
-                s.dp.clip_norm,
-                s.dp.noise_multiplier,
-                PrivacyAccountant(s.dp.delta, s.dp.accountant),
-                (s.dp.target_quantile, s.dp.clip_lr) if s.dp.adaptive_clipping else None,
-                s.dp.count_ota_noise,
-            ),
-            over_the_air=s.ota.enabled,
-            controller=build_learning.controller(s.control, s.learning.local_steps),
-            probe_indices=streams.numpy(Stream.PROBE).permutation(len(trainer.train_y))[
-                : s.control.probe_samples
-            ],
-            pruning=build_learning.pruning_schedule(s.pruning)
-            if s.pruning.scope == "server"
-            else None,
-            rewind=s.pruning.rewind,
-            forecast=forecast,
-            streaming=makes_global and uses_streaming(s, trainer.num_params, n_pius),
-        )
-    st = p.staleness
-    settings = Asynchronous(
-        p.mode, p.rounds, st.function, st.a, st.b, p.mixing, p.buffer_size, p.server_lr,
-        p.concurrency,
-    )  # fmt: skip
-    return FedAsync(settings) if p.mode == "fedasync" else FedBuff(settings)
 
 
 def _cellfree_grants(

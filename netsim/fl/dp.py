@@ -45,8 +45,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from netsim.fl.aggregation import clip_norms
+from netsim.local_rules import LocalRule, LossFn
+from netsim.rng import Stream
 
 
 def dp_fedavg(
@@ -238,3 +241,53 @@ class SampleLevelAccounting:
     def epsilon(self) -> float:
         """The largest epsilon of any PIU so far (0 before any release)."""
         return max(self._epsilon.values(), default=0.0)
+
+
+class DPSGD(LocalRule):
+    """DP-SGD's gradients in local training (Abadi et al. 2016): every step's per-sample
+    gradients (torch.func: vmap of grad over the batch) are clipped to L2 norm C over all
+    parameters, summed, given ``N(0, z^2 C^2 I)`` noise (the ``DP_SGD`` stream, keyed by
+    (PIU, round)) and divided by the batch size B. clip_norm: C; noise_multiplier: z."""
+
+    stream = Stream.DP_SGD
+    computes_gradients = True
+
+    def __init__(self, clip_norm: float, noise_multiplier: float) -> None:
+        self.clip_norm = clip_norm
+        self.noise_multiplier = noise_multiplier
+
+    def key(self) -> bytes:
+        """b"dp_sgd" and (C, z) as float64."""
+        return b"dp_sgd" + np.asarray([self.clip_norm, self.noise_multiplier]).tobytes()
+
+    def gradients(
+        self,
+        model: nn.Module,
+        loss: LossFn,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        gen: torch.Generator | None,
+    ) -> torch.Tensor:
+        """The clipped, noised mean gradient into each ``.grad``; the batch's mean loss."""
+        from torch.func import functional_call, grad, vmap
+
+        assert gen is not None  # the trainer keys one from ``stream``
+        clip_norm, z = self.clip_norm, self.noise_multiplier
+        params = {n: p.detach() for n, p in model.named_parameters()}
+        buffers = {n: b.detach() for n, b in model.named_buffers()}
+
+        def sample_loss(
+            p: dict[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor
+        ) -> torch.Tensor:
+            return loss(functional_call(model, (p, buffers), (xs[None],)), ys[None])
+
+        per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, x, y)  # (B, *shape)
+        squares = sum(g.reshape(len(y), -1).pow(2).sum(1) for g in per_sample.values())
+        scale = (clip_norm / (squares.sqrt() + 1e-12)).clamp(max=1.0)  # (B,)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                g = per_sample[name]
+                summed = (g * scale.reshape(-1, *[1] * (g.dim() - 1))).sum(0)
+                noise = torch.randn(summed.shape, generator=gen).to(summed.device)
+                p.grad = (summed + z * clip_norm * noise) / len(y)
+            return loss(model(x), y)

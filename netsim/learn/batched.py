@@ -105,19 +105,19 @@ class BatchedTrainer(Trainer):
         self._step = vmap(grad_and_value(loss))
 
     def plan(self, jobs: list[TrainJob]) -> list[tuple[bool, list[int]]]:
-        """Jobs with injected samples, DP-SGD or SCAFFOLD's correction (per-sample clipping
-        or a per-client shift inside a vmap) one a chunk; the rest grouped by (local steps,
-        mini-batch size, masked or not, FedProx's mu), each group in the fewest chunks of at
-        most ``chunk_size`` jobs, of equal sizes."""
+        """Jobs with injected samples or a local rule that is not groupable (DP-SGD's
+        per-sample clipping, a per-PIU shift inside a vmap) one a chunk; the rest grouped by
+        (local steps, mini-batch size, masked or not, their rules' keys), each group in the
+        fewest chunks of at most ``chunk_size`` jobs, of equal sizes."""
         chunks: list[tuple[bool, list[int]]] = []
-        groups: dict[tuple[int, int, bool, float], list[int]] = defaultdict(list)
+        groups: dict[tuple[int, int, bool, tuple[bytes, ...]], list[int]] = defaultdict(list)
         for i, job in enumerate(jobs):
-            if job.extra is not None or job.dp_sgd is not None or job.correction is not None:
+            if job.extra is not None or not all(r.groupable for r in job.rules):
                 chunks.append((False, [i]))
                 continue
             shape = (
                 job.local_steps, min(self.batch_size, len(job.indices)), job.mask is None,
-                job.prox_mu,
+                tuple(r.key() for r in job.rules),
             )  # fmt: skip
             groups[shape].append(i)
         for members in groups.values():
@@ -145,7 +145,7 @@ class BatchedTrainer(Trainer):
             stacked = start.to(self.device).expand(len(jobs), -1)  # (G, P), no copy
         else:
             stacked = torch.stack([job.weights for job in jobs]).to(self.device)
-        anchor = self._per_parameter(stacked)  # (G, *shape) each: the start (FedProx)
+        anchor = self._per_parameter(stacked)  # (G, *shape) each: the start (local rules)
         leaves = [t.clone() for t in anchor]
         params = dict(zip(self._names, leaves, strict=True))
         masks = None  # a group has masks for all its jobs or for none (see plan)
@@ -158,9 +158,12 @@ class BatchedTrainer(Trainer):
         for step in range(jobs[0].local_steps):
             idx = torch.stack([b[step] for b in batches])  # (G, b)
             grads, loss = self._step(params, self.train_x[idx], self.train_y[idx])
-            mu = jobs[0].prox_mu  # a group shares it (see plan)
-            for (name, leaf), start in zip(params.items(), anchor, strict=True):
-                leaf.grad = grads[name] if not mu else grads[name] + mu * (leaf.detach() - start)
+            stacked_grads = [grads[name] for name in self._names]
+            with torch.no_grad():
+                for rule in jobs[0].rules:  # a group shares them (see plan)
+                    rule.adjust(leaves, stacked_grads, anchor)
+            for leaf, g in zip(leaves, stacked_grads, strict=True):
+                leaf.grad = g
             opt.step()
             if masks is not None:
                 with torch.no_grad():

@@ -57,12 +57,8 @@ class TrainingCache:
         h.update(job.weights.detach().cpu().contiguous().numpy().tobytes())
         if job.mask is not None:
             h.update(job.mask.cpu().numpy().tobytes())
-        if job.prox_mu:  # (only then: the keys of plain jobs stay as they were)
-            h.update(np.asarray([job.prox_mu], dtype=np.float64).tobytes())
-        if job.correction is not None:  # SCAFFOLD's c - c_k
-            h.update(b"correction" + job.correction.detach().cpu().contiguous().numpy().tobytes())
-        if job.dp_sgd is not None:
-            h.update(b"dp_sgd" + np.asarray(job.dp_sgd, dtype=np.float64).tobytes())
+        for rule in job.rules:  # the algorithm's changes to local training, in order
+            h.update(rule.key())
         if job.extra is not None:  # injected samples, by content
             for t in job.extra:
                 h.update(t.detach().cpu().contiguous().numpy().tobytes())

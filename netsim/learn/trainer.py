@@ -39,6 +39,7 @@ from netsim.rng import Stream, Streams
 if TYPE_CHECKING:
     from netsim.learn.cache import TrainingCache
     from netsim.learn.pool import ChunkResult
+    from netsim.local_rules import LocalRule
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,9 @@ class TrainJob:
     mask: shared pruning mask, re-applied after every optimizer step.
     extra: samples the PIU adds to its own for this round, (x normalised (E, C, H, W),
         y (E,)) on the CPU: a malicious PIU's injected samples (netsim.privacy.gan).
-    prox_mu: FedProx's proximal weight mu (Li et al. 2020): every step's gradient gets
-        ``mu (w - w_start)``, the gradient of ``mu/2 ||w - w_start||^2``; 0: plain SGD.
-    correction: (P,) added to every step's gradient: SCAFFOLD's ``c - c_k`` (Karimireddy
-        et al. 2020); None: none.
-    dp_sgd: (clip norm C, noise multiplier z) of DP-SGD (Abadi et al. 2016): every
-        step's per-sample gradients are clipped to C, summed, given ``N(0, z^2 C^2 I)`` noise
-        (keyed by (PIU, round)) and divided by the batch size; None: plain gradients.
+    rules: how the FL algorithm changes plain mini-batch training at every step
+        (:mod:`netsim.local_rules`: FedProx's proximal term, SCAFFOLD's correction, DP-SGD's
+        gradients, ...), in the order the algorithm gave them; empty: plain SGD.
     """
 
     piu: int
@@ -101,9 +98,7 @@ class TrainJob:
     mask: torch.Tensor | None = None  # (P,) bool: pruned weights (False) stay zero
     extra: tuple[torch.Tensor, torch.Tensor] | None = None
     repeat: int = 0
-    prox_mu: float = 0.0
-    dp_sgd: tuple[float, float] | None = None
-    correction: torch.Tensor | None = None
+    rules: tuple[LocalRule, ...] = ()
 
     @property
     def stream_ids(self) -> tuple[int, ...]:
@@ -444,34 +439,31 @@ class Trainer:
         opt = self.optimizer.make(list(model.parameters()))
         batches = self._batches(job)
         masks = None if job.mask is None else self._per_parameter(job.mask.to(self.device))
-        anchor = self._per_parameter(job.weights.to(self.device)) if job.prox_mu else None
-        shift = (
-            None if job.correction is None else self._per_parameter(job.correction.to(self.device))
-        )
-        noise = (
-            None
-            if job.dp_sgd is None
-            else self.streams.torch(Stream.DP_SGD, job.piu, *job.stream_ids)
-        )
+        start = self._per_parameter(job.weights.to(self.device))
+        computes = [r for r in job.rules if r.computes_gradients]
+        gens = {
+            r.stream: self.streams.torch(r.stream, job.piu, *job.stream_ids)
+            for r in job.rules
+            if r.stream is not None
+        }
         losses = []
         for idx in batches:
             opt.zero_grad(set_to_none=True)
             x, y = self._gather(job, idx)
-            if job.dp_sgd is None:
+            if computes:  # e.g. DP-SGD's clipped per-sample gradients
+                rule = computes[0]
+                gen = None if rule.stream is None else gens[rule.stream]
+                loss = rule.gradients(model, self.loss, x, y, gen)
+            else:
                 loss = self.loss(model(x), y)
                 loss.backward()
-            else:
-                assert noise is not None
-                loss = self._private_gradients(x, y, *job.dp_sgd, noise)
-            if anchor is not None:  # FedProx: + mu (w - w_start)
+            if job.rules:
+                params = list(model.parameters())
+                grads = [p.grad for p in params]
+                assert all(g is not None for g in grads)  # every parameter is in the loss
                 with torch.no_grad():
-                    for p, p0 in zip(model.parameters(), anchor, strict=True):
-                        assert p.grad is not None  # every parameter is in the loss
-                        p.grad.add_(p - p0, alpha=job.prox_mu)
-            if shift is not None:  # SCAFFOLD: g - c_k + c
-                for p, s in zip(model.parameters(), shift, strict=True):
-                    assert p.grad is not None
-                    p.grad.add_(s)
+                    for rule in job.rules:
+                        rule.adjust(params, grads, start)  # type: ignore[arg-type]
             opt.step()
             if masks is not None:  # pruned weights stay zero
                 with torch.no_grad():
@@ -480,36 +472,6 @@ class Trainer:
             losses.append(loss.detach())
         weights = parameters_to_vector(model.parameters()).detach().cpu().clone()
         return TrainResult(weights, float(torch.stack(losses).mean()), sum(len(b) for b in batches))
-
-    def _private_gradients(
-        self, x: torch.Tensor, y: torch.Tensor, clip_norm: float, z: float, gen: torch.Generator
-    ) -> torch.Tensor:
-        """DP-SGD's gradient into each parameter's ``.grad`` (Abadi et al. 2016): per-sample
-        gradients (torch.func: vmap of grad over the batch) clipped to L2 norm ``clip_norm``
-        over all parameters, summed, plus ``N(0, z^2 C^2 I)``, over the batch size B.
-        Returns the batch's mean loss (detached)."""
-        from torch.func import functional_call, grad, vmap
-
-        model = self.model
-        params = {n: p.detach() for n, p in model.named_parameters()}
-        buffers = {n: b.detach() for n, b in model.named_buffers()}
-
-        def sample_loss(
-            p: dict[str, torch.Tensor], xs: torch.Tensor, ys: torch.Tensor
-        ) -> torch.Tensor:
-            out = functional_call(model, (p, buffers), (xs[None],))
-            return self.loss(out, ys[None])
-
-        per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))(params, x, y)  # (B, *shape)
-        squares = sum(g.reshape(len(y), -1).pow(2).sum(1) for g in per_sample.values())
-        scale = (clip_norm / (squares.sqrt() + 1e-12)).clamp(max=1.0)  # (B,)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                g = per_sample[name]
-                summed = (g * scale.reshape(-1, *[1] * (g.dim() - 1))).sum(0)
-                noise = torch.randn(summed.shape, generator=gen).to(summed.device)
-                p.grad = (summed + z * clip_norm * noise) / len(y)
-            return self.loss(model(x), y)
 
     def _batches(self, job: TrainJob) -> list[torch.Tensor]:
         """Mini-batches of the PIU's samples, keyed by (PIU, round): successive slices of a

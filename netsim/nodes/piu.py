@@ -18,6 +18,7 @@ from netsim.device.availability import Switch
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, SlowdownDistribution
 from netsim.device.harvesting import Harvester
+from netsim.fl.algorithms import Algorithm
 from netsim.fl.byzantine import ByzantineUpdate
 from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import Trainer, TrainHandle, TrainJob, job_stream_ids
@@ -98,6 +99,9 @@ class PIU(Node):
     reserve_j: energy (J) a PIU keeps: it skips a round that would leave less.
     tap: a malicious participant's :class:`netsim.messages.Tap` (the GAN attack's), asked
         before each training for samples to add to it; None for an honest PIU.
+    byzantine: a Byzantine PIU's corruption of its updates (None: honest).
+    algorithm: the FL algorithm (``netsim.fl.algorithms``) whose client half shapes the
+        local training and the upload (default FedAvg).
     """
 
     role = "piu"
@@ -125,9 +129,7 @@ class PIU(Node):
         reserve_j: float = 0.0,
         tap: Tap | None = None,
         byzantine: ByzantineUpdate | None = None,
-        prox_mu: float = 0.0,
-        dp_sgd: tuple[float, float] | None = None,
-        scaffold_lr: float | None = None,
+        algorithm: Algorithm | None = None,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
@@ -148,10 +150,7 @@ class PIU(Node):
         self.reserve_j = reserve_j
         self.tap = tap  # a malicious PIU's tap (netsim.privacy.gan's GAN)
         self.byzantine = byzantine  # a Byzantine PIU's corruption of its updates
-        self.prox_mu = prox_mu  # FedProx's proximal weight in local training (0: none)
-        self.dp_sgd = dp_sgd  # DP-SGD's (clip norm, noise multiplier) in local training
-        self.scaffold_lr = scaffold_lr  # SCAFFOLD: the local learning rate (None: off)
-        self.control: torch.Tensor | None = None  # SCAFFOLD's c_k (from its first round)
+        self.algorithm = algorithm or Algorithm()  # the FL algorithm's client half
         self.inbox = simpy.Store(env)
         self.active = True
         self._round: int | None = None
@@ -346,15 +345,8 @@ class PIU(Node):
             return
 
         start = msg.weights if self.mask is None else msg.weights * self.mask
-        correction = None  # SCAFFOLD: every step's gradient gets c - c_k
-        if self.scaffold_lr is not None and msg.control is not None:
-            if self.control is None:  # c_k starts at zero
-                self.control = torch.zeros_like(msg.control)
-            correction = msg.control - self.control
-        job = TrainJob(
-            self.index, r, start, self.indices, steps, mask, extra, repeat, self.prox_mu,
-            self.dp_sgd, correction,
-        )  # fmt: skip
+        rules = self.algorithm.local_rules(self.index, msg.server_state)
+        job = TrainJob(self.index, r, start, self.indices, steps, mask, extra, repeat, rules)
         self._jobs_on_version[r] = repeat + 1
         self._job = self.trainer.submit(job)
         self.emit("train_start", r, duration_s=compute_s, detail=f"slowdown={slowdown:.6g}")
@@ -374,10 +366,7 @@ class PIU(Node):
         local = self._prune(r, result.weights)
         mask = msg.mask if self.mask is None else self.mask
         delta = local - msg.weights
-        control_delta = None
-        if correction is not None:  # SCAFFOLD option II: c_k+ - c_k = -c + (x - y) / (K lr)
-            assert self.scaffold_lr is not None and msg.control is not None
-            control_delta = -msg.control - delta / (steps * self.scaffold_lr)
+        side = self.algorithm.client_update(self.index, delta, msg.server_state, steps)
         if self.byzantine is not None:  # it sends a corrupted update instead
             gen = self.streams.torch(Stream.BYZANTINE, self.index, *ids)
             delta = self.byzantine.corrupt(delta, gen)
@@ -386,8 +375,8 @@ class PIU(Node):
         del result, local
         if mask is not None:  # pruned entries are known to be zero: only the rest is sent
             delta = delta[mask]
-        if control_delta is not None:  # SCAFFOLD's uplink carries (Delta y, Delta c): 2P
-            delta = torch.cat([delta, control_delta])
+        if side is not None:  # the algorithm's side payload rides after the delta
+            delta = torch.cat([delta, side])
         payload = self.compressor.compress(delta, self.index, r, msg.fidelity)
         if msg.stream is not None:  # streaming FedAvg: the sum takes it now, the air its bits
             msg.stream.add(self.index, self.num_samples, delta)
@@ -410,9 +399,7 @@ class PIU(Node):
             self._notify(r, "lost")
             return
         self._mask_delivered = True
-        if control_delta is not None:  # delivered: c_k moves as the server's sum assumes
-            assert self.control is not None  # set when the correction was made
-            self.control = self.control + control_delta
+        self.algorithm.delivered(self.index)
         if self.link.delivers:
             self.ap_inbox.put(update)
 
@@ -421,8 +408,7 @@ class PIU(Node):
         of the entries sent (plus the mask bitmap when it rides along) at the link's
         planned airtime and this round's power."""
         sent_entries = msg.weights.numel() if mask is None else int(mask.sum())
-        if self.scaffold_lr is not None and msg.control is not None:
-            sent_entries += msg.weights.numel()  # and the control variate's update
+        sent_entries += self.algorithm.side_entries(msg.weights.numel())
         planned_bits = self.compressor.planned_bits(sent_entries, msg.fidelity)
         if self.pruning is not None and (
             not self._mask_delivered or self.pruning.fraction_between(self.prune_level, msg.round)

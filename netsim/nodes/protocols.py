@@ -19,9 +19,10 @@ The interface (:class:`ServerProtocol`), called by :class:`netsim.nodes.server.S
 servers (:class:`netsim.nodes.edge.EdgeServer`), each running :class:`SyncRounds` over
 its own PIUs.
 
-A new FL algorithm (FedProx, SCAFFOLD, a server optimiser, DP) is a protocol here, or a
-subclass of one that overrides what it changes (typically ``aggregate``); the server
-process does not change.
+A new FL algorithm (a local rule, a combination, server or client state) is an
+:class:`netsim.fl.algorithms.Algorithm`, which :class:`SyncRounds` runs; a new round
+structure (asynchronous, tiered, ...) is a protocol here, or a subclass of one that
+overrides what it changes (typically ``aggregate``); the server process does not change.
 """
 
 from __future__ import annotations
@@ -37,26 +38,12 @@ import simpy
 import torch
 from typing_extensions import override
 
+from netsim.compress.base import dense_bits
 from netsim.compress.pruning import PruningSchedule, prune_level
-from netsim.fl.aggregation import (
-    AggregationRule,
-    StreamingFedAvg,
-    fedavg,
-    fedavg_weights,
-    fednova,
-    fednova_scale,
-    masked_fedavg,
-)
+from netsim.fl.aggregation import StreamingFedAvg, fedavg, fedavg_weights
+from netsim.fl.algorithms import Algorithm, Part, RoundFacts
 from netsim.fl.asynchronous import fedasync_mix, fedbuff_step, staleness_weight
 from netsim.fl.controllers import Controller, RoundControl
-from netsim.fl.dp import (
-    PrivacyAccountant,
-    SampleLevelAccounting,
-    adaptive_clip,
-    dp_fedavg,
-    dp_ota_fedavg,
-    update_noise_multiplier,
-)
 from netsim.fl.protocols import Asynchronous, Synchronous
 from netsim.fl.selection import (
     SelectionReport,
@@ -93,24 +80,6 @@ class Outcome:
     train_loss: float
     contributors: frozenset[int] = frozenset()
     epsilon: float = math.nan  # differential privacy spent so far (DP-FedAvg), at its delta
-
-
-@dataclass(frozen=True)
-class Part:
-    """One input of the aggregation: a PIU's update (digital) or an AP's over-the-air sum.
-
-    weight: |D| behind it; delta: (P,) the (weighted-average) update; loss: its train loss;
-    pius: the PIUs it contains; mask: the entries it carries if not all (own-scope pruning).
-    """
-
-    weight: int
-    delta: torch.Tensor
-    loss: float
-    pius: tuple[int, ...]
-    mask: torch.Tensor | None = None  # (P,) bool: entries it carries (a PIU's own pruning)
-    steps: int = 0  # the local steps behind it (a PIU's update; FedNova)
-    control: torch.Tensor | None = None  # (P,) SCAFFOLD's Delta c_k
-    noise_var: torch.Tensor | None = None  # (P,) DP over the air: the sum's receiver noise
 
 
 class ServerProtocol(ABC):
@@ -192,22 +161,6 @@ class _Round:
     population: int = 0  # PIUs in the federation at the start (DP's sampling rate)
 
 
-@dataclass
-class ClientDP:
-    """Client-level DP-FedAvg's settings (netsim/fl/dp.py): clip norm C (adapted each round
-    with ``adaptive``: Andrew et al. 2021, the clipped-count noise max(m / 20, z) for m
-    selected, the updates' noise raised so that the overall multiplier stays z), noise
-    multiplier z, and the accountant of the rounds so far. Over the air the PIUs have
-    clipped and the APs deliver sums; ``count_ota_noise``: their receiver noise counts
-    toward z C (netsim/fl/dp.py states when that holds)."""
-
-    clip_norm: float
-    noise_multiplier: float
-    accountant: PrivacyAccountant
-    adaptive: tuple[float, float] | None = None  # (target quantile gamma, clip learning rate)
-    count_ota_noise: bool = False
-
-
 class SyncRounds(ServerProtocol):
     """Synchronous rounds of FedAvg (McMahan et al. 2017), with their options.
 
@@ -222,24 +175,13 @@ class SyncRounds(ServerProtocol):
     Parameters
     ----------
     settings: rounds, deadline, clients per round, selection policy, over-commitment.
-    rule: how digital updates are combined (FedAvg, or a robust rule: median, trimmed
-        mean, norm clipping, Krum, Multi-Krum, Bulyan); sub-models of own-scope pruning
-        always use masked FedAvg.
+    algorithm: the FL algorithm's server half (``netsim.fl.algorithms``: FedAvg with its
+        aggregation rule, FedProx, FedNova, SCAFFOLD, FedDyn, DP around any of them): what
+        goes down with the model, how an upload unpacks, how the round's updates combine,
+        the state after the round and the privacy spent (into the round's record). The
+        PIUs it aggregates hold the same object (its client half).
     optimizer: the server optimiser applied to the combined update (FedAvgM, FedAdagrad,
         FedAdam, FedYogi; default plain FedAvg).
-    fednova_momentum: FedNova's normalised averaging (Wang et al. 2020) of updates from
-        local SGD with this momentum, instead of the rule (None: the rule).
-    dp: client-level DP-FedAvg (McMahan et al. 2018) instead of the rule: each delta
-        clipped, Gaussian noise, the fixed denominator of the round's selected count; the
-        accountant's epsilon goes to the round's record.
-    scaffold: SCAFFOLD (Karimireddy et al. 2020, option II) with this total n of the PIUs'
-        samples: the model goes down with the server control variate c (twice the bits),
-        each update comes back with its Delta c_k (twice the payload), the model is combined
-        by the rule, and ``c <- c + sum_{k in S} (n_k / n) Delta c_k``: c stays the
-        |D|-weighted mean of the c_k, as FedAvg weights the updates (the paper's 1/N, with
-        equal data sizes), so the fixed point is the optimum of the sample-weighted loss.
-    sample_dp: the accounting of DP-SGD in local training (the PIUs add the noise): each
-        received update spends its PIU's privacy; the worst PIU's epsilon goes to the record.
     over_the_air: the APs aggregate over the air.
     controller, probe_indices: optional adaptive controller (AFC-FL, ADACOMM, AdaQuantFL)
         and the training samples its loss is measured on.
@@ -251,12 +193,8 @@ class SyncRounds(ServerProtocol):
         self,
         settings: Synchronous,
         *,
-        rule: AggregationRule | None = None,
+        algorithm: Algorithm | None = None,
         optimizer: ServerOptimizer | None = None,
-        fednova_momentum: float | None = None,
-        dp: ClientDP | None = None,
-        sample_dp: SampleLevelAccounting | None = None,
-        scaffold: int | None = None,
         over_the_air: bool = False,
         controller: Controller | None = None,
         probe_indices: np.ndarray | None = None,
@@ -271,13 +209,8 @@ class SyncRounds(ServerProtocol):
         self.forecast = forecast  # selection "predictive": the SNR forecast
         self._predicted_limit_s: float | None = None  # the next round's predicted deadline
         self.rounds = settings.rounds
-        self.rule = rule or AggregationRule()
+        self.algorithm = algorithm or Algorithm()
         self.optimizer = optimizer or ServerOptimizer()
-        self.fednova_momentum = fednova_momentum
-        self.dp = dp
-        self.sample_dp = sample_dp
-        self.scaffold = scaffold
-        self.control: torch.Tensor | None = None  # SCAFFOLD's c (P,), from the first round
         self.over_the_air = over_the_air
         self.controller = controller
         self.probe_indices = probe_indices if probe_indices is not None else np.arange(0)
@@ -310,8 +243,7 @@ class SyncRounds(ServerProtocol):
     def _start(self, server: Server, r: int, active: list[int]) -> None:
         """Select the round's PIUs and send them the model."""
         t_start = server.env.now
-        if self.scaffold and self.control is None:
-            self.control = torch.zeros_like(server.weights)
+        state = self.algorithm.server_state(server.weights)
         selected = self._select(server, r, active)
         by_ap: dict[int, list[int]] = {}
         for k in selected:
@@ -325,7 +257,7 @@ class SyncRounds(ServerProtocol):
         deadline_at = t_start + limit_s if limit_s is not None else None
         control = self._control(server, r)
         mask_changed = self._prune(server, r)
-        model_bits = self._model_bits(server, mask_changed)
+        model_bits = self._model_bits(server, mask_changed, state)
         links: dict[int, RoundLink] | None
         if server.allocator is not None:
             entries = server.weights.numel() if self.mask is None else int(self.mask.sum())
@@ -347,7 +279,7 @@ class SyncRounds(ServerProtocol):
                 control.fidelity,
                 self.mask,
                 links,
-                self.control,
+                state,
                 self._stream,
             )
             server.send_model(msg, ap)
@@ -390,14 +322,12 @@ class SyncRounds(ServerProtocol):
             return
         # streaming: the round's sum took the update when it was trained
         delta = _STREAMED if self._stream is not None else server.compressor.decompress(msg.payload)
-        control = None
-        if self.control is not None:  # SCAFFOLD: (Delta y, Delta c) back to back
-            delta, control = delta[: len(delta) // 2], delta[len(delta) // 2 :]
+        delta, side = self.algorithm.unpack(delta)
         mask = self.mask if msg.mask is None else msg.mask
         if mask is not None:  # scatter the unpruned entries back
             delta = torch.zeros(mask.numel(), dtype=delta.dtype).masked_scatter(mask, delta)
         rd.parts.append(
-            Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask, msg.local_steps, control)
+            Part(msg.num_samples, delta, msg.loss, (msg.piu,), msg.mask, msg.local_steps, side)
         )
         if server.tap is not None:
             server.tap.see_update(server.env.now, msg, delta)
@@ -453,17 +383,9 @@ class SyncRounds(ServerProtocol):
         assert rd is not None
         parts = [p for p in rd.parts if p.weight > 0]
         sizes = [p.weight for p in parts]
-        aggregated, method, rule, epsilon = self._combine(server, rd, parts)
-        if self.control is not None and self.scaffold:  # c <- c + sum_{k in S} n_k/n Delta c_k
-            total = self.control.double()
-            for p in parts:
-                if p.control is not None:
-                    total += p.control.double() * (p.weight / self.scaffold)
-            self.control = total.to(self.control.dtype)
-        if self.sample_dp is not None:
-            for p in parts:
-                self.sample_dp.spend(p.pius[0], p.weight, p.steps)
-            epsilon = self.sample_dp.epsilon()
+        aggregated, method, rule = self._combine(server, rd, parts)
+        self.algorithm.after_round(parts)
+        epsilon = self.algorithm.epsilon()
         if parts and not self.optimizer.is_identity:
             aggregated = self.optimizer.step(server.weights, aggregated)
             if self.mask is not None:  # pruned weights stay zero whatever the moments say
@@ -490,65 +412,22 @@ class SyncRounds(ServerProtocol):
 
     def _combine(
         self, server: Server, rd: _Round, parts: list[Part]
-    ) -> tuple[torch.Tensor, str, str, float]:
+    ) -> tuple[torch.Tensor, str, str]:
         """The round's new model before the server optimiser, the ``method`` and the note
-        of the aggregate event, and epsilon (client-level DP; else NaN)."""
+        of the aggregate event: the round's running sum (streaming), else the algorithm's."""
         if self._stream is not None:  # the updates are in the round's sum already
             aggregated = self._stream.result(_pius_of(parts))
             self._stream = None
-            return aggregated, "fedavg", "fedavg by a running sum", math.nan
-        sizes, deltas = [p.weight for p in parts], [p.delta for p in parts]
-        if any(p.mask is not None for p in parts):  # sub-models: average what each carries
-            everything = torch.ones_like(server.weights, dtype=torch.bool)
-            masks = [everything if p.mask is None else p.mask for p in parts]
-            return masked_fedavg(server.weights, deltas, sizes, masks), "fedavg", "fedavg", math.nan
-        if self.dp is not None:
-            return self._dp_fedavg(server, rd, parts)
-        if self.fednova_momentum is not None:
-            scales = [fednova_scale(p.steps, self.fednova_momentum) for p in parts]
-            return fednova(server.weights, deltas, sizes, scales), "fednova", "fednova", math.nan
-        aggregated, rule = self.rule.apply(server.weights, deltas, sizes)
-        return aggregated, self.rule.name, rule, math.nan
-
-    def _dp_fedavg(
-        self, server: Server, rd: _Round, parts: list[Part]
-    ) -> tuple[torch.Tensor, str, str, float]:
-        """DP-FedAvg of the round (netsim/fl/dp.py), its accounting, and with adaptive
-        clipping the next round's clip norm; over the air, of the APs' sums."""
-        dp = self.dp
-        assert dp is not None
-        gen = server.streams.torch(Stream.DP, server.version, *server.stream_key)
-        selected = max(len(rd.selected), 1)
-        z, clip = dp.noise_multiplier, dp.clip_norm
-        deltas = [p.delta for p in parts]
-        if self.over_the_air:
-            air = torch.zeros(server.weights.shape, dtype=torch.float64)
-            for p in parts:
-                if p.noise_var is not None:
-                    air += p.noise_var
-            aggregated, z_eff = dp_ota_fedavg(
-                server.weights, deltas, air, clip, z, selected, dp.count_ota_noise, gen
-            )
-            epsilon = dp.accountant.step(z_eff, selected / max(rd.population, 1))
-            z_air = math.sqrt(float(air.min())) / clip
-            rule = (
-                f"dp_fedavg over the air: clipped to {clip:g} by the PIUs, receiver noise "
-                f"z_air {z_air:.4g}" + (" counted" if dp.count_ota_noise else "")
-                + f", z_eff {z_eff:.4g}, epsilon {epsilon:.4g}"
-            )  # fmt: skip
-            return aggregated, "dp_fedavg", rule, epsilon
-        count_std = max(selected / 20, dp.noise_multiplier)  # Andrew et al.'s m / 20
-        if dp.adaptive is not None:
-            z = update_noise_multiplier(dp.noise_multiplier, count_std)
-        aggregated, clipped = dp_fedavg(server.weights, deltas, clip, z, selected, gen)
-        epsilon = dp.accountant.step(dp.noise_multiplier, selected / max(rd.population, 1))
-        rule = f"dp_fedavg: {clipped} clipped to {clip:g}, epsilon {epsilon:.4g}"
-        if dp.adaptive is not None:
-            norms = [float(torch.linalg.vector_norm(d.double())) for d in deltas]
-            gamma, clip_lr = dp.adaptive
-            dp.clip_norm = adaptive_clip(clip, norms, gamma, clip_lr, count_std, selected, gen)
-            rule += f", next clip {dp.clip_norm:.4g}"
-        return aggregated, "dp_fedavg", rule, epsilon
+            return aggregated, "fedavg", "fedavg by a running sum"
+        facts = RoundFacts(
+            server.weights,
+            len(rd.selected),
+            rd.population,
+            self.over_the_air,
+            lambda: server.streams.torch(Stream.DP, server.version, *server.stream_key),
+        )
+        combined = self.algorithm.combine(facts, parts)
+        return combined.weights, combined.method, combined.note
 
     def _select(self, server: Server, r: int, active: list[int]) -> list[int]:
         """The round's PIUs under the selection policy; a ranking policy logs every
@@ -650,14 +529,13 @@ class SyncRounds(ServerProtocol):
         server.emit("prune", r, bits=size_bits, detail=detail)
         return True
 
-    def _model_bits(self, server: Server, with_mask: bool) -> int:
-        """Broadcast size: 32 bits per kept weight, plus an n-bit mask when it changed
-        (SCAFFOLD: and 32 bits per entry of the control variate c)."""
-        if self.control is not None:
-            return 2 * server.model_bits
+    def _model_bits(self, server: Server, with_mask: bool, state: torch.Tensor | None) -> int:
+        """Broadcast size: 32 bits per kept weight, plus an n-bit mask when it changed, plus
+        32 bits per entry of the algorithm's server state (SCAFFOLD's c)."""
+        extra = 0 if state is None else dense_bits(state.numel())
         if self.mask is None:
-            return server.model_bits
-        return 32 * int(self.mask.sum()) + (self.mask.numel() if with_mask else 0)
+            return server.model_bits + extra
+        return 32 * int(self.mask.sum()) + (self.mask.numel() if with_mask else 0) + extra
 
 
 class _Asynchronous(ServerProtocol):

@@ -119,6 +119,27 @@ class RadioDataConfig(_Frozen):
     """task snr: past SNR samples that predict the next."""
 
 
+# What each FL algorithm needs of the rest of the scenario (Scenario._check_algorithm
+# refuses the settings that clash): "sync" synchronous rounds; "digital" no over-the-air
+# aggregation; "own_rule" server.aggregation = "fedavg" (the algorithm combines by its own
+# rule); "unpruned" no pruning; "shared_mask" pruning of the server's shared mask only;
+# "sgd" local SGD; "plain_sgd" local SGD without momentum or weight decay; "no_dp" no
+# differential privacy; "own_combine" no client-level DP (DP-FedAvg would replace its
+# combination); "one_server" no [hierarchy] (its server state is one aggregator's).
+ALGORITHM_NEEDS: dict[str, frozenset[str]] = {
+    "fedavg": frozenset(),
+    "fedprox": frozenset(),
+    "fednova": frozenset({"sync", "digital", "own_rule", "shared_mask", "sgd", "own_combine"}),
+    "scaffold": frozenset(
+        {"sync", "digital", "own_rule", "unpruned", "sgd", "plain_sgd", "no_dp", "one_server"}
+    ),
+}
+# The [learning] fields each algorithm reads (another algorithm's must keep their defaults)
+ALGORITHM_PARAMS: dict[str, tuple[str, ...]] = {
+    "fedprox": ("prox_mu",),
+}
+
+
 class LearningConfig(_Frozen):
     """The data set, its split and partition over the PIUs, the model, the optimiser, the
     FL algorithm and how local training runs (trainer, backend, device)."""
@@ -179,7 +200,8 @@ class LearningConfig(_Frozen):
     """Share of each PIU's samples held out of its training for the per-PIU evaluation."""
     algorithm: Literal["fedavg", "fedprox", "fednova", "scaffold"] = "fedavg"
     """fedavg; fedprox (a proximal term prox_mu / 2 ||w - w_global||^2); fednova (updates
-    normalised by their local steps); scaffold (control variates, twice the bits each way)."""
+    normalised by their local steps); scaffold (control variates, twice the bits each way).
+    ``netsim/fl/algorithms.py``."""
     prox_mu: NonNegativeScale = 0.01
     """fedprox: weight of the proximal term."""
     radio_data: RadioDataConfig = RadioDataConfig()
@@ -213,7 +235,15 @@ class LearningConfig(_Frozen):
             )
         if self.ray_address != "local" and self.backend != "ray":
             raise _FieldError("ray_address", self.ray_address, "'local' unless backend = 'ray'")
-        if self.algorithm in ("fednova", "scaffold") and self.optimizer.name != "sgd":
+        for algorithm, names in ALGORITHM_PARAMS.items():
+            for name in names:
+                value, default = getattr(self, name), type(self).model_fields[name].default
+                if algorithm != self.algorithm and value != default:
+                    raise _FieldError(
+                        name, value, f"its default ({default!r}) unless algorithm = "
+                        f"{algorithm!r}: it has no effect here",
+                    )  # fmt: skip
+        if "sgd" in ALGORITHM_NEEDS[self.algorithm] and self.optimizer.name != "sgd":
             raise _FieldError(
                 "algorithm",
                 self.algorithm,

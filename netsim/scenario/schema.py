@@ -12,7 +12,7 @@ from netsim.scenario.base import ScenarioError, _Frozen
 from netsim.scenario.compression import Compression, ControlConfig, NoCompression, PruningConfig
 from netsim.scenario.device import DeviceConfig, MobilityConfig
 from netsim.scenario.errors import _FieldError, _format_errors, _strip_none, _user_path
-from netsim.scenario.learning import AttackConfig, DPConfig, LearningConfig
+from netsim.scenario.learning import ALGORITHM_NEEDS, AttackConfig, DPConfig, LearningConfig
 from netsim.scenario.overrides import apply_overrides
 from netsim.scenario.protocol import HierarchyConfig, ProtocolConfig, ServerConfig
 from netsim.scenario.radio import AllocationConfig, OTAConfig, RadioConfig
@@ -355,7 +355,7 @@ class Scenario(_Frozen):
         its accounting assumes)."""
         if self.dp.level == "none":
             return
-        p, srv, algorithm = self.protocol, self.server, self.learning.algorithm
+        p, srv = self.protocol, self.server
         pruned_own = self.pruning.method != "none" and self.pruning.scope == "piu"
         ota = self.ota.enabled
         clashes: list[tuple[str, object, bool, str]] = [
@@ -377,43 +377,43 @@ class Scenario(_Frozen):
                 ("protocol.target_updates", p.target_updates, p.target_updates is not None,
                  "unset"),
                 ("server.aggregation", srv.aggregation, srv.aggregation != "fedavg", "'fedavg'"),
-                ("learning.algorithm", algorithm, algorithm == "fednova", "not 'fednova'"),
                 ("pruning.scope", self.pruning.scope, pruned_own, "'server'"),
             ]  # fmt: skip
         _refuse_clashes(clashes, f"dp.level = {self.dp.level!r}")
 
     def _check_algorithm(self) -> None:
-        """FedNova re-weights, and SCAFFOLD extends, the digital updates of synchronous
-        FedAvg rounds; SCAFFOLD's control variates assume plain local SGD and one server."""
+        """What the FL algorithm needs of the rest of the scenario (its
+        :data:`ALGORITHM_NEEDS`): FedNova re-weights, SCAFFOLD and FedDyn extend, the
+        updates of synchronous rounds that they combine themselves; SCAFFOLD's control
+        variates assume plain local SGD; SCAFFOLD's and FedDyn's server state is one
+        server's."""
         algorithm = self.learning.algorithm
-        if algorithm not in ("fednova", "scaffold"):
-            return
-        pruned = self.pruning.method != "none" and (
-            algorithm == "scaffold" or self.pruning.scope == "piu"
-        )
+        needs = ALGORITHM_NEEDS[algorithm]
+        pruned = self.pruning.method != "none"
+        opt, dp = self.learning.optimizer, self.dp.level
         default = "its default"
         clashes: list[tuple[str, object, bool, str]] = [
-            ("protocol.mode", self.protocol.mode, self.protocol.mode != "sync", default),
-            ("ota.enabled", self.ota.enabled, self.ota.enabled, default),
+            ("protocol.mode", self.protocol.mode,
+             "sync" in needs and self.protocol.mode != "sync", default),
+            ("ota.enabled", self.ota.enabled, "digital" in needs and self.ota.enabled, default),
             ("server.aggregation", self.server.aggregation,
-             self.server.aggregation != "fedavg", default),
-            ("pruning.method" if algorithm == "scaffold" else "pruning.scope",
-             self.pruning.method if algorithm == "scaffold" else self.pruning.scope, pruned,
+             "own_rule" in needs and self.server.aggregation != "fedavg", default),
+            ("pruning.method", self.pruning.method, "unpruned" in needs and pruned, default),
+            ("pruning.scope", self.pruning.scope,
+             "shared_mask" in needs and pruned and self.pruning.scope == "piu", default),
+            ("learning.optimizer.momentum", opt.momentum,
+             "plain_sgd" in needs and opt.momentum != 0, default),
+            ("learning.optimizer.weight_decay", opt.weight_decay,
+             "plain_sgd" in needs and opt.weight_decay != 0, default),
+            ("dp.level", dp, "no_dp" in needs and dp != "none", default),
+            ("dp.level", dp, "own_combine" in needs and dp == "client", "not 'client'"),
+            ("hierarchy", "[hierarchy]", "one_server" in needs and self.hierarchy is not None,
              default),
         ]  # fmt: skip
-        if algorithm == "scaffold":
-            opt = self.learning.optimizer
-            clashes += [
-                ("learning.optimizer.momentum", opt.momentum, opt.momentum != 0, default),
-                ("learning.optimizer.weight_decay", opt.weight_decay, opt.weight_decay != 0,
-                 default),
-                ("dp.level", self.dp.level, self.dp.level != "none", default),
-                ("hierarchy", "[hierarchy]", self.hierarchy is not None, default),
-            ]  # fmt: skip
         _refuse_clashes(
             clashes,
-            f"learning.algorithm = {algorithm!r} (it works on the digital updates of "
-            "synchronous FedAvg rounds with plain local SGD)",
+            f"learning.algorithm = {algorithm!r} (it combines the updates of synchronous "
+            "rounds itself; see ALGORITHM_NEEDS in netsim/scenario/learning.py)",
         )
 
     def _check_predictive(self) -> None:

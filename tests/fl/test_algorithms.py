@@ -9,6 +9,7 @@ import torch
 from netsim import Simulation
 from netsim.fl.aggregation import fedavg, fednova, fednova_scale
 from netsim.learn.trainer import TrainJob
+from netsim.local_rules import Proximal
 from netsim.scenario import ScenarioError
 from tests.conftest import tiny
 
@@ -33,7 +34,7 @@ def test_the_proximal_term_by_hand(trainer):
     t, w0, idx = sim.trainer, sim.trainer.initial_weights(), sim.partitions[0]
     mu, lr = 0.5, 0.05
     jobs = [TrainJob(0, 0, w0, idx, 1), TrainJob(0, 0, w0, idx, 2),
-            TrainJob(0, 0, w0, idx, 2, prox_mu=mu)]  # fmt: skip
+            TrainJob(0, 0, w0, idx, 2, rules=(Proximal(mu),))]  # fmt: skip
     w1, w2, w2_prox = (t.submit(j).result().weights.double() for j in jobs)
     expected = w2 - lr * mu * (w1 - w0.double())
     torch.testing.assert_close(w2_prox, expected, rtol=0, atol=ATOL)

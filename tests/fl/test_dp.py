@@ -11,6 +11,7 @@ import torch
 from netsim import Simulation
 from netsim.fl.aggregation import clip_norms
 from netsim.fl.dp import (
+    DPSGD,
     PrivateOTA,
     adaptive_clip,
     dp_fedavg,
@@ -77,7 +78,7 @@ def test_dp_sgd_clips_every_per_sample_gradient_to_c():
     x, y = t.train_x[idx], t.train_y[idx]
     c = 0.05
     t.model.zero_grad(set_to_none=True)
-    t._private_gradients(x, y, c, 0.0, torch.Generator().manual_seed(0))
+    DPSGD(c, 0.0).gradients(t.model, t.loss, x, y, torch.Generator().manual_seed(0))
     got = torch.cat([p.grad.reshape(-1) for p in t.model.parameters()])
     clipped = []
     for i in range(len(y)):

@@ -27,11 +27,12 @@ def least_squares(tmp_path_factory):
     return path
 
 
-def _distance_to_optimum(path, algorithm: str, rounds: int = 150) -> float:
+def _distance_to_optimum(path, algorithm: str, rounds: int = 150, **settings) -> float:
     # full-batch local gradient descent (batch 200 > every client's samples), 20 steps
     learning = {"dataset": "file", "data_path": str(path), "label": "y", "task": "regression",
                 "client_id": "site", "model": "linear", "batch_size": 200, "local_steps": 20,
-                "algorithm": algorithm, "optimizer": {"name": "sgd", "lr": 0.05}}  # fmt: skip
+                "algorithm": algorithm, "optimizer": {"name": "sgd", "lr": 0.05},
+                **settings}  # fmt: skip
     sim = Simulation(tiny(learning=learning, protocol={"rounds": rounds}))
     res = sim.run()
     t = sim.trainer
