@@ -13,6 +13,7 @@ from netsim.fl.algorithms import (
     Algorithm,
     ClientLevelDP,
     FedAvg,
+    FedDyn,
     FedNova,
     FedProx,
     SampleLevelDP,
@@ -42,6 +43,7 @@ def algorithm(s: Scenario, total_samples: int) -> Algorithm:
         "fedprox": lambda: FedProx(learning.prox_mu, rule),
         "fednova": lambda: FedNova(learning.optimizer.momentum),
         "scaffold": lambda: Scaffold(learning.optimizer.lr, total_samples, rule),
+        "feddyn": lambda: FedDyn(learning.feddyn_alpha, total_samples),
     }
     inner = makers[learning.algorithm]()
     if dp.level == "client":

@@ -15,7 +15,7 @@ arrived: state that moves only then).
 and :meth:`Algorithm.epsilon` (privacy spent, if it accounts any).
 
 Algorithms: :class:`FedAvg` (with its aggregation rule: FedAvg or a robust rule),
-:class:`FedProx`, :class:`FedNova`, :class:`Scaffold`; differential
+:class:`FedProx`, :class:`FedNova`, :class:`Scaffold`, :class:`FedDyn`; differential
 privacy wraps any inner algorithm: :class:`ClientLevelDP` (DP-FedAvg replaces the
 combination), :class:`SampleLevelDP` (DP-SGD in local training, per-PIU accounting).
 The server optimiser (FedOpt) is applied by the protocol after :meth:`Algorithm.combine`.
@@ -39,6 +39,7 @@ from typing_extensions import override
 
 from netsim.fl.aggregation import (
     AggregationRule,
+    fedavg_weights,
     fednova,
     fednova_scale,
     masked_fedavg,
@@ -269,6 +270,57 @@ class Scaffold(Algorithm):
             if p.side is not None:
                 total += p.side.double() * (p.weight / self.total_samples)
         self.control = total.to(self.control.dtype)
+
+
+class FedDyn(Algorithm):
+    """FedDyn (Acar et al. 2021, "Federated Learning Based on Dynamic Regularization",
+    Algorithm 1) with coefficient ``alpha`` over PIUs with ``total_samples`` = n samples.
+
+    PIU k minimises ``L_k(w) - <g_k, w> + alpha/2 ||w - w^{t-1}||^2`` (every step's
+    gradient gets ``-g_k + alpha (w - w^{t-1})``), then ``g_k <- g_k - alpha (w_k^t -
+    w^{t-1})`` (its state, zero at first; the upload is the delta alone). The server keeps
+    ``h <- h - alpha sum_{k in P_t} (n_k / n) Delta_k`` and sets ``w^t = w^{t-1} + sum_{k in
+    P_t} (n_k / n_{P_t}) Delta_k - h / alpha``. With equal data sizes these are the paper's
+    ``1/m`` (m PIUs) and the mean over the participants P_t; with unequal ones the PIUs are
+    weighted by their data, as FedAvg weights them. A round with no update leaves the model
+    and h as they were.
+    """
+
+    name = "feddyn"
+
+    def __init__(self, alpha: float, total_samples: int) -> None:
+        super().__init__()
+        self.alpha = alpha
+        self.total_samples = total_samples
+        self.h: torch.Tensor | None = None  # (P,) float64, the server's state
+        self._client: dict[int, torch.Tensor] = {}  # g_k
+
+    @override
+    def local_rules(self, piu: int, server_state: torch.Tensor | None) -> tuple[LocalRule, ...]:
+        g_k = self._client.get(piu)
+        proximal = Proximal(self.alpha)
+        return (proximal,) if g_k is None else (proximal, Shift(-g_k, b"feddyn"))
+
+    @override
+    def client_update(
+        self, piu: int, delta: torch.Tensor, server_state: torch.Tensor | None, steps: int
+    ) -> torch.Tensor | None:
+        g_k = self._client.get(piu)
+        self._client[piu] = -self.alpha * delta if g_k is None else g_k - self.alpha * delta
+        return None
+
+    @override
+    def combine(self, facts: RoundFacts, parts: Sequence[Part]) -> Combined:
+        w = facts.weights
+        if self.h is None:
+            self.h = torch.zeros(w.shape, dtype=torch.float64)
+        if not parts:
+            return Combined(w.clone(), "feddyn", "feddyn")
+        new = w.to(torch.float64, copy=True)
+        for phi, p in zip(fedavg_weights([p.weight for p in parts]), parts, strict=True):
+            new.add_(p.delta, alpha=phi)
+            self.h.add_(p.delta, alpha=-self.alpha * p.weight / self.total_samples)
+        return Combined((new - self.h / self.alpha).to(w.dtype), "feddyn", "feddyn")
 
 
 class _Wrapper(Algorithm):

@@ -133,10 +133,12 @@ ALGORITHM_NEEDS: dict[str, frozenset[str]] = {
     "scaffold": frozenset(
         {"sync", "digital", "own_rule", "unpruned", "sgd", "plain_sgd", "no_dp", "one_server"}
     ),
+    "feddyn": frozenset({"sync", "own_rule", "unpruned", "own_combine", "one_server"}),
 }
 # The [learning] fields each algorithm reads (another algorithm's must keep their defaults)
 ALGORITHM_PARAMS: dict[str, tuple[str, ...]] = {
     "fedprox": ("prox_mu",),
+    "feddyn": ("feddyn_alpha",),
 }
 
 
@@ -198,12 +200,15 @@ class LearningConfig(_Frozen):
     of each PIU's own samples (absent: off)."""
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
     """Share of each PIU's samples held out of its training for the per-PIU evaluation."""
-    algorithm: Literal["fedavg", "fedprox", "fednova", "scaffold"] = "fedavg"
+    algorithm: Literal["fedavg", "fedprox", "fednova", "scaffold", "feddyn"] = "fedavg"
     """fedavg; fedprox (a proximal term prox_mu / 2 ||w - w_global||^2); fednova (updates
-    normalised by their local steps); scaffold (control variates, twice the bits each way).
-    ``netsim/fl/algorithms.py``."""
+    normalised by their local steps); scaffold (control variates, twice the bits each way);
+    feddyn (dynamic regularisation, Acar et al. 2021: a linear and a quadratic term of weight
+    feddyn_alpha in every local objective, a server state). ``netsim/fl/algorithms.py``."""
     prox_mu: NonNegativeScale = 0.01
     """fedprox: weight of the proximal term."""
+    feddyn_alpha: Scale = 0.01
+    """feddyn: the regularisation coefficient alpha."""
     radio_data: RadioDataConfig = RadioDataConfig()
     """The radio data set of dataset = radio."""
 

@@ -28,6 +28,7 @@ from netsim.scenario.base import ScenarioError as BaseScenarioError
         (["backhaul.mesh_neighbours=6"], "backhaul.mesh_neighbours = 6"),
         (["radio.reuse=4"], "radio.reuse = 4"),  # one AP: three of four channels unused
         (["learning.prox_mu=0.5"], "learning.prox_mu = 0.5"),  # FedAvg has no proximal term
+        (['learning.algorithm="fedprox"', "learning.feddyn_alpha=0.1"], "learning.feddyn_alpha"),
     ],
 )
 def test_a_setting_with_no_effect_is_refused(overrides, needle):
