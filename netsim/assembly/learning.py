@@ -4,7 +4,9 @@ attacker."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -239,34 +241,39 @@ def partitions(
         raise ScenarioError(f"learning.partition = {part.model_dump()}: {exc}") from None
 
 
-def trainer(cfg: LearningConfig, train: Dataset, test: Dataset, streams: Streams) -> Trainer:
+def trainer(
+    cfg: LearningConfig,
+    train: Dataset,
+    test: Dataset,
+    streams: Streams,
+    position_scale: float | None,
+) -> Trainer:
     """The local trainer (sequential, or batched over clients) of a freshly built model
-    (``MODEL_INIT`` stream)."""
+    (``MODEL_INIT`` stream), with its worker pool (``learning.backend``) and threads;
+    ``position_scale``: metres per unit of a localization task's targets."""
     model = MODELS[cfg.model].build(
         train.info.input_shape, train.info.num_classes, streams.torch(Stream.MODEL_INIT)
     )
     opt = cfg.optimizer
     spec = OptimizerSpec(opt.name, opt.lr, opt.momentum, opt.weight_decay)
     task = _LOSS_OF_TASK.get(cfg.task, cfg.task)
+    settings: dict[str, Any] = {
+        "device": cfg.device,
+        "task": task,
+        "threads": cfg.threads_per_worker,
+        "position_scale": position_scale,
+        "pool": None if cfg.backend == "inprocess" else partial(pool, cfg),
+    }
     if cfg.trainer == "batched":
+        chunk_size = None if cfg.batch_clients == "auto" else cfg.batch_clients
         return BatchedTrainer(
-            model,
-            train,
-            test,
-            cfg.batch_size,
-            spec,
-            streams,
-            device=cfg.device,
-            task=task,
-            chunk_size=None if cfg.batch_clients == "auto" else cfg.batch_clients,
+            model, train, test, cfg.batch_size, spec, streams, chunk_size=chunk_size, **settings
         )
-    return Trainer(model, train, test, cfg.batch_size, spec, streams, device=cfg.device, task=task)
+    return Trainer(model, train, test, cfg.batch_size, spec, streams, **settings)
 
 
-def pool(cfg: LearningConfig, trainer: Trainer) -> ProcessPool | RayPool | None:
-    """The worker pool of ``learning.backend`` for ``trainer`` (None: in process)."""
-    if cfg.backend == "inprocess":
-        return None
+def pool(cfg: LearningConfig, trainer: Trainer) -> ProcessPool | RayPool:
+    """The worker pool of ``learning.backend`` (processes or Ray) for ``trainer``."""
     recipe = recipe_of(trainer, trainer.replica_kwargs())
     if cfg.backend == "processes":
         device = torch.device(cfg.device).type

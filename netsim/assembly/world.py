@@ -425,10 +425,8 @@ class _Learning:
         parts = build_learning.partitions(s.learning, train.y.numpy(), n_pius, streams, groups)
         parts, held = build_learning.holdouts(s.learning, parts, streams)
         parts = build_learning.adversary_data(s.attack, parts, train)
-        trainer = build_learning.trainer(s.learning, train, test, streams)
-        trainer.position_scale = build_learning.position_scale(s)
-        trainer.threads = s.learning.threads_per_worker
-        trainer.use_pool(build_learning.pool(s.learning, trainer))
+        scale = build_learning.position_scale(s)
+        trainer = build_learning.trainer(s.learning, train, test, streams, scale)
         compressor = build_learning.compressor(s.compression, streams)
         gan = build_learning.gan_attack(s.attack, trainer, train, parts, streams)
         spy = build_learning.eavesdropper(s.attack, s.learning, s.seed, compressor, n_aps)

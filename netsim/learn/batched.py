@@ -34,7 +34,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
-from netsim.learn.trainer import Trainer, TrainJob, TrainResult
+from netsim.learn.datasets import Dataset
+from netsim.learn.trainer import OptimizerSpec, Trainer, TrainJob, TrainResult
+from netsim.rng import Streams
 
 WORKING_SET_BYTES = 128 * 2**20  # per vectorised call; see the module docstring
 MAX_CHUNK = 256
@@ -86,16 +88,28 @@ class BatchedTrainer(Trainer):
     Models with buffers (e.g. BatchNorm running statistics) are not supported yet.
     """
 
-    def __init__(self, *args: object, chunk_size: int | None = None, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        model: nn.Module,
+        train: Dataset,
+        test: Dataset,
+        batch_size: int,
+        optimizer: OptimizerSpec,
+        streams: Streams,
+        device: str = "cpu",
+        task: str = "classification",
+        *,
+        chunk_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        if any(True for _ in self.model.buffers()):
+        if any(True for _ in model.buffers()):
             raise ValueError("the batched trainer does not support models with buffers yet")
         if chunk_size is None:
-            sample = self.train_x[:1]
-            chunk_size = auto_chunk_size(self.model, sample, self.batch_size, self.optimizer.name)
-        self.chunk_size = chunk_size
+            chunk_size = auto_chunk_size(model, train.x[:1], batch_size, optimizer.name)
+        self.chunk_size = chunk_size  # before the base: a worker pool copies it
+        super().__init__(model, train, test, batch_size, optimizer, streams, device, task, **kwargs)
         self._names = [name for name, _ in self.model.named_parameters()]
         model = self.model
 

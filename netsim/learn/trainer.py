@@ -205,6 +205,12 @@ class Trainer:
     device: torch device of the arithmetic.
     task: "classification" (cross-entropy, accuracy) or "regression" (mean squared error of
         the model's single output; no accuracy: NaN).
+    threads: the torch intra-op threads its runs use (None: torch's default); part of the
+        arithmetic (a reduction's order), so the pool's replicas use it too.
+    position_scale: localization: metres per unit of the standardised (x, y) targets, for
+        the errors in metres (None: not a localization task).
+    pool: makes the worker pool that computes the chunks (``netsim.learn.pool``) from the
+        trainer itself (its recipe); None: chunks are computed in this process.
     """
 
     def __init__(
@@ -217,6 +223,10 @@ class Trainer:
         streams: Streams,
         device: str = "cpu",
         task: str = "classification",
+        *,
+        threads: int | None = None,
+        position_scale: float | None = None,
+        pool: Callable[[Trainer], Any] | None = None,
     ) -> None:
         self.task = task
         self.device = torch.device(device)
@@ -231,16 +241,15 @@ class Trainer:
         self.jobs_run = 0  # jobs computed or sent to a pool (not read from the cache)
         self.cache: TrainingCache | None = None
         self._fingerprint = ""
-        # localization: metres per unit of the standardised (x, y) targets, for the errors
-        self.position_scale: float | None = None
-        # the intra-op threads its runs use (None: torch's default): part of the arithmetic
-        self.threads: int | None = None
-        self.pool: Any = None  # a worker pool (netsim.learn.pool); None: in this process
+        self.position_scale = position_scale
+        self.threads = threads
         # planned chunks not yet computed or sent, in plan order (a dict: an ordered set)
         self._queued: dict[_Chunk, None] = {}
         self._out: set[_Chunk] = set()  # chunks sent to the pool, not yet collected
         self._deferred: deque[Callable[[], None]] = deque()  # see defer
         self._eval_model: nn.Module | None = None  # see _evaluator
+        # last: a pool copies the finished trainer (a subclass sets what it adds before)
+        self.pool: Any = None if pool is None else pool(self)
 
     def use_cache(self, cache: TrainingCache) -> None:
         """Read results from / write them to ``cache`` (exact reuse; see TrainingCache)."""
@@ -419,11 +428,6 @@ class Trainer:
         """Constructor arguments besides (model, train, test, streams, device) that build a
         replica of this trainer in a pool worker (netsim.learn.pool.recipe_of)."""
         return {"batch_size": self.batch_size, "optimizer": self.optimizer, "task": self.task}
-
-    def use_pool(self, pool: Any) -> None:
-        """Compute chunks on ``pool`` (a netsim.learn.pool backend; None: in this process)."""
-        self.close()
-        self.pool = pool
 
     def close(self) -> None:
         """Stop the worker pool's workers, if any (a later chunk starts them again), and

@@ -15,7 +15,7 @@ import torch
 
 from netsim import Simulation, load_scenario
 from netsim.learn.pool import run_chunk
-from netsim.learn.trainer import TrainJob
+from netsim.learn.trainer import Trainer, TrainJob
 from netsim.scenario import ScenarioError
 from tests.procs import HANG_GUARD_S
 
@@ -70,11 +70,14 @@ def test_deferred_work_runs_while_the_pool_computes():
     """A finished round's evaluation runs at once in process; with a pool it waits for the
     main process's next wait on a chunk and runs before that chunk is done."""
     sim = Simulation(load_scenario("default", ["topology.num_pius=2"]))
-    trainer, ran = sim.trainer, []
-    trainer.defer(lambda: ran.append("at once"))
+    t, ran = sim.trainer, []
+    t.defer(lambda: ran.append("at once"))  # in process
     assert ran == ["at once"]
     pool = _HeldPool()
-    trainer.use_pool(pool)
+    trainer = Trainer(
+        t.model, sim.train_data, sim.train_data, t.batch_size, t.optimizer, sim.streams,
+        pool=lambda _: pool,
+    )  # fmt: skip
     handle = trainer.submit(TrainJob(0, 0, sim.server.weights, sim.partitions[0], 1))
 
     def evaluation():
