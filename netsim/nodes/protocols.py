@@ -241,10 +241,13 @@ class SyncRounds(ServerProtocol):
         return "go"
 
     def _start(self, server: Server, r: int, active: list[int]) -> None:
-        """Select the round's PIUs and send them the model."""
+        """Decide the round's local steps and fidelity (once: the selection ranks, the
+        allocation plans and the PIUs train by them), select the round's PIUs and send them
+        the model."""
         t_start = server.env.now
         state = self.algorithm.server_state(server.weights)
-        selected = self._select(server, r, active)
+        control = self._control(server, r)
+        selected = self._select(server, r, active, control.local_steps)
         by_ap: dict[int, list[int]] = {}
         for k in selected:
             by_ap.setdefault(server.pius[k].ap_index, []).append(k)
@@ -255,7 +258,6 @@ class SyncRounds(ServerProtocol):
             server.emit("deadline", r, duration_s=limit_s, method="predictive",
                         detail=f"{limit_s:.4g} s from the predicted finishes")  # fmt: skip
         deadline_at = t_start + limit_s if limit_s is not None else None
-        control = self._control(server, r)
         mask_changed = self._prune(server, r)
         model_bits = self._model_bits(server, mask_changed, state)
         links: dict[int, RoundLink] | None
@@ -429,9 +431,10 @@ class SyncRounds(ServerProtocol):
         combined = self.algorithm.combine(facts, parts)
         return combined.weights, combined.method, combined.note
 
-    def _select(self, server: Server, r: int, active: list[int]) -> list[int]:
+    def _select(self, server: Server, r: int, active: list[int], steps: int) -> list[int]:
         """The round's PIUs under the selection policy; a ranking policy logs every
-        candidate's report (``candidate`` events: rate, predicted time, battery)."""
+        candidate's report at the round's ``steps`` local steps (``candidate`` events: rate,
+        predicted time, battery)."""
         k, selection = self.settings.clients_per_round, self.settings.selection
         if selection == "random":
             rng = server.streams.numpy(Stream.SELECTION, r, *server.stream_key)
@@ -439,9 +442,9 @@ class SyncRounds(ServerProtocol):
         if selection == "round_robin":
             return select_round_robin(active, k, r)
         if selection == "predictive":
-            return self._select_predictive(server, r, active)
+            return self._select_predictive(server, r, active, steps)
         reports = {
-            i: server.pius[i].report(server.last_bits.get(i, server.model_bits), server.local_steps)
+            i: server.pius[i].report(server.last_bits.get(i, server.model_bits), steps)
             for i in active
         }
         selected = select_best(reports, k, selection)
@@ -460,7 +463,9 @@ class SyncRounds(ServerProtocol):
             )
         return selected
 
-    def _select_predictive(self, server: Server, r: int, active: list[int]) -> list[int]:
+    def _select_predictive(
+        self, server: Server, r: int, active: list[int], steps: int
+    ) -> list[int]:
         """The closed loop (netsim/nodes/forecast.py): the earliest predicted finishes at
         the forecast SNR; on fixed-rate links a uniform draw among the PIUs not forecast to
         be in outage (among all if every one is). Each candidate's ``candidate`` event
@@ -474,7 +479,7 @@ class SyncRounds(ServerProtocol):
         predicted: dict[int, SelectionReport] = {}  # each report at the forecast rate
         for i, snr in zip(active, snr_db, strict=True):
             bits = server.last_bits.get(i, server.model_bits)
-            rep = server.pius[i].report(bits, server.local_steps)
+            rep = server.pius[i].report(bits, steps)
             rate = forecast.rate_bps(float(snr), rep.power_w, rep.bandwidth_hz)
             sent_at = rate if target is None else target
             finish = rep.finish_s - bits / rep.rate_bps + bits / max(sent_at, 1e-300)

@@ -110,3 +110,30 @@ def test_adaquantfl_in_a_simulation_sets_the_qsgd_levels():
         assert (tx["detail"].isna() | (tx["detail"] == "")).all() or True
         levels.append(s)
     assert levels[0] == 2 and levels[-1] > 2  # the loss fell, the levels grew
+
+
+def test_the_selection_ranks_by_the_steps_the_controller_decided():
+    # ADACOMM halves the steps as the loss falls: a ranking selection predicts each
+    # candidate's finish (training at the round's steps + the planned upload of the same
+    # uncompressed bits) at the steps its PIUs then train
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    scenario = tiny(
+        protocol={"rounds": 4, "clients_per_round": 2, "selection": "deadline"},
+        learning={"local_steps": 16},
+        control={"kind": "adacomm", "probe_samples": 300},
+    )
+    sim = Simulation(scenario)
+    e = sim.run().events
+    control = e[e.event == "control"]
+    steps = {int(r): int(d.split("=")[1]) for r, d in zip(control["round"], control.detail)}
+    assert len(set(steps.values())) > 1  # the controller changed them
+    upload: dict[str, set[float]] = {}  # per PIU: prediction - training at the round's steps
+    for row in e[e.event == "candidate"].itertuples():
+        piu = sim.pius[int(row.peer.removeprefix("piu"))]
+        samples = piu.trainer.samples_per_round(piu.num_samples, steps[row.round])
+        upload.setdefault(row.peer, set()).add(
+            round(row.duration_s - piu.compute.time_s(samples), 9)
+        )
+    assert len(upload) == 3 and all(len(times) == 1 for times in upload.values())
