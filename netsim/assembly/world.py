@@ -43,8 +43,8 @@ from netsim.nodes.edge import EdgeServer
 from netsim.nodes.forecast import SNRForecast
 from netsim.nodes.link import Backhaul, RoutedLink, WiredLink
 from netsim.nodes.mobility import Mobility
-from netsim.nodes.piu import PIU
-from netsim.nodes.server import Server
+from netsim.nodes.piu import PIU, ClientKit, DeviceKit
+from netsim.nodes.server import Scoring, Server, ServerServices, UplinkPlanning
 from netsim.nodes.signalling import Signalling
 from netsim.privacy.attacker import Attack, Attacker
 from netsim.privacy.gan import GANAttack
@@ -165,22 +165,27 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         log,
         inbox=server_inbox,
         weights=data.trainer.initial_weights(),
-        trainer=data.trainer,
-        compressor=data.compressor,
         downlinks=_server_downlinks(env, air.topology, routed, aps, edges),
         pius=pius,
         protocol=protocol,
         local_steps=s.learning.local_steps,
         aggregation_s=s.server.aggregation_s,
-        streams=streams,
-        signalling=signalling,
-        on_round=on_round,
-        allocator=allocator,
+        services=ServerServices(
+            data.trainer,
+            data.compressor,
+            streams,
+            signalling,
+            on_round,
+            data.eavesdropper if s.attack.position == "server" else None,
+        ),
         # without an allocation the server grants full-power cell-free links
-        cellfree=(cellfree, s.radio.combining) if cellfree and not allocator else None,
-        tap=data.eavesdropper if s.attack.position == "server" else None,
-        piu_eval=(data.holdouts, s.learning.eval_every) if s.learning.eval_every else None,
-        target_accuracy=s.protocol.target_accuracy,
+        planning=UplinkPlanning(
+            allocator, (cellfree, s.radio.combining) if cellfree and not allocator else None
+        ),
+        scoring=Scoring(
+            (data.holdouts, s.learning.eval_every) if s.learning.eval_every else None,
+            s.protocol.target_accuracy,
+        ),
     )
     movers = [
         Mobility(
@@ -324,8 +329,6 @@ def _edge_servers(
             serves=frozenset(served),
             inbox=inbox,
             weights=data.trainer.initial_weights(),
-            trainer=data.trainer,
-            compressor=data.compressor,
             downlinks={a: (RoutedLink(routed, name, f"ap{a}"), aps[a].inbox) for a in served},
             pius=pius,
             protocol=build_protocols.server_protocol(
@@ -337,9 +340,9 @@ def _edge_servers(
             ),
             local_steps=s.hierarchy.k1 * s.learning.local_steps,
             aggregation_s=s.server.aggregation_s,
-            streams=w.streams,
-            signalling=w.signalling,
-            on_round=on_round,
+            services=ServerServices(
+                data.trainer, data.compressor, w.streams, w.signalling, on_round
+            ),
         )  # fmt: skip
         for i, (name, served, inbox) in enumerate(tiers.edges)
     ]
@@ -377,6 +380,25 @@ def _piu(
     """PIU ``k`` with its device, data, availability ``schedule``, harvester and pruning
     (own scope), and its uplink to ``ap``, which serves it from now."""
     s = w.s
+    kit = DeviceKit(
+        ComputeModel(device.cpu_hz, device.cycles_per_sample, device.kappa),
+        device.slowdown,
+        Battery(device.battery_j),
+        build_devices.harvester(s.device, k, w.streams),
+        schedule,
+        s.device.reserve_j,
+    )
+    client = ClientKit(
+        w.data.trainer,
+        w.data.partitions[k],
+        w.data.compressor,
+        algorithm,
+        build_learning.pruning_schedule(s.pruning) if s.pruning.scope == "piu" else None,
+        None
+        if device.byzantine is None
+        else ByzantineUpdate(device.byzantine, device.byzantine_scale),
+        w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
+    )
     piu = PIU(
         w.env,
         w.log,
@@ -384,23 +406,10 @@ def _piu(
         ap_inbox=ap.inbox,
         server_inbox=w.tiers.inboxes[ap.index],
         link=_uplink(w, k, ap, dbm_to_w(device.tx_power_dbm), grants),
-        compute=ComputeModel(device.cpu_hz, device.cycles_per_sample, device.kappa),
-        slowdown=device.slowdown,
-        battery=Battery(device.battery_j),
-        trainer=w.data.trainer,
-        compressor=w.data.compressor,
-        indices=w.data.partitions[k],
+        device=kit,
+        client=client,
         streams=w.streams,
         signalling=w.signalling,
-        pruning=build_learning.pruning_schedule(s.pruning) if s.pruning.scope == "piu" else None,
-        availability=schedule,
-        harvester=build_devices.harvester(s.device, k, w.streams),
-        reserve_j=s.device.reserve_j,
-        tap=w.data.gan if w.data.gan is not None and k == s.attack.pius[0] else None,
-        algorithm=algorithm,
-        byzantine=None
-        if device.byzantine is None
-        else ByzantineUpdate(device.byzantine, device.byzantine_scale),
     )
     ap.attach(k, piu.inbox)
     return piu

@@ -13,7 +13,7 @@ from netsim.log import EventLog
 from netsim.messages import EdgeModel, GlobalModel
 from netsim.nodes.link import Backhaul
 from netsim.nodes.protocols import Outcome
-from netsim.nodes.server import Server
+from netsim.nodes.server import Server, Tier
 
 
 class EdgeServer(Server):
@@ -34,8 +34,9 @@ class EdgeServer(Server):
     cloud: the edge -> cloud link and the cloud's inbox.
     k2: edge rounds per cloud round.
     samples: |D_k| of every PIU, by index.
-    server_args: the :class:`Server` arguments (``name``, ``serves``: its APs, ``downlinks``
-        to them, ``local_steps``: k1 local rounds of steps).
+    name: its node name; serves: its APs.
+    server_args: the other :class:`Server` arguments (``downlinks`` to its APs,
+        ``local_steps``: k1 local rounds of steps).
     """
 
     role = "edge"
@@ -49,9 +50,12 @@ class EdgeServer(Server):
         cloud: tuple[Backhaul, simpy.Store],
         k2: int,
         samples: Mapping[int, int],
+        name: str,
+        serves: frozenset[int],
         **server_args: Any,
     ) -> None:
-        super().__init__(env, log, stream_key=(index + 1,), tier="edge", **server_args)
+        place = Tier(name, serves, stream_key=(index + 1,), tier="edge")
+        super().__init__(env, log, place=place, **server_args)
         self.index = index
         self.cloud = cloud
         self.k2 = k2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -49,6 +49,48 @@ class _Activity:
     cancel: Callable[[], None] | None = None  # withdraws it from the shared medium
 
 
+@dataclass(frozen=True)
+class DeviceKit:
+    """A PIU's device (``netsim/device/``, SI units).
+
+    compute: time and energy per processed sample; slowdown: the straggler factor drawn per
+    round; battery: its energy store (J); harvester: energy harvesting (None: none);
+    availability: on/off switches in time order (None: always available); reserve_j: the
+    energy (J) it keeps: it skips a round that would leave less.
+    """
+
+    compute: ComputeModel
+    slowdown: SlowdownDistribution
+    battery: Battery
+    harvester: Harvester | None = None
+    availability: Iterable[Switch] | None = None
+    reserve_j: float = 0.0
+
+
+@dataclass(frozen=True)
+class ClientKit:
+    """What a PIU learns with.
+
+    trainer: the (shared) local trainer; indices: its training samples (|D_k| =
+    len(indices)); compressor: how its updates are encoded; algorithm: the FL algorithm
+    (``netsim.fl.algorithms``) whose client half shapes its training and upload; pruning:
+    its own magnitude-pruning schedule (``pruning.scope = "piu"``: after training in a round
+    where a level is due it prunes its trained model, keeps the mask for the rounds after,
+    and sends only its kept entries; its mask, n bits, rides along until one upload with it
+    has arrived); byzantine: a Byzantine PIU's corruption of its updates (None: honest);
+    tap: a malicious participant's :class:`netsim.messages.Tap` (the GAN attack's), asked
+    before each training for samples to add to it (None: honest).
+    """
+
+    trainer: Trainer
+    indices: np.ndarray
+    compressor: Compressor
+    algorithm: Algorithm = field(default_factory=Algorithm)
+    pruning: PruningSchedule | None = None
+    byzantine: ByzantineUpdate | None = None
+    tap: Tap | None = None
+
+
 class PIU(Node):
     """An edge device: receives the global model, trains, compresses, transmits.
 
@@ -79,29 +121,12 @@ class PIU(Node):
     Parameters
     ----------
     index: PIU index k (keys its random streams).
-    ap_index, ap_inbox, access: serving AP, where uplink messages go, and its uplink band.
-    server_inbox: where control notices go (signalling takes no simulated time).
-    indices: the PIU's training samples (|D_k| = len(indices)).
-    tx_power_w: uplink transmit power p (W).
-    target_rate_bps, max_retransmissions: fixed-rate transmission with outage and ARQ
-        (None: Shannon-rate adaptation without errors).
-    ergodic_link: (rate bit/s, SINR dB) of the cell-free uplink's closed form (fading
-        averaged out), if the access is cell-free.
-    over_the_air: instead of a digital upload, hand the update to the AP and transmit in
-        the common analog slot it assigns (energy from the power control).
-    pruning: the PIU's own magnitude-pruning schedule (``pruning.scope = "piu"``): after
-        training in a round where a level is due it prunes its trained model, keeps the
-        mask for the rounds after, and sends only its kept entries (its mask, n bits, rides
-        along until one upload with it has arrived).
-    availability: on/off switches in time order (``netsim.device.availability``); None:
-        always available. ``on_online`` is called with the PIU's index when it comes back.
-    harvester: energy harvesting source (``netsim.device.harvesting``), or None.
-    reserve_j: energy (J) a PIU keeps: it skips a round that would leave less.
-    tap: a malicious participant's :class:`netsim.messages.Tap` (the GAN attack's), asked
-        before each training for samples to add to it; None for an honest PIU.
-    byzantine: a Byzantine PIU's corruption of its updates (None: honest).
-    algorithm: the FL algorithm (``netsim.fl.algorithms``) whose client half shapes the
-        local training and the upload (default FedAvg).
+    ap_inbox: where its uplink messages go (its serving AP); server_inbox: where its control
+        notices go (signalling takes no simulated time).
+    link: its uplink (``netsim.radio.links``: the access, the rate or the link abstraction,
+        its power and energy per attempt).
+    device: its device (:class:`DeviceKit`); client: what it learns with (:class:`ClientKit`).
+    streams: the keyed random streams; signalling: where it says it is back online.
     """
 
     role = "piu"
@@ -115,42 +140,31 @@ class PIU(Node):
         ap_inbox: simpy.Store,
         server_inbox: simpy.Store,
         link: Uplink,
-        compute: ComputeModel,
-        slowdown: SlowdownDistribution,
-        battery: Battery,
-        trainer: Trainer,
-        compressor: Compressor,
-        indices: np.ndarray,
+        device: DeviceKit,
+        client: ClientKit,
         streams: Streams,
         signalling: Signalling | None = None,
-        pruning: PruningSchedule | None = None,
-        availability: Iterable[Switch] | None = None,
-        harvester: Harvester | None = None,
-        reserve_j: float = 0.0,
-        tap: Tap | None = None,
-        byzantine: ByzantineUpdate | None = None,
-        algorithm: Algorithm | None = None,
     ) -> None:
         super().__init__(env, f"piu{index}", log)
         self.index = index
         self.ap_inbox = ap_inbox
         self.server_inbox = server_inbox
         self.link = link
-        self.compute = compute
-        self.slowdown = slowdown
-        self.battery = battery
-        self.trainer = trainer
-        self.compressor = compressor
-        self.indices = indices
+        self.compute = device.compute
+        self.slowdown = device.slowdown
+        self.battery = device.battery
+        self.availability = device.availability
+        self.harvester = device.harvester
+        self.reserve_j = device.reserve_j
+        self.trainer = client.trainer
+        self.compressor = client.compressor
+        self.indices = client.indices
+        self.algorithm = client.algorithm  # the FL algorithm's client half
+        self.pruning = client.pruning
+        self.tap = client.tap  # a malicious PIU's tap (netsim.privacy.gan's GAN)
+        self.byzantine = client.byzantine  # a Byzantine PIU's corruption of its updates
         self.streams = streams
         self.signalling = signalling
-        self.pruning = pruning
-        self.availability = availability
-        self.harvester = harvester
-        self.reserve_j = reserve_j
-        self.tap = tap  # a malicious PIU's tap (netsim.privacy.gan's GAN)
-        self.byzantine = byzantine  # a Byzantine PIU's corruption of its updates
-        self.algorithm = algorithm or Algorithm()  # the FL algorithm's client half
         self.inbox = simpy.Store(env)
         self.active = True
         self._round: int | None = None

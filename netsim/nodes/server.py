@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -25,6 +25,63 @@ from netsim.rng import Streams
 
 if TYPE_CHECKING:
     from netsim.nodes.protocols import Outcome, ServerProtocol
+
+
+@dataclass(frozen=True)
+class ServerServices:
+    """What a server works with besides its protocol.
+
+    trainer: evaluates its models (and the controller's probe loss); compressor: decodes
+    the updates; streams: the keyed random streams; signalling: where PIUs say they are
+    back online (None: its own); on_round: called with each finished
+    :class:`RoundRecord` (progress reporting); tap: an honest-but-curious server's other
+    half (:class:`netsim.messages.Tap`: shown every model it sends and every update or
+    over-the-air sum it receives), or None.
+    """
+
+    trainer: Trainer
+    compressor: Compressor
+    streams: Streams
+    signalling: Signalling | None = None
+    on_round: Callable[[RoundRecord], None] | None = None
+    tap: Tap | None = None
+
+
+@dataclass(frozen=True)
+class UplinkPlanning:
+    """The uplink grants of a cell-free network: an ``allocator`` (power and local
+    iterations per round, see :meth:`Server.allocate`), or without one the ``cellfree``
+    uplink and its combining ("mr" or "lsfd") at full power (see
+    :meth:`Server.full_power_links`); neither: the links plan themselves."""
+
+    allocator: RoundAllocator | None = None
+    cellfree: tuple[CellFreeUplink, str] | None = None
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What a server measures besides the test set and when it stops early.
+
+    piu_eval: each PIU's held-out training-set indices and every how many versions to score
+    the model on them (``piu_scores``; measurement, no time); target_accuracy: stop after
+    the first version whose test accuracy reaches it (None: run every round).
+    """
+
+    piu_eval: tuple[Sequence[np.ndarray], int] | None = None
+    target_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Where a server sits: ``name`` in the log; ``serves``: the APs whose PIUs it
+    aggregates (None: all); ``stream_key``: appended to its keyed random streams' keys
+    (edge servers: their own draws); ``tier``: its rows' tier in the rounds table
+    ("global" or "edge")."""
+
+    name: str = "server"
+    serves: frozenset[int] | None = None
+    stream_key: tuple[int, ...] = ()
+    tier: str = "global"
 
 
 class PIUHandle(Protocol):
@@ -73,20 +130,10 @@ class Server(Node):
     local_steps: local mini-batch steps a PIU runs on a model (unless the protocol's
         controller or the allocation changes them).
     aggregation_s: simulated time of one aggregation (s).
-    signalling: where PIUs say they are back online.
-    on_round: called with each finished :class:`RoundRecord` (progress reporting).
-    allocator: optional cell-free power / local-iteration allocation (see :meth:`allocate`).
-    cellfree: without an allocator, the cell-free uplink and its combining ("mr" or "lsfd")
-        (see :meth:`full_power_links`).
-    tap: an honest-but-curious server's other half (:class:`netsim.messages.Tap`: shown
-        every model it sends and every update or over-the-air sum it receives), or None.
-    name: the node's name in the log; serves: the APs whose PIUs it aggregates (None:
-        all); stream_key: appended to its keyed random streams' keys (edge servers: their
-        own draws); tier: its rows' tier in the rounds table ("global" or "edge").
-    piu_eval: per-PIU evaluation: each PIU's held-out training-set indices and every how
-        many versions to score the model on them (``piu_scores``; measurement, no time).
-    target_accuracy: stop after the first version whose test accuracy reaches it (None:
-        run every round).
+    services: what it works with besides its protocol (:class:`ServerServices`).
+    planning: the cell-free uplink planning (:class:`UplinkPlanning`; default none).
+    scoring: what it measures and stops at (:class:`Scoring`; default nothing extra).
+    place: where it sits among the tiers (:class:`Tier`; default the global server).
     """
 
     role = "server"
@@ -98,48 +145,41 @@ class Server(Node):
         *,
         inbox: simpy.Store,
         weights: torch.Tensor,
-        trainer: Trainer,
-        compressor: Compressor,
         downlinks: Mapping[int, tuple[Backhaul, simpy.Store]],
         pius: Sequence[PIUHandle],
         protocol: ServerProtocol,
         local_steps: int,
         aggregation_s: float,
-        streams: Streams,
-        signalling: Signalling | None = None,
-        on_round: Callable[[RoundRecord], None] | None = None,
-        allocator: RoundAllocator | None = None,
-        cellfree: tuple[CellFreeUplink, str] | None = None,
-        tap: Tap | None = None,
-        name: str = "server",
-        serves: frozenset[int] | None = None,
-        stream_key: tuple[int, ...] = (),
-        tier: str = "global",
-        piu_eval: tuple[Sequence[np.ndarray], int] | None = None,
-        target_accuracy: float | None = None,
+        services: ServerServices,
+        planning: UplinkPlanning | None = None,
+        scoring: Scoring | None = None,
+        place: Tier | None = None,
     ) -> None:
-        super().__init__(env, name, log)
-        self.target_accuracy = target_accuracy
-        self.serves = serves
-        self.stream_key = stream_key
-        self.tier = tier
-        self.piu_eval = piu_eval
+        place = place or Tier()
+        planning = planning or UplinkPlanning()
+        scoring = scoring or Scoring()
+        super().__init__(env, place.name, log)
+        self.target_accuracy = scoring.target_accuracy
+        self.serves = place.serves
+        self.stream_key = place.stream_key
+        self.tier = place.tier
+        self.piu_eval = scoring.piu_eval
         self.piu_scores: list[tuple[int, int, int, float, float]] = []  # round, piu, n, loss, acc
         self.inbox = inbox
         self.weights = weights
         self.initial_weights = weights.clone()
-        self.trainer = trainer
-        self.compressor = compressor
+        self.trainer = services.trainer
+        self.compressor = services.compressor
         self.downlinks = dict(downlinks)
         self.pius = list(pius)
         self.protocol = protocol
         self.local_steps = local_steps
         self.aggregation_s = aggregation_s
-        self.streams = streams
-        self.on_round = on_round
-        self.allocator = allocator
-        self.cellfree = cellfree
-        self.tap = tap
+        self.streams = services.streams
+        self.on_round = services.on_round
+        self.allocator = planning.allocator
+        self.cellfree = planning.cellfree
+        self.tap = services.tap
         self.version = 0  # model versions made (rounds)
         self.departed: set[int] = set()  # PIUs that left the federation (battery empty)
         self.last_bits: dict[int, int] = {}  # each PIU's last received payload size
@@ -148,7 +188,7 @@ class Server(Node):
         self.model_bits = dense_bits(weights.numel())  # the broadcast is uncompressed float32
         self._wake: simpy.Event | None = None  # succeeded when an offline PIU comes back
         self._spent_until = (0.0, 0.0)  # the log's (PIU energy, uplink bits) at the last row
-        self.signalling = signalling or Signalling()
+        self.signalling = services.signalling or Signalling()
         self.signalling.on_online(self.piu_online)
 
     @property

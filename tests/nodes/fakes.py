@@ -12,12 +12,14 @@ import simpy
 import torch
 
 from netsim.compress import IdentityCompressor
+from netsim.device.availability import Switch
 from netsim.device.battery import Battery
 from netsim.device.compute import ComputeModel, ConstantSlowdown
 from netsim.fl.selection import SelectionReport
 from netsim.learn.trainer import TrainJob, TrainResult
 from netsim.log import EventLog, events_frame
-from netsim.nodes.piu import PIU
+from netsim.nodes.piu import PIU, ClientKit, DeviceKit
+from netsim.nodes.signalling import Signalling
 from netsim.radio.access import MultipleAccess
 from netsim.radio.links import Attempt, Uplink
 from netsim.rng import Streams
@@ -149,10 +151,13 @@ def make_piu(
     link: Uplink,
     *,
     battery_j: float = 10.0,
-    **kwargs,
+    availability: list[Switch] | None = None,
+    signalling: Signalling | None = None,
 ) -> tuple[PIU, simpy.Store, simpy.Store, FakeTrainer]:
     """PIU 0 with the fakes; returns it with its AP's and the server's inboxes."""
     ap_inbox, server_inbox, trainer = simpy.Store(env), simpy.Store(env), FakeTrainer()
+    device = DeviceKit(COMPUTE, ConstantSlowdown(1.0), Battery(battery_j), None, availability)
+    client = ClientKit(trainer, np.arange(10), IdentityCompressor())  # type: ignore[arg-type]
     piu = PIU(
         env,
         log,
@@ -160,14 +165,10 @@ def make_piu(
         ap_inbox=ap_inbox,
         server_inbox=server_inbox,
         link=link,
-        compute=COMPUTE,
-        slowdown=ConstantSlowdown(1.0),
-        battery=Battery(battery_j),
-        trainer=trainer,  # type: ignore[arg-type]
-        compressor=IdentityCompressor(),
-        indices=np.arange(10),
+        device=device,
+        client=client,
         streams=Streams(0),
-        **kwargs,
+        signalling=signalling,
     )
     piu.start()
     return piu, ap_inbox, server_inbox, trainer

@@ -28,7 +28,7 @@ from netsim.nodes.protocols import (
     ServerProtocol,
     SyncRounds,
 )
-from netsim.nodes.server import Server
+from netsim.nodes.server import Server, ServerServices
 from netsim.rng import Streams
 from tests.nodes.fakes import FakePIU, FakeTrainer, P, frame
 
@@ -88,14 +88,12 @@ def _server(
         log,
         inbox=inbox,
         weights=torch.zeros(P) if weights is None else weights.clone(),
-        trainer=FakeTrainer(),  # type: ignore[arg-type]
-        compressor=IdentityCompressor(),
         downlinks={0: (WiredLink(env, math.inf, 0.0), ap_inbox)},
         pius=pius,
         protocol=protocol,
         local_steps=2,
         aggregation_s=AGG_S,
-        streams=Streams(0),
+        services=ServerServices(FakeTrainer(), IdentityCompressor(), Streams(0)),  # type: ignore[arg-type]
     )
     harness = Harness(server, pius)
 
@@ -478,14 +476,12 @@ def _cloud(env, log, edges: list[FakeEdge], protocol: CloudRounds, x0: torch.Ten
         log,
         inbox=inbox,
         weights=x0.clone(),
-        trainer=FakeTrainer(),  # type: ignore[arg-type]
-        compressor=IdentityCompressor(),
         downlinks=downlinks,
         pius=[],
         protocol=protocol,
         local_steps=2,
         aggregation_s=AGG_S,
-        streams=Streams(0),
+        services=ServerServices(FakeTrainer(), IdentityCompressor(), Streams(0)),  # type: ignore[arg-type]
     )
     server.start()
     return server

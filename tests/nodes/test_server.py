@@ -16,7 +16,7 @@ from netsim.log import EventLog
 from netsim.messages import GlobalModel, Update
 from netsim.nodes.link import WiredLink
 from netsim.nodes.protocols import FedBuff, ServerProtocol, SyncRounds
-from netsim.nodes.server import Server
+from netsim.nodes.server import Server, ServerServices
 from netsim.nodes.signalling import Signalling
 from netsim.rng import Streams
 from tests.nodes.fakes import FakePIU, FakeTrainer, P, frame
@@ -36,15 +36,12 @@ def _server(env, log, protocol: ServerProtocol, pius=None, signalling=None):
         log,
         inbox=inbox,
         weights=torch.zeros(P),
-        trainer=FakeTrainer(),  # type: ignore[arg-type]
-        compressor=IdentityCompressor(),
         downlinks={0: (WiredLink(env, math.inf, 0.0), ap_inbox)},
         pius=pius,
         protocol=protocol,
         local_steps=2,
         aggregation_s=AGG_S,
-        streams=Streams(0),
-        signalling=signalling,
+        services=ServerServices(FakeTrainer(), IdentityCompressor(), Streams(0), signalling),  # type: ignore[arg-type]
     )
 
     def answer(model: GlobalModel, k: int):
