@@ -60,6 +60,7 @@ from netsim.privacy.attacker import Attack, Attacker
 from netsim.privacy.gan import GANAttack
 from netsim.radio.access import MultipleAccess
 from netsim.radio.allocation import CellFreeUplink, RoundAllocator
+from netsim.radio.band import Band
 from netsim.radio.channel import RadioChannel
 from netsim.radio.largescale import LargeScaleGains
 from netsim.radio.links import (
@@ -75,7 +76,7 @@ from netsim.radio.links import (
 )
 from netsim.radio.medium import CoChannelMedium
 from netsim.radio.pathloss import dbm_to_w
-from netsim.radio.scheduler import OFDMAScheduler, resource_blocks
+from netsim.radio.scheduler import OFDMAScheduler
 from netsim.rng import Stream, Streams
 from netsim.scenario import RadioConfig, Scenario, ScenarioError
 
@@ -134,7 +135,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     max_power = np.array([dbm_to_w(d.tx_power_dbm) for d in devices])  # (K,) W
     computes = [ComputeModel(d.cpu_hz, d.cycles_per_sample, d.kappa) for d in devices]
     cellfree = (
-        build_radio.cellfree_uplink(s.radio, air.gains.gain, air.noise_psd_w_hz, max_power)
+        build_radio.cellfree_uplink(s.radio, air.gains.gain, air.band, max_power)
         if s.radio.access == "cellfree"
         else None
     )
@@ -227,12 +228,10 @@ class _Wiring:
 
 @dataclass(frozen=True)
 class _Spectrum:
-    """The frequency plan: each AP's channel (A,) and its width (Hz); with reuse, the
-    co-channel medium every digital uplink transmits on, and each PIU's FDMA sub-band (its
-    rank among the PIUs its first AP serves)."""
+    """How the links share the band (``Air.band``: the frequency plan, the widths): with
+    reuse, the co-channel medium every digital uplink transmits on, and each PIU's FDMA
+    sub-band (its rank among the PIUs its first AP serves)."""
 
-    channels: np.ndarray
-    width_hz: float
     medium: CoChannelMedium | None
     slots: np.ndarray
     power_control: OpenLoopPowerControl | None
@@ -250,27 +249,20 @@ class _Spectrum:
         pc = s.radio.power_control
         control = None if pc is None else OpenLoopPowerControl(dbm_to_w(pc.p0_dbm), pc.alpha)
         n_aps = air.gains.gain.shape[1]
-        if s.radio.reuse == "orthogonal":
-            channels, width = np.arange(n_aps), s.radio.bandwidth_hz
-        else:
-            channels = build_radio.frequency_plan(s.radio.reuse, s.topology, air.gains.ap_xy)
-            width = s.radio.bandwidth_hz / s.radio.reuse
         # co-channel downlinks interfere too (those the OFDMA scheduler does not carry)
         down = None
         if s.radio.reuse != "orthogonal":
             down = CoChannelMedium(env, air.channel, downlink=True)
         if s.radio.scheduler != "fifo" or s.radio.link == "nr":
-            scheduler = build_radio.ofdma_scheduler(
-                s.radio, air.channel, channels, width, env, streams
-            )
+            scheduler = build_radio.ofdma_scheduler(s.radio, air.channel, env, streams)
             downlink = None
             if s.radio.downlink == "unicast" or s.radio.link == "nr":
                 downlink = build_radio.ofdma_scheduler(
-                    s.radio, air.channel, channels, width, env, streams, downlink=True
+                    s.radio, air.channel, env, streams, downlink=True
                 )
-            return cls(channels, width, None, slots, control, scheduler, downlink, down)
+            return cls(None, slots, control, scheduler, downlink, down)
         medium = build_radio.medium(s.radio, air.channel, n_aps, env, streams)
-        return cls(channels, width, medium, slots, control, None, None, down)
+        return cls(medium, slots, control, None, None, down)
 
 
 @dataclass(frozen=True)
@@ -494,13 +486,13 @@ def _backhaul(
     return WiredLink(env, edge["capacity_bps"], edge["latency_s"], far if up else f"ap{ap}")
 
 
-def _check_fdma_rbs(s: Scenario, width_hz: float, served: np.ndarray) -> None:
+def _check_fdma_rbs(s: Scenario, band: Band, served: np.ndarray) -> None:
     """FDMA on NR links splits a channel's RBs among an AP's PIUs: each needs at least one
     (else its sub-band is empty and its uploads never end); a :class:`ScenarioError`
     naming the bandwidth otherwise."""
     if s.radio.access != "fdma" or s.radio.link != "nr" or s.radio.scheduler != "fifo":
         return
-    n_rb = resource_blocks(width_hz, s.radio.numerology)
+    n_rb = band.n_rb
     most = int(served.max()) if len(served) else 0
     if most > n_rb:
         raise ScenarioError(
@@ -514,10 +506,10 @@ def _check_fdma_rbs(s: Scenario, width_hz: float, served: np.ndarray) -> None:
 def _access_points(w: _Wiring) -> list[AccessPoint]:
     """The APs, each with its uplink band, backhaul and (over the air) receiver."""
     s, air = w.s, w.air
-    _check_fdma_rbs(s, w.spectrum.width_hz, np.bincount(air.serving_ap))
+    _check_fdma_rbs(s, air.band, np.bincount(air.serving_ap))
     p0_w = dbm_to_w(s.device.tx_power_dbm)
     ota = build_radio.ota_receiver(
-        s.ota, s.radio, air.gains.gain, air.serving_ap, air.noise_psd_w_hz, p0_w, w.streams
+        s.ota, s.radio, air.gains.gain, air.serving_ap, air.band, p0_w, w.streams
     )
     spy = w.data.eavesdropper if s.attack.position == "ap" else None
     private = None
@@ -533,9 +525,9 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             access=MultipleAccess(
                 w.env,
                 "ofdma" if s.radio.scheduler != "fifo" else s.radio.access,
-                w.spectrum.width_hz,
+                air.band,
                 int((air.serving_ap == a).sum()),
-                int(w.spectrum.channels[a]),
+                a,
             ),
             uplink=_backhaul(w.env, air.topology, w.backhaul, a, w.tiers.names[a], up=True),
             server_inbox=w.tiers.inboxes[a],
@@ -544,8 +536,7 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
                 s.radio,
                 w.env,
                 air.channel,
-                w.spectrum.width_hz,
-                int(w.spectrum.channels[a]),
+                int(air.band.channels[a]),
                 w.spectrum.downlink_scheduler,
                 w.spectrum.downlink_medium,
             ),
@@ -620,8 +611,8 @@ def _forecast(
 
     learned = p.predictor == "model"
     return SNRForecast(
-        radio_meter(s, air.gains, air.channel.fading), position, radio_data.interval_s,
-        radio_data.snr_window, p.predictor, s.radio.bandwidth_hz, s.radio.target_rate_bps,
+        radio_meter(s, air), position, radio_data.interval_s, radio_data.snr_window,
+        p.predictor, air.band.bandwidth_hz, s.radio.target_rate_bps,
         trainer if learned else None, build_learning.radio_task_of(s) if learned else None,
     )  # fmt: skip
 

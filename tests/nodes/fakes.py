@@ -19,6 +19,7 @@ from netsim.learn.trainer import TrainJob, TrainResult
 from netsim.log import EventLog, events_frame
 from netsim.nodes.piu import PIU
 from netsim.radio.access import MultipleAccess
+from netsim.radio.band import Band
 from netsim.radio.links import Attempt, Uplink
 from netsim.rng import Streams
 
@@ -88,7 +89,8 @@ class FixedLink(Uplink):
         retries: int = 0,
         planned_rate_bps: float | None = None,
     ) -> None:
-        super().__init__(0, 0, MultipleAccess(env, "tdma", 1e6, 1), power_w)
+        band = Band.orthogonal(1e6, 1e-20, 1)  # the rate is given: the band's values are unused
+        super().__init__(0, 0, MultipleAccess(env, "tdma", band, 1), power_w)
         self.rate_bps, self.failures, self.retries = rate_bps, failures, retries
         self.planned_rate_bps = planned_rate_bps or rate_bps
 
