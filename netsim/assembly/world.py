@@ -24,6 +24,7 @@ from netsim.assembly.radio import Air
 from netsim.assembly.radio_data import radio_meter
 from netsim.assembly.streaming import uses_streaming
 from netsim.assembly.topology import background, backhaul_graph
+from netsim.backhaul.hop import WiredHop
 from netsim.backhaul.routing import RoutedBackhaul
 from netsim.compress import Compressor
 from netsim.device.availability import Switch
@@ -147,7 +148,8 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     routed = None if graph is None else RoutedBackhaul(env, graph, given)
     traffic = [] if routed is None else background(s.backhaul, routed, env, streams)
     tiers = _Tiers.build(s, env, graph, n_aps, server_inbox)
-    wiring = _Wiring(s, env, log, streams, air, data, tiers, signalling, plan, routed)
+    star = WiredHop(s.backhaul.capacity_bps, s.backhaul.latency_s)  # each AP's private link
+    wiring = _Wiring(s, env, log, streams, air, data, tiers, signalling, plan, routed, star)
     aps = _access_points(wiring)
     grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
     schedules = build_devices.availability(s.device, n_pius, streams)
@@ -175,7 +177,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         weights=data.trainer.initial_weights(),
         trainer=data.trainer,
         compressor=data.compressor,
-        downlinks=_server_downlinks(env, air.topology, routed, aps, edges),
+        downlinks=_server_downlinks(env, star, routed, aps, edges),
         pius=pius,
         protocol=protocol,
         local_steps=s.learning.local_steps,
@@ -224,6 +226,7 @@ class _Wiring:
     signalling: Signalling
     spectrum: _Spectrum
     backhaul: RoutedBackhaul | None  # None: the star of private AP links
+    star: WiredHop  # each AP's private link where there is no routed backhaul
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,7 @@ def _edge_servers(
 
 def _server_downlinks(
     env: simpy.Environment,
-    topology: nx.Graph,
+    star: WiredHop,
     routed: RoutedBackhaul | None,
     aps: list[AccessPoint],
     edges: list[EdgeServer],
@@ -353,7 +356,7 @@ def _server_downlinks(
             i: (RoutedLink(routed, "server", e.name), e.from_cloud) for i, e in enumerate(edges)
         }
     return {
-        a: (_backhaul(env, topology, routed, a, "server", up=False), ap.inbox)
+        a: (_backhaul(env, star, routed, a, "server", up=False), ap.inbox)
         for a, ap in enumerate(aps)
     }
 
@@ -470,20 +473,19 @@ def _link_note(env: simpy.Environment, log: EventLog, u: str, v: str) -> Callabl
 
 def _backhaul(
     env: simpy.Environment,
-    topology: nx.Graph,
+    star: WiredHop,
     routed: RoutedBackhaul | None,
     ap: int,
     far: str,
     up: bool,
 ) -> Backhaul:
     """One direction of AP ``ap``'s backhaul to its aggregator ``far`` (the server, or its
-    edge server; ``up``: towards it): an edge of the topology graph (the star), or the
-    route through the routed backhaul."""
+    edge server; ``up``: towards it): its private ``star`` link, or the route through the
+    routed backhaul."""
     if routed is not None:
         src, dst = (f"ap{ap}", far) if up else (far, f"ap{ap}")
         return RoutedLink(routed, src, dst)
-    edge = topology.edges["server", f"ap{ap}"]
-    return WiredLink(env, edge["capacity_bps"], edge["latency_s"], far if up else f"ap{ap}")
+    return WiredLink(env, star.capacity_bps, star.latency_s, far if up else f"ap{ap}")
 
 
 def _check_fdma_rbs(s: Scenario, band: Band, served: np.ndarray) -> None:
@@ -529,7 +531,7 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
                 int((air.serving_ap == a).sum()),
                 a,
             ),
-            uplink=_backhaul(w.env, air.topology, w.backhaul, a, w.tiers.names[a], up=True),
+            uplink=_backhaul(w.env, w.star, w.backhaul, a, w.tiers.names[a], up=True),
             server_inbox=w.tiers.inboxes[a],
             tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
             downlink=build_radio.downlink(
