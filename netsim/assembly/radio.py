@@ -12,6 +12,7 @@ import simpy
 
 from netsim.assembly.topology import build_topology
 from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
+from netsim.radio.band import Band
 from netsim.radio.cellfree import assign_pilots, estimation_quality
 from netsim.radio.channel import RadioChannel
 from netsim.radio.downlinks import ChannelDownlink, Downlink, MediumDownlink, ScheduledDownlink
@@ -42,7 +43,7 @@ from netsim.radio.pathloss import (
     umi_38901,
 )
 from netsim.radio.policies import scheduling_policy
-from netsim.radio.scheduler import OFDMAScheduler, resource_blocks
+from netsim.radio.scheduler import OFDMAScheduler
 from netsim.radio.spectrum import assign_channels
 from netsim.rng import Stream, Streams
 from netsim.scenario import (
@@ -123,10 +124,17 @@ def large_scale_gains(
     )
 
 
-def frequency_plan(n_channels: int, topology: Topology, ap_xy: np.ndarray) -> np.ndarray:
-    """(A,) channel of each AP for reuse ``n_channels``, co-channel APs far apart (on a
-    hexagonal layout with wrap-around, measured to the nearest image)."""
-    return assign_channels(ap_xy, n_channels, _hex_images(topology))
+def band(radio: RadioConfig, topology: Topology, ap_xy: np.ndarray) -> Band:
+    """The run's band, built once: ``radio.bandwidth_hz``, the noise PSD with the noise
+    figure (dBm/Hz + dB -> W/Hz), the numerology, and with reuse N the frequency plan of the
+    APs at ``ap_xy`` (A, 2) m, co-channel APs far apart (on a hexagonal layout with
+    wrap-around, measured to the nearest image); orthogonal cells each on a channel of
+    their own."""
+    noise_psd = dbm_to_w(radio.noise_psd_dbm_hz + radio.noise_figure_db)  # W/Hz
+    if radio.reuse == "orthogonal":
+        return Band.orthogonal(radio.bandwidth_hz, noise_psd, len(ap_xy), radio.numerology)
+    channels = assign_channels(ap_xy, radio.reuse, _hex_images(topology))
+    return Band.reused(radio.bandwidth_hz, noise_psd, channels, radio.reuse, radio.numerology)
 
 
 def _hex_images(topology: Topology) -> np.ndarray | None:
@@ -159,22 +167,20 @@ def medium(
 def ofdma_scheduler(
     radio: RadioConfig,
     channel: RadioChannel,
-    channels: np.ndarray,
-    width_hz: float,
     env: simpy.Environment,
     streams: Streams,
     downlink: bool = False,
 ) -> OFDMAScheduler:
-    """The APs' slot schedulers of ``radio.scheduler`` on channels of ``width_hz``, with
-    frequency-selective fading (one coefficient per group of ``rb_group_size`` RBs), at
+    """The APs' slot schedulers of ``radio.scheduler`` on the channels of ``channel``'s band,
+    with frequency-selective fading (one coefficient per group of ``rb_group_size`` RBs), at
     Shannon rates or through the NR link abstraction (``radio.link``). With "fifo" the
     transfers hold fixed RBs (TDMA's band, FDMA's sub-band): the policy is not used."""
-    n_rb = resource_blocks(width_hz, radio.numerology)
+    n_rb = channel.band.n_rb
     groups = math.ceil(n_rb / radio.rb_group_size)
     n_piu, n_aps = channel.gain.shape
     nr = None
     if radio.link == "nr":
-        slot_s = 1e-3 / 2**radio.numerology
+        slot_s = channel.band.slot_s
         nr = NRLinkAbstraction(
             n_piu + n_aps if downlink else n_piu,  # and each AP's multicast
             n_rb,
@@ -189,9 +195,6 @@ def ofdma_scheduler(
         env,
         channel,
         fading(radio, streams, n_aps * groups),
-        width_hz,
-        channels,
-        radio.numerology,
         scheduling_policy(
             "rr" if radio.scheduler == "fifo" else radio.scheduler, radio.pf_window_slots
         ),
@@ -205,21 +208,20 @@ def downlink(
     radio: RadioConfig,
     env: simpy.Environment,
     channel: RadioChannel,
-    width_hz: float,
     frequency_channel: int,
     scheduler: OFDMAScheduler | None,
     medium: CoChannelMedium | None,
 ) -> Downlink:
-    """An AP's downlink on its band of ``width_hz`` (frequency ``frequency_channel`` of the
+    """An AP's downlink on its channel of the band (frequency ``frequency_channel`` of the
     reuse plan): through the downlink ``scheduler`` where there is one (OFDMA or NR), else on
     the co-channel ``medium`` (frequency reuse), else on its own band through ``channel``;
     a unicast per recipient with ``radio.downlink = "unicast"``."""
     unicast = radio.downlink == "unicast"
     if scheduler is not None:
-        return ScheduledDownlink(scheduler, width_hz, radio.scheduler != "fifo", unicast)
+        return ScheduledDownlink(scheduler, radio.scheduler != "fifo", unicast)
     if medium is not None:
-        return MediumDownlink(medium, frequency_channel, width_hz, unicast)
-    return ChannelDownlink(env, channel, width_hz, unicast)
+        return MediumDownlink(medium, frequency_channel, unicast)
+    return ChannelDownlink(env, channel, unicast)
 
 
 def fading(radio: RadioConfig, streams: Streams, n_links: int) -> BlockFading:
@@ -237,12 +239,12 @@ def fading(radio: RadioConfig, streams: Streams, n_links: int) -> BlockFading:
 
 
 def cellfree_uplink(
-    radio: RadioConfig, gain: np.ndarray, noise_psd_w_hz: float, max_power_w: np.ndarray
+    radio: RadioConfig, gain: np.ndarray, band: Band, max_power_w: np.ndarray
 ) -> CellFreeUplink:
-    """The cell-free MR/LSFD uplink of gains ``gain`` (K, A) with pilots assigned and
-    channel estimates' quality for full-power pilots ``max_power_w`` (K,) W."""
-    noise_w = noise_psd_w_hz * radio.bandwidth_hz
-    beta = gain / noise_w  # gains over noise: rho is then the transmit power in W
+    """The cell-free MR/LSFD uplink of gains ``gain`` (K, A) on the whole ``band`` with
+    pilots assigned and channel estimates' quality for full-power pilots ``max_power_w``
+    (K,) W."""
+    beta = gain / band.band_noise_w  # gains over noise: rho is then the transmit power in W
     pilots = assign_pilots(beta, radio.pilot_length)
     gamma = estimation_quality(beta, pilots, max_power_w, radio.pilot_length)
     return CellFreeUplink(
@@ -251,7 +253,7 @@ def cellfree_uplink(
         pilots,
         max_power_w,
         radio.antennas_per_ap,
-        radio.bandwidth_hz,
+        band.bandwidth_hz,
         radio.pilot_length,
         radio.coherence_symbols,
     )
@@ -262,16 +264,16 @@ def ota_receiver(
     radio: RadioConfig,
     gain: np.ndarray,
     serving_ap: np.ndarray,
-    noise_psd_w_hz: float,
+    band: Band,
     p0_w: float,
     streams: Streams,
 ) -> OTAReceiver | None:
     """The APs' over-the-air receiver, or None for digital uplinks. The receive noise is
-    that of ``[radio]`` over the band, or set by ``ota.snr_db`` as the mean receive SNR at
+    the ``band``'s over the whole band, or set by ``ota.snr_db`` as the mean receive SNR at
     full power ``p0_w`` over the PIUs' serving links."""
     if not ota.enabled:
         return None
-    noise_w = noise_psd_w_hz * radio.bandwidth_hz
+    noise_w = band.band_noise_w
     if ota.snr_db is not None:
         serving = gain[np.arange(len(gain)), serving_ap]
         noise_w = p0_w * float(serving.mean()) / float(db_to_linear(ota.snr_db))
@@ -280,7 +282,7 @@ def ota_receiver(
         antennas=ota.receive_antennas,
         beta=gain,
         coherence_s=radio.coherence_time_s,
-        bandwidth_hz=radio.bandwidth_hz,
+        bandwidth_hz=band.bandwidth_hz,
         p0_w=p0_w,
         noise_w=noise_w,
         power_control=ota.power_control,
@@ -321,7 +323,7 @@ def round_allocator(
 @dataclass(frozen=True)
 class Air:
     """The radio world: placement, large-scale gains (K, A), each PIU's first AP (the
-    strongest average link) and the channel with its noise PSD (W/Hz). The simulation and
+    strongest average link) and the channel on the run's band. The simulation and
     the radio data sets (``netsim/assembly/radio_data.py``) build it the same way, so a data
     set's measurements are the run's own channel."""
 
@@ -330,7 +332,11 @@ class Air:
     gains: LargeScaleGains
     serving_ap: np.ndarray
     channel: RadioChannel
-    noise_psd_w_hz: float
+
+    @property
+    def band(self) -> Band:
+        """The run's band (the channel's)."""
+        return self.channel.band
 
     @classmethod
     def build(cls, s: Scenario, streams: Streams) -> Air:
@@ -338,7 +344,7 @@ class Air:
         topology = build_topology(s.topology, s.backhaul, streams)
         ap, piu = positions(topology, "ap"), positions(topology, "piu")
         gains = large_scale_gains(s.radio, s.topology, ap, piu, streams, azimuths(topology))
-        noise_psd = dbm_to_w(s.radio.noise_psd_dbm_hz + s.radio.noise_figure_db)  # W/Hz
         small = fading(s.radio, streams, len(ap[0]))
-        channel = RadioChannel(gains.gain, small, s.radio.coherence_time_s, noise_psd)
-        return cls(topology, piu[0], gains, gains.gain.argmax(axis=1), channel, noise_psd)
+        spectrum = band(s.radio, s.topology, gains.ap_xy)
+        channel = RadioChannel(gains.gain, small, s.radio.coherence_time_s, spectrum)
+        return cls(topology, piu[0], gains, gains.gain.argmax(axis=1), channel)

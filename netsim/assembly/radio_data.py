@@ -29,8 +29,6 @@ from netsim.assembly.devices import trajectories
 from netsim.assembly.errors import field_error
 from netsim.assembly.radio import Air
 from netsim.assembly.topology import population
-from netsim.radio.fading import BlockFading
-from netsim.radio.largescale import LargeScaleGains
 from netsim.radio.measurement import RadioMeter
 from netsim.radio.pathloss import dbm_to_w
 from netsim.rng import Stream, Streams
@@ -52,7 +50,7 @@ def radio_dataset(s: Scenario) -> pd.DataFrame:
     n_pius, n_aps = population(s.topology)
     check_radio_dataset_memory(n_pius, n_aps, cfg.samples_per_piu)
     air = Air.build(s, streams)  # the simulation's own maps and fading
-    meter = radio_meter(s, air.gains, air.channel.fading)
+    meter = radio_meter(s, air)
     paths = trajectories(s.mobility, air.piu_xy, air.gains.ap_xy, streams)
     times = np.arange(cfg.samples_per_piu) * cfg.interval_s
     frames = []
@@ -106,13 +104,13 @@ def check_radio_dataset_memory(
         )
 
 
-def radio_meter(s: Scenario, gains: LargeScaleGains, small: BlockFading) -> RadioMeter:
+def radio_meter(s: Scenario, air: Air) -> RadioMeter:
     """The measurements of the scenario's PIUs (their transmit power, the whole band's
     noise) from the run's maps and fading."""
     r = s.radio
     return RadioMeter(
-        gains, small, r.coherence_time_s, r.ap_tx_power_dbm, dbm_to_w(s.device.tx_power_dbm),
-        dbm_to_w(r.noise_psd_dbm_hz + r.noise_figure_db) * r.bandwidth_hz,
+        air.gains, air.channel.fading, r.coherence_time_s, r.ap_tx_power_dbm,
+        dbm_to_w(s.device.tx_power_dbm), air.band.band_noise_w,
         s.learning.radio_data.fading_window,
     )  # fmt: skip
 

@@ -24,6 +24,7 @@ from netsim.assembly.hierarchy import edge_plan
 from netsim.assembly.radio import Air
 from netsim.assembly.radio_data import radio_meter
 from netsim.assembly.topology import background, backhaul_graph
+from netsim.backhaul.hop import WiredHop
 from netsim.backhaul.routing import RoutedBackhaul
 from netsim.compress import Compressor
 from netsim.device.availability import Switch
@@ -50,6 +51,7 @@ from netsim.privacy.attacker import Attack, Attacker
 from netsim.privacy.gan import GANAttack
 from netsim.radio.access import MultipleAccess
 from netsim.radio.allocation import CellFreeUplink, RoundAllocator
+from netsim.radio.band import Band
 from netsim.radio.channel import RadioChannel
 from netsim.radio.largescale import LargeScaleGains
 from netsim.radio.links import (
@@ -65,7 +67,7 @@ from netsim.radio.links import (
 )
 from netsim.radio.medium import CoChannelMedium
 from netsim.radio.pathloss import dbm_to_w
-from netsim.radio.scheduler import OFDMAScheduler, resource_blocks
+from netsim.radio.scheduler import OFDMAScheduler
 from netsim.rng import Stream, Streams
 from netsim.scenario import RadioConfig, Scenario, ScenarioError
 
@@ -124,7 +126,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     max_power = np.array([dbm_to_w(d.tx_power_dbm) for d in devices])  # (K,) W
     computes = [ComputeModel(d.cpu_hz, d.cycles_per_sample, d.kappa) for d in devices]
     cellfree = (
-        build_radio.cellfree_uplink(s.radio, air.gains.gain, air.noise_psd_w_hz, max_power)
+        build_radio.cellfree_uplink(s.radio, air.gains.gain, air.band, max_power)
         if s.radio.access == "cellfree"
         else None
     )
@@ -136,7 +138,8 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     routed = None if graph is None else RoutedBackhaul(env, graph, given)
     traffic = [] if routed is None else background(s.backhaul, routed, env, streams)
     tiers = _Tiers.build(s, env, graph, n_aps, server_inbox)
-    wiring = _Wiring(s, env, log, streams, air, data, tiers, signalling, plan, routed)
+    star = WiredHop(s.backhaul.capacity_bps, s.backhaul.latency_s)  # each AP's private link
+    wiring = _Wiring(s, env, log, streams, air, data, tiers, signalling, plan, routed, star)
     aps = _access_points(wiring)
     grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
     schedules = build_devices.availability(s.device, n_pius, streams)
@@ -165,7 +168,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         log,
         inbox=server_inbox,
         weights=data.trainer.initial_weights(),
-        downlinks=_server_downlinks(env, air.topology, routed, aps, edges),
+        downlinks=_server_downlinks(env, star, routed, aps, edges),
         pius=pius,
         protocol=protocol,
         local_steps=s.learning.local_steps,
@@ -221,16 +224,15 @@ class _Wiring:
     signalling: Signalling
     spectrum: _Spectrum
     backhaul: RoutedBackhaul | None  # None: the star of private AP links
+    star: WiredHop  # each AP's private link where there is no routed backhaul
 
 
 @dataclass(frozen=True)
 class _Spectrum:
-    """The frequency plan: each AP's channel (A,) and its width (Hz); with reuse, the
-    co-channel medium every digital uplink transmits on, and each PIU's FDMA sub-band (its
-    rank among the PIUs its first AP serves)."""
+    """How the links share the band (``Air.band``: the frequency plan, the widths): with
+    reuse, the co-channel medium every digital uplink transmits on, and each PIU's FDMA
+    sub-band (its rank among the PIUs its first AP serves)."""
 
-    channels: np.ndarray
-    width_hz: float
     medium: CoChannelMedium | None
     slots: np.ndarray
     power_control: OpenLoopPowerControl | None
@@ -248,27 +250,20 @@ class _Spectrum:
         pc = s.radio.power_control
         control = None if pc is None else OpenLoopPowerControl(dbm_to_w(pc.p0_dbm), pc.alpha)
         n_aps = air.gains.gain.shape[1]
-        if s.radio.reuse == "orthogonal":
-            channels, width = np.arange(n_aps), s.radio.bandwidth_hz
-        else:
-            channels = build_radio.frequency_plan(s.radio.reuse, s.topology, air.gains.ap_xy)
-            width = s.radio.bandwidth_hz / s.radio.reuse
         # co-channel downlinks interfere too (those the OFDMA scheduler does not carry)
         down = None
         if s.radio.reuse != "orthogonal":
             down = CoChannelMedium(env, air.channel, downlink=True)
         if s.radio.scheduler != "fifo" or s.radio.link == "nr":
-            scheduler = build_radio.ofdma_scheduler(
-                s.radio, air.channel, channels, width, env, streams
-            )
+            scheduler = build_radio.ofdma_scheduler(s.radio, air.channel, env, streams)
             downlink = None
             if s.radio.downlink == "unicast" or s.radio.link == "nr":
                 downlink = build_radio.ofdma_scheduler(
-                    s.radio, air.channel, channels, width, env, streams, downlink=True
+                    s.radio, air.channel, env, streams, downlink=True
                 )
-            return cls(channels, width, None, slots, control, scheduler, downlink, down)
+            return cls(None, slots, control, scheduler, downlink, down)
         medium = build_radio.medium(s.radio, air.channel, n_aps, env, streams)
-        return cls(channels, width, medium, slots, control, None, None, down)
+        return cls(medium, slots, control, None, None, down)
 
 
 @dataclass(frozen=True)
@@ -350,7 +345,7 @@ def _edge_servers(
 
 def _server_downlinks(
     env: simpy.Environment,
-    topology: nx.Graph,
+    star: WiredHop,
     routed: RoutedBackhaul | None,
     aps: list[AccessPoint],
     edges: list[EdgeServer],
@@ -363,7 +358,7 @@ def _server_downlinks(
             i: (RoutedLink(routed, "server", e.name), e.from_cloud) for i, e in enumerate(edges)
         }
     return {
-        a: (_backhaul(env, topology, routed, a, "server", up=False), ap.inbox)
+        a: (_backhaul(env, star, routed, a, "server", up=False), ap.inbox)
         for a, ap in enumerate(aps)
     }
 
@@ -470,29 +465,28 @@ def _link_note(env: simpy.Environment, log: EventLog, u: str, v: str) -> Callabl
 
 def _backhaul(
     env: simpy.Environment,
-    topology: nx.Graph,
+    star: WiredHop,
     routed: RoutedBackhaul | None,
     ap: int,
     far: str,
     up: bool,
 ) -> Backhaul:
     """One direction of AP ``ap``'s backhaul to its aggregator ``far`` (the server, or its
-    edge server; ``up``: towards it): an edge of the topology graph (the star), or the
-    route through the routed backhaul."""
+    edge server; ``up``: towards it): its private ``star`` link, or the route through the
+    routed backhaul."""
     if routed is not None:
         src, dst = (f"ap{ap}", far) if up else (far, f"ap{ap}")
         return RoutedLink(routed, src, dst)
-    edge = topology.edges["server", f"ap{ap}"]
-    return WiredLink(env, edge["capacity_bps"], edge["latency_s"], far if up else f"ap{ap}")
+    return WiredLink(env, star.capacity_bps, star.latency_s, far if up else f"ap{ap}")
 
 
-def _check_fdma_rbs(s: Scenario, width_hz: float, served: np.ndarray) -> None:
+def _check_fdma_rbs(s: Scenario, band: Band, served: np.ndarray) -> None:
     """FDMA on NR links splits a channel's RBs among an AP's PIUs: each needs at least one
     (else its sub-band is empty and its uploads never end); a :class:`ScenarioError`
     naming the bandwidth otherwise."""
     if s.radio.access != "fdma" or s.radio.link != "nr" or s.radio.scheduler != "fifo":
         return
-    n_rb = resource_blocks(width_hz, s.radio.numerology)
+    n_rb = band.n_rb
     most = int(served.max()) if len(served) else 0
     if most > n_rb:
         raise ScenarioError(
@@ -506,10 +500,10 @@ def _check_fdma_rbs(s: Scenario, width_hz: float, served: np.ndarray) -> None:
 def _access_points(w: _Wiring) -> list[AccessPoint]:
     """The APs, each with its uplink band, backhaul and (over the air) receiver."""
     s, air = w.s, w.air
-    _check_fdma_rbs(s, w.spectrum.width_hz, np.bincount(air.serving_ap))
+    _check_fdma_rbs(s, air.band, np.bincount(air.serving_ap))
     p0_w = dbm_to_w(s.device.tx_power_dbm)
     ota = build_radio.ota_receiver(
-        s.ota, s.radio, air.gains.gain, air.serving_ap, air.noise_psd_w_hz, p0_w, w.streams
+        s.ota, s.radio, air.gains.gain, air.serving_ap, air.band, p0_w, w.streams
     )
     spy = w.data.eavesdropper if s.attack.position == "ap" else None
     private = None
@@ -525,19 +519,18 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
             access=MultipleAccess(
                 w.env,
                 "ofdma" if s.radio.scheduler != "fifo" else s.radio.access,
-                w.spectrum.width_hz,
+                air.band,
                 int((air.serving_ap == a).sum()),
-                int(w.spectrum.channels[a]),
+                a,
             ),
-            uplink=_backhaul(w.env, air.topology, w.backhaul, a, w.tiers.names[a], up=True),
+            uplink=_backhaul(w.env, w.star, w.backhaul, a, w.tiers.names[a], up=True),
             server_inbox=w.tiers.inboxes[a],
             tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
             downlink=build_radio.downlink(
                 s.radio,
                 w.env,
                 air.channel,
-                w.spectrum.width_hz,
-                int(w.spectrum.channels[a]),
+                int(air.band.channels[a]),
                 w.spectrum.downlink_scheduler,
                 w.spectrum.downlink_medium,
             ),
@@ -612,8 +605,8 @@ def _forecast(
 
     learned = p.predictor == "model"
     return SNRForecast(
-        radio_meter(s, air.gains, air.channel.fading), position, radio_data.interval_s,
-        radio_data.snr_window, p.predictor, s.radio.bandwidth_hz, s.radio.target_rate_bps,
+        radio_meter(s, air), position, radio_data.interval_s, radio_data.snr_window,
+        p.predictor, air.band.bandwidth_hz, s.radio.target_rate_bps,
         trainer if learned else None, build_learning.radio_task_of(s) if learned else None,
     )  # fmt: skip
 

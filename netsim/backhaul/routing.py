@@ -16,6 +16,7 @@ import numpy as np
 import simpy
 
 from netsim.backhaul.flows import Flow, FlowNetwork, Link
+from netsim.backhaul.hop import WiredHop
 
 
 class RoutedBackhaul:
@@ -41,9 +42,10 @@ class RoutedBackhaul:
         capacity: dict[Link, float] = {}
         latency: dict[Link, float] = {}
         for u, v, data in graph.edges(data=True):
+            hop = WiredHop.of_edge(data)
             for link in ((u, v), (v, u)):
-                capacity[link] = float(data["capacity_bps"])
-                latency[link] = float(data["latency_s"])
+                capacity[link] = hop.capacity_bps
+                latency[link] = hop.latency_s
         self.network = FlowNetwork(env, capacity, latency)
         self._paths = dict(paths or {})
         self._routes: dict[tuple[str, str], tuple[Link, ...]] = {}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import simpy
 
+from netsim.radio.band import Band
+
 
 class MultipleAccess:
     """The uplink band of one AP.
@@ -19,27 +21,28 @@ class MultipleAccess:
     ----------
     scheme: "tdma", "fdma", "cellfree" or "ofdma" (a scheduler shares the band: nobody
         waits for a slot).
-    bandwidth_hz: the AP's whole uplink band B (its frequency channel).
+    band: the system band; the AP's uplink band is its frequency channel there (width B;
+        co-channel APs share one, see :mod:`netsim.radio.spectrum`).
     n_served: PIUs associated with the AP (FDMA gives each B / n_served).
-    channel: the frequency channel the band is (co-channel APs share one; see
-        :mod:`netsim.radio.spectrum`).
+    ap: the AP's index (its channel in the band's frequency plan).
     """
 
     def __init__(
         self,
         env: simpy.Environment,
         scheme: str,
-        bandwidth_hz: float,
+        band: Band,
         n_served: int,
-        channel: int = 0,
+        ap: int = 0,
     ):
         if scheme not in ("tdma", "fdma", "cellfree", "ofdma"):
             raise ValueError(f"unknown multiple access scheme {scheme!r}")
         self.scheme = scheme
-        self.channel = channel
-        self.channel_hz = bandwidth_hz
+        self.channel = int(band.channels[ap])
+        self.channel_hz = band.channel_hz
+        self.n_rb = band.n_rb
         self.n_slots = 1 if scheme == "tdma" else max(1, n_served)
-        self.bandwidth_hz = bandwidth_hz / self.n_slots if scheme == "fdma" else bandwidth_hz
+        self.bandwidth_hz = band.subband_hz(self.n_slots) if scheme == "fdma" else band.channel_hz
         self.slots = simpy.Resource(env, capacity=self.n_slots)
 
     def subband(self, slot: int) -> tuple[float, float]:
@@ -50,16 +53,16 @@ class MultipleAccess:
         k = slot % self.n_slots
         return k * self.bandwidth_hz, (k + 1) * self.bandwidth_hz
 
-    def resource_blocks(self, slot: int, n_rb: int) -> tuple[int, int] | None:
-        """``[lo, hi)`` of the ``n_rb`` RBs of the channel that slot ``slot`` holds: every
+    def resource_blocks(self, slot: int) -> tuple[int, int] | None:
+        """``[lo, hi)`` of the RBs of the channel that slot ``slot`` holds: every
         RB for TDMA, sub-band ``slot`` (modulo the slots) for FDMA, None where a scheduler
         shares them ("ofdma") or nobody splits them ("cellfree")."""
         if self.scheme == "tdma":
-            return 0, n_rb
+            return 0, self.n_rb
         if self.scheme != "fdma":
             return None
         k = slot % self.n_slots
-        return k * n_rb // self.n_slots, (k + 1) * n_rb // self.n_slots
+        return k * self.n_rb // self.n_slots, (k + 1) * self.n_rb // self.n_slots
 
     def request(self) -> simpy.resources.resource.Request:
         """Ask for a slot; use as ``with access.request() as req: yield req``."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from netsim.radio.band import Band
 from netsim.radio.fading import BlockFading
 
 _BLOCKS_PER_STEP = 64
@@ -85,18 +86,18 @@ class RadioChannel:
     gain: large-scale power gains beta (K, A), linear (path loss and shadowing).
     fading: small-scale block fading (mean-1 power gains per block).
     coherence_s: coherence time T_c (s).
-    noise_psd_w_hz: noise power spectral density including noise figure (W/Hz).
+    band: the system band (its noise PSD including noise figure, W/Hz, sets the SNRs).
 
     Uplink and downlink see the same channel (TDD reciprocity).
     """
 
     def __init__(
-        self, gain: np.ndarray, fading: BlockFading, coherence_s: float, noise_psd_w_hz: float
+        self, gain: np.ndarray, fading: BlockFading, coherence_s: float, band: Band
     ) -> None:
         self.gain = np.asarray(gain, dtype=float)
         self.fading = fading
         self.coherence_s = coherence_s
-        self.noise_psd_w_hz = noise_psd_w_hz
+        self.band = band
         self.moves = 0  # how often the gains changed (what caches them checks it)
 
     def move(self, piu: int, gain: np.ndarray) -> None:
@@ -107,7 +108,7 @@ class RadioChannel:
 
     def mean_snr(self, piu: int, ap: int, power_w: float, bandwidth_hz: float) -> float:
         """SNR with the fading averaged out (|h|^2 = 1), linear."""
-        return power_w * self.gain[piu, ap] / (self.noise_psd_w_hz * bandwidth_hz)
+        return power_w * self.gain[piu, ap] / self.band.noise_w(bandwidth_hz)
 
     def expected_airtime_s(
         self, piu: int, ap: int, bits: float, power_w: float, bandwidth_hz: float
@@ -177,7 +178,7 @@ class RadioChannel:
     ) -> Callable[[int, int], np.ndarray]:
         """``(first_block, n) -> (n,)`` SNR of the weakest of ``pius`` at ``ap`` per block."""
         pius = list(pius)
-        scale = power_w / (self.noise_psd_w_hz * bandwidth_hz)
+        scale = power_w / self.band.noise_w(bandwidth_hz)
         beta = self.gain[pius, ap]  # (G,)
 
         def snr_of_blocks(first: int, n: int) -> np.ndarray:

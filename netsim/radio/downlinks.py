@@ -47,14 +47,15 @@ class Downlink(ABC):
     """An AP's downlink: the transmissions that carry a model to its recipients.
 
     ``unicast``: one transmission per recipient (in PIU order) instead of one multicast.
+    The AP sends on its whole frequency channel (the band's ``channel_hz``, Hz).
     ``concurrent``: the unicasts all start at once (they share the RBs of an OFDMA
     scheduler); else each starts when the one before it ends.
     """
 
-    def __init__(self, unicast: bool, channel: RadioChannel, bandwidth_hz: float) -> None:
+    def __init__(self, unicast: bool, channel: RadioChannel) -> None:
         self.unicast = unicast
         self.channel = channel
-        self.bandwidth_hz = bandwidth_hz
+        self.bandwidth_hz = channel.band.channel_hz
 
     def planned_airtime_s(self, ap: int, piu: int, bits: int, power_w: float) -> float:
         """Airtime (s) of ``bits`` from AP ``ap`` to ``piu`` at the rate of its mean SNR over
@@ -78,13 +79,11 @@ class Downlink(ABC):
 
 
 class ChannelDownlink(Downlink):
-    """On the AP's own band of ``bandwidth_hz`` (Hz) through ``channel``: the Shannon rate of
-    each coherence block at the weakest recipient's SNR (PHYSICS.md section 3)."""
+    """On the AP's own band through ``channel``: the Shannon rate of each coherence block at
+    the weakest recipient's SNR (PHYSICS.md section 3)."""
 
-    def __init__(
-        self, env: simpy.Environment, channel: RadioChannel, bandwidth_hz: float, unicast: bool
-    ) -> None:
-        super().__init__(unicast, channel, bandwidth_hz)
+    def __init__(self, env: simpy.Environment, channel: RadioChannel, unicast: bool) -> None:
+        super().__init__(unicast, channel)
         self.env = env
 
     @override
@@ -98,12 +97,10 @@ class ChannelDownlink(Downlink):
 
 class MediumDownlink(Downlink):
     """On frequency channel ``frequency`` (of the reuse plan) of the downlinks' co-channel
-    ``medium``, over ``bandwidth_hz`` (Hz)."""
+    ``medium``, over the whole channel."""
 
-    def __init__(
-        self, medium: CoChannelMedium, frequency: int, bandwidth_hz: float, unicast: bool
-    ) -> None:
-        super().__init__(unicast, medium.channel, bandwidth_hz)
+    def __init__(self, medium: CoChannelMedium, frequency: int, unicast: bool) -> None:
+        super().__init__(unicast, medium.channel)
         self.medium = medium
         self.frequency = frequency
 
@@ -120,10 +117,8 @@ class ScheduledDownlink(Downlink):
     than fifo) the AP's transfers share its RBs slot by slot, so unicasts run at once; else
     (NR on a TDMA / FDMA band) each transmission holds every RB, one after another."""
 
-    def __init__(
-        self, scheduler: OFDMAScheduler, bandwidth_hz: float, ofdma: bool, unicast: bool
-    ) -> None:
-        super().__init__(unicast, scheduler.channel, bandwidth_hz)
+    def __init__(self, scheduler: OFDMAScheduler, ofdma: bool, unicast: bool) -> None:
+        super().__init__(unicast, scheduler.channel)
         self.scheduler = scheduler
         self.ofdma = ofdma
 

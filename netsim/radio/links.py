@@ -321,7 +321,7 @@ class ScheduledLink(_ChannelLink):
 
     def resource_blocks(self) -> tuple[int, int] | None:
         """The RBs ``[lo, hi)`` the slot of its band holds (None: the scheduler's choice)."""
-        return self.slot_band.resource_blocks(self.slot, self.scheduler.n_rb)
+        return self.slot_band.resource_blocks(self.slot)
 
     @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:

@@ -87,7 +87,7 @@ class CoChannelMedium:
     Parameters
     ----------
     env: the timeline.
-    channel: the PIU-AP channels (large-scale gains, block fading, noise PSD in W/Hz).
+    channel: the PIU-AP channels (large-scale gains, block fading, the band's noise).
     antennas: N receive antennas per AP; with more than one, ``fading`` gives each PIU's
         small-scale coefficients to every antenna (AP a owns columns a N .. a N + N - 1).
     combining: "mrc" or "mmse_irc" (the same with one antenna).
@@ -234,7 +234,7 @@ class CoChannelMedium:
         overlap *= chan[:, None] == chan[None, :]
         np.fill_diagonal(overlap, 0.0)
         q = overlap * (power / width)[None, :]  # (n, n): power of j in i's band
-        noise = self.channel.noise_psd_w_hz * width  # (n,)
+        noise = self.channel.band.noise_w(width)  # (n,)
         if self.downlink:
             sinr, interference = self._downlink(txs, ap, block, q, power, noise)
             return width * np.log2(1.0 + sinr), sinr, interference

@@ -174,11 +174,6 @@ def inf_38901(
     return LinkLoss(los, nlos, p_los, np.full_like(los, 4.3), np.full_like(los, sigma_nlos))
 
 
-def noise_power_w(bandwidth_hz: float, noise_psd_dbm_hz: float, noise_figure_db: float) -> float:
-    """Thermal noise ``sigma2 = N0 B NF`` in W (dBm -> W: 10 ** ((dBm - 30) / 10))."""
-    return bandwidth_hz * dbm_to_w(noise_psd_dbm_hz + noise_figure_db)
-
-
 def dbm_to_w(dbm: float) -> float:
     """Power in W of ``dbm`` dBm."""
     return float(10.0 ** ((dbm - 30.0) / 10.0))

@@ -1,9 +1,10 @@
 """OFDMA uplinks with a per-AP scheduler, slot by slot (PHYSICS.md section 8; TS 38.211).
 
-Numerology mu: subcarrier spacing ``15 * 2^mu`` kHz, slot ``1 ms / 2^mu``, resource block
-(RB) = 12 subcarriers (``180 * 2^mu`` kHz); the channel holds the RBs of TS 38.101-1 for its
-bandwidth. Fading is frequency-selective: one coefficient per group of ``group_size`` RBs
-(and coherence block). Every slot each AP with backlogged PIUs gives each RB to one of them:
+The resource grid is the band's (:class:`~netsim.radio.band.Band`): numerology mu gives a
+slot of ``1 ms / 2^mu`` and resource blocks (RB) of 12 subcarriers (``180 * 2^mu`` kHz), and
+each AP's channel holds the RBs of TS 38.101-1 for its bandwidth. Fading is
+frequency-selective: one coefficient per group of ``group_size`` RBs (and coherence block).
+Every slot each AP with backlogged PIUs gives each RB to one of them:
 
 * round robin: cyclically, starting where the last slot stopped (equal RB shares);
 * max C/I: the PIU with the best rate on that RB;
@@ -40,26 +41,6 @@ from netsim.radio.fading import BlockFading
 from netsim.radio.medium import Delivered
 from netsim.radio.nr import HarqProcess, NRLinkAbstraction
 from netsim.radio.policies import ProportionalFair, SchedulingPolicy
-
-# TS 38.101-1 Table 5.3.2-1: maximum RBs per channel bandwidth (MHz) and SCS (kHz)
-_NRB = {
-    15: {5: 25, 10: 52, 15: 79, 20: 106, 25: 133, 30: 160, 40: 216, 50: 270},
-    30: {5: 11, 10: 24, 15: 38, 20: 51, 25: 65, 30: 78, 40: 106, 50: 133, 60: 162,
-         80: 217, 90: 245, 100: 273},
-    60: {10: 11, 15: 18, 20: 24, 25: 31, 30: 38, 40: 51, 50: 65, 60: 79, 80: 107,
-         90: 121, 100: 135},
-}  # fmt: skip
-
-
-def resource_blocks(bandwidth_hz: float, mu: int) -> int:
-    """RBs of a channel: TS 38.101-1's count for its bandwidths, else the RBs that fit in
-    95 % of the band (the standard's guard bands take about 5 %)."""
-    scs_khz = 15 * 2**mu
-    mhz = bandwidth_hz / 1e6
-    table = _NRB.get(scs_khz, {})
-    if float(mhz).is_integer() and int(mhz) in table:
-        return table[int(mhz)]
-    return max(1, math.floor(0.95 * bandwidth_hz / (12 * scs_khz * 1e3)))
 
 
 @dataclass(eq=False)
@@ -107,11 +88,11 @@ class OFDMAScheduler:
 
     Parameters
     ----------
-    channel: the PIU-AP channels (large-scale gains, noise PSD W/Hz, coherence time).
+    channel: the PIU-AP channels (large-scale gains, coherence time) and their band (each
+        AP's frequency channel and its width, the noise, the numerology's RBs and slots).
     fading: per-RB-group fading, ``n_aps * groups`` columns per PIU (AP a owns columns
         a G .. a G + G - 1).
-    bandwidth_hz: each AP's channel; channels: (A,) frequency channel of each AP.
-    mu: numerology; policy: who gets each RB (:mod:`netsim.radio.policies`).
+    policy: who gets each RB (:mod:`netsim.radio.policies`).
     group_size: RBs per fading group.
     downlink: the APs send to the PIUs (a flow's transmitter is its AP; interference on
         flow i comes from the other APs' flows, through their gains to i's PIU).
@@ -123,9 +104,6 @@ class OFDMAScheduler:
         env: simpy.Environment,
         channel: RadioChannel,
         fading: BlockFading,
-        bandwidth_hz: float,
-        channels: np.ndarray,
-        mu: int = 0,
         policy: SchedulingPolicy | None = None,
         group_size: int = 4,
         downlink: bool = False,
@@ -134,11 +112,12 @@ class OFDMAScheduler:
         self.env = env
         self.channel = channel
         self.fading = fading
-        self.channels = np.asarray(channels)
+        band = channel.band
+        self.channels = band.channels
         self.policy = ProportionalFair() if policy is None else policy
-        self.slot_s = 1e-3 / 2**mu
-        self.rb_hz = 12 * 15e3 * 2**mu
-        self.n_rb = resource_blocks(bandwidth_hz, mu)
+        self.slot_s = band.slot_s
+        self.rb_hz = band.rb_hz
+        self.n_rb = band.n_rb
         self.group_size = group_size
         self.downlink = downlink
         self.nr = nr
@@ -235,7 +214,7 @@ class OFDMAScheduler:
         """Who gets which RB in this slot, and the SINRs there."""
         ap = np.array([f.ap for f in flows])
         power = np.array([f.power_w for f in flows])
-        noise = self.channel.noise_psd_w_hz * self.rb_hz
+        noise = self.channel.band.noise_w(self.rb_hz)
         # one row per receiver: flow i's PIU (uplink: its AP), or each PIU of a multicast
         row_flow = np.array([i for i, f in enumerate(flows) for _ in f.receivers])
         row_piu = np.array([k for f in flows for k in f.receivers])

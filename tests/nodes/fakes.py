@@ -21,6 +21,7 @@ from netsim.log import EventLog, events_frame
 from netsim.nodes.piu import PIU, ClientKit, DeviceKit
 from netsim.nodes.signalling import Signalling
 from netsim.radio.access import MultipleAccess
+from netsim.radio.band import Band
 from netsim.radio.links import Attempt, Uplink
 from netsim.rng import Streams
 
@@ -90,7 +91,8 @@ class FixedLink(Uplink):
         retries: int = 0,
         planned_rate_bps: float | None = None,
     ) -> None:
-        super().__init__(0, 0, MultipleAccess(env, "tdma", 1e6, 1), power_w)
+        band = Band.orthogonal(1e6, 1e-20, 1)  # the rate is given: the band's values are unused
+        super().__init__(0, 0, MultipleAccess(env, "tdma", band, 1), power_w)
         self.rate_bps, self.failures, self.retries = rate_bps, failures, retries
         self.planned_rate_bps = planned_rate_bps or rate_bps
 

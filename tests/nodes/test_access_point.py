@@ -16,6 +16,7 @@ from netsim.messages import GlobalModel, Update
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.link import WiredLink
 from netsim.radio.access import MultipleAccess
+from netsim.radio.band import Band
 from netsim.radio.channel import RadioChannel
 from netsim.radio.downlinks import ChannelDownlink
 from netsim.radio.fading import NoFading
@@ -24,6 +25,7 @@ from tests.nodes.fakes import P, timeline
 CAPACITY, LATENCY = 1e4, 0.002
 GAIN = np.array([[1e-9], [1e-10]])  # two PIUs, one AP
 NOISE_PSD, BANDWIDTH, AP_POWER = 1e-20, 1e6, 1.0
+BAND = Band.orthogonal(BANDWIDTH, NOISE_PSD, 1)
 
 
 def _ap(
@@ -34,13 +36,11 @@ def _ap(
         env,
         log,
         0,
-        access=MultipleAccess(env, "tdma", BANDWIDTH, 2),
+        access=MultipleAccess(env, "tdma", BAND, 2),
         uplink=WiredLink(env, CAPACITY, LATENCY),
         server_inbox=server,
         tx_power_w=AP_POWER,
-        downlink=ChannelDownlink(
-            env, RadioChannel(GAIN, NoFading(1), 0.01, NOISE_PSD), BANDWIDTH, unicast
-        ),
+        downlink=ChannelDownlink(env, RadioChannel(GAIN, NoFading(1), 0.01, BAND), unicast),
     )
     ap.start()
     return ap, server

@@ -196,6 +196,7 @@ def test_an_abort_on_a_shared_channel_withdraws_the_transmission():
     import numpy as np
 
     from netsim.radio.access import MultipleAccess
+    from netsim.radio.band import Band
     from netsim.radio.channel import RadioChannel
     from netsim.radio.fading import NoFading
     from netsim.radio.links import SharedSpectrumLink
@@ -204,9 +205,10 @@ def test_an_abort_on_a_shared_channel_withdraws_the_transmission():
     beta = np.array([[1e-9, 5e-11], [5e-11, 1e-9]])
     noise, band_hz = 1e-20 * 1e6, 1e6
     env, log = simpy.Environment(), EventLog()
-    channel = RadioChannel(beta, NoFading(2), 0.01, 1e-20)
+    spectrum = Band.reused(band_hz, 1e-20, np.zeros(2, int), 1)  # both cells on channel 0
+    channel = RadioChannel(beta, NoFading(2), 0.01, spectrum)
     medium = CoChannelMedium(env, channel)
-    band = MultipleAccess(env, "tdma", band_hz, 1, channel=0)
+    band = MultipleAccess(env, "tdma", spectrum, 1, ap=0)
     link = SharedSpectrumLink(0, 0, band, POWER, channel, medium, 0, env)
     piu, ap_inbox, _, _ = make_piu(env, log, link)
     other = medium.start(1, 1, 0, 0.0, band_hz, POWER, 2e6)  # PIU 1 in the other cell

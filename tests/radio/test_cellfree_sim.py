@@ -46,7 +46,7 @@ def test_uploads_run_in_parallel_at_the_closed_form_rate():
     res = sim.run()
     ev = res.events
     tx = ev[ev["event"] == "tx_end"].set_index("node")
-    beta = sim.gain / (sim.channel.noise_psd_w_hz * 20e6)
+    beta = sim.gain / (sim.channel.band.noise_psd_w_hz * 20e6)
     rho = np.full(12, 0.1)
     pilots = assign_pilots(beta, 4)
     sinr = mr_sinr(beta, estimation_quality(beta, pilots, rho, 4), pilots, rho, np.ones(12), 4)
@@ -169,7 +169,7 @@ def test_only_the_pius_sending_in_a_round_interfere():
     scenario = _cellfree().with_overrides(["protocol.clients_per_round=5", "protocol.rounds=2"])
     sim = Simulation(scenario)
     ev = sim.run().events
-    beta = sim.gain / (sim.channel.noise_psd_w_hz * 20e6)
+    beta = sim.gain / (sim.channel.band.noise_psd_w_hz * 20e6)
     rho = np.full(12, 0.1)
     pilots = assign_pilots(beta, 4)
     gamma = estimation_quality(beta, pilots, rho, 4)

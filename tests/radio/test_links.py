@@ -10,19 +10,21 @@ import pytest
 import simpy
 
 from netsim.radio.access import MultipleAccess
+from netsim.radio.band import Band
 from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import NoFading
 from netsim.radio.links import AdaptiveRateLink, CellFreeLink, FixedRateLink, Grant
 
 GAIN = np.array([[1e-10, 1e-11]])  # one PIU, two APs
 NOISE_PSD, POWER = 1e-20, 0.1  # W/Hz, W
+BAND = Band.orthogonal(1e6, NOISE_PSD, 2)  # each AP a 1 MHz channel
 BITS = 10_000
 
 
 def _setup(scheme: str = "fdma", served: int = 2):
     env = simpy.Environment()
-    channel = RadioChannel(GAIN, NoFading(2), 0.01, NOISE_PSD)
-    return env, channel, MultipleAccess(env, scheme, 1e6, served)
+    channel = RadioChannel(GAIN, NoFading(2), 0.01, BAND)
+    return env, channel, MultipleAccess(env, scheme, BAND, served)
 
 
 def _shannon(ap: int, bandwidth_hz: float) -> float:
@@ -68,7 +70,7 @@ def test_an_upload_under_way_keeps_the_band_of_its_slot():
     env, channel, band = _setup("fdma", served=2)
     link = AdaptiveRateLink(0, 0, band, POWER, channel)
     with link.request(None):
-        link.move(1, MultipleAccess(env, "fdma", 1e6, 4))  # handover: a quarter there
+        link.move(1, MultipleAccess(env, "fdma", BAND, 4, ap=1))  # handover: a quarter there
         [a] = list(link.attempts(BITS, lambda: 0.0, "dense"))
     assert a.rate_bps == pytest.approx(_shannon(1, 0.5e6))  # the new AP, the old slot's band
     assert link.bandwidth_hz == 0.25e6  # the next upload plans on the new band

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import simpy
 
+from netsim.radio.band import Band
 from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import NoFading
 from netsim.radio.medium import CoChannelMedium
@@ -17,10 +18,11 @@ from netsim.radio.medium import CoChannelMedium
 # PIU 0 -> AP 0 (victim), PIU 1 -> AP 1 (interferer); gains beta[piu, ap]
 BETA = np.array([[1e-9, 2e-11], [5e-11, 1e-9]])
 N0, B, P = 1e-20, 1e6, 0.1  # W/Hz, Hz, W
+BAND = Band.reused(B, N0, np.zeros(2, int), 1)  # both APs on one channel
 
 
 def _medium(env: simpy.Environment) -> CoChannelMedium:
-    return CoChannelMedium(env, RadioChannel(BETA, NoFading(2), 0.01, N0))
+    return CoChannelMedium(env, RadioChannel(BETA, NoFading(2), 0.01, BAND))
 
 
 def _sinr(own: float, cross: float | None) -> float:
@@ -88,7 +90,7 @@ def test_alone_on_a_fading_channel_it_matches_the_block_integration():
     from netsim.rng import Streams
 
     env = simpy.Environment()
-    channel = RadioChannel(BETA, IIDBlockFading(Streams(5), 2, 0.0), 0.001, N0)
+    channel = RadioChannel(BETA, IIDBlockFading(Streams(5), 2, 0.0), 0.001, BAND)
     medium = CoChannelMedium(env, channel)
 
     def later():
@@ -111,7 +113,7 @@ def _antennas(n_ant: int, combining: str, seed: int = 1):
 
     env = simpy.Environment()
     fading = IIDBlockFading(Streams(seed), 2 * n_ant, 0.0)  # 2 APs x N antennas per PIU
-    channel = RadioChannel(BETA, NoFading(2), 0.001, N0)
+    channel = RadioChannel(BETA, NoFading(2), 0.001, BAND)
     return env, CoChannelMedium(env, channel, n_ant, fading, combining)
 
 
@@ -159,7 +161,7 @@ def test_one_antenna_of_either_combiner_is_the_scalar_channel():
 def test_co_channel_downlink_multicasts_run_at_their_weakest_receivers_sinr():
     # AP 0 multicasts to PIUs 0 and 1, AP 1 to PIU 1 alone; BETA[piu, ap]
     env = simpy.Environment()
-    medium = CoChannelMedium(env, RadioChannel(BETA, NoFading(2), 0.01, N0), downlink=True)
+    medium = CoChannelMedium(env, RadioChannel(BETA, NoFading(2), 0.01, BAND), downlink=True)
     a = medium.start(-1, 0, 0, 0.0, B, P, 1e9, receivers=(0, 1))
     b = medium.start(-1, 1, 0, 0.0, B, P, 1e9, receivers=(1,))
     at_piu0 = P * 1e-9 / (N0 * B + P * 2e-11)  # PIU 0 hears AP 1 through beta[0, 1]

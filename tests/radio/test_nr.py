@@ -200,14 +200,15 @@ class _Recording:
 
 
 def _scheduler(env, nr, beta, policy="rr", bandwidth=5e6):
+    from netsim.radio.band import Band
     from netsim.radio.channel import RadioChannel
     from netsim.radio.fading import NoFading
     from netsim.radio.policies import scheduling_policy
     from netsim.radio.scheduler import OFDMAScheduler
 
-    channel = RadioChannel(np.asarray(beta), NoFading(1), 0.01, 1e-20)
-    return OFDMAScheduler(env, channel, NoFading(7), bandwidth, np.zeros(1, int), 0,
-                          scheduling_policy(policy), nr=nr)  # fmt: skip
+    band = Band.orthogonal(bandwidth, 1e-20, 1)
+    channel = RadioChannel(np.asarray(beta), NoFading(1), 0.01, band)
+    return OFDMAScheduler(env, channel, NoFading(7), scheduling_policy(policy), nr=nr)
 
 
 def test_an_upload_delivers_its_payload_exactly_in_transport_blocks():
@@ -361,6 +362,7 @@ def test_no_mcs_decodes_below_its_shannon_limit(table, uplink):
 
 
 def test_a_multicast_is_served_at_its_weakest_recipients_sinr_on_every_rb():
+    from netsim.radio.band import Band
     from netsim.radio.channel import RadioChannel
     from netsim.radio.fading import NoFading
     from netsim.radio.policies import RoundRobin
@@ -377,9 +379,8 @@ def test_a_multicast_is_served_at_its_weakest_recipients_sinr_on_every_rb():
 
     rec.send = spy
     beta = np.array([[1e-12], [1e-13], [4e-13]])  # PIU 1 is the weakest
-    channel = RadioChannel(beta, NoFading(1), 0.01, 1e-20)
-    s = OFDMAScheduler(env, channel, NoFading(2), 1e6, np.zeros(1, int), 0, RoundRobin(),
-                       downlink=True, nr=rec)  # fmt: skip
+    channel = RadioChannel(beta, NoFading(1), 0.01, Band.orthogonal(1e6, 1e-20, 1))
+    s = OFDMAScheduler(env, channel, NoFading(2), RoundRobin(), downlink=True, nr=rec)
     flow = s.submit(0, 0, 1.0, 20_000, (0, 5), receivers=(0, 1, 2))
     env.run()
     d = flow.done.value

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from netsim import Simulation
+from netsim.radio.band import Band
 from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import RayleighBlockFading
 from netsim.rng import Streams
@@ -72,7 +73,7 @@ def test_outage_frequency_matches_the_rayleigh_closed_form():
         np.array([[snr * noise_psd * bandwidth]]),
         RayleighBlockFading(Streams(9), 1),
         coherence,
-        noise_psd,
+        Band.orthogonal(bandwidth, noise_psd, 1),
     )
     bits = rate_over_b * bandwidth * coherence / 2  # half a block per packet
     n = 20_000

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import simpy
 
+from netsim.radio.band import Band, resource_blocks
 from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import BlockFading, NoFading
 from netsim.radio.policies import ProportionalFair, RoundRobin, scheduling_policy
-from netsim.radio.scheduler import OFDMAScheduler, resource_blocks
+from netsim.radio.scheduler import OFDMAScheduler
 
 N0, P = 1e-20, 0.1
 
@@ -43,8 +44,8 @@ def test_resource_blocks_follow_ts_38_101():
 def test_round_robin_gives_equal_rb_shares():
     env = simpy.Environment()
     beta = np.array([[1e-9], [1e-11], [1e-10]])
-    s = OFDMAScheduler(env, RadioChannel(beta, NoFading(1), 0.01, N0), NoFading(7), 5e6,
-                       np.zeros(1, int), 0, RoundRobin())  # fmt: skip
+    channel = RadioChannel(beta, NoFading(1), 0.01, Band.orthogonal(5e6, N0, 1))
+    s = OFDMAScheduler(env, channel, NoFading(7), RoundRobin())
     assert s.n_rb == 25
     _run(s, env, [0, 1, 2], 30)  # 30 slots x 25 RBs = 750 = 3 x 250
     assert [s.rb_served[k] for k in range(3)] == [250, 250, 250]
@@ -56,9 +57,8 @@ def test_proportional_fair_maximises_the_sum_of_log_throughputs():
     bandwidth = 2 * 180e3 / 0.95 + 1.0  # two RBs at 15 kHz
     table = np.array([[4.0, 0.5], [1.0, 2.0]])  # |h|^2 per RB: piu0 RB0 strong, piu1 RB1
     beta = np.array([[1e-9], [3e-10]])
-    channel = RadioChannel(beta, NoFading(1), 0.01, N0)
-    s = OFDMAScheduler(env, channel, _Fixed(table), bandwidth, np.zeros(1, int), 0,
-                       ProportionalFair(50.0), group_size=1)  # fmt: skip
+    channel = RadioChannel(beta, NoFading(1), 0.01, Band.orthogonal(bandwidth, N0, 1))
+    s = OFDMAScheduler(env, channel, _Fixed(table), ProportionalFair(50.0), group_size=1)
     assert s.n_rb == 2
     throughput = _run(s, env, [0, 1], 4000)
     # brute force: every time-sharing of the four per-slot allocations
@@ -92,11 +92,9 @@ def test_pf_is_fairer_than_max_ci_with_a_10_db_gap():
     for policy in ("max_ci", "pf"):
         env = simpy.Environment()
         beta = np.array([[1e-9], [1e-10]])  # 10 dB apart
-        channel = RadioChannel(beta, NoFading(1), 0.001, N0)
+        channel = RadioChannel(beta, NoFading(1), 0.001, Band.orthogonal(5e6, N0, 1))
         fading = IIDBlockFading(Streams(2), 7, 0.0)  # 25 RBs in 7 groups of 4
-        s = OFDMAScheduler(
-            env, channel, fading, 5e6, np.zeros(1, int), 0, scheduling_policy(policy)
-        )
+        s = OFDMAScheduler(env, channel, fading, scheduling_policy(policy))
         jain[policy] = _jain(_run(s, env, [0, 1], 2000))
     assert jain["pf"] > jain["max_ci"] + 0.1 and jain["pf"] > 0.9
 

@@ -69,7 +69,7 @@ def test_co_channel_uploads_of_two_cells_finish_when_the_sinr_says():
     events = sim.run().events
     tx = events[events.event == "tx_start"].set_index("node")
     end = events[events.event == "tx_end"].set_index("node")
-    beta, noise = sim.gain, sim.channel.noise_psd_w_hz * 1e6
+    beta, noise = sim.gain, sim.channel.band.noise_psd_w_hz * 1e6
     p = dbm_to_w(sim.scenario.device.tx_power_dbm)
     alone = [1e6 * math.log2(1 + p * beta[k, k] / noise) for k in (0, 1)]
     both = [1e6 * math.log2(1 + p * beta[k, k] / (noise + p * beta[1 - k, k])) for k in (0, 1)]

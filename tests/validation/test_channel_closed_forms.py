@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netsim.radio.band import Band
 from netsim.radio.channel import RadioChannel, integrate_airtime
 from netsim.radio.fading import NoFading
-from netsim.radio.pathloss import free_space_db, log_distance_db, macro_36814_db, noise_power_w
+from netsim.radio.pathloss import free_space_db, log_distance_db, macro_36814_db
 
 
 def test_macro_36814_at_one_km_and_slope():
@@ -28,13 +29,8 @@ def test_log_distance_slope():
     assert log_distance_db(100.0, 3.5, 1.0, 40.0) == pytest.approx(40.0 + 70.0)
 
 
-def test_noise_power_1mhz():
-    # -174 dBm/Hz + 60 dB + 9 dB NF = -105 dBm = 10^(-13.5) W
-    assert noise_power_w(1e6, -174.0, 9.0) == pytest.approx(10 ** (-13.5), rel=1e-12)
-
-
 def test_static_channel_airtime_is_bits_over_shannon_rate():
-    channel = RadioChannel(np.array([[3e-12]]), NoFading(1), 0.01, 1e-20)
+    channel = RadioChannel(np.array([[3e-12]]), NoFading(1), 0.01, Band.orthogonal(1e6, 1e-20, 1))
     t = channel.uplink(0, 0, 1e6, 0.123, 1.0, 1e6)
     snr = 3e-12 / (1e-20 * 1e6)
     assert t.airtime_s == pytest.approx(1e6 / (1e6 * math.log2(1 + snr)), rel=1e-14)

@@ -10,6 +10,7 @@ import pytest
 from scipy.special import exp1, j0
 from scipy.stats import ncx2
 
+from netsim.radio.band import Band
 from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import (
     GaussMarkovFading,
@@ -94,7 +95,7 @@ def test_ergodic_capacity_at_several_snrs(snr_db):
         np.array([[rho * noise_psd * bandwidth]]),
         RayleighBlockFading(Streams(6), 1),
         coherence,
-        noise_psd,
+        Band.orthogonal(bandwidth, noise_psd, 1),
     )
     transfer = channel.uplink(0, 0, closed * bandwidth * coherence * N_BLOCKS, 0.0, 1.0, bandwidth)
     x = np.random.default_rng(0).standard_exponential(200_000)
