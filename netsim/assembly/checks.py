@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
+import numpy as np
 import torch
 
 from netsim.assembly.devices import read_traces
@@ -17,8 +18,10 @@ from netsim.assembly.learning import check_learning
 from netsim.assembly.memory import available_bytes, check_memory
 from netsim.assembly.topology import backhaul_graph, check_background, population
 from netsim.learn.pool import usable_cores
+from netsim.nodes.access_point import AccessPoint
+from netsim.nodes.piu import PIU
 from netsim.rng import Streams
-from netsim.scenario import FileTopology, Scenario, ScenarioError, TraceAvailability
+from netsim.scenario import FileTopology, RadioConfig, Scenario, ScenarioError, TraceAvailability
 
 
 def preflight(scenario: Scenario) -> tuple[int, int]:
@@ -88,4 +91,53 @@ def _check_workers(s: Scenario) -> None:
             f"invalid scenario:\n  learning.workers = {cfg.workers}: at most {limit} on this "
             f"machine ({cores} usable cores, {OVERSUBSCRIPTION} workers per core at most, "
             f"about {WORKER_BYTES // 2**20} MB each); unset it for one per core"
+        )
+
+
+_MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
+# fading blocks one upload may span: each is a step of the timeline (a SimPy event on a
+# shared band), so 1e6 of them take seconds to minutes of the simulator's own time
+_MAX_PLANNED_BLOCKS = 1.0e6
+
+
+def check_link_budgets(
+    pius: list[PIU], aps: list[AccessPoint], model_bits: int, radio: RadioConfig
+) -> None:
+    """Refuse a scenario in which one model download or upload would take more than a day,
+    or would span so many fading blocks that simulating it would take hours (each coherence
+    block of a transfer is a step of the timeline)."""
+    for piu in pius:
+        airtime = piu.link.planned_airtime_s(model_bits)
+        if airtime > _MAX_PLANNED_AIRTIME_S:
+            snr = piu.link.mean_snr()
+            raise ScenarioError(
+                f"{piu.name}'s uplink is unusable: mean SNR "
+                f"{10 * np.log10(snr) if snr > 0 else -np.inf:.1f} dB at "
+                f"its AP (ap{piu.ap_index}), so one {model_bits}-bit update would take "
+                f"{airtime:.3g} s; check topology distances, radio.pathloss, "
+                "radio.bandwidth_hz and device.tx_power_dbm"
+            )
+        _check_fading_blocks(airtime, f"{piu.name}'s update", radio)
+        ap = aps[piu.ap_index]
+        down = ap.downlink.planned_airtime_s(ap.index, piu.index, model_bits, ap.tx_power_w)
+        if down > _MAX_PLANNED_AIRTIME_S:
+            raise ScenarioError(
+                f"invalid scenario:\n  radio.ap_tx_power_dbm = {radio.ap_tx_power_dbm:g}: the "
+                f"model's download from ap{ap.index} to {piu.name} would take about {down:.3g} "
+                "s (more than a day); check radio.ap_tx_power_dbm, radio.bandwidth_hz, "
+                "radio.pathloss and the distances"
+            )
+        _check_fading_blocks(down, f"the model's download from ap{ap.index} to {piu.name}", radio)
+
+
+def _check_fading_blocks(airtime_s: float, what: str, radio: RadioConfig) -> None:
+    """Refuse a transfer of ``airtime_s`` that spans more fading blocks than the timeline
+    steps through in reasonable time."""
+    blocks = airtime_s / radio.coherence_time_s if radio.fading != "none" else 0.0
+    if blocks > _MAX_PLANNED_BLOCKS:
+        raise ScenarioError(
+            f"invalid scenario:\n  radio.coherence_time_s = {radio.coherence_time_s:g}: {what} "
+            f"would take about {airtime_s:.3g} s, {blocks:.3g} fading blocks (at most "
+            f"{_MAX_PLANNED_BLOCKS:g} per transfer are simulated); raise the coherence time, "
+            "or shorten the transfer (radio.bandwidth_hz, the transmit powers, compression)"
         )

@@ -4,6 +4,7 @@ attacker."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -468,3 +469,32 @@ def holdouts(
         held.append(np.sort(part[order[:n_out]]))
         train.append(np.sort(part[order[n_out:]]))
     return train, held
+
+
+@dataclass(frozen=True)
+class Learning:
+    """The data, the trainer, the compressor and the attackers."""
+
+    train: Dataset
+    partitions: list[np.ndarray]
+    trainer: Trainer
+    compressor: Compressor
+    gan: GANAttack | None
+    eavesdropper: Attacker | None
+    holdouts: list[np.ndarray]  # per PIU: its held-out samples (per-PIU evaluation)
+
+    @classmethod
+    def build(cls, s: Scenario, streams: Streams, n_pius: int, n_aps: int) -> Learning:
+        """Everything of ``[learning]``, ``[compression]`` and ``[attack]`` for ``n_pius``
+        PIUs under ``n_aps`` APs."""
+        train, test = data(s, streams)
+        groups = None if train.groups is None else train.groups.numpy()
+        parts = partitions(s.learning, train.y.numpy(), n_pius, streams, groups)
+        parts, held = holdouts(s.learning, parts, streams)
+        parts = adversary_data(s.attack, parts, train)
+        scale = position_scale(s)
+        local = trainer(s.learning, train, test, streams, scale)
+        encoder = compressor(s.compression, streams)
+        gan = gan_attack(s.attack, local, train, parts, streams)
+        spy = eavesdropper(s.attack, s.learning, s.seed, encoder, n_aps)
+        return cls(train, parts, local, encoder, gan, spy, held)

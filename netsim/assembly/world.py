@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -19,14 +18,15 @@ from netsim.assembly import devices as build_devices
 from netsim.assembly import learning as build_learning
 from netsim.assembly import protocols as build_protocols
 from netsim.assembly import radio as build_radio
-from netsim.assembly.checks import preflight
-from netsim.assembly.hierarchy import edge_plan
+from netsim.assembly.checks import check_link_budgets, preflight
+from netsim.assembly.learning import Learning
 from netsim.assembly.radio import Air
 from netsim.assembly.radio_data import radio_meter
+from netsim.assembly.spectrum import Spectrum, cellfree_grants, check_fdma_rbs, uplink
+from netsim.assembly.tiers import Tiers, backhaul_link, outages
 from netsim.assembly.topology import background, backhaul_graph
 from netsim.backhaul.hop import WiredHop
 from netsim.backhaul.routing import RoutedBackhaul
-from netsim.compress import Compressor
 from netsim.device.availability import Switch
 from netsim.device.battery import Battery
 from netsim.device.classes import DeviceSpec
@@ -37,44 +37,26 @@ from netsim.fl.byzantine import ByzantineUpdate
 from netsim.fl.dp import PrivateOTA
 from netsim.learn.datasets import Dataset
 from netsim.learn.trainer import Trainer
-from netsim.log import Event, EventLog, RoundRecord
-from netsim.messages import OTAReady
+from netsim.log import EventLog, RoundRecord
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.edge import EdgeServer
 from netsim.nodes.forecast import SNRForecast
-from netsim.nodes.link import Backhaul, RoutedLink, WiredLink
+from netsim.nodes.link import Backhaul, RoutedLink
 from netsim.nodes.mobility import Mobility
 from netsim.nodes.piu import PIU, ClientKit, DeviceKit
 from netsim.nodes.server import Scoring, Server, ServerServices, UplinkPlanning
 from netsim.nodes.signalling import Signalling
-from netsim.privacy.attacker import Attack, Attacker
-from netsim.privacy.gan import GANAttack
+from netsim.privacy.attacker import Attack
 from netsim.radio.access import MultipleAccess
 from netsim.radio.allocation import CellFreeUplink, RoundAllocator
-from netsim.radio.band import Band
 from netsim.radio.channel import RadioChannel
 from netsim.radio.largescale import LargeScaleGains
 from netsim.radio.links import (
-    AdaptiveRateLink,
-    CellFreeLink,
-    FixedRateLink,
     Grant,
-    OpenLoopPowerControl,
-    OverTheAirLink,
-    ScheduledLink,
-    SharedSpectrumLink,
-    Uplink,
 )
-from netsim.radio.medium import CoChannelMedium
 from netsim.radio.pathloss import dbm_to_w
-from netsim.radio.scheduler import OFDMAScheduler
-from netsim.rng import Stream, Streams
-from netsim.scenario import RadioConfig, Scenario, ScenarioError
-
-_MAX_PLANNED_AIRTIME_S = 86_400.0  # one day for one model upload: the link budget is broken
-# fading blocks one upload may span: each is a step of the timeline (a SimPy event on a
-# shared band), so 1e6 of them take seconds to minutes of the simulator's own time
-_MAX_PLANNED_BLOCKS = 1.0e6
+from netsim.rng import Streams
+from netsim.scenario import Scenario
 
 
 @dataclass
@@ -119,7 +101,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     streams = Streams(s.seed)
     env, log = simpy.Environment(), EventLog()
     air = Air.build(s, streams)
-    data = _Learning.build(s, streams, n_pius, n_aps)
+    data = Learning.build(s, streams, n_pius, n_aps)
     attributes = [air.topology.nodes[f"piu{k}"].get("device_class") for k in range(n_pius)]
     classes = build_devices.assign_classes(s.device, n_pius, attributes, streams)
     devices = build_devices.device_specs(s.device, classes, streams)
@@ -132,16 +114,16 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     )
     server_inbox = simpy.Store(env)
     signalling = Signalling()
-    plan = _Spectrum.build(s, air, env, streams)
+    plan = Spectrum.build(s, air, env, streams)
     graph = backhaul_graph(s.backhaul, n_aps, streams, s.topology)
     given = {(p[0], p[-1]): tuple(p) for p in s.backhaul.paths}
     routed = None if graph is None else RoutedBackhaul(env, graph, given)
     traffic = [] if routed is None else background(s.backhaul, routed, env, streams)
-    tiers = _Tiers.build(s, env, graph, n_aps, server_inbox)
+    tiers = Tiers.build(s, env, graph, n_aps, server_inbox)
     star = WiredHop(s.backhaul.capacity_bps, s.backhaul.latency_s)  # each AP's private link
     wiring = _Wiring(s, env, log, streams, air, data, tiers, signalling, plan, routed, star)
     aps = _access_points(wiring)
-    grants = _cellfree_grants(cellfree, s.radio.combining, max_power)
+    grants = cellfree_grants(cellfree, s.radio.combining, max_power)
     schedules = build_devices.availability(s.device, n_pius, streams)
     samples = sum(len(p) for p in data.partitions)
     # one algorithm object for the server and every PIU (its client state per PIU); edge
@@ -196,12 +178,12 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         )
         for k, path in paths.items()
     ]
-    _check_link_budgets(pius, aps, server.model_bits, s.radio)
+    check_link_budgets(pius, aps, server.model_bits, s.radio)
     _start(s, [server, *edges], aps, pius, devices, movers)
     for flow in traffic:  # after the entities: their events at t = 0 keep their order
         flow.start()
     if routed is not None:
-        _outages(s, routed, env, log, streams)
+        outages(s, routed, env, log, streams)
     return World(
         env, log, streams, air.topology, air.gains, air.serving_ap, air.channel, data.trainer,
         data.train, data.partitions, devices, cellfree, server, aps, pius, movers,
@@ -219,88 +201,17 @@ class _Wiring:
     log: EventLog
     streams: Streams
     air: Air
-    data: _Learning
-    tiers: _Tiers
+    data: Learning
+    tiers: Tiers
     signalling: Signalling
-    spectrum: _Spectrum
+    spectrum: Spectrum
     backhaul: RoutedBackhaul | None  # None: the star of private AP links
     star: WiredHop  # each AP's private link where there is no routed backhaul
 
 
-@dataclass(frozen=True)
-class _Spectrum:
-    """How the links share the band (``Air.band``: the frequency plan, the widths): with
-    reuse, the co-channel medium every digital uplink transmits on, and each PIU's FDMA
-    sub-band (its rank among the PIUs its first AP serves)."""
-
-    medium: CoChannelMedium | None
-    slots: np.ndarray
-    power_control: OpenLoopPowerControl | None
-    scheduler: OFDMAScheduler | None = None
-    downlink_scheduler: OFDMAScheduler | None = None
-    downlink_medium: CoChannelMedium | None = None
-
-    @classmethod
-    def build(cls, s: Scenario, air: Air, env: simpy.Environment, streams: Streams) -> _Spectrum:
-        serving = air.serving_ap
-        slots = np.zeros(len(serving), dtype=int)
-        for a in np.unique(serving):
-            mine = np.flatnonzero(serving == a)
-            slots[mine] = np.arange(len(mine))
-        pc = s.radio.power_control
-        control = None if pc is None else OpenLoopPowerControl(dbm_to_w(pc.p0_dbm), pc.alpha)
-        n_aps = air.gains.gain.shape[1]
-        # co-channel downlinks interfere too (those the OFDMA scheduler does not carry)
-        down = None
-        if s.radio.reuse != "orthogonal":
-            down = CoChannelMedium(env, air.channel, downlink=True)
-        if s.radio.scheduler != "fifo" or s.radio.link == "nr":
-            scheduler = build_radio.ofdma_scheduler(s.radio, air.channel, env, streams)
-            downlink = None
-            if s.radio.downlink == "unicast" or s.radio.link == "nr":
-                downlink = build_radio.ofdma_scheduler(
-                    s.radio, air.channel, env, streams, downlink=True
-                )
-            return cls(None, slots, control, scheduler, downlink, down)
-        medium = build_radio.medium(s.radio, air.channel, n_aps, env, streams)
-        return cls(medium, slots, control, None, None, down)
-
-
-@dataclass(frozen=True)
-class _Tiers:
-    """Who aggregates each AP's PIUs: the server's inbox; per AP (A,) the aggregator's
-    backhaul node name and inbox (the server's in flat FL); in hierarchical FL each edge
-    server's name, APs and inbox."""
-
-    server: simpy.Store
-    names: list[str]
-    inboxes: list[simpy.Store]
-    edges: list[tuple[str, list[int], simpy.Store]]
-
-    @classmethod
-    def build(
-        cls,
-        s: Scenario,
-        env: simpy.Environment,
-        graph: nx.Graph | None,
-        n_aps: int,
-        server_inbox: simpy.Store,
-    ) -> _Tiers:
-        names, inboxes = ["server"] * n_aps, [server_inbox] * n_aps
-        if s.hierarchy is None or graph is None:
-            return cls(server_inbox, names, inboxes, [])
-        edges = []
-        for name, served in edge_plan(s.hierarchy, graph, n_aps):
-            inbox = simpy.Store(env)
-            edges.append((name, served, inbox))
-            for a in served:
-                names[a], inboxes[a] = name, inbox
-        return cls(server_inbox, names, inboxes, edges)
-
-
 def _edge_servers(
     w: _Wiring,
-    tiers: _Tiers,
+    tiers: Tiers,
     aps: list[AccessPoint],
     pius: list[PIU],
     on_round: Callable[[RoundRecord], None] | None,
@@ -358,7 +269,7 @@ def _server_downlinks(
             i: (RoutedLink(routed, "server", e.name), e.from_cloud) for i, e in enumerate(edges)
         }
     return {
-        a: (_backhaul(env, star, routed, a, "server", up=False), ap.inbox)
+        a: (backhaul_link(env, star, routed, a, "server", up=False), ap.inbox)
         for a, ap in enumerate(aps)
     }
 
@@ -375,6 +286,7 @@ def _piu(
     """PIU ``k`` with its device, data, availability ``schedule``, harvester and pruning
     (own scope), and its uplink to ``ap``, which serves it from now."""
     s = w.s
+    max_power_w = dbm_to_w(device.tx_power_dbm)
     kit = DeviceKit(
         ComputeModel(device.cpu_hz, device.cycles_per_sample, device.kappa),
         device.slowdown,
@@ -400,7 +312,7 @@ def _piu(
         k,
         ap_inbox=ap.inbox,
         server_inbox=w.tiers.inboxes[ap.index],
-        link=_uplink(w, k, ap, dbm_to_w(device.tx_power_dbm), grants),
+        link=uplink(s, w.spectrum, w.air.channel, w.env, k, ap, max_power_w, grants),
         device=kit,
         client=client,
         streams=w.streams,
@@ -410,97 +322,10 @@ def _piu(
     return piu
 
 
-@dataclass(frozen=True)
-class _Learning:
-    """The data, the trainer, the compressor and the attackers."""
-
-    train: Dataset
-    partitions: list[np.ndarray]
-    trainer: Trainer
-    compressor: Compressor
-    gan: GANAttack | None
-    eavesdropper: Attacker | None
-    holdouts: list[np.ndarray]  # per PIU: its held-out samples (per-PIU evaluation)
-
-    @classmethod
-    def build(cls, s: Scenario, streams: Streams, n_pius: int, n_aps: int) -> _Learning:
-        train, test = build_learning.data(s, streams)
-        groups = None if train.groups is None else train.groups.numpy()
-        parts = build_learning.partitions(s.learning, train.y.numpy(), n_pius, streams, groups)
-        parts, held = build_learning.holdouts(s.learning, parts, streams)
-        parts = build_learning.adversary_data(s.attack, parts, train)
-        scale = build_learning.position_scale(s)
-        trainer = build_learning.trainer(s.learning, train, test, streams, scale)
-        compressor = build_learning.compressor(s.compression, streams)
-        gan = build_learning.gan_attack(s.attack, trainer, train, parts, streams)
-        spy = build_learning.eavesdropper(s.attack, s.learning, s.seed, compressor, n_aps)
-        return cls(train, parts, trainer, compressor, gan, spy, held)
-
-
-def _outages(
-    s: Scenario, routed: RoutedBackhaul, env: simpy.Environment, log: EventLog, streams: Streams
-) -> None:
-    """Schedule ``[backhaul]``'s scheduled outages and random failures (each link's from
-    its own keyed stream)."""
-    for o in s.backhaul.outages:
-        u, v = o.link
-        routed.outage(u, v, o.start_s, o.duration_s, _link_note(env, log, u, v))
-    f = s.backhaul.failures
-    if f is None:
-        return
-    every = sorted(tuple(sorted((str(u), str(v)))) for u, v in routed.graph.edges)
-    for i, (u, v) in enumerate(f.links or every):
-        rng = streams.numpy(Stream.BACKHAUL, 2, i)
-        routed.random_outages(u, v, f.mtbf_s, f.mttr_s, rng, _link_note(env, log, u, v))
-
-
-def _link_note(env: simpy.Environment, log: EventLog, u: str, v: str) -> Callable[[str], None]:
-    """Log a backhaul link's ``link_down`` / ``link_up`` (node ``u-v``, role ``backhaul``)."""
-
-    def note(event: str) -> None:
-        log.emit(Event(float(env.now), -1, f"{u}-{v}", "backhaul", event))
-
-    return note
-
-
-def _backhaul(
-    env: simpy.Environment,
-    star: WiredHop,
-    routed: RoutedBackhaul | None,
-    ap: int,
-    far: str,
-    up: bool,
-) -> Backhaul:
-    """One direction of AP ``ap``'s backhaul to its aggregator ``far`` (the server, or its
-    edge server; ``up``: towards it): its private ``star`` link, or the route through the
-    routed backhaul."""
-    if routed is not None:
-        src, dst = (f"ap{ap}", far) if up else (far, f"ap{ap}")
-        return RoutedLink(routed, src, dst)
-    return WiredLink(env, star.capacity_bps, star.latency_s, far if up else f"ap{ap}")
-
-
-def _check_fdma_rbs(s: Scenario, band: Band, served: np.ndarray) -> None:
-    """FDMA on NR links splits a channel's RBs among an AP's PIUs: each needs at least one
-    (else its sub-band is empty and its uploads never end); a :class:`ScenarioError`
-    naming the bandwidth otherwise."""
-    if s.radio.access != "fdma" or s.radio.link != "nr" or s.radio.scheduler != "fifo":
-        return
-    n_rb = band.n_rb
-    most = int(served.max()) if len(served) else 0
-    if most > n_rb:
-        raise ScenarioError(
-            f"invalid scenario:\n  radio.bandwidth_hz = {s.radio.bandwidth_hz:g}: too narrow "
-            f"for FDMA on NR links: an AP serves {most} PIUs and its channel holds {n_rb} "
-            f"resource blocks at numerology {s.radio.numerology} (one each at least); widen "
-            "the band, or use radio.scheduler = 'pf' / 'rr' to share RBs over time"
-        )
-
-
 def _access_points(w: _Wiring) -> list[AccessPoint]:
     """The APs, each with its uplink band, backhaul and (over the air) receiver."""
     s, air = w.s, w.air
-    _check_fdma_rbs(s, air.band, np.bincount(air.serving_ap))
+    check_fdma_rbs(s, air.band, np.bincount(air.serving_ap))
     p0_w = dbm_to_w(s.device.tx_power_dbm)
     ota = build_radio.ota_receiver(
         s.ota, s.radio, air.gains.gain, air.serving_ap, air.band, p0_w, w.streams
@@ -523,7 +348,7 @@ def _access_points(w: _Wiring) -> list[AccessPoint]:
                 int((air.serving_ap == a).sum()),
                 a,
             ),
-            uplink=_backhaul(w.env, w.star, w.backhaul, a, w.tiers.names[a], up=True),
+            uplink=backhaul_link(w.env, w.star, w.backhaul, a, w.tiers.names[a], up=True),
             server_inbox=w.tiers.inboxes[a],
             tx_power_w=dbm_to_w(s.radio.ap_tx_power_dbm),
             downlink=build_radio.downlink(
@@ -547,7 +372,7 @@ def _allocator(
     cellfree: CellFreeUplink,
     computes: list[ComputeModel],
     devices: list[DeviceSpec],
-    data: _Learning,
+    data: Learning,
 ) -> RoundAllocator | None:
     """The cell-free round allocator, costed per local step at the mean slowdown."""
     samples = [data.trainer.samples_per_round(len(p), 1) for p in data.partitions]
@@ -609,92 +434,3 @@ def _forecast(
         p.predictor, air.band.bandwidth_hz, s.radio.target_rate_bps,
         trainer if learned else None, build_learning.radio_task_of(s) if learned else None,
     )  # fmt: skip
-
-
-def _cellfree_grants(
-    cellfree: CellFreeUplink | None, combining: str, max_power_w: np.ndarray
-) -> list[Grant] | None:
-    """Each PIU's cell-free link with every PIU sending data at full power (before the
-    server's first grant), or None for other access schemes."""
-    if cellfree is None:
-        return None
-    rate, sinr = cellfree.full_power(np.arange(len(max_power_w)), combining)
-    return [
-        Grant(float(p), float(r), float(10 * np.log10(g)))
-        for p, r, g in zip(max_power_w, rate, sinr, strict=True)
-    ]
-
-
-def _uplink(
-    w: _Wiring, k: int, ap: AccessPoint, max_power_w: float, cellfree: list[Grant] | None
-) -> Uplink:
-    """PIU ``k``'s uplink to ``ap`` in the scenario's uplink mode."""
-    s, channel, env, spectrum = w.s, w.air.channel, w.env, w.spectrum
-    if cellfree is not None:
-        return CellFreeLink(k, ap.index, ap.access, max_power_w, cellfree[k])
-    if s.ota.enabled:
-
-        def submit(update: Any, slot: simpy.Event) -> None:
-            ap.inbox.put(OTAReady(update, slot))
-
-        return OverTheAirLink(k, ap.index, ap.access, max_power_w, channel, submit, env)
-    control = spectrum.power_control
-    if spectrum.scheduler is not None:
-        slot = int(spectrum.slots[k])
-        return ScheduledLink(
-            k, ap.index, ap.access, max_power_w, channel, spectrum.scheduler, env, control, slot
-        )
-    if spectrum.medium is not None:
-        slot = int(spectrum.slots[k])
-        return SharedSpectrumLink(
-            k, ap.index, ap.access, max_power_w, channel, spectrum.medium, slot, env, control
-        )
-    if s.radio.target_rate_bps is not None:
-        return FixedRateLink(
-            k, ap.index, ap.access, max_power_w, channel,
-            s.radio.target_rate_bps, s.radio.max_retransmissions, control,
-        )  # fmt: skip
-    return AdaptiveRateLink(k, ap.index, ap.access, max_power_w, channel, control)
-
-
-def _check_link_budgets(
-    pius: list[PIU], aps: list[AccessPoint], model_bits: int, radio: RadioConfig
-) -> None:
-    """Refuse a scenario in which one model download or upload would take more than a day,
-    or would span so many fading blocks that simulating it would take hours (each coherence
-    block of a transfer is a step of the timeline)."""
-    for piu in pius:
-        airtime = piu.link.planned_airtime_s(model_bits)
-        if airtime > _MAX_PLANNED_AIRTIME_S:
-            snr = piu.link.mean_snr()
-            raise ScenarioError(
-                f"{piu.name}'s uplink is unusable: mean SNR "
-                f"{10 * np.log10(snr) if snr > 0 else -np.inf:.1f} dB at "
-                f"its AP (ap{piu.ap_index}), so one {model_bits}-bit update would take "
-                f"{airtime:.3g} s; check topology distances, radio.pathloss, "
-                "radio.bandwidth_hz and device.tx_power_dbm"
-            )
-        _check_fading_blocks(airtime, f"{piu.name}'s update", radio)
-        ap = aps[piu.ap_index]
-        down = ap.downlink.planned_airtime_s(ap.index, piu.index, model_bits, ap.tx_power_w)
-        if down > _MAX_PLANNED_AIRTIME_S:
-            raise ScenarioError(
-                f"invalid scenario:\n  radio.ap_tx_power_dbm = {radio.ap_tx_power_dbm:g}: the "
-                f"model's download from ap{ap.index} to {piu.name} would take about {down:.3g} "
-                "s (more than a day); check radio.ap_tx_power_dbm, radio.bandwidth_hz, "
-                "radio.pathloss and the distances"
-            )
-        _check_fading_blocks(down, f"the model's download from ap{ap.index} to {piu.name}", radio)
-
-
-def _check_fading_blocks(airtime_s: float, what: str, radio: RadioConfig) -> None:
-    """Refuse a transfer of ``airtime_s`` that spans more fading blocks than the timeline
-    steps through in reasonable time."""
-    blocks = airtime_s / radio.coherence_time_s if radio.fading != "none" else 0.0
-    if blocks > _MAX_PLANNED_BLOCKS:
-        raise ScenarioError(
-            f"invalid scenario:\n  radio.coherence_time_s = {radio.coherence_time_s:g}: {what} "
-            f"would take about {airtime_s:.3g} s, {blocks:.3g} fading blocks (at most "
-            f"{_MAX_PLANNED_BLOCKS:g} per transfer are simulated); raise the coherence time, "
-            "or shorten the transfer (radio.bandwidth_hz, the transmit powers, compression)"
-        )
