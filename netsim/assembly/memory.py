@@ -16,6 +16,7 @@ from netsim.assembly.learning import dataset_info
 from netsim.assembly.streaming import streaming_blocker, uses_streaming
 from netsim.learn.batched import WORKING_SET_BYTES
 from netsim.scenario import Scenario, ScenarioError
+from netsim.scenario.learning import ALGORITHM_CLIENT_STATE
 
 # Measured: the entities, keyed streams and partition of one PIU take 4.7-5.8 KB
 # (Simulation of 200 and 5,000 PIUs, RSS difference per PIU); doubled for headroom.
@@ -59,9 +60,10 @@ def estimate(scenario: Scenario, num_params: int, n_pius: int, n_aps: int) -> Me
     """What a run of ``scenario`` with a model of ``num_params`` weights keeps in memory:
     per PIU its entities and gains to every AP (float64); the updates the server holds until
     it aggregates (float32, one per PIU of a round or of the async concurrency); per-PIU
-    compressor state (error-feedback residuals, differential references; float32 per
-    weight) and PIU-side pruning masks (1 byte per weight); the event log; the data set
-    (float32, twice while loading); the trainer's working set."""
+    compressor and algorithm state (error-feedback residuals, differential references,
+    SCAFFOLD's and FedDyn's client vectors; float32 per weight) and PIU-side pruning masks
+    (1 byte per weight); the event log; the data set (float32, twice while loading); the
+    trainer's working set."""
     k, aps = n_pius, n_aps
     p = scenario.protocol
     per_round = (p.clients_per_round if p.mode == "sync" else p.concurrency) or k
@@ -70,6 +72,7 @@ def estimate(scenario: Scenario, num_params: int, n_pius: int, n_aps: int) -> Me
     states = int(getattr(c, "error_feedback", False)) + int(c.method in ("laq", "aquila", "dgc"))
     if c.method == "dgc":
         states += 1  # momentum and accumulated gradient
+    states += ALGORITHM_CLIENT_STATE.get(scenario.learning.algorithm, 0)
     mask = (
         num_params if scenario.pruning.scope == "piu" and scenario.pruning.method != "none" else 0
     )

@@ -135,6 +135,9 @@ ALGORITHM_NEEDS: dict[str, frozenset[str]] = {
     ),
     "feddyn": frozenset({"sync", "own_rule", "unpruned", "own_combine", "one_server"}),
 }
+# Vectors of the model's size each PIU keeps for its algorithm (SCAFFOLD: c_k and the
+# Delta c_k of an upload under way; FedDyn: g_k): the memory estimate counts them
+ALGORITHM_CLIENT_STATE: dict[str, int] = {"scaffold": 2, "feddyn": 1}
 # The [learning] fields each algorithm reads (another algorithm's must keep their defaults)
 ALGORITHM_PARAMS: dict[str, tuple[str, ...]] = {
     "fedprox": ("prox_mu",),

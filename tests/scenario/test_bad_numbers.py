@@ -61,6 +61,13 @@ def test_the_memory_estimate_by_hand():
     assert need.updates_bytes == 100 * p * 4  # 100 float32 deltas held until aggregation
     assert need.entities_bytes == 1000 * (12 * 1024 + 32)  # one AP
     assert need.log_bytes == 1000 * 10 * 8 * 256
+    assert need.piu_state_bytes == 0
+    # SCAFFOLD keeps c_k and an upload's Delta c_k per PIU, FedDyn g_k: float32 vectors
+    plain_sgd = ['learning.algorithm="scaffold"', "learning.optimizer.momentum=0"]
+    scaffold = estimate(scenario.with_overrides(plain_sgd), p, 1000, 1)
+    assert scaffold.piu_state_bytes == 1000 * 2 * p * 4
+    feddyn = estimate(scenario.with_overrides(['learning.algorithm="feddyn"']), p, 1000, 1)
+    assert feddyn.piu_state_bytes == 1000 * p * 4
 
 
 def test_a_run_too_large_for_memory_is_refused_before_it_starts(capsys):
