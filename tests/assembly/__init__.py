@@ -1,0 +1,1 @@
+"""Tests of netsim.assembly's builders: algorithms and protocols, spectrum, tiers, learning."""
