@@ -42,7 +42,7 @@ def algorithm(s: Scenario, total_samples: int) -> Algorithm:
         "fedavg": lambda: FedAvg(rule),
         "fedprox": lambda: FedProx(learning.prox_mu, rule),
         "fednova": lambda: FedNova(learning.optimizer.momentum),
-        "scaffold": lambda: Scaffold(learning.optimizer.lr, total_samples, rule),
+        "scaffold": lambda: Scaffold(learning.optimizer.lr, total_samples),
         "feddyn": lambda: FedDyn(learning.feddyn_alpha, total_samples),
     }
     inner = makers[learning.algorithm]()

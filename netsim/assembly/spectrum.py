@@ -37,9 +37,11 @@ from netsim.scenario import Scenario, ScenarioError
 
 @dataclass(frozen=True)
 class Spectrum:
-    """How the links share the band (``Air.band``: the frequency plan, the widths): with
-    reuse, the co-channel medium every digital uplink transmits on, and each PIU's FDMA
-    sub-band (its rank among the PIUs its first AP serves)."""
+    """How the links share the band (``Air.band``: the frequency plan, the widths): the
+    co-channel medium every digital uplink transmits on (with reuse, or with receive
+    combining across antennas), or the OFDMA schedulers of a slot-level scheduler or NR
+    links; the open-loop power control; and each PIU's FDMA sub-band (its rank among the
+    PIUs its first AP serves; after a handover the new AP's split applies)."""
 
     medium: CoChannelMedium | None
     slots: np.ndarray

@@ -206,7 +206,7 @@ class Scaffold(Algorithm):
     The model goes down with the server control variate c (zero at first: twice the bits);
     PIU k's every step's gradient gets ``c - c_k``; after K steps ``Delta c_k = -c + (x -
     y_k) / (K lr)`` rides the upload after the delta (twice the payload) and ``c_k`` moves
-    by it once the upload arrives. The model is combined by the rule, and ``c <- c +
+    by it once the upload arrives. The model is combined by FedAvg, and ``c <- c +
     sum_{k in S} (n_k / n) Delta c_k``: c stays the |D|-weighted mean of the c_k, as FedAvg
     weights the updates (the paper's 1/N, with equal data sizes), so the fixed point is the
     optimum of the sample-weighted loss.
@@ -214,10 +214,8 @@ class Scaffold(Algorithm):
 
     name = "scaffold"
 
-    def __init__(
-        self, local_lr: float, total_samples: int, rule: AggregationRule | None = None
-    ) -> None:
-        super().__init__(rule)
+    def __init__(self, local_lr: float, total_samples: int) -> None:
+        super().__init__()  # its model is combined by plain FedAvg
         self.local_lr = local_lr
         self.total_samples = total_samples
         self.control: torch.Tensor | None = None  # c, from the first round
