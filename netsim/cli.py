@@ -307,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``netsim``: run the command of ``argv`` (default: the command line); the exit status."""
     began = time.perf_counter()  # the command's wall time (printed, never in the event log)
     args = _parser().parse_args(argv)
-    from netsim.learn.pool import RayUnavailable
+    from netsim.learn.cluster import RayUnavailable
     from netsim.rundir import RunDirError, check_can_create, check_out_dir
     from netsim.scenario import ScenarioError, load_scenario
     from netsim.sweep import SweepError
@@ -536,7 +536,7 @@ def _run(
     from there: loading, build, simulation and writing)."""
     import shutil
 
-    from netsim.learn.pool import RayUnavailable
+    from netsim.learn.cluster import RayUnavailable
     from netsim.log import global_rounds
     from netsim.rundir import prepare_run, unlock_staging
     from netsim.sim import Simulation
@@ -552,7 +552,7 @@ def _run(
     sim = Simulation(scenario, on_round=on_round)  # validates everything before touching disk
     built = time.perf_counter()
     if scenario.learning.backend == "ray":  # an address that does not answer: refused now
-        from netsim.learn.pool import check_ray
+        from netsim.learn.cluster import check_ray
 
         check_ray(scenario.learning.ray_address, "learning.ray_address")
     staging, resumed = prepare_run(out, scenario.to_toml())
@@ -686,7 +686,7 @@ def _disk_full(exc: OSError, sim: Simulation, staging: Path, out: Path) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     """Run the sweep's missing points with a progress bar; print the summary table."""
-    from netsim.learn.pool import check_ray
+    from netsim.learn.cluster import check_ray
     from netsim.rundir import RunDirError, check_can_create
     from netsim.sweep import SweepError, load_sweep, run_sweep
 

@@ -29,8 +29,11 @@ import hashlib
 import math
 from dataclasses import astuple, dataclass, fields, replace
 from operator import attrgetter
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 NAN = math.nan
 
@@ -286,6 +289,8 @@ class EventLog:
 
 def events_frame(records: list[Event]) -> pd.DataFrame:
     """The events DataFrame with the fixed columns and dtypes."""
+    import pandas as pd
+
     df = pd.DataFrame([_event_row(r) for r in records], columns=EVENT_COLUMNS)
     df = df.astype(
         {
@@ -309,6 +314,8 @@ def events_frame(records: list[Event]) -> pd.DataFrame:
 
 def rounds_frame(records: list[RoundRecord]) -> pd.DataFrame:
     """The rounds DataFrame: one row per record, with ``duration_s`` after ``t_end_s``."""
+    import pandas as pd
+
     cols = [f.name for f in fields(RoundRecord)]
     df = pd.DataFrame([astuple(r) for r in records], columns=cols)
     df.insert(3, "duration_s", df["t_end_s"] - df["t_start_s"])
@@ -326,5 +333,7 @@ def global_rounds(rounds: pd.DataFrame) -> pd.DataFrame:
 
 def log_digest(events: pd.DataFrame) -> str:
     """SHA-256 of the event log's content (order, values, types): same seed, same digest."""
+    import pandas as pd
+
     hashed = pd.util.hash_pandas_object(events.astype(str), index=True).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()

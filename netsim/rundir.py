@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import tomli_w
-import torch
 
 from netsim.log import global_rounds, log_digest
 from netsim.storage import disk_full
 
 if TYPE_CHECKING:
     import pandas as pd
+    import torch
 
     from netsim.privacy.attacker import AttackReport
     from netsim.scenario import Scenario
@@ -239,6 +239,8 @@ def write_run(result: RunResult, out_dir: Path, command: str | None = None) -> P
     Files are written into :func:`staging_dir` and the folder is renamed into place; its
     resume cache (``cache/``), if any, is deleted first.
     """
+    import torch
+
     check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(out_dir)
@@ -418,6 +420,8 @@ def _discard_unresumable(staging: Path, scenario_toml: str) -> None:
 
 
 def _manifest(result: RunResult, command: str | None) -> dict[str, Any]:
+    import torch
+
     from netsim._version import __version__
 
     return {

@@ -35,13 +35,15 @@ import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import tomli_w
 
-from netsim.learn.pool import connect_ray, stop_workers, worker_setup
+from netsim.learn.cluster import connect_ray, stop_workers, worker_setup
 from netsim.log import global_rounds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METRICS = ("final_accuracy", "sim_time_s", "total_energy_j", "uplink_bits", "rounds", "wall_time_s")
 NAME_MAX_CHARS = 100  # a sweep's name is a folder name (runs/NAME); leave room for the rest
@@ -238,6 +240,8 @@ def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
 
 
 def _summary(run_dir: Path) -> dict[str, float]:
+    import pandas as pd
+
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     rounds = global_rounds(pd.read_parquet(run_dir / "rounds.parquet"))
     return {
@@ -340,6 +344,8 @@ def _run_ray(
 
 def results_table(rows: Sequence[dict[str, Any]], varied: Sequence[str]) -> pd.DataFrame:
     """One row per run, in (point, seed) order, with a fixed column order."""
+    import pandas as pd
+
     columns = ["point", "seed", *varied, "status", "error", *METRICS, "run_dir"]
     table = pd.DataFrame(list(rows)).reindex(columns=columns)
     return table.sort_values(["point", "seed"], kind="stable").reset_index(drop=True)
@@ -360,6 +366,8 @@ def mean_ci95(values: pd.Series) -> tuple[float, float]:
 def summary_table(table: pd.DataFrame, varied: Sequence[str]) -> pd.DataFrame:
     """Per point: runs that succeeded (n), and for each metric its mean and the 95 %
     confidence half-width over the seeds (:func:`mean_ci95`)."""
+    import pandas as pd
+
     ok = table[table.status == "ok"]
     rows = []
     for point, runs in ok.groupby("point", sort=True):

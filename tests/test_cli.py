@@ -305,7 +305,7 @@ def test_ray_address_auto_without_a_cluster_says_so(monkeypatch):
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'netsim[ray]')")
     import ray._private.services as services
 
-    from netsim.learn.pool import RayUnavailable, check_ray
+    from netsim.learn.cluster import RayUnavailable, check_ray
 
     def nothing_running(address, temp_dir=None):
         raise ConnectionError("Could not find any running Ray instance.")

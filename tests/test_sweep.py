@@ -250,7 +250,7 @@ def _sweep_process(path: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
 
 def _ready_workers(parent: int) -> list[int]:
     """The sweep's pool workers (spawned children) that have run their initializer: they
-    watch the parent and ignore SIGINT (netsim.learn.pool.worker_setup), and take points."""
+    watch the parent and ignore SIGINT (netsim.learn.cluster.worker_setup), and take points."""
     return [
         pid
         for pid, ppid in descendants(parent).items()
