@@ -197,3 +197,34 @@ def sweep_figure(summary: pd.DataFrame, x: str, y: str, hue: str | None = None) 
     if hue:
         ax.legend(fontsize=7)
     return fig
+
+
+WHATIF_OUTCOMES = ("final accuracy", "simulated time (s)", "PIU energy (J)", "uplink (Mbit)")
+
+
+def whatif_figure(frame: pd.DataFrame, setting: str) -> Figure:
+    """The outcomes of compared runs (:func:`analysis.compare.whatif_frame`) against one
+    setting that differs between them: a panel per outcome, every run a point, the mean per
+    value joined by a line (repeats, e.g. seeds, spread around it). A numeric setting is
+    drawn on its own scale; any other by its values in the order they first appear."""
+    values = frame[setting]
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric:
+        x = values.astype(float)
+        order = sorted(set(x))
+    else:
+        order_text = list(dict.fromkeys(values.astype(str)))
+        x = values.astype(str).map(order_text.index).astype(float)
+        order = list(range(len(order_text)))
+    fig = _blank(10.0, 2.8)
+    axes = fig.subplots(1, len(WHATIF_OUTCOMES))
+    for ax, outcome in zip(axes, WHATIF_OUTCOMES, strict=True):
+        y = pd.to_numeric(frame[outcome], errors="coerce")
+        ax.plot(x, y, "o", alpha=0.5, color="C0")
+        means = y.groupby(x).mean().reindex(order)
+        ax.plot(order, means.to_numpy(), "-", color="C0")
+        ax.set(xlabel=setting, ylabel=outcome)
+        if not numeric:
+            ax.set_xticks(order, order_text, fontsize=8, rotation=30, ha="right")
+        ax.grid(alpha=0.3)
+    return fig

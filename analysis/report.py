@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from netsim.analysis.compare import differing_settings, run_labels, whatif_frame
 from netsim.analysis.figures import (
     accuracy_panels,
     battery_figure,
@@ -22,6 +23,7 @@ from netsim.analysis.figures import (
     latency_cdf_figure,
     latency_figure,
     timeline_figure,
+    whatif_figure,
 )
 from netsim.analysis.run import RunData
 
@@ -41,15 +43,17 @@ pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 
 
 def summary_frame(runs: Sequence[RunData]) -> pd.DataFrame:
-    """One row per run: name, scenario, seed, rounds, simulated time (s), final accuracy,
-    PIU energy (J), uplink (Mbit), wall time (s); numbers as measured (see
+    """One row per run: its label (:func:`analysis.compare.run_labels`: the settings in
+    which it differs from the others), folder, scenario, seed, rounds, simulated time (s),
+    final accuracy, PIU energy (J), uplink (Mbit), wall time (s); numbers as measured (see
     :func:`summary_html` for the report's rounding)."""
     rows = []
-    for run in runs:
+    for label, run in zip(run_labels(runs), runs, strict=True):
         m = run.manifest
         rows.append(
             {
-                "run": run.path.name,
+                "run": label,
+                "folder": run.path.name,
                 "scenario": m.get("scenario"),
                 "seed": m.get("seed"),
                 "rounds": len(global_rounds(run.rounds)),
@@ -83,7 +87,7 @@ def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
     """The HTML text of the report of ``runs`` (at least one)."""
     if not runs:
         raise ValueError("a report needs at least one run")
-    labels = _labels(runs)
+    labels = run_labels(runs)
     by_label = dict(zip(labels, runs, strict=True))
     parts = [
         "<!DOCTYPE html>",
@@ -93,6 +97,7 @@ def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
         f"<p>{len(runs)} run(s); written {datetime.now():%Y-%m-%d %H:%M}.</p>",
         "<h2>Summary</h2>",
         summary_html(runs),
+        *_what_changed(runs),
         "<h2>Accuracy</h2>",
         _img(accuracy_panels(by_label), "accuracy against simulated time, energy and bits"),
         "<h2>Latency</h2>",
@@ -112,15 +117,25 @@ def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
     return "\n".join(parts)
 
 
-def _labels(runs: Sequence[RunData]) -> list[str]:
-    """Run directory names, made unique."""
-    labels: list[str] = []
-    for run in runs:
-        label, i = run.path.name, 2
-        while label in labels:
-            label, i = f"{run.path.name} ({i})", i + 1
-        labels.append(label)
-    return labels
+def _what_changed(runs: Sequence[RunData]) -> list[str]:
+    """The "What changed" section of compared runs: the settings that differ and the
+    outcomes (:func:`analysis.compare.whatif_frame`), and the outcomes against each
+    differing setting but the seed (at most three figures); nothing for one run or for
+    repeats of one scenario."""
+    varied = differing_settings([r.scenario for r in runs]) if len(runs) > 1 else []
+    if not varied:
+        return []
+    frame = whatif_frame(runs)
+    formatters = {c: functools.partial(_fixed, decimals=d) for c, d in _DECIMALS.items()}
+    parts = [
+        "<h2>What changed</h2>",
+        f"<p>The runs differ in {', '.join(html.escape(v) for v in varied)}.</p>",
+        frame.to_html(index=False, formatters=formatters, border=0),
+    ]
+    for setting in [v for v in varied if v != "seed"][:3]:
+        alt = f"outcomes against {setting}"
+        parts.append(_img(whatif_figure(frame, setting), alt))
+    return parts
 
 
 def _img(fig: Figure, alt: str) -> str:
