@@ -14,12 +14,15 @@ from netsim.analysis.breakdown import (
 )
 from netsim.analysis.run import RunData, load_run
 
+from netsim.log import flow_table
+
 __all__ = [
     "RunData",
     "activity_intervals",
     "battery_trajectories",
     "cloud_breakdown",
     "energy_breakdown",
+    "flow_table",
     "latency_breakdown",
     "latency_cdf",
     "link_loads",

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from netsim.analysis.breakdown import harvested_per_piu
 
-from netsim.log import COUNT_COLUMNS, EVENT_COLUMNS, TEXT_COLUMNS
+from netsim.log import COUNT_COLUMNS, EVENT_COLUMNS, TEXT_COLUMNS, flow_table
 from netsim.rundir import RUN_FILES, check_events, read_manifest, read_table
 from netsim.scenario import Scenario, load_scenario
 
@@ -24,6 +24,7 @@ class RunData:
     scenario: Scenario
     manifest: dict[str, Any]
     piu_eval: pd.DataFrame | None = None  # per-PIU evaluation (learning.eval_every), if any
+    flows: pd.DataFrame | None = None  # one row per transfer (netsim.log.flow_table)
 
     def energy_per_piu(self) -> pd.DataFrame:
         """Per PIU: energy (J) spent by activity (train_end, tx_end, tx_fail, abort,
@@ -67,6 +68,10 @@ def load_run(path: str | Path) -> RunData:
         piu_eval=read_table(path / "piu_eval.parquet")
         if (path / "piu_eval.parquet").is_file()
         else None,
+        # written since netsim 0.1's run directories had none: derived from their events
+        flows=read_table(path / "flows.parquet")
+        if (path / "flows.parquet").is_file()
+        else flow_table(events),
     )
 
 

@@ -337,3 +337,138 @@ def log_digest(events: pd.DataFrame) -> str:
 
     hashed = pd.util.hash_pandas_object(events.astype(str), index=True).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+# The per-flow table (FlowMonitor-like): one row per transfer of a model or an update.
+FLOW_COLUMNS = [
+    "kind", "round", "src", "dst", "piu", "bits", "start_s", "end_s", "duration_s",
+    "throughput_bps", "attempts", "airtime_s", "energy_j", "ready_s", "delay_s", "route",
+    "outcome", "reason",
+]  # fmt: skip
+FLOW_DOCS: dict[str, str] = {
+    "kind": "uplink (PIU -> AP, over the air), downlink (AP -> PIUs), forward (AP -> its "
+    "aggregator over the backhaul) or send (a server's model to an AP or edge server)",
+    "round": "the round (model version) of the model or update carried",
+    "src": "the sending node",
+    "dst": "the receiving node (a downlink multicast: 'multicast')",
+    "piu": "the PIU whose update (uplink, forward) or model (a unicast downlink) it carries",
+    "bits": "payload bits (of the delivered attempt; else of the last one)",
+    "start_s": "when its first transmission started (s)",
+    "end_s": "when it ended: delivered, lost, aborted (s); NaN if the run ended first",
+    "duration_s": "end_s - start_s (s), retransmissions and waits between attempts included",
+    "throughput_bps": "bits / duration_s of a delivered flow (bit/s); NaN otherwise",
+    "attempts": "uplink: transmission attempts (packet-level retransmissions included)",
+    "airtime_s": "uplink: the attempts' airtime, summed (s)",
+    "energy_j": "uplink: the PIU's transmit energy for it, every attempt and an abort (J)",
+    "ready_s": "uplink: when the update was trained (train_end), so start_s - ready_s queued",
+    "delay_s": "uplink: end_s - ready_s of a delivered update (queueing + airtime) (s)",
+    "route": "forward and send on a routed backhaul: the nodes crossed",
+    "outcome": "delivered, lost (every attempt failed; NR: after HARQ), aborted (deadline, "
+    "cut, offline, battery) or open (the run ended first)",
+    "reason": "why it was lost or aborted (the last failure's or the abort's reason)",
+}
+_FLOW_ENDS = {
+    "dl_start": ("downlink", None),
+    "dl_end": ("downlink", "delivered"),
+    "dl_fail": ("downlink", "lost"),
+    "fwd_start": ("forward", None),
+    "fwd_end": ("forward", "delivered"),
+    "send_start": ("send", None),
+    "send_end": ("send", "delivered"),
+}
+
+
+def flow_table(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per transfer in ``events`` (an event log, in its order), columns
+    :data:`FLOW_COLUMNS` (:data:`FLOW_DOCS`; SI units), in the order the flows started.
+
+    An uplink flow is one PIU's upload of one update: its attempts from the first
+    ``tx_start`` to the ``tx_end`` that delivered it, to an ``abort`` or ``battery_empty``
+    during a transmission, or to its last ``tx_fail`` (lost: the PIU's next upload or the
+    run's end closes it). Downlinks, forwards and sends pair their ``*_start`` with the
+    ``*_end`` (or ``dl_fail``) of the same node, round and peer. The delivered uplinks'
+    bits add up to the ``tx_end`` rows' and the uplinks' energy to every transmission
+    energy the PIUs drew (``tx_end``, ``tx_fail``, and aborts during a transmission).
+    """
+    import pandas as pd
+
+    flows: list[dict[str, object]] = []
+    uplinks: dict[str, dict[str, object]] = {}  # PIU -> its upload under way
+    others: dict[tuple[str, str, int, object], dict[str, object]] = {}
+    trained: dict[str, tuple[int, float]] = {}  # PIU -> (round, t) of its last train_end
+
+    def close(flow: dict[str, object], end_s: float, outcome: str, reason: object) -> None:
+        flow.update(end_s=end_s, outcome=outcome, reason=reason)
+
+    for e in events.itertuples(index=False):
+        event, node = e.event, e.node
+        if event == "train_end":
+            trained[node] = (e.round, e.t_s)
+            uplinks.pop(node, None)  # a new update: the last upload was lost for good
+        elif event == "tx_start":
+            flow = uplinks.get(node)
+            if flow is not None and flow["round"] != e.round:
+                del uplinks[node]  # the previous upload was lost after its last attempt
+                flow = None
+            if flow is not None:  # another attempt after a failed one
+                flow.update(outcome="open", reason=None)
+            if flow is None:
+                ready = trained.get(node)
+                flow = uplinks[node] = {
+                    "kind": "uplink", "round": e.round, "src": node, "dst": e.peer,
+                    "piu": node, "bits": e.bits, "start_s": e.t_s, "attempts": 0,
+                    "airtime_s": 0.0, "energy_j": 0.0, "outcome": "open",
+                    "ready_s": ready[1] if ready is not None and ready[0] == e.round else NAN,
+                }  # fmt: skip
+                flows.append(flow)
+            flow["attempts"] = int(flow["attempts"]) + 1  # type: ignore[call-overload]
+        elif event in ("tx_end", "tx_fail") and node in uplinks:
+            flow = uplinks[node]
+            flow["airtime_s"] = float(flow["airtime_s"]) + e.duration_s  # type: ignore[arg-type]
+            flow["energy_j"] = float(flow["energy_j"]) + e.energy_j  # type: ignore[arg-type]
+            flow["bits"] = e.bits
+            if event == "tx_end":
+                close(flow, e.t_s, "delivered", None)
+                del uplinks[node]
+            else:  # lost unless another attempt follows
+                close(flow, e.t_s, "lost", e.reason)
+        elif event in ("abort", "battery_empty") and e.activity == "tx" and node in uplinks:
+            flow = uplinks.pop(node)
+            flow["airtime_s"] = float(flow["airtime_s"]) + e.duration_s  # type: ignore[arg-type]
+            flow["energy_j"] = float(flow["energy_j"]) + e.energy_j  # type: ignore[arg-type]
+            reason = e.reason if event == "abort" else "battery"
+            close(flow, e.t_s, "aborted", reason)
+        elif event in _FLOW_ENDS:
+            kind, outcome = _FLOW_ENDS[event]
+            key = (kind, node, e.round, e.peer)
+            if outcome is None:
+                peer = e.peer if isinstance(e.peer, str) else None
+                route = e.route if isinstance(e.route, str) else None
+                dst: str | None
+                if kind == "downlink":
+                    dst = peer or "multicast"
+                elif kind == "forward":
+                    dst = route.split(">")[-1] if route else "server"
+                else:
+                    dst = peer
+                flow = others[key] = {
+                    "kind": kind, "round": e.round, "src": node, "dst": dst,
+                    "piu": peer if kind == "forward" or (kind == "downlink" and peer) else None,
+                    "bits": e.bits, "start_s": e.t_s, "route": route, "outcome": "open",
+                }  # fmt: skip
+                flows.append(flow)
+            elif key in others:
+                flow = others.pop(key)
+                close(flow, e.t_s, outcome, e.reason if outcome == "lost" else None)
+    table = pd.DataFrame(flows, columns=FLOW_COLUMNS)
+    table["end_s"] = table["end_s"].astype(float)
+    open_ = table["outcome"] == "open"
+    table.loc[open_, "end_s"] = NAN
+    table["duration_s"] = table["end_s"] - table["start_s"]
+    delivered = table["outcome"] == "delivered"
+    table["throughput_bps"] = (table["bits"] / table["duration_s"]).where(delivered)
+    table["delay_s"] = (table["end_s"] - table["ready_s"]).where(delivered)
+    table["attempts"] = table["attempts"].astype("Int64")
+    for column in ("kind", "src", "dst", "piu", "route", "outcome", "reason"):
+        table[column] = table[column].astype("string")
+    return table

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from netsim.cli import _parser
-from netsim.log import COLUMN_DOCS, EVENT_TYPES
+from netsim.log import COLUMN_DOCS, EVENT_TYPES, FLOW_DOCS
 from netsim.scenario.json_schema import scenario_json_schema
 
 # a field's unit, read from its name's suffix (SI in code, dB only at the config boundary)
@@ -296,6 +296,16 @@ def events_reference() -> str:
         "| event | logged by | meaning |",
         "| --- | --- | --- |",
         *(f"| `{e}` | {roles} | {_cell(d)} |" for e, (roles, d) in EVENT_TYPES.items()),
+        "",
+        "## The per-flow table",
+        "",
+        "One row per transfer of a model or an update, derived from the events "
+        "(`SimulationResult.flows`, `flows.parquet`, `load_run(...).flows`; "
+        "`netsim.log.flow_table`):",
+        "",
+        "| column | holds |",
+        "| --- | --- |",
+        *(f"| `{c}` | {_cell(d)} |" for c, d in FLOW_DOCS.items()),
         "",
     ]
     return "\n".join(lines)

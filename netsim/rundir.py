@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import tomli_w
 
-from netsim.log import global_rounds, log_digest
+from netsim.log import flow_table, global_rounds, log_digest
 from netsim.storage import disk_full
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 RUN_FILES = ("events.parquet", "rounds.parquet", "scenario.toml", "manifest.json", "model.pt")
 INPUTS = "inputs"
-OPTIONAL_RUN_FILES = ("attacks", INPUTS, "piu_eval.parquet")
+OPTIONAL_RUN_FILES = ("attacks", INPUTS, "piu_eval.parquet", "flows.parquet")
 
 
 class RunDirError(ValueError):
@@ -259,6 +259,8 @@ def write_run(result: RunResult, out_dir: Path, command: str | None = None) -> P
 
     save(staging / "events.parquet", lambda p: result.events.to_parquet(p, index=False))
     save(staging / "rounds.parquet", lambda p: result.rounds.to_parquet(p, index=False))
+    flows = flow_table(result.events)  # derived from the events: a table to open at once
+    save(staging / "flows.parquet", lambda p: flows.to_parquet(p, index=False))
     save(staging / "model.pt", lambda p: torch.save(result.state_dict, p))
     if len(result.piu_eval):
         save(staging / "piu_eval.parquet", lambda p: result.piu_eval.to_parquet(p, index=False))

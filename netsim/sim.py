@@ -16,7 +16,7 @@ import torch
 
 from netsim.assembly import build_world
 from netsim.learn.cache import TrainingCache
-from netsim.log import RoundRecord, events_frame, global_rounds, rounds_frame
+from netsim.log import RoundRecord, events_frame, flow_table, global_rounds, rounds_frame
 from netsim.privacy.attacker import AttackReport
 from netsim.scenario import Scenario
 
@@ -99,6 +99,12 @@ class SimulationResult:
     def sim_time_s(self) -> float:
         """Simulated time (s) at the end of the last round."""
         return float(self.rounds["t_end_s"].max()) if len(self.rounds) else 0.0
+
+    @property
+    def flows(self) -> pd.DataFrame:
+        """One row per transfer (uplinks, downlinks, forwards, sends): bits, start, end,
+        throughput, delay, route, outcome and why (:func:`netsim.log.flow_table`)."""
+        return flow_table(self.events)
 
     @property
     def final_accuracy(self) -> float:
