@@ -394,7 +394,7 @@ def flow_table(events: pd.DataFrame) -> pd.DataFrame:
 
     flows: list[dict[str, object]] = []
     uplinks: dict[str, dict[str, object]] = {}  # PIU -> its upload under way
-    others: dict[tuple[str, str, int, object], dict[str, object]] = {}
+    others: dict[tuple[str, str, int, str | None], dict[str, object]] = {}
     trained: dict[str, tuple[int, float]] = {}  # PIU -> (round, t) of its last train_end
 
     def close(flow: dict[str, object], end_s: float, outcome: str, reason: object) -> None:
@@ -440,9 +440,11 @@ def flow_table(events: pd.DataFrame) -> pd.DataFrame:
             close(flow, e.t_s, "aborted", reason)
         elif event in _FLOW_ENDS:
             kind, outcome = _FLOW_ENDS[event]
-            key = (kind, node, e.round, e.peer)
+            peer = e.peer if isinstance(e.peer, str) else None
+            key = (kind, node, e.round, peer)
+            if outcome is not None and key not in others:
+                key = (kind, node, e.round, None)  # a multicast's end may name a recipient
             if outcome is None:
-                peer = e.peer if isinstance(e.peer, str) else None
                 route = e.route if isinstance(e.route, str) else None
                 dst: str | None
                 if kind == "downlink":

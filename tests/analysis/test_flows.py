@@ -55,7 +55,7 @@ def test_lost_aborted_and_open_flows_say_why():
         Event(0.05, 0, "piu1", "piu", "abort", duration_s=0.05, energy_j=0.005,
               activity="tx", reason="deadline"),
         _e(0.0, 0, "ap0", "dl_start", bits=300.0),
-        _e(0.2, 0, "ap0", "dl_fail", bits=300.0, reason="harq"),
+        _e(0.2, 0, "ap0", "dl_fail", bits=300.0, peer="piu3", reason="harq"),  # a recipient
         _e(0.3, 1, "piu0", "tx_start", bits=100.0, peer="ap0"),  # a new round: round 0 lost
     ])  # fmt: skip
     flows = flow_table(events).set_index(["src", "round"])
