@@ -228,3 +228,32 @@ def whatif_figure(frame: pd.DataFrame, setting: str) -> Figure:
             ax.set_xticks(order, order_text, fontsize=8, rotation=30, ha="right")
         ax.grid(alpha=0.3)
     return fig
+
+
+def radio_figure(events: pd.DataFrame) -> Figure:
+    """A run's radio KPIs (:mod:`analysis.kpis`): the SINR CDFs of its uplink and downlink
+    transmissions, each PIU's upload throughput against its mean SINR, and with NR links
+    the transport blocks by MCS index."""
+    from netsim.analysis.kpis import mcs_histogram, sinr_cdf, throughput_per_piu
+
+    hist = mcs_histogram(events)
+    fig = _blank(10.0, 3.0)
+    axes = fig.subplots(1, 3 if len(hist) else 2)
+    for direction in ("uplink", "downlink"):
+        cdf = sinr_cdf(events, direction)
+        if len(cdf):
+            axes[0].step(cdf["sinr_db"], cdf["p"], where="post", label=direction)
+    axes[0].set(xlabel="SINR of a transmission (dB)", ylabel="CDF")
+    axes[0].legend(fontsize=8)
+    per_piu = throughput_per_piu(events)
+    axes[1].plot(per_piu["mean_sinr_db"], per_piu["throughput_bps"] / 1e6, "o", alpha=0.6)
+    axes[1].set(xlabel="PIU's mean upload SINR (dB)", ylabel="upload throughput (Mbit/s)")
+    if len(hist):
+        for direction, part in hist.groupby("direction"):
+            axes[2].bar(part["mcs"] + (0.2 if direction == "downlink" else -0.2),
+                        part["share"], width=0.4, label=str(direction))  # fmt: skip
+        axes[2].set(xlabel="MCS index", ylabel="share of transport blocks")
+        axes[2].legend(fontsize=8)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return fig

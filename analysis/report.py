@@ -22,9 +22,11 @@ from netsim.analysis.figures import (
     energy_figure,
     latency_cdf_figure,
     latency_figure,
+    radio_figure,
     timeline_figure,
     whatif_figure,
 )
+from netsim.analysis.kpis import cell_kpis, harq_per_link
 from netsim.analysis.run import RunData
 
 from netsim.log import global_rounds
@@ -111,10 +113,35 @@ def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
         if run.events.battery_j.notna().any() and run.events.battery_j.max() < float("inf"):
             parts.append(_img(battery_figure(run), f"{label}: battery levels"))
         parts.append(_img(timeline_figure(run), f"{label}: timeline"))
+        parts += _radio_section(run, label)
         toml = html.escape(run.scenario.to_toml())
         parts.append(f"<details><summary>scenario</summary><pre>{toml}</pre></details>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _radio_section(run: RunData, label: str) -> list[str]:
+    """The run's radio KPIs (:mod:`analysis.kpis`) where it logged SINRs: the SINR,
+    throughput and MCS figure, the per-cell table, and with NR links the HARQ
+    retransmissions of the worst links."""
+    if not run.events["snr_db"].notna().any():
+        return []
+    cells = cell_kpis(run.events)
+    decimals = {"load": 3, "mean_interference_dbm": 1, "airtime_s": 3}
+    formatters = {c: functools.partial(_fixed, decimals=d) for c, d in decimals.items()}
+    parts = [
+        f"<h3>{html.escape(label)}: radio</h3>",
+        _img(radio_figure(run.events), f"{label}: SINR, throughput and MCS"),
+        cells.to_html(index=False, formatters=formatters, border=0),
+    ]
+    harq = harq_per_link(run.events)
+    if len(harq):
+        worst = harq.sort_values("retx_per_block", ascending=False).head(10)
+        parts += [
+            "<p>HARQ retransmissions per transport block, the ten worst links:</p>",
+            worst.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0),
+        ]
+    return parts
 
 
 def _what_changed(runs: Sequence[RunData]) -> list[str]:

@@ -41,8 +41,8 @@ def report(tmp_path_factory):
 
 def test_the_report_holds_the_summary_figures_and_scenarios(report):
     text = report.read_text(encoding="utf-8")
-    # accuracy (one figure, three panels), latency CDFs, 4 per run; nothing fetched
-    assert text.count('src="data:image/png;base64,') == 1 + 1 + 2 * 4
+    # accuracy (one figure, three panels), latency CDFs, 5 per run; nothing fetched
+    assert text.count('src="data:image/png;base64,') == 1 + 1 + 2 * 5  # with the radio KPIs
     assert not re.search(r'src="(?!data:)', text)
     assert text.count("<details><summary>scenario</summary>") == 2
     assert "<td>a</td>" in text and "<td>b</td>" in text
@@ -81,12 +81,12 @@ def _render(page, tmp_path):
 
 def test_the_report_renders_in_headless_chromium(report, tmp_path):
     page = report.read_text(encoding="utf-8")
-    assert _render(page, tmp_path) == (10, 0, 0)  # every image decodes, no script error
+    assert _render(page, tmp_path) == (12, 0, 0)  # every image decodes, no script error
     # the check can fail: a broken image and a script error are both caught
     spoiled = page.replace(
         "</body>", '<img src="data:image/png;base64,AAAA"><script>notAFunction()</script></body>'
     )
-    assert _render(spoiled, tmp_path) == (11, 1, 1)
+    assert _render(spoiled, tmp_path) == (13, 1, 1)
 
 
 def test_a_bad_run_directory_is_named(tmp_path, capsys):
