@@ -127,14 +127,25 @@ def large_scale_gains(
 def band(radio: RadioConfig, topology: Topology, ap_xy: np.ndarray) -> Band:
     """The run's band, built once: ``radio.bandwidth_hz``, the noise PSD with the noise
     figure (dBm/Hz + dB -> W/Hz), the numerology, and with reuse N the frequency plan of the
-    APs at ``ap_xy`` (A, 2) m, co-channel APs far apart (on a hexagonal layout with
-    wrap-around, measured to the nearest image); orthogonal cells each on a channel of
-    their own."""
+    APs at ``ap_xy`` (A, 2) m (:mod:`netsim.radio.spectrum`: the largest co-channel distance,
+    then balanced loads, proven on every single-sector hexagonal layout), distances with
+    wrap-around measured to the nearest image (hexagonal layouts and the grid's torus);
+    orthogonal cells each on a channel of their own."""
     noise_psd = dbm_to_w(radio.noise_psd_dbm_hz + radio.noise_figure_db)  # W/Hz
     if radio.reuse == "orthogonal":
         return Band.orthogonal(radio.bandwidth_hz, noise_psd, len(ap_xy), radio.numerology)
-    channels = assign_channels(ap_xy, radio.reuse, _hex_images(topology))
+    channels = assign_channels(ap_xy, radio.reuse, _plan_images(topology))
     return Band.reused(radio.bandwidth_hz, noise_psd, channels, radio.reuse, radio.numerology)
+
+
+def _plan_images(topology: Topology) -> np.ndarray | None:
+    """(S, 2) shifts (m) of a layout's wrap-around images for the frequency plan: a
+    hexagonal layout's seven, or the grid torus's nine (distances the shortest way round,
+    as the gains measure them); None without wrap-around."""
+    if isinstance(topology, GridTopology) and topology.wrap_around:
+        steps = (-topology.side_m, 0.0, topology.side_m)
+        return np.array([(x, y) for x in steps for y in steps])
+    return _hex_images(topology)
 
 
 def _hex_images(topology: Topology) -> np.ndarray | None:

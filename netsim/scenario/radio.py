@@ -158,8 +158,11 @@ class RadioConfig(_Frozen):
     pilot contamination)."""
     reuse: Literal["orthogonal"] | Annotated[int, Field(ge=1, le=64)] = "orthogonal"
     """orthogonal: every AP has the whole band and hears no other cell; N: the band split into N
-    channels assigned so that co-channel APs are far apart, whose uplinks interfere (each
-    transmission's rate follows its SINR on the timeline)."""
+    channels, co-channel APs interfering (each transmission's rate follows its SINR on the
+    timeline). The plan keeps co-channel APs as far apart as the layout allows (wrap-around
+    included), then balances the channels' loads (at most one apart where that distance allows):
+    proven for every single-sector hex layout and every 7-site one; 19 sites x 3 sectors and
+    layouts of over 64 APs may get less (netsim/radio/spectrum.py says when)."""
     scheduler: Literal["fifo", "rr", "pf", "max_ci"] = "fifo"
     """fifo: the access scheme as it is; rr (round robin), pf (proportional fair) or max_ci:
     OFDMA, each AP giving its resource blocks to its PIUs with data every slot."""
