@@ -149,7 +149,7 @@ def test_the_calibration_code_path():
     # two sectors, -100 and -110 dB at 35 dBm: SINR = S / (I + N) by hand
     cg, geo = metrics(np.array([[-100.0, -110.0]]), 35.0)
     noise_mw = 10 ** ((-174 + 10 * np.log10(20e6) + 9) / 10)
-    by_hand = 10 * np.log10(10 ** -6.5 / (10 ** -7.5 + noise_mw))
+    by_hand = 10 * np.log10(10**-6.5 / (10**-7.5 + noise_mw))
     assert cg[0] == -100.0 and geo[0] == pytest.approx(by_hand, abs=1e-9)
     for setup in SETUPS:
         for indoor in (False, True):
