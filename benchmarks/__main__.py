@@ -8,6 +8,7 @@
     python -m benchmarks contention [--rounds 5]
     python -m benchmarks spectrum [--rounds 10] [SCENARIO]
     python -m benchmarks nr       [--rounds 10] [SCENARIO]
+    python -m benchmarks calibration [--drops 10] [--out DIR]
     python -m benchmarks profile  [--rounds 10] [--top 5] [SCENARIO] [--set KEY=VALUE ...]
                                   [--scale-pius N [--per-round 1000]]
 
@@ -44,6 +45,10 @@
   through Sionna's tables, HARQ, link adaptation) against Shannon rates on the same scenario
   (default: the default scenario); prints both run times, their ratio (issue 20's target:
   <= 1.5) and the time outside the trainer of each.
+* ``calibration``: the TR 38.901 7.8 large-scale calibration (19 sites x 3 sectors with
+  wrap-around, UMi and UMa at 6 GHz, outdoor and 80 % indoor): percentiles 5/50/95 of
+  coupling gain and geometry, netsim against Sionna's TR 38.901 model on the same drops
+  (see ``benchmarks/bench_calibration.py``); ``--out`` writes the table and figures.
 * ``profile``: cProfile of one run (of SCENARIO, or of the scale scenario with
   ``--scale-pius``); prints the top functions by own time.
 
@@ -63,6 +68,7 @@ import time
 
 import torch
 
+from benchmarks.bench_calibration import calibration
 from benchmarks.bench_contention import contention
 from benchmarks.bench_default import time_trainer
 from benchmarks.bench_flower import flower
@@ -218,6 +224,7 @@ def main() -> None:
             "profile",
             "spectrum",
             "nr",
+            "calibration",
         ),  # fmt: skip
     )
     parser.add_argument("scenario", nargs="?", help="scenario file or bundled name")
@@ -230,10 +237,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="flower: runs of each side")
     parser.add_argument("--flwr", help="flower: Flower's flwr executable (default: on PATH)")
     parser.add_argument("--scale-pius", type=int, help="profile: the scale scenario")
+    parser.add_argument("--drops", type=int, default=10, help="calibration: drops per set-up")
+    parser.add_argument("--out", help="calibration: folder for the table and figures")
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 5 if args.benchmark in ("flower", "contention") else 10
-    if args.benchmark == "flower":
+    if args.benchmark == "calibration":
+        calibration(args.drops, args.out)
+    elif args.benchmark == "flower":
         flower(args.rounds, args.repeats, args.flwr)
     elif args.benchmark == "contention":
         contention(args.rounds)

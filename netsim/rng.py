@@ -47,6 +47,9 @@ class Stream(IntEnum):
     SHADOWING_MAP = 28  # spatially consistent shadowing: one field over the plane per AP
     LOS_MAP = 29  # spatially consistent LOS state: one field over the plane per AP
     RADIO_DATA = 30  # a radio data set's sample positions and split, per PIU
+    LOS_SITE = 31  # line-of-sight state per (PIU, site), shared by co-sited sectors
+    SHADOWING_SITE = 32  # shadowing (and O2I loss deviation) per (PIU, site)
+    INDOOR = 33  # a PIU's indoor state, floor, indoor distance and O2I loss model
 
 
 class Streams:

@@ -138,3 +138,22 @@ def test_a_study_does_not_start_over_an_interrupted_ones_rows(tmp_path):
     with pytest.raises(SystemExit, match="interrupted study"):
         experiments.main(["pruning", "--csv", str(tmp_path / "study.csv"), "--out", ""])
     assert partial.read_text() == "config,seed\na,1\n"
+
+
+def test_the_calibration_code_path():
+    import numpy as np
+
+    from benchmarks.bench_calibration import SETUPS, metrics, overrides, sionna_wrap_gap
+    from netsim import load_scenario
+
+    # two sectors, -100 and -110 dB at 35 dBm: SINR = S / (I + N) by hand
+    cg, geo = metrics(np.array([[-100.0, -110.0]]), 35.0)
+    noise_mw = 10 ** ((-174 + 10 * np.log10(20e6) + 9) / 10)
+    by_hand = 10 * np.log10(10**-6.5 / (10**-7.5 + noise_mw))
+    assert cg[0] == -100.0 and geo[0] == pytest.approx(by_hand, abs=1e-9)
+    for setup in SETUPS:
+        for indoor in (False, True):
+            s = load_scenario("hex_umi", overrides(setup, indoor))
+            assert s.topology.n_aps == 57 and s.radio.large_scale_per_site
+    # Sionna 2.2's wrap-around translations put a site 0.60 ISD from another's image
+    assert sionna_wrap_gap(200.0) == pytest.approx(0.60, abs=0.01)

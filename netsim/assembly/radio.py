@@ -12,6 +12,7 @@ import simpy
 
 from netsim.assembly.topology import build_topology
 from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
+from netsim.radio.antenna import SectorAntenna
 from netsim.radio.band import Band
 from netsim.radio.cellfree import assign_pilots, estimation_quality
 from netsim.radio.channel import RadioChannel
@@ -25,7 +26,7 @@ from netsim.radio.fading import (
     doppler_hz,
     gauss_markov_rho,
 )
-from netsim.radio.largescale import LargeScaleGains, LossModel
+from netsim.radio.largescale import LargeScaleGains, LossModel, draw_indoor, site_ids
 from netsim.radio.medium import CoChannelMedium
 from netsim.radio.nr import NRLinkAbstraction
 from netsim.radio.ota import OTAReceiver
@@ -40,6 +41,7 @@ from netsim.radio.pathloss import (
     macro_36814_db,
     ngo_3slope_db,
     single_state,
+    uma_38901,
     umi_38901,
 )
 from netsim.radio.policies import scheduling_policy
@@ -59,6 +61,7 @@ from netsim.scenario import (
     RadioConfig,
     Scenario,
     Topology,
+    UMaPathLoss,
     UMiPathLoss,
 )
 from netsim.topologies.builders import azimuths, hex_rings, hex_wrap_offsets, positions
@@ -84,6 +87,8 @@ def loss_model(model: PathLoss, carrier_hz: float) -> LossModel:
             return single_state(db, np.where(d3 > model.d1_m, 8.0, 0.0))
         if isinstance(model, UMiPathLoss):
             return umi_38901(d2d, d3, carrier_hz, ap_h, ut_h)
+        if isinstance(model, UMaPathLoss):
+            return uma_38901(d2d, d3, carrier_hz, ap_h, ut_h)
         return inf_38901(
             d2d,
             d3,
@@ -108,8 +113,18 @@ def large_scale_gains(
     ap_azimuth_deg: np.ndarray | None = None,
 ) -> LargeScaleGains:
     """The links' large-scale gains for APs and PIUs at ``(xy (n, 2), height (n,))``, with
-    sector APs facing ``ap_azimuth_deg`` (A,) (NaN: omnidirectional)."""
+    sector APs facing ``ap_azimuth_deg`` (A,) (NaN: omnidirectional); per-site draws, indoor
+    PIUs and the 3D sector antenna where ``radio`` asks for them."""
     torus = topology.side_m if isinstance(topology, GridTopology) and topology.wrap_around else None
+    indoor = None
+    if radio.indoor is not None:
+        i = radio.indoor
+        indoor = draw_indoor(
+            piu[1], i.fraction, i.high_loss_fraction, i.max_distance_m, radio.carrier_hz,
+            streams, i.shadowing_std_db,
+        )  # fmt: skip
+    a = radio.sector_antenna
+    antenna = None if a is None else SectorAntenna(a.rows, a.spacing_wavelengths, a.downtilt_deg)
     return LargeScaleGains(
         *ap,
         *piu,
@@ -121,6 +136,9 @@ def large_scale_gains(
         wrap_offsets_m=_hex_images(topology),
         ap_azimuth_deg=ap_azimuth_deg,
         consistency_m=radio.spatial_consistency_m,
+        ap_site=site_ids(ap[0]) if radio.large_scale_per_site else None,
+        indoor=indoor,
+        sector_antenna=antenna,
     )
 
 

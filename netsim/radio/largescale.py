@@ -4,16 +4,69 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from netsim.radio.pathloss import LinkLoss, db_to_linear
+from netsim.radio.antenna import SectorAntenna
+from netsim.radio.pathloss import LinkLoss, db_to_linear, o2i_loss_db, o2i_sigma_db
 from netsim.radio.spatial import GaussianField, los_state
 from netsim.rng import Stream, Streams
 
 # (distance_2d_m (K, A), distance_3d_m (K, A), ap_height_m (1, A), ut_height_m (K, 1))
 # -> the links' large-scale statistics
 LossModel = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], LinkLoss]
+
+
+@dataclass(frozen=True)
+class IndoorPIUs:
+    """Which PIUs are indoors (TR 38.901 7.4.3, the UE drop of TR 36.873 / 38.901 7.8):
+    (K,) arrays of the indoor state, the antenna height (indoor: ``3 (n_fl - 1) + 1.5`` m on
+    floor n_fl), the indoor 2D distance d2D-in (0 outdoors) and the high-loss O2I model; an
+    indoor link's shadowing has the O2I deviation ``shadowing_std_db`` (Table 7.5-6: 7 dB in
+    UMi and UMa) instead of its LOS/NLOS one."""
+
+    indoor: np.ndarray
+    height_m: np.ndarray
+    distance_m: np.ndarray
+    high_loss: np.ndarray
+    carrier_hz: float
+    shadowing_std_db: float = 7.0
+
+
+def draw_indoor(
+    height_m: np.ndarray,
+    fraction: float,
+    high_loss_fraction: float,
+    max_distance_m: float,
+    carrier_hz: float,
+    streams: Streams,
+    shadowing_std_db: float = 7.0,
+) -> IndoorPIUs:
+    """Each PIU indoors with probability ``fraction`` (stream ``(INDOOR, k)``), with the
+    high-loss O2I model with probability ``high_loss_fraction``, d2D-in the smaller of two
+    uniform draws on [0, max_distance_m] (TR 38.901 7.4.3.1, UMa and UMi), and, indoors,
+    on floor n_fl uniform in 1..N_fl of a building of N_fl uniform in 4..8 floors, at
+    ``3 (n_fl - 1) + 1.5`` m (TR 36.873 Table 6-1); outdoor PIUs keep ``height_m`` (K,)."""
+    u = np.stack(
+        [streams.numpy(Stream.INDOOR, k).uniform(size=6) for k in range(len(height_m))]
+    ).reshape(-1, 6)
+    indoor = u[:, 0] < fraction
+    floors = 4 + np.floor(u[:, 4] * 5.0)  # N_fl in 4..8
+    floor = 1 + np.floor(u[:, 5] * floors)  # n_fl in 1..N_fl
+    return IndoorPIUs(
+        indoor=indoor,
+        height_m=np.where(indoor, 3.0 * (floor - 1.0) + 1.5, height_m),
+        distance_m=np.where(indoor, max_distance_m * np.minimum(u[:, 2], u[:, 3]), 0.0),
+        high_loss=indoor & (u[:, 1] < high_loss_fraction),
+        carrier_hz=carrier_hz,
+        shadowing_std_db=shadowing_std_db,
+    )
+
+
+def site_ids(ap_xy: np.ndarray) -> np.ndarray:
+    """(A,) site of each AP: APs at the same position (a site's sectors) share one."""
+    return np.unique(np.asarray(ap_xy, dtype=float), axis=0, return_inverse=True)[1].reshape(-1)
 
 
 class LargeScaleGains:
@@ -41,6 +94,16 @@ class LargeScaleGains:
         and LOS state are fields over the plane with this decorrelation distance, drawn
         from ``(SHADOWING_MAP, a)`` and ``(LOS_MAP, a)``; a PIU's links then depend on where
         it is, not on which PIU it is, and change as it moves (:meth:`links_at`).
+    ap_site: (A,) site of each AP (:func:`site_ids`): LOS states and shadowing are drawn per
+        (PIU, site) from ``(LOS_SITE, piu)`` and ``(SHADOWING_SITE, piu)`` and shared by a
+        site's sectors, as TR 38.901 draws large-scale parameters (None: per link).
+    indoor: indoor PIUs (:class:`IndoorPIUs`): their heights, an O2I loss (TR 38.901 7.4.3)
+        with its deviation drawn per (PIU, site) from ``(SHADOWING_SITE, piu)`` after the
+        shadowing, the LOS probability of the outdoor distance d2D - d2D-in, and the O2I
+        shadowing deviation; needs ``ap_site``.
+    sector_antenna: the 3D antenna of TR 38.901 (:class:`SectorAntenna`: both cuts of the
+        element pattern, a column with electrical downtilt) instead of the horizontal
+        pattern alone.
     """
 
     def __init__(
@@ -58,8 +121,19 @@ class LargeScaleGains:
         wrap_offsets_m: np.ndarray | None = None,
         ap_azimuth_deg: np.ndarray | None = None,
         consistency_m: float | None = None,
+        ap_site: np.ndarray | None = None,
+        indoor: IndoorPIUs | None = None,
+        sector_antenna: SectorAntenna | None = None,
     ) -> None:
+        if indoor is not None:
+            if ap_site is None:
+                raise ValueError("indoor PIUs need per-site draws (ap_site)")
+            piu_height_m = indoor.height_m
+        if (ap_site is not None) and (consistency_m is not None or decorrelation_m is not None):
+            raise ValueError("per-site draws exclude spatial consistency and correlation")
         self.ap_xy, self.ap_height_m, self.piu_height_m = ap_xy, ap_height_m, piu_height_m
+        self._antenna, self._indoor = sector_antenna, indoor
+        self._o2i_db: np.ndarray | float = 0.0
         self._loss, self._torus_side_m = loss, torus_side_m
         self._wrap, self._azimuth = wrap_offsets_m, ap_azimuth_deg
         self._sigma_db = shadowing_std_db
@@ -76,6 +150,9 @@ class LargeScaleGains:
             return
         stats = self.link_stats(piu_xy, piu_height_m)
         n_pius, n_aps = stats.loss_los_db.shape
+        if ap_site is not None:
+            self._per_site(piu_xy, stats, ap_site, streams)
+            return
         u = np.stack([streams.numpy(Stream.LOS, k).uniform(size=n_aps) for k in range(n_pius)])
         self.los = u < stats.p_los  # (K, A) bool
         loss_db = np.where(self.los, stats.loss_los_db, stats.loss_nlos_db)
@@ -87,6 +164,59 @@ class LargeScaleGains:
         antenna_db = self.antenna_gain_db(piu_xy)
         self.gain = db_to_linear(antenna_db - (loss_db + self.shadow_db))  # (K, A)
 
+    @property
+    def indoor(self) -> IndoorPIUs | None:
+        """The indoor PIUs (None: every PIU outdoors)."""
+        return self._indoor
+
+    def _per_site(
+        self, piu_xy: np.ndarray, stats: LinkLoss, ap_site: np.ndarray, streams: Streams
+    ) -> None:
+        """LOS states and shadowing per (PIU, site), O2I loss of indoor PIUs."""
+        n_pius, n_sites = len(piu_xy), int(ap_site.max()) + 1
+        u = np.stack(
+            [streams.numpy(Stream.LOS_SITE, k).uniform(size=n_sites) for k in range(n_pius)]
+        ).reshape(n_pius, n_sites)
+        normals = np.stack(
+            [
+                streams.numpy(Stream.SHADOWING_SITE, k).standard_normal((2, n_sites))
+                for k in range(n_pius)
+            ]
+        ).reshape(n_pius, 2, n_sites)
+        p_los = stats.p_los
+        ind = self._indoor
+        if ind is not None:  # LOS probability of the outdoor part of the link
+            d2d = np.linalg.norm(self._deltas(piu_xy), axis=-1)
+            d2d_out = np.maximum(d2d - ind.distance_m[:, None], 0.0)
+            d3d = np.hypot(d2d_out, self.ap_height_m[None, :] - self.piu_height_m[:, None])
+            outdoor = self._loss(
+                d2d_out, d3d, self.ap_height_m[None, :], self.piu_height_m[:, None]
+            )
+            p_los = np.where(ind.indoor[:, None], outdoor.p_los, stats.p_los)
+        self.los = u[:, ap_site] < p_los  # (K, A): equal for a site's sectors
+        loss_db = np.where(self.los, stats.loss_los_db, stats.loss_nlos_db)
+        sigma_db = np.where(self.los, stats.sigma_los_db, stats.sigma_nlos_db)
+        if ind is not None:
+            sigma_db = np.where(ind.indoor[:, None], ind.shadowing_std_db, sigma_db)
+            deviation = o2i_sigma_db(ind.high_loss)[:, None] * normals[:, 1, ap_site]
+            o2i = o2i_loss_db(ind.carrier_hz, ind.distance_m, ind.high_loss)[:, None]
+            self._o2i_db = np.where(ind.indoor[:, None], o2i + deviation, 0.0)
+        if self._sigma_db is not None:
+            sigma_db = np.full_like(loss_db, self._sigma_db)
+        self.shadow_db = sigma_db * normals[:, 0, ap_site]
+        antenna_db = self.antenna_gain_db(piu_xy)
+        self.gain = db_to_linear(antenna_db - (loss_db + self.shadow_db + self._o2i_db))
+
+    def _deltas(self, piu_xy: np.ndarray) -> np.ndarray:
+        """(K, A, 2) |offsets| of PIUs to APs, nearest image or the torus's shortest way."""
+        if self._wrap is not None:
+            delta = np.abs(self._offsets(piu_xy))
+        else:
+            delta = np.abs(piu_xy[:, None, :] - self.ap_xy[None, :, :])  # (K, A, 2)
+        if self._torus_side_m is not None:
+            delta = np.minimum(delta, self._torus_side_m - delta)  # shortest way round
+        return delta
+
     def _offsets(self, piu_xy: np.ndarray) -> np.ndarray:
         """(K, A, 2) vectors from each AP (its nearest image with wrap-around) to each PIU."""
         diff = piu_xy[:, None, :] - self.ap_xy[None, :, :]  # (K, A, 2)
@@ -96,25 +226,29 @@ class LargeScaleGains:
         nearest = np.linalg.norm(images, axis=-1).argmin(axis=2)  # (K, A)
         return np.take_along_axis(images, nearest[:, :, None, None], axis=2)[:, :, 0, :]
 
-    def antenna_gain_db(self, piu_xy: np.ndarray) -> np.ndarray | float:
-        """(K, A) sector antenna gain (dBi) towards PIUs at ``piu_xy`` (0 without sectors)."""
+    def antenna_gain_db(
+        self, piu_xy: np.ndarray, piu_height_m: np.ndarray | None = None
+    ) -> np.ndarray | float:
+        """(K, A) sector antenna gain (dBi) towards PIUs at ``piu_xy`` (0 without sectors),
+        at heights ``piu_height_m`` (K,) (default: the PIUs' own) for the 3D antenna."""
         if self._azimuth is None or np.all(np.isnan(self._azimuth)):
             return 0.0
         v = self._offsets(piu_xy)
         towards = np.degrees(np.arctan2(v[..., 1], v[..., 0]))  # (K, A)
         off = (towards - self._azimuth[None, :] + 180.0) % 360.0 - 180.0
-        gain = 8.0 - np.minimum(12.0 * (off / 65.0) ** 2, 30.0)
+        if self._antenna is not None:
+            h = self.piu_height_m if piu_height_m is None else piu_height_m
+            drop = self.ap_height_m[None, :] - np.asarray(h, dtype=float)[:, None]
+            d2d = np.linalg.norm(v, axis=-1)
+            theta = 90.0 + np.degrees(np.arctan2(drop, d2d))  # zenith angle from the AP
+            gain = self._antenna.gain_db(theta, off)
+        else:
+            gain = 8.0 - np.minimum(12.0 * (off / 65.0) ** 2, 30.0)
         return np.where(np.isnan(self._azimuth)[None, :], 0.0, gain)
 
     def link_stats(self, piu_xy: np.ndarray, piu_height_m: np.ndarray) -> LinkLoss:
         """Path-loss statistics of PIUs at ``piu_xy`` (K, 2) to every AP."""
-        if self._wrap is not None:
-            delta = np.abs(self._offsets(piu_xy))
-        else:
-            delta = np.abs(piu_xy[:, None, :] - self.ap_xy[None, :, :])  # (K, A, 2)
-        if self._torus_side_m is not None:
-            delta = np.minimum(delta, self._torus_side_m - delta)  # shortest way round
-        d2d = np.linalg.norm(delta, axis=-1)  # (K, A)
+        d2d = np.linalg.norm(self._deltas(piu_xy), axis=-1)  # (K, A)
         ap_h = self.ap_height_m[None, :]
         d3d = np.sqrt(d2d**2 + (ap_h - piu_height_m[:, None]) ** 2)
         return self._loss(d2d, d3d, ap_h, piu_height_m[:, None])
@@ -142,7 +276,7 @@ class LargeScaleGains:
         if self._sigma_db is not None:
             sigma_db = np.full_like(loss_db, self._sigma_db)
         shadow_db = sigma_db * normals
-        gain = db_to_linear(self.antenna_gain_db(xy) - (loss_db + shadow_db))
+        gain = db_to_linear(self.antenna_gain_db(xy, height_m) - (loss_db + shadow_db))
         return gain, los, shadow_db
 
     def gain_at(self, piu: int, xy: np.ndarray) -> np.ndarray:
@@ -155,10 +289,14 @@ class LargeScaleGains:
         stats = self.link_stats(at, self.piu_height_m[[piu]])
         los = self.los[piu]
         loss_db = np.where(los, stats.loss_los_db[0], stats.loss_nlos_db[0])
-        antenna_db = np.asarray(self.antenna_gain_db(at), dtype=float).reshape(-1)
+        antenna_db = np.asarray(
+            self.antenna_gain_db(at, self.piu_height_m[[piu]]), dtype=float
+        ).reshape(-1)
+        o2i = np.asarray(self._o2i_db, dtype=float)
+        shadow = self.shadow_db[piu] + (o2i[piu] if o2i.ndim else 0.0)
         if antenna_db.size == 1:
-            return db_to_linear(-(loss_db + self.shadow_db[piu]))
-        return db_to_linear(antenna_db - (loss_db + self.shadow_db[piu]))
+            return db_to_linear(-(loss_db + shadow))
+        return db_to_linear(antenna_db - (loss_db + shadow))
 
 
 def _shadowing_normals(

@@ -128,6 +128,68 @@ def umi_38901(
     return LinkLoss(los, nlos, p_los, np.full_like(los, 4.0), np.full_like(los, 7.82))
 
 
+def uma_38901(
+    distance_2d_m: np.ndarray,
+    distance_3d_m: np.ndarray,
+    carrier_hz: float,
+    bs_height_m: float | np.ndarray,
+    ut_height_m: float | np.ndarray,
+) -> LinkLoss:
+    """3GPP TR 38.901 Table 7.4.1-1, UMa (f_c in GHz inside the formulas), with the effective
+    environment height h_E = 1 m (the table's value with probability 1 / (1 + C(d2D, h_UT));
+    the rest only moves breakpoints beyond 1.5 km at 6 GHz).
+
+    LOS: ``28 + 22 log10 d3D + 20 log10 f_c`` up to ``d'_BP = 4 h'_BS h'_UT f_c / c``, then
+    ``28 + 40 log10 d3D + 20 log10 f_c - 9 log10(d'_BP^2 + (h_BS - h_UT)^2)``; sigma 4 dB.
+    NLOS: ``max(LOS, 13.54 + 39.08 log10 d3D + 20 log10 f_c - 0.6 (h_UT - 1.5))``; sigma 6.
+    LOS probability (7.4.2): 1 if d2D <= 18 m, else ``(18/d2D + exp(-d2D/63) (1 - 18/d2D))
+    (1 + C'(h_UT) 5/4 (d2D/100)^3 exp(-d2D/150))``, ``C' = ((h_UT - 13)/10)^1.5`` above 13 m.
+    """
+    fc = carrier_hz / 1e9  # Hz -> GHz
+    d2 = np.asarray(distance_2d_m, dtype=float)
+    d3 = np.maximum(np.asarray(distance_3d_m, dtype=float), 1.0)
+    h_ut = np.asarray(ut_height_m, dtype=float)
+    d_bp = 4.0 * (bs_height_m - 1.0) * (h_ut - 1.0) * carrier_hz / SPEED_OF_LIGHT_M_S
+    pl1 = 28.0 + 22.0 * np.log10(d3) + 20.0 * np.log10(fc)
+    pl2 = (
+        28.0
+        + 40.0 * np.log10(d3)
+        + 20.0 * np.log10(fc)
+        - 9.0 * np.log10(d_bp**2 + (bs_height_m - h_ut) ** 2)
+    )
+    los = np.where(d2 <= d_bp, pl1, pl2)
+    nlos = np.maximum(los, 13.54 + 39.08 * np.log10(d3) + 20.0 * np.log10(fc) - 0.6 * (h_ut - 1.5))
+    c = np.where(h_ut > 13.0, np.maximum(h_ut - 13.0, 0.0) / 10.0, 0.0) ** 1.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = (18.0 / d2 + np.exp(-d2 / 63.0) * (1.0 - 18.0 / d2)) * (
+            1.0 + c * 1.25 * (d2 / 100.0) ** 3 * np.exp(-d2 / 150.0)
+        )
+    p_los = np.where(d2 <= 18.0, 1.0, np.minimum(p, 1.0))
+    return LinkLoss(los, nlos, p_los, np.full_like(los, 4.0), np.full_like(los, 6.0))
+
+
+def o2i_loss_db(
+    carrier_hz: float, indoor_distance_m: np.ndarray | float, high_loss: np.ndarray | bool
+) -> np.ndarray:
+    """Mean outdoor-to-indoor penetration loss ``PL_tw + PL_in`` (dB) of TR 38.901 7.4.3.1,
+    Table 7.4.3-2 (f in GHz): low loss ``5 - 10 log10(0.3 10^(-L_glass/10) + 0.7
+    10^(-L_concrete/10))``, high loss ``5 - 10 log10(0.7 10^(-L_IIRglass/10) + 0.3
+    10^(-L_concrete/10))`` with ``L_glass = 2 + 0.2 f``, ``L_IIRglass = 23 + 0.3 f``,
+    ``L_concrete = 5 + 4 f``; ``PL_in = 0.5 d2D-in``. The deviation sigma_P (4.4 dB low,
+    6.5 dB high: :func:`o2i_sigma_db`) is drawn apart."""
+    f = carrier_hz / 1e9  # Hz -> GHz
+    glass, iirglass, concrete = 2.0 + 0.2 * f, 23.0 + 0.3 * f, 5.0 + 4.0 * f
+    low = 5.0 - 10.0 * np.log10(0.3 * 10 ** (-glass / 10) + 0.7 * 10 ** (-concrete / 10))
+    high = 5.0 - 10.0 * np.log10(0.7 * 10 ** (-iirglass / 10) + 0.3 * 10 ** (-concrete / 10))
+    wall = np.where(np.asarray(high_loss, dtype=bool), high, low)
+    return wall + 0.5 * np.asarray(indoor_distance_m, dtype=float)
+
+
+def o2i_sigma_db(high_loss: np.ndarray | bool) -> np.ndarray:
+    """Standard deviation sigma_P (dB) of the O2I loss: 4.4 (low loss), 6.5 (high loss)."""
+    return np.where(np.asarray(high_loss, dtype=bool), 6.5, 4.4)
+
+
 _INF_NLOS = {  # variant: (intercept, slope, sigma_dB), all with + 20 log10 f_c
     "SL": (33.00, 25.5, 5.7),
     "DL": (18.6, 35.7, 7.2),

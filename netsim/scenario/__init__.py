@@ -88,6 +88,7 @@ from netsim.scenario.protocol import (
 from netsim.scenario.radio import (
     AllocationConfig,
     CellFreeBookPathLoss,
+    IndoorConfig,
     InFPathLoss,
     LogDistancePathLoss,
     Macro36814PathLoss,
@@ -96,6 +97,8 @@ from netsim.scenario.radio import (
     PathLoss,
     PowerControlConfig,
     RadioConfig,
+    SectorAntennaConfig,
+    UMaPathLoss,
     UMiPathLoss,
 )
 from netsim.scenario.schema import Scenario
@@ -190,6 +193,9 @@ __all__ = [
     "Topology",
     "TraceAvailability",
     "UMiPathLoss",
+    "UMaPathLoss",
+    "IndoorConfig",
+    "SectorAntennaConfig",
     "UniformCompression",
     "UniformValue",
     "Value",

@@ -81,6 +81,14 @@ class UMiPathLoss(_Frozen):
     model: Literal["umi_38901"]
 
 
+class UMaPathLoss(_Frozen):
+    """3GPP TR 38.901 UMa (Table 7.4.1-1, effective environment height 1 m), LOS (dual slope,
+    breakpoint) / NLOS with the LOS probability of the standard; shadowing 4 dB LOS, 6 dB
+    NLOS. Typical: ISD 500 m, AP height 25 m, PIUs at least 35 m from their site."""
+
+    model: Literal["uma_38901"]
+
+
 class InFPathLoss(_Frozen):
     """3GPP TR 38.901 Indoor Factory (InF-SL/DL/SH/DH) with its LOS probability."""
 
@@ -101,9 +109,42 @@ PathLoss = Annotated[
     | CellFreeBookPathLoss
     | Ngo3SlopePathLoss
     | UMiPathLoss
+    | UMaPathLoss
     | InFPathLoss,
     Field(discriminator="model"),
 ]
+
+
+class IndoorConfig(_Frozen):
+    """Indoor PIUs with outdoor-to-indoor penetration loss (TR 38.901 7.4.3.1; the UE drop of
+    TR 36.873 and TR 38.901 7.8): each PIU is indoors with probability ``fraction``, on a
+    floor uniform in a building of 4 to 8 floors (height ``3 (floor - 1) + 1.5`` m), at an
+    indoor distance the smaller of two uniform draws on [0, ``max_distance_m``]; its links
+    add the low- or high-loss O2I loss with its deviation (4.4 / 6.5 dB), take the LOS
+    probability of the outdoor part and the O2I shadowing deviation ``shadowing_std_db``."""
+
+    fraction: float = Field(0.8, ge=0.0, le=1.0)
+    """Share of PIUs indoors (TR 38.901 7.8 calibration: 0.8)."""
+    high_loss_fraction: float = Field(0.5, ge=0.0, le=1.0)
+    """Share of indoor PIUs behind the high-loss model (IRR glass, concrete); the rest low
+    loss."""
+    max_distance_m: float = Field(25.0, gt=0.0, le=1000.0)
+    """Upper end of the indoor 2D distance draws (UMa, UMi: 25 m)."""
+    shadowing_std_db: float = Field(7.0, ge=0.0, le=50.0)
+    """Shadowing deviation of indoor links (Table 7.5-6, O2I: 7 dB in UMa and UMi)."""
+
+
+class SectorAntennaConfig(_Frozen):
+    """The 3D sector antenna of TR 38.901 (Table 7.3-1 element: vertical and horizontal cuts,
+    65 degree beamwidths, 8 dBi, 30 dB limits) on one column of ``rows`` elements with an
+    electrical downtilt (Table 7.8-1 calibration: 10 elements, 102 degrees)."""
+
+    rows: int = Field(10, ge=1, le=64)
+    """Elements of the column, all on one port."""
+    spacing_wavelengths: float = Field(0.5, gt=0.0, le=10.0)
+    """Vertical spacing of the elements, in wavelengths."""
+    downtilt_deg: float = Field(102.0, ge=0.0, le=180.0)
+    """Electrical downtilt as a zenith angle (90: the horizon, 102: 12 degrees down)."""
 
 
 class PowerControlConfig(_Frozen):
@@ -133,6 +174,16 @@ class RadioConfig(_Frozen):
     """Instead: each AP's shadowing and LOS state are random fields over the plane with
     autocorrelation exp(-d / this) (TR 38.901 7.6.3; 10 m for UMi, InF): a moving PIU's links
     change with its place; radio data sets need it."""
+    large_scale_per_site: bool = False
+    """Draw each PIU's LOS state and shadowing per site, shared by the site's sectors (APs at
+    one position), as TR 38.901 draws large-scale parameters (false: per PIU-AP link; the
+    draws of the two differ)."""
+    indoor: IndoorConfig | None = None
+    """Indoor PIUs with outdoor-to-indoor loss (TR 38.901 7.4.3; needs large_scale_per_site and
+    the umi_38901 or uma_38901 path loss; absent: every PIU outdoors)."""
+    sector_antenna: SectorAntennaConfig | None = None
+    """The 3D sector antenna of TR 38.901 with a downtilted column (absent: the horizontal
+    pattern alone, 8 dBi at boresight)."""
     fading: Literal["rayleigh", "rician", "none"] = "rayleigh"
     """Small-scale fading: rayleigh, rician (with rician_k_db) or none."""
     rician_k_db: GainDb = 6.0
@@ -210,6 +261,24 @@ class RadioConfig(_Frozen):
 
     @model_validator(mode="after")
     def _cellfree(self) -> RadioConfig:
+        if self.large_scale_per_site and (
+            self.spatial_consistency_m is not None or self.shadowing_decorrelation_m is not None
+        ):
+            raise _FieldError(
+                "large_scale_per_site",
+                True,
+                "false with spatial_consistency_m or shadowing_decorrelation_m (per-site draws "
+                "are independent per PIU)",
+            )
+        if self.indoor is not None and not (
+            self.large_scale_per_site and self.pathloss.model in ("umi_38901", "uma_38901")
+        ):
+            raise _FieldError(
+                "indoor",
+                self.indoor.model_dump(),
+                "unset unless large_scale_per_site = true and pathloss.model is 'umi_38901' or "
+                "'uma_38901' (the O2I model of TR 38.901 7.4.3)",
+            )
         if self.spatial_consistency_m is not None and self.shadowing_decorrelation_m is not None:
             raise _FieldError(
                 "shadowing_decorrelation_m",

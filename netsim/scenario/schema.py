@@ -16,7 +16,13 @@ from netsim.scenario.learning import ALGORITHM_NEEDS, AttackConfig, DPConfig, Le
 from netsim.scenario.overrides import apply_overrides
 from netsim.scenario.protocol import HierarchyConfig, ProtocolConfig, ServerConfig
 from netsim.scenario.radio import AllocationConfig, OTAConfig, RadioConfig
-from netsim.scenario.topology import BackhaulConfig, SingleCellTopology, Topology
+from netsim.scenario.topology import (
+    BackhaulConfig,
+    FileTopology,
+    HexTopology,
+    SingleCellTopology,
+    Topology,
+)
 
 # --------------------------------------------------------------------------- scenario
 
@@ -204,6 +210,15 @@ class Scenario(_Frozen):
                         value,
                         f"its default ({default!r}) unless {condition}: it has no effect here",
                     )
+        sectored = (
+            isinstance(self.topology, HexTopology) and self.topology.sectors == 3
+        ) or isinstance(self.topology, FileTopology)
+        if r.sector_antenna is not None and not sectored:
+            raise _FieldError(
+                "radio.sector_antenna", r.sector_antenna.model_dump(),
+                "unset unless the topology has sector APs (hex with sectors = 3, or a file "
+                "giving azimuth_deg): it has no effect here",
+            )  # fmt: skip
         if r.combining == "lsfd" and r.access != "cellfree":
             raise _FieldError(
                 "radio.combining", "lsfd", "'mr', 'mrc' or 'mmse_irc' unless radio.access = "
