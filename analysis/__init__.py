@@ -10,6 +10,7 @@ from netsim.analysis.breakdown import (
     link_loads,
     piu_accuracy,
     progress,
+    round_timeline,
     upload_latency,
 )
 from netsim.analysis.run import RunData, load_run
@@ -29,5 +30,6 @@ __all__ = [
     "load_run",
     "piu_accuracy",
     "progress",
+    "round_timeline",
     "upload_latency",
 ]

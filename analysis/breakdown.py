@@ -266,6 +266,49 @@ def activity_intervals(events: pd.DataFrame) -> pd.DataFrame:
     return both.sort_values(["start_s", "node"], kind="stable").reset_index(drop=True)
 
 
+TIMELINE_PHASES = ("download", "compute", "queue", "transmit", "forward")
+
+
+def round_timeline(events: pd.DataFrame, rounds: pd.DataFrame) -> pd.DataFrame:
+    """What each PIU's update went through, phase by phase: one row per interval
+    (``node``, ``activity``, ``start_s``, ``end_s``, ``round``) with ``activity`` one of
+    :data:`TIMELINE_PHASES`: ``download`` (from its round's start to the model's arrival,
+    ``rx_model``: the backhaul and the AP's downlink), ``compute`` and ``transmit``
+    (:func:`activity_intervals`), ``queue`` (trained, waiting for the uplink: ``train_end``
+    to its first ``tx_start``) and ``forward`` (its update on the AP's backhaul to the
+    aggregator, ``fwd_start`` to ``fwd_end``). A round's start comes from ``rounds``; in
+    hierarchical FL, whose PIUs count their edge server's rounds, there is no download
+    row."""
+    acts = activity_intervals(events)
+    piu = events[events.role == "piu"]
+    flat = "tier" not in rounds.columns or bool((rounds["tier"] == "global").all())
+    starts = dict(zip(rounds["round"], rounds["t_start_s"], strict=True)) if flat else {}
+    got = piu[piu.event == "rx_model"]
+    t0 = got["round"].map(starts).astype(float)
+    download = pd.DataFrame(
+        {"node": got.node.astype(str), "activity": "download", "start_s": t0,
+         "end_s": got.t_s, "round": got["round"]}
+    )[t0.notna().to_numpy()]  # fmt: skip
+    trained = piu[piu.event == "train_end"][["node", "round", "t_s"]]
+    first_tx = piu[piu.event == "tx_start"].groupby(["node", "round"], observed=True).t_s.min()
+    queued = trained.join(first_tx.rename("tx_s"), on=["node", "round"]).dropna(subset=["tx_s"])
+    queue = pd.DataFrame(
+        {"node": queued.node.astype(str), "activity": "queue", "start_s": queued.t_s,
+         "end_s": queued.tx_s, "round": queued["round"]}
+    )[(queued.tx_s > queued.t_s).to_numpy()]  # fmt: skip
+    fwd = events[events.event.isin(["fwd_start", "fwd_end"])]
+    begun = fwd[fwd.event == "fwd_start"].groupby(["peer", "round"], observed=True).t_s.min()
+    ended = fwd[fwd.event == "fwd_end"].groupby(["peer", "round"], observed=True).t_s.max()
+    both = pd.concat([begun.rename("start_s"), ended.rename("end_s")], axis=1).dropna()
+    forward = pd.DataFrame(
+        {"node": both.index.get_level_values(0).astype(str), "activity": "forward",
+         "start_s": both.start_s.to_numpy(), "end_s": both.end_s.to_numpy(),
+         "round": both.index.get_level_values(1)}
+    )  # fmt: skip
+    out = pd.concat([acts, download, queue, forward], ignore_index=True)
+    return out.sort_values(["start_s", "node"], kind="stable").reset_index(drop=True)
+
+
 def piu_number(node: str) -> int:
     """Sort key of node names: piu2 before piu10."""
     digits = "".join(ch for ch in node if ch.isdigit())

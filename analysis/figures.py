@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from netsim.analysis.breakdown import (
     LATENCY_COMPONENTS,
-    activity_intervals,
     battery_trajectories,
     energy_breakdown,
     latency_breakdown,
@@ -157,20 +156,50 @@ def latency_cdf_figure(runs: Mapping[str, Any]) -> Figure:
     return fig
 
 
-def timeline_figure(run: Any, max_pius: int = 40) -> Figure:
-    """Gantt chart: when each PIU (the first ``max_pius``) computed and transmitted."""
-    acts = activity_intervals(run.events)
-    nodes = sorted(acts.node.unique(), key=piu_number)
-    nodes = nodes[:max_pius]
-    fig, ax = _figure(8.0, max(2.5, 0.25 * len(nodes) + 1.0))
-    colors = {"compute": "tab:blue", "transmit": "tab:orange"}
-    for row, node in enumerate(nodes):
-        mine = acts[acts.node == node]
-        for activity, part in mine.groupby("activity"):
-            spans = list(zip(part.start_s, part.end_s - part.start_s, strict=True))
-            ax.broken_barh(spans, (row - 0.4, 0.8), color=colors[str(activity)])
-    ax.set_yticks(range(len(nodes)), nodes, fontsize=7)
-    ax.set(xlabel="simulated time (s)", title="who computed (blue) and transmitted (orange)")
+TIMELINE_COLORS = {"download": "tab:green", "compute": "tab:blue", "queue": "tab:gray",
+                   "transmit": "tab:orange", "forward": "tab:purple"}  # fmt: skip
+
+
+def timeline_figure(run: Any, max_rows: int = 60) -> Figure:
+    """A round's timeline (Gantt) per PIU: download, compute, queue, uplink and forwarding
+    (:func:`analysis.breakdown.round_timeline`); the server's aggregations on the top row;
+    round ends as grey lines and deadlines (``deadline_miss``) as red dashed ones. Up to
+    ``max_rows`` PIUs a row each; beyond, consecutive PIUs share a row (the title says how
+    many), each drawn faintly so that overlaps darken."""
+    from netsim.analysis.breakdown import TIMELINE_PHASES, round_timeline
+
+    events = run.events
+    spans = round_timeline(events, run.rounds)
+    nodes = sorted(spans.node.unique(), key=piu_number)
+    per_row = max(1, -(-len(nodes) // max_rows))
+    rows = [nodes[i : i + per_row] for i in range(0, len(nodes), per_row)]
+    row_of = {node: r + 1 for r, group in enumerate(rows) for node in group}
+    fig, ax = _figure(9.0, max(3.0, 0.22 * (len(rows) + 1) + 1.6))
+    alpha = 1.0 if per_row == 1 else max(0.15, 1.5 / per_row)
+    for activity in TIMELINE_PHASES:
+        part = spans[spans.activity == activity]
+        for row, group in part.groupby(part.node.map(row_of)):
+            bars = list(zip(group.start_s, group.end_s - group.start_s, strict=True))
+            ax.broken_barh(bars, (row - 0.4, 0.8), color=TIMELINE_COLORS[activity],
+                           alpha=alpha, label=activity)  # fmt: skip
+    agg = events[(events.event == "aggregate") & (events.role == "server")]
+    if len(agg):
+        bars = list(
+            zip(agg.t_s - agg.duration_s.fillna(0.0), agg.duration_s.fillna(0.0), strict=True)
+        )
+        ax.broken_barh(bars, (-0.4, 0.8), color="black", label="aggregate")
+    for end in global_rounds(run.rounds)["t_end_s"]:
+        ax.axvline(end, color="0.6", linewidth=0.8, zorder=0)
+    for t in sorted(set(events[events.event == "deadline_miss"].t_s)):
+        ax.axvline(t, color="tab:red", linestyle="--", linewidth=1.0, zorder=0)
+    labels = ["server"] + [g[0] if len(g) == 1 else f"{g[0]}-{g[-1]}" for g in rows]
+    ax.set_yticks(range(len(rows) + 1), labels, fontsize=7 if len(rows) <= 40 else 5)
+    ax.invert_yaxis()
+    shared = "" if per_row == 1 else f" ({per_row} PIUs a row)"
+    ax.set(xlabel="simulated time (s)", title=f"round timeline{shared}")
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))
+    _legend_beside(ax, handles=list(unique.values()), labels=list(unique))
     return fig
 
 

@@ -11,6 +11,7 @@ from netsim.analysis import (
     latency_breakdown,
     latency_cdf,
     progress,
+    round_timeline,
     upload_latency,
 )
 from netsim.analysis.breakdown import LATENCY_COMPONENTS
@@ -160,9 +161,16 @@ def test_figures_draw_what_the_tables_hold():
     assert len(energy_figure(run).axes[0].patches) == 2 * 3  # compute + transmit per PIU
     assert len(battery_figure(run).axes[0].lines) == 3
     assert len(latency_cdf_figure(runs).axes[0].lines) == 4
-    bars = timeline_figure(run).axes[0].collections
-    spans = sum(len(b.get_paths()) for b in bars)
-    assert spans == len(activity_intervals(run.events))
+    timeline = timeline_figure(run).axes[0]
+    spans = sum(len(b.get_paths()) for b in timeline.collections)
+    phases = round_timeline(run.events, run.rounds)
+    aggregations = ((run.events.event == "aggregate") & (run.events.role == "server")).sum()
+    assert spans == len(phases) + aggregations
+    # every phase of an update: downloaded, trained, sent; round ends drawn
+    assert {"download", "compute", "transmit"} <= set(phases.activity)
+    assert len(timeline.lines) == len(run.rounds)
+    labels = [t.get_text() for t in timeline.get_yticklabels()]
+    assert labels == ["server", "piu0", "piu1", "piu2"]
 
 
 def test_sweep_figure_draws_means_with_their_confidence_bars():
@@ -209,3 +217,30 @@ def test_a_run_written_before_the_typed_columns_gets_them_from_detail():
     assert new.loc[new.event == "rx_update", "peer"].tolist() == ["piu0", "piu1", "piu0"]
     assert new.loc[new.event == "abort", "activity"].tolist() == ["train"]
     assert energy_breakdown(new).equals(energy_breakdown(LOG))
+
+
+def test_a_timeline_of_many_pius_shares_rows_and_says_so():
+    from types import SimpleNamespace
+
+    import pandas as pd
+    from netsim.analysis.figures import timeline_figure
+
+    records = []
+    for k in range(130):
+        records += [
+            _e(0.1, 0, f"piu{k}", "rx_model"),
+            _e(0.5, 0, f"piu{k}", "train_end", duration_s=0.4),
+            _e(0.6, 0, f"piu{k}", "tx_start", duration_s=0.3),
+            _e(0.9, 0, f"piu{k}", "tx_end", duration_s=0.3),
+        ]
+    records.append(_e(0.35, 0, "server", "deadline_miss", peer="piu7"))
+    events = events_frame(sorted(records, key=lambda e: e.t_s))
+    rounds = pd.DataFrame({"round": [0], "t_start_s": [0.0], "t_end_s": [1.0], "tier": ["global"]})
+    ax = timeline_figure(SimpleNamespace(events=events, rounds=rounds)).axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 1 + 44 and labels[1] == "piu0-piu2"  # 130 PIUs, 3 a row
+    assert ax.get_title() == "round timeline (3 PIUs a row)"
+    # download 0-0.1, compute 0.1-0.5, queue 0.5-0.6, transmit 0.6-0.9 for each PIU
+    spans = sum(len(b.get_paths()) for b in ax.collections)
+    assert spans == 130 * 4
+    assert len(ax.lines) == 2  # the round's end and the deadline
