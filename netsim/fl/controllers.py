@@ -1,8 +1,9 @@
 """Per-round adaptive control run by the server and broadcast with the model.
 
 * ADACOMM (Wang & Joshi 2019): local steps ``tau_l = ceil(sqrt(F(x_l) / F(x_0)) tau_0)``.
-* AFC-FL (papers/afc-fl-security.txt; COMPRESSION.md): local iterations
-  ``f_l = ceil(sqrt(F(X_l) / F(X_0)) f_0)`` and compression fidelity
+* AFC-FL (Li et al., Security and Communication Networks 2021, doi:10.1155/2021/9919030;
+  COMPRESSION.md): local iterations ``f_l = ceil(sqrt(F(X_l) / F(X_0)) f_0)`` and
+  compression fidelity
   ``C_l = max(C_min, C_0 - floor(f_l D))`` (C is a fidelity knob: more = less compression).
 
 * AdaQuantFL (Jhunjhunwala et al. 2021): quantization levels grow as the loss falls,

@@ -1,6 +1,8 @@
 """GAN attack by a malicious participant (Hitaj, Ateniese and Perez-Cruz, "Deep Models Under
 the GAN: Information Leakage from Collaborative Deep Learning", CCS 2017); the first threat of
-the AFC-FL paper (../shared/papers/afc-fl-security.txt, Tables 3 and 5).
+the AFC-FL paper (Li et al., "An Adaptive Communication-Efficient Federated Learning to
+Resist Gradient-Based Reconstruction Attacks", Security and Communication Networks 2021,
+doi:10.1155/2021/9919030, Tables 3 and 5).
 
 The adversary is one PIU that follows the protocol, except that in each attacking round:
 

@@ -1,5 +1,5 @@
 """Uplink power and local-iteration allocation in cell-free FL (PHYSICS.md section 7; the EMQ
-paper, papers/emq-cellfree-fl-summary.txt).
+paper: Mahmoudi, Xiao and Björnson, IEEE TMLCN 2025, doi:10.1109/TMLCN.2025.3583659).
 
 The server knows the large-scale fading, hence the closed-form MR SINR as a function of the
 PIUs' power coefficients eta in [eta_min, 1] (:class:`SINRModel`, row = victim k, column =
