@@ -41,6 +41,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }
+.wide { overflow-x: auto; max-width: 100%; }
 """
 
 
@@ -78,7 +79,7 @@ def summary_html(runs: Sequence[RunData]) -> str:
     """The summary table as HTML, each number rounded for reading (:data:`_DECIMALS`)."""
     table = summary_frame(runs)
     formatters = {c: functools.partial(_fixed, decimals=d) for c, d in _DECIMALS.items()}
-    return table.to_html(index=False, formatters=formatters, border=0)
+    return _scrolling(table.to_html(index=False, formatters=formatters, border=0))
 
 
 def _fixed(value: float | None, decimals: int) -> str:
@@ -132,14 +133,14 @@ def _radio_section(run: RunData, label: str) -> list[str]:
     parts = [
         f"<h3>{html.escape(label)}: radio</h3>",
         _img(radio_figure(run.events), f"{label}: SINR, throughput and MCS"),
-        cells.to_html(index=False, formatters=formatters, border=0),
+        _scrolling(cells.to_html(index=False, formatters=formatters, border=0)),
     ]
     harq = harq_per_link(run.events)
     if len(harq):
         worst = harq.sort_values("retx_per_block", ascending=False).head(10)
         parts += [
             "<p>HARQ retransmissions per transport block, the ten worst links:</p>",
-            worst.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0),
+            _scrolling(worst.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0)),
         ]
     return parts
 
@@ -157,12 +158,18 @@ def _what_changed(runs: Sequence[RunData]) -> list[str]:
     parts = [
         "<h2>What changed</h2>",
         f"<p>The runs differ in {', '.join(html.escape(v) for v in varied)}.</p>",
-        frame.to_html(index=False, formatters=formatters, border=0),
+        _scrolling(frame.to_html(index=False, formatters=formatters, border=0)),
     ]
     for setting in [v for v in varied if v != "seed"][:3]:
         alt = f"outcomes against {setting}"
         parts.append(_img(whatif_figure(frame, setting), alt))
     return parts
+
+
+def _scrolling(table: str) -> str:
+    """A table in a box that scrolls sideways when it is wider than the page (a what-if
+    table of many settings), so it never overflows the report's column."""
+    return f'<div class="wide">{table}</div>'
 
 
 def _img(fig: Figure, alt: str) -> str:

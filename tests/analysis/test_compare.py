@@ -10,6 +10,7 @@ from netsim.analysis.report import build_report
 from netsim.analysis.run import RunData, load_run
 
 from netsim import Simulation
+from tests.analysis.test_report import _render
 from tests.conftest import tiny
 
 
@@ -78,3 +79,6 @@ def test_a_report_of_a_sweep_like_comparison_labels_the_swept_setting(tmp_path):
         assert f"<h2>Run {label}</h2>" in text
     assert "p000-seed1" in text  # still there, as the folder column
     assert 'alt="outcomes against radio.bandwidth_hz"' in text
+    # in a real browser: every figure decodes, no script error, nothing overflows
+    images = text.count('src="data:image/png;base64,')
+    assert _render(text, tmp_path) == (images, 0, 0, 0)

@@ -22,8 +22,12 @@ window.addEventListener('error', e => window.__errors.push(String(e.message)));
 window.addEventListener('load', () => {
   const imgs = Array.from(document.images);
   const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length;
+  // an element wider than its column (outside a box that scrolls sideways) overflows
+  const right = document.body.getBoundingClientRect().right + 1;
+  const over = Array.from(document.body.querySelectorAll('img, table, pre, h2, p'))
+    .filter(e => !e.closest('.wide, pre') && e.getBoundingClientRect().right > right).length;
   document.body.setAttribute('data-check',
-    `images=${imgs.length} broken=${bad} errors=${window.__errors.length}`);
+    `images=${imgs.length} broken=${bad} errors=${window.__errors.length} overflow=${over}`);
 });
 </script>"""
 
@@ -74,19 +78,22 @@ def _render(page, tmp_path):
         timeout=HANG_GUARD_S,  # only a hang guard: chromium's time is virtual (the budget above)
         check=True,
     ).stdout
-    found = re.search(r'data-check="images=(\d+) broken=(\d+) errors=(\d+)"', dom)
+    found = re.search(r'data-check="images=(\d+) broken=(\d+) errors=(\d+) overflow=(\d+)"', dom)
     assert found, "the page did not finish loading"
     return tuple(int(g) for g in found.groups())
 
 
 def test_the_report_renders_in_headless_chromium(report, tmp_path):
     page = report.read_text(encoding="utf-8")
-    assert _render(page, tmp_path) == (12, 0, 0)  # every image decodes, no script error
+    # every image decodes, no script error, nothing wider than the page's column
+    assert _render(page, tmp_path) == (12, 0, 0, 0)
     # the check can fail: a broken image and a script error are both caught
     spoiled = page.replace(
-        "</body>", '<img src="data:image/png;base64,AAAA"><script>notAFunction()</script></body>'
+        "</body>",
+        '<img src="data:image/png;base64,AAAA"><script>notAFunction()</script>'
+        '<table style="width: 3000px"><tr><td>x</td></tr></table></body>',
     )
-    assert _render(spoiled, tmp_path) == (13, 1, 1)
+    assert _render(spoiled, tmp_path) == (13, 1, 1, 1)
 
 
 def test_a_bad_run_directory_is_named(tmp_path, capsys):
