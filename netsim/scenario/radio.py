@@ -107,14 +107,20 @@ PathLoss = Annotated[
 
 
 class PowerControlConfig(_Frozen):
-    """Open-loop uplink power control (3GPP TS 38.213 7.1.1): every digital uplink sends at
-    ``min(P_max, p0_dbm + alpha PL)`` dBm, PL the large-scale path loss to its AP (dB);
-    alpha in [0, 1] (1: full compensation, every PIU arrives at ``p0_dbm`` when it can)."""
+    """Open-loop uplink power control (3GPP TS 38.213 7.1.1): a digital uplink granted
+    ``M_RB`` of its channel's ``N_RB`` resource blocks sends at ``min(P_max, p0_dbm +
+    10 log10(M_RB / N_RB) + alpha PL)`` dBm, PL the large-scale path loss to its AP (dB):
+    the standard's ``min(P_max, P0 + 10 log10(2^mu M_RB) + alpha PL)`` with ``P0 = p0_dbm -
+    10 log10(2^mu N_RB)`` per RB. Under the OFDMA scheduler or NR links ``M_RB`` is the
+    RBs granted in each slot; otherwise the whole channel (or FDMA sub-band) is one
+    allocation (``M_RB = N_RB``). alpha in [0, 1] (1: full compensation, every PIU granted
+    the whole channel arrives at ``p0_dbm`` when it can)."""
 
     p0_dbm: PowerDbm
-    """Target received power P0 of full compensation."""
+    """Target received power P0 over the whole channel (full compensation)."""
     alpha: float = Field(1.0, ge=0.0, le=1.0)
-    """Fraction of the path loss compensated (0: everyone at P_max, 1: full compensation)."""
+    """Fraction of the path loss compensated (0: everyone at min(P_max, p0_dbm + 10 log10(M_RB /
+    N_RB)), no compensation; 1: full compensation)."""
 
 
 class RadioConfig(_Frozen):
