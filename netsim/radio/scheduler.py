@@ -80,7 +80,9 @@ class _Air:
     """One slot's RBs and SINRs (n flows, R RBs): ``chosen`` (n, R) flow i has RB r, ``rbs``
     (n,) RBs per flow, ``radiated`` (n,) its transmit power in the slot (W, 0 without RBs),
     ``sinr`` / ``clean`` (n, R) with / without interference (0 off its RBs), and per flow
-    the mean SINR and interference power (W) over its RBs."""
+    the mean SINR and interference power (W) over its RBs. Downlink: ``csi`` (m, R) the
+    SINR PIU ``csi_piu[i]`` measures on every RB of its AP's channel (its AP's power spread
+    over every RB, the other APs' co-channel downlinks of the slot), for its CQI."""
 
     chosen: np.ndarray
     rbs: np.ndarray
@@ -89,6 +91,8 @@ class _Air:
     clean: np.ndarray
     mean_sinr: np.ndarray
     mean_interference: np.ndarray
+    csi_piu: np.ndarray | None = None
+    csi: np.ndarray | None = None
 
 
 class OFDMAScheduler:
@@ -105,6 +109,9 @@ class OFDMAScheduler:
     downlink: the APs send to the PIUs (a flow's transmitter is its AP; interference on
         flow i comes from the other APs' flows, through their gains to i's PIU).
     nr: the NR link abstraction serving the RBs (None: Shannon rates).
+    csi_period_s, csi_delay_s: NR downlink: every ``csi_period_s`` (s) in which it serves,
+        the receiving PIUs measure their wideband CQI, which the AP uses from
+        ``csi_delay_s`` (s) later (TS 38.214 5.2.2.1; periodic CSI reporting).
     """
 
     def __init__(
@@ -116,6 +123,8 @@ class OFDMAScheduler:
         group_size: int = 4,
         downlink: bool = False,
         nr: NRLinkAbstraction | None = None,
+        csi_period_s: float = 0.005,
+        csi_delay_s: float = 0.002,
     ) -> None:
         self.env = env
         self.channel = channel
@@ -129,6 +138,9 @@ class OFDMAScheduler:
         self.group_size = group_size
         self.downlink = downlink
         self.nr = nr
+        self.csi_period_s = csi_period_s
+        self.csi_delay_s = csi_delay_s
+        self._next_csi_s = -math.inf  # when the PIUs measure their next CQI
         self.n_groups = math.ceil(self.n_rb / group_size)
         self.flows: list[_Flow] = []
         self._running = False
@@ -218,6 +230,15 @@ class OFDMAScheduler:
         if key is None or self._air is None or self._air[0] != key:
             self._air = (key, self._air_of(flows, now))
         air = self._air[1]
+        if (
+            self.nr is not None
+            and air.csi is not None
+            and air.csi_piu is not None
+            and now >= self._next_csi_s - 1e-12
+        ):
+            self.nr.measure(now + self.csi_delay_s, air.csi_piu, air.csi)
+            periods = math.floor(now / self.csi_period_s + 1e-9) + 1
+            self._next_csi_s = periods * self.csi_period_s
         if self.nr is not None:
             self._serve_nr(flows, air, now, key)
         else:
@@ -262,6 +283,7 @@ class OFDMAScheduler:
         same = self.channels[ap][:, None] == self.channels[ap][None, :]
         np.fill_diagonal(same, False)
         sent = chosen * psd[:, None]  # (n, R): power of j on r
+        csi = None
         if self.downlink:
             # on row k's RB r: co-channel flows j on r, through gain (k's PIU, j's AP); a
             # multicast is served at its weakest receiver's SINR on each RB
@@ -271,6 +293,11 @@ class OFDMAScheduler:
             sinr = np.minimum.reduceat(sinr_rows, first, axis=0)
             counts = np.diff(np.append(first, len(row_flow)))[:, None]
             interference = np.add.reduceat(rows, first, axis=0) / counts
+            if self.nr is not None:  # CSI: the own AP on every RB, other APs' downlinks
+                other = same & (ap[:, None] != ap[None, :])
+                heard = np.einsum("kj,jr,kjr->kr", other[row_flow], sent, gain)
+                signal = power[row_flow, None] / self.n_rb * own_rows
+                csi = (row_piu, signal / (noise + heard))
         else:
             # on i's RB r: co-channel flows j scheduled on r, through gain (j's PIU, i's AP)
             interference = np.einsum("ji,jr,jir->ir", same, sent, gain)
@@ -285,6 +312,7 @@ class OFDMAScheduler:
             clean,
             np.array([sinr[i, r].mean() if r.size else 0.0 for i, r in enumerate(on)]),
             np.array([interference[i, r].mean() if r.size else 0.0 for i, r in enumerate(on)]),
+            *(csi or (None, None)),
         )
 
     def _serve_shannon(self, flows: list[_Flow], air: _Air, now: float) -> None:
@@ -318,11 +346,16 @@ class OFDMAScheduler:
         assert self.nr is not None
         active: list[int] = np.flatnonzero(air.rbs).tolist()
         due = [self._due(flows[i], now) for i in active]
+        reports = None  # uplink: the AP's own measurements
+        if self.downlink:  # the CQIs received by now; a multicast's weakest recipient's
+            reports = np.array(
+                [self.nr.reports(now, np.array(flows[i].receivers)).min() for i in active]
+            )
         result = self.nr.send(
             now,
             np.array([flows[i].link for i in active], dtype=int),
             air.sinr[active],
-            air.clean[active],
+            reports,
             due,
             np.array([flows[i].left_bits for i in active]),
             None if key is None else (key, tuple(active)),

@@ -206,6 +206,12 @@ class RadioConfig(_Frozen):
     """nr: transmissions of a block before the upload is lost."""
     harq_rtt_s: Annotated[float, Field(gt=0, le=1.0)] | None = None
     """nr: time between a block's transmissions (absent: 8 slots)."""
+    csi_period_s: float = Field(0.005, ge=1e-4, le=1.0)
+    """nr: period of the PIUs' downlink wideband CQI reports (TS 38.214 5.2.2.1; 5 ms, within
+    the periodic CSI reporting periods of 4-320 slots)."""
+    csi_delay_s: float = Field(0.002, ge=0.0, le=1.0)
+    """nr: time from a CQI measurement to its use by the AP (measurement, CSI computation and
+    the PUCCH report)."""
     pilot_length: int = Field(10, ge=1, le=10_000)
     """cellfree: pilot length tau_p (symbols); PIUs beyond it share pilots."""
     coherence_symbols: int = Field(200, ge=2, le=MAX_COUNT)
