@@ -230,6 +230,8 @@ def ofdma_scheduler(
         radio.rb_group_size,
         downlink,
         nr,
+        radio.csi_period_s,
+        radio.csi_delay_s,
     )
 
 

@@ -140,20 +140,33 @@ class Uplink(ABC):
 @dataclass(frozen=True)
 class OpenLoopPowerControl:
     """Open-loop uplink power control (3GPP TS 38.213 7.1.1, PUSCH without the closed-loop
-    term): ``P = min(P_max, P0 + alpha PL)`` dBm, with PL the large-scale path loss (dB) to
-    the serving AP, i.e. ``p = min(p_max, p0_w / beta^alpha)`` in W. Without OFDMA the
-    whole band is one allocation, so P0 is per band (no ``10 log10(2^mu M_RB)`` term).
+    term): ``P = min(P_max, P0_RB + 10 log10(2^mu M_RB) + alpha PL)`` dBm, with ``M_RB``
+    the RBs granted, ``P0_RB`` the target per RB of 15 kHz subcarriers and PL the
+    large-scale path loss (dB) to the serving AP.
 
-    p0_w: P0 (W); alpha: fractional path-loss compensation in [0, 1] (0: everyone at P0).
+    ``p0_w`` is the target for the whole channel of ``N_RB`` RBs, ``P0_RB + 10 log10(2^mu
+    N_RB)`` (W): ``P = min(P_max, p0_w (M_RB / N_RB) / beta^alpha)`` W. Without OFDMA the
+    whole channel (or sub-band) is one allocation and gets ``min(p_max, p0_w /
+    beta^alpha)`` (:meth:`power_w`); the OFDMA scheduler applies :meth:`rb_power_w` to the
+    RBs it grants in each slot.
+
+    p0_w: P0 of the channel (W); alpha: fractional path-loss compensation in [0, 1] (0:
+    everyone at ``min(P_max, P0 + 10 log10(2^mu M_RB))``, no compensation).
     """
 
     p0_w: float
     alpha: float
 
     def power_w(self, max_w: float, gain: float) -> float:
-        """The transmit power (W) for a large-scale gain ``gain`` (linear), capped at
-        ``max_w``."""
+        """The transmit power (W) on the whole channel for a large-scale gain ``gain``
+        (linear), capped at ``max_w``."""
         return min(max_w, self.p0_w * gain ** (-self.alpha))
+
+    def rb_power_w(self, gain: float, n_rb: int) -> float:
+        """The target's power per granted RB (W) on a channel of ``n_rb`` RBs, uncapped:
+        ``P0_RB + 10 log10(2^mu) + alpha PL`` dBm; ``M_RB`` RBs then get ``min(P_max, M_RB
+        x this)`` (TS 38.213 7.1.1)."""
+        return self.p0_w * gain ** (-self.alpha) / n_rb
 
 
 class _ChannelLink(Uplink):
@@ -325,10 +338,17 @@ class ScheduledLink(_ChannelLink):
 
     @override
     def attempts(self, bits: int, now: Callable[[], float], label: str) -> Iterator[Attempt]:
-        power = self.power_w
-        flow = self.scheduler.submit(self.piu, self.ap, power, bits, self.resource_blocks())
+        power, per_rb = self.power_w, math.inf
+        if self.power_control is not None:
+            gain = float(self.channel.gain[self.piu, self.ap])
+            power = self.max_power_w  # the cap; the slot's grant sets the power under it
+            per_rb = self.power_control.rb_power_w(gain, self.scheduler.n_rb)
+        flow = self.scheduler.submit(
+            self.piu, self.ap, power, bits, self.resource_blocks(), rb_power_w=per_rb
+        )
         cancel = lambda: self.scheduler.cancel(flow)  # noqa: E731
-        yield _open_attempt(self._env, flow.done, power, bits, label, cancel)
+        # until it ends: the full-channel power (the energy plan's); then the mean radiated
+        yield _open_attempt(self._env, flow.done, self.power_w, bits, label, cancel)
 
 
 def _open_attempt(
@@ -341,17 +361,22 @@ def _open_attempt(
 ) -> Attempt:
     """An attempt whose airtime the medium or scheduler decides: its ``done`` is succeeded
     with the finished :class:`Attempt` when ``done`` reports the :class:`Delivered`, the
-    energy being the power over the time the transmitter was on."""
+    energy being the power over the time the transmitter was on (or, where the power
+    changed from slot to slot, the energy radiated, ``power_w`` then its mean)."""
     finished = env.event()
 
     def report(event: simpy.Event) -> None:
         d = event.value
         assert isinstance(d, Delivered)
+        energy, power = power_w * d.active_s, power_w
+        if not math.isnan(d.energy_j):
+            energy = d.energy_j
+            power = energy / d.active_s if d.active_s > 0 else 0.0
         finished.succeed(
             Attempt(
                 d.airtime_s,
-                power_w * d.active_s,
-                power_w,
+                energy,
+                power,
                 not d.lost,
                 d.rate_bps if not d.lost else NAN,
                 d.sinr_db,

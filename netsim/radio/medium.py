@@ -42,13 +42,16 @@ class Delivered:
     transmitter was on (s: the airtime, or the slots with RBs under OFDMA). Under the NR
     link abstraction also the mean MCS index of its transport blocks, their count, the
     HARQ retransmissions, and whether a block was lost after the last one (``lost``: the
-    payload did not arrive)."""
+    payload did not arrive). ``energy_j``: the energy radiated (J) where the power changed
+    from slot to slot (per-RB power control under OFDMA); NaN: the transmit power times
+    ``active_s``."""
 
     airtime_s: float
     rate_bps: float
     sinr_db: float
     interference_w: float
     active_s: float
+    energy_j: float = math.nan
     mcs: float = math.nan
     tb_count: int | None = None
     harq_retx: int | None = None

@@ -59,6 +59,16 @@ def transport_block(
 RE_PER_PRB = 156
 _OFFSET_DB = (-20.0, 20.0)  # the outer loop's offset bounds (Sionna's defaults)
 
+# TS 38.214 Tables 5.2.2.1-2 (CQI table 1, up to 64QAM) and 5.2.2.1-3 (table 2, 256QAM):
+# CQI 1..15 -> (modulation order, code rate x 1024); CQI 0 is "out of range"
+CQI_TABLES: dict[int, tuple[tuple[int, int], ...]] = {
+    1: ((2, 78), (2, 120), (2, 193), (2, 308), (2, 449), (2, 602), (4, 378), (4, 490),
+        (4, 616), (6, 466), (6, 567), (6, 666), (6, 772), (6, 873), (6, 948)),
+    2: ((2, 78), (2, 193), (2, 449), (4, 378), (4, 490), (4, 616), (6, 466), (6, 567),
+        (6, 666), (6, 772), (6, 873), (8, 711), (8, 797), (8, 885), (8, 948)),
+}  # fmt: skip
+CQI_BLER = 0.1  # TS 38.214 5.2.2.1: the CQI's transport block error probability (tables 1, 2)
+
 
 def _grid(values: np.ndarray, lo: np.float32, delta: np.float32, n: int) -> np.ndarray:
     """Index of the nearest of the ``n`` grid points ``lo, lo + delta, ...`` (clamped)."""
@@ -110,8 +120,8 @@ class NRLinkAbstraction:
 
     Every slot, for all links the schedulers gave RBs (all APs at once, vectorised): a new
     transport block's MCS by link adaptation (the highest MCS whose TBLER at the last
-    reported effective SINR minus the outer-loop offset is at most ``bler_target``; before
-    the first report, the SINR the AP measures without interference), its size from the
+    reported effective SINR minus the outer-loop offset is at most ``bler_target``), its
+    size from the
     PRBs (TS 38.214 5.1.3.2), the effective SINR over its RBs by EESM, the code-block BLER
     from Sionna's precomputed LDPC tables (looked up as ``PHYAbstraction.get_bler`` does,
     once per slot for every link),
@@ -124,6 +134,17 @@ class NRLinkAbstraction:
     rule; its per-call cost, a millisecond, is too much for every slot, so the loop runs
     here on the same BLER lookup; a test checks both choose the same MCS).
 
+    The reports see the interference present (PHYSICS.md section 9). Uplink: the effective
+    SINR the AP measured, interference included, on the link's RBs of its last PUSCH slot
+    (its own report, kept here). Downlink: the PIU's wideband CQI (TS 38.214 5.2.2.1,
+    :meth:`cqi`) from its SINR on every RB with the co-channel downlinks of the measured
+    slot (:meth:`measure`), used from ``csi_delay_s`` after that slot; the scheduler passes
+    it to :meth:`send` as the SINR at which the reported CQI just meets its 10 % BLER (a
+    multicast: its weakest recipient's). Before a link's first report a block goes at the
+    lowest MCS with a BLER table: a blind guess could only be the interference-free SINR
+    (the optimistic error this replaces) or a margin below it that no layout bounds, while
+    the lowest MCS costs one slot of low rate until the report arrives; such blocks do not
+    move the outer loop (it corrects reports, and they had none).
     Parameters
     ----------
     n_links: links (PIUs) whose outer-loop state is kept; max_prb: PRBs of a channel.
@@ -157,6 +178,8 @@ class NRLinkAbstraction:
         self.delta_down = delta_up_db * bler_target / (1 - bler_target)
         self.offset_db = np.zeros(n_links)
         self.report_db = np.full(n_links, np.nan)  # last effective SINR fed back (dB)
+        self.uplink = uplink
+        self._pending: list[tuple[float, np.ndarray, np.ndarray]] = []  # CQIs on their way
         phy = PHYAbstraction()
         self._cbs_grid = _grid_of(phy.cbs_interp_min_max_delta)
         self._snr_grid = _grid_of(phy.snr_db_interp_min_max_delta)
@@ -189,6 +212,72 @@ class NRLinkAbstraction:
         coded = (qm * prb * RE_PER_PRB).to(torch.int32)
         tbs, cbs, n_cb = TransportBlockNR().transport_block_size(qm, rate, coded)
         self.tbs, self.cbs, self.n_cb = (t.numpy().astype(np.int64) for t in (tbs, cbs, n_cb))
+        self._cqi_setup(max_prb)
+
+    def _cqi_setup(self, n_prb: int) -> None:
+        """Each CQI's MCS of the table (the PDSCH MCS with the CQI's modulation and code
+        rate; -1: none with a BLER table) and the lowest effective SINR (dB, on Sionna's
+        grid) at which a transport block of the CSI reference resource (all ``n_prb``
+        PRBs, TS 38.214 5.2.2.5) at that MCS has a TBLER of at most 10 %."""
+        import torch
+
+        index = torch.arange(len(self.beta), dtype=torch.int32)  # the table's MCSs
+        qm, rate = self._decode(index, self.table, 1, check_index_validity=False)
+        rows = [(int(q), round(float(r) * 1024, 1)) for q, r in zip(qm, rate, strict=True)]
+        cqi_mcs = []
+        for q, r in CQI_TABLES[self.table]:
+            found = [m for m, row in enumerate(rows) if row == (q, float(r))]
+            cqi_mcs.append(found[0] if found and found[0] in self.candidates else -1)
+        self.cqi_mcs = np.array(cqi_mcs, dtype=np.int64)  # CQI c -> MCS at [c - 1]
+        lo, delta, n = self._snr_grid
+        grid_db = lo + delta * np.arange(n, dtype=np.float32)
+        self.cqi_db = np.full(len(cqi_mcs), np.inf)
+        for c, m in enumerate(cqi_mcs):
+            if m < 0:
+                continue
+            k = int(np.flatnonzero(self.candidates == m)[0])
+            cbs, n_cb = self.cbs[n_prb - 1, k], self.n_cb[n_prb - 1, k]
+            bler = self._table[m, _grid(np.array([cbs]), *self._cbs_grid)[0]]
+            ok = np.flatnonzero(1 - (1 - bler) ** n_cb <= CQI_BLER)
+            if ok.size:
+                self.cqi_db[c] = float(grid_db[ok[0]])
+        self._floor_db = float(grid_db[0])
+
+    def cqi(self, sinr_rb: np.ndarray) -> np.ndarray:
+        """Wideband CQI (TS 38.214 5.2.2.1) of each row of ``sinr_rb`` (n, R), the SINR
+        (linear) on every RB of the channel: the highest CQI whose transport block on the
+        CSI reference resource would be received with a TBLER of at most 10 % at the rows'
+        effective SINR (EESM at the CQI's MCS); 1 where none is (CQI 1 and the CQIs whose
+        MCS has no BLER table are not resolved: the lowest MCS serves them)."""
+        ok = np.zeros((len(self.cqi_mcs), len(sinr_rb)), dtype=bool)
+        for c, m in enumerate(self.cqi_mcs.tolist()):
+            if m >= 0 and np.isfinite(self.cqi_db[c]):
+                eff = self.eesm(sinr_rb, np.full(len(sinr_rb), self.beta[m]))
+                ok[c] = _db32(eff) >= self.cqi_db[c]
+        highest = len(ok) - np.argmax(ok[::-1], axis=0)
+        return np.where(ok.any(axis=0), highest, 1)
+
+    def cqi_sinr_db(self, cqi: np.ndarray) -> np.ndarray:
+        """The effective SINR (dB) a CQI stands for at the base station: the lowest at which
+        it meets its 10 % BLER (the floor of Sionna's grid for CQIs not resolved)."""
+        at = self.cqi_db[np.asarray(cqi) - 1]
+        return np.where(np.isfinite(at), at, self._floor_db)
+
+    def measure(self, usable_s: float, pius: np.ndarray, sinr_rb: np.ndarray) -> None:
+        """PIUs ``pius`` measured the SINRs ``sinr_rb`` (n, R; linear, every RB, co-channel
+        downlinks included): their CQIs reach the base station at ``usable_s`` (s)."""
+        if len(pius):
+            sinr = self.cqi_sinr_db(self.cqi(sinr_rb))
+            self._pending.append((usable_s, np.asarray(pius), sinr))
+
+    def reports(self, now: float, pius: np.ndarray) -> np.ndarray:
+        """The last CQI report (as :meth:`cqi_sinr_db`, dB) of each of ``pius`` that has
+        reached the base station by ``now`` (NaN: none yet)."""
+        arrived = [r for r in self._pending if r[0] <= now + 1e-12]
+        for _, who, sinr in arrived:
+            self.report_db[who] = sinr
+        self._pending = [r for r in self._pending if r[0] > now + 1e-12]
+        return self.report_db[np.asarray(pius, dtype=int)]
 
     def _phy_table(self, category: int) -> np.ndarray:
         """Sionna's interpolated BLER of (MCS, CBS, SINR) for ``category`` (0 PUSCH, 1 PDSCH)
@@ -260,35 +349,27 @@ class NRLinkAbstraction:
         last = ok.shape[0] - 1 - np.argmax(ok[::-1], axis=0)
         return np.where(ok.any(axis=0), last, 0)
 
-    def adapt(self, links: np.ndarray, n_prb: np.ndarray, clean_rb: np.ndarray) -> np.ndarray:
+    def adapt(self, links: np.ndarray, n_prb: np.ndarray, report_db: np.ndarray) -> np.ndarray:
         """Link adaptation for new blocks of ``links`` on ``n_prb`` PRBs: the position in
-        :attr:`candidates` of the highest MCS whose TBLER at the last reported effective SINR
-        minus the outer-loop offset is at most the target (Sionna's ILLA/OLLA rule). A link
-        with no report yet uses the effective SINR the AP measures without interference
-        (``clean_rb``, its RBs' SINRs) for each candidate MCS."""
+        :attr:`candidates` of the highest MCS whose TBLER at the reported effective SINR
+        ``report_db`` (dB) minus the outer-loop offset is at most the target (Sionna's
+        ILLA/OLLA rule); the lowest MCS where there is no report yet (NaN)."""
         cand, m = self.candidates, len(self.candidates)
-        select = 10 ** ((self.report_db[links] - self.offset_db[links]) / 10)
+        select = 10 ** ((report_db - self.offset_db[links]) / 10)
         # the choice depends on the SINR's grid point and the PRBs only: remembered
         reported = ~np.isnan(select)
         point = _grid(_db32(np.where(reported, select, 1.0)), *self._snr_grid)
         keys = list(zip(point.tolist(), n_prb.tolist(), strict=True))
         pick = np.array([self._choices.get(k, -1) for k in keys], dtype=np.int64)
-        pick[~reported] = -1  # no report yet: measured below
+        pick[~reported] = 0  # no report yet: the lowest MCS
         todo = np.flatnonzero(pick < 0)
         if todo.size == 0:
             return pick
-        level = np.broadcast_to(select[todo], (m, todo.size)).copy()
-        missing = np.isnan(level[0])
-        if missing.any():
-            k = int(missing.sum())
-            rows = todo[missing]
-            clean = np.broadcast_to(clean_rb[rows], (m, k, clean_rb.shape[1]))
-            measured = self.eesm(clean, np.broadcast_to(self.beta[cand][:, None], (m, k)))
-            level[:, missing] = measured / 10 ** (self.offset_db[links[rows]] / 10)
+        level = np.broadcast_to(select[todo], (m, todo.size))
         prb = n_prb[todo] - 1
         grid = np.broadcast_to(cand[:, None], level.shape)
         pick[todo] = self.choose(self.tbler(grid, self.cbs[prb].T, self.n_cb[prb].T, level))
-        for i in todo[~missing].tolist():
+        for i in todo.tolist():
             self._choices[keys[i]] = int(pick[i])
         return pick
 
@@ -297,23 +378,28 @@ class NRLinkAbstraction:
         now: float,
         links: np.ndarray,
         sinr_rb: np.ndarray,
-        clean_rb: np.ndarray,
+        report_db: np.ndarray | None,
         again: list[HarqProcess | None],
         bits_left: np.ndarray,
         same_as: object = None,
     ) -> SlotResult:
         """One slot: link ``links[i]`` (each at most once) has the RBs where ``sinr_rb[i] > 0``
-        (SINR there, linear; ``clean_rb`` without interference) and sends the block
+        (SINR there, linear) and sends the block
         ``again[i]`` again or, if None, a new transport block with up to ``bits_left[i]``
         payload bits (a block not sent yet, ``sent == 0``, is a first transmission at its
-        own MCS). ``same_as``: a key equal to the previous call's when the rows' SINRs are
+        own MCS), chosen from ``report_db[i]`` (dB, NaN: no report yet; None: the links'
+        own reports, the SINR the AP measured on their last slot: the uplink).
+        ``same_as``: a key equal to the previous call's when the rows' SINRs are
         the same as then (a coherence block on fixed RBs), so their EESM is not redone."""
         n = len(links)
         n_prb = (sinr_rb > 0).sum(axis=1)
         new = np.flatnonzero([p is None for p in again])
         old = np.flatnonzero([p is not None for p in again])
         rows = n_prb[new] - 1
-        pick = self.adapt(links[new], n_prb[new], clean_rb[new])
+        if report_db is None:
+            report_db = self.report_db[links]
+        blind = np.isnan(report_db[new])  # no report: the lowest MCS, not the outer loop's
+        pick = self.adapt(links[new], n_prb[new], report_db[new])
         mcs, cbs, n_cb = (np.empty(n, dtype=np.int64) for _ in range(3))
         mcs[new], cbs[new], n_cb[new] = (
             self.candidates[pick],
@@ -329,11 +415,12 @@ class NRLinkAbstraction:
         eff = self._effective(sinr_rb, mcs, same_as)  # this slot's own effective SINR
         tbler = self.tbler(mcs, cbs, n_cb, prior + eff)  # chase combining: SINRs add
         ack = self.rng.random(n) >= tbler
-        # the outer loop learns from first transmissions only
-        first = links[new]
-        step = np.where(ack[new], -self.delta_down, self.delta_up)
+        # the outer loop learns from first transmissions chosen from a report only
+        first = links[new][~blind]
+        step = np.where(ack[new][~blind], -self.delta_down, self.delta_up)
         self.offset_db[first] = np.clip(self.offset_db[first] + step, *_OFFSET_DB)
-        self.report_db[links] = 10 * np.log10(eff)
+        if self.uplink:  # the AP measures the PUSCH it received, interference included
+            self.report_db[links] = 10 * np.log10(eff)
         processes = list(again)
         for j, i in enumerate(new.tolist()):
             k, row = int(pick[j]), int(rows[j])

@@ -12,10 +12,14 @@ Every slot each AP with backlogged PIUs gives each RB to one of them:
   average ``T_k <- (1 - 1/t_c) T_k + (1/t_c) r_k(slot)`` is updated every slot.
 
 A PIU spreads its power evenly over the RBs it gets; an RB's SINR counts the PIUs other
-co-channel APs scheduled on the same RB. Decisions use the RBs' interference-free rates
-(the AP knows its own PIUs' channels). A transfer may also hold fixed RBs (``rbs`` of
-:meth:`OFDMAScheduler.submit`: TDMA's whole band or FDMA's sub-band under the NR link
-abstraction); the others share what is left.
+co-channel APs scheduled on the same RB. Under open-loop power control (``rb_power_w`` of
+:meth:`OFDMAScheduler.submit`) a PIU granted ``M_RB`` RBs in a slot transmits
+``P = min(P_max, M_RB p_rb)`` W, TS 38.213 7.1.1's ``min(P_max, P0 + 10 log10(2^mu M_RB)
++ alpha PL)`` dBm with ``p_rb`` the power per RB of the target (``P0 + 10 log10(2^mu) +
+alpha PL``): interference, SINR and energy follow the power radiated on each RB.
+Decisions use the RBs' interference-free rates (the AP knows its own PIUs' channels). A
+transfer may also hold fixed RBs (``rbs`` of :meth:`OFDMAScheduler.submit`: TDMA's whole
+band or FDMA's sub-band under the NR link abstraction); the others share what is left.
 
 The bits served: with Shannon rates (``nr`` None) ``B log2(1 + SINR)`` per RB, and a
 transfer ends inside the slot in which its last bit is served (at the slot's constant
@@ -62,6 +66,8 @@ class _Flow:
     serial: int = 0  # the scheduler's count of transfers when it was submitted (an identity)
     receivers: tuple[int, ...] = ()  # a downlink multicast's PIUs (else just ``piu``)
     link: int = 0  # its link-adaptation state: the PIU's, or a multicast's AP's
+    rb_power_w: float = math.inf  # open-loop power control: the target's power per RB (W)
+    energy_j: float = 0.0  # radiated over the slots it was served (power control only)
     # NR: blocks waiting to be sent again, blocks sent, retransmissions, sum of their MCSs
     harq: list[HarqProcess] = field(default_factory=list)
     tb_count: int = 0
@@ -72,15 +78,21 @@ class _Flow:
 @dataclass(frozen=True)
 class _Air:
     """One slot's RBs and SINRs (n flows, R RBs): ``chosen`` (n, R) flow i has RB r, ``rbs``
-    (n,) RBs per flow, ``sinr`` / ``clean`` (n, R) with / without interference (0 off its
-    RBs), and per flow the mean SINR and interference power (W) over its RBs."""
+    (n,) RBs per flow, ``radiated`` (n,) its transmit power in the slot (W, 0 without RBs),
+    ``sinr`` / ``clean`` (n, R) with / without interference (0 off its RBs), and per flow
+    the mean SINR and interference power (W) over its RBs. Downlink: ``csi`` (m, R) the
+    SINR PIU ``csi_piu[i]`` measures on every RB of its AP's channel (its AP's power spread
+    over every RB, the other APs' co-channel downlinks of the slot), for its CQI."""
 
     chosen: np.ndarray
     rbs: np.ndarray
+    radiated: np.ndarray
     sinr: np.ndarray
     clean: np.ndarray
     mean_sinr: np.ndarray
     mean_interference: np.ndarray
+    csi_piu: np.ndarray | None = None
+    csi: np.ndarray | None = None
 
 
 class OFDMAScheduler:
@@ -97,6 +109,9 @@ class OFDMAScheduler:
     downlink: the APs send to the PIUs (a flow's transmitter is its AP; interference on
         flow i comes from the other APs' flows, through their gains to i's PIU).
     nr: the NR link abstraction serving the RBs (None: Shannon rates).
+    csi_period_s, csi_delay_s: NR downlink: every ``csi_period_s`` (s) in which it serves,
+        the receiving PIUs measure their wideband CQI, which the AP uses from
+        ``csi_delay_s`` (s) later (TS 38.214 5.2.2.1; periodic CSI reporting).
     """
 
     def __init__(
@@ -108,6 +123,8 @@ class OFDMAScheduler:
         group_size: int = 4,
         downlink: bool = False,
         nr: NRLinkAbstraction | None = None,
+        csi_period_s: float = 0.005,
+        csi_delay_s: float = 0.002,
     ) -> None:
         self.env = env
         self.channel = channel
@@ -121,6 +138,9 @@ class OFDMAScheduler:
         self.group_size = group_size
         self.downlink = downlink
         self.nr = nr
+        self.csi_period_s = csi_period_s
+        self.csi_delay_s = csi_delay_s
+        self._next_csi_s = -math.inf  # when the PIUs measure their next CQI
         self.n_groups = math.ceil(self.n_rb / group_size)
         self.flows: list[_Flow] = []
         self._running = False
@@ -137,15 +157,20 @@ class OFDMAScheduler:
         bits: float,
         rbs: tuple[int, int] | None = None,
         receivers: tuple[int, ...] = (),
+        rb_power_w: float = math.inf,
     ) -> _Flow:
-        """Queue ``bits`` between ``piu`` and ``ap`` (on RBs ``[lo, hi)`` if ``rbs``); on the
-        downlink ``receivers`` makes it a multicast to those PIUs, served on each RB at the
-        weakest one's SINR. ``done`` is succeeded with a
+        """Queue ``bits`` between ``piu`` and ``ap`` (on RBs ``[lo, hi)`` if ``rbs``) with
+        ``power_w`` (W) the transmitter's most; on the downlink ``receivers`` makes it a
+        multicast to those PIUs, served on each RB at the weakest one's SINR. ``rb_power_w``
+        (W): open-loop power control's power per granted RB (TS 38.213 7.1.1), so that a
+        slot with ``M`` RBs radiates ``min(power_w, M rb_power_w)`` (inf: always
+        ``power_w``). ``done`` is succeeded with a
         :class:`~netsim.radio.medium.Delivered` when the last bit is served (or, NR, when a
         block is lost: ``lost``)."""
         flow = _Flow(piu, ap, power_w, float(bits), float(self.env.now), self.env.event())
         flow.left_bits = float(bits)
         flow.rbs = rbs
+        flow.rb_power_w = rb_power_w
         multicast = self.downlink and bool(receivers)
         flow.receivers = receivers if multicast else (piu,)
         flow.link = self.channel.gain.shape[0] + ap if multicast else piu
@@ -205,6 +230,15 @@ class OFDMAScheduler:
         if key is None or self._air is None or self._air[0] != key:
             self._air = (key, self._air_of(flows, now))
         air = self._air[1]
+        if (
+            self.nr is not None
+            and air.csi is not None
+            and air.csi_piu is not None
+            and now >= self._next_csi_s - 1e-12
+        ):
+            self.nr.measure(now + self.csi_delay_s, air.csi_piu, air.csi)
+            periods = math.floor(now / self.csi_period_s + 1e-9) + 1
+            self._next_csi_s = periods * self.csi_period_s
         if self.nr is not None:
             self._serve_nr(flows, air, now, key)
         else:
@@ -214,6 +248,7 @@ class OFDMAScheduler:
         """Who gets which RB in this slot, and the SINRs there."""
         ap = np.array([f.ap for f in flows])
         power = np.array([f.power_w for f in flows])
+        per_rb = np.array([f.rb_power_w for f in flows])  # power control's target per RB
         noise = self.channel.band.noise_w(self.rb_hz)
         # one row per receiver: flow i's PIU (uplink: its AP), or each PIU of a multicast
         row_flow = np.array([i for i, f in enumerate(flows) for _ in f.receivers])
@@ -227,7 +262,8 @@ class OFDMAScheduler:
             gain = self._rb_gains(row_piu, ap, now)  # (n, n, R)
             own = np.einsum("iir->ir", gain)  # (n, R)
         # the decision: interference-free rates with the power spread over every RB
-        estimate = self.rb_hz * np.log2(1.0 + power[:, None] / self.n_rb * own / noise)
+        full = np.minimum(power, per_rb * self.n_rb)  # were it granted every RB
+        estimate = self.rb_hz * np.log2(1.0 + full[:, None] / self.n_rb * own / noise)
         chosen = np.zeros((len(flows), self.n_rb), dtype=bool)  # flow i has RB r
         for a in np.unique(ap):
             mine = np.flatnonzero(ap == a).tolist()
@@ -241,10 +277,13 @@ class OFDMAScheduler:
                 left = ~chosen[[i for i, _ in fixed]].any(axis=0)  # RBs no fixed one holds
                 chosen[owners[left], np.flatnonzero(left)] = True
         rbs = chosen.sum(axis=1)  # RBs each flow got
-        psd = np.where(rbs > 0, power / np.maximum(rbs, 1), 0.0)  # power per RB
+        # TS 38.213 7.1.1: min(P_max, M_RB x the target per RB), nothing without RBs
+        radiated = np.where(rbs > 0, np.minimum(power, per_rb * np.maximum(rbs, 1)), 0.0)
+        psd = np.where(rbs > 0, radiated / np.maximum(rbs, 1), 0.0)  # power per RB
         same = self.channels[ap][:, None] == self.channels[ap][None, :]
         np.fill_diagonal(same, False)
         sent = chosen * psd[:, None]  # (n, R): power of j on r
+        csi = None
         if self.downlink:
             # on row k's RB r: co-channel flows j on r, through gain (k's PIU, j's AP); a
             # multicast is served at its weakest receiver's SINR on each RB
@@ -254,6 +293,11 @@ class OFDMAScheduler:
             sinr = np.minimum.reduceat(sinr_rows, first, axis=0)
             counts = np.diff(np.append(first, len(row_flow)))[:, None]
             interference = np.add.reduceat(rows, first, axis=0) / counts
+            if self.nr is not None:  # CSI: the own AP on every RB, other APs' downlinks
+                other = same & (ap[:, None] != ap[None, :])
+                heard = np.einsum("kj,jr,kjr->kr", other[row_flow], sent, gain)
+                signal = power[row_flow, None] / self.n_rb * own_rows
+                csi = (row_piu, signal / (noise + heard))
         else:
             # on i's RB r: co-channel flows j scheduled on r, through gain (j's PIU, i's AP)
             interference = np.einsum("ji,jr,jir->ir", same, sent, gain)
@@ -263,10 +307,12 @@ class OFDMAScheduler:
         return _Air(
             chosen,
             rbs,
+            radiated,
             sinr,
             clean,
             np.array([sinr[i, r].mean() if r.size else 0.0 for i, r in enumerate(on)]),
             np.array([interference[i, r].mean() if r.size else 0.0 for i, r in enumerate(on)]),
+            *(csi or (None, None)),
         )
 
     def _serve_shannon(self, flows: list[_Flow], air: _Air, now: float) -> None:
@@ -282,6 +328,7 @@ class OFDMAScheduler:
             f.sinr_time += float(air.mean_sinr[i]) * take * self.slot_s
             f.interference_time += float(air.mean_interference[i]) * take * self.slot_s
             f.served_s += take * self.slot_s
+            f.energy_j += float(air.radiated[i]) * take * self.slot_s
             f.left_bits -= take * served[i]
             if take < 1.0 or f.left_bits <= 1e-9 * f.bits:
                 self._finish(f, now + take * self.slot_s)
@@ -299,11 +346,16 @@ class OFDMAScheduler:
         assert self.nr is not None
         active: list[int] = np.flatnonzero(air.rbs).tolist()
         due = [self._due(flows[i], now) for i in active]
+        reports = None  # uplink: the AP's own measurements
+        if self.downlink:  # the CQIs received by now; a multicast's weakest recipient's
+            reports = np.array(
+                [self.nr.reports(now, np.array(flows[i].receivers)).min() for i in active]
+            )
         result = self.nr.send(
             now,
             np.array([flows[i].link for i in active], dtype=int),
             air.sinr[active],
-            air.clean[active],
+            reports,
             due,
             np.array([flows[i].left_bits for i in active]),
             None if key is None else (key, tuple(active)),
@@ -322,6 +374,7 @@ class OFDMAScheduler:
             f.sinr_time += float(air.mean_sinr[i]) * self.slot_s
             f.interference_time += float(air.mean_interference[i]) * self.slot_s
             f.served_s += self.slot_s
+            f.energy_j += float(air.radiated[i]) * self.slot_s
             if ack:
                 decoded[i] = p.bits
             elif p.sent < self.nr.max_transmissions:
@@ -344,6 +397,7 @@ class OFDMAScheduler:
             10 * math.log10(f.sinr_time / f.served_s) if f.sinr_time > 0 else -math.inf,
             f.interference_time / f.served_s,
             f.served_s,
+            energy_j=f.energy_j if math.isfinite(f.rb_power_w) else math.nan,
             mcs=f.mcs_sum / f.tb_count if nr else math.nan,
             tb_count=f.tb_count if nr else None,
             harq_retx=f.harq_retx if nr else None,

@@ -148,14 +148,20 @@ class SectorAntennaConfig(_Frozen):
 
 
 class PowerControlConfig(_Frozen):
-    """Open-loop uplink power control (3GPP TS 38.213 7.1.1): every digital uplink sends at
-    ``min(P_max, p0_dbm + alpha PL)`` dBm, PL the large-scale path loss to its AP (dB);
-    alpha in [0, 1] (1: full compensation, every PIU arrives at ``p0_dbm`` when it can)."""
+    """Open-loop uplink power control (3GPP TS 38.213 7.1.1): a digital uplink granted
+    ``M_RB`` of its channel's ``N_RB`` resource blocks sends at ``min(P_max, p0_dbm +
+    10 log10(M_RB / N_RB) + alpha PL)`` dBm, PL the large-scale path loss to its AP (dB):
+    the standard's ``min(P_max, P0 + 10 log10(2^mu M_RB) + alpha PL)`` with ``P0 = p0_dbm -
+    10 log10(2^mu N_RB)`` per RB. Under the OFDMA scheduler or NR links ``M_RB`` is the
+    RBs granted in each slot; otherwise the whole channel (or FDMA sub-band) is one
+    allocation (``M_RB = N_RB``). alpha in [0, 1] (1: full compensation, every PIU granted
+    the whole channel arrives at ``p0_dbm`` when it can)."""
 
     p0_dbm: PowerDbm
-    """Target received power P0 of full compensation."""
+    """Target received power P0 over the whole channel (full compensation)."""
     alpha: float = Field(1.0, ge=0.0, le=1.0)
-    """Fraction of the path loss compensated (0: everyone at P_max, 1: full compensation)."""
+    """Fraction of the path loss compensated (0: everyone at min(P_max, p0_dbm + 10 log10(M_RB /
+    N_RB)), no compensation; 1: full compensation)."""
 
 
 class RadioConfig(_Frozen):
@@ -254,6 +260,12 @@ class RadioConfig(_Frozen):
     """nr: transmissions of a block before the upload is lost."""
     harq_rtt_s: Annotated[float, Field(gt=0, le=1.0)] | None = None
     """nr: time between a block's transmissions (absent: 8 slots)."""
+    csi_period_s: float = Field(0.005, ge=1e-4, le=1.0)
+    """nr: period of the PIUs' downlink wideband CQI reports (TS 38.214 5.2.2.1; 5 ms, within
+    the periodic CSI reporting periods of 4-320 slots)."""
+    csi_delay_s: float = Field(0.002, ge=0.0, le=1.0)
+    """nr: time from a CQI measurement to its use by the AP (measurement, CSI computation and
+    the PUCCH report)."""
     pilot_length: int = Field(10, ge=1, le=10_000)
     """cellfree: pilot length tau_p (symbols); PIUs beyond it share pilots."""
     coherence_symbols: int = Field(200, ge=2, le=MAX_COUNT)

@@ -185,7 +185,8 @@ class Scenario(_Frozen):
         r, b = self.radio, self.backhaul
         routed = b.kind in ("tree", "ring", "mesh")
         applies: list[tuple[str, tuple[str, ...], bool, str]] = [
-            ("radio", ("mcs_table", "bler_target", "max_transmissions", "harq_rtt_s"),
+            ("radio", ("mcs_table", "bler_target", "max_transmissions", "harq_rtt_s",
+                       "csi_period_s", "csi_delay_s"),
              r.link == "nr", "radio.link = 'nr'"),
             ("radio", ("pilot_length", "coherence_symbols"), r.access == "cellfree",
              "radio.access = 'cellfree'"),

@@ -130,3 +130,40 @@ def test_scheduler_clashes_are_named(overrides, needle):
 
     with pytest.raises(ScenarioError, match=needle.replace(".", r"\.")):
         load_scenario(None, overrides)
+
+
+def test_power_control_per_rb_two_pius_sharing_25_rbs_by_hand():
+    # TS 38.213 7.1.1: P = min(P_max, P0 + 10 log10(2^mu M_RB) + alpha PL). Two PIUs share
+    # the 25 RBs of 5 MHz at 15 kHz in turn (12 and 13 RBs, alternating: 12.5 each on
+    # average); the target gives -4.00 dBm for the whole channel, so each radiates
+    # -4.00 + 10 log10(12.5 / 25) = -7.01 dBm on average, at the same power per RB
+    from netsim.radio.links import OpenLoopPowerControl
+    from netsim.radio.pathloss import dbm_to_w
+
+    env = simpy.Environment()
+    gain, alpha = 1e-10, 0.8  # PL = 100 dB
+    p0_dbm = -4.0 - alpha * 100.0  # the channel's P0: full-channel power -4.00 dBm
+    control = OpenLoopPowerControl(dbm_to_w(p0_dbm), alpha)
+    beta = np.array([[gain], [gain]])
+    channel = RadioChannel(beta, NoFading(1), 0.01, Band.orthogonal(5e6, N0, 1))
+    s = OFDMAScheduler(env, channel, NoFading(7), RoundRobin())
+    assert s.n_rb == 25
+    p_max = dbm_to_w(23.0)
+    per_rb = control.rb_power_w(gain, s.n_rb)
+    assert 10 * np.log10(per_rb * 25 / 1e-3) == pytest.approx(-4.00, abs=1e-9)
+    flows = [s.submit(k, 0, p_max, 1e15, rb_power_w=per_rb) for k in (0, 1)]
+    env.run(until=(100 - 0.5) * s.slot_s)  # 100 slots, each PIU 1250 RBs
+    for f in flows:
+        mean_dbm = 10 * np.log10(f.energy_j / f.served_s / 1e-3)
+        assert mean_dbm == pytest.approx(-4.00 + 10 * np.log10(12.5 / 25), abs=1e-9)
+        assert mean_dbm == pytest.approx(-7.01, abs=0.005)
+        # the SINR on each RB is the target's power per RB, not P / 12.5 of full power
+        noise = N0 * s.rb_hz
+        assert f.sinr_time / f.served_s == pytest.approx(per_rb * gain / noise, rel=1e-12)
+    # capped: at P_max = -10 dBm the PIU granted 12 or 13 RBs sends -10 dBm on them
+    env = simpy.Environment()
+    s = OFDMAScheduler(env, channel, NoFading(7), RoundRobin())
+    f = s.submit(0, 0, dbm_to_w(-10.0), 1e15, rb_power_w=per_rb)
+    s.submit(1, 0, p_max, 1e15, rb_power_w=per_rb)
+    env.run(until=(100 - 0.5) * s.slot_s)
+    assert f.energy_j / f.served_s == pytest.approx(dbm_to_w(-10.0), rel=1e-12)
