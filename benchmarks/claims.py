@@ -4,21 +4,30 @@ the files each study writes under ``docs/reproductions/`` (issue 26).
 Every configuration of a study runs with the same seeds (seed s draws the same data
 partition, positions and channels in every configuration), so a claim "A beats B" is tested
 on the per-seed differences A - B (a paired comparison): their mean with a Student-t 95 %
-interval. The verdict is
+interval, and the paired t-test's two-sided p. A study tests several claims, so their p are
+corrected together (Holm 1979: the i-th smallest of m is multiplied by m - i + 1, then made
+non-decreasing), and the verdict rule, written once (:attr:`Verdict.outcome`), is
 
-* **reproduced**: the interval lies entirely on the side the paper claims ("smaller than
-  claimed" added when the paper gives a size and the whole interval lies below it);
-* **not reproduced**: it lies entirely on the other side (the opposite holds here), or it
-  contains 0 but lies entirely below the size the paper claims (no effect of that size);
-* **inconclusive**: it contains 0 and, where the paper gives a size, that size too (this
-  many seeds cannot tell).
+* **reproduced**: the corrected p is below 0.05 and the difference lies on the side the
+  paper claims ("smaller than claimed" added when the paper gives a size and the whole
+  interval lies below it);
+* **not reproduced**: the corrected p is below 0.05 and the difference lies on the other
+  side (the opposite holds here), or the interval lies entirely below the size the paper
+  claims (no effect of that size);
+* **inconclusive**: neither (these seeds cannot tell);
+* **holds by construction**: the claim follows from the configuration itself (e.g. a bit
+  saving from the bit width), so a run cannot test it; its numbers are shown, not judged.
+
+With one claim the corrected p is the raw one, and p < 0.05 is exactly the 95 % interval
+excluding 0. The per-seed differences are shown beside each verdict: where they split into
+two groups (a round within the budget or none) a t interval summarises them poorly.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +56,8 @@ class Claim:
     paper: what the paper states (and where); winner / baseline: configuration labels;
     metric: a column of the study's table; better: "higher" or "lower" (which side of the
     metric the paper says the winner is on); size: the difference the paper reports, in
-    the metric's units and the paper's direction (None: the paper gives none).
+    the metric's units and the paper's direction (None: the paper gives none);
+    by_construction: why the claim holds by the configuration itself (None: it is tested).
     """
 
     paper: str
@@ -56,12 +66,15 @@ class Claim:
     metric: str
     better: str = "higher"
     size: float | None = None
+    by_construction: str | None = None
 
 
 @dataclass(frozen=True)
 class Verdict:
     """A claim tested: the mean per-seed difference winner - baseline and its 95 % interval
-    half-width over ``seeds`` paired seeds."""
+    half-width over ``seeds`` paired seeds, the paired t-test's two-sided ``p`` and ``p``
+    corrected over the study's claims (``p_holm``; the raw p for a claim alone), and the
+    per-seed differences."""
 
     claim: Claim
     winner_mean: float
@@ -69,21 +82,27 @@ class Verdict:
     difference: float
     half_width: float
     seeds: int
+    p: float = math.nan
+    p_holm: float = math.nan
+    differences: tuple[float, ...] = ()
+
+    ALPHA = 0.05  # the family-wise error rate of a study's claims
 
     @property
     def outcome(self) -> str:
-        """The verdict (see the module docstring)."""
-        if math.isnan(self.half_width):
+        """The verdict (the rule of the module docstring)."""
+        if self.claim.by_construction is not None:
+            return "holds by construction"
+        if math.isnan(self.half_width) or math.isnan(self.p_holm):
             return "inconclusive"
         sign = 1.0 if self.claim.better == "higher" else -1.0
         # the interval in the paper's direction: positive = the paper's side
-        low, high = sorted(
-            (sign * (self.difference - self.half_width), sign * (self.difference + self.half_width))
-        )
+        high = max(sign * (self.difference - self.half_width),
+                   sign * (self.difference + self.half_width))  # fmt: skip
         below_size = self.claim.size is not None and high < self.claim.size
-        if low > 0:
+        if self.p_holm < self.ALPHA and sign * self.difference > 0:
             return "reproduced, smaller than claimed" if below_size else "reproduced"
-        if high < 0:
+        if self.p_holm < self.ALPHA:
             return "not reproduced"
         if below_size:
             return "not reproduced at the claimed size"
@@ -100,10 +119,48 @@ def judge(table: pd.DataFrame, claim: Claim) -> Verdict:
     pair = pivot[[claim.winner, claim.baseline]].dropna()
     diff = (pair[claim.winner] - pair[claim.baseline]).to_numpy()
     d, hw = mean_ci(diff)
+    p = paired_p(diff)
     return Verdict(
         claim, float(pair[claim.winner].mean()), float(pair[claim.baseline].mean()), d, hw,
-        len(pair),
+        len(pair), p, p, tuple(float(x) for x in diff),
     )  # fmt: skip
+
+
+def paired_p(differences: Sequence[float] | np.ndarray) -> float:
+    """Two-sided p of the paired t-test that the per-seed ``differences`` have mean 0 (NaN
+    with fewer than two; 0 when they agree and are not 0, 1 when all are 0)."""
+    from scipy import stats
+
+    x = np.asarray(differences, dtype=float)
+    if x.size < 2:
+        return math.nan
+    sd = float(x.std(ddof=1))
+    if sd == 0.0:
+        return 1.0 if float(x.mean()) == 0.0 else 0.0
+    t_stat = float(x.mean()) / (sd / math.sqrt(x.size))
+    return float(2 * stats.t.sf(abs(t_stat), x.size - 1))
+
+
+def holm(ps: Sequence[float]) -> list[float]:
+    """Holm's step-down correction of ``ps`` (NaN stays NaN and is not counted): the i-th
+    smallest of the m valid p times m - i + 1, made non-decreasing, at most 1."""
+    valid = sorted((p, i) for i, p in enumerate(ps) if not math.isnan(p))
+    out = [math.nan] * len(ps)
+    running = 0.0
+    for rank, (p, i) in enumerate(valid):
+        running = max(running, min(1.0, (len(valid) - rank) * p))
+        out[i] = running
+    return out
+
+
+def judge_all(table: pd.DataFrame, claims: Sequence[Claim]) -> list[Verdict]:
+    """Every claim of a study judged on its ``table``, their p corrected together (Holm);
+    claims that hold by construction are not counted in the correction."""
+    verdicts = [judge(table, c) for c in claims]
+    tested = [i for i, c in enumerate(claims) if c.by_construction is None]
+    corrected = holm([verdicts[i].p for i in tested])
+    adjusted = dict(zip(tested, corrected, strict=True))
+    return [replace(v, p_holm=adjusted.get(i, math.nan)) for i, v in enumerate(verdicts)]
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -150,12 +207,20 @@ def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
                 "winner": f"{v.claim.winner}: {v.winner_mean:.4g}",
                 "baseline": f"{v.claim.baseline}: {v.baseline_mean:.4g}",
                 "difference (95 % CI)": _pm(v.difference, v.half_width),
-                "seeds": v.seeds,
-                "verdict": v.outcome,
+                "n": v.seeds,
+                "p": _p(v.p),
+                "p (Holm)": _p(v.p_holm),
+                "per seed": ", ".join(f"{x:.3g}" for x in v.differences),
+                "verdict": v.outcome
+                + ("" if v.claim.by_construction is None else f": {v.claim.by_construction}"),
             }
             for v in verdicts
         ]
     )
+
+
+def _p(p: float) -> str:
+    return "n/a" if math.isnan(p) else f"{p:.2g}"
 
 
 def write_study(
@@ -171,7 +236,7 @@ def write_study(
     label), ``NAME.png`` (that metric's mean per configuration with its interval) into
     ``out``; return the verdicts."""
     out.mkdir(parents=True, exist_ok=True)
-    verdicts = [judge(table, c) for c in claims]
+    verdicts = judge_all(table, claims)
     table.to_csv(out / f"{name}.csv", index=False)
     seeds = table.seed.nunique()
     lines = [
@@ -186,13 +251,15 @@ def write_study(
             "## Claims",
             "",
             "Paired over seeds: the difference winner - baseline per seed, its mean and "
-            "95 % interval (Student t). Reproduced: the interval lies on the paper's side of "
-            "0 (smaller than claimed: and below the paper's size); not reproduced: it lies "
-            "on the other side, or contains 0 but lies below the paper's size (no effect of "
-            "that size); inconclusive: it contains 0 and the paper's size. The paper's size "
-            "is in the metric's units, in the paper's direction. Accuracies bounded in [0, 1] "
-            "whose seeds split between two outcomes (a round in the budget or none) give "
-            "wide t intervals that can reach past the bounds.",
+            "95 % interval (Student t), the paired t-test's p and p corrected over this "
+            "study's claims (Holm). Reproduced: corrected p < 0.05 on the paper's side of 0 "
+            "(smaller than claimed: the interval below the paper's size); not reproduced: "
+            "corrected p < 0.05 on the other side, or the interval below the paper's size "
+            "(no effect of that size); inconclusive: neither; holds by construction: the "
+            "configuration implies it (shown, not judged, not counted in the correction). "
+            "The paper's size is in the metric's units, in the paper's direction. Accuracies "
+            "bounded in [0, 1] whose seeds split between two outcomes (a round in the budget "
+            "or none) give wide t intervals: read the per-seed differences.",
             "",
             markdown_table(verdict_table(verdicts)),
             "",

@@ -127,3 +127,31 @@ def test_a_study_run_in_parts_is_written_from_all_of_them(tmp_path):
     )
     with pytest.raises(SystemExit, match="share a"):
         main(["afcfl", "--from-csv", str(parts[0]), str(parts[0]), "--out", str(tmp_path)])
+
+
+def test_paired_p_and_holm_by_hand():
+    from benchmarks.claims import holm, judge_all, paired_p
+
+    # differences 0.1, 0.2, 0.3: t = 0.2 / (0.1 / sqrt 3) = 3.464 on 2 df; the t(2) CDF has a
+    # closed form, F(t) = 1/2 + t / (2 sqrt(2 + t^2)), so p = 1 - t / sqrt(2 + t^2)
+    t = 0.2 / (0.1 / math.sqrt(3))
+    assert paired_p([0.1, 0.2, 0.3]) == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-9)
+    assert paired_p([0.2]) != paired_p([0.2])  # NaN: one seed tests nothing
+    assert paired_p([0.5, 0.5]) == 0.0 and paired_p([0.0, 0.0]) == 1.0
+    # Holm: sorted 0.01, 0.02, 0.04 -> x3, x2, x1 = 0.03, 0.04, 0.04 (made non-decreasing)
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.3, math.nan]) == [0.3, pytest.approx(math.nan, nan_ok=True)]
+    # a claim that passes alone (p = 0.0075) fails among three others at p 0.02 -> 0.03
+    tight = _table([0.9, 0.81, 0.69], [0.7, 0.6, 0.5])
+    alone = judge(tight, Claim("A beats B", "A", "B", "acc"))
+    assert alone.outcome == "reproduced" and alone.p == alone.p_holm
+    loose = _table([0.9, 0.8, 0.7, 0.6], [0.8, 0.6, 0.75, 0.3])
+    claims = [Claim("A beats B", "A", "B", "acc")] * 4 + [
+        Claim("bits", "A", "B", "acc", by_construction="the bit width sets it")
+    ]
+    family = judge_all(pd.concat([tight]), claims[:1]) + judge_all(loose, claims)
+    assert family[0].outcome == "reproduced"
+    # 4 tested claims at one p: each corrected to min(1, 4 p)
+    assert family[1].p_holm == pytest.approx(min(1.0, 4 * family[1].p))
+    assert family[-1].outcome == "holds by construction"
+    assert math.isnan(family[-1].p_holm)  # not counted in the correction
