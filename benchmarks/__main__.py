@@ -9,6 +9,7 @@
     python -m benchmarks spectrum [--rounds 10] [SCENARIO]
     python -m benchmarks nr       [--rounds 10] [SCENARIO]
     python -m benchmarks calibration [--drops 10] [--out DIR]
+    python -m benchmarks nr_acceptance [--rounds 5]
     python -m benchmarks profile  [--rounds 10] [--top 5] [SCENARIO] [--set KEY=VALUE ...]
                                   [--scale-pius N [--per-round 1000]]
 
@@ -45,6 +46,10 @@
   through Sionna's tables, HARQ, link adaptation) against Shannon rates on the same scenario
   (default: the default scenario); prints both run times, their ratio (issue 20's target:
   <= 1.5) and the time outside the trainer of each.
+* ``nr_acceptance``: FL over NR on hex_umi at reuse 1 and 3, round robin and PF, MCS tables
+  1 and 2, against Shannon links: the share of model transfers lost and why, the worst
+  first-transmission BLER, HARQ and RLC retransmissions, throughput against Shannon, round
+  time and energy (``benchmarks/bench_nr_acceptance.py``; issue 38's acceptance run).
 * ``calibration``: the TR 38.901 7.8 large-scale calibration (19 sites x 3 sectors with
   wrap-around, UMi and UMa at 6 GHz, outdoor and 80 % indoor): percentiles 5/50/95 of
   coupling gain and geometry, netsim against Sionna's TR 38.901 model on the same drops
@@ -72,6 +77,7 @@ from benchmarks.bench_calibration import calibration
 from benchmarks.bench_contention import contention
 from benchmarks.bench_default import time_trainer
 from benchmarks.bench_flower import flower
+from benchmarks.bench_nr_acceptance import nr_acceptance
 from benchmarks.bench_scale import run_point, scale_overrides
 from netsim import Simulation, load_scenario
 from netsim.fl.aggregation import fedavg
@@ -225,6 +231,7 @@ def main() -> None:
             "spectrum",
             "nr",
             "calibration",
+            "nr_acceptance",
         ),  # fmt: skip
     )
     parser.add_argument("scenario", nargs="?", help="scenario file or bundled name")
@@ -241,9 +248,11 @@ def main() -> None:
     parser.add_argument("--out", help="calibration: folder for the table and figures")
     args = parser.parse_args()
     if args.rounds is None:
-        args.rounds = 5 if args.benchmark in ("flower", "contention") else 10
+        args.rounds = 5 if args.benchmark in ("flower", "contention", "nr_acceptance") else 10
     if args.benchmark == "calibration":
         calibration(args.drops, args.out)
+    if args.benchmark == "nr_acceptance":
+        nr_acceptance(args.rounds)
     elif args.benchmark == "flower":
         flower(args.rounds, args.repeats, args.flwr)
     elif args.benchmark == "contention":

@@ -157,3 +157,18 @@ def test_the_calibration_code_path():
             assert s.topology.n_aps == 57 and s.radio.large_scale_per_site
     # Sionna 2.2's wrap-around translations put a site 0.60 ISD from another's image
     assert sionna_wrap_gap(200.0) == pytest.approx(0.60, abs=0.01)
+
+
+def test_the_nr_acceptance_row_reads_its_numbers_from_the_log():
+    from netsim.analysis.kpis import throughput_per_piu
+
+    from benchmarks.bench_nr_acceptance import _row
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    res = Simulation(tiny(protocol={"rounds": 2})).run()
+    twin = throughput_per_piu(res.events).set_index("piu").throughput_bps
+    row = _row("tiny", res, twin / 2)  # a Shannon twin at half the throughput: ratio 2
+    assert row["uploads"] == 2 * 3 and row["uploads_lost"] == 0.0
+    assert row["nr_over_shannon"] == 2.0 and row["lost_reasons"] == "-"
+    assert row["round_s"] == res.rounds.duration_s.mean()
