@@ -10,6 +10,7 @@
     python -m benchmarks nr       [--rounds 10] [SCENARIO]
     python -m benchmarks calibration [--drops 10] [--out DIR]
     python -m benchmarks nr_acceptance [--rounds 5]
+    python -m benchmarks network  [--png FILE]
     python -m benchmarks profile  [--rounds 10] [--top 5] [SCENARIO] [--set KEY=VALUE ...]
                                   [--scale-pius N [--per-round 1000]]
 
@@ -46,6 +47,10 @@
   through Sionna's tables, HARQ, link adaptation) against Shannon rates on the same scenario
   (default: the default scenario); prints both run times, their ratio (issue 20's target:
   <= 1.5) and the time outside the trainer of each.
+* ``network``: the cost of the slot-level schedulers as the network grows: hex UMi with 7
+  and 19 sites x 3 sectors, 5, 10, 20 PIUs a sector all training, FIFO, RR, PF and PF over
+  NR; wall time per point (each in a fresh process), per simulated second, and the fitted
+  exponent of run time in PIUs at fixed cells (``benchmarks/bench_network.py``; issue 39).
 * ``nr_acceptance``: FL over NR on hex_umi at reuse 1 and 3, round robin and PF, MCS tables
   1 and 2, against Shannon links: the share of model transfers lost and why, the worst
   first-transmission BLER, HARQ and RLC retransmissions, throughput against Shannon, round
@@ -77,6 +82,7 @@ from benchmarks.bench_calibration import calibration
 from benchmarks.bench_contention import contention
 from benchmarks.bench_default import time_trainer
 from benchmarks.bench_flower import flower
+from benchmarks.bench_network import network
 from benchmarks.bench_nr_acceptance import nr_acceptance
 from benchmarks.bench_scale import run_point, scale_overrides
 from netsim import Simulation, load_scenario
@@ -232,6 +238,7 @@ def main() -> None:
             "nr",
             "calibration",
             "nr_acceptance",
+            "network",
         ),  # fmt: skip
     )
     parser.add_argument("scenario", nargs="?", help="scenario file or bundled name")
@@ -246,6 +253,7 @@ def main() -> None:
     parser.add_argument("--scale-pius", type=int, help="profile: the scale scenario")
     parser.add_argument("--drops", type=int, default=10, help="calibration: drops per set-up")
     parser.add_argument("--out", help="calibration: folder for the table and figures")
+    parser.add_argument("--png", help="network: write the log-log figure here")
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 5 if args.benchmark in ("flower", "contention", "nr_acceptance") else 10
@@ -253,6 +261,8 @@ def main() -> None:
         calibration(args.drops, args.out)
     if args.benchmark == "nr_acceptance":
         nr_acceptance(args.rounds)
+    if args.benchmark == "network":
+        network(png=args.png)
     elif args.benchmark == "flower":
         flower(args.rounds, args.repeats, args.flwr)
     elif args.benchmark == "contention":

@@ -172,3 +172,19 @@ def test_the_nr_acceptance_row_reads_its_numbers_from_the_log():
     assert row["uploads"] == 2 * 3 and row["uploads_lost"] == 0.0
     assert row["nr_over_shannon"] == 2.0 and row["lost_reasons"] == "-"
     assert row["round_s"] == res.rounds.duration_s.mean()
+
+
+def test_the_network_benchmark_points_are_valid_and_its_exponent_is_a_slope():
+    import pandas as pd
+
+    from benchmarks.bench_network import MODES, PER_SECTOR, SITES, exponent, overrides
+    from netsim import load_scenario
+
+    for sites in SITES:
+        for mode in MODES:
+            s = load_scenario("hex_umi", overrides(sites, PER_SECTOR[0], mode))
+            assert s.topology.num_pius == 3 * sites * PER_SECTOR[0]
+            assert s.protocol.clients_per_round == s.topology.num_pius  # all training
+    # run time ~ PIUs^2 exactly: slope 2
+    table = pd.DataFrame({"mode": "pf", "sites": 7, "pius": [10, 20, 40], "run_s": [1, 4, 16]})
+    assert exponent(table, "pf", 7) == pytest.approx(2.0)
