@@ -145,6 +145,10 @@ class OFDMAScheduler:
         self.flows: list[_Flow] = []
         self._running = False
         self._air: tuple[tuple | None, _Air] | None = None  # the last slot's, and its key
+        # per PIU, its small-scale gain to every AP on every RB (A, n_rb), for the coherence
+        # block _rb_block only: every slot of a block reads it instead of drawing it again
+        self._rb_block = -1
+        self._rb_cache: dict[int, np.ndarray] = {}
         self._submitted = 0
         self.slots_run = 0
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
@@ -204,9 +208,17 @@ class OFDMAScheduler:
         and AP ``ap[j]`` on every RB in the coherence block of ``now`` (either way: TDD
         reciprocity)."""
         block = math.floor(now / self.channel.coherence_s + 1e-9)
-        g = np.stack([self.fading.gains(int(k), block, 1)[0] for k in piu])  # (n, A G)
-        g = g.reshape(len(piu), -1, self.n_groups)[:, ap, :]  # (n_piu, n_ap, G)
-        per_rb = np.repeat(g, self.group_size, axis=2)[:, :, : self.n_rb]
+        if block != self._rb_block:
+            self._rb_block, self._rb_cache = block, {}
+        cache = self._rb_cache
+        rows = []
+        for k in piu.tolist():
+            g = cache.get(k)
+            if g is None:  # (A G,) -> (A, n_rb): each RB group's gain on its RBs
+                drawn = self.fading.gains(int(k), block, 1)[0].reshape(-1, self.n_groups)
+                g = cache[k] = np.repeat(drawn, self.group_size, axis=1)[:, : self.n_rb]
+            rows.append(g)
+        per_rb = np.stack(rows)[:, ap, :]  # (n_piu, n_ap, n_rb)
         return self.channel.gain[piu][:, ap][:, :, None] * per_rb
 
     def _ready(self, f: _Flow, now: float) -> bool:
