@@ -2,11 +2,11 @@
 
 Columns (DESIGN.md), NaN (or <NA>) where not applicable; SI units:
 ``t_s, round, node, role, event, duration_s, bits, energy_j, battery_j, rate_bps, snr_db,
-interference_w, mcs, tb_count, harq_retx, power_w, staleness, loss, accuracy, peer, activity,
-reason, method, route, detail`` (``interference_w``: the mean co-channel interference power of a
-transmission on a shared medium, W; ``mcs``, ``tb_count``, ``harq_retx``: under the NR link
-abstraction, a transmission's mean MCS index, its transport blocks and HARQ retransmissions,
-nullable integers for the counts).
+interference_w, mcs, tb_count, harq_retx, rlc_retx, power_w, staleness, loss, accuracy, peer,
+activity, reason, method, route, detail`` (``interference_w``: the mean co-channel interference
+power of a transmission on a shared medium, W; ``mcs``, ``tb_count``, ``harq_retx``,
+``rlc_retx``: under the NR link abstraction, a transmission's mean MCS index, its transport
+blocks, HARQ retransmissions and RLC retransmissions, nullable integers for the counts).
 
 The typed text columns say what the free-form ``detail`` only describes, so analyses filter
 on them instead of parsing text: ``peer`` the other node of the row (the receiver of a
@@ -57,6 +57,7 @@ class Event:
     mcs: float = NAN
     tb_count: int | None = None
     harq_retx: int | None = None
+    rlc_retx: int | None = None
     power_w: float = NAN
     staleness: float = NAN
     loss: float = NAN
@@ -90,6 +91,9 @@ COLUMN_DOCS: dict[str, str] = {
     "mcs": "mean MCS index over a transmission's transport blocks (radio.link = nr)",
     "tb_count": "transport blocks of a transmission (radio.link = nr)",
     "harq_retx": "HARQ retransmissions of a transmission (radio.link = nr)",
+    "rlc_retx": "RLC retransmissions of a transmission: its transport blocks that failed "
+    "their last HARQ transmission and whose payload RLC sent again (radio.link = nr; "
+    "TS 38.322 acknowledged mode)",
     "power_w": "transmit power (W)",
     "staleness": "versions between the model an update was trained on and the current one",
     "loss": "training loss (train_end, aggregate) or test loss (evaluate)",
@@ -99,8 +103,9 @@ COLUMN_DOCS: dict[str, str] = {
     "the new AP of a handover",
     "activity": "what an abort or battery_empty cut short: train, queue or tx",
     "reason": "why: skip (energy, offline), abort (server, offline, late_model), tx_fail "
-    "(outage, harq), deadline_miss (deadline), cut (target_reached), discard (stale, "
-    "declined), candidate (selected, passed, outage), stop (target_accuracy, nothing_left)",
+    "(outage, harq, rlc), dl_fail (harq, rlc), deadline_miss (deadline), cut "
+    "(target_reached), discard (stale, declined), candidate (selected, passed, outage), "
+    "stop (target_accuracy, nothing_left)",
     "method": "how: a transmission's payload encoding, the aggregate rule or asynchronous "
     "mode, the allocate method, a candidate's selection policy, a harvest's source",
     "route": "on a routed backhaul, the nodes a transfer crossed (ap0>sw0>core>server)",
@@ -150,8 +155,9 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "dl_end": ("ap", "the downlink ends (airtime in duration_s)"),
     "dl_fail": (
         "ap",
-        "NR: a downlink block failed its last HARQ transmission; detail: the "
-        "recipients, whose updates are lost",
+        "NR: a downlink block failed its last HARQ transmission (reason harq) or did so "
+        "after its last RLC retransmission (reason rlc); detail: the recipients, whose "
+        "updates are lost",
     ),
     "dl_forward": ("ap", "a model on its way through the old AP forwarded to a moved PIU's new AP"),
     "fwd_start": ("ap", "an update forwarded over the backhaul to the server starts"),
@@ -163,7 +169,10 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "train_end": ("piu", "local training ends (compute time, energy, loss)"),
     "tx_start": ("piu", "the upload starts (bits, method: the payload encoding)"),
     "tx_end": ("piu", "the upload ends (airtime, rate, SNR, power, energy)"),
-    "tx_fail": ("piu", "a packet in outage or lost after HARQ (energy, worst SNR, reason)"),
+    "tx_fail": (
+        "piu",
+        "a packet in outage or lost after HARQ or RLC (energy, worst SNR, reason)",
+    ),
     "skip": (
         "piu",
         "the PIU sits the round out (reason energy: battery below the round's "
@@ -187,7 +196,7 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     ),
 }
 
-COUNT_COLUMNS = ("tb_count", "harq_retx")  # nullable integers
+COUNT_COLUMNS = ("tb_count", "harq_retx", "rlc_retx")  # nullable integers
 # a record's values as a tuple (dataclasses.astuple deep-copies every field: 2 s for the
 # 16,000 events of two rounds of the 1,000-PIU scale run)
 _event_row = attrgetter(*EVENT_COLUMNS)

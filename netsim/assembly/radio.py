@@ -219,6 +219,8 @@ def ofdma_scheduler(
             radio.max_transmissions,
             radio.harq_rtt_s if radio.harq_rtt_s is not None else 8 * slot_s,
             uplink=not downlink,
+            rlc_max_retx=radio.rlc_max_retx,
+            rlc_status_delay_s=radio.rlc_status_delay_s,
         )
     return OFDMAScheduler(
         env,

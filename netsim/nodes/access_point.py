@@ -310,18 +310,20 @@ class AccessPoint(Node):
             "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
             rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
             power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
-            peer=f"piu{recipients[0]}" if self.downlink.unicast else None,
+            rlc_retx=d.rlc_retx, peer=f"piu{recipients[0]}" if self.downlink.unicast else None,
         )  # fmt: skip
         for k in recipients:
             self._deliver(model, k)
 
     def _dl_lost(self, model: GlobalModel, recipients: Sequence[int], d: Delivered) -> None:
-        """An NR downlink whose transport block failed its last HARQ transmission: the model
-        does not reach ``recipients``; the server hears of each as a lost update."""
+        """An NR downlink whose transport block failed its last HARQ transmission (after the
+        last RLC retransmission, reason "rlc"): the model does not reach ``recipients``; the
+        server hears of each as a lost update."""
         self.emit(
             "dl_fail", model.round, duration_s=d.airtime_s, bits=model.bits, snr_db=d.sinr_db,
             interference_w=d.interference_w, power_w=self.tx_power_w, mcs=d.mcs,
-            tb_count=d.tb_count, harq_retx=d.harq_retx, reason="harq",
+            tb_count=d.tb_count, harq_retx=d.harq_retx, rlc_retx=d.rlc_retx,
+            reason=d.reason or "harq",
             peer=f"piu{recipients[0]}" if len(recipients) == 1 else None,
             detail=" ".join(f"piu{k}" for k in recipients),
         )  # fmt: skip

@@ -463,6 +463,7 @@ class PIU(Node):
                     mcs=attempt.mcs,
                     tb_count=attempt.tb_count,
                     harq_retx=attempt.harq_retx,
+                    rlc_retx=attempt.rlc_retx,
                     reason=attempt.reason,
                     detail=attempt.note,
                 )

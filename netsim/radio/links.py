@@ -55,9 +55,10 @@ class Attempt:
     airtime (NaN where no bits are sent, over the air); snr_db: the SNR or SINR it saw;
     bits: payload size (NaN over the air); label: what was sent (the payload's encoding);
     note: about the outcome, in words; reason: why it was not delivered ("outage", "harq":
-    a transport block failed its last HARQ transmission); interference_w: mean co-channel
-    interference power (W) on a shared medium; mcs, tb_count, harq_retx: the NR link
-    abstraction's mean MCS index, transport blocks and HARQ retransmissions.
+    a transport block failed its last HARQ transmission, "rlc": it did so after the last
+    RLC retransmission); interference_w: mean co-channel interference power (W) on a shared
+    medium; mcs, tb_count, harq_retx, rlc_retx: the NR link abstraction's mean MCS index,
+    transport blocks, HARQ retransmissions and blocks whose payload RLC retransmitted.
 
     An attempt on a shared medium does not know its airtime when it starts (it depends on
     who else transmits): ``done`` is then an event succeeded with the finished
@@ -79,6 +80,7 @@ class Attempt:
     mcs: float = NAN
     tb_count: int | None = None
     harq_retx: int | None = None
+    rlc_retx: int | None = None
     done: simpy.Event | None = field(default=None, compare=False)
     cancel: Callable[[], None] | None = field(default=None, compare=False)
 
@@ -351,6 +353,15 @@ class ScheduledLink(_ChannelLink):
         yield _open_attempt(self._env, flow.done, self.power_w, bits, label, cancel)
 
 
+def _lost_note(d: Delivered) -> str:
+    """Why an NR transfer was lost, in words ("" if it was not)."""
+    if not d.lost:
+        return ""
+    if d.reason == "rlc":
+        return "a transport block failed its last HARQ transmission after its last RLC retx"
+    return "a transport block failed its last HARQ transmission"
+
+
 def _open_attempt(
     env: simpy.Environment,
     done: simpy.Event,
@@ -382,12 +393,13 @@ def _open_attempt(
                 d.sinr_db,
                 bits,
                 label,
-                note="a transport block failed its last HARQ transmission" if d.lost else "",
-                reason="harq" if d.lost else None,
+                note=_lost_note(d),
+                reason=(d.reason or "harq") if d.lost else None,
                 interference_w=d.interference_w,
                 mcs=d.mcs,
                 tb_count=d.tb_count,
                 harq_retx=d.harq_retx,
+                rlc_retx=d.rlc_retx,
             )  # fmt: skip
         )
 

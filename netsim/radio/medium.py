@@ -41,10 +41,12 @@ class Delivered:
     time-averaged SINR (dB), time-averaged interference power (W), and the time its
     transmitter was on (s: the airtime, or the slots with RBs under OFDMA). Under the NR
     link abstraction also the mean MCS index of its transport blocks, their count, the
-    HARQ retransmissions, and whether a block was lost after the last one (``lost``: the
-    payload did not arrive). ``energy_j``: the energy radiated (J) where the power changed
-    from slot to slot (per-RB power control under OFDMA); NaN: the transmit power times
-    ``active_s``."""
+    HARQ retransmissions, whether the payload did not arrive (``lost``) and why
+    (``reason``: "harq", a block failed its last HARQ transmission without RLC
+    retransmissions; "rlc", it did so after the most RLC retransmissions), and the blocks
+    whose payload RLC retransmitted (``rlc_retx``). ``energy_j``: the energy radiated (J)
+    where the power changed from slot to slot (per-RB power control under OFDMA); NaN: the
+    transmit power times ``active_s``."""
 
     airtime_s: float
     rate_bps: float
@@ -56,6 +58,8 @@ class Delivered:
     tb_count: int | None = None
     harq_retx: int | None = None
     lost: bool = False
+    rlc_retx: int | None = None
+    reason: str | None = None
 
 
 @dataclass(eq=False)

@@ -87,12 +87,21 @@ def _grid_of(min_max_delta: tuple[float, float, float]) -> tuple[np.float32, np.
     return np.float32(lo), np.float32(delta), int(np.arange(lo, hi, delta).size)
 
 
+# TS 38.321 5.4.2.1 / 5.3.2.1 (TS 38.331 nrofHARQ-ProcessesForPUSCH / -PDSCH, default 16):
+# HARQ processes of one link's HARQ entity
+HARQ_PROCESSES = 16
+# TS 38.331 RLC-Config maxRetxThreshold: the values an AM RLC entity may be configured with
+RLC_MAX_RETX = (1, 2, 3, 4, 6, 8, 16, 32)
+
+
 @dataclass(eq=False)
 class HarqProcess:
     """One transport block in flight: the payload bits it carries, its MCS, its code blocks
     (size ``cbs`` bits, ``n_cb`` of them: fixed by the first transmission's PRBs), the
     effective SINR combined over its transmissions (linear, chase combining), the
-    transmissions so far and when it may be sent again (s)."""
+    transmissions so far and when it may be sent again (s). ``rlc_retx``: how many times
+    RLC has already retransmitted the payload it carries (TS 38.322 5.3.2 RETX_COUNT, 0 for
+    new data)."""
 
     bits: float
     mcs: int
@@ -101,6 +110,7 @@ class HarqProcess:
     sinr_sum: float = 0.0
     sent: int = 0
     due_s: float = math.inf
+    rlc_retx: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,15 @@ class NRLinkAbstraction:
     (the optimistic error this replaces) or a margin below it that no layout bounds, while
     the lowest MCS costs one slot of low rate until the report arrives; such blocks do not
     move the outer loop (it corrects reports, and they had none).
+
+    Above HARQ (the scheduler applies these, :class:`~netsim.radio.scheduler.OFDMAScheduler`):
+    at most ``harq_processes`` blocks of a link await their feedback at once (TS 38.321:
+    16), and a block that fails its last HARQ transmission is retransmitted by RLC
+    acknowledged mode (TS 38.322 5.3.2) ``rlc_status_delay_s`` (s) after the end of that
+    slot, as new transport blocks at the MCS of the current report (:meth:`send`'s
+    ``rlc_retx``), up to ``rlc_max_retx`` times (0: RLC unacknowledged mode, nothing
+    retransmitted above HARQ).
+
     Parameters
     ----------
     n_links: links (PIUs) whose outer-loop state is kept; max_prb: PRBs of a channel.
@@ -163,6 +182,9 @@ class NRLinkAbstraction:
         harq_rtt_s: float = 0.008,
         uplink: bool = True,
         delta_up_db: float = 1.0,
+        rlc_max_retx: int = 8,
+        rlc_status_delay_s: float = 0.01,
+        harq_processes: int = HARQ_PROCESSES,
     ) -> None:
         import torch
         from sionna.phy.nr.utils import MCSDecoderNR, TransportBlockNR
@@ -174,6 +196,9 @@ class NRLinkAbstraction:
         self.bler_target = bler_target
         self.max_transmissions = max_transmissions
         self.harq_rtt_s = harq_rtt_s
+        self.rlc_max_retx = rlc_max_retx
+        self.rlc_status_delay_s = rlc_status_delay_s
+        self.harq_processes = harq_processes
         self.delta_up = delta_up_db
         self.delta_down = delta_up_db * bler_target / (1 - bler_target)
         self.offset_db = np.zeros(n_links)
@@ -382,6 +407,7 @@ class NRLinkAbstraction:
         again: list[HarqProcess | None],
         bits_left: np.ndarray,
         same_as: object = None,
+        rlc_retx: np.ndarray | None = None,
     ) -> SlotResult:
         """One slot: link ``links[i]`` (each at most once) has the RBs where ``sinr_rb[i] > 0``
         (SINR there, linear) and sends the block
@@ -390,7 +416,10 @@ class NRLinkAbstraction:
         own MCS), chosen from ``report_db[i]`` (dB, NaN: no report yet; None: the links'
         own reports, the SINR the AP measured on their last slot: the uplink).
         ``same_as``: a key equal to the previous call's when the rows' SINRs are
-        the same as then (a coherence block on fixed RBs), so their EESM is not redone."""
+        the same as then (a coherence block on fixed RBs), so their EESM is not redone.
+        ``rlc_retx[i]``: a new block carries payload RLC retransmits for the ``rlc_retx[i]``-th
+        time (TS 38.322 5.3.2; None or 0: new data); it is chosen like any new block, from
+        the current report."""
         n = len(links)
         n_prb = (sinr_rb > 0).sum(axis=1)
         new = np.flatnonzero([p is None for p in again])
@@ -425,7 +454,8 @@ class NRLinkAbstraction:
         for j, i in enumerate(new.tolist()):
             k, row = int(pick[j]), int(rows[j])
             size = float(min(self.tbs[row, k], bits_left[i]))
-            processes[i] = HarqProcess(size, int(mcs[i]), int(cbs[i]), int(n_cb[i]))
+            retx = 0 if rlc_retx is None else int(rlc_retx[i])
+            processes[i] = HarqProcess(size, int(mcs[i]), int(cbs[i]), int(n_cb[i]), rlc_retx=retx)
         sent: list[HarqProcess] = []
         for i, p in enumerate(processes):
             assert p is not None

@@ -26,10 +26,28 @@ transfer ends inside the slot in which its last bit is served (at the slot's con
 rate); with the NR link abstraction (:class:`~netsim.radio.nr.NRLinkAbstraction`) one
 transport block per transfer and slot, decoded or not at the slot's end, failed blocks
 sent again a HARQ round trip later (before new data), and a transfer ends at the end of
-the slot that decodes its last block. A block still lost after the last HARQ transmission
-loses the transfer (``lost``: a link that cannot carry its lowest MCS never delivers, so
-nothing is resent forever). The scheduler takes one SimPy event per slot while any AP has a
-backlog, none when all are idle.
+the slot that decodes its last block. The scheduler takes one SimPy event per slot while any
+AP has a backlog, none when all are idle.
+
+Above HARQ, under NR (the abstraction's ``harq_processes``, ``rlc_max_retx`` and
+``rlc_status_delay_s``):
+
+* HARQ processes (TS 38.321 5.4.2.1 uplink, 5.3.2.1 downlink; 16 per link): a block holds
+  one of its link's processes from its first transmission until its feedback is back, a
+  HARQ round trip after the transmission that decodes it (the round trip after each failed
+  one brings its retransmission). A link with every process held sends no new block (it
+  gets no RBs unless a retransmission is due).
+* RLC acknowledged mode (TS 38.322 5.3.2): a block that fails its last HARQ transmission is
+  reported missing by the receiver's status report (STATUS PDU, 5.3.4: sent when
+  t-Reassembly expires on the gap, or answering the transmitter's poll). Modelled: its
+  payload re-enters the transfer's RLC queue ``rlc_status_delay_s`` after the end of the
+  slot of its last NACK, one delay for every case. From then it goes before new data
+  (5.2.3.1.1: retransmissions first), as new transport blocks at the MCS of the link's
+  current report (re-segmented to fit their TBS, 5.3.2); RLC retransmits the same payload
+  at most ``rlc_max_retx`` times (RETX_COUNT), and a block that fails its last HARQ
+  transmission after that loses the transfer (``lost``, reason "rlc"; "harq" with
+  ``rlc_max_retx`` 0, unacknowledged mode). A link that cannot carry its lowest MCS thus
+  gives up after a bounded number of tries instead of resending forever.
 """
 
 from __future__ import annotations
@@ -73,6 +91,18 @@ class _Flow:
     tb_count: int = 0
     harq_retx: int = 0
     mcs_sum: int = 0
+    rlc: list[_RlcRetx] = field(default_factory=list)  # payload RLC sends again
+    rlc_retx: int = 0  # blocks whose payload RLC retransmitted
+
+
+@dataclass(eq=False)
+class _RlcRetx:
+    """Payload ``bits`` that RLC retransmits for the ``count``-th time (TS 38.322 5.3.2
+    RETX_COUNT), from ``due_s`` (s: the status report that asked for it)."""
+
+    bits: float
+    count: int
+    due_s: float
 
 
 @dataclass(frozen=True)
@@ -152,6 +182,8 @@ class OFDMAScheduler:
         self._submitted = 0
         self.slots_run = 0
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
+        # NR: per link, when its decoded blocks' HARQ processes are free again (s)
+        self._acked: dict[int, list[float]] = {}
 
     def submit(
         self,
@@ -222,12 +254,31 @@ class OFDMAScheduler:
         return self.channel.gain[piu][:, ap][:, :, None] * per_rb
 
     def _ready(self, f: _Flow, now: float) -> bool:
-        """Whether ``f`` has data for this slot: new bits, or a block due again (NR)."""
-        return f.left_bits > 1e-9 * f.bits or self._due(f, now) is not None
+        """Whether ``f`` has data for this slot: new bits, or (NR) a block due again, or
+        payload RLC retransmits; new data (RLC's included) only while its link has a free
+        HARQ process."""
+        if self.nr is None:
+            return f.left_bits > 1e-9 * f.bits
+        if self._due(f, now) is not None:
+            return True
+        fresh = f.left_bits > 1e-9 * f.bits or self._rlc_due(f, now) is not None
+        return fresh and self.processes_held(f.link, now) < self.nr.harq_processes
 
     def _due(self, f: _Flow, now: float) -> HarqProcess | None:
         """``f``'s first block whose HARQ round trip is over by ``now`` (NR), if any."""
         return next((p for p in f.harq if p.due_s <= now + 1e-9 * self.slot_s), None)
+
+    def _rlc_due(self, f: _Flow, now: float) -> _RlcRetx | None:
+        """``f``'s first payload that RLC retransmits from ``now`` on (NR), if any."""
+        return next((r for r in f.rlc if r.due_s <= now + 1e-9 * self.slot_s), None)
+
+    def processes_held(self, link: int, now: float) -> int:
+        """HARQ processes of ``link`` held at ``now`` (NR): its blocks awaiting a
+        retransmission, and its decoded blocks whose feedback is not back yet."""
+        held = sum(len(f.harq) for f in self.flows if f.link == link)
+        acked = [t for t in self._acked.get(link, ()) if t > now + 1e-9 * self.slot_s]
+        self._acked[link] = acked
+        return held + len(acked)
 
     def _slot(self, now: float) -> None:
         """Schedule every AP's RBs for one slot, serve the bits, end finished transfers."""
@@ -358,6 +409,11 @@ class OFDMAScheduler:
         assert self.nr is not None
         active: list[int] = np.flatnonzero(air.rbs).tolist()
         due = [self._due(flows[i], now) for i in active]
+        # new data: RLC retransmissions before new payload (TS 38.322 5.2.3.1.1)
+        again = [None if p is not None else self._rlc_due(flows[i], now) for i, p in
+                 zip(active, due, strict=True)]  # fmt: skip
+        bits_left = [f.left_bits if r is None else r.bits for f, r in
+                     zip((flows[i] for i in active), again, strict=True)]  # fmt: skip
         reports = None  # uplink: the AP's own measurements
         if self.downlink:  # the CQIs received by now; a multicast's weakest recipient's
             reports = np.array(
@@ -369,17 +425,25 @@ class OFDMAScheduler:
             air.sinr[active],
             reports,
             due,
-            np.array([flows[i].left_bits for i in active]),
+            np.array(bits_left),
             None if key is None else (key, tuple(active)),
+            np.array([0 if r is None else r.count for r in again], dtype=int),
         )
         decoded = dict.fromkeys(range(len(flows)), 0.0)
+        rlc = self.nr.rlc_max_retx
         for j, i in enumerate(active):
             f, p, ack = flows[i], result.process[j], bool(result.ack[j])
             if p is due[j]:
                 f.harq.remove(p)
                 f.harq_retx += 1
             else:
-                f.left_bits -= p.bits
+                segment = again[j]
+                if segment is None:
+                    f.left_bits -= p.bits
+                else:  # re-segmented to the block's TBS: the rest waits for the next
+                    segment.bits -= p.bits
+                    if segment.bits <= 1e-9 * f.bits:
+                        f.rlc.remove(segment)
                 f.tb_count += 1
                 f.mcs_sum += p.mcs
             self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(air.rbs[i])
@@ -389,17 +453,25 @@ class OFDMAScheduler:
             f.energy_j += float(air.radiated[i]) * self.slot_s
             if ack:
                 decoded[i] = p.bits
+                # its process is free once the ACK is back, a HARQ round trip on
+                self._acked.setdefault(f.link, []).append(now + self.nr.harq_rtt_s)
             elif p.sent < self.nr.max_transmissions:
                 f.harq.append(p)
+            elif p.rlc_retx < rlc:  # RLC sends it again after the receiver's status report
+                due_s = now + self.slot_s + self.nr.rlc_status_delay_s
+                f.rlc.append(_RlcRetx(p.bits, p.rlc_retx + 1, due_s))
+                f.rlc_retx += 1
             else:  # the transfer is lost
-                self._finish(f, now + self.slot_s, lost=True)
+                self._finish(f, now + self.slot_s, lost="rlc" if rlc > 0 else "harq")
                 continue
-            if f.left_bits <= 1e-9 * f.bits and not f.harq:
+            if f.left_bits <= 1e-9 * f.bits and not f.harq and not f.rlc:
                 self._finish(f, now + self.slot_s)
         for i, f in enumerate(flows):
             self.policy.served(f.piu, decoded[i] / self.slot_s)
 
-    def _finish(self, f: _Flow, at_s: float, lost: bool = False) -> None:
+    def _finish(self, f: _Flow, at_s: float, lost: str | None = None) -> None:
+        """End ``f`` at ``at_s``: delivered, or (NR) lost for reason ``lost`` ("harq",
+        "rlc")."""
         self.cancel(f)
         airtime = at_s - f.t_start_s
         nr = self.nr is not None
@@ -413,7 +485,9 @@ class OFDMAScheduler:
             mcs=f.mcs_sum / f.tb_count if nr else math.nan,
             tb_count=f.tb_count if nr else None,
             harq_retx=f.harq_retx if nr else None,
-            lost=lost,
+            lost=lost is not None,
+            rlc_retx=f.rlc_retx if nr else None,
+            reason=lost,
         )
         timer = self.env.timeout(at_s - self.env.now)
 

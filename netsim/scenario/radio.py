@@ -260,6 +260,21 @@ class RadioConfig(_Frozen):
     """nr: transmissions of a block before the upload is lost."""
     harq_rtt_s: Annotated[float, Field(gt=0, le=1.0)] | None = None
     """nr: time between a block's transmissions (absent: 8 slots)."""
+    rlc_max_retx: Literal[0, 1, 2, 3, 4, 6, 8, 16, 32] = 8
+    """nr: RLC acknowledged mode (TS 38.322 5.3.2): how many times RLC sends again, as new
+    transport blocks at the current report's MCS, the payload of a block that failed its last
+    HARQ transmission before the transfer is lost (reason rlc); TS 38.331 maxRetxThreshold
+    (1, 2, 3, 4, 6, 8, 16, 32); 0: unacknowledged mode (lost after HARQ, reason harq). 8, the
+    middle of the allowed values: after 4 HARQ transmissions a block fails with ~1e-2 or less,
+    so 8 more tries at a fresh MCS leave a vanishing chance of losing a transfer that its link
+    can carry, while a link that cannot carry its lowest MCS still gives up after 9 x
+    max_transmissions transmissions (about 0.4 s at the default round trips)."""
+    rlc_status_delay_s: float = Field(0.01, ge=0.0, le=1.0)
+    """nr: from the end of a block's last failed HARQ transmission to RLC sending its payload
+    again (s): the receiver's status report (TS 38.322 5.3.4, a STATUS PDU sent when
+    t-Reassembly expires on the gap or when polled) reaching the transmitter; one delay for
+    every case (10 ms: the rest of a t-Reassembly of a few tens of ms, started when the gap was
+    first seen, plus the report's own transmission)."""
     csi_period_s: float = Field(0.005, ge=1e-4, le=1.0)
     """nr: period of the PIUs' downlink wideband CQI reports (TS 38.214 5.2.2.1; 5 ms, within
     the periodic CSI reporting periods of 4-320 slots)."""

@@ -186,7 +186,7 @@ class Scenario(_Frozen):
         routed = b.kind in ("tree", "ring", "mesh")
         applies: list[tuple[str, tuple[str, ...], bool, str]] = [
             ("radio", ("mcs_table", "bler_target", "max_transmissions", "harq_rtt_s",
-                       "csi_period_s", "csi_delay_s"),
+                       "csi_period_s", "csi_delay_s", "rlc_max_retx", "rlc_status_delay_s"),
              r.link == "nr", "radio.link = 'nr'"),
             ("radio", ("pilot_length", "coherence_symbols"), r.access == "cellfree",
              "radio.access = 'cellfree'"),

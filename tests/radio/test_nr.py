@@ -236,35 +236,134 @@ def test_an_upload_delivers_its_payload_exactly_in_transport_blocks():
 def test_a_block_lost_after_its_last_harq_transmission_loses_the_upload_a_round_trip_each():
     env = simpy.Environment()
     rtt, tries = 5e-3, 3
-    s = _scheduler(env, _nr(1, 25, max_transmissions=tries, harq_rtt_s=rtt), [[1e-20]])
+    nr = _nr(1, 25, max_transmissions=tries, harq_rtt_s=rtt, rlc_max_retx=0)  # RLC UM
+    s = _scheduler(env, nr, [[1e-20]])
     flow = s.submit(0, 0, 0.1, 1000)  # -80 dB: every transmission fails
     env.run()
     d = flow.done.value
-    assert d.lost and d.tb_count == 1 and d.harq_retx == tries - 1
+    assert d.lost and d.reason == "harq" and d.rlc_retx == 0
+    assert d.tb_count == 1 and d.harq_retx == tries - 1
     # sent in slots 0, rtt, 2 rtt; lost at the end of the last one
     assert d.airtime_s == pytest.approx((tries - 1) * rtt + s.slot_s, rel=1e-12)
     assert d.active_s == pytest.approx(tries * s.slot_s, rel=1e-12)
 
 
-def test_a_downlink_nobody_can_decode_is_lost_not_resent_forever():
+class _Feedback:
+    """A HARQ feedback generator whose draws are all ``u``: 1.0 decodes every block (a TBLER
+    is at most 1), -1.0 none."""
+
+    def __init__(self, u: float) -> None:
+        self.u = u
+
+    def random(self, n: int) -> np.ndarray:
+        return np.full(n, self.u)
+
+
+class _Timed(_Recording):
+    """Also records each slot's time and, before the slot, the links' reports and outer-loop
+    offsets (dB): what link adaptation had in hand."""
+
+    def __init__(self, nr) -> None:
+        super().__init__(nr)
+        self.slots = []
+
+    def send(self, now, links, *args):
+        report, offset = self.nr.report_db[links].copy(), self.nr.offset_db[links].copy()
+        result = self.nr.send(now, links, *args)
+        for k, p, ack in zip(links.tolist(), result.process, result.ack.tolist(), strict=True):
+            self.slots.append((now, k, p, p.sent, ack, report, offset))
+        return result
+
+
+def test_an_rlc_retransmission_goes_after_the_status_report_at_the_current_reports_mcs():
+    # one PIU at 20 dB per RB (0.1 W over 25 RBs); every HARQ transmission fails
+    rtt, slot, delay = 8e-3, 1e-3, 0.01
+    nr = _nr(1, 25, max_transmissions=4, harq_rtt_s=rtt, rlc_max_retx=2,
+             rlc_status_delay_s=delay)  # fmt: skip
+    nr.rng = _Feedback(-1.0)
+    rec = _Timed(nr)
+    env = simpy.Environment()
+    s = _scheduler(env, rec, [[100 * 1e-20 * 180e3 / (0.1 / 25)]])
+    flow = s.submit(0, 0, 0.1, 1e7)
+    env.run()
+    d = flow.done.value
+    firsts = [(t, p, report, offset) for t, _, p, n, _, report, offset in rec.slots if n == 1]
+    b0 = firsts[0][1]
+    assert b0.rlc_retx == 0 and b0.mcs == nr.candidates[0]  # no report yet: the lowest
+    # b0 goes in slots 0, 8, 16, 24 (one block per slot: the round trip's 8 blocks then
+    # their retransmissions); its last NACK ends at 25 ms, the status report comes 10 ms on
+    assert [t for t, _, p, *_ in rec.slots if p is b0] == pytest.approx([0, 8e-3, 16e-3, 24e-3])
+    retx = [(t, p, rep, off) for t, p, rep, off in firsts if p.rlc_retx == 1]
+    t, r0, report, offset = retx[0]
+    assert t == pytest.approx(24e-3 + slot + delay, abs=1e-12)
+    assert r0.bits == b0.bits  # b0's payload (its own TBS fits it), nothing else
+    # its MCS: chosen from the report in hand then (the SINR the AP measured on the last
+    # PUSCH, less the outer loop's offset), as any new block, not b0's
+    level = np.full(len(nr.candidates), 10 ** ((report[0] - offset[0]) / 10))
+    cbs, n_cb = nr.cbs[24], nr.n_cb[24]  # 25 PRBs
+    ok = nr.tbler(nr.candidates, cbs, n_cb, level) <= nr.bler_target
+    assert ok.any() and r0.mcs == nr.candidates[np.flatnonzero(ok)[-1]] != b0.mcs
+    # the second RLC retransmission is the last: its block's fourth NACK loses the transfer
+    assert d.lost and d.reason == "rlc"
+    assert max(p.rlc_retx for _, p, *_ in firsts) == 2
+    last = next(p for _, p, *_ in firsts if p.rlc_retx == 2)  # the first sent fails first
+    ends = [t for t, _, p, n, *_ in rec.slots if p is last and n == 4]
+    assert d.airtime_s == pytest.approx(ends[0] + slot, abs=1e-12)
+    # every block that failed its fourth transmission before then went back to RLC
+    failed = {id(p) for t, _, p, n, *_ in rec.slots if n == 4 and t < ends[0]}
+    assert d.rlc_retx == len(failed)
+
+
+@pytest.mark.parametrize("u", [1.0, -1.0])
+def test_a_link_holding_16_harq_processes_sends_no_new_block(u):
+    # a 20-slot HARQ round trip: blocks in slots 0-15 hold all 16 processes until their
+    # feedback is back at 20-35 ms (decoded, u = 1) or their retransmissions (u = -1)
+    nr = _nr(1, 25, harq_rtt_s=20e-3, rlc_max_retx=0)
+    nr.rng = _Feedback(u)
+    rec = _Timed(nr)
+    env = simpy.Environment()
+    s = _scheduler(env, rec, [[1e-11]])
+    s.submit(0, 0, 0.1, 1e9)
+    env.run(until=0.0395)  # 40 slots
+    sent = [(round(t / 1e-3), n) for t, _, _, n, *_ in rec.slots]
+    assert sent[:16] == [(k, 1) for k in range(16)]  # one new block per slot
+    assert all(slot not in (16, 17, 18, 19) for slot, _ in sent)  # every process held
+    if u > 0:  # from 20 ms each decoded block's feedback frees a process: a new block
+        assert sent[16:] == [(k, 1) for k in range(20, 36)]
+    else:  # the retransmissions, each in its process
+        assert sent[16:] == [(k, 2) for k in range(20, 36)]
+
+
+@pytest.mark.parametrize("rlc", [0, 8])
+def test_a_downlink_nobody_can_decode_is_lost_not_resent_forever(rlc):
     from netsim import Simulation
     from tests.conftest import tiny
 
     # the AP at -60 dBm: about -20 dB at the PIUs, below the lowest MCS: every block fails
     radio = {**tiny().radio.model_dump(), "link": "nr", "ap_tx_power_dbm": -60.0}
+    radio["rlc_max_retx"] = rlc
     for downlink in ("multicast", "unicast"):
         sim = Simulation(tiny(radio={**radio, "downlink": downlink}, protocol={"rounds": 2}))
         res = sim.run()
         ev = res.events
         failed = ev[ev.event == "dl_fail"]
-        assert len(failed) >= 1 and (failed.reason == "harq").all()
-        # new blocks in slots 0-7 (the round trip is 8 slots), their retransmissions in
-        # 8-15 and 16-23, block 0's fourth transmission in slot 24 fails: lost
-        assert (failed.tb_count == 8).all() and (failed.harq_retx == 8 + 8 + 1).all()
-        # from the next slot boundary (1 ms slots) after the model arrived: 25 slots
-        slots = failed.t_s.to_numpy() / 1e-3
+        assert len(failed) >= 1 and (failed.reason == ("rlc" if rlc else "harq")).all()
+        slots = failed.t_s.to_numpy() / 1e-3  # from a slot boundary (1 ms slots)
         assert np.allclose(slots, np.round(slots), rtol=0, atol=1e-6)
-        assert ((failed.duration_s >= 25e-3) & (failed.duration_s < 26e-3)).all()
+        if rlc == 0:
+            # new blocks in slots 0-7 (the round trip is 8 slots), their retransmissions in
+            # 8-15 and 16-23, block 0's fourth transmission in slot 24 fails: lost
+            assert (failed.tb_count == 8).all() and (failed.harq_retx == 8 + 8 + 1).all()
+            assert (failed.rlc_retx == 0).all()
+            # from the next slot boundary after the model arrived: 25 slots
+            assert ((failed.duration_s >= 25e-3) & (failed.duration_s < 26e-3)).all()
+        else:
+            # block 0's payload fails 4 HARQ transmissions 9 times (RLC sends it 8 times
+            # more), each time 25 slots of HARQ and 10 ms to the status report (or later,
+            # behind other blocks' retransmissions): every other block failed its HARQ
+            # transmissions before then and went back to RLC too
+            assert (failed.rlc_retx >= 8).all()
+            assert (failed.duration_s >= 9 * 25e-3 + 8 * 10e-3).all()
         assert not (ev.event == "rx_model").any() and not (ev.event == "dl_end").any()
         assert res.rounds.lost.tolist() == [3, 3]  # the server heard of every PIU
 
@@ -302,8 +401,10 @@ def test_a_lost_upload_is_logged_and_counted_and_the_run_repeats_exactly():
     first = Simulation(scenario).run()
     events = first.events
     failed = events[events.event == "tx_fail"]
-    assert len(failed) > 0 and (failed.reason == "harq").all()
+    assert len(failed) > 0 and (failed.reason == "rlc").all()  # after RLC's 8 retransmissions
     assert (failed.tb_count >= 1).all() and (failed.harq_retx >= 1).all()
+    assert (failed.rlc_retx >= 8).all()
+    assert (events[events.event == "tx_end"].rlc_retx >= 0).all()  # logged on every NR row
     assert failed.rate_bps.isna().all()
     assert int(first.rounds.lost.sum()) == len(failed)  # the server was told
     delivered = events[events.event == "tx_end"]
