@@ -20,6 +20,9 @@ from netsim.assembly.topology import backhaul_graph, check_background, populatio
 from netsim.learn.pool import usable_cores
 from netsim.nodes.access_point import AccessPoint
 from netsim.nodes.piu import PIU
+from netsim.radio.downlinks import ScheduledDownlink
+from netsim.radio.links import ScheduledLink
+from netsim.radio.scheduler import OFDMAScheduler
 from netsim.rng import Streams
 from netsim.scenario import FileTopology, RadioConfig, Scenario, ScenarioError, TraceAvailability
 
@@ -105,7 +108,9 @@ def check_link_budgets(
 ) -> None:
     """Refuse a scenario in which one model download or upload would take more than a day,
     or would span so many fading blocks that simulating it would take hours (each coherence
-    block of a transfer is a step of the timeline)."""
+    block of a transfer is a step of the timeline), or (NR links) whose PIU no MCS can
+    serve (:func:`check_nr_reach`)."""
+    check_nr_reach(pius, aps, radio)
     for piu in pius:
         airtime = piu.link.planned_airtime_s(model_bits)
         if airtime > _MAX_PLANNED_AIRTIME_S:
@@ -141,3 +146,53 @@ def _check_fading_blocks(airtime_s: float, what: str, radio: RadioConfig) -> Non
             f"{_MAX_PLANNED_BLOCKS:g} per transfer are simulated); raise the coherence time, "
             "or shorten the transfer (radio.bandwidth_hz, the transmit powers, compression)"
         )
+
+
+def check_nr_reach(pius: list[PIU], aps: list[AccessPoint], radio: RadioConfig) -> None:
+    """NR links: refuse a PIU that no transport block could reach, naming it, before the run
+    (a link budget against the lowest MCS) instead of losing its updates silently.
+
+    The bound tested, per direction: the interference-free SNR per RB (mean large-scale
+    gain, fading averaged out) with the transmitter at full power spread over the RBs it
+    would hold alone (the PIU's fixed RBs under TDMA / FDMA; else every RB of the channel,
+    as the scheduler gives a PIU left alone with data, and as the AP's flat PSD gives every
+    downlink), raised by chase combining over ``radio.max_transmissions`` HARQ
+    transmissions (SINRs add), against the SINR at which a block of the lowest MCS with a
+    BLER table (MCS 3 of table 1) on those RBs fails with at most ``radio.bler_target``.
+    Interference and unlucky fading only lower the SINR a block meets, so a PIU below this
+    bound cannot be served by any MCS, report or retransmission; one above it may still be
+    by interference (the run logs those losses with their reason). Positions at t = 0."""
+    if radio.link != "nr":
+        return
+    for piu in pius:
+        ap = aps[piu.ap_index]
+        ways: list[tuple[str, OFDMAScheduler, float, tuple[int, int] | None, str]] = []
+        if isinstance(piu.link, ScheduledLink):
+            ways.append(("uplink", piu.link.scheduler, piu.link.max_power_w,
+                         piu.link.resource_blocks(), "device.tx_power_dbm"))  # fmt: skip
+        if isinstance(ap.downlink, ScheduledDownlink):
+            ways.append(("downlink", ap.downlink.scheduler, ap.tx_power_w, None,
+                         "radio.ap_tx_power_dbm"))  # fmt: skip
+        for direction, sched, power_w, fixed, power_field in ways:
+            nr = sched.nr
+            if nr is None:
+                continue
+            n_rb = sched.n_rb if fixed is None else fixed[1] - fixed[0]
+            gain = float(sched.channel.gain[piu.index, ap.index])
+            noise = sched.channel.band.noise_w(sched.rb_hz)
+            snr = power_w / n_rb * gain / noise
+            snr_db = 10 * np.log10(snr) if snr > 0 else -np.inf
+            combined_db = snr_db + 10 * np.log10(nr.max_transmissions)
+            need_db = nr.lowest_mcs_sinr_db(n_rb)
+            if combined_db < need_db:
+                raise ScenarioError(
+                    f"invalid scenario:\n  {piu.name}'s NR {direction} cannot be served: at "
+                    f"full power ({10 * np.log10(power_w / 1e-3):.1f} dBm over {n_rb} RBs, no "
+                    f"interference) its mean SNR from ap{ap.index} is {snr_db:.1f} dB per RB, "
+                    f"{combined_db:.1f} dB with {nr.max_transmissions} HARQ transmissions "
+                    f"combined, below the {need_db:.1f} dB the lowest MCS "
+                    f"({int(nr.candidates[0])} of table {nr.table}) needs for a block error "
+                    f"rate of {nr.bler_target:g}; move it closer to its AP (topology), raise "
+                    f"{power_field}, narrow radio.bandwidth_hz (more power per RB), or use "
+                    "radio.link = 'shannon'"
+                )

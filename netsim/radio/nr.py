@@ -268,6 +268,19 @@ class NRLinkAbstraction:
                 self.cqi_db[c] = float(grid_db[ok[0]])
         self._floor_db = float(grid_db[0])
 
+    def lowest_mcs_sinr_db(self, n_prb: int) -> float:
+        """The lowest effective SINR (dB, on Sionna's grid) at which a transport block of the
+        lowest MCS with a BLER table (the first of :attr:`candidates`: MCS 3 of PUSCH table
+        1) on ``n_prb`` PRBs fails with a probability of at most ``bler_target`` (inf: at no
+        SINR of the grid)."""
+        lo, delta, n = self._snr_grid
+        grid_db = lo + delta * np.arange(n, dtype=np.float32)
+        m = int(self.candidates[0])
+        cbs, n_cb = self.cbs[n_prb - 1, 0], self.n_cb[n_prb - 1, 0]
+        bler = self._table[m, _grid(np.array([cbs]), *self._cbs_grid)[0]]
+        ok = np.flatnonzero(1 - (1 - bler) ** n_cb <= self.bler_target)
+        return float(grid_db[ok[0]]) if ok.size else math.inf
+
     def cqi(self, sinr_rb: np.ndarray) -> np.ndarray:
         """Wideband CQI (TS 38.214 5.2.2.1) of each row of ``sinr_rb`` (n, R), the SINR
         (linear) on every RB of the channel: the highest CQI whose transport block on the

@@ -12,7 +12,10 @@ Every slot each AP with backlogged PIUs gives each RB to one of them:
   average ``T_k <- (1 - 1/t_c) T_k + (1/t_c) r_k(slot)`` is updated every slot.
 
 A PIU spreads its power evenly over the RBs it gets; an RB's SINR counts the PIUs other
-co-channel APs scheduled on the same RB. Under open-loop power control (``rb_power_w`` of
+co-channel APs scheduled on the same RB. On the downlink an AP radiates ``P_AP / N_RB`` on
+each RB of its channel that it uses, whichever of its transfers holds it (a flat power
+spectral density: concurrent unicasts share the AP's power, they do not each get all of
+it). Under open-loop power control (``rb_power_w`` of
 :meth:`OFDMAScheduler.submit`) a PIU granted ``M_RB`` RBs in a slot transmits
 ``P = min(P_max, M_RB p_rb)`` W, TS 38.213 7.1.1's ``min(P_max, P0 + 10 log10(2^mu M_RB)
 + alpha PL)`` dBm with ``p_rb`` the power per RB of the target (``P0 + 10 log10(2^mu) +
@@ -340,9 +343,15 @@ class OFDMAScheduler:
                 left = ~chosen[[i for i, _ in fixed]].any(axis=0)  # RBs no fixed one holds
                 chosen[owners[left], np.flatnonzero(left)] = True
         rbs = chosen.sum(axis=1)  # RBs each flow got
-        # TS 38.213 7.1.1: min(P_max, M_RB x the target per RB), nothing without RBs
-        radiated = np.where(rbs > 0, np.minimum(power, per_rb * np.maximum(rbs, 1)), 0.0)
-        psd = np.where(rbs > 0, radiated / np.maximum(rbs, 1), 0.0)  # power per RB
+        if self.downlink:
+            # an AP radiates its power flat over its channel, P / N_RB on each RB it uses,
+            # however many of its transfers share them (a base station's constant PSD)
+            psd = np.where(rbs > 0, power / self.n_rb, 0.0)
+            radiated = psd * rbs
+        else:
+            # TS 38.213 7.1.1: min(P_max, M_RB x the target per RB), nothing without RBs
+            radiated = np.where(rbs > 0, np.minimum(power, per_rb * np.maximum(rbs, 1)), 0.0)
+            psd = np.where(rbs > 0, radiated / np.maximum(rbs, 1), 0.0)  # power per RB
         same = self.channels[ap][:, None] == self.channels[ap][None, :]
         np.fill_diagonal(same, False)
         sent = chosen * psd[:, None]  # (n, R): power of j on r

@@ -335,9 +335,13 @@ def test_a_link_holding_16_harq_processes_sends_no_new_block(u):
 
 
 @pytest.mark.parametrize("rlc", [0, 8])
-def test_a_downlink_nobody_can_decode_is_lost_not_resent_forever(rlc):
+def test_a_downlink_nobody_can_decode_is_lost_not_resent_forever(rlc, monkeypatch):
     from netsim import Simulation
+    from netsim.assembly import checks
     from tests.conftest import tiny
+
+    # refused before the run (test below); let through, the run loses it by name
+    monkeypatch.setattr(checks, "check_nr_reach", lambda *args: None)
 
     # the AP at -60 dBm: about -20 dB at the PIUs, below the lowest MCS: every block fails
     radio = {**tiny().radio.model_dump(), "link": "nr", "ap_tx_power_dbm": -60.0}
@@ -388,9 +392,11 @@ def test_tdma_gives_the_slot_holder_every_rb_and_fdma_its_sub_band(access):
     assert (tx.bits == tx.bits.iloc[0]).all()  # the payload, not the transport blocks
 
 
-def test_a_lost_upload_is_logged_and_counted_and_the_run_repeats_exactly():
+def test_a_lost_upload_is_logged_and_counted_and_the_run_repeats_exactly(monkeypatch):
     from netsim import Simulation
+    from netsim.assembly import checks
     from netsim.log import log_digest
+    from netsim.scenario import ScenarioError
     from tests.conftest import tiny
 
     # -35 dBm: about 9, 0 and -9 dB per RB at 10, 20 and 40 m; two transmissions per block
@@ -398,6 +404,9 @@ def test_a_lost_upload_is_logged_and_counted_and_the_run_repeats_exactly():
     radio = {**tiny().radio.model_dump(), "link": "nr", "max_transmissions": 2}
     scenario = tiny(radio=radio, device={**tiny().device.model_dump(), "tx_power_dbm": -35.0},
                     protocol={"rounds": 2})  # fmt: skip
+    with pytest.raises(ScenarioError, match=r"piu\d's NR uplink cannot be served"):
+        Simulation(scenario)  # the far PIU is below the lowest MCS: refused by name
+    monkeypatch.setattr(checks, "check_nr_reach", lambda *args: None)  # let through
     first = Simulation(scenario).run()
     events = first.events
     failed = events[events.event == "tx_fail"]
@@ -605,3 +614,30 @@ def test_the_outer_loop_converges_to_the_target_under_a_constant_interferer():
     assert len(firsts) >= 2500
     bler = 1 - np.mean(firsts[100:])  # after the loop's first steps
     assert abs(bler - 0.1) <= 0.02
+
+
+def test_a_piu_no_mcs_can_serve_is_refused_by_name_before_the_run():
+    from netsim import Simulation
+    from netsim.scenario import ScenarioError
+    from tests.conftest import tiny
+
+    radio = {**tiny().radio.model_dump(), "link": "nr"}
+    sim = Simulation(tiny(radio=radio))
+    sched = sim.aps[0].downlink.scheduler
+    nr, n_rb = sched.nr, sched.n_rb
+    gains = [float(sched.channel.gain[p.index, p.ap_index]) for p in sim.pius]
+    weakest = int(np.argmin(gains))
+    # the lowest MCS (3 of table 1) meets 10 % BLER on the channel's PRBs at `need` dB; chase
+    # combining over 4 transmissions adds 6 dB: the AP power at which the weakest PIU's SNR
+    # per RB, P / N_RB g / N, meets that bound
+    assert int(nr.candidates[0]) == 3
+    need = nr.lowest_mcs_sinr_db(n_rb) - 10 * np.log10(4)
+    noise = sched.channel.band.noise_w(sched.rb_hz)
+    at_dbm = need + 10 * np.log10(n_rb * noise / gains[weakest] / 1e-3)
+    Simulation(tiny(radio={**radio, "ap_tx_power_dbm": at_dbm + 0.1}))  # served, barely
+    with pytest.raises(ScenarioError) as refused:
+        Simulation(tiny(radio={**radio, "ap_tx_power_dbm": at_dbm - 0.1}))
+    message = str(refused.value)
+    assert f"piu{weakest}'s NR downlink cannot be served" in message
+    assert f"{need - 0.1 + 10 * np.log10(4):.1f} dB with 4 HARQ transmissions" in message
+    assert "radio.ap_tx_power_dbm" in message and "lowest MCS (3 of table 1)" in message

@@ -167,3 +167,27 @@ def test_power_control_per_rb_two_pius_sharing_25_rbs_by_hand():
     s.submit(1, 0, p_max, 1e15, rb_power_w=per_rb)
     env.run(until=(100 - 0.5) * s.slot_s)
     assert f.energy_j / f.served_s == pytest.approx(dbm_to_w(-10.0), rel=1e-12)
+
+
+def test_an_ap_sending_several_unicasts_radiates_its_power_once_p_over_n_rb_per_rb():
+    # reuse 1, 25 RBs: AP 0 sends one unicast (every RB), AP 1 two unicasts sharing its RBs
+    # in turn (12 and 13). Each AP radiates P in all, P / 25 on each RB whichever transfer
+    # holds it: PIU 0 meets P / 25 of interference on each RB, and so do PIUs 1 and 2
+    env = simpy.Environment()
+    band = Band.reused(5e6, N0, np.array([0, 0]), 1)
+    own, cross = 1e-10, 1e-12
+    beta = np.array([[own, cross], [cross, own], [cross, own]])  # PIU 0 in cell 0, 1-2 in 1
+    channel = RadioChannel(beta, NoFading(2), 0.01, band)
+    s = OFDMAScheduler(env, channel, NoFading(14), RoundRobin(), downlink=True)
+    assert s.n_rb == 25
+    flows = [s.submit(0, 0, P, 1e15), s.submit(1, 1, P, 1e15), s.submit(2, 1, P, 1e15)]
+    air = s._air_of(flows, 0.0)
+    assert air.rbs.tolist() in ([25, 12, 13], [25, 13, 12])
+    assert air.radiated[0] == pytest.approx(P, rel=1e-12)
+    assert air.radiated[1] + air.radiated[2] == pytest.approx(P, rel=1e-12)  # not 2 P
+    env.run(until=(100 - 0.5) * s.slot_s)  # 100 slots
+    noise, per_rb = N0 * s.rb_hz, P / 25
+    sinr = per_rb * own / (noise + per_rb * cross)
+    for f in flows:
+        assert f.sinr_time / f.served_s == pytest.approx(sinr, rel=1e-12)
+        assert f.interference_time / f.served_s == pytest.approx(per_rb * cross, rel=1e-12)
