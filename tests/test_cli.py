@@ -40,7 +40,7 @@ def test_run_writes_a_complete_run_directory(tmp_path, capsys):
         ]
     )
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*RUN_FILES, "flows.parquet"])
     events = pd.read_parquet(out / "events.parquet")
     rounds = pd.read_parquet(out / "rounds.parquet")
     assert list(events.columns) == EVENT_COLUMNS
