@@ -4,8 +4,8 @@ Every function takes the event log (``RunData.events``, ``SimulationResult.event
 returns a DataFrame (SI units; SINR in dB as the log holds it). A transmission is one row
 of the log that ends one: an upload attempt (``tx_end`` delivered, ``tx_fail`` lost) or a
 model download (``dl_end``, ``dl_fail``). Columns that a run does not fill (MCS, transport
-blocks and HARQ retransmissions outside the NR link abstraction; interference without a
-shared band) are NaN, and the tables that need them are empty.
+blocks, HARQ and RLC retransmissions outside the NR link abstraction; interference
+without a shared band) are NaN, and the tables that need them are empty.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def transmissions(events: pd.DataFrame) -> pd.DataFrame:
     """One row per transmission: ``direction`` (uplink, downlink), ``delivered``, ``round``,
     ``piu`` (the uploading PIU; a unicast download's recipient), ``cell`` (the AP), ``t_s``
     (its end), ``bits``, ``airtime_s``, ``rate_bps``, ``sinr_db``, ``interference_w``,
-    ``mcs`` (mean over its transport blocks), ``tb_count``, ``harq_retx``, ``power_w``."""
+    ``mcs`` (mean over its transport blocks), ``tb_count``, ``harq_retx``, ``rlc_retx``,
+    ``first_tx_fail`` (blocks whose first transmission failed), ``power_w``."""
     rows = events[events["event"].isin(list(_ENDS))]
     event = rows["event"].astype(str)  # a categorical maps every category, used or not
     kind = event.map(lambda ev: _ENDS[ev][0])
@@ -42,10 +43,19 @@ def transmissions(events: pd.DataFrame) -> pd.DataFrame:
             "mcs": rows["mcs"],
             "tb_count": rows["tb_count"],
             "harq_retx": rows["harq_retx"],
+            "rlc_retx": rows["rlc_retx"],
+            "first_tx_fail": _column(rows, "first_tx_fail"),
             "power_w": rows["power_w"],
         }
     )
     return table.reset_index(drop=True)
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    """``rows[name]``, or <NA> where a log recorded before the column existed lacks it."""
+    if name in rows.columns:
+        return rows[name]
+    return pd.Series(pd.NA, index=rows.index, dtype="Int64")
 
 
 def sinr_cdf(events: pd.DataFrame, direction: str = "uplink") -> pd.DataFrame:
@@ -70,17 +80,31 @@ def mcs_histogram(events: pd.DataFrame) -> pd.DataFrame:
     return hist
 
 
+LINK_COLUMNS = [
+    "direction",
+    "link",
+    "transmissions",
+    "blocks",
+    "first_tx_fail",
+    "first_tx_bler",
+    "harq_retx",
+    "retx_per_block",
+    "rlc_retx",
+    "lost",
+]
+
+
 def harq_per_link(events: pd.DataFrame) -> pd.DataFrame:
     """Per (direction, PIU or cell of a multicast) link under NR: transmissions, transport
-    blocks, HARQ retransmissions, ``retx_per_block`` (retransmissions / blocks) and
-    ``lost`` (transmissions lost after HARQ); empty without NR."""
+    blocks, ``first_tx_fail`` (blocks whose first transmission failed) and
+    ``first_tx_bler`` (their share of the blocks: what link adaptation holds at
+    ``radio.bler_target``), HARQ retransmissions, ``retx_per_block`` (retransmissions /
+    blocks), ``rlc_retx`` (blocks whose payload RLC sent again) and ``lost`` (transmissions
+    lost after HARQ and RLC); empty without NR."""
     t = transmissions(events)
     t = t[t["tb_count"].notna()].copy()
     if t.empty:
-        return pd.DataFrame(
-            columns=["direction", "link", "transmissions", "blocks", "harq_retx",
-                     "retx_per_block", "lost"]
-        )  # fmt: skip
+        return pd.DataFrame(columns=LINK_COLUMNS)
     t["link"] = t["piu"].fillna(t["cell"])
     t["lost"] = ~t["delivered"]
     out = (
@@ -88,14 +112,17 @@ def harq_per_link(events: pd.DataFrame) -> pd.DataFrame:
         .agg(
             transmissions=("bits", "size"),
             blocks=("tb_count", "sum"),
+            first_tx_fail=("first_tx_fail", lambda c: c.sum(min_count=1)),
             harq_retx=("harq_retx", "sum"),
+            rlc_retx=("rlc_retx", lambda c: c.sum(min_count=1)),
             lost=("lost", "sum"),
         )
         .reset_index()
     )
-    out["retx_per_block"] = out["harq_retx"].astype(float) / out["blocks"].astype(float)
-    return out[["direction", "link", "transmissions", "blocks", "harq_retx", "retx_per_block",
-                "lost"]]  # fmt: skip
+    blocks = out["blocks"].astype(float)
+    out["first_tx_bler"] = out["first_tx_fail"].astype(float) / blocks
+    out["retx_per_block"] = out["harq_retx"].astype(float) / blocks
+    return out[LINK_COLUMNS]
 
 
 def throughput_per_piu(events: pd.DataFrame) -> pd.DataFrame:

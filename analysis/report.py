@@ -139,7 +139,10 @@ def _radio_section(run: RunData, label: str) -> list[str]:
     if len(harq):
         worst = harq.sort_values("retx_per_block", ascending=False).head(10)
         parts += [
-            "<p>HARQ retransmissions per transport block, the ten worst links:</p>",
+            "<p>NR links: first-transmission BLER (link adaptation's target: "
+            f"{run.scenario.radio.bler_target:g}), HARQ retransmissions per transport "
+            "block and RLC retransmissions, the ten links with the most HARQ "
+            "retransmissions per block:</p>",
             _scrolling(worst.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0)),
         ]
     return parts

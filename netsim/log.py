@@ -1,12 +1,13 @@
 """The event log: typed records, one row per event, turned into pandas only at the edge.
 
-Columns (DESIGN.md), NaN (or <NA>) where not applicable; SI units:
-``t_s, round, node, role, event, duration_s, bits, energy_j, battery_j, rate_bps, snr_db,
-interference_w, mcs, tb_count, harq_retx, rlc_retx, power_w, staleness, loss, accuracy, peer,
-activity, reason, method, route, detail`` (``interference_w``: the mean co-channel interference
-power of a transmission on a shared medium, W; ``mcs``, ``tb_count``, ``harq_retx``,
-``rlc_retx``: under the NR link abstraction, a transmission's mean MCS index, its transport
-blocks, HARQ retransmissions and RLC retransmissions, nullable integers for the counts).
+Columns (DESIGN.md), NaN (or <NA>) where not applicable; SI units: ``t_s, round, node, role,
+event, duration_s, bits, energy_j, battery_j, rate_bps, snr_db, interference_w, mcs, tb_count,
+harq_retx, rlc_retx, first_tx_fail, power_w, staleness, loss, accuracy, peer, activity, reason,
+method, route, detail`` (``interference_w``: the mean co-channel interference power of a
+transmission on a shared medium, W; ``mcs``, ``tb_count``, ``harq_retx``, ``rlc_retx``,
+``first_tx_fail``: under the NR link abstraction, a transmission's mean MCS index, its
+transport blocks, HARQ retransmissions, RLC retransmissions and blocks whose first transmission
+failed, nullable integers for the counts).
 
 The typed text columns say what the free-form ``detail`` only describes, so analyses filter
 on them instead of parsing text: ``peer`` the other node of the row (the receiver of a
@@ -29,7 +30,7 @@ import hashlib
 import math
 from dataclasses import astuple, dataclass, fields, replace
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,6 +59,7 @@ class Event:
     tb_count: int | None = None
     harq_retx: int | None = None
     rlc_retx: int | None = None
+    first_tx_fail: int | None = None
     power_w: float = NAN
     staleness: float = NAN
     loss: float = NAN
@@ -94,6 +96,9 @@ COLUMN_DOCS: dict[str, str] = {
     "rlc_retx": "RLC retransmissions of a transmission: its transport blocks that failed "
     "their last HARQ transmission and whose payload RLC sent again (radio.link = nr; "
     "TS 38.322 acknowledged mode)",
+    "first_tx_fail": "transport blocks of a transmission whose first HARQ transmission was "
+    "not decoded (radio.link = nr): first_tx_fail / tb_count is its first-transmission BLER, "
+    "which link adaptation holds at radio.bler_target",
     "power_w": "transmit power (W)",
     "staleness": "versions between the model an update was trained on and the current one",
     "loss": "training loss (train_end, aggregate) or test loss (evaluate)",
@@ -196,7 +201,7 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     ),
 }
 
-COUNT_COLUMNS = ("tb_count", "harq_retx", "rlc_retx")  # nullable integers
+COUNT_COLUMNS = ("tb_count", "harq_retx", "rlc_retx", "first_tx_fail")  # nullable integers
 # a record's values as a tuple (dataclasses.astuple deep-copies every field: 2 s for the
 # 16,000 events of two rounds of the 1,000-PIU scale run)
 _event_row = attrgetter(*EVENT_COLUMNS)
@@ -352,8 +357,9 @@ def log_digest(events: pd.DataFrame) -> str:
 FLOW_COLUMNS = [
     "kind", "round", "src", "dst", "piu", "bits", "start_s", "end_s", "duration_s",
     "throughput_bps", "attempts", "airtime_s", "energy_j", "ready_s", "delay_s", "route",
-    "outcome", "reason",
+    "outcome", "reason", "tb_count", "harq_retx", "rlc_retx", "first_tx_fail",
 ]  # fmt: skip
+NR_FLOW_COUNTS = ("tb_count", "harq_retx", "rlc_retx", "first_tx_fail")
 FLOW_DOCS: dict[str, str] = {
     "kind": "uplink (PIU -> AP, over the air), downlink (AP -> PIUs), forward (AP -> its "
     "aggregator over the backhaul) or send (a server's model to an AP or edge server)",
@@ -375,6 +381,11 @@ FLOW_DOCS: dict[str, str] = {
     "outcome": "delivered, lost (every attempt failed; NR: after HARQ), aborted (deadline, "
     "cut, offline, battery) or open (the run ended first)",
     "reason": "why it was lost or aborted (the last failure's or the abort's reason)",
+    "tb_count": "uplink and downlink under radio.link = nr: transport blocks, every attempt's",
+    "harq_retx": "uplink and downlink under radio.link = nr: HARQ retransmissions",
+    "rlc_retx": "uplink and downlink under radio.link = nr: blocks whose payload RLC sent again",
+    "first_tx_fail": "uplink and downlink under radio.link = nr: blocks whose first "
+    "transmission failed (first_tx_fail / tb_count: the flow's first-transmission BLER)",
 }
 _FLOW_ENDS = {
     "dl_start": ("downlink", None),
@@ -409,6 +420,14 @@ def flow_table(events: pd.DataFrame) -> pd.DataFrame:
     def close(flow: dict[str, object], end_s: float, outcome: str, reason: object) -> None:
         flow.update(end_s=end_s, outcome=outcome, reason=reason)
 
+    def count_blocks(flow: dict[str, object], e: Any) -> None:
+        """Add a transmission's NR counts (absent outside NR, and in logs older than
+        ``first_tx_fail``) to its flow's."""
+        for name in NR_FLOW_COUNTS:
+            value = getattr(e, name, None)
+            if value is not None and value is not pd.NA and value == value:
+                flow[name] = int(flow.get(name) or 0) + int(value)  # type: ignore[call-overload]
+
     for e in events.itertuples(index=False):
         event, node = e.event, e.node
         if event == "train_end":
@@ -436,6 +455,7 @@ def flow_table(events: pd.DataFrame) -> pd.DataFrame:
             flow["airtime_s"] = float(flow["airtime_s"]) + e.duration_s  # type: ignore[arg-type]
             flow["energy_j"] = float(flow["energy_j"]) + e.energy_j  # type: ignore[arg-type]
             flow["bits"] = e.bits
+            count_blocks(flow, e)
             if event == "tx_end":
                 close(flow, e.t_s, "delivered", None)
                 del uplinks[node]
@@ -470,6 +490,7 @@ def flow_table(events: pd.DataFrame) -> pd.DataFrame:
                 flows.append(flow)
             elif key in others:
                 flow = others.pop(key)
+                count_blocks(flow, e)
                 close(flow, e.t_s, outcome, e.reason if outcome == "lost" else None)
     table = pd.DataFrame(flows, columns=FLOW_COLUMNS)
     table["end_s"] = table["end_s"].astype(float)
@@ -479,7 +500,8 @@ def flow_table(events: pd.DataFrame) -> pd.DataFrame:
     delivered = table["outcome"] == "delivered"
     table["throughput_bps"] = (table["bits"] / table["duration_s"]).where(delivered)
     table["delay_s"] = (table["end_s"] - table["ready_s"]).where(delivered)
-    table["attempts"] = table["attempts"].astype("Int64")
+    for column in ("attempts", *NR_FLOW_COUNTS):
+        table[column] = table[column].astype("Int64")
     for column in ("kind", "src", "dst", "piu", "route", "outcome", "reason"):
         table[column] = table[column].astype("string")
     return table

@@ -310,7 +310,8 @@ class AccessPoint(Node):
             "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
             rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
             power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
-            rlc_retx=d.rlc_retx, peer=f"piu{recipients[0]}" if self.downlink.unicast else None,
+            rlc_retx=d.rlc_retx, first_tx_fail=d.first_tx_fail,
+            peer=f"piu{recipients[0]}" if self.downlink.unicast else None,
         )  # fmt: skip
         for k in recipients:
             self._deliver(model, k)
@@ -323,7 +324,7 @@ class AccessPoint(Node):
             "dl_fail", model.round, duration_s=d.airtime_s, bits=model.bits, snr_db=d.sinr_db,
             interference_w=d.interference_w, power_w=self.tx_power_w, mcs=d.mcs,
             tb_count=d.tb_count, harq_retx=d.harq_retx, rlc_retx=d.rlc_retx,
-            reason=d.reason or "harq",
+            first_tx_fail=d.first_tx_fail, reason=d.reason or "harq",
             peer=f"piu{recipients[0]}" if len(recipients) == 1 else None,
             detail=" ".join(f"piu{k}" for k in recipients),
         )  # fmt: skip

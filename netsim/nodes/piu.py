@@ -464,6 +464,7 @@ class PIU(Node):
                     tb_count=attempt.tb_count,
                     harq_retx=attempt.harq_retx,
                     rlc_retx=attempt.rlc_retx,
+                    first_tx_fail=attempt.first_tx_fail,
                     reason=attempt.reason,
                     detail=attempt.note,
                 )

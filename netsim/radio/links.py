@@ -57,8 +57,9 @@ class Attempt:
     note: about the outcome, in words; reason: why it was not delivered ("outage", "harq":
     a transport block failed its last HARQ transmission, "rlc": it did so after the last
     RLC retransmission); interference_w: mean co-channel interference power (W) on a shared
-    medium; mcs, tb_count, harq_retx, rlc_retx: the NR link abstraction's mean MCS index,
-    transport blocks, HARQ retransmissions and blocks whose payload RLC retransmitted.
+    medium; mcs, tb_count, harq_retx, rlc_retx, first_tx_fail: the NR link abstraction's
+    mean MCS index, transport blocks, HARQ retransmissions, blocks whose payload RLC
+    retransmitted and blocks whose first transmission failed.
 
     An attempt on a shared medium does not know its airtime when it starts (it depends on
     who else transmits): ``done`` is then an event succeeded with the finished
@@ -81,6 +82,7 @@ class Attempt:
     tb_count: int | None = None
     harq_retx: int | None = None
     rlc_retx: int | None = None
+    first_tx_fail: int | None = None
     done: simpy.Event | None = field(default=None, compare=False)
     cancel: Callable[[], None] | None = field(default=None, compare=False)
 
@@ -400,6 +402,7 @@ def _open_attempt(
                 tb_count=d.tb_count,
                 harq_retx=d.harq_retx,
                 rlc_retx=d.rlc_retx,
+                first_tx_fail=d.first_tx_fail,
             )  # fmt: skip
         )
 

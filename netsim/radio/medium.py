@@ -44,7 +44,8 @@ class Delivered:
     HARQ retransmissions, whether the payload did not arrive (``lost``) and why
     (``reason``: "harq", a block failed its last HARQ transmission without RLC
     retransmissions; "rlc", it did so after the most RLC retransmissions), and the blocks
-    whose payload RLC retransmitted (``rlc_retx``). ``energy_j``: the energy radiated (J)
+    whose payload RLC retransmitted (``rlc_retx``), the blocks whose first transmission
+    failed (``first_tx_fail``). ``energy_j``: the energy radiated (J)
     where the power changed from slot to slot (per-RB power control under OFDMA); NaN: the
     transmit power times ``active_s``."""
 
@@ -60,6 +61,7 @@ class Delivered:
     lost: bool = False
     rlc_retx: int | None = None
     reason: str | None = None
+    first_tx_fail: int | None = None
 
 
 @dataclass(eq=False)

@@ -96,6 +96,7 @@ class _Flow:
     mcs_sum: int = 0
     rlc: list[_RlcRetx] = field(default_factory=list)  # payload RLC sends again
     rlc_retx: int = 0  # blocks whose payload RLC retransmitted
+    first_tx_fail: int = 0  # blocks whose first transmission was not decoded
 
 
 @dataclass(eq=False)
@@ -455,6 +456,7 @@ class OFDMAScheduler:
                         f.rlc.remove(segment)
                 f.tb_count += 1
                 f.mcs_sum += p.mcs
+                f.first_tx_fail += not ack
             self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(air.rbs[i])
             f.sinr_time += float(air.mean_sinr[i]) * self.slot_s
             f.interference_time += float(air.mean_interference[i]) * self.slot_s
@@ -497,6 +499,7 @@ class OFDMAScheduler:
             lost=lost is not None,
             rlc_retx=f.rlc_retx if nr else None,
             reason=lost,
+            first_tx_fail=f.first_tx_fail if nr else None,
         )
         timer = self.env.timeout(at_s - self.env.now)
 

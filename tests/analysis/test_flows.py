@@ -44,6 +44,27 @@ def test_two_uplinks_by_hand():
     assert zero.throughput_bps == pytest.approx(1000.0, rel=1e-12)
     assert zero.airtime_s == pytest.approx(1.0) and zero.energy_j == pytest.approx(0.2)
     assert zero.delay_s == pytest.approx(1.5) and zero.outcome == "delivered"
+    assert flows[["tb_count", "harq_retx", "rlc_retx", "first_tx_fail"]].isna().all().all()
+
+
+def test_an_nr_flow_adds_up_its_attempts_blocks_and_retransmissions():
+    events = events_frame([
+        _e(0.0, 0, "piu0", "tx_start", bits=1000.0, peer="ap0"),
+        _e(0.1, 0, "piu0", "tx_fail", bits=1000.0, duration_s=0.1, peer="ap0", reason="rlc",
+           tb_count=3, harq_retx=9, rlc_retx=8, first_tx_fail=3),
+        _e(0.2, 0, "piu0", "tx_start", bits=1000.0, peer="ap0"),
+        _e(0.3, 0, "piu0", "tx_end", bits=1000.0, duration_s=0.1, peer="ap0",
+           tb_count=2, harq_retx=1, rlc_retx=0, first_tx_fail=1),
+        _e(0.0, 0, "ap0", "dl_start", bits=300.0),
+        _e(0.2, 0, "ap0", "dl_end", bits=300.0, tb_count=4, harq_retx=2, rlc_retx=1,
+           first_tx_fail=2),
+    ])  # fmt: skip
+    flows = flow_table(events).set_index("src")
+    up, down = flows.loc["piu0"], flows.loc["ap0"]
+    assert (up.attempts, up.tb_count, up.harq_retx, up.rlc_retx, up.first_tx_fail) == (
+        2, 5, 10, 8, 4
+    )  # fmt: skip
+    assert (down.tb_count, down.harq_retx, down.rlc_retx, down.first_tx_fail) == (4, 2, 1, 2)
 
 
 def test_lost_aborted_and_open_flows_say_why():

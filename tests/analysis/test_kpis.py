@@ -27,17 +27,17 @@ LOG = events_frame([
     # piu0 -> ap0: 1 Mbit in 0.1 s at 10 dB (NR: 4 blocks at MCS 9.6, 1 retransmission),
     # then 1 Mbit in 0.4 s at 0 dB
     _tx(0.1, "piu0", "tx_end", "ap0", bits=1e6, duration_s=0.1, snr_db=10.0, mcs=9.6,
-        tb_count=4, harq_retx=1, interference_w=1e-12),
+        tb_count=4, harq_retx=1, first_tx_fail=1, rlc_retx=0, interference_w=1e-12),
     _tx(0.5, "piu0", "tx_end", "ap0", bits=1e6, duration_s=0.4, snr_db=0.0, mcs=2.2,
-        tb_count=6, harq_retx=0, interference_w=3e-12),
+        tb_count=6, harq_retx=0, first_tx_fail=0, rlc_retx=0, interference_w=3e-12),
     # piu1 -> ap1: a failed attempt of 0.2 s, then 2 Mbit in 0.2 s at 20 dB
     _tx(0.2, "piu1", "tx_fail", "ap1", bits=2e6, duration_s=0.2, snr_db=-5.0, mcs=10.0,
-        tb_count=5, harq_retx=15, reason="harq"),
+        tb_count=5, harq_retx=15, first_tx_fail=5, rlc_retx=0, reason="harq"),
     _tx(0.4, "piu1", "tx_end", "ap1", bits=2e6, duration_s=0.2, snr_db=20.0, mcs=20.0,
-        tb_count=5, harq_retx=0),
+        tb_count=5, harq_retx=0, first_tx_fail=0, rlc_retx=0),
     # ap0's model multicast at 5 dB
     _tx(0.05, "ap0", "dl_end", None, bits=3e6, duration_s=0.05, snr_db=5.0, mcs=6.0,
-        tb_count=10, harq_retx=2),
+        tb_count=10, harq_retx=2, first_tx_fail=1, rlc_retx=1),
     Event(1.0, 0, "server", "server", "aggregate"),
 ])  # fmt: skip
 
@@ -68,6 +68,12 @@ def test_harq_and_throughput_per_link_by_hand():
     assert harq.loc[("uplink", "piu1"), "retx_per_block"] == pytest.approx(15 / 10)
     assert harq.loc[("uplink", "piu1"), "lost"] == 1
     assert harq.loc[("downlink", "ap0"), "blocks"] == 10  # a multicast's link is its cell
+    # first-transmission BLER: piu0 1 of 10 blocks, piu1 5 of 10, ap0's multicast 1 of 10
+    assert harq.loc[("uplink", "piu0"), "first_tx_bler"] == pytest.approx(0.1)
+    assert harq.loc[("uplink", "piu1"), "first_tx_bler"] == pytest.approx(0.5)
+    assert harq.loc[("downlink", "ap0"), "first_tx_bler"] == pytest.approx(0.1)
+    assert harq.loc[("downlink", "ap0"), "rlc_retx"] == 1
+    assert harq.loc[("uplink", "piu1"), "rlc_retx"] == 0
     per_piu = throughput_per_piu(LOG).set_index("piu")
     assert per_piu.loc["piu0", "throughput_bps"] == pytest.approx(2e6 / 0.5)
     # mean of the linear SINRs 10 and 1: 5.5, in dB

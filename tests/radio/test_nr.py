@@ -229,6 +229,9 @@ def test_an_upload_delivers_its_payload_exactly_in_transport_blocks():
         blocks = list({id(p): p for p, _ in mine}.values())
         assert sum(p.bits for p, ack in mine if ack) == payload[k] and not d.lost
         assert d.tb_count == len(blocks) and d.harq_retx == len(mine) - len(blocks)
+        # the blocks whose first transmission (each block's first row, in slot order) failed
+        first_ack = [next(ack for q, ack in mine if q is b) for b in blocks]
+        assert d.first_tx_fail == first_ack.count(False) > 0
         assert d.mcs == pytest.approx(np.mean([p.mcs for p in blocks]))
         assert d.harq_retx > 0  # the outer loop makes ~10 % of first transmissions fail
 
