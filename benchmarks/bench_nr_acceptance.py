@@ -6,9 +6,9 @@ Per configuration, over ``rounds`` rounds (``python -m benchmarks nr_acceptance`
 
 * ``uploads_lost``, ``downloads_lost``: the share of model transfers lost (the per-flow
   table, :func:`netsim.log.flow_table`), and the reasons they were lost;
-* ``first_tx_bler_worst``: the largest first-transmission BLER of a link with 20 or more
-  first transmissions, where the log counts them (``first_tx_fail``); the target is the
-  scenario's ``radio.bler_target``;
+* ``links_20``, ``first_tx_bler_min``, ``first_tx_bler_max``: the links with 20 or more
+  transport blocks, and the lowest and highest first-transmission BLER among them (the log's
+  ``first_tx_fail`` over ``tb_count``); the target is the scenario's ``radio.bler_target``;
 * ``harq_per_block``, ``rlc_retx``: HARQ retransmissions per transport block, and RLC
   retransmissions where the log has them;
 * ``nr_over_shannon``: the median over PIUs of a PIU's upload throughput (bits over airtime,
@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 import pandas as pd
-from netsim.analysis.kpis import harq_per_link, throughput_per_piu, transmissions
+from netsim.analysis.kpis import harq_per_link, throughput_per_piu
 
 from netsim import Simulation, load_scenario
 
@@ -34,23 +34,18 @@ def _run(overrides: list[str]) -> Any:
     return Simulation(load_scenario("hex_umi", overrides)).run()
 
 
-def _first_tx_bler(events: pd.DataFrame) -> float:
-    """The largest first-transmission BLER of a link with >= 20 first transmissions (NaN
-    where the log does not count first-transmission failures)."""
-    if "first_tx_fail" not in events.columns:
-        return float("nan")
-    t = transmissions(events)
-    fails = events.loc[
-        events.event.isin(["tx_end", "tx_fail", "dl_end", "dl_fail"]), "first_tx_fail"
-    ]
-    t = t.assign(first_fail=fails.to_numpy(), blocks=t["tb_count"])
-    t = t.dropna(subset=["blocks", "first_fail"])
-    t["link"] = t["piu"].fillna(t["cell"])
-    per = t.groupby(["direction", "link"]).agg(
-        blocks=("blocks", "sum"), fails=("first_fail", "sum")
-    )
-    per = per[per.blocks >= 20]
-    return float((per.fails / per.blocks).max()) if len(per) else float("nan")
+MIN_BLOCKS = 20  # a link's first-transmission BLER is judged from this many blocks on
+
+
+def _first_tx_bler(events: pd.DataFrame) -> tuple[float, float, int]:
+    """(lowest, highest) first-transmission BLER of the links with :data:`MIN_BLOCKS` or more
+    blocks (:func:`netsim.analysis.kpis.harq_per_link`), and how many such links."""
+    per = harq_per_link(events)
+    per = per[per.blocks >= MIN_BLOCKS]
+    bler = per.first_tx_bler.astype(float)
+    if bler.isna().all():
+        return float("nan"), float("nan"), 0
+    return float(bler.min()), float(bler.max()), len(per)
 
 
 def _row(label: str, res: Any, shannon: pd.Series | None) -> dict[str, Any]:
@@ -61,6 +56,7 @@ def _row(label: str, res: Any, shannon: pd.Series | None) -> dict[str, Any]:
     lost_up, lost_down = up[up.outcome == "lost"], down[down.outcome == "lost"]
     reasons = pd.concat([lost_up.reason, lost_down.reason]).value_counts().to_dict()
     harq = harq_per_link(e)
+    bler = _first_tx_bler(e)
     mine = throughput_per_piu(e).set_index("piu").throughput_bps
     ratio = (mine / shannon).dropna() if shannon is not None else pd.Series(dtype=float)
     return {
@@ -70,9 +66,11 @@ def _row(label: str, res: Any, shannon: pd.Series | None) -> dict[str, Any]:
         "downloads": len(down),
         "downloads_lost": len(lost_down) / max(len(down), 1),
         "lost_reasons": ", ".join(f"{k}: {v}" for k, v in reasons.items()) or "-",
-        "first_tx_bler_worst": _first_tx_bler(e),
+        "links_20": bler[2],
+        "first_tx_bler_min": bler[0],
+        "first_tx_bler_max": bler[1],
         "harq_per_block": float(harq.harq_retx.sum() / harq.blocks.sum()) if len(harq) else 0.0,
-        "rlc_retx": int(e["rlc_retx"].sum()) if "rlc_retx" in e.columns else float("nan"),
+        "rlc_retx": int(harq.rlc_retx.sum()) if len(harq) else 0,
         "nr_over_shannon": float(ratio.median()) if len(ratio) else float("nan"),
         "round_s": float(res.rounds.duration_s.mean()),
         "energy_j": float(res.total_energy_j),

@@ -137,7 +137,9 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = command(
         "validate",
-        "check a scenario and print it resolved (TOML)",
+        "check a scenario and print it resolved (TOML): its values, files and data, and the "
+        "network built from it (link budgets: every PIU reachable, NR links at the lowest "
+        "MCS), without running it",
         "netsim validate multi_ap --set radio.access=fdma",
         "netsim validate my.toml > resolved.toml",
     )
@@ -326,10 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         scenario = load_scenario(args.scenario, args.overrides)
-        if args.command == "validate":
-            from netsim.assembly import preflight
+        if args.command == "validate":  # everything the run would refuse before it starts
+            from netsim.assembly import build_world
 
-            preflight(scenario)
+            build_world(scenario)
             sys.stdout.write(scenario.to_toml())
             return 0
         if args.command == "dataset":

@@ -619,7 +619,7 @@ def test_the_outer_loop_converges_to_the_target_under_a_constant_interferer():
     assert abs(bler - 0.1) <= 0.02
 
 
-def test_a_piu_no_mcs_can_serve_is_refused_by_name_before_the_run():
+def test_a_piu_no_mcs_can_serve_is_refused_by_name_before_the_run(tmp_path, capsys):
     from netsim import Simulation
     from netsim.scenario import ScenarioError
     from tests.conftest import tiny
@@ -644,3 +644,11 @@ def test_a_piu_no_mcs_can_serve_is_refused_by_name_before_the_run():
     assert f"piu{weakest}'s NR downlink cannot be served" in message
     assert f"{need - 0.1 + 10 * np.log10(4):.1f} dB with 4 HARQ transmissions" in message
     assert "radio.ap_tx_power_dbm" in message and "lowest MCS (3 of table 1)" in message
+    # `netsim validate` refuses it too (it builds the network without running it)
+    from netsim.cli import main
+
+    path = tmp_path / "weak.toml"
+    path.write_text(tiny(radio={**radio, "ap_tx_power_dbm": at_dbm - 0.1}).to_toml())
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"piu{weakest}'s NR downlink cannot be served" in err
