@@ -259,9 +259,9 @@ def main() -> None:
         args.rounds = 5 if args.benchmark in ("flower", "contention", "nr_acceptance") else 10
     if args.benchmark == "calibration":
         calibration(args.drops, args.out)
-    if args.benchmark == "nr_acceptance":
+    elif args.benchmark == "nr_acceptance":
         nr_acceptance(args.rounds)
-    if args.benchmark == "network":
+    elif args.benchmark == "network":
         network(png=args.png)
     elif args.benchmark == "flower":
         flower(args.rounds, args.repeats, args.flwr)

@@ -203,6 +203,12 @@ class NRLinkAbstraction:
         self.delta_down = delta_up_db * bler_target / (1 - bler_target)
         self.offset_db = np.zeros(n_links)
         self.report_db = np.full(n_links, np.nan)  # last effective SINR fed back (dB)
+        # per link, the first transmissions link adaptation chose from a report (the outer
+        # loop's), those not decoded, and those at an end of the MCS range (no MCS met the
+        # target, or the highest any SINR gets on their PRBs did), where it cannot steer
+        self.first_blocks = np.zeros(n_links, dtype=np.int64)
+        self.first_failed = np.zeros(n_links, dtype=np.int64)
+        self.first_at_end = np.zeros(n_links, dtype=np.int64)
         self.uplink = uplink
         self._pending: list[tuple[float, np.ndarray, np.ndarray]] = []  # CQIs on their way
         phy = PHYAbstraction()
@@ -238,6 +244,18 @@ class NRLinkAbstraction:
         tbs, cbs, n_cb = TransportBlockNR().transport_block_size(qm, rate, coded)
         self.tbs, self.cbs, self.n_cb = (t.numpy().astype(np.int64) for t in (tbs, cbs, n_cb))
         self._cqi_setup(max_prb)
+        # per PRB count, the position of the highest MCS link adaptation picks at the top
+        # of the SINR grid: the upper end of the range the outer loop can steer in
+        lo, delta, n = self._snr_grid
+        top = np.full((len(self.candidates), max_prb), 10 ** ((lo + delta * (n - 1)) / 10))
+        grid = np.broadcast_to(self.candidates[:, None], top.shape)
+        self.top_pick = self.choose(self.tbler(grid, self.cbs.T, self.n_cb.T, top))
+        # ... and the lowest SINR grid point at which the lowest MCS meets the target (n:
+        # none): a report below it leaves link adaptation no MCS that would
+        cbs_points = _grid(self.cbs[:, 0], *self._cbs_grid)  # (max_prb,)
+        bler = self._table[int(self.candidates[0]), cbs_points, :]  # (max_prb, n)
+        ok = 1 - (1 - bler) ** self.n_cb[:, :1] <= self.bler_target
+        self.floor_point = np.where(ok.any(axis=1), np.argmax(ok, axis=1), n)
 
     def _cqi_setup(self, n_prb: int) -> None:
         """Each CQI's MCS of the table (the PDSCH MCS with the CQI's modulation and code
@@ -280,6 +298,21 @@ class NRLinkAbstraction:
         bler = self._table[m, _grid(np.array([cbs]), *self._cbs_grid)[0]]
         ok = np.flatnonzero(1 - (1 - bler) ** n_cb <= self.bler_target)
         return float(grid_db[ok[0]]) if ok.size else math.inf
+
+    def outer_loop(self) -> dict[str, np.ndarray]:
+        """Per link (index: the link), the outer loop's record so far: ``blocks``, the first
+        transmissions chosen from a report; ``failed``, those not decoded (``failed /
+        blocks`` is what the loop holds at ``bler_target``); ``at_end``, those at an end of the MCS
+        range, where the loop cannot move the MCS further: sent at the lowest MCS because
+        none met the target at the report less the offset (a link mostly there has a
+        first-transmission BLER above the target), or at the highest MCS any SINR gets on
+        their PRBs (below the target); ``offset_db``, its current offset."""
+        return {
+            "blocks": self.first_blocks.copy(),
+            "failed": self.first_failed.copy(),
+            "at_end": self.first_at_end.copy(),
+            "offset_db": self.offset_db.copy(),
+        }
 
     def cqi(self, sinr_rb: np.ndarray) -> np.ndarray:
         """Wideband CQI (TS 38.214 5.2.2.1) of each row of ``sinr_rb`` (n, R), the SINR
@@ -460,6 +493,15 @@ class NRLinkAbstraction:
         # the outer loop learns from first transmissions chosen from a report only
         first = links[new][~blind]
         step = np.where(ack[new][~blind], -self.delta_down, self.delta_up)
+        # at an end of the MCS range: no MCS met the target (the lowest went), or the
+        # highest reachable one did
+        steer = rows[~blind]
+        select_db = report_db[new][~blind] - self.offset_db[first]
+        point = _grid(_db32(10 ** (select_db / 10)), *self._snr_grid)
+        at_end = (point < self.floor_point[steer]) | (pick[~blind] == self.top_pick[steer])
+        np.add.at(self.first_blocks, first, 1)
+        np.add.at(self.first_failed, first, ~ack[new][~blind])
+        np.add.at(self.first_at_end, first, at_end)
         self.offset_db[first] = np.clip(self.offset_db[first] + step, *_OFFSET_DB)
         if self.uplink:  # the AP measures the PUSCH it received, interference included
             self.report_db[links] = 10 * np.log10(eff)

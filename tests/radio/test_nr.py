@@ -617,6 +617,29 @@ def test_the_outer_loop_converges_to_the_target_under_a_constant_interferer():
     assert len(firsts) >= 2500
     bler = 1 - np.mean(firsts[100:])  # after the loop's first steps
     assert abs(bler - 0.1) <= 0.02
+    # its record counts the same blocks (all but the first, sent blind before a report),
+    # none at an end of the MCS range (a steady SINR well inside it)
+    loop = rec.nr.outer_loop()
+    assert loop["blocks"][0] == len(firsts) - 1
+    assert loop["failed"][0] == firsts[1:].count(False) and loop["at_end"][0] == 0
+
+
+def test_the_outer_loop_counts_blocks_at_the_ends_of_the_mcs_range():
+    # 45 dB per RB: every block goes at the highest MCS any SINR gets (26 of table 2): the
+    # loop cannot raise it, and the BLER stays below the target (its TBLER there: 0.003);
+    # -4 dB: the lowest MCS (3 of table 1), which fails more often than the target (0.96)
+    for db, table, end_mcs in ((45.0, 2, 26), (-4.0, 1, 3)):
+        nr = _nr(1, 25, seed=3, mcs_table=table)
+        sinr = np.full((1, 25), 10 ** (db / 10))
+        for t in range(300):
+            r = nr.send(t * 1e-3, np.zeros(1, int), sinr, None, [None], np.full(1, 1e9))
+        assert r.process[0].mcs == end_mcs
+        loop = nr.outer_loop()
+        assert loop["blocks"][0] == 299 and loop["at_end"][0] == 299
+        # the failures are Binomial(299, TBLER): within 4 standard deviations
+        p = float(r.tbler[0])
+        assert abs(loop["failed"][0] - 299 * p) <= 4 * np.sqrt(299 * p * (1 - p)) + 1
+        assert (p < 0.1) if db > 0 else (p > 0.1)
 
 
 def test_a_piu_no_mcs_can_serve_is_refused_by_name_before_the_run(tmp_path, capsys):
