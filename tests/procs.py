@@ -73,6 +73,22 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.2)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def terminal_process(argv: list[str]) -> subprocess.Popen[str]:
+    """``argv`` started as a terminal starts a foreground command: in a process group of its
+    own (a Ctrl-C reaches the whole group: :func:`interrupt_group`), stderr captured, and
+    SIGINT at its default action. A shell without job control (a CI script, ``cmd &``)
+    starts its background commands with SIGINT ignored, which every process inherits:
+    without the reset, the command under test would ignore the test's Ctrl-C and finish."""
+    return subprocess.Popen(
+        argv, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_default_sigint,
+    )  # fmt: skip
+
+
 def interrupt_group(process: subprocess.Popen[str], workers: list[int]) -> str:
     """Ctrl-C as a terminal sends it (SIGINT to ``process``'s whole group, started with
     ``start_new_session``), wait for it and for ``workers`` to end; its stderr. Asserts

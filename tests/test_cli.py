@@ -181,7 +181,13 @@ def test_ctrl_c_with_a_process_pool_prints_one_line_and_keeps_the_run_resumable(
     "processes" while its workers train: one line, no KeyboardInterrupt traceback from each
     worker, the workers stopped, the trained updates kept for resuming. Nothing is timed:
     it waits on conditions, with only a hang guard."""
-    from tests.procs import descendants, ignores_sigint, interrupt_group, wait_until
+    from tests.procs import (
+        descendants,
+        ignores_sigint,
+        interrupt_group,
+        terminal_process,
+        wait_until,
+    )  # fmt: skip
 
     path = tmp_path / "pool.toml"
     learning = {**TINY["learning"], "backend": "processes", "workers": 2}
@@ -189,10 +195,9 @@ def test_ctrl_c_with_a_process_pool_prints_one_line_and_keeps_the_run_resumable(
     # resume cache fits its budget (so the run is resumable)
     path.write_text(tomli_w.dumps({**TINY, "protocol": {"rounds": 1600}, "learning": learning}))
     out = tmp_path / "out"
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "netsim.cli", "run", str(path), "--out", str(out), "--quiet"],
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+    parent = terminal_process(
+        [sys.executable, "-m", "netsim.cli", "run", str(path), "--out", str(out), "--quiet"]
+    )
 
     def ready_workers() -> list[int]:  # forked by the fork server, their initializer run
         below = descendants(parent.pid)

@@ -16,7 +16,15 @@ from scipy import stats
 from netsim.cli import main
 from netsim.sweep import SweepError, load_sweep, run_sweep
 from tests.conftest import TINY
-from tests.procs import alive, cmdline, descendants, ignores_sigint, interrupt_group, wait_until
+from tests.procs import (
+    alive,
+    cmdline,
+    descendants,
+    ignores_sigint,
+    interrupt_group,
+    terminal_process,
+    wait_until,
+)  # fmt: skip
 
 
 def _files(tmp_path, **sweep):
@@ -241,10 +249,9 @@ def test_a_bundled_study_is_found_by_its_name(tmp_path, capsys):
 def _sweep_process(path: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
     """`netsim sweep PATH --out OUT --workers 2 EXTRA` in a process group of its own (a
     terminal's Ctrl-C reaches the whole group), stderr captured."""
-    return subprocess.Popen(
+    return terminal_process(
         [sys.executable, "-m", "netsim.cli", "sweep", str(path), "--out", str(out),
-         "--workers", "2", *extra],
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
+         "--workers", "2", *extra]
     )  # fmt: skip
 
 
