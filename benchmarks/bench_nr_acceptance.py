@@ -74,7 +74,9 @@ def outer_loops(sim: Simulation) -> pd.DataFrame:
                 }
             )
         )
-    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:  # Shannon links
+        return pd.DataFrame(columns=["direction", "link", "blocks", "failed", "at_end", "bler"])
+    out = pd.concat(frames, ignore_index=True)
     out = out[out.blocks > 0].reset_index(drop=True)
     out["bler"] = out.failed / out.blocks
     return out

@@ -222,10 +222,16 @@ def ofdma_scheduler(
             rlc_max_retx=radio.rlc_max_retx,
             rlc_status_delay_s=radio.rlc_status_delay_s,
         )
+    from netsim.assembly.memory import available_bytes  # (it imports the learning side)
+
+    per_rb = fading(radio, streams, n_aps * groups)
+    # every slot reads each PIU with data: keep them all cached, within a quarter of the
+    # memory free now
+    per_rb.hold(n_piu, (available_bytes() or 2**32) // 4)
     return OFDMAScheduler(
         env,
         channel,
-        fading(radio, streams, n_aps * groups),
+        per_rb,
         scheduling_policy(
             "rr" if radio.scheduler == "fifo" else radio.scheduler, radio.pf_window_slots
         ),

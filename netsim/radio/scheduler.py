@@ -183,6 +183,8 @@ class OFDMAScheduler:
         # block _rb_block only: every slot of a block reads it instead of drawing it again
         self._rb_block = -1
         self._rb_cache: dict[int, np.ndarray] = {}
+        self._gains_key: tuple | None = None  # the last _rb_gains call's, and its result
+        self._gains = np.zeros((0, 0, 0))
         self._submitted = 0
         self.slots_run = 0
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
@@ -242,8 +244,12 @@ class OFDMAScheduler:
     def _rb_gains(self, piu: np.ndarray, ap: np.ndarray, now: float) -> np.ndarray:
         """(len(piu), len(ap), n_rb) large-scale x small-scale gain between PIU ``piu[k]``
         and AP ``ap[j]`` on every RB in the coherence block of ``now`` (either way: TDD
-        reciprocity)."""
+        reciprocity). The same rows and APs in the same block (and positions) are not
+        computed again: the slots of a block mostly ask for the same."""
         block = math.floor(now / self.channel.coherence_s + 1e-9)
+        key = (block, self.channel.moves, piu.tobytes(), ap.tobytes())
+        if self._gains_key == key:
+            return self._gains
         if block != self._rb_block:
             self._rb_block, self._rb_cache = block, {}
         cache = self._rb_cache
@@ -253,9 +259,11 @@ class OFDMAScheduler:
             if g is None:  # (A G,) -> (A, n_rb): each RB group's gain on its RBs
                 drawn = self.fading.gains(int(k), block, 1)[0].reshape(-1, self.n_groups)
                 g = cache[k] = np.repeat(drawn, self.group_size, axis=1)[:, : self.n_rb]
-            rows.append(g)
-        per_rb = np.stack(rows)[:, ap, :]  # (n_piu, n_ap, n_rb)
-        return self.channel.gain[piu][:, ap][:, :, None] * per_rb
+            rows.append(g[ap])
+        per_rb = np.stack(rows)  # (n_piu, n_ap, n_rb)
+        self._gains_key = key
+        self._gains = self.channel.gain[piu][:, ap][:, :, None] * per_rb
+        return self._gains
 
     def _ready(self, f: _Flow, now: float) -> bool:
         """Whether ``f`` has data for this slot: new bits, or (NR) a block due again, or
@@ -312,7 +320,13 @@ class OFDMAScheduler:
             self._serve_shannon(flows, air, now)
 
     def _air_of(self, flows: list[_Flow], now: float) -> _Air:
-        """Who gets which RB in this slot, and the SINRs there."""
+        """Who gets which RB in this slot, and the SINRs there.
+
+        The interference on an RB comes from the transfers scheduled on it, at most one per
+        co-channel AP (more only where fixed RBs overlap): the uplink sums, per AP, its
+        co-channel APs' owners of each RB through their gains to it (the RBs' owners times
+        the APs: cells^2 x RBs a slot, not transfers^2 x RBs); the downlink sums, per
+        receiving PIU, the power each co-channel AP radiates on each RB through its gain."""
         ap = np.array([f.ap for f in flows])
         power = np.array([f.power_w for f in flows])
         per_rb = np.array([f.rb_power_w for f in flows])  # power control's target per RB
@@ -321,26 +335,23 @@ class OFDMAScheduler:
         row_flow = np.array([i for i, f in enumerate(flows) for _ in f.receivers])
         row_piu = np.array([k for f in flows for k in f.receivers])
         first = np.searchsorted(row_flow, np.arange(len(flows)))  # each flow's first row
-        if self.downlink:  # [k, j]: flow j's AP at row k's PIU
-            gain = self._rb_gains(row_piu, ap, now)  # (rows, n, R)
-            own_rows = gain[np.arange(len(row_flow)), row_flow]  # (rows, R)
-            own = np.minimum.reduceat(own_rows, first, axis=0)  # the weakest receiver's
-        else:  # [j, i]: flow j's PIU at flow i's AP
-            gain = self._rb_gains(row_piu, ap, now)  # (n, n, R)
-            own = np.einsum("iir->ir", gain)  # (n, R)
+        cells, cell = np.unique(ap, return_inverse=True)  # the APs with transfers; flow's
+        gain = self._rb_gains(row_piu, cells, now)  # (rows, cells, R): row's PIU, each AP
+        own_rows = gain[np.arange(len(row_flow)), cell[row_flow]]  # (rows, R)
+        own = np.minimum.reduceat(own_rows, first, axis=0)  # a multicast: its weakest's
         # the decision: interference-free rates with the power spread over every RB
         full = np.minimum(power, per_rb * self.n_rb)  # were it granted every RB
         estimate = self.rb_hz * np.log2(1.0 + full[:, None] / self.n_rb * own / noise)
         chosen = np.zeros((len(flows), self.n_rb), dtype=bool)  # flow i has RB r
-        for a in np.unique(ap):
-            mine = np.flatnonzero(ap == a).tolist()
+        for a in range(len(cells)):
+            mine = np.flatnonzero(cell == a).tolist()
             fixed = [(i, f.rbs) for i in mine if (f := flows[i]).rbs is not None]
             for i, (lo, hi) in fixed:
                 chosen[i, lo:hi] = True
             free = np.array([i for i in mine if flows[i].rbs is None], dtype=int)
             if free.size:
                 pius = [flows[i].piu for i in free]
-                owners = free[self.policy.choose(int(a), pius, estimate[free])]
+                owners = free[self.policy.choose(int(cells[a]), pius, estimate[free])]
                 left = ~chosen[[i for i, _ in fixed]].any(axis=0)  # RBs no fixed one holds
                 chosen[owners[left], np.flatnonzero(left)] = True
         rbs = chosen.sum(axis=1)  # RBs each flow got
@@ -353,27 +364,45 @@ class OFDMAScheduler:
             # TS 38.213 7.1.1: min(P_max, M_RB x the target per RB), nothing without RBs
             radiated = np.where(rbs > 0, np.minimum(power, per_rb * np.maximum(rbs, 1)), 0.0)
             psd = np.where(rbs > 0, radiated / np.maximum(rbs, 1), 0.0)  # power per RB
-        same = self.channels[ap][:, None] == self.channels[ap][None, :]
-        np.fill_diagonal(same, False)
-        sent = chosen * psd[:, None]  # (n, R): power of j on r
+        sent = chosen * psd[:, None]  # (n, R): power of flow i on RB r
+        n_cells, n_rb = len(cells), self.n_rb
+        channel = self.channels[cells]
+        # (cell, cell): b's transmissions reach a on the same frequency channel, b != a
+        co = (channel[:, None] == channel[None, :]) & ~np.eye(n_cells, dtype=bool)
+        owners = np.zeros((n_cells, n_rb))  # transfers on each cell's RB (fixed RBs: > 1)
+        np.add.at(owners, cell, chosen)
         csi = None
+        interference: np.ndarray
         if self.downlink:
-            # on row k's RB r: co-channel flows j on r, through gain (k's PIU, j's AP); a
-            # multicast is served at its weakest receiver's SINR on each RB
-            rows = np.einsum("kj,jr,kjr->kr", same[row_flow], sent, gain)
+            radiating = np.zeros((n_cells, n_rb))  # power each AP radiates on each RB (W)
+            np.add.at(radiating, cell, sent)
+            mine = cell[row_flow]  # each row's AP
+            # row k's RB r: the other co-channel APs through gain (k's PIU, AP), and its own
+            # AP's other transfers on r (only where fixed RBs overlap)
+            heard = np.einsum("kb,br,kbr->kr", co[mine], radiating, gain)
+            same = np.where(owners[mine] > 1, radiating[mine] - sent[row_flow], 0.0) * own_rows
+            rows = heard + same
             on = chosen[row_flow]
             sinr_rows = np.where(on, psd[row_flow, None] * own_rows / (noise + rows), 0.0)
             sinr = np.minimum.reduceat(sinr_rows, first, axis=0)
             counts = np.diff(np.append(first, len(row_flow)))[:, None]
             interference = np.add.reduceat(rows, first, axis=0) / counts
             if self.nr is not None:  # CSI: the own AP on every RB, other APs' downlinks
-                other = same & (ap[:, None] != ap[None, :])
-                heard = np.einsum("kj,jr,kjr->kr", other[row_flow], sent, gain)
                 signal = power[row_flow, None] / self.n_rb * own_rows
                 csi = (row_piu, signal / (noise + heard))
         else:
-            # on i's RB r: co-channel flows j scheduled on r, through gain (j's PIU, i's AP)
-            interference = np.einsum("ji,jr,jir->ir", same, sent, gain)
+            # each AP's RB r: the co-channel APs' owners of r, through their gains to it
+            j, r = np.nonzero(sent)
+            hit = co[cell[j]] * sent[j, r][:, None] * gain[j, :, r]  # (owners, cells)
+            index = np.arange(n_cells)[None, :] * n_rb + r[:, None]
+            at_cell = np.bincount(index.ravel(), hit.ravel(), minlength=n_cells * n_rb)
+            interference = at_cell.reshape(n_cells, n_rb)[cell]  # (n, R)
+            # the same AP's other transfers on r (only where fixed RBs overlap)
+            if (owners > 1).any():
+                received = np.zeros((n_cells, n_rb))  # own-AP signal power on each RB
+                np.add.at(received, cell, sent * own)
+                overlap = owners[cell] > 1
+                interference = interference + np.where(overlap, received[cell] - sent * own, 0.0)
             sinr = np.where(chosen, psd[:, None] * own / (noise + interference), 0.0)
         clean = np.where(chosen, psd[:, None] * own / noise, 0.0)
         on = [np.flatnonzero(row) for row in chosen]

@@ -191,3 +191,33 @@ def test_an_ap_sending_several_unicasts_radiates_its_power_once_p_over_n_rb_per_
     for f in flows:
         assert f.sinr_time / f.served_s == pytest.approx(sinr, rel=1e-12)
         assert f.interference_time / f.served_s == pytest.approx(per_rb * cross, rel=1e-12)
+
+
+def test_per_rb_fading_held_for_every_piu_draws_each_chunk_once_and_the_same_values():
+    # a slot scheduler reads each PIU's per-RB gains every coherence block: with the cache
+    # holding one chunk per PIU, a chunk is drawn once; a bound too small redraws it, the
+    # values equal either way (only speed depends on the bound)
+    from netsim.radio.fading import IIDBlockFading
+    from netsim.rng import Streams
+
+    def reads(bound_pius: int, max_bytes: int) -> tuple[list[np.ndarray], int]:
+        fading = IIDBlockFading(Streams(3), 8, 0.0)
+        fading._max_cached = 2  # a tight default bound, as 57 APs x 27 groups make it
+        fading.hold(bound_pius, max_bytes)
+        drawn = 0
+        draw = fading._diffuse_chunk
+
+        def counted(piu, chunk):
+            nonlocal drawn
+            drawn += 1
+            return draw(piu, chunk)
+
+        fading._diffuse_chunk = counted
+        out = [fading.gains(k, b, 1) for b in range(3) for k in range(10)]
+        return out, drawn
+
+    held, once = reads(10, 2**30)
+    tight, again = reads(10, 3 * IIDBlockFading.CHUNK * 8 * 16)  # room for 3 chunks only
+    assert once == 10 and again == 30  # 10 PIUs x 3 blocks, each a fresh draw
+    for a, b in zip(held, tight, strict=True):
+        np.testing.assert_array_equal(a, b)
