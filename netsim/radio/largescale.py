@@ -198,7 +198,10 @@ class LargeScaleGains:
         sigma_db = np.where(self.los, stats.sigma_los_db, stats.sigma_nlos_db)
         if ind is not None:
             sigma_db = np.where(ind.indoor[:, None], ind.shadowing_std_db, sigma_db)
-            deviation = o2i_sigma_db(ind.high_loss)[:, None] * normals[:, 1, ap_site]
+            # the building's penetration deviation N(0, sigma_P^2) is the PIU's, one for all
+            # its links (TR 38.901 7.4.3.1: UT-specific; Sionna draws it per UT too); drawn
+            # per site it let a PIU take the best of 19 (the 5th percentile 3 dB high)
+            deviation = o2i_sigma_db(ind.high_loss)[:, None] * normals[:, 1, :1]
             o2i = o2i_loss_db(ind.carrier_hz, ind.distance_m, ind.high_loss)[:, None]
             self._o2i_db = np.where(ind.indoor[:, None], o2i + deviation, 0.0)
         if self._sigma_db is not None:

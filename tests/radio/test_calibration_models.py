@@ -142,6 +142,13 @@ def test_scenario_switches_them_on_and_refuses_inert_settings():
     assert (g.los[:, 0::3] == g.los[:, 1::3]).all()
     assert (g.shadow_db[:, 0::3] == g.shadow_db[:, 2::3]).all()
     assert (g.piu_height_m > 1.5).any()
+    # an indoor PIU's penetration loss is its building's: one value for all its links (TR
+    # 38.901 7.4.3.1, UT-specific), so the best site cannot pick a lucky wall
+    o2i = g._o2i_db
+    inside = g.indoor.indoor
+    assert inside.any() and (o2i[inside] == o2i[inside][:, :1]).all()
+    assert np.unique(o2i[inside][:, 0]).size == inside.sum()  # its own deviation each
+    assert (o2i[~inside] == 0).all()
     with pytest.raises(ScenarioError, match="indoor"):
         load_scenario("hex_umi", ["radio.indoor={fraction=0.8}"])
     with pytest.raises(ScenarioError, match="sector_antenna"):
