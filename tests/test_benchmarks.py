@@ -162,16 +162,24 @@ def test_the_calibration_code_path():
 def test_the_nr_acceptance_row_reads_its_numbers_from_the_log():
     from netsim.analysis.kpis import throughput_per_piu
 
-    from benchmarks.bench_nr_acceptance import _row
+    from benchmarks.bench_nr_acceptance import MIN_BLOCKS, _row, outer_loops
     from netsim import Simulation
     from tests.conftest import tiny
 
-    res = Simulation(tiny(protocol={"rounds": 2})).run()
+    radio = {**tiny().radio.model_dump(), "link": "nr"}
+    sim = Simulation(tiny(protocol={"rounds": 2}, radio=radio))
+    res = sim.run()
     twin = throughput_per_piu(res.events).set_index("piu").throughput_bps
-    row = _row("tiny", res, twin / 2)  # a Shannon twin at half the throughput: ratio 2
+    row = _row("tiny", sim, res, twin / 2)  # a Shannon twin at half the throughput: ratio 2
     assert row["uploads"] == 2 * 3 and row["uploads_lost"] == 0.0
-    assert row["nr_over_shannon"] == 2.0 and row["lost_reasons"] == "-"
+    assert row["nr_over_shannon"] == pytest.approx(2.0) and row["lost_reasons"] == "-"
     assert row["round_s"] == res.rounds.duration_s.mean()
+    # the outer loops' record: every link judged is counted once, steered or at an end
+    loops = outer_loops(sim)
+    assert (loops.blocks >= MIN_BLOCKS).sum() == row["links_20"] + row["at_end"] > 0
+    assert row["rlc_retx"] == res.events["rlc_retx"].sum()
+    steered = loops[(loops.blocks >= MIN_BLOCKS) & (loops.at_end <= 0.1 * loops.blocks)]
+    assert row["bler_max"] == pytest.approx(steered.bler.max(), nan_ok=True)
 
 
 def test_the_network_benchmark_points_are_valid_and_its_exponent_is_a_slope():
