@@ -199,11 +199,14 @@ def ofdma_scheduler(
     env: simpy.Environment,
     streams: Streams,
     downlink: bool = False,
+    per_rb: BlockFading | None = None,
 ) -> OFDMAScheduler:
     """The APs' slot schedulers of ``radio.scheduler`` on the channels of ``channel``'s band,
     with frequency-selective fading (one coefficient per group of ``rb_group_size`` RBs), at
     Shannon rates or through the NR link abstraction (``radio.link``). With "fifo" the
-    transfers hold fixed RBs (TDMA's band, FDMA's sub-band): the policy is not used."""
+    transfers hold fixed RBs (TDMA's band, FDMA's sub-band): the policy is not used.
+    ``per_rb``: that fading, shared with the other direction's scheduler (TDD reciprocity:
+    the same coefficients either way, drawn and cached once); None: drawn here."""
     n_rb = channel.band.n_rb
     groups = math.ceil(n_rb / radio.rb_group_size)
     n_piu, n_aps = channel.gain.shape
@@ -224,10 +227,11 @@ def ofdma_scheduler(
         )
     from netsim.assembly.memory import available_bytes  # (it imports the learning side)
 
-    per_rb = fading(radio, streams, n_aps * groups)
-    # every slot reads each PIU with data: keep them all cached, within a quarter of the
-    # memory free now
-    per_rb.hold(n_piu, (available_bytes() or 2**32) // 4)
+    if per_rb is None:
+        per_rb = fading(radio, streams, n_aps * groups)
+        # every slot reads each PIU with data: keep them all cached, within a quarter of the
+        # memory free now
+        per_rb.hold(n_piu, (available_bytes() or 2**32) // 4)
     return OFDMAScheduler(
         env,
         channel,

@@ -70,7 +70,7 @@ class Spectrum:
             downlink = None
             if s.radio.downlink == "unicast" or s.radio.link == "nr":
                 downlink = build_radio.ofdma_scheduler(
-                    s.radio, air.channel, env, streams, downlink=True
+                    s.radio, air.channel, env, streams, downlink=True, per_rb=scheduler.fading
                 )
             return cls(None, slots, control, scheduler, downlink, down)
         medium = build_radio.medium(s.radio, air.channel, n_aps, env, streams)

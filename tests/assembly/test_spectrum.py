@@ -77,6 +77,13 @@ def test_an_ofdma_scheduler_gives_scheduled_links_on_one_scheduler():
     assert all(link.scheduler is links[0].scheduler for link in links)
 
 
+def test_the_uplink_and_downlink_schedulers_share_one_per_rb_fading():
+    # TDD reciprocity: the same per-RB coefficients either way, drawn and cached once
+    sim, links = _links(radio={"scheduler": "pf", "downlink": "unicast", "fading": "rayleigh"})
+    down = sim.aps[0].downlink.scheduler
+    assert down is not links[0].scheduler and down.fading is links[0].scheduler.fading
+
+
 def test_over_the_air_aggregation_gives_over_the_air_links():
     _, links = _links(ota={"enabled": True})
     _only(links, OverTheAirLink)
