@@ -10,7 +10,8 @@
     python -m benchmarks nr       [--rounds 10] [SCENARIO]
     python -m benchmarks calibration [--drops 10] [--out DIR]
     python -m benchmarks nr_acceptance [--rounds 5]
-    python -m benchmarks network  [--png FILE]
+    python -m benchmarks network  [--png FILE] [--sites 7,19] [--per-sector 5,10,20]
+                                  [--modes fifo,rr,pf,pf-nr]
     python -m benchmarks profile  [--rounds 10] [--top 5] [SCENARIO] [--set KEY=VALUE ...]
                                   [--scale-pius N [--per-round 1000]]
 
@@ -254,6 +255,9 @@ def main() -> None:
     parser.add_argument("--drops", type=int, default=10, help="calibration: drops per set-up")
     parser.add_argument("--out", help="calibration: folder for the table and figures")
     parser.add_argument("--png", help="network: write the log-log figure here")
+    parser.add_argument("--sites", default="7,19", help="network: hex sites (x 3 sectors)")
+    parser.add_argument("--per-sector", default="5,10,20", help="network: PIUs per sector")
+    parser.add_argument("--modes", default="fifo,rr,pf,pf-nr", help="network: schedulers")
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 5 if args.benchmark in ("flower", "contention", "nr_acceptance") else 10
@@ -262,7 +266,12 @@ def main() -> None:
     elif args.benchmark == "nr_acceptance":
         nr_acceptance(args.rounds)
     elif args.benchmark == "network":
-        network(png=args.png)
+        network(
+            [int(n) for n in args.sites.split(",")],
+            [int(n) for n in args.per_sector.split(",")],
+            args.modes.split(","),
+            png=args.png,
+        )
     elif args.benchmark == "flower":
         flower(args.rounds, args.repeats, args.flwr)
     elif args.benchmark == "contention":
