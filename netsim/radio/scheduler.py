@@ -369,13 +369,14 @@ class OFDMAScheduler:
         channel = self.channels[cells]
         # (cell, cell): b's transmissions reach a on the same frequency channel, b != a
         co = (channel[:, None] == channel[None, :]) & ~np.eye(n_cells, dtype=bool)
-        owners = np.zeros((n_cells, n_rb))  # transfers on each cell's RB (fixed RBs: > 1)
-        np.add.at(owners, cell, chosen)
+        # (cell, flow) one-hot: sums over each cell's flows as one product (np.add.at is
+        # slow); a sum of one nonzero term and zeros is exact
+        member = (cell[None, :] == np.arange(n_cells)[:, None]).astype(float)
+        owners = member @ chosen  # transfers on each cell's RB (more than 1: fixed RBs)
         csi = None
         interference: np.ndarray
         if self.downlink:
-            radiating = np.zeros((n_cells, n_rb))  # power each AP radiates on each RB (W)
-            np.add.at(radiating, cell, sent)
+            radiating = member @ sent  # power each AP radiates on each RB (W)
             mine = cell[row_flow]  # each row's AP
             # row k's RB r: the other co-channel APs through gain (k's PIU, AP), and its own
             # AP's other transfers on r (only where fixed RBs overlap)
@@ -399,21 +400,20 @@ class OFDMAScheduler:
             interference = at_cell.reshape(n_cells, n_rb)[cell]  # (n, R)
             # the same AP's other transfers on r (only where fixed RBs overlap)
             if (owners > 1).any():
-                received = np.zeros((n_cells, n_rb))  # own-AP signal power on each RB
-                np.add.at(received, cell, sent * own)
+                received = member @ (sent * own)  # own-AP signal power on each RB
                 overlap = owners[cell] > 1
                 interference = interference + np.where(overlap, received[cell] - sent * own, 0.0)
             sinr = np.where(chosen, psd[:, None] * own / (noise + interference), 0.0)
         clean = np.where(chosen, psd[:, None] * own / noise, 0.0)
-        on = [np.flatnonzero(row) for row in chosen]
+        held = np.maximum(rbs, 1)  # the means over each flow's RBs (0 without RBs)
         return _Air(
             chosen,
             rbs,
             radiated,
             sinr,
             clean,
-            np.array([sinr[i, r].mean() if r.size else 0.0 for i, r in enumerate(on)]),
-            np.array([interference[i, r].mean() if r.size else 0.0 for i, r in enumerate(on)]),
+            np.where(chosen, sinr, 0.0).sum(axis=1) / held,
+            np.where(chosen, interference, 0.0).sum(axis=1) / held,
             *(csi or (None, None)),
         )
 
