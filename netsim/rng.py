@@ -50,6 +50,8 @@ class Stream(IntEnum):
     LOS_SITE = 31  # line-of-sight state per (PIU, site), shared by co-sited sectors
     SHADOWING_SITE = 32  # shadowing (and O2I loss deviation) per (PIU, site)
     INDOOR = 33  # a PIU's indoor state, floor, indoor distance and O2I loss model
+    FADING_RB = 34  # a slot scheduler's per-RB-group fading per (PIU, block chunk)
+    FADING_RB_PHASE = 35  # its Rician LOS phases / sinusoids per PIU
 
 
 class Streams:

@@ -228,7 +228,7 @@ def ofdma_scheduler(
     from netsim.assembly.memory import available_bytes  # (it imports the learning side)
 
     if per_rb is None:
-        per_rb = fading(radio, streams, n_aps * groups)
+        per_rb = fading(radio, streams, n_aps * groups, per_rb=True)
         # every slot reads each PIU with data: keep them all cached, within a quarter of the
         # memory free now
         per_rb.hold(n_piu, (available_bytes() or 2**32) // 4)
@@ -267,18 +267,19 @@ def downlink(
     return ChannelDownlink(env, channel, unicast)
 
 
-def fading(radio: RadioConfig, streams: Streams, n_links: int) -> BlockFading:
-    """Small-scale fading of the scenario over ``n_links`` links per PIU."""
+def fading(radio: RadioConfig, streams: Streams, n_links: int, per_rb: bool = False) -> BlockFading:
+    """Small-scale fading of the scenario over ``n_links`` links per PIU (``per_rb``: a slot
+    scheduler's, per AP and RB group, from streams of its own)."""
     if radio.fading == "none":
         return NoFading(n_links)
     k = db_to_linear(radio.rician_k_db).item() if radio.fading == "rician" else 0.0
     if radio.time_correlation == "gauss_markov":
         rho = gauss_markov_rho(radio.speed_mps, radio.carrier_hz, radio.coherence_time_s)
-        return GaussMarkovFading(streams, n_links, rho, k)
+        return GaussMarkovFading(streams, n_links, rho, k, per_rb=per_rb)
     if radio.time_correlation == "jakes":
         f_d = doppler_hz(radio.speed_mps, radio.carrier_hz)
-        return JakesFading(streams, n_links, f_d, radio.coherence_time_s, k)
-    return IIDBlockFading(streams, n_links, k)
+        return JakesFading(streams, n_links, f_d, radio.coherence_time_s, k, per_rb=per_rb)
+    return IIDBlockFading(streams, n_links, k, per_rb=per_rb)
 
 
 def cellfree_uplink(

@@ -66,9 +66,17 @@ class NoFading(BlockFading):
 
 
 class _ChunkedFading(BlockFading):
-    """Complex coefficients generated ``CHUNK`` blocks at a time and cached."""
+    """Complex coefficients generated ``chunk`` blocks at a time and cached.
 
-    CHUNK = 256
+    ``per_rb``: the per-RB-group fading of a slot scheduler (``n_aps`` is then APs x RB
+    groups, 1,539 columns at 57 APs): drawn from streams of its own (never the wideband
+    fading's numbers again), in float32 (a fading coefficient needs no more), in chunks of
+    at most :data:`PER_RB_CHUNK_VALUES` coefficients (42 blocks at 1,539 columns): a slot
+    scheduler reads the blocks its transfers span, and a chunk of 256 blocks drew 1.7 times
+    the coefficients a 1.5 s round of 5 ms blocks used."""
+
+    CHUNK = 256  # blocks per chunk of the wideband fading
+    PER_RB_CHUNK_VALUES = 2**16
     # cached chunks take CHUNK x n_aps x 16 bytes each (400 kB with 100 APs; an unbounded
     # cache took 1.6 GB at 10,000 PIUs), so the cache is bounded in bytes and drops the
     # least recently used chunk. The bound holds the chunks of 1,000 PIUs in flight at 57
@@ -76,28 +84,35 @@ class _ChunkedFading(BlockFading):
     # many receivers redraw them all (181 s of a 231 s round at 20,000 PIUs)
     _MAX_CACHED_BYTES = 512 * 2**20
 
-    def __init__(self, streams: Streams, n_aps: int, k_factor: float) -> None:
+    def __init__(self, streams: Streams, n_aps: int, k_factor: float, per_rb: bool = False) -> None:
         self.streams = streams
         self.n_aps = n_aps
         self.k_factor = k_factor
+        self.per_rb = per_rb
+        self.chunk = max(1, self.PER_RB_CHUNK_VALUES // n_aps) if per_rb else self.CHUNK
+        self.stream = Stream.FADING_RB if per_rb else Stream.FADING
+        self.phase_stream = Stream.FADING_RB_PHASE if per_rb else Stream.FADING_LOS_PHASE
+        self.dtype = np.float32 if per_rb else np.float64  # of the draws
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._los: dict[int, np.ndarray] = {}
-        self._max_cached = max(1, self._MAX_CACHED_BYTES // (self.CHUNK * n_aps * 16))
+        self._max_cached = max(1, self._MAX_CACHED_BYTES // self._chunk_bytes())
+
+    def _chunk_bytes(self) -> int:
+        return self.chunk * self.n_aps * 2 * np.dtype(self.dtype).itemsize
 
     def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
-        """(CHUNK, n_aps) complex diffuse coefficients, CN(0, 1) marginally."""
+        """(chunk, n_aps) complex diffuse coefficients, CN(0, 1) marginally."""
         raise NotImplementedError
 
     @override
     def hold(self, n_pius: int, max_bytes: int) -> None:
         """Raise the cache's bound to one chunk of each of ``n_pius`` PIUs and a few more
         (they all cross into their next chunk in the same coherence block), at most
-        ``max_bytes``. A slot scheduler's per-RB fading (57 APs x 27 RB groups: 6.3 MB a
-        chunk) reads every PIU with data each block: at 285 PIUs the default bound held 81
-        chunks, so every read drew a whole chunk again (87 % of a 19-site PF run)."""
-        chunk = self.CHUNK * self.n_aps * 16
+        ``max_bytes``. A slot scheduler's per-RB fading reads every PIU with data each
+        block: when the bound held fewer chunks (81 of 285 PIUs once), every read drew a
+        whole chunk again (87 % of a 19-site PF run)."""
         wanted = n_pius + n_pius // 8 + 1
-        self._max_cached = max(self._max_cached, min(wanted, max_bytes // chunk))
+        self._max_cached = max(self._max_cached, min(wanted, max_bytes // self._chunk_bytes()))
 
     def _chunk(self, piu: int, chunk: int) -> np.ndarray:
         key = (piu, chunk)
@@ -113,12 +128,12 @@ class _ChunkedFading(BlockFading):
 
     def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
         """Complex h (n_blocks, n_aps), including the Rician LOS part."""
-        first, last = first_block // self.CHUNK, (first_block + n_blocks - 1) // self.CHUNK
+        first, last = first_block // self.chunk, (first_block + n_blocks - 1) // self.chunk
         if first == last:  # the usual case: a view into one cached chunk, no copy
             stacked = self._chunk(piu, first)
         else:
             stacked = np.concatenate([self._chunk(piu, c) for c in range(first, last + 1)])
-        offset = first_block - first * self.CHUNK
+        offset = first_block - first * self.chunk
         diffuse = stacked[offset : offset + n_blocks]
         if self.k_factor == 0:
             return diffuse
@@ -128,9 +143,7 @@ class _ChunkedFading(BlockFading):
     def _los_phasor(self, piu: int) -> np.ndarray:
         phasor = self._los.get(piu)
         if phasor is None:
-            theta = self.streams.numpy(Stream.FADING_LOS_PHASE, piu).uniform(
-                0, 2 * np.pi, self.n_aps
-            )
+            theta = self.streams.numpy(self.phase_stream, piu).uniform(0, 2 * np.pi, self.n_aps)
             phasor = self._los[piu] = np.exp(1j * theta)
         return phasor
 
@@ -139,17 +152,26 @@ class _ChunkedFading(BlockFading):
         return h.real**2 + h.imag**2
 
 
-def _complex_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """CN(0, 1): real and imaginary parts N(0, 1/2)."""
-    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * math.sqrt(0.5)
+def _complex_normal(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: type = np.float64
+) -> np.ndarray:
+    """CN(0, 1): real and imaginary parts N(0, 1/2), drawn in ``dtype`` (float32: complex64
+    out)."""
+    if dtype == np.float64:
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * math.sqrt(0.5)
+    out = np.empty(shape, dtype=np.complex64)
+    out.real = rng.standard_normal(shape, dtype=np.float32)
+    out.imag = rng.standard_normal(shape, dtype=np.float32)
+    out *= np.float32(math.sqrt(0.5))
+    return out
 
 
 class IIDBlockFading(_ChunkedFading):
     """Rayleigh (K = 0) or Rician block fading, i.i.d. across coherence blocks and links."""
 
     def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
-        rng = self.streams.numpy(Stream.FADING, piu, chunk)
-        return _complex_normal(rng, (self.CHUNK, self.n_aps))
+        rng = self.streams.numpy(self.stream, piu, chunk)
+        return _complex_normal(rng, (self.chunk, self.n_aps), self.dtype)
 
 
 class RayleighBlockFading(IIDBlockFading):
@@ -167,10 +189,12 @@ class GaussMarkovFading(_ChunkedFading):
     (from chunk 0 again if an old one was evicted from the cache).
     """
 
-    def __init__(self, streams: Streams, n_aps: int, rho: float, k_factor: float = 0.0) -> None:
+    def __init__(
+        self, streams: Streams, n_aps: int, rho: float, k_factor: float = 0.0, per_rb: bool = False
+    ) -> None:
         if not -1.0 <= rho <= 1.0:
             raise ValueError(f"AR(1) coefficient must be in [-1, 1], got {rho}")
-        super().__init__(streams, n_aps, k_factor)
+        super().__init__(streams, n_aps, k_factor, per_rb)
         self.rho = rho
 
     def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
@@ -181,7 +205,8 @@ class GaussMarkovFading(_ChunkedFading):
             start -= 1
         block = None
         for c in range(start, chunk + 1):
-            w = _complex_normal(self.streams.numpy(Stream.FADING, piu, c), (self.CHUNK, self.n_aps))
+            rng = self.streams.numpy(self.stream, piu, c)
+            w = _complex_normal(rng, (self.chunk, self.n_aps), self.dtype)
             if c == 0:
                 first = w[0]
             else:
@@ -218,8 +243,9 @@ class JakesFading(_ChunkedFading):
         coherence_s: float,
         k_factor: float = 0.0,
         n_sinusoids: int = 32,
+        per_rb: bool = False,
     ) -> None:
-        super().__init__(streams, n_aps, k_factor)
+        super().__init__(streams, n_aps, k_factor, per_rb)
         self.doppler_hz = doppler_hz
         self.coherence_s = coherence_s
         self.n_sinusoids = n_sinusoids
@@ -228,7 +254,7 @@ class JakesFading(_ChunkedFading):
     def _sinusoids(self, piu: int) -> tuple[np.ndarray, np.ndarray]:
         found = self._angles.get(piu)
         if found is None:
-            rng = self.streams.numpy(Stream.FADING_LOS_PHASE, piu, 1)
+            rng = self.streams.numpy(self.phase_stream, piu, 1)
             shape = (self.n_aps, self.n_sinusoids)
             found = self._angles[piu] = (
                 rng.uniform(0, 2 * np.pi, shape),
@@ -238,7 +264,7 @@ class JakesFading(_ChunkedFading):
 
     def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
         alpha, phi = self._sinusoids(piu)  # (A, M)
-        t = (chunk * self.CHUNK + np.arange(self.CHUNK)) * self.coherence_s  # block starts, s
+        t = (chunk * self.chunk + np.arange(self.chunk)) * self.coherence_s  # block starts, s
         phase = 2 * np.pi * self.doppler_hz * t[:, None, None] * np.cos(alpha)[None] + phi[None]
         return np.exp(1j * phase).sum(axis=2) / math.sqrt(self.n_sinusoids)
 

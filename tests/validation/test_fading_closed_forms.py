@@ -103,3 +103,30 @@ def test_ergodic_capacity_at_several_snrs(snr_db):
     assert abs(transfer.rate_bps / bandwidth - closed) < 4 * sd
     # The time-averaged SNR over the transmission is rho (mean of rho |h|^2).
     assert 10 ** (transfer.snr_db / 10) == pytest.approx(rho, rel=6 / math.sqrt(N_BLOCKS))
+
+
+def test_per_rb_fading_is_rayleigh_of_its_own_and_gauss_markov_continues_across_its_chunks():
+    # a slot scheduler's per-RB fading (1,539 columns: 57 APs x 27 RB groups), drawn in
+    # float32 chunks of its own streams: |h|^2 ~ Exp(1), uncorrelated with the wideband
+    # fading of the same PIU (whose numbers it once shared)
+    from scipy import stats
+
+    cols = 1539
+    per_rb = IIDBlockFading(Streams(6), cols, 0.0, per_rb=True)
+    wide = IIDBlockFading(Streams(6), cols, 0.0)
+    assert per_rb.chunk == 2**16 // cols == 42
+    g = per_rb.gains(0, 0, 200)  # crosses chunk boundaries
+    assert g.dtype == np.float32 and g.shape == (200, cols)
+    sample = g.ravel().astype(float)  # 307,800 values
+    assert stats.kstest(sample, "expon").pvalue > 1e-4
+    w = wide.gains(0, 0, 200).ravel()
+    r = np.corrcoef(sample, w)[0, 1]
+    assert abs(r) < 4 / math.sqrt(sample.size)  # independent: r ~ N(0, 1/n)
+    # its chunked AR(1) keeps the lag-1 correlation at the chunk boundaries too
+    rho = 0.9
+    gm = GaussMarkovFading(Streams(7), cols, rho, per_rb=True)
+    h = gm.coefficients(0, 0, 126).astype(complex)  # three chunks of 42 blocks
+    for edge in (41, 83):  # the last block of a chunk and the first of the next
+        lag1 = np.mean(h[edge + 1] * np.conj(h[edge])).real
+        # Re(h' h*) = rho |h|^2 + sqrt(1 - rho^2) Re(w h*): variance rho^2 + (1 - rho^2) / 2
+        assert abs(lag1 - rho) < 4 * math.sqrt((rho**2 + (1 - rho**2) / 2) / cols)
