@@ -185,6 +185,7 @@ class OFDMAScheduler:
         self._rb_cache: dict[int, np.ndarray] = {}
         self._gains_key: tuple | None = None  # the last _rb_gains call's, and its result
         self._gains = np.zeros((0, 0, 0))
+        self._heard_cache: tuple[tuple, np.ndarray] | None = None  # _heard's last
         self._submitted = 0
         self.slots_run = 0
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
@@ -265,16 +266,28 @@ class OFDMAScheduler:
         self._gains = self.channel.gain[piu][:, ap][:, :, None] * per_rb
         return self._gains
 
-    def _ready(self, f: _Flow, now: float) -> bool:
+    def _heard(self, co: np.ndarray, radiating: np.ndarray, gain: np.ndarray) -> np.ndarray:
+        """(rows, R) downlink power each row's PIU hears from the other co-channel APs:
+        ``sum_b co[k, b] radiating[b, r] gain[k, b, r]``. A multicast keeps its RBs from
+        slot to slot, so within a coherence block the same sum is asked again: kept."""
+        key = (self._gains_key, co.tobytes(), radiating.tobytes())
+        if self._heard_cache is not None and self._heard_cache[0] == key:
+            return self._heard_cache[1]
+        heard = np.einsum("kb,br,kbr->kr", co, radiating, gain)
+        self._heard_cache = (key, heard)
+        return heard
+
+    def _ready(self, f: _Flow, now: float, waiting: dict[int, int] | None = None) -> bool:
         """Whether ``f`` has data for this slot: new bits, or (NR) a block due again, or
         payload RLC retransmits; new data (RLC's included) only while its link has a free
-        HARQ process."""
+        HARQ process. ``waiting``: each link's blocks awaiting a retransmission, counted
+        once for the slot (None: counted here)."""
         if self.nr is None:
             return f.left_bits > 1e-9 * f.bits
         if self._due(f, now) is not None:
             return True
         fresh = f.left_bits > 1e-9 * f.bits or self._rlc_due(f, now) is not None
-        return fresh and self.processes_held(f.link, now) < self.nr.harq_processes
+        return fresh and self.processes_held(f.link, now, waiting) < self.nr.harq_processes
 
     def _due(self, f: _Flow, now: float) -> HarqProcess | None:
         """``f``'s first block whose HARQ round trip is over by ``now`` (NR), if any."""
@@ -284,17 +297,27 @@ class OFDMAScheduler:
         """``f``'s first payload that RLC retransmits from ``now`` on (NR), if any."""
         return next((r for r in f.rlc if r.due_s <= now + 1e-9 * self.slot_s), None)
 
-    def processes_held(self, link: int, now: float) -> int:
+    def processes_held(self, link: int, now: float, waiting: dict[int, int] | None = None) -> int:
         """HARQ processes of ``link`` held at ``now`` (NR): its blocks awaiting a
-        retransmission, and its decoded blocks whose feedback is not back yet."""
-        held = sum(len(f.harq) for f in self.flows if f.link == link)
+        retransmission (``waiting[link]`` where given), and its decoded blocks whose
+        feedback is not back yet."""
+        if waiting is None:
+            held = sum(len(f.harq) for f in self.flows if f.link == link)
+        else:
+            held = waiting.get(link, 0)
         acked = [t for t in self._acked.get(link, ()) if t > now + 1e-9 * self.slot_s]
         self._acked[link] = acked
         return held + len(acked)
 
     def _slot(self, now: float) -> None:
         """Schedule every AP's RBs for one slot, serve the bits, end finished transfers."""
-        flows = [f for f in self.flows if self._ready(f, now)]
+        waiting: dict[int, int] | None = None
+        if self.nr is not None:  # each link's blocks awaiting a retransmission, counted once
+            waiting = {}
+            for f in self.flows:
+                if f.harq:
+                    waiting[f.link] = waiting.get(f.link, 0) + len(f.harq)
+        flows = [f for f in self.flows if self._ready(f, now, waiting)]
         if not flows:  # every transfer waits for a HARQ retransmission
             return
         # transfers on fixed RBs see the same SINRs in every slot of a coherence block
@@ -380,7 +403,7 @@ class OFDMAScheduler:
             mine = cell[row_flow]  # each row's AP
             # row k's RB r: the other co-channel APs through gain (k's PIU, AP), and its own
             # AP's other transfers on r (only where fixed RBs overlap)
-            heard = np.einsum("kb,br,kbr->kr", co[mine], radiating, gain)
+            heard = self._heard(co[mine], radiating, gain)
             same = np.where(owners[mine] > 1, radiating[mine] - sent[row_flow], 0.0) * own_rows
             rows = heard + same
             on = chosen[row_flow]
