@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from netsim.analysis.breakdown import (
     LATENCY_COMPONENTS,
@@ -286,3 +287,44 @@ def radio_figure(events: pd.DataFrame) -> Figure:
     for ax in axes:
         ax.grid(alpha=0.3)
     return fig
+
+
+def backhaul_figure(loads: pd.DataFrame, max_links: int = 8) -> Figure:
+    """A routed backhaul's link utilisation over time (:attr:`RunData.backhaul`, from
+    :func:`netsim.backhaul.flows.link_loads`): the ``max_links`` links that carried the most
+    bits, each a step line of its total utilisation with the background traffic's share
+    shaded; the rest are named in the title."""
+    busy = (
+        ((loads["fl_bps"] + loads["background_bps"]) * (loads["t_end_s"] - loads["t_start_s"]))
+        .groupby(loads["link"], observed=True)
+        .sum()
+        .sort_values(ascending=False)
+    )
+    shown = list(busy.index[:max_links])
+    fig, ax = _figure(8.0, 3.6)
+    colors = _colors()
+    for i, link in enumerate(shown):
+        part = loads[loads["link"] == link].sort_values("t_start_s")
+        t = np.append(part["t_start_s"].to_numpy(), part["t_end_s"].to_numpy()[-1])
+        total = np.append(part["utilisation"].to_numpy(), part["utilisation"].to_numpy()[-1])
+        background = (part["background_bps"] / part["capacity_bps"]).to_numpy()
+        color = colors[i % len(colors)]
+        ax.step(t, total, where="post", color=color, label=str(link))
+        ax.fill_between(t, 0, np.append(background, background[-1]), step="post",
+                        color=color, alpha=0.15)  # fmt: skip
+    hidden = len(busy) - len(shown)
+    title = "backhaul links: utilisation (line), background traffic (shaded)"
+    if hidden > 0:
+        title += f"; {hidden} less busy links not drawn"
+    ax.set(xlabel="simulated time (s)", ylabel="utilisation", ylim=(0, 1.05), title=title)
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    _legend_beside(ax)
+    return fig
+
+
+def _colors() -> list[str]:
+    """Matplotlib's default colour cycle."""
+    import matplotlib as mpl
+
+    return list(mpl.rcParams["axes.prop_cycle"].by_key()["color"])

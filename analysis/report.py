@@ -18,6 +18,7 @@ import pandas as pd
 from netsim.analysis.compare import differing_settings, run_labels, whatif_frame
 from netsim.analysis.figures import (
     accuracy_panels,
+    backhaul_figure,
     battery_figure,
     energy_figure,
     latency_cdf_figure,
@@ -115,6 +116,8 @@ def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
             parts.append(_img(battery_figure(run), f"{label}: battery levels"))
         parts.append(_img(timeline_figure(run), f"{label}: timeline"))
         parts += _radio_section(run, label)
+        if run.backhaul is not None and len(run.backhaul):
+            parts.append(_img(backhaul_figure(run.backhaul), f"{label}: backhaul utilisation"))
         toml = html.escape(run.scenario.to_toml())
         parts.append(f"<details><summary>scenario</summary><pre>{toml}</pre></details>")
     parts.append("</body></html>")

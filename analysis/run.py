@@ -25,6 +25,8 @@ class RunData:
     manifest: dict[str, Any]
     piu_eval: pd.DataFrame | None = None  # per-PIU evaluation (learning.eval_every), if any
     flows: pd.DataFrame | None = None  # one row per transfer (netsim.log.flow_table)
+    # a routed backhaul's link loads over time (netsim.backhaul.flows.link_loads), if any
+    backhaul: pd.DataFrame | None = None
 
     def energy_per_piu(self) -> pd.DataFrame:
         """Per PIU: energy (J) spent by activity (train_end, tx_end, tx_fail, abort,
@@ -72,6 +74,9 @@ def load_run(path: str | Path) -> RunData:
         flows=read_table(path / "flows.parquet")
         if (path / "flows.parquet").is_file()
         else flow_table(events),
+        backhaul=read_table(path / "backhaul.parquet")
+        if (path / "backhaul.parquet").is_file()
+        else None,
     )
 
 

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 RUN_FILES = ("events.parquet", "rounds.parquet", "scenario.toml", "manifest.json", "model.pt")
 INPUTS = "inputs"
-OPTIONAL_RUN_FILES = ("attacks", INPUTS, "piu_eval.parquet", "flows.parquet")
+OPTIONAL_RUN_FILES = ("attacks", INPUTS, "piu_eval.parquet", "flows.parquet", "backhaul.parquet")
 
 
 class RunDirError(ValueError):
@@ -76,6 +76,7 @@ class RunResult(Protocol):
     attacks: AttackReport | None
     diagnostics: dict[str, float]
     piu_eval: pd.DataFrame
+    backhaul: pd.DataFrame
 
     @property
     def sim_time_s(self) -> float:
@@ -264,6 +265,8 @@ def write_run(result: RunResult, out_dir: Path, command: str | None = None) -> P
     save(staging / "model.pt", lambda p: torch.save(result.state_dict, p))
     if len(result.piu_eval):
         save(staging / "piu_eval.parquet", lambda p: result.piu_eval.to_parquet(p, index=False))
+    if len(result.backhaul):  # a routed backhaul's link loads over time
+        save(staging / "backhaul.parquet", lambda p: result.backhaul.to_parquet(p, index=False))
     scenario_toml, inputs = save(staging / INPUTS, lambda _: copy_inputs(result.scenario, staging))
     attacks = result.attacks
     if attacks is not None:

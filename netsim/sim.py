@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from netsim.assembly import build_world
+from netsim.backhaul.flows import LOAD_COLUMNS, link_loads
 from netsim.learn.cache import TrainingCache
 from netsim.log import RoundRecord, events_frame, flow_table, global_rounds, rounds_frame
 from netsim.privacy.attacker import AttackReport
@@ -78,6 +79,9 @@ class SimulationResult:
     piu_eval: per-PIU evaluation (``learning.eval_every``): one row per (round, PIU) with
         the held-out ``samples``, the global model's ``loss`` and ``accuracy`` on them
         (empty without; ``netsim.analysis.breakdown.piu_accuracy`` summarises it).
+    backhaul: on a routed backhaul, each directed link's load over time, FL transfers and
+        background traffic apart (:func:`netsim.backhaul.flows.link_loads`; empty without
+        one).
     """
 
     scenario: Scenario
@@ -94,6 +98,7 @@ class SimulationResult:
     attacks: AttackReport | None = None
     diagnostics: dict[str, float] = field(default_factory=dict)
     piu_eval: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PIU_EVAL_COLUMNS))
+    backhaul: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOAD_COLUMNS))
 
     @property
     def sim_time_s(self) -> float:
@@ -419,6 +424,11 @@ class Simulation:
             attacks=attacks,
             diagnostics=self._diagnostics(),
             piu_eval=pd.DataFrame(self.server.piu_scores, columns=PIU_EVAL_COLUMNS),
+            backhaul=(
+                link_loads(self.world.backhaul.network, float(self.env.now))
+                if self.world.backhaul is not None
+                else pd.DataFrame(columns=LOAD_COLUMNS)
+            ),
         )
 
     def _diagnostics(self) -> dict[str, float]:

@@ -15,8 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import simpy
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Link = Hashable  # a directed link's key, e.g. ("ap0", "sw0")
 
@@ -91,6 +95,10 @@ class FlowNetwork:
         self._updated_s = 0.0
         self._generation = 0
         self.carried_bits: dict[Link, float] = dict.fromkeys(capacity_bps, 0.0)
+        # each link's load from now on, whenever it changes: (t_s, link, FL transfers'
+        # bit/s, background traffic's bit/s), piecewise constant (link_loads() tabulates)
+        self.load_changes: list[tuple[float, Link, float, float]] = []
+        self._load: dict[Link, tuple[float, float]] = {}
 
     def start(
         self, route: Sequence[Link] | None, bits: float, demand_bps: float = math.inf
@@ -158,12 +166,32 @@ class FlowNetwork:
         )
         for f, r in zip(self.flows, rates, strict=True):
             f.rate_bps = r
+        self._record_loads()
         self._generation += 1
         ends = [f.left_bits / f.rate_bps for f in self.flows if f.rate_bps > 0]
         if ends and min(ends) < math.inf:
             timer = self.env.timeout(min(ends))
             generation = self._generation
             timer.callbacks.append(lambda _: self._finish_due(generation))
+
+    def _record_loads(self) -> None:
+        """Note each link whose load changed at this reshare (transfers and background
+        traffic apart: a background flow sends forever, ``bits`` infinite)."""
+        load: dict[Link, list[float]] = {}
+        for f in self.flows:
+            part = 1 if math.isinf(f.bits) else 0
+            for link in f.route:
+                load.setdefault(link, [0.0, 0.0])[part] += f.rate_bps
+        now = float(self.env.now)
+        for link in list(self._load):
+            if link not in load:  # idle from now on
+                load[link] = [0.0, 0.0]
+        for link, (fl, background) in load.items():
+            if self._load.get(link, (0.0, 0.0)) != (fl, background):
+                self.load_changes.append((now, link, fl, background))
+                self._load[link] = (fl, background)
+            if fl == 0.0 and background == 0.0:
+                self._load.pop(link, None)
 
     def _finish_due(self, generation: int) -> None:
         if generation != self._generation:  # the flow set changed since: a newer timer
@@ -189,3 +217,32 @@ class FlowNetwork:
             f.done.succeed(took)
 
         timer.callbacks.append(arrived)
+
+
+LOAD_COLUMNS = ["link", "src", "dst", "t_start_s", "t_end_s", "fl_bps", "background_bps",
+                "capacity_bps", "utilisation"]  # fmt: skip
+
+
+def link_loads(network: FlowNetwork, end_s: float) -> pd.DataFrame:
+    """Per directed link, its load over time up to ``end_s`` (s): one row per interval of
+    constant load (columns :data:`LOAD_COLUMNS`): ``link`` "src>dst", the FL transfers'
+    rate ``fl_bps`` and the background traffic's ``background_bps`` (bit/s, max-min shares),
+    ``capacity_bps`` and ``utilisation`` (their sum over the capacity). Idle intervals
+    after a busy one are rows of 0; a link never used has no row."""
+    import pandas as pd
+
+    rows = []
+    changes = sorted(network.load_changes, key=lambda c: (str(c[1]), c[0]))  # stable in t
+    for i, (t, link, fl, background) in enumerate(changes):
+        nxt = changes[i + 1] if i + 1 < len(changes) else None
+        t_end = nxt[0] if nxt is not None and nxt[1] == link else max(end_s, t)
+        if t_end <= t:
+            continue
+        src, dst = link if isinstance(link, tuple) else (str(link), "")
+        capacity = network.capacity_bps[link]
+        rows.append((f"{src}>{dst}", str(src), str(dst), t, t_end, fl, background, capacity,
+                     (fl + background) / capacity))  # fmt: skip
+    table = pd.DataFrame(rows, columns=LOAD_COLUMNS)
+    for column in ("link", "src", "dst"):
+        table[column] = table[column].astype("string")
+    return table

@@ -99,3 +99,22 @@ def test_the_report_renders_in_headless_chromium(report, tmp_path):
 def test_a_bad_run_directory_is_named(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_a_routed_backhauls_utilisation_is_in_the_report_and_renders(tmp_path):
+    # three_tier with background traffic on the gateway's uplink: the backhaul section
+    # draws the links' utilisation over time; a run without a routed backhaul has none
+    from netsim import load_scenario
+
+    background = '[{src="gateway", dst="server", rate_bps=2e8, on_s=0.05, off_s=0.05}]'
+    sets = ["protocol.rounds=1", 'learning.model="mlp"', f"backhaul.background={background}"]
+    Simulation(load_scenario("three_tier", sets)).run().save(tmp_path / "routed")
+    out = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / "routed"), "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert 'alt="routed: backhaul utilisation"' in page
+    images, broken, errors, overflow = _render(page, tmp_path)
+    assert images >= 5 and (broken, errors, overflow) == (0, 0, 0)
+    Simulation(tiny(protocol={"rounds": 1})).run().save(tmp_path / "star")
+    assert main(["report", str(tmp_path / "star"), "--out", str(out)]) == 0
+    assert "backhaul utilisation" not in out.read_text(encoding="utf-8")

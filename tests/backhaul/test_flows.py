@@ -480,3 +480,61 @@ def test_background_that_goes_quiet_while_its_link_is_down_just_stops():
     assert flow not in bh.parked and flow.ended
     bh.restore("a", "b")
     assert bh.network.flows == []
+
+
+def test_link_loads_over_time_by_hand_with_background_traffic():
+    # a -> b (10 bit/s): background at 4 bit/s from t = 0 on; a 30-bit transfer at t = 0
+    # takes the other 6 and ends at 5 s; a 10-bit one on c -> d alone at 10 bit/s from 2 s
+    # ends at 3 s; the run ends at 10 s
+    from netsim.backhaul.flows import LOAD_COLUMNS, link_loads
+
+    env = simpy.Environment()
+    net = _network(env)
+    net.start([("a", "b")], math.inf, demand_bps=4.0)
+    net.start([("a", "b")], 30.0)
+
+    def later():
+        yield env.timeout(2.0)
+        net.start([("c", "d")], 10.0)
+
+    env.process(later())
+    env.run(until=10.0)
+    loads = link_loads(net, 10.0)
+    assert list(loads.columns) == LOAD_COLUMNS
+    ab = loads[loads.link == "a>b"][["t_start_s", "t_end_s", "fl_bps", "background_bps"]]
+    assert ab.values.tolist() == [[0.0, 5.0, 6.0, 4.0], [5.0, 10.0, 0.0, 4.0]]
+    assert loads[loads.link == "a>b"].utilisation.tolist() == [1.0, 0.4]
+    cd = loads[loads.link == "c>d"][["t_start_s", "t_end_s", "fl_bps", "background_bps"]]
+    assert cd.values.tolist() == [[2.0, 3.0, 10.0, 0.0], [3.0, 10.0, 0.0, 0.0]]
+    # the FL bits a link carried are the integral of its FL load
+    fl_bits = (ab.fl_bps * (ab.t_end_s - ab.t_start_s)).sum()
+    assert fl_bits == pytest.approx(30.0)
+
+
+def test_a_routed_runs_link_loads_add_up_to_its_forwarded_bits(tmp_path):
+    # three_tier with background traffic: every FL transfer's bits appear as FL load on the
+    # links of its route, the background's as background load; both in the run directory
+    from netsim.analysis import load_run
+
+    from netsim import Simulation, load_scenario
+    from netsim.rundir import write_run
+
+    background = '[{src="gateway", dst="server", rate_bps=2e8, on_s=0.05, off_s=0.05}]'
+    sets = ["protocol.rounds=1", 'learning.model="mlp"', f"backhaul.background={background}"]
+    s = load_scenario("three_tier", sets)
+    res = Simulation(s).run()
+    loads = res.backhaul
+    assert len(loads) and (loads.utilisation <= 1 + 1e-9).all()
+    assert (loads[loads.link == "gateway>server"].background_bps > 0).any()
+    flows = res.flows
+    forwarded = flows[flows.kind.isin(["forward", "send"]) & flows.route.notna()]
+    per_link: dict[str, float] = {}
+    for route, bits in zip(forwarded.route, forwarded.bits, strict=True):
+        hops = route.split(">")
+        for u, v in zip(hops, hops[1:], strict=False):
+            per_link[f"{u}>{v}"] = per_link.get(f"{u}>{v}", 0.0) + bits
+    carried = (loads.fl_bps * (loads.t_end_s - loads.t_start_s)).groupby(loads.link).sum()
+    for link, bits in per_link.items():
+        assert carried[link] == pytest.approx(bits, rel=1e-9), link
+    out = write_run(res, tmp_path / "run", ["test"])
+    pd.testing.assert_frame_equal(load_run(out).backhaul, loads)
