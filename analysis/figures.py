@@ -260,11 +260,12 @@ def whatif_figure(frame: pd.DataFrame, setting: str) -> Figure:
     return fig
 
 
-def radio_figure(events: pd.DataFrame) -> Figure:
+def radio_figure(events: pd.DataFrame, rb_usage: pd.DataFrame | None = None) -> Figure:
     """A run's radio KPIs (:mod:`analysis.kpis`): the SINR CDFs of its uplink and downlink
-    transmissions, each PIU's upload throughput against its mean SINR, and with NR links
-    the transport blocks by MCS index."""
-    from netsim.analysis.kpis import mcs_histogram, sinr_cdf, throughput_per_piu
+    transmissions (and, under a slot scheduler, ``rb_usage``'s per-RB SINR CDFs, dashed),
+    each PIU's upload throughput against its mean SINR, and with NR links the transport
+    blocks by MCS index."""
+    from netsim.analysis.kpis import mcs_histogram, rb_sinr_cdf, sinr_cdf, throughput_per_piu
 
     hist = mcs_histogram(events)
     fig = _blank(10.0, 3.0)
@@ -273,7 +274,10 @@ def radio_figure(events: pd.DataFrame) -> Figure:
         cdf = sinr_cdf(events, direction)
         if len(cdf):
             axes[0].step(cdf["sinr_db"], cdf["p"], where="post", label=direction)
-    axes[0].set(xlabel="SINR of a transmission (dB)", ylabel="CDF")
+        per_rb = rb_sinr_cdf(rb_usage, direction) if rb_usage is not None else cdf.iloc[:0]
+        if len(per_rb):
+            axes[0].plot(per_rb["sinr_db"], per_rb["p"], "--", label=f"{direction}, per RB")
+    axes[0].set(xlabel="SINR (dB): of a transmission, of an RB-slot", ylabel="CDF")
     axes[0].legend(fontsize=8)
     per_piu = throughput_per_piu(events)
     axes[1].plot(per_piu["mean_sinr_db"], per_piu["throughput_bps"] / 1e6, "o", alpha=0.6)

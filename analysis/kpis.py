@@ -167,3 +167,35 @@ def cell_kpis(events: pd.DataFrame) -> pd.DataFrame:
     out["load"] = out["airtime_s"] / span if span > 0 else np.nan
     out["mean_interference_dbm"] = 10 * np.log10(out.pop("interference_w") * 1e3)
     return out
+
+
+def rb_sinr_cdf(usage: pd.DataFrame, direction: str = "uplink") -> pd.DataFrame:
+    """The CDF of the SINR on every scheduled RB-slot in ``direction``, from a slot
+    scheduler's RB usage (``RunData.rb_usage``, ``SimulationResult.rb_usage``): ``sinr_db``
+    (the 0.25 dB bins' centres, ascending) and ``p``, the share of RB-slots at or below it;
+    empty without a scheduler. A multicast's RB counts at its weakest recipient's SINR."""
+    part = usage[usage["direction"] == direction]
+    by_bin = part.groupby("sinr_db")["rb_slots"].sum().sort_index()
+    total = by_bin.sum()
+    return pd.DataFrame(
+        {
+            "sinr_db": by_bin.index.to_numpy(dtype=float),
+            "p": (by_bin.cumsum() / total).to_numpy(dtype=float) if total else [],
+        }  # fmt: skip
+    )
+
+
+def rb_utilisation(usage: pd.DataFrame, span_s: float) -> pd.DataFrame:
+    """Per (direction, cell): ``rb_slots`` the AP's scheduler gave and ``rb_utilisation``,
+    their share of the RB-slots of its channel over ``span_s`` seconds (the run's simulated
+    time: RBs x span / slot), from a slot scheduler's RB usage; empty without one."""
+    if usage.empty:
+        return pd.DataFrame(columns=["direction", "cell", "rb_slots", "rb_utilisation"])
+    out = (
+        usage.groupby(["direction", "cell"], observed=True)
+        .agg(rb_slots=("rb_slots", "sum"), n_rb=("n_rb", "first"), slot_s=("slot_s", "first"))
+        .reset_index()
+    )
+    available = out["n_rb"] * span_s / out["slot_s"]
+    out["rb_utilisation"] = out["rb_slots"] / available if span_s > 0 else np.nan
+    return out[["direction", "cell", "rb_slots", "rb_utilisation"]]

@@ -27,7 +27,7 @@ from netsim.analysis.figures import (
     timeline_figure,
     whatif_figure,
 )
-from netsim.analysis.kpis import cell_kpis, harq_per_link
+from netsim.analysis.kpis import cell_kpis, harq_per_link, rb_utilisation
 from netsim.analysis.run import RunData
 
 from netsim.log import global_rounds
@@ -131,11 +131,19 @@ def _radio_section(run: RunData, label: str) -> list[str]:
     if not run.events["snr_db"].notna().any():
         return []
     cells = cell_kpis(run.events)
-    decimals = {"load": 3, "mean_interference_dbm": 1, "airtime_s": 3}
+    usage = run.rb_usage
+    if usage is not None and len(usage):  # under a slot scheduler: each AP's RB utilisation
+        span = float(run.events["t_s"].max())
+        rbs = rb_utilisation(usage, span).pivot(index="cell", columns="direction",
+                                                values="rb_utilisation")  # fmt: skip
+        rbs.columns = [f"rb_utilisation_{d}" for d in rbs.columns]
+        cells = cells.merge(rbs, left_on="cell", right_index=True, how="left")
+    decimals = {"load": 3, "mean_interference_dbm": 1, "airtime_s": 3,
+                "rb_utilisation_uplink": 3, "rb_utilisation_downlink": 3}  # fmt: skip
     formatters = {c: functools.partial(_fixed, decimals=d) for c, d in decimals.items()}
     parts = [
         f"<h3>{html.escape(label)}: radio</h3>",
-        _img(radio_figure(run.events), f"{label}: SINR, throughput and MCS"),
+        _img(radio_figure(run.events, usage), f"{label}: SINR, throughput and MCS"),
         _scrolling(cells.to_html(index=False, formatters=formatters, border=0)),
     ]
     harq = harq_per_link(run.events)

@@ -27,6 +27,7 @@ class RunData:
     flows: pd.DataFrame | None = None  # one row per transfer (netsim.log.flow_table)
     # a routed backhaul's link loads over time (netsim.backhaul.flows.link_loads), if any
     backhaul: pd.DataFrame | None = None
+    rb_usage: pd.DataFrame | None = None  # a slot scheduler's RBs by AP and SINR, if any
 
     def energy_per_piu(self) -> pd.DataFrame:
         """Per PIU: energy (J) spent by activity (train_end, tx_end, tx_fail, abort,
@@ -76,6 +77,9 @@ def load_run(path: str | Path) -> RunData:
         else flow_table(events),
         backhaul=read_table(path / "backhaul.parquet")
         if (path / "backhaul.parquet").is_file()
+        else None,
+        rb_usage=read_table(path / "rb_usage.parquet")
+        if (path / "rb_usage.parquet").is_file()
         else None,
     )
 

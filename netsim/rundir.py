@@ -51,7 +51,9 @@ if TYPE_CHECKING:
 
 RUN_FILES = ("events.parquet", "rounds.parquet", "scenario.toml", "manifest.json", "model.pt")
 INPUTS = "inputs"
-OPTIONAL_RUN_FILES = ("attacks", INPUTS, "piu_eval.parquet", "flows.parquet", "backhaul.parquet")
+OPTIONAL_RUN_FILES = (
+    "attacks", INPUTS, "piu_eval.parquet", "flows.parquet", "backhaul.parquet", "rb_usage.parquet"
+)  # fmt: skip
 
 
 class RunDirError(ValueError):
@@ -77,6 +79,7 @@ class RunResult(Protocol):
     diagnostics: dict[str, float]
     piu_eval: pd.DataFrame
     backhaul: pd.DataFrame
+    rb_usage: pd.DataFrame
 
     @property
     def sim_time_s(self) -> float:
@@ -267,6 +270,8 @@ def write_run(result: RunResult, out_dir: Path, command: str | None = None) -> P
         save(staging / "piu_eval.parquet", lambda p: result.piu_eval.to_parquet(p, index=False))
     if len(result.backhaul):  # a routed backhaul's link loads over time
         save(staging / "backhaul.parquet", lambda p: result.backhaul.to_parquet(p, index=False))
+    if len(result.rb_usage):  # a slot scheduler's RBs by AP and SINR
+        save(staging / "rb_usage.parquet", lambda p: result.rb_usage.to_parquet(p, index=False))
     scenario_toml, inputs = save(staging / INPUTS, lambda _: copy_inputs(result.scenario, staging))
     attacks = result.attacks
     if attacks is not None:

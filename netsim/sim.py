@@ -19,6 +19,7 @@ from netsim.backhaul.flows import LOAD_COLUMNS, link_loads
 from netsim.learn.cache import TrainingCache
 from netsim.log import RoundRecord, events_frame, flow_table, global_rounds, rounds_frame
 from netsim.privacy.attacker import AttackReport
+from netsim.radio.scheduler import USAGE_COLUMNS
 from netsim.scenario import Scenario
 
 PIU_EVAL_COLUMNS = ["round", "piu", "samples", "loss", "accuracy"]
@@ -82,6 +83,10 @@ class SimulationResult:
     backhaul: on a routed backhaul, each directed link's load over time, FL transfers and
         background traffic apart (:func:`netsim.backhaul.flows.link_loads`; empty without
         one).
+    rb_usage: under a slot scheduler (``radio.scheduler`` rr / pf / max_ci, or NR links),
+        the RB-slots each AP gave, by the SINR on them, per direction
+        (:meth:`netsim.radio.scheduler.OFDMAScheduler.usage`; empty without one): the
+        per-RB SINR CDF and each cell's RB utilisation (:mod:`netsim.analysis.kpis`).
     """
 
     scenario: Scenario
@@ -99,6 +104,7 @@ class SimulationResult:
     diagnostics: dict[str, float] = field(default_factory=dict)
     piu_eval: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PIU_EVAL_COLUMNS))
     backhaul: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOAD_COLUMNS))
+    rb_usage: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=USAGE_COLUMNS))
 
     @property
     def sim_time_s(self) -> float:
@@ -429,7 +435,18 @@ class Simulation:
                 if self.world.backhaul is not None
                 else pd.DataFrame(columns=LOAD_COLUMNS)
             ),
+            rb_usage=self._rb_usage(),
         )
+
+    def _rb_usage(self) -> pd.DataFrame:
+        """The slot schedulers' RB usage (uplink, then downlink), empty without one."""
+        plan = self.world.spectrum
+        schedulers = [] if plan is None else [plan.scheduler, plan.downlink_scheduler]
+        tables = [s.usage() for s in schedulers if s is not None]
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            return pd.DataFrame(columns=USAGE_COLUMNS)
+        return pd.concat(tables, ignore_index=True)
 
     def _diagnostics(self) -> dict[str, float]:
         solves = self.server.solve_times_s

@@ -90,6 +90,7 @@ class World:
     attacker: Attack | None
     backhaul: RoutedBackhaul | None = None
     edges: list[EdgeServer] = field(default_factory=list)
+    spectrum: Spectrum | None = None  # how the links share the band (schedulers, media)
 
 
 def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | None = None) -> World:
@@ -187,7 +188,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     return World(
         env, log, streams, air.topology, air.gains, air.serving_ap, air.channel, data.trainer,
         data.train, data.partitions, devices, cellfree, server, aps, pius, movers,
-        data.gan if data.gan is not None else data.eavesdropper, routed, edges,
+        data.gan if data.gan is not None else data.eavesdropper, routed, edges, plan,
     )  # fmt: skip
 
 

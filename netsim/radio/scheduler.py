@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
@@ -66,6 +67,9 @@ from netsim.radio.fading import BlockFading
 from netsim.radio.medium import Delivered
 from netsim.radio.nr import HarqProcess, NRLinkAbstraction
 from netsim.radio.policies import ProportionalFair, SchedulingPolicy
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(eq=False)
@@ -127,6 +131,13 @@ class _Air:
     mean_interference: np.ndarray
     csi_piu: np.ndarray | None = None
     csi: np.ndarray | None = None
+
+
+# per-RB SINR histogram bins (dB): 0.25 dB wide from -40 to +80 dB, the ends open
+SINR_BIN_DB = 0.25
+SINR_LOW_DB, SINR_HIGH_DB = -40.0, 80.0
+_N_SINR_BINS = int(round((SINR_HIGH_DB - SINR_LOW_DB) / SINR_BIN_DB))
+USAGE_COLUMNS = ["direction", "cell", "sinr_db", "rb_slots", "n_rb", "slot_s"]
 
 
 class OFDMAScheduler:
@@ -191,6 +202,8 @@ class OFDMAScheduler:
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
         # NR: per link, when its decoded blocks' HARQ processes are free again (s)
         self._acked: dict[int, list[float]] = {}
+        # RB-slots each AP gave, by the SINR there (bins of SINR_BIN_DB): usage()
+        self._usage = np.zeros((channel.gain.shape[1], _N_SINR_BINS), dtype=np.int64)
 
     def submit(
         self,
@@ -328,6 +341,7 @@ class OFDMAScheduler:
         if key is None or self._air is None or self._air[0] != key:
             self._air = (key, self._air_of(flows, now))
         air = self._air[1]
+        self._count_usage(flows, air)
         if (
             self.nr is not None
             and air.csi is not None
@@ -341,6 +355,42 @@ class OFDMAScheduler:
             self._serve_nr(flows, air, now, key)
         else:
             self._serve_shannon(flows, air, now)
+
+    def _count_usage(self, flows: list[_Flow], air: _Air) -> None:
+        """Add this slot's RBs to their APs' counts, by the SINR on each (a multicast's:
+        its weakest recipient's)."""
+        i, r = np.nonzero(air.chosen)
+        if i.size == 0:
+            return
+        db = 10 * np.log10(np.maximum(air.sinr[i, r], 1e-300))
+        b = np.clip(((db - SINR_LOW_DB) / SINR_BIN_DB).astype(np.int64), 0, _N_SINR_BINS - 1)
+        ap = np.array([f.ap for f in flows])[i]
+        self._usage += np.bincount(ap * _N_SINR_BINS + b, minlength=self._usage.size).reshape(
+            self._usage.shape
+        )
+
+    def usage(self) -> pd.DataFrame:
+        """The RBs this scheduler gave so far: one row per (AP, SINR bin) with any, columns
+        :data:`USAGE_COLUMNS`: ``direction``, ``cell`` ("ap3"), ``sinr_db`` (the bin's
+        centre; bins :data:`SINR_BIN_DB` wide, the ends open), ``rb_slots`` (RBs x slots
+        given at that SINR), and the channel's ``n_rb`` and ``slot_s``, from which an AP's
+        RB utilisation over a time span follows (``netsim.analysis.kpis.rb_utilisation``)."""
+        import pandas as pd
+
+        a, b = np.nonzero(self._usage)
+        return pd.DataFrame(
+            {
+                "direction": pd.Series(
+                    ["downlink" if self.downlink else "uplink"] * len(a), dtype="string"
+                ),  # fmt: skip
+                "cell": pd.Series([f"ap{k}" for k in a], dtype="string"),
+                "sinr_db": SINR_LOW_DB + (b + 0.5) * SINR_BIN_DB,
+                "rb_slots": self._usage[a, b],
+                "n_rb": self.n_rb,
+                "slot_s": self.slot_s,
+            },
+            columns=USAGE_COLUMNS,
+        )
 
     def _air_of(self, flows: list[_Flow], now: float) -> _Air:
         """Who gets which RB in this slot, and the SINRs there.

@@ -89,3 +89,23 @@ def test_cell_kpis_by_hand():
     assert cells.loc["ap1", "load"] == pytest.approx(0.4)
     assert cells.loc["ap0", "mean_interference_dbm"] == pytest.approx(10 * np.log10(2e-12 * 1e3))
     assert math.isnan(cells.loc["ap1", "mean_interference_dbm"])
+
+
+def test_rb_sinr_cdf_and_utilisation_by_hand():
+    import pandas as pd
+
+    from netsim.analysis.kpis import rb_sinr_cdf, rb_utilisation
+
+    # ap0 gave 30 RB-slots at 0.125 dB and 10 at 10.125 dB; ap1 60 at 5.125 dB; 50 RBs of
+    # 1 ms slots: over 2 s an AP has 100,000 RB-slots
+    usage = pd.DataFrame({
+        "direction": ["uplink"] * 3, "cell": ["ap0", "ap0", "ap1"],
+        "sinr_db": [0.125, 10.125, 5.125], "rb_slots": [30, 10, 60],
+        "n_rb": 50, "slot_s": 1e-3,
+    })  # fmt: skip
+    cdf = rb_sinr_cdf(usage)
+    assert cdf.sinr_db.tolist() == [0.125, 5.125, 10.125]
+    assert cdf.p.tolist() == pytest.approx([0.3, 0.9, 1.0])
+    util = rb_utilisation(usage, 2.0).set_index("cell")
+    assert util.loc["ap0", "rb_slots"] == 40 and util.loc["ap1", "rb_slots"] == 60
+    assert util.loc["ap0", "rb_utilisation"] == pytest.approx(40 / 100_000)

@@ -118,3 +118,18 @@ def test_a_routed_backhauls_utilisation_is_in_the_report_and_renders(tmp_path):
     Simulation(tiny(protocol={"rounds": 1})).run().save(tmp_path / "star")
     assert main(["report", str(tmp_path / "star"), "--out", str(out)]) == 0
     assert "backhaul utilisation" not in out.read_text(encoding="utf-8")
+
+
+def test_a_scheduled_runs_rb_usage_is_saved_and_reported(tmp_path):
+    # a slot scheduler: RB usage by AP and SINR in the run directory, each cell's RB
+    # utilisation in the report's cell table and the per-RB SINR CDF in its radio figure
+    from netsim.analysis import load_run
+
+    res = Simulation(tiny(protocol={"rounds": 1}, radio={"scheduler": "rr"})).run()
+    assert len(res.rb_usage) and (res.rb_usage.rb_slots > 0).all()
+    res.save(tmp_path / "rr")
+    assert (tmp_path / "rr" / "rb_usage.parquet").is_file()
+    assert load_run(tmp_path / "rr").rb_usage.equals(res.rb_usage)
+    out = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / "rr"), "--out", str(out)]) == 0
+    assert "<th>rb_utilisation_uplink</th>" in out.read_text(encoding="utf-8")

@@ -160,6 +160,17 @@ def test_power_control_per_rb_two_pius_sharing_25_rbs_by_hand():
         # the SINR on each RB is the target's power per RB, not P / 12.5 of full power
         noise = N0 * s.rb_hz
         assert f.sinr_time / f.served_s == pytest.approx(per_rb * gain / noise, rel=1e-12)
+    # its RB usage: 100 slots x 25 RBs, all in the 0.25 dB bin of that SINR; a utilisation
+    # of 1 over the 100 slots (kpis.rb_utilisation), the per-RB CDF one step there
+    from netsim.analysis.kpis import rb_sinr_cdf, rb_utilisation
+
+    usage = s.usage()
+    sinr_db = 10 * np.log10(per_rb * gain / (N0 * s.rb_hz))
+    assert usage.rb_slots.tolist() == [2500] and usage.cell.tolist() == ["ap0"]
+    assert abs(usage.sinr_db.iloc[0] - sinr_db) <= 0.125
+    assert rb_utilisation(usage, 100 * s.slot_s).rb_utilisation.tolist() == pytest.approx([1.0])
+    assert rb_sinr_cdf(usage).p.tolist() == [1.0]
+    assert rb_sinr_cdf(usage, "downlink").empty
     # capped: at P_max = -10 dBm the PIU granted 12 or 13 RBs sends -10 dBm on them
     env = simpy.Environment()
     s = OFDMAScheduler(env, channel, NoFading(7), RoundRobin())
