@@ -93,7 +93,6 @@ def test_cell_kpis_by_hand():
 
 def test_rb_sinr_cdf_and_utilisation_by_hand():
     import pandas as pd
-
     from netsim.analysis.kpis import rb_sinr_cdf, rb_utilisation
 
     # ap0 gave 30 RB-slots at 0.125 dB and 10 at 10.125 dB; ap1 60 at 5.125 dB; 50 RBs of
