@@ -55,6 +55,8 @@ def point(sites: int, per_sector: int, mode: str) -> dict[str, float | int | str
         "build_s": t1 - t0, "run_s": t2 - t1, "sim_s": sim_s,
         "wall_per_sim_s": (t2 - t1) / sim_s if sim_s > 0 else math.nan,
         "events": len(res.events),
+        # a round that lost transfers (NR) ends sooner: its time is not comparable
+        "lost": int((res.flows["outcome"] == "lost").sum()),
     }  # fmt: skip
 
 
@@ -85,7 +87,8 @@ def network(
                 print(
                     f"{s:>2} sites, {row['pius']:>5} PIUs, {mode:>5}: build "
                     f"{row['build_s']:6.1f} s, run {row['run_s']:7.1f} s, "
-                    f"{row['wall_per_sim_s']:8.1f} s per simulated s",
+                    f"{row['wall_per_sim_s']:8.1f} s per simulated s, "
+                    f"{row['lost']} transfers lost",
                     flush=True,
                 )
     table = pd.DataFrame(rows)
