@@ -138,7 +138,10 @@ def _radio_section(run: RunData, label: str) -> list[str]:
                                                 values="rb_utilisation")  # fmt: skip
         rbs.columns = [f"rb_utilisation_{d}" for d in rbs.columns]
         cells = cells.merge(rbs, left_on="cell", right_index=True, how="left")
-    decimals = {"load": 3, "mean_interference_dbm": 1, "airtime_s": 3,
+    # the report's unit of data is the Mbit (the summary's too)
+    cells.insert(cells.columns.get_loc("uplink_bits"), "uplink_Mbit", cells["uplink_bits"] / 1e6)
+    cells = cells.drop(columns="uplink_bits")
+    decimals = {"load": 3, "mean_interference_dbm": 1, "airtime_s": 3, "uplink_Mbit": 3,
                 "rb_utilisation_uplink": 3, "rb_utilisation_downlink": 3}  # fmt: skip
     formatters = {c: functools.partial(_fixed, decimals=d) for c, d in decimals.items()}
     parts = [
