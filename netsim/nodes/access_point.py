@@ -17,7 +17,7 @@ from netsim.messages import GlobalModel, Notice, OTAAggregate, OTAReady, Update
 from netsim.nodes.base import Deadline, Node
 from netsim.nodes.link import Backhaul
 from netsim.radio.access import MultipleAccess
-from netsim.radio.downlinks import Downlink
+from netsim.radio.downlinks import Downlink, ScheduledDownlink
 from netsim.radio.links import AnalogSlot
 from netsim.radio.medium import Delivered
 from netsim.radio.ota import OTAReceiver, normalise
@@ -303,18 +303,47 @@ class AccessPoint(Node):
         """A downlink transmission to ``recipients`` ended as ``d`` says: ``dl_fail`` if an
         NR block was lost, else ``dl_end`` (with the NR columns where they apply) and the
         model handed on."""
+        for k in d.dropped:  # an NR multicast's recipients it could not reach
+            self.env.process(self._point_to_point(model, k))
+        recipients = tuple(k for k in recipients if k not in d.dropped)
         if d.lost:
             self._dl_lost(model, recipients, d)
             return
+        handed = " ".join(f"piu{k}" for k in d.dropped)
         self.emit(
             "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
             rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
             power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
             rlc_retx=d.rlc_retx, first_tx_fail=d.first_tx_fail,
             peer=f"piu{recipients[0]}" if self.downlink.unicast else None,
+            detail=f"point-to-point instead: {handed}" if handed else "",
         )  # fmt: skip
         for k in recipients:
             self._deliver(model, k)
+
+    def _point_to_point(self, model: GlobalModel, piu: int) -> Generator[simpy.Event, object, None]:
+        """The model to ``piu`` alone (``method`` "ptp"), after an NR multicast left it out:
+        its blocks failed at its SINR (NR MBS point-to-point retransmission)."""
+        downlink = self.downlink
+        assert isinstance(downlink, ScheduledDownlink)
+        tx = downlink.point_to_point(self.index, piu, model.bits, self.tx_power_w)
+        self.emit(
+            "dl_start", model.round, bits=model.bits, power_w=self.tx_power_w,
+            peer=f"piu{piu}", method="ptp", detail=f"piu{piu}",
+        )  # fmt: skip
+        d = yield tx.done
+        assert isinstance(d, Delivered)
+        if d.lost:
+            self._dl_lost(model, (piu,), d)
+            return
+        self.emit(
+            "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
+            rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
+            power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
+            rlc_retx=d.rlc_retx, first_tx_fail=d.first_tx_fail, peer=f"piu{piu}",
+            method="ptp",
+        )  # fmt: skip
+        self._deliver(model, piu)
 
     def _dl_lost(self, model: GlobalModel, recipients: Sequence[int], d: Delivered) -> None:
         """An NR downlink whose transport block failed its last HARQ transmission (after the

@@ -135,3 +135,11 @@ class ScheduledDownlink(Downlink):
         else:  # one flow, on each RB at its weakest recipient's SINR
             flow = self.scheduler.submit(recipients[0], ap, power_w, bits, rbs, recipients)
         return DownlinkTx(recipients, math.nan, flow.done)
+
+    def point_to_point(self, ap: int, piu: int, bits: int, power_w: float) -> DownlinkTx:
+        """A unicast of ``bits`` to ``piu`` at its own SINR and CQI (its own link adaptation):
+        an NR multicast's recipient that could not decode it (NR MBS point-to-point
+        retransmission)."""
+        rbs = None if self.ofdma else (0, self.scheduler.n_rb)
+        flow = self.scheduler.submit(piu, ap, power_w, bits, rbs)
+        return DownlinkTx((piu,), math.nan, flow.done)

@@ -45,9 +45,10 @@ class Delivered:
     (``reason``: "harq", a block failed its last HARQ transmission without RLC
     retransmissions; "rlc", it did so after the most RLC retransmissions), and the blocks
     whose payload RLC retransmitted (``rlc_retx``), the blocks whose first transmission
-    failed (``first_tx_fail``). ``energy_j``: the energy radiated (J)
-    where the power changed from slot to slot (per-RB power control under OFDMA); NaN: the
-    transmit power times ``active_s``."""
+    failed (``first_tx_fail``); an NR multicast's recipients it handed to point-to-point
+    delivery (``dropped``: its blocks failed at their SINR). ``energy_j``: the energy
+    radiated (J) where the power changed from slot to slot (per-RB power control under
+    OFDMA); NaN: the transmit power times ``active_s``."""
 
     airtime_s: float
     rate_bps: float
@@ -62,6 +63,7 @@ class Delivered:
     rlc_retx: int | None = None
     reason: str | None = None
     first_tx_fail: int | None = None
+    dropped: tuple[int, ...] = ()
 
 
 @dataclass(eq=False)

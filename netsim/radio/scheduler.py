@@ -90,6 +90,7 @@ class _Flow:
     rbs: tuple[int, int] | None = None  # fixed RBs [lo, hi), else the scheduler's choice
     serial: int = 0  # the scheduler's count of transfers when it was submitted (an identity)
     receivers: tuple[int, ...] = ()  # a downlink multicast's PIUs (else just ``piu``)
+    dropped: tuple[int, ...] = ()  # a multicast's recipients handed to point-to-point
     link: int = 0  # its link-adaptation state: the PIU's, or a multicast's AP's
     rb_power_w: float = math.inf  # open-loop power control: the target's power per RB (W)
     energy_j: float = 0.0  # radiated over the slots it was served (power control only)
@@ -120,7 +121,10 @@ class _Air:
     ``sinr`` / ``clean`` (n, R) with / without interference (0 off its RBs), and per flow
     the mean SINR and interference power (W) over its RBs. Downlink: ``csi`` (m, R) the
     SINR PIU ``csi_piu[i]`` measures on every RB of its AP's channel (its AP's power spread
-    over every RB, the other APs' co-channel downlinks of the slot), for its CQI."""
+    over every RB, the other APs' co-channel downlinks of the slot), for its CQI; and
+    ``receiver_sinr`` (m, R), each recipient's own SINR on its flow's RBs (row k: PIU
+    ``receiver_piu[k]`` of flow ``receiver_flow[k]``; a multicast's ``sinr`` is their
+    minimum)."""
 
     chosen: np.ndarray
     rbs: np.ndarray
@@ -131,6 +135,9 @@ class _Air:
     mean_interference: np.ndarray
     csi_piu: np.ndarray | None = None
     csi: np.ndarray | None = None
+    receiver_sinr: np.ndarray | None = None
+    receiver_piu: np.ndarray | None = None
+    receiver_flow: np.ndarray | None = None
 
 
 # per-RB SINR histogram bins (dB): 0.25 dB wide from -40 to +80 dB, the ends open
@@ -337,7 +344,7 @@ class OFDMAScheduler:
         key = None
         if all(f.rbs is not None for f in flows):
             block = math.floor(now / self.channel.coherence_s + 1e-9)
-            key = (block, self.channel.moves, tuple(f.serial for f in flows))
+            key = (block, self.channel.moves, tuple((f.serial, f.receivers) for f in flows))
         if key is None or self._air is None or self._air[0] != key:
             self._air = (key, self._air_of(flows, now))
         air = self._air[1]
@@ -448,6 +455,7 @@ class OFDMAScheduler:
         owners = member @ chosen  # transfers on each cell's RB (more than 1: fixed RBs)
         csi = None
         interference: np.ndarray
+        receivers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if self.downlink:
             radiating = member @ sent  # power each AP radiates on each RB (W)
             mine = cell[row_flow]  # each row's AP
@@ -458,6 +466,7 @@ class OFDMAScheduler:
             rows = heard + same
             on = chosen[row_flow]
             sinr_rows = np.where(on, psd[row_flow, None] * own_rows / (noise + rows), 0.0)
+            receivers = (sinr_rows, row_piu, row_flow)
             sinr = np.minimum.reduceat(sinr_rows, first, axis=0)
             counts = np.diff(np.append(first, len(row_flow)))[:, None]
             interference = np.add.reduceat(rows, first, axis=0) / counts
@@ -488,6 +497,7 @@ class OFDMAScheduler:
             np.where(chosen, sinr, 0.0).sum(axis=1) / held,
             np.where(chosen, interference, 0.0).sum(axis=1) / held,
             *(csi or (None, None)),
+            *(receivers or (None, None, None)),
         )
 
     def _serve_shannon(self, flows: list[_Flow], air: _Air, now: float) -> None:
@@ -570,6 +580,17 @@ class OFDMAScheduler:
                 self._acked.setdefault(f.link, []).append(now + self.nr.harq_rtt_s)
             elif p.sent < self.nr.max_transmissions:
                 f.harq.append(p)
+            elif len(f.receivers) > 1 and rlc > 0:
+                # a multicast block its weakest recipient could not decode (NR MBS, TS
+                # 38.300 16.10: point-to-multipoint with point-to-point retransmission):
+                # that PIU gets the model point-to-point instead, the others this block again
+                # by RLC, no longer held back to its SINR
+                weakest = self._weakest(air, i)
+                f.receivers = tuple(k for k in f.receivers if k != weakest)
+                f.dropped += (weakest,)
+                due_s = now + self.slot_s + self.nr.rlc_status_delay_s
+                f.rlc.append(_RlcRetx(p.bits, min(p.rlc_retx + 1, rlc), due_s))
+                f.rlc_retx += 1
             elif p.rlc_retx < rlc:  # RLC sends it again after the receiver's status report
                 due_s = now + self.slot_s + self.nr.rlc_status_delay_s
                 f.rlc.append(_RlcRetx(p.bits, p.rlc_retx + 1, due_s))
@@ -581,6 +602,16 @@ class OFDMAScheduler:
                 self._finish(f, now + self.slot_s)
         for i, f in enumerate(flows):
             self.policy.served(f.piu, decoded[i] / self.slot_s)
+
+    @staticmethod
+    def _weakest(air: _Air, i: int) -> int:
+        """The recipient of multicast flow ``i`` with the lowest mean SINR on its RBs."""
+        assert air.receiver_sinr is not None and air.receiver_piu is not None
+        assert air.receiver_flow is not None
+        rows = np.flatnonzero(air.receiver_flow == i)
+        on = air.chosen[i]
+        mean = air.receiver_sinr[rows][:, on].mean(axis=1)
+        return int(air.receiver_piu[rows[int(np.argmin(mean))]])
 
     def _finish(self, f: _Flow, at_s: float, lost: str | None = None) -> None:
         """End ``f`` at ``at_s``: delivered, or (NR) lost for reason ``lost`` ("harq",
@@ -602,6 +633,7 @@ class OFDMAScheduler:
             rlc_retx=f.rlc_retx if nr else None,
             reason=lost,
             first_tx_fail=f.first_tx_fail if nr else None,
+            dropped=f.dropped,
         )
         timer = self.env.timeout(at_s - self.env.now)
 

@@ -507,6 +507,34 @@ def test_a_multicast_is_served_at_its_weakest_recipients_sinr_on_every_rb():
     assert sum(p.bits for _, p, ack in rec.sent if ack) == 20_000 and d.tb_count >= 1
 
 
+def test_a_multicast_hands_a_recipient_it_cannot_reach_to_point_to_point():
+    # NR MBS (TS 38.300 16.10): PIU 1 is 40 dB below the lowest MCS's need, so the
+    # multicast's first block fails its four HARQ transmissions at PIU 1's SINR; PIU 1 then
+    # leaves the multicast (point-to-point delivery for it), and the block goes again by RLC
+    # to PIUs 0 and 2 alone, at their SINR: the multicast is delivered to them
+    from netsim.radio.band import Band
+    from netsim.radio.channel import RadioChannel
+    from netsim.radio.fading import NoFading
+    from netsim.radio.policies import RoundRobin
+    from netsim.radio.scheduler import OFDMAScheduler
+
+    env = simpy.Environment()
+    rec = _Recording(_nr(3 + 1, 5, seed=4, uplink=False))
+    beta = np.array([[1e-12], [1e-19], [4e-13]])
+    channel = RadioChannel(beta, NoFading(1), 0.01, Band.orthogonal(1e6, 1e-20, 1))
+    s = OFDMAScheduler(env, channel, NoFading(2), RoundRobin(), downlink=True, nr=rec)
+    flow = s.submit(0, 0, 1.0, 20_000, (0, 5), receivers=(0, 1, 2))
+    env.run()
+    d = flow.done.value
+    assert d.dropped == (1,) and not d.lost and d.rlc_retx >= 1
+    assert flow.receivers == (0, 2)
+    assert sum(p.bits for _, p, ack in rec.sent if ack) == 20_000
+    # the first block: four NACKs at PIU 1's SINR (the blind lowest MCS), then its payload
+    # again for the other two
+    first = rec.sent[0][1]
+    assert [ack for _, p, ack in rec.sent if p is first] == [False] * 4
+
+
 # ------------------------------------------------------------ reports that see interference
 # TS 38.214: the CQI rows of Tables 5.2.2.1-2 / -3 are the PDSCH MCS rows of Tables
 # 5.1.3.1-1 / -2 with the same modulation and code rate (CQI 2 .. 15 by hand); the
