@@ -203,6 +203,7 @@ class NRLinkAbstraction:
         self.delta_down = delta_up_db * bler_target / (1 - bler_target)
         self.offset_db = np.zeros(n_links)
         self.report_db = np.full(n_links, np.nan)  # last effective SINR fed back (dB)
+        self.report_prb = np.zeros(n_links, dtype=np.int64)  # the PRBs it was measured on
         # per link, the first transmissions link adaptation chose from a report (the outer
         # loop's), those not decoded, and those at an end of the MCS range (no MCS met the
         # target, or the highest any SINR gets on their PRBs did), where it cannot steer
@@ -256,6 +257,9 @@ class NRLinkAbstraction:
         bler = self._table[int(self.candidates[0]), cbs_points, :]  # (max_prb, n)
         ok = 1 - (1 - bler) ** self.n_cb[:, :1] <= self.bler_target
         self.floor_point = np.where(ok.any(axis=1), np.argmax(ok, axis=1), n)
+        # ... that grid point in dB, per PRB count (inf: none)
+        floor_db = lo + delta * np.minimum(self.floor_point, n - 1).astype(np.float64)
+        self.floor_db = np.where(self.floor_point < n, floor_db, np.inf)
 
     def _cqi_setup(self, n_prb: int) -> None:
         """Each CQI's MCS of the table (the PDSCH MCS with the CQI's modulation and code
@@ -505,6 +509,7 @@ class NRLinkAbstraction:
         self.offset_db[first] = np.clip(self.offset_db[first] + step, *_OFFSET_DB)
         if self.uplink:  # the AP measures the PUSCH it received, interference included
             self.report_db[links] = 10 * np.log10(eff)
+            self.report_prb[links] = n_prb
         processes = list(again)
         for j, i in enumerate(new.tolist()):
             k, row = int(pick[j]), int(rows[j])

@@ -423,6 +423,9 @@ class OFDMAScheduler:
         full = np.minimum(power, per_rb * self.n_rb)  # were it granted every RB
         estimate = self.rb_hz * np.log2(1.0 + full[:, None] / self.n_rb * own / noise)
         chosen = np.zeros((len(flows), self.n_rb), dtype=bool)  # flow i has RB r
+        caps = None
+        if self.nr is not None and not self.downlink:
+            caps = self._prb_caps(flows, own, power, per_rb, noise)
         for a in range(len(cells)):
             mine = np.flatnonzero(cell == a).tolist()
             fixed = [(i, f.rbs) for i in mine if (f := flows[i]).rbs is not None]
@@ -434,6 +437,8 @@ class OFDMAScheduler:
                 owners = free[self.policy.choose(int(cells[a]), pius, estimate[free])]
                 left = ~chosen[[i for i, _ in fixed]].any(axis=0)  # RBs no fixed one holds
                 chosen[owners[left], np.flatnonzero(left)] = True
+                if caps is not None:
+                    self._within_caps(chosen, free, caps, own, estimate)
         rbs = chosen.sum(axis=1)  # RBs each flow got
         if self.downlink:
             # an AP radiates its power flat over its channel, P / N_RB on each RB it uses,
@@ -602,6 +607,62 @@ class OFDMAScheduler:
                 self._finish(f, now + self.slot_s)
         for i, f in enumerate(flows):
             self.policy.served(f.piu, decoded[i] / self.slot_s)
+
+    def _prb_caps(
+        self,
+        flows: list[_Flow],
+        own: np.ndarray,
+        power: np.ndarray,
+        per_rb: np.ndarray,
+        noise: float,
+    ) -> np.ndarray:
+        """NR uplink: the most PRBs each flow's power can serve (a gNB's use of the power
+        headroom report, TS 38.213 7.7 / TS 38.321 5.4.6): the largest M at which its SINR
+        per PRB, with its power spread over M PRBs (open-loop control: at most the target
+        per PRB), still meets the lowest MCS's need on M PRBs. The SINR at M is scaled from
+        the link's last report (measured on its last PUSCH's PRBs, interference included);
+        before a report, from its interference-free SNR. At least 1."""
+        assert self.nr is not None
+        m = np.arange(1, self.n_rb + 1)
+        psd = np.minimum(power[:, None], per_rb[:, None] * m[None, :]) / m[None, :]  # (n, M)
+        links = np.array([f.link for f in flows])
+        report_db = self.nr.report_db[links]
+        last = np.maximum(self.nr.report_prb[links], 1)
+        psd_last = np.minimum(power, per_rb * last) / last
+        clean_db = 10 * np.log10(psd * own.mean(axis=1)[:, None] / noise)
+        scaled_db = report_db[:, None] + 10 * np.log10(psd / psd_last[:, None])
+        sinr_db = np.where(np.isnan(report_db)[:, None], clean_db, scaled_db)
+        ok = sinr_db >= self.nr.floor_db[None, : self.n_rb]
+        return np.where(ok.any(axis=1), self.n_rb - np.argmax(ok[:, ::-1], axis=1), 1)
+
+    @staticmethod
+    def _within_caps(
+        chosen: np.ndarray,
+        free: np.ndarray,
+        caps: np.ndarray,
+        own: np.ndarray,
+        estimate: np.ndarray,
+    ) -> None:
+        """Hold each of one AP's ``free`` flows to its ``caps`` PRBs (its best by gain); the
+        PRBs it gives up go, one by one, to the flow of the AP under its cap with the best
+        rate estimate there; those nobody can use stay empty."""
+        released: list[int] = []
+        for i in free.tolist():
+            mine = np.flatnonzero(chosen[i])
+            if mine.size > caps[i]:
+                drop = mine[np.argsort(-own[i, mine], kind="stable")][caps[i] :]
+                chosen[i, drop] = False
+                released += drop.tolist()
+        if not released:
+            return
+        held = chosen[free].sum(axis=1)
+        for r in sorted(released):
+            room = held < caps[free]
+            if not room.any():
+                return
+            best = int(np.argmax(np.where(room, estimate[free, r], -np.inf)))
+            chosen[free[best], r] = True
+            held[best] += 1
 
     @staticmethod
     def _weakest(air: _Air, i: int) -> int:

@@ -241,7 +241,9 @@ def test_a_block_lost_after_its_last_harq_transmission_loses_the_upload_a_round_
     rtt, tries = 5e-3, 3
     nr = _nr(1, 25, max_transmissions=tries, harq_rtt_s=rtt, rlc_max_retx=0)  # RLC UM
     s = _scheduler(env, nr, [[1e-20]])
-    flow = s.submit(0, 0, 0.1, 1000)  # -80 dB: every transmission fails
+    # -80 dB: every transmission fails; no PRB count meets the lowest MCS's need, so the
+    # PIU gets 1 PRB (its power headroom's cap), whose block holds the 24 bits
+    flow = s.submit(0, 0, 0.1, 24)
     env.run()
     d = flow.done.value
     assert d.lost and d.reason == "harq" and d.rlc_retx == 0
@@ -703,3 +705,27 @@ def test_a_piu_no_mcs_can_serve_is_refused_by_name_before_the_run(tmp_path, caps
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"piu{weakest}'s NR downlink cannot be served" in err
+
+
+def test_a_power_limited_uplink_gets_the_prbs_its_power_can_serve():
+    # one PIU alone with 25 PRBs of 180 kHz: at full power spread over all of them its SNR
+    # per PRB is 6 dB below the lowest MCS's need on 25 PRBs; the scheduler grants the most
+    # PRBs M at which P / M still meets the need on M PRBs (power headroom), by hand
+    nr = _nr(1, 25, seed=3)
+    noise = 1e-20 * 180e3
+    need_25 = nr.floor_db[24]
+    gain = 10 ** ((need_25 - 6.0) / 10) * noise / (0.1 / 25)
+    env = simpy.Environment()
+    s = _scheduler(env, nr, [[gain]])
+    s.submit(0, 0, 0.1, 1e9)
+    env.run(until=0.5 * s.slot_s)  # the first slot
+    m = np.arange(1, 26)
+    snr_db = 10 * np.log10(0.1 / m * gain / noise)
+    expected = int(m[snr_db >= nr.floor_db[:25]].max())
+    assert 1 < expected < 25 and s.rb_served[0] == expected
+    # with 10 dB more it meets the need on every PRB: all 25
+    env = simpy.Environment()
+    s = _scheduler(env, _nr(1, 25, seed=3), [[gain * 10]])
+    s.submit(0, 0, 0.1, 1e9)
+    env.run(until=0.5 * s.slot_s)
+    assert s.rb_served[0] == 25
