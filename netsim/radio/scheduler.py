@@ -164,6 +164,12 @@ class OFDMAScheduler:
     csi_period_s, csi_delay_s: NR downlink: every ``csi_period_s`` (s) in which it serves,
         the receiving PIUs measure their wideband CQI, which the AP uses from
         ``csi_delay_s`` (s) later (TS 38.214 5.2.2.1; periodic CSI reporting).
+
+    Under NR two rules keep a cell's weakest PIU from costing the others their transfers:
+    an uplink flow gets at most the PRBs its power can serve at the lowest MCS
+    (:meth:`_prb_caps`, the power headroom), and a multicast recipient whose SINR fails a
+    block's last HARQ transmission leaves the multicast for point-to-point delivery
+    (``Delivered.dropped``; NR MBS, TS 38.300 16.10).
     """
 
     def __init__(
