@@ -323,7 +323,9 @@ class AccessPoint(Node):
 
     def _point_to_point(self, model: GlobalModel, piu: int) -> Generator[simpy.Event, object, None]:
         """The model to ``piu`` alone (``method`` "ptp"), after an NR multicast left it out:
-        its blocks failed at its SINR (NR MBS point-to-point retransmission)."""
+        its blocks failed at its SINR (NR MBS point-to-point retransmission). It starts when
+        the multicast ends, the whole model at the PIU's own link adaptation: a gNB could
+        start sooner and send only the missed blocks, so this is the slower bound."""
         downlink = self.downlink
         assert isinstance(downlink, ScheduledDownlink)
         tx = downlink.point_to_point(self.index, piu, model.bits, self.tx_power_w)
