@@ -109,6 +109,9 @@ def accuracy_panels(runs: Mapping[str, Any]) -> Figure:
     return fig
 
 
+MAX_NAMED_BARS = 40  # bar labels that still read at the figure's width
+
+
 def energy_figure(run: Any) -> Figure:
     """Stacked bars: each PIU's compute and transmit energy (harvested energy as a dot)."""
     table = energy_breakdown(run.events)
@@ -119,6 +122,10 @@ def energy_figure(run: Any) -> Figure:
         ax.plot(table.index, table.harvested, "k.", label="harvested")
     ax.set(xlabel="PIU", ylabel="energy (J)", title="energy per PIU")
     ax.tick_params(axis="x", rotation=90)
+    if len(table) > MAX_NAMED_BARS:  # names would overlap: every k-th one, and say so
+        step = -(-len(table) // MAX_NAMED_BARS)
+        ax.set_xticks(range(0, len(table), step), list(table.index[::step]))
+        ax.set_xlabel(f"PIU ({len(table)}; one name in {step})")
     _legend_beside(ax)
     return fig
 

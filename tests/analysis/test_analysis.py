@@ -244,3 +244,26 @@ def test_a_timeline_of_many_pius_shares_rows_and_says_so():
     spans = sum(len(b.get_paths()) for b in ax.collections)
     assert spans == 130 * 4
     assert len(ax.lines) == 2  # the round's end and the deadline
+
+
+def test_an_energy_figure_of_many_pius_names_every_kth():
+    # 100 PIUs' bars would bury their names in one black band: every 3rd is named (at most
+    # 40), and the axis says so; a few PIUs keep every name
+    from types import SimpleNamespace
+
+    from netsim.analysis.figures import MAX_NAMED_BARS, energy_figure
+
+    from netsim.log import Event, events_frame
+
+    events = events_frame(
+        [Event(1.0, 0, f"piu{k}", "piu", "train_end", energy_j=0.1 + k / 1000) for k in range(100)]
+    )
+    ax = energy_figure(SimpleNamespace(events=events)).axes[0]
+    names = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(names) == 34 <= MAX_NAMED_BARS and names[:2] == ["piu0", "piu3"]
+    assert ax.get_xlabel() == "PIU (100; one name in 3)" and len(ax.patches) == 200
+    few = events_frame(
+        [Event(1.0, 0, f"piu{k}", "piu", "train_end", energy_j=0.1) for k in "01234"]
+    )
+    ax = energy_figure(SimpleNamespace(events=few)).axes[0]
+    assert len(ax.get_xticklabels()) == 5 and ax.get_xlabel() == "PIU"
