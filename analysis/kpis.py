@@ -44,18 +44,11 @@ def transmissions(events: pd.DataFrame) -> pd.DataFrame:
             "tb_count": rows["tb_count"],
             "harq_retx": rows["harq_retx"],
             "rlc_retx": rows["rlc_retx"],
-            "first_tx_fail": _column(rows, "first_tx_fail"),
+            "first_tx_fail": rows["first_tx_fail"],
             "power_w": rows["power_w"],
         }
     )
     return table.reset_index(drop=True)
-
-
-def _column(rows: pd.DataFrame, name: str) -> pd.Series:
-    """``rows[name]``, or <NA> where a log recorded before the column existed lacks it."""
-    if name in rows.columns:
-        return rows[name]
-    return pd.Series(pd.NA, index=rows.index, dtype="Int64")
 
 
 def sinr_cdf(events: pd.DataFrame, direction: str = "uplink") -> pd.DataFrame:

@@ -88,7 +88,6 @@ class _ChunkedFading(BlockFading):
         self.streams = streams
         self.n_aps = n_aps
         self.k_factor = k_factor
-        self.per_rb = per_rb
         self.chunk = max(1, self.PER_RB_CHUNK_VALUES // n_aps) if per_rb else self.CHUNK
         self.stream = Stream.FADING_RB if per_rb else Stream.FADING
         self.phase_stream = Stream.FADING_RB_PHASE if per_rb else Stream.FADING_LOS_PHASE

@@ -257,8 +257,9 @@ class NRLinkAbstraction:
         bler = self._table[int(self.candidates[0]), cbs_points, :]  # (max_prb, n)
         ok = 1 - (1 - bler) ** self.n_cb[:, :1] <= self.bler_target
         self.floor_point = np.where(ok.any(axis=1), np.argmax(ok, axis=1), n)
-        # ... that grid point in dB, per PRB count (inf: none)
-        floor_db = lo + delta * np.minimum(self.floor_point, n - 1).astype(np.float64)
+        # ... that grid point in dB, per PRB count (inf: none; Sionna's float32 grid)
+        grid_db = lo + delta * np.arange(n, dtype=np.float32)
+        floor_db = grid_db[np.minimum(self.floor_point, n - 1)].astype(np.float64)
         self.floor_db = np.where(self.floor_point < n, floor_db, np.inf)
 
     def _cqi_setup(self, n_prb: int) -> None:
@@ -295,13 +296,7 @@ class NRLinkAbstraction:
         lowest MCS with a BLER table (the first of :attr:`candidates`: MCS 3 of PUSCH table
         1) on ``n_prb`` PRBs fails with a probability of at most ``bler_target`` (inf: at no
         SINR of the grid)."""
-        lo, delta, n = self._snr_grid
-        grid_db = lo + delta * np.arange(n, dtype=np.float32)
-        m = int(self.candidates[0])
-        cbs, n_cb = self.cbs[n_prb - 1, 0], self.n_cb[n_prb - 1, 0]
-        bler = self._table[m, _grid(np.array([cbs]), *self._cbs_grid)[0]]
-        ok = np.flatnonzero(1 - (1 - bler) ** n_cb <= self.bler_target)
-        return float(grid_db[ok[0]]) if ok.size else math.inf
+        return float(self.floor_db[n_prb - 1])
 
     def outer_loop(self) -> dict[str, np.ndarray]:
         """Per link (index: the link), the outer loop's record so far: ``blocks``, the first
@@ -429,6 +424,13 @@ class NRLinkAbstraction:
         :attr:`candidates` of the highest MCS whose TBLER at the reported effective SINR
         ``report_db`` (dB) minus the outer-loop offset is at most the target (Sionna's
         ILLA/OLLA rule); the lowest MCS where there is no report yet (NaN)."""
+        return self._adapt(links, n_prb, report_db)[0]
+
+    def _adapt(
+        self, links: np.ndarray, n_prb: np.ndarray, report_db: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`adapt`'s picks, and the SINR grid point each was chosen at (the report
+        less the offset; for no report, that of 0 dB)."""
         cand, m = self.candidates, len(self.candidates)
         select = 10 ** ((report_db - self.offset_db[links]) / 10)
         # the choice depends on the SINR's grid point and the PRBs only: remembered
@@ -439,14 +441,14 @@ class NRLinkAbstraction:
         pick[~reported] = 0  # no report yet: the lowest MCS
         todo = np.flatnonzero(pick < 0)
         if todo.size == 0:
-            return pick
+            return pick, point
         level = np.broadcast_to(select[todo], (m, todo.size))
         prb = n_prb[todo] - 1
         grid = np.broadcast_to(cand[:, None], level.shape)
         pick[todo] = self.choose(self.tbler(grid, self.cbs[prb].T, self.n_cb[prb].T, level))
         for i in todo.tolist():
             self._choices[keys[i]] = int(pick[i])
-        return pick
+        return pick, point
 
     def send(
         self,
@@ -478,7 +480,7 @@ class NRLinkAbstraction:
         if report_db is None:
             report_db = self.report_db[links]
         blind = np.isnan(report_db[new])  # no report: the lowest MCS, not the outer loop's
-        pick = self.adapt(links[new], n_prb[new], report_db[new])
+        pick, point = self._adapt(links[new], n_prb[new], report_db[new])
         mcs, cbs, n_cb = (np.empty(n, dtype=np.int64) for _ in range(3))
         mcs[new], cbs[new], n_cb[new] = (
             self.candidates[pick],
@@ -500,9 +502,7 @@ class NRLinkAbstraction:
         # at an end of the MCS range: no MCS met the target (the lowest went), or the
         # highest reachable one did
         steer = rows[~blind]
-        select_db = report_db[new][~blind] - self.offset_db[first]
-        point = _grid(_db32(10 ** (select_db / 10)), *self._snr_grid)
-        at_end = (point < self.floor_point[steer]) | (pick[~blind] == self.top_pick[steer])
+        at_end = (point[~blind] < self.floor_point[steer]) | (pick[~blind] == self.top_pick[steer])
         np.add.at(self.first_blocks, first, 1)
         np.add.at(self.first_failed, first, ~ack[new][~blind])
         np.add.at(self.first_at_end, first, at_end)
