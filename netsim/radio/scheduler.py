@@ -206,9 +206,13 @@ class OFDMAScheduler:
         # per PIU, its small-scale gain to every AP on every RB (A, n_rb), for the coherence
         # block _rb_block only: every slot of a block reads it instead of drawing it again
         self._rb_block = -1
-        self._rb_cache: dict[int, np.ndarray] = {}
-        self._gains_key: tuple | None = None  # the last _rb_gains call's, and its result
-        self._gains = np.zeros((0, 0, 0))
+        n_piu, n_ap = channel.gain.shape
+        # (rows, groups, A): group-major, so that an RB's owners' gains to every AP are one
+        # read
+        self._small = np.zeros((0, self.n_groups, n_ap), dtype=np.float32)
+        self._group = np.arange(self.n_rb) // group_size  # each RB's fading group
+        self._small_row = np.full(n_piu, -1, dtype=np.int64)  # each PIU's row, -1: none yet
+        self._n_small = 0  # rows in use
         self._heard_cache: tuple[tuple, np.ndarray] | None = None  # _heard's last
         self._submitted = 0
         self.slots_run = 0
@@ -268,37 +272,67 @@ class OFDMAScheduler:
             yield self.env.timeout(self.slot_s)
         self._running = False
 
-    def _rb_gains(self, piu: np.ndarray, ap: np.ndarray, now: float) -> np.ndarray:
-        """(len(piu), len(ap), n_rb) large-scale x small-scale gain between PIU ``piu[k]``
-        and AP ``ap[j]`` on every RB in the coherence block of ``now`` (either way: TDD
-        reciprocity). The same rows and APs in the same block (and positions) are not
-        computed again: the slots of a block mostly ask for the same."""
+    def _block_rows(self, piu: np.ndarray, now: float) -> np.ndarray:
+        """Rows of ``self._small`` holding PIU ``piu[k]``'s small-scale gains to every AP on
+        every RB group (groups, A) in the coherence block of ``now``, drawn the first time
+        a PIU is asked in the block. A slot reads what it needs from the table instead of
+        building a (rows, APs, RBs) tensor: the slots of a block mostly ask for the same
+        PIUs, and a slot needs every AP's gain only on the RBs a PIU holds."""
         block = math.floor(now / self.channel.coherence_s + 1e-9)
-        key = (block, self.channel.moves, piu.tobytes(), ap.tobytes())
-        if self._gains_key == key:
-            return self._gains
         if block != self._rb_block:
-            self._rb_block, self._rb_cache = block, {}
-        cache = self._rb_cache
-        rows = []
-        for k in piu.tolist():
-            g = cache.get(k)
-            if g is None:  # (A G,) -> (A, n_rb): each RB group's gain on its RBs
-                drawn = self.fading.gains(int(k), block, 1)[0].reshape(-1, self.n_groups)
-                g = cache[k] = np.repeat(drawn, self.group_size, axis=1)[:, : self.n_rb]
-            rows.append(g[ap])
-        per_rb = np.stack(rows)  # (n_piu, n_ap, n_rb)
-        self._gains_key = key
-        self._gains = self.channel.gain[piu][:, ap][:, :, None] * per_rb
-        return self._gains
+            self._rb_block, self._n_small = block, 0
+            self._small_row[:] = -1
+        rows = self._small_row[piu]
+        if (rows < 0).any():
+            new = np.unique(piu[rows < 0])
+            n, need = self._n_small, self._n_small + len(new)
+            if need > len(self._small):  # the table grows by doubling
+                grown = np.empty((max(need, 2 * len(self._small)), *self._small.shape[1:]),
+                                 dtype=self._small.dtype)  # fmt: skip
+                grown[:n] = self._small[:n]
+                self._small = grown
+            for j, k in enumerate(new.tolist()):  # (A G,) -> (G, A)
+                drawn = self.fading.gains(k, block, 1)[0].reshape(-1, self.n_groups).T
+                if drawn.dtype != self._small.dtype:  # Rician: float64 (the LOS phasor's)
+                    self._small = self._small.astype(np.result_type(drawn, self._small))
+                self._small[n + j] = drawn
+            self._small_row[new] = np.arange(n, need)
+            self._n_small = need
+            rows = self._small_row[piu]
+        return rows
 
-    def _heard(self, co: np.ndarray, radiating: np.ndarray, gain: np.ndarray) -> np.ndarray:
-        """(rows, R) downlink power each row's PIU hears from the other co-channel APs:
-        ``sum_b co[k, b] radiating[b, r] gain[k, b, r]``. A multicast keeps its RBs from
-        slot to slot, so within a coherence block the same sum is asked again: kept."""
-        key = (self._gains_key, co.tobytes(), radiating.tobytes())
+    def _own_gains(self, rows: np.ndarray, piu: np.ndarray, ap: np.ndarray) -> np.ndarray:
+        """(len(piu), n_rb) large-scale x small-scale gain between PIU ``piu[k]`` (table row
+        ``rows[k]``) and AP ``ap[k]`` on every RB (either way: TDD reciprocity)."""
+        small = self._small[rows[:, None], self._group[None, :], ap[:, None]]
+        return self.channel.gain[piu, ap][:, None] * small
+
+    def _all_gains(self, rows: np.ndarray, piu: np.ndarray, ap: np.ndarray) -> np.ndarray:
+        """(len(piu), len(ap), n_rb) gain between PIU ``piu[k]`` and AP ``ap[j]`` on every
+        RB."""
+        large = self.channel.gain[piu[:, None], ap[None, :]]
+        small = self._small[rows[:, None, None], self._group[None, None, :], ap[None, :, None]]
+        return large[:, :, None] * small
+
+    def _heard(
+        self,
+        co: np.ndarray,
+        radiating: np.ndarray,
+        rows: np.ndarray,
+        piu: np.ndarray,
+        cells: np.ndarray,
+    ) -> np.ndarray:
+        """(len(piu), R) downlink power PIU ``piu[k]`` (table row ``rows[k]``) hears from
+        the other co-channel APs: ``sum_b co[k, b] radiating[b, r] gain[k, b, r]`` over the
+        APs ``cells``. A multicast keeps its RBs from slot to slot, so within a coherence
+        block the same sum is asked again: kept."""
+        key = (
+            self._rb_block, self.channel.moves, piu.tobytes(), cells.tobytes(),
+            co.tobytes(), radiating.tobytes(),
+        )  # fmt: skip
         if self._heard_cache is not None and self._heard_cache[0] == key:
             return self._heard_cache[1]
+        gain = self._all_gains(rows, piu, cells)
         heard = np.einsum("kb,br,kbr->kr", co, radiating, gain)
         self._heard_cache = (key, heard)
         return heard
@@ -422,8 +456,8 @@ class OFDMAScheduler:
         row_piu = np.array([k for f in flows for k in f.receivers])
         first = np.searchsorted(row_flow, np.arange(len(flows)))  # each flow's first row
         cells, cell = np.unique(ap, return_inverse=True)  # the APs with transfers; flow's
-        gain = self._rb_gains(row_piu, cells, now)  # (rows, cells, R): row's PIU, each AP
-        own_rows = gain[np.arange(len(row_flow)), cell[row_flow]]  # (rows, R)
+        small = self._block_rows(row_piu, now)  # their small-scale gains' table rows
+        own_rows = self._own_gains(small, row_piu, ap[row_flow])  # (rows, R): to its AP
         own = np.minimum.reduceat(own_rows, first, axis=0)  # a multicast: its weakest's
         # the decision: interference-free rates with the power spread over every RB
         full = np.minimum(power, per_rb * self.n_rb)  # were it granted every RB
@@ -472,7 +506,7 @@ class OFDMAScheduler:
             mine = cell[row_flow]  # each row's AP
             # row k's RB r: the other co-channel APs through gain (k's PIU, AP), and its own
             # AP's other transfers on r (only where fixed RBs overlap)
-            heard = self._heard(co[mine], radiating, gain)
+            heard = self._heard(co[mine], radiating, small, row_piu, cells)
             same = np.where(owners[mine] > 1, radiating[mine] - sent[row_flow], 0.0) * own_rows
             rows = heard + same
             on = chosen[row_flow]
@@ -487,7 +521,10 @@ class OFDMAScheduler:
         else:
             # each AP's RB r: the co-channel APs' owners of r, through their gains to it
             j, r = np.nonzero(sent)
-            hit = co[cell[j]] * sent[j, r][:, None] * gain[j, :, r]  # (owners, cells)
+            gain = self.channel.gain[row_piu[j]] * self._small[small[j], self._group[r]]
+            if n_cells < gain.shape[1]:  # (uplink: a row per flow) to the APs with transfers
+                gain = gain[:, cells]
+            hit = co[cell[j]] * sent[j, r][:, None] * gain  # (owners, cells)
             index = np.arange(n_cells)[None, :] * n_rb + r[:, None]
             at_cell = np.bincount(index.ravel(), hit.ravel(), minlength=n_cells * n_rb)
             interference = at_cell.reshape(n_cells, n_rb)[cell]  # (n, R)
