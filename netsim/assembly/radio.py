@@ -23,6 +23,7 @@ from netsim.radio.fading import (
     IIDBlockFading,
     JakesFading,
     NoFading,
+    RayleighPowerFading,
     doppler_hz,
     gauss_markov_rho,
 )
@@ -279,6 +280,8 @@ def fading(radio: RadioConfig, streams: Streams, n_links: int, per_rb: bool = Fa
     if radio.time_correlation == "jakes":
         f_d = doppler_hz(radio.speed_mps, radio.carrier_hz)
         return JakesFading(streams, n_links, f_d, radio.coherence_time_s, k, per_rb=per_rb)
+    if per_rb and k == 0.0:  # a scheduler reads power gains only: drawn as such
+        return RayleighPowerFading(streams, n_links)
     return IIDBlockFading(streams, n_links, k, per_rb=per_rb)
 
 

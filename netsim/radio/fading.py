@@ -96,8 +96,10 @@ class _ChunkedFading(BlockFading):
         self._los: dict[int, np.ndarray] = {}
         self._max_cached = max(1, self._MAX_CACHED_BYTES // self._chunk_bytes())
 
+    _VALUES = 2  # floats a cached value takes (a complex coefficient: 2)
+
     def _chunk_bytes(self) -> int:
-        return self.chunk * self.n_aps * 2 * np.dtype(self.dtype).itemsize
+        return self.chunk * self.n_aps * self._VALUES * np.dtype(self.dtype).itemsize
 
     def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
         """(chunk, n_aps) complex diffuse coefficients, CN(0, 1) marginally."""
@@ -125,15 +127,19 @@ class _ChunkedFading(BlockFading):
             self._cache.move_to_end(key)
         return block
 
-    def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
-        """Complex h (n_blocks, n_aps), including the Rician LOS part."""
+    def _blocks(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
+        """(n_blocks, n_aps) cached values of blocks ``first_block`` on."""
         first, last = first_block // self.chunk, (first_block + n_blocks - 1) // self.chunk
         if first == last:  # the usual case: a view into one cached chunk, no copy
             stacked = self._chunk(piu, first)
         else:
             stacked = np.concatenate([self._chunk(piu, c) for c in range(first, last + 1)])
         offset = first_block - first * self.chunk
-        diffuse = stacked[offset : offset + n_blocks]
+        return stacked[offset : offset + n_blocks]
+
+    def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
+        """Complex h (n_blocks, n_aps), including the Rician LOS part."""
+        diffuse = self._blocks(piu, first_block, n_blocks)
         if self.k_factor == 0:
             return diffuse
         k = self.k_factor
@@ -171,6 +177,32 @@ class IIDBlockFading(_ChunkedFading):
     def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
         rng = self.streams.numpy(self.stream, piu, chunk)
         return _complex_normal(rng, (self.chunk, self.n_aps), self.dtype)
+
+
+class RayleighPowerFading(_ChunkedFading):
+    """i.i.d. Rayleigh block fading of a slot scheduler's RBs, kept as power gains only:
+    ``|h|^2 ~ Exp(1)`` drawn directly (float32, numpy's ziggurat), i.i.d. across blocks, APs
+    and RB groups. The same distribution as ``|g|^2`` of ``g ~ CN(0, 1)`` at a seventh of the
+    cost (0.28 against 1.9 ms per 65,536 gains: one exponential against two normals and
+    their squares); a scheduler reads only power gains, so :meth:`coefficients` (whose
+    phases nobody draws) is not offered."""
+
+    _VALUES = 1
+
+    def __init__(self, streams: Streams, n_aps: int) -> None:
+        super().__init__(streams, n_aps, k_factor=0.0, per_rb=True)
+
+    def _diffuse_chunk(self, piu: int, chunk: int) -> np.ndarray:
+        rng = self.streams.numpy(self.stream, piu, chunk)
+        return rng.standard_exponential((self.chunk, self.n_aps), dtype=np.float32)
+
+    @override
+    def coefficients(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
+        raise NotImplementedError("per-RB Rayleigh fading keeps power gains |h|^2 only")
+
+    @override
+    def gains(self, piu: int, first_block: int, n_blocks: int) -> np.ndarray:
+        return self._blocks(piu, first_block, n_blocks)
 
 
 class RayleighBlockFading(IIDBlockFading):

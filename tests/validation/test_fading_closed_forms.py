@@ -17,6 +17,7 @@ from netsim.radio.fading import (
     IIDBlockFading,
     JakesFading,
     RayleighBlockFading,
+    RayleighPowerFading,
     doppler_hz,
     gauss_markov_rho,
 )
@@ -112,16 +113,23 @@ def test_per_rb_fading_is_rayleigh_of_its_own_and_gauss_markov_continues_across_
     from scipy import stats
 
     cols = 1539
-    per_rb = IIDBlockFading(Streams(6), cols, 0.0, per_rb=True)
     wide = IIDBlockFading(Streams(6), cols, 0.0)
-    assert per_rb.chunk == 2**16 // cols == 42
-    g = per_rb.gains(0, 0, 200)  # crosses chunk boundaries
-    assert g.dtype == np.float32 and g.shape == (200, cols)
-    sample = g.ravel().astype(float)  # 307,800 values
-    assert stats.kstest(sample, "expon").pvalue > 1e-4
     w = wide.gains(0, 0, 200).ravel()
-    r = np.corrcoef(sample, w)[0, 1]
-    assert abs(r) < 4 / math.sqrt(sample.size)  # independent: r ~ N(0, 1/n)
+    # Rayleigh as power gains drawn directly (what a scheduler reads), and as coefficients
+    power = RayleighPowerFading(Streams(6), cols)
+    for per_rb in (power, IIDBlockFading(Streams(6), cols, 0.0, per_rb=True)):
+        assert per_rb.chunk == 2**16 // cols == 42
+        g = per_rb.gains(0, 0, 200)  # crosses chunk boundaries
+        assert g.dtype == np.float32 and g.shape == (200, cols)
+        sample = g.ravel().astype(float)  # 307,800 values
+        assert stats.kstest(sample, "expon").pvalue > 1e-4
+        r = np.corrcoef(sample, w)[0, 1]
+        assert abs(r) < 4 / math.sqrt(sample.size)  # independent: r ~ N(0, 1/n)
+    # a function of (seed, PIU, block): another instance asked in another order agrees
+    later = RayleighPowerFading(Streams(6), cols).gains(0, 100, 50)
+    np.testing.assert_array_equal(later, power.gains(0, 0, 200)[100:150])
+    with pytest.raises(NotImplementedError, match="power gains"):
+        power.coefficients(0, 0, 1)
     # its chunked AR(1) keeps the lag-1 correlation at the chunk boundaries too
     rho = 0.9
     gm = GaussMarkovFading(Streams(7), cols, rho, per_rb=True)
