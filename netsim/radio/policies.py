@@ -26,10 +26,35 @@ class SchedulingPolicy(ABC):
         """(R,) position in ``pius`` that gets each RB of AP ``ap``; ``estimate`` (n, R):
         PIU ``pius[i]``'s rate on RB r (bit/s)."""
 
+    def choose_cells(
+        self, aps: np.ndarray, cell: np.ndarray, pius: list[int], estimate: np.ndarray
+    ) -> np.ndarray:
+        """(len(aps), R) for several APs at once: the PIU (position in ``pius``) that gets
+        RB r of AP ``aps[c]``; ``cell`` (n,): each PIU's AP as a position in ``aps`` (every
+        AP has at least one); ``estimate`` (n, R) as in :meth:`choose`. The same decisions
+        as :meth:`choose` AP by AP (which this default calls)."""
+        out = np.empty((len(aps), estimate.shape[1]), dtype=int)
+        for c, ap in enumerate(aps.tolist()):
+            mine = np.flatnonzero(cell == c)
+            out[c] = mine[self.choose(ap, [pius[i] for i in mine], estimate[mine])]
+        return out
+
     @abstractmethod
     def served(self, piu: int, rate_bps: float) -> None:
         """After a slot: the rate ``piu`` was served at (0 when it got no RB or, on NR
         links, no block was decoded). Only proportional fair keeps it."""
+
+
+def _argmax_per_cell(metric: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarray:
+    """(n_cells, R): per cell and RB, the row of ``metric`` (n, R) of that cell with the
+    largest value (the first of equal ones, as ``argmax`` over the cell's rows in order)."""
+    order = np.argsort(cell, kind="stable")  # rows by cell, each cell's in their order
+    counts = np.bincount(cell, minlength=n_cells)
+    start = np.cumsum(counts) - counts
+    position = np.arange(len(cell)) - start[cell[order]]  # within its cell
+    padded = np.full((n_cells, int(counts.max()), metric.shape[1]), -np.inf)
+    padded[cell[order], position] = metric[order]
+    return order[start[:, None] + padded.argmax(axis=1)]
 
 
 class RoundRobin(SchedulingPolicy):
@@ -64,6 +89,12 @@ class MaxCI(SchedulingPolicy):
         return estimate.argmax(axis=0)
 
     @override
+    def choose_cells(
+        self, aps: np.ndarray, cell: np.ndarray, pius: list[int], estimate: np.ndarray
+    ) -> np.ndarray:
+        return _argmax_per_cell(estimate, cell, len(aps))
+
+    @override
     def served(self, piu: int, rate_bps: float) -> None:
         pass  # the best rate now does not depend on what was served
 
@@ -83,8 +114,18 @@ class ProportionalFair(SchedulingPolicy):
 
     @override
     def choose(self, ap: int, pius: list[int], estimate: np.ndarray) -> np.ndarray:
+        return self._metric(pius, estimate).argmax(axis=0)
+
+    @override
+    def choose_cells(
+        self, aps: np.ndarray, cell: np.ndarray, pius: list[int], estimate: np.ndarray
+    ) -> np.ndarray:
+        return _argmax_per_cell(self._metric(pius, estimate), cell, len(aps))
+
+    def _metric(self, pius: list[int], estimate: np.ndarray) -> np.ndarray:
+        """(n, R) ``estimate / T_k``."""
         t = np.array([self.average.get(k, 0.0) for k in pius])
-        return (estimate / np.maximum(t, 1e-9)[:, None]).argmax(axis=0)
+        return estimate / np.maximum(t, 1e-9)[:, None]
 
     @override
     def served(self, piu: int, rate_bps: float) -> None:

@@ -232,3 +232,61 @@ def test_per_rb_fading_held_for_every_piu_draws_each_chunk_once_and_the_same_val
     assert once == 10 and again == 30  # 10 PIUs x 3 blocks, each a fresh draw
     for a, b in zip(held, tight, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["pf", "max_ci", "rr"])
+def test_every_ap_at_once_decides_as_ap_by_ap_ties_included(name):
+    # choose_cells (one vectorised step over every AP) against choose AP by AP, with
+    # rates rounded to a few values so that ties are common (the first of equal ones wins)
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        n_cells, n_rb = int(rng.integers(1, 6)), int(rng.integers(1, 12))
+        cell = rng.integers(0, n_cells, size=int(rng.integers(n_cells, 4 * n_cells + 1)))
+        cell[:n_cells] = np.arange(n_cells)  # every AP has a PIU
+        rng.shuffle(cell)
+        pius = rng.permutation(100)[: len(cell)].tolist()
+        estimate = rng.integers(0, 3, size=(len(cell), n_rb)).astype(float) * 1e6
+        aps = np.sort(rng.choice(50, size=n_cells, replace=False))
+        one, other = scheduling_policy(name), scheduling_policy(name)
+        for policy in (one, other):  # some history: averages, round robin's turn
+            if name == "pf":
+                policy.average = {k: float(rng.integers(1, 3)) for k in pius[::2]}
+        if name == "pf":
+            other.average = dict(one.average)
+        for _ in range(3):
+            at_once = one.choose_cells(aps, cell, pius, estimate)
+            by_ap = np.empty_like(at_once)
+            for c, ap in enumerate(aps.tolist()):
+                mine = np.flatnonzero(cell == c)
+                by_ap[c] = mine[other.choose(ap, [pius[i] for i in mine], estimate[mine])]
+            np.testing.assert_array_equal(at_once, by_ap, err_msg=f"trial {trial}")
+            assert (cell[at_once] == np.arange(n_cells)[:, None]).all()  # its own AP's
+
+
+def test_prbs_over_a_cap_go_one_by_one_to_the_best_flow_with_room():
+    # _within_caps against the rule written out: each flow keeps its caps[i] PRBs of best
+    # gain, the released PRBs (in order) go one at a time to the flow with room and the best
+    # estimate there (the first of equal ones), until none has room
+    rng = np.random.default_rng(8)
+    for trial in range(300):
+        n, n_rb = int(rng.integers(1, 6)), int(rng.integers(1, 16))
+        chosen = np.zeros((n + 1, n_rb), dtype=bool)  # row n: another AP's flow, untouched
+        chosen[rng.integers(0, n, size=n_rb), np.arange(n_rb)] = True
+        chosen[n, rng.random(n_rb) < 0.5] = True
+        caps = rng.integers(1, n_rb + 1, size=n + 1)
+        own, estimate = rng.random((n + 1, n_rb)), rng.integers(0, 3, size=(n + 1, n_rb)) * 1.0
+        free = np.arange(n)
+        expected = chosen.copy()
+        released = []
+        for i in free:
+            mine = np.flatnonzero(expected[i])
+            if mine.size > caps[i]:
+                drop = mine[np.argsort(-own[i, mine], kind="stable")][caps[i] :]
+                expected[i, drop] = False
+                released += drop.tolist()
+        for r in sorted(released):
+            room = [i for i in free if expected[i].sum() < caps[i]]
+            if room:
+                expected[max(room, key=lambda i: (estimate[i, r], -i)), r] = True
+        OFDMAScheduler._within_caps(chosen, free, caps, own, estimate)
+        np.testing.assert_array_equal(chosen, expected, err_msg=f"trial {trial}")
