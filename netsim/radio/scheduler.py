@@ -29,8 +29,9 @@ transfer ends inside the slot in which its last bit is served (at the slot's con
 rate); with the NR link abstraction (:class:`~netsim.radio.nr.NRLinkAbstraction`) one
 transport block per transfer and slot, decoded or not at the slot's end, failed blocks
 sent again a HARQ round trip later (before new data), and a transfer ends at the end of
-the slot that decodes its last block. The scheduler takes one SimPy event per slot while any
-AP has a backlog, none when all are idle.
+the slot that decodes its last block. While any AP has a backlog the slots run one after
+the other, back to back without a SimPy event while nothing else happens in the simulation
+(an event at a slot boundary where something else does), none when all are idle.
 
 Above HARQ, under NR (the abstraction's ``harq_processes``, ``rlc_max_retx`` and
 ``rlc_status_delay_s``):
@@ -55,7 +56,9 @@ Above HARQ, under NR (the abstraction's ``harq_processes``, ``rlc_max_retx`` and
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -165,12 +168,20 @@ class OFDMAScheduler:
         the receiving PIUs measure their wideband CQI, which the AP uses from
         ``csi_delay_s`` (s) later (TS 38.214 5.2.2.1; periodic CSI reporting).
 
+    Slots in which nothing else happens run back to back without a SimPy event each
+    (:attr:`event_free_slots`; the same log as one event per slot, which False restores):
+    between two events of the rest of the simulation, a scheduler's slots depend on
+    nothing but its own state.
+
     Under NR two rules keep a cell's weakest PIU from costing the others their transfers:
     an uplink flow gets at most the PRBs its power can serve at the lowest MCS
     (:meth:`_prb_caps`, the power headroom), and a multicast recipient whose SINR fails a
     block's last HARQ transmission leaves the multicast for point-to-point delivery
     (``Delivered.dropped``; NR MBS, TS 38.300 16.10).
     """
+
+    event_free_slots = True
+    """Run the slots between two other events without a SimPy event each."""
 
     def __init__(
         self,
@@ -215,10 +226,11 @@ class OFDMAScheduler:
         self._n_small = 0  # rows in use
         self._heard_cache: tuple[tuple, np.ndarray] | None = None  # _heard's last
         self._submitted = 0
+        self._now = 0.0  # the time of the slot being served (s)
         self.slots_run = 0
         self.rb_served: dict[int, int] = {}  # RBs given to each PIU (for the tests)
         # NR: per link, when its decoded blocks' HARQ processes are free again (s)
-        self._acked: dict[int, list[float]] = {}
+        self._acked: dict[int, deque[float]] = {}
         # RB-slots each AP gave, by the SINR there (bins of SINR_BIN_DB): usage()
         self._usage = np.zeros((channel.gain.shape[1], _N_SINR_BINS), dtype=np.int64)
 
@@ -266,11 +278,31 @@ class OFDMAScheduler:
         start = math.ceil(self.env.now / self.slot_s - 1e-9) * self.slot_s
         if start > self.env.now:
             yield self.env.timeout(start - self.env.now)
+        now = float(self.env.now)
         while self.flows:
-            self._slot(float(self.env.now))
+            self._slot(now)
             self.slots_run += 1
-            yield self.env.timeout(self.slot_s)
+            now += self.slot_s  # as SimPy adds a timeout's delay
+            if self.flows and self.event_free_slots and self.env.peek() > now:
+                # nothing else happens before the next slot (no event, no submission,
+                # no transfer ended in this one): run it without a SimPy event
+                continue
+            yield self._timeout_at(now)
         self._running = False
+
+    def _timeout_at(self, t: float) -> simpy.Event:
+        """An event that fires at exactly ``t`` (s), as a timeout would have from a slot at
+        its time. SimPy fires a timeout at ``now + delay``; after slots ran without events
+        ``now`` lags behind, and for some (now, t) no float delay lands on ``t`` (the exact
+        sum a tie that rounds away from it), so the event is placed at ``t`` itself, as
+        ``Environment.schedule`` places one (SimPy 4 has no public call for an absolute
+        time): a slot's times, and those of the transfers it ends, are then the same
+        whichever way the slots ran."""
+        env = self.env
+        event = simpy.Event(env)
+        event._ok, event._value = True, None  # triggered with no value, as a Timeout
+        heapq.heappush(env._queue, (t, simpy.events.NORMAL, next(env._eid), event))
+        return event
 
     def _block_rows(self, piu: np.ndarray, now: float) -> np.ndarray:
         """Rows of ``self._small`` holding PIU ``piu[k]``'s small-scale gains to every AP on
@@ -352,10 +384,14 @@ class OFDMAScheduler:
 
     def _due(self, f: _Flow, now: float) -> HarqProcess | None:
         """``f``'s first block whose HARQ round trip is over by ``now`` (NR), if any."""
+        if not f.harq:  # the usual case, without a generator
+            return None
         return next((p for p in f.harq if p.due_s <= now + 1e-9 * self.slot_s), None)
 
     def _rlc_due(self, f: _Flow, now: float) -> _RlcRetx | None:
         """``f``'s first payload that RLC retransmits from ``now`` on (NR), if any."""
+        if not f.rlc:
+            return None
         return next((r for r in f.rlc if r.due_s <= now + 1e-9 * self.slot_s), None)
 
     def processes_held(self, link: int, now: float, waiting: dict[int, int] | None = None) -> int:
@@ -366,12 +402,16 @@ class OFDMAScheduler:
             held = sum(len(f.harq) for f in self.flows if f.link == link)
         else:
             held = waiting.get(link, 0)
-        acked = [t for t in self._acked.get(link, ()) if t > now + 1e-9 * self.slot_s]
-        self._acked[link] = acked
+        acked = self._acked.get(link)
+        if acked is None:
+            return held
+        while acked and acked[0] <= now + 1e-9 * self.slot_s:  # in time order: appended
+            acked.popleft()  # at a slot's time + the HARQ round trip
         return held + len(acked)
 
     def _slot(self, now: float) -> None:
         """Schedule every AP's RBs for one slot, serve the bits, end finished transfers."""
+        self._now = now
         waiting: dict[int, int] | None = None
         if self.nr is not None:  # each link's blocks awaiting a retransmission, counted once
             waiting = {}
@@ -633,7 +673,7 @@ class OFDMAScheduler:
             if ack:
                 decoded[i] = p.bits
                 # its process is free once the ACK is back, a HARQ round trip on
-                self._acked.setdefault(f.link, []).append(now + self.nr.harq_rtt_s)
+                self._acked.setdefault(f.link, deque()).append(now + self.nr.harq_rtt_s)
             elif p.sent < self.nr.max_transmissions:
                 f.harq.append(p)
             elif len(f.receivers) > 1 and rlc > 0:
@@ -755,7 +795,7 @@ class OFDMAScheduler:
             first_tx_fail=f.first_tx_fail if nr else None,
             dropped=f.dropped,
         )
-        timer = self.env.timeout(at_s - self.env.now)
+        timer = self._timeout_at(self._now + (at_s - self._now))  # as a slot's timeout
 
         def report(_: simpy.Event) -> None:
             f.done.succeed(delivered)
