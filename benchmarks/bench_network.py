@@ -4,9 +4,10 @@ in the one round (the MLP), FIFO with Shannon rates, round robin and PF slot-lev
 scheduling, and PF over NR links.
 
 Each point runs in a fresh process (``python -m benchmarks network``), which reports the
-build and run wall times, simulated seconds and the wall time per simulated second; the
-slot-level schedulers' cost per slot is what issue 39 bounds (at most linear in PIUs at
-fixed cells: :func:`exponent` fits it on the points). ``--png`` writes the log-log figure of
+build and run wall times, simulated seconds and the wall time per simulated second, the
+time outside the trainer and the slots the uplink and downlink schedulers ran; the cost of a
+slot (that time over the slots) is what issue 39 bounds (at most linear in PIUs at fixed
+cells: :func:`exponent` fits it on the points). ``--png`` writes the log-log figure of
 run time against PIUs, one line per (cells, scheduler, link).
 """
 
@@ -44,28 +45,37 @@ def overrides(sites: int, per_sector: int, mode: str) -> list[str]:
 
 def point(sites: int, per_sector: int, mode: str) -> dict[str, float | int | str]:
     """One point, measured in this process."""
+    from benchmarks.bench_default import time_trainer
+
     t0 = time.perf_counter()
     sim = Simulation(load_scenario("hex_umi", overrides(sites, per_sector, mode)))
     t1 = time.perf_counter()
+    spent = time_trainer(sim.trainer)
     res = sim.run()
     t2 = time.perf_counter()
     sim_s = float(res.sim_time_s)
+    plan = sim.world.spectrum
+    schedulers = [] if plan is None else [plan.scheduler, plan.downlink_scheduler]
+    slots = sum(s.slots_run for s in schedulers if s is not None)
+    outside = (t2 - t1) - spent["train"] - spent["evaluate"]
     return {
         "sites": sites, "cells": 3 * sites, "pius": 3 * sites * per_sector, "mode": mode,
         "build_s": t1 - t0, "run_s": t2 - t1, "sim_s": sim_s,
         "wall_per_sim_s": (t2 - t1) / sim_s if sim_s > 0 else math.nan,
-        "events": len(res.events),
+        "events": len(res.events), "outside_s": outside, "slots": slots,
+        # the simulator's own cost (outside the trainer) per slot of its schedulers
+        "ms_per_slot": 1e3 * outside / slots if slots else math.nan,
         # a round that lost transfers (NR) ends sooner: its time is not comparable
         "lost": int((res.flows["outcome"] == "lost").sum()),
     }  # fmt: skip
 
 
-def exponent(table: pd.DataFrame, mode: str, sites: int) -> float:
-    """The slope of log(run time) against log(PIUs) at fixed cells (least squares)."""
-    part = table[(table["mode"] == mode) & (table["sites"] == sites)]
+def exponent(table: pd.DataFrame, mode: str, sites: int, column: str = "run_s") -> float:
+    """The slope of log(``column``) against log(PIUs) at fixed cells (least squares)."""
+    part = table[(table["mode"] == mode) & (table["sites"] == sites)].dropna(subset=[column])
     if len(part) < 2:
         return math.nan
-    return float(np.polyfit(np.log(part["pius"]), np.log(part["run_s"]), 1)[0])
+    return float(np.polyfit(np.log(part["pius"]), np.log(part[column]), 1)[0])
 
 
 def network(
@@ -87,14 +97,18 @@ def network(
                 print(
                     f"{s:>2} sites, {row['pius']:>5} PIUs, {mode:>5}: build "
                     f"{row['build_s']:6.1f} s, run {row['run_s']:7.1f} s, "
-                    f"{row['wall_per_sim_s']:8.1f} s per simulated s, "
-                    f"{row['lost']} transfers lost",
+                    f"{row['wall_per_sim_s']:8.1f} s per simulated s, outside the trainer "
+                    f"{row['outside_s']:7.1f} s, {row['slots']:>6} slots "
+                    f"({row['ms_per_slot']:5.2f} ms each), {row['lost']} transfers lost",
                     flush=True,
                 )
     table = pd.DataFrame(rows)
     for s in sites:
         for mode in modes:
-            print(f"{s} sites, {mode}: run time ~ PIUs^{exponent(table, mode, s):.2f}")
+            print(
+                f"{s} sites, {mode}: run time ~ PIUs^{exponent(table, mode, s):.2f}, cost of "
+                f"a slot ~ PIUs^{exponent(table, mode, s, 'ms_per_slot'):.2f}"
+            )
     if png:
         _figure(table, png)
     return table

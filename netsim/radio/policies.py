@@ -74,6 +74,20 @@ class RoundRobin(SchedulingPolicy):
         return (first + np.arange(n_rb)) % n
 
     @override
+    def choose_cells(
+        self, aps: np.ndarray, cell: np.ndarray, pius: list[int], estimate: np.ndarray
+    ) -> np.ndarray:
+        n_rb = estimate.shape[1]
+        order = np.argsort(cell, kind="stable")  # the PIUs by AP, each AP's in their order
+        counts = np.bincount(cell, minlength=len(aps))
+        first = np.empty(len(aps), dtype=int)
+        for c, (ap, n) in enumerate(zip(aps.tolist(), counts.tolist(), strict=True)):
+            first[c] = self._next.get(ap, 0) % n
+            self._next[ap] = first[c] + n_rb
+        turn = (first[:, None] + np.arange(n_rb)[None, :]) % counts[:, None]
+        return order[(np.cumsum(counts) - counts)[:, None] + turn]
+
+    @override
     def served(self, piu: int, rate_bps: float) -> None:
         pass  # the turn does not depend on what was served
 

@@ -214,12 +214,12 @@ class OFDMAScheduler:
         self.flows: list[_Flow] = []
         self._running = False
         self._air: tuple[tuple | None, _Air] | None = None  # the last slot's, and its key
-        # per PIU, its small-scale gain to every AP on every RB (A, n_rb), for the coherence
-        # block _rb_block only: every slot of a block reads it instead of drawing it again
+        # the PIUs' small-scale gains to every AP on every RB group in the coherence block
+        # _rb_block (_block_rows): every slot of a block reads them instead of drawing them
+        # again. (rows, groups, A), group-major: an RB's owners' gains to every AP are one
+        # read
         self._rb_block = -1
         n_piu, n_ap = channel.gain.shape
-        # (rows, groups, A): group-major, so that an RB's owners' gains to every AP are one
-        # read
         self._small = np.zeros((0, self.n_groups, n_ap), dtype=np.float32)
         self._group = np.arange(self.n_rb) // group_size  # each RB's fading group
         self._small_row = np.full(n_piu, -1, dtype=np.int64)  # each PIU's row, -1: none yet
