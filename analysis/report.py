@@ -2,6 +2,8 @@
 
 One file, nothing fetched: a summary table, the figures of :mod:`analysis.figures` as
 embedded PNGs (base64 data URIs), and each run's resolved scenario. Opens in a browser offline.
+With plotly installed (the ``report`` extra) the round timelines and the latency CDFs are
+interactive (:mod:`analysis.interactive`: zoom, pan, hover), plotly.js embedded once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from netsim.analysis.figures import (
     timeline_figure,
     whatif_figure,
 )
+from netsim.analysis.interactive import (
+    available,
+    latency_cdf_html,
+    plotly_script,
+    timeline_html,
+)
 from netsim.analysis.kpis import cell_kpis, harq_per_link, rb_utilisation
 from netsim.analysis.run import RunData
 
@@ -41,6 +49,7 @@ table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
+.plot { max-width: 100%; margin: 0.5em 0 1.5em; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 .wide { overflow-x: auto; max-width: 100%; }
 """
@@ -87,16 +96,32 @@ def _fixed(value: float | None, decimals: int) -> str:
     return "" if value is None or pd.isna(value) else f"{value:,.{decimals}f}"
 
 
-def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
-    """The HTML text of the report of ``runs`` (at least one)."""
+def build_report(
+    runs: Sequence[RunData], title: str = "netsim report", interactive: bool | None = None
+) -> str:
+    """The HTML text of the report of ``runs`` (at least one). ``interactive``: the
+    timelines and latency CDFs drawn by plotly.js (zoom, pan, hover; the page embeds it,
+    about 4.8 MB); None: where plotly is installed (the ``report`` extra), False: every
+    figure a PNG."""
     if not runs:
         raise ValueError("a report needs at least one run")
+    if interactive is None:
+        interactive = available()
+    elif interactive and not available():
+        raise ImportError("interactive figures need plotly: pip install 'netsim[report]'")
     labels = run_labels(runs)
     by_label = dict(zip(labels, runs, strict=True))
+    latency = (
+        latency_cdf_html(by_label, "latency-cdf", "latency CDFs")
+        if interactive
+        else _img(latency_cdf_figure(by_label), "latency CDFs")
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style>",
+        plotly_script() if interactive else "",
+        "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{len(runs)} run(s); written {datetime.now():%Y-%m-%d %H:%M}.</p>",
         "<h2>Summary</h2>",
@@ -105,16 +130,19 @@ def build_report(runs: Sequence[RunData], title: str = "netsim report") -> str:
         "<h2>Accuracy</h2>",
         _img(accuracy_panels(by_label), "accuracy against simulated time, energy and bits"),
         "<h2>Latency</h2>",
-        _img(latency_cdf_figure(by_label), "latency CDFs"),
+        latency,
     ]
-    for label, run in by_label.items():
+    for k, (label, run) in enumerate(by_label.items()):
         parts.append(f"<h2>Run {html.escape(label)}</h2>")
         if run.scenario.protocol.mode == "sync":
             parts.append(_img(latency_figure(run), f"{label}: round latency breakdown"))
         parts.append(_img(energy_figure(run), f"{label}: energy per PIU"))
         if run.events.battery_j.notna().any() and run.events.battery_j.max() < float("inf"):
             parts.append(_img(battery_figure(run), f"{label}: battery levels"))
-        parts.append(_img(timeline_figure(run), f"{label}: timeline"))
+        if interactive:
+            parts.append(timeline_html(run, f"timeline-{k}", f"{label}: timeline"))
+        else:
+            parts.append(_img(timeline_figure(run), f"{label}: timeline"))
         parts += _radio_section(run, label)
         if run.backhaul is not None and len(run.backhaul):
             parts.append(_img(backhaul_figure(run.backhaul), f"{label}: backhaul utilisation"))

@@ -6,6 +6,9 @@ needs ``chromium`` on PATH; about a minute on 2 cores).
   transmission and per RB, MCS, cell table with RB utilisation, first-transmission BLER);
 * ``three_tier`` with background traffic on the gateway's uplink, 1 round: the backhaul
   section (link utilisation over time, background shaded).
+
+With plotly installed (the ``report`` extra) their latency CDFs and timelines are the
+interactive ones.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def main() -> None:
             assert netsim(["report", str(run), "--out", str(page)]) == 0
             subprocess.run(
                 [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                 "--virtual-time-budget=5000",  # plotly draws the interactive figures
                  "--window-size=1100,4200", f"--screenshot={OUT / (name + '.png')}",
                  page.as_uri()],
                 check=True, capture_output=True,

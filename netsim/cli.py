@@ -297,6 +297,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dirs", type=Path, nargs="+", help="run directories to compare")
     report.add_argument(
+        "--static",
+        action="store_true",
+        help="every figure a PNG (default: the timelines and latency CDFs interactive where "
+        "plotly, the 'report' extra, is installed)",
+    )
+    report.add_argument(
         "--out", type=Path, help="HTML file to write (default: report.html in the first run)"
     )
     return parser
@@ -772,7 +778,7 @@ def _report(args: argparse.Namespace) -> int:
     tmp = _check_out_file(out)  # before the report is built, nothing created
     many = f"{len(runs)} run" + "s" * (len(runs) != 1)
     with working(f"drawing the report's figures ({many})"):  # most of its time
-        text = build_report(runs)
+        text = build_report(runs, interactive=False if args.static else None)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)  # atomic: never a half-written report

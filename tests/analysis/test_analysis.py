@@ -246,6 +246,47 @@ def test_a_timeline_of_many_pius_shares_rows_and_says_so():
     assert len(ax.lines) == 2  # the round's end and the deadline
 
 
+def test_the_interactive_timeline_keeps_a_row_per_piu_at_1000_pius():
+    # the PNG timeline shares rows beyond 60 PIUs; the interactive one (plotly) keeps every
+    # PIU its own row, opens on the first ROWS_IN_VIEW and says how many there are; each
+    # phase one trace with a bar per PIU, the round's end and the deadline as lines
+    import json
+    import re
+    from types import SimpleNamespace
+
+    pytest.importorskip("plotly")
+    from netsim.analysis.interactive import ROWS_IN_VIEW, timeline_html
+
+    records = []
+    for k in range(1000):
+        records += [
+            _e(0.1, 0, f"piu{k}", "rx_model"),
+            _e(0.5, 0, f"piu{k}", "train_end", duration_s=0.4),
+            _e(0.6, 0, f"piu{k}", "tx_start", duration_s=0.3),
+            _e(0.9, 0, f"piu{k}", "tx_end", duration_s=0.3),
+        ]
+    records.append(_e(0.35, 0, "server", "deadline_miss", peer="piu7"))
+    events = events_frame(sorted(records, key=lambda e: e.t_s))
+    rounds = pd.DataFrame({"round": [0], "t_start_s": [0.0], "t_end_s": [1.0], "tier": ["global"]})
+    text = timeline_html(SimpleNamespace(events=events, rounds=rounds), "t", "timeline")
+    found = re.search(
+        r'Plotly\.newPlot\(\s*"t",\s*(\[.*?\]),\s*(\{"template".*?\}),\s*\{"displaylogo"',
+        text,
+        re.S,
+    )
+    spec, layout = json.loads(found.group(1)), json.loads(found.group(2))
+    assert [t["name"] for t in spec] == ["download", "compute", "queue", "transmit"]
+    for trace, (start, length) in zip(spec, [(0.0, 0.1), (0.1, 0.4), (0.5, 0.1), (0.6, 0.3)]):
+        assert len(trace["y"]) == 1000 and sorted(trace["y"])[:2] == ["piu0", "piu1"]
+        assert trace["base"][0] == pytest.approx(start) and trace["x"][0] == pytest.approx(length)
+    rows = layout["yaxis"]["categoryarray"]
+    assert rows[:3] == ["server", "piu0", "piu1"] and len(rows) == 1001
+    assert layout["yaxis"]["range"] == [ROWS_IN_VIEW - 0.5, -0.5]
+    assert layout["title"]["text"] == "round timeline (1000 PIUs: zoom or pan for the others)"
+    lines = [(v["x0"], v["line"].get("dash")) for v in layout["shapes"]]
+    assert lines == [(1.0, None), (0.35, "dash")]  # the round's end, the deadline
+
+
 def test_an_energy_figure_of_many_pius_names_every_kth():
     # 100 PIUs' bars would bury their names in one black band: every 3rd is named (at most
     # 40), and the axis says so; a few PIUs keep every name

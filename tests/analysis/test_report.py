@@ -14,21 +14,27 @@ from tests.conftest import tiny
 from tests.procs import HANG_GUARD_S
 
 # Put first into a copy of the page (so it sees every later error): after load, count the
-# images that did not decode and the uncaught script errors, and leave the counts in the DOM
-# for --dump-dom.
+# images that did not decode, the uncaught script errors, the interactive figures and those
+# plotly drew (an SVG with marks in it: bars or lines), and leave the counts in the DOM for
+# --dump-dom.
 CHECK = """<script>
 window.__errors = [];
 window.addEventListener('error', e => window.__errors.push(String(e.message)));
-window.addEventListener('load', () => {
+window.addEventListener('load', () => setTimeout(() => {
   const imgs = Array.from(document.images);
   const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length;
+  const plots = Array.from(document.querySelectorAll('.plot'));
+  const drawn = plots.filter(p => p.querySelector('svg.main-svg') &&
+    p.querySelectorAll('g.trace path, g.trace rect').length > 0 &&
+    p.getBoundingClientRect().height > 100).length;
   // an element wider than its column (outside a box that scrolls sideways) overflows
   const right = document.body.getBoundingClientRect().right + 1;
-  const over = Array.from(document.body.querySelectorAll('img, table, pre, h2, p'))
+  const over = Array.from(document.body.querySelectorAll('img, table, pre, h2, p, .plot'))
     .filter(e => !e.closest('.wide, pre') && e.getBoundingClientRect().right > right).length;
   document.body.setAttribute('data-check',
-    `images=${imgs.length} broken=${bad} errors=${window.__errors.length} overflow=${over}`);
-});
+    `images=${imgs.length} broken=${bad} errors=${window.__errors.length} overflow=${over} ` +
+    `plots=${plots.length} drawn=${drawn}`);
+}, 500));
 </script>"""
 
 
@@ -45,9 +51,14 @@ def report(tmp_path_factory):
 
 def test_the_report_holds_the_summary_figures_and_scenarios(report):
     text = report.read_text(encoding="utf-8")
-    # accuracy (one figure, three panels), latency CDFs, 5 per run; nothing fetched
-    assert text.count('src="data:image/png;base64,') == 1 + 1 + 2 * 5  # with the radio KPIs
-    assert not re.search(r'src="(?!data:)', text)
+    # accuracy (one figure, three panels) and 4 per run as PNGs (with the radio KPIs); the
+    # latency CDFs and each run's timeline interactive, plotly.js embedded once; nothing
+    # fetched
+    assert text.count('<img alt="') == text.count('src="data:image/png;base64,') - 1 == 1 + 2 * 4
+    assert text.count('<div class="plot" role="figure"') == 1 + 2
+    assert text.count("* plotly.js v") == 1  # (its code holds one such src string)
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", text, flags=re.S)
+    assert "<script" not in markup and not re.search(r'src="(?!data:)', markup)
     assert text.count("<details><summary>scenario</summary>") == 2
     assert "<td>a</td>" in text and "<td>b</td>" in text
     # the summary in units a reader takes in: Mbit, rounded; no raw floats
@@ -78,7 +89,11 @@ def _render(page, tmp_path):
         timeout=HANG_GUARD_S,  # only a hang guard: chromium's time is virtual (the budget above)
         check=True,
     ).stdout
-    found = re.search(r'data-check="images=(\d+) broken=(\d+) errors=(\d+) overflow=(\d+)"', dom)
+    found = re.search(
+        r'data-check="images=(\d+) broken=(\d+) errors=(\d+) overflow=(\d+) '
+        r'plots=(\d+) drawn=(\d+)"',
+        dom,
+    )
     assert found, "the page did not finish loading"
     return tuple(int(g) for g in found.groups())
 
@@ -86,14 +101,28 @@ def _render(page, tmp_path):
 def test_the_report_renders_in_headless_chromium(report, tmp_path):
     page = report.read_text(encoding="utf-8")
     # every image decodes, no script error, nothing wider than the page's column
-    assert _render(page, tmp_path) == (12, 0, 0, 0)
-    # the check can fail: a broken image and a script error are both caught
+    # and plotly drew the three interactive figures
+    assert _render(page, tmp_path) == (9, 0, 0, 0, 3, 3)
+    # the check can fail: a broken image, a script error, an overflow and an interactive
+    # figure not drawn are all caught
     spoiled = page.replace(
         "</body>",
         '<img src="data:image/png;base64,AAAA"><script>notAFunction()</script>'
-        '<table style="width: 3000px"><tr><td>x</td></tr></table></body>',
+        '<table style="width: 3000px"><tr><td>x</td></tr></table>'
+        '<div class="plot"></div></body>',
     )
-    assert _render(spoiled, tmp_path) == (13, 1, 1, 1)
+    assert _render(spoiled, tmp_path) == (10, 1, 1, 1, 4, 3)
+
+
+def test_a_static_report_draws_every_figure_as_a_png(report, tmp_path):
+    # --static (or a machine without plotly): the same figures, every one a PNG
+    runs = [report.parent / "a", report.parent / "b"]
+    out = tmp_path / "static.html"
+    assert main(["report", *map(str, runs), "--static", "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count('<img alt="') == page.count('src="data:image/png;base64,') == 12
+    assert "plotly" not in page
+    assert _render(page, tmp_path) == (12, 0, 0, 0, 0, 0)
 
 
 def test_a_bad_run_directory_is_named(tmp_path, capsys):
@@ -113,8 +142,8 @@ def test_a_routed_backhauls_utilisation_is_in_the_report_and_renders(tmp_path):
     assert main(["report", str(tmp_path / "routed"), "--out", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
     assert 'alt="routed: backhaul utilisation"' in page
-    images, broken, errors, overflow = _render(page, tmp_path)
-    assert images >= 5 and (broken, errors, overflow) == (0, 0, 0)
+    images, broken, errors, overflow, plots, drawn = _render(page, tmp_path)
+    assert images >= 4 and (broken, errors, overflow) == (0, 0, 0) and plots == drawn == 2
     Simulation(tiny(protocol={"rounds": 1})).run().save(tmp_path / "star")
     assert main(["report", str(tmp_path / "star"), "--out", str(out)]) == 0
     assert "backhaul utilisation" not in out.read_text(encoding="utf-8")
