@@ -162,3 +162,34 @@ def test_a_scheduled_runs_rb_usage_is_saved_and_reported(tmp_path):
     out = tmp_path / "report.html"
     assert main(["report", str(tmp_path / "rr"), "--out", str(out)]) == 0
     assert "<th>rb_utilisation_uplink</th>" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("name", "sets", "sections"),
+    [
+        (
+            "nr-hex",  # PF over NR on 21 sectors: the radio section with the NR link table
+            ['radio.link="nr"', 'radio.scheduler="pf"'],
+            ["nr-hex: radio</h3>", "NR links: first-transmission BLER", "rb_utilisation_uplink"],
+        ),
+        (
+            "pius-1000",  # 1,000 PIUs on 57 sectors, all training: every figure still reads
+            ["topology.sites=19", "topology.num_pius=1000", "protocol.clients_per_round=1000"],
+            ["round timeline (1000 PIUs: zoom or pan for the others)", "energy per PIU"],
+        ),
+    ],
+)
+def test_reports_of_an_nr_hex_run_and_of_1000_pius_render(tmp_path, name, sets, sections):
+    # the must-hold: each section present where its data exists, each figure
+    # decoded or drawn in a real browser, no script error, nothing overflowing its column
+    from netsim import load_scenario
+
+    base = ["protocol.rounds=1", 'learning.model="linear"', "learning.local_steps=1"]
+    Simulation(load_scenario("hex_umi", [*base, *sets])).run().save(tmp_path / name)
+    out = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / name), "--out", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    for section in sections:
+        assert section in page, section
+    images, broken, errors, overflow, plots, drawn = _render(page, tmp_path)
+    assert images >= 4 and (broken, errors, overflow) == (0, 0, 0) and plots == drawn == 2
