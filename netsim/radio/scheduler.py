@@ -634,9 +634,11 @@ class OFDMAScheduler:
                      zip((flows[i] for i in active), again, strict=True)]  # fmt: skip
         reports = None  # uplink: the AP's own measurements
         if self.downlink:  # the CQIs received by now; a multicast's weakest recipient's
-            reports = np.array(
-                [self.nr.reports(now, np.array(flows[i].receivers)).min() for i in active]
-            )
+            receivers = [flows[i].receivers for i in active]
+            everyone = np.array([k for r in receivers for k in r], dtype=int)
+            first = np.cumsum([0, *(len(r) for r in receivers[:-1])])
+            heard = self.nr.reports(now, everyone)  # one look at the reports that arrived
+            reports = np.minimum.reduceat(heard, first) if active else heard
         result = self.nr.send(
             now,
             np.array([flows[i].link for i in active], dtype=int),
