@@ -600,19 +600,24 @@ class OFDMAScheduler:
         """Shannon rates on every RB; a transfer ends inside the slot of its last bit."""
         rate = self.rb_hz * np.log2(1.0 + air.sinr).sum(axis=1)  # bit/s of each flow
         served = rate * self.slot_s
-        for i, f in enumerate(flows):
-            self.policy.served(f.piu, float(rate[i]))
-            if air.rbs[i] == 0:
-                continue
+        for f, r in zip(flows, rate.tolist(), strict=True):
+            self.policy.served(f.piu, r)
+        on = np.flatnonzero(air.rbs)  # the flows with RBs, their shares as arrays
+        take = np.minimum(1.0, np.array([flows[i].left_bits for i in on]) / served[on])
+        sinr = (air.mean_sinr[on] * take * self.slot_s).tolist()  # (its slot share)
+        interference = (air.mean_interference[on] * take * self.slot_s).tolist()
+        energy = (air.radiated[on] * take * self.slot_s).tolist()
+        time_s, bits = (take * self.slot_s).tolist(), (take * served[on]).tolist()
+        for j, i in enumerate(on.tolist()):
+            f = flows[i]
             self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(air.rbs[i])
-            take = min(1.0, f.left_bits / served[i])  # share of the slot it needs
-            f.sinr_time += float(air.mean_sinr[i]) * take * self.slot_s
-            f.interference_time += float(air.mean_interference[i]) * take * self.slot_s
-            f.served_s += take * self.slot_s
-            f.energy_j += float(air.radiated[i]) * take * self.slot_s
-            f.left_bits -= take * served[i]
-            if take < 1.0 or f.left_bits <= 1e-9 * f.bits:
-                self._finish(f, now + take * self.slot_s)
+            f.sinr_time += sinr[j]
+            f.interference_time += interference[j]
+            f.served_s += time_s[j]
+            f.energy_j += energy[j]
+            f.left_bits -= bits[j]
+            if take[j] < 1.0 or f.left_bits <= 1e-9 * f.bits:  # it needed the share take
+                self._finish(f, now + time_s[j])
 
     def _serve_nr(
         self,
