@@ -219,14 +219,14 @@ def test_a_run_written_before_the_typed_columns_gets_them_from_detail():
     assert energy_breakdown(new).equals(energy_breakdown(LOG))
 
 
-def test_a_timeline_of_many_pius_shares_rows_and_says_so():
+def _one_round(n_pius: int):
+    """A run of one round (0 - 1 s) in which each of ``n_pius`` PIUs downloads 0 - 0.1 s,
+    computes 0.1 - 0.5 s, queues 0.5 - 0.6 s and transmits 0.6 - 0.9 s; a deadline miss
+    at 0.35 s."""
     from types import SimpleNamespace
 
-    import pandas as pd
-    from netsim.analysis.figures import timeline_figure
-
     records = []
-    for k in range(130):
+    for k in range(n_pius):
         records += [
             _e(0.1, 0, f"piu{k}", "rx_model"),
             _e(0.5, 0, f"piu{k}", "train_end", duration_s=0.4),
@@ -236,7 +236,13 @@ def test_a_timeline_of_many_pius_shares_rows_and_says_so():
     records.append(_e(0.35, 0, "server", "deadline_miss", peer="piu7"))
     events = events_frame(sorted(records, key=lambda e: e.t_s))
     rounds = pd.DataFrame({"round": [0], "t_start_s": [0.0], "t_end_s": [1.0], "tier": ["global"]})
-    ax = timeline_figure(SimpleNamespace(events=events, rounds=rounds)).axes[0]
+    return SimpleNamespace(events=events, rounds=rounds)
+
+
+def test_a_timeline_of_many_pius_shares_rows_and_says_so():
+    from netsim.analysis.figures import timeline_figure
+
+    ax = timeline_figure(_one_round(130)).axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 1 + 44 and labels[1] == "piu0-piu2"  # 130 PIUs, 3 a row
     assert ax.get_title() == "round timeline (3 PIUs a row)"
@@ -252,23 +258,11 @@ def test_the_interactive_timeline_keeps_a_row_per_piu_at_1000_pius():
     # phase one trace with a bar per PIU, the round's end and the deadline as lines
     import json
     import re
-    from types import SimpleNamespace
 
     pytest.importorskip("plotly")
     from netsim.analysis.interactive import ROWS_IN_VIEW, timeline_html
 
-    records = []
-    for k in range(1000):
-        records += [
-            _e(0.1, 0, f"piu{k}", "rx_model"),
-            _e(0.5, 0, f"piu{k}", "train_end", duration_s=0.4),
-            _e(0.6, 0, f"piu{k}", "tx_start", duration_s=0.3),
-            _e(0.9, 0, f"piu{k}", "tx_end", duration_s=0.3),
-        ]
-    records.append(_e(0.35, 0, "server", "deadline_miss", peer="piu7"))
-    events = events_frame(sorted(records, key=lambda e: e.t_s))
-    rounds = pd.DataFrame({"round": [0], "t_start_s": [0.0], "t_end_s": [1.0], "tier": ["global"]})
-    text = timeline_html(SimpleNamespace(events=events, rounds=rounds), "t", "timeline")
+    text = timeline_html(_one_round(1000), "t", "timeline")
     found = re.search(
         r'Plotly\.newPlot\(\s*"t",\s*(\[.*?\]),\s*(\{"template".*?\}),\s*\{"displaylogo"',
         text,
