@@ -655,6 +655,10 @@ class OFDMAScheduler:
             np.array([0 if r is None else r.count for r in again], dtype=int),
         )
         decoded = dict.fromkeys(range(len(flows)), 0.0)
+        # each flow's slot as plain floats (the same products, not one numpy scalar each)
+        sinr = (air.mean_sinr * self.slot_s).tolist()
+        interference = (air.mean_interference * self.slot_s).tolist()
+        energy, rbs = (air.radiated * self.slot_s).tolist(), air.rbs.tolist()
         rlc = self.nr.rlc_max_retx
         for j, i in enumerate(active):
             f, p, ack = flows[i], result.process[j], bool(result.ack[j])
@@ -672,11 +676,11 @@ class OFDMAScheduler:
                 f.tb_count += 1
                 f.mcs_sum += p.mcs
                 f.first_tx_fail += not ack
-            self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + int(air.rbs[i])
-            f.sinr_time += float(air.mean_sinr[i]) * self.slot_s
-            f.interference_time += float(air.mean_interference[i]) * self.slot_s
+            self.rb_served[f.piu] = self.rb_served.get(f.piu, 0) + rbs[i]
+            f.sinr_time += sinr[i]
+            f.interference_time += interference[i]
             f.served_s += self.slot_s
-            f.energy_j += float(air.radiated[i]) * self.slot_s
+            f.energy_j += energy[i]
             if ack:
                 decoded[i] = p.bits
                 # its process is free once the ACK is back, a HARQ round trip on
