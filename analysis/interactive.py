@@ -22,12 +22,10 @@ from netsim.analysis.breakdown import (
     round_timeline,
     upload_latency,
 )
+from netsim.analysis.figures import TIMELINE_COLORS  # the PNG timeline's: both read alike
 
 from netsim.log import global_rounds
 
-# the matplotlib timeline's colours (tab10), so that both read alike
-TIMELINE_COLORS = {"download": "#2ca02c", "compute": "#1f77b4", "queue": "#7f7f7f",
-                   "transmit": "#ff7f0e", "forward": "#9467bd"}  # fmt: skip
 ROWS_IN_VIEW = 40
 """PIU rows the timeline shows before the user zooms or pans."""
 _CONFIG = {"displaylogo": False, "responsive": True}
@@ -60,6 +58,7 @@ def timeline_html(run: Any, div_id: str, alt: str) -> str:
     (``deadline_miss``) as red dashed ones; the view opens on the first
     :data:`ROWS_IN_VIEW` rows; a legend entry hides or shows its phase."""
     import plotly.graph_objects as go
+    from matplotlib.colors import to_hex
 
     events = run.events
     spans = round_timeline(events, run.rounds)
@@ -70,7 +69,7 @@ def timeline_html(run: Any, div_id: str, alt: str) -> str:
         part = spans[spans.activity == activity]
         if len(part):
             fig.add_trace(_bars(part.node, part.start_s, part.end_s, part["round"],
-                                activity, TIMELINE_COLORS[activity]))  # fmt: skip
+                                activity, to_hex(TIMELINE_COLORS[activity])))  # fmt: skip
     agg = events[(events.event == "aggregate") & (events.role == "server")]
     if len(agg):
         length = agg.duration_s.fillna(0.0)

@@ -55,8 +55,7 @@ def point(sites: int, per_sector: int, mode: str) -> dict[str, float | int | str
     t2 = time.perf_counter()
     sim_s = float(res.sim_time_s)
     plan = sim.world.spectrum
-    schedulers = [] if plan is None else [plan.scheduler, plan.downlink_scheduler]
-    slots = sum(s.slots_run for s in schedulers if s is not None)
+    slots = sum(s.slots_run for s in ([] if plan is None else plan.schedulers))
     outside = (t2 - t1) - spent["train"] - spent["evaluate"]
     return {
         "sites": sites, "cells": 3 * sites, "pius": 3 * sites * per_sector, "mode": mode,

@@ -441,8 +441,7 @@ class Simulation:
     def _rb_usage(self) -> pd.DataFrame:
         """The slot schedulers' RB usage (uplink, then downlink), empty without one."""
         plan = self.world.spectrum
-        schedulers = [] if plan is None else [plan.scheduler, plan.downlink_scheduler]
-        tables = [s.usage() for s in schedulers if s is not None]
+        tables = [s.usage() for s in ([] if plan is None else plan.schedulers)]
         tables = [t for t in tables if len(t)]
         if not tables:
             return pd.DataFrame(columns=USAGE_COLUMNS)

@@ -50,6 +50,11 @@ class Spectrum:
     downlink_scheduler: OFDMAScheduler | None = None
     downlink_medium: CoChannelMedium | None = None
 
+    @property
+    def schedulers(self) -> list[OFDMAScheduler]:
+        """The slot schedulers there are: the uplink's, then the downlink's."""
+        return [x for x in (self.scheduler, self.downlink_scheduler) if x is not None]
+
     @classmethod
     def build(cls, s: Scenario, air: Air, env: simpy.Environment, streams: Streams) -> Spectrum:
         """The sharing of ``[radio]``'s band over ``air`` (one of each medium/scheduler)."""

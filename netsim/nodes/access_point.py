@@ -310,12 +310,8 @@ class AccessPoint(Node):
             self._dl_lost(model, recipients, d)
             return
         handed = " ".join(f"piu{k}" for k in d.dropped)
-        self.emit(
-            "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
-            rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
-            power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
-            rlc_retx=d.rlc_retx, first_tx_fail=d.first_tx_fail,
-            peer=f"piu{recipients[0]}" if self.downlink.unicast else None,
+        self._dl_end(
+            model, d, peer=f"piu{recipients[0]}" if self.downlink.unicast else None,
             detail=f"point-to-point instead: {handed}" if handed else "",
         )  # fmt: skip
         for k in recipients:
@@ -338,14 +334,18 @@ class AccessPoint(Node):
         if d.lost:
             self._dl_lost(model, (piu,), d)
             return
+        self._dl_end(model, d, peer=f"piu{piu}", method="ptp")
+        self._deliver(model, piu)
+
+    def _dl_end(self, model: GlobalModel, d: Delivered, **columns: object) -> None:
+        """``dl_end`` of a downlink that ended as ``d`` says (with the NR columns where they
+        apply), and ``columns`` of its own (peer, method, detail)."""
         self.emit(
             "dl_end", model.round, duration_s=d.airtime_s, bits=model.bits,
             rate_bps=d.rate_bps, snr_db=d.sinr_db, interference_w=d.interference_w,
             power_w=self.tx_power_w, mcs=d.mcs, tb_count=d.tb_count, harq_retx=d.harq_retx,
-            rlc_retx=d.rlc_retx, first_tx_fail=d.first_tx_fail, peer=f"piu{piu}",
-            method="ptp",
+            rlc_retx=d.rlc_retx, first_tx_fail=d.first_tx_fail, **columns,
         )  # fmt: skip
-        self._deliver(model, piu)
 
     def _dl_lost(self, model: GlobalModel, recipients: Sequence[int], d: Delivered) -> None:
         """An NR downlink whose transport block failed its last HARQ transmission (after the

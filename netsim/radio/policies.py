@@ -45,12 +45,19 @@ class SchedulingPolicy(ABC):
         links, no block was decoded). Only proportional fair keeps it."""
 
 
+def _by_cell(cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows grouped by cell (``cell`` (n,): each row's): ``order``, the rows by cell and
+    each cell's in their order; ``counts`` and ``start``, each cell's rows and where they
+    begin in ``order``."""
+    order = np.argsort(cell, kind="stable")
+    counts = np.bincount(cell, minlength=n_cells)
+    return order, counts, np.cumsum(counts) - counts
+
+
 def _argmax_per_cell(metric: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarray:
     """(n_cells, R): per cell and RB, the row of ``metric`` (n, R) of that cell with the
     largest value (the first of equal ones, as ``argmax`` over the cell's rows in order)."""
-    order = np.argsort(cell, kind="stable")  # rows by cell, each cell's in their order
-    counts = np.bincount(cell, minlength=n_cells)
-    start = np.cumsum(counts) - counts
+    order, counts, start = _by_cell(cell, n_cells)
     position = np.arange(len(cell)) - start[cell[order]]  # within its cell
     padded = np.full((n_cells, int(counts.max()), metric.shape[1]), -np.inf)
     padded[cell[order], position] = metric[order]
@@ -78,14 +85,13 @@ class RoundRobin(SchedulingPolicy):
         self, aps: np.ndarray, cell: np.ndarray, pius: list[int], estimate: np.ndarray
     ) -> np.ndarray:
         n_rb = estimate.shape[1]
-        order = np.argsort(cell, kind="stable")  # the PIUs by AP, each AP's in their order
-        counts = np.bincount(cell, minlength=len(aps))
+        order, counts, start = _by_cell(cell, len(aps))
         first = np.empty(len(aps), dtype=int)
         for c, (ap, n) in enumerate(zip(aps.tolist(), counts.tolist(), strict=True)):
             first[c] = self._next.get(ap, 0) % n
             self._next[ap] = first[c] + n_rb
         turn = (first[:, None] + np.arange(n_rb)[None, :]) % counts[:, None]
-        return order[(np.cumsum(counts) - counts)[:, None] + turn]
+        return order[start[:, None] + turn]
 
     @override
     def served(self, piu: int, rate_bps: float) -> None:

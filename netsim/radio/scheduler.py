@@ -687,20 +687,19 @@ class OFDMAScheduler:
                 self._acked.setdefault(f.link, deque()).append(now + self.nr.harq_rtt_s)
             elif p.sent < self.nr.max_transmissions:
                 f.harq.append(p)
-            elif len(f.receivers) > 1 and rlc > 0:
-                # a multicast block its weakest recipient could not decode (NR MBS, TS
-                # 38.300 16.10: point-to-multipoint with point-to-point retransmission):
-                # that PIU gets the model point-to-point instead, the others this block again
-                # by RLC, no longer held back to its SINR
-                weakest = self._weakest(air, i)
-                f.receivers = tuple(k for k in f.receivers if k != weakest)
-                f.dropped += (weakest,)
+            elif (multicast := len(f.receivers) > 1 and rlc > 0) or p.rlc_retx < rlc:
+                if multicast:
+                    # a multicast block its weakest recipient could not decode (NR MBS, TS
+                    # 38.300 16.10: point-to-multipoint with point-to-point retransmission):
+                    # that PIU gets the model point-to-point instead, the others this block
+                    # again by RLC, no longer held back to its SINR (and with no more than
+                    # RLC's count of retransmissions)
+                    weakest = self._weakest(air, i)
+                    f.receivers = tuple(k for k in f.receivers if k != weakest)
+                    f.dropped += (weakest,)
+                # RLC sends it again after the receiver's status report
                 due_s = now + self.slot_s + self.nr.rlc_status_delay_s
                 f.rlc.append(_RlcRetx(p.bits, min(p.rlc_retx + 1, rlc), due_s))
-                f.rlc_retx += 1
-            elif p.rlc_retx < rlc:  # RLC sends it again after the receiver's status report
-                due_s = now + self.slot_s + self.nr.rlc_status_delay_s
-                f.rlc.append(_RlcRetx(p.bits, p.rlc_retx + 1, due_s))
                 f.rlc_retx += 1
             else:  # the transfer is lost
                 self._finish(f, now + self.slot_s, lost="rlc" if rlc > 0 else "harq")
