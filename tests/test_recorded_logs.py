@@ -17,6 +17,14 @@ EXACT = ["round", "node", "role", "event"]
 # same order; 1e-9 leaves room for a libm that rounds a transcendental function otherwise
 PHYSICS = ["t_s", "duration_s", "bits", "energy_j", "battery_j", "rate_bps", "snr_db",
            "power_w", "staleness"]  # fmt: skip
+PHYSICS_RTOL = 1e-9
+# A round's power allocation by an iterative solver (allocation.method: SLSQP stops when the
+# objective changes by less than 1e-14 relative) is exact only to the solver's stop: near a
+# minimum the objective is quadratic in the powers, so the powers (and the rates, durations
+# and energies after them) are known to about sqrt(1e-14) = 1e-7 relative; another CPU's
+# BLAS kernels take other steps to the same minimum (seen: 1.2e-9 on a duration).
+SOLVER_RTOL = 1e-7
+SOLVED = {"cellfree_emq"}  # the recordings whose rounds run an iterative allocation
 # float32 training on another CPU sums in another order (other SIMD kernels): a loss moves
 # by ~1e-6 relative per step, amplified over two rounds of local steps; an accuracy moves by
 # a few test samples whose prediction was a near tie (1 % of the ~360-1000 test samples).
@@ -32,7 +40,12 @@ def test_the_log_equals_its_recording(name):
         assert now[column].astype(str).tolist() == recorded[column].astype(str).tolist(), column
     for column in PHYSICS:
         np.testing.assert_allclose(
-            now[column], recorded[column], rtol=1e-9, atol=0, equal_nan=True, err_msg=column
+            now[column],
+            recorded[column],
+            rtol=SOLVER_RTOL if name in SOLVED else PHYSICS_RTOL,
+            atol=0,
+            equal_nan=True,
+            err_msg=column,
         )
     np.testing.assert_allclose(now["loss"], recorded["loss"], rtol=LOSS_RTOL, equal_nan=True)
     np.testing.assert_allclose(

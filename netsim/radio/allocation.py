@@ -300,15 +300,17 @@ def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
         with contextlib.suppress(AllocationError):
             relaxed.append(_sqp_solve(model, costs, s, None, total_steps, start))
     if relaxed:
-        # The best relaxed solution, polished (SLSQP's default stop leaves ~1e-5 of the
-        # objective, enough to pick the wrong integers). Its integer candidates: the exact
+        # The best relaxed solution, polished from its own point (a relaxed solve from a
+        # poor start can stop early; a loose stop, ~1e-5 of the objective, picks the wrong
+        # integers, and which wrong ones depends on the CPU's BLAS kernels). Its integer
+        # candidates: the exact
         # best iterations for its powers and its best roundings, each with the powers
         # re-solved; then alternate from the best of them (the alternation alone is local
         # in the integers).
         eta_r, steps_r = min(relaxed, key=lambda sol: objective(model, costs, s, *sol))
         with contextlib.suppress(AllocationError):
             eta_r, steps_r = _sqp_solve(
-                model, costs, s, None, total_steps, eta_r, steps_r, ftol=POLISH_FTOL
+                model, costs, s, None, total_steps, eta_r, steps_r, ftol=SQP_FTOL
             )
         choices = all_step_choices(k, total_steps, s.steps_min, s.steps_max)
         if choices is None:  # too many to try each: the likely ones
@@ -329,7 +331,11 @@ def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
     return min(solutions, key=lambda sol: objective(model, costs, s, sol[0], sol[1]))
 
 
-POLISH_FTOL = 1e-14  # relative objective change at which the polishing solve stops
+# relative objective change at which every SLSQP solve stops: tight, so that the integer
+# iterations chosen after the solves do not depend on the CPU (with 1e-10, OpenBLAS's
+# Haswell and SkylakeX kernels led to other integers and objectives 1e-6 to 3e-4 apart;
+# with 1e-14, to the same integers and powers within 5e-10)
+SQP_FTOL = 1e-14
 
 
 def _alternate(
@@ -486,7 +492,7 @@ def _sqp_solve(
     total_steps: int,
     start: np.ndarray | None = None,
     start_steps: np.ndarray | None = None,
-    ftol: float = 1e-10,
+    ftol: float = SQP_FTOL,
 ) -> tuple[np.ndarray, np.ndarray]:
     """SLSQP over x = [eta (K), I (K), t] (I fixed by bounds when ``fixed_steps`` is given),
     from powers ``start`` and relaxed iterations ``start_steps`` (default: full power and
