@@ -54,7 +54,7 @@ def _by_cell(cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray, np
     return order, counts, np.cumsum(counts) - counts
 
 
-def _argmax_per_cell(metric: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarray:
+def argmax_per_cell(metric: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarray:
     """(n_cells, R): per cell and RB, the row of ``metric`` (n, R) of that cell with the
     largest value (the first of equal ones, as ``argmax`` over the cell's rows in order)."""
     order, counts, start = _by_cell(cell, n_cells)
@@ -112,7 +112,7 @@ class MaxCI(SchedulingPolicy):
     def choose_cells(
         self, aps: np.ndarray, cell: np.ndarray, pius: list[int], estimate: np.ndarray
     ) -> np.ndarray:
-        return _argmax_per_cell(estimate, cell, len(aps))
+        return argmax_per_cell(estimate, cell, len(aps))
 
     @override
     def served(self, piu: int, rate_bps: float) -> None:
@@ -140,7 +140,7 @@ class ProportionalFair(SchedulingPolicy):
     def choose_cells(
         self, aps: np.ndarray, cell: np.ndarray, pius: list[int], estimate: np.ndarray
     ) -> np.ndarray:
-        return _argmax_per_cell(self._metric(pius, estimate), cell, len(aps))
+        return argmax_per_cell(self._metric(pius, estimate), cell, len(aps))
 
     def _metric(self, pius: list[int], estimate: np.ndarray) -> np.ndarray:
         """(n, R) ``estimate / T_k``."""

@@ -69,7 +69,7 @@ from netsim.radio.channel import RadioChannel
 from netsim.radio.fading import BlockFading
 from netsim.radio.medium import Delivered
 from netsim.radio.nr import HarqProcess, NRLinkAbstraction
-from netsim.radio.policies import ProportionalFair, SchedulingPolicy
+from netsim.radio.policies import ProportionalFair, SchedulingPolicy, argmax_per_cell
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,7 +121,7 @@ class _RlcRetx:
 class _Air:
     """One slot's RBs and SINRs (n flows, R RBs): ``chosen`` (n, R) flow i has RB r, ``rbs``
     (n,) RBs per flow, ``radiated`` (n,) its transmit power in the slot (W, 0 without RBs),
-    ``sinr`` / ``clean`` (n, R) with / without interference (0 off its RBs), and per flow
+    ``sinr`` (n, R) on its RBs (0 off them), and per flow
     the mean SINR and interference power (W) over its RBs. Downlink: ``csi`` (m, R) the
     SINR PIU ``csi_piu[i]`` measures on every RB of its AP's channel (its AP's power spread
     over every RB, the other APs' co-channel downlinks of the slot), for its CQI; and
@@ -133,7 +133,6 @@ class _Air:
     rbs: np.ndarray
     radiated: np.ndarray
     sinr: np.ndarray
-    clean: np.ndarray
     mean_sinr: np.ndarray
     mean_interference: np.ndarray
     csi_piu: np.ndarray | None = None
@@ -339,14 +338,6 @@ class OFDMAScheduler:
         small = self._small[rows[:, None], self._group[None, :], ap[:, None]]
         return self.channel.gain[piu, ap][:, None] * small
 
-    def _all_gains(self, rows: np.ndarray, piu: np.ndarray, ap: np.ndarray) -> np.ndarray:
-        """(len(piu), len(ap), n_rb) gain between PIU ``piu[k]`` and AP ``ap[j]`` on every
-        RB."""
-        large = self.channel.gain[piu[:, None], ap[None, :]]
-        per_group = large[:, :, None] * self._small[rows][:, :, ap].transpose(0, 2, 1)
-        # each group's gain over its RBs (a copy: 3x faster than gathering per RB)
-        return np.repeat(per_group, self.group_size, axis=2)[:, :, : self.n_rb]
-
     def _heard(
         self,
         co: np.ndarray,
@@ -357,16 +348,24 @@ class OFDMAScheduler:
     ) -> np.ndarray:
         """(len(piu), R) downlink power PIU ``piu[k]`` (table row ``rows[k]``) hears from
         the other co-channel APs: ``sum_b co[k, b] radiating[b, r] gain[k, b, r]`` over the
-        APs ``cells``. A multicast keeps its RBs from slot to slot, so within a coherence
-        block the same sum is asked again: kept."""
+        APs ``cells``. A gain is one value per RB group, so each group is one product of the
+        (PIUs x APs) gains and the APs' powers on the group's RBs (PIUs x APs x groups
+        values, not x RBs). A multicast keeps its RBs from slot to slot, so within a
+        coherence block the same sum is asked again: kept."""
         key = (
             self._rb_block, self.channel.moves, piu.tobytes(), cells.tobytes(),
             co.tobytes(), radiating.tobytes(),
         )  # fmt: skip
         if self._heard_cache is not None and self._heard_cache[0] == key:
             return self._heard_cache[1]
-        gain = self._all_gains(rows, piu, cells)
-        heard = np.einsum("kb,br,kbr->kr", co, radiating, gain)
+        g, size, n_rb = self.n_groups, self.group_size, self.n_rb
+        large = self.channel.gain[piu[:, None], cells[None, :]] * co  # (k, b), 0: not heard
+        # (groups, k, b): the gains of group j, times the power on its RBs (groups, b, size)
+        gain = self._small[rows][:, :, cells].transpose(1, 0, 2) * large[None, :, :]
+        power = np.zeros((len(cells), g * size))
+        power[:, :n_rb] = radiating  # the last group may hold fewer RBs: 0 W beyond
+        per_group = gain @ power.reshape(len(cells), g, size).transpose(1, 0, 2)
+        heard = per_group.transpose(1, 0, 2).reshape(len(piu), g * size)[:, :n_rb]
         self._heard_cache = (key, heard)
         return heard
 
@@ -510,9 +509,9 @@ class OFDMAScheduler:
         if all(f.rbs is None for f in flows):  # every AP at once
             owner = self.policy.choose_cells(cells, cell, [f.piu for f in flows], estimate)
             chosen[owner, np.arange(self.n_rb)[None, :]] = True
-            if caps is not None:  # the APs with a flow over its cap
-                for a in np.unique(cell[chosen.sum(axis=1) > caps]).tolist():
-                    self._within_caps(chosen, np.flatnonzero(cell == a), caps, own, estimate)
+            if caps is not None:
+                every = np.arange(len(flows))
+                self._within_caps(chosen, every, cell, len(cells), caps, own, estimate)
         else:  # AP by AP: fixed RBs first
             for a in range(len(cells)):
                 mine = np.flatnonzero(cell == a).tolist()
@@ -526,7 +525,8 @@ class OFDMAScheduler:
                     left = ~chosen[[i for i, _ in fixed]].any(axis=0)  # RBs no fixed one holds
                     chosen[owners[left], np.flatnonzero(left)] = True
                     if caps is not None:
-                        self._within_caps(chosen, free, caps, own, estimate)
+                        one_ap = np.zeros(len(free), dtype=int)
+                        self._within_caps(chosen, free, one_ap, 1, caps, own, estimate)
         rbs = chosen.sum(axis=1)  # RBs each flow got
         if self.downlink:
             # an AP radiates its power flat over its channel, P / N_RB on each RB it uses,
@@ -582,15 +582,13 @@ class OFDMAScheduler:
                 overlap = owners[cell] > 1
                 interference = interference + np.where(overlap, received[cell] - sent * own, 0.0)
             sinr = np.where(chosen, psd[:, None] * own / (noise + interference), 0.0)
-        clean = np.where(chosen, psd[:, None] * own / noise, 0.0)
         held = np.maximum(rbs, 1)  # the means over each flow's RBs (0 without RBs)
         return _Air(
             chosen,
             rbs,
             radiated,
             sinr,
-            clean,
-            np.where(chosen, sinr, 0.0).sum(axis=1) / held,
+            sinr.sum(axis=1) / held,  # 0 off its RBs
             np.where(chosen, interference, 0.0).sum(axis=1) / held,
             *(csi or (None, None)),
             *(receivers or (None, None, None)),
@@ -739,39 +737,57 @@ class OFDMAScheduler:
     @staticmethod
     def _within_caps(
         chosen: np.ndarray,
-        free: np.ndarray,
+        rows: np.ndarray,
+        cell: np.ndarray,
+        n_cells: int,
         caps: np.ndarray,
         own: np.ndarray,
         estimate: np.ndarray,
     ) -> None:
-        """Hold each of one AP's ``free`` flows to its ``caps`` PRBs (its best by gain); the
-        PRBs it gives up go, one by one, to the flow of the AP under its cap with the best
-        rate estimate there; those nobody can use stay empty."""
-        released: list[int] = []
-        for i in free.tolist():
-            mine = np.flatnonzero(chosen[i])
-            if mine.size > caps[i]:
-                drop = mine[np.argsort(-own[i, mine], kind="stable")][caps[i] :]
-                chosen[i, drop] = False
-                released += drop.tolist()
-        if not released:
+        """Hold each flow ``rows[i]`` (of the AP at position ``cell[i]`` < ``n_cells``) to
+        its ``caps`` PRBs, its best by gain (of equal gains the lower PRB); the PRBs it gives
+        up go, one by one in PRB order, to the flow of the same AP under its cap with the
+        best rate estimate there (the first of equal ones); those nobody can use stay empty.
+        Every AP at once: each released PRB to the best flow with room at the start, which
+        is what giving them one by one does wherever that fills no flow past its cap (a flow
+        leaves the running only after its last PRB, and the best of the rest is the same);
+        an AP where it would is served one by one."""
+        held_rbs = chosen[rows]
+        cap = caps[rows]
+        over = np.flatnonzero(held_rbs.sum(axis=1) > cap)
+        if over.size == 0:
             return
-        held = chosen[free].sum(axis=1)
-        released.sort()
-        # each PRB to the best flow with room at the start; where that fills no flow past
-        # its cap, it is what giving them one by one does (a flow leaves the running only
-        # after its last PRB, and the best of the rest is the same), in one step
-        best = np.argmax(np.where(held < caps[free], estimate[free][:, released].T, -np.inf), 1)
-        if (held + np.bincount(best, minlength=len(free)) <= caps[free]).all():
-            chosen[free[best], released] = True
-            return
-        for r in released:
-            room = held < caps[free]
-            if not room.any():
-                return
-            best = int(np.argmax(np.where(room, estimate[free, r], -np.inf)))
-            chosen[free[best], r] = True
-            held[best] += 1
+        n_rb = chosen.shape[1]
+        mine = held_rbs[over]
+        by_gain = np.argsort(np.where(mine, -own[rows[over]], np.inf), axis=1, kind="stable")
+        rank = np.argsort(by_gain, axis=1)  # each PRB's place in its flow's order
+        drop = mine & (rank >= cap[over][:, None])
+        held_rbs[over] = mine & ~drop
+        released = np.zeros((n_cells, n_rb), dtype=bool)  # each AP's PRBs given up
+        i, r = np.nonzero(drop)
+        released[cell[over[i]], r] = True
+        held = held_rbs.sum(axis=1)
+        metric = np.where((held < cap)[:, None], estimate[rows], -np.inf)
+        a, r = np.nonzero(released)
+        best = argmax_per_cell(metric, cell, n_cells)[a, r]
+        room = np.isfinite(metric[best, r])  # a flow of the AP with room
+        a, r, best = a[room], r[room], best[room]
+        past = held + np.bincount(best, minlength=len(rows)) > cap
+        one_by_one = np.zeros(n_cells, dtype=bool)
+        one_by_one[cell[past]] = True
+        step = ~one_by_one[a]
+        held_rbs[best[step], r[step]] = True
+        for c in np.flatnonzero(one_by_one).tolist():
+            theirs = np.flatnonzero(cell == c)
+            left = held[theirs].copy()
+            for prb in np.flatnonzero(released[c]).tolist():
+                free = left < cap[theirs]
+                if not free.any():
+                    break
+                k = int(np.argmax(np.where(free, metric[theirs, prb], -np.inf)))
+                held_rbs[theirs[k], prb] = True
+                left[k] += 1
+        chosen[rows] = held_rbs
 
     @staticmethod
     def _weakest(air: _Air, i: int) -> int:

@@ -264,29 +264,38 @@ def test_every_ap_at_once_decides_as_ap_by_ap_ties_included(name):
 
 
 def test_prbs_over_a_cap_go_one_by_one_to_the_best_flow_with_room():
-    # _within_caps against the rule written out: each flow keeps its caps[i] PRBs of best
-    # gain, the released PRBs (in order) go one at a time to the flow with room and the best
-    # estimate there (the first of equal ones), until none has room
+    # _within_caps against the rule written out, AP by AP: each flow keeps its caps[i] PRBs
+    # of best gain, the released PRBs (in order) go one at a time to the flow of the same AP
+    # with room and the best estimate there (the first of equal ones), until none has room;
+    # several APs in one call (the all-at-once step and the one-by-one fallback both occur)
     rng = np.random.default_rng(8)
     for trial in range(300):
-        n, n_rb = int(rng.integers(1, 6)), int(rng.integers(1, 16))
-        chosen = np.zeros((n + 1, n_rb), dtype=bool)  # row n: another AP's flow, untouched
-        chosen[rng.integers(0, n, size=n_rb), np.arange(n_rb)] = True
+        n_cells, n_rb = int(rng.integers(1, 4)), int(rng.integers(1, 16))
+        sizes = rng.integers(1, 6, size=n_cells)
+        n = int(sizes.sum())
+        cell = np.repeat(np.arange(n_cells), sizes)
+        rng.shuffle(cell)  # an AP's flows need not be adjacent
+        chosen = np.zeros((n + 1, n_rb), dtype=bool)  # row n: a flow not in rows, untouched
+        for c in range(n_cells):
+            theirs = np.flatnonzero(cell == c)
+            chosen[theirs[rng.integers(0, len(theirs), size=n_rb)], np.arange(n_rb)] = True
         chosen[n, rng.random(n_rb) < 0.5] = True
         caps = rng.integers(1, n_rb + 1, size=n + 1)
         own, estimate = rng.random((n + 1, n_rb)), rng.integers(0, 3, size=(n + 1, n_rb)) * 1.0
-        free = np.arange(n)
         expected = chosen.copy()
-        released = []
-        for i in free:
-            mine = np.flatnonzero(expected[i])
-            if mine.size > caps[i]:
-                drop = mine[np.argsort(-own[i, mine], kind="stable")][caps[i] :]
-                expected[i, drop] = False
-                released += drop.tolist()
-        for r in sorted(released):
-            room = [i for i in free if expected[i].sum() < caps[i]]
-            if room:
-                expected[max(room, key=lambda i: (estimate[i, r], -i)), r] = True
-        OFDMAScheduler._within_caps(chosen, free, caps, own, estimate)
+        for c in range(n_cells):
+            free = np.flatnonzero(cell == c)
+            released = []
+            for i in free:
+                mine = np.flatnonzero(expected[i])
+                if mine.size > caps[i]:
+                    drop = mine[np.argsort(-own[i, mine], kind="stable")][caps[i] :]
+                    expected[i, drop] = False
+                    released += drop.tolist()
+            for r in sorted(released):
+                room = [i for i in free if expected[i].sum() < caps[i]]
+                if room:
+                    expected[max(room, key=lambda i: (estimate[i, r], -i)), r] = True
+        rows = np.arange(n)
+        OFDMAScheduler._within_caps(chosen, rows, cell, n_cells, caps, own, estimate)
         np.testing.assert_array_equal(chosen, expected, err_msg=f"trial {trial}")
