@@ -569,13 +569,18 @@ class OFDMAScheduler:
         else:
             # each AP's RB r: the co-channel APs' owners of r, through their gains to it
             j, r = np.nonzero(sent)
+            # RBs of a group with the same owners in every cell see the same interference
+            # (one gain per group): computed on one RB of each such group
+            rep = self._representatives(cell[j], j, r, n_cells, owners)
+            keep = rep[r] == r
+            j, r = j[keep], r[keep]
             gain = self.channel.gain[row_piu[j]] * self._small[small[j], self._group[r]]
             if n_cells < gain.shape[1]:  # (uplink: a row per flow) to the APs with transfers
                 gain = gain[:, cells]
             hit = co[cell[j]] * sent[j, r][:, None] * gain  # (owners, cells)
             index = np.arange(n_cells)[None, :] * n_rb + r[:, None]
             at_cell = np.bincount(index.ravel(), hit.ravel(), minlength=n_cells * n_rb)
-            interference = at_cell.reshape(n_cells, n_rb)[cell]  # (n, R)
+            interference = at_cell.reshape(n_cells, n_rb)[:, rep][cell]  # (n, R)
             # the same AP's other transfers on r (only where fixed RBs overlap)
             if (owners > 1).any():
                 received = member @ (sent * own)  # own-AP signal power on each RB
@@ -593,6 +598,29 @@ class OFDMAScheduler:
             *(csi or (None, None)),
             *(receivers or (None, None, None)),
         )
+
+    def _representatives(
+        self,
+        owner_cell: np.ndarray,
+        j: np.ndarray,
+        r: np.ndarray,
+        n_cells: int,
+        owners: np.ndarray,
+    ) -> np.ndarray:
+        """(R,) for each RB the RB whose interference it shares: the first RB of its fading
+        group where every cell's owner (flow ``j[k]`` of cell ``owner_cell[k]`` holds RB
+        ``r[k]``) is the same on each RB of the group, else itself. None shared where fixed
+        RBs overlap (``owners`` (cells, R) > 1: a cell with several transfers on an RB)."""
+        n_rb, size, g = self.n_rb, self.group_size, self.n_groups
+        if (owners > 1).any():
+            return np.arange(n_rb)
+        held = np.full((n_cells, g * size), -1)  # each cell's flow on each RB, -1: none
+        held[owner_cell, r] = j
+        held[:, n_rb:] = held[:, n_rb - 1 : n_rb]  # a short last group: its last RB again
+        by_group = held.reshape(n_cells, g, size)
+        same = (by_group == by_group[:, :, :1]).all(axis=(0, 2))  # (G,)
+        first = self._group * size  # each RB's group's first RB
+        return np.where(same[self._group], first, np.arange(n_rb))
 
     def _serve_shannon(self, flows: list[_Flow], air: _Air, now: float) -> None:
         """Shannon rates on every RB; a transfer ends inside the slot of its last bit."""
