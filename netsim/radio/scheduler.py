@@ -420,11 +420,7 @@ class OFDMAScheduler:
         flows = [f for f in self.flows if self._ready(f, now, waiting)]
         if not flows:  # every transfer waits for a HARQ retransmission
             return
-        # transfers on fixed RBs see the same SINRs in every slot of a coherence block
-        key = None
-        if all(f.rbs is not None for f in flows):
-            block = math.floor(now / self.channel.coherence_s + 1e-9)
-            key = (block, self.channel.moves, tuple((f.serial, f.receivers) for f in flows))
+        key = self._air_key(flows, now)
         if key is None or self._air is None or self._air[0] != key:
             self._air = (key, self._air_of(flows, now))
         air = self._air[1]
@@ -442,6 +438,21 @@ class OFDMAScheduler:
             self._serve_nr(flows, air, now, key)
         else:
             self._serve_shannon(flows, air, now)
+
+    def _air_key(self, flows: list[_Flow], now: float) -> tuple | None:
+        """A key that two slots share when their RBs and SINRs are the same, or None. They
+        are while the same transfers (and recipients) have data in the same coherence block
+        and no AP chooses: each holds fixed RBs or is its AP's only transfer on the others
+        (whatever the policy, it gets them all; a round robin's turn is then the same after
+        one slot as after several). Not so where NR uplink PRB caps apply: they follow the
+        AP's measurements slot by slot."""
+        free = [f.ap for f in flows if f.rbs is None]
+        if free and self.nr is not None and not self.downlink:
+            return None
+        if len(free) != len(set(free)):  # an AP chooses among several
+            return None
+        block = math.floor(now / self.channel.coherence_s + 1e-9)
+        return (block, self.channel.moves, tuple((f.serial, f.receivers) for f in flows))
 
     def _count_usage(self, flows: list[_Flow], air: _Air) -> None:
         """Add this slot's RBs to their APs' counts, by the SINR on each (a multicast's:
