@@ -322,11 +322,11 @@ class OFDMAScheduler:
                                  dtype=self._small.dtype)  # fmt: skip
                 grown[:n] = self._small[:n]
                 self._small = grown
-            for j, k in enumerate(new.tolist()):  # (A G,) -> (G, A)
-                drawn = self.fading.gains(k, block, 1)[0].reshape(-1, self.n_groups).T
-                if drawn.dtype != self._small.dtype:  # Rician: float64 (the LOS phasor's)
-                    self._small = self._small.astype(np.result_type(drawn, self._small))
-                self._small[n + j] = drawn
+            drawn = np.stack([self.fading.gains(k, block, 1)[0] for k in new.tolist()])
+            if drawn.dtype != self._small.dtype:  # Rician: float64 (the LOS phasor's)
+                self._small = self._small.astype(np.result_type(drawn, self._small))
+            # (new, A G) -> (new, G, A)
+            self._small[n:need] = drawn.reshape(len(new), -1, self.n_groups).transpose(0, 2, 1)
             self._small_row[new] = np.arange(n, need)
             self._n_small = need
             rows = self._small_row[piu]
