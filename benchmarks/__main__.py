@@ -4,7 +4,8 @@
     python -m benchmarks replay   [--rounds 10] [SCENARIO]
     python -m benchmarks scale    [--rounds 10] [--pius 1000,10000] [--per-round 1000]
                                   [--layout cellfree|hex]
-    python -m benchmarks flower   [--rounds 5] [--repeats 3] [--flwr PATH]  (Flower installed apart)
+    python -m benchmarks flower   [--rounds 5] [--repeats 3] [--flwr PATH] [--flower-cpus 2,1]
+                                  (Flower installed apart)
     python -m benchmarks contention [--rounds 5]
     python -m benchmarks spectrum [--rounds 10] [SCENARIO]
     python -m benchmarks nr       [--rounds 10] [SCENARIO]
@@ -251,6 +252,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=5, help="profile: functions shown")
     parser.add_argument("--repeats", type=int, default=3, help="flower: runs of each side")
     parser.add_argument("--flwr", help="flower: Flower's flwr executable (default: on PATH)")
+    parser.add_argument(
+        "--flower-cpus", default="2,1", help="flower: each client's CPUs, one Flower run each"
+    )
     parser.add_argument("--scale-pius", type=int, help="profile: the scale scenario")
     parser.add_argument("--drops", type=int, default=10, help="calibration: drops per set-up")
     parser.add_argument("--out", help="calibration: folder for the table and figures")
@@ -273,7 +277,8 @@ def main() -> None:
             png=args.png,
         )
     elif args.benchmark == "flower":
-        flower(args.rounds, args.repeats, args.flwr)
+        cpus = tuple(float(c) for c in args.flower_cpus.split(","))
+        flower(args.rounds, args.repeats, args.flwr, cpus)
     elif args.benchmark == "contention":
         contention(args.rounds)
     elif args.benchmark == "scale":

@@ -210,6 +210,7 @@ def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
     its results row (a failure is a row with status "failed" and the error, never raised)."""
     import torch
 
+    from netsim.assembly.learning import training_in_process
     from netsim.rundir import scenario_fingerprint
     from netsim.scenario import ScenarioError, load_scenario
     from netsim.sim import Simulation
@@ -229,7 +230,8 @@ def run_point(base: str | None, point: SweepPoint, out: str) -> dict[str, Any]:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # the same arithmetic on every backend (module docstring)
         try:
-            result = Simulation(scenario).run()
+            with training_in_process():  # points run side by side: no pool per run
+                result = Simulation(scenario).run()
             result.save(run_dir, command=f"netsim sweep (point {point.index}, seed {point.seed})")
         except Exception as exc:  # noqa: BLE001 - a failed point must not stop the others
             problem = f"{type(exc).__name__}: {exc}"

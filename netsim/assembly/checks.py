@@ -82,7 +82,11 @@ def _check_workers(s: Scenario) -> None:
     CPU) is refused before any is started: beyond a few per core they only queue for the
     cores, and each holds a few hundred MB."""
     cfg = s.learning
-    if cfg.backend != "processes" or cfg.workers is None or cfg.device.startswith("cuda"):
+    if (
+        cfg.backend not in ("processes", "auto")
+        or cfg.workers is None
+        or cfg.device.startswith("cuda")
+    ):
         return
     cores = usable_cores()
     limit = OVERSUBSCRIPTION * cores

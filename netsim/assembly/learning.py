@@ -4,6 +4,9 @@ attacker."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -48,7 +51,7 @@ from netsim.learn.partition import (
     partition_sampled,
     partition_shards,
 )
-from netsim.learn.pool import ProcessPool, RayPool, default_workers, recipe_of
+from netsim.learn.pool import ProcessPool, RayPool, default_workers, recipe_of, usable_cores
 from netsim.learn.radio_tasks import RadioDataError, RadioTask, radio_task
 from netsim.learn.tables import Table, TableError, read_table
 from netsim.learn.trainer import OptimizerSpec, Trainer
@@ -242,15 +245,52 @@ def partitions(
         raise ScenarioError(f"learning.partition = {part.model_dump()}: {exc}") from None
 
 
+_POOL_ALLOWED: ContextVar[bool] = ContextVar("netsim_auto_pool", default=True)
+
+
+@contextmanager
+def training_in_process() -> Iterator[None]:
+    """Within it, ``learning.backend = "auto"`` trains in process: for the runs of a sweep,
+    which already runs several at once (a pool per run would only add processes)."""
+    token = _POOL_ALLOWED.set(False)
+    try:
+        yield
+    finally:
+        _POOL_ALLOWED.reset(token)
+
+
+# PIU-rounds of training from which "auto" starts a pool: its start (a fork server importing
+# torch, each worker building its replica: about 2 s of CPU on 2 cores, which the first
+# rounds share with training) must be repaid by its rounds, 2.5-3.5 ms a PIU-round on two
+# workers (the flower benchmark: 0.31-0.42 s a warm round of 100 PIUs against 0.66 s)
+AUTO_POOL_MIN_PIU_ROUNDS = 1000
+
+
+def auto_pool(trainer: Trainer, per_round: int, rounds: int, device: str) -> bool:
+    """Whether ``learning.backend = "auto"`` trains on a local pool: on a CPU with at least
+    two usable cores, when a round of ``per_round`` PIUs splits into at least two chunks
+    (:meth:`Trainer.plan`: one a job, or the batched trainer's chunks of ``chunk_size``), so
+    that the workers have something to share, and the run trains at least
+    :data:`AUTO_POOL_MIN_PIU_ROUNDS` PIU-rounds (``rounds`` of ``per_round``), so that the
+    pool's start is repaid. Never within :func:`training_in_process`."""
+    if not _POOL_ALLOWED.get() or device != "cpu" or usable_cores() < 2:
+        return False
+    chunk = trainer.chunk_size if isinstance(trainer, BatchedTrainer) else 1
+    return -(-per_round // chunk) >= 2 and per_round * rounds >= AUTO_POOL_MIN_PIU_ROUNDS
+
+
 def trainer(
     cfg: LearningConfig,
     train: Dataset,
     test: Dataset,
     streams: Streams,
     position_scale: float | None,
+    per_round: int = 1,
+    rounds: int = 1,
 ) -> Trainer:
     """The local trainer (sequential, or batched over clients) of a freshly built model
-    (``MODEL_INIT`` stream), with its worker pool (``learning.backend``) and threads;
+    (``MODEL_INIT`` stream), with its worker pool (``learning.backend``; ``"auto"``:
+    :func:`auto_pool` for ``rounds`` rounds of ``per_round`` PIUs) and threads;
     ``position_scale``: metres per unit of a localization task's targets."""
     model = MODELS[cfg.model].build(
         train.info.input_shape, train.info.num_classes, streams.torch(Stream.MODEL_INIT)
@@ -263,20 +303,27 @@ def trainer(
         "task": task,
         "threads": cfg.threads_per_worker,
         "position_scale": position_scale,
-        "pool": None if cfg.backend == "inprocess" else partial(pool, cfg),
+        "pool": None if cfg.backend in ("inprocess", "auto") else partial(pool, cfg),
     }
+    local: Trainer
     if cfg.trainer == "batched":
         chunk_size = None if cfg.batch_clients == "auto" else cfg.batch_clients
-        return BatchedTrainer(
+        local = BatchedTrainer(
             model, train, test, cfg.batch_size, spec, streams, chunk_size=chunk_size, **settings
         )
-    return Trainer(model, train, test, cfg.batch_size, spec, streams, **settings)
+    else:
+        local = Trainer(model, train, test, cfg.batch_size, spec, streams, **settings)
+    device = torch.device(cfg.device).type
+    if cfg.backend == "auto" and auto_pool(local, per_round, rounds, device):
+        local.pool = pool(cfg, local)  # of the finished trainer, as its constructor makes it
+    return local
 
 
 def pool(cfg: LearningConfig, trainer: Trainer) -> ProcessPool | RayPool:
-    """The worker pool of ``learning.backend`` (processes or Ray) for ``trainer``."""
+    """The worker pool of ``learning.backend`` (processes or Ray; auto: processes) for
+    ``trainer``."""
     recipe = recipe_of(trainer, trainer.replica_kwargs())
-    if cfg.backend == "processes":
+    if cfg.backend in ("processes", "auto"):
         device = torch.device(cfg.device).type
         return ProcessPool(recipe, cfg.workers or default_workers(cfg.threads_per_worker, device))
     return RayPool(recipe, cfg.workers, cfg.ray_address)
@@ -493,7 +540,9 @@ class Learning:
         parts, held = holdouts(s.learning, parts, streams)
         parts = adversary_data(s.attack, parts, train)
         scale = position_scale(s)
-        local = trainer(s.learning, train, test, streams, scale)
+        per_round = s.protocol.clients_per_round or n_pius
+        per_round = min(per_round, n_pius)
+        local = trainer(s.learning, train, test, streams, scale, per_round, s.protocol.rounds)
         encoder = compressor(s.compression, streams)
         gan = gan_attack(s.attack, local, train, parts, streams)
         spy = eavesdropper(s.attack, s.learning, s.seed, encoder, n_aps)

@@ -178,11 +178,22 @@ class ProcessPool:
     workers: int
     _executor: Any = field(default=None, repr=False)
     _starting: threading.Thread | None = field(default=None, repr=False)
+    _warming: list[Future[None]] = field(default_factory=list, repr=False)
 
     @property
     def size(self) -> int:
         """Workers."""
         return self.workers
+
+    @property
+    def ready(self) -> bool:
+        """Whether every worker has built its replica (a chunk sent now starts at once).
+        Until then the trainer computes in process what it needs (the same results): a
+        pool's start, a fork server importing torch and each worker building its replica,
+        takes seconds that a short run would otherwise wait out."""
+        if self._executor is None or (self._starting is not None and self._starting.is_alive()):
+            return False
+        return all(f.done() for f in self._warming)
 
     def start(self) -> None:
         """Start the workers without waiting for them: a thread starts the fork server
@@ -229,8 +240,8 @@ class ProcessPool:
             initargs=(recipe, counter),
         )
         with _main_module_hidden():
-            for _ in range(self.workers):  # each submit starts a worker while none is idle
-                executor.submit(_noop)
+            # each submit starts a worker while none is idle; done once it built its replica
+            self._warming = [executor.submit(_noop) for _ in range(self.workers)]
         self._executor = executor
 
     def close(self) -> None:
@@ -244,6 +255,7 @@ class ProcessPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+            self._warming = []
 
 
 # ---------------------------------------------------------------- Ray actors
@@ -279,6 +291,11 @@ class RayPool:
     def size(self) -> int:
         """Actors (before the start: the asked-for count, or 1)."""
         return len(self._actors) or self.workers or 1
+
+    @property
+    def ready(self) -> bool:
+        """Always: chunks go to the actors, which queue them while they start."""
+        return True
 
     def start(self) -> None:
         """Connect to Ray and create the actors (they build their replicas meanwhile)."""

@@ -181,11 +181,14 @@ class LearningConfig(_Frozen):
     """torch intra-op threads of each worker while a run trains (absent: torch's default, one per
     core); part of the training cache's key."""
     # netsim/learn/pool.py: the same chunks on replicas of the trainer whatever the backend
-    backend: Literal["inprocess", "processes", "ray"] = "inprocess"
-    """inprocess; processes (a local pool of workers); ray (actors on the cluster at
+    backend: Literal["auto", "inprocess", "processes", "ray"] = "auto"
+    """auto (a local pool of one worker per usable core where the machine has several cores,
+    a round's training splits into several chunks and the run trains at least 1,000
+    PIU-rounds, else inprocess; a sweep's runs train in process); inprocess; processes (a local pool of workers); ray (actors on the cluster at
     ray_address). Every backend gives the same model and log."""
     workers: Annotated[int, Field(ge=1, le=1024)] | None = None
-    """Pool size (absent: the cores over threads_per_worker; with CUDA one per GPU)."""
+    """Pool size of processes, ray, or auto where it pools (absent: the cores over
+    threads_per_worker; with CUDA one per GPU)."""
     ray_address: str = "local"
     """ray: local starts Ray here; auto or host:port joins a cluster."""
     batch_clients: Count | Literal["auto"] = "auto"
@@ -239,7 +242,7 @@ class LearningConfig(_Frozen):
             raise _FieldError("device", self.device, "'cpu', 'cuda' or 'cuda:N'")
         if self.workers is not None and self.backend == "inprocess":
             raise _FieldError(
-                "workers", self.workers, "unset unless backend = 'processes' or 'ray'"
+                "workers", self.workers, "unset unless backend = 'auto', 'processes' or 'ray'"
             )
         if self.ray_address != "local" and self.backend != "ray":
             raise _FieldError("ray_address", self.ray_address, "'local' unless backend = 'ray'")

@@ -30,7 +30,7 @@ def _run(*extra: str, cache_dir=None, on_round=None):
 
 @pytest.fixture(scope="module")
 def inprocess():
-    return _run()
+    return _run("learning.backend=inprocess")
 
 
 def _same(a, b) -> None:
@@ -57,6 +57,7 @@ class _HeldPool:
     """A one-worker pool whose chunk is done only when the test says so."""
 
     size = 1
+    ready = True
 
     def submit(self, grouped, jobs):
         self.grouped, self.jobs, self.future = grouped, jobs, Future()
@@ -156,7 +157,7 @@ def test_ray_cluster_of_two_nodes_gives_the_in_process_model(inprocess):
 @pytest.mark.parametrize(
     ("sets", "field"),
     [
-        (["learning.workers=2"], "learning.workers"),
+        (["learning.backend=inprocess", "learning.workers=2"], "learning.workers"),
         (["learning.ray_address=auto"], "learning.ray_address"),
         (["learning.backend=threads"], "learning.backend"),
     ],
@@ -183,3 +184,41 @@ def test_replica_computes_what_the_trainer_computes():
         np.testing.assert_array_equal(mine.weights, theirs.weights)
         assert mine.losses == theirs.losses
     torch.set_num_threads(threads)
+
+
+def test_auto_backend_pools_only_where_the_machine_and_the_run_repay_it(monkeypatch):
+    """learning.backend = "auto": a pool of one worker per core where there are several
+    cores, a round splits into several chunks and the run is long enough; else in process
+    (and always in process within training_in_process, as a sweep's runs are)."""
+    import netsim.assembly.learning as assembly
+    from netsim.learn.pool import ProcessPool
+
+    def pool_of(*sets, cores=2):
+        monkeypatch.setattr(assembly, "usable_cores", lambda: cores)
+        return Simulation(load_scenario("default", list(sets))).trainer.pool
+
+    big = ["topology.num_pius=100", "protocol.rounds=10", "learning.batch_clients=50"]
+    assert assembly.AUTO_POOL_MIN_PIU_ROUNDS <= 100 * 10
+    chosen = pool_of(*big)
+    assert isinstance(chosen, ProcessPool) and chosen.size == 2  # one a core
+    assert pool_of(*big, cores=1) is None
+    assert pool_of("topology.num_pius=100", "protocol.rounds=1") is None  # not repaid
+    assert (
+        pool_of("topology.num_pius=100", "protocol.rounds=10", "learning.batch_clients=100") is None
+    )  # one chunk
+    assert pool_of(*big, "learning.backend=inprocess") is None
+    with assembly.training_in_process():
+        assert pool_of(*big) is None
+
+
+def test_auto_backend_gives_the_in_process_model_and_log(inprocess, monkeypatch):
+    """The auto pool (forced on this short run) trains in process until its workers are
+    up, then on them: the same model and log either way."""
+    import netsim.assembly.learning as assembly
+
+    monkeypatch.setattr(assembly, "AUTO_POOL_MIN_PIU_ROUNDS", 0)
+    monkeypatch.setattr(assembly, "usable_cores", lambda: 2)
+    scenario = load_scenario("default", [*SETS, "learning.backend=auto"])
+    sim = Simulation(scenario)
+    assert sim.trainer.pool is not None
+    _same(inprocess, sim.run())
