@@ -259,11 +259,12 @@ def training_in_process() -> Iterator[None]:
         _POOL_ALLOWED.reset(token)
 
 
-# PIU-rounds of training from which "auto" starts a pool: its start (a fork server importing
-# torch, each worker building its replica: about 2 s of CPU on 2 cores, which the first
-# rounds share with training) must be repaid by its rounds, 2.5-3.5 ms a PIU-round on two
-# workers (the flower benchmark: 0.31-0.42 s a warm round of 100 PIUs against 0.66 s)
-AUTO_POOL_MIN_PIU_ROUNDS = 1000
+# PIU-rounds of training from which "auto" starts a pool. Its start (a fork server importing
+# torch, each worker building its replica: about 2 s of CPU) runs beside the first rounds,
+# which train in process meanwhile, but a run that ends sooner waits for it. The flower
+# benchmark's 500 PIU-rounds (100 PIUs of LeNet-5, 5 rounds) took 5.4 s end to end on the
+# pool against 5.4-6.0 s in process, its warm rounds 0.38-0.51 s against 0.67 s
+AUTO_POOL_MIN_PIU_ROUNDS = 500
 
 
 def auto_pool(trainer: Trainer, per_round: int, rounds: int, device: str) -> bool:

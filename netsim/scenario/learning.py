@@ -183,9 +183,10 @@ class LearningConfig(_Frozen):
     # netsim/learn/pool.py: the same chunks on replicas of the trainer whatever the backend
     backend: Literal["auto", "inprocess", "processes", "ray"] = "auto"
     """auto (a local pool of one worker per usable core where the machine has several cores,
-    a round's training splits into several chunks and the run trains at least 1,000
-    PIU-rounds, else inprocess; a sweep's runs train in process); inprocess; processes (a local pool of workers); ray (actors on the cluster at
-    ray_address). Every backend gives the same model and log."""
+    a round's training splits into several chunks and the run trains at least 500
+    PIU-rounds, else inprocess; a sweep's runs train in process); inprocess; processes (a
+    local pool of workers); ray (actors on the cluster at ray_address). Every backend gives
+    the same model and log."""
     workers: Annotated[int, Field(ge=1, le=1024)] | None = None
     """Pool size of processes, ray, or auto where it pools (absent: the cores over
     threads_per_worker; with CUDA one per GPU)."""

@@ -197,8 +197,8 @@ def test_auto_backend_pools_only_where_the_machine_and_the_run_repay_it(monkeypa
         monkeypatch.setattr(assembly, "usable_cores", lambda: cores)
         return Simulation(load_scenario("default", list(sets))).trainer.pool
 
-    big = ["topology.num_pius=100", "protocol.rounds=10", "learning.batch_clients=50"]
-    assert assembly.AUTO_POOL_MIN_PIU_ROUNDS <= 100 * 10
+    big = ["topology.num_pius=100", "protocol.rounds=5", "learning.batch_clients=50"]
+    assert assembly.AUTO_POOL_MIN_PIU_ROUNDS <= 100 * 5  # the flower benchmark pools
     chosen = pool_of(*big)
     assert isinstance(chosen, ProcessPool) and chosen.size == 2  # one a core
     assert pool_of(*big, cores=1) is None
