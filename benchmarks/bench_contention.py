@@ -4,8 +4,9 @@
 
 The Flower-comparison workload (``benchmarks/bench_flower.py``: the default scenario with
 100 PIUs of 50 MNIST samples, LeNet-5, 5 steps of batch 10) runs in a fresh process per
-case: in process with ``learning.threads_per_worker`` = 1 and = the core count, and on a
-local process pool (one single-threaded worker per core), first alone, then beside one busy
+case: with the default backend (``learning.backend = "auto"``), in process with
+``learning.threads_per_worker`` = 1 and = the core count, and on a local process pool (one
+single-threaded worker per core), first alone, then beside one busy
 process (a pure-Python spin loop, one core's worth of work). Prints each case's median warm
 round (rounds 2..R), its ratio to its own unloaded time and to the fastest unloaded case
 (issue 24's target: <= 1.5 with one competing process).
@@ -26,7 +27,7 @@ from netsim import Simulation, load_scenario
 from benchmarks.bench_flower import WORKLOAD
 ends = []
 sets = [*WORKLOAD, f"protocol.rounds={sys.argv[1]}", f"learning.threads_per_worker={sys.argv[2]}"]
-if sys.argv[3] != "inprocess":
+if sys.argv[3] != "default":
     sets.append(f"learning.backend={sys.argv[3]}")
 if __name__ == "__main__":  # (the pool's workers import this main module)
     scenario = load_scenario("default", sets)
@@ -50,7 +51,8 @@ def _warm_round_s(rounds: int, threads: int, backend: str) -> float:
 def contention(rounds: int = 5) -> None:
     """Print the table (module docstring)."""
     cores = os.cpu_count() or 1
-    cases = [("inprocess", t) for t in sorted({1, cores})] + [("processes", 1)]
+    cases = [("default", 1)] + [("inprocess", t) for t in sorted({1, cores})]
+    cases += [("processes", 1)]
     results = {}
     for backend, threads in cases:
         results[(backend, threads, "alone")] = _warm_round_s(rounds, threads, backend)
