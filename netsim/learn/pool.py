@@ -187,10 +187,11 @@ class ProcessPool:
 
     @property
     def ready(self) -> bool:
-        """Whether every worker has built its replica (a chunk sent now starts at once).
-        Until then the trainer computes in process what it needs (the same results): a
-        pool's start, a fork server importing torch and each worker building its replica,
-        takes seconds that a short run would otherwise wait out."""
+        """Whether the pool is up: its start ran and its first tasks, which a worker runs
+        once it has built its replica, are done (a chunk sent now starts at once). Until
+        then the trainer computes in process what it needs (the same results): a pool's
+        start, a fork server importing torch and each worker building its replica, takes
+        seconds that a short run would otherwise wait out."""
         if self._executor is None or (self._starting is not None and self._starting.is_alive()):
             return False
         return all(f.done() for f in self._warming)

@@ -195,3 +195,25 @@ def test_an_mlp_is_evaluated_by_the_training_model():
     trainer = _trainer()
     trainer.evaluate(trainer.initial_weights())
     assert trainer._eval_model is trainer.model
+
+
+@pytest.mark.parametrize("momentum, decay", [(0.0, 0.0), (0.9, 0.0), (0.9, 1e-3)])
+def test_sgd_steps_are_torch_optim_sgds_to_the_bit(momentum, decay):
+    """OptimizerSpec("sgd") steps through torch's functional SGD without building a
+    torch.optim.Optimizer: the same parameters as torch.optim.SGD after every step, also
+    when a parameter has no gradient in some step."""
+    gen = torch.Generator().manual_seed(3)
+    start = [torch.randn(4, 3, generator=gen), torch.randn(5, generator=gen)]
+    ours = [p.clone() for p in start]
+    theirs = [p.clone().requires_grad_(False) for p in start]
+    opt = OptimizerSpec("sgd", lr=0.05, momentum=momentum, weight_decay=decay).make(ours)
+    ref = torch.optim.SGD(theirs, lr=0.05, momentum=momentum, weight_decay=decay)
+    for step in range(6):
+        grads = [torch.randn(p.shape, generator=gen) for p in start]
+        for k, (a, b, g) in enumerate(zip(ours, theirs, grads, strict=True)):
+            skip = step == 2 and k == 1  # no gradient for this parameter in this step
+            a.grad, b.grad = (None, None) if skip else (g.clone(), g.clone())
+        opt.step()
+        ref.step()
+        for a, b in zip(ours, theirs, strict=True):
+            assert torch.equal(a, b), f"step {step}"
