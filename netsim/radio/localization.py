@@ -9,7 +9,14 @@ has to beat (FL for wireless, issue 23).
   linearised by subtracting the last AP's circle equation (Caffery 2000), one solve per
   sample; with exact ranges and three or more APs not on a line it is exact;
 * :func:`weighted_centroid`: the APs' positions averaged with weights (received power in
-  W)^g (Blumenthal et al. 2007).
+  W)^g (Blumenthal et al. 2007);
+* :func:`laterate_ml`: the maximum-likelihood position under the fit with log-normal
+  shadowing of one standard deviation on every link: the least-squares fit of the received
+  powers in dB (Patwari et al., IEEE Signal Processing Magazine 22(4), 2005, section on
+  RSS-based localization), by Levenberg-Marquardt per sample from the better of the
+  linearised solution and the weighted centroid. Unlike :func:`multilaterate` it weighs every
+  AP's power error alike, where the linearisation squares ranges (a far AP's range error,
+  exponential in its shadowing, then dominates).
 
 Shapes: n samples, A APs; positions in m.
 """
@@ -70,3 +77,58 @@ def weighted_centroid(rss_dbm: np.ndarray, ap_xy: np.ndarray, g: float = 1.0) ->
     # relative to each sample's strongest: the same weights, no underflow at -150 dBm
     w = 10 ** (g * (rss - rss.max(axis=1, keepdims=True)) / 10)
     return (w @ np.asarray(ap_xy, dtype=float)) / w.sum(axis=1, keepdims=True)
+
+
+def laterate_ml(
+    rss_dbm: np.ndarray,
+    fit: LogDistanceFit,
+    ap_xy: np.ndarray,
+    height_diff_m: np.ndarray | float = 0.0,
+    iterations: int = 100,
+) -> np.ndarray:
+    """(n, 2) maximum-likelihood positions: per sample the ``p`` minimising
+    ``sum_a (rss_a - intercept + 10 exponent log10 d_a(p))^2`` with the 3D distance
+    ``d_a(p) = sqrt(|p - ap_a|^2 + dh_a^2)`` (``height_diff_m``: (A,) or scalar AP-minus-device
+    heights), by Levenberg-Marquardt on every sample at once for ``iterations`` steps (the
+    damping per sample: /3 after a step that lowers the cost, x4 and the step refused after
+    one that does not). Starts from the better of :func:`multilaterate` and
+    :func:`weighted_centroid`. Exact where the powers follow the fit exactly."""
+    rss = np.asarray(rss_dbm, dtype=float)
+    ap_xy = np.asarray(ap_xy, dtype=float)
+    dh2 = np.broadcast_to(np.asarray(height_diff_m, dtype=float) ** 2, (len(ap_xy),))
+    slope = 10 * fit.exponent / np.log(10)  # d(-10 n log10 d)/d(ln d) = -slope
+
+    def residual(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        delta = p[:, None, :] - ap_xy[None]  # (n, A, 2)
+        d2 = (delta**2).sum(-1) + dh2
+        r = rss - fit.intercept_dbm + 5 * fit.exponent * np.log10(d2)  # (n, A)
+        return r, slope * delta / d2[..., None]  # the residual and its Jacobian (n, A, 2)
+
+    def cost(p: np.ndarray) -> np.ndarray:
+        return (residual(p)[0] ** 2).sum(axis=1)
+
+    starts = [weighted_centroid(rss, ap_xy)]
+    if len(ap_xy) >= 3:
+        starts.insert(0, multilaterate(ranges_m(rss, fit), ap_xy, np.sqrt(dh2)))
+    costs = np.stack([cost(p) for p in starts])
+    p = np.stack(starts)[np.argmin(costs, axis=0), np.arange(len(rss))]
+    current = costs.min(axis=0)
+    damping = np.full(len(rss), 1e-3)
+    for _ in range(iterations):
+        r, jac = residual(p)
+        jtj = np.einsum("nai,naj->nij", jac, jac)
+        jtr = np.einsum("nai,na->ni", jac, r)
+        scale = np.einsum("nii->ni", jtj)  # Marquardt: damp each coordinate by its curvature
+        a = jtj + (damping[:, None] * scale)[:, :, None] * np.eye(2)[None]
+        det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+        step = -np.stack(
+            [a[:, 1, 1] * jtr[:, 0] - a[:, 0, 1] * jtr[:, 1],
+             a[:, 0, 0] * jtr[:, 1] - a[:, 1, 0] * jtr[:, 0]], axis=1,
+        ) / np.where(det == 0, np.inf, det)[:, None]  # fmt: skip
+        trial = p + step
+        new = cost(trial)
+        better = new < current
+        p = np.where(better[:, None], trial, p)
+        current = np.where(better, new, current)
+        damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-12, 1e12)
+    return p

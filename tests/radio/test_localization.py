@@ -7,6 +7,7 @@ import pytest
 
 from netsim.radio.localization import (
     fit_log_distance,
+    laterate_ml,
     multilaterate,
     ranges_m,
     weighted_centroid,
@@ -52,3 +53,25 @@ def test_weighted_centroid_by_hand():
     np.testing.assert_allclose(got[1], (10 * APS[0] + APS[1:].sum(axis=0)) / 13)
     with pytest.raises(ValueError, match="at least 3 APs"):
         multilaterate(np.ones((1, 2)), APS[:2])
+
+
+def test_ml_lateration_is_exact_without_noise_and_beats_the_linearisation_with_it():
+    xy, d, rss = _survey(500, 0.0, 3)
+    fit = fit_log_distance(rss, d)
+    np.testing.assert_allclose(laterate_ml(rss, fit, APS, DH), xy, atol=1e-6)
+    # with shadowing: the maximum-likelihood fit of the powers in dB against the least
+    # squares of squared ranges, on the same samples (the fit's own data: 4 APs, 6 dB)
+    xy, d, rss = _survey(2000, 6.0, 4)
+    fit = fit_log_distance(rss, d)
+    ml = np.linalg.norm(laterate_ml(rss, fit, APS, DH) - xy, axis=1)
+    linear = np.linalg.norm(multilaterate(ranges_m(rss, fit), APS, DH) - xy, axis=1)
+    assert np.median(ml) < np.median(linear)
+    # and it is a minimum: no nearby point fits the powers better
+    p = laterate_ml(rss[:50], fit, APS, DH)
+
+    def cost(q):
+        dist = np.sqrt(((q[:, None, :] - APS[None]) ** 2).sum(-1) + DH**2)
+        return ((rss[:50] - fit.intercept_dbm + 10 * fit.exponent * np.log10(dist)) ** 2).sum(1)
+
+    for shift in ([0.05, 0.0], [0.0, 0.05], [-0.05, 0.0], [0.0, -0.05]):
+        assert (cost(p) <= cost(p + np.array(shift)) + 1e-9).all()
