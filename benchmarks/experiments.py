@@ -1102,7 +1102,8 @@ def localization(rounds: int, seeds: Sequence[int], png: str | None = None) -> p
     model's test error (median, p90) after ``rounds`` rounds and its PIUs' uplink energy,
     against centralised training (the federation's compute: rounds x local steps x PIUs
     mini-batch steps on all the data), local-only training (each PIU's own model, the same
-    steps as in the federated run), multilateration and weighted centroid."""
+    steps as in the federated run), kNN fingerprinting (k by cross-validation), a random
+    forest, maximum-likelihood and linearised multilateration and weighted centroid."""
     from analysis.radio import localization_baselines
 
     rows, curves = [], []

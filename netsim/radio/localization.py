@@ -85,14 +85,19 @@ def laterate_ml(
     ap_xy: np.ndarray,
     height_diff_m: np.ndarray | float = 0.0,
     iterations: int = 100,
+    area: tuple[float, float, float, float] | None = None,
+    grid_points: int = 4096,
 ) -> np.ndarray:
     """(n, 2) maximum-likelihood positions: per sample the ``p`` minimising
     ``sum_a (rss_a - intercept + 10 exponent log10 d_a(p))^2`` with the 3D distance
     ``d_a(p) = sqrt(|p - ap_a|^2 + dh_a^2)`` (``height_diff_m``: (A,) or scalar AP-minus-device
     heights), by Levenberg-Marquardt on every sample at once for ``iterations`` steps (the
     damping per sample: /3 after a step that lowers the cost, x4 and the step refused after
-    one that does not). Starts from the better of :func:`multilaterate` and
-    :func:`weighted_centroid`. Exact where the powers follow the fit exactly."""
+    one that does not), from each of :func:`multilaterate`, :func:`weighted_centroid` and,
+    with ``area`` (x_min, y_min, x_max, y_max in m: where devices can be), the best of about
+    ``grid_points`` points of a grid over it; per sample the end of lowest cost (the cost
+    has local minima: a descent stays in the basin it starts in). Exact where the powers
+    follow the fit exactly."""
     rss = np.asarray(rss_dbm, dtype=float)
     ap_xy = np.asarray(ap_xy, dtype=float)
     dh2 = np.broadcast_to(np.asarray(height_diff_m, dtype=float) ** 2, (len(ap_xy),))
@@ -107,28 +112,46 @@ def laterate_ml(
     def cost(p: np.ndarray) -> np.ndarray:
         return (residual(p)[0] ** 2).sum(axis=1)
 
+    def descend(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Levenberg-Marquardt from ``p`` (n, 2): the positions and their costs."""
+        current = cost(p)
+        damping = np.full(len(rss), 1e-3)
+        for _ in range(iterations):
+            r, jac = residual(p)
+            jtj = np.einsum("nai,naj->nij", jac, jac)
+            jtr = np.einsum("nai,na->ni", jac, r)
+            scale = np.einsum("nii->ni", jtj)  # Marquardt: damp by each coordinate's curvature
+            a = jtj + (damping[:, None] * scale)[:, :, None] * np.eye(2)[None]
+            det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+            step = -np.stack(
+                [a[:, 1, 1] * jtr[:, 0] - a[:, 0, 1] * jtr[:, 1],
+                 a[:, 0, 0] * jtr[:, 1] - a[:, 1, 0] * jtr[:, 0]], axis=1,
+            ) / np.where(det == 0, np.inf, det)[:, None]  # fmt: skip
+            trial = p + step
+            new = cost(trial)
+            better = new < current
+            p = np.where(better[:, None], trial, p)
+            current = np.where(better, new, current)
+            damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-12, 1e12)
+        return p, current
+
     starts = [weighted_centroid(rss, ap_xy)]
     if len(ap_xy) >= 3:
         starts.insert(0, multilaterate(ranges_m(rss, fit), ap_xy, np.sqrt(dh2)))
-    costs = np.stack([cost(p) for p in starts])
-    p = np.stack(starts)[np.argmin(costs, axis=0), np.arange(len(rss))]
-    current = costs.min(axis=0)
-    damping = np.full(len(rss), 1e-3)
-    for _ in range(iterations):
-        r, jac = residual(p)
-        jtj = np.einsum("nai,naj->nij", jac, jac)
-        jtr = np.einsum("nai,na->ni", jac, r)
-        scale = np.einsum("nii->ni", jtj)  # Marquardt: damp each coordinate by its curvature
-        a = jtj + (damping[:, None] * scale)[:, :, None] * np.eye(2)[None]
-        det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
-        step = -np.stack(
-            [a[:, 1, 1] * jtr[:, 0] - a[:, 0, 1] * jtr[:, 1],
-             a[:, 0, 0] * jtr[:, 1] - a[:, 1, 0] * jtr[:, 0]], axis=1,
-        ) / np.where(det == 0, np.inf, det)[:, None]  # fmt: skip
-        trial = p + step
-        new = cost(trial)
-        better = new < current
-        p = np.where(better[:, None], trial, p)
-        current = np.where(better, new, current)
-        damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-12, 1e12)
-    return p
+    if area is not None:
+        x0, y0, x1, y1 = area
+        side = max(np.sqrt((x1 - x0) * (y1 - y0) / grid_points), 1e-9)  # about square cells
+        gx = np.arange(x0, x1 + side / 2, side)
+        gy = np.arange(y0, y1 + side / 2, side)
+        grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)  # (G, 2)
+        d2 = ((grid[:, None, :] - ap_xy[None]) ** 2).sum(-1) + dh2  # (G, A)
+        model = fit.intercept_dbm - 5 * fit.exponent * np.log10(d2)  # the powers there
+        best = np.empty(len(rss), dtype=int)
+        for lo in range(0, len(rss), 256):  # (256, G) costs at a time
+            chunk = rss[lo : lo + 256]
+            # |r - m|^2 = |r|^2 - 2 r.m + |m|^2: the argmin over the grid needs the last two
+            best[lo : lo + 256] = np.argmin((model**2).sum(1)[None] - 2 * chunk @ model.T, axis=1)
+        starts.append(grid[best])
+    ends = [descend(p) for p in starts]  # the best end: a descent is local
+    best = np.argmin(np.stack([c for _, c in ends]), axis=0)
+    return np.stack([p for p, _ in ends])[best, np.arange(len(rss))]

@@ -75,3 +75,19 @@ def test_ml_lateration_is_exact_without_noise_and_beats_the_linearisation_with_i
 
     for shift in ([0.05, 0.0], [0.0, 0.05], [-0.05, 0.0], [0.0, -0.05]):
         assert (cost(p) <= cost(p + np.array(shift)) + 1e-9).all()
+
+
+def test_a_grid_start_over_the_area_never_fits_worse():
+    # the cost has local minima; the best grid point is one more start, and the lowest of
+    # the descents' ends is kept, so the fit with the grid is at least as good
+    xy, d, rss = _survey(400, 8.0, 5)
+    fit = fit_log_distance(rss, d)
+
+    def cost(q):
+        dist = np.sqrt(((q[:, None, :] - APS[None]) ** 2).sum(-1) + DH**2)
+        return ((rss - fit.intercept_dbm + 10 * fit.exponent * np.log10(dist)) ** 2).sum(1)
+
+    plain = cost(laterate_ml(rss, fit, APS, DH))
+    gridded = cost(laterate_ml(rss, fit, APS, DH, area=(0.0, 0.0, 100.0, 90.0)))
+    assert (gridded <= plain + 1e-9).all()
+    assert (gridded < plain - 1e-6).any()  # where the others start in a wrong basin
