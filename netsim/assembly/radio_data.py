@@ -34,7 +34,7 @@ from netsim.radio.pathloss import dbm_to_w
 from netsim.rng import Stream, Streams
 from netsim.scenario import Scenario
 
-_CELL_OFFSET = 1 << 30  # spatial-split cells keyed by non-negative indices
+_SPATIAL_KEY = (1 << 30, 2)  # the spatial split's stream, apart from every PIU's (k, 1)
 
 
 def radio_dataset(s: Scenario) -> pd.DataFrame:
@@ -122,12 +122,18 @@ def _around(center: np.ndarray, radius_m: float, n: int, rng: np.random.Generato
     return center + np.stack([r * np.cos(angle), r * np.sin(angle)], axis=1)
 
 
+MIN_TEST_BLOCKS = 4  # a spatial test set spans at least this many cells (where there are more)
+
+
 def _split(
     data: pd.DataFrame, fraction: float, kind: str, block_m: float, streams: Streams
 ) -> np.ndarray:
     """Each row's "train" or "test": a ``fraction`` of each PIU's samples at random, or
-    whole square cells of ``block_m`` (each cell a test cell with probability
-    ``fraction``)."""
+    (spatial block hold-out) whole square cells of ``block_m``: the cells in a seeded random
+    order, held out until they hold ``fraction`` of the rows and number at least
+    :data:`MIN_TEST_BLOCKS` (and leave one cell to train on). The test set so has a set size
+    and spans several cells, where a coin per cell gave 1 to 7 test cells, one of them once
+    63 % of the test rows."""
     split = np.full(len(data), "train", dtype=object)
     if kind == "random":
         for k, rows in data.groupby("piu").indices.items():
@@ -135,9 +141,16 @@ def _split(
             n_test = int(round(fraction * len(rows)))
             split[rows[rng.permutation(len(rows))[:n_test]]] = "test"
         return split
-    cx = np.floor(data.x_m.to_numpy() / block_m).astype(np.int64) + _CELL_OFFSET
-    cy = np.floor(data.y_m.to_numpy() / block_m).astype(np.int64) + _CELL_OFFSET
-    for cell in set(zip(cx.tolist(), cy.tolist(), strict=True)):
-        if streams.numpy(Stream.RADIO_DATA, *cell).uniform() < fraction:
-            split[(cx == cell[0]) & (cy == cell[1])] = "test"
+    cx = np.floor(data.x_m.to_numpy() / block_m).astype(np.int64)
+    cy = np.floor(data.y_m.to_numpy() / block_m).astype(np.int64)
+    cells, cell_of, rows = np.unique(
+        np.stack([cx, cy], axis=1), axis=0, return_inverse=True, return_counts=True
+    )  # cells in (x, y) order, each row's, rows per cell
+    order = streams.numpy(Stream.RADIO_DATA, *_SPATIAL_KEY).permutation(len(cells))
+    held = np.cumsum(rows[order])  # rows held out after each cell in the order
+    enough = int(np.searchsorted(held, fraction * len(data))) + 1  # reach the fraction
+    n_test = min(max(enough, MIN_TEST_BLOCKS), len(cells) - 1)
+    test = np.zeros(len(cells), dtype=bool)
+    test[order[:n_test]] = True
+    split[test[cell_of.ravel()]] = "test"
     return split

@@ -111,8 +111,11 @@ class RadioDataConfig(_Frozen):
     fading_window: NonNegativeCount = 10
     """Coherence blocks the received power's fading is averaged over (0: none)."""
     split: Literal["random", "spatial"] = "random"
-    """random: a test_fraction of each PIU's samples; spatial: square cells of block_m, a
-    test_fraction of the cells held out (no test position in a trained cell)."""
+    """random: a test_fraction of each PIU's samples; spatial: whole square cells of block_m
+    held out, in a seeded random order, until they hold test_fraction of the samples and
+    number at least 4 (no test position in a trained cell). Make block_m larger than the
+    shadowing's correlation distance (radio.spatial_consistency_m), so that a test cell's
+    powers are not those of the training cells beside it."""
     block_m: Metres = 20.0
     """spatial split: side of the cells."""
     snr_window: Count = 8

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from netsim import Simulation, load_scenario
-from netsim.assembly.radio_data import radio_dataset
+from netsim.assembly.radio_data import MIN_TEST_BLOCKS, radio_dataset
 from netsim.cli import main
 from netsim.radio.pathloss import dbm_to_w
 from netsim.scenario import ScenarioError
@@ -78,6 +78,13 @@ def test_the_spatial_split_keeps_test_cells_apart_from_training_cells():
     data = data.assign(cell=cells)
     train, test = set(data.cell[data.split == "train"]), set(data.cell[data.split == "test"])
     assert train and test and not train & test
+    # whole cells until test_fraction (0.2) of the rows, at least MIN_TEST_BLOCKS of them:
+    # the last cell taken overshoots by less than its own rows
+    share = (data.split == "test").mean()
+    largest = data.groupby("cell").size()[list(test)].max()
+    assert len(test) >= MIN_TEST_BLOCKS
+    assert share >= 0.2 or len(test) == len(train | test) - 1
+    assert len(test) == MIN_TEST_BLOCKS or share - largest / len(data) < 0.2
     # the random split: each PIU gives test_fraction of its samples
     random = radio_dataset(_scenario(*MOVING))
     assert ((random.split == "test").groupby(random.piu).sum() == 10).all()  # 0.2 x 50
