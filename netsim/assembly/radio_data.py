@@ -130,8 +130,9 @@ def _split(
 ) -> np.ndarray:
     """Each row's "train" or "test": a ``fraction`` of each PIU's samples at random, or
     (spatial block hold-out) whole square cells of ``block_m``: the cells in a seeded random
-    order, held out until they hold ``fraction`` of the rows and number at least
-    :data:`MIN_TEST_BLOCKS` (and leave one cell to train on). The test set so has a set size
+    order, held out until they hold ``fraction`` of the rows and, where there are at least
+    :data:`MIN_TEST_BLOCKS` / ``fraction`` cells, number at least :data:`MIN_TEST_BLOCKS`
+    (and leave one cell to train on). The test set so has a set size
     and spans several cells, where a coin per cell gave 1 to 7 test cells, one of them once
     63 % of the test rows."""
     split = np.full(len(data), "train", dtype=object)
@@ -148,8 +149,10 @@ def _split(
     )  # cells in (x, y) order, each row's, rows per cell
     order = streams.numpy(Stream.RADIO_DATA, *_SPATIAL_KEY).permutation(len(cells))
     held = np.cumsum(rows[order])  # rows held out after each cell in the order
-    enough = int(np.searchsorted(held, fraction * len(data))) + 1  # reach the fraction
-    n_test = min(max(enough, MIN_TEST_BLOCKS), len(cells) - 1)
+    n_test = int(np.searchsorted(held, fraction * len(data))) + 1  # reach the fraction
+    if len(cells) * fraction >= MIN_TEST_BLOCKS:  # cells enough for several to be a fraction
+        n_test = max(n_test, MIN_TEST_BLOCKS)
+    n_test = min(n_test, len(cells) - 1)
     test = np.zeros(len(cells), dtype=bool)
     test[order[:n_test]] = True
     split[test[cell_of.ravel()]] = "test"
