@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -304,7 +303,6 @@ def trainer(
         "task": task,
         "threads": cfg.threads_per_worker,
         "position_scale": position_scale,
-        "pool": None if cfg.backend in ("inprocess", "auto") else partial(pool, cfg),
     }
     local: Trainer
     if cfg.trainer == "batched":
@@ -315,8 +313,10 @@ def trainer(
     else:
         local = Trainer(model, train, test, cfg.batch_size, spec, streams, **settings)
     device = torch.device(cfg.device).type
-    if cfg.backend == "auto" and auto_pool(local, per_round, rounds, device):
-        local.pool = pool(cfg, local)  # of the finished trainer, as its constructor makes it
+    if cfg.backend in ("processes", "ray") or (
+        cfg.backend == "auto" and auto_pool(local, per_round, rounds, device)
+    ):
+        local.pool = pool(cfg, local)  # a replica of the finished trainer
     return local
 
 

@@ -132,9 +132,9 @@ def _split(
     (spatial block hold-out) whole square cells of ``block_m``: the cells in a seeded random
     order, held out until they hold ``fraction`` of the rows and, where there are at least
     :data:`MIN_TEST_BLOCKS` / ``fraction`` cells, number at least :data:`MIN_TEST_BLOCKS`
-    (and leave one cell to train on). The test set so has a set size
-    and spans several cells, where a coin per cell gave 1 to 7 test cells, one of them once
-    63 % of the test rows."""
+    (and leave one cell to train on). The test set so has a set size and spans several
+    cells, where a coin per cell gave 1 to 7 test cells, one of them once 63 % of the test
+    rows."""
     split = np.full(len(data), "train", dtype=object)
     if kind == "random":
         for k, rows in data.groupby("piu").indices.items():

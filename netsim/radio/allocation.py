@@ -303,15 +303,12 @@ def _sqp(model: SINRModel, costs: RoundCosts, s: AllocationSettings):
         # The best relaxed solution, polished from its own point (a relaxed solve from a
         # poor start can stop early; a loose stop, ~1e-5 of the objective, picks the wrong
         # integers, and which wrong ones depends on the CPU's BLAS kernels). Its integer
-        # candidates: the exact
-        # best iterations for its powers and its best roundings, each with the powers
-        # re-solved; then alternate from the best of them (the alternation alone is local
-        # in the integers).
+        # candidates: the exact best iterations for its powers and its best roundings, each
+        # with the powers re-solved; then alternate from the best of them (the alternation
+        # alone is local in the integers).
         eta_r, steps_r = min(relaxed, key=lambda sol: objective(model, costs, s, *sol))
         with contextlib.suppress(AllocationError):
-            eta_r, steps_r = _sqp_solve(
-                model, costs, s, None, total_steps, eta_r, steps_r, ftol=SQP_FTOL
-            )
+            eta_r, steps_r = _sqp_solve(model, costs, s, None, total_steps, eta_r, steps_r)
         choices = all_step_choices(k, total_steps, s.steps_min, s.steps_max)
         if choices is None:  # too many to try each: the likely ones
             choices = _roundings(model, costs, s, eta_r, steps_r, total_steps)

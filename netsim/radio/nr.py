@@ -323,7 +323,7 @@ class NRLinkAbstraction:
         parts = _eesm_parts(sinr_rb)  # the same SINRs at every CQI's beta
         for c, m in enumerate(self.cqi_mcs.tolist()):
             if m >= 0 and np.isfinite(self.cqi_db[c]):
-                eff = _eesm_at(sinr_rb.shape, parts, np.full(len(sinr_rb), self.beta[m]))
+                eff = _eesm_at(parts, np.full(len(sinr_rb), self.beta[m]))
                 ok[c] = _db32(eff) >= self.cqi_db[c]
         highest = len(ok) - np.argmax(ok[::-1], axis=0)
         return np.where(ok.any(axis=0), highest, 1)
@@ -382,7 +382,7 @@ class NRLinkAbstraction:
         """Effective SINR (linear) of each row of ``sinr_rb`` (..., n, R) over its RBs with
         SINR > 0, for EESM parameter ``beta`` (..., n): ``-beta ln(mean exp(-SINR / beta))``,
         computed from the smallest SINR up (no underflow), within [-30, 30] dB as Sionna's."""
-        return _eesm_at(sinr_rb.shape, _eesm_parts(sinr_rb), beta)
+        return _eesm_at(_eesm_parts(sinr_rb), beta)
 
     def _effective(self, sinr_rb: np.ndarray, mcs: np.ndarray, same_as: object) -> np.ndarray:
         """EESM of each row at its MCS's beta, remembered while ``same_as`` stays equal."""
@@ -522,27 +522,24 @@ class NRLinkAbstraction:
         return SlotResult(sent, ack, tbler, eff)
 
 
-def _eesm_parts(
-    sinr_rb: np.ndarray,
-) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray]:
-    """What EESM needs of ``sinr_rb`` (..., n, R) whatever its beta: the RBs used (SINR > 0,
-    as ``np.nonzero``), their SINR above their row's smallest, that smallest and the RBs of
-    each row."""
+_EESMParts = tuple[tuple[int, ...], tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray]
+
+
+def _eesm_parts(sinr_rb: np.ndarray) -> _EESMParts:
+    """What EESM needs of ``sinr_rb`` (..., n, R) whatever its beta: its shape, the RBs used
+    (SINR > 0, as ``np.nonzero``), their SINR above their row's smallest, that smallest and
+    the RBs of each row."""
     used = sinr_rb > 0
     low = np.where(used, sinr_rb, np.inf).min(axis=-1)
     on = np.nonzero(used)
-    return on, sinr_rb[on] - low[on[:-1]], low, used.sum(axis=-1)
+    return sinr_rb.shape, on, sinr_rb[on] - low[on[:-1]], low, used.sum(axis=-1)
 
 
-def _eesm_at(
-    shape: tuple[int, ...],
-    parts: tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray],
-    beta: np.ndarray,
-) -> np.ndarray:
-    """EESM (:meth:`NRLinkAbstraction.eesm`) from :func:`_eesm_parts` of SINRs of ``shape``:
-    the exponentials of the RBs used only (a slot's flows hold a fraction of the RBs each),
-    0 off them."""
-    on, gap, low, count = parts
+def _eesm_at(parts: _EESMParts, beta: np.ndarray) -> np.ndarray:
+    """EESM (:meth:`NRLinkAbstraction.eesm`) at ``beta`` from :func:`_eesm_parts`: the
+    exponentials of the RBs used only (a slot's flows hold a fraction of the RBs each), 0
+    off them."""
+    shape, on, gap, low, count = parts
     terms = np.zeros(shape)
     terms[on] = np.exp(-gap / beta[on[:-1]])
     return np.clip(low - beta * np.log(terms.sum(axis=-1) / count), 1e-3, 1e3)

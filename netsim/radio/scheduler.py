@@ -404,14 +404,11 @@ class OFDMAScheduler:
             return None
         return next((r for r in f.rlc if r.due_s <= now + 1e-9 * self.slot_s), None)
 
-    def processes_held(self, link: int, now: float, waiting: dict[int, int] | None = None) -> int:
+    def processes_held(self, link: int, now: float, waiting: dict[int, int]) -> int:
         """HARQ processes of ``link`` held at ``now`` (NR): its blocks awaiting a
-        retransmission (``waiting[link]`` where given), and its decoded blocks whose
-        feedback is not back yet."""
-        if waiting is None:
-            held = sum(len(f.harq) for f in self.flows if f.link == link)
-        else:
-            held = waiting.get(link, 0)
+        retransmission (``waiting``: each link's, counted once for the slot), and its decoded
+        blocks whose feedback is not back yet."""
+        held = waiting.get(link, 0)
         acked = self._acked.get(link)
         if acked is None:
             return held
