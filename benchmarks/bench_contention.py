@@ -6,8 +6,8 @@ The Flower-comparison workload (``benchmarks/bench_flower.py``: the default scen
 100 PIUs of 50 MNIST samples, LeNet-5, 5 steps of batch 10) runs in a fresh process per
 case: with the default backend (``learning.backend = "auto"``), in process with
 ``learning.threads_per_worker`` = 1 and = the core count, and on a local process pool (one
-single-threaded worker per core), first alone, then beside one busy
-process (a pure-Python spin loop, one core's worth of work). Prints each case's median warm
+single-threaded worker per core), first alone, then beside one busy process (a pure-Python
+spin loop, one core's worth of work). Prints each case's median warm
 round (rounds 2..R), its ratio to its own unloaded time and to the fastest unloaded case
 (issue 24's target: <= 1.5 with one competing process).
 """

@@ -303,13 +303,17 @@ class OFDMAScheduler:
         heapq.heappush(env._queue, (t, simpy.events.NORMAL, next(env._eid), event))
         return event
 
+    def _block_of(self, now: float) -> int:
+        """The coherence block of the slot at ``now`` (s)."""
+        return math.floor(now / self.channel.coherence_s + 1e-9)
+
     def _block_rows(self, piu: np.ndarray, now: float) -> np.ndarray:
         """Rows of ``self._small`` holding PIU ``piu[k]``'s small-scale gains to every AP on
         every RB group (groups, A) in the coherence block of ``now``, drawn the first time
         a PIU is asked in the block. A slot reads what it needs from the table instead of
         building a (rows, APs, RBs) tensor: the slots of a block mostly ask for the same
         PIUs, and a slot needs every AP's gain only on the RBs a PIU holds."""
-        block = math.floor(now / self.channel.coherence_s + 1e-9)
+        block = self._block_of(now)
         if block != self._rb_block:
             self._rb_block, self._n_small = block, 0
             self._small_row[:] = -1
@@ -453,7 +457,7 @@ class OFDMAScheduler:
             return None
         if len(free) != len(set(free)):  # an AP chooses among several
             return None
-        block = math.floor(now / self.channel.coherence_s + 1e-9)
+        block = self._block_of(now)
         return (block, self.channel.moves, tuple((f.serial, f.receivers) for f in flows))
 
     def _count_usage(self, flows: list[_Flow], air: _Air) -> None:
