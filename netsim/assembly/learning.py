@@ -272,11 +272,19 @@ def auto_pool(trainer: Trainer, per_round: int, rounds: int, device: str) -> boo
     (:meth:`Trainer.plan`: one a job, or the batched trainer's chunks of ``chunk_size``), so
     that the workers have something to share, and the run trains at least
     :data:`AUTO_POOL_MIN_PIU_ROUNDS` PIU-rounds (``rounds`` of ``per_round``), so that the
-    pool's start is repaid. Never within :func:`training_in_process`."""
-    if not _POOL_ALLOWED.get() or device != "cpu" or usable_cores() < 2:
+    pool's start is repaid. Never within :func:`training_in_process`, nor in a daemonic
+    process (a ``multiprocessing.Pool``'s worker), which may not start processes."""
+    if not _POOL_ALLOWED.get() or device != "cpu" or usable_cores() < 2 or _daemonic():
         return False
     chunk = trainer.chunk_size if isinstance(trainer, BatchedTrainer) else 1
     return -(-per_round // chunk) >= 2 and per_round * rounds >= AUTO_POOL_MIN_PIU_ROUNDS
+
+
+def _daemonic() -> bool:
+    """Whether this process is daemonic, and so may not start worker processes."""
+    import multiprocessing
+
+    return bool(multiprocessing.current_process().daemon)
 
 
 def trainer(
@@ -313,6 +321,13 @@ def trainer(
     else:
         local = Trainer(model, train, test, cfg.batch_size, spec, streams, **settings)
     device = torch.device(cfg.device).type
+    if cfg.backend == "processes" and _daemonic():
+        raise field_error(
+            "learning.backend",
+            cfg.backend,
+            problem="this process is a daemonic worker (of a multiprocessing.Pool), which may "
+            'not start processes; use "inprocess" or "auto" here',
+        )
     if cfg.backend in ("processes", "ray") or (
         cfg.backend == "auto" and auto_pool(local, per_round, rounds, device)
     ):

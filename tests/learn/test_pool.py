@@ -211,6 +211,32 @@ def test_auto_backend_pools_only_where_the_machine_and_the_run_repay_it(monkeypa
         assert pool_of(*big) is None
 
 
+def _pool_in_a_daemon(backend: str) -> str:
+    """In a multiprocessing.Pool's (daemonic) worker: the kind of pool a run that asks for
+    ``backend`` gets, or the error it raises."""
+    import netsim.assembly.learning as assembly
+
+    assembly.usable_cores = lambda: 2  # a worker of its own: nothing to restore
+    big = ["topology.num_pius=100", "protocol.rounds=5", "learning.batch_clients=50"]
+    try:
+        sim = Simulation(load_scenario("default", [*big, f"learning.backend={backend}"]))
+    except ScenarioError as exc:
+        return str(exc)
+    return type(sim.trainer.pool).__name__
+
+
+def test_a_daemonic_process_trains_in_process_or_says_why_not():
+    """A daemonic process (a multiprocessing.Pool's worker, as a benchmark's case runs in)
+    may not start processes: "auto" trains in process there, "processes" is refused with
+    the field named (it failed in a thread of the pool's start before)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as workers:
+        auto, processes = workers.map(_pool_in_a_daemon, ["auto", "processes"])
+    assert auto == "NoneType"
+    assert "learning.backend" in processes and "daemonic" in processes
+
+
 def test_auto_backend_gives_the_in_process_model_and_log(inprocess, monkeypatch):
     """The auto pool (forced on this short run) trains in process until its workers are
     up, then on them: the same model and log either way."""
