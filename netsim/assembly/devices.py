@@ -35,6 +35,7 @@ from netsim.scenario import (
     DeviceClass,
     DeviceConfig,
     ExponentialAvailability,
+    FactoryHallTopology,
     LogNormalStraggler,
     LogNormalValue,
     MobilityConfig,
@@ -42,6 +43,7 @@ from netsim.scenario import (
     ScenarioError,
     ShiftedExponentialStraggler,
     Straggler,
+    Topology,
     TraceAvailability,
     UniformValue,
     Value,
@@ -159,15 +161,31 @@ def harvester(device: DeviceConfig, piu: int, streams: Streams) -> Harvester | N
     return Harvester(h.kind, h.power_w, h.interval_s, h.period_s, streams, piu)
 
 
+def floor_of(topology: Topology) -> tuple[float, float, float, float] | None:
+    """The floor PIUs roam by default (m, [xmin, ymin, xmax, ymax]): a factory hall's
+    whole floor, so that AGVs cross it wall to wall (the bounding box of the APs and the
+    drawn machine spots leaves strips along the walls that nobody visits); None elsewhere."""
+    if isinstance(topology, FactoryHallTopology):
+        return (0.0, 0.0, topology.length_m, topology.width_m)
+    return None
+
+
 def trajectories(
-    mobility: MobilityConfig, piu_xy: np.ndarray, ap_xy: np.ndarray, streams: Streams
+    mobility: MobilityConfig,
+    piu_xy: np.ndarray,
+    ap_xy: np.ndarray,
+    streams: Streams,
+    floor_m: tuple[float, float, float, float] | None = None,
 ) -> dict[int, Trajectory]:
-    """The trajectory of every moving PIU (random waypoint in the area, or a path)."""
+    """The trajectory of every moving PIU (random waypoint in the area, or a path). The
+    random waypoints' area: ``mobility.area_m``, else the topology's ``floor_m`` [xmin,
+    ymin, xmax, ymax] (m; a factory hall's floor), else the bounding box of the APs and
+    PIUs."""
     m = mobility
     if m.model == "none":
         return {}
     everyone = np.vstack([piu_xy, ap_xy])
-    area = m.area_m or (*everyone.min(axis=0), *everyone.max(axis=0))
+    area = m.area_m or floor_m or (*everyone.min(axis=0), *everyone.max(axis=0))
     moving = {}
     for k in m.pius if m.pius is not None else range(len(piu_xy)):
         if m.model == "path":

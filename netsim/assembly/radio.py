@@ -137,6 +137,7 @@ def large_scale_gains(
         wrap_offsets_m=_hex_images(topology),
         ap_azimuth_deg=ap_azimuth_deg,
         consistency_m=radio.spatial_consistency_m,
+        los_consistency_m=radio.los_correlation,
         ap_site=site_ids(ap[0]) if radio.large_scale_per_site else None,
         indoor=indoor,
         sector_antenna=antenna,

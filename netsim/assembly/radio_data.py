@@ -25,7 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from netsim.assembly.devices import trajectories
+from netsim.assembly.devices import floor_of, trajectories
 from netsim.assembly.errors import field_error
 from netsim.assembly.radio import Air
 from netsim.assembly.topology import population
@@ -51,7 +51,7 @@ def radio_dataset(s: Scenario) -> pd.DataFrame:
     check_radio_dataset_memory(n_pius, n_aps, cfg.samples_per_piu)
     air = Air.build(s, streams)  # the simulation's own maps and fading
     meter = radio_meter(s, air)
-    paths = trajectories(s.mobility, air.piu_xy, air.gains.ap_xy, streams)
+    paths = trajectories(s.mobility, air.piu_xy, air.gains.ap_xy, streams, floor_of(s.topology))
     times = np.arange(cfg.samples_per_piu) * cfg.interval_s
     frames = []
     n_aps = len(air.gains.ap_xy)

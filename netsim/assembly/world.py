@@ -137,7 +137,9 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
     allocator = None if cellfree is None else _allocator(s, cellfree, computes, devices, data)
     edges = _edge_servers(wiring, tiers, aps, pius, on_round)
     m = s.mobility
-    paths = build_devices.trajectories(m, air.piu_xy, air.gains.ap_xy, streams)
+    paths = build_devices.trajectories(
+        m, air.piu_xy, air.gains.ap_xy, streams, build_devices.floor_of(s.topology)
+    )
     forecast = _forecast(s, air, paths, data.trainer)
     protocol = (
         build_protocols.server_protocol(

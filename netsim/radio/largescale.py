@@ -91,9 +91,12 @@ class LargeScaleGains:
         gain follows the 3GPP TR 38.901 (Table 7.3-1) horizontal pattern
         ``8 - min(12 (phi / 65)^2, 30)`` dBi.
     consistency_m: spatial consistency (``netsim/radio/spatial.py``): each AP's shadowing
-        and LOS state are fields over the plane with this decorrelation distance, drawn
-        from ``(SHADOWING_MAP, a)`` and ``(LOS_MAP, a)``; a PIU's links then depend on where
-        it is, not on which PIU it is, and change as it moves (:meth:`links_at`).
+        and LOS state are fields over the plane, the shadowing's with this decorrelation
+        distance, drawn from ``(SHADOWING_MAP, a)`` and ``(LOS_MAP, a)``; a PIU's links then
+        depend on where it is, not on which PIU it is, and change as it moves
+        (:meth:`links_at`).
+    los_consistency_m: the LOS state field's decorrelation distance (TR 38.901 Table
+        7.6.3.1-2: 50 m UMi and UMa, d_clutter / 2 InF; None: ``consistency_m``).
     ap_site: (A,) site of each AP (:func:`site_ids`): LOS states and shadowing are drawn per
         (PIU, site) from ``(LOS_SITE, piu)`` and ``(SHADOWING_SITE, piu)`` and shared by a
         site's sectors, as TR 38.901 draws large-scale parameters (None: per link).
@@ -121,6 +124,7 @@ class LargeScaleGains:
         wrap_offsets_m: np.ndarray | None = None,
         ap_azimuth_deg: np.ndarray | None = None,
         consistency_m: float | None = None,
+        los_consistency_m: float | None = None,
         ap_site: np.ndarray | None = None,
         indoor: IndoorPIUs | None = None,
         sector_antenna: SectorAntenna | None = None,
@@ -142,7 +146,9 @@ class LargeScaleGains:
             self._maps = [
                 (
                     GaussianField(consistency_m, streams.numpy(Stream.SHADOWING_MAP, a)),
-                    GaussianField(consistency_m, streams.numpy(Stream.LOS_MAP, a)),
+                    GaussianField(
+                        los_consistency_m or consistency_m, streams.numpy(Stream.LOS_MAP, a)
+                    ),
                 )
                 for a in range(len(ap_xy))
             ]

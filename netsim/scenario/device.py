@@ -315,7 +315,8 @@ class MobilityConfig(_Frozen):
     pause_s: NonNegativeSeconds = 0.0
     """random_waypoint: pause at each waypoint."""
     area_m: Area | None = None
-    """random_waypoint: [xmin, ymin, xmax, ymax] (absent: the bounding box of the APs and PIUs)."""
+    """random_waypoint: [xmin, ymin, xmax, ymax] (absent: a factory hall's whole floor, else the
+    bounding box of the APs and PIUs)."""
     path_m: list[Position] | None = None
     """path: the [x, y] points to follow, at least two distinct."""
     update_s: float = Field(0.1, ge=1e-3, le=MAX_SECONDS)

@@ -177,9 +177,14 @@ class RadioConfig(_Frozen):
     """Correlate the shadowing of one AP's links to PIUs i and k as 2^(-distance_ik / this) (the
     cell-free book: 9 m)."""
     spatial_consistency_m: Metres | None = None
-    """Instead: each AP's shadowing and LOS state are random fields over the plane with
-    autocorrelation exp(-d / this) (TR 38.901 7.6.3; 10 m for UMi, InF): a moving PIU's links
-    change with its place; radio data sets need it."""
+    """Instead: each AP's shadowing and LOS state are random fields over the plane, the
+    shadowing's with autocorrelation exp(-d / this) (TR 38.901 Table 7.5-6: 10 m LOS, 13 m
+    NLOS for UMi; 37 / 50 m UMa; 10 m InF): a moving PIU's links change with its place;
+    radio data sets need it."""
+    los_correlation_m: Metres | None = None
+    """With spatial_consistency_m: the LOS state's correlation distance (absent: TR 38.901
+    Table 7.6.3.1-2 for the path loss model: 50 m for umi_38901 and uma_38901, half the
+    clutter size d_clutter for inf_38901; spatial_consistency_m for the others)."""
     large_scale_per_site: bool = False
     """Draw each PIU's LOS state and shadowing per site, shared by the site's sectors (APs at
     one position), as TR 38.901 draws large-scale parameters (false: per PIU-AP link; the
@@ -286,6 +291,20 @@ class RadioConfig(_Frozen):
     coherence_symbols: int = Field(200, ge=2, le=MAX_COUNT)
     """cellfree: symbols tau_c per coherence block; the rate's prelog is 1 - tau_p / tau_c."""
 
+    @property
+    def los_correlation(self) -> float | None:
+        """The LOS state field's correlation distance (m; None without spatial consistency):
+        ``los_correlation_m``, else TR 38.901 Table 7.6.3.1-2's for the path loss model."""
+        if self.spatial_consistency_m is None:
+            return None
+        if self.los_correlation_m is not None:
+            return self.los_correlation_m
+        if self.pathloss.model in ("umi_38901", "uma_38901"):
+            return 50.0
+        if isinstance(self.pathloss, InFPathLoss):
+            return self.pathloss.clutter_size_m / 2
+        return self.spatial_consistency_m
+
     @model_validator(mode="after")
     def _cellfree(self) -> RadioConfig:
         if self.large_scale_per_site and (
@@ -305,6 +324,12 @@ class RadioConfig(_Frozen):
                 self.indoor.model_dump(),
                 "unset unless large_scale_per_site = true and pathloss.model is 'umi_38901' or "
                 "'uma_38901' (the O2I model of TR 38.901 7.4.3)",
+            )
+        if self.los_correlation_m is not None and self.spatial_consistency_m is None:
+            raise _FieldError(
+                "los_correlation_m",
+                self.los_correlation_m,
+                "unset without spatial_consistency_m (the LOS state is a field only then)",
             )
         if self.spatial_consistency_m is not None and self.shadowing_decorrelation_m is not None:
             raise _FieldError(

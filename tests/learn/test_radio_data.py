@@ -119,3 +119,21 @@ def test_the_cli_writes_the_data_set_and_names_bad_input(tmp_path, capsys):
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "radio.txt").exists()
     with pytest.raises(ScenarioError, match="spatial_consistency_m"):
         radio_dataset(load_scenario(None, []))
+
+
+def test_agvs_roam_the_whole_hall():
+    """Random waypoints in a factory hall cover its floor by default (not the bounding box
+    of the APs and the drawn machine spots): some AGV comes within 5 m of every wall."""
+    from netsim.assembly.devices import floor_of, trajectories
+    from netsim.assembly.radio import Air
+    from netsim.rng import Streams
+
+    s = load_scenario("agv_localization")
+    assert floor_of(s.topology) == (0.0, 0.0, 120.0, 60.0)
+    streams = Streams(s.seed)
+    air = Air.build(s, streams)
+    paths = trajectories(s.mobility, air.piu_xy, air.gains.ap_xy, streams, floor_of(s.topology))
+    xy = np.array([p.position(float(t)) for p in paths.values() for t in np.arange(0, 300, 0.5)])
+    assert xy.min(axis=0) == pytest.approx([0, 0], abs=5) and (xy.min(axis=0) >= 0).all()
+    assert xy.max(axis=0) == pytest.approx([120, 60], abs=5)
+    assert (xy.max(axis=0) <= [120, 60]).all()

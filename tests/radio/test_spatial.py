@@ -80,3 +80,44 @@ def test_links_depend_on_the_point_not_the_piu():
 def test_spatial_consistency_excludes_the_other_shadowing_correlation():
     with pytest.raises(ScenarioError, match="shadowing_decorrelation_m"):
         tiny(radio={"spatial_consistency_m": 10.0, "shadowing_decorrelation_m": 9.0})
+
+
+def test_los_correlation_distance_is_table_7_6_3_1_2s_per_scenario():
+    """The LOS state's correlation distance: 50 m for UMi and UMa, d_clutter / 2 for InF
+    (TR 38.901 Table 7.6.3.1-2), the shadowing's for a model without a table entry, the
+    user's where given; refused without spatial consistency."""
+
+    def los_m(pathloss: dict, **radio) -> float | None:
+        return tiny(radio={"pathloss": pathloss, **radio}).radio.los_correlation
+
+    on = {"spatial_consistency_m": 10.0}
+    assert los_m({"model": "umi_38901"}, **on) == 50.0
+    assert los_m({"model": "uma_38901"}, **on) == 50.0
+    assert los_m({"model": "inf_38901", "clutter_size_m": 2.0}, **on) == 1.0
+    assert los_m({"model": "inf_38901"}, **on) == 5.0  # d_clutter 10 m (InF-SL)
+    assert los_m({"model": "log_distance"}, **on) == 10.0
+    assert los_m({"model": "umi_38901"}, **on, los_correlation_m=20.0) == 20.0
+    assert los_m({"model": "umi_38901"}) is None
+    with pytest.raises(ScenarioError, match="los_correlation_m"):
+        tiny(radio={"los_correlation_m": 20.0})
+
+
+def test_the_los_field_decorrelates_over_its_own_distance():
+    """The LOS map is drawn with its own distance and the shadowing map with the other: at
+    one shadowing distance apart the shadowing fields correlate as exp(-1) and the LOS
+    fields (50 m) as exp(-1/5), each to its sampling error."""
+    starts = np.stack([np.arange(20) * 1000.0, np.zeros(20)], axis=1)
+    step = np.array([D, 0.0])
+    shadow, los = [], []
+    for seed in range(150):
+        g = LargeScaleGains(
+            np.array([[0.0, 0.0]]), np.full(1, 10.0), starts, np.full(20, 1.5),
+            _gains(starts[:1])._loss, Streams(seed), consistency_m=D, los_consistency_m=5 * D,
+        )  # fmt: skip
+        assert g._maps is not None
+        s_map, l_map = g._maps[0]
+        shadow.append(s_map(starts) * s_map(starts + step))
+        los.append(l_map(starts) * l_map(starts + step))
+    for products, expected in ((np.ravel(shadow), math.exp(-1)), (np.ravel(los), math.exp(-0.2))):
+        se = products.std() / math.sqrt(products.size)
+        assert products.mean() == pytest.approx(expected, abs=5 * se + 0.01)
