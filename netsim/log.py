@@ -101,7 +101,8 @@ COLUMN_DOCS: dict[str, str] = {
     "which link adaptation holds at radio.bler_target",
     "power_w": "transmit power (W)",
     "staleness": "versions between the model an update was trained on and the current one",
-    "loss": "training loss (train_end, aggregate) or test loss (evaluate)",
+    "loss": "training loss (train_end, aggregate), test loss (evaluate) or validation loss (stop "
+    "at a plateau)",
     "accuracy": "test accuracy of the global model (evaluate, stop)",
     "peer": "the other node: the receiving AP of a tx_*, the PIU an AP forwards for, the "
     "sender of an rx_update, the PIU of a candidate / deadline_miss / cut / discard, "
@@ -110,7 +111,7 @@ COLUMN_DOCS: dict[str, str] = {
     "reason": "why: skip (energy, offline), abort (server, offline, late_model), tx_fail "
     "(outage, harq, rlc), dl_fail (harq, rlc), deadline_miss (deadline), cut "
     "(target_reached), discard (stale, declined), candidate (selected, passed, outage), "
-    "stop (target_accuracy, nothing_left)",
+    "stop (target_accuracy, plateau, nothing_left)",
     "method": "how: a transmission's payload encoding, the aggregate rule or asynchronous "
     "mode, the allocate method, a candidate's selection policy, a harvest's source",
     "route": "on a routed backhaul, the nodes a transfer crossed (ap0>sw0>core>server)",
@@ -148,7 +149,11 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
         "detail the updates and any robust rule)",
     ),
     "evaluate": ("server, edge", "the new model on the test set (loss, accuracy)"),
-    "stop": ("server", "the run stops early (reason target_accuracy or nothing_left)"),
+    "stop": (
+        "server",
+        "the run stops early (reason target_accuracy, plateau: the validation loss stopped "
+        "improving, or nothing_left; loss: the validation loss at a plateau)",
+    ),
     "send_start": (
         "server, edge",
         "a model sent over a routed backhaul starts (bits, peer, route)",

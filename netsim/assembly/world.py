@@ -173,6 +173,7 @@ def build_world(scenario: Scenario, on_round: Callable[[RoundRecord], None] | No
         scoring=Scoring(
             (data.holdouts, s.learning.eval_every) if s.learning.eval_every else None,
             s.protocol.target_accuracy,
+            None if s.protocol.patience is None else (s.protocol.patience, s.protocol.min_delta),
         ),
     )
     movers = [

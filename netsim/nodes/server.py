@@ -64,11 +64,15 @@ class Scoring:
 
     piu_eval: each PIU's held-out training-set indices and every how many versions to score
     the model on them (``piu_scores``; measurement, no time); target_accuracy: stop after
-    the first version whose test accuracy reaches it (None: run every round).
+    the first version whose test accuracy reaches it (None: run every round); plateau:
+    (patience, min_delta): stop once the validation loss, the held-out shares' sample-weighted
+    mean loss, has not fallen below (1 - min_delta) x its best in ``patience`` evaluations
+    (early stopping on a validation criterion; needs ``piu_eval``).
     """
 
     piu_eval: tuple[Sequence[np.ndarray], int] | None = None
     target_accuracy: float | None = None
+    plateau: tuple[int, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,8 @@ class Server(Node):
         scoring = scoring or Scoring()
         super().__init__(env, place.name, log)
         self.target_accuracy = scoring.target_accuracy
+        self.plateau = scoring.plateau
+        self._best: tuple[float, int, int] | None = None  # validation loss, round, evaluations
         self.serves = place.serves
         self.stream_key = place.stream_key
         self.tier = place.tier
@@ -209,7 +215,7 @@ class Server(Node):
         """The server's process (see the class docstring)."""
         while self.version < self.protocol.rounds:
             made = yield from self.make_version()
-            if not made or self._reached_target():
+            if not made or self._reached_target() or self._plateaued():
                 return
 
     def _reached_target(self) -> bool:
@@ -224,6 +230,38 @@ class Server(Node):
         self.emit(
             "stop", self.version - 1, accuracy=accuracy, reason="target_accuracy",
             detail=f"test accuracy {accuracy:.4g} >= target {self.target_accuracy:g}",
+        )  # fmt: skip
+        return True
+
+    def validation_loss(self, r: int) -> float:
+        """Version ``r``'s validation loss: the sample-weighted mean loss over the PIUs'
+        held-out shares (NaN where it was not scored)."""
+        scored = [(n, loss) for rr, _, n, loss, _ in self.piu_scores if rr == r]
+        total = sum(n for n, _ in scored)
+        return sum(n * loss for n, loss in scored) / total if total else math.nan
+
+    def _plateaued(self) -> bool:
+        """Whether the validation loss has stopped improving (``plateau``; logged as a stop
+        with the loss). Its evaluation runs now: the decision needs it."""
+        if self.plateau is None:
+            return False
+        patience, min_delta = self.plateau
+        self.trainer.finish_deferred()
+        r = self.version - 1
+        loss = self.validation_loss(r)
+        if math.isnan(loss):  # not an evaluation round
+            return False
+        if self._best is None or loss < (1.0 - min_delta) * self._best[0]:
+            self._best = (loss, r, 0)
+            return False
+        best, best_round, since = self._best
+        self._best = (best, best_round, since + 1)
+        if since + 1 < patience:
+            return False
+        self.emit(
+            "stop", r, loss=loss, reason="plateau",
+            detail=f"validation loss {loss:.4g}: none below {(1 - min_delta) * best:.4g} "
+            f"(best {best:.4g} at round {best_round}) in {patience} evaluations",
         )  # fmt: skip
         return True
 

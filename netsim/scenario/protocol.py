@@ -115,6 +115,13 @@ class ProtocolConfig(_Frozen):
     target_accuracy: float | None = Field(None, gt=0, le=1)
     """Stop after the first model version whose test accuracy reaches this (classification): time
     and energy to a target without running past it."""
+    patience: Count | None = None
+    """Stop once the validation loss (the PIUs' held-out shares, learning.eval_every: their
+    sample-weighted mean loss) has not improved on its best by more than min_delta (relative)
+    in this many evaluations: training to convergence, judged on data no PIU trained on and
+    not on the test set (absent: run every round)."""
+    min_delta: float = Field(0.0, ge=0.0, lt=1.0)
+    """patience: the relative decrease of the validation loss that counts as an improvement."""
     staleness: StalenessConfig = StalenessConfig()
     """Asynchronous modes: how much a stale update counts."""
     mixing: float = Field(0.6, gt=0, le=1)

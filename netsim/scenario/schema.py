@@ -466,6 +466,13 @@ class Scenario(_Frozen):
                 f"unset with learning.task = {self.learning.task!r} (no accuracy: "
                 "classification only)",
             )
+        if p.patience is not None and self.learning.eval_every is None:
+            raise _FieldError(
+                "protocol.patience",
+                p.patience,
+                "unset without learning.eval_every (the validation loss is the PIUs' held-out "
+                "shares' loss, scored every eval_every rounds)",
+            )
         if p.target_updates is not None and self.ota.enabled:
             raise _FieldError(
                 "protocol.target_updates",

@@ -168,6 +168,51 @@ def test_target_accuracy_stops_at_the_first_version_that_reaches_it():
     assert cut.events.iloc[:n].astype(str).equals(full.events.iloc[:n].astype(str))
 
 
+def _plateau_round(losses: list[float], patience: int, min_delta: float) -> int | None:
+    """The rule written out again: the first round after which ``patience`` evaluations in
+    a row did not beat (1 - min_delta) x the best validation loss before them."""
+    best, since = math.inf, 0
+    for r, loss in enumerate(losses):
+        if loss < (1 - min_delta) * best:
+            best, since = loss, 0
+        else:
+            since += 1
+            if since == patience:
+                return r
+    return None
+
+
+@pytest.mark.parametrize("patience, min_delta", [(1, 0.003), (2, 0.003)])
+def test_patience_stops_where_the_validation_loss_stopped_improving(patience, min_delta):
+    """Early stopping on a validation criterion: the run with patience is the run without
+    it cut after the round where the rule, recomputed from the PIUs' held-out scores (the
+    sample-weighted mean loss), says the validation loss has plateaued; a stop row gives
+    that loss. Nothing of the test set enters the decision."""
+    from netsim import Simulation
+    from tests.conftest import tiny
+
+    every = {"learning": {"eval_every": 1}}
+    full = Simulation(tiny(protocol={"rounds": 12}, **every)).run()
+    e = full.piu_eval
+    losses = (e.loss * e.samples).groupby(e["round"]).sum() / e.groupby("round").samples.sum()
+    stop_at = _plateau_round(losses.tolist(), patience, min_delta)
+    assert stop_at is not None and stop_at < 11  # the test needs a plateau inside the run
+    protocol = {"rounds": 12, "patience": patience, "min_delta": min_delta}
+    cut = Simulation(tiny(protocol=protocol, **every)).run()
+    assert len(cut.rounds) == stop_at + 1
+    assert cut.rounds.equals(full.rounds.iloc[: stop_at + 1])
+    stop = cut.events.iloc[-1]
+    assert (stop.event, stop.reason, stop["round"]) == ("stop", "plateau", stop_at)
+    assert stop.loss == pytest.approx(losses.iloc[stop_at], rel=1e-12)
+
+
+def test_patience_needs_the_held_out_shares():
+    from netsim import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError, match="protocol.patience.*learning.eval_every"):
+        load_scenario("default", ["protocol.patience=5"])
+
+
 def test_target_accuracy_needs_a_classification_task():
     from netsim import ScenarioError, load_scenario
 
