@@ -55,16 +55,19 @@ def error_cdf(errors: np.ndarray) -> pd.DataFrame:
     )
 
 
-def localization_baselines(s: Scenario, steps: int | None = None) -> pd.DataFrame:
+def localization_baselines(
+    s: Scenario, steps: int | None = None, local_steps: int | None = None
+) -> pd.DataFrame:
     """Test errors (m; median and 90th percentile) of: "centralised" (one model of the
     scenario's architecture and optimiser trained ``steps`` mini-batch steps on every
     training row; default rounds x local steps, the compute of one PIU in the federated
-    run), "local-only" (each PIU's model trained ``steps`` on its own rows; the errors of
-    all of them pooled), "kNN fingerprinting" (the mean position of the k training rows
-    nearest in received power, dBm, k in :data:`KNN_K` by 5-fold cross-validation on the
-    training rows), "random forest" (:data:`FOREST_TREES` trees on the same features, seeded
-    by the scenario), "ML lateration" (:func:`~netsim.radio.localization.laterate_ml`: the
-    maximum-likelihood position under the log-distance fit of the training rows),
+    run), "local-only" (each PIU's model trained ``local_steps`` (default ``steps``) on its
+    own rows; the errors of all of them pooled), "kNN fingerprinting" (the mean position of
+    the k training rows nearest in received power, dBm, k in :data:`KNN_K` by 5-fold
+    cross-validation on the training rows), "random forest" (:data:`FOREST_TREES` trees on
+    the same features, seeded by the scenario), "ML lateration"
+    (:func:`~netsim.radio.localization.laterate_ml`: the maximum-likelihood position under
+    the log-distance fit of the training rows),
     "multilateration" (that fit's ranges, the linearised least-squares positions) and
     "weighted centroid". ``s`` must be a localization task."""
     if s.learning.dataset != "radio" or s.learning.task != "localization":
@@ -73,12 +76,15 @@ def localization_baselines(s: Scenario, steps: int | None = None) -> pd.DataFram
     sim = Simulation(s)
     trainer, parts = sim.world.trainer, sim.partitions
     steps = steps or s.protocol.rounds * s.learning.local_steps
+    local_steps = local_steps or steps
     start = trainer.initial_weights()
     rows = []
     everyone = np.concatenate(parts)
     central = trainer.submit(TrainJob(len(parts), 0, start, everyone, steps)).result()
     rows.append(_errors_row("centralised", trainer.position_errors(central.weights)))
-    handles = [trainer.submit(TrainJob(k, 0, start, part, steps)) for k, part in enumerate(parts)]
+    handles = [
+        trainer.submit(TrainJob(k, 0, start, part, local_steps)) for k, part in enumerate(parts)
+    ]
     local = np.concatenate([trainer.position_errors(h.result().weights) for h in handles])
     rows.append(_errors_row("local-only", local))
     frame = radio_frame(s)

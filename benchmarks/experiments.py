@@ -1096,14 +1096,24 @@ LOCALIZATION_SCENARIOS = ("agv_localization", "street_localization")
 SPLITS = ("spatial", "random")
 
 
+# training to convergence: each PIU holds 10 % of its samples out as validation data; the
+# run stops once their loss has not improved in LOCALIZATION_PATIENCE rounds (at most the
+# study's --rounds)
+LOCALIZATION_PATIENCE = 10
+LOCALIZATION_VALIDATION = ("learning.eval_every=1", "learning.holdout_fraction=0.1",
+                           f"protocol.patience={LOCALIZATION_PATIENCE}")  # fmt: skip
+
+
 def localization(rounds: int, seeds: Sequence[int], png: str | None = None) -> pd.DataFrame:
     """Federated localization on the simulator's radio data sets (the bundled
-    agv_localization and street_localization, spatial and random splits): the federated
-    model's test error (median, p90) after ``rounds`` rounds and its PIUs' uplink energy,
+    agv_localization and street_localization, spatial and random splits), trained to
+    convergence (:data:`LOCALIZATION_VALIDATION`: at most ``rounds`` rounds): the federated
+    model's test error (median, p90), the rounds it took and its PIUs' uplink energy,
     against centralised training (the federation's compute: rounds x local steps x PIUs
     mini-batch steps on all the data), local-only training (each PIU's own model, the same
     steps as in the federated run), kNN fingerprinting (k by cross-validation), a random
-    forest, maximum-likelihood and linearised multilateration and weighted centroid."""
+    forest, maximum-likelihood and linearised multilateration and weighted centroid. The
+    baselines fit on every training row (the federation's validation share included)."""
     from analysis.radio import localization_baselines
 
     rows, curves = [], []
@@ -1112,30 +1122,27 @@ def localization(rounds: int, seeds: Sequence[int], png: str | None = None) -> p
             for split in SPLITS:
                 sets = [f"protocol.rounds={rounds}", f"learning.radio_data.split='{split}'",
                         f"seed={seed}"]  # fmt: skip
-                s = load_scenario(name, [*sets, *EXTRA_OVERRIDES])
+                s = load_scenario(name, [*sets, *LOCALIZATION_VALIDATION, *EXTRA_OVERRIDES])
                 res = Simulation(s).run()
                 curve = _uplink_curve(res, "test_median_error_m")
                 curves.append((f"{name} {split}", curve))
                 last = res.rounds.iloc[-1]
+                ran = len(res.rounds)
                 label = f"{name}, {split} split"
                 rows.append(
                     {"config": f"{label}: federated", "seed": seed,
                      "median_m": last.test_median_error_m, "p90_m": last.test_p90_error_m,
-                     "uplink_J": float(curve.uplink_j.iloc[-1]), "sim_time_s": res.sim_time_s}
+                     "rounds": ran, "uplink_J": float(curve.uplink_j.iloc[-1]),
+                     "sim_time_s": res.sim_time_s}
                 )  # fmt: skip
-                print(pd.DataFrame([rows[-1]]).round(3).to_string(index=False), flush=True)
-                local = rounds * s.learning.local_steps
-                table = localization_baselines(s, steps=local * s.topology.n_pius)
-                table.loc[table.method == "local-only", ["median_m", "p90_m"]] = (
-                    localization_baselines(s, steps=local)
-                    .set_index("method")
-                    .loc["local-only", ["median_m", "p90_m"]]
-                    .to_numpy()
-                )
+                finished(rows[-1])
+                base = load_scenario(name, [*sets, f"protocol.rounds={ran}", *EXTRA_OVERRIDES])
+                local = ran * s.learning.local_steps
+                table = localization_baselines(base, local * s.topology.n_pius, local)
                 for _, b in table.iterrows():
                     rows.append({"config": f"{label}: {b.method}", "seed": seed,
                                  "median_m": b.median_m, "p90_m": b.p90_m})  # fmt: skip
-                    print(pd.DataFrame([rows[-1]]).round(3).to_string(index=False), flush=True)
+                    finished(rows[-1])
     if png:
         _plot_localization(curves, png)
     return pd.DataFrame(rows)
@@ -1197,6 +1204,7 @@ def closed_loop(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
             "uplink_mJ": 1e3 * float(tx.energy_j.sum()),
             "failed_share": float(failed.energy_j.sum() / max(tx.energy_j.sum(), 1e-300)),
             "updates": int(res.rounds.aggregated.sum()),
+            "rounds": len(res.rounds),
             "snr_rmse_db": snr_rmse_db(float(res.rounds.test_loss.iloc[-1]), res.scenario),
         }
 
@@ -1206,7 +1214,7 @@ def closed_loop(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
             overrides = [f"protocol.rounds={rounds}", *CLOSED_LOOP_BASE, *sets]
             res = run("street_localization", overrides, seed)
             rows.append({"config": label, "seed": seed, **measure(res)})
-            print(pd.DataFrame([rows[-1]]).round(4).to_string(index=False), flush=True)
+            finished(rows[-1])
     return pd.DataFrame(rows)
 
 
@@ -1223,7 +1231,7 @@ EXPERIMENTS = {
     "algorithms": (algorithms, 30),
     "byzantine": (byzantine, 20),
     "dp": (dp, 30),
-    "localization": (localization, 40),
+    "localization": (localization, 400),  # at most: each run stops at its plateau
     "closed_loop": (closed_loop, 30),
 }
 
