@@ -57,7 +57,10 @@ class Claim:
     metric: a column of the study's table; better: "higher" or "lower" (which side of the
     metric the paper says the winner is on); size: the difference the paper reports, in
     the metric's units and the paper's direction (None: the paper gives none);
-    by_construction: why the claim holds by the configuration itself (None: it is tested).
+    by_construction: why the claim holds by the configuration itself (None: it is tested);
+    censored_by: a column that is NaN where the metric is censored (a run that never got
+    there counted as its rounds + 1): where a pair holds one, the difference is only a
+    bound, and no verdict about the paper's size is drawn from it.
     """
 
     paper: str
@@ -67,6 +70,7 @@ class Claim:
     better: str = "higher"
     size: float | None = None
     by_construction: str | None = None
+    censored_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Verdict:
     p: float = math.nan
     p_holm: float = math.nan
     differences: tuple[float, ...] = ()
+    censored: int = 0  # pairs with a censored value (Claim.censored_by)
 
     ALPHA = 0.05  # the family-wise error rate of a study's claims
 
@@ -99,14 +104,20 @@ class Verdict:
         # the interval in the paper's direction: positive = the paper's side
         high = max(sign * (self.difference - self.half_width),
                    sign * (self.difference + self.half_width))  # fmt: skip
-        below_size = self.claim.size is not None and high < self.claim.size
+        # a censored pair's difference is a bound: nothing follows about the size
+        below_size = self.claim.size is not None and high < self.claim.size and not self.censored
+        bound = (
+            f" ({self.censored} of {self.seeds} pairs censored: the difference is a bound)"
+            if self.censored
+            else ""
+        )
         if self.p_holm < self.ALPHA and sign * self.difference > 0:
-            return "reproduced, smaller than claimed" if below_size else "reproduced"
+            return ("reproduced, smaller than claimed" if below_size else "reproduced") + bound
         if self.p_holm < self.ALPHA:
-            return "not reproduced"
+            return "not reproduced" + bound
         if below_size:
             return "not reproduced at the claimed size"
-        return "inconclusive"
+        return "inconclusive" + bound
 
 
 def judge(table: pd.DataFrame, claim: Claim) -> Verdict:
@@ -120,9 +131,14 @@ def judge(table: pd.DataFrame, claim: Claim) -> Verdict:
     diff = (pair[claim.winner] - pair[claim.baseline]).to_numpy()
     d, hw = mean_ci(diff)
     p = paired_p(diff)
+    censored = 0
+    if claim.censored_by is not None and claim.censored_by in table:
+        by = table.pivot_table(index="seed", columns="config", values=claim.censored_by,
+                               dropna=False).reindex(pair.index)  # fmt: skip
+        censored = int(by[[claim.winner, claim.baseline]].isna().any(axis=1).sum())
     return Verdict(
         claim, float(pair[claim.winner].mean()), float(pair[claim.baseline].mean()), d, hw,
-        len(pair), p, p, tuple(float(x) for x in diff),
+        len(pair), p, p, tuple(float(x) for x in diff), censored,
     )  # fmt: skip
 
 

@@ -1249,7 +1249,15 @@ def _afcfl_claims() -> list[Claim]:
     }
     return [
         *(
-            Claim(table6, "AFC-FL", b, "rounds_to_90_censored", "lower", size=r - 86)
+            Claim(
+                table6,
+                "AFC-FL",
+                b,
+                "rounds_to_90_censored",
+                "lower",
+                size=r - 86,
+                censored_by="rounds_to_90",
+            )  # fmt: skip
             for b, (r, _) in fixed.items()
         ),
         *(

@@ -4,6 +4,7 @@ values computed by hand."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -59,6 +60,18 @@ def test_paired_verdicts():
     assert judge(gap, Claim("c", "A", "B", "acc")).seeds == 3
     with pytest.raises(KeyError, match="'C'"):
         judge(tight, Claim("c", "C", "B", "acc"))
+
+
+def test_a_censored_pair_makes_the_difference_a_bound():
+    """B never got there in two seeds (its value is the censoring rounds + 1): A's lead is
+    a lower bound, so an interval below the paper's size says nothing about the size."""
+    table = _table([40.0, 42.0, 41.0], [151.0, 151.0, 140.0])
+    table["reached"] = [40.0, 42.0, 41.0, math.nan, math.nan, 140.0]
+    claim = Claim("A is faster", "A", "B", "acc", "lower", size=300.0)
+    assert judge(table, claim).outcome == "reproduced, smaller than claimed"
+    censored = judge(table, replace(claim, censored_by="reached"))
+    assert censored.censored == 2
+    assert censored.outcome == "reproduced (2 of 3 pairs censored: the difference is a bound)"
 
 
 def test_write_study_writes_the_table_the_claims_and_the_figure(tmp_path):
