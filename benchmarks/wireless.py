@@ -249,7 +249,9 @@ def closed_loop_section(table: pd.DataFrame) -> list[str]:
         lines += [
             "### Comparisons",
             "",
-            f"Paired over seeds on failed attempts; Holm over these {len(verdicts)} comparisons.",
+            f"Paired over seeds on failed attempts; Holm over these {len(verdicts)} "
+            "comparisons (signed-rank p: the Wilcoxon test's, uncorrected, a check on the "
+            "t-test where the per-seed differences are skewed).",
             "",
             claims.markdown_table(_verdict_rows(verdicts, short)),
             "",
