@@ -161,6 +161,7 @@ def localization_section(table: pd.DataFrame) -> list[str]:
         "validation share included).",
         "",
     ]
+    lines += [*_blocks(), ""]
     for name, title in SCENARIOS.items():
         for split in ("spatial", "random"):
             label = f"{name}, {split} split"
@@ -185,6 +186,27 @@ def localization_section(table: pd.DataFrame) -> list[str]:
             "",
             *_localization_conclusions(table, verdicts),
         ]
+    return lines
+
+
+def _blocks() -> list[str]:
+    """The spatial split's cell size against the scenarios' correlation distances."""
+    from netsim import load_scenario
+
+    lines = []
+    for name, title in SCENARIOS.items():
+        s = load_scenario(name)
+        block, shadow = s.learning.radio_data.block_m, s.radio.spatial_consistency_m
+        los = s.radio.los_correlation
+        assert shadow is not None and los is not None
+        relation = "above" if block > los else "below"
+        lines.append(
+            f"- {title}: the spatial split holds out whole {block:g} m cells (at least 4 a "
+            f"seed where there are enough), above the shadowing's {shadow:g} m correlation "
+            f"distance and {relation} the LOS state's {los:g} m (TR 38.901 Table 7.6.3.1-2)"
+            + (": a held-out cell's LOS states still correlate with its neighbours'."
+               if relation == "below" else ".")
+        )  # fmt: skip
     return lines
 
 
