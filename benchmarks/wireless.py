@@ -75,8 +75,10 @@ def _verdict_rows(verdicts: Sequence[Verdict], short: dict[str, str]) -> pd.Data
     rows = []
     for v in verdicts:
         a, b = short[v.claim.winner], short[v.claim.baseline]
+        where = v.claim.winner.split(",", 1)[0]  # a localization config's scenario
         rows.append(
             {
+                **({"scenario": SCENARIOS[where]} if where in SCENARIOS else {}),
                 "comparison": f"{a} - {b}",
                 "metric": v.claim.metric,
                 "difference (95 % CI)": claims._pm(v.difference, v.half_width),
