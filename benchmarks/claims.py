@@ -157,6 +157,20 @@ def paired_p(differences: Sequence[float] | np.ndarray) -> float:
     return float(2 * stats.t.sf(abs(t_stat), x.size - 1))
 
 
+def signed_rank_p(differences: Sequence[float]) -> float:
+    """Two-sided p of the Wilcoxon signed-rank test on the per-seed differences (exact for
+    few seeds): a check on the t-test where the differences are skewed or bimodal (NaN
+    with fewer than two, 1 when all are 0)."""
+    from scipy import stats
+
+    x = np.asarray(differences, dtype=float)
+    if x.size < 2:
+        return math.nan
+    if not x.any():
+        return 1.0
+    return float(stats.wilcoxon(x).pvalue)
+
+
 def holm(ps: Sequence[float]) -> list[float]:
     """Holm's step-down correction of ``ps`` (NaN stays NaN and is not counted): the i-th
     smallest of the m valid p times m - i + 1, made non-decreasing, at most 1."""

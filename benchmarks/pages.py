@@ -74,6 +74,7 @@ def verdict_table(verdicts: dict[str, list[claims.Verdict]]) -> str:
                     "difference (95 % CI)": claims._pm(v.difference, v.half_width),
                     "n": v.seeds,
                     "p raw -> Holm": f"{claims._p(v.p)} -> {claims._p(v.p_holm)}",
+                    "signed-rank p": claims._p(claims.signed_rank_p(v.differences)),
                     "verdict": v.outcome + ("" if c.by_construction is None
                                             else f": {c.by_construction}"),
                     "study": f"[{name}](reproductions/{name}.md)",

@@ -85,26 +85,12 @@ def _verdict_rows(verdicts: Sequence[Verdict], short: dict[str, str]) -> pd.Data
                 "n": v.seeds,
                 "p": claims._p(v.p),
                 "p (Holm)": claims._p(v.p_holm),
-                "signed-rank p": claims._p(signed_rank_p(v.differences)),
+                "signed-rank p": claims._p(claims.signed_rank_p(v.differences)),
                 "per seed": ", ".join(f"{x:.3g}" for x in v.differences),
                 "verdict": WORDS[v.outcome].format(a=a, b=b),
             }
         )
     return pd.DataFrame(rows)
-
-
-def signed_rank_p(differences: Sequence[float]) -> float:
-    """Two-sided p of the Wilcoxon signed-rank test on the per-seed differences (exact for
-    few seeds): a check on the t-test where the differences are skewed or bimodal (NaN
-    with fewer than two, 1 when all are 0)."""
-    from scipy import stats
-
-    x = np.asarray(differences, dtype=float)
-    if x.size < 2:
-        return math.nan
-    if not x.any():
-        return 1.0
-    return float(stats.wilcoxon(x).pvalue)
 
 
 def _means(table: pd.DataFrame, configs: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from benchmarks.claims import Claim, judge, mean_ci, summary, write_study
+from benchmarks.claims import Claim, judge, mean_ci, signed_rank_p, summary, write_study
 
 # Student t with 2 degrees of freedom has a closed-form quantile: (2q - 1) / sqrt(2q(1 - q))
 T2 = (2 * 0.975 - 1) / math.sqrt(2 * 0.975 * 0.025)  # 4.3027
@@ -168,3 +168,10 @@ def test_paired_p_and_holm_by_hand():
     assert family[1].p_holm == pytest.approx(min(1.0, 4 * family[1].p))
     assert family[-1].outcome == "holds by construction"
     assert math.isnan(family[-1].p_holm)  # not counted in the correction
+
+
+def test_signed_rank_p_by_hand():
+    # 3 differences of one sign: 2 of the 2^3 equally likely sign patterns are as extreme
+    assert signed_rank_p([1.0, 2.0, 3.0]) == pytest.approx(0.25)
+    assert signed_rank_p([-1.0, -2.0, -3.0, -4.0, -5.0]) == pytest.approx(2 / 32)
+    assert signed_rank_p([0.0, 0.0]) == 1.0 and math.isnan(signed_rank_p([1.0]))
