@@ -355,7 +355,8 @@ def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]
     folder and the SHA-256 of each file the loader reads.
     """
     from netsim.learn.datasets import data_files
-    from netsim.scenario import FileTopology, TraceAvailability
+    from netsim.radio.raytracing import scene_files
+    from netsim.scenario import FileTopology, RayTracedPathLoss, TraceAvailability
 
     data = scenario.to_dict()
     record: dict[str, Any] = {}
@@ -386,6 +387,22 @@ def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]
             "copy": data["device"]["availability"]["dir"],
             "sha256": files,
         }
+    pathloss = scenario.radio.pathloss
+    if isinstance(pathloss, RayTracedPathLoss):  # the scene with the meshes it references
+        folder = inputs / "scene"
+        files = {}
+        for name, content in scene_files(pathloss.scene):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(content)
+            files[name] = file_sha256(folder / name)
+        data["radio"]["pathloss"]["scene"] = (
+            (folder / pathloss.scene.name).relative_to(staging).as_posix()
+        )
+        record["scene"] = {
+            "source": str(pathloss.scene),
+            "copy": data["radio"]["pathloss"]["scene"],
+            "sha256": files,
+        }
     learning = scenario.learning
     if learning.data_path is not None:
         record["data"] = {
@@ -401,11 +418,18 @@ def scenario_fingerprint(scenario: Scenario) -> str:
     """SHA-256 of the resolved scenario with every input file stood for by its content, so a
     run directory's copy of a scenario (paths into ``inputs/``) has the fingerprint of the
     scenario it was run from."""
-    from netsim.scenario import FileTopology, TraceAvailability
+    from netsim.radio.raytracing import scene_files
+    from netsim.scenario import FileTopology, RayTracedPathLoss, TraceAvailability
 
     data = scenario.to_dict()
     if isinstance(scenario.topology, FileTopology):
         data["topology"]["path"] = file_sha256(scenario.topology.path)
+    pathloss = scenario.radio.pathloss
+    if isinstance(pathloss, RayTracedPathLoss):
+        data["radio"]["pathloss"]["scene"] = {
+            name: hashlib.sha256(content).hexdigest()
+            for name, content in scene_files(pathloss.scene)
+        }
     availability = scenario.device.availability
     if isinstance(availability, TraceAvailability):
         data["device"]["availability"]["dir"] = {

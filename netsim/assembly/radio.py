@@ -4,12 +4,16 @@ fading, the cell-free uplink, the over-the-air receiver and the round allocator.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import simpy
 
+from netsim.assembly.devices import floor_of
+from netsim.assembly.errors import field_error
 from netsim.assembly.topology import build_topology
 from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
 from netsim.radio.antenna import SectorAntenna
@@ -46,6 +50,7 @@ from netsim.radio.pathloss import (
     umi_38901,
 )
 from netsim.radio.policies import scheduling_policy
+from netsim.radio.raytracing import MapSpec, RadioMaps, RayTracingUnavailable, radio_maps
 from netsim.radio.scheduler import OFDMAScheduler
 from netsim.radio.spectrum import assign_channels
 from netsim.rng import Stream, Streams
@@ -60,6 +65,7 @@ from netsim.scenario import (
     OTAConfig,
     PathLoss,
     RadioConfig,
+    RayTracedPathLoss,
     Scenario,
     Topology,
     UMaPathLoss,
@@ -90,6 +96,8 @@ def loss_model(model: PathLoss, carrier_hz: float) -> LossModel:
             return umi_38901(d2d, d3, carrier_hz, ap_h, ut_h)
         if isinstance(model, UMaPathLoss):
             return uma_38901(d2d, d3, carrier_hz, ap_h, ut_h)
+        if isinstance(model, RayTracedPathLoss):  # LargeScaleGains reads its maps instead
+            raise ValueError("a ray-traced path loss is read from its maps, not distances")
         return inf_38901(
             d2d,
             d3,
@@ -126,6 +134,7 @@ def large_scale_gains(
         )  # fmt: skip
     a = radio.sector_antenna
     antenna = None if a is None else SectorAntenna(a.rows, a.spacing_wavelengths, a.downtilt_deg)
+    maps = traced_maps(radio, topology, ap, piu, ap_azimuth_deg)
     return LargeScaleGains(
         *ap,
         *piu,
@@ -141,7 +150,65 @@ def large_scale_gains(
         ap_site=site_ids(ap[0]) if radio.large_scale_per_site else None,
         indoor=indoor,
         sector_antenna=antenna,
+        radio_maps=maps,
     )
+
+
+RADIO_MAP_MARGIN = 0.1  # of the layout's extent, on each side of a map without an area
+
+
+def radio_maps_cache() -> Path:
+    """Where traced radio maps are kept between runs: ``$NETSIM_RADIO_MAPS``, else
+    ``$XDG_CACHE_HOME/netsim/radio_maps`` (``~/.cache`` without it)."""
+    given = os.environ.get("NETSIM_RADIO_MAPS")
+    if given:
+        return Path(given)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "netsim" / "radio_maps"
+
+
+def traced_maps(
+    radio: RadioConfig,
+    topology: Topology,
+    ap: tuple[np.ndarray, np.ndarray],
+    piu: tuple[np.ndarray, np.ndarray],
+    ap_azimuth_deg: np.ndarray | None = None,
+) -> RadioMaps | None:
+    """The ray-traced maps of ``radio.pathloss = {model = "raytraced"}`` for the APs at
+    ``ap`` (xy (A, 2), heights (A,)) over the area the PIUs ``piu`` roam, at their height,
+    from the cache (:func:`radio_maps_cache`) or traced now; None for other models."""
+    model = radio.pathloss
+    if not isinstance(model, RayTracedPathLoss):
+        return None
+    field = "radio.pathloss.model"
+    if ap_azimuth_deg is not None and not np.isnan(ap_azimuth_deg).all():
+        sectors = "needs omnidirectional APs (the maps are traced from isotropic antennas)"
+        raise field_error(field, "raytraced", problem=f"{sectors}; this topology has sectors")
+    heights = np.unique(piu[1])
+    if len(heights) != 1:
+        plane = "needs one PIU height (the maps are one plane)"
+        raise field_error(field, "raytraced", problem=f"{plane}; the PIUs have {len(heights)}")
+    if not model.scene.is_file():
+        raise field_error("radio.pathloss.scene", str(model.scene), problem="no such file")
+    area = model.area_m or floor_of(topology)
+    if area is None:
+        everyone = np.vstack([ap[0], piu[0]])
+        low, high = everyone.min(axis=0), everyone.max(axis=0)
+        pad = RADIO_MAP_MARGIN * np.maximum(high - low, model.cell_m)
+        area = (*(low - pad), *(high + pad))
+    x0, y0, x1, y1 = (float(v) for v in area)
+    spec = MapSpec(
+        model.scene,
+        tuple((float(x), float(y), float(h)) for (x, y), h in zip(ap[0], ap[1], strict=True)),
+        radio.carrier_hz, (x0, y0, x1, y1), float(heights[0]), model.cell_m,
+        model.rays, model.max_depth, model.diffraction, model.seed,
+    )  # fmt: skip
+    try:
+        return radio_maps(spec, radio_maps_cache())
+    except RayTracingUnavailable as exc:
+        raise field_error(field, "raytraced", problem=str(exc)) from None
+    except (FileNotFoundError, RuntimeError) as exc:  # a missing mesh, a scene Mitsuba refuses
+        raise field_error("radio.pathloss.scene", str(model.scene), problem=str(exc)) from None
 
 
 def band(radio: RadioConfig, topology: Topology, ap_xy: np.ndarray) -> Band:

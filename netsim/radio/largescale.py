@@ -10,6 +10,7 @@ import numpy as np
 
 from netsim.radio.antenna import SectorAntenna
 from netsim.radio.pathloss import LinkLoss, db_to_linear, o2i_loss_db, o2i_sigma_db
+from netsim.radio.raytracing import RadioMaps
 from netsim.radio.spatial import GaussianField, los_state
 from netsim.rng import Stream, Streams
 
@@ -104,6 +105,10 @@ class LargeScaleGains:
         with its deviation drawn per (PIU, site) from ``(SHADOWING_SITE, piu)`` after the
         shadowing, the LOS probability of the outdoor distance d2D - d2D-in, and the O2I
         shadowing deviation; needs ``ap_site``.
+    radio_maps: ray-traced maps (:class:`~netsim.radio.raytracing.RadioMaps`, one per AP in
+        order) instead of ``loss``: each link's loss is the map's at the PIU's position, its
+        LOS state the scene's (p_los 1 or 0), without shadowing unless
+        ``shadowing_std_db``.
     sector_antenna: the 3D antenna of TR 38.901 (:class:`SectorAntenna`: both cuts of the
         element pattern, a column with electrical downtilt) instead of the horizontal
         pattern alone.
@@ -128,6 +133,7 @@ class LargeScaleGains:
         ap_site: np.ndarray | None = None,
         indoor: IndoorPIUs | None = None,
         sector_antenna: SectorAntenna | None = None,
+        radio_maps: RadioMaps | None = None,
     ) -> None:
         if indoor is not None:
             if ap_site is None:
@@ -141,6 +147,7 @@ class LargeScaleGains:
         self._loss, self._torus_side_m = loss, torus_side_m
         self._wrap, self._azimuth = wrap_offsets_m, ap_azimuth_deg
         self._sigma_db = shadowing_std_db
+        self._radio_maps = radio_maps
         self._maps: list[tuple[GaussianField, GaussianField]] | None = None
         if consistency_m is not None:
             self._maps = [
@@ -257,6 +264,10 @@ class LargeScaleGains:
 
     def link_stats(self, piu_xy: np.ndarray, piu_height_m: np.ndarray) -> LinkLoss:
         """Path-loss statistics of PIUs at ``piu_xy`` (K, 2) to every AP."""
+        if self._radio_maps is not None:  # the scene's: one state, known
+            loss_db = -10 * np.log10(self._radio_maps.gain_at(piu_xy))
+            zero = np.zeros_like(loss_db)
+            return LinkLoss(loss_db, loss_db, self._radio_maps.los_at(piu_xy) * 1.0, zero, zero)
         d2d = np.linalg.norm(self._deltas(piu_xy), axis=-1)  # (K, A)
         ap_h = self.ap_height_m[None, :]
         d3d = np.sqrt(d2d**2 + (ap_h - piu_height_m[:, None]) ** 2)

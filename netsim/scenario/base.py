@@ -43,6 +43,7 @@ Coordinate = Annotated[float, Field(ge=-1e7, le=1e7)]  # m: 10,000 km either way
 # a tuple from an array (their items stay strict).
 FilePath = Annotated[Path, Strict(False)]
 Position = Annotated[tuple[Coordinate, Coordinate], Strict(False)]
+Area = Annotated[tuple[Coordinate, Coordinate, Coordinate, Coordinate], Strict(False)]
 
 
 class ScenarioError(ValueError):

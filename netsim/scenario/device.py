@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, Strict, model_validator
+from pydantic import Field, model_validator
 
 from netsim.scenario.base import (
     MAX_SECONDS,
     MAX_SPEED_MPS,
-    Coordinate,
+    Area,
     FilePath,
     Index,
     NonNegativeSeconds,
@@ -178,7 +178,6 @@ _DEVICE_RANGES: dict[str, tuple[float, float, str, bool]] = {
 CpuHz = Annotated[float, Field(ge=1.0e3, le=1.0e15)]
 CyclesPerSample = Annotated[float, Field(ge=1.0, le=1.0e15)]
 Kappa = Annotated[float, Field(gt=0, le=1.0e-10)]
-Area = Annotated[tuple[Coordinate, Coordinate, Coordinate, Coordinate], Strict(False)]
 
 
 class DeviceClass(_Frozen):

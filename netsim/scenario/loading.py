@@ -36,6 +36,7 @@ RELATIVE_PATHS = (
     ("topology", "path"),
     ("device", "availability", "dir"),
     ("learning", "data_path"),
+    ("radio", "pathloss", "scene"),
 )
 
 

@@ -11,8 +11,10 @@ from netsim.scenario.base import (
     MAX_COUNT,
     MAX_SECONDS,
     MAX_SPEED_MPS,
+    Area,
     BitRate,
     Count,
+    FilePath,
     GainDb,
     Joules,
     Metres,
@@ -103,6 +105,34 @@ class InFPathLoss(_Frozen):
     """d_clutter: typical size of a clutter object."""
 
 
+class RayTracedPathLoss(_Frozen):
+    """Ray-traced radio maps of a 3D scene (``netsim/radio/raytracing.py``, Sionna RT): each
+    AP's path gain over a horizontal plane at the PIUs' height, in square cells, read at
+    every PIU position (static or moving) by interpolation; the LOS state of each link from
+    the scene's geometry; no shadowing (the scene's objects are the shadowing; a
+    shadowing_std_db adds log-normal shadowing on top, for what the scene leaves out);
+    small-scale fading on top as radio.fading says. Needs the rt extra and LLVM 16 or newer."""
+
+    model: Literal["raytraced"]
+    scene: FilePath
+    """A Mitsuba 3 XML scene with ITU radio materials (e.g. exported from Blender);
+    relative to the scenario file."""
+    cell_m: Metres = 1.0
+    """Side of a map cell."""
+    rays: int = Field(1_000_000, ge=1_000, le=1_000_000_000)
+    """Rays shot per AP (more: less Monte Carlo noise in each cell)."""
+    max_depth: int = Field(5, ge=0, le=20)
+    """Interactions (reflections, refractions, diffractions) per path."""
+    diffraction: bool = True
+    """Edge diffraction (UTD) into shadowed cells."""
+    area_m: Area | None = None
+    """The mapped area [xmin, ymin, xmax, ymax] (absent: a factory hall's floor, else the
+    bounding box of the APs and PIUs with 10 % margins)."""
+    seed: int = Field(1, ge=0, le=2**31 - 1)
+    """The tracer's sampling seed (a map is a property of the scene, not of the run's
+    seed: runs with other seeds share it)."""
+
+
 PathLoss = Annotated[
     LogDistancePathLoss
     | Macro36814PathLoss
@@ -110,7 +140,8 @@ PathLoss = Annotated[
     | Ngo3SlopePathLoss
     | UMiPathLoss
     | UMaPathLoss
-    | InFPathLoss,
+    | InFPathLoss
+    | RayTracedPathLoss,
     Field(discriminator="model"),
 ]
 
@@ -325,6 +356,21 @@ class RadioConfig(_Frozen):
                 "unset unless large_scale_per_site = true and pathloss.model is 'umi_38901' or "
                 "'uma_38901' (the O2I model of TR 38.901 7.4.3)",
             )
+        if isinstance(self.pathloss, RayTracedPathLoss):
+            clashes = {
+                "spatial_consistency_m": self.spatial_consistency_m,
+                "shadowing_decorrelation_m": self.shadowing_decorrelation_m,
+                "indoor": self.indoor,
+                "sector_antenna": self.sector_antenna,
+            }
+            for name, value in clashes.items():
+                if value is not None:
+                    raise _FieldError(
+                        name, value, "unset with pathloss.model = 'raytraced' (the scene's "
+                        "geometry gives each link's loss and LOS state)",
+                    )  # fmt: skip
+            if self.large_scale_per_site:
+                raise _FieldError("large_scale_per_site", True, "false with a ray-traced path loss")
         if self.los_correlation_m is not None and self.spatial_consistency_m is None:
             raise _FieldError(
                 "los_correlation_m",

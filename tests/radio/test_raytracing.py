@@ -3,6 +3,7 @@ Sionna's own path solver, and their determinism, cache, floor rule and LLVM chec
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -209,3 +210,72 @@ def test_llvm_is_found_or_the_fix_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("DRJIT_LIBLLVM_PATH", str(tmp_path / "libLLVM-15.so"))
     with pytest.raises(RayTracingUnavailable, match="LLVM 15"):
         rtm.prepare_llvm([])
+
+
+def _hall_run(tmp_path: Path, monkeypatch, **radio) -> list[str]:
+    """--set overrides: a 30 m x 20 m hall, 2 APs, 6 PIUs, one round, the scene of a metal
+    machine in the middle, traced maps cached under tmp_path."""
+    monkeypatch.setenv("NETSIM_RADIO_MAPS", str(tmp_path / "maps"))
+    (tmp_path / "site").mkdir(exist_ok=True)
+    scene = _scene(tmp_path / "site", _box("machine", (4.0, 4.0, 3.0), (15.0, 10.0, 1.5)))
+    pathloss = {"model": "raytraced", "scene": str(scene), "rays": 200_000, **radio}
+    table = ", ".join(f"{k} = {json.dumps(v)}" for k, v in pathloss.items())
+    return [
+        'topology={kind = "factory_hall", num_pius = 6, length_m = 30.0, width_m = 20.0, '
+        "aps_along_length = 2, aps_along_width = 1, machine_spacing_m = 5.0}",
+        f"radio.pathloss={{{table}}}", "radio.carrier_hz=3.5e9", "protocol.rounds=1",
+        "radio.shadowing_std_db=0.0",  # the default scenario's 8 dB would add shadowing
+    ]  # fmt: skip
+
+
+def test_a_raytraced_run_reads_its_links_from_the_maps(tmp_path, monkeypatch):
+    """Each PIU's large-scale gain is the traced map's at its position and its LOS state
+    the scene's; the map is traced once and cached."""
+    _ready()
+    from netsim import load_scenario
+    from netsim.assembly.radio import Air
+    from netsim.rng import Streams
+
+    s = load_scenario("default", _hall_run(tmp_path, monkeypatch))
+    air = Air.build(s, Streams(s.seed))
+    gains, xy = air.gains, air.piu_xy
+    maps = gains._radio_maps
+    assert maps is not None and len(list((tmp_path / "maps").glob("*.npz"))) == 1
+    assert gains.gain == pytest.approx(maps.gain_at(xy), rel=1e-12)  # through dB and back
+    assert np.array_equal(gains.los, maps.los_at(xy))
+
+
+def test_a_raytraced_run_repeats_from_its_run_directory(tmp_path, monkeypatch):
+    """The run directory holds the scene: with the original deleted (and the map cache
+    emptied, so the map is traced again) ``netsim run RUN/scenario.toml`` gives the same
+    log."""
+    _ready()
+    import shutil
+
+    import pandas as pd
+
+    from netsim.cli import main
+
+    sets = [a for s in _hall_run(tmp_path, monkeypatch) for a in ("--set", s)]
+    assert main(["run", "default", *sets, "--out", str(tmp_path / "run1"), "--quiet"]) == 0
+    shutil.rmtree(tmp_path / "site")
+    shutil.rmtree(tmp_path / "maps")
+    scenario = tmp_path / "run1" / "scenario.toml"
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run2"), "--quiet"]) == 0
+    first, again = (pd.read_parquet(tmp_path / r / "events.parquet") for r in ("run1", "run2"))
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_raytraced_scenarios_name_what_is_wrong(tmp_path, monkeypatch):
+    from netsim import ScenarioError, Simulation, load_scenario
+
+    missing = ['radio.pathloss={model = "raytraced", scene = "nowhere.xml"}']
+    with pytest.raises(ScenarioError, match=r"radio.pathloss.scene.*no such file"):
+        Simulation(load_scenario("default", missing))
+    with pytest.raises(ScenarioError, match="spatial_consistency_m"):
+        load_scenario("agv_localization", ['radio.pathloss={model = "raytraced", scene = "x"}'])
+    _ready()
+    sets = _hall_run(tmp_path, monkeypatch)
+    sets[0] = "topology={kind = 'hex', sites = 7, sectors = 3, num_pius = 21}"
+    with pytest.raises(ScenarioError, match="omnidirectional"):
+        Simulation(load_scenario("default", sets))
