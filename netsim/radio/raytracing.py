@@ -53,6 +53,8 @@ LLVM_GLOBS = (
     "/opt/homebrew/opt/llvm*/lib/libLLVM*.dylib",
     "/usr/local/opt/llvm*/lib/libLLVM*.dylib",
 )
+# how trace() calls the solver: a change that alters maps bumps it (old cache entries unused)
+TRACING_VERSION = 2
 _VERSION = re.compile(r"(?:llvm-|libLLVM-|libLLVM\.so\.)(\d+)")
 
 
@@ -124,8 +126,9 @@ class MapSpec:
     carrier_hz; area_m: the measurement plane [xmin, ymin, xmax, ymax] (m), cut into
     ``cell_m`` squares (the last row and column reach past xmax / ymax when the sides are
     not multiples); height_m: the plane's height (the PIUs' antennas); rays: rays shot per
-    AP; max_depth: interactions per path; diffraction: edge diffraction on (Sionna RT's
-    UTD model) or off; seed: the solver's sampling seed.
+    AP; max_depth: interactions per path; diffraction: wedge and edge diffraction on
+    (Sionna RT's UTD model: what fills a machine's shadow) or off; seed: the solver's
+    sampling seed.
     """
 
     scene: Path
@@ -157,6 +160,7 @@ class MapSpec:
         for name, data in scene_files(self.scene):
             digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
         settings = {k: v for k, v in asdict(self).items() if k != "scene"}
+        settings["tracing"] = TRACING_VERSION
         try:
             settings["sionna_rt"] = version("sionna-rt")
         except PackageNotFoundError:
@@ -282,7 +286,8 @@ def trace(spec: MapSpec) -> RadioMaps:
         radio_map = rt.RadioMapSolver()(
             scene, center=centre, orientation=[0.0, 0.0, 0.0], size=[cols * c, rows * c],
             cell_size=[c, c], samples_per_tx=spec.rays, max_depth=spec.max_depth,
-            diffraction=spec.diffraction, seed=spec.seed,
+            # edge diffraction too: wedge diffraction alone left a machine's shadow empty
+            diffraction=spec.diffraction, edge_diffraction=spec.diffraction, seed=spec.seed,
         )  # fmt: skip
         gain = np.array(radio_map.path_gain.numpy(), dtype=float)  # (A, rows, cols)
         xs = x0 + (np.arange(cols) + 0.5) * c
