@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from netsim.assembly.devices import read_traces
+from netsim.assembly.errors import field_error
 from netsim.assembly.learning import check_learning
 from netsim.assembly.memory import available_bytes, check_memory
 from netsim.assembly.topology import backhaul_graph, check_background, population
@@ -24,7 +25,34 @@ from netsim.radio.downlinks import ScheduledDownlink
 from netsim.radio.links import ScheduledLink
 from netsim.radio.scheduler import OFDMAScheduler
 from netsim.rng import Streams
-from netsim.scenario import FileTopology, RadioConfig, Scenario, ScenarioError, TraceAvailability
+from netsim.scenario import (
+    FileTopology,
+    RadioConfig,
+    RayTracedPathLoss,
+    Scenario,
+    ScenarioError,
+    TraceAvailability,
+)
+
+
+def _check_raytracing(s: Scenario) -> None:
+    """A ray-traced path loss: its scene exists, Sionna RT is installed and an LLVM it can
+    use is found (cheap: nothing is imported or traced), so ``netsim validate`` says what
+    to install before a run starts."""
+    from netsim.radio.raytracing import RayTracingUnavailable, prepare_llvm
+
+    model = s.radio.pathloss
+    if not isinstance(model, RayTracedPathLoss):
+        return
+    if not model.scene.is_file():
+        raise field_error("radio.pathloss.scene", str(model.scene), problem="no such file")
+    if find_spec("mitsuba") is None or find_spec("drjit") is None:
+        raise field_error("radio.pathloss.model", "raytraced", problem="Sionna RT is not "
+                          "installed; pip install 'netsim[rt]'")  # fmt: skip
+    try:
+        prepare_llvm()
+    except RayTracingUnavailable as exc:
+        raise field_error("radio.pathloss.model", "raytraced", problem=str(exc)) from None
 
 
 def preflight(scenario: Scenario) -> tuple[int, int]:
@@ -46,6 +74,7 @@ def preflight(scenario: Scenario) -> tuple[int, int]:
             "radio.link = 'nr': the NR link abstraction runs on Sionna, which is not "
             "installed; pip install 'netsim[sionna]' (or use radio.link = 'shannon')"
         )
+    _check_raytracing(s)
     if s.learning.backend == "ray" and find_spec("ray") is None:
         raise ScenarioError(
             "learning.backend = 'ray': Ray is not installed; pip install 'netsim[ray]' (or "

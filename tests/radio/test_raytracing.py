@@ -323,3 +323,19 @@ def test_an_agv_crossing_a_machines_shadow_dips_where_the_map_says(tmp_path, mon
     snr = pd.Series(end.snr_db.to_numpy(), index=y)
     assert snr.max() - snr.min() > 20
     assert 7 - lag_m <= snr.idxmin() <= 13 + lag_m  # in the machine's shadow
+
+
+def test_validate_says_what_to_install_before_a_run(tmp_path, monkeypatch):
+    """netsim validate (preflight) checks the scene, Sionna RT and the LLVM without tracing:
+    with no LLVM 16 or newer it names the package."""
+    from netsim import ScenarioError, load_scenario
+    from netsim.assembly.checks import preflight
+
+    scene = _scene(tmp_path)
+    s = load_scenario("default", [f"radio.pathloss={{model = 'raytraced', scene = '{scene}'}}"])
+    monkeypatch.setenv("DRJIT_LIBLLVM_PATH", "/usr/lib/llvm-15/lib/libLLVM-15.so")
+    with pytest.raises(ScenarioError, match=r"radio.pathloss.model.*LLVM 15.*libllvm19"):
+        preflight(s)
+    gone = load_scenario("default", ["radio.pathloss={model = 'raytraced', scene = 'gone.xml'}"])
+    with pytest.raises(ScenarioError, match="radio.pathloss.scene"):
+        preflight(gone)
