@@ -339,3 +339,34 @@ def test_validate_says_what_to_install_before_a_run(tmp_path, monkeypatch):
     gone = load_scenario("default", ["radio.pathloss={model = 'raytraced', scene = 'gone.xml'}"])
     with pytest.raises(ScenarioError, match="radio.pathloss.scene"):
         preflight(gone)
+
+
+def test_the_hall_builder_writes_a_scene_the_tracer_reads(tmp_path, monkeypatch):
+    """A 40 m x 20 m hall with 2 x 3 metal machines and a shelf row: the XML names every
+    box and material; traced, the cells inside machines get the floor rule, the walls keep
+    the rays in (every cell of the hall traced or floored, none zero), and the free-floor
+    test sees the obstacles."""
+    from netsim.radio import scenes
+
+    hall = scenes.Hall(
+        40.0, 20.0, machines=scenes.machine_grid(40.0, 20.0, 2, 3),
+        shelves=scenes.shelf_rows(40.0, [10.0], height_m=5.0),
+    )  # fmt: skip
+    assert not hall.free(40 / 6, 5.0) and not hall.free(20.0, 10.0) and hall.free(2.0, 10.0)
+    assert not hall.free(-1.0, 5.0)
+    text = hall.xml()
+    for name in ("floor", "roof", "wall_east", "machine_1_2", "shelf_0", 'id="metal"'):
+        assert name in text
+    with pytest.raises(ValueError, match="material 'steel'"):
+        scenes.Box("b", (0, 0, 0), (1, 1, 1), "steel")
+    with pytest.raises(ValueError, match="not above"):
+        scenes.Box("b", (0, 0, 0), (1, 0, 1), "metal")
+    _ready()
+    path = tmp_path / "hall.xml"
+    path.write_text(text)
+    spec = _spec(path, aps_m=((10.0, 5.0, 7.0), (30.0, 15.0, 7.0)), area_m=(0.0, 0.0, 40.0, 20.0))
+    maps = rtm.trace(spec)
+    assert (maps.gain > 0).all()
+    # a cell wholly inside machine_0_1 (x 18-22, y 3.5-6.5); one in the aisle
+    i, j = maps.cell_of(np.array([[19.5, 4.5], [2.5, 10.5]]))
+    assert not maps.traced[0, i[0], j[0]] and maps.traced[0, i[1], j[1]]
