@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +51,7 @@ def layout_figure(
     else:
         fig, (ax, wired) = plt.subplots(1, 2, figsize=(14, 6), layout="constrained")
         _draw_backhaul(wired, backhaul.graph, ap_xy, loads, duration_s)
+    _draw_site(fig, ax, sim)
     for k, a in enumerate(sim.serving_ap):
         ax.plot(*np.column_stack([piu_xy[k], ap_xy[a]]), color="0.85", lw=0.6, zorder=1)
     points = ax.scatter(piu_xy[:, 0], piu_xy[:, 1], c=snr_db, cmap="viridis", s=22, zorder=2)
@@ -85,6 +86,29 @@ def layout_figure(
         f"({radio.pathloss.model})"
     )
     return fig
+
+
+def _draw_site(fig: Figure, ax: Any, sim: Simulation) -> None:
+    """A ray-traced run's best-server path-gain map under the layout (dB, the strongest AP
+    in each cell) and a building's machines and shelves as outlines."""
+    from matplotlib.patches import Rectangle
+
+    from netsim.assembly.topology import hall_of
+
+    maps = sim.world.gains.radio_maps
+    if maps is not None:
+        best_db = 10 * np.log10(maps.gain.max(axis=0))
+        rows, cols = best_db.shape
+        extent = (maps.x0, maps.x0 + cols * maps.cell_m, maps.y0, maps.y0 + rows * maps.cell_m)
+        image = ax.imshow(best_db, origin="lower", extent=extent, cmap="magma", zorder=0)
+        fig.colorbar(image, ax=ax, label="best AP's path gain, ray-traced (dB)")
+    hall = hall_of(sim.scenario.topology)
+    for box in [] if hall is None else hall.obstacles():
+        (x0, y0, _), (x1, y1, _) = box.lower, box.upper
+        hatch = "//" if box.material == "metal" else None
+        ax.add_patch(
+            Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="0.2", lw=0.8, hatch=hatch)
+        )
 
 
 def _draw_backhaul(

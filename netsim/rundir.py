@@ -388,7 +388,8 @@ def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]
             "sha256": files,
         }
     pathloss = scenario.radio.pathloss
-    if isinstance(pathloss, RayTracedPathLoss):  # the scene with the meshes it references
+    # the scene with the meshes it references (a building in the topology needs no file)
+    if isinstance(pathloss, RayTracedPathLoss) and pathloss.scene is not None:
         folder = inputs / "scene"
         files = {}
         for name, content in scene_files(pathloss.scene):
@@ -425,7 +426,7 @@ def scenario_fingerprint(scenario: Scenario) -> str:
     if isinstance(scenario.topology, FileTopology):
         data["topology"]["path"] = file_sha256(scenario.topology.path)
     pathloss = scenario.radio.pathloss
-    if isinstance(pathloss, RayTracedPathLoss):
+    if isinstance(pathloss, RayTracedPathLoss) and pathloss.scene is not None:
         data["radio"]["pathloss"]["scene"] = {
             name: hashlib.sha256(content).hexdigest()
             for name, content in scene_files(pathloss.scene)

@@ -6,7 +6,7 @@ The scenario's ``[topology]`` table is turned into calls of these by the build l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -49,13 +49,20 @@ def factory_hall(
     aps_along_width: int,
     machine_spacing_m: float,
     rng: np.random.Generator,
+    free: Callable[[float, float], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """APs on a regular grid over the hall, PIUs on distinct machine spots (a grid of
-    ``machine_spacing_m``) drawn without replacement."""
+    ``machine_spacing_m``) drawn without replacement; with ``free``, only the spots on free
+    floor (``free(x, y)``: not inside a machine or shelf of the building)."""
     aps = grid_centres(length_m, width_m, aps_along_length, aps_along_width)
     nx_spots = int(length_m // machine_spacing_m)
     ny_spots = int(width_m // machine_spacing_m)
     spots = grid_centres(length_m, width_m, nx_spots, ny_spots)
+    if free is not None:
+        spots = spots[[free(float(x), float(y)) for x, y in spots]]
+        if len(spots) < num_pius:
+            raise ValueError(f"{num_pius} PIUs need as many free machine spots; the building "
+                             f"leaves {len(spots)}")  # fmt: skip
     return aps, spots[np.sort(rng.choice(len(spots), size=num_pius, replace=False))]
 
 

@@ -44,7 +44,7 @@ def _check_raytracing(s: Scenario) -> None:
     model = s.radio.pathloss
     if not isinstance(model, RayTracedPathLoss):
         return
-    if not model.scene.is_file():
+    if model.scene is not None and not model.scene.is_file():
         raise field_error("radio.pathloss.scene", str(model.scene), problem="no such file")
     if find_spec("mitsuba") is None or find_spec("drjit") is None:
         raise field_error("radio.pathloss.model", "raytraced", problem="Sionna RT is not "

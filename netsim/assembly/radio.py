@@ -3,8 +3,10 @@ fading, the cell-free uplink, the over-the-air receiver and the round allocator.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import simpy
 
 from netsim.assembly.devices import floor_of
 from netsim.assembly.errors import field_error
-from netsim.assembly.topology import build_topology
+from netsim.assembly.topology import build_topology, hall_of
 from netsim.radio.allocation import AllocationSettings, CellFreeUplink, RoundAllocator
 from netsim.radio.antenna import SectorAntenna
 from netsim.radio.band import Band
@@ -188,8 +190,9 @@ def traced_maps(
     if len(heights) != 1:
         plane = "needs one PIU height (the maps are one plane)"
         raise field_error(field, "raytraced", problem=f"{plane}; the PIUs have {len(heights)}")
-    if not model.scene.is_file():
-        raise field_error("radio.pathloss.scene", str(model.scene), problem="no such file")
+    scene = model.scene or building_scene(topology, radio_maps_cache())
+    if not scene.is_file():
+        raise field_error("radio.pathloss.scene", str(scene), problem="no such file")
     area = model.area_m or floor_of(topology)
     if area is None:
         everyone = np.vstack([ap[0], piu[0]])
@@ -198,7 +201,7 @@ def traced_maps(
         area = (*(low - pad), *(high + pad))
     x0, y0, x1, y1 = (float(v) for v in area)
     spec = MapSpec(
-        model.scene,
+        scene,
         tuple((float(x), float(y), float(h)) for (x, y), h in zip(ap[0], ap[1], strict=True)),
         radio.carrier_hz, (x0, y0, x1, y1), float(heights[0]), model.cell_m,
         model.rays, model.max_depth, model.diffraction, model.seed,
@@ -208,7 +211,22 @@ def traced_maps(
     except RayTracingUnavailable as exc:
         raise field_error(field, "raytraced", problem=str(exc)) from None
     except (FileNotFoundError, RuntimeError) as exc:  # a missing mesh, a scene Mitsuba refuses
-        raise field_error("radio.pathloss.scene", str(model.scene), problem=str(exc)) from None
+        raise field_error("radio.pathloss.scene", str(scene), problem=str(exc)) from None
+
+
+def building_scene(topology: Topology, folder: Path) -> Path:
+    """The Mitsuba XML of a factory hall's ``topology.building`` (:func:`hall_of`), written
+    once into ``folder`` under a name from its content (the same building, the same file)."""
+    hall = hall_of(topology)
+    assert hall is not None  # the schema asks for a building where there is no scene
+    text = hall.xml()
+    path = folder / f"hall-{hashlib.sha256(text.encode()).hexdigest()[:16]}.xml"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".xml", delete=False) as f:
+            f.write(text)
+        os.replace(f.name, path)  # atomic: a concurrent run reads all of it or none
+    return path
 
 
 def band(radio: RadioConfig, topology: Topology, ap_xy: np.ndarray) -> Band:

@@ -15,6 +15,7 @@ from netsim.backhaul import graphs
 from netsim.backhaul.background import BackgroundTraffic
 from netsim.backhaul.flows import Flow
 from netsim.backhaul.routing import RoutedBackhaul
+from netsim.radio.scenes import Hall, machine_grid, shelf_rows
 from netsim.rng import Stream, Streams
 from netsim.scenario import (
     BackhaulConfig,
@@ -94,6 +95,21 @@ def build_topology(cfg: Topology, backhaul: BackhaulConfig, streams: Streams) ->
     )
 
 
+def hall_of(topology: Topology) -> Hall | None:
+    """The building of a factory hall with ``topology.building`` (walls, floor, roof,
+    machines and shelves as boxes, ``netsim/radio/scenes.py``), or None."""
+    if not isinstance(topology, FactoryHallTopology) or topology.building is None:
+        return None
+    b, length, width = topology.building, topology.length_m, topology.width_m
+    m, s = b.machines, b.shelves
+    machines = () if m is None else machine_grid(length, width, m.rows, m.cols, m.size_m,
+                                                 m.material)  # fmt: skip
+    shelves = () if s is None else shelf_rows(length, s.y_m, s.depth_m, s.height_m,
+                                              s.margin_m, s.material)  # fmt: skip
+    return Hall(length, width, b.height_m, b.wall_material, b.floor_material, b.roof_material,
+                machines=machines, shelves=shelves)  # fmt: skip
+
+
 def _placement(
     cfg: Topology, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -105,15 +121,20 @@ def _placement(
         aps, pius = grid(cfg.num_pius, cfg.side_m, cfg.aps_per_side, cfg.ap_perturbation_m, rng)
         return aps, pius, None
     if isinstance(cfg, FactoryHallTopology):
-        aps, pius = factory_hall(
-            cfg.num_pius,
-            cfg.length_m,
-            cfg.width_m,
-            cfg.aps_along_length,
-            cfg.aps_along_width,
-            cfg.machine_spacing_m,
-            rng,
-        )
+        hall = hall_of(cfg)
+        try:
+            aps, pius = factory_hall(
+                cfg.num_pius,
+                cfg.length_m,
+                cfg.width_m,
+                cfg.aps_along_length,
+                cfg.aps_along_width,
+                cfg.machine_spacing_m,
+                rng,
+                None if hall is None else hall.free,
+            )
+        except ValueError as exc:
+            raise field_error("topology.num_pius", cfg.num_pius, problem=str(exc)) from None
         return aps, pius, None
     if isinstance(cfg, HexTopology):
         aps, azimuth, pius = hexagonal(

@@ -178,6 +178,11 @@ class LargeScaleGains:
         self.gain = db_to_linear(antenna_db - (loss_db + self.shadow_db))  # (K, A)
 
     @property
+    def radio_maps(self) -> RadioMaps | None:
+        """The ray-traced maps the links are read from (None: a statistical model)."""
+        return self._radio_maps
+
+    @property
     def indoor(self) -> IndoorPIUs | None:
         """The indoor PIUs (None: every PIU outdoors)."""
         return self._indoor

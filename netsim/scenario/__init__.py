@@ -106,6 +106,7 @@ from netsim.scenario.schema import Scenario
 from netsim.scenario.topology import (
     BackgroundFlow,
     BackhaulConfig,
+    BuildingConfig,
     ExplicitTopology,
     FactoryHallTopology,
     FileTopology,
@@ -113,6 +114,8 @@ from netsim.scenario.topology import (
     HexTopology,
     LinkFailures,
     LinkOutage,
+    MachineGridConfig,
+    ShelfRowsConfig,
     SingleCellTopology,
     Topology,
 )
@@ -144,7 +147,10 @@ __all__ = [
     "EMQCompression",
     "ExplicitTopology",
     "ExponentialAvailability",
+    "BuildingConfig",
     "FactoryHallTopology",
+    "MachineGridConfig",
+    "ShelfRowsConfig",
     "FilePath",
     "FileTopology",
     "HexTopology",

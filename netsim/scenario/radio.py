@@ -114,9 +114,9 @@ class RayTracedPathLoss(_Frozen):
     small-scale fading on top as radio.fading says. Needs the rt extra and LLVM 16 or newer."""
 
     model: Literal["raytraced"]
-    scene: FilePath
+    scene: FilePath | None = None
     """A Mitsuba 3 XML scene with ITU radio materials (e.g. exported from Blender);
-    relative to the scenario file."""
+    relative to the scenario file (absent: the factory hall's topology.building)."""
     cell_m: Metres = 1.0
     """Side of a map cell."""
     rays: int = Field(1_000_000, ge=1_000, le=1_000_000_000)

@@ -15,9 +15,10 @@ from netsim.scenario.errors import _FieldError, _format_errors, _strip_none, _us
 from netsim.scenario.learning import ALGORITHM_NEEDS, AttackConfig, DPConfig, LearningConfig
 from netsim.scenario.overrides import apply_overrides
 from netsim.scenario.protocol import HierarchyConfig, ProtocolConfig, ServerConfig
-from netsim.scenario.radio import AllocationConfig, OTAConfig, RadioConfig
+from netsim.scenario.radio import AllocationConfig, OTAConfig, RadioConfig, RayTracedPathLoss
 from netsim.scenario.topology import (
     BackhaulConfig,
+    FactoryHallTopology,
     FileTopology,
     HexTopology,
     SingleCellTopology,
@@ -466,6 +467,20 @@ class Scenario(_Frozen):
                 f"unset with learning.task = {self.learning.task!r} (no accuracy: "
                 "classification only)",
             )
+        pl = self.radio.pathloss
+        if (
+            isinstance(pl, RayTracedPathLoss)
+            and pl.scene is None
+            and not (
+                isinstance(self.topology, FactoryHallTopology)
+                and self.topology.building is not None
+            )
+        ):
+            raise _FieldError(
+                "radio.pathloss.scene", None,
+                "a Mitsuba XML file, unless topology.kind = 'factory_hall' with a "
+                "topology.building to trace",
+            )  # fmt: skip
         if p.patience is not None and self.learning.eval_every is None:
             raise _FieldError(
                 "protocol.patience",

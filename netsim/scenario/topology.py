@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from netsim.scenario.base import (
     MAX_PIUS,
     BitRate,
+    Coordinate,
     FilePath,
     Height,
     Metres,
@@ -91,6 +92,51 @@ class GridTopology(_TopologyBase):
         return self.aps_per_side**2
 
 
+# ITU-R P.2040 materials as Sionna RT names them (netsim/radio/scenes.py checks the same)
+ItuMaterial = Literal[
+    "marble", "concrete", "wood", "metal", "brick", "glass", "floorboard", "ceiling_board",
+    "chipboard", "plasterboard", "plywood", "very_dry_ground", "medium_dry_ground",
+    "wet_ground",
+]  # fmt: skip
+
+
+class MachineGridConfig(_Frozen):
+    """Machines on a regular grid over the hall: one centred in each cell of a rows x cols
+    division of the floor."""
+
+    rows: int = Field(2, ge=1, le=100)
+    cols: int = Field(4, ge=1, le=100)
+    size_m: tuple[Metres, Metres, Metres] = (6.0, 4.0, 3.0)
+    """Each machine's extent along x, y and its height."""
+    material: ItuMaterial = "metal"
+
+
+class ShelfRowsConfig(_Frozen):
+    """Rows of shelves along the hall's length, with aisles at both ends."""
+
+    y_m: list[Coordinate] = Field(min_length=1, max_length=100)
+    """The rows' centre lines (y)."""
+    depth_m: Metres = 1.0
+    height_m: Metres = 5.0
+    margin_m: float = Field(5.0, ge=0.0, le=1.0e4)
+    """Free floor at both ends of a row."""
+    material: ItuMaterial = "metal"
+
+
+class BuildingConfig(_Frozen):
+    """The hall as a building for the ray tracer (radio.pathloss.model = "raytraced" without
+    a scene file): walls, floor and roof, machines and shelves of ITU materials
+    (``netsim/radio/scenes.py``). PIUs then take only machine spots on free floor."""
+
+    height_m: Metres = 10.0
+    """Ceiling height (above the APs)."""
+    wall_material: ItuMaterial = "concrete"
+    floor_material: ItuMaterial = "concrete"
+    roof_material: ItuMaterial = "metal"
+    machines: MachineGridConfig | None = MachineGridConfig()
+    shelves: ShelfRowsConfig | None = None
+
+
 class FactoryHallTopology(_TopologyBase):
     """IIoT factory hall (3GPP InF geometry): APs on a regular grid under the ceiling, PIUs
     on machines (``machine_spacing_m`` grid spots inside the hall, drawn without
@@ -113,9 +159,17 @@ class FactoryHallTopology(_TopologyBase):
     """Spacing of the grid of machine spots inside the hall."""
     ap_height_m: Height = 8.0
     """Antenna height of the ceiling-mounted APs."""
+    building: BuildingConfig | None = None
+    """The hall's walls, machines and shelves, for a ray-traced channel (absent: an empty
+    hall; the statistical path-loss models ignore it)."""
 
     @model_validator(mode="after")
     def _room_for_machines(self) -> FactoryHallTopology:
+        if self.building is not None and self.building.height_m <= self.ap_height_m:
+            raise _FieldError(
+                "building.height_m", self.building.height_m,
+                f"above ap_height_m ({self.ap_height_m}): the APs hang under the roof",
+            )  # fmt: skip
         spots = self.machine_spots()
         if self.num_pius > spots:
             raise _FieldError(

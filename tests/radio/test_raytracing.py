@@ -370,3 +370,47 @@ def test_the_hall_builder_writes_a_scene_the_tracer_reads(tmp_path, monkeypatch)
     # a cell wholly inside machine_0_1 (x 18-22, y 3.5-6.5); one in the aisle
     i, j = maps.cell_of(np.array([[19.5, 4.5], [2.5, 10.5]]))
     assert not maps.traced[0, i[0], j[0]] and maps.traced[0, i[1], j[1]]
+
+
+HALL = ("topology={kind = 'factory_hall', num_pius = 8, length_m = 40.0, width_m = 20.0, "
+        "aps_along_length = 2, aps_along_width = 1, machine_spacing_m = 4.0, "
+        "building = {machines = {rows = 2, cols = 3}, shelves = {y_m = [10.0]}}}")  # fmt: skip
+
+
+def test_a_factory_building_is_traced_without_a_scene_file(tmp_path, monkeypatch):
+    """topology.building with a ray-traced path loss and no scene: the hall's scene is
+    written once (named by its content) and traced; no PIU stands in a machine or shelf;
+    netsim topo show draws the best-server map and the obstacles."""
+    _ready()
+    from netsim.analysis.topology import layout_figure
+
+    from netsim import Simulation, load_scenario
+    from netsim.assembly.topology import hall_of
+
+    monkeypatch.setenv("NETSIM_RADIO_MAPS", str(tmp_path / "maps"))
+    sets = [HALL, "radio.pathloss={model = 'raytraced', rays = 100000}", "radio.carrier_hz=3.5e9"]
+    s = load_scenario("default", sets)
+    sim = Simulation(s)
+    assert len(list((tmp_path / "maps").glob("hall-*.xml"))) == 1
+    hall = hall_of(s.topology)
+    assert hall is not None and sim.world.gains.radio_maps is not None
+    xy = [d["position_m"] for _, d in sim.topology.nodes(data=True) if d["role"] == "piu"]
+    assert all(hall.free(x, y) for x, y in xy)
+    fig = layout_figure(sim)
+    assert fig.axes[0].images and len(fig.axes[0].patches) == len(hall.obstacles())
+
+
+def test_a_building_is_checked_by_name():
+    from netsim import ScenarioError, load_scenario
+
+    with pytest.raises(ScenarioError, match=r"radio.pathloss.scene.*building"):
+        load_scenario("default", ["radio.pathloss={model = 'raytraced'}"])
+    with pytest.raises(ScenarioError, match=r"building.height_m.*ap_height_m"):
+        load_scenario("default", [HALL.replace("building = {", "building = {height_m = 6.0, ")])
+    with pytest.raises(ScenarioError, match="material"):
+        load_scenario("default", [HALL.replace("rows = 2,", "rows = 2, material = 'steel',")])
+    crowded = HALL.replace("num_pius = 8", "num_pius = 45")  # 50 spots, 6 machines + a shelf
+    from netsim import Simulation
+
+    with pytest.raises(ScenarioError, match=r"topology.num_pius.*free machine spots"):
+        Simulation(load_scenario("default", [crowded]))
