@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, Strict, model_validator
 
 from netsim.scenario.base import (
     MAX_PIUS,
@@ -106,7 +106,7 @@ class MachineGridConfig(_Frozen):
 
     rows: int = Field(2, ge=1, le=100)
     cols: int = Field(4, ge=1, le=100)
-    size_m: tuple[Metres, Metres, Metres] = (6.0, 4.0, 3.0)
+    size_m: Annotated[tuple[Metres, Metres, Metres], Strict(False)] = (6.0, 4.0, 3.0)
     """Each machine's extent along x, y and its height."""
     material: ItuMaterial = "metal"
 
