@@ -374,7 +374,8 @@ def test_the_hall_builder_writes_a_scene_the_tracer_reads(tmp_path, monkeypatch)
 
 HALL = ("topology={kind = 'factory_hall', num_pius = 8, length_m = 40.0, width_m = 20.0, "
         "aps_along_length = 2, aps_along_width = 1, machine_spacing_m = 4.0, "
-        "building = {machines = {rows = 2, cols = 3, size_m = [4.0, 3.0, 3.0]}, shelves = {y_m = [10.0]}}}")  # fmt: skip
+        "building = {machines = {rows = 2, cols = 3, size_m = [4.0, 3.0, 3.0]}, "
+        "shelves = {y_m = [10.0]}}}")  # fmt: skip
 
 
 def test_a_factory_building_is_traced_without_a_scene_file(tmp_path, monkeypatch):
