@@ -38,6 +38,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,12 @@ class RadioMaps:
     cell_m: float
     height_m: float
 
+    @cached_property
+    def gain_db(self) -> np.ndarray:
+        """(A, rows, cols) the gains in dB, computed once (a moving PIU reads them at every
+        mobility update)."""
+        return 10 * np.log10(self.gain)
+
     def centres(self) -> tuple[np.ndarray, np.ndarray]:
         """Cell centres: x (cols,) and y (rows,) in m."""
         rows, cols = self.gain.shape[1:]
@@ -216,7 +223,7 @@ class RadioMaps:
         i0 = np.minimum(np.floor(fy).astype(int), max(rows - 2, 0))
         j1, i1 = np.minimum(j0 + 1, cols - 1), np.minimum(i0 + 1, rows - 1)
         tx, ty = (fx - j0)[:, None], (fy - i0)[:, None]
-        db = 10 * np.log10(self.gain)  # (A, rows, cols)
+        db = self.gain_db
         low = (1 - tx) * db[:, i0, j0].T + tx * db[:, i0, j1].T
         high = (1 - tx) * db[:, i1, j0].T + tx * db[:, i1, j1].T
         return 10 ** (((1 - ty) * low + ty * high) / 10)
