@@ -39,13 +39,18 @@ def _check_raytracing(s: Scenario) -> None:
     """A ray-traced path loss: its scene exists, Sionna RT is installed and an LLVM it can
     use is found (cheap: nothing is imported or traced), so ``netsim validate`` says what
     to install before a run starts."""
-    from netsim.radio.raytracing import RayTracingUnavailable, prepare_llvm
+    from netsim.radio.raytracing import RayTracingUnavailable, prepare_llvm, scene_files
 
     model = s.radio.pathloss
     if not isinstance(model, RayTracedPathLoss):
         return
-    if model.scene is not None and not model.scene.is_file():
-        raise field_error("radio.pathloss.scene", str(model.scene), problem="no such file")
+    if model.scene is not None:
+        if not model.scene.is_file():
+            raise field_error("radio.pathloss.scene", str(model.scene), problem="no such file")
+        try:
+            scene_files(model.scene)  # every mesh it references is there
+        except FileNotFoundError as exc:
+            raise field_error("radio.pathloss.scene", str(model.scene), problem=str(exc)) from None
     if find_spec("mitsuba") is None or find_spec("drjit") is None:
         raise field_error("radio.pathloss.model", "raytraced", problem="Sionna RT is not "
                           "installed; pip install 'netsim[rt]'")  # fmt: skip

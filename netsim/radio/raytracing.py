@@ -177,6 +177,11 @@ def scene_files(scene: Path) -> list[tuple[str, bytes]]:
     out = [(scene.name, text)]
     for ref in re.findall(rb'name="filename"\s+value="([^"]+)"', text):
         path = scene.parent / ref.decode()
+        if ".." in Path(ref.decode()).parts or Path(ref.decode()).is_absolute():
+            raise FileNotFoundError(
+                f"scene {scene} references {ref.decode()!r}: meshes must lie in the scene's "
+                "folder or below it (so that a run directory can hold a copy)"
+            )
         if not path.is_file():
             raise FileNotFoundError(f"scene {scene} references {ref.decode()!r}: not found")
         out.append((ref.decode(), path.read_bytes()))

@@ -174,6 +174,15 @@ def test_the_key_covers_the_meshes_a_scene_references(tmp_path):
     mesh.unlink()
     with pytest.raises(FileNotFoundError, match="meshes/box.ply"):
         _spec(scene).key()
+    scene.write_text(scene.read_text().replace("meshes/box.ply", "../box.ply"))
+    with pytest.raises(FileNotFoundError, match="scene's folder or below"):
+        _spec(scene).key()
+    from netsim import ScenarioError, load_scenario
+    from netsim.assembly.checks import preflight
+
+    s = load_scenario("default", [f"radio.pathloss={{model = 'raytraced', scene = '{scene}'}}"])
+    with pytest.raises(ScenarioError, match=r"radio.pathloss.scene.*\.\./box.ply"):
+        preflight(s)
 
 
 def test_the_floor_rule_never_leaves_a_zero_gain():
