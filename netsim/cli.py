@@ -3,6 +3,7 @@
     netsim run [SCENARIO.toml] [--set KEY=VALUE ...] [--out DIR] [--quiet]
     netsim validate [SCENARIO.toml] [--set KEY=VALUE ...]
     netsim topo show [SCENARIO.toml] [--set KEY=VALUE ...] [--out layout.png]
+    netsim trace [SCENARIO.toml] [--set KEY=VALUE ...] --out maps.npz
     netsim attack RUN_DIR --piu K [K ...] --round R [--method idlg] [--position server|ap]
     netsim sweep SWEEP.toml [--out DIR] [--workers N | --ray-address local|auto|ADDR] [--quiet]
     netsim report RUN_DIR [RUN_DIR ...] [--out report.html]
@@ -209,6 +210,15 @@ def _parser() -> argparse.ArgumentParser:
     scenario_args(radio)
     radio.add_argument("--out", type=Path, required=True, help="file to write: .parquet or .csv")
 
+    trace = command(
+        "trace",
+        "ray-trace a scenario's radio maps (radio.pathloss.model = 'raytraced') into a file "
+        "that radio.pathloss.maps reads back: the same bits on every machine, no LLVM needed",
+        "netsim trace factory.toml --out factory.maps.npz",
+    )
+    scenario_args(trace)
+    trace.add_argument("--out", type=Path, required=True, help="file to write: .npz")
+
     attack = command(
         "attack",
         "gradient-inversion attack on PIU uploads of a finished run (the run is replayed "
@@ -342,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "dataset":
             return _radio_dataset(scenario, args.out)
+        if args.command == "trace":
+            return _trace(scenario, args.out)
         if args.command == "topo":
             if args.run is not None and (args.scenario is not None or args.overrides):
                 raise RunDirError(
@@ -505,6 +517,23 @@ def _topo_show(scenario: Scenario, out: Path, run_dir: Path | None) -> int:
     fig.savefig(tmp, dpi=120, format="png")
     tmp.replace(out)  # atomic: never a half-written PNG
     print(f"layout written to {out}")
+    return 0
+
+
+def _trace(scenario: Scenario, out: Path) -> int:
+    from netsim.assembly.radio import scenario_maps
+    from netsim.rundir import RunDirError
+
+    if out.suffix.lower() != ".npz":
+        raise RunDirError(f"--out '{out}': the maps are written as .npz; use a .npz file name")
+    _check_out_file(out)  # before tracing, nothing created
+    maps = scenario_maps(scenario)
+    maps.save(out)  # atomic: never a half-written file
+    n_aps, rows, cols = maps.gain.shape
+    print(
+        f"{n_aps} maps of {rows} x {cols} cells of {maps.cell_m:g} m written to {out} "
+        f'(geometry {maps.geometry}); radio.pathloss.maps = "{out}" reads them back'
+    )
     return 0
 
 

@@ -404,6 +404,16 @@ def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]
             "copy": data["radio"]["pathloss"]["scene"],
             "sha256": files,
         }
+    if isinstance(pathloss, RayTracedPathLoss) and pathloss.maps is not None:
+        inputs.mkdir(parents=True, exist_ok=True)
+        copy = inputs / "radio_maps.npz"
+        shutil.copyfile(pathloss.maps, copy)
+        data["radio"]["pathloss"]["maps"] = copy.relative_to(staging).as_posix()
+        record["radio_maps"] = {
+            "source": str(pathloss.maps),
+            "copy": data["radio"]["pathloss"]["maps"],
+            "sha256": file_sha256(copy),
+        }
     learning = scenario.learning
     if learning.data_path is not None:
         record["data"] = {
@@ -431,6 +441,8 @@ def scenario_fingerprint(scenario: Scenario) -> str:
             name: hashlib.sha256(content).hexdigest()
             for name, content in scene_files(pathloss.scene)
         }
+    if isinstance(pathloss, RayTracedPathLoss) and pathloss.maps is not None:
+        data["radio"]["pathloss"]["maps"] = file_sha256(pathloss.maps)
     availability = scenario.device.availability
     if isinstance(availability, TraceAvailability):
         data["device"]["availability"]["dir"] = {

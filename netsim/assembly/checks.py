@@ -51,6 +51,10 @@ def _check_raytracing(s: Scenario) -> None:
             scene_files(model.scene)  # every mesh it references is there
         except FileNotFoundError as exc:
             raise field_error("radio.pathloss.scene", str(model.scene), problem=str(exc)) from None
+    if model.maps is not None:  # read, not traced: nothing to install
+        if not model.maps.is_file():
+            raise field_error("radio.pathloss.maps", str(model.maps), problem="no such file")
+        return
     if find_spec("mitsuba") is None or find_spec("drjit") is None:
         raise field_error("radio.pathloss.model", "raytraced", problem="Sionna RT is not "
                           "installed; pip install 'netsim[rt]'")  # fmt: skip

@@ -175,10 +175,12 @@ def traced_maps(
     ap: tuple[np.ndarray, np.ndarray],
     piu: tuple[np.ndarray, np.ndarray],
     ap_azimuth_deg: np.ndarray | None = None,
+    trace: bool = False,
 ) -> RadioMaps | None:
     """The ray-traced maps of ``radio.pathloss = {model = "raytraced"}`` for the APs at
-    ``ap`` (xy (A, 2), heights (A,)) over the area the PIUs ``piu`` roam, at their height,
-    from the cache (:func:`radio_maps_cache`) or traced now; None for other models."""
+    ``ap`` (xy (A, 2), heights (A,)) over the area the PIUs ``piu`` roam, at their height:
+    the scenario's stored ``maps`` (unless ``trace``), else from the cache
+    (:func:`radio_maps_cache`) or traced now; None for other models."""
     model = radio.pathloss
     if not isinstance(model, RayTracedPathLoss):
         return None
@@ -206,6 +208,8 @@ def traced_maps(
         radio.carrier_hz, (x0, y0, x1, y1), float(heights[0]), model.cell_m,
         model.rays, model.max_depth, model.diffraction, model.seed,
     )  # fmt: skip
+    if model.maps is not None and not trace:
+        return _stored_maps(model.maps, spec)
     try:
         return radio_maps(spec, radio_maps_cache())
     except RayTracingUnavailable as exc:
@@ -214,19 +218,55 @@ def traced_maps(
         raise field_error("radio.pathloss.scene", str(scene), problem=str(exc)) from None
 
 
+def _stored_maps(path: Path, spec: MapSpec) -> RadioMaps:
+    """The maps stored at ``path``, checked to be ``spec``'s (its geometry key)."""
+    field = "radio.pathloss.maps"
+    try:
+        maps = RadioMaps.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise field_error(field, str(path), problem=f"not readable as maps ({exc})") from None
+    expected = spec.geometry_key()
+    if maps.geometry != expected:
+        raise field_error(field, str(path), problem=(
+            f"traced for another scene, AP layout or settings (geometry {maps.geometry or '?'}, "
+            f"this scenario's {expected}); trace them again: netsim trace SCENARIO --out "
+            f"{path}"))  # fmt: skip
+    return maps
+
+
+def scenario_maps(s: Scenario) -> RadioMaps:
+    """Trace (or take from the cache) the maps of scenario ``s``'s ray-traced path loss,
+    whatever its ``maps`` holds (``netsim trace``)."""
+    if not isinstance(s.radio.pathloss, RayTracedPathLoss):
+        raise field_error("radio.pathloss.model", s.radio.pathloss.model,
+                          allowed="'raytraced' to trace maps")  # fmt: skip
+    topology = build_topology(s.topology, s.backhaul, Streams(s.seed))
+    ap, piu = positions(topology, "ap"), positions(topology, "piu")
+    maps = traced_maps(s.radio, s.topology, ap, piu, azimuths(topology), trace=True)
+    assert maps is not None
+    return maps
+
+
 def building_scene(topology: Topology, folder: Path) -> Path:
     """The Mitsuba XML of a factory hall's ``topology.building`` (:func:`hall_of`), written
     once into ``folder`` under a name from its content (the same building, the same file)."""
     hall = hall_of(topology)
     assert hall is not None  # the schema asks for a building where there is no scene
     text = hall.xml()
-    path = folder / f"hall-{hashlib.sha256(text.encode()).hexdigest()[:16]}.xml"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".xml", delete=False) as f:
-            f.write(text)
-        os.replace(f.name, path)  # atomic: a concurrent run reads all of it or none
-    return path
+    name = f"hall-{hashlib.sha256(text.encode()).hexdigest()[:16]}.xml"
+    for place in (folder, Path(tempfile.gettempdir()) / "netsim-scenes"):  # read-only cache
+        path = place / name
+        try:
+            if not path.exists():
+                place.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile("w", dir=place, suffix=".xml",
+                                                 delete=False) as f:  # fmt: skip
+                    f.write(text)
+                os.replace(f.name, path)  # atomic: a concurrent run reads all or none
+            return path
+        except OSError:
+            continue
+    raise field_error("topology.building", "...", problem=f"cannot write its scene into {folder}")
 
 
 def band(radio: RadioConfig, topology: Topology, ap_xy: np.ndarray) -> Band:

@@ -152,22 +152,28 @@ class MapSpec:
             max(1, int(np.ceil((x1 - x0) / self.cell_m - 1e-9))),
         )
 
-    def key(self) -> str:
-        """A hash of everything the maps depend on: the scene's bytes and those of every
-        file it references, the settings and the Sionna RT version."""
-        from importlib.metadata import PackageNotFoundError, version
-
+    def geometry_key(self) -> str:
+        """A hash of what the maps describe: the scene's bytes and those of every file it
+        references (content, not names) and the settings. Maps traced elsewhere, with
+        another Sionna RT, carry the same one (:attr:`RadioMaps.geometry`)."""
         digest = hashlib.sha256()
-        for name, data in scene_files(self.scene):
-            digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+        for _, data in scene_files(self.scene):
+            digest.update(hashlib.sha256(data).digest())
         settings = {k: v for k, v in asdict(self).items() if k != "scene"}
-        settings["tracing"] = TRACING_VERSION
-        try:
-            settings["sionna_rt"] = version("sionna-rt")
-        except PackageNotFoundError:
-            settings["sionna_rt"] = None
         digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
         return digest.hexdigest()[:32]
+
+    def key(self) -> str:
+        """The cache's key: :meth:`geometry_key`, how the solver is called and the Sionna RT
+        version (another version may trace other bits)."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            sionna_rt = version("sionna-rt")
+        except PackageNotFoundError:
+            sionna_rt = None
+        tag = f"{self.geometry_key()}|{TRACING_VERSION}|{sionna_rt}"
+        return hashlib.sha256(tag.encode()).hexdigest()[:32]
 
 
 def scene_files(scene: Path) -> list[tuple[str, bytes]]:
@@ -203,6 +209,7 @@ class RadioMaps:
     y0: float
     cell_m: float
     height_m: float
+    geometry: str = ""  # the MapSpec.geometry_key they were traced for
 
     @cached_property
     def gain_db(self) -> np.ndarray:
@@ -252,7 +259,9 @@ class RadioMaps:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = np.array([self.x0, self.y0, self.cell_m, self.height_m])
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
-            np.savez(f, gain=self.gain, traced=self.traced, los=self.los, meta=meta)
+            np.savez_compressed(f, gain=self.gain, traced=self.traced, los=self.los,
+                                meta=meta, geometry=np.array(self.geometry))  # fmt: skip
+        os.chmod(f.name, 0o644)  # a file to share (a temporary file is the owner's alone)
         os.replace(f.name, path)
 
     @classmethod
@@ -260,7 +269,8 @@ class RadioMaps:
         """The maps :meth:`save` wrote to ``path``."""
         with np.load(path) as z:
             x0, y0, cell, height = (float(v) for v in z["meta"])
-            return cls(z["gain"], z["traced"], z["los"], x0, y0, cell, height)
+            geometry = str(z["geometry"]) if "geometry" in z else ""
+            return cls(z["gain"], z["traced"], z["los"], x0, y0, cell, height, geometry)
 
 
 def floor_rule(path_gain: np.ndarray) -> np.ndarray:
@@ -311,7 +321,10 @@ def trace(spec: MapSpec) -> RadioMaps:
         ).reshape(len(spec.aps_m), rows, cols)
     finally:
         dr.set_thread_count(threads)
-    return RadioMaps(floor_rule(gain), gain > 0, los, float(x0), float(y0), c, spec.height_m)
+    return RadioMaps(
+        floor_rule(gain), gain > 0, los, float(x0), float(y0), c, spec.height_m,
+        spec.geometry_key(),
+    )  # fmt: skip
 
 
 def _visible(mi_scene: Any, mi: Any, source: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ RELATIVE_PATHS = (
     ("device", "availability", "dir"),
     ("learning", "data_path"),
     ("radio", "pathloss", "scene"),
+    ("radio", "pathloss", "maps"),
 )
 
 

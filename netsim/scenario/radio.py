@@ -131,6 +131,10 @@ class RayTracedPathLoss(_Frozen):
     seed: int = Field(1, ge=0, le=2**31 - 1)
     """The tracer's sampling seed (a map is a property of the scene, not of the run's
     seed: runs with other seeds share it)."""
+    maps: FilePath | None = None
+    """Maps traced before (``netsim trace SCENARIO --out FILE.npz``), read instead of
+    tracing: the same bits on every machine and no LLVM needed; refused unless traced for
+    this scene, AP layout and settings. Relative to the scenario file."""
 
 
 PathLoss = Annotated[

@@ -424,3 +424,37 @@ def test_a_building_is_checked_by_name():
 
     with pytest.raises(ScenarioError, match=r"topology.num_pius.*free machine spots"):
         Simulation(load_scenario("default", [crowded]))
+
+
+def test_traced_maps_are_stored_and_read_back_unchanged(tmp_path, monkeypatch):
+    """netsim trace writes a scenario's maps; radio.pathloss.maps reads them instead of
+    tracing (the same gains; no LLVM needed) and refuses them for another building; the
+    run directory keeps a copy and repeats the run from it."""
+    _ready()
+    import pandas as pd
+
+    from netsim import ScenarioError, Simulation, load_scenario
+    from netsim.cli import main
+
+    monkeypatch.setenv("NETSIM_RADIO_MAPS", str(tmp_path / "maps"))
+    base = [HALL, "radio.carrier_hz=3.5e9", "protocol.rounds=1", "radio.shadowing_std_db=0.0"]
+    traced = [*base, "radio.pathloss={model = 'raytraced', rays = 100000}"]
+    out = tmp_path / "hall.npz"
+    sets = [a for s in traced for a in ("--set", s)]
+    assert main(["trace", "default", *sets, "--out", str(out)]) == 0
+    stored = [*base, f"radio.pathloss={{model = 'raytraced', rays = 100000, maps = '{out}'}}"]
+    monkeypatch.setattr(rtm, "trace", lambda spec: pytest.fail("traced instead of read"))
+    first = Simulation(load_scenario("default", traced))  # from the cache
+    monkeypatch.setenv("DRJIT_LIBLLVM_PATH", "/nowhere/libLLVM-15.so")  # not needed to read
+    sim = Simulation(load_scenario("default", stored))
+    assert np.array_equal(sim.world.gains.gain, first.world.gains.gain)
+    other = [s.replace("rows = 2", "rows = 1") for s in stored]  # another building
+    with pytest.raises(ScenarioError, match=r"radio.pathloss.maps.*another scene"):
+        Simulation(load_scenario("default", other))
+    sets = [a for s in stored for a in ("--set", s)]
+    assert main(["run", "default", *sets, "--out", str(tmp_path / "run1"), "--quiet"]) == 0
+    out.unlink()
+    scenario = tmp_path / "run1" / "scenario.toml"
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run2"), "--quiet"]) == 0
+    a, b = (pd.read_parquet(tmp_path / r / "events.parquet") for r in ("run1", "run2"))
+    pd.testing.assert_frame_equal(a, b)
