@@ -37,6 +37,7 @@ STUDIES = (
     ("pruning", "pruning", "OTA-FL IMP"),
     ("privacy_dlg", "privacy", "AFC-FL (attacks, DLG)"),
     ("privacy_gan", "privacy", "AFC-FL (attacks, GAN)"),
+    ("raytracing", "raytracing", "ray tracing (issue 42)"),  # a comparison, no paper claim
 )
 START, END = "<!-- verdicts: start -->", "<!-- verdicts: end -->"
 _COMMAND = re.compile(r"Produced by `(?P<command>[^`]+)`")
