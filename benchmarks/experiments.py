@@ -1228,12 +1228,14 @@ RT_INF = ("radio.pathloss={model = 'inf_38901', variant = 'SH', clutter_density 
           "clutter_height_m = 3.7, clutter_size_m = 5.0}",)  # fmt: skip
 RT_TRACED = ("radio.pathloss={model = 'raytraced', cell_m = 1.0, rays = 1000000, "
              "max_depth = 5, diffraction = true}",)  # fmt: skip
-RT_LAYOUTS = {"8 APs (4 x 2)": (4, 2), "4 APs (4 x 1)": (4, 1), "4 APs (2 x 2)": (2, 2)}
+RT_LAYOUTS = {"8 APs (4 x 2)": (4, 2), "4 APs (4 x 1)": (4, 1), "4 APs (2 x 2)": (2, 2),
+              "4 APs (1 x 4)": (1, 4)}  # fmt: skip
 
 
 def raytracing_configs() -> dict[str, tuple[str, ...]]:
     """The ray-traced hall against TR 38.901 InF-SH on the same floor plan, for the bundled
-    AP layout (its shipped maps) and two 4-AP layouts (traced here)."""
+    AP layout (its shipped maps) and three 4-AP layouts (traced here): a row along the
+    middle (4 x 1), a square (2 x 2) and a column across the middle (1 x 4)."""
     out = {}
     for layout, (along, across) in RT_LAYOUTS.items():
         place = (f"topology.aps_along_length={along}", f"topology.aps_along_width={across}")
@@ -1245,7 +1247,7 @@ def raytracing_configs() -> dict[str, tuple[str, ...]]:
 
 def raytracing(rounds: int, seeds: Sequence[int]) -> pd.DataFrame:
     """The bundled factory_raytraced hall (15 metal machines, 2 shelf rows) with its
-    ray-traced channel against TR 38.901 InF-SH on the same floor plan, for 8 APs and two
+    ray-traced channel against TR 38.901 InF-SH on the same floor plan, for 8 APs and three
     4-AP layouts: the uplinks' SNR (mean and 10th percentile over the uploads), mean round
     latency, final accuracy and the simulated time to 85 % test accuracy."""
 

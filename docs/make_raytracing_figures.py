@@ -1,13 +1,13 @@
 """The figures of docs/tutorials/raytraced-factory.md (from the repository's root:
 ``PYTHONPATH=. python docs/make_raytracing_figures.py``; about a minute on 2 cores, with
-the bundled maps and two 4-AP layouts traced or cached):
+the bundled maps and three 4-AP layouts traced or cached):
 
 * ``raytracing-coverage.png``: the bundled factory_raytraced hall, the best AP's path gain
   in each 1 m cell, ray-traced (the shipped maps) beside TR 38.901 InF-SH's median gain on
   the same floor plan (LOS probability times the LOS gain plus the rest times the NLOS
   gain, no shadowing), the machines and shelves outlined;
 * ``raytracing-snr-cdf.png``: the uplink SNR of every upload over 5 seeds x 10 rounds,
-  traced against InF-SH, for the bundled 8 APs and the two 4-AP layouts of the study.
+  traced against InF-SH, for the bundled 8 APs and the three 4-AP layouts of the study.
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def coverage() -> None:
 
 def snr_cdf() -> None:
     """Per-upload SNR CDFs, traced against InF-SH, for each layout of the study."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=True, layout="constrained")
-    layouts = ["8 APs (4 x 2)", "4 APs (4 x 1)", "4 APs (2 x 2)"]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True, layout="constrained")
+    layouts = ["8 APs (4 x 2)", "4 APs (4 x 1)", "4 APs (2 x 2)", "4 APs (1 x 4)"]
     configs = raytracing_configs()
     for ax, layout in zip(axes, layouts, strict=True):
         for model, colour in (("ray-traced", "tab:orange"), ("InF-SH", "tab:blue")):

@@ -404,13 +404,19 @@ def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]
             "copy": data["radio"]["pathloss"]["scene"],
             "sha256": files,
         }
-    if isinstance(pathloss, RayTracedPathLoss) and pathloss.maps is not None:
+    # the maps the run read (stored, or traced into the cache): a repeat reads the same bits
+    maps = None
+    if isinstance(pathloss, RayTracedPathLoss):
+        from netsim.assembly.radio import traced_maps_file
+
+        maps = pathloss.maps or traced_maps_file(scenario)
+    if isinstance(pathloss, RayTracedPathLoss) and maps is not None:
         inputs.mkdir(parents=True, exist_ok=True)
         copy = inputs / "radio_maps.npz"
-        shutil.copyfile(pathloss.maps, copy)
+        shutil.copyfile(maps, copy)
         data["radio"]["pathloss"]["maps"] = copy.relative_to(staging).as_posix()
         record["radio_maps"] = {
-            "source": str(pathloss.maps),
+            "source": str(maps),
             "copy": data["radio"]["pathloss"]["maps"],
             "sha256": file_sha256(copy),
         }
@@ -441,8 +447,11 @@ def scenario_fingerprint(scenario: Scenario) -> str:
             name: hashlib.sha256(content).hexdigest()
             for name, content in scene_files(pathloss.scene)
         }
-    if isinstance(pathloss, RayTracedPathLoss) and pathloss.maps is not None:
-        data["radio"]["pathloss"]["maps"] = file_sha256(pathloss.maps)
+    if isinstance(pathloss, RayTracedPathLoss):
+        # stored maps stand for what the scene and settings trace (their geometry is
+        # checked when read): a run directory's copy, which names them, fingerprints as
+        # the scenario it was run from
+        data["radio"]["pathloss"].pop("maps", None)
     availability = scenario.device.availability
     if isinstance(availability, TraceAvailability):
         data["device"]["availability"]["dir"] = {

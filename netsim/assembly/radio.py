@@ -192,6 +192,27 @@ def traced_maps(
     if len(heights) != 1:
         plane = "needs one PIU height (the maps are one plane)"
         raise field_error(field, "raytraced", problem=f"{plane}; the PIUs have {len(heights)}")
+    spec = _spec(model, radio, topology, ap, piu)
+    if model.maps is not None and not trace:
+        return _stored_maps(model.maps, spec)
+    try:
+        return radio_maps(spec, radio_maps_cache())
+    except RayTracingUnavailable as exc:
+        raise field_error(field, "raytraced", problem=str(exc)) from None
+    except (FileNotFoundError, RuntimeError) as exc:  # a missing mesh, a scene Mitsuba refuses
+        raise field_error("radio.pathloss.scene", str(spec.scene), problem=str(exc)) from None
+
+
+def _spec(
+    model: RayTracedPathLoss,
+    radio: RadioConfig,
+    topology: Topology,
+    ap: tuple[np.ndarray, np.ndarray],
+    piu: tuple[np.ndarray, np.ndarray],
+) -> MapSpec:
+    """What the maps of APs ``ap`` over PIUs ``piu`` (xy, heights) depend on: the scene
+    (the building's, written on first use), the area (``area_m``, a hall's floor, or the
+    layout's box with margins), the PIUs' height and the solver's settings."""
     scene = model.scene or building_scene(topology, radio_maps_cache())
     if not scene.is_file():
         raise field_error("radio.pathloss.scene", str(scene), problem="no such file")
@@ -202,20 +223,12 @@ def traced_maps(
         pad = RADIO_MAP_MARGIN * np.maximum(high - low, model.cell_m)
         area = (*(low - pad), *(high + pad))
     x0, y0, x1, y1 = (float(v) for v in area)
-    spec = MapSpec(
+    return MapSpec(
         scene,
         tuple((float(x), float(y), float(h)) for (x, y), h in zip(ap[0], ap[1], strict=True)),
-        radio.carrier_hz, (x0, y0, x1, y1), float(heights[0]), model.cell_m,
+        radio.carrier_hz, (x0, y0, x1, y1), float(piu[1][0]), model.cell_m,
         model.rays, model.max_depth, model.diffraction, model.seed,
     )  # fmt: skip
-    if model.maps is not None and not trace:
-        return _stored_maps(model.maps, spec)
-    try:
-        return radio_maps(spec, radio_maps_cache())
-    except RayTracingUnavailable as exc:
-        raise field_error(field, "raytraced", problem=str(exc)) from None
-    except (FileNotFoundError, RuntimeError) as exc:  # a missing mesh, a scene Mitsuba refuses
-        raise field_error("radio.pathloss.scene", str(scene), problem=str(exc)) from None
 
 
 def _stored_maps(path: Path, spec: MapSpec) -> RadioMaps:
@@ -232,6 +245,19 @@ def _stored_maps(path: Path, spec: MapSpec) -> RadioMaps:
             f"this scenario's {expected}); trace them again: netsim trace SCENARIO --out "
             f"{path}"))  # fmt: skip
     return maps
+
+
+def traced_maps_file(s: Scenario) -> Path | None:
+    """Where the map cache holds scenario ``s``'s traced maps (None: not ray-traced, read
+    from stored ``maps``, or not traced yet), without tracing: a run directory keeps a
+    copy, so that a repeat reads the very bits the run used."""
+    model = s.radio.pathloss
+    if not isinstance(model, RayTracedPathLoss) or model.maps is not None:
+        return None
+    topology = build_topology(s.topology, s.backhaul, Streams(s.seed))
+    ap, piu = positions(topology, "ap"), positions(topology, "piu")
+    path = radio_maps_cache() / f"{_spec(model, s.radio, s.topology, ap, piu).key()}.npz"
+    return path if path.is_file() else None
 
 
 def scenario_maps(s: Scenario) -> RadioMaps:

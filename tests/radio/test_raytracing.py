@@ -255,9 +255,8 @@ def test_a_raytraced_run_reads_its_links_from_the_maps(tmp_path, monkeypatch):
 
 
 def test_a_raytraced_run_repeats_from_its_run_directory(tmp_path, monkeypatch):
-    """The run directory holds the scene: with the original deleted (and the map cache
-    emptied, so the map is traced again) ``netsim run RUN/scenario.toml`` gives the same
-    log."""
+    """The run directory holds the scene and the maps the run read: with the original scene
+    and the map cache deleted ``netsim run RUN/scenario.toml`` gives the same log."""
     _ready()
     import shutil
 
@@ -270,6 +269,9 @@ def test_a_raytraced_run_repeats_from_its_run_directory(tmp_path, monkeypatch):
     shutil.rmtree(tmp_path / "site")
     shutil.rmtree(tmp_path / "maps")
     scenario = tmp_path / "run1" / "scenario.toml"
+    # the maps the run read are kept too: the repeat reads those bits, not a new trace
+    assert (tmp_path / "run1" / "inputs" / "radio_maps.npz").is_file()
+    assert 'maps = "inputs/radio_maps.npz"' in scenario.read_text()
     assert main(["run", str(scenario), "--out", str(tmp_path / "run2"), "--quiet"]) == 0
     first, again = (pd.read_parquet(tmp_path / r / "events.parquet") for r in ("run1", "run2"))
     pd.testing.assert_frame_equal(first, again)
