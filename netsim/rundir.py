@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     import torch
 
     from netsim.privacy.attacker import AttackReport
-    from netsim.scenario import Scenario
+    from netsim.scenario import RayTracedPathLoss, Scenario
 
 RUN_FILES = ("events.parquet", "rounds.parquet", "scenario.toml", "manifest.json", "model.pt")
 INPUTS = "inputs"
@@ -355,7 +355,6 @@ def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]
     folder and the SHA-256 of each file the loader reads.
     """
     from netsim.learn.datasets import data_files
-    from netsim.radio.raytracing import scene_files
     from netsim.scenario import FileTopology, RayTracedPathLoss, TraceAvailability
 
     data = scenario.to_dict()
@@ -388,10 +387,32 @@ def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]
             "sha256": files,
         }
     pathloss = scenario.radio.pathloss
-    # the scene with the meshes it references (a building in the topology needs no file)
-    if isinstance(pathloss, RayTracedPathLoss) and pathloss.scene is not None:
-        folder = inputs / "scene"
-        files = {}
+    if isinstance(pathloss, RayTracedPathLoss):
+        record.update(_copy_raytracing(scenario, pathloss, data, staging))
+    learning = scenario.learning
+    if learning.data_path is not None:
+        record["data"] = {
+            "path": str(learning.data_path),
+            "sha256": {
+                p.name: file_sha256(p) for p in data_files(learning.dataset, learning.data_path)
+            },
+        }
+    return tomli_w.dumps(data), record
+
+
+def _copy_raytracing(
+    scenario: Scenario, pathloss: RayTracedPathLoss, data: dict[str, Any], staging: Path
+) -> dict[str, Any]:
+    """Copy what a ray-traced path loss reads into ``staging/inputs``: the scene with the
+    meshes it references (a building in the topology needs no file) and the maps the run
+    read (stored, or traced into the cache: a repeat reads the same bits); point ``data``
+    (the scenario as a dict) at the copies and return their manifest records."""
+    from netsim.assembly.radio import traced_maps_file
+    from netsim.radio.raytracing import scene_files
+
+    inputs, record = staging / INPUTS, {}
+    if pathloss.scene is not None:
+        folder, files = inputs / "scene", {}
         for name, content in scene_files(pathloss.scene):
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(content)
@@ -404,13 +425,8 @@ def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]
             "copy": data["radio"]["pathloss"]["scene"],
             "sha256": files,
         }
-    # the maps the run read (stored, or traced into the cache): a repeat reads the same bits
-    maps = None
-    if isinstance(pathloss, RayTracedPathLoss):
-        from netsim.assembly.radio import traced_maps_file
-
-        maps = pathloss.maps or traced_maps_file(scenario)
-    if isinstance(pathloss, RayTracedPathLoss) and maps is not None:
+    maps = pathloss.maps or traced_maps_file(scenario)
+    if maps is not None:
         inputs.mkdir(parents=True, exist_ok=True)
         copy = inputs / "radio_maps.npz"
         shutil.copyfile(maps, copy)
@@ -420,15 +436,7 @@ def copy_inputs(scenario: Scenario, staging: Path) -> tuple[str, dict[str, Any]]
             "copy": data["radio"]["pathloss"]["maps"],
             "sha256": file_sha256(copy),
         }
-    learning = scenario.learning
-    if learning.data_path is not None:
-        record["data"] = {
-            "path": str(learning.data_path),
-            "sha256": {
-                p.name: file_sha256(p) for p in data_files(learning.dataset, learning.data_path)
-            },
-        }
-    return tomli_w.dumps(data), record
+    return record
 
 
 def scenario_fingerprint(scenario: Scenario) -> str:
@@ -442,12 +450,12 @@ def scenario_fingerprint(scenario: Scenario) -> str:
     if isinstance(scenario.topology, FileTopology):
         data["topology"]["path"] = file_sha256(scenario.topology.path)
     pathloss = scenario.radio.pathloss
-    if isinstance(pathloss, RayTracedPathLoss) and pathloss.scene is not None:
-        data["radio"]["pathloss"]["scene"] = {
-            name: hashlib.sha256(content).hexdigest()
-            for name, content in scene_files(pathloss.scene)
-        }
     if isinstance(pathloss, RayTracedPathLoss):
+        if pathloss.scene is not None:
+            data["radio"]["pathloss"]["scene"] = {
+                name: hashlib.sha256(content).hexdigest()
+                for name, content in scene_files(pathloss.scene)
+            }
         # stored maps stand for what the scene and settings trace (their geometry is
         # checked when read): a run directory's copy, which names them, fingerprints as
         # the scenario it was run from

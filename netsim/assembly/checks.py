@@ -39,18 +39,14 @@ def _check_raytracing(s: Scenario) -> None:
     """A ray-traced path loss: its scene exists, Sionna RT is installed and an LLVM it can
     use is found (cheap: nothing is imported or traced), so ``netsim validate`` says what
     to install before a run starts."""
-    from netsim.radio.raytracing import RayTracingUnavailable, prepare_llvm, scene_files
+    from netsim.assembly.radio import check_scene
+    from netsim.radio.raytracing import RayTracingUnavailable, prepare_llvm
 
     model = s.radio.pathloss
     if not isinstance(model, RayTracedPathLoss):
         return
     if model.scene is not None:
-        if not model.scene.is_file():
-            raise field_error("radio.pathloss.scene", str(model.scene), problem="no such file")
-        try:
-            scene_files(model.scene)  # every mesh it references is there
-        except FileNotFoundError as exc:
-            raise field_error("radio.pathloss.scene", str(model.scene), problem=str(exc)) from None
+        check_scene(model.scene)
     if model.maps is not None:  # read, not traced: nothing to install
         if not model.maps.is_file():
             raise field_error("radio.pathloss.maps", str(model.maps), problem="no such file")

@@ -52,7 +52,13 @@ from netsim.radio.pathloss import (
     umi_38901,
 )
 from netsim.radio.policies import scheduling_policy
-from netsim.radio.raytracing import MapSpec, RadioMaps, RayTracingUnavailable, radio_maps
+from netsim.radio.raytracing import (
+    MapSpec,
+    RadioMaps,
+    RayTracingUnavailable,
+    radio_maps,
+    scene_files,
+)
 from netsim.radio.scheduler import OFDMAScheduler
 from netsim.radio.spectrum import assign_channels
 from netsim.rng import Stream, Streams
@@ -213,9 +219,9 @@ def _spec(
     """What the maps of APs ``ap`` over PIUs ``piu`` (xy, heights) depend on: the scene
     (the building's, written on first use), the area (``area_m``, a hall's floor, or the
     layout's box with margins), the PIUs' height and the solver's settings."""
+    if model.scene is not None:
+        check_scene(model.scene)
     scene = model.scene or building_scene(topology, radio_maps_cache())
-    if not scene.is_file():
-        raise field_error("radio.pathloss.scene", str(scene), problem="no such file")
     area = model.area_m or floor_of(topology)
     if area is None:
         everyone = np.vstack([ap[0], piu[0]])
@@ -229,6 +235,17 @@ def _spec(
         radio.carrier_hz, (x0, y0, x1, y1), float(piu[1][0]), model.cell_m,
         model.rays, model.max_depth, model.diffraction, model.seed,
     )  # fmt: skip
+
+
+def check_scene(scene: Path) -> None:
+    """Refuse a scene file that is missing or references a mesh that is (or one outside its
+    folder), naming ``radio.pathloss.scene``."""
+    if not scene.is_file():
+        raise field_error("radio.pathloss.scene", str(scene), problem="no such file")
+    try:
+        scene_files(scene)  # every mesh it references is there
+    except FileNotFoundError as exc:
+        raise field_error("radio.pathloss.scene", str(scene), problem=str(exc)) from None
 
 
 def _stored_maps(path: Path, spec: MapSpec) -> RadioMaps:
