@@ -97,10 +97,8 @@ def _draw_site(fig: Figure, ax: Any, sim: Simulation) -> None:
 
     maps = sim.world.gains.radio_maps
     if maps is not None:
-        best_db = 10 * np.log10(maps.gain.max(axis=0))
-        rows, cols = best_db.shape
-        extent = (maps.x0, maps.x0 + cols * maps.cell_m, maps.y0, maps.y0 + rows * maps.cell_m)
-        image = ax.imshow(best_db, origin="lower", extent=extent, cmap="magma", zorder=0)
+        best_db = maps.gain_db.max(axis=0)
+        image = ax.imshow(best_db, origin="lower", extent=maps.extent, cmap="magma", zorder=0)
         fig.colorbar(image, ax=ax, label="best AP's path gain, ray-traced (dB)")
     hall = hall_of(sim.scenario.topology)
     for box in [] if hall is None else hall.obstacles():

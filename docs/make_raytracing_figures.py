@@ -59,10 +59,9 @@ def coverage() -> None:
     high = float(max(best_traced.max(), best_inf.max()))
     hall = hall_of(traced.scenario.topology)
     fig, axes = plt.subplots(2, 1, figsize=(8, 8.5), layout="constrained")
-    extent = (maps.x0, xs[-1] + maps.cell_m / 2, maps.y0, ys[-1] + maps.cell_m / 2)
     for ax, image, title in ((axes[0], best_traced, "ray-traced (Sionna RT)"),
                              (axes[1], best_inf, "TR 38.901 InF-SH, same floor plan")):  # fmt: skip
-        shown = ax.imshow(image, origin="lower", extent=extent, cmap="magma",
+        shown = ax.imshow(image, origin="lower", extent=maps.extent, cmap="magma",
                           vmin=low, vmax=high)  # fmt: skip
         _outline(ax, hall)
         ax.scatter(gains.ap_xy[:, 0], gains.ap_xy[:, 1], marker="^", s=80, c="crimson",

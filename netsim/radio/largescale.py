@@ -270,7 +270,7 @@ class LargeScaleGains:
     def link_stats(self, piu_xy: np.ndarray, piu_height_m: np.ndarray) -> LinkLoss:
         """Path-loss statistics of PIUs at ``piu_xy`` (K, 2) to every AP."""
         if self._radio_maps is not None:  # the scene's: one state, known
-            loss_db = -10 * np.log10(self._radio_maps.gain_at(piu_xy))
+            loss_db = -self._radio_maps.gain_db_at(piu_xy)
             zero = np.zeros_like(loss_db)
             return LinkLoss(loss_db, loss_db, self._radio_maps.los_at(piu_xy) * 1.0, zero, zero)
         d2d = np.linalg.norm(self._deltas(piu_xy), axis=-1)  # (K, A)

@@ -223,8 +223,19 @@ class RadioMaps:
         c = self.cell_m
         return self.x0 + (np.arange(cols) + 0.5) * c, self.y0 + (np.arange(rows) + 0.5) * c
 
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        """The mapped area (xmin, xmax, ymin, ymax) in m, as matplotlib's ``imshow`` takes
+        it."""
+        rows, cols = self.gain.shape[1:]
+        return (self.x0, self.x0 + cols * self.cell_m, self.y0, self.y0 + rows * self.cell_m)
+
     def gain_at(self, xy: np.ndarray) -> np.ndarray:
-        """(n, A) path gains at points ``xy`` (n, 2) m: bilinear in dB between the four
+        """(n, A) path gains at points ``xy`` (n, 2) m (:meth:`gain_db_at`, linear)."""
+        return 10 ** (self.gain_db_at(xy) / 10)
+
+    def gain_db_at(self, xy: np.ndarray) -> np.ndarray:
+        """(n, A) path gains in dB at points ``xy`` (n, 2) m: bilinear between the four
         nearest cell centres (a cell's value at its centre; beyond the outer centres, the
         border's), so a PIU moving across cells sees a continuous gain."""
         xy = np.atleast_2d(np.asarray(xy, dtype=float))
@@ -238,7 +249,7 @@ class RadioMaps:
         db = self.gain_db
         low = (1 - tx) * db[:, i0, j0].T + tx * db[:, i0, j1].T
         high = (1 - tx) * db[:, i1, j0].T + tx * db[:, i1, j1].T
-        return 10 ** (((1 - ty) * low + ty * high) / 10)
+        return (1 - ty) * low + ty * high
 
     def cell_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) indices of the cells holding points ``xy`` (n, 2), clamped to the
