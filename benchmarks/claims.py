@@ -94,6 +94,17 @@ class Verdict:
     ALPHA = 0.05  # the family-wise error rate of a study's claims
 
     @property
+    def verdict_text(self) -> str:
+        """The outcome, with why a claim holds by construction where it does."""
+        why = self.claim.by_construction
+        return self.outcome + ("" if why is None else f": {why}")
+
+    @property
+    def per_seed(self) -> str:
+        """The per-seed differences, 3 significant digits each."""
+        return ", ".join(f"{x:.3g}" for x in self.differences)
+
+    @property
     def outcome(self) -> str:
         """The verdict (the rule of the module docstring)."""
         if self.claim.by_construction is not None:
@@ -206,12 +217,14 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
         row = {"config": config, "seeds": len(group)}
         for m in metrics:
             mean, hw = mean_ci(group[m])
-            row[m] = _pm(mean, hw)
+            row[m] = pm(mean, hw)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _pm(mean: float, hw: float) -> str:
+def pm(mean: float, hw: float) -> str:
+    """"mean ± half-width" (4 and 2 significant digits), the mean alone without an
+    interval, "n/a" without a mean."""
     if math.isnan(mean):
         return "n/a"
     if math.isnan(hw):
@@ -236,20 +249,20 @@ def verdict_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
                 "paper's size": "" if v.claim.size is None else f"{v.claim.size:.4g}",
                 "winner": f"{v.claim.winner}: {v.winner_mean:.4g}",
                 "baseline": f"{v.claim.baseline}: {v.baseline_mean:.4g}",
-                "difference (95 % CI)": _pm(v.difference, v.half_width),
+                "difference (95 % CI)": pm(v.difference, v.half_width),
                 "n": v.seeds,
-                "p": _p(v.p),
-                "p (Holm)": _p(v.p_holm),
-                "per seed": ", ".join(f"{x:.3g}" for x in v.differences),
-                "verdict": v.outcome
-                + ("" if v.claim.by_construction is None else f": {v.claim.by_construction}"),
+                "p": p_text(v.p),
+                "p (Holm)": p_text(v.p_holm),
+                "per seed": v.per_seed,
+                "verdict": v.verdict_text,
             }
             for v in verdicts
         ]
     )
 
 
-def _p(p: float) -> str:
+def p_text(p: float) -> str:
+    """A p-value to 2 significant digits ("n/a": none)."""
     return "n/a" if math.isnan(p) else f"{p:.2g}"
 
 

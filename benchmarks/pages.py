@@ -72,12 +72,11 @@ def verdict_table(verdicts: dict[str, list[claims.Verdict]]) -> str:
                     "paper": paper,
                     "claim": c.paper,
                     "comparison": f"{c.winner} - {c.baseline} ({c.metric})",
-                    "difference (95 % CI)": claims._pm(v.difference, v.half_width),
+                    "difference (95 % CI)": claims.pm(v.difference, v.half_width),
                     "n": v.seeds,
-                    "p raw -> Holm": f"{claims._p(v.p)} -> {claims._p(v.p_holm)}",
-                    "signed-rank p": claims._p(claims.signed_rank_p(v.differences)),
-                    "verdict": v.outcome + ("" if c.by_construction is None
-                                            else f": {c.by_construction}"),
+                    "p raw -> Holm": f"{claims.p_text(v.p)} -> {claims.p_text(v.p_holm)}",
+                    "signed-rank p": claims.p_text(claims.signed_rank_p(v.differences)),
+                    "verdict": v.verdict_text,
                     "study": f"[{name}](reproductions/{name}.md)",
                 }
             )  # fmt: skip

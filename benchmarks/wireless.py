@@ -81,12 +81,12 @@ def _verdict_rows(verdicts: Sequence[Verdict], short: dict[str, str]) -> pd.Data
                 **({"scenario": SCENARIOS[where]} if where in SCENARIOS else {}),
                 "comparison": f"{a} - {b}",
                 "metric": v.claim.metric,
-                "difference (95 % CI)": claims._pm(v.difference, v.half_width),
+                "difference (95 % CI)": claims.pm(v.difference, v.half_width),
                 "n": v.seeds,
-                "p": claims._p(v.p),
-                "p (Holm)": claims._p(v.p_holm),
-                "signed-rank p": claims._p(claims.signed_rank_p(v.differences)),
-                "per seed": ", ".join(f"{x:.3g}" for x in v.differences),
+                "p": claims.p_text(v.p),
+                "p (Holm)": claims.p_text(v.p_holm),
+                "signed-rank p": claims.p_text(claims.signed_rank_p(v.differences)),
+                "per seed": v.per_seed,
                 "verdict": WORDS[v.outcome].format(a=a, b=b),
             }
         )
@@ -102,7 +102,7 @@ def _means(table: pd.DataFrame, configs: Sequence[str], columns: Sequence[str]) 
         row: dict[str, object] = {"method": c.split(": ", 1)[-1], "n": len(group)}
         for col in columns:
             if col in group and group[col].notna().any():
-                row[col] = claims._pm(*claims.mean_ci(group[col]))
+                row[col] = claims.pm(*claims.mean_ci(group[col]))
         rows.append(row)
     return pd.DataFrame(rows).fillna("")
 
@@ -285,7 +285,7 @@ def _closed_loop_conclusions(verdicts: Sequence[Verdict]) -> list[str]:
             said = f"{outcome.removesuffix(' better')} causes fewer failed attempts"
         lines.append(
             f"- {a} against {b}: {change:+.0f} % failed attempts (± {interval:.0f} %, "
-            f"n {v.seeds}, Holm p {claims._p(v.p_holm)}): {said}."
+            f"n {v.seeds}, Holm p {claims.p_text(v.p_holm)}): {said}."
         )
     return [*lines, ""]
 
@@ -316,14 +316,13 @@ def _payoff(table: pd.DataFrame, rounds: float) -> list[str]:
         h, low, high = horizon(cost, gain)
         mean, hw = claims.mean_ci(gain * 1e3)
         lines.append(
-            f"| {other} | {claims._pm(mean, hw)} | {_rounds(h)} ({_rounds(low)} - "
-            f"{_rounds(high)}) |"
+            f"| {other} | {claims.pm(mean, hw)} | {_rounds(h)} ({_rounds(low)} - {_rounds(high)}) |"
         )
     last = (pivot["random"] - pivot["predictive, last value"]).to_numpy() / rounds * 1e3
     mean, hw = claims.mean_ci(last)
     lines += [
         "",
-        f"The last value costs nothing to learn and saves {claims._pm(mean, hw)} mJ a round "
+        f"The last value costs nothing to learn and saves {claims.pm(mean, hw)} mJ a round "
         "against random selection.",
         "",
     ]
