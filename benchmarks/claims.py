@@ -223,7 +223,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def pm(mean: float, hw: float) -> str:
-    """"mean ± half-width" (4 and 2 significant digits), the mean alone without an
+    """The mean ± its half-width (4 and 2 significant digits), the mean alone without an
     interval, "n/a" without a mean."""
     if math.isnan(mean):
         return "n/a"
