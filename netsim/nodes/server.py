@@ -236,7 +236,13 @@ class Server(Node):
     def validation_loss(self, r: int) -> float:
         """Version ``r``'s validation loss: the sample-weighted mean loss over the PIUs'
         held-out shares (NaN where it was not scored)."""
-        scored = [(n, loss) for rr, _, n, loss, _ in self.piu_scores if rr == r]
+        scored = []
+        for rr, _, n, loss, _ in reversed(self.piu_scores):  # appended round by round
+            if rr < r:
+                break
+            if rr == r:
+                scored.append((n, loss))
+        scored.reverse()  # summed in the order the PIUs were scored
         total = sum(n for n, _ in scored)
         return sum(n * loss for n, loss in scored) / total if total else math.nan
 
