@@ -13,8 +13,9 @@ has to beat (FL for wireless, issue 23).
 * :func:`laterate_ml`: the maximum-likelihood position under the fit with log-normal
   shadowing of one standard deviation on every link: the least-squares fit of the received
   powers in dB (Patwari et al., IEEE Signal Processing Magazine 22(4), 2005, section on
-  RSS-based localization), by Levenberg-Marquardt per sample from the better of the
-  linearised solution and the weighted centroid. Unlike :func:`multilaterate` it weighs every
+  RSS-based localization), by Levenberg-Marquardt per sample from the linearised solution,
+  the weighted centroid and the best point of a grid over the area, keeping the best end.
+  Unlike :func:`multilaterate` it weighs every
   AP's power error alike, where the linearisation squares ranges (a far AP's range error,
   exponential in its shadowing, then dominates).
 
